@@ -1,0 +1,28 @@
+/**
+ * WebSocket close codes Mesh uses. The 44xx range mirrors HTTP statuses, and the standard
+ * `y-websocket` client treats 4400–4499 as final, so a client that sent garbage does not
+ * hammer the node with reconnects.
+ */
+export const CloseCode = {
+  /** Graceful close: node shutting down or leaving. */
+  normal: 1000,
+  /** Going away: used when a node stops. */
+  goingAway: 1001,
+  /** Malformed, unknown or unexpected message. */
+  badMessage: 4400,
+  /** Missing or wrong credentials. */
+  unauthorized: 4401,
+  /** Authenticated but not allowed (e.g. a write from a read-only peer). */
+  forbidden: 4403,
+  /** A second link to the same node, or a link to itself. */
+  duplicate: 4409,
+  /** Incompatible protocol version. */
+  protocolVersion: 4426,
+  /** Message larger than the configured limit. */
+  tooLarge: 4413,
+  /** Too many messages per second. */
+  rateLimited: 4429,
+} as const
+
+/** One of the values of {@link CloseCode}. */
+export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode]

@@ -1,0 +1,28 @@
+export { CloseCode, type CloseCodeValue } from './close-codes.js'
+export { compareSnapshots, compareStateVectors, type HistoryRelation } from './compare.js'
+export { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
+export { MeshConflictError, MeshError, type ConflictingKey, type MeshErrorCode } from './errors.js'
+export type { Commit } from './history.js'
+export type { JsonValue } from './json.js'
+export { silentLogger, type LogFields, type Logger } from './logger.js'
+export {
+  DEFAULT_ROOM,
+  MeshNode,
+  type ChangeEvent,
+  type ConflictEvent,
+  type Member,
+  type MeshEvents,
+  type MeshLimits,
+  type MeshNodeOptions,
+  type NodeStatus,
+  type PeerEvent,
+  type PeerStatus,
+} from './node.js'
+export type { BackoffOptions } from './peer-dialer.js'
+export type { LinkRoomState, MergeReport } from './peer-link.js'
+export { PROTOCOL_VERSION } from './protocol.js'
+export { createRestHandler, type RestOptions, type RestRequest, type RestResponse } from './rest.js'
+export { KV_MAP, type Room } from './room.js'
+export type { Connection, MeshSocket } from './socket.js'
+export { MAX_KEY_LENGTH, MeshStore } from './store.js'
+export { attachToServer, type AttachOptions } from './attach-to-server.js'

@@ -1,0 +1,743 @@
+import * as Y from 'yjs'
+import { CloseCode } from './close-codes.js'
+import { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
+import { Emitter } from './emitter.js'
+import { MeshConflictError, MeshError } from './errors.js'
+import { CommitLog, type Commit } from './history.js'
+import type { JsonValue } from './json.js'
+import { LightPeer, type LightHost } from './light-peer.js'
+import { silentLogger, type Logger } from './logger.js'
+import { PeerDialer, type BackoffOptions, type DialerHost } from './peer-dialer.js'
+import { PeerLink, type LinkHost, type LinkRoomState, type MergeReport } from './peer-link.js'
+import { lightKeepalive, type Resolution } from './protocol.js'
+import { Room, type RoomHooks } from './room.js'
+import type { Connection, MeshSocket } from './socket.js'
+import { MeshStore } from './store.js'
+import type { HistoryRelation } from './compare.js'
+
+/** The room that holds the key/value store the node's `put`/`get`/`pop` work on. */
+export const DEFAULT_ROOM = 'default'
+
+/** Room names that would collide with the endpoints under the base path. */
+const RESERVED_ROOMS = new Set(['api', 'inspector'])
+
+const ROOM_NAME = /^[A-Za-z0-9._~:@!$'()*+,;=-]{1,128}$/
+
+/** Limits with defaults; each guards the node against one kind of oversized input. */
+export interface MeshLimits {
+  /** Largest frame accepted on a peer link. Default 256 MiB (a cold join sends the whole room in one frame). */
+  peerMessageBytes?: number
+  /** Largest frame accepted from a light peer. Default 16 MiB. */
+  lightMessageBytes?: number
+  /** Most rooms a node hosts; a peer or light peer that would create more is refused. Default 1000. */
+  maxRooms?: number
+}
+
+/** Options of {@link MeshNode}. */
+export interface MeshNodeOptions {
+  /** Human-readable name shown to peers and in the inspector. Default `node-<random>`. */
+  name?: string
+  /** Unique id of this node instance. Default: a random UUID (a restarted node is a new member). */
+  id?: string
+  /** The `ws://host:port/mesh` URL other nodes can reach this node at, announced in the handshake. */
+  url?: string
+  /** What to do when a (re)sync finds diverged histories. Default `merge`. See docs/conflicts.md. */
+  onConflict?: ConflictPolicy
+  /** Where Mesh logs. Default: nowhere. */
+  logger?: Logger
+  /** Input limits. */
+  limits?: MeshLimits
+  /** How many commits the in-memory history keeps. Default 1000. */
+  historyLimit?: number
+  /** Reconnect backoff of outgoing links. */
+  reconnect?: BackoffOptions
+  /** Interval of keepalive messages to light peers (the y-websocket client gives up after 30 s of silence). Default 15 s. */
+  lightKeepaliveMs?: number
+}
+
+/** Emitted after every change to a room's `kv` map, local or remote. */
+export interface ChangeEvent {
+  room: string
+  keys: string[]
+  /** True when this node made the change through its own store API. */
+  local: boolean
+  /** Node id (or `light:<n>`) that authored the change. */
+  origin: string
+}
+
+/** Emitted when a (re)sync found diverged histories and the policy reports it (`warn`, `exception`). */
+export interface ConflictEvent {
+  policy: 'warn' | 'exception'
+  error: MeshConflictError
+}
+
+/** A connected peer, as events report it. */
+export interface PeerEvent {
+  id: string
+  name: string
+  url: string
+  /** On `peer:down`: true when the peer said it was leaving. */
+  graceful?: boolean
+}
+
+/** Events of {@link MeshNode}. */
+export interface MeshEvents {
+  change: ChangeEvent
+  merge: MergeReport
+  conflict: ConflictEvent
+  'peer:up': PeerEvent
+  'peer:down': PeerEvent
+}
+
+/** One entry of `node.members()`. */
+export interface Member {
+  id: string
+  name: string
+  url: string
+  role: 'node' | 'light'
+  capabilities: string[]
+  state: 'alive' | 'suspect' | 'dead' | 'left'
+  /** Milliseconds since the epoch this node last heard from the member. */
+  lastSeen: number
+}
+
+/** One peer in `node.status()`. */
+export interface PeerStatus {
+  id: string | null
+  name: string | null
+  url: string
+  direction: 'outgoing' | 'incoming'
+  link: 'connecting' | 'handshake' | 'open' | 'waiting' | 'dormant' | 'self' | 'stopped' | 'closed'
+  /** History relation of room `default` found at the last (re)sync. */
+  relation: HistoryRelation | null
+  rooms: Record<string, { state: LinkRoomState; relation: HistoryRelation | null }>
+  error?: string
+}
+
+/** What `node.status()` returns. */
+export interface NodeStatus {
+  id: string
+  name: string
+  url: string
+  onConflict: ConflictPolicy
+  /** State vector of room `default`: Yjs client id → clock. */
+  stateVector: Record<string, number>
+  rooms: Record<string, { stateVector: Record<string, number>; keys: number; lightPeers: number }>
+  peers: PeerStatus[]
+  lightPeers: number
+  conflicts: Array<{ peer: string; room: string; keys: string[] }>
+  commits: number
+}
+
+const svToJson = (doc: Y.Doc): Record<string, number> =>
+  Object.fromEntries([...Y.decodeStateVector(Y.encodeStateVector(doc))].map(([c, k]) => [String(c), k]))
+
+const randomUint32 = (): number => globalThis.crypto.getRandomValues(new Uint32Array(1))[0] ?? 1
+
+/**
+ * One Mesh node: a replica of every room, peer links to other nodes, light peers, and a
+ * key/value store on room `default`.
+ *
+ * @example
+ * const node = new MeshNode({ name: 'api-1' })
+ * await node.join(['ws://10.0.0.2:3000/mesh'])
+ * await node.put('feature:dark-mode', true)
+ */
+export class MeshNode {
+  readonly id: string
+  readonly name: string
+  /** Advertised peer URL; adapters or the CLI set it once the server listens. */
+  url: string
+  readonly onConflict: ConflictPolicy
+  readonly logger: Logger
+  /** Yjs client id this node writes with, in every room. */
+  readonly clientId = randomUint32()
+  readonly startedAt = Date.now()
+  #limits: Required<MeshLimits>
+  #emitter: Emitter<MeshEvents>
+  #rooms = new Map<string, Room>()
+  #stores = new Map<string, MeshStore>()
+  #links = new Map<string, PeerLink>()
+  #pendingLinks = new Set<PeerLink>()
+  #dialers = new Map<string, PeerDialer>()
+  #lights = new Set<LightPeer>()
+  #lightSeq = 0
+  #members = new Map<string, Member>()
+  #clients = new Map<number, string>()
+  #conflicts = new Map<string, MeshConflictError>()
+  #resolutions = new Map<string, Resolution>()
+  #waiters = new Set<() => void>()
+  #log: CommitLog
+  #local = { kind: 'local' }
+  #backoff: BackoffOptions | undefined
+  #keepaliveMs: number
+  #keepalive: ReturnType<typeof setInterval> | undefined
+  #closed = false
+
+  constructor(options: MeshNodeOptions = {}) {
+    const policy = options.onConflict ?? 'merge'
+    if (!CONFLICT_POLICIES.includes(policy)) {
+      throw new MeshError('bad_option', `onConflict must be one of ${CONFLICT_POLICIES.join(', ')}; got "${policy}"`)
+    }
+    this.id = options.id ?? globalThis.crypto.randomUUID()
+    this.name = options.name ?? `node-${this.id.slice(0, 6)}`
+    if (this.name.length === 0 || this.name.length > 256) {
+      throw new MeshError('bad_option', 'name must be 1 to 256 characters')
+    }
+    this.url = options.url ?? ''
+    this.onConflict = policy
+    this.logger = options.logger ?? silentLogger
+    this.#limits = {
+      peerMessageBytes: options.limits?.peerMessageBytes ?? 256 * 1024 * 1024,
+      lightMessageBytes: options.limits?.lightMessageBytes ?? 16 * 1024 * 1024,
+      maxRooms: options.limits?.maxRooms ?? 1000,
+    }
+    this.#log = new CommitLog(options.historyLimit ?? 1000)
+    this.#backoff = options.reconnect
+    this.#keepaliveMs = options.lightKeepaliveMs ?? 15_000
+    this.#emitter = new Emitter((error, event) =>
+      this.logger.error('event listener failed', { event: String(event), error: String(error) }),
+    )
+    this.#clients.set(this.clientId, this.id)
+    this.#members.set(this.id, this.#selfMember())
+    this.room(DEFAULT_ROOM)
+  }
+
+  // ---------------------------------------------------------------- store API (room default)
+
+  /** The key/value store of room `default`. */
+  get data(): MeshStore {
+    return this.store(DEFAULT_ROOM)
+  }
+
+  /** The key/value store of a room (created if needed). */
+  store(room: string = DEFAULT_ROOM): MeshStore {
+    let store = this.#stores.get(room)
+    if (!store) {
+      store = new MeshStore(this.room(room), this.#local)
+      this.#stores.set(room, store)
+    }
+    return store
+  }
+
+  /** Writes one key, or many keys in one commit. See {@link MeshStore.put}. */
+  put(key: string, value: unknown): Promise<void>
+  put(entries: Record<string, unknown>): Promise<void>
+  put(keyOrEntries: string | Record<string, unknown>, value?: unknown): Promise<void> {
+    return typeof keyOrEntries === 'string' ? this.data.put(keyOrEntries, value) : this.data.put(keyOrEntries)
+  }
+
+  /** The value of `key` in room `default`. */
+  get(key: string): JsonValue | undefined {
+    return this.data.get(key)
+  }
+
+  /** True when room `default` holds `key`. */
+  has(key: string): boolean {
+    return this.data.has(key)
+  }
+
+  /** Removes `key` everywhere; resolves with the value it held. */
+  pop(key: string): Promise<JsonValue | undefined> {
+    return this.data.pop(key)
+  }
+
+  // ---------------------------------------------------------------- events
+
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<K extends keyof MeshEvents>(event: K, listener: (payload: MeshEvents[K]) => void): () => void {
+    return this.#emitter.on(event, listener)
+  }
+
+  /** Subscribes to the next emission of an event. */
+  once<K extends keyof MeshEvents>(event: K, listener: (payload: MeshEvents[K]) => void): () => void {
+    return this.#emitter.once(event, listener)
+  }
+
+  /** Unsubscribes. */
+  off<K extends keyof MeshEvents>(event: K, listener: (payload: MeshEvents[K]) => void): void {
+    this.#emitter.off(event, listener)
+  }
+
+  // ---------------------------------------------------------------- rooms
+
+  /** Returns a room, creating it and announcing it to every peer if needed. */
+  room(name: string): Room {
+    const existing = this.#rooms.get(name)
+    if (existing) return existing
+    this.#assertOpen()
+    if (!ROOM_NAME.test(name) || RESERVED_ROOMS.has(name)) {
+      throw new MeshError('bad_request', `"${name.slice(0, 40)}" is not a valid room name`)
+    }
+    if (this.#rooms.size >= this.#limits.maxRooms) {
+      throw new MeshError('too_large', `room limit of ${this.#limits.maxRooms} reached`)
+    }
+    const room = new Room({ name, clientId: this.clientId, log: this.#log, hooks: this.#roomHooks })
+    this.#rooms.set(name, room)
+    for (const link of this.#links.values()) link.startRoom(room)
+    return room
+  }
+
+  /** Names of the rooms this node hosts. */
+  rooms(): string[] {
+    return [...this.#rooms.keys()]
+  }
+
+  // ---------------------------------------------------------------- sockets (the adapter seam)
+
+  /**
+   * Takes over an accepted WebSocket. Without `room` it is a peer link from another node
+   * (`/mesh`); with `room` it is a light peer (`/mesh/:room`, y-websocket compatible).
+   * Feed frames to `receive` and call `close` when the socket closes.
+   */
+  accept(socket: MeshSocket, options: { room?: string; request?: unknown; readOnly?: boolean } = {}): Connection {
+    if (this.#closed) {
+      socket.close(CloseCode.goingAway, 'node is shutting down')
+      return { receive: () => {}, close: () => {} }
+    }
+    if (options.room === undefined) {
+      const link = new PeerLink({ host: this.#linkHost, socket, role: 'acceptor' })
+      this.#pendingLinks.add(link)
+      return link
+    }
+    let room: Room
+    try {
+      room = this.room(options.room)
+    } catch (error) {
+      socket.close(CloseCode.badMessage, (error as Error).message.slice(0, 120))
+      return { receive: () => {}, close: () => {} }
+    }
+    const light = new LightPeer({
+      id: String(++this.#lightSeq),
+      host: this.#lightHost,
+      socket,
+      room,
+      readOnly: options.readOnly ?? false,
+    })
+    this.#lights.add(light)
+    this.#startKeepalive()
+    return light
+  }
+
+  /** Starts a peer link over a socket this side opened (dialer role). `join` does this for URLs. */
+  connect(socket: MeshSocket, options: { url?: string } = {}): Connection {
+    this.#assertOpen()
+    const link = new PeerLink({ host: this.#linkHost, socket, role: 'dialer', url: options.url })
+    this.#pendingLinks.add(link)
+    return link
+  }
+
+  // ---------------------------------------------------------------- joining and syncing
+
+  /**
+   * Connects to peers at `ws://host:port/mesh` URLs and keeps those links up (reconnecting
+   * with backoff). Resolves once every URL completed a handshake; rejects with a `timeout`
+   * MeshError naming the unreachable URLs, while retrying in the background.
+   */
+  async join(urls: readonly string[], options: { timeoutMs?: number } = {}): Promise<void> {
+    this.#assertOpen()
+    const targets = urls.map((raw) => {
+      let url: URL
+      try {
+        url = new URL(raw)
+      } catch {
+        throw new MeshError('bad_request', `"${raw}" is not a URL; expected ws://host:port/mesh`)
+      }
+      if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+        throw new MeshError('bad_request', `"${raw}" must start with ws:// or wss://`)
+      }
+      return url.toString()
+    })
+    for (const url of targets) {
+      if (!this.#dialers.has(url)) {
+        this.#dialers.set(url, new PeerDialer({ url, host: this.#dialerHost, backoff: this.#backoff }))
+      }
+    }
+    const reached = (url: string) => {
+      const d = this.#dialers.get(url)
+      return d !== undefined && (d.link !== undefined || d.state === 'dormant' || d.state === 'self')
+    }
+    await this.#waitFor(
+      () => targets.every(reached),
+      options.timeoutMs ?? 10_000,
+      () => `could not reach ${targets.filter((u) => !reached(u)).join(', ')}`,
+    )
+  }
+
+  /**
+   * Waits until every peer this node dials is connected and every link finished its initial
+   * sync. Rejects with the pending {@link MeshConflictError} if a room is quarantined by
+   * `onConflict: 'exception'`, and with a `timeout` MeshError if peers stay unreachable.
+   */
+  async syncUp(options: { timeoutMs?: number } = {}): Promise<void> {
+    const done = () => {
+      if (this.#conflicts.size > 0) return true
+      for (const d of this.#dialers.values()) {
+        if (d.state === 'connecting' || d.state === 'waiting' || (d.state === 'open' && !d.link)) return false
+      }
+      for (const link of this.#links.values()) if (!link.settled) return false
+      for (const link of this.#pendingLinks) if (link.state === 'handshake') return false
+      return true
+    }
+    await this.#waitFor(done, options.timeoutMs ?? 10_000, () => 'peers did not finish syncing')
+    const conflict = this.#conflicts.values().next().value
+    if (conflict) throw conflict
+  }
+
+  /** Conflicts waiting for {@link resolveConflict} (`onConflict: 'exception'`). */
+  conflicts(): MeshConflictError[] {
+    return [...this.#conflicts.values()]
+  }
+
+  /**
+   * Releases a room quarantined by `onConflict: 'exception'`: `merge` merges both histories,
+   * `accept` adopts the peer's state. Applies now if the link is up, else on reconnect.
+   */
+  resolveConflict(options: { peer: string; room?: string; strategy: 'merge' | 'accept' }): void {
+    const room = options.room ?? DEFAULT_ROOM
+    if (options.strategy !== 'merge' && options.strategy !== 'accept') {
+      throw new MeshError('bad_request', 'strategy must be "merge" or "accept"')
+    }
+    const key = `${options.peer}\u0000${room}`
+    if (!this.#conflicts.delete(key)) {
+      throw new MeshError('not_found', `no pending conflict with peer ${options.peer} in room "${room}"`)
+    }
+    const link = this.#links.get(options.peer)
+    const target = this.#rooms.get(room)
+    if (link && target) link.startRoom(target, options.strategy)
+    else this.#resolutions.set(key, options.strategy)
+    this.#notify()
+  }
+
+  // ---------------------------------------------------------------- introspection
+
+  /** Every member this node knows, itself included. */
+  members(): Member[] {
+    const lights: Member[] = [...this.#lights].map((l) => ({
+      id: `${this.id}/light:${l.id}`,
+      name: `light:${l.id}`,
+      url: '',
+      role: 'light',
+      capabilities: [],
+      state: 'alive',
+      lastSeen: Date.now(),
+    }))
+    this.#members.set(this.id, this.#selfMember())
+    return [...this.#members.values(), ...lights]
+  }
+
+  /** The recent commits (applied Yjs updates), oldest first. */
+  history(filter: { room?: string; origin?: string; key?: string; limit?: number } = {}): Commit[] {
+    return this.#log.list(filter)
+  }
+
+  /** This node's state: state vectors, peers, links and their history relation. */
+  status(): NodeStatus {
+    const peers: PeerStatus[] = []
+    const seen = new Set<PeerLink>()
+    for (const d of this.#dialers.values()) {
+      const link = d.link
+      if (link) seen.add(link)
+      const remote = link?.remote
+      peers.push({
+        id: remote?.nodeId ?? d.peerId ?? null,
+        name: remote?.name ?? null,
+        url: d.url,
+        direction: 'outgoing',
+        link: link ? 'open' : d.state,
+        relation: link?.roomStates()[DEFAULT_ROOM]?.relation ?? null,
+        rooms: link?.roomStates() ?? {},
+        ...(d.lastError && !link ? { error: d.lastError } : {}),
+      })
+    }
+    for (const link of this.#links.values()) {
+      if (seen.has(link)) continue
+      const states = link.roomStates()
+      peers.push({
+        id: link.peerId ?? null,
+        name: link.remote?.name ?? null,
+        url: link.remote?.url ?? '',
+        direction: link.role === 'dialer' ? 'outgoing' : 'incoming',
+        link: link.state,
+        relation: states[DEFAULT_ROOM]?.relation ?? null,
+        rooms: states,
+      })
+    }
+    const rooms: NodeStatus['rooms'] = {}
+    for (const [name, room] of this.#rooms) {
+      rooms[name] = { stateVector: svToJson(room.doc), keys: room.kv.size, lightPeers: room.lightCount }
+    }
+    return {
+      id: this.id,
+      name: this.name,
+      url: this.url,
+      onConflict: this.onConflict,
+      stateVector: rooms[DEFAULT_ROOM]?.stateVector ?? {},
+      rooms,
+      peers,
+      lightPeers: this.#lights.size,
+      conflicts: this.conflicts().map((c) => ({ peer: c.peer, room: c.room, keys: c.keys.map((k) => k.key) })),
+      commits: this.#log.total,
+    }
+  }
+
+  /** The input limits in force. */
+  get limits(): Readonly<Required<MeshLimits>> {
+    return this.#limits
+  }
+
+  /** True once `close` was called. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /**
+   * Leaves the mesh gracefully: tells every peer it is leaving, closes every socket, stops
+   * reconnecting and frees every room. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#keepalive)
+    for (const d of this.#dialers.values()) d.stop()
+    for (const room of this.#rooms.values()) room.flush()
+    for (const link of [...this.#links.values(), ...this.#pendingLinks]) link.leave('node is leaving')
+    for (const light of [...this.#lights]) light.fail(CloseCode.goingAway, 'node is shutting down')
+    for (const room of this.#rooms.values()) room.destroy()
+    this.#notify()
+    this.#emitter.clear()
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #assertOpen(): void {
+    if (this.#closed) throw new MeshError('closed', 'node is closed')
+  }
+
+  #selfMember(): Member {
+    return {
+      id: this.id,
+      name: this.name,
+      url: this.url,
+      role: 'node',
+      capabilities: [],
+      state: 'alive',
+      lastSeen: Date.now(),
+    }
+  }
+
+  #notify(): void {
+    for (const waiter of [...this.#waiters]) waiter()
+  }
+
+  #waitFor(done: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
+    if (done()) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!done() && !this.#closed) return
+        finish()
+        if (this.#closed) reject(new MeshError('closed', 'node closed while waiting'))
+        else resolve()
+      }
+      const timer = setTimeout(() => {
+        finish()
+        reject(new MeshError('timeout', `${describe()} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      const finish = () => {
+        clearTimeout(timer)
+        this.#waiters.delete(check)
+      }
+      this.#waiters.add(check)
+    })
+  }
+
+  #startKeepalive(): void {
+    if (this.#keepalive) return
+    this.#keepalive = setInterval(() => {
+      for (const light of this.#lights) light.sendFrame(lightKeepalive)
+    }, this.#keepaliveMs)
+    this.#keepalive.unref?.()
+  }
+
+  #authors(transaction: Y.Transaction): string | undefined {
+    const authors: string[] = []
+    for (const [client, clock] of transaction.afterState) {
+      if (clock > (transaction.beforeState.get(client) ?? 0)) {
+        authors.push(this.#clients.get(client) ?? `client:${client}`)
+      }
+    }
+    return authors.length > 0 ? authors.join(',') : undefined
+  }
+
+  #describe(origin: unknown, transaction: Y.Transaction): { origin: string; via: string } {
+    if (origin === this.#local) return { origin: this.id, via: 'local' }
+    if (origin instanceof PeerLink) {
+      const peer = origin.peerId ?? 'unknown'
+      return { origin: this.#authors(transaction) ?? peer, via: `peer:${peer}` }
+    }
+    if (origin instanceof LightPeer) return { origin: `light:${origin.id}`, via: `light:${origin.id}` }
+    return { origin: this.#authors(transaction) ?? 'unknown', via: 'unknown' }
+  }
+
+  #roomHooks: RoomHooks = {
+    describe: (origin, transaction) => {
+      const cached = transaction.meta.get(this) as { origin: string; via: string } | undefined
+      if (cached) return cached
+      const described = this.#describe(origin, transaction)
+      transaction.meta.set(this, described)
+      return described
+    },
+    onKeys: (room, keys, origin, transaction) => {
+      if (!this.#emitter.has('change')) return
+      this.#emitter.emit('change', {
+        room: room.name,
+        keys,
+        local: origin === this.#local,
+        origin: this.#roomHooks.describe(origin, transaction).origin,
+      })
+    },
+  }
+
+  #linkHost: LinkHost = (() => {
+    const node = this
+    return {
+      get id() {
+        return node.id
+      },
+      get name() {
+        return node.name
+      },
+      get url() {
+        return node.url
+      },
+      get clientId() {
+        return node.clientId
+      },
+      get policy() {
+        return node.onConflict
+      },
+      get logger() {
+        return node.logger
+      },
+      get maxMessageBytes() {
+        return node.#limits.peerMessageBytes
+      },
+      room: (name: string) => node.room(name),
+      rooms: () => node.#rooms.values(),
+      existingRoom: (name: string) => node.#rooms.get(name),
+      linkUp: (link: PeerLink) => node.#linkUp(link),
+      linkDown: (link: PeerLink) => node.#linkDown(link),
+      takeResolution: (peer: string, room: string) => {
+        const key = `${peer}\u0000${room}`
+        const resolution = node.#resolutions.get(key) ?? 'none'
+        node.#resolutions.delete(key)
+        return resolution
+      },
+      merged: (report: MergeReport) => node.#merged(report),
+      conflict: (error: MeshConflictError) => {
+        node.#conflicts.set(`${error.peer}\u0000${error.room}`, error)
+        node.logger.warn('diverged history quarantined until resolveConflict()', {
+          peer: error.peer,
+          room: error.room,
+          keys: error.keys.map((k) => k.key),
+        })
+        node.#emitter.emit('conflict', { policy: 'exception', error })
+        node.#notify()
+      },
+      progress: () => node.#notify(),
+    }
+  })()
+
+  #dialerHost: DialerHost = (() => {
+    const node = this
+    return {
+      get logger() {
+        return node.logger
+      },
+      get maxMessageBytes() {
+        return node.#limits.peerMessageBytes
+      },
+      connect: (socket: MeshSocket, url: string) => node.connect(socket, { url }) as PeerLink,
+      hasLink: (peerId: string) => node.#links.has(peerId),
+      random: Math.random,
+    }
+  })()
+
+  #lightHost: LightHost = (() => {
+    const node = this
+    return {
+      get logger() {
+        return node.logger
+      },
+      get maxMessageBytes() {
+        return node.#limits.lightMessageBytes
+      },
+      lightDown: (light: LightPeer) => {
+        node.#lights.delete(light)
+      },
+    }
+  })()
+
+  #merged(report: MergeReport): void {
+    if (report.conflicts.length > 0) {
+      const fields = { peer: report.peer, room: report.room, keys: report.conflicts.map((c) => c.key) }
+      if (report.policy === 'warn') {
+        this.logger.warn('merged diverged history with conflicting keys', fields)
+        this.#emitter.emit('conflict', {
+          policy: 'warn',
+          error: new MeshConflictError({ peer: report.peer, room: report.room, keys: report.conflicts }),
+        })
+      } else {
+        this.logger.info('merged diverged history', fields)
+      }
+    }
+    this.#emitter.emit('merge', report)
+  }
+
+  #linkUp(link: PeerLink): boolean {
+    this.#pendingLinks.delete(link)
+    const remote = link.remote
+    if (!remote) return false
+    const existing = this.#links.get(remote.nodeId)
+    if (existing && existing !== link) {
+      // Both sides apply the same rule, so they agree on which duplicate survives.
+      const dialerOf = (l: PeerLink) => (l.role === 'dialer' ? this.id : remote.nodeId)
+      const keepNew = dialerOf(link) < dialerOf(existing)
+      if (!keepNew) return false
+      existing.fail(CloseCode.duplicate, 'duplicate link')
+    }
+    this.#links.set(remote.nodeId, link)
+    this.#clients.set(remote.clientId, remote.nodeId)
+    this.#members.set(remote.nodeId, {
+      id: remote.nodeId,
+      name: remote.name,
+      url: remote.url,
+      role: 'node',
+      capabilities: [],
+      state: 'alive',
+      lastSeen: Date.now(),
+    })
+    this.logger.info('peer connected', { peer: remote.nodeId, name: remote.name, direction: link.role })
+    this.#emitter.emit('peer:up', { id: remote.nodeId, name: remote.name, url: remote.url })
+    this.#notify()
+    return true
+  }
+
+  #linkDown(link: PeerLink): void {
+    this.#pendingLinks.delete(link)
+    const remote = link.remote
+    if (!remote || this.#links.get(remote.nodeId) !== link) return
+    this.#links.delete(remote.nodeId)
+    const member = this.#members.get(remote.nodeId)
+    if (member) {
+      member.state = link.leaving ? 'left' : 'suspect'
+      member.lastSeen = Date.now()
+    }
+    this.logger.info('peer disconnected', { peer: remote.nodeId, graceful: link.leaving })
+    this.#emitter.emit('peer:down', { id: remote.nodeId, name: remote.name, url: remote.url, graceful: link.leaving })
+    if (!this.#closed) {
+      for (const d of this.#dialers.values()) if (d.peerId === remote.nodeId) d.wake()
+    }
+    this.#notify()
+  }
+}

@@ -1,0 +1,128 @@
+import WebSocket from 'ws'
+import { CloseCode } from './close-codes.js'
+import type { Logger } from './logger.js'
+import type { PeerLink } from './peer-link.js'
+import type { MeshSocket } from './socket.js'
+
+/** Reconnect timing: exponential backoff with full jitter. */
+export interface BackoffOptions {
+  /** First retry waits up to this long. Default 100 ms. */
+  minDelayMs?: number
+  /** No retry waits longer than this. Default 5 s. */
+  maxDelayMs?: number
+}
+
+/** What a dialer needs from its node. */
+export interface DialerHost {
+  readonly logger: Logger
+  readonly maxMessageBytes: number
+  /** Starts a dialer-side link over an open socket. */
+  connect(socket: MeshSocket, url: string): PeerLink
+  /** True when the node already has an open link to `peerId`. */
+  hasLink(peerId: string): boolean
+  random(): number
+}
+
+/**
+ * Keeps one outgoing peer link to a URL alive: dials with the `ws` package, and after a
+ * drop redials with exponential backoff and jitter. When the other side turns the link down
+ * as a duplicate (we already share another link), it waits until that link is gone.
+ */
+export class PeerDialer {
+  readonly url: string
+  #host: DialerHost
+  #min: number
+  #max: number
+  #attempt = 0
+  #socket: WebSocket | undefined
+  #link: PeerLink | undefined
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #stopped = false
+  /** Node id behind this URL, learned from its handshake. */
+  peerId: string | undefined
+  /** `dormant`: another link already reaches this node; `self`: the URL is this node. */
+  state: 'connecting' | 'open' | 'waiting' | 'dormant' | 'self' | 'stopped' = 'connecting'
+  /** Last connection error, for status reports. */
+  lastError: string | undefined
+
+  constructor(options: { url: string; host: DialerHost; backoff?: BackoffOptions }) {
+    this.url = options.url
+    this.#host = options.host
+    this.#min = options.backoff?.minDelayMs ?? 100
+    this.#max = options.backoff?.maxDelayMs ?? 5000
+    this.#dial()
+  }
+
+  /** The open link, if any. */
+  get link(): PeerLink | undefined {
+    return this.#link?.state === 'open' ? this.#link : undefined
+  }
+
+  /** Wakes a dormant dialer (the link that made it redundant is gone). */
+  wake(): void {
+    if (this.state !== 'dormant' || this.#stopped) return
+    this.state = 'waiting'
+    this.#schedule()
+  }
+
+  /** Stops dialing and closes the socket, if open. */
+  stop(): void {
+    this.#stopped = true
+    this.state = 'stopped'
+    clearTimeout(this.#timer)
+    this.#socket?.close(CloseCode.normal, 'stopped')
+  }
+
+  #dial(): void {
+    if (this.#stopped) return
+    this.state = 'connecting'
+    const socket = new WebSocket(this.url, { maxPayload: this.#host.maxMessageBytes, handshakeTimeout: 10_000 })
+    this.#socket = socket
+    socket.binaryType = 'nodebuffer'
+    let link: PeerLink | undefined
+    // Attach listeners before anything can arrive: the acceptor may answer in the same tick.
+    socket.on('message', (data: Buffer, isBinary: boolean) => {
+      link?.receive(isBinary ? data : data.toString('utf8'))
+    })
+    socket.on('open', () => {
+      this.state = 'open'
+      link = this.#host.connect(socket, this.url)
+      this.#link = link
+    })
+    socket.on('error', (error) => {
+      this.lastError = error.message
+      this.#host.logger.debug('peer dial error', { url: this.url, error: error.message })
+    })
+    socket.on('close', (code, reasonBuffer) => {
+      const reason = reasonBuffer.toString()
+      link?.close()
+      if (link?.peerId) this.peerId = link.peerId
+      const wasOpen = link?.remote !== undefined
+      this.#link = undefined
+      if (this.#stopped) return
+      if (code === CloseCode.duplicate || link?.closeReason?.code === CloseCode.duplicate) {
+        const why = link?.closeReason?.reason ?? reason
+        if (why === 'link to self') {
+          this.state = 'self'
+          this.#host.logger.info('not dialing own URL', { url: this.url })
+          return
+        }
+        if (this.peerId && this.#host.hasLink(this.peerId)) {
+          this.state = 'dormant'
+          return
+        }
+      }
+      if (wasOpen) this.#attempt = 0
+      this.state = 'waiting'
+      this.#schedule()
+    })
+  }
+
+  #schedule(): void {
+    const ceiling = Math.min(this.#max, this.#min * 2 ** this.#attempt)
+    this.#attempt = Math.min(this.#attempt + 1, 30)
+    const delay = Math.max(10, this.#host.random() * ceiling)
+    this.#timer = setTimeout(() => this.#dial(), delay)
+    this.#timer.unref?.()
+  }
+}

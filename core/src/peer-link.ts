@@ -1,0 +1,453 @@
+import { applyAwarenessUpdate } from 'y-protocols/awareness'
+import * as Y from 'yjs'
+import { CloseCode } from './close-codes.js'
+import { compareSnapshots, type HistoryRelation } from './compare.js'
+import {
+  adoptRemote,
+  changedSince,
+  CONFLICT_POLICIES,
+  conflictsBetween,
+  decodeChanged,
+  encodeChanged,
+  type ChangedKeys,
+  type ConflictPolicy,
+} from './conflict.js'
+import { MeshConflictError, type ConflictingKey } from './errors.js'
+import type { Logger } from './logger.js'
+import {
+  decodePeer,
+  encodePeer,
+  MessageType,
+  PROTOCOL_VERSION,
+  toBytes,
+  type Hello,
+  type PeerMessage,
+  type Resolution,
+} from './protocol.js'
+import type { PeerSink, Room } from './room.js'
+import { SOCKET_OPEN, type Connection, type MeshSocket } from './socket.js'
+
+/** How long a peer may take to finish the handshake before its socket is closed. */
+const HANDSHAKE_TIMEOUT_MS = 10_000
+/** WebSocket close reasons are limited to 123 bytes. */
+const MAX_REASON = 120
+
+/** What one room looks like on one link: how far its (re)sync got. */
+export type LinkRoomState = 'syncing' | 'synced' | 'adopting' | 'quarantined'
+
+/** What a merge on (re)sync found, reported through the node's `merge` event. */
+export interface MergeReport {
+  peer: string
+  room: string
+  relation: HistoryRelation
+  policy: ConflictPolicy
+  /** Keys both sides changed to different values; `winner` is the value after the merge. */
+  conflicts: Array<ConflictingKey & { winner: unknown }>
+}
+
+/** What a link needs from the node that owns it. */
+export interface LinkHost {
+  readonly id: string
+  readonly name: string
+  readonly url: string
+  readonly clientId: number
+  readonly policy: ConflictPolicy
+  readonly logger: Logger
+  readonly maxMessageBytes: number
+  /** Returns the room, creating it (and announcing it to every link) if needed. */
+  room(name: string): Room
+  rooms(): Iterable<Room>
+  existingRoom(name: string): Room | undefined
+  /** Registers an open link; false means a link to that node exists already and this one must go. */
+  linkUp(link: PeerLink): boolean
+  linkDown(link: PeerLink): void
+  /** A resolution the application chose for a quarantined room while the link was down. */
+  takeResolution(peer: string, room: string): Resolution
+  merged(report: MergeReport): void
+  conflict(error: MeshConflictError): void
+  /** Something about this link's sync progress changed. */
+  progress(): void
+}
+
+interface RoomSync {
+  sentState: boolean
+  gotState: boolean
+  outgoing: 'pending' | 'live' | 'held' | 'adopting'
+  incoming: 'pending' | 'synced' | 'held'
+  override: Resolution
+  relation?: HistoryRelation
+  policy?: ConflictPolicy
+  remoteSnapshot?: Y.Snapshot
+  localChanged?: ChangedKeys
+  remoteChanged?: ChangedKeys
+  conflictRaised?: boolean
+}
+
+const freshSync = (override: Resolution = 'none'): RoomSync => ({
+  sentState: false,
+  gotState: false,
+  outgoing: 'pending',
+  incoming: 'pending',
+  override,
+})
+
+const truncate = (text: string): string => (text.length > MAX_REASON ? `${text.slice(0, MAX_REASON - 1)}…` : text)
+
+const validateUpdate = (update: Uint8Array): void => {
+  // Decode fully before applying: Yjs may integrate part of a malformed update and then throw.
+  Y.decodeUpdateV2(update)
+}
+
+/**
+ * One WebSocket between two Mesh nodes, in either direction. It runs the handshake, the
+ * per-room (re)sync with the conflict policy, and carries live updates and awareness.
+ */
+export class PeerLink implements Connection, PeerSink {
+  /** `dialer` opened the socket, `acceptor` was connected to. */
+  readonly role: 'dialer' | 'acceptor'
+  /** The peer's handshake, once received. */
+  remote: Hello | undefined
+  /** URL this link was dialed at (dialer side only). */
+  readonly dialedUrl: string | undefined
+  /** True once the peer announced a graceful leave. */
+  leaving = false
+  #host: LinkHost
+  #socket: MeshSocket
+  #state: 'handshake' | 'open' | 'closed' = 'handshake'
+  #rooms = new Map<string, RoomSync>()
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #closeReason: { code: number; reason: string } | undefined
+  readonly connectedAt = Date.now()
+
+  constructor(options: { host: LinkHost; socket: MeshSocket; role: 'dialer' | 'acceptor'; url?: string }) {
+    this.#host = options.host
+    this.#socket = options.socket
+    this.role = options.role
+    this.dialedUrl = options.url
+    this.#timer = setTimeout(
+      () => this.fail(CloseCode.badMessage, 'handshake not completed in time'),
+      HANDSHAKE_TIMEOUT_MS,
+    )
+    this.#timer.unref?.()
+    if (this.role === 'dialer') this.#sendHello()
+  }
+
+  /** The peer's node id, once known. */
+  get peerId(): string | undefined {
+    return this.remote?.nodeId
+  }
+
+  /** `handshake`, `open` or `closed`. */
+  get state(): 'handshake' | 'open' | 'closed' {
+    return this.#state
+  }
+
+  /** The code and reason this link was closed with, if it closed itself. */
+  get closeReason(): { code: number; reason: string } | undefined {
+    return this.#closeReason
+  }
+
+  /** True when every room finished its initial sync (or is quarantined). */
+  get settled(): boolean {
+    if (this.#state !== 'open') return false
+    for (const sync of this.#rooms.values()) if (sync.incoming === 'pending') return false
+    return true
+  }
+
+  /** Per-room sync state and history relation, for status reports. */
+  roomStates(): Record<string, { state: LinkRoomState; relation: HistoryRelation | null }> {
+    const out: Record<string, { state: LinkRoomState; relation: HistoryRelation | null }> = {}
+    for (const [name, sync] of this.#rooms) {
+      const state: LinkRoomState =
+        sync.outgoing === 'held' || sync.incoming === 'held'
+          ? 'quarantined'
+          : sync.outgoing === 'adopting'
+            ? 'adopting'
+            : sync.incoming === 'synced' && sync.outgoing === 'live'
+              ? 'synced'
+              : 'syncing'
+      out[name] = { state, relation: sync.relation ?? null }
+    }
+    return out
+  }
+
+  /** Sends a frame if the socket is open; a failing send closes the link. */
+  sendFrame(frame: Uint8Array<ArrayBuffer>): void {
+    if (this.#state === 'closed' || this.#socket.readyState !== SOCKET_OPEN) return
+    try {
+      this.#socket.send(frame)
+    } catch (error) {
+      this.#host.logger.warn('peer send failed', { peer: this.peerId, error: String(error) })
+      this.fail(CloseCode.goingAway, 'send failed')
+    }
+  }
+
+  /** Handles one frame from the socket. Anything malformed closes this link only. */
+  receive(data: Uint8Array | ArrayBuffer | string): void {
+    if (this.#state === 'closed') return
+    if (typeof data === 'string') return this.fail(CloseCode.badMessage, 'text frames are not part of the protocol')
+    const bytes = toBytes(data)
+    if (bytes.length === 0) return this.fail(CloseCode.badMessage, 'empty frame')
+    if (bytes.length > this.#host.maxMessageBytes) {
+      return this.fail(CloseCode.tooLarge, `message of ${bytes.length} bytes exceeds ${this.#host.maxMessageBytes}`)
+    }
+    let message: PeerMessage
+    try {
+      message = decodePeer(bytes)
+    } catch (error) {
+      return this.fail(CloseCode.badMessage, `malformed message: ${(error as Error).message}`)
+    }
+    try {
+      this.#handle(message)
+    } catch (error) {
+      this.fail(CloseCode.badMessage, `rejected message: ${(error as Error).message}`)
+    }
+  }
+
+  /** Closes the socket with a code and reason, and cleans up. */
+  fail(code: number, reason: string): void {
+    if (this.#state === 'closed') return
+    this.#closeReason = { code, reason: truncate(reason) }
+    const log = code >= 4000 ? this.#host.logger.warn : this.#host.logger.debug
+    log.call(this.#host.logger, 'closing peer link', { peer: this.peerId, code, reason })
+    try {
+      this.#socket.close(code, truncate(reason))
+    } catch {
+      // The socket is already gone; cleanup below is all that matters.
+    }
+    this.close()
+  }
+
+  /** Says goodbye (the peer then treats this as a graceful leave) and closes. */
+  leave(reason = 'leaving'): void {
+    if (this.#state === 'open') this.sendFrame(encodePeer.leave(reason))
+    this.fail(CloseCode.normal, reason)
+  }
+
+  /** Cleans up after the socket closed. Safe to call more than once. */
+  close(): void {
+    if (this.#state === 'closed') return
+    const wasOpen = this.#state === 'open'
+    this.#state = 'closed'
+    clearTimeout(this.#timer)
+    for (const name of this.#rooms.keys()) this.#host.existingRoom(name)?.removeLink(this)
+    this.#rooms.clear()
+    if (wasOpen) this.#host.linkDown(this)
+    this.#host.progress()
+  }
+
+  /** Starts a (re)sync round for a room: sends this side's state. */
+  startRoom(room: Room, resolution: Resolution = 'none'): void {
+    if (this.#state !== 'open') return
+    this.#host.existingRoom(room.name)?.removeLink(this)
+    const sync = freshSync(resolution)
+    sync.sentState = true
+    this.#rooms.set(room.name, sync)
+    this.sendFrame(encodePeer.state(room.name, room.encodeSnapshot(), resolution))
+    this.#host.progress()
+  }
+
+  #sendHello(): void {
+    const host = this.#host
+    this.sendFrame(
+      encodePeer.hello({ nodeId: host.id, name: host.name, url: host.url, clientId: host.clientId, onConflict: host.policy }),
+    )
+  }
+
+  #handle(message: PeerMessage): void {
+    if (this.#state === 'handshake') {
+      if (message.type !== MessageType.hello) throw new Error('expected hello first')
+      return this.#onHello(message)
+    }
+    switch (message.type) {
+      case MessageType.hello:
+        throw new Error('hello sent twice')
+      case MessageType.state:
+        return this.#onState(message.room, message.snapshot, message.resolution)
+      case MessageType.diff:
+        return this.#onDiff(message.room, message.update, message.changed)
+      case MessageType.updates:
+        return this.#onUpdates(message.room, message.updates)
+      case MessageType.roomAwareness: {
+        const room = this.#host.existingRoom(message.room)
+        if (room) applyAwarenessUpdate(room.awareness, message.update, this)
+        return
+      }
+      case MessageType.hold:
+        return this.#onHold(message.room, message.changed)
+      case MessageType.fetch:
+        return this.#onFetch(message.room, message.changed)
+      case MessageType.full:
+        return this.#onFull(message.room, message.update)
+      case MessageType.leave:
+        this.leaving = true
+        this.#host.logger.info('peer is leaving', { peer: this.peerId, reason: message.reason })
+        return
+    }
+  }
+
+  #onHello(hello: Hello): void {
+    if (hello.version !== PROTOCOL_VERSION) {
+      return this.fail(CloseCode.protocolVersion, `protocol version ${hello.version}, expected ${PROTOCOL_VERSION}`)
+    }
+    if (hello.nodeId.length === 0 || hello.nodeId.length > 128) throw new Error('bad node id')
+    if (hello.name.length > 256 || hello.url.length > 2048) throw new Error('name or url too long')
+    if (!CONFLICT_POLICIES.includes(hello.onConflict as ConflictPolicy)) throw new Error('unknown onConflict policy')
+    if (hello.nodeId === this.#host.id) return this.fail(CloseCode.duplicate, 'link to self')
+    this.remote = hello
+    if (this.role === 'acceptor') this.#sendHello()
+    clearTimeout(this.#timer)
+    this.#state = 'open'
+    if (!this.#host.linkUp(this)) return this.fail(CloseCode.duplicate, 'duplicate link')
+    for (const room of [...this.#host.rooms()]) {
+      this.startRoom(room, this.#host.takeResolution(hello.nodeId, room.name))
+    }
+  }
+
+  #policy(sync: RoomSync, remoteResolution: Resolution): ConflictPolicy {
+    if (sync.override !== 'none') return sync.override
+    // The remote's application chose: merge, or adopt our state; either way we merge.
+    if (remoteResolution !== 'none') return 'merge'
+    const local = this.#host.policy
+    if (local === 'accept' && this.remote?.onConflict === 'accept') {
+      return this.role === 'dialer' ? 'accept' : 'merge'
+    }
+    return local
+  }
+
+  #sync(name: string): RoomSync {
+    const sync = this.#rooms.get(name)
+    if (!sync) throw new Error(`room "${name}" was not synced on this link`)
+    return sync
+  }
+
+  #goLive(sync: RoomSync, room: Room): void {
+    sync.outgoing = 'live'
+    room.addLink(this)
+  }
+
+  #onState(name: string, snapshotBytes: Uint8Array, resolution: Resolution): void {
+    const remoteSnapshot = Y.decodeSnapshot(snapshotBytes)
+    const room = this.#host.room(name)
+    let sync = this.#rooms.get(name)
+    if (!sync || sync.gotState) {
+      room.removeLink(this)
+      sync = freshSync()
+      this.#rooms.set(name, sync)
+    }
+    if (!sync.sentState) {
+      sync.sentState = true
+      this.sendFrame(encodePeer.state(name, room.encodeSnapshot()))
+    }
+    sync.gotState = true
+    sync.remoteSnapshot = remoteSnapshot
+    const relation = compareSnapshots(Y.snapshot(room.doc), remoteSnapshot)
+    sync.relation = relation
+    if (relation === 'equal') {
+      sync.incoming = 'synced'
+      this.#goLive(sync, room)
+      return this.#host.progress()
+    }
+    const policy = this.#policy(sync, resolution)
+    sync.policy = policy
+    let changed = ''
+    if (relation === 'diverged') {
+      sync.localChanged = changedSince(room, remoteSnapshot)
+      changed = encodeChanged(sync.localChanged)
+    }
+    if (relation !== 'diverged' || policy === 'merge' || policy === 'warn') {
+      this.sendFrame(encodePeer.diff(name, this.#diffFor(room, remoteSnapshot), changed))
+      this.#goLive(sync, room)
+      if (relation === 'ahead') sync.incoming = 'synced'
+    } else if (policy === 'exception') {
+      sync.outgoing = 'held'
+      sync.incoming = 'held'
+      this.sendFrame(encodePeer.hold(name, changed))
+    } else {
+      sync.outgoing = 'adopting'
+      this.sendFrame(encodePeer.fetch(name, changed))
+    }
+    this.#host.progress()
+  }
+
+  #diffFor(room: Room, remote: Y.Snapshot): Uint8Array {
+    return Y.encodeStateAsUpdateV2(room.doc, Y.encodeStateVector(remote.sv))
+  }
+
+  #onDiff(name: string, update: Uint8Array, changed: string): void {
+    const sync = this.#sync(name)
+    sync.remoteChanged = decodeChanged(changed)
+    if (sync.outgoing === 'held') return this.#raiseConflict(name, sync)
+    // While adopting, the full state that follows already contains this diff.
+    if (sync.outgoing === 'adopting') return
+    validateUpdate(update)
+    const room = this.#host.room(name)
+    Y.applyUpdateV2(room.doc, update, this)
+    sync.incoming = 'synced'
+    if (sync.relation === 'diverged') this.#report(name, room, sync)
+    this.#host.progress()
+  }
+
+  #onUpdates(name: string, updates: Uint8Array[]): void {
+    const sync = this.#rooms.get(name)
+    if (!sync || sync.outgoing === 'held' || sync.outgoing === 'adopting') return
+    for (const update of updates) validateUpdate(update)
+    const room = this.#host.room(name)
+    room.doc.transact(() => {
+      for (const update of updates) Y.applyUpdateV2(room.doc, update, this)
+    }, this)
+  }
+
+  #onHold(name: string, changed: string): void {
+    const sync = this.#sync(name)
+    sync.remoteChanged = decodeChanged(changed)
+    const wasHeld = sync.outgoing === 'held'
+    sync.outgoing = 'held'
+    sync.incoming = 'held'
+    this.#host.existingRoom(name)?.removeLink(this)
+    if (wasHeld) this.#raiseConflict(name, sync)
+    else this.#host.logger.warn('peer quarantined a room until its application resolves it', { peer: this.peerId, room: name })
+    this.#host.progress()
+  }
+
+  #onFetch(name: string, changed: string): void {
+    const sync = this.#sync(name)
+    sync.remoteChanged = decodeChanged(changed)
+    if (sync.outgoing === 'held') return this.#raiseConflict(name, sync)
+    this.sendFrame(encodePeer.full(name, Y.encodeStateAsUpdateV2(this.#host.room(name).doc)))
+  }
+
+  #onFull(name: string, update: Uint8Array): void {
+    const sync = this.#sync(name)
+    if (sync.outgoing !== 'adopting' || !sync.remoteSnapshot) throw new Error('unexpected full state')
+    validateUpdate(update)
+    const room = this.#host.room(name)
+    adoptRemote(room, update, sync.localChanged ?? new Map(), this)
+    this.sendFrame(encodePeer.diff(name, this.#diffFor(room, sync.remoteSnapshot), encodeChanged(sync.localChanged ?? new Map())))
+    sync.incoming = 'synced'
+    this.#goLive(sync, room)
+    this.#report(name, room, sync)
+    this.#host.progress()
+  }
+
+  #report(name: string, room: Room, sync: RoomSync): void {
+    const conflicts = conflictsBetween(sync.localChanged ?? new Map(), sync.remoteChanged ?? new Map()).map((c) => ({
+      ...c,
+      winner: room.kv.get(c.key),
+    }))
+    this.#host.merged({
+      peer: this.peerId ?? '',
+      room: name,
+      relation: sync.relation ?? 'diverged',
+      policy: sync.policy ?? this.#host.policy,
+      conflicts,
+    })
+  }
+
+  #raiseConflict(name: string, sync: RoomSync): void {
+    if (sync.conflictRaised) return
+    sync.conflictRaised = true
+    const keys = conflictsBetween(sync.localChanged ?? new Map(), sync.remoteChanged ?? new Map())
+    this.#host.conflict(new MeshConflictError({ peer: this.peerId ?? '', room: name, keys }))
+  }
+}

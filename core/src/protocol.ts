@@ -1,0 +1,314 @@
+/**
+ * Mesh wire protocol.
+ *
+ * Every WebSocket message is one binary frame: `varUint(type)` followed by the payload, all
+ * encoded with lib0 (`varUint`, `varString` = varUint length + UTF-8, `varUint8Array` =
+ * varUint length + bytes).
+ *
+ * ## Light-peer sockets (`/mesh/:room`) — y-protocols, compatible with `y-websocket`
+ *
+ * | type | name            | payload                                                              |
+ * |------|-----------------|----------------------------------------------------------------------|
+ * | 0    | sync            | `varUint(sub)` + `varUint8Array`: 0 step1 (state vector), 1 step2 (update V1), 2 update (V1) |
+ * | 1    | awareness       | `varUint8Array(awareness update)`                                    |
+ * | 2    | auth            | `varUint(0)` + `varString(reason)`: permission denied                |
+ * | 3    | query awareness | empty                                                                |
+ *
+ * The node speaks first with a step1 and its awareness states, answers every step1 with a
+ * step2, relays updates and awareness, and sends an empty awareness message at least every
+ * 15 s so the client's 30 s liveness timer never fires on an idle room.
+ *
+ * ## Peer links (`/mesh`) — node to node, all rooms multiplexed
+ *
+ * | type | name      | payload                                                                         |
+ * |------|-----------|---------------------------------------------------------------------------------|
+ * | 16   | hello     | `varUint(version)`, `varString(nodeId)`, `varString(name)`, `varString(url)`, `varUint(clientId)`, `varString(onConflict)` |
+ * | 17   | state     | `varString(room)`, `varUint(resolution)`, `varUint8Array(snapshot)`: state vector + delete set (`Y.encodeSnapshot`) |
+ * | 18   | diff      | `varString(room)`, `varUint8Array(update V2)`, `varString(changed keys JSON)`   |
+ * | 19   | updates   | `varString(room)`, `varUint(n)`, n × `varUint8Array(update V2)`                 |
+ * | 20   | awareness | `varString(room)`, `varUint8Array(awareness update)`                            |
+ * | 21   | hold      | `varString(room)`, `varString(changed keys JSON)`: refuse the merge (quarantine) |
+ * | 22   | fetch     | `varString(room)`, `varString(changed keys JSON)`: ask for the whole room state (accept) |
+ * | 23   | full      | `varString(room)`, `varUint8Array(update V2)`: the whole room state            |
+ * | 24   | leave     | `varString(reason)`: graceful leave; close follows                              |
+ *
+ * Conversation: the dialer sends `hello`; the acceptor checks it and answers with its own
+ * `hello`. Then each side sends `state` for every room it hosts. On a peer's `state` a side
+ * compares histories (equal, ahead, behind, diverged) and answers with `diff` (what the
+ * peer lacks), or on divergence as its `onConflict` policy says: `hold` (exception) or
+ * `fetch` then `diff` (accept). A room side is synced once it has applied the peer's `diff`.
+ * After that, live changes flow as `updates`, coalesced per tick: every update produced in
+ * one tick for a room travels in one frame and is applied in one transaction. A node relays
+ * what it applies to every other link and light peer, except the one it came from; Yjs
+ * drops updates it already has, so nothing that changes nothing is forwarded.
+ *
+ * A side that receives `state` before it sent its own in the current round answers with its
+ * `state` first; this is how a round restarts (after a quarantine is resolved, or for a room
+ * created after the handshake). `resolution` is what the sender's application chose for a
+ * quarantined room: 0 none, 1 merge, 2 accept (the sender adopts the receiver's state).
+ *
+ * `changed keys` is sent only on divergence: JSON `[[key, 1, value] | [key, 0], ...]`, the
+ * keys whose latest write or removal the other side lacks, so both sides can name the
+ * conflicting keys without shipping their whole state.
+ */
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+
+/** Protocol version spoken on peer links; a peer with another version is refused. */
+export const PROTOCOL_VERSION = 1
+
+/** Message types; see the file header. */
+export const MessageType = {
+  sync: 0,
+  awareness: 1,
+  auth: 2,
+  queryAwareness: 3,
+  hello: 16,
+  state: 17,
+  diff: 18,
+  updates: 19,
+  roomAwareness: 20,
+  hold: 21,
+  fetch: 22,
+  full: 23,
+  leave: 24,
+} as const
+
+/** y-protocols sync sub-messages. */
+export const SyncType = { step1: 0, step2: 1, update: 2 } as const
+
+/** Resolution carried in `state` flags when a quarantined room is released. */
+export type Resolution = 'none' | 'merge' | 'accept'
+
+const resolutions: Resolution[] = ['none', 'merge', 'accept']
+
+/** Narrows what Yjs and lib0 return to the type WebSocket `send` accepts (always an ArrayBuffer here). */
+export const asSendable = (bytes: Uint8Array): Uint8Array<ArrayBuffer> => bytes as Uint8Array<ArrayBuffer>
+
+const frame = (write: (encoder: encoding.Encoder) => void): Uint8Array<ArrayBuffer> => {
+  const encoder = encoding.createEncoder()
+  write(encoder)
+  return asSendable(encoding.toUint8Array(encoder))
+}
+
+/** Handshake contents exchanged on a peer link. */
+export interface Hello {
+  version: number
+  nodeId: string
+  name: string
+  url: string
+  clientId: number
+  onConflict: string
+}
+
+/** A decoded peer-link message. */
+export type PeerMessage =
+  | ({ type: typeof MessageType.hello } & Hello)
+  | { type: typeof MessageType.state; room: string; resolution: Resolution; snapshot: Uint8Array }
+  | { type: typeof MessageType.diff; room: string; update: Uint8Array; changed: string }
+  | { type: typeof MessageType.updates; room: string; updates: Uint8Array[] }
+  | { type: typeof MessageType.roomAwareness; room: string; update: Uint8Array }
+  | { type: typeof MessageType.hold; room: string; changed: string }
+  | { type: typeof MessageType.fetch; room: string; changed: string }
+  | { type: typeof MessageType.full; room: string; update: Uint8Array }
+  | { type: typeof MessageType.leave; reason: string }
+
+/** Encoders for peer-link frames. */
+export const encodePeer = {
+  hello: (h: Omit<Hello, 'version'>) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.hello)
+      encoding.writeVarUint(e, PROTOCOL_VERSION)
+      encoding.writeVarString(e, h.nodeId)
+      encoding.writeVarString(e, h.name)
+      encoding.writeVarString(e, h.url)
+      encoding.writeVarUint(e, h.clientId)
+      encoding.writeVarString(e, h.onConflict)
+    }),
+  state: (room: string, snapshot: Uint8Array, resolution: Resolution = 'none') =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.state)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint(e, resolutions.indexOf(resolution))
+      encoding.writeVarUint8Array(e, snapshot)
+    }),
+  diff: (room: string, update: Uint8Array, changed: string) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.diff)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint8Array(e, update)
+      encoding.writeVarString(e, changed)
+    }),
+  updates: (room: string, updates: readonly Uint8Array[]) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.updates)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint(e, updates.length)
+      for (const u of updates) encoding.writeVarUint8Array(e, u)
+    }),
+  roomAwareness: (room: string, update: Uint8Array) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.roomAwareness)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint8Array(e, update)
+    }),
+  hold: (room: string, changed: string) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.hold)
+      encoding.writeVarString(e, room)
+      encoding.writeVarString(e, changed)
+    }),
+  fetch: (room: string, changed: string) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.fetch)
+      encoding.writeVarString(e, room)
+      encoding.writeVarString(e, changed)
+    }),
+  full: (room: string, update: Uint8Array) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.full)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint8Array(e, update)
+    }),
+  leave: (reason: string) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.leave)
+      encoding.writeVarString(e, reason)
+    }),
+}
+
+const assertEnd = (d: decoding.Decoder): void => {
+  if (decoding.hasContent(d)) throw new Error('trailing bytes after message')
+}
+
+/** Decodes one peer-link frame. Throws on anything malformed, unknown or with trailing bytes. */
+export const decodePeer = (bytes: Uint8Array): PeerMessage => {
+  const d = decoding.createDecoder(bytes)
+  const type = decoding.readVarUint(d)
+  let message: PeerMessage
+  switch (type) {
+    case MessageType.hello:
+      message = {
+        type,
+        version: decoding.readVarUint(d),
+        nodeId: decoding.readVarString(d),
+        name: decoding.readVarString(d),
+        url: decoding.readVarString(d),
+        clientId: decoding.readVarUint(d),
+        onConflict: decoding.readVarString(d),
+      }
+      break
+    case MessageType.state: {
+      const room = decoding.readVarString(d)
+      const resolution = resolutions[decoding.readVarUint(d)]
+      if (resolution === undefined) throw new Error('unknown resolution')
+      message = { type, room, resolution, snapshot: decoding.readVarUint8Array(d) }
+      break
+    }
+    case MessageType.diff:
+      message = {
+        type,
+        room: decoding.readVarString(d),
+        update: decoding.readVarUint8Array(d),
+        changed: decoding.readVarString(d),
+      }
+      break
+    case MessageType.updates: {
+      const room = decoding.readVarString(d)
+      const n = decoding.readVarUint(d)
+      // Each update takes at least one byte, so a count beyond the frame is a lie.
+      if (n > bytes.length) throw new Error('update count exceeds frame size')
+      const updates: Uint8Array[] = []
+      for (let i = 0; i < n; i++) updates.push(decoding.readVarUint8Array(d))
+      message = { type, room, updates }
+      break
+    }
+    case MessageType.roomAwareness:
+      message = { type, room: decoding.readVarString(d), update: decoding.readVarUint8Array(d) }
+      break
+    case MessageType.hold:
+      message = { type, room: decoding.readVarString(d), changed: decoding.readVarString(d) }
+      break
+    case MessageType.fetch:
+      message = { type, room: decoding.readVarString(d), changed: decoding.readVarString(d) }
+      break
+    case MessageType.full:
+      message = { type, room: decoding.readVarString(d), update: decoding.readVarUint8Array(d) }
+      break
+    case MessageType.leave:
+      message = { type, reason: decoding.readVarString(d) }
+      break
+    default:
+      throw new Error(`unknown peer message type ${type}`)
+  }
+  assertEnd(d)
+  return message
+}
+
+/** A decoded light-peer (y-protocols) message. */
+export type LightMessage =
+  | { type: typeof MessageType.sync; sub: (typeof SyncType)[keyof typeof SyncType]; payload: Uint8Array }
+  | { type: typeof MessageType.awareness; update: Uint8Array }
+  | { type: typeof MessageType.auth }
+  | { type: typeof MessageType.queryAwareness }
+
+/** Decodes one light-peer frame. Throws on anything malformed or unknown. */
+export const decodeLight = (bytes: Uint8Array): LightMessage => {
+  const d = decoding.createDecoder(bytes)
+  const type = decoding.readVarUint(d)
+  let message: LightMessage
+  switch (type) {
+    case MessageType.sync: {
+      const sub = decoding.readVarUint(d)
+      if (sub !== SyncType.step1 && sub !== SyncType.step2 && sub !== SyncType.update) {
+        throw new Error(`unknown sync message ${sub}`)
+      }
+      message = { type, sub, payload: decoding.readVarUint8Array(d) }
+      break
+    }
+    case MessageType.awareness:
+      message = { type, update: decoding.readVarUint8Array(d) }
+      break
+    case MessageType.auth:
+      // Clients have nothing to say here; read and ignore the permission payload.
+      decoding.readVarUint(d)
+      decoding.readVarString(d)
+      message = { type }
+      break
+    case MessageType.queryAwareness:
+      message = { type }
+      break
+    default:
+      throw new Error(`unknown message type ${type}`)
+  }
+  assertEnd(d)
+  return message
+}
+
+/** Encoders for light-peer frames. */
+export const encodeLight = {
+  sync: (sub: (typeof SyncType)[keyof typeof SyncType], payload: Uint8Array) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.sync)
+      encoding.writeVarUint(e, sub)
+      encoding.writeVarUint8Array(e, payload)
+    }),
+  awareness: (update: Uint8Array) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.awareness)
+      encoding.writeVarUint8Array(e, update)
+    }),
+  permissionDenied: (reason: string) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.auth)
+      encoding.writeVarUint(e, 0)
+      encoding.writeVarString(e, reason)
+    }),
+}
+
+/** An awareness message with no entries: a cheap keepalive the y-websocket client accepts. */
+export const lightKeepalive = encodeLight.awareness(new Uint8Array([0]))
+
+/** Copies a frame out of whatever the adapter received into a standalone Uint8Array. */
+export const toBytes = (data: Uint8Array | ArrayBuffer): Uint8Array =>
+  data instanceof Uint8Array ? data : new Uint8Array(data)

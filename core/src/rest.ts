@@ -1,0 +1,155 @@
+import { MeshError } from './errors.js'
+import type { MeshNode } from './node.js'
+import { assertKey } from './store.js'
+
+/** A framework-neutral HTTP request for the REST API. */
+export interface RestRequest {
+  method: string
+  /** Path below the API root, e.g. `/kv/color` for `/mesh/api/kv/color`; still percent-encoded. */
+  path: string
+  query: URLSearchParams
+  /** Declared body size, when the framework knows it; checked before reading. */
+  contentLength?: number
+  /** Reads the body as text. */
+  body(): Promise<string>
+}
+
+/** What the adapter sends back: `body` is serialised as JSON. */
+export interface RestResponse {
+  status: number
+  body: unknown
+}
+
+/** Options of {@link createRestHandler}. */
+export interface RestOptions {
+  /** Largest request body accepted. Default 1 MiB. */
+  maxBodyBytes?: number
+  /** How long `POST /join` waits for the handshakes. Default 5 s. */
+  joinTimeoutMs?: number
+}
+
+const json = (status: number, body: unknown): RestResponse => ({ status, body })
+const error = (status: number, message: string): RestResponse => json(status, { error: message })
+
+const STATUS_OF: Partial<Record<MeshError['code'], number>> = {
+  bad_request: 400,
+  not_found: 404,
+  too_large: 413,
+  conflict: 409,
+  closed: 503,
+  timeout: 504,
+}
+
+/**
+ * The REST API of DESIGN.md §3 as a plain function, so every adapter serves the same routes
+ * with a few lines of glue. Bad input gets a 4xx with `{ "error": "..." }` and changes nothing.
+ */
+export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => {
+  const maxBody = options.maxBodyBytes ?? 1024 * 1024
+  const joinTimeoutMs = options.joinTimeoutMs ?? 5000
+
+  const readJson = async (req: RestRequest): Promise<{ ok: true; value: unknown } | { ok: false; res: RestResponse }> => {
+    if (req.contentLength !== undefined && req.contentLength > maxBody) {
+      return { ok: false, res: error(413, `body larger than ${maxBody} bytes`) }
+    }
+    const text = await req.body()
+    if (Buffer.byteLength(text) > maxBody) return { ok: false, res: error(413, `body larger than ${maxBody} bytes`) }
+    if (text.trim() === '') return { ok: false, res: error(400, 'body is empty; send a JSON value') }
+    try {
+      return { ok: true, value: JSON.parse(text) }
+    } catch {
+      return { ok: false, res: error(400, 'body is not valid JSON') }
+    }
+  }
+
+  const kvKey = async (req: RestRequest, rawKey: string): Promise<RestResponse> => {
+    let key: string
+    try {
+      key = assertKey(decodeURIComponent(rawKey))
+    } catch (e) {
+      return error(400, e instanceof MeshError ? e.message : 'key is not valid percent-encoding')
+    }
+    switch (req.method) {
+      case 'GET':
+        return node.has(key) ? json(200, node.get(key)) : error(404, `no key "${key}"`)
+      case 'PUT': {
+        if (req.query.has('ephemeral') || req.query.has('ttl')) {
+          return error(501, 'ephemeral and ttl keys are not available in this version')
+        }
+        const body = await readJson(req)
+        if (!body.ok) return body.res
+        await node.put(key, body.value)
+        return json(200, { key, value: node.get(key) })
+      }
+      case 'DELETE':
+        return node.has(key) ? json(200, await node.pop(key)) : error(404, `no key "${key}"`)
+      default:
+        return error(405, `${req.method} is not allowed on /kv/:key`)
+    }
+  }
+
+  const join = async (req: RestRequest): Promise<RestResponse> => {
+    const body = await readJson(req)
+    if (!body.ok) return body.res
+    const urls = (body.value as { urls?: unknown } | null)?.urls
+    if (!Array.isArray(urls) || urls.length === 0 || !urls.every((u) => typeof u === 'string')) {
+      return error(400, 'body must be { "urls": ["ws://host:port/mesh", ...] }')
+    }
+    try {
+      await node.join(urls, { timeoutMs: joinTimeoutMs })
+      return json(200, { joined: urls })
+    } catch (e) {
+      if (e instanceof MeshError && e.code === 'timeout') return json(202, { joining: urls, note: e.message })
+      throw e
+    }
+  }
+
+  const route = async (req: RestRequest): Promise<RestResponse> => {
+    const path = req.path.replace(/\/+$/, '') || '/'
+    if (path.startsWith('/kv/')) return kvKey(req, path.slice(4))
+    const only = (method: string, run: () => RestResponse | Promise<RestResponse>) =>
+      req.method === method ? run() : error(405, `${req.method} is not allowed on ${path}; use ${method}`)
+    switch (path) {
+      case '/kv':
+        return only('GET', () => json(200, node.data.toJSON()))
+      case '/members':
+        return only('GET', () => json(200, node.members()))
+      case '/status':
+        return only('GET', () => json(200, node.status()))
+      case '/history':
+        return only('GET', () => {
+          const limit = Number(req.query.get('limit') ?? 100)
+          if (!Number.isInteger(limit) || limit < 1) return error(400, 'limit must be a positive integer')
+          return json(
+            200,
+            node.history({
+              limit,
+              room: req.query.get('room') ?? undefined,
+              origin: req.query.get('origin') ?? undefined,
+              key: req.query.get('key') ?? undefined,
+            }),
+          )
+        })
+      case '/join':
+        return only('POST', () => join(req))
+      case '/health':
+        return only('GET', () =>
+          node.closed
+            ? error(503, 'node is shutting down')
+            : json(200, { status: 'ok', id: node.id, name: node.name, uptimeMs: Date.now() - node.startedAt }),
+        )
+      default:
+        return error(404, `no route ${req.method} ${path}`)
+    }
+  }
+
+  return async (req: RestRequest): Promise<RestResponse> => {
+    try {
+      return await route(req)
+    } catch (e) {
+      if (e instanceof MeshError) return error(STATUS_OF[e.code] ?? 400, e.message)
+      node.logger.error('REST handler failed', { method: req.method, path: req.path, error: String(e) })
+      return error(500, 'internal error')
+    }
+  }
+}

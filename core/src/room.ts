@@ -1,0 +1,176 @@
+import { Awareness, encodeAwarenessUpdate } from 'y-protocols/awareness'
+import * as Y from 'yjs'
+import type { CommitLog } from './history.js'
+import { encodeLight, encodePeer, SyncType } from './protocol.js'
+
+/** Name of the map that holds the key/value store in every room. */
+export const KV_MAP = 'kv'
+
+/** Flush a room's pending outgoing updates synchronously once they pass this many bytes. */
+const FLUSH_BYTES = 1 << 20
+
+/** Somewhere a room sends peer-link frames (a live peer link). */
+export interface PeerSink {
+  sendFrame(frame: Uint8Array<ArrayBuffer>): void
+}
+
+/** Somewhere a room sends light-peer frames (a light-peer socket). */
+export interface LightSink {
+  sendFrame(frame: Uint8Array<ArrayBuffer>): void
+}
+
+/** How a room learns who made a change, for history and change events. */
+export interface RoomHooks {
+  /** Names the author and the path of a transaction's changes. */
+  describe(origin: unknown, transaction: Y.Transaction): { origin: string; via: string }
+  /** Called after every transaction that touched the `kv` map. */
+  onKeys(room: Room, keys: string[], origin: unknown, transaction: Y.Transaction): void
+}
+
+/**
+ * One replicated document: a `Y.Doc`, its `Awareness`, and the fan-out of its changes to
+ * peer links (batched per tick, V2 encoding) and light peers (one V1 message per frame).
+ */
+export class Room {
+  readonly name: string
+  readonly doc: Y.Doc
+  readonly awareness: Awareness
+  readonly kv: Y.Map<unknown>
+  #links = new Set<PeerSink>()
+  #lights = new Set<LightSink>()
+  #pending: Array<{ update: Uint8Array; origin: unknown }> = []
+  #pendingBytes = 0
+  #flushScheduled = false
+  #log: CommitLog
+  #hooks: RoomHooks
+  #destroyed = false
+
+  constructor(options: { name: string; clientId: number; log: CommitLog; hooks: RoomHooks }) {
+    this.name = options.name
+    this.#log = options.log
+    this.#hooks = options.hooks
+    this.doc = new Y.Doc({ gc: true })
+    this.doc.clientID = options.clientId
+    this.kv = this.doc.getMap(KV_MAP)
+    this.awareness = new Awareness(this.doc)
+    // A node is not an editor: it holds no awareness state of its own.
+    this.awareness.setLocalState(null)
+    this.kv.observe((event) => {
+      const keys = [...event.keysChanged]
+      event.transaction.meta.set(KV_MAP, keys)
+      this.#hooks.onKeys(this, keys, event.transaction.origin, event.transaction)
+    })
+    this.doc.on('updateV2', this.#onUpdateV2)
+    this.awareness.on('update', this.#onAwareness)
+  }
+
+  #onUpdateV2 = (update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction): void => {
+    const who = this.#hooks.describe(origin, transaction)
+    this.#log.add({
+      room: this.name,
+      origin: who.origin,
+      via: who.via,
+      time: Date.now(),
+      bytes: update.length,
+      keys: (transaction.meta.get(KV_MAP) as string[] | undefined) ?? [],
+    })
+    if (this.#links.size === 0) return
+    this.#pending.push({ update, origin })
+    this.#pendingBytes += update.length
+    if (this.#pendingBytes >= FLUSH_BYTES) this.flush()
+    else if (!this.#flushScheduled) {
+      this.#flushScheduled = true
+      setImmediate(this.flush)
+    }
+  }
+
+  #onLightUpdate = (update: Uint8Array, origin: unknown): void => {
+    const frame = encodeLight.sync(SyncType.update, update)
+    for (const light of this.#lights) if (light !== origin) light.sendFrame(frame)
+  }
+
+  #onAwareness = (
+    changes: { added: number[]; updated: number[]; removed: number[] },
+    origin: unknown,
+  ): void => {
+    const clients = [...changes.added, ...changes.updated, ...changes.removed]
+    if (clients.length === 0 || this.#destroyed) return
+    const update = encodeAwarenessUpdate(this.awareness, clients)
+    if (this.#lights.size > 0) {
+      const frame = encodeLight.awareness(update)
+      for (const light of this.#lights) if (light !== origin) light.sendFrame(frame)
+    }
+    if (this.#links.size > 0) {
+      const frame = encodePeer.roomAwareness(this.name, update)
+      for (const link of this.#links) if (link !== origin) link.sendFrame(frame)
+    }
+  }
+
+  /** Sends every pending update to the live links, one frame per link, encoded once when possible. */
+  flush = (): void => {
+    this.#flushScheduled = false
+    const pending = this.#pending
+    if (pending.length === 0) return
+    this.#pending = []
+    this.#pendingBytes = 0
+    const origins = new Set(pending.map((p) => p.origin))
+    let shared: Uint8Array<ArrayBuffer> | undefined
+    for (const link of this.#links) {
+      if (origins.has(link)) {
+        const updates = pending.filter((p) => p.origin !== link).map((p) => p.update)
+        if (updates.length > 0) link.sendFrame(encodePeer.updates(this.name, updates))
+      } else {
+        shared ??= encodePeer.updates(
+          this.name,
+          pending.map((p) => p.update),
+        )
+        link.sendFrame(shared)
+      }
+    }
+  }
+
+  /** Starts relaying this room's live updates to a peer link. */
+  addLink(link: PeerSink): void {
+    this.#links.add(link)
+  }
+
+  /** Stops relaying to a peer link, flushing first so nothing queued for it is lost to others. */
+  removeLink(link: PeerSink): void {
+    if (!this.#links.has(link)) return
+    this.flush()
+    this.#links.delete(link)
+  }
+
+  /** Starts relaying to a light peer; the V1 listener exists only while light peers do. */
+  addLight(light: LightSink): void {
+    if (this.#lights.size === 0) this.doc.on('update', this.#onLightUpdate)
+    this.#lights.add(light)
+  }
+
+  /** Stops relaying to a light peer. */
+  removeLight(light: LightSink): void {
+    if (!this.#lights.delete(light)) return
+    if (this.#lights.size === 0) this.doc.off('update', this.#onLightUpdate)
+  }
+
+  /** Number of light peers connected to this room on this node. */
+  get lightCount(): number {
+    return this.#lights.size
+  }
+
+  /** This room's state vector and delete set, encoded (`Y.encodeSnapshot`). */
+  encodeSnapshot(): Uint8Array {
+    return Y.encodeSnapshot(Y.snapshot(this.doc))
+  }
+
+  /** Frees the document and stops the awareness timer (which would keep the process alive). */
+  destroy(): void {
+    if (this.#destroyed) return
+    this.flush()
+    this.#destroyed = true
+    this.#links.clear()
+    this.#lights.clear()
+    this.awareness.destroy()
+    this.doc.destroy()
+  }
+}
