@@ -19,7 +19,10 @@ const check = (value: unknown, depth: number, path: string): JsonValue => {
       if (Array.isArray(value)) return value.map((v, i) => check(v, depth + 1, `${path}[${i}]`))
       const proto = Object.getPrototypeOf(value)
       if (proto !== Object.prototype && proto !== null) {
-        throw new MeshError('bad_request', `${path} is a ${proto?.constructor?.name ?? 'class instance'}, not plain JSON`)
+        throw new MeshError(
+          'bad_request',
+          `${path} is a ${proto?.constructor?.name ?? 'class instance'}, not plain JSON`,
+        )
       }
       const out: Record<string, JsonValue> = {}
       for (const [k, v] of Object.entries(value)) {

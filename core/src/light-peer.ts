@@ -143,7 +143,8 @@ export class LightPeer implements Connection, LightSink {
     if (this.#closed) return
     const text = reason.length > MAX_REASON ? `${reason.slice(0, MAX_REASON - 1)}…` : reason
     this.#closeReason = { code, reason: text }
-    if (code >= 4000) this.#host.logger.warn('closing light peer', { peer: this.id, room: this.room.name, code, reason })
+    if (code >= 4000)
+      this.#host.logger.warn('closing light peer', { peer: this.id, room: this.room.name, code, reason })
     try {
       this.#socket.close(code, text)
     } catch {

@@ -250,7 +250,13 @@ export class PeerLink implements Connection, PeerSink {
   #sendHello(): void {
     const host = this.#host
     this.sendFrame(
-      encodePeer.hello({ nodeId: host.id, name: host.name, url: host.url, clientId: host.clientId, onConflict: host.policy }),
+      encodePeer.hello({
+        nodeId: host.id,
+        name: host.name,
+        url: host.url,
+        clientId: host.clientId,
+        onConflict: host.policy,
+      }),
     )
   }
 
@@ -406,7 +412,11 @@ export class PeerLink implements Connection, PeerSink {
     sync.incoming = 'held'
     this.#host.existingRoom(name)?.removeLink(this)
     if (wasHeld) this.#raiseConflict(name, sync)
-    else this.#host.logger.warn('peer quarantined a room until its application resolves it', { peer: this.peerId, room: name })
+    else
+      this.#host.logger.warn('peer quarantined a room until its application resolves it', {
+        peer: this.peerId,
+        room: name,
+      })
     this.#host.progress()
   }
 
@@ -423,7 +433,9 @@ export class PeerLink implements Connection, PeerSink {
     validateUpdate(update)
     const room = this.#host.room(name)
     adoptRemote(room, update, sync.localChanged ?? new Map(), this)
-    this.sendFrame(encodePeer.diff(name, this.#diffFor(room, sync.remoteSnapshot), encodeChanged(sync.localChanged ?? new Map())))
+    this.sendFrame(
+      encodePeer.diff(name, this.#diffFor(room, sync.remoteSnapshot), encodeChanged(sync.localChanged ?? new Map())),
+    )
     sync.incoming = 'synced'
     this.#goLive(sync, room)
     this.#report(name, room, sync)

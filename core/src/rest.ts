@@ -48,7 +48,9 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => 
   const maxBody = options.maxBodyBytes ?? 1024 * 1024
   const joinTimeoutMs = options.joinTimeoutMs ?? 5000
 
-  const readJson = async (req: RestRequest): Promise<{ ok: true; value: unknown } | { ok: false; res: RestResponse }> => {
+  const readJson = async (
+    req: RestRequest,
+  ): Promise<{ ok: true; value: unknown } | { ok: false; res: RestResponse }> => {
     if (req.contentLength !== undefined && req.contentLength > maxBody) {
       return { ok: false, res: error(413, `body larger than ${maxBody} bytes`) }
     }

@@ -89,10 +89,7 @@ export class Room {
     for (const light of this.#lights) if (light !== origin) light.sendFrame(frame)
   }
 
-  #onAwareness = (
-    changes: { added: number[]; updated: number[]; removed: number[] },
-    origin: unknown,
-  ): void => {
+  #onAwareness = (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
     const clients = [...changes.added, ...changes.updated, ...changes.removed]
     if (clients.length === 0 || this.#destroyed) return
     const update = encodeAwarenessUpdate(this.awareness, clients)
