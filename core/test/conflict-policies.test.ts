@@ -1,0 +1,150 @@
+import { MeshConflictError, MeshNode, type ConflictEvent, type ConflictPolicy, type MergeReport } from '@mesh/core'
+import { afterEach, describe, expect, it } from 'vitest'
+import { memoryLogger } from './helpers.js'
+import { MemoryNet } from './memory-net.js'
+
+const nodes: MeshNode[] = []
+afterEach(async () => {
+  for (const node of nodes.splice(0)) await node.close()
+})
+
+/**
+ * Two nodes share `shared`, lose their link, write while apart (both set `color`, each adds
+ * its own key, A removes `shared`), then reconnect: A dials B.
+ */
+const diverge = async (policyA: ConflictPolicy, policyB: ConflictPolicy = 'merge') => {
+  const net = new MemoryNet()
+  const log = memoryLogger()
+  const a = new MeshNode({ name: 'a', onConflict: policyA, logger: log.logger })
+  const b = new MeshNode({ name: 'b', onConflict: policyB })
+  nodes.push(a, b)
+  const link = net.connect(a, b)
+  await a.put({ shared: 'base', color: 'green' })
+  await net.drain()
+  expect(b.get('shared')).toBe('base')
+  link.dialer.close(1000, 'partition')
+
+  await a.put('color', 'red')
+  await a.put('onlyA', 1)
+  await a.pop('shared')
+  await b.put('color', 'blue')
+  await b.put('onlyB', 2)
+
+  const events = { a: [] as MergeReport[], b: [] as MergeReport[], conflicts: [] as ConflictEvent[] }
+  a.on('merge', (e) => events.a.push(e))
+  b.on('merge', (e) => events.b.push(e))
+  a.on('conflict', (e) => events.conflicts.push(e))
+  net.connect(a, b)
+  await net.drain()
+  return { a, b, net, events, log }
+}
+
+describe('onConflict policies on a real divergence', () => {
+  it('merge: both sides keep every change; concurrent writes resolve to one winner everywhere', async () => {
+    const { a, b, events } = await diverge('merge')
+    expect(a.data.toJSON()).toEqual(b.data.toJSON())
+    expect(a.get('onlyA')).toBe(1)
+    expect(a.get('onlyB')).toBe(2)
+    expect(a.has('shared')).toBe(false)
+    expect(['red', 'blue']).toContain(a.get('color'))
+    const report = events.a.find((e) => e.room === 'default')!
+    expect(report.relation).toBe('diverged')
+    expect(report.conflicts).toEqual([{ key: 'color', local: 'red', remote: 'blue', winner: a.get('color') }])
+    expect(events.b[0]?.conflicts.map((c) => c.key)).toEqual(['color'])
+    expect(events.conflicts).toEqual([])
+  })
+
+  it('warn: merges like merge and reports the conflicting keys through an event and the logger', async () => {
+    const { a, b, events, log } = await diverge('warn')
+    expect(a.data.toJSON()).toEqual(b.data.toJSON())
+    expect(a.get('onlyA')).toBe(1)
+    expect(events.conflicts).toHaveLength(1)
+    const event = events.conflicts[0]!
+    expect(event.policy).toBe('warn')
+    expect(event.error).toBeInstanceOf(MeshConflictError)
+    expect(event.error.keys).toEqual([{ key: 'color', local: 'red', remote: 'blue' }])
+    expect(log.entries).toContainEqual(
+      expect.objectContaining({ level: 'warn', fields: expect.objectContaining({ keys: ['color'] }) }),
+    )
+  })
+
+  it('accept: adopts the remote state; its own divergent changes are undone everywhere', async () => {
+    const { a, b, events } = await diverge('accept')
+    const expected = { shared: 'base', color: 'blue', onlyB: 2 }
+    expect(a.data.toJSON()).toEqual(expected)
+    expect(b.data.toJSON()).toEqual(expected)
+    expect(events.a[0]?.policy).toBe('accept')
+  })
+
+  it('accept on both sides: the dialer adopts the acceptor state', async () => {
+    const { a, b } = await diverge('accept', 'accept')
+    expect(a.data.toJSON()).toEqual({ shared: 'base', color: 'blue', onlyB: 2 })
+    expect(b.data.toJSON()).toEqual(a.data.toJSON())
+  })
+
+  it('exception: refuses the merge, raises a typed error and quarantines until resolved (merge)', async () => {
+    const { a, b, net, events } = await diverge('exception')
+    expect(events.conflicts).toHaveLength(1)
+    const { error } = events.conflicts[0]!
+    expect(error).toBeInstanceOf(MeshConflictError)
+    expect(error.code).toBe('conflict')
+    expect(error.peer).toBe(b.id)
+    expect(error.keys).toEqual([{ key: 'color', local: 'red', remote: 'blue' }])
+    // Both sides stay apart, including for writes made during the quarantine.
+    expect(a.get('color')).toBe('red')
+    expect(b.get('color')).toBe('blue')
+    expect(b.has('onlyA')).toBe(false)
+    expect(a.has('onlyB')).toBe(false)
+    await b.put('during', true)
+    await net.drain()
+    expect(a.has('during')).toBe(false)
+    expect(a.status().peers[0]?.rooms.default?.state).toBe('quarantined')
+    expect(b.status().peers[0]?.rooms.default?.state).toBe('quarantined')
+    await expect(a.syncUp({ timeoutMs: 1000 })).rejects.toBeInstanceOf(MeshConflictError)
+    expect(a.conflicts()).toHaveLength(1)
+
+    a.resolveConflict({ peer: b.id, strategy: 'merge' })
+    await net.drain()
+    expect(a.conflicts()).toHaveLength(0)
+    expect(a.data.toJSON()).toEqual(b.data.toJSON())
+    expect(a.get('onlyA')).toBe(1)
+    expect(a.get('onlyB')).toBe(2)
+    expect(a.get('during')).toBe(true)
+    await a.syncUp({ timeoutMs: 1000 })
+  })
+
+  it('exception resolved with accept: adopts the peer state', async () => {
+    const { a, b, net } = await diverge('exception')
+    a.resolveConflict({ peer: b.id, strategy: 'accept' })
+    await net.drain()
+    expect(a.data.toJSON()).toEqual({ shared: 'base', color: 'blue', onlyB: 2 })
+    expect(b.data.toJSON()).toEqual(a.data.toJSON())
+  })
+
+  it('no divergence, no policy: a node that was only behind just catches up', async () => {
+    const net = new MemoryNet()
+    const a = new MeshNode({ name: 'a', onConflict: 'exception' })
+    const b = new MeshNode({ name: 'b', onConflict: 'exception' })
+    nodes.push(a, b)
+    const link = net.connect(a, b)
+    await net.drain()
+    link.dialer.close(1000, 'partition')
+    await b.put({ x: 1, y: 2 })
+    await b.pop('x')
+    const conflicts: ConflictEvent[] = []
+    a.on('conflict', (e) => conflicts.push(e))
+    net.connect(a, b)
+    await net.drain()
+    expect(a.data.toJSON()).toEqual({ y: 2 })
+    expect(conflicts).toEqual([])
+    expect(a.status().peers[0]?.rooms.default?.relation).toBe('behind')
+  })
+
+  it('resolveConflict without a pending conflict is a not_found MeshError', () => {
+    const a = new MeshNode()
+    nodes.push(a)
+    expect(() => a.resolveConflict({ peer: 'nope', strategy: 'merge' })).toThrow(
+      expect.objectContaining({ code: 'not_found' }),
+    )
+  })
+})

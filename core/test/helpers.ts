@@ -1,0 +1,93 @@
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { attachToServer, type Logger, MeshNode, type MeshNodeOptions } from '@mesh/core'
+import WebSocket from 'ws'
+
+/** A logger that keeps every entry, so tests can assert what was logged. */
+export const memoryLogger = () => {
+  const entries: Array<{ level: string; message: string; fields?: Record<string, unknown> }> = []
+  const at =
+    (level: string) =>
+    (message: string, fields?: Record<string, unknown>): void => {
+      entries.push({ level, message, fields })
+    }
+  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
+  return { logger, entries }
+}
+
+/** A node served over real WebSockets on 127.0.0.1, port 0. */
+export interface ServedNode {
+  node: MeshNode
+  server: http.Server
+  port: number
+  /** `ws://127.0.0.1:PORT/mesh` */
+  url: string
+  close(): Promise<void>
+}
+
+/** Starts a node on an HTTP server with core's attachToServer. */
+export const serveNode = async (options: MeshNodeOptions = {}): Promise<ServedNode> => {
+  const node = new MeshNode(options)
+  const server = http.createServer((_req, res) => res.writeHead(404).end())
+  const detach = attachToServer(server, { node })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  node.url = `ws://127.0.0.1:${port}/mesh`
+  return {
+    node,
+    server,
+    port,
+    url: node.url,
+    close: async () => {
+      await node.close()
+      detach()
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    },
+  }
+}
+
+/** Resolves when `check` passes, re-checking after every node event; fails with `what` on timeout. */
+export const eventually = (
+  nodes: MeshNode[],
+  check: () => boolean,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const offs: Array<() => void> = []
+    const done = (error?: Error) => {
+      clearTimeout(timer)
+      clearInterval(poll)
+      offs.forEach((off) => off())
+      if (error) reject(error)
+      else resolve()
+    }
+    const test = () => {
+      try {
+        if (check()) done()
+      } catch (error) {
+        done(error as Error)
+      }
+    }
+    const timer = setTimeout(() => done(new Error(`timed out waiting for: ${what}`)), timeoutMs)
+    // Events cover changes; the slow interval covers state that changes without one (link states).
+    const poll = setInterval(test, 25)
+    for (const node of nodes) {
+      for (const event of ['change', 'merge', 'conflict', 'peer:up', 'peer:down'] as const) offs.push(node.on(event, test))
+    }
+    test()
+  })
+
+/** Opens a raw WebSocket and resolves with it once open; messages are collected from the start. */
+export const openSocket = (url: string): Promise<{ ws: WebSocket; messages: Buffer[]; closed: Promise<{ code: number; reason: string }> }> =>
+  new Promise((resolve, reject) => {
+    const ws = new WebSocket(url)
+    const messages: Buffer[] = []
+    ws.on('message', (data: Buffer) => messages.push(data))
+    const closed = new Promise<{ code: number; reason: string }>((r) =>
+      ws.on('close', (code, reason) => r({ code, reason: reason.toString() })),
+    )
+    ws.once('open', () => resolve({ ws, messages, closed }))
+    ws.once('error', reject)
+  })

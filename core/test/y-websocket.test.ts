@@ -1,0 +1,81 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { WebsocketProvider } from 'y-websocket'
+import * as Y from 'yjs'
+import { eventually, openSocket, serveNode, type ServedNode } from './helpers.js'
+
+const served: ServedNode[] = []
+const providers: WebsocketProvider[] = []
+afterEach(async () => {
+  for (const p of providers.splice(0)) p.destroy()
+  for (const s of served.splice(0)) await s.close()
+})
+
+const provider = (node: ServedNode, room = 'default') => {
+  const doc = new Y.Doc()
+  // disableBc: otherwise providers in one process sync over BroadcastChannel and skip the server.
+  const p = new WebsocketProvider(node.url, room, doc, { WebSocketPolyfill: WebSocket as never, disableBc: true })
+  providers.push(p)
+  return { doc, provider: p, kv: doc.getMap<unknown>('kv') }
+}
+
+const synced = (p: WebsocketProvider) =>
+  p.synced ? Promise.resolve() : new Promise<void>((resolve) => p.once('sync', () => resolve()))
+
+describe('light peers with the real y-websocket client', () => {
+  it('a client write reaches every node, and a node write reaches the client', async () => {
+    const a = await serveNode({ name: 'a' })
+    const b = await serveNode({ name: 'b' })
+    served.push(a, b)
+    await b.node.join([a.url])
+    await a.node.put('before', 'x')
+    const client = provider(a)
+    await synced(client.provider)
+    expect(client.kv.get('before')).toBe('x')
+
+    client.kv.set('fromClient', { hello: 'mesh' })
+    await eventually([b.node], () => b.node.get('fromClient') !== undefined, 'client write on b')
+    expect(b.node.get('fromClient')).toEqual({ hello: 'mesh' })
+
+    await b.node.put('fromNode', 42)
+    await eventually([], () => client.kv.get('fromNode') === 42, 'node write on the client')
+  })
+
+  it('awareness is relayed across nodes and removed when the client goes', async () => {
+    const a = await serveNode({ name: 'a' })
+    const b = await serveNode({ name: 'b' })
+    served.push(a, b)
+    await b.node.join([a.url])
+    const one = provider(a)
+    const two = provider(b)
+    await Promise.all([synced(one.provider), synced(two.provider)])
+    one.provider.awareness.setLocalStateField('user', { name: 'ada' })
+    const id = one.doc.clientID
+    await eventually([], () => two.provider.awareness.getStates().get(id)?.user?.name === 'ada', 'presence on b')
+    one.provider.destroy()
+    await eventually([], () => !two.provider.awareness.getStates().has(id), 'presence removed on b')
+  })
+
+  it('rooms other than default replicate too', async () => {
+    const a = await serveNode({ name: 'a' })
+    const b = await serveNode({ name: 'b' })
+    served.push(a, b)
+    await b.node.join([a.url])
+    const one = provider(a, 'board')
+    const two = provider(b, 'board')
+    await Promise.all([synced(one.provider), synced(two.provider)])
+    one.doc.getText('t').insert(0, 'hi')
+    await eventually([], () => two.doc.getText('t').toString() === 'hi', 'text in room board on b')
+    expect(b.node.rooms()).toContain('board')
+  })
+
+  it('the node speaks first and keeps an idle socket alive', async () => {
+    const a = await serveNode({ name: 'a', lightKeepaliveMs: 50 })
+    served.push(a)
+    const { ws, messages } = await openSocket(`${a.url}/default`)
+    await eventually([], () => messages.length >= 1, 'sync step 1 from the node')
+    expect([...messages[0]!.subarray(0, 2)]).toEqual([0, 0])
+    await eventually([], () => messages.some((m) => m[0] === 1), 'a keepalive awareness message')
+    ws.close()
+  })
+})
