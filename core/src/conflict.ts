@@ -75,8 +75,11 @@ export const adoptRemote = (room: Room, full: Uint8Array, localChanged: ChangedK
   try {
     Y.applyUpdateV2(remote, full)
     const remoteKv = remote.getMap<unknown>(KV_MAP)
+    // Two transactions: Yjs marks a transaction that applies a remote update as non-local and
+    // would then take this node's own fix-up writes for a client-id clash. Both land in the
+    // same outgoing batch, so other nodes still apply them together.
+    Y.applyUpdateV2(room.doc, full, origin)
     room.doc.transact(() => {
-      Y.applyUpdateV2(room.doc, full)
       for (const key of localChanged.keys()) {
         if (!remoteKv.has(key)) {
           if (room.kv.has(key)) room.kv.delete(key)

@@ -24,7 +24,11 @@ describe(`bad input closes only the offending socket (MESH_SEED=${seed})`, () =>
   let b: ServedNode
   const log = memoryLogger()
   beforeAll(async () => {
-    a = await serveNode({ name: 'a', logger: log.logger, limits: { peerMessageBytes: LIMIT, lightMessageBytes: LIMIT } })
+    a = await serveNode({
+      name: 'a',
+      logger: log.logger,
+      limits: { peerMessageBytes: LIMIT, lightMessageBytes: LIMIT },
+    })
     b = await serveNode({ name: 'b' })
     await b.node.join([a.url])
     await a.node.put({ honest: 1 })

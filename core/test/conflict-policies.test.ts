@@ -62,7 +62,7 @@ describe('onConflict policies on a real divergence', () => {
     const event = events.conflicts[0]!
     expect(event.policy).toBe('warn')
     expect(event.error).toBeInstanceOf(MeshConflictError)
-    expect(event.error.keys).toEqual([{ key: 'color', local: 'red', remote: 'blue' }])
+    expect(event.error.keys).toEqual([{ key: 'color', local: 'red', remote: 'blue', winner: a.get('color') }])
     expect(log.entries).toContainEqual(
       expect.objectContaining({ level: 'warn', fields: expect.objectContaining({ keys: ['color'] }) }),
     )

@@ -48,12 +48,7 @@ export const serveNode = async (options: MeshNodeOptions = {}): Promise<ServedNo
 }
 
 /** Resolves when `check` passes, re-checking after every node event; fails with `what` on timeout. */
-export const eventually = (
-  nodes: MeshNode[],
-  check: () => boolean,
-  what: string,
-  timeoutMs = 5000,
-): Promise<void> =>
+export const eventually = (nodes: MeshNode[], check: () => boolean, what: string, timeoutMs = 5000): Promise<void> =>
   new Promise((resolve, reject) => {
     const offs: Array<() => void> = []
     const done = (error?: Error) => {
@@ -74,13 +69,16 @@ export const eventually = (
     // Events cover changes; the slow interval covers state that changes without one (link states).
     const poll = setInterval(test, 25)
     for (const node of nodes) {
-      for (const event of ['change', 'merge', 'conflict', 'peer:up', 'peer:down'] as const) offs.push(node.on(event, test))
+      for (const event of ['change', 'merge', 'conflict', 'peer:up', 'peer:down'] as const)
+        offs.push(node.on(event, test))
     }
     test()
   })
 
 /** Opens a raw WebSocket and resolves with it once open; messages are collected from the start. */
-export const openSocket = (url: string): Promise<{ ws: WebSocket; messages: Buffer[]; closed: Promise<{ code: number; reason: string }> }> =>
+export const openSocket = (
+  url: string,
+): Promise<{ ws: WebSocket; messages: Buffer[]; closed: Promise<{ code: number; reason: string }> }> =>
   new Promise((resolve, reject) => {
     const ws = new WebSocket(url)
     const messages: Buffer[] = []

@@ -1,0 +1,350 @@
+import * as prng from 'lib0/prng'
+import { afterEach, describe, expect, it } from 'vitest'
+import { WebsocketProvider } from 'y-websocket'
+import { WebSocket } from 'ws'
+import * as Y from 'yjs'
+import { KV_MAP } from '../room.js'
+import { MeshNode } from '../node.js'
+import { openRawSocket, refusedUpgradeStatus, restCall, type RestReply } from './clients.js'
+import { waitUntil, withTimeout } from './wait.js'
+
+/** What an adapter's setup returns: an app serving Mesh on 127.0.0.1, on a port of its own. */
+export interface AdapterUnderTest {
+  /** HTTP base URL of the app, e.g. `http://127.0.0.1:41234` (no trailing slash, no base path). */
+  url: string
+  /** The node the app serves. */
+  node: MeshNode
+  /** Shuts the app down gracefully: the node leaves, sockets close, the port is freed. */
+  teardown(): Promise<void>
+}
+
+/** Starts a fresh app (with a fresh node) on port 0. Called once or more per test. */
+export type AdapterSetup = () => Promise<AdapterUnderTest>
+
+/** Options of {@link runAdapterTests}. */
+export interface AdapterTestOptions {
+  /** Base path the setup mounts Mesh at. Default `/mesh`. */
+  basePath?: string
+  /** How long any single expected event may take. Default 5000 ms. */
+  timeoutMs?: number
+}
+
+/** What a test holds while it runs: the app plus the URLs derived from it. */
+interface Running extends AdapterUnderTest {
+  api: string
+  peerUrl: string
+  lightBase: string
+}
+
+const json = (value: unknown): RequestInit => ({
+  method: 'PUT',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(value),
+})
+
+const isWsError = (reply: RestReply): boolean =>
+  reply.contentType.includes('application/json') &&
+  typeof reply.body === 'object' &&
+  reply.body !== null &&
+  typeof (reply.body as { error?: unknown }).error === 'string'
+
+/**
+ * The conformance suite every Mesh adapter runs against itself (DESIGN.md §2): peer links,
+ * light peers with the real `y-websocket` client, the REST API of §3 including bad input,
+ * malformed WebSocket frames, upgrades on foreign paths and graceful shutdown. Call it at
+ * the top level of a vitest test file.
+ *
+ * @example
+ * runAdapterTests('express', async () => {
+ *   const node = new MeshNode()
+ *   const app = express()
+ *   const server = app.listen(0, '127.0.0.1')
+ *   const detach = mountMesh(app, server, { node })
+ *   await once(server, 'listening')
+ *   const { port } = server.address() as AddressInfo
+ *   return { url: `http://127.0.0.1:${port}`, node, teardown: async () => { ... } }
+ * })
+ */
+export const runAdapterTests = (name: string, setup: AdapterSetup, options: AdapterTestOptions = {}): void => {
+  const base = (options.basePath ?? '/mesh').replace(/\/+$/, '')
+  const timeoutMs = options.timeoutMs ?? 5000
+
+  describe(`${name}: Mesh adapter conformance`, () => {
+    const cleanups: Array<() => unknown> = []
+    const later = (cleanup: () => unknown): void => void cleanups.push(cleanup)
+
+    afterEach(async () => {
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+    })
+
+    const start = async (): Promise<Running> => {
+      const app = await setup()
+      let stopped: Promise<void> | undefined
+      const teardown = () => (stopped ??= app.teardown())
+      later(teardown)
+      const wsBase = app.url.replace(/^http/, 'ws')
+      return {
+        ...app,
+        teardown,
+        api: `${app.url}${base}/api`,
+        peerUrl: `${wsBase}${base}`,
+        lightBase: `${wsBase}${base}`,
+      }
+    }
+
+    const newPeer = (peerName: string): MeshNode => {
+      const peer = new MeshNode({ name: peerName })
+      later(() => peer.close())
+      return peer
+    }
+
+    const lightClient = async (app: Running, room = 'default') => {
+      const doc = new Y.Doc()
+      const provider = new WebsocketProvider(app.lightBase, room, doc, {
+        WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+        disableBc: true,
+      })
+      later(() => {
+        provider.destroy()
+        doc.destroy()
+      })
+      await waitUntil(`y-websocket client to sync room "${room}" with ${app.lightBase}/${room}`, () => provider.synced, {
+        timeoutMs,
+        subscribe: (wake) => {
+          provider.on('sync', wake)
+          return () => provider.off('sync', wake)
+        },
+      })
+      return { doc, provider, kv: doc.getMap<unknown>(KV_MAP) }
+    }
+
+    const onChange = (node: MeshNode) => (wake: () => void) => node.on('change', wake)
+    const onUpdate = (doc: Y.Doc) => (wake: () => void) => {
+      doc.on('update', wake)
+      return () => doc.off('update', wake)
+    }
+
+    const nodeSees = (node: MeshNode, key: string, value: unknown, what: string) =>
+      waitUntil(`${what} to see ${key}=${JSON.stringify(value)}`, () => expect(node.get(key)).toEqual(value) ?? true, {
+        timeoutMs,
+        subscribe: onChange(node),
+      })
+
+    it('peer link: a second node joins the peer endpoint and syncs both ways', async () => {
+      const app = await start()
+      await app.node.put('before-join', { set: 'by the app' })
+      const peer = newPeer('conformance-peer')
+      await peer.join([app.peerUrl], { timeoutMs })
+      await nodeSees(peer, 'before-join', { set: 'by the app' }, 'the joining node')
+
+      await peer.put('from-peer', 1)
+      await nodeSees(app.node, 'from-peer', 1, 'the app node')
+      await app.node.put({ 'from-app': [1, 'two'], 'also-from-app': null })
+      await nodeSees(peer, 'from-app', [1, 'two'], 'the joining node')
+      expect(peer.get('also-from-app')).toBeNull()
+
+      const member = app.node.members().find((m) => m.id === peer.id)
+      expect(member, 'the app lists the joined node as a member').toMatchObject({ name: 'conformance-peer', state: 'alive' })
+      expect(app.node.status().peers.some((p) => p.id === peer.id)).toBe(true)
+    })
+
+    it('light peer: the y-websocket client syncs a room both ways', async () => {
+      const app = await start()
+      await app.node.put('seeded', 'before the client came')
+      const { doc, kv } = await lightClient(app)
+      expect(kv.get('seeded')).toBe('before the client came')
+
+      kv.set('from-light', { n: 42 })
+      await nodeSees(app.node, 'from-light', { n: 42 }, 'the app node')
+      await app.node.put('from-node', 'hello light peer')
+      await waitUntil('the y-websocket client to see from-node', () => kv.get('from-node') === 'hello light peer', {
+        timeoutMs,
+        subscribe: onUpdate(doc),
+      })
+
+      // Any room name routes to its own room, created on first use.
+      const notes = await lightClient(app, 'notes')
+      notes.kv.set('title', 'room two')
+      await waitUntil(
+        'room "notes" on the app node to hold the write',
+        () => app.node.rooms().includes('notes') && app.node.store('notes').get('title') === 'room two',
+        { timeoutMs, subscribe: onChange(app.node) },
+      )
+      expect(app.node.has('title'), 'a write to room "notes" stays out of room "default"').toBe(false)
+    })
+
+    it('REST: health, status and members describe this node', async () => {
+      const app = await start()
+      const health = await restCall(`${app.api}/health`)
+      expect(health.status).toBe(200)
+      expect(health.contentType).toContain('application/json')
+      expect(health.body).toMatchObject({ status: 'ok', id: app.node.id, name: app.node.name })
+
+      const status = await restCall(`${app.api}/status`)
+      expect(status.status).toBe(200)
+      expect(status.body).toMatchObject({ id: app.node.id, name: app.node.name })
+      expect(typeof (status.body as { stateVector?: unknown }).stateVector).toBe('object')
+      expect(Array.isArray((status.body as { peers?: unknown }).peers)).toBe(true)
+
+      const members = await restCall(`${app.api}/members`)
+      expect(members.status).toBe(200)
+      expect(members.body).toEqual(
+        expect.arrayContaining([expect.objectContaining({ id: app.node.id, role: 'node', state: 'alive' })]),
+      )
+    })
+
+    it('REST: PUT, GET and DELETE keys, and GET the whole store', async () => {
+      const app = await start()
+      const values: Record<string, unknown> = {
+        number: 42,
+        text: 'plain string',
+        nothing: null,
+        flag: false,
+        object: { nested: [1, { deep: true }] },
+        'a/b c?': 'percent-encoded key',
+      }
+      for (const [key, value] of Object.entries(values)) {
+        const put = await restCall(`${app.api}/kv/${encodeURIComponent(key)}`, json(value))
+        expect(put.status, `PUT ${key}: ${JSON.stringify(put.body)}`).toBe(200)
+        expect(app.node.get(key)).toEqual(value)
+        const got = await restCall(`${app.api}/kv/${encodeURIComponent(key)}`)
+        expect(got.status).toBe(200)
+        expect(got.body).toEqual(value)
+      }
+      // A body without a JSON content type is still read as JSON: curl and fetch send text/plain.
+      const plain = await restCall(`${app.api}/kv/plain`, { method: 'PUT', body: '"sent as text/plain"' })
+      expect(plain.status).toBe(200)
+      expect(app.node.get('plain')).toBe('sent as text/plain')
+
+      const all = await restCall(`${app.api}/kv`)
+      expect(all.status).toBe(200)
+      expect(all.body).toEqual({ ...values, plain: 'sent as text/plain' })
+
+      const removed = await restCall(`${app.api}/kv/number`, { method: 'DELETE' })
+      expect(removed.status).toBe(200)
+      expect(removed.body).toBe(42)
+      expect(app.node.has('number')).toBe(false)
+      expect((await restCall(`${app.api}/kv/number`)).status).toBe(404)
+      expect((await restCall(`${app.api}/kv/number`, { method: 'DELETE' })).status).toBe(404)
+    })
+
+    it('REST: bad input gets a 4xx JSON error and changes nothing', async () => {
+      const app = await start()
+      await app.node.put('kept', 'original')
+      const before = JSON.stringify(app.node.data.toJSON())
+      const stateBefore = JSON.stringify(app.node.status().stateVector)
+      const bad: Array<[string, string, RequestInit, number]> = [
+        ['bad JSON', '/kv/kept', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"a":' }, 400],
+        ['bad JSON as text', '/kv/kept', { method: 'PUT', body: 'not json' }, 400],
+        ['empty body', '/kv/kept', { method: 'PUT', body: '' }, 400],
+        ['oversized body', '/kv/kept', { method: 'PUT', body: JSON.stringify('x'.repeat(2 * 1024 * 1024)) }, 413],
+        ['unknown key', '/kv/missing', {}, 404],
+        ['DELETE unknown key', '/kv/missing', { method: 'DELETE' }, 404],
+        ['unknown route', '/nope', {}, 404],
+        ['unknown nested route', '/kv-nope/x', {}, 404],
+        ['wrong method', '/kv', { method: 'POST', body: '{}' }, 405],
+        ['join without urls', '/join', { method: 'POST', body: '{"urls":"ws://x"}' }, 400],
+        ['join with a non-ws URL', '/join', { method: 'POST', body: '{"urls":["http://127.0.0.1:1/mesh"]}' }, 400],
+      ]
+      for (const [what, path, init, status] of bad) {
+        const reply = await restCall(`${app.api}${path}`, init)
+        expect(reply.status, `${what}: ${JSON.stringify(reply.body)}`).toBe(status)
+        expect(isWsError(reply), `${what} answers JSON { error }; got ${JSON.stringify(reply.body)}`).toBe(true)
+      }
+      // The query string must reach the handler: an invalid ttl is refused, never stored.
+      const ttl = await restCall(`${app.api}/kv/ttl-key?ttl=not-a-number`, json('v'))
+      expect(ttl.status, `PUT ?ttl=not-a-number: ${JSON.stringify(ttl.body)}`).toBeGreaterThanOrEqual(400)
+      expect(isWsError(ttl)).toBe(true)
+
+      expect(JSON.stringify(app.node.data.toJSON())).toBe(before)
+      expect(JSON.stringify(app.node.status().stateVector)).toBe(stateBefore)
+      expect((await restCall(`${app.api}/health`)).status).toBe(200)
+    })
+
+    it('REST: POST join connects this node to another and they converge', async () => {
+      const a = await start()
+      const b = await start()
+      await b.node.put('on-b', 'b')
+      const joined = await restCall(`${a.api}/join`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ urls: [b.peerUrl] }),
+      })
+      expect(joined.status, JSON.stringify(joined.body)).toBe(200)
+      await nodeSees(a.node, 'on-b', 'b', 'node a')
+      const put = await restCall(`${a.api}/kv/on-a`, json('a'))
+      expect(put.status).toBe(200)
+      await waitUntil('node b to serve on-a over REST', async () => (await restCall(`${b.api}/kv/on-a`)).body === 'a', {
+        timeoutMs,
+      })
+    })
+
+    it('bad WebSocket frames close only that socket, with a 44xx code', async () => {
+      const app = await start()
+      await app.node.put('kept', 'original')
+      const light = await lightClient(app)
+      const peer = newPeer('well-behaved-peer')
+      await peer.join([app.peerUrl], { timeoutMs })
+      await nodeSees(peer, 'kept', 'original', 'the well-behaved peer')
+      const before = JSON.stringify(app.node.data.toJSON())
+
+      const gen = prng.create(0x6d657368)
+      const frames: Array<[string, string | Uint8Array]> = [
+        ['random bytes', prng.uint8Array(gen, 64)],
+        ['more random bytes', prng.uint8Array(gen, 7)],
+        ['a text frame', 'hello'],
+        ['an empty frame', new Uint8Array(0)],
+      ]
+      for (const endpoint of [app.peerUrl, `${app.lightBase}/default`]) {
+        for (const [what, frame] of frames) {
+          const raw = await openRawSocket(endpoint, timeoutMs)
+          raw.socket.send(frame, { binary: typeof frame !== 'string' })
+          const { code, reason } = await withTimeout(raw.closed, timeoutMs, `${endpoint} to close after ${what}`)
+          expect(code, `${endpoint} after ${what} (reason: ${reason})`).toBeGreaterThanOrEqual(4400)
+          expect(code, `${endpoint} after ${what} (reason: ${reason})`).toBeLessThan(4500)
+        }
+      }
+
+      expect(JSON.stringify(app.node.data.toJSON()), 'bad frames changed the store').toBe(before)
+      expect(light.provider.wsconnected, 'the y-websocket client is still connected').toBe(true)
+      expect(app.node.status().peers.find((p) => p.id === peer.id)?.link).toBe('open')
+      await app.node.put('after-garbage', true)
+      await nodeSees(peer, 'after-garbage', true, 'the well-behaved peer')
+      await waitUntil('the y-websocket client to see after-garbage', () => light.kv.get('after-garbage') === true, {
+        timeoutMs,
+        subscribe: onUpdate(light.doc),
+      })
+      expect((await restCall(`${app.api}/health`)).status).toBe(200)
+    })
+
+    it('an upgrade on a path Mesh does not own is refused with an HTTP status', async () => {
+      const app = await start()
+      const wsBase = app.url.replace(/^http/, 'ws')
+      for (const path of ['/nope', `${base}/room/too-deep`]) {
+        const status = await refusedUpgradeStatus(`${wsBase}${path}`, timeoutMs)
+        expect(status, `upgrade on ${path}`).toBeGreaterThanOrEqual(400)
+        expect(status, `upgrade on ${path}`).toBeLessThan(500)
+      }
+      expect((await restCall(`${app.api}/health`)).status).toBe(200)
+    })
+
+    it('graceful shutdown: teardown completes, the node closes and its peers see it leave', async () => {
+      const app = await start()
+      const peer = newPeer('watching-peer')
+      await peer.join([app.peerUrl], { timeoutMs })
+      const light = await lightClient(app)
+      const raw = await openRawSocket(`${app.lightBase}/default`, timeoutMs)
+
+      await withTimeout(app.teardown(), timeoutMs, 'teardown to finish with a peer and light peers connected')
+      expect(app.node.closed).toBe(true)
+      await waitUntil(
+        'the peer to list the app node as left',
+        () => peer.members().find((m) => m.id === app.node.id)?.state === 'left',
+        { timeoutMs, subscribe: (wake) => peer.on('peer:down', wake) },
+      )
+      await withTimeout(raw.closed, timeoutMs, 'the raw light socket to close')
+      expect(light.provider.wsconnected).toBe(false)
+      await expect(fetch(`${app.api}/health`), 'the port is released').rejects.toThrow()
+    })
+  })
+}
