@@ -42,7 +42,7 @@ const json = (value: unknown): RequestInit => ({
   body: JSON.stringify(value),
 })
 
-const isWsError = (reply: RestReply): boolean =>
+const isJsonError = (reply: RestReply): boolean =>
   reply.contentType.includes('application/json') &&
   typeof reply.body === 'object' &&
   reply.body !== null &&
@@ -108,13 +108,17 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
         provider.destroy()
         doc.destroy()
       })
-      await waitUntil(`y-websocket client to sync room "${room}" with ${app.lightBase}/${room}`, () => provider.synced, {
-        timeoutMs,
-        subscribe: (wake) => {
-          provider.on('sync', wake)
-          return () => provider.off('sync', wake)
+      await waitUntil(
+        `y-websocket client to sync room "${room}" with ${app.lightBase}/${room}`,
+        () => provider.synced,
+        {
+          timeoutMs,
+          subscribe: (wake) => {
+            provider.on('sync', wake)
+            return () => provider.off('sync', wake)
+          },
         },
-      })
+      )
       return { doc, provider, kv: doc.getMap<unknown>(KV_MAP) }
     }
 
@@ -125,10 +129,14 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
     }
 
     const nodeSees = (node: MeshNode, key: string, value: unknown, what: string) =>
-      waitUntil(`${what} to see ${key}=${JSON.stringify(value)}`, () => expect(node.get(key)).toEqual(value) ?? true, {
-        timeoutMs,
-        subscribe: onChange(node),
-      })
+      waitUntil(
+        `${what} to see ${key}=${JSON.stringify(value)}`,
+        () => {
+          expect(node.get(key)).toEqual(value)
+          return true
+        },
+        { timeoutMs, subscribe: onChange(node) },
+      )
 
     it('peer link: a second node joins the peer endpoint and syncs both ways', async () => {
       const app = await start()
@@ -144,7 +152,10 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
       expect(peer.get('also-from-app')).toBeNull()
 
       const member = app.node.members().find((m) => m.id === peer.id)
-      expect(member, 'the app lists the joined node as a member').toMatchObject({ name: 'conformance-peer', state: 'alive' })
+      expect(member, 'the app lists the joined node as a member').toMatchObject({
+        name: 'conformance-peer',
+        state: 'alive',
+      })
       expect(app.node.status().peers.some((p) => p.id === peer.id)).toBe(true)
     })
 
@@ -234,7 +245,12 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
       const before = JSON.stringify(app.node.data.toJSON())
       const stateBefore = JSON.stringify(app.node.status().stateVector)
       const bad: Array<[string, string, RequestInit, number]> = [
-        ['bad JSON', '/kv/kept', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"a":' }, 400],
+        [
+          'bad JSON',
+          '/kv/kept',
+          { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"a":' },
+          400,
+        ],
         ['bad JSON as text', '/kv/kept', { method: 'PUT', body: 'not json' }, 400],
         ['empty body', '/kv/kept', { method: 'PUT', body: '' }, 400],
         ['oversized body', '/kv/kept', { method: 'PUT', body: JSON.stringify('x'.repeat(2 * 1024 * 1024)) }, 413],
@@ -249,12 +265,12 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
       for (const [what, path, init, status] of bad) {
         const reply = await restCall(`${app.api}${path}`, init)
         expect(reply.status, `${what}: ${JSON.stringify(reply.body)}`).toBe(status)
-        expect(isWsError(reply), `${what} answers JSON { error }; got ${JSON.stringify(reply.body)}`).toBe(true)
+        expect(isJsonError(reply), `${what} answers JSON { error }; got ${JSON.stringify(reply.body)}`).toBe(true)
       }
       // The query string must reach the handler: an invalid ttl is refused, never stored.
       const ttl = await restCall(`${app.api}/kv/ttl-key?ttl=not-a-number`, json('v'))
       expect(ttl.status, `PUT ?ttl=not-a-number: ${JSON.stringify(ttl.body)}`).toBeGreaterThanOrEqual(400)
-      expect(isWsError(ttl)).toBe(true)
+      expect(isJsonError(ttl)).toBe(true)
 
       expect(JSON.stringify(app.node.data.toJSON())).toBe(before)
       expect(JSON.stringify(app.node.status().stateVector)).toBe(stateBefore)

@@ -1,0 +1,102 @@
+import type { IncomingMessage, Server } from 'node:http'
+import { Router, type Application, type Request, type Response } from 'express'
+import { attachToServer, createRestHandler, MeshError, type MeshNode, type RestOptions } from '@mesh/core'
+
+export { attachToServer, type AttachOptions } from '@mesh/core'
+
+const DEFAULT_MAX_BODY = 1024 * 1024
+const WILDCARD = new Set(['0.0.0.0', '::'])
+
+/** Reads the raw body up to `limit` bytes; past it, drains the rest and rejects with `too_large`. */
+const readBody = (req: IncomingMessage, limit: number): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      if (size <= limit) return void chunks.push(chunk)
+      req.off('data', onData)
+      req.resume()
+      reject(new MeshError('too_large', `body larger than ${limit} bytes`))
+    }
+    req.on('data', onData)
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    req.once('error', reject)
+  })
+
+/** A body some earlier parser already consumed, turned back into text. */
+const parsedBody = (req: Request): string | undefined => {
+  if (!req.readableEnded) return undefined
+  const body: unknown = req.body
+  if (typeof body === 'string') return body
+  if (Buffer.isBuffer(body)) return body.toString('utf8')
+  return body === undefined ? '' : JSON.stringify(body)
+}
+
+/**
+ * An Express router serving the REST API of DESIGN.md §3 (`/kv`, `/members`, `/status`,
+ * `/join`, `/health`, ...). Mount it at `<basePath>/api`. It reads raw bodies itself, so any
+ * JSON value is accepted whatever the content type; mount it before a global
+ * `express.json()`, whose strict mode refuses top-level strings and numbers.
+ *
+ * @example
+ * app.use('/mesh/api', meshRouter(node))
+ */
+export const meshRouter = (node: MeshNode, options: RestOptions = {}): Router => {
+  const handle = createRestHandler(node, options)
+  const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY
+  const router = Router()
+  router.use(async (req: Request, res: Response) => {
+    // `req.url` is relative to the mount point and keeps the raw percent-encoding core expects.
+    const url = new URL(req.url, 'http://localhost')
+    const declared = Number(req.headers['content-length'])
+    const reply = await handle({
+      method: req.method,
+      path: url.pathname,
+      query: url.searchParams,
+      contentLength: Number.isFinite(declared) ? declared : undefined,
+      body: async () => parsedBody(req) ?? readBody(req, limit),
+    })
+    res.status(reply.status).json(reply.body)
+  })
+  return router
+}
+
+/** Options of {@link mountMesh}. */
+export interface MountOptions extends RestOptions {
+  node: MeshNode
+  /** Base path of every Mesh endpoint. Default `/mesh`. */
+  basePath?: string
+  /** Decides whether a light peer may write; default: every light peer may. */
+  readOnly?: (request: IncomingMessage, room: string) => boolean
+}
+
+/**
+ * Serves all of Mesh on an Express app and its HTTP server: the WebSocket endpoints
+ * (`<basePath>` and `<basePath>/:room`, other upgrades left alone) and the REST API at
+ * `<basePath>/api`. Unless `node.url` is set, the node advertises `ws://<address>:<port><basePath>`
+ * once the server listens on a specific address. Returns a function that detaches the WebSocket endpoints.
+ *
+ * @example
+ * const server = app.listen(3000)
+ * const detach = mountMesh(app, server, { node })
+ */
+export const mountMesh = (app: Application, server: Server, options: MountOptions): (() => void) => {
+  const { node, readOnly, basePath: rawBase = '/mesh', ...rest } = options
+  const basePath = rawBase.replace(/\/+$/, '')
+  app.use(`${basePath}/api`, meshRouter(node, rest))
+  const advertise = (): void => {
+    const address = server.address()
+    // A wildcard address says nothing about where peers can reach us: leave that to `url`.
+    if (node.url || address === null || typeof address === 'string' || WILDCARD.has(address.address)) return
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+    node.url = `ws://${host}:${address.port}${basePath}`
+  }
+  if (server.listening) advertise()
+  else server.once('listening', advertise)
+  const detach = attachToServer(server, { node, path: basePath, readOnly })
+  return () => {
+    server.off('listening', advertise)
+    detach()
+  }
+}

@@ -1,0 +1,8 @@
+export { openRawSocket, refusedUpgradeStatus, restCall, type RawClient, type RestReply } from './clients.js'
+export {
+  runAdapterTests,
+  type AdapterSetup,
+  type AdapterTestOptions,
+  type AdapterUnderTest,
+} from './run-adapter-tests.js'
+export { waitUntil, withTimeout, type WaitOptions } from './wait.js'
