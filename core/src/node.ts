@@ -499,9 +499,10 @@ export class MeshNode {
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#keepalive)
-    for (const d of this.#dialers.values()) d.stop()
     for (const room of this.#rooms.values()) room.flush()
     for (const link of [...this.#links.values(), ...this.#pendingLinks]) link.leave('node is leaving')
+    // Only after the goodbye: stopping a dialer closes its socket, and a closing socket drops sends.
+    for (const d of this.#dialers.values()) d.stop()
     for (const light of [...this.#lights]) light.fail(CloseCode.goingAway, 'node is shutting down')
     for (const room of this.#rooms.values()) room.destroy()
     this.#notify()

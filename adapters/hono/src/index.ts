@@ -1,0 +1,115 @@
+import { createRestHandler, type Connection, type MeshNode, type RestOptions } from '@mesh/core'
+import { Hono, type Context, type Env } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { basePath as mountPrefix } from 'hono/route'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { UpgradeWebSocket, WSEvents, WSMessageReceive } from 'hono/ws'
+
+/** Options of {@link meshEvents}. */
+export interface MeshEventsOptions {
+  /** Decides whether a light peer may write; default: every light peer may. */
+  readOnly?: (c: Context, room: string) => boolean
+}
+
+/** Options of {@link mountMesh}. */
+export interface MountMeshOptions<T = unknown, U = unknown> extends MeshEventsOptions {
+  /**
+   * The runtime's WebSocket helper.
+   * @example import { upgradeWebSocket } from '@hono/node-server' // v2, or createNodeWebSocket(...) of @hono/node-ws
+   */
+  upgradeWebSocket: UpgradeWebSocket<T, U>
+  /** Base path of the endpoints. Default `/mesh`. */
+  basePath?: string
+  /** Options of the REST API under `<basePath>/api`. */
+  rest?: RestOptions
+}
+
+type Frame = Uint8Array | ArrayBuffer | string
+
+// Runtimes disagree on the shape of binary data; text stays a string so core rejects it (4400).
+const toFrame = (data: WSMessageReceive | Uint8Array): Frame | Promise<Frame> => {
+  if (typeof data === 'string' || data instanceof ArrayBuffer) return data
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+  if (data instanceof Blob) return data.arrayBuffer()
+  return new Uint8Array(data)
+}
+
+/**
+ * WebSocket events for the peer endpoint (`/mesh`) and the light-peer endpoint (`/mesh/:room`,
+ * room from the `:room` param), for any `upgradeWebSocket`. Auth stays ordinary middleware.
+ * @example app.get('/mesh/:room', upgradeWebSocket(meshEvents(node)))
+ */
+export const meshEvents =
+  (node: MeshNode, options: MeshEventsOptions = {}) =>
+  (c: Context): WSEvents => {
+    const room = c.req.param('room')
+    let connection: Connection | undefined
+    // Only set while a Blob is being read, so frames keep their order without a per-frame promise.
+    let queue: Promise<void> | undefined
+    return {
+      onOpen: (_event, ws) => {
+        const readOnly = room !== undefined && (options.readOnly?.(c, room) ?? false)
+        connection = node.accept(ws, { room, request: c.req.raw, readOnly })
+      },
+      onMessage: (event, ws) => {
+        const frame = toFrame(event.data)
+        if (!queue && !(frame instanceof Promise)) return connection?.receive(frame)
+        const tail = (queue ?? Promise.resolve())
+          .then(() => frame)
+          .then(
+            (bytes) => connection?.receive(bytes),
+            () => ws.close(1011, 'could not read frame'),
+          )
+        queue = tail
+        void tail.then(() => queue === tail && (queue = undefined))
+      },
+      // Cleanup lives here: some runtimes never fire onError.
+      onClose: () => {
+        connection?.close()
+        connection = undefined
+      },
+    }
+  }
+
+/**
+ * The REST API (DESIGN.md §3) as a Hono sub-app; routes are relative to where it is mounted.
+ * @example app.route('/mesh/api', meshApi(node))
+ */
+export const meshApi = (node: MeshNode, options: RestOptions = {}): Hono => {
+  const handle = createRestHandler(node, options)
+  const maxSize = options.maxBodyBytes ?? 1024 * 1024
+  // The unread rest of the body would poison a kept-alive connection, so close it.
+  const tooLarge = (c: Context) => c.json({ error: `body larger than ${maxSize} bytes` }, 413, { Connection: 'close' })
+  return new Hono().all('/*', bodyLimit({ maxSize, onError: tooLarge }), async (c) => {
+    const url = new URL(c.req.url)
+    const prefix = mountPrefix(c).replace(/\/+$/, '')
+    const length = c.req.header('content-length')
+    const res = await handle({
+      method: c.req.method,
+      path: url.pathname.slice(prefix.length) || '/',
+      query: url.searchParams,
+      contentLength: length === undefined ? undefined : Number(length),
+      body: () => c.req.text(),
+    })
+    return c.json(res.body, res.status as ContentfulStatusCode, res.status === 413 ? { Connection: 'close' } : {})
+  })
+}
+
+/**
+ * Mounts the REST API (`<basePath>/api/*`), then the peer and light-peer WebSocket endpoints.
+ * Register routes under `basePath` (such as an inspector) before calling it.
+ * @example mountMesh(app, node, { upgradeWebSocket })
+ */
+export const mountMesh = <E extends Env, T, U>(
+  app: Hono<E>,
+  node: MeshNode,
+  options: MountMeshOptions<T, U>,
+): Hono<E> => {
+  const base = (options.basePath ?? '/mesh').replace(/\/+$/, '')
+  const upgrade = options.upgradeWebSocket(meshEvents(node, options))
+  const notUpgrade = (c: Context) => c.json({ error: 'expected a WebSocket upgrade' }, 426, { Upgrade: 'websocket' })
+  app.route(`${base}/api`, meshApi(node, options.rest))
+  app.get(base, upgrade, notUpgrade)
+  app.get(`${base}/:room`, upgrade, notUpgrade)
+  return app
+}

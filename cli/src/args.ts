@@ -1,0 +1,151 @@
+import { parseArgs } from 'node:util'
+import { CONFLICT_POLICIES, type ConflictPolicy } from '@mesh/core'
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logger.js'
+import { checkPeerUrl, type ServeOptions } from './serve.js'
+
+/** Help of `mesh --help`. */
+export const MAIN_HELP = `Usage: mesh <command> [options]
+
+Commands:
+  serve          run a standalone Mesh node with the REST API
+
+Options:
+  -h, --help     show help (also: mesh serve --help)
+  -v, --version  print the version
+`
+
+/** Help of `mesh serve --help`. */
+export const SERVE_HELP = `Usage: mesh serve [options]
+
+Runs a Mesh node: peer endpoint ws://HOST:PORT/mesh, light peers at /mesh/:room,
+REST API at /mesh/api, inspector at /mesh/inspector.
+
+Options:
+  --port N              port to listen on, 0 picks a free one (default: $PORT or 4000)
+  --host HOST           interface to listen on (default: 127.0.0.1)
+  --name NAME           node name shown to peers (default: $MESH_NAME or node-<id>)
+  --join URL            peer to join, ws://host:port/mesh; repeatable
+                        (default: $MESH_JOIN, comma-separated)
+  --url URL             URL peers reach this node at (default: ws://HOST:PORT/mesh)
+  --on-conflict POLICY  ${CONFLICT_POLICIES.join(' | ')} (default: merge)
+  --log-level LEVEL     ${LOG_LEVELS.join(' | ')} (default: info)
+  --log-format FORMAT   ${LOG_FORMATS.join(' | ')} (default: text)
+  -h, --help            show this help
+
+Prints "mesh: NAME listening on http://HOST:PORT" once it serves; logs go to stderr.
+Stops gracefully on SIGINT or SIGTERM.
+`
+
+/** Bad command-line input; the CLI prints the message on one line and exits with code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError'
+}
+
+/** What the command line asks for. */
+export type Command =
+  | { kind: 'help'; text: string }
+  | { kind: 'version' }
+  | { kind: 'serve'; options: ServeOptions; log: { level: LogLevel; format: LogFormat } }
+
+const oneOf = <T extends string>(flag: string, allowed: readonly T[], value: string | undefined, fallback: T): T => {
+  if (value === undefined) return fallback
+  if ((allowed as readonly string[]).includes(value)) return value as T
+  throw new UsageError(`${flag} must be one of ${allowed.join(', ')}; got "${value}"`)
+}
+
+const parsePort = (value: string, source: string): number => {
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN
+  if (!(port >= 0 && port <= 65535))
+    throw new UsageError(`${source} must be a port number from 0 to 65535; got "${value}"`)
+  return port
+}
+
+const peerUrl = (flag: string, value: string): string => {
+  try {
+    return checkPeerUrl(value)
+  } catch (error) {
+    throw new UsageError(`${flag}: ${(error as Error).message}`)
+  }
+}
+
+const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
+  let values
+  try {
+    ;({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        name: { type: 'string' },
+        join: { type: 'string', multiple: true },
+        url: { type: 'string' },
+        'on-conflict': { type: 'string' },
+        'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }))
+  } catch (error) {
+    // Node's messages run on with advice about "--"; the first sentence is the useful part.
+    throw new UsageError((error as Error).message.split(/\.\s/)[0] ?? 'bad arguments')
+  }
+  if (values.help) return { kind: 'help', text: SERVE_HELP }
+
+  const port =
+    values.port !== undefined ? parsePort(values.port, '--port') : env.PORT ? parsePort(env.PORT, 'PORT') : undefined
+  if (values.host !== undefined && values.host.trim() === '') throw new UsageError('--host must not be empty')
+  const name = values.name ?? (env.MESH_NAME || undefined)
+  if (name !== undefined && (name.length === 0 || name.length > 256)) {
+    throw new UsageError('--name must be 1 to 256 characters')
+  }
+  const joinFlags = values.join ?? []
+  const join =
+    joinFlags.length > 0
+      ? joinFlags.map((url) => peerUrl('--join', url))
+      : (env.MESH_JOIN ?? '')
+          .split(',')
+          .map((url) => url.trim())
+          .filter((url) => url !== '')
+          .map((url) => peerUrl('MESH_JOIN', url))
+  return {
+    kind: 'serve',
+    options: {
+      port,
+      host: values.host,
+      name,
+      join,
+      peerUrl: values.url === undefined ? undefined : peerUrl('--url', values.url),
+      onConflict: oneOf<ConflictPolicy>('--on-conflict', CONFLICT_POLICIES, values['on-conflict'], 'merge'),
+    },
+    log: {
+      level: oneOf('--log-level', LOG_LEVELS, values['log-level'], 'info'),
+      format: oneOf('--log-format', LOG_FORMATS, values['log-format'], 'text'),
+    },
+  }
+}
+
+/**
+ * Parses `mesh` arguments (without `node` and the script path). Flags win over the
+ * environment (`PORT`, `MESH_NAME`, `MESH_JOIN`). Throws {@link UsageError} on bad input.
+ */
+export const parseCommand = (argv: readonly string[], env: NodeJS.ProcessEnv = {}): Command => {
+  const [first, ...rest] = argv
+  switch (first) {
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      return rest[0] === 'serve' ? { kind: 'help', text: SERVE_HELP } : { kind: 'help', text: MAIN_HELP }
+    case '-v':
+    case '--version':
+      return { kind: 'version' }
+    case 'serve':
+      return parseServe(rest, env)
+    default:
+      throw new UsageError(
+        first.startsWith('-') ? `unknown option ${first}` : `unknown command "${first}"; the command is "mesh serve"`,
+      )
+  }
+}

@@ -1,0 +1,141 @@
+import { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { hostname } from 'node:os'
+import { createAdaptorServer, upgradeWebSocket, type ServerType } from '@hono/node-server'
+import { MeshNode, silentLogger, type ConflictPolicy, type Logger, type MeshLimits } from '@mesh/core'
+import { mountMesh } from '@mesh/hono'
+import { Hono } from 'hono'
+import { WebSocketServer } from 'ws'
+import { inspectorPage } from './inspector-page.js'
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /** Port to listen on; 0 picks a free one. Default 4000. */
+  port?: number
+  /** Interface to listen on. Default `127.0.0.1`. */
+  host?: string
+  /** Node name shown to peers. Default `node-<id>`. */
+  name?: string
+  /** Peers to join, as `ws://host:port/mesh` URLs. Unreachable ones are retried in the background. */
+  join?: readonly string[]
+  /** What to do on diverged histories. Default `merge`. */
+  onConflict?: ConflictPolicy
+  /** URL other nodes reach this one at (`--url`). Default `ws://HOST:PORT/mesh` with the real port. */
+  peerUrl?: string
+  /** Where the node and the server log. Default: nowhere. */
+  logger?: Logger
+  /** Base path of the endpoints. Default `/mesh`. */
+  basePath?: string
+  /** Input limits of the node. */
+  limits?: MeshLimits
+  /** How long to wait for joined peers before logging that they are unreachable. Default 10 s. */
+  joinTimeoutMs?: number
+}
+
+/** A running node, as {@link serve} returns it. */
+export interface MeshServer {
+  node: MeshNode
+  /** Base HTTP URL, e.g. `http://127.0.0.1:4000`. */
+  url: string
+  /** Advertised peer URL, e.g. `ws://127.0.0.1:4000/mesh`. */
+  peerUrl: string
+  /** Leaves the mesh gracefully, then closes the HTTP server. Idempotent. */
+  close(): Promise<void>
+}
+
+/** How long sockets get to finish their close handshake before they are cut. */
+const CLOSE_GRACE_MS = 2000
+
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]', ''])
+
+const urlHost = (host: string): string => (host.includes(':') && !host.startsWith('[') ? `[${host}]` : host)
+
+/** Checks a peer URL the way `node.join` will, so a bad one fails before the server starts. */
+export const checkPeerUrl = (raw: string): string => {
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new TypeError(`"${raw}" is not a URL; expected ws://host:port/mesh`)
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new TypeError(`"${raw}" must start with ws:// or wss://`)
+  }
+  return raw
+}
+
+const listen = (server: ServerType, port: number, host: string): Promise<AddressInfo> =>
+  new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve(server.address() as AddressInfo)
+    })
+  })
+
+/**
+ * Runs a standalone Mesh node: peer and light-peer endpoints, the REST API and the inspector
+ * page, on Hono and `@hono/node-server`. Resolves once the server listens.
+ * @example const { url, close } = await serve({ port: 0, join: ['ws://127.0.0.1:4000/mesh'] })
+ */
+export const serve = async (options: ServeOptions = {}): Promise<MeshServer> => {
+  const logger = options.logger ?? silentLogger
+  const host = options.host ?? '127.0.0.1'
+  const base = (options.basePath ?? '/mesh').replace(/\/+$/, '')
+  const join = (options.join ?? []).map(checkPeerUrl)
+  if (options.peerUrl !== undefined) checkPeerUrl(options.peerUrl)
+  const node = new MeshNode({ name: options.name, onConflict: options.onConflict, logger, limits: options.limits })
+
+  const app = new Hono()
+  app.get(`${base}/inspector`, (c) => c.html(inspectorPage({ name: node.name, base })))
+  mountMesh(app, node, { upgradeWebSocket, basePath: base })
+  app.get('/', (c) => c.json({ name: node.name, id: node.id, peerUrl: node.url, api: `${base}/api` }))
+  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404))
+  app.onError((error, c) => {
+    logger.error('request failed', { method: c.req.method, path: c.req.path, error: String(error) })
+    return c.json({ error: 'internal error' }, 500)
+  })
+
+  // One byte over the larger limit, so core sees oversized frames and closes them with 4413.
+  const maxPayload = Math.max(node.limits.peerMessageBytes, node.limits.lightMessageBytes) + 1
+  const wss = new WebSocketServer({ noServer: true, maxPayload })
+  const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: wss } })
+  let address: AddressInfo
+  try {
+    address = await listen(server, options.port ?? 4000, host)
+  } catch (error) {
+    await node.close()
+    throw error
+  }
+  server.on('error', (error) => logger.error('server error', { error: error.message }))
+
+  const url = `http://${urlHost(host)}:${address.port}`
+  node.url = options.peerUrl ?? `ws://${urlHost(WILDCARD_HOSTS.has(host) ? hostname() : host)}:${address.port}${base}`
+  logger.info('listening', { name: node.name, url, peerUrl: node.url })
+
+  if (join.length > 0) {
+    // The CLI must survive peers that are down: join keeps retrying after the timeout.
+    node.join(join, { timeoutMs: options.joinTimeoutMs ?? 10_000 }).then(
+      () => logger.info('joined', { peers: join }),
+      (error: unknown) => {
+        if (!node.closed) logger.warn('peers unreachable, retrying in the background', { error: String(error) })
+      },
+    )
+  }
+
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await node.close()
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        if (server instanceof Server) server.closeIdleConnections()
+        setTimeout(() => {
+          for (const client of wss.clients) client.terminate()
+          if (server instanceof Server) server.closeAllConnections()
+        }, CLOSE_GRACE_MS).unref()
+      })
+    })())
+
+  return { node, url, peerUrl: node.url, close }
+}
