@@ -89,7 +89,8 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
     }))
   } catch (error) {
     // Node's messages run on with advice about "--"; the first sentence is the useful part.
-    throw new UsageError((error as Error).message.split(/\.\s/)[0] ?? 'bad arguments')
+    const first = (error as Error).message.split(/\.\s/)[0] ?? 'bad arguments'
+    throw new UsageError(first.charAt(0).toLowerCase() + first.slice(1))
   }
   if (values.help) return { kind: 'help', text: SERVE_HELP }
 
