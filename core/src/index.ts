@@ -3,6 +3,7 @@ export { compareSnapshots, compareStateVectors, type HistoryRelation } from './c
 export { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
 export { MeshConflictError, MeshError, type ConflictingKey, type MeshErrorCode } from './errors.js'
 export type { Commit } from './history.js'
+export type { Member, MemberRecord, MemberState, MembershipOptions } from './membership.js'
 export type { JsonValue } from './json.js'
 export { silentLogger, type LogFields, type Logger } from './logger.js'
 export {
@@ -10,7 +11,7 @@ export {
   MeshNode,
   type ChangeEvent,
   type ConflictEvent,
-  type Member,
+  type MemberEvent,
   type MeshEvents,
   type MeshLimits,
   type MeshNodeOptions,
@@ -22,7 +23,7 @@ export type { BackoffOptions } from './peer-dialer.js'
 export type { LinkRoomState, MergeReport } from './peer-link.js'
 export { PROTOCOL_VERSION } from './protocol.js'
 export { createRestHandler, type RestOptions, type RestRequest, type RestResponse } from './rest.js'
-export { KV_MAP, type Room } from './room.js'
+export { KV_MAP, KV_META_MAP, type KeyMeta, type Room } from './room.js'
 export type { Connection, MeshSocket } from './socket.js'
-export { MAX_KEY_LENGTH, MeshStore } from './store.js'
+export { MAX_KEY_LENGTH, MeshStore, type PutOptions } from './store.js'
 export { attachToServer, type AttachOptions } from './attach-to-server.js'

@@ -4,15 +4,16 @@ import { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
 import { Emitter } from './emitter.js'
 import { MeshConflictError, MeshError } from './errors.js'
 import { CommitLog, type Commit } from './history.js'
-import type { JsonValue } from './json.js'
+import { toJsonValue, type JsonValue } from './json.js'
 import { LightPeer, type LightHost } from './light-peer.js'
 import { silentLogger, type Logger } from './logger.js'
+import { Membership, type Member, type MemberRecord, type MemberState, type MembershipOptions } from './membership.js'
 import { PeerDialer, type BackoffOptions, type DialerHost } from './peer-dialer.js'
 import { PeerLink, type LinkHost, type LinkRoomState, type MergeReport } from './peer-link.js'
-import { lightKeepalive, type Resolution } from './protocol.js'
+import { encodePeer, lightKeepalive, type Resolution } from './protocol.js'
 import { Room, type RoomHooks } from './room.js'
 import type { Connection, MeshSocket } from './socket.js'
-import { MeshStore } from './store.js'
+import { MeshStore, type PutOptions } from './store.js'
 import type { HistoryRelation } from './compare.js'
 
 /** The room that holds the key/value store the node's `put`/`get`/`pop` work on. */
@@ -53,6 +54,19 @@ export interface MeshNodeOptions {
   reconnect?: BackoffOptions
   /** Interval of keepalive messages to light peers (the y-websocket client gives up after 30 s of silence). Default 15 s. */
   lightKeepaliveMs?: number
+  /** Heartbeat and failure-detection timing. */
+  membership?: MembershipOptions
+  /** What this node offers, for capability-based routing; changeable with `setCapabilities`. */
+  capabilities?: string[]
+  /** Small user metadata gossiped with this node's member entry; changeable with `setMeta`. */
+  meta?: Record<string, JsonValue>
+  /** Most peers this node dials on its own after learning of them through gossip. Default 8. */
+  maxPeers?: number
+  /** Light peers (browser tabs, y-websocket clients). */
+  lightPeers?: {
+    /** Refuse their writes: `true` for all, or decide per connection. Default: they may write. */
+    readOnly?: boolean | ((info: { room: string; request: unknown }) => boolean)
+  }
 }
 
 /** Emitted after every change to a room's `kv` map, local or remote. */
@@ -80,6 +94,12 @@ export interface PeerEvent {
   graceful?: boolean
 }
 
+/** A member changed state; `previous` is undefined on first sighting. */
+export interface MemberEvent {
+  member: Member
+  previous: MemberState | undefined
+}
+
 /** Events of {@link MeshNode}. */
 export interface MeshEvents {
   change: ChangeEvent
@@ -87,18 +107,14 @@ export interface MeshEvents {
   conflict: ConflictEvent
   'peer:up': PeerEvent
   'peer:down': PeerEvent
-}
-
-/** One entry of `node.members()`. */
-export interface Member {
-  id: string
-  name: string
-  url: string
-  role: 'node' | 'light'
-  capabilities: string[]
-  state: 'alive' | 'suspect' | 'dead' | 'left'
-  /** Milliseconds since the epoch this node last heard from the member. */
-  lastSeen: number
+  /** A node member was seen for the first time, or came back after being suspect or dead. */
+  'member:join': MemberEvent
+  /** A node member has been silent past `suspectAfterMs`. */
+  'member:suspect': MemberEvent
+  /** A node member announced a graceful leave. */
+  'member:leave': MemberEvent
+  /** A node member has been silent past `deadAfterMs`; its ephemeral keys are removed. */
+  'member:dead': MemberEvent
 }
 
 /** One peer in `node.status()`. */
@@ -162,7 +178,10 @@ export class MeshNode {
   #dialers = new Map<string, PeerDialer>()
   #lights = new Set<LightPeer>()
   #lightSeq = 0
-  #members = new Map<string, Member>()
+  #membership: Membership
+  #maxPeers: number
+  #gossipDialers = new Set<string>()
+  #lightReadOnly: NonNullable<MeshNodeOptions['lightPeers']>['readOnly']
   #clients = new Map<number, string>()
   #conflicts = new Map<string, MeshConflictError>()
   #resolutions = new Map<string, Resolution>()
@@ -198,9 +217,28 @@ export class MeshNode {
     this.#emitter = new Emitter((error, event) =>
       this.logger.error('event listener failed', { event: String(event), error: String(error) }),
     )
+    this.#maxPeers = options.maxPeers ?? 8
+    this.#lightReadOnly = options.lightPeers?.readOnly
     this.#clients.set(this.clientId, this.id)
-    this.#members.set(this.id, this.#selfMember())
+    this.#membership = new Membership(
+      {
+        id: this.id,
+        name: this.name,
+        url: this.url,
+        capabilities: options.capabilities ?? [],
+        meta: options.meta ?? {},
+        startedAt: this.startedAt,
+      },
+      {
+        broadcast: (records) => this.#broadcastGossip(records),
+        changed: (member, previous) => this.#memberChanged(member, previous),
+        tick: (now) => this.#tick(now),
+        random: Math.random,
+      },
+      options.membership,
+    )
     this.room(DEFAULT_ROOM)
+    this.#membership.start()
   }
 
   // ---------------------------------------------------------------- store API (room default)
@@ -214,17 +252,22 @@ export class MeshNode {
   store(room: string = DEFAULT_ROOM): MeshStore {
     let store = this.#stores.get(room)
     if (!store) {
-      store = new MeshStore(this.room(room), this.#local)
+      store = new MeshStore(this.room(room), this.#local, this.id)
       this.#stores.set(room, store)
     }
     return store
   }
 
-  /** Writes one key, or many keys in one commit. See {@link MeshStore.put}. */
-  put(key: string, value: unknown): Promise<void>
-  put(entries: Record<string, unknown>): Promise<void>
-  put(keyOrEntries: string | Record<string, unknown>, value?: unknown): Promise<void> {
-    return typeof keyOrEntries === 'string' ? this.data.put(keyOrEntries, value) : this.data.put(keyOrEntries)
+  /**
+   * Writes one key, or many keys in one commit, in room `default`. `{ ephemeral: true }`
+   * ties the keys to this node's membership; `{ ttl }` makes them expire.
+   */
+  put(key: string, value: unknown, options?: PutOptions): Promise<void>
+  put(entries: Record<string, unknown>, options?: PutOptions): Promise<void>
+  put(keyOrEntries: string | Record<string, unknown>, value?: unknown, options?: PutOptions): Promise<void> {
+    return typeof keyOrEntries === 'string'
+      ? this.data.put(keyOrEntries, value, options)
+      : this.data.put(keyOrEntries, value as PutOptions | undefined)
   }
 
   /** The value of `key` in room `default`. */
@@ -307,13 +350,11 @@ export class MeshNode {
       socket.close(CloseCode.badMessage, (error as Error).message.slice(0, 120))
       return { receive: () => {}, close: () => {} }
     }
-    const light = new LightPeer({
-      id: String(++this.#lightSeq),
-      host: this.#lightHost,
-      socket,
-      room,
-      readOnly: options.readOnly ?? false,
-    })
+    const policy = this.#lightReadOnly
+    const readOnly =
+      options.readOnly ??
+      (typeof policy === 'function' ? policy({ room: room.name, request: options.request }) : (policy ?? false))
+    const light = new LightPeer({ id: String(++this.#lightSeq), host: this.#lightHost, socket, room, readOnly })
     this.#lights.add(light)
     this.#startKeepalive()
     return light
@@ -411,19 +452,45 @@ export class MeshNode {
 
   // ---------------------------------------------------------------- introspection
 
-  /** Every member this node knows, itself included. */
+  /**
+   * Every member this node knows, itself first: nodes (from gossip and heartbeats) and light
+   * peers (from awareness, relayed by every node, so each node lists every tab).
+   */
   members(): Member[] {
-    const lights: Member[] = [...this.#lights].map((l) => ({
-      id: `${this.id}/light:${l.id}`,
-      name: `light:${l.id}`,
-      url: '',
-      role: 'light',
-      capabilities: [],
-      state: 'alive',
-      lastSeen: Date.now(),
-    }))
-    this.#members.set(this.id, this.#selfMember())
-    return [...this.#members.values(), ...lights]
+    const lights: Member[] = []
+    for (const room of this.#rooms.values()) {
+      const meta = room.awareness.meta
+      for (const [clientId, state] of room.awareness.getStates()) {
+        const s = state as { name?: unknown; user?: { name?: unknown } }
+        const id = `light:${clientId}`
+        const name = typeof s.name === 'string' ? s.name : typeof s.user?.name === 'string' ? s.user.name : id
+        lights.push({
+          id,
+          name,
+          url: '',
+          role: 'light',
+          capabilities: [],
+          state: 'alive',
+          startedAt: 0,
+          lastSeen: meta.get(clientId)?.lastUpdated ?? Date.now(),
+          meta: { ...(state as Record<string, JsonValue>), room: room.name },
+        })
+      }
+    }
+    return [...this.#membership.list(), ...lights]
+  }
+
+  /** Replaces this node's capabilities and gossips them at once. */
+  setCapabilities(capabilities: string[]): void {
+    if (!Array.isArray(capabilities) || !capabilities.every((c) => typeof c === 'string')) {
+      throw new MeshError('bad_request', 'capabilities must be an array of strings')
+    }
+    this.#membership.update({ capabilities: [...capabilities] })
+  }
+
+  /** Replaces this node's member metadata (JSON) and gossips it at once. */
+  setMeta(meta: Record<string, unknown>): void {
+    this.#membership.update({ meta: toJsonValue(meta, 'meta') as Record<string, JsonValue> })
   }
 
   /** The recent commits (applied Yjs updates), oldest first. */
@@ -497,9 +564,12 @@ export class MeshNode {
    */
   async close(): Promise<void> {
     if (this.#closed) return
+    // Our ephemeral keys go first, while the links can still carry their removal.
+    for (const name of this.#rooms.keys()) this.store(name).sweep(Date.now(), (owner) => owner === this.id)
     this.#closed = true
     clearInterval(this.#keepalive)
     for (const room of this.#rooms.values()) room.flush()
+    this.#membership.leave()
     for (const link of [...this.#links.values(), ...this.#pendingLinks]) link.leave('node is leaving')
     // Only after the goodbye: stopping a dialer closes its socket, and a closing socket drops sends.
     for (const d of this.#dialers.values()) d.stop()
@@ -513,18 +583,6 @@ export class MeshNode {
 
   #assertOpen(): void {
     if (this.#closed) throw new MeshError('closed', 'node is closed')
-  }
-
-  #selfMember(): Member {
-    return {
-      id: this.id,
-      name: this.name,
-      url: this.url,
-      role: 'node',
-      capabilities: [],
-      state: 'alive',
-      lastSeen: Date.now(),
-    }
   }
 
   #notify(): void {
@@ -646,6 +704,10 @@ export class MeshNode {
         node.#notify()
       },
       progress: () => node.#notify(),
+      gossip: (records: MemberRecord[]) => node.#membership.receive(records, Date.now()),
+      leaving: (link: PeerLink) => {
+        if (link.peerId) node.#membership.left(link.peerId, Date.now())
+      },
     }
   })()
 
@@ -695,6 +757,88 @@ export class MeshNode {
     this.#emitter.emit('merge', report)
   }
 
+  #broadcastGossip(records: MemberRecord[]): void {
+    if (this.#links.size === 0) return
+    const frame = encodePeer.gossip(JSON.stringify(records))
+    for (const link of this.#links.values()) link.sendFrame(frame)
+  }
+
+  #memberChanged(member: Member, previous: MemberState | undefined): void {
+    const event = { member, previous }
+    switch (member.state) {
+      case 'alive':
+        this.logger.info('member joined', { member: member.id, name: member.name })
+        this.#emitter.emit('member:join', event)
+        this.#dialMembers()
+        return
+      case 'suspect':
+        this.logger.info('member suspect', { member: member.id, name: member.name })
+        this.#emitter.emit('member:suspect', event)
+        return
+      case 'left':
+      case 'dead':
+        this.logger.info(member.state === 'left' ? 'member left' : 'member dead', {
+          member: member.id,
+          name: member.name,
+        })
+        this.#emitter.emit(member.state === 'left' ? 'member:leave' : 'member:dead', event)
+        this.#stopGossipDialer(member.url)
+        this.#sweep(Date.now())
+        return
+    }
+  }
+
+  /** Dials members learned through gossip, in random order, until `maxPeers` links exist. */
+  #dialMembers(): void {
+    if (this.#closed) return
+    const candidates = this.#membership
+      .list()
+      .filter((m) => m.id !== this.id && m.state === 'alive' && m.url !== '' && !this.#links.has(m.id))
+      .filter((m) => !this.#dialers.has(m.url))
+    let budget = this.#maxPeers - this.#links.size - [...this.#dialers.values()].filter((d) => !d.link).length
+    while (budget > 0 && candidates.length > 0) {
+      const [member] = candidates.splice(Math.floor(Math.random() * candidates.length), 1)
+      if (!member) break
+      this.#dialers.set(member.url, new PeerDialer({ url: member.url, host: this.#dialerHost, backoff: this.#backoff }))
+      this.#gossipDialers.add(member.url)
+      budget--
+    }
+  }
+
+  #stopGossipDialer(url: string): void {
+    if (!this.#gossipDialers.delete(url)) return
+    this.#dialers.get(url)?.stop()
+    this.#dialers.delete(url)
+  }
+
+  #tick(now: number): void {
+    this.#dialMembers()
+    this.#sweep(now)
+  }
+
+  /**
+   * One deterministic cleaner, the live node with the lowest id, removes expired keys and
+   * the ephemeral keys of members that left or died. Views of who is alive can differ for a
+   * moment, so two nodes may both sweep; removals are idempotent, so that is harmless.
+   */
+  #sweep(now: number): void {
+    if (this.#closed) return
+    const alive = this.#membership.list().filter((m) => m.state === 'alive')
+    const cleaner = alive.reduce((low, m) => (m.id < low ? m.id : low), this.id)
+    if (cleaner !== this.id) return
+    const graceMs = 2 * this.#membership.deadAfterMs
+    const isGone = (owner: string) => {
+      if (owner === this.id) return false
+      const state = this.#membership.stateOf(owner)
+      // An owner never heard of, once gossip had time to reach us, died before we joined.
+      return state === 'dead' || state === 'left' || (state === undefined && now - this.startedAt > graceMs)
+    }
+    for (const name of this.#rooms.keys()) {
+      const removed = this.store(name).sweep(now, isGone)
+      if (removed.length > 0) this.logger.debug('swept expired and orphaned keys', { room: name, keys: removed.length })
+    }
+  }
+
   #linkUp(link: PeerLink): boolean {
     this.#pendingLinks.delete(link)
     const remote = link.remote
@@ -709,15 +853,8 @@ export class MeshNode {
     }
     this.#links.set(remote.nodeId, link)
     this.#clients.set(remote.clientId, remote.nodeId)
-    this.#members.set(remote.nodeId, {
-      id: remote.nodeId,
-      name: remote.name,
-      url: remote.url,
-      role: 'node',
-      capabilities: [],
-      state: 'alive',
-      lastSeen: Date.now(),
-    })
+    this.#membership.linked({ id: remote.nodeId, name: remote.name, url: remote.url }, Date.now())
+    link.sendFrame(encodePeer.gossip(JSON.stringify(this.#membership.digest())))
     this.logger.info('peer connected', { peer: remote.nodeId, name: remote.name, direction: link.role })
     this.#emitter.emit('peer:up', { id: remote.nodeId, name: remote.name, url: remote.url })
     this.#notify()
@@ -729,11 +866,6 @@ export class MeshNode {
     const remote = link.remote
     if (!remote || this.#links.get(remote.nodeId) !== link) return
     this.#links.delete(remote.nodeId)
-    const member = this.#members.get(remote.nodeId)
-    if (member) {
-      member.state = link.leaving ? 'left' : 'suspect'
-      member.lastSeen = Date.now()
-    }
     this.logger.info('peer disconnected', { peer: remote.nodeId, graceful: link.leaving })
     this.#emitter.emit('peer:down', { id: remote.nodeId, name: remote.name, url: remote.url, graceful: link.leaving })
     if (!this.#closed) {

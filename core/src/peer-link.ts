@@ -24,6 +24,7 @@ import {
   type PeerMessage,
   type Resolution,
 } from './protocol.js'
+import { parseGossip, type MemberRecord } from './membership.js'
 import type { PeerSink, Room } from './room.js'
 import { SOCKET_OPEN, type Connection, type MeshSocket } from './socket.js'
 
@@ -67,6 +68,10 @@ export interface LinkHost {
   conflict(error: MeshConflictError): void
   /** Something about this link's sync progress changed. */
   progress(): void
+  /** Member records a peer gossiped (already validated). */
+  gossip(records: MemberRecord[], link: PeerLink): void
+  /** The peer announced a graceful leave. */
+  leaving(link: PeerLink): void
 }
 
 interface RoomSync {
@@ -288,7 +293,10 @@ export class PeerLink implements Connection, PeerSink {
       case MessageType.leave:
         this.leaving = true
         this.#host.logger.info('peer is leaving', { peer: this.peerId, reason: message.reason })
+        this.#host.leaving(this)
         return
+      case MessageType.gossip:
+        return this.#host.gossip(parseGossip(message.json), this)
     }
   }
 

@@ -31,12 +31,14 @@
  * | 22   | fetch     | `varString(room)`, `varString(changed keys JSON)`: ask for the whole room state (accept) |
  * | 23   | full      | `varString(room)`, `varUint8Array(update V2)`: the whole room state            |
  * | 24   | leave     | `varString(reason)`: graceful leave; close follows                              |
+ * | 25   | gossip    | `varString(JSON member records)`: membership and heartbeats, every heartbeat     |
  *
  * Conversation: the dialer sends `hello`; the acceptor checks it and answers with its own
  * `hello`. Then each side sends `state` for every room it hosts. On a peer's `state` a side
  * compares histories (equal, ahead, behind, diverged) and answers with `diff` (what the
  * peer lacks), or on divergence as its `onConflict` policy says: `hold` (exception) or
  * `fetch` then `diff` (accept). A room side is synced once it has applied the peer's `diff`.
+ * Every heartbeat each side also sends `gossip`: its member table with heartbeat counters.
  * After that, live changes flow as `updates`, coalesced per tick: every update produced in
  * one tick for a room travels in one frame and is applied in one transaction. A node relays
  * what it applies to every other link and light peer, except the one it came from; Yjs
@@ -72,6 +74,7 @@ export const MessageType = {
   fetch: 22,
   full: 23,
   leave: 24,
+  gossip: 25,
 } as const
 
 /** y-protocols sync sub-messages. */
@@ -112,6 +115,7 @@ export type PeerMessage =
   | { type: typeof MessageType.fetch; room: string; changed: string }
   | { type: typeof MessageType.full; room: string; update: Uint8Array }
   | { type: typeof MessageType.leave; reason: string }
+  | { type: typeof MessageType.gossip; json: string }
 
 /** Encoders for peer-link frames. */
 export const encodePeer = {
@@ -175,6 +179,11 @@ export const encodePeer = {
       encoding.writeVarUint(e, MessageType.leave)
       encoding.writeVarString(e, reason)
     }),
+  gossip: (json: string) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.gossip)
+      encoding.writeVarString(e, json)
+    }),
 }
 
 const assertEnd = (d: decoding.Decoder): void => {
@@ -237,6 +246,9 @@ export const decodePeer = (bytes: Uint8Array): PeerMessage => {
       break
     case MessageType.leave:
       message = { type, reason: decoding.readVarString(d) }
+      break
+    case MessageType.gossip:
+      message = { type, json: decoding.readVarString(d) }
       break
     default:
       throw new Error(`unknown peer message type ${type}`)

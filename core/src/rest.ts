@@ -75,13 +75,22 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => 
       case 'GET':
         return node.has(key) ? json(200, node.get(key)) : error(404, `no key "${key}"`)
       case 'PUT': {
-        if (req.query.has('ephemeral') || req.query.has('ttl')) {
-          return error(501, 'ephemeral and ttl keys are not available in this version')
+        const ephemeral = req.query.get('ephemeral')
+        if (ephemeral !== null && !['true', 'false', '1', '0', ''].includes(ephemeral)) {
+          return error(400, 'ephemeral must be true or false')
+        }
+        const ttlText = req.query.get('ttl')
+        const ttl = ttlText === null ? undefined : Number(ttlText)
+        if (ttl !== undefined && (!Number.isInteger(ttl) || ttl <= 0)) {
+          return error(400, 'ttl must be a positive whole number of milliseconds')
         }
         const body = await readJson(req)
         if (!body.ok) return body.res
-        await node.put(key, body.value)
-        return json(200, { key, value: node.get(key) })
+        await node.put(key, body.value, {
+          ephemeral: ephemeral === 'true' || ephemeral === '1' || ephemeral === '',
+          ttl,
+        })
+        return json(200, { key, value: node.get(key), ...node.data.meta(key) })
       }
       case 'DELETE':
         return node.has(key) ? json(200, await node.pop(key)) : error(404, `no key "${key}"`)

@@ -6,6 +6,17 @@ import { encodeLight, encodePeer, SyncType } from './protocol.js'
 /** Name of the map that holds the key/value store in every room. */
 export const KV_MAP = 'kv'
 
+/** Name of the map that holds per-key ownership and expiry (ephemeral and TTL keys). */
+export const KV_META_MAP = 'kv-meta'
+
+/** What `kv-meta` holds for an ephemeral or TTL key. */
+export interface KeyMeta {
+  /** Node id that owns an ephemeral key. */
+  owner?: string
+  /** Expiry of a TTL key, in milliseconds since the epoch by the writer's clock. */
+  expiresAt?: number
+}
+
 /** Flush a room's pending outgoing updates synchronously once they pass this many bytes. */
 const FLUSH_BYTES = 1 << 20
 
@@ -36,6 +47,7 @@ export class Room {
   readonly doc: Y.Doc
   readonly awareness: Awareness
   readonly kv: Y.Map<unknown>
+  readonly kvMeta: Y.Map<KeyMeta>
   #links = new Set<PeerSink>()
   #lights = new Set<LightSink>()
   #pending: Array<{ update: Uint8Array; origin: unknown }> = []
@@ -52,6 +64,7 @@ export class Room {
     this.doc = new Y.Doc({ gc: true })
     this.doc.clientID = options.clientId
     this.kv = this.doc.getMap(KV_MAP)
+    this.kvMeta = this.doc.getMap(KV_META_MAP)
     this.awareness = new Awareness(this.doc)
     // A node is not an editor: it holds no awareness state of its own.
     this.awareness.setLocalState(null)

@@ -1,9 +1,20 @@
 import { MeshError } from './errors.js'
 import { defineJsonProperty, toJsonValue, type JsonValue } from './json.js'
-import type { Room } from './room.js'
+import type { KeyMeta, Room } from './room.js'
 
 /** Longest key the store accepts, in UTF-16 code units. */
 export const MAX_KEY_LENGTH = 1024
+
+/** Longest TTL accepted: about 68 years, far beyond any cache, and safe in a 32-bit timer. */
+const MAX_TTL_MS = 2 ** 31 - 1
+
+/** Options of a write. */
+export interface PutOptions {
+  /** Owned by the writing node: removed everywhere when it leaves or is declared dead. */
+  ephemeral?: boolean
+  /** Expires this many milliseconds after the write (by the writer's clock). */
+  ttl?: number
+}
 
 /** Throws a `bad_request` MeshError unless `key` is a usable store key. */
 export const assertKey = (key: unknown): string => {
@@ -12,25 +23,43 @@ export const assertKey = (key: unknown): string => {
   return key
 }
 
+const metaFor = (owner: string, options: PutOptions | undefined, now: number): KeyMeta | undefined => {
+  if (!options || (!options.ephemeral && options.ttl === undefined)) return undefined
+  const meta: KeyMeta = {}
+  if (options.ephemeral) meta.owner = owner
+  if (options.ttl !== undefined) {
+    if (!Number.isInteger(options.ttl) || options.ttl <= 0 || options.ttl > MAX_TTL_MS) {
+      throw new MeshError('bad_request', `ttl must be a whole number of milliseconds from 1 to ${MAX_TTL_MS}`)
+    }
+    meta.expiresAt = now + options.ttl
+  }
+  return meta
+}
+
 /**
  * A typed key/value facade over a room's `kv` map. Every method is one Yjs transaction, so
- * `put(object)` is one commit however many keys it writes.
+ * `put(object)` is one commit however many keys it writes. Ephemeral and TTL keys keep their
+ * owner and expiry in the room's `kv-meta` map; expired keys are invisible to reads here
+ * before a sweeper removes them.
  */
 export class MeshStore {
   #room: Room
   #origin: unknown
+  #owner: string
 
-  constructor(room: Room, origin: unknown) {
+  constructor(room: Room, origin: unknown, owner: string) {
     this.#room = room
     this.#origin = origin
+    this.#owner = owner
   }
 
   /** Writes one key, or every key of an object in one commit. Values must be JSON. */
-  put(key: string, value: unknown): Promise<void>
-  put(entries: Record<string, unknown>): Promise<void>
-  put(keyOrEntries: string | Record<string, unknown>, value?: unknown): Promise<void> {
+  put(key: string, value: unknown, options?: PutOptions): Promise<void>
+  put(entries: Record<string, unknown>, options?: PutOptions): Promise<void>
+  put(keyOrEntries: string | Record<string, unknown>, value?: unknown, options?: PutOptions): Promise<void> {
     try {
-      this.set(keyOrEntries, value)
+      if (typeof keyOrEntries === 'string') this.set(keyOrEntries, value, options)
+      else this.set(keyOrEntries, value as PutOptions | undefined)
       return Promise.resolve()
     } catch (error) {
       return Promise.reject(error)
@@ -38,65 +67,126 @@ export class MeshStore {
   }
 
   /** Synchronous `put`: throws instead of rejecting. */
-  set(keyOrEntries: string | Record<string, unknown>, value?: unknown): void {
-    const kv = this.#room.kv
+  set(key: string, value: unknown, options?: PutOptions): void
+  set(entries: Record<string, unknown>, options?: PutOptions): void
+  set(keyOrEntries: string | Record<string, unknown>, valueOrOptions?: unknown, maybeOptions?: PutOptions): void {
+    const { kv, kvMeta, doc } = this.#room
     if (typeof keyOrEntries === 'string') {
       const key = assertKey(keyOrEntries)
-      if (value === undefined) throw new MeshError('bad_request', `value for "${key}" is undefined; use pop to remove`)
-      const json = toJsonValue(value, key)
-      this.#room.doc.transact(() => kv.set(key, json), this.#origin)
+      if (valueOrOptions === undefined) {
+        throw new MeshError('bad_request', `value for "${key}" is undefined; use pop to remove`)
+      }
+      const json = toJsonValue(valueOrOptions, key)
+      const meta = metaFor(this.#owner, maybeOptions, Date.now())
+      doc.transact(() => {
+        kv.set(key, json)
+        if (meta) kvMeta.set(key, meta)
+        else if (kvMeta.has(key)) kvMeta.delete(key)
+      }, this.#origin)
       return
     }
     if (typeof keyOrEntries !== 'object' || keyOrEntries === null || Array.isArray(keyOrEntries)) {
       throw new MeshError('bad_request', 'put takes a key and a value, or an object of keys and values')
     }
+    const meta = metaFor(this.#owner, valueOrOptions as PutOptions | undefined, Date.now())
     const entries = Object.entries(keyOrEntries).map(([k, v]) => {
       if (v === undefined) throw new MeshError('bad_request', `value for "${k}" is undefined; use pop to remove`)
       return [assertKey(k), toJsonValue(v, k)] as const
     })
     if (entries.length === 0) return
-    this.#room.doc.transact(() => {
-      for (const [k, v] of entries) kv.set(k, v)
+    doc.transact(() => {
+      for (const [k, v] of entries) {
+        kv.set(k, v)
+        if (meta) kvMeta.set(k, meta)
+        else if (kvMeta.has(k)) kvMeta.delete(k)
+      }
     }, this.#origin)
   }
 
-  /** The value of `key`, or `undefined`. */
+  /** The value of `key`, or `undefined` (also once a TTL key expired). */
   get(key: string): JsonValue | undefined {
-    return this.#room.kv.get(key) as JsonValue | undefined
+    const value = this.#room.kv.get(key) as JsonValue | undefined
+    if (value === undefined || this.#room.kvMeta.size === 0) return value
+    return this.#expired(key, Date.now()) ? undefined : value
   }
 
-  /** True when `key` holds a value. */
+  /** True when `key` holds a value that has not expired. */
   has(key: string): boolean {
-    return this.#room.kv.has(key)
+    return this.get(key) !== undefined
+  }
+
+  /** Owner and expiry of an ephemeral or TTL key. */
+  meta(key: string): KeyMeta | undefined {
+    return this.#room.kvMeta.get(key)
   }
 
   /** Removes `key` everywhere and resolves with the value it held, or `undefined`. */
   pop(key: string): Promise<JsonValue | undefined> {
-    const kv = this.#room.kv
-    const value = kv.get(key) as JsonValue | undefined
-    if (value !== undefined) this.#room.doc.transact(() => kv.delete(key), this.#origin)
+    const value = this.get(key)
+    const { kv, kvMeta, doc } = this.#room
+    if (kv.has(key) || kvMeta.has(key)) {
+      doc.transact(() => {
+        kv.delete(key)
+        kvMeta.delete(key)
+      }, this.#origin)
+    }
     return Promise.resolve(value)
   }
 
   /** Every key currently held. */
   keys(): string[] {
-    return [...this.#room.kv.keys()]
+    return this.entries().map(([k]) => k)
   }
 
   /** Every `[key, value]` pair currently held. */
   entries(): Array<[string, JsonValue]> {
-    return [...this.#room.kv.entries()] as Array<[string, JsonValue]>
+    const all = [...this.#room.kv.entries()] as Array<[string, JsonValue]>
+    if (this.#room.kvMeta.size === 0) return all
+    const now = Date.now()
+    return all.filter(([k]) => !this.#expired(k, now))
   }
 
   /** Number of keys. */
   get size(): number {
-    return this.#room.kv.size
+    return this.#room.kvMeta.size === 0 ? this.#room.kv.size : this.entries().length
   }
 
   /** A plain-object snapshot of the whole store. */
   toJSON(): Record<string, JsonValue> {
     const out: Record<string, JsonValue> = {}
-    this.#room.kv.forEach((value, key) => defineJsonProperty(out, key, value))
+    const now = Date.now()
+    const filter = this.#room.kvMeta.size > 0
+    this.#room.kv.forEach((value, key) => {
+      if (!filter || !this.#expired(key, now)) defineJsonProperty(out, key, value)
+    })
     return out
+  }
+
+  /**
+   * Removes, in one commit, every expired key and every ephemeral key whose owner `isGone`.
+   * Returns the keys removed. Removing twice is harmless, so two sweepers do no damage.
+   */
+  sweep(now: number, isGone: (owner: string) => boolean): string[] {
+    const { kv, kvMeta, doc } = this.#room
+    const doomed: string[] = []
+    kvMeta.forEach((meta, key) => {
+      if ((meta.expiresAt !== undefined && meta.expiresAt <= now) || (meta.owner !== undefined && isGone(meta.owner))) {
+        doomed.push(key)
+      }
+    })
+    if (doomed.length > 0) {
+      doc.transact(() => {
+        for (const key of doomed) {
+          kv.delete(key)
+          kvMeta.delete(key)
+        }
+      }, this.#origin)
+    }
+    return doomed
+  }
+
+  #expired(key: string, now: number): boolean {
+    const expiresAt = this.#room.kvMeta.get(key)?.expiresAt
+    return expiresAt !== undefined && expiresAt <= now
   }
 }
