@@ -24,14 +24,11 @@ export interface MountMeshOptions<T = unknown, U = unknown> extends MeshEventsOp
   rest?: RestOptions
 }
 
-type Frame = Uint8Array | ArrayBuffer | string
-
 // Runtimes disagree on the shape of binary data; text stays a string so core rejects it (4400).
-const toFrame = (data: WSMessageReceive | Uint8Array): Frame | Promise<Frame> => {
+const toFrame = (data: WSMessageReceive | Uint8Array): Uint8Array | ArrayBuffer | string | Promise<ArrayBuffer> => {
   if (typeof data === 'string' || data instanceof ArrayBuffer) return data
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-  if (data instanceof Blob) return data.arrayBuffer()
-  return new Uint8Array(data)
+  return data instanceof Blob ? data.arrayBuffer() : new Uint8Array(data)
 }
 
 /**
@@ -44,7 +41,6 @@ export const meshEvents =
   (c: Context): WSEvents => {
     const room = c.req.param('room')
     let connection: Connection | undefined
-    // Only set while a Blob is being read, so frames keep their order without a per-frame promise.
     let queue: Promise<void> | undefined
     return {
       onOpen: (_event, ws) => {
@@ -54,14 +50,12 @@ export const meshEvents =
       onMessage: (event, ws) => {
         const frame = toFrame(event.data)
         if (!queue && !(frame instanceof Promise)) return connection?.receive(frame)
-        const tail = (queue ?? Promise.resolve())
-          .then(() => frame)
-          .then(
-            (bytes) => connection?.receive(bytes),
-            () => ws.close(1011, 'could not read frame'),
-          )
+        // A Blob is read asynchronously; later frames wait behind it to keep their order.
+        const tail: Promise<void> = (queue ?? Promise.resolve())
+          .then(async () => connection?.receive(await frame))
+          .catch(() => ws.close(1011, 'could not read frame'))
+          .then(() => void (queue === tail && (queue = undefined)))
         queue = tail
-        void tail.then(() => queue === tail && (queue = undefined))
       },
       // Cleanup lives here: some runtimes never fire onError.
       onClose: () => {
@@ -91,7 +85,7 @@ export const meshApi = (node: MeshNode, options: RestOptions = {}): Hono => {
       contentLength: length === undefined ? undefined : Number(length),
       body: () => c.req.text(),
     })
-    return c.json(res.body, res.status as ContentfulStatusCode, res.status === 413 ? { Connection: 'close' } : {})
+    return c.json(res.body, res.status as ContentfulStatusCode)
   })
 }
 
