@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http'
+import { request, type IncomingMessage } from 'node:http'
 import { WebSocket } from 'ws'
 import { withTimeout } from './wait.js'
 
@@ -69,4 +69,44 @@ export const restCall = async (url: string, init: RequestInit = {}): Promise<Res
     // Not JSON: the assertions show the raw text.
   }
   return { status: response.status, contentType: response.headers.get('content-type') ?? '', body }
+}
+
+/**
+ * Sends a request with `node:http` and resolves with the answer as soon as it arrives, even
+ * while the body is still being written: a server may refuse an oversized body early and
+ * close the connection, which `fetch` reports as a network error instead of the status.
+ * `chunked` sends the body in pieces without a `content-length`.
+ */
+export const uploadCall = (
+  url: string,
+  options: { method: string; body: Uint8Array | string; chunked?: boolean; timeoutMs?: number },
+): Promise<RestReply> => {
+  const body = Buffer.from(options.body)
+  const answer = new Promise<RestReply>((resolve, reject) => {
+    const req = request(url, {
+      method: options.method,
+      headers: options.chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': body.length },
+    })
+    req.on('response', (response: IncomingMessage) => {
+      const chunks: Buffer[] = []
+      response.on('data', (chunk: Buffer) => chunks.push(chunk))
+      response.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        let parsed: unknown = text
+        try {
+          parsed = JSON.parse(text)
+        } catch {
+          // Not JSON: the assertions show the raw text.
+        }
+        resolve({ status: response.statusCode ?? 0, contentType: response.headers['content-type'] ?? '', body: parsed })
+        req.destroy()
+      })
+    })
+    // After the answer, a reset from a server that stopped reading is expected.
+    req.on('error', (error: Error) => reject(new Error(`${options.method} ${url} failed: ${error.message}`)))
+    const piece = 64 * 1024
+    for (let at = 0; at < body.length; at += piece) req.write(body.subarray(at, at + piece))
+    req.end()
+  })
+  return withTimeout(answer, options.timeoutMs ?? 5000, `an answer to ${options.method} ${url}`)
 }

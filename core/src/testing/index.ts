@@ -1,4 +1,4 @@
-export { openRawSocket, refusedUpgradeStatus, restCall, type RawClient, type RestReply } from './clients.js'
+export { openRawSocket, refusedUpgradeStatus, restCall, uploadCall, type RawClient, type RestReply } from './clients.js'
 export {
   runAdapterTests,
   type AdapterSetup,

@@ -5,7 +5,7 @@ import { WebSocket } from 'ws'
 import * as Y from 'yjs'
 import { KV_MAP } from '../room.js'
 import { MeshNode } from '../node.js'
-import { openRawSocket, refusedUpgradeStatus, restCall, type RestReply } from './clients.js'
+import { openRawSocket, refusedUpgradeStatus, restCall, uploadCall, type RestReply } from './clients.js'
 import { waitUntil, withTimeout } from './wait.js'
 
 /** What an adapter's setup returns: an app serving Mesh on 127.0.0.1, on a port of its own. */
@@ -253,7 +253,6 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
         ],
         ['bad JSON as text', '/kv/kept', { method: 'PUT', body: 'not json' }, 400],
         ['empty body', '/kv/kept', { method: 'PUT', body: '' }, 400],
-        ['oversized body', '/kv/kept', { method: 'PUT', body: JSON.stringify('x'.repeat(2 * 1024 * 1024)) }, 413],
         ['unknown key', '/kv/missing', {}, 404],
         ['DELETE unknown key', '/kv/missing', { method: 'DELETE' }, 404],
         ['unknown route', '/nope', {}, 404],
@@ -265,6 +264,14 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
       for (const [what, path, init, status] of bad) {
         const reply = await restCall(`${app.api}${path}`, init)
         expect(reply.status, `${what}: ${JSON.stringify(reply.body)}`).toBe(status)
+        expect(isJsonError(reply), `${what} answers JSON { error }; got ${JSON.stringify(reply.body)}`).toBe(true)
+      }
+      // Over the default 1 MiB limit, announced by content-length or not: refused without buffering it all.
+      const oversized = JSON.stringify('x'.repeat(2 * 1024 * 1024))
+      for (const chunked of [false, true]) {
+        const what = `oversized body (${chunked ? 'chunked' : 'with content-length'})`
+        const reply = await uploadCall(`${app.api}/kv/kept`, { method: 'PUT', body: oversized, chunked, timeoutMs })
+        expect(reply.status, `${what}: ${JSON.stringify(reply.body)}`).toBe(413)
         expect(isJsonError(reply), `${what} answers JSON { error }; got ${JSON.stringify(reply.body)}`).toBe(true)
       }
       // The query string must reach the handler: an invalid ttl is refused, never stored.
@@ -359,7 +366,13 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
         { timeoutMs, subscribe: (wake) => peer.on('peer:down', wake) },
       )
       await withTimeout(raw.closed, timeoutMs, 'the raw light socket to close')
-      expect(light.provider.wsconnected).toBe(false)
+      await waitUntil('the y-websocket client to be disconnected', () => !light.provider.wsconnected, {
+        timeoutMs,
+        subscribe: (wake) => {
+          light.provider.on('status', wake)
+          return () => light.provider.off('status', wake)
+        },
+      })
       await expect(fetch(`${app.api}/health`), 'the port is released').rejects.toThrow()
     })
   })

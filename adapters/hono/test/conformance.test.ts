@@ -1,0 +1,29 @@
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import { createAdaptorServer, upgradeWebSocket } from '@hono/node-server'
+import { MeshNode } from '@mesh/core'
+import { runAdapterTests } from '@mesh/core/testing'
+import { mountMesh } from '@mesh/hono'
+import { Hono } from 'hono'
+import { WebSocketServer } from 'ws'
+
+runAdapterTests('@mesh/hono', async () => {
+  const node = new MeshNode({ name: 'hono-under-test' })
+  const app = mountMesh(new Hono(), node, { upgradeWebSocket })
+  const wss = new WebSocketServer({ noServer: true })
+  const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: wss } })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  const teardown = async () => {
+    await node.close()
+    const closed = once(server, 'close')
+    server.close()
+    // Mesh sockets finish their close handshake first; terminating ends any that would not.
+    const force = setTimeout(() => wss.clients.forEach((ws) => ws.terminate()), 2000)
+    await closed
+    clearTimeout(force)
+    wss.close()
+  }
+  return { url: `http://127.0.0.1:${port}`, node, teardown }
+})

@@ -1,0 +1,161 @@
+import type { Server } from 'node:http'
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common'
+import { HttpAdapterHost } from '@nestjs/core'
+import {
+  attachToServer,
+  MeshError,
+  MeshNode,
+  type JsonValue,
+  type Logger as MeshLogger,
+  type MeshEvents,
+  type MeshStore,
+} from '@mesh/core'
+import { MESH_MODULE_OPTIONS } from './module-definition.js'
+import type { MeshModuleOptions } from './options.js'
+import { serveRestFirst } from './serve-rest.js'
+
+/** How long Mesh sockets get to finish their close handshake before they are cut. */
+const CLOSE_GRACE_MS = 2000
+const WILDCARD = new Set(['0.0.0.0', '::'])
+
+const nestLogger = (logger: Logger): MeshLogger => ({
+  debug: (message, fields) => logger.debug(fields ? `${message} ${JSON.stringify(fields)}` : message),
+  info: (message, fields) => logger.log(fields ? `${message} ${JSON.stringify(fields)}` : message),
+  warn: (message, fields) => logger.warn(fields ? `${message} ${JSON.stringify(fields)}` : message),
+  error: (message, fields) => logger.error(fields ? `${message} ${JSON.stringify(fields)}` : message),
+})
+
+/**
+ * The application's Mesh node, injectable anywhere. On bootstrap it serves the Mesh endpoints
+ * on the Nest HTTP server and joins the configured peers; on shutdown it leaves the mesh
+ * gracefully (its peers see it as `left`). Call `app.enableShutdownHooks()` so SIGTERM runs
+ * the shutdown hooks.
+ *
+ * The endpoints are served with a raw `upgrade` listener, not a `WsAdapter` gateway: a
+ * gateway destroys every upgrade it does not own (so other WebSocket endpoints on the port
+ * break) and matches paths exactly (so `/mesh/:room` cannot route). Mesh claims only its own
+ * paths and leaves other upgrades alone; it does not share a port with `WsAdapter` gateways.
+ */
+@Injectable()
+export class MeshService implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  /** The node itself: rooms, events, status, conflicts. */
+  readonly node: MeshNode
+  #options: MeshModuleOptions
+  #adapterHost: HttpAdapterHost
+  #logger = new Logger('Mesh')
+  #detach: Array<() => void> = []
+  #forceDetach: ReturnType<typeof setTimeout> | undefined
+
+  constructor(
+    @Inject(MESH_MODULE_OPTIONS) options: MeshModuleOptions,
+    @Inject(HttpAdapterHost) adapterHost: HttpAdapterHost,
+  ) {
+    const { node, basePath, join, joinTimeoutMs, serve, rest, readOnly, ...nodeOptions } = options
+    this.#options = options
+    this.#adapterHost = adapterHost
+    this.node = node ?? new MeshNode({ logger: nestLogger(this.#logger), ...nodeOptions })
+  }
+
+  /** The key/value store of room `default`. */
+  get data(): MeshStore {
+    return this.node.data
+  }
+
+  /** Writes one key, or many keys in one commit. */
+  put(key: string, value: unknown): Promise<void>
+  put(entries: Record<string, unknown>): Promise<void>
+  put(keyOrEntries: string | Record<string, unknown>, value?: unknown): Promise<void> {
+    return typeof keyOrEntries === 'string' ? this.node.put(keyOrEntries, value) : this.node.put(keyOrEntries)
+  }
+
+  /** The value of `key`, or undefined. */
+  get(key: string): JsonValue | undefined {
+    return this.node.get(key)
+  }
+
+  /** True when the store holds `key`. */
+  has(key: string): boolean {
+    return this.node.has(key)
+  }
+
+  /** Removes `key` everywhere; resolves with the value it held. */
+  pop(key: string): Promise<JsonValue | undefined> {
+    return this.node.pop(key)
+  }
+
+  /** A plain-object snapshot of the store. */
+  snapshot(): Record<string, JsonValue> {
+    return this.node.data.toJSON()
+  }
+
+  /** Joins more peers; see `MeshNode.join`. */
+  join(urls: readonly string[], options?: { timeoutMs?: number }): Promise<void> {
+    return this.node.join(urls, options)
+  }
+
+  /** Subscribes to a node event; returns the unsubscribe function. */
+  on<K extends keyof MeshEvents>(event: K, listener: (payload: MeshEvents[K]) => void): () => void {
+    return this.node.on(event, listener)
+  }
+
+  /** Serves the endpoints, then joins the configured peers. */
+  async onApplicationBootstrap(): Promise<void> {
+    const server = this.#adapterHost.httpAdapter?.getHttpServer() as Server | undefined
+    if (this.#options.serve !== false && server) this.#serve(server)
+    const join = this.#options.join ?? []
+    if (join.length === 0) return
+    try {
+      await this.node.join(join, { timeoutMs: this.#options.joinTimeoutMs ?? 5000 })
+    } catch (error) {
+      // Unreachable peers must not keep the app from starting: the node keeps retrying.
+      if (!(error instanceof MeshError && error.code === 'timeout')) throw error
+      this.#logger.warn(`${error.message}; retrying in the background`)
+    }
+  }
+
+  /** Leaves the mesh before Nest closes the HTTP server, which waits for open sockets. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.node.close()
+    if (this.#detach.length > 0 && !this.#forceDetach) {
+      this.#forceDetach = setTimeout(() => this.#detachAll(), CLOSE_GRACE_MS)
+      this.#forceDetach.unref()
+    }
+  }
+
+  /** Makes sure the node left even if only this hook ran, and unhooks from the server. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.node.close()
+    this.#detachAll()
+  }
+
+  #serve(server: Server): void {
+    const basePath = (this.#options.basePath ?? '/mesh').replace(/\/+$/, '')
+    const { node } = this
+    this.#detach.push(
+      serveRestFirst(server, { node, prefix: `${basePath}/api`, rest: this.#options.rest }),
+      attachToServer(server, { node, path: basePath, readOnly: this.#options.readOnly }),
+    )
+    const advertise = (): void => {
+      const address = server.address()
+      // A wildcard address says nothing about where peers can reach us: leave that to `url`.
+      if (node.url || address === null || typeof address === 'string' || WILDCARD.has(address.address)) return
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+      node.url = `ws://${host}:${address.port}${basePath}`
+    }
+    if (server.listening) advertise()
+    else server.once('listening', advertise)
+    this.#detach.push(() => server.off('listening', advertise))
+  }
+
+  #detachAll(): void {
+    clearTimeout(this.#forceDetach)
+    for (const detach of this.#detach.splice(0)) detach()
+  }
+}

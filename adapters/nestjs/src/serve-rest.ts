@@ -1,0 +1,65 @@
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http'
+import { createRestHandler, MeshError, type MeshNode, type RestOptions } from '@mesh/core'
+
+/** Reads the raw body up to `limit` bytes; past it, drains the rest and rejects with `too_large`. */
+const readBody = (req: IncomingMessage, limit: number): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      if (size <= limit) return void chunks.push(chunk)
+      req.off('data', onData)
+      req.resume()
+      reject(new MeshError('too_large', `body larger than ${limit} bytes`))
+    }
+    req.on('data', onData)
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    req.once('error', reject)
+  })
+
+/**
+ * Serves the REST API under `prefix` on a Node HTTP server, ahead of the server's other
+ * `request` listeners (the framework). Nest's default body parsers run before any Nest
+ * middleware or controller: the JSON one refuses top-level strings and numbers, the
+ * urlencoded one rewrites bodies, and their errors are not `{ "error" }` JSON. Mesh needs the
+ * raw body, so like the WebSocket upgrades its REST routes are served below the framework.
+ * Returns a function that hands the server back to its listeners.
+ */
+export const serveRestFirst = (
+  server: Server,
+  options: { node: MeshNode; prefix: string; rest?: RestOptions },
+): (() => void) => {
+  const { prefix } = options
+  const handle = createRestHandler(options.node, options.rest)
+  const limit = options.rest?.maxBodyBytes ?? 1024 * 1024
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    const declared = Number(req.headers['content-length'])
+    const reply = await handle({
+      method: req.method ?? 'GET',
+      path: url.pathname.slice(prefix.length) || '/',
+      query: url.searchParams,
+      contentLength: Number.isFinite(declared) ? declared : undefined,
+      body: () => readBody(req, limit),
+    })
+    const text = JSON.stringify(reply.body ?? null)
+    res.writeHead(reply.status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+    })
+    res.end(text)
+  }
+  const others = server.listeners('request') as RequestListener[]
+  const onRequest: RequestListener = (req, res) => {
+    const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
+    if (path === prefix || path.startsWith(`${prefix}/`)) return void serve(req, res).catch(() => res.destroy())
+    for (const listener of others) listener.call(server, req, res)
+  }
+  server.removeAllListeners('request')
+  server.on('request', onRequest)
+  return () => {
+    server.off('request', onRequest)
+    for (const listener of others) server.on('request', listener)
+  }
+}
