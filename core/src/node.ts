@@ -162,8 +162,7 @@ const randomUint32 = (): number => globalThis.crypto.getRandomValues(new Uint32A
 export class MeshNode {
   readonly id: string
   readonly name: string
-  /** Advertised peer URL; adapters or the CLI set it once the server listens. */
-  url: string
+  #url: string
   readonly onConflict: ConflictPolicy
   readonly logger: Logger
   /** Yjs client id this node writes with, in every room. */
@@ -203,7 +202,7 @@ export class MeshNode {
     if (this.name.length === 0 || this.name.length > 256) {
       throw new MeshError('bad_option', 'name must be 1 to 256 characters')
     }
-    this.url = options.url ?? ''
+    this.#url = options.url ?? ''
     this.onConflict = policy
     this.logger = options.logger ?? silentLogger
     this.#limits = {
@@ -546,6 +545,16 @@ export class MeshNode {
       conflicts: this.conflicts().map((c) => ({ peer: c.peer, room: c.room, keys: c.keys.map((k) => k.key) })),
       commits: this.#log.total,
     }
+  }
+
+  /** Advertised peer URL (`ws://host:port/mesh`); adapters or the CLI set it once the server listens. */
+  get url(): string {
+    return this.#url
+  }
+
+  set url(url: string) {
+    this.#url = url
+    this.#membership.update({ url })
   }
 
   /** The input limits in force. */

@@ -1,0 +1,158 @@
+import type { MemberEvent, MeshNode } from '@mesh/core'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Membership, type MemberRecord } from '../src/membership.js'
+import { eventually, serveNode, type ServedNode } from './helpers.js'
+
+describe('gossip failure detector (simulated time)', () => {
+  const make = (id: string) => {
+    const out: { digest: MemberRecord[] } = { digest: [] }
+    const events: string[] = []
+    const membership = new Membership(
+      { id, name: id, url: `ws://${id}`, capabilities: [], meta: {}, startedAt: 0 },
+      {
+        broadcast: (records) => (out.digest = structuredClone(records)),
+        changed: (member) => events.push(`${member.id}:${member.state}`),
+        tick: () => {},
+        random: () => 0.5,
+      },
+      { heartbeatMs: 100, deadAfterMs: 500 },
+    )
+    return { membership, out, events }
+  }
+
+  it('learns members through relays, suspects then buries the silent one, and spreads a graceful leave', () => {
+    const [a, b, c] = [make('a'), make('b'), make('c')]
+    // Line topology a - b - c: a and c never talk directly.
+    const round = (now: number, alive: Array<typeof a>) => {
+      for (const n of alive) n.membership.tick(now)
+      const has = (n: typeof a) => alive.includes(n)
+      if (has(a) && has(b)) b.membership.receive(a.out.digest, now)
+      if (has(b)) a.membership.receive(b.out.digest, now)
+      if (has(b)) c.membership.receive(b.out.digest, now)
+      if (has(c) && has(b)) b.membership.receive(c.out.digest, now)
+    }
+    round(0, [a, b, c])
+    round(100, [a, b, c])
+    expect(c.membership.stateOf('a')).toBe('alive')
+    expect(a.membership.stateOf('c')).toBe('alive')
+
+    // a goes silent (crash): b and c judge it on their own clocks.
+    let now = 100
+    while (now < 500) round((now += 100), [b, c])
+    expect(b.membership.stateOf('a')).toBe('suspect')
+    while (now < 800) round((now += 100), [b, c])
+    expect(b.membership.stateOf('a')).toBe('dead')
+    expect(c.membership.stateOf('a')).toBe('dead')
+    expect(c.events).toEqual(['b:alive', 'a:alive', 'a:suspect', 'a:dead'])
+
+    // c leaves gracefully: b hears it and the news is not mistaken for a death.
+    c.membership.leave()
+    b.membership.receive(c.out.digest, now)
+    expect(b.membership.stateOf('c')).toBe('left')
+    round((now += 1000), [b])
+    expect(b.membership.stateOf('c')).toBe('left')
+    expect(b.events.filter((e) => e.startsWith('c:'))).toEqual(['c:alive', 'c:left'])
+  })
+
+  it('an old record cannot revive a dead member; a newer heartbeat can', () => {
+    const b = make('b')
+    const record: MemberRecord = {
+      id: 'x',
+      name: 'x',
+      url: '',
+      capabilities: [],
+      meta: {},
+      startedAt: 0,
+      heartbeat: 5,
+      leaving: false,
+    }
+    b.membership.receive([record], 0)
+    b.membership.tick(400)
+    b.membership.tick(600)
+    expect(b.membership.stateOf('x')).toBe('dead')
+    b.membership.receive([record], 700)
+    expect(b.membership.stateOf('x')).toBe('dead')
+    b.membership.receive([{ ...record, heartbeat: 6 }], 800)
+    expect(b.membership.stateOf('x')).toBe('alive')
+  })
+})
+
+describe('membership over real links', () => {
+  const served: ServedNode[] = []
+  afterEach(async () => {
+    for (const s of served.splice(0)) await s.close()
+  })
+  const fast = { membership: { heartbeatMs: 50, deadAfterMs: 600 } }
+  const start = async (name: string, extra: Parameters<typeof serveNode>[0] = {}) => {
+    const s = await serveNode({ name, ...fast, ...extra })
+    served.push(s)
+    return s
+  }
+  const aliveNodes = (node: MeshNode) =>
+    node
+      .members()
+      .filter((m) => m.role === 'node' && m.state === 'alive')
+      .map((m) => m.name)
+      .sort()
+
+  it('4 nodes joined only through node 1 learn of each other and link directly', async () => {
+    const n1 = await start('n1', { capabilities: ['search'] })
+    const others = [await start('n2'), await start('n3'), await start('n4')]
+    for (const s of others) await s.node.join([n1.url])
+    const all = [n1, ...others]
+    const nodes = all.map((s) => s.node)
+    await eventually(nodes, () => nodes.every((n) => aliveNodes(n).join() === 'n1,n2,n3,n4'), 'everyone knows everyone')
+    await eventually(
+      nodes,
+      () => nodes.every((n) => n.status().peers.filter((p) => p.link === 'open').length === 3),
+      'a full mesh of direct links',
+    )
+    expect(others[2]!.node.members().find((m) => m.name === 'n1')?.capabilities).toEqual(['search'])
+    n1.node.setCapabilities(['search', 'index'])
+    await eventually(
+      nodes,
+      () => others[2]!.node.members().find((m) => m.name === 'n1')?.capabilities.length === 2,
+      'capabilities spread',
+    )
+  })
+
+  it('a graceful leave is member:leave, not member:dead, and removes the leaver ephemeral keys everywhere', async () => {
+    const a = await start('a')
+    const b = await start('b')
+    const c = await start('c')
+    await b.node.join([a.url])
+    await c.node.join([a.url])
+    await c.node.put('lease:job-1', { holder: 'c' }, { ephemeral: true })
+    await c.node.put('durable', true)
+    await eventually([a.node, b.node], () => a.node.has('lease:job-1') && b.node.has('lease:job-1'), 'lease replicated')
+    const seen: Array<[string, MemberEvent]> = []
+    for (const event of ['member:leave', 'member:dead'] as const) b.node.on(event, (e) => seen.push([event, e]))
+    await c.close()
+    served.splice(served.indexOf(c), 1)
+    await eventually([a.node, b.node], () => !a.node.has('lease:job-1') && !b.node.has('lease:job-1'), 'lease removed')
+    await eventually([b.node], () => seen.length > 0, 'b hears c leave')
+    expect(seen.map(([event, e]) => `${event}:${e.member.name}`)).toEqual(['member:leave:c'])
+    expect(b.node.get('durable')).toBe(true)
+    expect(b.node.members().find((m) => m.name === 'c')?.state).toBe('left')
+  })
+
+  it('TTL keys become invisible on every node and are swept from the store', async () => {
+    const a = await start('a')
+    const b = await start('b')
+    await b.node.join([a.url])
+    await a.node.put('session', 'x', { ttl: 150 })
+    await a.node.put('keep', 1)
+    await eventually([b.node], () => b.node.has('session'), 'ttl key replicated')
+    expect(b.node.data.meta('session')?.expiresAt).toBeGreaterThan(Date.now())
+    await eventually([a.node, b.node], () => !a.node.has('session') && !b.node.has('session'), 'expired everywhere')
+    const raw = (n: MeshNode) => n.room('default').kv.has('session')
+    await eventually([a.node, b.node], () => !raw(a.node) && !raw(b.node), 'swept from the document')
+    expect(b.node.data.toJSON()).toEqual({ keep: 1 })
+  })
+
+  it('rejects a bad ttl', async () => {
+    const a = await start('a')
+    await expect(a.node.put('k', 1, { ttl: -5 })).rejects.toMatchObject({ code: 'bad_request' })
+    await expect(a.node.put('k', 1, { ttl: 1.5 })).rejects.toMatchObject({ code: 'bad_request' })
+  })
+})
