@@ -27,3 +27,11 @@ export { KV_MAP, KV_META_MAP, type KeyMeta, type Room } from './room.js'
 export type { Connection, MeshSocket } from './socket.js'
 export { MAX_KEY_LENGTH, MeshStore, type PutOptions } from './store.js'
 export { attachToServer, type AttachOptions } from './attach-to-server.js'
+export {
+  dnsDiscovery,
+  multicastDiscovery,
+  MULTICAST_DEFAULTS,
+  parseDiscovery,
+  type Discovery,
+  type DiscoveryContext,
+} from './discovery.js'

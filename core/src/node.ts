@@ -1,6 +1,7 @@
 import * as Y from 'yjs'
 import { CloseCode } from './close-codes.js'
 import { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
+import type { Discovery } from './discovery.js'
 import { Emitter } from './emitter.js'
 import { MeshConflictError, MeshError } from './errors.js'
 import { CommitLog, type Commit } from './history.js'
@@ -62,6 +63,8 @@ export interface MeshNodeOptions {
   meta?: Record<string, JsonValue>
   /** Most peers this node dials on its own after learning of them through gossip. Default 8. */
   maxPeers?: number
+  /** Ways to find peers beyond `join`: `dnsDiscovery`, `multicastDiscovery` (see docs/membership.md). */
+  discovery?: Discovery[]
   /** Light peers (browser tabs, y-websocket clients). */
   lightPeers?: {
     /** Refuse their writes: `true` for all, or decide per connection. Default: they may write. */
@@ -181,6 +184,7 @@ export class MeshNode {
   #maxPeers: number
   #gossipDialers = new Set<string>()
   #lightReadOnly: NonNullable<MeshNodeOptions['lightPeers']>['readOnly']
+  #discovery: Discovery[]
   #clients = new Map<number, string>()
   #conflicts = new Map<string, MeshConflictError>()
   #resolutions = new Map<string, Resolution>()
@@ -238,6 +242,16 @@ export class MeshNode {
     )
     this.room(DEFAULT_ROOM)
     this.#membership.start()
+    this.#discovery = options.discovery ?? []
+    const context = {
+      id: this.id,
+      url: () => this.#url,
+      join: (urls: string[]) => {
+        if (!this.#closed) this.join(urls, { wait: false }).catch(() => {})
+      },
+      logger: this.logger,
+    }
+    for (const discovery of this.#discovery) discovery.start(context)
   }
 
   // ---------------------------------------------------------------- store API (room default)
@@ -372,9 +386,10 @@ export class MeshNode {
   /**
    * Connects to peers at `ws://host:port/mesh` URLs and keeps those links up (reconnecting
    * with backoff). Resolves once every URL completed a handshake; rejects with a `timeout`
-   * MeshError naming the unreachable URLs, while retrying in the background.
+   * MeshError naming the unreachable URLs, while retrying in the background. With
+   * `wait: false` it resolves as soon as the dialers are started.
    */
-  async join(urls: readonly string[], options: { timeoutMs?: number } = {}): Promise<void> {
+  async join(urls: readonly string[], options: { timeoutMs?: number; wait?: boolean } = {}): Promise<void> {
     this.#assertOpen()
     const targets = urls.map((raw) => {
       let url: URL
@@ -393,6 +408,7 @@ export class MeshNode {
         this.#dialers.set(url, new PeerDialer({ url, host: this.#dialerHost, backoff: this.#backoff }))
       }
     }
+    if (options.wait === false) return
     const reached = (url: string) => {
       const d = this.#dialers.get(url)
       return d !== undefined && (d.link !== undefined || d.state === 'dormant' || d.state === 'self')
@@ -576,6 +592,7 @@ export class MeshNode {
     // Our ephemeral keys go first, while the links can still carry their removal.
     for (const name of this.#rooms.keys()) this.store(name).sweep(Date.now(), (owner) => owner === this.id)
     this.#closed = true
+    for (const discovery of this.#discovery) discovery.stop()
     clearInterval(this.#keepalive)
     for (const room of this.#rooms.values()) room.flush()
     this.#membership.leave()
