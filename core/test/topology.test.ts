@@ -1,0 +1,51 @@
+import type { MeshNode } from '@mesh/core'
+import { afterEach, describe, expect, it } from 'vitest'
+import { eventually, serveNode, type ServedNode } from './helpers.js'
+
+const served: ServedNode[] = []
+afterEach(async () => {
+  for (const s of served.splice(0)) await s.close()
+})
+
+/** Nodes that never dial gossiped members, so only the wired links exist and relays are required. */
+const start = async (count: number) => {
+  for (let i = 0; i < count; i++) served.push(await serveNode({ name: `n${i}`, maxPeers: 0 }))
+  return served.map((s) => s.node)
+}
+
+const converge = async (nodes: MeshNode[]) => {
+  for (const [i, node] of nodes.entries()) await node.put(`from-${node.name}`, i)
+  await node0Pop(nodes)
+  const expected = Object.fromEntries(nodes.slice(1).map((n, i) => [`from-${n.name}`, i + 1]))
+  await eventually(nodes, () => nodes.every((n) => JSON.stringify(sorted(n)) === JSON.stringify(expected)), 'all equal')
+  for (const n of nodes) expect(n.status().stateVector).toEqual(nodes[0]!.status().stateVector)
+}
+const sorted = (n: MeshNode) =>
+  Object.fromEntries(Object.entries(n.data.toJSON()).sort(([a], [b]) => a.localeCompare(b)))
+const node0Pop = async (nodes: MeshNode[]) => {
+  const first = nodes[0]!
+  await eventually(nodes, () => nodes.every((n) => n.has(`from-${first.name}`)), 'first write everywhere')
+  await first.pop(`from-${first.name}`)
+}
+
+describe('relay topologies converge', () => {
+  it('chain a-b-c-d', async () => {
+    const nodes = await start(4)
+    for (let i = 1; i < nodes.length; i++) await nodes[i]!.join([served[i - 1]!.url])
+    await converge(nodes)
+  })
+
+  it('star around a hub', async () => {
+    const nodes = await start(5)
+    for (const s of served.slice(1)) await s.node.join([served[0]!.url])
+    await converge(nodes)
+  })
+
+  it('ring (relays must stop at nodes that already have an update)', async () => {
+    const nodes = await start(5)
+    for (let i = 0; i < nodes.length; i++) await nodes[i]!.join([served[(i + 1) % nodes.length]!.url])
+    await converge(nodes)
+    // No storm: each write is applied once per node, so commits stay bounded.
+    for (const n of nodes) expect(n.history().length).toBeLessThanOrEqual(2 * nodes.length + 2)
+  })
+})
