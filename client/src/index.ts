@@ -1,0 +1,16 @@
+export { MeshClientError, type MeshClientErrorCode } from './errors.js'
+export { MAX_KEY_LENGTH, type JsonValue } from './json.js'
+export {
+  DEFAULT_ROOM,
+  KV_MAP,
+  MeshClient,
+  type BackoffOptions,
+  type ClientChangeEvent,
+  type ClientStatus,
+  type MeshClientEvents,
+  type MeshClientOptions,
+  type ReadOnlyEvent,
+  type StatusEvent,
+} from './mesh-client.js'
+export { MeshPresence, type PresenceEvent, type PresencePeer } from './presence.js'
+export type { ClientSocket, WebSocketConstructor } from './socket.js'

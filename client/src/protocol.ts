@@ -1,0 +1,108 @@
+/**
+ * The light-peer wire protocol, client side: y-protocols over one WebSocket per room,
+ * exactly what the standard `y-websocket` client speaks.
+ *
+ * Every message is one binary frame: lib0 `varUint(type)` + payload (`varUint8Array` =
+ * varUint length + bytes, `varString` = varUint length + UTF-8).
+ *
+ * | type | name            | payload                                                         |
+ * |------|-----------------|-----------------------------------------------------------------|
+ * | 0    | sync            | `varUint(sub)` + `varUint8Array`: sub 0 step1 (state vector), 1 step2 (update), 2 update |
+ * | 1    | awareness       | `varUint8Array(awareness update)`                               |
+ * | 2    | auth            | `varUint(0)` + `varString(reason)`: permission denied           |
+ * | 3    | query awareness | empty: "send me every awareness state you know"                 |
+ *
+ * Conversation: the node speaks first with a step1 and the awareness states it knows. On
+ * open the client sends its own step1 and its awareness state. Each side answers a step1
+ * with a step2 holding exactly what the other lacks, so edits made offline travel in the
+ * client's step2 and nothing is sent twice. The client counts as synced once the step2
+ * answering its step1 is applied. After that both sides send `update`s as they happen.
+ * A node that refuses a write (read-only light peer) answers it with `auth` instead of
+ * applying it. The node sends something at least every 15 s, so silence for 30 s means the
+ * connection is dead.
+ *
+ * Updates use the V1 encoding, as y-websocket does. A frame normally holds one message;
+ * the decoder reads as many as the frame holds.
+ */
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+
+/** Message types; see the file header. */
+export const MessageType = { sync: 0, awareness: 1, auth: 2, queryAwareness: 3 } as const
+
+/** Sync sub-messages. */
+export const SyncType = { step1: 0, step2: 1, update: 2 } as const
+
+/** One decoded message from a node. */
+export type ServerMessage =
+  | { type: typeof MessageType.sync; sub: (typeof SyncType)[keyof typeof SyncType]; payload: Uint8Array }
+  | { type: typeof MessageType.awareness; update: Uint8Array }
+  | { type: typeof MessageType.auth; denied: boolean; reason: string }
+  | { type: typeof MessageType.queryAwareness }
+
+/** Narrows what lib0 returns to the type WebSocket `send` accepts (always an ArrayBuffer here). */
+const asSendable = (bytes: Uint8Array): Uint8Array<ArrayBuffer> => bytes as Uint8Array<ArrayBuffer>
+
+const frame = (write: (encoder: encoding.Encoder) => void): Uint8Array<ArrayBuffer> => {
+  const encoder = encoding.createEncoder()
+  write(encoder)
+  return asSendable(encoding.toUint8Array(encoder))
+}
+
+/** Encoders for the frames a client sends. */
+export const encodeMessage = {
+  sync: (sub: (typeof SyncType)[keyof typeof SyncType], payload: Uint8Array) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.sync)
+      encoding.writeVarUint(e, sub)
+      encoding.writeVarUint8Array(e, payload)
+    }),
+  awareness: (update: Uint8Array) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.awareness)
+      encoding.writeVarUint8Array(e, update)
+    }),
+}
+
+/** The state vector of an empty document: a step1 with it asks for the whole room. */
+export const EMPTY_STATE_VECTOR = new Uint8Array([0])
+
+/** Decodes every message in one frame. Throws on anything malformed or unknown. */
+export const decodeMessages = (bytes: Uint8Array): ServerMessage[] => {
+  const d = decoding.createDecoder(bytes)
+  const messages: ServerMessage[] = []
+  do {
+    const type = decoding.readVarUint(d)
+    switch (type) {
+      case MessageType.sync: {
+        const sub = decoding.readVarUint(d)
+        if (sub !== SyncType.step1 && sub !== SyncType.step2 && sub !== SyncType.update) {
+          throw new Error(`unknown sync message ${sub}`)
+        }
+        messages.push({ type, sub, payload: decoding.readVarUint8Array(d) })
+        break
+      }
+      case MessageType.awareness:
+        messages.push({ type, update: decoding.readVarUint8Array(d) })
+        break
+      case MessageType.auth: {
+        const permission = decoding.readVarUint(d)
+        messages.push({ type, denied: permission === 0, reason: decoding.readVarString(d) })
+        break
+      }
+      case MessageType.queryAwareness:
+        messages.push({ type })
+        break
+      default:
+        throw new Error(`unknown message type ${type}`)
+    }
+  } while (decoding.hasContent(d))
+  return messages
+}
+
+/** The bytes of a received frame, or `undefined` for a text frame (not part of the protocol). */
+export const frameBytes = (data: unknown): Uint8Array | undefined => {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data)
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+  return undefined
+}
