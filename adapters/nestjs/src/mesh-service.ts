@@ -58,6 +58,12 @@ export class MeshService implements OnApplicationBootstrap, BeforeApplicationShu
     @Inject(HttpAdapterHost) adapterHost: HttpAdapterHost,
   ) {
     const { node, basePath, join, joinTimeoutMs, serve, rest, readOnly, ...nodeOptions } = options
+    for (const url of join ?? []) {
+      // Fail at startup, not in a background join, when a peer URL cannot work.
+      if (!/^wss?:\/\/[^/]/.test(url)) {
+        throw new MeshError('bad_option', `MeshModule join URL "${url}" must look like ws://host:port/mesh`)
+      }
+    }
     this.#options = options
     this.#adapterHost = adapterHost
     this.node = node ?? new MeshNode({ logger: nestLogger(this.#logger), ...nodeOptions })
@@ -105,19 +111,19 @@ export class MeshService implements OnApplicationBootstrap, BeforeApplicationShu
     return this.node.on(event, listener)
   }
 
-  /** Serves the endpoints, then joins the configured peers. */
+  /**
+   * Serves the endpoints and joins the configured peers. When Nest has yet to listen, the
+   * join starts once it does, so the node announces its real URL; bootstrap does not wait.
+   */
   async onApplicationBootstrap(): Promise<void> {
     const server = this.#adapterHost.httpAdapter?.getHttpServer() as Server | undefined
-    if (this.#options.serve !== false && server) this.#serve(server)
-    const join = this.#options.join ?? []
-    if (join.length === 0) return
-    try {
-      await this.node.join(join, { timeoutMs: this.#options.joinTimeoutMs ?? 5000 })
-    } catch (error) {
-      // Unreachable peers must not keep the app from starting: the node keeps retrying.
-      if (!(error instanceof MeshError && error.code === 'timeout')) throw error
-      this.#logger.warn(`${error.message}; retrying in the background`)
-    }
+    const serving = this.#options.serve !== false && server !== undefined
+    if (serving) this.#serve(server)
+    if ((this.#options.join ?? []).length === 0) return
+    if (!serving || server.listening || this.node.url) return this.#join()
+    const onListening = (): void => void this.#join()
+    server.once('listening', onListening)
+    this.#detach.push(() => server.off('listening', onListening))
   }
 
   /** Leaves the mesh before Nest closes the HTTP server, which waits for open sockets. */
@@ -152,6 +158,15 @@ export class MeshService implements OnApplicationBootstrap, BeforeApplicationShu
     if (server.listening) advertise()
     else server.once('listening', advertise)
     this.#detach.push(() => server.off('listening', advertise))
+  }
+
+  async #join(): Promise<void> {
+    try {
+      await this.node.join(this.#options.join ?? [], { timeoutMs: this.#options.joinTimeoutMs ?? 5000 })
+    } catch (error) {
+      // Unreachable peers must not stop the app: the node keeps retrying in the background.
+      if (!this.node.closed) this.#logger.warn(`${(error as Error).message}; retrying in the background`)
+    }
   }
 
   #detachAll(): void {

@@ -13,11 +13,14 @@ export interface MeshModuleOptions extends MeshNodeOptions {
   node?: MeshNode
   /** Base path of every Mesh endpoint. Default `/mesh`. */
   basePath?: string
-  /** Peers to join on application bootstrap, as `ws://host:port/mesh` URLs. */
+  /**
+   * Peers to join, as `ws://host:port/mesh` URLs: on bootstrap, or once the HTTP server
+   * listens when it does not yet (so the node announces its real URL).
+   */
   join?: readonly string[]
   /**
-   * How long bootstrap waits for those peers. Past it the app starts anyway, logs a warning,
-   * and the node keeps retrying in the background. Default 5000 ms.
+   * How long to wait for those peers before logging a warning; the node keeps retrying in
+   * the background. Default 5000 ms.
    */
   joinTimeoutMs?: number
   /** Serve the endpoints on the Nest HTTP server. Default true; false for a node that only dials out. */
