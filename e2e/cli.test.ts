@@ -1,31 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { request, runCli, startNode, stopAll, type MeshProcess } from './harness.js'
+import { request, runCli, startNode, stopAll, waitFor, type MeshProcess } from './harness.js'
 
 afterAll(stopAll)
 
 describe('mesh CLI', () => {
   it('prints help and exits 0', async () => {
-    const main = await runCli(['--help'])
+    const [main, serve] = await Promise.all([runCli(['--help']), runCli(['serve', '--help'])])
     expect(main).toMatchObject({ code: 0, stderr: '' })
     expect(main.stdout).toContain('mesh serve')
-    const serve = await runCli(['serve', '--help'])
     expect(serve.code).toBe(0)
     expect(serve.stdout).toContain('--join URL')
   })
 
   it('rejects a bad flag or command with a one-line error and exit code 2', async () => {
-    for (const args of [
-      ['serve', '--bogus'],
-      ['serve', '--port', 'x'],
-      ['serve', '--on-conflict', 'maybe'],
-      ['nope'],
-    ]) {
-      const run = await runCli(args)
-      expect(run.code, args.join(' ')).toBe(2)
-      expect(run.stdout).toBe('')
-      expect(run.stderr.trimEnd().split('\n'), args.join(' ')).toHaveLength(1)
-      expect(run.stderr).toMatch(/^mesh: /)
-    }
+    const cases = [['serve', '--bogus'], ['serve', '--port', 'x'], ['serve', '--on-conflict', 'maybe'], ['nope']]
+    const runs = await Promise.all(cases.map((args) => runCli(args)))
+    runs.forEach((run, i) => {
+      const what = cases[i]?.join(' ')
+      expect(run.code, what).toBe(2)
+      expect(run.stdout, what).toBe('')
+      expect(run.stderr, what).toMatch(/^mesh: [^\n]+\n$/)
+    })
   })
 
   it('shows the real port in the ready line with --port 0', async () => {
@@ -40,6 +35,24 @@ describe('mesh CLI', () => {
     const run = await runCli(['serve', '--port', String(a.port), '--host', '127.0.0.1'])
     expect(run.code).toBe(1)
     expect(run.stderr).toMatch(/^mesh: .*EADDRINUSE.*\n$/)
+  })
+
+  it('reads PORT, MESH_NAME and MESH_JOIN when the flags are absent', async () => {
+    const a = await startNode({ name: 'a' })
+    const b = await startNode({
+      name: 'from-env',
+      bare: true,
+      args: ['--host', '127.0.0.1'],
+      env: { PORT: '0', MESH_NAME: 'from-env', MESH_JOIN: ` ${a.peerUrl}, ` },
+    })
+    expect(b.port).toBeGreaterThan(0)
+    await waitFor(
+      async () =>
+        (await a.api<Array<{ name: string; state: string }>>('/members')).body.some(
+          (m) => m.name === 'from-env' && m.state === 'alive',
+        ),
+      { message: 'the node configured from the environment never joined a' },
+    )
   })
 
   it('keeps serving when the peers it joins are down', async () => {

@@ -70,6 +70,8 @@ export const request = async <T = unknown>(url: string, init?: RequestInit): Pro
 /** Options of {@link startNode}. */
 export interface StartOptions {
   name: string
+  /** Pass only `serve` and `args`: no --port, --host, --name or --join (to test the environment). */
+  bare?: boolean
   /** Peer URLs passed as `--join`. */
   join?: readonly string[]
   /** More CLI flags. */
@@ -82,8 +84,9 @@ export interface StartOptions {
 /** Starts `mesh serve --port 0 --host 127.0.0.1` and resolves once it printed its ready line. */
 export const startNode = async (options: StartOptions): Promise<MeshProcess> => {
   assertBuilt()
-  const args = [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--name', options.name, '--log-level', 'debug']
-  for (const url of options.join ?? []) args.push('--join', url)
+  const args = [CLI, 'serve']
+  if (!options.bare) args.push('--port', '0', '--host', '127.0.0.1', '--name', options.name, '--log-level', 'debug')
+  for (const url of options.bare ? [] : (options.join ?? [])) args.push('--join', url)
   args.push(...(options.args ?? []))
   const child = spawn(process.execPath, args, {
     env: { ...process.env, PORT: '', MESH_JOIN: '', MESH_NAME: '', ...options.env },
