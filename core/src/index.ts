@@ -35,3 +35,4 @@ export {
   type Discovery,
   type DiscoveryContext,
 } from './discovery.js'
+export { INSPECT_ROOM, InspectorFeed, type FeedMessage } from './inspector-feed.js'

@@ -3,6 +3,7 @@ import { CloseCode } from './close-codes.js'
 import { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
 import type { Discovery } from './discovery.js'
 import { Emitter } from './emitter.js'
+import { INSPECT_ROOM, InspectorFeed } from './inspector-feed.js'
 import { MeshConflictError, MeshError } from './errors.js'
 import { CommitLog, type Commit } from './history.js'
 import { toJsonValue, type JsonValue } from './json.js'
@@ -20,10 +21,10 @@ import type { HistoryRelation } from './compare.js'
 /** The room that holds the key/value store the node's `put`/`get`/`pop` work on. */
 export const DEFAULT_ROOM = 'default'
 
-/** Room names that would collide with the endpoints under the base path. */
+/** Room names that would collide with the endpoints under the base path; `_` starts system feeds. */
 const RESERVED_ROOMS = new Set(['api', 'inspector'])
 
-const ROOM_NAME = /^[A-Za-z0-9._~:@!$'()*+,;=-]{1,128}$/
+const ROOM_NAME = /^[A-Za-z0-9.~:@!$'()*+,;=-][A-Za-z0-9._~:@!$'()*+,;=-]{0,127}$/
 
 /** Limits with defaults; each guards the node against one kind of oversized input. */
 export interface MeshLimits {
@@ -118,6 +119,8 @@ export interface MeshEvents {
   'member:leave': MemberEvent
   /** A node member has been silent past `deadAfterMs`; its ephemeral keys are removed. */
   'member:dead': MemberEvent
+  /** A Yjs update was applied (local or remote): the commit history grew. */
+  commit: Commit
 }
 
 /** One peer in `node.status()`. */
@@ -189,6 +192,8 @@ export class MeshNode {
   #conflicts = new Map<string, MeshConflictError>()
   #resolutions = new Map<string, Resolution>()
   #waiters = new Set<() => void>()
+  #progress = new Set<() => void>()
+  #cut = new Set<string>()
   #log: CommitLog
   #local = { kind: 'local' }
   #backoff: BackoffOptions | undefined
@@ -356,6 +361,12 @@ export class MeshNode {
       this.#pendingLinks.add(link)
       return link
     }
+    if (options.room === INSPECT_ROOM) {
+      return new InspectorFeed(this, socket, (listener) => {
+        this.#progress.add(listener)
+        return () => this.#progress.delete(listener)
+      })
+    }
     let room: Room
     try {
       room = this.room(options.room)
@@ -463,6 +474,35 @@ export class MeshNode {
     if (link && target) link.startRoom(target, options.strategy)
     else this.#resolutions.set(key, options.strategy)
     this.#notify()
+  }
+
+  /**
+   * Cuts the link to a peer and refuses it (both directions) until {@link heal}: a partition
+   * on demand, for demos and tests. Data written meanwhile diverges and merges on heal by
+   * the `onConflict` policy.
+   */
+  cut(peer: string): void {
+    if (peer === this.id) throw new MeshError('bad_request', 'a node cannot cut its link to itself')
+    this.#cut.add(peer)
+    this.#links.get(peer)?.fail(CloseCode.forbidden, 'link cut')
+    this.#notify()
+  }
+
+  /** Lifts a {@link cut}; the link comes back at once when the peer's URL is known. */
+  heal(peer: string): void {
+    if (!this.#cut.delete(peer)) return
+    for (const d of this.#dialers.values()) if (d.peerId === peer) d.wake(true)
+    const member = this.#membership.list().find((m) => m.id === peer)
+    if (member?.url && !this.#dialers.has(member.url) && !this.#links.has(peer)) {
+      this.#dialers.set(member.url, new PeerDialer({ url: member.url, host: this.#dialerHost, backoff: this.#backoff }))
+      this.#gossipDialers.add(member.url)
+    }
+    this.#notify()
+  }
+
+  /** Peers whose links are cut. */
+  cuts(): string[] {
+    return [...this.#cut]
   }
 
   // ---------------------------------------------------------------- introspection
@@ -613,6 +653,7 @@ export class MeshNode {
 
   #notify(): void {
     for (const waiter of [...this.#waiters]) waiter()
+    for (const listener of this.#progress) listener()
   }
 
   #waitFor(done: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
@@ -671,6 +712,9 @@ export class MeshNode {
       const described = this.#describe(origin, transaction)
       transaction.meta.set(this, described)
       return described
+    },
+    committed: (commit) => {
+      if (this.#emitter.has('commit')) this.#emitter.emit('commit', commit)
     },
     onKeys: (room, keys, origin, transaction) => {
       if (!this.#emitter.has('change')) return
@@ -748,6 +792,7 @@ export class MeshNode {
       },
       connect: (socket: MeshSocket, url: string) => node.connect(socket, { url }) as PeerLink,
       hasLink: (peerId: string) => node.#links.has(peerId),
+      isCut: (peerId: string) => node.#cut.has(peerId),
       random: Math.random,
     }
   })()
@@ -869,6 +914,10 @@ export class MeshNode {
     this.#pendingLinks.delete(link)
     const remote = link.remote
     if (!remote) return false
+    if (this.#cut.has(remote.nodeId)) {
+      link.fail(CloseCode.forbidden, 'link cut')
+      return false
+    }
     const existing = this.#links.get(remote.nodeId)
     if (existing && existing !== link) {
       // Both sides apply the same rule, so they agree on which duplicate survives.

@@ -20,6 +20,8 @@ export interface DialerHost {
   connect(socket: MeshSocket, url: string): PeerLink
   /** True when the node already has an open link to `peerId`. */
   hasLink(peerId: string): boolean
+  /** True while the application cut the link to `peerId`. */
+  isCut(peerId: string): boolean
   random(): number
 }
 
@@ -58,11 +60,20 @@ export class PeerDialer {
     return this.#link?.state === 'open' ? this.#link : undefined
   }
 
-  /** Wakes a dormant dialer (the link that made it redundant is gone). */
-  wake(): void {
-    if (this.state !== 'dormant' || this.#stopped) return
+  /** Wakes a dormant dialer (the link that made it redundant is gone); `now` skips the backoff. */
+  wake(now = false): void {
+    if (this.#stopped) return
+    if (now && this.state === 'waiting') {
+      clearTimeout(this.#timer)
+      this.#attempt = 0
+      return this.#dial()
+    }
+    if (this.state !== 'dormant') return
     this.state = 'waiting'
-    this.#schedule()
+    if (now) {
+      this.#attempt = 0
+      this.#dial()
+    } else this.#schedule()
   }
 
   /** Stops dialing and closes the socket, if open. */
@@ -100,6 +111,10 @@ export class PeerDialer {
       const wasOpen = link?.remote !== undefined
       this.#link = undefined
       if (this.#stopped) return
+      if (this.peerId && this.#host.isCut(this.peerId)) {
+        this.state = 'dormant'
+        return
+      }
       if (code === CloseCode.duplicate || link?.closeReason?.code === CloseCode.duplicate) {
         const why = link?.closeReason?.reason ?? reason
         if (why === 'link to self') {

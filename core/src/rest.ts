@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto'
 import { MeshError } from './errors.js'
 import type { MeshNode } from './node.js'
 import { assertKey } from './store.js'
@@ -12,6 +13,8 @@ export interface RestRequest {
   contentLength?: number
   /** Reads the body as text. */
   body(): Promise<string>
+  /** Reads a request header (case-insensitive); needed by the control API's token check. */
+  header?(name: string): string | undefined
 }
 
 /** What the adapter sends back: `body` is serialised as JSON. */
@@ -26,6 +29,18 @@ export interface RestOptions {
   maxBodyBytes?: number
   /** How long `POST /join` waits for the handshakes. Default 5 s. */
   joinTimeoutMs?: number
+  /**
+   * Enables the control API (`/control/cut`, `/control/heal`) for demos and tests, guarded by
+   * this bearer token. Off unless set; never enable it in production.
+   */
+  controlToken?: string
+}
+
+/** Compares secrets in time independent of where they differ. */
+const safeEqual = (a: string, b: string): boolean => {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
 }
 
 const json = (status: number, body: unknown): RestResponse => ({ status, body })
@@ -115,9 +130,29 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => 
     }
   }
 
+  const control = async (req: RestRequest, action: string): Promise<RestResponse> => {
+    if (!options.controlToken)
+      return error(404, 'the control API is disabled; start the node in demo mode to enable it')
+    const auth = req.header?.('authorization') ?? ''
+    const token = auth.startsWith('Bearer ') ? auth.slice(7) : (req.header?.('x-mesh-token') ?? '')
+    if (!safeEqual(token, options.controlToken)) return error(401, 'missing or wrong control token')
+    if (action === '' && req.method === 'GET') return json(200, { cuts: node.cuts() })
+    if (req.method !== 'POST' || (action !== 'cut' && action !== 'heal')) {
+      return error(404, 'control routes: GET /control, POST /control/cut, POST /control/heal')
+    }
+    const body = await readJson(req)
+    if (!body.ok) return body.res
+    const peer = (body.value as { peer?: unknown } | null)?.peer
+    if (typeof peer !== 'string' || peer === '') return error(400, 'body must be { "peer": "<node id>" }')
+    if (action === 'cut') node.cut(peer)
+    else node.heal(peer)
+    return json(200, { cuts: node.cuts() })
+  }
+
   const route = async (req: RestRequest): Promise<RestResponse> => {
     const path = req.path.replace(/\/+$/, '') || '/'
     if (path.startsWith('/kv/')) return kvKey(req, path.slice(4))
+    if (path === '/control' || path.startsWith('/control/')) return control(req, path.slice(9))
     const only = (method: string, run: () => RestResponse | Promise<RestResponse>) =>
       req.method === method ? run() : error(405, `${req.method} is not allowed on ${path}; use ${method}`)
     switch (path) {

@@ -1,6 +1,6 @@
 import { Awareness, encodeAwarenessUpdate } from 'y-protocols/awareness'
 import * as Y from 'yjs'
-import type { CommitLog } from './history.js'
+import type { Commit, CommitLog } from './history.js'
 import { encodeLight, encodePeer, SyncType } from './protocol.js'
 
 /** Name of the map that holds the key/value store in every room. */
@@ -36,6 +36,8 @@ export interface RoomHooks {
   describe(origin: unknown, transaction: Y.Transaction): { origin: string; via: string }
   /** Called after every transaction that touched the `kv` map. */
   onKeys(room: Room, keys: string[], origin: unknown, transaction: Y.Transaction): void
+  /** Called for every commit added to the history. */
+  committed(commit: Commit): void
 }
 
 /**
@@ -79,7 +81,7 @@ export class Room {
 
   #onUpdateV2 = (update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction): void => {
     const who = this.#hooks.describe(origin, transaction)
-    this.#log.add({
+    const commit = this.#log.add({
       room: this.name,
       origin: who.origin,
       via: who.via,
@@ -87,6 +89,7 @@ export class Room {
       bytes: update.length,
       keys: (transaction.meta.get(KV_MAP) as string[] | undefined) ?? [],
     })
+    this.#hooks.committed(commit)
     if (this.#links.size === 0) return
     this.#pending.push({ update, origin })
     this.#pendingBytes += update.length
