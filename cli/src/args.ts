@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import { CONFLICT_POLICIES, type ConflictPolicy } from '@mesh/core'
+import { CONFLICT_POLICIES, parseDiscovery, type ConflictPolicy, type Discovery } from '@mesh/core'
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logger.js'
 import { checkPeerUrl, type ServeOptions } from './serve.js'
 
@@ -28,6 +28,13 @@ Options:
                         (default: $MESH_JOIN, comma-separated)
   --url URL             URL peers reach this node at (default: ws://HOST:PORT/mesh)
   --on-conflict POLICY  ${CONFLICT_POLICIES.join(' | ')} (default: merge)
+  --discover SPEC       find peers: dns:NAME:PORT or multicast[:GROUP:PORT]; repeatable
+  --multicast-interface ADDR  interface for multicast discovery (e.g. 127.0.0.1)
+  --max-peers N         most peers dialed after learning of them by gossip (default: 8)
+  --heartbeat-ms N      heartbeat interval in ms (default: 1000)
+  --dead-after-ms N     silence after which a member is dead, in ms (default: 5000)
+  --capabilities LIST   comma-separated capabilities of this node, e.g. search,index
+  --read-only-light-peers  refuse writes from browser tabs and y-websocket clients
   --log-level LEVEL     ${LOG_LEVELS.join(' | ')} (default: info)
   --log-format FORMAT   ${LOG_FORMATS.join(' | ')} (default: text)
   -h, --help            show this help
@@ -60,6 +67,13 @@ const parsePort = (value: string, source: string): number => {
   return port
 }
 
+const count = (flag: string, value: string | undefined, min: number): number | undefined => {
+  if (value === undefined) return undefined
+  const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN
+  if (!(n >= min)) throw new UsageError(`${flag} must be a whole number from ${min}; got "${value}"`)
+  return n
+}
+
 const peerUrl = (flag: string, value: string): string => {
   try {
     return checkPeerUrl(value)
@@ -82,6 +96,13 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
         join: { type: 'string', multiple: true },
         url: { type: 'string' },
         'on-conflict': { type: 'string' },
+        discover: { type: 'string', multiple: true },
+        'multicast-interface': { type: 'string' },
+        'max-peers': { type: 'string' },
+        'heartbeat-ms': { type: 'string' },
+        'dead-after-ms': { type: 'string' },
+        capabilities: { type: 'string' },
+        'read-only-light-peers': { type: 'boolean' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -110,9 +131,33 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
           .map((url) => url.trim())
           .filter((url) => url !== '')
           .map((url) => peerUrl('MESH_JOIN', url))
+  const interfaceAddress = values['multicast-interface']
+  const discovery: Discovery[] = (values.discover ?? []).map((spec) => {
+    try {
+      return parseDiscovery(spec, { interfaceAddress })
+    } catch (error) {
+      throw new UsageError(`--discover: ${(error as Error).message}`)
+    }
+  })
+  const heartbeatMs = count('--heartbeat-ms', values['heartbeat-ms'], 1)
+  const deadAfterMs = count('--dead-after-ms', values['dead-after-ms'], 1)
+  if (heartbeatMs !== undefined && deadAfterMs !== undefined && deadAfterMs <= heartbeatMs) {
+    throw new UsageError('--dead-after-ms must be longer than --heartbeat-ms')
+  }
+  const capabilities = values.capabilities
+    ?.split(',')
+    .map((c) => c.trim())
+    .filter((c) => c !== '')
   return {
     kind: 'serve',
     options: {
+      node: {
+        discovery,
+        maxPeers: count('--max-peers', values['max-peers'], 0),
+        membership: { heartbeatMs, deadAfterMs },
+        capabilities,
+        lightPeers: { readOnly: values['read-only-light-peers'] ?? false },
+      },
       port,
       host: values.host,
       name,

@@ -2,7 +2,14 @@ import { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 import { createAdaptorServer, upgradeWebSocket, type ServerType } from '@hono/node-server'
-import { MeshNode, silentLogger, type ConflictPolicy, type Logger, type MeshLimits } from '@mesh/core'
+import {
+  MeshNode,
+  silentLogger,
+  type ConflictPolicy,
+  type Logger,
+  type MeshLimits,
+  type MeshNodeOptions,
+} from '@mesh/core'
 import { mountMesh } from '@mesh/hono'
 import { Hono } from 'hono'
 import { WebSocketServer } from 'ws'
@@ -30,6 +37,8 @@ export interface ServeOptions {
   limits?: MeshLimits
   /** How long to wait for joined peers before logging that they are unreachable. Default 10 s. */
   joinTimeoutMs?: number
+  /** Further node options: membership timing, capabilities, discovery, max peers, light peers. */
+  node?: Pick<MeshNodeOptions, 'membership' | 'capabilities' | 'discovery' | 'maxPeers' | 'lightPeers' | 'meta'>
 }
 
 /** A running node, as {@link serve} returns it. */
@@ -84,7 +93,13 @@ export const serve = async (options: ServeOptions = {}): Promise<MeshServer> => 
   const base = (options.basePath ?? '/mesh').replace(/\/+$/, '')
   const join = (options.join ?? []).map(checkPeerUrl)
   if (options.peerUrl !== undefined) checkPeerUrl(options.peerUrl)
-  const node = new MeshNode({ name: options.name, onConflict: options.onConflict, logger, limits: options.limits })
+  const node = new MeshNode({
+    ...options.node,
+    name: options.name,
+    onConflict: options.onConflict,
+    logger,
+    limits: options.limits,
+  })
 
   const app = new Hono()
   app.get(`${base}/inspector`, (c) => c.html(inspectorPage({ name: node.name, base })))
