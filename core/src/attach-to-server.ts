@@ -44,7 +44,8 @@ export const attachToServer = (server: Server, options: AttachOptions): (() => v
     }
     socket.on('error', () => socket.destroy())
     wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
-      const readOnly = room !== undefined && (options.readOnly?.(request, room) ?? false)
+      // Undefined, not false, without the option: the node's own `lightPeers.readOnly` then decides.
+      const readOnly = room !== undefined ? options.readOnly?.(request, room) : undefined
       const connection = options.node.accept(ws, { room, request, readOnly })
       ws.on('message', (data: Buffer, isBinary: boolean) => connection.receive(isBinary ? data : data.toString()))
       ws.on('close', () => connection.close())
