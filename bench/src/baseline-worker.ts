@@ -1,0 +1,166 @@
+/**
+ * Baseline worker, controlled by the bench over IPC. Two roles:
+ *
+ * - `--role naive`: what a user would write by hand instead of Mesh: a plain `Y.Doc`, a `ws`
+ *   server, and one WebSocket message per Yjs update, sent to every peer of a full mesh
+ *   and applied with `Y.applyUpdate` on arrival. No batching, no relaying.
+ * - `--role ws`: raw `ws` sockets: a sink that counts binary messages, or (after `connect`)
+ *   a source that sends them one `send` per message.
+ *
+ * Prints `mesh: NAME listening on http://HOST:PORT` like the other bench servers.
+ */
+import { createServer } from 'node:http'
+import { WebSocket, WebSocketServer } from 'ws'
+import * as Y from 'yjs'
+import { nextTurn, now } from './clock.js'
+import { serveIpc } from './ipc.js'
+import { parseServeArgs } from './serve-args.js'
+import type { ArmArgs, BaselineOps, PutLoopArgs, WaitResult } from './worker-ops.js'
+
+const args = parseServeArgs(process.argv.slice(2))
+if (args.role !== 'naive' && args.role !== 'ws') throw new Error('--role must be naive or ws')
+const naive = args.role === 'naive'
+
+const server = createServer((_req, res) => res.writeHead(404).end())
+const wss = new WebSocketServer({ server })
+const sockets = new Set<WebSocket>()
+
+const doc = new Y.Doc()
+const map = doc.getMap<number>('kv')
+
+let target = 0
+let seen = 0
+let doneAt: number | undefined
+let done: (() => void) | undefined
+
+const count = (n: number): void => {
+  if (doneAt !== undefined || target === 0) return
+  seen += n
+  if (seen >= target) {
+    doneAt = now()
+    done?.()
+  }
+}
+
+const adopt = (ws: WebSocket): void => {
+  sockets.add(ws)
+  ws.on('message', (data: Buffer) => {
+    if (naive) Y.applyUpdate(doc, data, ws)
+    else count(1)
+  })
+  ws.on('close', () => sockets.delete(ws))
+  ws.on('error', () => ws.terminate())
+}
+
+wss.on('connection', adopt)
+
+if (naive) {
+  map.observe((event) => count(event.keysChanged.size))
+  doc.on('update', (update: Uint8Array, origin: unknown) => {
+    // Only local changes go out: in a full mesh every peer hears from the writer directly.
+    if (origin !== null) return
+    for (const ws of sockets) ws.send(update)
+  })
+}
+
+const arm = ({ count: n }: ArmArgs): null => {
+  target = n
+  seen = 0
+  doneAt = undefined
+  done = undefined
+  return null
+}
+
+const wait = async ({ timeoutMs }: { timeoutMs: number }): Promise<WaitResult> => {
+  if (doneAt === undefined) {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    try {
+      await new Promise<void>((resolve, reject) => {
+        done = resolve
+        timer = setTimeout(
+          () => reject(new Error(`${args.name}: ${seen} of ${target} arrived after ${timeoutMs} ms`)),
+          timeoutMs,
+        )
+      })
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+  target = 0
+  return { doneAt: doneAt ?? now() }
+}
+
+const connect = async ({ urls }: { urls: string[] }): Promise<null> => {
+  await Promise.all(
+    urls.map(
+      (url) =>
+        new Promise<void>((resolve, reject) => {
+          const ws = new WebSocket(url)
+          adopt(ws)
+          ws.once('open', () => resolve())
+          ws.once('error', reject)
+        }),
+    ),
+  )
+  return null
+}
+
+const putLoop = async ({ prefix, count: n, batch, perTurn }: PutLoopArgs) => {
+  if (batch !== 1) throw new Error('the naive baseline writes one key per update')
+  const startAt = now()
+  for (let i = 0; i < n;) {
+    const end = Math.min(n, i + perTurn)
+    for (; i < end; i++) map.set(prefix + i, i)
+    await nextTurn()
+  }
+  return { startAt, endAt: now() }
+}
+
+/** Keeps the sender's buffer bounded without batching: waits while the kernel catches up. */
+const HIGH_WATER = 4 * 1024 * 1024
+
+const blast = async ({ count: n, size }: { count: number; size: number }) => {
+  const ws = [...sockets][0]
+  if (!ws) throw new Error('blast before connect')
+  const payload = Buffer.alloc(size, 7)
+  const startAt = now()
+  const deadline = startAt + 120_000
+  for (let i = 0; i < n;) {
+    const end = Math.min(n, i + 256)
+    for (; i < end; i++) ws.send(payload, { binary: true })
+    while (ws.bufferedAmount > HIGH_WATER) {
+      if (now() > deadline) throw new Error('socket did not drain')
+      await nextTurn()
+    }
+  }
+  return { startAt, endAt: now() }
+}
+
+const shutdown = (): void => {
+  for (const ws of sockets) ws.terminate()
+  wss.close()
+  server.close()
+  doc.destroy()
+  process.exit(0)
+}
+process.on('SIGTERM', shutdown)
+process.on('SIGINT', shutdown)
+
+serveIpc<BaselineOps>({
+  now: () => now(),
+  connect,
+  arm,
+  wait,
+  'put-loop': putLoop,
+  blast,
+  close: () => {
+    shutdown()
+    return null
+  },
+})
+
+server.listen(args.port, args.host, () => {
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : args.port
+  process.stdout.write(`mesh: ${args.name} listening on http://${args.host}:${port}\n`)
+})

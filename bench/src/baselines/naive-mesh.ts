@@ -1,0 +1,40 @@
+import type { Context } from '../context.js'
+import { KEYS_PER_TURN } from '../metrics/throughput.js'
+import { startBaselines, stopBaselines, type BaselineNode } from './baseline-nodes.js'
+
+const phase = async (nodes: BaselineNode[], total: number, prefix: string): Promise<number> => {
+  const [writer] = nodes
+  if (!writer) throw new Error('no writer')
+  await Promise.all(nodes.map((n) => n.ipc.call('arm', { count: total })))
+  const loop = writer.ipc.call('put-loop', { prefix, count: total, batch: 1, perTurn: KEYS_PER_TURN }, 300_000)
+  const waits = nodes.map((n) => n.ipc.call('wait', { timeoutMs: 180_000 }, 185_000))
+  const [ran, applied] = await Promise.all([loop, Promise.all(waits)])
+  const end = Math.max(ran.endAt - writer.offset, ...applied.map((a, i) => a.doneAt - (nodes[i]?.offset ?? 0)))
+  return total / ((end - (ran.startAt - writer.offset)) / 1000)
+}
+
+/**
+ * `naive_yjs_mesh_1w`: what a user would write by hand: 3 processes, each a plain `Y.Doc`
+ * and a `ws` server, fully connected; one writer, one WebSocket message per update (each
+ * `map.set` is its own transaction), applied one by one. Same write loop as
+ * `replicated_puts_1w` (100 puts per event-loop turn); puts/s fully applied on all 3.
+ */
+export const measureNaiveMesh = async (ctx: Context): Promise<void> => {
+  const name = 'naive_yjs_mesh_1w'
+  await ctx.guard([name], async () => {
+    const { naive: total, warmup } = ctx.options.sizes
+    const runs = await ctx.repeat(name, 'puts/s', async () => {
+      const nodes = await startBaselines('naive', ['a', 'b', 'c'])
+      try {
+        const [a, b, c] = nodes as [BaselineNode, BaselineNode, BaselineNode]
+        await a.ipc.call('connect', { urls: [b.wsUrl, c.wsUrl] })
+        await b.ipc.call('connect', { urls: [c.wsUrl] })
+        await phase(nodes, Math.min(warmup, total), 'warm:')
+        return await phase(nodes, total, 'm:')
+      } finally {
+        await stopBaselines(nodes)
+      }
+    })
+    ctx.record('baselines', name, 'puts/s', runs, 'plain Y.Doc + ws, one message per update, full mesh of 3')
+  })
+}

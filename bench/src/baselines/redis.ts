@@ -1,0 +1,92 @@
+import { execFile } from 'node:child_process'
+import { accessSync, constants } from 'node:fs'
+import { delimiter, join } from 'node:path'
+import type { Context } from '../context.js'
+import { freePort, spawnChild, stopChild, type Child } from '../processes.js'
+
+/** Finds a program on PATH, like `command -v`. */
+const which = (program: string): string | undefined => {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue
+    const candidate = join(dir, program)
+    try {
+      accessSync(candidate, constants.X_OK)
+      return candidate
+    } catch {
+      // not here
+    }
+  }
+  return undefined
+}
+
+/** Starts a throwaway redis-server on a free loopback port: no persistence, no config file. */
+const startRedis = async (server: string): Promise<{ child: Child; port: number }> => {
+  let lastError: Error | undefined
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort()
+    const child = spawnChild({
+      command: server,
+      args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+      label: 'redis-server',
+    })
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let out = ''
+        const timer = setTimeout(() => reject(new Error('redis-server did not start within 10 s')), 10_000)
+        child.process.stdout?.setEncoding('utf8')
+        child.process.stdout?.on('data', (chunk: string) => {
+          out += chunk
+          if (out.includes('Ready to accept connections')) {
+            clearTimeout(timer)
+            child.process.stdout?.resume()
+            resolve()
+          }
+        })
+        void child.exited.then(() => {
+          clearTimeout(timer)
+          reject(new Error(`redis-server exited: ${(out + child.stderrTail()).split('\n').slice(-3).join(' ')}`))
+        })
+      })
+      return { child, port }
+    } catch (error) {
+      lastError = error as Error
+      await stopChild(child)
+    }
+  }
+  throw lastError ?? new Error('redis-server did not start')
+}
+
+const runBenchmark = (tool: string, port: number, requests: number): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const args = ['-h', '127.0.0.1', '-p', String(port), '-t', 'set', '-n', String(requests), '-q']
+    execFile(tool, args, { timeout: 120_000 }, (error, stdout) => {
+      if (error) return reject(error)
+      // -q prints progress with \r and ends with e.g. "SET: 71633.25 requests per second, p50=0.351 msec"
+      const match = /SET: ([\d.]+) requests per second/.exec(stdout)
+      if (!match?.[1]) return reject(new Error(`unexpected redis-benchmark output: ${stdout.slice(-200)}`))
+      resolve(Number(match[1]))
+    })
+  })
+
+/**
+ * `redis_set`: `redis-benchmark -t set -n 200000 -q` against a redis-server the bench starts
+ * on a free loopback port and stops afterwards. Skipped, saying so, when redis is not installed.
+ */
+export const measureRedis = async (ctx: Context): Promise<void> => {
+  const name = 'redis_set'
+  await ctx.guard([name], async () => {
+    if (!ctx.options.redis) return ctx.skip(name, ctx.options.mode === 'smoke' ? 'not run in --smoke' : '--no-redis')
+    const server = which('redis-server')
+    const tool = which('redis-benchmark')
+    if (!server) return ctx.skip(name, 'redis-server not installed (Debian: apt-get install redis-server)')
+    if (!tool) return ctx.skip(name, 'redis-benchmark not installed (Debian: apt-get install redis-tools)')
+    const { child, port } = await startRedis(server)
+    try {
+      const requests = ctx.options.sizes.redisRequests
+      const runs = await ctx.repeat(name, 'ops/s', () => runBenchmark(tool, port, requests))
+      ctx.record('baselines', name, 'ops/s', runs, `redis-benchmark -t set -n ${requests} -q (50 clients)`)
+    } finally {
+      await stopChild(child)
+    }
+  })
+}

@@ -1,0 +1,58 @@
+import { startNode, stopNodes, type BenchNode } from '../cluster.js'
+import type { Context } from '../context.js'
+import type { NodeOps } from '../worker-ops.js'
+
+const TIMEOUT_MS = 120_000
+
+const metricName = (keys: number): string =>
+  keys >= 1_000_000 && keys % 1_000_000 === 0 ? `cold_join_${keys / 1_000_000}m_ms` : `cold_join_${keys / 1000}k_ms`
+
+const ipcOf = (node: BenchNode) => {
+  if (!node.ipc) throw new Error('needs bench workers')
+  return node.ipc
+}
+
+/**
+ * `cold_join_100k_ms`, `cold_join_1m_ms` and `heap_bytes_per_key`: a node holds N keys
+ * (written in put(object) batches of 10k); per run a fresh node process joins it, and the
+ * time runs from `join()` until it is synced and holds all N keys. The joiner's heap
+ * (after full GCs) before and after gives the replica's heap per key at the largest N.
+ */
+export const measureColdJoin = async (ctx: Context): Promise<void> => {
+  const sizes = ctx.options.sizes.coldJoin
+  const largest = Math.max(...sizes)
+  for (const keys of sizes) {
+    const name = metricName(keys)
+    const names = keys === largest ? [name, 'heap_bytes_per_key'] : [name]
+    await ctx.guard(names, async () => {
+      if (ctx.options.nodes === 'cli') {
+        for (const n of names) ctx.skip(n, 'heap figures and bulk fill need bench workers (--nodes worker)')
+        return
+      }
+      const holder = await startNode('worker', 'holder')
+      try {
+        const fill = await ipcOf(holder).call('fill', { prefix: 'k', count: keys, batch: 10_000 }, 600_000)
+        ctx.log(`  holder filled with ${keys} keys in ${Math.round(fill.ms)} ms`)
+        const heap: number[] = []
+        const times = await ctx.repeat(name, 'ms', async (i) => {
+          const joiner = await startNode('worker', `joiner${i}`)
+          try {
+            const args: NodeOps['cold-join']['args'] = { url: holder.peerUrl, keys, timeoutMs: TIMEOUT_MS }
+            const r = await ipcOf(joiner).call('cold-join', args, TIMEOUT_MS + 10_000)
+            if (r.keys < keys) throw new Error(`joiner holds ${r.keys} of ${keys} keys`)
+            heap.push((r.after.heapUsed - r.before.heapUsed) / keys)
+            return r.ms
+          } finally {
+            await stopNodes([joiner])
+          }
+        })
+        ctx.record('metrics', name, 'ms', times, `fresh process joins a node holding ${keys} keys`)
+        if (keys === largest) {
+          ctx.record('metrics', 'heap_bytes_per_key', 'B', heap, `joined replica, ${keys} keys, heapUsed after gc`)
+        }
+      } finally {
+        await stopNodes([holder])
+      }
+    })
+  }
+}

@@ -1,0 +1,169 @@
+import type { NodeKind } from './cluster.js'
+
+/** `full` (default), `quick` (under 2 minutes on 2 cores), `smoke` (seconds; for the smoke test). */
+export type Mode = 'full' | 'quick' | 'smoke'
+
+/** Workload sizes of one mode. */
+export interface Sizes {
+  runs: number
+  /** One 3-node cluster for all throughput metrics instead of fresh nodes per run (smoke only: fewer spawns). */
+  shareNodes: boolean
+  putLocal: number
+  replicated1w: number
+  replicatedBatched: number
+  replicated3w: number
+  naive: number
+  wsMessages: number
+  /** Keys a writer puts before the measured part of a throughput run (JIT warm-up). */
+  warmup: number
+  /** Offered load and length of the convergence runs. */
+  convergenceRate: number
+  convergenceWarmupMs: number
+  convergenceMs: number
+  /** Key counts of the cold-join runs; the largest also gives heap_bytes_per_key. */
+  coldJoin: number[]
+  lightSockets: number
+  lightWrites: number
+  /** `redis-benchmark -n`. */
+  redisRequests: number
+}
+
+const SIZES: Record<Mode, Sizes> = {
+  full: {
+    runs: 5,
+    shareNodes: false,
+    putLocal: 300_000,
+    replicated1w: 200_000,
+    replicatedBatched: 1_000_000,
+    replicated3w: 210_000,
+    naive: 100_000,
+    wsMessages: 1_000_000,
+    warmup: 20_000,
+    convergenceRate: 5_000,
+    convergenceWarmupMs: 2_000,
+    convergenceMs: 10_000,
+    coldJoin: [100_000, 1_000_000],
+    lightSockets: 1000,
+    lightWrites: 200,
+    redisRequests: 200_000,
+  },
+  quick: {
+    runs: 3,
+    shareNodes: false,
+    putLocal: 100_000,
+    replicated1w: 60_000,
+    replicatedBatched: 300_000,
+    replicated3w: 60_000,
+    naive: 30_000,
+    wsMessages: 200_000,
+    warmup: 10_000,
+    convergenceRate: 5_000,
+    convergenceWarmupMs: 1_000,
+    convergenceMs: 3_000,
+    coldJoin: [100_000],
+    lightSockets: 500,
+    lightWrites: 50,
+    redisRequests: 200_000,
+  },
+  smoke: {
+    runs: 1,
+    shareNodes: true,
+    putLocal: 2_000,
+    replicated1w: 1_000,
+    replicatedBatched: 2_000,
+    replicated3w: 900,
+    naive: 1_000,
+    wsMessages: 2_000,
+    warmup: 200,
+    convergenceRate: 5_000,
+    convergenceWarmupMs: 50,
+    convergenceMs: 200,
+    coldJoin: [2_000],
+    lightSockets: 10,
+    lightWrites: 5,
+    redisRequests: 0,
+  },
+}
+
+/** Parsed command line of `npm run bench`. */
+export interface BenchOptions {
+  mode: Mode
+  sizes: Sizes
+  json: string | undefined
+  nodes: NodeKind
+  /** Run only these metrics and baselines (by name); everything when undefined. */
+  only: Set<string> | undefined
+  redis: boolean
+}
+
+/** `npm run bench -- --help` */
+export const USAGE = `usage: npm run bench -- [--quick | --full | --smoke] [--json FILE] [--runs N]
+                        [--only NAME,NAME...] [--nodes worker|cli] [--no-redis]
+
+  --quick        smaller workloads, 3 runs each: under 2 minutes on 2 cores
+  --full         the default: full workloads, 5 runs each, cold join of 1M keys
+  --smoke        tiny workloads, 1 run, no redis: checks that everything still runs
+  --json FILE    also write the results as JSON
+  --runs N       runs per figure (the median is reported, with min and max)
+  --only LIST    only these metrics / baselines, e.g. --only replicated_puts_1w,redis_set
+  --nodes KIND   worker (default): bench workers on @mesh/core over IPC;
+                 cli: \`mesh serve\` processes driven over REST (fewer metrics)
+  --no-redis     skip the redis_set baseline
+
+Set MESH_BENCH_CPU_PROF=DIR to write a CPU profile of every child process into DIR.`
+
+/** Parses the bench's arguments; throws a one-line error on anything it does not know. */
+export const parseOptions = (argv: readonly string[]): BenchOptions | 'help' => {
+  let mode: Mode = 'full'
+  let json: string | undefined
+  let runs: number | undefined
+  let only: Set<string> | undefined
+  let nodes: NodeKind = 'worker'
+  let redis = true
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]
+    const value = () => {
+      const v = argv[++i]
+      if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`)
+      return v
+    }
+    switch (flag) {
+      case '--quick':
+      case '--full':
+      case '--smoke':
+        mode = flag.slice(2) as Mode
+        break
+      case '--json':
+        json = value()
+        break
+      case '--runs':
+        runs = Number(value())
+        if (!Number.isInteger(runs) || runs < 1 || runs > 50) throw new Error('--runs must be 1..50')
+        break
+      case '--only':
+        only = new Set(
+          value()
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        )
+        break
+      case '--nodes': {
+        const kind = value()
+        if (kind !== 'worker' && kind !== 'cli') throw new Error('--nodes must be worker or cli')
+        nodes = kind
+        break
+      }
+      case '--no-redis':
+        redis = false
+        break
+      case '--help':
+      case '-h':
+        return 'help'
+      default:
+        throw new Error(`unknown option ${flag} (see --help)`)
+    }
+  }
+  const sizes = { ...SIZES[mode], ...(runs === undefined ? {} : { runs }) }
+  return { mode, sizes, json, nodes, only, redis: redis && mode !== 'smoke' }
+}

@@ -1,0 +1,103 @@
+/**
+ * `npm run bench`: Mesh throughput, latency and memory, with baselines measured in the same
+ * run on the same machine. Every node is a separate process on 127.0.0.1; every figure is
+ * the median of several runs, with min and max. See bench/README.md.
+ */
+import { writeFileSync } from 'node:fs'
+import { measureNaiveMesh } from './baselines/naive-mesh.js'
+import { measureRedis } from './baselines/redis.js'
+import { measureWsLoopback } from './baselines/ws-loopback.js'
+import { Context } from './context.js'
+import { describeMachine, loadAverage } from './machine.js'
+import { measureColdJoin } from './metrics/cold-join.js'
+import { measureConvergence } from './metrics/convergence.js'
+import { measureFanout } from './metrics/fanout.js'
+import { measureThroughput } from './metrics/throughput.js'
+import { parseOptions, USAGE } from './options.js'
+import { installCleanup, killAll } from './processes.js'
+import { finish, renderTable } from './report.js'
+
+/** Metric names in report order (issue 3). */
+export const METRIC_ORDER = [
+  'put_local_ops',
+  'replicated_puts_1w',
+  'replicated_puts_batched',
+  'replicated_puts_3w',
+  'convergence_p50_ms',
+  'convergence_p99_ms',
+  'cold_join_100k_ms',
+  'cold_join_1m_ms',
+  'heap_bytes_per_key',
+  'light_peers_fanout_p99_ms',
+]
+
+/** Baseline names in report order (issue 3). */
+export const BASELINE_ORDER = ['ws_loopback_msgs', 'naive_yjs_mesh_1w', 'redis_set']
+
+const main = async (): Promise<number> => {
+  let parsed: ReturnType<typeof parseOptions>
+  try {
+    parsed = parseOptions(process.argv.slice(2))
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n`)
+    return 2
+  }
+  if (parsed === 'help') {
+    process.stdout.write(`${USAGE}\n`)
+    return 0
+  }
+  const options = parsed
+  installCleanup()
+  const ctx = new Context(options)
+  const machine = describeMachine()
+  const startedAt = new Date()
+  ctx.log(`${options.mode} mode, ${options.sizes.runs} runs per figure, nodes: ${options.nodes}`)
+
+  await measureWsLoopback(ctx)
+  await measureNaiveMesh(ctx)
+  await measureRedis(ctx)
+  await measureThroughput(ctx)
+  await measureConvergence(ctx)
+  await measureColdJoin(ctx)
+  await measureFanout(ctx)
+  if (options.mode !== 'full' && ctx.wants('cold_join_1m_ms')) ctx.skip('cold_join_1m_ms', 'full mode only')
+
+  machine.loadAverage.end = loadAverage()
+  const result = finish({
+    metrics: ctx.metrics,
+    baselines: ctx.baselines,
+    skipped: ctx.skipped,
+    machine,
+    config: {
+      mode: options.mode,
+      runs: options.sizes.runs,
+      nodes: options.nodes,
+      startedAt: startedAt.toISOString(),
+      durationMs: Date.now() - startedAt.getTime(),
+      sizes: options.sizes,
+    },
+  })
+  process.stdout.write(`\n${renderTable(result, { metrics: METRIC_ORDER, baselines: BASELINE_ORDER })}\n`)
+  if (options.json) {
+    writeFileSync(options.json, `${JSON.stringify(result, null, 2)}\n`)
+    ctx.log(`wrote ${options.json}`)
+  }
+  ctx.log(`done in ${(result.config.durationMs / 1000).toFixed(1)} s`)
+  if (ctx.failed.length > 0) {
+    ctx.log(`failed: ${ctx.failed.join(', ')}`)
+    return 1
+  }
+  return 0
+}
+
+main().then(
+  (code) => {
+    killAll()
+    process.exit(code)
+  },
+  (error: unknown) => {
+    process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+    killAll()
+    process.exit(1)
+  },
+)

@@ -1,0 +1,102 @@
+/**
+ * The IPC operations each kind of bench child process serves. All times are
+ * {@link import('./clock.js').now} values of the child's clock; the parent corrects them
+ * with the measured clock offset.
+ */
+
+/** Memory figures after two full garbage collections. */
+export interface HeapFigures {
+  heapUsed: number
+  rss: number
+  external: number
+  arrayBuffers: number
+}
+
+/** What a put loop reports. */
+export interface PutLoopResult {
+  startAt: number
+  endAt: number
+}
+
+/**
+ * A write loop: `count` keys named `${prefix}${i}`, written `perTurn` keys per event-loop
+ * turn, as one put per key (`batch` 1) or as put(object) of `batch` keys.
+ */
+export interface PutLoopArgs {
+  prefix: string
+  count: number
+  batch: number
+  perTurn: number
+}
+
+/** Arms a counter of applied keys; `timesPrefix` also records when each `${prefix}${i}` arrived. */
+export interface ArmArgs {
+  count: number
+  timesPrefix?: string
+}
+
+/** When the armed counter was reached, and the arrival times if they were asked for. */
+export interface WaitResult {
+  doneAt: number
+  times?: number[]
+}
+
+/** One peer link, as a worker sees it. */
+export interface LinkInfo {
+  id: string | null
+  name: string | null
+  link: string
+}
+
+/** Operations of `worker.js`: one Mesh node (`@mesh/core`) under the bench's control. */
+export type NodeOps = {
+  now: { args: null; result: number }
+  join: { args: { urls: string[] }; result: null }
+  /** Waits until every link of this node finished its initial sync. */
+  settle: { args: null; result: null }
+  links: { args: null; result: LinkInfo[] }
+  arm: { args: ArmArgs; result: null }
+  wait: { args: { timeoutMs: number }; result: WaitResult }
+  'put-loop': { args: PutLoopArgs; result: PutLoopResult }
+  /** Writes `${prefix}${i}` at a fixed rate; returns when each write was made. */
+  paced: { args: { prefix: string; count: number; rate: number }; result: { sent: number[] } }
+  /** Writes `count` keys as fast as possible, `batch` per put(object) (to build a big room). */
+  fill: { args: { prefix: string; count: number; batch: number }; result: { ms: number } }
+  heap: { args: null; result: HeapFigures }
+  /** Joins `url`, waits until synced and holding `keys` keys; heap before and after. */
+  'cold-join': {
+    args: { url: string; keys: number; timeoutMs: number }
+    result: { ms: number; before: HeapFigures; after: HeapFigures; keys: number }
+  }
+  /** One put; returns when it was made. */
+  write: { args: { key: string; value: number }; result: { at: number } }
+  close: { args: null; result: null }
+}
+
+/** Operations of `baseline-worker.js` in role `naive` (plain Y.Doc + ws) or `ws` (raw sockets). */
+export type BaselineOps = {
+  now: { args: null; result: number }
+  /** naive: dial these peers (a full mesh needs each pair dialed once). ws: the source dials the sink. */
+  connect: { args: { urls: string[] }; result: null }
+  /** naive: counts applied keys; ws sink: counts received messages. */
+  arm: { args: ArmArgs; result: null }
+  wait: { args: { timeoutMs: number }; result: WaitResult }
+  'put-loop': { args: PutLoopArgs; result: PutLoopResult }
+  /** ws source: sends `count` binary messages of `size` bytes, one per send, no batching. */
+  blast: { args: { count: number; size: number }; result: PutLoopResult }
+  close: { args: null; result: null }
+}
+
+/** Operations of `light-client.js`: many y-websocket-protocol sockets on one room. */
+export type LightOps = {
+  now: { args: null; result: number }
+  /** Opens `sockets` connections to `url` and completes the sync handshake on each. */
+  open: { args: { url: string; sockets: number }; result: null }
+  close: { args: null; result: null }
+}
+
+/** Events of `light-client.js`. */
+export type LightEvents = {
+  /** Every socket of this process received update number `index` (0-based); the last one at `lastAt`. */
+  fanout: { index: number; lastAt: number }
+}

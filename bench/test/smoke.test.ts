@@ -1,0 +1,78 @@
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+
+const root = join(import.meta.dirname, '..', '..')
+const dir = mkdtempSync(join(tmpdir(), 'mesh-bench-smoke-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+interface FigureJson {
+  value: number
+  unit: string
+  min: number
+  max: number
+  runs: number[]
+}
+
+const runBench = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, 'bench', 'dist', 'run.js'), ...args], { cwd: root })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+    const timer = setTimeout(() => child.kill('SIGINT'), 25_000)
+    child.on('error', reject)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+
+describe('npm run bench', () => {
+  it('runs one tiny iteration of every metric and baseline (--smoke) and writes the JSON shape', async () => {
+    // Incremental: a no-op when `npm test` already built everything.
+    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', 'bench'], {
+      cwd: root,
+    })
+    const file = join(dir, 'out.json')
+    const { code, stdout, stderr } = await runBench(['--smoke', '--json', file])
+    expect(code, `bench failed:\n${stderr}`).toBe(0)
+    expect(stdout).toContain('replicated_puts_1w')
+
+    const result = JSON.parse(readFileSync(file, 'utf8')) as {
+      metrics: Record<string, FigureJson>
+      baselines: Record<string, FigureJson>
+      ratios: Record<string, { value: number }>
+      skipped: Record<string, string>
+      machine: { nproc: number; cpu: string; node: string }
+    }
+    for (const name of [
+      'put_local_ops',
+      'replicated_puts_1w',
+      'replicated_puts_batched',
+      'replicated_puts_3w',
+      'convergence_p50_ms',
+      'convergence_p99_ms',
+      'heap_bytes_per_key',
+      'light_peers_fanout_p99_ms',
+    ]) {
+      const figure = result.metrics[name]
+      expect(figure, `metric ${name}`).toBeDefined()
+      expect(figure?.value).toBeGreaterThan(0)
+      expect(typeof figure?.unit).toBe('string')
+      expect(figure?.min).toBeLessThanOrEqual(figure?.value ?? 0)
+      expect(figure?.max).toBeGreaterThanOrEqual(figure?.value ?? 0)
+    }
+    expect(Object.keys(result.metrics).some((n) => /^cold_join_\d+[km]_ms$/.test(n))).toBe(true)
+    for (const name of ['ws_loopback_msgs', 'naive_yjs_mesh_1w']) {
+      expect(result.baselines[name]?.value, `baseline ${name}`).toBeGreaterThan(0)
+    }
+    expect(result.skipped.redis_set).toBeDefined()
+    expect(result.ratios['replicated_puts_1w / naive_yjs_mesh_1w']?.value).toBeGreaterThan(0)
+    expect(result.machine.nproc).toBeGreaterThan(0)
+    expect(result.machine.node).toBe(process.version)
+  })
+})
