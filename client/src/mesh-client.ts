@@ -504,9 +504,10 @@ export class MeshClient {
       this.#lastMessageAt = Date.now()
       this.#expected.push('handshake')
       this.#send(encodeMessage.sync(SyncType.step1, Y.encodeStateVector(this.#doc)))
-      if (this.#awareness.getLocalState() !== null) {
-        this.#send(encodeMessage.awareness(encodeAwarenessUpdate(this.#awareness, [this.#awareness.clientID])))
-      }
+      // Re-set rather than resend: nodes that saw us leave ignore our old clock, so it must
+      // grow for the state to count again. The update listener sends it.
+      const state = this.#awareness.getLocalState()
+      if (state !== null) this.#awareness.setLocalState(state)
     }
     socket.onclose = (event) => {
       if (this.#socket === socket) this.#drop(socket, event)

@@ -1,0 +1,348 @@
+import { MeshClient, MeshClientError } from '@mesh/client'
+import { afterEach, describe, expect, it } from 'vitest'
+import WebSocket, { WebSocketServer } from 'ws'
+import { WebsocketProvider } from 'y-websocket'
+import * as Y from 'yjs'
+import { deadPort, nodeClient, serveNode, until, type ServedNode } from './helpers.js'
+
+const served: ServedNode[] = []
+const clients: MeshClient[] = []
+const cleanups: Array<() => void | Promise<void>> = []
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close()
+  for (const fn of cleanups.splice(0)) await fn()
+  for (const s of served.splice(0)) await s.close()
+})
+
+const node = async (options: Parameters<typeof serveNode>[0] = {}) => {
+  const s = await serveNode(options)
+  served.push(s)
+  return s
+}
+
+const client = (options: Parameters<typeof nodeClient>[0]) => {
+  const c = nodeClient(options)
+  clients.push(c)
+  return c
+}
+
+/** Two nodes linked to each other. */
+const pair = async (options: { readOnlyB?: boolean } = {}) => {
+  const a = await node({ name: 'a' })
+  const b = await node({ name: 'b', readOnly: options.readOnlyB })
+  await b.node.join([a.url])
+  return { a, b }
+}
+
+describe('MeshClient against real nodes', () => {
+  it('syncs, and put / put(object) / pop / get / has / toJSON mirror the node store', async () => {
+    const a = await node({ name: 'a' })
+    await a.node.put('before', { x: 1 })
+    const c = client({ urls: [a.url], name: 'ada' })
+    expect(c.status).toBe('connecting')
+    await c.synced
+    expect(c.status).toBe('synced')
+    expect(c.url).toBe(a.url)
+    expect(c.get('before')).toEqual({ x: 1 })
+    expect(c.has('before')).toBe(true)
+
+    const changes: Array<{ keys: string[]; local: boolean }> = []
+    c.on('change', (e) => changes.push(e))
+    await c.put('one', 1)
+    expect(changes.at(-1)).toEqual({ keys: ['one'], local: true })
+    await until([a.node], () => a.node.get('one') === 1, 'put reaches the node')
+
+    await c.put({ two: 2, three: [3] })
+    await until([a.node], () => a.node.has('two') && a.node.has('three'), 'put(object) reaches the node')
+    const commits = a.node.history({ room: 'default' }).filter((commit) => commit.keys.includes('two'))
+    expect(commits).toHaveLength(1)
+    expect(commits[0]?.keys.sort()).toEqual(['three', 'two'])
+
+    await a.node.put('fromNode', 'hi')
+    await until([c], () => c.get('fromNode') === 'hi', 'node write reaches the client')
+    expect(changes.at(-1)).toEqual({ keys: ['fromNode'], local: false })
+
+    expect(await c.pop('one')).toBe(1)
+    expect(await c.pop('missing')).toBeUndefined()
+    await until([a.node], () => !a.node.has('one'), 'pop reaches the node')
+    expect(c.toJSON()).toEqual(a.node.data.toJSON())
+    expect(c.keys().sort()).toEqual(['before', 'fromNode', 'three', 'two'])
+    expect(c.size).toBe(4)
+  })
+
+  it('rejects bad input and writes nothing', async () => {
+    const a = await node()
+    const c = client({ urls: a.url })
+    await c.synced
+    await expect(c.put('', 1)).rejects.toMatchObject({ code: 'bad_request' })
+    await expect(c.put('k', undefined)).rejects.toMatchObject({ code: 'bad_request' })
+    await expect(c.put('k', new Date())).rejects.toMatchObject({ code: 'bad_request' })
+    await expect(c.put({ ok: 1, bad: Number.NaN })).rejects.toMatchObject({ code: 'bad_request' })
+    expect(c.size).toBe(0)
+    expect(() => nodeClient({ urls: [] })).toThrow(/at least one node URL/)
+    expect(() => nodeClient({ urls: 'ftp://x' })).toThrow(MeshClientError)
+    expect(() => nodeClient({ urls: a.url, room: 'api' })).toThrow(/not a valid room/)
+  })
+
+  it('fails over to the next node when its node stops, and nothing is duplicated', async () => {
+    const { a, b } = await pair()
+    const c = client({ urls: [a.url, b.url] })
+    await c.synced
+    expect(c.url).toBe(a.url)
+    c.doc.getArray<number>('log').push([1, 2, 3])
+    await c.put('k', 'v1')
+    await until([b.node], () => b.node.get('k') === 'v1', 'write relayed to b')
+
+    const statuses: string[] = []
+    c.on('status', (e) => statuses.push(e.status))
+    await a.close()
+    await until([c], () => c.status === 'synced' && c.url === b.url, 'client synced on b')
+    expect(statuses).toContain('offline')
+
+    await c.put('k', 'v2')
+    await until([b.node], () => b.node.get('k') === 'v2', 'write after failover reaches b')
+    await b.node.put('fromB', true)
+    await until([c], () => c.get('fromB') === true, 'b write reaches the client')
+    // The client resent its state on reconnect; Yjs must not have applied anything twice.
+    expect(c.doc.getArray('log').toArray()).toEqual([1, 2, 3])
+    expect(b.node.room('default').doc.getArray('log').toArray()).toEqual([1, 2, 3])
+  })
+
+  it('skips a URL that refuses connections', async () => {
+    const a = await node()
+    const dead = `ws://127.0.0.1:${await deadPort()}/mesh`
+    const c = client({ urls: [dead, a.url] })
+    await c.synced
+    expect(c.url).toBe(a.url)
+  })
+
+  it('keeps edits made offline (disconnect) and merges them on reconnect', async () => {
+    const { a, b } = await pair()
+    const c = client({ urls: [a.url] })
+    await c.synced
+    await c.put({ shared: 'start', untouched: 1 })
+    await until([b.node], () => b.node.get('shared') === 'start', 'initial write on b')
+
+    c.disconnect()
+    expect(c.status).toBe('offline')
+    await c.put('offline-1', 'a')
+    await c.put({ 'offline-2': 'b', shared: 'client' })
+    await c.pop('untouched')
+    await b.node.put('while-away', 'x')
+    await b.node.put('shared', 'node')
+
+    c.connect()
+    await until([c], () => c.status === 'synced', 'client synced again')
+    for (const s of [a, b]) {
+      await until(
+        [s.node, c],
+        () =>
+          s.node.get('offline-1') === 'a' &&
+          s.node.get('offline-2') === 'b' &&
+          !s.node.has('untouched') &&
+          c.get('while-away') === 'x' &&
+          s.node.get('shared') === c.get('shared'),
+        `offline edits merged on ${s.node.name}`,
+      )
+    }
+    expect(a.node.data.toJSON()).toEqual(c.toJSON())
+    expect(b.node.data.toJSON()).toEqual(c.toJSON())
+  })
+
+  it('keeps edits made while its only node is down and merges them when it comes back', async () => {
+    const b = await node({ name: 'b' })
+    let a = await node({ name: 'a' })
+    await a.node.join([b.url])
+    const c = client({ urls: [a.url] })
+    await c.synced
+    const port = a.port
+    await a.close()
+    await until([c], () => c.status === 'offline', 'client offline')
+    await c.put('written-offline', 42)
+    await b.node.put('meanwhile', 'on b')
+
+    a = await node({ name: 'a-again', port })
+    await a.node.join([b.url])
+    await until([c], () => c.status === 'synced', 'client back on a')
+    await until(
+      [b.node, c],
+      () => b.node.get('written-offline') === 42 && c.get('meanwhile') === 'on b',
+      'offline edit reached b through a, and b edit reached the client',
+    )
+  })
+
+  it('a read-only client is told so, its writes are refused everywhere and rolled back', async () => {
+    const { a, b } = await pair({ readOnlyB: true })
+    await a.node.put('flag', 'on')
+    // Written offline, before the client knows the node will refuse it.
+    const c = client({ urls: [b.url], connect: false })
+    await c.put('sneaky', 'offline')
+    const reasons: string[] = []
+    c.on('readonly', (e) => reasons.push(e.reason))
+    c.connect()
+    await until([c], () => c.readOnly && c.status === 'synced', 'client read-only and synced')
+    expect(reasons).toHaveLength(1)
+    await until([c], () => !c.has('sneaky'), 'refused offline write rolled back')
+    expect(c.get('flag')).toBe('on')
+
+    await expect(c.put('x', 1)).rejects.toMatchObject({ code: 'read_only' })
+    await expect(c.pop('flag')).rejects.toMatchObject({ code: 'read_only' })
+    // Bypass the API: the node must refuse the raw update too.
+    c.doc.getMap('kv').set('forced', true)
+    await until([c], () => !c.has('forced'), 'forced write rolled back')
+    // Ordered links: once this later write is everywhere, a relayed refused write would be too.
+    await b.node.put('sentinel', 1)
+    await until([a.node, c], () => a.node.get('sentinel') === 1 && c.get('sentinel') === 1, 'sentinel everywhere')
+    for (const s of [a, b]) {
+      expect(s.node.has('sneaky')).toBe(false)
+      expect(s.node.has('forced')).toBe(false)
+    }
+    expect(c.toJSON()).toEqual(b.node.data.toJSON())
+  })
+
+  it('presence: each client lists the other, both nodes list both, and it goes with close()', async () => {
+    const { a, b } = await pair()
+    const ada = client({ urls: [a.url], name: 'Ada', meta: { color: 'red' } })
+    const bob = client({ urls: [b.url], name: 'Bob' })
+    await Promise.all([ada.synced, bob.synced])
+    await until(
+      [ada, bob],
+      () => ada.presence.others().some((p) => p.name === 'Bob') && bob.presence.others().some((p) => p.name === 'Ada'),
+      'each client sees the other',
+    )
+    const seen = bob.presence.others().find((p) => p.name === 'Ada')
+    expect(seen).toMatchObject({ id: ada.presence.id, self: false, state: { name: 'Ada', color: 'red' } })
+    expect(ada.presence.list()[0]).toMatchObject({ id: ada.presence.id, self: true, name: 'Ada' })
+
+    for (const s of [a, b]) {
+      await until(
+        [],
+        () => {
+          const lights = s.node.members().filter((m) => m.role === 'light')
+          return (
+            lights.some((m) => m.id === ada.presence.id && m.name === 'Ada') && lights.some((m) => m.name === 'Bob')
+          )
+        },
+        `both clients in members() of ${s.node.name}`,
+      )
+    }
+
+    ada.presence.set({ name: 'Ada L.' })
+    await until([bob], () => bob.presence.others().some((p) => p.name === 'Ada L.'), 'renamed presence on bob')
+
+    const removed: string[] = []
+    bob.on('presence', (e) => removed.push(...e.removed))
+    ada.close()
+    await until([bob], () => removed.includes(ada.presence.id), 'ada gone from bob')
+    for (const s of [a, b]) {
+      await until(
+        [],
+        () => !s.node.members().some((m) => m.id === ada.presence.id),
+        `ada gone from members() of ${s.node.name}`,
+      )
+    }
+  })
+
+  it('presence comes back at once after a reconnect, even where it was seen leaving', async () => {
+    const { a, b } = await pair()
+    const ada = client({ urls: [a.url], name: 'Ada' })
+    const bob = client({ urls: [b.url], name: 'Bob' })
+    await Promise.all([ada.synced, bob.synced])
+    const adaHere = () => bob.presence.others().some((p) => p.id === ada.presence.id)
+    await until([bob], adaHere, 'ada on bob')
+    ada.disconnect()
+    await until([bob], () => !adaHere(), 'ada gone from bob')
+    await until([], () => !a.node.members().some((m) => m.id === ada.presence.id), 'ada gone from a')
+    ada.connect()
+    await until([bob], adaHere, 'ada back on bob')
+    expect(a.node.members().some((m) => m.id === ada.presence.id)).toBe(true)
+  })
+
+  it('interoperates with the real y-websocket WebsocketProvider in the same room', async () => {
+    const { a, b } = await pair()
+    const doc = new Y.Doc()
+    // disableBc: otherwise providers in one process talk over BroadcastChannel and skip the server.
+    const provider = new WebsocketProvider(a.url, 'default', doc, {
+      WebSocketPolyfill: WebSocket as never,
+      disableBc: true,
+    })
+    cleanups.push(() => provider.destroy())
+    const c = client({ urls: [b.url], name: 'mesh-client' })
+    await Promise.all([
+      c.synced,
+      new Promise<void>((resolve) => (provider.synced ? resolve() : provider.once('sync', () => resolve()))),
+    ])
+    const kv = doc.getMap<unknown>('kv')
+    kv.set('fromProvider', { via: 'y-websocket' })
+    await until([c], () => c.get('fromProvider') !== undefined, 'provider write on the client')
+    expect(c.get('fromProvider')).toEqual({ via: 'y-websocket' })
+    await c.put('fromClient', [1, 2])
+    await until([c], () => JSON.stringify(kv.get('fromClient')) === '[1,2]', 'client write on the provider')
+
+    provider.awareness.setLocalStateField('user', { name: 'yws-user' })
+    await until([c], () => c.presence.others().some((p) => p.name === 'yws-user'), 'provider presence on the client')
+    await until(
+      [],
+      () => [...provider.awareness.getStates().values()].some((s) => s.name === 'mesh-client'),
+      'client presence on the provider',
+    )
+  })
+})
+
+describe('MeshClient against misbehaving servers', () => {
+  const rawServer = async (onConnection: (ws: WebSocket) => void) => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+    await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
+    wss.on('connection', onConnection)
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const ws of wss.clients) ws.terminate()
+          wss.close(() => resolve())
+        }),
+    )
+    const { port } = wss.address() as { port: number }
+    return `ws://127.0.0.1:${port}/mesh`
+  }
+
+  it('reports a malformed message and reconnects', async () => {
+    let connections = 0
+    const url = await rawServer((ws) => {
+      connections++
+      ws.send(new Uint8Array([0, 1, 200, 1, 2]))
+    })
+    const c = client({ urls: url })
+    const errors: MeshClientError[] = []
+    c.on('error', (e) => errors.push(e))
+    await until([c], () => connections >= 2 && errors.length >= 1, 'an error and a second connection')
+    expect(errors[0]?.code).toBe('bad_message')
+    expect(c.size).toBe(0)
+  })
+
+  it('stops retrying after a 44xx close and says why', async () => {
+    let connections = 0
+    const url = await rawServer((ws) => {
+      connections++
+      ws.close(4403, 'forbidden')
+    })
+    const c = client({ urls: url })
+    const statuses: Array<{ status: string; retryInMs?: number }> = []
+    c.on('status', (e) => statuses.push(e))
+    const error = await new Promise<MeshClientError>((resolve) => c.once('error', resolve))
+    expect(error.code).toBe('rejected')
+    expect(error.message).toMatch(/4403.*forbidden/)
+    expect(c.status).toBe('offline')
+    // Offline with no retry scheduled: a retry would carry retryInMs.
+    expect(statuses.at(-1)).toEqual({ status: 'offline', url: null })
+    expect(connections).toBe(1)
+  })
+
+  it('drops a silent connection after timeoutMs and tries again', async () => {
+    let connections = 0
+    const url = await rawServer(() => {
+      connections++
+    })
+    const c = client({ urls: url, timeoutMs: 100 })
+    await until([c], () => connections >= 2, 'a second connection after the silent one timed out')
+  })
+})

@@ -1,0 +1,320 @@
+/**
+ * Browser tabs as light peers, in Debian's chromium driven by playwright-core: the feature-flag
+ * board (examples/board) against real nodes served with core's attachToServer on 127.0.0.1.
+ * Needs `npx tsc -b` first (the page loads client/dist and examples/board/dist) and
+ * /usr/bin/chromium (`.ci/run` installs it). Screenshots go to e2e/artifacts/.
+ */
+import { existsSync, mkdirSync } from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import type { MeshClient } from '@mesh/client'
+import { attachToServer, MeshNode } from '@mesh/core'
+import { serveBoard, type BoardServer } from '@mesh/example-board'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+
+declare global {
+  interface Window {
+    /** Set by the board page (examples/board/src/board.ts). */
+    board?: { client: MeshClient }
+  }
+}
+
+const CHROMIUM = '/usr/bin/chromium'
+const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url))
+const BOARD_JS = fileURLToPath(new URL('../examples/board/dist/board.js', import.meta.url))
+const CLIENT_JS = fileURLToPath(new URL('../client/dist/index.js', import.meta.url))
+
+interface ServedNode {
+  node: MeshNode
+  port: number
+  url: string
+  close(): Promise<void>
+}
+
+const nodes = new Set<ServedNode>()
+
+/** A node on 127.0.0.1; `port` brings a node back at an address a page already knows. */
+const serveNode = async (options: { name: string; port?: number; readOnly?: boolean }): Promise<ServedNode> => {
+  const node = new MeshNode({ name: options.name, lightPeers: { readOnly: options.readOnly ?? false } })
+  const server = http.createServer((_req, res) => res.writeHead(404).end())
+  const detach = attachToServer(server, { node })
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  node.url = `ws://127.0.0.1:${port}/mesh`
+  const served: ServedNode = {
+    node,
+    port,
+    url: node.url,
+    close: async () => {
+      if (!nodes.delete(served)) return
+      await node.close()
+      detach()
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    },
+  }
+  nodes.add(served)
+  return served
+}
+
+/** Resolves once `check` holds, re-checking on node events and on a slow interval; fails naming `what`. */
+const until = (watch: MeshNode[], check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const offs: Array<() => void> = []
+    const done = (error?: Error) => {
+      clearTimeout(timer)
+      clearInterval(poll)
+      for (const off of offs) off()
+      if (error) reject(error)
+      else resolve()
+    }
+    const test = () => {
+      if (check()) done()
+    }
+    const timer = setTimeout(() => done(new Error(`timed out waiting for: ${what}`)), timeoutMs)
+    // Member lists change without a node event, so look again now and then too.
+    const poll = setInterval(test, 50)
+    for (const node of watch) offs.push(node.on('change', test))
+    test()
+  })
+
+let browser: Browser
+let board: BoardServer
+const pageErrors: string[] = []
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `${CHROMIUM} is missing: install Debian's chromium with "apt-get install -y chromium" (as root; .ci/run does it)`,
+    )
+  }
+  for (const file of [BOARD_JS, CLIENT_JS]) {
+    if (!existsSync(file)) throw new Error(`${file} is missing: run "npx tsc -b" before the browser tests`)
+  }
+  mkdirSync(ARTIFACTS, { recursive: true })
+  board = await serveBoard()
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  })
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await board?.close()
+})
+
+afterEach(async () => {
+  for (const context of browser.contexts()) await context.close()
+  for (const served of [...nodes]) await served.close()
+  expect(pageErrors.splice(0)).toEqual([])
+})
+
+/** Opens the board in a fresh context (its own tab, no shared storage) against `urls`. */
+const openBoard = async (options: { urls: string[]; name: string }): Promise<Page> => {
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  page.on('pageerror', (error) => pageErrors.push(`${options.name}: ${error.message}`))
+  page.on('console', (message) => {
+    // Chromium logs every refused WebSocket attempt itself; those are expected while a node is down.
+    if (message.type() === 'error' && !/WebSocket connection to .* failed/.test(message.text())) {
+      pageErrors.push(`${options.name}: ${message.text()}`)
+    }
+  })
+  const query = new URLSearchParams([...options.urls.map((u) => ['node', u]), ['name', options.name]])
+  await page.goto(`${board.url}/?${query}`)
+  return page
+}
+
+const synced = (page: Page) => page.waitForSelector('#status[data-status="synced"]', { timeout: 15_000 })
+const flag = (page: Page, name: string) => page.locator(`#flags li[data-key="flag:${name}"]`)
+const toggle = (page: Page, name: string) => flag(page, name).locator('input[type="checkbox"]')
+const addFlag = async (page: Page, name: string) => {
+  await page.fill('#flag-name', name)
+  await page.click('#add button')
+}
+/** The page's whole store, read through its client. */
+const storeOf = (page: Page) => page.evaluate(() => window.board?.client.toJSON() ?? null)
+const shot = (page: Page, name: string) => page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: true })
+
+describe('browser tabs as light peers', { timeout: 60_000 }, () => {
+  it('two pages on two different nodes edit the same keys and converge', async () => {
+    const a = await serveNode({ name: 'a' })
+    const b = await serveNode({ name: 'b' })
+    await b.node.join([a.url])
+    const [ada, bob] = await Promise.all([
+      openBoard({ urls: [a.url], name: 'Ada' }),
+      openBoard({ urls: [b.url], name: 'Bob' }),
+    ])
+    await Promise.all([synced(ada), synced(bob)])
+
+    await addFlag(ada, 'dark-mode')
+    await flag(bob, 'dark-mode').waitFor()
+    await toggle(bob, 'dark-mode').check()
+    await expect.poll(() => toggle(ada, 'dark-mode').isChecked()).toBe(true)
+    expect(await flag(ada, 'dark-mode').locator('.by').textContent()).toBe('by Bob')
+
+    // Both write the same keys at once; every replica must settle on one value per key.
+    await Promise.all([
+      ada.evaluate(() => window.board?.client.put({ 'flag:race': { enabled: true, by: 'Ada' }, shared: 'ada' })),
+      bob.evaluate(() => window.board?.client.put({ 'flag:race': { enabled: false, by: 'Bob' }, shared: 'bob' })),
+    ])
+    await until(
+      [a.node, b.node],
+      () => a.node.has('shared') && JSON.stringify(a.node.data.toJSON()) === JSON.stringify(b.node.data.toJSON()),
+      'nodes agree',
+    )
+    await expect.poll(() => storeOf(ada)).toEqual(a.node.data.toJSON())
+    await expect.poll(() => storeOf(bob)).toEqual(a.node.data.toJSON())
+    expect(['ada', 'bob']).toContain(a.node.get('shared'))
+    await flag(ada, 'race').waitFor()
+    await expect.poll(() => toggle(ada, 'race').isChecked()).toBe(await toggle(bob, 'race').isChecked())
+    await Promise.all([shot(ada, 'converge-ada'), shot(bob, 'converge-bob')])
+  })
+
+  it('a page whose node stops keeps editing offline and loses nothing when the node comes back', async () => {
+    const b = await serveNode({ name: 'b' })
+    let a = await serveNode({ name: 'a' })
+    await a.node.join([b.url])
+    const [ada, bob] = await Promise.all([
+      openBoard({ urls: [a.url], name: 'Ada' }),
+      openBoard({ urls: [b.url], name: 'Bob' }),
+    ])
+    await Promise.all([synced(ada), synced(bob)])
+    await addFlag(ada, 'checkout')
+    await flag(bob, 'checkout').waitFor()
+
+    const port = a.port
+    await a.close()
+    await ada.waitForSelector('#status[data-status="offline"]')
+    await addFlag(ada, 'made-offline')
+    await toggle(ada, 'checkout').check()
+    await addFlag(bob, 'made-meanwhile')
+    await shot(ada, 'offline-ada')
+    expect(b.node.has('flag:made-offline')).toBe(false)
+
+    a = await serveNode({ name: 'a-again', port })
+    await a.node.join([b.url])
+    await synced(ada)
+    await until(
+      [b.node],
+      () =>
+        b.node.has('flag:made-offline') &&
+        (b.node.get('flag:checkout') as { enabled?: boolean } | undefined)?.enabled === true,
+      'offline edits reached b through the restarted node',
+    )
+    await flag(ada, 'made-meanwhile').waitFor()
+    await expect.poll(() => toggle(bob, 'checkout').isChecked()).toBe(true)
+    await flag(bob, 'made-offline').waitFor()
+    await expect.poll(() => storeOf(ada)).toEqual(b.node.data.toJSON())
+    await expect.poll(() => storeOf(bob)).toEqual(b.node.data.toJSON())
+    await shot(ada, 'back-online-ada')
+  })
+
+  it('a page that closes its socket edits offline and merges on reconnect', async () => {
+    const a = await serveNode({ name: 'a' })
+    const b = await serveNode({ name: 'b' })
+    await b.node.join([a.url])
+    const [ada, bob] = await Promise.all([
+      openBoard({ urls: [a.url], name: 'Ada' }),
+      openBoard({ urls: [b.url], name: 'Bob' }),
+    ])
+    await Promise.all([synced(ada), synced(bob)])
+
+    await ada.evaluate(() => window.board?.client.disconnect())
+    await ada.waitForSelector('#status[data-status="offline"]')
+    await addFlag(ada, 'offline-one')
+    await addFlag(ada, 'offline-two')
+    await ada.evaluate(() => window.board?.client.put('note', 'written offline'))
+    await addFlag(bob, 'online-one')
+    await ada.evaluate(() => window.board?.client.connect())
+    await synced(ada)
+    await until(
+      [a.node, b.node],
+      () => ['flag:offline-one', 'flag:offline-two', 'note'].every((k) => a.node.has(k) && b.node.has(k)),
+      'offline edits on both nodes',
+    )
+    await flag(ada, 'online-one').waitFor()
+    await flag(bob, 'offline-two').waitFor()
+    await expect.poll(() => storeOf(ada)).toEqual(b.node.data.toJSON())
+    await expect.poll(() => storeOf(bob)).toEqual(a.node.data.toJSON())
+  })
+
+  it("the other page sees a page's presence appear and disappear, and every node lists it", async () => {
+    const a = await serveNode({ name: 'a' })
+    const b = await serveNode({ name: 'b' })
+    await b.node.join([a.url])
+    const bob = await openBoard({ urls: [b.url], name: 'Bob' })
+    await synced(bob)
+    await expect.poll(() => bob.locator('#presence li').count()).toBe(1)
+
+    const ada = await openBoard({ urls: [a.url], name: 'Ada' })
+    await synced(ada)
+    const adaId = await ada.evaluate(() => window.board?.client.presence.id ?? '')
+    const adaInBob = bob.locator(`#presence li[data-id="${adaId}"]`)
+    await adaInBob.waitFor()
+    expect(await adaInBob.textContent()).toBe('Ada')
+    for (const served of [a, b]) {
+      await until(
+        [],
+        () => served.node.members().some((m) => m.role === 'light' && m.id === adaId && m.name === 'Ada'),
+        `Ada in members() of ${served.node.name}`,
+      )
+    }
+    await shot(bob, 'presence-both')
+
+    await ada.locator('#my-name').fill('Ada L.')
+    await ada.locator('#my-name').press('Enter')
+    await expect.poll(() => adaInBob.textContent()).toBe('Ada L.')
+
+    await ada.context().close()
+    await adaInBob.waitFor({ state: 'detached' })
+    for (const served of [a, b]) {
+      await until([], () => !served.node.members().some((m) => m.id === adaId), `Ada gone from ${served.node.name}`)
+    }
+    await shot(bob, 'presence-after-close')
+  })
+
+  it("a read-only page's write reaches no node", async () => {
+    const a = await serveNode({ name: 'a' })
+    const r = await serveNode({ name: 'read-only', readOnly: true })
+    await r.node.join([a.url])
+    await a.node.put('flag:existing', { enabled: true, by: 'ops' })
+    const viewer = await openBoard({ urls: [r.url], name: 'Viewer' })
+    await synced(viewer)
+    await viewer.locator('#read-only').waitFor({ state: 'visible' })
+    await flag(viewer, 'existing').waitFor()
+    expect(await toggle(viewer, 'existing').isDisabled()).toBe(true)
+    expect(await viewer.locator('#add button').isDisabled()).toBe(true)
+
+    const refused = await viewer.evaluate(() =>
+      window.board?.client.put('flag:hack', { enabled: true, by: 'Viewer' }).then(
+        () => 'accepted',
+        (error: { code?: string }) => error.code,
+      ),
+    )
+    expect(refused).toBe('read_only')
+    // A page that goes around the API writes to the Y.Doc directly; the node must still refuse it.
+    await viewer.evaluate(() => window.board?.client.doc.getMap('kv').set('flag:forced', { enabled: true, by: 'x' }))
+    await expect.poll(() => viewer.evaluate(() => window.board?.client.has('flag:forced'))).toBe(false)
+    // Links are ordered: once this later write is everywhere, a relayed refused write would be too.
+    await r.node.put('sentinel', 1)
+    await until([a.node], () => a.node.get('sentinel') === 1, 'sentinel on a')
+    for (const served of [a, r]) {
+      expect(served.node.has('flag:hack')).toBe(false)
+      expect(served.node.has('flag:forced')).toBe(false)
+    }
+    await flag(viewer, 'forced').waitFor({ state: 'detached' })
+    await shot(viewer, 'read-only')
+  })
+})
