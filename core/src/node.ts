@@ -64,6 +64,11 @@ export interface MeshNodeOptions {
   meta?: Record<string, JsonValue>
   /** Most peers this node dials on its own after learning of them through gossip. Default 8. */
   maxPeers?: number
+  /**
+   * Shared secret of the mesh, checked with a challenge in every peer handshake; a node
+   * without it cannot join. A list rotates: the first signs, any verifies.
+   */
+  secret?: string | readonly string[]
   /** Ways to find peers beyond `join`: `dnsDiscovery`, `multicastDiscovery` (see docs/membership.md). */
   discovery?: Discovery[]
   /** Light peers (browser tabs, y-websocket clients). */
@@ -129,7 +134,7 @@ export interface PeerStatus {
   name: string | null
   url: string
   direction: 'outgoing' | 'incoming'
-  link: 'connecting' | 'handshake' | 'open' | 'waiting' | 'dormant' | 'self' | 'stopped' | 'closed'
+  link: 'connecting' | 'handshake' | 'proving' | 'open' | 'waiting' | 'dormant' | 'self' | 'stopped' | 'closed'
   /** History relation of room `default` found at the last (re)sync. */
   relation: HistoryRelation | null
   rooms: Record<string, { state: LinkRoomState; relation: HistoryRelation | null }>
@@ -188,6 +193,7 @@ export class MeshNode {
   #gossipDialers = new Set<string>()
   #lightReadOnly: NonNullable<MeshNodeOptions['lightPeers']>['readOnly']
   #discovery: Discovery[]
+  #secrets: readonly string[]
   #clients = new Map<number, string>()
   #conflicts = new Map<string, MeshConflictError>()
   #resolutions = new Map<string, Resolution>()
@@ -225,6 +231,10 @@ export class MeshNode {
     this.#emitter = new Emitter((error, event) =>
       this.logger.error('event listener failed', { event: String(event), error: String(error) }),
     )
+    this.#secrets = typeof options.secret === 'string' ? [options.secret] : [...(options.secret ?? [])]
+    if (this.#secrets.some((s) => typeof s !== 'string' || s.length < 8)) {
+      throw new MeshError('bad_option', 'secret must be a string of at least 8 characters (or a list of them)')
+    }
     this.#maxPeers = options.maxPeers ?? 8
     this.#lightReadOnly = options.lightPeers?.readOnly
     this.#clients.set(this.clientId, this.id)
@@ -443,7 +453,7 @@ export class MeshNode {
         if (d.state === 'connecting' || d.state === 'waiting' || (d.state === 'open' && !d.link)) return false
       }
       for (const link of this.#links.values()) if (!link.settled) return false
-      for (const link of this.#pendingLinks) if (link.state === 'handshake') return false
+      for (const link of this.#pendingLinks) if (link.state === 'handshake' || link.state === 'proving') return false
       return true
     }
     await this.#waitFor(done, options.timeoutMs ?? 10_000, () => 'peers did not finish syncing')
@@ -566,7 +576,8 @@ export class MeshNode {
         name: remote?.name ?? null,
         url: d.url,
         direction: 'outgoing',
-        link: link ? 'open' : d.state,
+        // A dialer whose socket is open but whose handshake is not done is not linked yet.
+        link: link ? 'open' : d.state === 'open' ? 'handshake' : d.state,
         relation: link?.roomStates()[DEFAULT_ROOM]?.relation ?? null,
         rooms: link?.roomStates() ?? {},
         ...(d.lastError && !link ? { error: d.lastError } : {}),
@@ -750,6 +761,9 @@ export class MeshNode {
       },
       get maxMessageBytes() {
         return node.#limits.peerMessageBytes
+      },
+      get secrets() {
+        return node.#secrets
       },
       room: (name: string) => node.room(name),
       rooms: () => node.#rooms.values(),

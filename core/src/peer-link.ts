@@ -25,6 +25,7 @@ import {
   type Resolution,
 } from './protocol.js'
 import { parseGossip, type MemberRecord } from './membership.js'
+import { matchingSecret, newNonce, sign, signAll } from './peer-auth.js'
 import type { PeerSink, Room } from './room.js'
 import { SOCKET_OPEN, type Connection, type MeshSocket } from './socket.js'
 
@@ -55,6 +56,8 @@ export interface LinkHost {
   readonly policy: ConflictPolicy
   readonly logger: Logger
   readonly maxMessageBytes: number
+  /** Shared secrets of the mesh; the first signs, any verifies. Empty: no authentication. */
+  readonly secrets: readonly string[]
   /** Returns the room, creating it (and announcing it to every link) if needed. */
   room(name: string): Room
   rooms(): Iterable<Room>
@@ -118,7 +121,8 @@ export class PeerLink implements Connection, PeerSink {
   leaving = false
   #host: LinkHost
   #socket: MeshSocket
-  #state: 'handshake' | 'open' | 'closed' = 'handshake'
+  #state: 'handshake' | 'proving' | 'open' | 'closed' = 'handshake'
+  #nonce = newNonce()
   #rooms = new Map<string, RoomSync>()
   #timer: ReturnType<typeof setTimeout> | undefined
   #closeReason: { code: number; reason: string } | undefined
@@ -143,7 +147,7 @@ export class PeerLink implements Connection, PeerSink {
   }
 
   /** `handshake`, `open` or `closed`. */
-  get state(): 'handshake' | 'open' | 'closed' {
+  get state(): 'handshake' | 'proving' | 'open' | 'closed' {
     return this.#state
   }
 
@@ -252,7 +256,7 @@ export class PeerLink implements Connection, PeerSink {
     this.#host.progress()
   }
 
-  #sendHello(): void {
+  #sendHello(proof = ''): void {
     const host = this.#host
     this.sendFrame(
       encodePeer.hello({
@@ -261,6 +265,8 @@ export class PeerLink implements Connection, PeerSink {
         url: host.url,
         clientId: host.clientId,
         onConflict: host.policy,
+        nonce: this.#nonce,
+        proof,
       }),
     )
   }
@@ -270,9 +276,15 @@ export class PeerLink implements Connection, PeerSink {
       if (message.type !== MessageType.hello) throw new Error('expected hello first')
       return this.#onHello(message)
     }
+    if (this.#state === 'proving') {
+      if (message.type !== MessageType.prove) return this.fail(CloseCode.unauthorized, 'authentication required')
+      return this.#onProve(message.proof)
+    }
     switch (message.type) {
       case MessageType.hello:
         throw new Error('hello sent twice')
+      case MessageType.prove:
+        throw new Error('proof sent twice')
       case MessageType.state:
         return this.#onState(message.room, message.snapshot, message.resolution)
       case MessageType.diff:
@@ -309,12 +321,43 @@ export class PeerLink implements Connection, PeerSink {
     if (!CONFLICT_POLICIES.includes(hello.onConflict as ConflictPolicy)) throw new Error('unknown onConflict policy')
     if (hello.nodeId === this.#host.id) return this.fail(CloseCode.duplicate, 'link to self')
     this.remote = hello
-    if (this.role === 'acceptor') this.#sendHello()
+    const { secrets, id } = this.#host
+    if (this.role === 'acceptor') {
+      this.#sendHello(signAll(secrets, ['acceptor', hello.nonce, id, hello.nodeId]))
+      this.#state = 'proving'
+      return
+    }
+    // Both sides need a secret, and a common one: the acceptor proves first (mutual authentication).
+    if (secrets.length === 0 && hello.proof !== '') {
+      return this.fail(CloseCode.unauthorized, 'the peer requires a mesh secret and this node has none')
+    }
+    const secret =
+      secrets.length > 0 ? matchingSecret(secrets, hello.proof, ['acceptor', this.#nonce, hello.nodeId, id]) : undefined
+    if (secrets.length > 0 && secret === undefined) {
+      return this.fail(CloseCode.unauthorized, 'the peer does not know the mesh secret')
+    }
+    this.sendFrame(encodePeer.prove(secret ? sign(secret, ['dialer', hello.nonce, id, hello.nodeId]) : ''))
+    this.#open()
+  }
+
+  #onProve(proof: string): void {
+    const { secrets, id } = this.#host
+    const remote = this.remote
+    if (!remote) throw new Error('proof before hello')
+    if (secrets.length > 0 && !matchingSecret(secrets, proof, ['dialer', this.#nonce, remote.nodeId, id])) {
+      return this.fail(CloseCode.unauthorized, 'wrong or missing mesh secret')
+    }
+    this.#open()
+  }
+
+  #open(): void {
+    const remote = this.remote
+    if (!remote) return
     clearTimeout(this.#timer)
     this.#state = 'open'
     if (!this.#host.linkUp(this)) return this.fail(CloseCode.duplicate, 'duplicate link')
     for (const room of [...this.#host.rooms()]) {
-      this.startRoom(room, this.#host.takeResolution(hello.nodeId, room.name))
+      this.startRoom(room, this.#host.takeResolution(remote.nodeId, room.name))
     }
   }
 

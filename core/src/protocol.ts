@@ -22,7 +22,7 @@
  *
  * | type | name      | payload                                                                         |
  * |------|-----------|---------------------------------------------------------------------------------|
- * | 16   | hello     | `varUint(version)`, `varString(nodeId)`, `varString(name)`, `varString(url)`, `varUint(clientId)`, `varString(onConflict)` |
+ * | 16   | hello     | `varUint(version)`, `varString(nodeId)`, `varString(name)`, `varString(url)`, `varUint(clientId)`, `varString(onConflict)`, `varString(nonce)`, `varString(proof)` |
  * | 17   | state     | `varString(room)`, `varUint(resolution)`, `varUint8Array(snapshot)`: state vector + delete set (`Y.encodeSnapshot`) |
  * | 18   | diff      | `varString(room)`, `varUint8Array(update V2)`, `varString(changed keys JSON)`   |
  * | 19   | updates   | `varString(room)`, `varUint(n)`, n × `varUint8Array(update V2)`                 |
@@ -32,9 +32,16 @@
  * | 23   | full      | `varString(room)`, `varUint8Array(update V2)`: the whole room state            |
  * | 24   | leave     | `varString(reason)`: graceful leave; close follows                              |
  * | 25   | gossip    | `varString(JSON member records)`: membership and heartbeats, every heartbeat     |
+ * | 26   | prove     | `varString(proof)`: the dialer's answer to the acceptor's challenge             |
  *
- * Conversation: the dialer sends `hello`; the acceptor checks it and answers with its own
- * `hello`. Then each side sends `state` for every room it hosts. On a peer's `state` a side
+ * Conversation: the dialer sends `hello` with a fresh random nonce; the acceptor checks it and
+ * answers with its own `hello`, whose nonce is the challenge and whose proof is
+ * `HMAC-SHA256(secret, "acceptor" | dialer nonce | acceptor id | dialer id)`; the dialer checks
+ * that proof (mutual authentication) and answers `prove` with
+ * `HMAC-SHA256(secret, "dialer" | acceptor nonce | dialer id | acceptor id)`. The acceptor
+ * accepts nothing before a valid `prove` (4401 otherwise). Nonces are fresh per connection, so
+ * a recorded handshake replayed later fails. Without a configured secret the proofs are empty
+ * and both sides must have none. Then each side sends `state` for every room it hosts. On a peer's `state` a side
  * compares histories (equal, ahead, behind, diverged) and answers with `diff` (what the
  * peer lacks), or on divergence as its `onConflict` policy says: `hold` (exception) or
  * `fetch` then `diff` (accept). A room side is synced once it has applied the peer's `diff`.
@@ -75,6 +82,7 @@ export const MessageType = {
   full: 23,
   leave: 24,
   gossip: 25,
+  prove: 26,
 } as const
 
 /** y-protocols sync sub-messages. */
@@ -102,6 +110,10 @@ export interface Hello {
   url: string
   clientId: number
   onConflict: string
+  /** Random per connection; the other side's proof must cover it. */
+  nonce: string
+  /** HMAC over the other side's nonce (acceptor's hello only; empty without a secret). */
+  proof: string
 }
 
 /** A decoded peer-link message. */
@@ -116,6 +128,7 @@ export type PeerMessage =
   | { type: typeof MessageType.full; room: string; update: Uint8Array }
   | { type: typeof MessageType.leave; reason: string }
   | { type: typeof MessageType.gossip; json: string }
+  | { type: typeof MessageType.prove; proof: string }
 
 /** Encoders for peer-link frames. */
 export const encodePeer = {
@@ -128,6 +141,13 @@ export const encodePeer = {
       encoding.writeVarString(e, h.url)
       encoding.writeVarUint(e, h.clientId)
       encoding.writeVarString(e, h.onConflict)
+      encoding.writeVarString(e, h.nonce)
+      encoding.writeVarString(e, h.proof)
+    }),
+  prove: (proof: string) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.prove)
+      encoding.writeVarString(e, proof)
     }),
   state: (room: string, snapshot: Uint8Array, resolution: Resolution = 'none') =>
     frame((e) => {
@@ -205,7 +225,12 @@ export const decodePeer = (bytes: Uint8Array): PeerMessage => {
         url: decoding.readVarString(d),
         clientId: decoding.readVarUint(d),
         onConflict: decoding.readVarString(d),
+        nonce: decoding.readVarString(d),
+        proof: decoding.readVarString(d),
       }
+      break
+    case MessageType.prove:
+      message = { type, proof: decoding.readVarString(d) }
       break
     case MessageType.state: {
       const room = decoding.readVarString(d)

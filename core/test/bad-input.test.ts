@@ -16,8 +16,19 @@ const uint = (n: number) => (e: encoding.Encoder) => encoding.writeVarUint(e, n)
 const str = (s: string) => (e: encoding.Encoder) => encoding.writeVarString(e, s)
 const raw = (b: Uint8Array) => (e: encoding.Encoder) => encoding.writeUint8Array(e, b)
 
-/** A valid peer handshake, so the bad frame that follows hits the post-handshake decoder. */
-const hello = bytes(uint(16), uint(PROTOCOL_VERSION), str('attacker'), str('evil'), str(''), uint(7), str('merge'))
+/** A valid peer handshake (hello, then the empty proof of a mesh without secret), so the bad frame that follows hits the post-handshake decoder. */
+const hello = bytes(
+  uint(16),
+  uint(PROTOCOL_VERSION),
+  str('attacker'),
+  str('evil'),
+  str(''),
+  uint(7),
+  str('merge'),
+  str('nonce'),
+  str(''),
+)
+const prove = bytes(uint(26), str(''))
 
 describe(`bad input closes only the offending socket (MESH_SEED=${seed})`, () => {
   let a: ServedNode
@@ -67,7 +78,10 @@ describe(`bad input closes only the offending socket (MESH_SEED=${seed})`, () =>
         const warnings = log.entries.filter((e) => e.level === 'warn').length
         const url = endpoint === 'peer' ? a.url : `${a.url}/default`
         const { ws, closed } = await openSocket(url)
-        if (endpoint === 'peer') ws.send(hello)
+        if (endpoint === 'peer') {
+          ws.send(hello)
+          ws.send(prove)
+        }
         ws.send(c.frame, { binary: typeof c.frame !== 'string' })
         const { code, reason } = await closed
         expect(code).toBe(c.code)
@@ -91,7 +105,7 @@ describe(`bad input closes only the offending socket (MESH_SEED=${seed})`, () =>
 
   it('peer endpoint: a wrong protocol version is refused with its own code', async () => {
     const { ws, closed } = await openSocket(a.url)
-    ws.send(bytes(uint(16), uint(999), str('x'), str('x'), str(''), uint(1), str('merge')))
+    ws.send(bytes(uint(16), uint(999), str('x'), str('x'), str(''), uint(1), str('merge'), str('n'), str('')))
     expect((await closed).code).toBe(CloseCode.protocolVersion)
   })
 

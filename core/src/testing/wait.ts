@@ -11,6 +11,9 @@ export interface WaitOptions {
   subscribe?: (wake: () => void) => () => void
 }
 
+/** Values `waitUntil` keeps waiting through. */
+type Falsy = false | 0 | '' | null | undefined
+
 const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /**
@@ -28,7 +31,7 @@ export const waitUntil = async <T>(
   what: string,
   check: () => T | Promise<T>,
   options: WaitOptions = {},
-): Promise<T> => {
+): Promise<Exclude<T, Falsy>> => {
   const timeoutMs = options.timeoutMs ?? 5000
   const intervalMs = options.intervalMs ?? 25
   const deadline = Date.now() + timeoutMs
@@ -39,7 +42,7 @@ export const waitUntil = async <T>(
     for (;;) {
       try {
         const result = await check()
-        if (result) return result
+        if (result) return result as Exclude<T, Falsy>
         last = `last result: ${JSON.stringify(result)}`
       } catch (error) {
         last = `last error: ${describeError(error)}`
