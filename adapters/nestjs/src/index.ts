@@ -2,6 +2,5 @@ import 'reflect-metadata'
 
 export { MeshModule } from './mesh-module.js'
 export { MeshService } from './mesh-service.js'
-export { ConfigurableMeshModule, MESH_MODULE_OPTIONS } from './module-definition.js'
+export { MESH_MODULE_OPTIONS } from './module-definition.js'
 export type { MeshModuleOptions } from './options.js'
-export { serveRestFirst } from './serve-rest.js'

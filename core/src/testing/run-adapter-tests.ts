@@ -55,14 +55,16 @@ const isJsonError = (reply: RestReply): boolean =>
  * the top level of a vitest test file.
  *
  * @example
- * runAdapterTests('express', async () => {
+ * runAdapterTests('@mesh/express', async () => {
  *   const node = new MeshNode()
  *   const app = express()
- *   const server = app.listen(0, '127.0.0.1')
- *   const detach = mountMesh(app, server, { node })
+ *   const server = createServer(app)
+ *   mountMesh(app, server, { node })
+ *   server.listen(0, '127.0.0.1')
  *   await once(server, 'listening')
  *   const { port } = server.address() as AddressInfo
- *   return { url: `http://127.0.0.1:${port}`, node, teardown: async () => { ... } }
+ *   const teardown = async () => { await node.close(); await new Promise((r) => server.close(r)) }
+ *   return { url: `http://127.0.0.1:${port}`, node, teardown }
  * })
  */
 export const runAdapterTests = (name: string, setup: AdapterSetup, options: AdapterTestOptions = {}): void => {
@@ -237,6 +239,19 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
       expect(app.node.has('number')).toBe(false)
       expect((await restCall(`${app.api}/kv/number`)).status).toBe(404)
       expect((await restCall(`${app.api}/kv/number`, { method: 'DELETE' })).status).toBe(404)
+
+      const ephemeral = await restCall(`${app.api}/kv/session?ephemeral=true`, json({ user: 'u1' }))
+      expect(ephemeral.status, `PUT ?ephemeral=true: ${JSON.stringify(ephemeral.body)}`).toBe(200)
+      expect((await restCall(`${app.api}/kv/session`)).body).toEqual({ user: 'u1' })
+      const ttl = await restCall(`${app.api}/kv/short-lived?ttl=50`, json('soon gone'))
+      expect(ttl.status, `PUT ?ttl=50: ${JSON.stringify(ttl.body)}`).toBe(200)
+      await waitUntil(
+        'a key written with ?ttl=50 to expire',
+        async () => {
+          return (await restCall(`${app.api}/kv/short-lived`)).status === 404
+        },
+        { timeoutMs },
+      )
     })
 
     it('REST: bad input gets a 4xx JSON error and changes nothing', async () => {
