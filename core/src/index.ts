@@ -36,3 +36,5 @@ export {
   type DiscoveryContext,
 } from './discovery.js'
 export { INSPECT_ROOM, InspectorFeed, type FeedMessage } from './inspector-feed.js'
+export type { AuthDecision, AuthRequest, AuthResult, Authenticate } from './auth.js'
+export { renderPrometheus, type Metric } from './metrics.js'

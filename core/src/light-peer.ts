@@ -1,9 +1,11 @@
 import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
-import * as decoding from 'lib0/decoding'
+import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
 import * as Y from 'yjs'
 import { CloseCode } from './close-codes.js'
 import type { Logger } from './logger.js'
 import { decodeLight, encodeLight, MessageType, SyncType, toBytes, type LightMessage } from './protocol.js'
+import type { Metrics } from './metrics.js'
+import { RateLimiter } from './rate-limiter.js'
 import type { LightSink, Room } from './room.js'
 import { SOCKET_OPEN, type Connection, type MeshSocket } from './socket.js'
 
@@ -13,21 +15,14 @@ const MAX_REASON = 120
 export interface LightHost {
   readonly logger: Logger
   readonly maxMessageBytes: number
+  readonly metrics: Metrics
+  /** Frames per second one light peer may send (bursts of twice that). */
+  readonly messagesPerSecond: number
   lightDown(peer: LightPeer): void
 }
 
-/** Reads the awareness client ids an update announces, so they can be removed when the socket goes. */
-const awarenessClients = (update: Uint8Array): number[] => {
-  const d = decoding.createDecoder(update)
-  const n = decoding.readVarUint(d)
-  const ids: number[] = []
-  for (let i = 0; i < n; i++) {
-    ids.push(decoding.readVarUint(d))
-    decoding.readVarUint(d)
-    decoding.readVarString(d)
-  }
-  return ids
-}
+/** Awareness client ids one socket may speak for (a tab normally has one). */
+const MAX_CLIENTS_PER_SOCKET = 8
 
 /**
  * A browser tab (or any `y-websocket` client) connected to one room: y-protocols sync and
@@ -43,6 +38,7 @@ export class LightPeer implements Connection, LightSink {
   #clients = new Set<number>()
   #closed = false
   #closeReason: { code: number; reason: string } | undefined
+  #limiter: RateLimiter
   readonly connectedAt = Date.now()
 
   constructor(options: { id: string; host: LightHost; socket: MeshSocket; room: Room; readOnly?: boolean }) {
@@ -51,6 +47,7 @@ export class LightPeer implements Connection, LightSink {
     this.#socket = options.socket
     this.room = options.room
     this.readOnly = options.readOnly ?? false
+    this.#limiter = new RateLimiter(options.host.messagesPerSecond)
     this.room.addLight(this)
     this.sendFrame(encodeLight.sync(SyncType.step1, Y.encodeStateVector(this.room.doc)))
     const states = this.room.awareness.getStates()
@@ -74,6 +71,8 @@ export class LightPeer implements Connection, LightSink {
     if (this.#closed || this.#socket.readyState !== SOCKET_OPEN) return
     try {
       this.#socket.send(frame)
+      this.#host.metrics.lightFramesOut++
+      this.#host.metrics.lightBytesOut += frame.length
     } catch (error) {
       this.#host.logger.debug('light peer send failed', { peer: this.id, error: String(error) })
       this.fail(CloseCode.goingAway, 'send failed')
@@ -85,9 +84,14 @@ export class LightPeer implements Connection, LightSink {
     if (this.#closed) return
     if (typeof data === 'string') return this.fail(CloseCode.badMessage, 'text frames are not part of the protocol')
     const bytes = toBytes(data)
+    this.#host.metrics.lightFramesIn++
+    this.#host.metrics.lightBytesIn += bytes.length
     if (bytes.length === 0) return this.fail(CloseCode.badMessage, 'empty frame')
     if (bytes.length > this.#host.maxMessageBytes) {
       return this.fail(CloseCode.tooLarge, `message of ${bytes.length} bytes exceeds ${this.#host.maxMessageBytes}`)
+    }
+    if (!this.#limiter.take()) {
+      return this.fail(CloseCode.rateLimited, `more than ${this.#limiter.perSecond} messages per second`)
     }
     let message: LightMessage
     try {
@@ -117,14 +121,35 @@ export class LightPeer implements Connection, LightSink {
           this.sendFrame(encodeLight.permissionDenied('this connection is read-only'))
           return
         }
+        if (!this.room.admit(message.payload.length)) {
+          return this.fail(CloseCode.tooLarge, `room "${this.room.name}" would exceed ${this.room.maxBytes} bytes`)
+        }
         Y.applyUpdate(doc, message.payload, this)
         return
       case MessageType.awareness: {
-        const ids = awarenessClients(message.update)
-        applyAwarenessUpdate(awareness, message.update, this)
-        for (const id of ids) {
-          if (awareness.getStates().has(id)) this.#clients.add(id)
-          else this.#clients.delete(id)
+        // A socket may set or remove only its own clients' states, never another tab's.
+        const owners = this.room.awarenessOwners
+        const entries = readAwarenessEntries(message.update)
+        const allowed = entries.filter((entry) => {
+          const owner = owners.get(entry.clientId)
+          if (owner === this) return true
+          return owner === undefined && this.#clients.size < MAX_CLIENTS_PER_SOCKET
+        })
+        if (allowed.length < entries.length) {
+          this.#host.logger.warn('dropped awareness entries for clients this socket does not own', {
+            peer: this.id,
+            dropped: entries.length - allowed.length,
+          })
+        }
+        if (allowed.length === 0) return
+        for (const entry of allowed) {
+          owners.set(entry.clientId, this)
+          this.#clients.add(entry.clientId)
+        }
+        const update = allowed.length === entries.length ? message.update : writeAwarenessEntries(allowed)
+        applyAwarenessUpdate(awareness, update, this)
+        for (const { clientId } of allowed) {
+          if (!awareness.getStates().has(clientId)) this.#clients.delete(clientId)
         }
         return
       }
@@ -143,6 +168,7 @@ export class LightPeer implements Connection, LightSink {
     if (this.#closed) return
     const text = reason.length > MAX_REASON ? `${reason.slice(0, MAX_REASON - 1)}…` : reason
     this.#closeReason = { code, reason: text }
+    this.#host.metrics.closed(code)
     if (code >= 4000)
       this.#host.logger.warn('closing light peer', { peer: this.id, room: this.room.name, code, reason })
     try {

@@ -1,7 +1,10 @@
 import * as Y from 'yjs'
 import { CloseCode } from './close-codes.js'
 import { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
+import { decide, describeRequest, findToken, type AuthDecision, type Authenticate } from './auth.js'
 import type { Discovery } from './discovery.js'
+import { PendingConnection } from './pending-connection.js'
+import { Metrics, type Metric } from './metrics.js'
 import { Emitter } from './emitter.js'
 import { INSPECT_ROOM, InspectorFeed } from './inspector-feed.js'
 import { MeshConflictError, MeshError } from './errors.js'
@@ -32,8 +35,16 @@ export interface MeshLimits {
   peerMessageBytes?: number
   /** Largest frame accepted from a light peer. Default 16 MiB. */
   lightMessageBytes?: number
-  /** Most rooms a node hosts; a peer or light peer that would create more is refused. Default 1000. */
+  /** Most rooms a node hosts; a peer or light peer that would create more is refused (4429). Default 1000. */
   maxRooms?: number
+  /** Largest encoded size a room may reach through remote updates (4413 beyond). Default 512 MiB. */
+  maxDocumentBytes?: number
+  /** Frames per second one light peer may send, bursts of twice that (4429 beyond). Default 500. */
+  lightMessagesPerSecond?: number
+  /** Frames per second one peer link may send, bursts of twice that (4429 beyond). Default 20000. */
+  peerMessagesPerSecond?: number
+  /** Most sockets (peer links, light peers, feeds) served at once (4429 beyond). Default 10000. */
+  maxConnections?: number
 }
 
 /** Options of {@link MeshNode}. */
@@ -69,6 +80,14 @@ export interface MeshNodeOptions {
    * without it cannot join. A list rotates: the first signs, any verifies.
    */
   secret?: string | readonly string[]
+  /**
+   * Decides who may connect as a light peer or call the REST API (health excepted): return
+   * `true`/`false` or `{ allow, readOnly, rooms }`. No room is created before it allows.
+   * @example authenticate: ({ token }) => token === process.env.MESH_TOKEN
+   */
+  authenticate?: Authenticate
+  /** Browser origins allowed to connect (checked when an `Origin` header is present). Default: any. */
+  allowedOrigins?: readonly string[]
   /** Ways to find peers beyond `join`: `dnsDiscovery`, `multicastDiscovery` (see docs/membership.md). */
   discovery?: Discovery[]
   /** Light peers (browser tabs, y-websocket clients). */
@@ -194,6 +213,9 @@ export class MeshNode {
   #lightReadOnly: NonNullable<MeshNodeOptions['lightPeers']>['readOnly']
   #discovery: Discovery[]
   #secrets: readonly string[]
+  #metrics = new Metrics()
+  #authenticate: Authenticate | undefined
+  #allowedOrigins: readonly string[] | undefined
   #clients = new Map<number, string>()
   #conflicts = new Map<string, MeshConflictError>()
   #resolutions = new Map<string, Resolution>()
@@ -224,6 +246,10 @@ export class MeshNode {
       peerMessageBytes: options.limits?.peerMessageBytes ?? 256 * 1024 * 1024,
       lightMessageBytes: options.limits?.lightMessageBytes ?? 16 * 1024 * 1024,
       maxRooms: options.limits?.maxRooms ?? 1000,
+      maxDocumentBytes: options.limits?.maxDocumentBytes ?? 512 * 1024 * 1024,
+      lightMessagesPerSecond: options.limits?.lightMessagesPerSecond ?? 500,
+      peerMessagesPerSecond: options.limits?.peerMessagesPerSecond ?? 20_000,
+      maxConnections: options.limits?.maxConnections ?? 10_000,
     }
     this.#log = new CommitLog(options.historyLimit ?? 1000)
     this.#backoff = options.reconnect
@@ -235,6 +261,8 @@ export class MeshNode {
     if (this.#secrets.some((s) => typeof s !== 'string' || s.length < 8)) {
       throw new MeshError('bad_option', 'secret must be a string of at least 8 characters (or a list of them)')
     }
+    this.#authenticate = options.authenticate
+    this.#allowedOrigins = options.allowedOrigins
     this.#maxPeers = options.maxPeers ?? 8
     this.#lightReadOnly = options.lightPeers?.readOnly
     this.#clients.set(this.clientId, this.id)
@@ -343,7 +371,13 @@ export class MeshNode {
     if (this.#rooms.size >= this.#limits.maxRooms) {
       throw new MeshError('too_large', `room limit of ${this.#limits.maxRooms} reached`)
     }
-    const room = new Room({ name, clientId: this.clientId, log: this.#log, hooks: this.#roomHooks })
+    const room = new Room({
+      name,
+      clientId: this.clientId,
+      log: this.#log,
+      hooks: this.#roomHooks,
+      maxBytes: this.#limits.maxDocumentBytes,
+    })
     this.#rooms.set(name, room)
     for (const link of this.#links.values()) link.startRoom(room)
     return room
@@ -366,6 +400,11 @@ export class MeshNode {
       socket.close(CloseCode.goingAway, 'node is shutting down')
       return { receive: () => {}, close: () => {} }
     }
+    if (this.#links.size + this.#pendingLinks.size + this.#lights.size >= this.#limits.maxConnections) {
+      this.#metrics.closed(CloseCode.rateLimited)
+      socket.close(CloseCode.rateLimited, 'too many connections')
+      return { receive: () => {}, close: () => {} }
+    }
     if (options.room === undefined) {
       const link = new PeerLink({ host: this.#linkHost, socket, role: 'acceptor' })
       this.#pendingLinks.add(link)
@@ -377,21 +416,67 @@ export class MeshNode {
         return () => this.#progress.delete(listener)
       })
     }
-    let room: Room
-    try {
-      room = this.room(options.room)
-    } catch (error) {
-      socket.close(CloseCode.badMessage, (error as Error).message.slice(0, 120))
-      return { receive: () => {}, close: () => {} }
+    const roomName = options.room
+    const open = (authReadOnly: boolean): Connection => {
+      let room: Room
+      try {
+        room = this.room(roomName)
+      } catch (error) {
+        const code =
+          error instanceof MeshError && error.code === 'too_large' ? CloseCode.rateLimited : CloseCode.badMessage
+        socket.close(code, (error as Error).message.slice(0, 120))
+        return { receive: () => {}, close: () => {} }
+      }
+      const policy = this.#lightReadOnly
+      const readOnly =
+        authReadOnly ||
+        (options.readOnly ??
+          (typeof policy === 'function' ? policy({ room: room.name, request: options.request }) : (policy ?? false)))
+      const light = new LightPeer({ id: String(++this.#lightSeq), host: this.#lightHost, socket, room, readOnly })
+      this.#lights.add(light)
+      this.#startKeepalive()
+      return light
     }
-    const policy = this.#lightReadOnly
-    const readOnly =
-      options.readOnly ??
-      (typeof policy === 'function' ? policy({ room: room.name, request: options.request }) : (policy ?? false))
-    const light = new LightPeer({ id: String(++this.#lightSeq), host: this.#lightHost, socket, room, readOnly })
-    this.#lights.add(light)
-    this.#startKeepalive()
-    return light
+    if (!this.#authenticate && !this.#allowedOrigins) return open(false)
+    const { url, header } = describeRequest(options.request)
+    return new PendingConnection({
+      socket,
+      decision: this.authorize({ kind: 'light', room: roomName, url, header, request: options.request }),
+      open,
+      logger: this.logger,
+    })
+  }
+
+  /**
+   * Applies the origin allow-list and the `authenticate` hook to a light peer or REST call.
+   * Adapters need not call it: `accept` and the REST handler do.
+   */
+  async authorize(input: {
+    kind: 'light' | 'rest'
+    room?: string
+    url: URL
+    header: (name: string) => string | undefined
+    request?: unknown
+  }): Promise<AuthDecision> {
+    const origin = input.header('origin')
+    if (origin !== undefined && this.#allowedOrigins && !this.#allowedOrigins.includes(origin)) {
+      return {
+        allow: false,
+        status: 403,
+        code: CloseCode.forbidden,
+        reason: `origin ${origin.slice(0, 80)} is not allowed`,
+      }
+    }
+    if (!this.#authenticate) return { allow: true, readOnly: false }
+    const result = await this.#authenticate({
+      kind: input.kind,
+      room: input.room,
+      url: input.url,
+      header: input.header,
+      token: findToken(input.url, input.header),
+      request: input.request,
+    })
+    return decide(result, input.room)
   }
 
   /** Starts a peer link over a socket this side opened (dialer role). `join` does this for URLs. */
@@ -556,6 +641,77 @@ export class MeshNode {
   /** Replaces this node's member metadata (JSON) and gossips it at once. */
   setMeta(meta: Record<string, unknown>): void {
     this.#membership.update({ meta: toJsonValue(meta, 'meta') as Record<string, JsonValue> })
+  }
+
+  /** Counters and gauges for monitoring; `GET /mesh/api/metrics` renders them for Prometheus. */
+  metrics(): Metric[] {
+    const m = this.#metrics
+    const counter = (name: string, help: string, value: number): Metric => ({
+      name,
+      help,
+      type: 'counter',
+      values: [{ value }],
+    })
+    const gauge = (name: string, help: string, value: number): Metric => ({
+      name,
+      help,
+      type: 'gauge',
+      values: [{ value }],
+    })
+    const states = new Map<string, number>()
+    for (const member of this.members()) {
+      const key = `${member.role}:${member.state}`
+      states.set(key, (states.get(key) ?? 0) + 1)
+    }
+    let pending = 0
+    for (const link of this.#links.values()) {
+      for (const state of Object.values(link.roomStates())) if (state.state !== 'synced') pending++
+    }
+    const memory = process.memoryUsage()
+    const now = Date.now()
+    return [
+      gauge('mesh_peers', 'Open peer links.', this.#links.size),
+      gauge('mesh_light_peers', 'Connected light peers (browser tabs, y-websocket clients).', this.#lights.size),
+      gauge('mesh_rooms', 'Rooms hosted.', this.#rooms.size),
+      {
+        name: 'mesh_members',
+        help: 'Known members by role and state.',
+        type: 'gauge',
+        values: [...states].map(([key, value]) => {
+          const [role = '', state = ''] = key.split(':')
+          return { labels: { role, state }, value }
+        }),
+      },
+      counter('mesh_commits_total', 'Yjs updates applied (local and remote).', this.#log.total),
+      counter('mesh_peer_frames_in_total', 'Frames received on peer links.', m.peerFramesIn),
+      counter('mesh_peer_frames_out_total', 'Frames sent on peer links.', m.peerFramesOut),
+      counter('mesh_peer_bytes_in_total', 'Bytes received on peer links.', m.peerBytesIn),
+      counter('mesh_peer_bytes_out_total', 'Bytes sent on peer links.', m.peerBytesOut),
+      counter('mesh_light_frames_in_total', 'Frames received from light peers.', m.lightFramesIn),
+      counter('mesh_light_frames_out_total', 'Frames sent to light peers.', m.lightFramesOut),
+      counter('mesh_light_bytes_in_total', 'Bytes received from light peers.', m.lightBytesIn),
+      counter('mesh_light_bytes_out_total', 'Bytes sent to light peers.', m.lightBytesOut),
+      {
+        name: 'mesh_rejected_total',
+        help: 'Sockets closed for bad input or limits, by reason.',
+        type: 'counter',
+        values: [...m.rejected].map(([reason, value]) => ({ labels: { reason }, value })),
+      },
+      gauge('mesh_sync_pending_rooms', 'Rooms on open links whose (re)sync has not finished.', pending),
+      {
+        name: 'mesh_peer_silence_seconds',
+        help: 'Seconds since the last frame from each peer (sync lag when it grows).',
+        type: 'gauge',
+        values: [...this.#links.values()].map((link) => ({
+          labels: { peer: link.remote?.name ?? link.peerId ?? '' },
+          value: (now - link.lastReceivedAt) / 1000,
+        })),
+      },
+      gauge('mesh_conflicts_pending', 'Rooms quarantined by onConflict "exception".', this.#conflicts.size),
+      gauge('mesh_heap_used_bytes', 'V8 heap in use.', memory.heapUsed),
+      gauge('mesh_rss_bytes', 'Resident set size.', memory.rss),
+      gauge('mesh_uptime_seconds', 'Seconds since the node started.', (now - this.startedAt) / 1000),
+    ]
   }
 
   /** The recent commits (applied Yjs updates), oldest first. */
@@ -765,6 +921,12 @@ export class MeshNode {
       get secrets() {
         return node.#secrets
       },
+      get metrics() {
+        return node.#metrics
+      },
+      get messagesPerSecond() {
+        return node.#limits.peerMessagesPerSecond
+      },
       room: (name: string) => node.room(name),
       rooms: () => node.#rooms.values(),
       existingRoom: (name: string) => node.#rooms.get(name),
@@ -819,6 +981,12 @@ export class MeshNode {
       },
       get maxMessageBytes() {
         return node.#limits.lightMessageBytes
+      },
+      get metrics() {
+        return node.#metrics
+      },
+      get messagesPerSecond() {
+        return node.#limits.lightMessagesPerSecond
       },
       lightDown: (light: LightPeer) => {
         node.#lights.delete(light)

@@ -24,8 +24,12 @@ import {
   type PeerMessage,
   type Resolution,
 } from './protocol.js'
+import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
+import { LightPeer } from './light-peer.js'
 import { parseGossip, type MemberRecord } from './membership.js'
 import { matchingSecret, newNonce, sign, signAll } from './peer-auth.js'
+import type { Metrics } from './metrics.js'
+import { RateLimiter } from './rate-limiter.js'
 import type { PeerSink, Room } from './room.js'
 import { SOCKET_OPEN, type Connection, type MeshSocket } from './socket.js'
 
@@ -58,6 +62,9 @@ export interface LinkHost {
   readonly maxMessageBytes: number
   /** Shared secrets of the mesh; the first signs, any verifies. Empty: no authentication. */
   readonly secrets: readonly string[]
+  readonly metrics: Metrics
+  /** Frames per second one peer may send (bursts of twice that). */
+  readonly messagesPerSecond: number
   /** Returns the room, creating it (and announcing it to every link) if needed. */
   room(name: string): Room
   rooms(): Iterable<Room>
@@ -123,6 +130,9 @@ export class PeerLink implements Connection, PeerSink {
   #socket: MeshSocket
   #state: 'handshake' | 'proving' | 'open' | 'closed' = 'handshake'
   #nonce = newNonce()
+  #limiter: RateLimiter
+  /** Milliseconds since the epoch the last frame arrived. */
+  lastReceivedAt = Date.now()
   #rooms = new Map<string, RoomSync>()
   #timer: ReturnType<typeof setTimeout> | undefined
   #closeReason: { code: number; reason: string } | undefined
@@ -133,6 +143,7 @@ export class PeerLink implements Connection, PeerSink {
     this.#socket = options.socket
     this.role = options.role
     this.dialedUrl = options.url
+    this.#limiter = new RateLimiter(options.host.messagesPerSecond)
     this.#timer = setTimeout(
       () => this.fail(CloseCode.badMessage, 'handshake not completed in time'),
       HANDSHAKE_TIMEOUT_MS,
@@ -185,6 +196,8 @@ export class PeerLink implements Connection, PeerSink {
     if (this.#state === 'closed' || this.#socket.readyState !== SOCKET_OPEN) return
     try {
       this.#socket.send(frame)
+      this.#host.metrics.peerFramesOut++
+      this.#host.metrics.peerBytesOut += frame.length
     } catch (error) {
       this.#host.logger.warn('peer send failed', { peer: this.peerId, error: String(error) })
       this.fail(CloseCode.goingAway, 'send failed')
@@ -196,9 +209,16 @@ export class PeerLink implements Connection, PeerSink {
     if (this.#state === 'closed') return
     if (typeof data === 'string') return this.fail(CloseCode.badMessage, 'text frames are not part of the protocol')
     const bytes = toBytes(data)
+    const metrics = this.#host.metrics
+    metrics.peerFramesIn++
+    metrics.peerBytesIn += bytes.length
+    this.lastReceivedAt = Date.now()
     if (bytes.length === 0) return this.fail(CloseCode.badMessage, 'empty frame')
     if (bytes.length > this.#host.maxMessageBytes) {
       return this.fail(CloseCode.tooLarge, `message of ${bytes.length} bytes exceeds ${this.#host.maxMessageBytes}`)
+    }
+    if (!this.#limiter.take(this.lastReceivedAt)) {
+      return this.fail(CloseCode.rateLimited, `more than ${this.#limiter.perSecond} messages per second`)
     }
     let message: PeerMessage
     try {
@@ -217,6 +237,7 @@ export class PeerLink implements Connection, PeerSink {
   fail(code: number, reason: string): void {
     if (this.#state === 'closed') return
     this.#closeReason = { code, reason: truncate(reason) }
+    this.#host.metrics.closed(code)
     const log = code >= 4000 ? this.#host.logger.warn : this.#host.logger.debug
     log.call(this.#host.logger, 'closing peer link', { peer: this.peerId, code, reason })
     try {
@@ -293,7 +314,18 @@ export class PeerLink implements Connection, PeerSink {
         return this.#onUpdates(message.room, message.updates)
       case MessageType.roomAwareness: {
         const room = this.#host.existingRoom(message.room)
-        if (room) applyAwarenessUpdate(room.awareness, message.update, this)
+        if (!room) return
+        // Entries for a light peer of this node come only from that light peer.
+        const entries = readAwarenessEntries(message.update)
+        const owners = room.awarenessOwners
+        const allowed = entries.filter((e) => !(owners.get(e.clientId) instanceof LightPeer))
+        for (const entry of allowed) owners.set(entry.clientId, this)
+        if (allowed.length === 0) return
+        applyAwarenessUpdate(
+          room.awareness,
+          allowed.length === entries.length ? message.update : writeAwarenessEntries(allowed),
+          this,
+        )
         return
       }
       case MessageType.hold:
@@ -439,6 +471,7 @@ export class PeerLink implements Connection, PeerSink {
     if (sync.outgoing === 'adopting') return
     validateUpdate(update)
     const room = this.#host.room(name)
+    if (!room.admit(update.length)) return this.#tooBig(room)
     Y.applyUpdateV2(room.doc, update, this)
     sync.incoming = 'synced'
     if (sync.relation === 'diverged') this.#report(name, room, sync)
@@ -450,6 +483,7 @@ export class PeerLink implements Connection, PeerSink {
     if (!sync || sync.outgoing === 'held' || sync.outgoing === 'adopting') return
     for (const update of updates) validateUpdate(update)
     const room = this.#host.room(name)
+    if (!room.admit(updates.reduce((n, u) => n + u.length, 0))) return this.#tooBig(room)
     room.doc.transact(() => {
       for (const update of updates) Y.applyUpdateV2(room.doc, update, this)
     }, this)
@@ -483,6 +517,7 @@ export class PeerLink implements Connection, PeerSink {
     if (sync.outgoing !== 'adopting' || !sync.remoteSnapshot) throw new Error('unexpected full state')
     validateUpdate(update)
     const room = this.#host.room(name)
+    if (!room.admit(update.length)) return this.#tooBig(room)
     adoptRemote(room, update, sync.localChanged ?? new Map(), this)
     this.sendFrame(
       encodePeer.diff(name, this.#diffFor(room, sync.remoteSnapshot), encodeChanged(sync.localChanged ?? new Map())),
@@ -491,6 +526,10 @@ export class PeerLink implements Connection, PeerSink {
     this.#goLive(sync, room)
     this.#report(name, room, sync)
     this.#host.progress()
+  }
+
+  #tooBig(room: Room): void {
+    this.fail(CloseCode.tooLarge, `room "${room.name}" would exceed ${room.maxBytes} bytes`)
   }
 
   #report(name: string, room: Room, sync: RoomSync): void {

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto'
 import { MeshError } from './errors.js'
+import { renderPrometheus } from './metrics.js'
 import type { MeshNode } from './node.js'
 import { assertKey } from './store.js'
 
@@ -17,10 +18,12 @@ export interface RestRequest {
   header?(name: string): string | undefined
 }
 
-/** What the adapter sends back: `body` is serialised as JSON. */
+/** What the adapter sends back: `body` serialised as JSON, or as it is when `contentType` is set. */
 export interface RestResponse {
   status: number
   body: unknown
+  /** Set for non-JSON answers (metrics); `body` is then a string. */
+  contentType?: string
 }
 
 /** Options of {@link createRestHandler}. */
@@ -158,6 +161,12 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => 
     switch (path) {
       case '/kv':
         return only('GET', () => json(200, node.data.toJSON()))
+      case '/metrics':
+        return only('GET', () => ({
+          status: 200,
+          body: renderPrometheus(node.metrics()),
+          contentType: 'text/plain; version=0.0.4; charset=utf-8',
+        }))
       case '/members':
         return only('GET', () => json(200, node.members()))
       case '/status':
@@ -189,9 +198,21 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => 
     }
   }
 
+  const gate = async (req: RestRequest): Promise<RestResponse> => {
+    // Load balancers probe health without credentials.
+    if (req.path.replace(/\/+$/, '') === '/health') return route(req)
+    const url = new URL(`http://localhost${req.path}?${req.query.toString()}`)
+    const decision = await node.authorize({ kind: 'rest', url, header: (name) => req.header?.(name) })
+    if (!decision.allow) return error(decision.status, decision.reason)
+    if (decision.readOnly && req.method !== 'GET' && req.method !== 'HEAD') {
+      return error(403, 'this client may only read')
+    }
+    return route(req)
+  }
+
   return async (req: RestRequest): Promise<RestResponse> => {
     try {
-      return await route(req)
+      return await gate(req)
     } catch (e) {
       if (e instanceof MeshError) return error(STATUS_OF[e.code] ?? 400, e.message)
       node.logger.error('REST handler failed', { method: req.method, path: req.path, error: String(e) })

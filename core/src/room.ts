@@ -50,6 +50,8 @@ export class Room {
   readonly awareness: Awareness
   readonly kv: Y.Map<unknown>
   readonly kvMeta: Y.Map<KeyMeta>
+  /** Which connection (light peer or peer link) speaks for each awareness client id. */
+  readonly awarenessOwners = new Map<number, object>()
   #links = new Set<PeerSink>()
   #lights = new Set<LightSink>()
   #pending: Array<{ update: Uint8Array; origin: unknown }> = []
@@ -59,8 +61,13 @@ export class Room {
   #hooks: RoomHooks
   #destroyed = false
 
-  constructor(options: { name: string; clientId: number; log: CommitLog; hooks: RoomHooks }) {
+  /** Largest encoded size (V2) this room may reach through remote updates. */
+  readonly maxBytes: number
+  #approxBytes = 0
+
+  constructor(options: { name: string; clientId: number; log: CommitLog; hooks: RoomHooks; maxBytes?: number }) {
     this.name = options.name
+    this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY
     this.#log = options.log
     this.#hooks = options.hooks
     this.doc = new Y.Doc({ gc: true })
@@ -106,6 +113,7 @@ export class Room {
   }
 
   #onAwareness = (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
+    for (const id of changes.removed) this.awarenessOwners.delete(id)
     const clients = [...changes.added, ...changes.updated, ...changes.removed]
     if (clients.length === 0 || this.#destroyed) return
     const update = encodeAwarenessUpdate(this.awareness, clients)
@@ -169,6 +177,22 @@ export class Room {
   /** Number of light peers connected to this room on this node. */
   get lightCount(): number {
     return this.#lights.size
+  }
+
+  /**
+   * Whether an incoming update of `bytes` may be applied without the room passing `maxBytes`.
+   * Tracks an upper bound (the sum of applied updates) and measures the real size only when
+   * that bound says the limit is near, so the common case costs an addition.
+   */
+  admit(bytes: number): boolean {
+    if (this.#approxBytes + bytes <= this.maxBytes) {
+      this.#approxBytes += bytes
+      return true
+    }
+    this.#approxBytes = Y.encodeStateAsUpdateV2(this.doc).length
+    if (this.#approxBytes + bytes > this.maxBytes) return false
+    this.#approxBytes += bytes
+    return true
   }
 
   /** This room's state vector and delete set, encoded (`Y.encodeSnapshot`). */

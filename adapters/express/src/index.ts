@@ -56,8 +56,10 @@ export const meshRouter = (node: MeshNode, options: RestOptions = {}): Router =>
       query: url.searchParams,
       contentLength: Number.isFinite(declared) ? declared : undefined,
       body: async () => parsedBody(req) ?? readBody(req, limit),
+      header: (name) => req.get(name),
     })
-    res.status(reply.status).json(reply.body)
+    if (reply.contentType) res.status(reply.status).type(reply.contentType).send(String(reply.body))
+    else res.status(reply.status).json(reply.body)
   })
   return router
 }

@@ -84,7 +84,10 @@ export const meshApi = (node: MeshNode, options: RestOptions = {}): Hono => {
       query: url.searchParams,
       contentLength: length === undefined ? undefined : Number(length),
       body: () => c.req.text(),
+      header: (name) => c.req.header(name),
     })
+    if (res.contentType)
+      return c.body(String(res.body), res.status as ContentfulStatusCode, { 'content-type': res.contentType })
     return c.json(res.body, res.status as ContentfulStatusCode)
   })
 }

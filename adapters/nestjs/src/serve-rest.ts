@@ -42,10 +42,14 @@ export const serveRestFirst = (
       query: url.searchParams,
       contentLength: Number.isFinite(declared) ? declared : undefined,
       body: () => readBody(req, limit),
+      header: (name) => {
+        const value = req.headers[name.toLowerCase()]
+        return Array.isArray(value) ? value.join(', ') : value
+      },
     })
-    const text = JSON.stringify(reply.body ?? null)
+    const text = reply.contentType ? String(reply.body) : JSON.stringify(reply.body ?? null)
     res.writeHead(reply.status, {
-      'content-type': 'application/json; charset=utf-8',
+      'content-type': reply.contentType ?? 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(text),
     })
     res.end(text)

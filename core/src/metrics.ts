@@ -1,0 +1,58 @@
+import { CloseCode } from './close-codes.js'
+
+/** Why a message or connection was refused, by close code. */
+const REASONS: Record<number, string> = {
+  [CloseCode.badMessage]: 'bad_message',
+  [CloseCode.unauthorized]: 'unauthorized',
+  [CloseCode.forbidden]: 'forbidden',
+  [CloseCode.duplicate]: 'duplicate',
+  [CloseCode.tooLarge]: 'too_large',
+  [CloseCode.protocolVersion]: 'protocol_version',
+  [CloseCode.rateLimited]: 'rate_limited',
+}
+
+/** Counters a node keeps for `GET /mesh/api/metrics`. */
+export class Metrics {
+  peerFramesIn = 0
+  peerFramesOut = 0
+  peerBytesIn = 0
+  peerBytesOut = 0
+  lightFramesIn = 0
+  lightFramesOut = 0
+  lightBytesIn = 0
+  lightBytesOut = 0
+  rejected = new Map<string, number>()
+
+  /** Counts a socket closed for a reason that is the client's fault (44xx). */
+  closed(code: number): void {
+    const reason = REASONS[code]
+    if (reason) this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1)
+  }
+}
+
+/** One metric for {@link renderPrometheus}. */
+export interface Metric {
+  name: string
+  help: string
+  type: 'counter' | 'gauge'
+  values: Array<{ labels?: Record<string, string>; value: number }>
+}
+
+const escapeLabel = (value: string): string => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
+
+/** Renders metrics in the Prometheus text exposition format (version 0.0.4). */
+export const renderPrometheus = (metrics: readonly Metric[]): string => {
+  const lines: string[] = []
+  for (const m of metrics) {
+    lines.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} ${m.type}`)
+    for (const v of m.values) {
+      const labels = v.labels
+        ? `{${Object.entries(v.labels)
+            .map(([k, val]) => `${k}="${escapeLabel(val)}"`)
+            .join(',')}}`
+        : ''
+      lines.push(`${m.name}${labels} ${Number.isFinite(v.value) ? v.value : 0}`)
+    }
+  }
+  return `${lines.join('\n')}\n`
+}
