@@ -292,11 +292,15 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     await a.node.put('flag:existing', { enabled: true, by: 'ops' })
     const viewer = await openBoard({ urls: [r.url], name: 'Viewer' })
     await synced(viewer)
-    await viewer.locator('#read-only').waitFor({ state: 'visible' })
     await flag(viewer, 'existing').waitFor()
+    // A page that goes around the API writes to the Y.Doc directly: the node refuses it, says
+    // so, and the page rolls the write back.
+    await viewer.evaluate(() => window.board?.client.doc.getMap('kv').set('flag:forced', { enabled: true, by: 'x' }))
+    await viewer.locator('#read-only').waitFor({ state: 'visible' })
+    await expect.poll(() => viewer.evaluate(() => window.board?.client.has('flag:forced'))).toBe(false)
+    await flag(viewer, 'forced').waitFor({ state: 'detached' })
     expect(await toggle(viewer, 'existing').isDisabled()).toBe(true)
     expect(await viewer.locator('#add button').isDisabled()).toBe(true)
-
     const refused = await viewer.evaluate(() =>
       window.board?.client.put('flag:hack', { enabled: true, by: 'Viewer' }).then(
         () => 'accepted',
@@ -304,9 +308,6 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
       ),
     )
     expect(refused).toBe('read_only')
-    // A page that goes around the API writes to the Y.Doc directly; the node must still refuse it.
-    await viewer.evaluate(() => window.board?.client.doc.getMap('kv').set('flag:forced', { enabled: true, by: 'x' }))
-    await expect.poll(() => viewer.evaluate(() => window.board?.client.has('flag:forced'))).toBe(false)
     // Links are ordered: once this later write is everywhere, a relayed refused write would be too.
     await r.node.put('sentinel', 1)
     await until([a.node], () => a.node.get('sentinel') === 1, 'sentinel on a')
@@ -314,7 +315,6 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
       expect(served.node.has('flag:hack')).toBe(false)
       expect(served.node.has('flag:forced')).toBe(false)
     }
-    await flag(viewer, 'forced').waitFor({ state: 'detached' })
     await shot(viewer, 'read-only')
   })
 })

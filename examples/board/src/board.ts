@@ -153,7 +153,7 @@ client.on('status', renderStatus)
 client.on('readonly', () => {
   renderStatus()
   renderFlags()
-  show('This node serves you read-only: changes stay off.')
+  show('This node serves you read-only: you can look but not change.')
 })
 client.on('error', (error) => show(error.message))
 // Closing the tab would drop presence after the socket closes anyway; this makes it instant.
