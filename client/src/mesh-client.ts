@@ -76,6 +76,11 @@ export interface MeshClientOptions {
   name?: string
   /** More presence fields, published with the name. */
   meta?: Record<string, JsonValue>
+  /**
+   * Access token for nodes with an `authenticate` hook, sent as the WebSocket subprotocol
+   * `mesh-token.<token>` (browsers cannot set headers on a WebSocket; this keeps it out of URLs).
+   */
+  token?: string
   /** WebSocket implementation. Default `globalThis.WebSocket`; in Node 20 pass `WebSocket` from `ws`. */
   WebSocket?: WebSocketConstructor
   /** Reconnect timing. */
@@ -87,6 +92,9 @@ export interface MeshClientOptions {
   /** Source of jitter, in [0, 1). Default `Math.random`. */
   random?: () => number
 }
+
+/** Characters a WebSocket subprotocol may hold (an RFC 7230 token). */
+const PROTOCOL_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
 const ROOM_NAME = /^[A-Za-z0-9._~:@!$'()*+,;=-]{1,128}$/
 const RESERVED_ROOMS = new Set(['api', 'inspector'])
@@ -150,6 +158,7 @@ export class MeshClient {
   #kv: Y.Map<unknown>
   #awareness: Awareness
   #WebSocket: WebSocketConstructor
+  #protocols: string[] | undefined
   #emitter: Emitter<MeshClientEvents>
   #socket: ClientSocket | undefined
   #socketUrl: string | null = null
@@ -193,6 +202,15 @@ export class MeshClient {
       )
     }
     this.#WebSocket = Impl
+    if (options.token !== undefined) {
+      if (!PROTOCOL_TOKEN.test(options.token)) {
+        throw new MeshClientError(
+          'bad_option',
+          'token has characters a subprotocol cannot carry; pass it as ?token= in the URLs',
+        )
+      }
+      this.#protocols = [`mesh-token.${options.token}`]
+    }
     this.#timeoutMs = options.timeoutMs ?? 30_000
     this.#minDelayMs = options.backoff?.minDelayMs ?? 100
     this.#maxDelayMs = options.backoff?.maxDelayMs ?? 5000
@@ -481,7 +499,8 @@ export class MeshClient {
     const base = this.urls[this.#urlIndex % this.urls.length] as string
     let socket: ClientSocket
     try {
-      socket = new this.#WebSocket(roomUrl(base, this.room))
+      const url = roomUrl(base, this.room)
+      socket = this.#protocols ? new this.#WebSocket(url, this.#protocols) : new this.#WebSocket(url)
     } catch (error) {
       this.#report(new MeshClientError('bad_option', `cannot open a WebSocket to ${base}`, { cause: error }))
       this.#urlIndex++
@@ -641,9 +660,10 @@ export class MeshClient {
         if (message.denied) this.#denied(message.reason)
         return
       case MessageType.queryAwareness:
-        this.#send(
-          encodeMessage.awareness(encodeAwarenessUpdate(this.#awareness, [...this.#awareness.getStates().keys()])),
-        )
+        // Only our own entry: the node owns the relay, and answering for others would claim them.
+        if (this.#awareness.getLocalState() !== null) {
+          this.#send(encodeMessage.awareness(encodeAwarenessUpdate(this.#awareness, [this.#awareness.clientID])))
+        }
         return
     }
   }

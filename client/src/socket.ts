@@ -17,7 +17,7 @@ export interface ClientSocket {
 }
 
 /** A WebSocket class: `globalThis.WebSocket` in browsers, `WebSocket` from `ws` in Node. */
-export type WebSocketConstructor = new (url: string) => ClientSocket
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => ClientSocket
 
 /** `readyState` of an open WebSocket, the same in every implementation. */
 export const SOCKET_OPEN = 1

@@ -243,6 +243,26 @@ describe('MeshClient against real nodes', () => {
     }
   })
 
+  it('sends its token as a subprotocol, so an authenticate hook can let it in or make it read-only', async () => {
+    const a = await node({
+      authenticate: ({ token }) =>
+        token === 'writer' ? true : token === 'reader' ? { allow: true, readOnly: true } : { allow: false },
+    })
+    const writer = client({ urls: a.url, token: 'writer' })
+    await writer.synced
+    await writer.put('k', 1)
+    await until([a.node], () => a.node.get('k') === 1, 'writer write on the node')
+    const reader = client({ urls: a.url, token: 'reader' })
+    await reader.synced
+    reader.doc.getMap('kv').set('k', 2)
+    await until([reader], () => reader.readOnly && reader.get('k') === 1, 'reader refused and rolled back')
+    const stranger = client({ urls: a.url })
+    const error = await new Promise<MeshClientError>((resolve) => stranger.once('error', resolve))
+    expect(error.code).toBe('rejected')
+    expect(a.node.get('k')).toBe(1)
+    expect(() => nodeClient({ urls: a.url, token: 'a b' })).toThrow(/subprotocol/)
+  })
+
   it('presence comes back at once after a reconnect, even where it was seen leaving', async () => {
     const { a, b } = await pair()
     const ada = client({ urls: [a.url], name: 'Ada' })
