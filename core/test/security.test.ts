@@ -37,7 +37,7 @@ const update = (write: (doc: Y.Doc) => void): Buffer => {
   encoding.writeVarUint8Array(e, Y.encodeStateAsUpdate(doc))
   return Buffer.from(encoding.toUint8Array(e))
 }
-const awarenessFrame = (clientId: number, state: unknown, clock = 1): Buffer => {
+const awarenessFrame = (clientId: number, state: Record<string, unknown> | null, clock = 1): Buffer => {
   const doc = new Y.Doc()
   doc.clientID = clientId
   const awareness = new Awareness(doc)
