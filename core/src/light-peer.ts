@@ -3,7 +3,8 @@ import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries
 import * as Y from 'yjs'
 import { CloseCode } from './close-codes.js'
 import type { Logger } from './logger.js'
-import { decodeLight, encodeLight, MessageType, SyncType, toBytes, type LightMessage } from './protocol.js'
+import { receiveFrame, type FrameRules } from './frame-guard.js'
+import { decodeLight, encodeLight, MessageType, SyncType, type LightMessage } from './protocol.js'
 import type { Metrics } from './metrics.js'
 import { RateLimiter } from './rate-limiter.js'
 import type { LightSink, Room } from './room.js'
@@ -38,7 +39,7 @@ export class LightPeer implements Connection, LightSink {
   #clients = new Set<number>()
   #closed = false
   #closeReason: { code: number; reason: string } | undefined
-  #limiter: RateLimiter
+  #rules: FrameRules<LightMessage>
   readonly connectedAt = Date.now()
 
   constructor(options: { id: string; host: LightHost; socket: MeshSocket; room: Room; readOnly?: boolean }) {
@@ -47,7 +48,18 @@ export class LightPeer implements Connection, LightSink {
     this.#socket = options.socket
     this.room = options.room
     this.readOnly = options.readOnly ?? false
-    this.#limiter = new RateLimiter(options.host.messagesPerSecond)
+    const host = options.host
+    this.#rules = {
+      maxBytes: host.maxMessageBytes,
+      limiter: new RateLimiter(host.messagesPerSecond),
+      count: (bytes) => {
+        host.metrics.lightFramesIn++
+        host.metrics.lightBytesIn += bytes
+      },
+      decode: decodeLight,
+      handle: (message) => this.#handle(message),
+      fail: (code, reason) => this.fail(code, reason),
+    }
     this.room.addLight(this)
     this.sendFrame(encodeLight.sync(SyncType.step1, Y.encodeStateVector(this.room.doc)))
     const states = this.room.awareness.getStates()
@@ -82,28 +94,7 @@ export class LightPeer implements Connection, LightSink {
   /** Handles one frame. Anything malformed closes this socket only and changes nothing. */
   receive(data: Uint8Array | ArrayBuffer | string): void {
     if (this.#closed) return
-    if (typeof data === 'string') return this.fail(CloseCode.badMessage, 'text frames are not part of the protocol')
-    const bytes = toBytes(data)
-    this.#host.metrics.lightFramesIn++
-    this.#host.metrics.lightBytesIn += bytes.length
-    if (bytes.length === 0) return this.fail(CloseCode.badMessage, 'empty frame')
-    if (bytes.length > this.#host.maxMessageBytes) {
-      return this.fail(CloseCode.tooLarge, `message of ${bytes.length} bytes exceeds ${this.#host.maxMessageBytes}`)
-    }
-    if (!this.#limiter.take()) {
-      return this.fail(CloseCode.rateLimited, `more than ${this.#limiter.perSecond} messages per second`)
-    }
-    let message: LightMessage
-    try {
-      message = decodeLight(bytes)
-    } catch (error) {
-      return this.fail(CloseCode.badMessage, `malformed message: ${(error as Error).message}`)
-    }
-    try {
-      this.#handle(message)
-    } catch (error) {
-      this.fail(CloseCode.badMessage, `rejected message: ${(error as Error).message}`)
-    }
+    receiveFrame(data, this.#rules)
   }
 
   #handle(message: LightMessage): void {
@@ -116,8 +107,11 @@ export class LightPeer implements Connection, LightSink {
           return
         }
         // Decode fully first: Yjs may integrate part of a malformed update before throwing.
-        Y.decodeUpdate(message.payload)
+        const decoded = Y.decodeUpdate(message.payload)
         if (this.readOnly) {
+          // A client's handshake answer with nothing new is not a write; refusing it would only
+          // make stock y-websocket clients warn on every connect.
+          if (decoded.structs.length === 0 && decoded.ds.clients.size === 0) return
           this.sendFrame(encodeLight.permissionDenied('this connection is read-only'))
           return
         }

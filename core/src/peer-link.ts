@@ -19,7 +19,6 @@ import {
   encodePeer,
   MessageType,
   PROTOCOL_VERSION,
-  toBytes,
   type Hello,
   type PeerMessage,
   type Resolution,
@@ -27,6 +26,7 @@ import {
 import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
 import { LightPeer } from './light-peer.js'
 import { parseGossip, type MemberRecord } from './membership.js'
+import { receiveFrame, type FrameRules } from './frame-guard.js'
 import { matchingSecret, newNonce, sign, signAll } from './peer-auth.js'
 import type { Metrics } from './metrics.js'
 import { RateLimiter } from './rate-limiter.js'
@@ -130,7 +130,7 @@ export class PeerLink implements Connection, PeerSink {
   #socket: MeshSocket
   #state: 'handshake' | 'proving' | 'open' | 'closed' = 'handshake'
   #nonce = newNonce()
-  #limiter: RateLimiter
+  #rules: FrameRules<PeerMessage>
   /** Milliseconds since the epoch the last frame arrived. */
   lastReceivedAt = Date.now()
   #rooms = new Map<string, RoomSync>()
@@ -143,7 +143,19 @@ export class PeerLink implements Connection, PeerSink {
     this.#socket = options.socket
     this.role = options.role
     this.dialedUrl = options.url
-    this.#limiter = new RateLimiter(options.host.messagesPerSecond)
+    const host = options.host
+    this.#rules = {
+      maxBytes: host.maxMessageBytes,
+      limiter: new RateLimiter(host.messagesPerSecond),
+      count: (bytes) => {
+        host.metrics.peerFramesIn++
+        host.metrics.peerBytesIn += bytes
+        this.lastReceivedAt = Date.now()
+      },
+      decode: decodePeer,
+      handle: (message) => this.#handle(message),
+      fail: (code, reason) => this.fail(code, reason),
+    }
     this.#timer = setTimeout(
       () => this.fail(CloseCode.badMessage, 'handshake not completed in time'),
       HANDSHAKE_TIMEOUT_MS,
@@ -207,30 +219,7 @@ export class PeerLink implements Connection, PeerSink {
   /** Handles one frame from the socket. Anything malformed closes this link only. */
   receive(data: Uint8Array | ArrayBuffer | string): void {
     if (this.#state === 'closed') return
-    if (typeof data === 'string') return this.fail(CloseCode.badMessage, 'text frames are not part of the protocol')
-    const bytes = toBytes(data)
-    const metrics = this.#host.metrics
-    metrics.peerFramesIn++
-    metrics.peerBytesIn += bytes.length
-    this.lastReceivedAt = Date.now()
-    if (bytes.length === 0) return this.fail(CloseCode.badMessage, 'empty frame')
-    if (bytes.length > this.#host.maxMessageBytes) {
-      return this.fail(CloseCode.tooLarge, `message of ${bytes.length} bytes exceeds ${this.#host.maxMessageBytes}`)
-    }
-    if (!this.#limiter.take(this.lastReceivedAt)) {
-      return this.fail(CloseCode.rateLimited, `more than ${this.#limiter.perSecond} messages per second`)
-    }
-    let message: PeerMessage
-    try {
-      message = decodePeer(bytes)
-    } catch (error) {
-      return this.fail(CloseCode.badMessage, `malformed message: ${(error as Error).message}`)
-    }
-    try {
-      this.#handle(message)
-    } catch (error) {
-      this.fail(CloseCode.badMessage, `rejected message: ${(error as Error).message}`)
-    }
+    receiveFrame(data, this.#rules)
   }
 
   /** Closes the socket with a code and reason, and cleans up. */

@@ -44,7 +44,7 @@ export const meshEvents =
     let queue: Promise<void> | undefined
     return {
       onOpen: (_event, ws) => {
-        const readOnly = room !== undefined && (options.readOnly?.(c, room) ?? false)
+        const readOnly = room !== undefined ? options.readOnly?.(c, room) : undefined
         connection = node.accept(ws, { room, request: c.req.raw, readOnly })
       },
       onMessage: (event, ws) => {

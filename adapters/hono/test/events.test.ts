@@ -45,7 +45,7 @@ describe('meshEvents', () => {
 
     const peer = recordingNode()
     meshEvents(peer.node)(context(undefined)).onOpen?.(new Event('open'), socket)
-    expect(peer.accepted).toEqual([expect.objectContaining({ room: undefined, readOnly: false })])
+    expect(peer.accepted).toEqual([expect.objectContaining({ room: undefined, readOnly: undefined })])
   })
 
   it('hands over every data shape in order, text as a string', async () => {
