@@ -1,27 +1,26 @@
-/** Every failure the client reports on purpose carries one of these codes. */
-export type MeshClientErrorCode =
-  /** A constructor option is missing or wrong. */
-  | 'bad_option'
-  /** A key or value the store cannot hold. */
-  | 'bad_request'
-  /** A node refused this client's writes (read-only light peer). */
-  | 'read_only'
-  /** The client was closed. */
-  | 'closed'
-  /** A node sent something the client could not decode. */
-  | 'bad_message'
-  /** A node closed the connection for good (close code 4400–4499); the client stopped reconnecting. */
-  | 'rejected'
-  /** An event listener threw. */
-  | 'listener'
+import { MeshError, type MeshErrorCode } from '@mesh/core/browser'
 
-/** The one error type the client throws and emits; switch on `code`, not on the message. */
-export class MeshClientError extends Error {
-  readonly code: MeshClientErrorCode
+/**
+ * What the client reports: `bad_option` (constructor options), `bad_request` (a key or value
+ * the store cannot hold), `read_only` (a node refused this client's writes), `closed`,
+ * `bad_message` (a node sent something undecodable), `rejected` (a node closed the connection
+ * for good with 4400–4499; no more reconnects), `listener` (an event listener threw).
+ */
+export type MeshClientErrorCode = Extract<
+  MeshErrorCode,
+  'bad_option' | 'bad_request' | 'read_only' | 'closed' | 'bad_message' | 'rejected' | 'listener'
+>
+
+/**
+ * The error the client throws and emits for its own failures; key and value validation is
+ * shared with the nodes and throws their `MeshError`, of which this is a subclass. Switch on
+ * `code`, not on the class or the message.
+ */
+export class MeshClientError extends MeshError {
+  declare readonly code: MeshClientErrorCode
 
   constructor(code: MeshClientErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
+    super(code, message, options)
     this.name = 'MeshClientError'
-    this.code = code
   }
 }

@@ -1,5 +1,5 @@
 export { MeshClientError, type MeshClientErrorCode } from './errors.js'
-export { MAX_KEY_LENGTH, type JsonValue } from './json.js'
+export { MAX_KEY_LENGTH, MeshError, type JsonValue } from '@mesh/core/browser'
 export {
   DEFAULT_ROOM,
   KV_MAP,

@@ -1,10 +1,18 @@
 import { applyAwarenessUpdate, Awareness, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
 import * as Y from 'yjs'
-import { Emitter } from './emitter.js'
 import { MeshClientError } from './errors.js'
-import { assertKey, defineJsonProperty, jsonEqual, toJsonValue, type JsonValue } from './json.js'
+import {
+  assertKey,
+  defineJsonProperty,
+  Emitter,
+  jsonEqual,
+  MessageType,
+  SyncType,
+  toJsonValue,
+  type JsonValue,
+} from '@mesh/core/browser'
 import { MeshPresence, presencePeer, type PresenceEvent } from './presence.js'
-import { decodeMessages, EMPTY_STATE_VECTOR, encodeMessage, frameBytes, MessageType, SyncType } from './protocol.js'
+import { decodeMessages, EMPTY_STATE_VECTOR, encodeMessage, frameBytes } from './protocol.js'
 import type { ServerMessage } from './protocol.js'
 import { SOCKET_OPEN, type ClientSocket, type WebSocketConstructor } from './socket.js'
 

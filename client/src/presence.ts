@@ -1,6 +1,6 @@
 import type { Awareness } from 'y-protocols/awareness'
 import { MeshClientError } from './errors.js'
-import { toJsonValue, type JsonValue } from './json.js'
+import { toJsonValue, type JsonValue } from '@mesh/core/browser'
 
 /** Someone in the room, as awareness reports them. */
 export interface PresencePeer {

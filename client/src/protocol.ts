@@ -26,12 +26,7 @@
  */
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
-
-/** Message types; see the file header. */
-export const MessageType = { sync: 0, awareness: 1, auth: 2, queryAwareness: 3 } as const
-
-/** Sync sub-messages. */
-export const SyncType = { step1: 0, step2: 1, update: 2 } as const
+import { MessageType, SyncType } from '@mesh/core/browser'
 
 /** One decoded message from a node. */
 export type ServerMessage =

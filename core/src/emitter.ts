@@ -7,9 +7,9 @@ export type Listener<T> = (payload: T) => void
  */
 export class Emitter<Events extends object> {
   #listeners = new Map<keyof Events, Set<Listener<never>>>()
-  #onListenerError: (error: unknown, event: PropertyKey) => void
+  #onListenerError: (error: unknown, event: keyof Events) => void
 
-  constructor(onListenerError: (error: unknown, event: PropertyKey) => void) {
+  constructor(onListenerError: (error: unknown, event: keyof Events) => void) {
     this.#onListenerError = onListenerError
   }
 

@@ -9,6 +9,9 @@ export type MeshErrorCode =
   | 'timeout'
   | 'protocol_version'
   | 'bad_option'
+  | 'read_only'
+  | 'rejected'
+  | 'listener'
 
 /** The one error type Mesh throws and emits; switch on `code`, not on the message. */
 export class MeshError extends Error {

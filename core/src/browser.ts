@@ -1,0 +1,9 @@
+/**
+ * The browser-safe part of core (no Node built-ins), shared with `@mesh/client` so that a
+ * tab and a node validate keys and values, and speak y-protocols, with the same code.
+ */
+export { Emitter, type Listener } from './emitter.js'
+export { MeshError, type MeshErrorCode } from './errors.js'
+export { defineJsonProperty, jsonEqual, toJsonValue, type JsonValue } from './json.js'
+export { MessageType, SyncType } from './protocol.js'
+export { assertKey, MAX_KEY_LENGTH } from './store.js'
