@@ -35,6 +35,11 @@ Options:
   --dead-after-ms N     silence after which a member is dead, in ms (default: 5000)
   --capabilities LIST   comma-separated capabilities of this node, e.g. search,index
   --read-only-light-peers  refuse writes from browser tabs and y-websocket clients
+  --control-token TOKEN demo mode: enable the control API (cut/heal links) at
+                        /mesh/api/control for requests with "Authorization: Bearer TOKEN",
+                        and the inspector's demo controls (open it with #token=TOKEN);
+                        8+ printable characters; never in production
+                        (default: $MESH_CONTROL_TOKEN; unset: control API disabled)
   --log-level LEVEL     ${LOG_LEVELS.join(' | ')} (default: info)
   --log-format FORMAT   ${LOG_FORMATS.join(' | ')} (default: text)
   -h, --help            show this help
@@ -103,6 +108,7 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
         'dead-after-ms': { type: 'string' },
         capabilities: { type: 'string' },
         'read-only-light-peers': { type: 'boolean' },
+        'control-token': { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -144,6 +150,11 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
   if (heartbeatMs !== undefined && deadAfterMs !== undefined && deadAfterMs <= heartbeatMs) {
     throw new UsageError('--dead-after-ms must be longer than --heartbeat-ms')
   }
+  const controlToken = values['control-token'] ?? (env.MESH_CONTROL_TOKEN || undefined)
+  if (controlToken !== undefined && !/^[\x21-\x7e]{8,}$/.test(controlToken)) {
+    // It travels in an Authorization header: printable ASCII, no spaces.
+    throw new UsageError('--control-token must be at least 8 printable characters without spaces')
+  }
   const capabilities = values.capabilities
     ?.split(',')
     .map((c) => c.trim())
@@ -164,6 +175,7 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
       join,
       peerUrl: values.url === undefined ? undefined : peerUrl('--url', values.url),
       onConflict: oneOf<ConflictPolicy>('--on-conflict', CONFLICT_POLICIES, values['on-conflict'], 'merge'),
+      controlToken,
     },
     log: {
       level: oneOf('--log-level', LOG_LEVELS, values['log-level'], 'info'),
@@ -174,7 +186,7 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
 
 /**
  * Parses `mesh` arguments (without `node` and the script path). Flags win over the
- * environment (`PORT`, `MESH_NAME`, `MESH_JOIN`). Throws {@link UsageError} on bad input.
+ * environment (`PORT`, `MESH_NAME`, `MESH_JOIN`, `MESH_CONTROL_TOKEN`). Throws {@link UsageError} on bad input.
  */
 export const parseCommand = (argv: readonly string[], env: NodeJS.ProcessEnv = {}): Command => {
   const [first, ...rest] = argv

@@ -13,7 +13,8 @@ import {
 import { mountMesh } from '@mesh/hono'
 import { Hono } from 'hono'
 import { WebSocketServer } from 'ws'
-import { inspectorPage } from './inspector-page.js'
+import { meshNodesCors } from './demo-cors.js'
+import { mountInspector } from './inspector-assets.js'
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -37,6 +38,12 @@ export interface ServeOptions {
   limits?: MeshLimits
   /** How long to wait for joined peers before logging that they are unreachable. Default 10 s. */
   joinTimeoutMs?: number
+  /**
+   * Enables the demo control API (`<base>/api/control`: cut and heal links) guarded by this
+   * bearer token, and lets the inspector page of one node call the others' REST API (CORS
+   * for this mesh's node origins only). Off by default; never set it in production.
+   */
+  controlToken?: string
   /** Further node options: membership timing, capabilities, discovery, max peers, light peers. */
   node?: Pick<MeshNodeOptions, 'membership' | 'capabilities' | 'discovery' | 'maxPeers' | 'lightPeers' | 'meta'>
 }
@@ -102,8 +109,9 @@ export const serve = async (options: ServeOptions = {}): Promise<MeshServer> => 
   })
 
   const app = new Hono()
-  app.get(`${base}/inspector`, (c) => c.html(inspectorPage({ name: node.name, base })))
-  mountMesh(app, node, { upgradeWebSocket, basePath: base })
+  mountInspector(app, { base })
+  if (options.controlToken) app.use(`${base}/api/*`, meshNodesCors(node))
+  mountMesh(app, node, { upgradeWebSocket, basePath: base, rest: { controlToken: options.controlToken } })
   app.get('/', (c) => c.json({ name: node.name, id: node.id, peerUrl: node.url, api: `${base}/api` }))
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404))
   app.onError((error, c) => {
