@@ -1,28 +1,11 @@
 import type { IncomingMessage, Server } from 'node:http'
 import { Router, type Application, type Request, type Response } from 'express'
-import { attachToServer, createRestHandler, MeshError, type MeshNode, type RestOptions } from '@mesh/core'
+import { attachToServer, createRestHandler, readRequestBody, type MeshNode, type RestOptions } from '@mesh/core'
 
 export { attachToServer, type AttachOptions } from '@mesh/core'
 
 const DEFAULT_MAX_BODY = 1024 * 1024
 const WILDCARD = new Set(['0.0.0.0', '::'])
-
-/** Reads the raw body up to `limit` bytes; past it, drains the rest and rejects with `too_large`. */
-const readBody = (req: IncomingMessage, limit: number): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length
-      if (size <= limit) return void chunks.push(chunk)
-      req.off('data', onData)
-      req.resume()
-      reject(new MeshError('too_large', `body larger than ${limit} bytes`))
-    }
-    req.on('data', onData)
-    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-    req.once('error', reject)
-  })
 
 /** A body some earlier parser already consumed, turned back into text. */
 const parsedBody = (req: Request): string | undefined => {
@@ -55,7 +38,7 @@ export const meshRouter = (node: MeshNode, options: RestOptions = {}): Router =>
       path: url.pathname,
       query: url.searchParams,
       contentLength: Number.isFinite(declared) ? declared : undefined,
-      body: async () => parsedBody(req) ?? readBody(req, limit),
+      body: async () => parsedBody(req) ?? readRequestBody(req, limit),
       header: (name) => req.get(name),
     })
     if (reply.contentType) res.status(reply.status).type(reply.contentType).send(String(reply.body))

@@ -1,22 +1,5 @@
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http'
-import { createRestHandler, MeshError, type MeshNode, type RestOptions } from '@mesh/core'
-
-/** Reads the raw body up to `limit` bytes; past it, drains the rest and rejects with `too_large`. */
-const readBody = (req: IncomingMessage, limit: number): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length
-      if (size <= limit) return void chunks.push(chunk)
-      req.off('data', onData)
-      req.resume()
-      reject(new MeshError('too_large', `body larger than ${limit} bytes`))
-    }
-    req.on('data', onData)
-    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-    req.once('error', reject)
-  })
+import { createRestHandler, readRequestBody, type MeshNode, type RestOptions } from '@mesh/core'
 
 /**
  * Serves the REST API under `prefix` on a Node HTTP server, ahead of the server's other
@@ -41,7 +24,7 @@ export const serveRestFirst = (
       path: url.pathname.slice(prefix.length) || '/',
       query: url.searchParams,
       contentLength: Number.isFinite(declared) ? declared : undefined,
-      body: () => readBody(req, limit),
+      body: () => readRequestBody(req, limit),
       header: (name) => {
         const value = req.headers[name.toLowerCase()]
         return Array.isArray(value) ? value.join(', ') : value
