@@ -35,6 +35,9 @@ Options:
   --dead-after-ms N     silence after which a member is dead, in ms (default: 5000)
   --capabilities LIST   comma-separated capabilities of this node, e.g. search,index
   --read-only-light-peers  refuse writes from browser tabs and y-websocket clients
+  --secret SECRET       shared mesh secret (8+ characters) every peer must know; repeat
+                        to rotate (default: $MESH_SECRET, comma-separated)
+  --allowed-origin URL  browser origin allowed to connect; repeatable (default: any)
   --control-token TOKEN demo mode: enable the control API (cut/heal links) at
                         /mesh/api/control for requests with "Authorization: Bearer TOKEN",
                         and the inspector's demo controls (open it with #token=TOKEN);
@@ -109,6 +112,8 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
         capabilities: { type: 'string' },
         'read-only-light-peers': { type: 'boolean' },
         'control-token': { type: 'string' },
+        secret: { type: 'string', multiple: true },
+        'allowed-origin': { type: 'string', multiple: true },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -155,6 +160,13 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
     // It travels in an Authorization header: printable ASCII, no spaces.
     throw new UsageError('--control-token must be at least 8 printable characters without spaces')
   }
+  const secrets =
+    values.secret ??
+    (env.MESH_SECRET ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
+  if (secrets.some((s) => s.length < 8)) throw new UsageError('--secret must be at least 8 characters')
   const capabilities = values.capabilities
     ?.split(',')
     .map((c) => c.trim())
@@ -168,6 +180,8 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
         membership: { heartbeatMs, deadAfterMs },
         capabilities,
         lightPeers: { readOnly: values['read-only-light-peers'] ?? false },
+        ...(secrets.length > 0 ? { secret: secrets } : {}),
+        ...(values['allowed-origin'] ? { allowedOrigins: values['allowed-origin'] } : {}),
       },
       port,
       host: values.host,

@@ -45,7 +45,10 @@ export interface ServeOptions {
    */
   controlToken?: string
   /** Further node options: membership timing, capabilities, discovery, max peers, light peers. */
-  node?: Pick<MeshNodeOptions, 'membership' | 'capabilities' | 'discovery' | 'maxPeers' | 'lightPeers' | 'meta'>
+  node?: Pick<
+    MeshNodeOptions,
+    'membership' | 'capabilities' | 'discovery' | 'maxPeers' | 'lightPeers' | 'meta' | 'secret' | 'allowedOrigins'
+  >
 }
 
 /** A running node, as {@link serve} returns it. */
