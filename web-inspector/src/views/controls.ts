@@ -124,11 +124,12 @@ export const createControlsView = (root: HTMLElement, model: ClusterModel, actio
         nodes.map((n) => h('option', { value: n.id ?? '' }, n.name)),
       )
       const keep = nodes.some((n) => n.id === current) && current !== avoid
-      select.value = keep ? current : (nodes[Math.min(fallback, nodes.length - 1)]?.id ?? '')
+      const candidates = nodes.filter((n) => n.id !== avoid)
+      select.value = keep ? current : (candidates[Math.min(fallback, candidates.length - 1)]?.id ?? '')
     }
     fill(linkA, 0)
     // Two different nodes by default: a link needs two ends.
-    fill(linkB, 1, linkA.value)
+    fill(linkB, 0, linkA.value)
     fill(writeNode, 0)
   }
 

@@ -2,6 +2,8 @@ import { h, replace, shorten } from '../dom.js'
 import type { ClusterModel, NodeEntry } from '../model.js'
 import { clockSum } from '../relation.js'
 
+const plural = (count: number, noun: string): string => `${count.toLocaleString()} ${noun}${count === 1 ? '' : 's'}`
+
 /** State vector entries shown before the rest is summarised. */
 const SV_SHOWN = 4
 
@@ -86,9 +88,13 @@ export const createNodesView = (root: HTMLElement, model: ClusterModel) => {
             status
               ? [
                   h('span', {}, status.onConflict),
-                  h('span', {}, `${status.rooms.default?.keys ?? entry.data.size} keys`),
-                  h('span', {}, `${status.commits} commits`),
-                  h('span', {}, `${status.lightPeers} tabs`),
+                  h('span', {}, plural(status.rooms.default?.keys ?? entry.data.size, 'key')),
+                  h('span', {}, plural(status.commits, 'commit')),
+                  h(
+                    'span',
+                    { title: 'light peers: browser tabs and y-websocket clients' },
+                    plural(status.lightPeers, 'tab'),
+                  ),
                   entry.cuts.size > 0 && h('span', { class: 'warn' }, `${entry.cuts.size} cut`),
                 ]
               : h('span', { class: 'muted' }, entry.feed === 'connecting' ? 'connecting…' : 'no feed'),
@@ -102,7 +108,9 @@ export const createNodesView = (root: HTMLElement, model: ClusterModel) => {
               shorten(c.keys.join(', ') || '(no visible keys)', 80),
             ),
           ),
-          others.length > 0 && h('table', { class: 'peers' }, h('tbody', {}, peerRows(model, entry, others))),
+          !entry.left &&
+            others.length > 0 &&
+            h('table', { class: 'peers' }, h('tbody', {}, peerRows(model, entry, others))),
         )
       }),
     )
