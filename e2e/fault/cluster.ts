@@ -27,6 +27,8 @@ export interface ClusterOptions {
   args?: readonly string[]
   /** Pairs to link, as [acceptor, dialer] with acceptor < dialer. Default: every pair. */
   pairs?: ReadonlyArray<readonly [number, number]>
+  /** How long each process may take to print its ready line. Default 30 s (a loaded machine is slow). */
+  startTimeoutMs?: number
 }
 
 /** A running cluster; see the file header. */
@@ -90,6 +92,7 @@ export const startCluster = async (options: ClusterOptions): Promise<MeshCluster
           name: `${prefix}${index}`,
           join,
           args: ['--max-peers', '0', ...(options.args ?? [])],
+          timeoutMs: options.startTimeoutMs ?? 30_000,
         })
         pointAt(index, node.current.port)
         return node
