@@ -464,6 +464,8 @@ export class ClusterModel {
       owner.handle?.stop()
       this.#dropData(owner)
     }
+    // A new node at a known URL (a restart on a fixed port) replaces the old id.
+    if (entry.id !== undefined && entry.id !== id && this.#byId.get(entry.id) === entry) this.#byId.delete(entry.id)
     entry.id = id
     entry.name = message.status.name
     entry.status = message.status

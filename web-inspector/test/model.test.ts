@@ -380,6 +380,16 @@ describe('ClusterModel', () => {
     expect(t.model.links().some((l) => l.a === c || l.b === c)).toBe(false)
   })
 
+  it('follows a node restarted at the same URL under its new id', () => {
+    const t = cluster({ c: { k: 1 } })
+    t.feed('c').state('closed')
+    t.feed('c').state('open')
+    t.feed('c').send({ ...hello('c', { data: { k: 2 } }), status: { ...status('c'), id: 'id-c2' } })
+    expect(t.model.node('id-c')).toBeUndefined()
+    expect(t.model.node('id-c2')?.data.get('k')).toBe('2')
+    expect(t.model.nodes().map((n) => n.name)).toEqual(['a', 'b', 'c'])
+  })
+
   it('handles 10 nodes × 10k keys and a change without rescanning everything', () => {
     const names = Array.from({ length: 10 }, (_, i) => `n${i}`)
     const members = names.map((n, i) => ({ ...member(n), url: `ws://127.0.0.1:${5000 + i}/mesh` }))
