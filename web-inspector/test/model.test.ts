@@ -85,11 +85,18 @@ const status = (name: string, options: { sv?: Record<string, number>; peers?: Pe
 
 const hello = (
   name: string,
-  options: { data?: Record<string, unknown>; members?: Member[]; sv?: Record<string, number>; history?: Commit[] } = {},
+  options: {
+    data?: Record<string, unknown>
+    members?: Member[]
+    sv?: Record<string, number>
+    history?: Commit[]
+    /** Node id, when not `id-<name>`. */
+    id?: string
+  } = {},
 ): FeedMessage => ({
   type: 'hello',
   time: 0,
-  status: status(name, options),
+  status: { ...status(name, options), id: options.id ?? idOf(name) },
   members: options.members ?? [member('a'), member('b'), member('c')],
   data: (options.data ?? {}) as Record<string, never>,
   history: options.history ?? [],
@@ -384,7 +391,7 @@ describe('ClusterModel', () => {
     const t = cluster({ c: { k: 1 } })
     t.feed('c').state('closed')
     t.feed('c').state('open')
-    t.feed('c').send({ ...hello('c', { data: { k: 2 } }), status: { ...status('c'), id: 'id-c2' } })
+    t.feed('c').send(hello('c', { data: { k: 2 }, id: 'id-c2' }))
     expect(t.model.node('id-c')).toBeUndefined()
     expect(t.model.node('id-c2')?.data.get('k')).toBe('2')
     expect(t.model.nodes().map((n) => n.name)).toEqual(['a', 'b', 'c'])
