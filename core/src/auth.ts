@@ -1,8 +1,9 @@
 import { CloseCode } from './close-codes.js'
 
-/** What an `authenticate` hook sees about a light-peer connection or a REST call. */
+/** What an `authenticate` hook sees about a light-peer connection, an inspector feed or a REST call. */
 export interface AuthRequest {
-  kind: 'light' | 'rest'
+  /** `inspect` is the inspector's read-only feed (`/mesh/_inspect`): it shows all of room `default`. */
+  kind: 'light' | 'rest' | 'inspect'
   /** The room a light peer asks for. */
   room?: string
   url: URL

@@ -1,6 +1,6 @@
 import { CloseCode } from './close-codes.js'
 import type { Commit } from './history.js'
-import type { JsonValue } from './json.js'
+import { defineJsonProperty, type JsonValue } from './json.js'
 import type { Member } from './membership.js'
 import type { MeshEvents, MeshNode, NodeStatus } from './node.js'
 import type { MergeReport } from './peer-link.js'
@@ -34,7 +34,11 @@ export type FeedMessage =
       room: string
       origin: string
       local: boolean
-      values: Record<string, JsonValue | null>
+      /** New values of changed keys that hold one. */
+      values: Record<string, JsonValue>
+      /** Changed keys that no longer hold a value. */
+      removed: string[]
+      /** Changed keys beyond the ones carried here (ask for a fresh hello). */
       more: string[]
     }
   | { type: 'commit'; time: number; commit: Commit }
@@ -67,8 +71,13 @@ export class InspectorFeed implements Connection {
     })
     on('change', (e) => {
       if (e.room === 'default') {
-        const values: Record<string, JsonValue | null> = {}
-        for (const key of e.keys.slice(0, MAX_VALUES)) values[key] = node.get(key) ?? null
+        const values: Record<string, JsonValue> = {}
+        const removed: string[] = []
+        for (const key of e.keys.slice(0, MAX_VALUES)) {
+          const value = node.get(key)
+          if (value === undefined) removed.push(key)
+          else defineJsonProperty(values, key, value)
+        }
         this.#send({
           type: 'change',
           time: Date.now(),
@@ -76,6 +85,7 @@ export class InspectorFeed implements Connection {
           origin: e.origin,
           local: e.local,
           values,
+          removed,
           more: e.keys.slice(MAX_VALUES),
         })
       }

@@ -1,7 +1,7 @@
 import * as Y from 'yjs'
 import { CloseCode } from './close-codes.js'
 import { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
-import { decide, describeRequest, findToken, type AuthDecision, type Authenticate } from './auth.js'
+import { decide, describeRequest, findToken, type AuthDecision, type Authenticate, type AuthRequest } from './auth.js'
 import type { Discovery } from './discovery.js'
 import { PendingConnection } from './pending-connection.js'
 import { Metrics, type Metric } from './metrics.js'
@@ -410,14 +410,14 @@ export class MeshNode {
       this.#pendingLinks.add(link)
       return link
     }
-    if (options.room === INSPECT_ROOM) {
-      return new InspectorFeed(this, socket, (listener) => {
+    const roomName = options.room
+    const feed = roomName === INSPECT_ROOM
+    const openFeed = (): Connection =>
+      new InspectorFeed(this, socket, (listener) => {
         this.#progress.add(listener)
         return () => this.#progress.delete(listener)
       })
-    }
-    const roomName = options.room
-    const open = (authReadOnly: boolean): Connection => {
+    const openLight = (authReadOnly: boolean): Connection => {
       let room: Room
       try {
         room = this.room(roomName)
@@ -437,11 +437,18 @@ export class MeshNode {
       this.#startKeepalive()
       return light
     }
+    const open = feed ? openFeed : openLight
     if (!this.#authenticate && !this.#allowedOrigins) return open(false)
     const { url, header } = describeRequest(options.request)
     return new PendingConnection({
       socket,
-      decision: this.authorize({ kind: 'light', room: roomName, url, header, request: options.request }),
+      decision: this.authorize({
+        kind: feed ? 'inspect' : 'light',
+        room: feed ? undefined : roomName,
+        url,
+        header,
+        request: options.request,
+      }),
       open,
       logger: this.logger,
     })
@@ -452,7 +459,7 @@ export class MeshNode {
    * Adapters need not call it: `accept` and the REST handler do.
    */
   async authorize(input: {
-    kind: 'light' | 'rest'
+    kind: AuthRequest['kind']
     room?: string
     url: URL
     header: (name: string) => string | undefined

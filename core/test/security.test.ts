@@ -102,6 +102,18 @@ describe('authenticate hook for light peers', () => {
   })
 })
 
+describe('inspector feed behind authenticate', () => {
+  it('needs the hook to allow kind inspect', async () => {
+    const a = await start({ name: 'a', authenticate: ({ kind, token }) => kind === 'inspect' && token === 'ops' })
+    const denied = await connect(`${a.url}/_inspect`)
+    expect((await denied.closed).code).toBe(CloseCode.unauthorized)
+    const allowed = await connect(`${a.url}/_inspect?token=ops`)
+    await eventually([], () => allowed.messages.length > 0, 'hello from the feed')
+    expect(JSON.parse(allowed.messages[0]!.toString()).type).toBe('hello')
+    allowed.ws.close()
+  })
+})
+
 describe('origin allow-list', () => {
   it('refuses browser origins not on the list; non-browser clients have no Origin', async () => {
     const a = await start({ name: 'a', allowedOrigins: ['https://app.example'] })

@@ -411,8 +411,11 @@ export class ClusterModel {
       case 'change': {
         if (!entry.loaded) return
         for (const [key, value] of Object.entries(message.values)) {
-          // The feed sends null for a removed key; a stored JSON null reads the same.
-          this.#set(entry, key, value === null ? undefined : json(value))
+          this.#set(entry, key, json(value))
+          this.#checkKey(key)
+        }
+        for (const key of message.removed) {
+          this.#set(entry, key, undefined)
           this.#checkKey(key)
         }
         if (message.more.length > 0 && !entry.resyncing) {

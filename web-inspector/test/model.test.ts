@@ -163,6 +163,7 @@ describe('ClusterModel', () => {
       origin: idOf('c'),
       local: true,
       values: { k: 1 },
+      removed: [],
       more: [],
     })
     expect(t.model.divergentKeys().size).toBe(0)
@@ -174,6 +175,7 @@ describe('ClusterModel', () => {
       origin: idOf('a'),
       local: true,
       values: { n: true },
+      removed: [],
       more: [],
     })
     expect([...t.model.divergentKeys()]).toEqual(['n'])
@@ -186,7 +188,8 @@ describe('ClusterModel', () => {
       room: 'default',
       origin: idOf('a'),
       local: true,
-      values: { n: null },
+      values: {},
+      removed: ['n'],
       more: [],
     })
     expect(t.model.keys()).toEqual(['k', 'same'])
@@ -218,6 +221,7 @@ describe('ClusterModel', () => {
       origin: idOf('b'),
       local: true,
       values: {},
+      removed: [],
       more: ['x'],
     })
     t.feed('b').send({
@@ -227,6 +231,7 @@ describe('ClusterModel', () => {
       origin: idOf('b'),
       local: true,
       values: {},
+      removed: [],
       more: ['y'],
     })
     expect(t.feed('b').resyncs).toBe(1)
@@ -318,6 +323,7 @@ describe('ClusterModel', () => {
         origin: idOf('c'),
         local: false,
         values: { k: 'green' },
+        removed: [],
         more: [],
       })
     }
@@ -418,6 +424,7 @@ describe('ClusterModel', () => {
       origin: 'x',
       local: true,
       values: { 'key:5': 'changed' },
+      removed: [],
       more: [],
     })
     expect(t.model.keys()).toHaveLength(10_000)
