@@ -148,6 +148,10 @@ process.on('SIGINT', shutdown)
 
 serveIpc<BaselineOps>({
   now: () => now(),
+  cpu: () => {
+    const { user, system } = process.cpuUsage()
+    return user + system
+  },
   connect,
   arm,
   wait,

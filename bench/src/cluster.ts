@@ -34,6 +34,8 @@ export interface BenchNode {
   arm(args: ArmArgs): Promise<void>
   wait(timeoutMs: number): Promise<WaitResult>
   putLoop(args: PutLoopArgs): Promise<PutLoopResult>
+  /** CPU time the process used so far (µs), when it can be read (workers only). */
+  cpu(): Promise<number | undefined>
   stop(): Promise<void>
 }
 
@@ -66,6 +68,9 @@ class WorkerNode implements BenchNode {
   }
   putLoop(args: PutLoopArgs): Promise<PutLoopResult> {
     return this.ipc.call('put-loop', args, 300_000)
+  }
+  cpu(): Promise<number | undefined> {
+    return this.ipc.call('cpu', null)
   }
   stop(): Promise<void> {
     return stopChild(this.child, { request: () => void this.ipc.call('close', null).catch(() => {}) })
@@ -153,6 +158,9 @@ class CliNode implements BenchNode {
     }
     await Promise.all(Array.from({ length: Math.min(perTurn, 64) }, lane))
     return { startAt, endAt: now() }
+  }
+  cpu(): Promise<number | undefined> {
+    return Promise.resolve(undefined)
   }
   stop(): Promise<void> {
     return stopChild(this.child)

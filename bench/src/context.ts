@@ -28,11 +28,19 @@ export class Context {
   }
 
   /** Records a figure from its runs (median, min, max). */
-  record(section: 'metrics' | 'baselines', name: string, unit: string, runs: number[], note?: string): void {
-    const figure: Figure = { ...summarize(runs), unit, ...(note ? { note } : {}) }
+  record(
+    section: 'metrics' | 'baselines',
+    name: string,
+    unit: string,
+    runs: number[],
+    note?: string,
+    detail?: Record<string, number>,
+  ): void {
+    const figure: Figure = { ...summarize(runs), unit, ...(note ? { note } : {}), ...(detail ? { detail } : {}) }
     this[section][name] = figure
+    const extra = detail ? Object.entries(detail).map(([k, v]) => `, ${k} ${formatNumber(v)}`) : []
     this.log(
-      `${name} = ${formatNumber(figure.value)} ${unit} (min ${formatNumber(figure.min)}, max ${formatNumber(figure.max)})`,
+      `${name} = ${formatNumber(figure.value)} ${unit} (min ${formatNumber(figure.min)}, max ${formatNumber(figure.max)}${extra.join('')})`,
     )
   }
 

@@ -2,7 +2,7 @@
  * Summarises `.cpuprofile` files (from `MESH_BENCH_CPU_PROF=DIR npm run bench ...`): self
  * time per function and per package, and inclusive time of the named core functions.
  *
- * Usage: node bench/dist/profile-summary.js [--top N] FILE.cpuprofile...
+ * Usage: node bench/dist/profile-summary.js [--top N] [--focus REGEXP] [--within REGEXP] FILE.cpuprofile...
  */
 import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
@@ -40,8 +40,8 @@ const label = (node: ProfileNode): string => {
 
 const percent = (part: number, total: number): string => `${((100 * part) / total).toFixed(1).padStart(5)}%`
 
-/** Prints the summary of one profile. */
-export const summarize = (file: string, top: number): string => {
+/** Prints the summary of one profile; `focus` lists the inclusive time of matching functions too. */
+export const summarize = (file: string, top: number, focus?: RegExp, within?: RegExp): string => {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const parent = new Map<number, number>()
@@ -53,9 +53,17 @@ export const summarize = (file: string, top: number): string => {
   const bySelf = new Map<string, number>()
   const byPackage = new Map<string, number>()
   const inclusive = new Map<string, number>()
+  const inside = (id: number): boolean => {
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const frame = byId.get(cur)
+      if (frame && within?.test(label(frame))) return true
+    }
+    return false
+  }
   for (const [id, us] of self) {
     const node = byId.get(id)
     if (!node) continue
+    if (within && !inside(id)) continue
     total += us
     const name = node.callFrame.functionName
     if (name === '(idle)' || name === '(program)') {
@@ -77,7 +85,9 @@ export const summarize = (file: string, top: number): string => {
   }
   const busy = total - idle
   const lines = [
-    `== ${basename(file)}: ${(total / 1000).toFixed(0)} ms sampled, ${(busy / 1000).toFixed(0)} ms busy (not idle)`,
+    `== ${basename(file)}: ${(total / 1000).toFixed(0)} ms sampled, ${(busy / 1000).toFixed(0)} ms busy (not idle)${
+      within ? `, only stacks within ${within}` : ''
+    }`,
     '-- self time by package (% of busy)',
   ]
   for (const [pkg, us] of [...byPackage]
@@ -101,22 +111,34 @@ export const summarize = (file: string, top: number): string => {
     .slice(0, top)) {
     lines.push(`${percent(us, busy)}  ${name}`)
   }
+  if (focus) {
+    lines.push(`-- inclusive time of functions matching ${focus} (% of busy)`)
+    for (const [name, us] of [...inclusive].filter(([n]) => focus.test(n)).sort((a, b) => b[1] - a[1])) {
+      lines.push(`${percent(us, busy)}  ${name}`)
+    }
+  }
   return lines.join('\n')
 }
 
 const main = (): void => {
   const args = process.argv.slice(2)
   let top = 25
+  let focus: RegExp | undefined
+  let within: RegExp | undefined
   const files: string[] = []
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--top') top = Number(args[++i])
+    else if (args[i] === '--focus') focus = new RegExp(args[++i] ?? '')
+    else if (args[i] === '--within') within = new RegExp(args[++i] ?? '')
     else files.push(args[i] as string)
   }
   if (files.length === 0) {
-    process.stderr.write('usage: node bench/dist/profile-summary.js [--top N] FILE.cpuprofile...\n')
+    process.stderr.write(
+      'usage: node bench/dist/profile-summary.js [--top N] [--focus REGEXP] [--within REGEXP] FILE.cpuprofile...\n',
+    )
     process.exit(2)
   }
-  for (const f of files) process.stdout.write(`${summarize(f, top)}\n\n`)
+  for (const f of files) process.stdout.write(`${summarize(f, top, focus, within)}\n\n`)
 }
 
 main()

@@ -7,6 +7,8 @@ export interface Figure extends Summary {
   unit: string
   /** What was measured, in a few words. */
   note?: string
+  /** Secondary figures (medians), e.g. `cpu_us_per_key`: CPU time of all processes per key. */
+  detail?: Record<string, number>
 }
 
 /** A ratio of two medians. */
@@ -109,14 +111,23 @@ const table = (header: string[], rows: string[][]): string => {
 const figureRows = (figures: Record<string, Figure>, skipped: Record<string, string>, names: string[]) =>
   names.map((name) => {
     const f = figures[name]
-    if (!f) return [name, 'skipped', '', '', '', skipped[name] ?? '']
-    return [name, formatNumber(f.value), formatNumber(f.min), formatNumber(f.max), f.unit, `${f.runs.length} runs`]
+    if (!f) return [name, 'skipped', '', '', '', '', skipped[name] ?? '']
+    const cpu = f.detail?.cpu_us_per_key
+    return [
+      name,
+      formatNumber(f.value),
+      formatNumber(f.min),
+      formatNumber(f.max),
+      f.unit,
+      cpu === undefined ? '' : formatNumber(cpu),
+      `${f.runs.length} runs`,
+    ]
   })
 
 /** The human-readable report: metrics, baselines, ratios and targets. */
 export const renderTable = (result: BenchResult, order: { metrics: string[]; baselines: string[] }): string => {
   const m = result.machine
-  const header = ['', 'median', 'min', 'max', 'unit', '']
+  const header = ['', 'median', 'min', 'max', 'unit', 'cpu µs/key', '']
   const metricNames = order.metrics.filter((n) => result.metrics[n] || result.skipped[n])
   const baselineNames = order.baselines.filter((n) => result.baselines[n] || result.skipped[n])
   const parts = [

@@ -51,6 +51,8 @@ export interface LinkInfo {
 /** Operations of `worker.js`: one Mesh node (`@mesh/core`) under the bench's control. */
 export type NodeOps = {
   now: { args: null; result: number }
+  /** CPU time this process used so far (user + system), in microseconds. */
+  cpu: { args: null; result: number }
   join: { args: { urls: string[] }; result: null }
   /** Waits until every link of this node finished its initial sync. */
   settle: { args: null; result: null }
@@ -76,6 +78,7 @@ export type NodeOps = {
 /** Operations of `baseline-worker.js` in role `naive` (plain Y.Doc + ws) or `ws` (raw sockets). */
 export type BaselineOps = {
   now: { args: null; result: number }
+  cpu: { args: null; result: number }
   /** naive: dial these peers (a full mesh needs each pair dialed once). ws: the source dials the sink. */
   connect: { args: { urls: string[] }; result: null }
   /** naive: counts applied keys; ws sink: counts received messages. */

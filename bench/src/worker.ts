@@ -211,6 +211,10 @@ process.on('SIGINT', () => void shutdown())
 
 serveIpc<NodeOps>({
   now: () => now(),
+  cpu: () => {
+    const { user, system } = process.cpuUsage()
+    return user + system
+  },
   join: async ({ urls }) => {
     await node.join(urls)
     await node.syncUp()

@@ -1,16 +1,23 @@
 import type { Context } from '../context.js'
-import { KEYS_PER_TURN } from '../metrics/throughput.js'
+import { KEYS_PER_TURN, totalCpu, type PhaseResult } from '../metrics/throughput.js'
+import { summarize } from '../stats.js'
 import { startBaselines, stopBaselines, type BaselineNode } from './baseline-nodes.js'
 
-const phase = async (nodes: BaselineNode[], total: number, prefix: string): Promise<number> => {
+const phase = async (nodes: BaselineNode[], total: number, prefix: string): Promise<PhaseResult> => {
   const [writer] = nodes
   if (!writer) throw new Error('no writer')
   await Promise.all(nodes.map((n) => n.ipc.call('arm', { count: total })))
+  const cpu = () => totalCpu(nodes.map((n) => () => n.ipc.call('cpu', null)))
+  const cpuBefore = await cpu()
   const loop = writer.ipc.call('put-loop', { prefix, count: total, batch: 1, perTurn: KEYS_PER_TURN }, 300_000)
   const waits = nodes.map((n) => n.ipc.call('wait', { timeoutMs: 180_000 }, 185_000))
   const [ran, applied] = await Promise.all([loop, Promise.all(waits)])
+  const cpuAfter = await cpu()
   const end = Math.max(ran.endAt - writer.offset, ...applied.map((a, i) => a.doneAt - (nodes[i]?.offset ?? 0)))
-  return total / ((end - (ran.startAt - writer.offset)) / 1000)
+  return {
+    rate: total / ((end - (ran.startAt - writer.offset)) / 1000),
+    cpuUsPerKey: cpuBefore === undefined || cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) / total,
+  }
 }
 
 /**
@@ -23,6 +30,7 @@ export const measureNaiveMesh = async (ctx: Context): Promise<void> => {
   const name = 'naive_yjs_mesh_1w'
   await ctx.guard([name], async () => {
     const { naive: total, warmup } = ctx.options.sizes
+    const cpu: number[] = []
     const runs = await ctx.repeat(name, 'puts/s', async () => {
       const nodes = await startBaselines('naive', ['a', 'b', 'c'])
       try {
@@ -30,11 +38,20 @@ export const measureNaiveMesh = async (ctx: Context): Promise<void> => {
         await a.ipc.call('connect', { urls: [b.wsUrl, c.wsUrl] })
         await b.ipc.call('connect', { urls: [c.wsUrl] })
         await phase(nodes, Math.min(warmup, total), 'warm:')
-        return await phase(nodes, total, 'm:')
+        const result = await phase(nodes, total, 'm:')
+        if (result.cpuUsPerKey !== undefined) cpu.push(result.cpuUsPerKey)
+        return result.rate
       } finally {
         await stopBaselines(nodes)
       }
     })
-    ctx.record('baselines', name, 'puts/s', runs, 'plain Y.Doc + ws, one message per update, full mesh of 3')
+    ctx.record(
+      'baselines',
+      name,
+      'puts/s',
+      runs,
+      'plain Y.Doc + ws, one message per update, full mesh of 3',
+      cpu.length > 0 ? { cpu_us_per_key: summarize(cpu).value } : undefined,
+    )
   })
 }

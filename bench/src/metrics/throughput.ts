@@ -1,23 +1,39 @@
 import { connect, fullMesh, startNodes, stopNodes, withNodes, type BenchNode } from '../cluster.js'
 import type { Context } from '../context.js'
+import { summarize } from '../stats.js'
 
 /** Keys the writer offers per event-loop turn: 100 put calls, or one put(object) of 100 keys. */
 export const KEYS_PER_TURN = 100
 const BATCH = 100
 const TIMEOUT_MS = 180_000
 
+/** What one write phase measured. */
+export interface PhaseResult {
+  /** Keys per second, from the first write to the last apply anywhere. */
+  rate: number
+  /** CPU time all node processes together spent per key (µs), when readable: robust to a busy machine. */
+  cpuUsPerKey: number | undefined
+}
+
+/** Sums the CPU time of processes; undefined when one cannot tell. */
+export const totalCpu = async (readers: ReadonlyArray<() => Promise<number | undefined>>) => {
+  const values = await Promise.all(readers.map((r) => r()))
+  return values.every((v): v is number => v !== undefined) ? values.reduce((a, b) => a + b, 0) : undefined
+}
+
 /**
  * One write phase: every node arms a counter for all keys of the phase, `writers` nodes
  * write their share concurrently, and the phase ends when the last node has applied the
- * last key. Returns keys per second, from the first write to the last apply anywhere.
+ * last key.
  */
 export const writePhase = async (
   nodes: readonly BenchNode[],
   options: { writers: number; batch: number; total: number; prefix: string },
-): Promise<number> => {
+): Promise<PhaseResult> => {
   const per = Math.floor(options.total / options.writers)
   const total = per * options.writers
   await Promise.all(nodes.map((n) => n.arm({ count: total })))
+  const cpuBefore = await totalCpu(nodes.map((n) => () => n.cpu()))
   const loops = nodes
     .slice(0, options.writers)
     .map((n, w) =>
@@ -25,12 +41,14 @@ export const writePhase = async (
     )
   const waits = nodes.map((n) => n.wait(TIMEOUT_MS))
   const [ran, applied] = await Promise.all([Promise.all(loops), Promise.all(waits)])
+  const cpuAfter = await totalCpu(nodes.map((n) => () => n.cpu()))
+  const cpuUsPerKey = cpuBefore === undefined || cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) / total
   const start = Math.min(...ran.map((r, i) => r.startAt - (nodes[i]?.offset ?? 0)))
   const end = Math.max(
     ...applied.map((a, i) => a.doneAt - (nodes[i]?.offset ?? 0)),
     ...ran.map((r, i) => r.endAt - (nodes[i]?.offset ?? 0)),
   )
-  return total / ((end - start) / 1000)
+  return { rate: total / ((end - start) / 1000), cpuUsPerKey }
 }
 
 const NAMES = ['a', 'b', 'c']
@@ -41,7 +59,7 @@ const warmThenMeasure = async (
   ctx: Context,
   nodes: BenchNode[],
   options: { writers: number; batch: number; total: number },
-): Promise<number> => {
+): Promise<PhaseResult> => {
   const warm = Math.min(ctx.options.sizes.warmup, options.total)
   await writePhase(nodes, { ...options, total: warm, prefix: `warm${++phases}-` })
   return writePhase(nodes, { ...options, prefix: `m${++phases}-` })
@@ -52,7 +70,7 @@ const run = async (
   ctx: Context,
   shared: () => Promise<BenchNode[]>,
   options: { nodes: 1 | 3; writers: number; batch: number; total: number },
-): Promise<number> => {
+): Promise<PhaseResult> => {
   if (options.nodes === 3 && ctx.options.sizes.shareNodes) return warmThenMeasure(ctx, await shared(), options)
   return withNodes(ctx.options.nodes, NAMES.slice(0, options.nodes), async (nodes) => {
     if (nodes.length > 1) await connect(nodes, fullMesh(nodes.length))
@@ -80,31 +98,56 @@ export const measureThroughput = async (ctx: Context): Promise<void> => {
   }
 }
 
+/** Repeats one throughput figure and records it with the median CPU cost per key. */
+const figure = async (
+  ctx: Context,
+  shared: () => Promise<BenchNode[]>,
+  figureOf: { name: string; unit: string; note: string },
+  options: { nodes: 1 | 3; writers: number; batch: number; total: number },
+): Promise<void> => {
+  const cpu: number[] = []
+  const runs = await ctx.repeat(figureOf.name, figureOf.unit, async () => {
+    const result = await run(ctx, shared, options)
+    if (result.cpuUsPerKey !== undefined) cpu.push(result.cpuUsPerKey)
+    return result.rate
+  })
+  const detail = cpu.length > 0 ? { cpu_us_per_key: summarize(cpu).value } : undefined
+  ctx.record('metrics', figureOf.name, figureOf.unit, runs, figureOf.note, detail)
+}
+
 const measureAll = async (ctx: Context, shared: () => Promise<BenchNode[]>): Promise<void> => {
   const { sizes, nodes } = ctx.options
-  await ctx.guard(['put_local_ops'], async () => {
-    const runs = await ctx.repeat('put_local_ops', 'puts/s', () =>
-      run(ctx, shared, { nodes: 1, writers: 1, batch: 1, total: sizes.putLocal }),
-    )
-    ctx.record('metrics', 'put_local_ops', 'puts/s', runs, 'one node, await put(key, value) per key')
-  })
-  await ctx.guard(['replicated_puts_1w'], async () => {
-    const runs = await ctx.repeat('replicated_puts_1w', 'puts/s', () =>
-      run(ctx, shared, { nodes: 3, writers: 1, batch: 1, total: sizes.replicated1w }),
-    )
-    ctx.record('metrics', 'replicated_puts_1w', 'puts/s', runs, '3-node full mesh, 1 writer, applied on all 3')
-  })
+  await ctx.guard(['put_local_ops'], () =>
+    figure(
+      ctx,
+      shared,
+      { name: 'put_local_ops', unit: 'puts/s', note: 'one node, await put(key, value) per key' },
+      { nodes: 1, writers: 1, batch: 1, total: sizes.putLocal },
+    ),
+  )
+  await ctx.guard(['replicated_puts_1w'], () =>
+    figure(
+      ctx,
+      shared,
+      { name: 'replicated_puts_1w', unit: 'puts/s', note: '3-node full mesh, 1 writer, applied on all 3' },
+      { nodes: 3, writers: 1, batch: 1, total: sizes.replicated1w },
+    ),
+  )
   await ctx.guard(['replicated_puts_batched'], async () => {
     if (nodes === 'cli') return ctx.skip('replicated_puts_batched', 'put(object) is not in the REST API (--nodes cli)')
-    const runs = await ctx.repeat('replicated_puts_batched', 'keys/s', () =>
-      run(ctx, shared, { nodes: 3, writers: 1, batch: BATCH, total: sizes.replicatedBatched }),
+    await figure(
+      ctx,
+      shared,
+      { name: 'replicated_puts_batched', unit: 'keys/s', note: `put(object) of ${BATCH} keys, applied on all 3` },
+      { nodes: 3, writers: 1, batch: BATCH, total: sizes.replicatedBatched },
     )
-    ctx.record('metrics', 'replicated_puts_batched', 'keys/s', runs, `put(object) of ${BATCH} keys, applied on all 3`)
   })
-  await ctx.guard(['replicated_puts_3w'], async () => {
-    const runs = await ctx.repeat('replicated_puts_3w', 'puts/s', () =>
-      run(ctx, shared, { nodes: 3, writers: 3, batch: 1, total: sizes.replicated3w }),
-    )
-    ctx.record('metrics', 'replicated_puts_3w', 'puts/s', runs, '3 writers at once, total, applied on all 3')
-  })
+  await ctx.guard(['replicated_puts_3w'], () =>
+    figure(
+      ctx,
+      shared,
+      { name: 'replicated_puts_3w', unit: 'puts/s', note: '3 writers at once, total, applied on all 3' },
+      { nodes: 3, writers: 3, batch: 1, total: sizes.replicated3w },
+    ),
+  )
 }
