@@ -14,7 +14,6 @@ import { mountMesh } from '@mesh/hono'
 import { Hono } from 'hono'
 import { WebSocketServer } from 'ws'
 import { meshNodesCors } from './demo-cors.js'
-import { mountInspector } from './inspector-assets.js'
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -112,9 +111,13 @@ export const serve = async (options: ServeOptions = {}): Promise<MeshServer> => 
   })
 
   const app = new Hono()
-  mountInspector(app, { base })
   if (options.controlToken) app.use(`${base}/api/*`, meshNodesCors(node))
-  mountMesh(app, node, { upgradeWebSocket, basePath: base, rest: { controlToken: options.controlToken } })
+  mountMesh(app, node, {
+    upgradeWebSocket,
+    basePath: base,
+    rest: { controlToken: options.controlToken },
+    inspector: true,
+  })
   app.get('/', (c) => c.json({ name: node.name, id: node.id, peerUrl: node.url, api: `${base}/api` }))
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404))
   app.onError((error, c) => {

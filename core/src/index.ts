@@ -39,3 +39,10 @@ export { INSPECT_ROOM, InspectorFeed, type FeedMessage } from './inspector-feed.
 export type { AuthDecision, AuthRequest, AuthResult, Authenticate } from './auth.js'
 export { renderPrometheus, type Metric } from './metrics.js'
 export { readRequestBody } from './read-body.js'
+export {
+  createInspectorHandler,
+  inspectorDistDir,
+  type InspectorHandler,
+  type InspectorHandlerOptions,
+  type InspectorResponse,
+} from './inspector-assets.js'

@@ -1,6 +1,13 @@
 import type { IncomingMessage, Server } from 'node:http'
 import { Router, type Application, type Request, type Response } from 'express'
-import { attachToServer, createRestHandler, readRequestBody, type MeshNode, type RestOptions } from '@mesh/core'
+import {
+  attachToServer,
+  createInspectorHandler,
+  createRestHandler,
+  readRequestBody,
+  type MeshNode,
+  type RestOptions,
+} from '@mesh/core'
 
 export { attachToServer, type AttachOptions } from '@mesh/core'
 
@@ -54,21 +61,33 @@ export interface MountOptions extends RestOptions {
   basePath?: string
   /** Decides whether a light peer may write; default: every light peer may. */
   readOnly?: (request: IncomingMessage, room: string) => boolean
+  /** Serve the web inspector (`@mesh/inspector`, when installed and built) at `<basePath>/inspector`. Default false. */
+  inspector?: boolean
 }
 
 /**
  * Serves all of Mesh on an Express app and its HTTP server: the WebSocket endpoints
  * (`<basePath>` and `<basePath>/:room`, other upgrades left alone) and the REST API at
- * `<basePath>/api`. Unless `node.url` is set, the node advertises `ws://<address>:<port><basePath>`
- * once the server listens on a specific address. Returns a function that detaches the WebSocket endpoints.
+ * `<basePath>/api`; with `inspector: true`, the web inspector at `<basePath>/inspector`. Unless
+ * `node.url` is set, the node advertises `ws://<address>:<port><basePath>` once the server
+ * listens on a specific address. Returns a function that detaches the WebSocket endpoints.
  *
  * @example
  * const server = app.listen(3000)
- * const detach = mountMesh(app, server, { node })
+ * const detach = mountMesh(app, server, { node, inspector: true })
  */
 export const mountMesh = (app: Application, server: Server, options: MountOptions): (() => void) => {
-  const { node, readOnly, basePath: rawBase = '/mesh', ...rest } = options
+  const { node, readOnly, basePath: rawBase = '/mesh', inspector, ...rest } = options
   const basePath = rawBase.replace(/\/+$/, '')
+  if (inspector) {
+    const handle = createInspectorHandler({ base: basePath })
+    app.use(`${basePath}/inspector`, (req: Request, res: Response, next: () => void) => {
+      // `originalUrl`: the mount strips the prefix from `req.url`, and with it the trailing slash that matters.
+      const reply = handle(req.method, req.originalUrl)
+      if (reply) res.writeHead(reply.status, reply.headers).end(reply.body)
+      else next()
+    })
+  }
   app.use(`${basePath}/api`, meshRouter(node, rest))
   const advertise = (): void => {
     const address = server.address()

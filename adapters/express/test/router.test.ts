@@ -9,10 +9,10 @@ import { MeshNode } from '@mesh/core'
 import { openRawSocket, restCall, runAdapterTests, waitUntil, withTimeout } from '@mesh/core/testing'
 import { mountMesh } from '@mesh/express'
 
-const listen = async (app: Application, basePath?: string) => {
+const listen = async (app: Application, basePath?: string, inspector?: boolean) => {
   const node = new MeshNode({ name: 'express-options' })
   const server = createServer(app)
-  const detach = mountMesh(app, server, { node, basePath })
+  const detach = mountMesh(app, server, { node, basePath, inspector })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
@@ -83,5 +83,30 @@ describe('@mesh/express next to other parts of an app', () => {
     const text = await restCall(`${app.url}/mesh/api/kv/raw`, { method: 'PUT', body: '42' })
     expect(text.status).toBe(200)
     expect(app.node.get('raw')).toBe(42)
+  })
+
+  it('serves the inspector with inspector: true, and nothing without it', async () => {
+    const app = await listen(express(), '/cluster', true)
+    cleanups.push(app.teardown)
+    const page = await fetch(`${app.url}/cluster/inspector/`)
+    const html = await page.text()
+    // 503 is the "not built" page, when web-inspector/dist is missing; both carry the title.
+    expect([200, 503]).toContain(page.status)
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/)
+    expect(html).toContain('<title>Mesh inspector</title>')
+    const asset = /\.\/(assets\/[^"]+\.js)"/.exec(html)?.[1]
+    if (page.status === 200 && asset) {
+      const js = await fetch(`${app.url}/cluster/inspector/${asset}`)
+      expect(js.status).toBe(200)
+      expect(js.headers.get('content-type')).toMatch(/^text\/javascript/)
+      expect(js.headers.get('cache-control')).toContain('immutable')
+    }
+    const bare = await fetch(`${app.url}/cluster/inspector?x=1`, { redirect: 'manual' })
+    expect(bare.status).toBe(302)
+    expect(new URL(bare.headers.get('location') ?? '', bare.url).pathname).toBe('/cluster/inspector/')
+
+    const plain = await listen(express())
+    cleanups.push(plain.teardown)
+    expect((await fetch(`${plain.url}/mesh/inspector/`)).status).toBe(404)
   })
 })

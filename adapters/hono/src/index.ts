@@ -1,4 +1,4 @@
-import { createRestHandler, type Connection, type MeshNode, type RestOptions } from '@mesh/core'
+import { createInspectorHandler, createRestHandler, type Connection, type MeshNode, type RestOptions } from '@mesh/core'
 import { Hono, type Context, type Env } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { basePath as mountPrefix } from 'hono/route'
@@ -22,6 +22,8 @@ export interface MountMeshOptions<T = unknown, U = unknown> extends MeshEventsOp
   basePath?: string
   /** Options of the REST API under `<basePath>/api`. */
   rest?: RestOptions
+  /** Serve the web inspector (`@mesh/inspector`, when installed and built) at `<basePath>/inspector`. Default false. */
+  inspector?: boolean
 }
 
 // Runtimes disagree on the shape of binary data; text stays a string so core rejects it (4400).
@@ -93,9 +95,9 @@ export const meshApi = (node: MeshNode, options: RestOptions = {}): Hono => {
 }
 
 /**
- * Mounts the REST API (`<basePath>/api/*`), then the peer and light-peer WebSocket endpoints.
- * Register routes under `basePath` (such as an inspector) before calling it.
- * @example mountMesh(app, node, { upgradeWebSocket })
+ * Mounts the inspector (with `inspector: true`), the REST API (`<basePath>/api/*`), then the
+ * peer and light-peer WebSocket endpoints. Register other routes under `basePath` before calling it.
+ * @example mountMesh(app, node, { upgradeWebSocket, inspector: true })
  */
 export const mountMesh = <E extends Env, T, U>(
   app: Hono<E>,
@@ -105,6 +107,13 @@ export const mountMesh = <E extends Env, T, U>(
   const base = (options.basePath ?? '/mesh').replace(/\/+$/, '')
   const upgrade = options.upgradeWebSocket(meshEvents(node, options))
   const notUpgrade = (c: Context) => c.json({ error: 'expected a WebSocket upgrade' }, 426, { Upgrade: 'websocket' })
+  if (options.inspector) {
+    const inspector = createInspectorHandler({ base })
+    app.get(`${base}/inspector/*`, (c, next) => {
+      const res = inspector(c.req.method, c.req.path)
+      return res ? c.body(res.body, res.status as ContentfulStatusCode, res.headers) : next()
+    })
+  }
   app.route(`${base}/api`, meshApi(node, options.rest))
   app.get(base, upgrade, notUpgrade)
   app.get(`${base}/:room`, upgrade, notUpgrade)

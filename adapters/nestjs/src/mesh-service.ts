@@ -10,6 +10,7 @@ import {
 import { HttpAdapterHost } from '@nestjs/core'
 import {
   attachToServer,
+  createInspectorHandler,
   MeshError,
   MeshNode,
   type JsonValue,
@@ -57,7 +58,7 @@ export class MeshService implements OnApplicationBootstrap, BeforeApplicationShu
     @Inject(MESH_MODULE_OPTIONS) options: MeshModuleOptions,
     @Inject(HttpAdapterHost) adapterHost: HttpAdapterHost,
   ) {
-    const { node, basePath, join, joinTimeoutMs, serve, rest, readOnly, ...nodeOptions } = options
+    const { node, basePath, join, joinTimeoutMs, serve, rest, readOnly, inspector, ...nodeOptions } = options
     for (const url of join ?? []) {
       // Fail at startup, not in a background join, when a peer URL cannot work.
       if (!/^wss?:\/\/[^/]/.test(url)) {
@@ -144,8 +145,9 @@ export class MeshService implements OnApplicationBootstrap, BeforeApplicationShu
   #serve(server: Server): void {
     const basePath = (this.#options.basePath ?? '/mesh').replace(/\/+$/, '')
     const { node } = this
+    const inspector = this.#options.inspector ? createInspectorHandler({ base: basePath }) : undefined
     this.#detach.push(
-      serveRestFirst(server, { node, prefix: `${basePath}/api`, rest: this.#options.rest }),
+      serveRestFirst(server, { node, prefix: `${basePath}/api`, rest: this.#options.rest, inspector }),
       attachToServer(server, { node, path: basePath, readOnly: this.#options.readOnly }),
     )
     const advertise = (): void => {

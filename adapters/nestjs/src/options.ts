@@ -29,4 +29,10 @@ export interface MeshModuleOptions extends MeshNodeOptions {
   rest?: RestOptions
   /** Decides whether a light peer may write; default: every light peer may. */
   readOnly?: (request: IncomingMessage, room: string) => boolean
+  /**
+   * Serve the web inspector (`@mesh/inspector`, when installed and built) at
+   * `<basePath>/inspector`. Default false.
+   * @example MeshModule.forRoot({ inspector: true })
+   */
+  inspector?: boolean
 }

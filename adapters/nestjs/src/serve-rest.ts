@@ -1,5 +1,5 @@
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http'
-import { createRestHandler, readRequestBody, type MeshNode, type RestOptions } from '@mesh/core'
+import { createRestHandler, readRequestBody, type InspectorHandler, type MeshNode, type RestOptions } from '@mesh/core'
 
 /**
  * Serves the REST API under `prefix` on a Node HTTP server, ahead of the server's other
@@ -7,11 +7,12 @@ import { createRestHandler, readRequestBody, type MeshNode, type RestOptions } f
  * middleware or controller: the JSON one refuses top-level strings and numbers, the
  * urlencoded one rewrites bodies, and their errors are not `{ "error" }` JSON. Mesh needs the
  * raw body, so like the WebSocket upgrades its REST routes are served below the framework.
+ * The inspector, when given, is served there too: its paths sit under the same base.
  * Returns a function that hands the server back to its listeners.
  */
 export const serveRestFirst = (
   server: Server,
-  options: { node: MeshNode; prefix: string; rest?: RestOptions },
+  options: { node: MeshNode; prefix: string; rest?: RestOptions; inspector?: InspectorHandler },
 ): (() => void) => {
   const { prefix } = options
   const handle = createRestHandler(options.node, options.rest)
@@ -39,6 +40,8 @@ export const serveRestFirst = (
   }
   const others = server.listeners('request') as RequestListener[]
   const onRequest: RequestListener = (req, res) => {
+    const page = options.inspector?.(req.method ?? 'GET', req.url ?? '/')
+    if (page) return void res.writeHead(page.status, page.headers).end(page.body)
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
     if (path === prefix || path.startsWith(`${prefix}/`)) return void serve(req, res).catch(() => res.destroy())
     for (const listener of others) listener.call(server, req, res)
