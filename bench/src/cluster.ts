@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import { Agent, request } from 'node:http'
 import { join } from 'node:path'
 import { clockOffset, now } from './clock.js'
 import { IpcClient } from './ipc.js'
@@ -82,8 +83,15 @@ interface RestStatus {
   rooms: Record<string, { keys: number }>
 }
 
-/** How often a CLI node's key count is read while waiting (there is no event to await over REST). */
-const REST_POLL_MS = 5
+/**
+ * How often a CLI node's key count is read while waiting (there is no event to await over
+ * REST). Each read costs the node a status report, so not too often: the figure's error is
+ * at most this, on phases of seconds.
+ */
+const REST_POLL_MS = 20
+
+/** Link states of a peer that need no more waiting: synced, or a redundant dialer that stood down. */
+const SETTLED_LINKS = new Set(['dormant', 'self', 'stopped'])
 
 /** A `mesh serve` process, driven over the REST API of DESIGN.md §3. */
 class CliNode implements BenchNode {
@@ -100,14 +108,41 @@ class CliNode implements BenchNode {
   get peerUrl(): string {
     return `${this.httpUrl.replace(/^http/, 'ws')}/mesh`
   }
-  async #api<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await fetch(`${this.httpUrl}/mesh/api${path}`, {
-      method,
-      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  #agent = new Agent({ keepAlive: true, maxSockets: 64 })
+
+  #api<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const payload = body === undefined ? undefined : JSON.stringify(body)
+    return new Promise<T>((resolve, reject) => {
+      const req = request(
+        `${this.httpUrl}/mesh/api${path}`,
+        {
+          method,
+          agent: this.#agent,
+          headers:
+            payload === undefined
+              ? {}
+              : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        },
+        (res) => {
+          let text = ''
+          res.setEncoding('utf8')
+          res.on('data', (chunk: string) => (text += chunk))
+          res.on('end', () => {
+            const status = res.statusCode ?? 0
+            if (status >= 400) reject(new Error(`${this.name}: ${method} ${path} answered ${status} ${text}`))
+            else {
+              try {
+                resolve(JSON.parse(text) as T)
+              } catch (error) {
+                reject(error as Error)
+              }
+            }
+          })
+        },
+      )
+      req.on('error', reject)
+      req.end(payload)
     })
-    const text = await res.text()
-    if (res.status >= 400) throw new Error(`${this.name}: ${method} ${path} answered ${res.status} ${text}`)
-    return JSON.parse(text) as T
   }
   async #keys(): Promise<number> {
     return (await this.#api<RestStatus>('GET', '/status')).rooms.default?.keys ?? 0
@@ -121,7 +156,8 @@ class CliNode implements BenchNode {
     for (;;) {
       const status = await this.#api<RestStatus>('GET', '/status')
       const synced = status.peers.every(
-        (p) => p.link === 'open' && Object.values(p.rooms).every((r) => r.state === 'synced'),
+        (p) =>
+          SETTLED_LINKS.has(p.link) || (p.link === 'open' && Object.values(p.rooms).every((r) => r.state === 'synced')),
       )
       if (synced) return
       if (now() > deadline) throw new Error(`${this.name}: links did not finish syncing`)
@@ -163,6 +199,7 @@ class CliNode implements BenchNode {
     return Promise.resolve(undefined)
   }
   stop(): Promise<void> {
+    this.#agent.destroy()
     return stopChild(this.child)
   }
 }

@@ -8,14 +8,16 @@ export interface Sizes {
   runs: number
   /** One 3-node cluster for all throughput metrics instead of fresh nodes per run (smoke only: fewer spawns). */
   shareNodes: boolean
-  putLocal: number
-  replicated1w: number
-  replicatedBatched: number
-  replicated3w: number
-  naive: number
-  wsMessages: number
-  /** Keys a writer puts before the measured part of a throughput run (JIT warm-up). */
+  /**
+   * Throughput runs (Mesh and the naive baseline): a warm-up of `warmup` keys, then a measured
+   * phase sized from the warm-up's rate to last about `measureSeconds`, within
+   * `minKeys`..`maxKeys`, so a run takes the same time however fast the code is.
+   */
   warmup: number
+  measureSeconds: number
+  minKeys: number
+  maxKeys: number
+  wsMessages: number
   /** Offered load and length of the convergence runs. */
   convergenceRate: number
   convergenceWarmupMs: number
@@ -32,13 +34,11 @@ const SIZES: Record<Mode, Sizes> = {
   full: {
     runs: 5,
     shareNodes: false,
-    putLocal: 300_000,
-    replicated1w: 200_000,
-    replicatedBatched: 1_000_000,
-    replicated3w: 210_000,
-    naive: 100_000,
-    wsMessages: 1_000_000,
     warmup: 20_000,
+    measureSeconds: 4,
+    minKeys: 20_000,
+    maxKeys: 3_000_000,
+    wsMessages: 1_000_000,
     convergenceRate: 5_000,
     convergenceWarmupMs: 2_000,
     convergenceMs: 10_000,
@@ -50,16 +50,14 @@ const SIZES: Record<Mode, Sizes> = {
   quick: {
     runs: 3,
     shareNodes: false,
-    putLocal: 100_000,
-    replicated1w: 60_000,
-    replicatedBatched: 300_000,
-    replicated3w: 60_000,
-    naive: 30_000,
-    wsMessages: 200_000,
     warmup: 10_000,
+    measureSeconds: 2.5,
+    minKeys: 5_000,
+    maxKeys: 1_000_000,
+    wsMessages: 200_000,
     convergenceRate: 5_000,
     convergenceWarmupMs: 1_000,
-    convergenceMs: 3_000,
+    convergenceMs: 2_000,
     coldJoin: [100_000],
     lightSockets: 500,
     lightWrites: 50,
@@ -68,13 +66,11 @@ const SIZES: Record<Mode, Sizes> = {
   smoke: {
     runs: 1,
     shareNodes: true,
-    putLocal: 2_000,
-    replicated1w: 1_000,
-    replicatedBatched: 2_000,
-    replicated3w: 900,
-    naive: 1_000,
-    wsMessages: 2_000,
     warmup: 200,
+    measureSeconds: 0.05,
+    minKeys: 500,
+    maxKeys: 2_000,
+    wsMessages: 2_000,
     convergenceRate: 5_000,
     convergenceWarmupMs: 50,
     convergenceMs: 200,
@@ -83,6 +79,12 @@ const SIZES: Record<Mode, Sizes> = {
     lightWrites: 5,
     redisRequests: 0,
   },
+}
+
+/** Keys for a measured throughput phase, from the warm-up's rate, rounded to a multiple of `multiple`. */
+export const measuredKeys = (sizes: Sizes, warmRate: number, multiple: number): number => {
+  const want = Math.min(sizes.maxKeys, Math.max(sizes.minKeys, warmRate * sizes.measureSeconds))
+  return Math.max(multiple, Math.round(want / multiple) * multiple)
 }
 
 /** Parsed command line of `npm run bench`. */

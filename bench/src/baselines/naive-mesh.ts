@@ -1,5 +1,6 @@
 import type { Context } from '../context.js'
 import { KEYS_PER_TURN, totalCpu, type PhaseResult } from '../metrics/throughput.js'
+import { measuredKeys } from '../options.js'
 import { summarize } from '../stats.js'
 import { startBaselines, stopBaselines, type BaselineNode } from './baseline-nodes.js'
 
@@ -29,29 +30,28 @@ const phase = async (nodes: BaselineNode[], total: number, prefix: string): Prom
 export const measureNaiveMesh = async (ctx: Context): Promise<void> => {
   const name = 'naive_yjs_mesh_1w'
   await ctx.guard([name], async () => {
-    const { naive: total, warmup } = ctx.options.sizes
+    const { sizes } = ctx.options
     const cpu: number[] = []
+    const keys: number[] = []
     const runs = await ctx.repeat(name, 'puts/s', async () => {
       const nodes = await startBaselines('naive', ['a', 'b', 'c'])
       try {
         const [a, b, c] = nodes as [BaselineNode, BaselineNode, BaselineNode]
         await a.ipc.call('connect', { urls: [b.wsUrl, c.wsUrl] })
         await b.ipc.call('connect', { urls: [c.wsUrl] })
-        await phase(nodes, Math.min(warmup, total), 'warm:')
+        const warm = await phase(nodes, sizes.warmup, 'warm:')
+        const total = measuredKeys(sizes, warm.rate, 1)
         const result = await phase(nodes, total, 'm:')
+        keys.push(total)
         if (result.cpuUsPerKey !== undefined) cpu.push(result.cpuUsPerKey)
         return result.rate
       } finally {
         await stopBaselines(nodes)
       }
     })
-    ctx.record(
-      'baselines',
-      name,
-      'puts/s',
-      runs,
-      'plain Y.Doc + ws, one message per update, full mesh of 3',
-      cpu.length > 0 ? { cpu_us_per_key: summarize(cpu).value } : undefined,
-    )
+    ctx.record('baselines', name, 'puts/s', runs, 'plain Y.Doc + ws, one message per update, full mesh of 3', {
+      keys: summarize(keys).value,
+      ...(cpu.length > 0 ? { cpu_us_per_key: summarize(cpu).value } : {}),
+    })
   })
 }

@@ -1,5 +1,6 @@
 import { connect, fullMesh, startNodes, stopNodes, withNodes, type BenchNode } from '../cluster.js'
 import type { Context } from '../context.js'
+import { measuredKeys } from '../options.js'
 import { summarize } from '../stats.js'
 
 /** Keys the writer offers per event-loop turn: 100 put calls, or one put(object) of 100 keys. */
@@ -54,23 +55,26 @@ export const writePhase = async (
 const NAMES = ['a', 'b', 'c']
 let phases = 0
 
-/** A warm-up phase, then the measured one, on the given nodes. */
+/** A warm-up phase, then the measured one (sized from the warm-up's rate), on the given nodes. */
 const warmThenMeasure = async (
   ctx: Context,
   nodes: BenchNode[],
-  options: { writers: number; batch: number; total: number },
-): Promise<PhaseResult> => {
-  const warm = Math.min(ctx.options.sizes.warmup, options.total)
-  await writePhase(nodes, { ...options, total: warm, prefix: `warm${++phases}-` })
-  return writePhase(nodes, { ...options, prefix: `m${++phases}-` })
+  options: { writers: number; batch: number },
+): Promise<PhaseResult & { keys: number }> => {
+  const { sizes } = ctx.options
+  const multiple = options.writers * options.batch
+  const warm = Math.max(multiple, Math.round(sizes.warmup / multiple) * multiple)
+  const { rate } = await writePhase(nodes, { ...options, total: warm, prefix: `warm${++phases}-` })
+  const keys = measuredKeys(sizes, rate, multiple)
+  return { ...(await writePhase(nodes, { ...options, total: keys, prefix: `m${++phases}-` })), keys }
 }
 
 /** Fresh nodes for one run (1 alone, or 3 fully connected), or the shared cluster in smoke mode. */
 const run = async (
   ctx: Context,
   shared: () => Promise<BenchNode[]>,
-  options: { nodes: 1 | 3; writers: number; batch: number; total: number },
-): Promise<PhaseResult> => {
+  options: { nodes: 1 | 3; writers: number; batch: number },
+): Promise<PhaseResult & { keys: number }> => {
   if (options.nodes === 3 && ctx.options.sizes.shareNodes) return warmThenMeasure(ctx, await shared(), options)
   return withNodes(ctx.options.nodes, NAMES.slice(0, options.nodes), async (nodes) => {
     if (nodes.length > 1) await connect(nodes, fullMesh(nodes.length))
@@ -103,26 +107,31 @@ const figure = async (
   ctx: Context,
   shared: () => Promise<BenchNode[]>,
   figureOf: { name: string; unit: string; note: string },
-  options: { nodes: 1 | 3; writers: number; batch: number; total: number },
+  options: { nodes: 1 | 3; writers: number; batch: number },
 ): Promise<void> => {
   const cpu: number[] = []
+  const keys: number[] = []
   const runs = await ctx.repeat(figureOf.name, figureOf.unit, async () => {
     const result = await run(ctx, shared, options)
     if (result.cpuUsPerKey !== undefined) cpu.push(result.cpuUsPerKey)
+    keys.push(result.keys)
     return result.rate
   })
-  const detail = cpu.length > 0 ? { cpu_us_per_key: summarize(cpu).value } : undefined
+  const detail = {
+    keys: summarize(keys).value,
+    ...(cpu.length > 0 ? { cpu_us_per_key: summarize(cpu).value } : {}),
+  }
   ctx.record('metrics', figureOf.name, figureOf.unit, runs, figureOf.note, detail)
 }
 
 const measureAll = async (ctx: Context, shared: () => Promise<BenchNode[]>): Promise<void> => {
-  const { sizes, nodes } = ctx.options
+  const { nodes } = ctx.options
   await ctx.guard(['put_local_ops'], () =>
     figure(
       ctx,
       shared,
       { name: 'put_local_ops', unit: 'puts/s', note: 'one node, await put(key, value) per key' },
-      { nodes: 1, writers: 1, batch: 1, total: sizes.putLocal },
+      { nodes: 1, writers: 1, batch: 1 },
     ),
   )
   await ctx.guard(['replicated_puts_1w'], () =>
@@ -130,7 +139,7 @@ const measureAll = async (ctx: Context, shared: () => Promise<BenchNode[]>): Pro
       ctx,
       shared,
       { name: 'replicated_puts_1w', unit: 'puts/s', note: '3-node full mesh, 1 writer, applied on all 3' },
-      { nodes: 3, writers: 1, batch: 1, total: sizes.replicated1w },
+      { nodes: 3, writers: 1, batch: 1 },
     ),
   )
   await ctx.guard(['replicated_puts_batched'], async () => {
@@ -139,7 +148,7 @@ const measureAll = async (ctx: Context, shared: () => Promise<BenchNode[]>): Pro
       ctx,
       shared,
       { name: 'replicated_puts_batched', unit: 'keys/s', note: `put(object) of ${BATCH} keys, applied on all 3` },
-      { nodes: 3, writers: 1, batch: BATCH, total: sizes.replicatedBatched },
+      { nodes: 3, writers: 1, batch: BATCH },
     )
   })
   await ctx.guard(['replicated_puts_3w'], () =>
@@ -147,7 +156,7 @@ const measureAll = async (ctx: Context, shared: () => Promise<BenchNode[]>): Pro
       ctx,
       shared,
       { name: 'replicated_puts_3w', unit: 'puts/s', note: '3 writers at once, total, applied on all 3' },
-      { nodes: 3, writers: 3, batch: 1, total: sizes.replicated3w },
+      { nodes: 3, writers: 3, batch: 1 },
     ),
   )
 }
