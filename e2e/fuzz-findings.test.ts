@@ -1,0 +1,201 @@
+/**
+ * Deterministic reproductions of the bugs the fuzzer and the chaos run found in core. Each
+ * test asserts the behaviour the design promises (DESIGN.md §7: bad input closes only its
+ * socket with a 44xx code or gets a 4xx, and the node keeps serving with its state
+ * unchanged; replicas converge), so each one fails until core is fixed.
+ */
+import WebSocket from 'ws'
+import { WebsocketProvider } from 'y-websocket'
+import * as Y from 'yjs'
+import { afterEach, describe, expect, it } from 'vitest'
+import { startCluster, type MeshCluster } from './fault/cluster.js'
+import { peerFrame, rleBombV2, validHello } from './fuzz-frames.js'
+import { put, startNode, stopAll, waitFor, waitForValue, type MeshProcess } from './harness.js'
+import * as prng from 'lib0/prng'
+
+let cluster: MeshCluster | undefined
+afterEach(async () => {
+  await cluster?.close()
+  cluster = undefined
+  await stopAll()
+})
+
+interface MemberJson {
+  id: string
+  state: string
+}
+
+/** Opens a peer link to `node` as a fake peer; resolves once the node answered the handshake. */
+const fakePeer = async (node: MeshProcess, hello: Uint8Array) => {
+  const ws = new WebSocket(`ws://127.0.0.1:${node.port}/mesh`, { perMessageDeflate: false })
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  )
+  const answered = new Promise<void>((resolve) => ws.once('message', () => resolve()))
+  ws.on('error', () => {})
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', resolve)
+    ws.once('error', reject)
+  })
+  ws.send(hello)
+  ws.send(peerFrame.prove())
+  await answered
+  return { ws, closed }
+}
+
+/** Polls `check` while the node runs; fails at once with its stderr if it exits. */
+const aliveWhile = async (node: MeshProcess, check: () => Promise<boolean>, message: string): Promise<void> => {
+  let exit: string | undefined
+  void node.exited.then((e) => (exit = `${e.code ?? e.signal}`))
+  const outcome = await waitFor(async () => (exit !== undefined ? 'exited' : (await check()) && 'done'), {
+    message,
+    timeout: 8000,
+  })
+  if (outcome === 'exited') {
+    throw new Error(`node crashed (exit ${exit}):\n${node.stderr.trim().split('\n').slice(-12).join('\n')}`)
+  }
+}
+
+const memberState = async (node: MeshProcess, id: string) => {
+  const res = await node.api<MemberJson[]>('/members')
+  return res.body.find((m) => m.id === id)?.state
+}
+
+describe('BUG (core): a peer URL that ws cannot dial crashes the node', () => {
+  // node.ts #dialMembers → new PeerDialer → peer-dialer.ts #dial → `new WebSocket(url)` throws
+  // synchronously for a malformed URL inside a heartbeat timer: an uncaught exception.
+  it('survives a hello that announces "not a url" once that link is gone', async () => {
+    const node = await startNode({ name: 'victim', args: ['--heartbeat-ms', '200', '--dead-after-ms', '3000'] })
+    const gen = prng.create(1)
+    const hello = validHello(gen, 'not a url', 'bad-url-peer')
+    const peer = await fakePeer(node, hello)
+    peer.ws.close(1000)
+    await peer.closed
+    // The member is alive and unlinked: the node dials it on every heartbeat until it is dead.
+    await aliveWhile(
+      node,
+      async () => (await memberState(node, 'bad-url-peer')) === 'dead',
+      'fake member never declared dead',
+    )
+    expect((await node.api('/health')).status).toBe(200)
+  })
+
+  it('survives a gossiped member record whose URL is malformed', async () => {
+    const node = await startNode({ name: 'victim', args: ['--heartbeat-ms', '200', '--dead-after-ms', '3000'] })
+    const gen = prng.create(2)
+    const peer = await fakePeer(node, validHello(gen, '', 'gossiper'))
+    const record = {
+      id: 'gossiped',
+      name: 'g',
+      url: 'ftp://127.0.0.1/mesh',
+      capabilities: [],
+      meta: {},
+      startedAt: Date.now(),
+      heartbeat: 1,
+      leaving: false,
+    }
+    peer.ws.send(peerFrame.gossip(JSON.stringify([record])))
+    await aliveWhile(
+      node,
+      async () => (await memberState(node, 'gossiped')) === 'dead',
+      'gossiped member never declared dead',
+    )
+    peer.ws.close(1000)
+    expect((await node.api('/health')).status).toBe(200)
+  })
+})
+
+describe('BUG (core): a 40-byte V2 update decodes into billions of structs', () => {
+  // peer-link.ts validateUpdate → Y.decodeUpdateV2: the run-length encoded columns repeat one
+  // GC struct as often as the update declares; the event loop blocks, then the heap runs out.
+  it('closes the link with a 44xx code and keeps answering', async () => {
+    const node = await startNode({ name: 'victim' })
+    const peer = await fakePeer(node, validHello(prng.create(3), '', 'bomber'))
+    peer.ws.send(peerFrame.updates('default', [rleBombV2(123456, 2 ** 32 - 2)]))
+    const health = await fetch(`${node.url}/mesh/api/health`, { signal: AbortSignal.timeout(3000) }).then(
+      (res) => res.status,
+      (error: Error) => `no answer within 3 s (${error.message})`,
+    )
+    expect(health).toBe(200)
+    const { code } = await peer.closed
+    expect(code).toBeGreaterThanOrEqual(4400)
+    expect(code).toBeLessThan(4500)
+  })
+})
+
+describe('BUG (core): values Yjs cannot replicate faithfully', () => {
+  const pair = async (): Promise<[MeshProcess, MeshProcess]> => {
+    cluster = await startCluster({ size: 2, prefix: 'v' })
+    await cluster.waitLinked()
+    const [a, b] = cluster.nodes.map((n) => n.current)
+    if (!a || !b) throw new Error('two nodes expected')
+    return [a, b]
+  }
+  const putRaw = (node: MeshProcess, key: string, body: string) =>
+    node.api(`/kv/${encodeURIComponent(key)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body })
+
+  // json.ts keeps a nested "__proto__" key as an own property on the writer, but lib0's
+  // readAny assigns it (obj[key] = …) on every replica: the key vanishes there and becomes
+  // the object's prototype. Same state vectors, different data, forever.
+  it('a nested "__proto__" key is refused or replicated as written', async () => {
+    const [a, b] = await pair()
+    const res = await putRaw(a, 'nested', '{"a":{"__proto__":{"polluted":"yes"}}}')
+    expect(res.status === 400 || res.status === 200).toBe(true)
+    if (res.status === 200) {
+      await put(a, 'fence', 1)
+      await waitForValue(b, 'fence', 1)
+      expect((await b.api('/kv/nested')).body).toEqual((await a.api('/kv/nested')).body)
+    }
+  })
+
+  // A lone surrogate survives in the writer's memory but lib0 writes strings as UTF-8, so
+  // every replica reads U+FFFD instead.
+  it('a string with a lone surrogate is refused or replicated as written', async () => {
+    const [a, b] = await pair()
+    const res = await putRaw(a, 'surrogate', '"\\ud800"')
+    expect(res.status === 400 || res.status === 200).toBe(true)
+    if (res.status === 200) {
+      await put(a, 'fence', 1)
+      await waitForValue(b, 'fence', 1)
+      expect((await b.api('/kv/surrogate')).body).toEqual((await a.api('/kv/surrogate')).body)
+    }
+  })
+
+  // Y.Map#set dispatches on value.constructor: an object with its own "constructor" key
+  // throws "Unexpected content type", which the REST handler turns into a 500.
+  it('an object value with a "constructor" key is stored (or refused with a 4xx), never a 500', async () => {
+    const node = await startNode({ name: 'victim' })
+    const res = await putRaw(node, 'ctor', '{"constructor":1}')
+    expect(res.status).toBeLessThan(500)
+  })
+
+  // Any y-websocket client can write values JSON cannot hold. A BigInt then makes
+  // GET /mesh/api/kv a 500 on every node, and after a partition the resync's changed-keys
+  // JSON (conflict.ts encodeChanged) throws, so the two sides never converge again.
+  it('a BigInt written by a light peer neither breaks GET /kv nor the resync after a partition', async () => {
+    cluster = await startCluster({ size: 2, prefix: 'w' })
+    await cluster.waitLinked()
+    const [a, b] = cluster.nodes.map((n) => n.current)
+    if (!a || !b) throw new Error('two nodes expected')
+    cluster.partition([[0], [1]])
+    const doc = new Y.Doc()
+    const provider = new WebsocketProvider(`ws://127.0.0.1:${a.port}/mesh`, 'default', doc, {
+      WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+      disableBc: true,
+    })
+    try {
+      await waitFor(() => provider.synced, { message: 'light peer never synced' })
+      doc.getMap('kv').set('big', 10n)
+      await put(a, 'on-a', 1)
+      await put(b, 'on-b', 2)
+      cluster.healLinks()
+      await waitForValue(b, 'on-a', 1, 10_000)
+      await waitForValue(a, 'on-b', 2, 10_000)
+      expect((await a.api('/kv')).status).toBe(200)
+      expect((await b.api('/kv')).status).toBe(200)
+    } finally {
+      provider.destroy()
+      doc.destroy()
+    }
+  })
+})
