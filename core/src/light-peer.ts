@@ -40,7 +40,6 @@ export class LightPeer implements Connection, LightSink {
   #closed = false
   #closeReason: { code: number; reason: string } | undefined
   #rules: FrameRules<LightMessage>
-  readonly connectedAt = Date.now()
 
   constructor(options: { id: string; host: LightHost; socket: MeshSocket; room: Room; readOnly?: boolean }) {
     this.id = options.id
@@ -66,11 +65,6 @@ export class LightPeer implements Connection, LightSink {
     if (states.size > 0) {
       this.sendFrame(encodeLight.awareness(encodeAwarenessUpdate(this.room.awareness, [...states.keys()])))
     }
-  }
-
-  /** Awareness client ids this socket announced. */
-  get clients(): ReadonlySet<number> {
-    return this.#clients
   }
 
   /** The code and reason this peer was closed with, if it closed itself. */

@@ -487,9 +487,9 @@ export class MeshNode {
   }
 
   /** Starts a peer link over a socket this side opened (dialer role). `join` does this for URLs. */
-  connect(socket: MeshSocket, options: { url?: string } = {}): Connection {
+  connect(socket: MeshSocket): Connection {
     this.#assertOpen()
-    const link = new PeerLink({ host: this.#linkHost, socket, role: 'dialer', url: options.url })
+    const link = new PeerLink({ host: this.#linkHost, socket, role: 'dialer' })
     this.#pendingLinks.add(link)
     return link
   }
@@ -973,7 +973,7 @@ export class MeshNode {
       get maxMessageBytes() {
         return node.#limits.peerMessageBytes
       },
-      connect: (socket: MeshSocket, url: string) => node.connect(socket, { url }) as PeerLink,
+      connect: (socket: MeshSocket) => node.connect(socket) as PeerLink,
       hasLink: (peerId: string) => node.#links.has(peerId),
       isCut: (peerId: string) => node.#cut.has(peerId),
       random: Math.random,

@@ -17,7 +17,7 @@ export interface DialerHost {
   readonly logger: Logger
   readonly maxMessageBytes: number
   /** Starts a dialer-side link over an open socket. */
-  connect(socket: MeshSocket, url: string): PeerLink
+  connect(socket: MeshSocket): PeerLink
   /** True when the node already has an open link to `peerId`. */
   hasLink(peerId: string): boolean
   /** True while the application cut the link to `peerId`. */
@@ -97,7 +97,7 @@ export class PeerDialer {
     })
     socket.on('open', () => {
       this.state = 'open'
-      link = this.#host.connect(socket, this.url)
+      link = this.#host.connect(socket)
       this.#link = link
     })
     socket.on('error', (error) => {

@@ -122,8 +122,6 @@ export class PeerLink implements Connection, PeerSink {
   readonly role: 'dialer' | 'acceptor'
   /** The peer's handshake, once received. */
   remote: Hello | undefined
-  /** URL this link was dialed at (dialer side only). */
-  readonly dialedUrl: string | undefined
   /** True once the peer announced a graceful leave. */
   leaving = false
   #host: LinkHost
@@ -136,13 +134,11 @@ export class PeerLink implements Connection, PeerSink {
   #rooms = new Map<string, RoomSync>()
   #timer: ReturnType<typeof setTimeout> | undefined
   #closeReason: { code: number; reason: string } | undefined
-  readonly connectedAt = Date.now()
 
-  constructor(options: { host: LinkHost; socket: MeshSocket; role: 'dialer' | 'acceptor'; url?: string }) {
+  constructor(options: { host: LinkHost; socket: MeshSocket; role: 'dialer' | 'acceptor' }) {
     this.#host = options.host
     this.#socket = options.socket
     this.role = options.role
-    this.dialedUrl = options.url
     const host = options.host
     this.#rules = {
       maxBytes: host.maxMessageBytes,
