@@ -1,0 +1,360 @@
+/**
+ * The soak run (issue 8, item 7): three `mesh serve` processes under a steady REST write
+ * rate, with y-websocket light peers connecting, writing, setting awareness and leaving
+ * (some cleanly, some by dropping the socket). It samples every node's heap, light peers,
+ * rooms, peers and light members over time, then checks that nothing leaks: the heap slope
+ * after warm-up stays under the limit, and once the churn stops, light peers, light members
+ * (awareness states) and rooms go back to what they were.
+ */
+import * as prng from 'lib0/prng'
+import WebSocket from 'ws'
+import { WebsocketProvider } from 'y-websocket'
+import * as Y from 'yjs'
+import { metric, readMetrics } from '../fault/metrics.js'
+import { startNode, waitFor, type MeshProcess } from '../harness.js'
+
+/** Options of {@link runSoak}. */
+export interface SoakOptions {
+  minutes: number
+  seed: number
+  /** REST writes per second, spread over the nodes. Default 20. */
+  writesPerSecond?: number
+  /** Light peers connected at most at once. Default 12. */
+  maxLightPeers?: number
+  /** Sampling interval. Default 5 s (or less for short runs). */
+  sampleMs?: number
+  /** Heap growth allowed after warm-up, MiB per minute. Default 1. */
+  maxSlopeMiBPerMin?: number
+  log?: (line: string) => void
+}
+
+/** One sample of one node. */
+export interface NodeSample {
+  atMs: number
+  heapBytes?: number
+  rssBytes?: number
+  lightPeers: number
+  rooms: number
+  peers: number
+  lightMembers: number
+}
+
+/** What a soak run measured. */
+export interface SoakReport {
+  seed: number
+  minutes: number
+  writes: { ok: number; failed: number }
+  lightSessions: number
+  lightWrites: number
+  samples: Record<string, NodeSample[]>
+  /** Heap slope after warm-up, MiB/min, per node, fitted on the troughs of the sawtooth (undefined without a heap metric). */
+  slopes: Record<string, number | undefined>
+  /** The same over every sample, garbage included. */
+  rawSlopes: Record<string, number | undefined>
+  final: Record<string, NodeSample>
+  baseline: Record<string, NodeSample>
+  violations: string[]
+  notes: string[]
+}
+
+interface StatusJson {
+  lightPeers: number
+  rooms: Record<string, unknown>
+  peers: Array<{ link: string }>
+}
+
+interface MemberJson {
+  role: string
+}
+
+const MiB = 2 ** 20
+const ROOMS = ['default', 'soak-0', 'soak-1', 'soak-2']
+
+const sampleNode = async (node: MeshProcess, atMs: number): Promise<NodeSample> => {
+  const [metrics, status, members] = await Promise.all([
+    readMetrics(node),
+    node.api<StatusJson>('/status'),
+    node.api<MemberJson[]>('/members'),
+  ])
+  return {
+    atMs,
+    heapBytes: metric(metrics, 'mesh_heap_used_bytes'),
+    rssBytes: metric(metrics, 'mesh_rss_bytes'),
+    lightPeers: status.body.lightPeers,
+    rooms: Object.keys(status.body.rooms).length,
+    peers: status.body.peers.filter((p) => p.link === 'open').length,
+    lightMembers: members.body.filter((m) => m.role === 'light').length,
+  }
+}
+
+/** Least-squares slope of y over x. */
+export const slope = (points: ReadonlyArray<readonly [number, number]>): number => {
+  const n = points.length
+  if (n < 2) return 0
+  const mx = points.reduce((s, [x]) => s + x, 0) / n
+  const my = points.reduce((s, [, y]) => s + y, 0) / n
+  let num = 0
+  let den = 0
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my)
+    den += (x - mx) ** 2
+  }
+  return den === 0 ? 0 : num / den
+}
+
+/** Runs the soak; resolves with the report (violations listed, never thrown). */
+export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
+  const log = options.log ?? (() => {})
+  const gen = prng.create(options.seed)
+  const durationMs = options.minutes * 60_000
+  const sampleMs = options.sampleMs ?? Math.min(5000, Math.max(500, durationMs / 60))
+  const rate = options.writesPerSecond ?? 20
+  const maxLight = options.maxLightPeers ?? 12
+  const maxSlope = options.maxSlopeMiBPerMin ?? 1
+  const violations: string[] = []
+  const notes: string[] = []
+  const report: SoakReport = {
+    seed: options.seed,
+    minutes: options.minutes,
+    writes: { ok: 0, failed: 0 },
+    lightSessions: 0,
+    lightWrites: 0,
+    samples: {},
+    slopes: {},
+    rawSlopes: {},
+    final: {},
+    baseline: {},
+    violations,
+    notes,
+  }
+
+  const a = await startNode({ name: 'soak-a', args: ['--log-level', 'warn'], timeoutMs: 30_000 })
+  const b = await startNode({ name: 'soak-b', join: [a.peerUrl], args: ['--log-level', 'warn'], timeoutMs: 30_000 })
+  const c = await startNode({ name: 'soak-c', join: [a.peerUrl], args: ['--log-level', 'warn'], timeoutMs: 30_000 })
+  const nodes = [a, b, c]
+  for (const n of nodes) report.samples[n.name] = []
+  const exits: string[] = []
+  for (const n of nodes) void n.exited.then((e) => exits.push(`${n.name} exited (${e.code ?? e.signal})`))
+
+  const lights = new Set<{ provider: WebsocketProvider; doc: Y.Doc }>()
+  const timers: Array<ReturnType<typeof setInterval>> = []
+  let inFlight = 0
+  let writeSeq = 0
+  const started = Date.now()
+
+  const leave = (light: { provider: WebsocketProvider; doc: Y.Doc }, abrupt: boolean) => {
+    if (!lights.delete(light)) return
+    if (abrupt) {
+      // Drop the socket without a close handshake, as a crashed tab would.
+      light.provider.shouldConnect = false
+      const ws = light.provider.ws as unknown as WebSocket | null
+      ws?.terminate()
+    }
+    light.provider.destroy()
+    light.doc.destroy()
+  }
+
+  try {
+    await waitFor(
+      async () => {
+        const peers = await Promise.all(nodes.map(async (n) => (await sampleNode(n, 0)).peers))
+        return peers.every((p) => p === 2)
+      },
+      { message: 'the three soak nodes never linked to each other', timeout: 20_000 },
+    )
+    // Every room exists from the start, so the room count has a fixed baseline.
+    for (const room of ROOMS.slice(1)) {
+      const doc = new Y.Doc()
+      const provider = new WebsocketProvider(`ws://127.0.0.1:${a.port}/mesh`, room, doc, {
+        WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+        disableBc: true,
+      })
+      await waitFor(() => provider.synced, { message: `light peer never synced room ${room}` })
+      provider.destroy()
+      doc.destroy()
+    }
+    await waitFor(
+      async () => {
+        const samples = await Promise.all(nodes.map((n) => sampleNode(n, 0)))
+        return samples.every((s) => s.rooms === ROOMS.length && s.lightPeers === 0 && s.lightMembers === 0) && samples
+      },
+      { message: 'rooms did not reach every node', timeout: 10_000 },
+    ).then((samples) => samples.forEach((s, i) => (report.baseline[nodes[i]?.name ?? ''] = s)))
+    log(
+      `soak seed ${options.seed}: ${options.minutes} min, ${rate} writes/s over 3 nodes, up to ${maxLight} light peers, sample every ${sampleMs} ms`,
+    )
+
+    // Steady REST writes: rotating keys (overwrites), some with a TTL, some deletes.
+    timers.push(
+      setInterval(
+        () => {
+          if (inFlight > 50) return
+          const node = nodes[writeSeq % nodes.length]
+          if (!node) return
+          const n = writeSeq++
+          const key = `soak:${n % 300}`
+          const roll = n % 20
+          inFlight++
+          const req =
+            roll === 0
+              ? node.api(`/kv/${encodeURIComponent(key)}`, { method: 'DELETE' })
+              : node.api(`/kv/${encodeURIComponent(key)}${roll === 1 ? '?ttl=3000' : ''}`, {
+                  method: 'PUT',
+                  headers: { 'content-type': 'application/json' },
+                  body: JSON.stringify({ n, at: Date.now() }),
+                })
+          req
+            .then(
+              (res) => (res.status === 200 || res.status === 404 ? report.writes.ok++ : report.writes.failed++),
+              () => report.writes.failed++,
+            )
+            .finally(() => inFlight--)
+        },
+        Math.max(1, Math.round(1000 / rate)),
+      ),
+    )
+
+    // Light-peer churn: join a random node and room, set awareness, write a little, leave.
+    timers.push(
+      setInterval(() => {
+        if (lights.size >= maxLight) return
+        const node = prng.oneOf(gen, nodes)
+        const room = prng.oneOf(gen, ROOMS)
+        const doc = new Y.Doc()
+        const provider = new WebsocketProvider(`ws://127.0.0.1:${node.port}/mesh`, room, doc, {
+          WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+          disableBc: true,
+        })
+        const light = { provider, doc }
+        lights.add(light)
+        report.lightSessions++
+        provider.awareness.setLocalState({ user: { name: `soak-light-${report.lightSessions}` } })
+        const session = report.lightSessions
+        provider.once('sync', () => {
+          doc.getMap('kv').set(`light:${session % 50}`, { session })
+          report.lightWrites++
+        })
+        const stay = prng.int31(gen, 500, 5000)
+        const abrupt = prng.int31(gen, 0, 4) === 0
+        setTimeout(() => leave(light, abrupt), stay)
+      }, 300),
+    )
+
+    // Sampling.
+    const deadline = started + durationMs
+    let nextLog = started + 60_000
+    while (Date.now() < deadline && exits.length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(sampleMs, deadline - Date.now())))
+      const atMs = Date.now() - started
+      const samples = await Promise.all(nodes.map((n) => sampleNode(n, atMs).catch(() => undefined)))
+      samples.forEach((s, i) => s && report.samples[nodes[i]?.name ?? '']?.push(s))
+      if (Date.now() >= nextLog) {
+        nextLog += 60_000
+        log(
+          `  ${(atMs / 60_000).toFixed(1)} min: ${samples
+            .map(
+              (s, i) =>
+                `${nodes[i]?.name} heap ${s?.heapBytes ? (s.heapBytes / MiB).toFixed(1) : '?'} MiB, ${s?.lightPeers ?? '?'} light`,
+            )
+            .join('; ')}; ${report.writes.ok} writes, ${report.lightSessions} light sessions`,
+        )
+      }
+    }
+
+    // Stop the load and let everything settle back to the baseline.
+    for (const t of timers) clearInterval(t)
+    timers.length = 0
+    for (const light of [...lights]) leave(light, false)
+    await waitFor(() => inFlight === 0, { message: 'REST writes still in flight', timeout: 10_000 })
+    try {
+      await waitFor(
+        async () => {
+          const samples = await Promise.all(nodes.map((n) => sampleNode(n, Date.now() - started)))
+          const back = samples.every((s) => s.lightPeers === 0 && s.lightMembers === 0 && s.rooms === ROOMS.length)
+          samples.forEach((s, i) => (report.final[nodes[i]?.name ?? ''] = s))
+          return back
+        },
+        { message: 'light peers, awareness states or rooms did not return to the baseline', timeout: 15_000 },
+      )
+    } catch (error) {
+      violations.push(`${(error as Error).message}: ${JSON.stringify(report.final)}`)
+    }
+
+    for (const [name, samples] of Object.entries(report.samples)) {
+      const warm = samples.filter((s) => s.atMs >= Math.min(60_000, durationMs * 0.2) && s.heapBytes !== undefined)
+      if (warm.length < 3) {
+        report.slopes[name] = undefined
+        notes.push(
+          `${name}: too few heap samples after warm-up for a slope (${warm.length}); the metrics endpoint may be missing`,
+        )
+        continue
+      }
+      // The heap is a sawtooth: fit the troughs (the lowest sample of each window), which is
+      // what survives garbage collection, rather than garbage not yet collected.
+      const windowMs = Math.max(sampleMs * 6, Math.min(60_000, durationMs / 10))
+      const troughs = new Map<number, NodeSample>()
+      for (const s of warm) {
+        const w = Math.floor(s.atMs / windowMs)
+        const low = troughs.get(w)
+        if (!low || (s.heapBytes ?? 0) < (low.heapBytes ?? 0)) troughs.set(w, s)
+      }
+      const points = [...troughs.values()].map((s) => [s.atMs / 60_000, (s.heapBytes ?? 0) / MiB] as const)
+      const perMin = slope(
+        points.length >= 3 ? points : warm.map((s) => [s.atMs / 60_000, (s.heapBytes ?? 0) / MiB] as const),
+      )
+      report.rawSlopes[name] = slope(warm.map((s) => [s.atMs / 60_000, (s.heapBytes ?? 0) / MiB] as const))
+      if (perMin > maxSlope)
+        violations.push(`${name}: heap grows ${perMin.toFixed(2)} MiB/min after warm-up (limit ${maxSlope})`)
+      const peersSeen = new Set(samples.map((s) => s.peers))
+      if (peersSeen.size > 1) notes.push(`${name}: peer links varied during the run: ${[...peersSeen].join(', ')}`)
+    }
+    if (report.writes.failed > 0) violations.push(`${report.writes.failed} REST writes failed`)
+    for (const n of nodes) {
+      const errors = n.stderr.split('\n').filter((l) => / ERROR /.test(l))
+      if (errors.length > 0) violations.push(`${n.name} logged ${errors.length} errors, first: ${errors[0]}`)
+    }
+    violations.push(...exits)
+  } finally {
+    for (const t of timers) clearInterval(t)
+    for (const light of [...lights]) leave(light, false)
+    for (const n of nodes) if (n.child.exitCode === null && n.child.signalCode === null) await n.stop('SIGKILL')
+  }
+  return report
+}
+
+/** A printable report: a per-minute table per node, slopes, leak checks. */
+export const formatSoakReport = (r: SoakReport): string => {
+  const lines = [
+    `soak seed=${r.seed}: ${r.minutes} min, ${r.writes.ok} REST writes (${r.writes.failed} failed), ${r.lightSessions} light-peer sessions (${r.lightWrites} light writes)`,
+  ]
+  for (const [name, samples] of Object.entries(r.samples)) {
+    const everyMinute = samples.filter(
+      (s, i) =>
+        i === 0 ||
+        i === samples.length - 1 ||
+        Math.floor(s.atMs / 60_000) !== Math.floor((samples[i - 1]?.atMs ?? 0) / 60_000),
+    )
+    const slopeText =
+      r.slopes[name] === undefined
+        ? 'n/a'
+        : `${r.slopes[name]?.toFixed(3)} MiB/min (troughs; ${r.rawSlopes[name]?.toFixed(3)} over every sample)`
+    lines.push(`  ${name}: heap slope after warm-up ${slopeText}`)
+    lines.push('    t (min)  heap MiB  rss MiB  light  light members  rooms  peers')
+    for (const s of everyMinute) {
+      const mb = (n: number | undefined) => (n === undefined ? '?' : (n / MiB).toFixed(1))
+      lines.push(
+        `    ${(s.atMs / 60_000).toFixed(2).padStart(7)}  ${mb(s.heapBytes).padStart(8)}  ${mb(s.rssBytes).padStart(7)}  ${String(s.lightPeers).padStart(5)}  ${String(s.lightMembers).padStart(13)}  ${String(s.rooms).padStart(5)}  ${String(s.peers).padStart(5)}`,
+      )
+    }
+    const base = r.baseline[name]
+    const fin = r.final[name]
+    if (base && fin) {
+      lines.push(
+        `    baseline → after churn: light ${base.lightPeers} → ${fin.lightPeers}, light members ${base.lightMembers} → ${fin.lightMembers}, rooms ${base.rooms} → ${fin.rooms}`,
+      )
+    }
+  }
+  if (r.notes.length > 0) lines.push(`  notes: ${r.notes.join('; ')}`)
+  lines.push(`  violations: ${r.violations.length === 0 ? 'none' : `\n    ${r.violations.join('\n    ')}`}`)
+  return lines.join('\n')
+}

@@ -1,0 +1,27 @@
+/**
+ * Soak (issue 8, item 7), not part of `npm test`: run it with `npm run soak [-- --minutes N]`
+ * (MESH_SOAK_MINUTES, default 10; MESH_SOAK_RATE writes/s; MESH_SEED replays the churn).
+ */
+import { afterAll, expect, it } from 'vitest'
+import { stopAll } from '../harness.js'
+import { formatSoakReport, runSoak } from './soak-engine.js'
+
+const minutes = Number(process.env.MESH_SOAK_MINUTES ?? 10)
+const rate = Number(process.env.MESH_SOAK_RATE ?? 20)
+const seed = Number(process.env.MESH_SEED ?? Math.floor(Math.random() * 2 ** 31))
+if (!(minutes > 0) || !(rate > 0) || !Number.isSafeInteger(seed)) {
+  throw new Error('MESH_SOAK_MINUTES and MESH_SOAK_RATE must be positive numbers, MESH_SEED a whole number')
+}
+
+afterAll(stopAll)
+
+it(
+  `3 nodes and churning light peers for ${minutes} min leak no heap, sockets, awareness or rooms (seed ${seed})`,
+  async () => {
+    const report = await runSoak({ minutes, seed, writesPerSecond: rate, log: (line) => console.log(line) })
+    const text = formatSoakReport(report)
+    console.log(text)
+    expect(report.violations, text).toEqual([])
+  },
+  minutes * 60_000 + 120_000,
+)
