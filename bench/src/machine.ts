@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { availableParallelism, cpus, freemem, loadavg, release, totalmem } from 'node:os'
@@ -14,6 +15,23 @@ export interface Machine {
   versions: Record<string, string>
   /** 1-minute load average when the bench started and when it ended: other work on the machine skews results. */
   loadAverage: { start: number; end: number }
+  /** The commit measured, and whether `core/` had uncommitted changes (the bench builds the working tree). */
+  source: { commit: string; coreDirty: boolean } | null
+}
+
+const repoRoot = join(import.meta.dirname, '..', '..')
+
+const describeSource = (): Machine['source'] => {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    return {
+      commit: git('rev-parse', '--short', 'HEAD'),
+      coreDirty: git('status', '--porcelain', '--', 'core').length > 0,
+    }
+  } catch {
+    return null
+  }
 }
 
 const require = createRequire(import.meta.url)
@@ -46,6 +64,7 @@ export const describeMachine = (): Machine => ({
   freeMemoryGiB: Math.round((freemem() / 2 ** 30) * 10) / 10,
   versions: { yjs: packageVersion('yjs'), ws: packageVersion('ws') },
   loadAverage: { start: loadAverage(), end: loadAverage() },
+  source: describeSource(),
 })
 
 /** The current 1-minute load average. */

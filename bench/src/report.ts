@@ -133,6 +133,7 @@ export const renderTable = (result: BenchResult, order: { metrics: string[]; bas
   const parts = [
     `Mesh bench (${result.config.mode}, ${result.config.runs} runs per figure, nodes: ${result.config.nodes})`,
     `machine: ${m.nproc} × ${m.cpu}, ${m.memoryGiB} GiB, node ${m.node}, ${m.platform}, yjs ${m.versions.yjs}, ws ${m.versions.ws}`,
+    `source: ${m.source ? `commit ${m.source.commit}${m.source.coreDirty ? ' + uncommitted changes in core/' : ''}` : 'unknown'}`,
     `load average (1 min): ${m.loadAverage.start} at start, ${m.loadAverage.end} at end${
       Math.max(m.loadAverage.start, m.loadAverage.end) > m.nproc
         ? ' — the machine was busy with other work; figures are noisy'
