@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import type { ConflictingKey } from './errors.js'
-import { jsonEqual } from './json.js'
+import { jsonEqual, toJsonSafe } from './json.js'
 import { KV_MAP, type Room } from './room.js'
 
 /**
@@ -37,7 +37,7 @@ export const changedSince = (room: Room, remote: Y.Snapshot): ChangedKeys => {
 export const encodeChanged = (changed: ChangedKeys): string =>
   changed.size === 0
     ? ''
-    : JSON.stringify([...changed].map(([k, v]) => (v === undefined ? [k, ABSENT] : [k, PRESENT, v])))
+    : JSON.stringify([...changed].map(([k, v]) => (v === undefined ? [k, ABSENT] : [k, PRESENT, toJsonSafe(v)])))
 
 /** Decodes what {@link encodeChanged} produced; throws on anything else. */
 export const decodeChanged = (text: string): ChangedKeys => {

@@ -1,6 +1,6 @@
 import { CloseCode } from './close-codes.js'
 import type { Commit } from './history.js'
-import { defineJsonProperty, type JsonValue } from './json.js'
+import { defineJsonProperty, toJsonSafe, type JsonValue } from './json.js'
 import type { Member } from './membership.js'
 import type { MeshEvents, MeshNode, NodeStatus } from './node.js'
 import type { MergeReport } from './peer-link.js'
@@ -140,7 +140,7 @@ export class InspectorFeed implements Connection {
   #send(message: FeedMessage): void {
     if (this.#closed || this.#socket.readyState !== SOCKET_OPEN) return
     try {
-      this.#socket.send(new TextEncoder().encode(JSON.stringify(message)) as Uint8Array<ArrayBuffer>)
+      this.#socket.send(new TextEncoder().encode(JSON.stringify(toJsonSafe(message))) as Uint8Array<ArrayBuffer>)
     } catch {
       this.close()
     }

@@ -5,9 +5,21 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 
 const MAX_DEPTH = 64
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/** False when `text` holds a lone UTF-16 surrogate, which UTF-8 (and so replication) cannot carry. */
+export const isWellFormed = (text: string): boolean => !LONE_SURROGATE.test(text)
+
+const wellFormed = (text: string, path: string): string => {
+  // lib0 writes strings as UTF-8, so a lone surrogate would reach every replica as U+FFFD.
+  if (!isWellFormed(text)) throw new MeshError('bad_request', `${path} contains a lone UTF-16 surrogate`)
+  return text
+}
+
 const check = (value: unknown, depth: number, path: string): JsonValue => {
   switch (typeof value) {
     case 'string':
+      return wellFormed(value, path)
     case 'boolean':
       return value
     case 'number':
@@ -27,7 +39,10 @@ const check = (value: unknown, depth: number, path: string): JsonValue => {
       const out: Record<string, JsonValue> = {}
       for (const [k, v] of Object.entries(value)) {
         if (v === undefined) continue
-        defineJsonProperty(out, k, check(v, depth + 1, `${path}.${k}`))
+        // Replicas decode objects by assignment, where "__proto__" would set the prototype.
+        if (k === '__proto__')
+          throw new MeshError('bad_request', `${path} has a "__proto__" key, which cannot replicate`)
+        defineJsonProperty(out, wellFormed(k, `a key in ${path}`), check(v, depth + 1, `${path}.${k}`))
       }
       return out
     }
@@ -48,6 +63,42 @@ export const defineJsonProperty = (target: Record<string, unknown>, key: string,
     Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
   } else {
     target[key] = value
+  }
+}
+
+/**
+ * Makes a stored value safe for `JSON.stringify`: light peers write raw Yjs, which can hold
+ * a BigInt (a safe integer becomes a number, a larger one a string), bytes (an array of
+ * numbers) or a shared type (its JSON). Returns the value itself when nothing needs changing.
+ */
+export const toJsonSafe = (value: unknown): unknown => {
+  switch (typeof value) {
+    case 'bigint':
+      return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString()
+    case 'undefined':
+      return null
+    case 'object': {
+      if (value === null) return null
+      if (value instanceof Uint8Array) return Array.from(value)
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function')
+        return toJsonSafe((value as { toJSON(): unknown }).toJSON())
+      if (Array.isArray(value)) {
+        let copy: unknown[] | undefined
+        value.forEach((v, i) => {
+          const safe = toJsonSafe(v)
+          if (safe !== v) (copy ??= [...value])[i] = safe
+        })
+        return copy ?? value
+      }
+      let copy: Record<string, unknown> | undefined
+      for (const [k, v] of Object.entries(value)) {
+        const safe = toJsonSafe(v)
+        if (safe !== v) defineJsonProperty((copy ??= { ...value }), k, safe)
+      }
+      return copy ?? value
+    }
+    default:
+      return value
   }
 }
 

@@ -238,6 +238,20 @@ export class Membership {
   }
 }
 
+/**
+ * The URL as given when it is one a node can dial (`ws:` or `wss:`), else empty: a peer may
+ * announce anything, and nodes dial what members announce.
+ */
+export const dialableUrl = (url: string): string => {
+  if (url === '' || url.length > 2048) return ''
+  try {
+    const parsed = new URL(url)
+    return parsed.protocol === 'ws:' || parsed.protocol === 'wss:' ? url : ''
+  } catch {
+    return ''
+  }
+}
+
 /** Validates gossip received from the network; throws on anything malformed. */
 export const parseGossip = (text: string): MemberRecord[] => {
   const parsed: unknown = JSON.parse(text)
@@ -265,7 +279,7 @@ export const parseGossip = (text: string): MemberRecord[] => {
     return {
       id: r.id,
       name: r.name.slice(0, 256),
-      url: r.url.slice(0, 2048),
+      url: dialableUrl(r.url),
       capabilities: r.capabilities.slice(0, 64),
       meta: r.meta,
       startedAt: r.startedAt,

@@ -87,7 +87,17 @@ export class PeerDialer {
   #dial(): void {
     if (this.#stopped) return
     this.state = 'connecting'
-    const socket = new WebSocket(this.url, { maxPayload: this.#host.maxMessageBytes, handshakeTimeout: 10_000 })
+    let socket: WebSocket
+    try {
+      socket = new WebSocket(this.url, { maxPayload: this.#host.maxMessageBytes, handshakeTimeout: 10_000 })
+    } catch (error) {
+      // A URL ws cannot even parse will never work: give up on it instead of throwing in a timer.
+      this.lastError = (error as Error).message
+      this.state = 'stopped'
+      this.#stopped = true
+      this.#host.logger.warn('cannot dial peer URL', { url: this.url, error: this.lastError })
+      return
+    }
     this.#socket = socket
     socket.binaryType = 'nodebuffer'
     let link: PeerLink | undefined

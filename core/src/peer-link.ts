@@ -25,8 +25,9 @@ import {
 } from './protocol.js'
 import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
 import { LightPeer } from './light-peer.js'
-import { parseGossip, type MemberRecord } from './membership.js'
+import { dialableUrl, parseGossip, type MemberRecord } from './membership.js'
 import { receiveFrame, type FrameRules } from './frame-guard.js'
+import { checkUpdateV2 } from './update-check.js'
 import { matchingSecret, newNonce, sign, signAll } from './peer-auth.js'
 import type { Metrics } from './metrics.js'
 import { RateLimiter } from './rate-limiter.js'
@@ -108,10 +109,8 @@ const freshSync = (override: Resolution = 'none'): RoomSync => ({
 
 const truncate = (text: string): string => (text.length > MAX_REASON ? `${text.slice(0, MAX_REASON - 1)}…` : text)
 
-const validateUpdate = (update: Uint8Array): void => {
-  // Decode fully before applying: Yjs may integrate part of a malformed update and then throw.
-  Y.decodeUpdateV2(update)
-}
+// Check fully before applying: Yjs may integrate part of a malformed update and then throw.
+const validateUpdate = checkUpdateV2
 
 /**
  * One WebSocket between two Mesh nodes, in either direction. It runs the handshake, the
@@ -334,7 +333,8 @@ export class PeerLink implements Connection, PeerSink {
       return this.fail(CloseCode.protocolVersion, `protocol version ${hello.version}, expected ${PROTOCOL_VERSION}`)
     }
     if (hello.nodeId.length === 0 || hello.nodeId.length > 128) throw new Error('bad node id')
-    if (hello.name.length > 256 || hello.url.length > 2048) throw new Error('name or url too long')
+    if (hello.name.length > 256) throw new Error('name too long')
+    hello.url = dialableUrl(hello.url)
     if (!CONFLICT_POLICIES.includes(hello.onConflict as ConflictPolicy)) throw new Error('unknown onConflict policy')
     if (hello.nodeId === this.#host.id) return this.fail(CloseCode.duplicate, 'link to self')
     this.remote = hello

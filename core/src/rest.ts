@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto'
 import { MeshError } from './errors.js'
+import { toJsonSafe } from './json.js'
 import { renderPrometheus } from './metrics.js'
 import type { MeshNode } from './node.js'
 import { assertKey } from './store.js'
@@ -46,7 +47,8 @@ const safeEqual = (a: string, b: string): boolean => {
   return x.length === y.length && timingSafeEqual(x, y)
 }
 
-const json = (status: number, body: unknown): RestResponse => ({ status, body })
+// Light peers can store values JSON cannot hold; every answer is made safe to serialise.
+const json = (status: number, body: unknown): RestResponse => ({ status, body: toJsonSafe(body) })
 const error = (status: number, message: string): RestResponse => json(status, { error: message })
 
 const STATUS_OF: Partial<Record<MeshError['code'], number>> = {

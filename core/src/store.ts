@@ -1,5 +1,5 @@
 import { MeshError } from './errors.js'
-import { defineJsonProperty, toJsonValue, type JsonValue } from './json.js'
+import { defineJsonProperty, isWellFormed, toJsonValue, type JsonValue } from './json.js'
 import type { KeyMeta, Room } from './room.js'
 
 /** Longest key the store accepts, in UTF-16 code units. */
@@ -20,7 +20,19 @@ export interface PutOptions {
 export const assertKey = (key: unknown): string => {
   if (typeof key !== 'string' || key.length === 0) throw new MeshError('bad_request', 'key must be a non-empty string')
   if (key.length > MAX_KEY_LENGTH) throw new MeshError('bad_request', `key is longer than ${MAX_KEY_LENGTH} characters`)
+  if (!isWellFormed(key)) throw new MeshError('bad_request', 'key contains a lone UTF-16 surrogate')
   return key
+}
+
+/** Y.Map#set picks its encoding by `value.constructor`, which an own "constructor" key hides. */
+const topLevel = (value: JsonValue, key: string): JsonValue => {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.hasOwn(value, 'constructor')) {
+    throw new MeshError(
+      'bad_request',
+      `value of "${key}" is an object with a "constructor" key, which Yjs cannot store`,
+    )
+  }
+  return value
 }
 
 const metaFor = (owner: string, options: PutOptions | undefined, now: number): KeyMeta | undefined => {
@@ -76,7 +88,7 @@ export class MeshStore {
       if (valueOrOptions === undefined) {
         throw new MeshError('bad_request', `value for "${key}" is undefined; use pop to remove`)
       }
-      const json = toJsonValue(valueOrOptions, key)
+      const json = topLevel(toJsonValue(valueOrOptions, key), key)
       const meta = metaFor(this.#owner, maybeOptions, Date.now())
       doc.transact(() => {
         kv.set(key, json)
@@ -91,7 +103,7 @@ export class MeshStore {
     const meta = metaFor(this.#owner, valueOrOptions as PutOptions | undefined, Date.now())
     const entries = Object.entries(keyOrEntries).map(([k, v]) => {
       if (v === undefined) throw new MeshError('bad_request', `value for "${k}" is undefined; use pop to remove`)
-      return [assertKey(k), toJsonValue(v, k)] as const
+      return [assertKey(k), topLevel(toJsonValue(v, k), k)] as const
     })
     if (entries.length === 0) return
     doc.transact(() => {

@@ -1,0 +1,90 @@
+import { createRestHandler, MeshNode } from '@mesh/core'
+import * as encoding from 'lib0/encoding'
+import * as Y from 'yjs'
+import { afterEach, describe, expect, it } from 'vitest'
+import { checkUpdateV2 } from '../src/update-check.js'
+
+const nodes: MeshNode[] = []
+afterEach(async () => {
+  for (const n of nodes.splice(0)) await n.close()
+})
+
+describe('V2 update check', () => {
+  it('passes genuine updates of every shared type, deletions included', () => {
+    const doc = new Y.Doc()
+    doc.getMap('kv').set('a', { x: [1, 'two', null, true] })
+    doc.getMap('kv').set('b', new Uint8Array([1, 2]))
+    doc.getArray('list').insert(0, [1, 2, 3])
+    doc.getText('text').insert(0, 'hello')
+    doc.getText('text').format(0, 2, { bold: true })
+    doc.getXmlFragment('xml').insert(0, [new Y.XmlElement('p'), new Y.XmlText('t')])
+    doc.getMap('kv').delete('a')
+    doc.getArray('list').delete(0, 2)
+    for (let i = 0; i < 1000; i++) doc.getMap('kv').set(`k${i % 10}`, i)
+    expect(() => checkUpdateV2(Y.encodeStateAsUpdateV2(doc))).not.toThrow()
+  })
+
+  it('refuses a few bytes that declare billions of structs, at once', () => {
+    const encoder = new Y.UpdateEncoderV2()
+    encoding.writeVarUint(encoder.restEncoder, 1)
+    encoding.writeVarUint(encoder.restEncoder, 2 ** 32 - 2)
+    encoder.writeClient(1)
+    encoding.writeVarUint(encoder.restEncoder, 0)
+    encoder.writeInfo(0)
+    encoder.writeLen(1)
+    const bomb = encoder.toUint8Array()
+    expect(bomb.length).toBeLessThan(64)
+    const started = Date.now()
+    expect(() => checkUpdateV2(bomb)).toThrow(/declares more than/)
+    expect(Date.now() - started).toBeLessThan(1000)
+  })
+
+  it('refuses truncated and garbage updates', () => {
+    const doc = new Y.Doc()
+    doc.getMap('kv').set('a', 1)
+    const update = Y.encodeStateAsUpdateV2(doc)
+    expect(() => checkUpdateV2(update.slice(0, update.length - 3))).toThrow()
+    expect(() => checkUpdateV2(new Uint8Array([0, 200, 200, 200]))).toThrow()
+  })
+})
+
+describe('values that cannot replicate faithfully are refused', () => {
+  const node = () => {
+    const n = new MeshNode()
+    nodes.push(n)
+    return n
+  }
+  it('a nested __proto__ key, a lone surrogate, a top-level constructor key', async () => {
+    const n = node()
+    await expect(n.put('k', JSON.parse('{"a":{"__proto__":{"x":1}}}'))).rejects.toMatchObject({ code: 'bad_request' })
+    await expect(n.put('k', '\ud800')).rejects.toMatchObject({ code: 'bad_request' })
+    await expect(n.put('\udc00', 1)).rejects.toMatchObject({ code: 'bad_request' })
+    await expect(n.put('k', { ['\ud800x']: 1 })).rejects.toMatchObject({ code: 'bad_request' })
+    await expect(n.put('k', { constructor: 1 })).rejects.toMatchObject({ code: 'bad_request' })
+    await n.put('ok', { nested: { constructor: 1 }, emoji: '😀' })
+    expect(n.get('ok')).toEqual({ nested: { constructor: 1 }, emoji: '😀' })
+    expect(n.data.toJSON()).toEqual({ ok: { nested: { constructor: 1 }, emoji: '😀' } })
+  })
+
+  it('REST answers stay JSON when a light peer stored a BigInt or bytes', async () => {
+    const n = node()
+    const kv = n.room('default').kv
+    kv.set('big', 10n)
+    kv.set('huge', 2n ** 70n)
+    kv.set('bytes', new Uint8Array([1, 2]))
+    kv.set('nested', { n: 5n, list: [1n] })
+    const res = await createRestHandler(n)({
+      method: 'GET',
+      path: '/kv',
+      query: new URLSearchParams(),
+      body: async () => '',
+    })
+    expect(res.status).toBe(200)
+    expect(JSON.parse(JSON.stringify(res.body))).toEqual({
+      big: 10,
+      huge: '1180591620717411303424',
+      bytes: [1, 2],
+      nested: { n: 5, list: [1] },
+    })
+  })
+})
