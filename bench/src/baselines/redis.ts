@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import type { Context } from '../context.js'
@@ -56,17 +55,29 @@ const startRedis = async (server: string): Promise<{ child: Child; port: number 
   throw lastError ?? new Error('redis-server did not start')
 }
 
-const runBenchmark = (tool: string, port: number, requests: number): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const args = ['-h', '127.0.0.1', '-p', String(port), '-t', 'set', '-n', String(requests), '-q']
-    execFile(tool, args, { timeout: 120_000 }, (error, stdout) => {
-      if (error) return reject(error)
-      // -q prints progress with \r and ends with e.g. "SET: 71633.25 requests per second, p50=0.351 msec"
-      const match = /SET: ([\d.]+) requests per second/.exec(stdout)
-      if (!match?.[1]) return reject(new Error(`unexpected redis-benchmark output: ${stdout.slice(-200)}`))
-      resolve(Number(match[1]))
-    })
+const runBenchmark = async (tool: string, port: number, requests: number): Promise<number> => {
+  // Started like every other child, so Ctrl-C kills it too.
+  const child = spawnChild({
+    command: tool,
+    args: ['-h', '127.0.0.1', '-p', String(port), '-t', 'set', '-n', String(requests), '-q'],
+    label: 'redis-benchmark',
   })
+  let stdout = ''
+  child.process.stdout?.setEncoding('utf8')
+  child.process.stdout?.on('data', (chunk: string) => (stdout += chunk))
+  const timer = setTimeout(() => child.process.kill('SIGKILL'), 120_000)
+  await child.exited
+  clearTimeout(timer)
+  // `exit` can come before the last of stdout has been read.
+  const out = child.process.stdout
+  if (out && !out.readableEnded) await new Promise((resolve) => out.once('end', resolve))
+  // -q prints progress with \r and ends with e.g. "SET: 71633.25 requests per second, p50=0.351 msec"
+  const match = /SET: ([\d.]+) requests per second/.exec(stdout)
+  if (!match?.[1]) {
+    throw new Error(`unexpected redis-benchmark output: ${(stdout + child.stderrTail()).slice(-200)}`)
+  }
+  return Number(match[1])
+}
 
 /**
  * `redis_set`: `redis-benchmark -t set -n 200000 -q` against a redis-server the bench starts
