@@ -4,6 +4,7 @@ import * as Y from 'yjs'
 import { CloseCode } from './close-codes.js'
 import type { Logger } from './logger.js'
 import { receiveFrame, type FrameRules } from './frame-guard.js'
+import { checkUpdate } from './update-check.js'
 import { decodeLight, encodeLight, MessageType, SyncType, type LightMessage } from './protocol.js'
 import type { Metrics } from './metrics.js'
 import { RateLimiter } from './rate-limiter.js'
@@ -100,11 +101,12 @@ export class LightPeer implements Connection, LightSink {
           this.sendFrame(encodeLight.sync(SyncType.step2, diff))
           return
         }
-        // Decode fully first: Yjs may integrate part of a malformed update before throwing.
-        const decoded = Y.decodeUpdate(message.payload)
+        // Check fully first: Yjs may integrate part of a malformed update before throwing.
+        checkUpdate(message.payload, 'v1')
         if (this.readOnly) {
           // A client's handshake answer with nothing new is not a write; refusing it would only
           // make stock y-websocket clients warn on every connect.
+          const decoded = Y.decodeUpdate(message.payload)
           if (decoded.structs.length === 0 && decoded.ds.clients.size === 0) return
           this.sendFrame(encodeLight.permissionDenied('this connection is read-only'))
           return

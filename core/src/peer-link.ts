@@ -27,7 +27,7 @@ import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries
 import { LightPeer } from './light-peer.js'
 import { dialableUrl, parseGossip, type MemberRecord } from './membership.js'
 import { receiveFrame, type FrameRules } from './frame-guard.js'
-import { checkUpdateV2 } from './update-check.js'
+import { checkUpdate } from './update-check.js'
 import { matchingSecret, newNonce, sign, signAll } from './peer-auth.js'
 import type { Metrics } from './metrics.js'
 import { RateLimiter } from './rate-limiter.js'
@@ -110,7 +110,7 @@ const freshSync = (override: Resolution = 'none'): RoomSync => ({
 const truncate = (text: string): string => (text.length > MAX_REASON ? `${text.slice(0, MAX_REASON - 1)}…` : text)
 
 // Check fully before applying: Yjs may integrate part of a malformed update and then throw.
-const validateUpdate = checkUpdateV2
+const validateUpdate = (update: Uint8Array): void => checkUpdate(update, 'v2')
 
 /**
  * One WebSocket between two Mesh nodes, in either direction. It runs the handshake, the
@@ -466,11 +466,11 @@ export class PeerLink implements Connection, PeerSink {
   #onUpdates(name: string, updates: Uint8Array[]): void {
     const sync = this.#rooms.get(name)
     if (!sync || sync.outgoing === 'held' || sync.outgoing === 'adopting') return
-    for (const update of updates) validateUpdate(update)
+    for (const update of updates) checkUpdate(update, 'v1')
     const room = this.#host.room(name)
     if (!room.admit(updates.reduce((n, u) => n + u.length, 0))) return this.#tooBig(room)
     room.doc.transact(() => {
-      for (const update of updates) Y.applyUpdateV2(room.doc, update, this)
+      for (const update of updates) Y.applyUpdate(room.doc, update, this)
     }, this)
   }
 

@@ -25,7 +25,7 @@
  * | 16   | hello     | `varUint(version)`, `varString(nodeId)`, `varString(name)`, `varString(url)`, `varUint(clientId)`, `varString(onConflict)`, `varString(nonce)`, `varString(proof)` |
  * | 17   | state     | `varString(room)`, `varUint(resolution)`, `varUint8Array(snapshot)`: state vector + delete set (`Y.encodeSnapshot`) |
  * | 18   | diff      | `varString(room)`, `varUint8Array(update V2)`, `varString(changed keys JSON)`   |
- * | 19   | updates   | `varString(room)`, `varUint(n)`, n × `varUint8Array(update V2)`                 |
+ * | 19   | updates   | `varString(room)`, `varUint(n)`, n × `varUint8Array(update V1)`                 |
  * | 20   | awareness | `varString(room)`, `varUint8Array(awareness update)`                            |
  * | 21   | hold      | `varString(room)`, `varString(changed keys JSON)`: refuse the merge (quarantine) |
  * | 22   | fetch     | `varString(room)`, `varString(changed keys JSON)`: ask for the whole room state (accept) |

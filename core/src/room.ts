@@ -82,11 +82,14 @@ export class Room {
       event.transaction.meta.set(KV_MAP, keys)
       this.#hooks.onKeys(this, keys, event.transaction.origin, event.transaction)
     })
-    this.doc.on('updateV2', this.#onUpdateV2)
+    // One V1 encoding per transaction serves both peer links and light peers. V1 is cheaper to
+    // produce for the small updates of live traffic (V2 allocates a dozen column buffers);
+    // whole-state transfers (diff, full) stay V2, where it is far more compact.
+    this.doc.on('update', this.#onUpdate)
     this.awareness.on('update', this.#onAwareness)
   }
 
-  #onUpdateV2 = (update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction): void => {
+  #onUpdate = (update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction): void => {
     const who = this.#hooks.describe(origin, transaction)
     const commit = this.#log.add({
       room: this.name,
@@ -97,6 +100,10 @@ export class Room {
       keys: (transaction.meta.get(KV_MAP) as string[] | undefined) ?? [],
     })
     this.#hooks.committed(commit)
+    if (this.#lights.size > 0) {
+      const frame = encodeLight.sync(SyncType.update, update)
+      for (const light of this.#lights) if (light !== origin) light.sendFrame(frame)
+    }
     if (this.#links.size === 0) return
     this.#pending.push({ update, origin })
     this.#pendingBytes += update.length
@@ -105,11 +112,6 @@ export class Room {
       this.#flushScheduled = true
       setImmediate(this.flush)
     }
-  }
-
-  #onLightUpdate = (update: Uint8Array, origin: unknown): void => {
-    const frame = encodeLight.sync(SyncType.update, update)
-    for (const light of this.#lights) if (light !== origin) light.sendFrame(frame)
   }
 
   #onAwareness = (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
@@ -162,16 +164,14 @@ export class Room {
     this.#links.delete(link)
   }
 
-  /** Starts relaying to a light peer; the V1 listener exists only while light peers do. */
+  /** Starts relaying to a light peer. */
   addLight(light: LightSink): void {
-    if (this.#lights.size === 0) this.doc.on('update', this.#onLightUpdate)
     this.#lights.add(light)
   }
 
   /** Stops relaying to a light peer. */
   removeLight(light: LightSink): void {
-    if (!this.#lights.delete(light)) return
-    if (this.#lights.size === 0) this.doc.off('update', this.#onLightUpdate)
+    this.#lights.delete(light)
   }
 
   /** Number of light peers connected to this room on this node. */

@@ -2,21 +2,22 @@ import * as decoding from 'lib0/decoding'
 import * as Y from 'yjs'
 
 /**
- * Walks a V2 update the way Yjs will read it, without building anything, and throws if it
+ * Walks an update (V1 or V2) the way Yjs will read it, without building anything, and throws if it
  * is malformed or declares more work than its size can honestly hold. V2 stores its columns
  * run-length encoded, so forty bytes can declare billions of structs, which would block the
  * event loop and exhaust the heap inside `Y.applyUpdateV2`. Every genuine struct costs the
  * encoder at least a few bits, so the count is capped relative to the byte size.
  * Walking is also cheaper than `Y.decodeUpdateV2`, which allocates every struct.
  */
-export const checkUpdateV2 = (update: Uint8Array): void => {
+export const checkUpdate = (update: Uint8Array, format: 'v1' | 'v2'): void => {
   const budget = 4 * update.length + 1024
   let spent = 0
   const spend = (n: number): void => {
     spent += n
     if (spent > budget) throw new Error(`update of ${update.length} bytes declares more than ${budget} structs`)
   }
-  const decoder = new Y.UpdateDecoderV2(decoding.createDecoder(update))
+  const bytes = decoding.createDecoder(update)
+  const decoder = format === 'v2' ? new Y.UpdateDecoderV2(bytes) : new Y.UpdateDecoderV1(bytes)
   const rest = decoder.restDecoder
   const clients = decoding.readVarUint(rest)
   spend(clients)
@@ -62,7 +63,11 @@ export const checkUpdateV2 = (update: Uint8Array): void => {
   }
 }
 
-const skipContent = (decoder: Y.UpdateDecoderV2, kind: number, spend: (n: number) => void): void => {
+const skipContent = (
+  decoder: Y.UpdateDecoderV1 | Y.UpdateDecoderV2,
+  kind: number,
+  spend: (n: number) => void,
+): void => {
   switch (kind) {
     case 1: // deleted
       decoder.readLen()

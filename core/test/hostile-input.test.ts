@@ -2,7 +2,9 @@ import { createRestHandler, MeshNode } from '@mesh/core'
 import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { checkUpdateV2 } from '../src/update-check.js'
+import { checkUpdate } from '../src/update-check.js'
+
+const checkUpdateV2 = (update: Uint8Array) => checkUpdate(update, 'v2')
 
 const nodes: MeshNode[] = []
 afterEach(async () => {
@@ -22,6 +24,7 @@ describe('V2 update check', () => {
     doc.getArray('list').delete(0, 2)
     for (let i = 0; i < 1000; i++) doc.getMap('kv').set(`k${i % 10}`, i)
     expect(() => checkUpdateV2(Y.encodeStateAsUpdateV2(doc))).not.toThrow()
+    expect(() => checkUpdate(Y.encodeStateAsUpdate(doc), 'v1')).not.toThrow()
   })
 
   it('refuses a few bytes that declare billions of structs, at once', () => {
