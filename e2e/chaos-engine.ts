@@ -50,6 +50,9 @@ export interface WriteRecord {
   status?: number
   /** Why it need not survive, when it need not. */
   excused?: string
+  /** When the request was sent and answered (ms since the epoch). */
+  sentAt?: number
+  ackedAt?: number
 }
 
 /** Counts and timings of a finished run. */
@@ -158,6 +161,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       outcome: 'unknown',
     }
     writes.push(record)
+    record.sentAt = Date.now()
     try {
       const res = await proc(node).api(`/kv/${encodeURIComponent(key)}`, {
         method: 'PUT',
@@ -166,6 +170,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
         signal: AbortSignal.timeout(PUT_TIMEOUT_MS),
       })
       record.status = res.status
+      record.ackedAt = Date.now()
       record.outcome = res.status === 200 ? 'acked' : 'rejected'
       if (res.status !== 200) {
         violations.push(`write #${id} ${key} on ${name(node)} answered ${res.status} ${JSON.stringify(res.body)}`)
@@ -384,7 +389,8 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       // A later write by the same process to the same key always wins, if it survived.
       const later = candidates.find(
         (w) =>
-          w.id > source.id &&
+          // Sent after the source write was answered: the node applied it later for sure.
+          (w.sentAt ?? 0) > (source.ackedAt ?? Infinity) &&
           w.node === source.node &&
           w.incarnation === source.incarnation &&
           w.outcome === 'acked' &&
@@ -430,7 +436,9 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
           const match = / (WARN|ERROR) +(.*?)(?: \w+=|$)/.exec(line)
           if (!match) continue
           const code = / code=(\d+)/.exec(line)?.[1]
-          const label = `${match[1]} ${match[2]}${code ? ` code=${code}` : ''}`
+          // Reasons name the cause; numbers and ids in them would split one cause into many.
+          const reason = / reason="([^"]*)"/.exec(line)?.[1]?.replace(/[0-9a-f-]{8,}|\d+/g, '#')
+          const label = `${match[1]} ${match[2]}${code ? ` code=${code}` : ''}${reason ? ` (${reason})` : ''}`
           logs[label] = (logs[label] ?? 0) + 1
           if (match[1] === 'ERROR' && violations.length < 50)
             violations.push(`${node.name}.${inc.index} logged: ${line}`)

@@ -170,7 +170,6 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
   const log = options.log ?? (() => {})
   const gen = prng.create(options.seed)
   const violations: string[] = []
-  const started = Date.now()
   const a: MeshProcess = await startNode({ name: 'fuzz-a', args: ['--log-level', 'error'], timeoutMs: 30_000 })
   const b: MeshProcess = await startNode({
     name: 'fuzz-b',

@@ -19,10 +19,18 @@ export interface SoakOptions {
   seed: number
   /** REST writes per second, spread over the nodes. Default 20. */
   writesPerSecond?: number
-  /** Light peers connected at most at once. Default 12. */
+  /** Light peers connected at most at once (0: no churn). Default 12. */
   maxLightPeers?: number
+  /** Whether each light peer writes one key (a new Yjs client id in the history for good). Default true. */
+  lightWrites?: boolean
   /** Sampling interval. Default 5 s (or less for short runs). */
   sampleMs?: number
+  /**
+   * Old-space limit of each node (`--max-old-space-size`), MiB. A modest limit makes V8 collect
+   * garbage promptly, so the samples track live memory, and a real leak ends in a crash.
+   * Default 128.
+   */
+  nodeHeapMiB?: number
   /** Heap growth allowed after warm-up, MiB per minute. Default 1. */
   maxSlopeMiBPerMin?: number
   log?: (line: string) => void
@@ -37,6 +45,8 @@ export interface NodeSample {
   rooms: number
   peers: number
   lightMembers: number
+  /** Client ids in the state vectors of every room (each light peer that wrote adds one, for good). */
+  clients: number
 }
 
 /** What a soak run measured. */
@@ -59,7 +69,7 @@ export interface SoakReport {
 
 interface StatusJson {
   lightPeers: number
-  rooms: Record<string, unknown>
+  rooms: Record<string, { stateVector: Record<string, number> }>
   peers: Array<{ link: string }>
 }
 
@@ -84,6 +94,7 @@ const sampleNode = async (node: MeshProcess, atMs: number): Promise<NodeSample> 
     rooms: Object.keys(status.body.rooms).length,
     peers: status.body.peers.filter((p) => p.link === 'open').length,
     lightMembers: members.body.filter((m) => m.role === 'light').length,
+    clients: Object.values(status.body.rooms).reduce((n, r) => n + Object.keys(r.stateVector).length, 0),
   }
 }
 
@@ -128,15 +139,22 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
     notes,
   }
 
-  const a = await startNode({ name: 'soak-a', args: ['--log-level', 'warn'], timeoutMs: 30_000 })
-  const b = await startNode({ name: 'soak-b', join: [a.peerUrl], args: ['--log-level', 'warn'], timeoutMs: 30_000 })
-  const c = await startNode({ name: 'soak-c', join: [a.peerUrl], args: ['--log-level', 'warn'], timeoutMs: 30_000 })
+  const env = {
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-old-space-size=${options.nodeHeapMiB ?? 128}`.trim(),
+  }
+  const start = (name: string, join: string[]) =>
+    startNode({ name, join, args: ['--log-level', 'warn'], env, timeoutMs: 30_000 })
+  const a = await start('soak-a', [])
+  const b = await start('soak-b', [a.peerUrl])
+  const c = await start('soak-c', [a.peerUrl])
   const nodes = [a, b, c]
   for (const n of nodes) report.samples[n.name] = []
   const exits: string[] = []
   for (const n of nodes) void n.exited.then((e) => exits.push(`${n.name} exited (${e.code ?? e.signal})`))
 
   const lights = new Set<{ provider: WebsocketProvider; doc: Y.Doc }>()
+  // Each y-websocket provider listens for this process's exit.
+  process.setMaxListeners(Math.max(process.getMaxListeners(), maxLight + 20))
   const timers: Array<ReturnType<typeof setInterval>> = []
   let inFlight = 0
   let writeSeq = 0
@@ -231,6 +249,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
         provider.awareness.setLocalState({ user: { name: `soak-light-${report.lightSessions}` } })
         const session = report.lightSessions
         provider.once('sync', () => {
+          if (options.lightWrites === false) return
           doc.getMap('kv').set(`light:${session % 50}`, { session })
           report.lightWrites++
         })
@@ -302,6 +321,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
       const perMin = slope(
         points.length >= 3 ? points : warm.map((s) => [s.atMs / 60_000, (s.heapBytes ?? 0) / MiB] as const),
       )
+      report.slopes[name] = perMin
       report.rawSlopes[name] = slope(warm.map((s) => [s.atMs / 60_000, (s.heapBytes ?? 0) / MiB] as const))
       if (perMin > maxSlope)
         violations.push(`${name}: heap grows ${perMin.toFixed(2)} MiB/min after warm-up (limit ${maxSlope})`)
@@ -339,11 +359,11 @@ export const formatSoakReport = (r: SoakReport): string => {
         ? 'n/a'
         : `${r.slopes[name]?.toFixed(3)} MiB/min (troughs; ${r.rawSlopes[name]?.toFixed(3)} over every sample)`
     lines.push(`  ${name}: heap slope after warm-up ${slopeText}`)
-    lines.push('    t (min)  heap MiB  rss MiB  light  light members  rooms  peers')
+    lines.push('    t (min)  heap MiB  rss MiB  light  light members  rooms  peers  sv clients')
     for (const s of everyMinute) {
       const mb = (n: number | undefined) => (n === undefined ? '?' : (n / MiB).toFixed(1))
       lines.push(
-        `    ${(s.atMs / 60_000).toFixed(2).padStart(7)}  ${mb(s.heapBytes).padStart(8)}  ${mb(s.rssBytes).padStart(7)}  ${String(s.lightPeers).padStart(5)}  ${String(s.lightMembers).padStart(13)}  ${String(s.rooms).padStart(5)}  ${String(s.peers).padStart(5)}`,
+        `    ${(s.atMs / 60_000).toFixed(2).padStart(7)}  ${mb(s.heapBytes).padStart(8)}  ${mb(s.rssBytes).padStart(7)}  ${String(s.lightPeers).padStart(5)}  ${String(s.lightMembers).padStart(13)}  ${String(s.rooms).padStart(5)}  ${String(s.peers).padStart(5)}  ${String(s.clients).padStart(10)}`,
       )
     }
     const base = r.baseline[name]

@@ -1,6 +1,8 @@
 /**
  * Soak (issue 8, item 7), not part of `npm test`: run it with `npm run soak [-- --minutes N]`
- * (MESH_SOAK_MINUTES, default 10; MESH_SOAK_RATE writes/s; MESH_SEED replays the churn).
+ * (MESH_SOAK_MINUTES, default 10; MESH_SOAK_RATE writes/s; MESH_SOAK_LIGHT most light peers at
+ * once, 0 for none; MESH_SOAK_LIGHT_WRITES=0 keeps light peers from writing; MESH_SEED replays
+ * the churn).
  */
 import { afterAll, expect, it } from 'vitest'
 import { stopAll } from '../harness.js'
@@ -18,7 +20,14 @@ afterAll(stopAll)
 it(
   `3 nodes and churning light peers for ${minutes} min leak no heap, sockets, awareness or rooms (seed ${seed})`,
   async () => {
-    const report = await runSoak({ minutes, seed, writesPerSecond: rate, log: (line) => console.log(line) })
+    const report = await runSoak({
+      minutes,
+      seed,
+      writesPerSecond: rate,
+      maxLightPeers: process.env.MESH_SOAK_LIGHT === undefined ? undefined : Number(process.env.MESH_SOAK_LIGHT),
+      lightWrites: process.env.MESH_SOAK_LIGHT_WRITES !== '0',
+      log: (line) => console.log(line),
+    })
     const text = formatSoakReport(report)
     console.log(text)
     expect(report.violations, text).toEqual([])
