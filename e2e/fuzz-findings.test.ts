@@ -106,12 +106,13 @@ describe('BUG (core): a peer URL that ws cannot dial crashes the node', () => {
 })
 
 describe('BUG (core): a 40-byte V2 update decodes into billions of structs', () => {
-  // peer-link.ts validateUpdate → Y.decodeUpdateV2: the run-length encoded columns repeat one
+  // Was: peer-link.ts validateUpdate → Y.decodeUpdateV2: the run-length encoded columns repeat one
   // GC struct as often as the update declares; the event loop blocks, then the heap runs out.
   it('closes the link with a 44xx code and keeps answering', async () => {
     const node = await startNode({ name: 'victim' })
     const peer = await fakePeer(node, validHello(prng.create(3), '', 'bomber'))
-    peer.ws.send(peerFrame.updates('default', [rleBombV2(123456, 2 ** 32 - 2)]))
+    // Whole-state transfers are V2: the node already sent its state for "default", so a diff is expected.
+    peer.ws.send(peerFrame.diff('default', rleBombV2(123456, 2 ** 32 - 2), ''))
     const health = await fetch(`${node.url}/mesh/api/health`, { signal: AbortSignal.timeout(3000) }).then(
       (res) => res.status,
       (error: Error) => `no answer within 3 s (${error.message})`,

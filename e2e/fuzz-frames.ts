@@ -425,7 +425,8 @@ const randomPeerMessage = (gen: Gen, seeds: Seeds): Uint8Array => {
     case 1:
       return peerFrame.diff(room, prng.oneOf(gen, seeds.updatesV2), prng.bool(gen) ? '' : '[["fuzz:1",1,2]]')
     case 2:
-      return peerFrame.updates(room, [prng.oneOf(gen, seeds.updatesV2)])
+      // Live updates travel as V1 (whole-state diff and full as V2).
+      return peerFrame.updates(room, [prng.oneOf(gen, seeds.updatesV1)])
     case 3:
       return peerFrame.awareness(room, prng.oneOf(gen, seeds.awareness))
     case 4:

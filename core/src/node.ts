@@ -723,11 +723,13 @@ export class MeshNode {
 
   /** The recent commits (applied Yjs updates), oldest first. */
   history(filter: { room?: string; origin?: string; key?: string; limit?: number } = {}): Commit[] {
+    this.#flushStores()
     return this.#log.list(filter)
   }
 
   /** This node's state: state vectors, peers, links and their history relation. */
   status(): NodeStatus {
+    this.#flushStores()
     const peers: PeerStatus[] = []
     const seen = new Set<PeerLink>()
     for (const d of this.#dialers.values()) {
@@ -803,6 +805,7 @@ export class MeshNode {
    */
   async close(): Promise<void> {
     if (this.#closed) return
+    this.#flushStores()
     // Our ephemeral keys go first, while the links can still carry their removal.
     for (const name of this.#rooms.keys()) this.store(name).sweep(Date.now(), (owner) => owner === this.id)
     this.#closed = true
@@ -820,6 +823,11 @@ export class MeshNode {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /** Applies the puts each store queued in this turn (see MeshStore.put). */
+  #flushStores(): void {
+    for (const store of this.#stores.values()) store.flush()
+  }
 
   #assertOpen(): void {
     if (this.#closed) throw new MeshError('closed', 'node is closed')

@@ -174,6 +174,11 @@ export class Room {
     this.#lights.delete(light)
   }
 
+  /** True once the room was destroyed (its node closed). */
+  get destroyed(): boolean {
+    return this.#destroyed
+  }
+
   /** Number of light peers connected to this room on this node. */
   get lightCount(): number {
     return this.#lights.size

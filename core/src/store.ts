@@ -58,6 +58,8 @@ export class MeshStore {
   #room: Room
   #origin: unknown
   #owner: string
+  #queue = new Map<string, { value: JsonValue; meta: KeyMeta | undefined }>()
+  #scheduled = false
 
   constructor(room: Room, origin: unknown, owner: string) {
     this.#room = room
@@ -65,12 +67,18 @@ export class MeshStore {
     this.#owner = owner
   }
 
-  /** Writes one key, or every key of an object in one commit. Values must be JSON. */
+  /**
+   * Writes one key, or every key of an object in one commit. Values must be JSON and are
+   * validated at once (a bad one rejects). Single-key puts made in the same turn of the event
+   * loop are applied together, in order, as one Yjs transaction at the end of the turn: one
+   * commit and one update on the wire instead of one per key. Reads on this store see them
+   * immediately.
+   */
   put(key: string, value: unknown, options?: PutOptions): Promise<void>
   put(entries: Record<string, unknown>, options?: PutOptions): Promise<void>
   put(keyOrEntries: string | Record<string, unknown>, value?: unknown, options?: PutOptions): Promise<void> {
     try {
-      if (typeof keyOrEntries === 'string') this.set(keyOrEntries, value, options)
+      if (typeof keyOrEntries === 'string') this.#enqueue(keyOrEntries, value, options)
       else this.set(keyOrEntries, value as PutOptions | undefined)
       return Promise.resolve()
     } catch (error) {
@@ -78,23 +86,13 @@ export class MeshStore {
     }
   }
 
-  /** Synchronous `put`: throws instead of rejecting. */
+  /** Synchronous `put` that applies at once, in its own transaction: throws instead of rejecting. */
   set(key: string, value: unknown, options?: PutOptions): void
   set(entries: Record<string, unknown>, options?: PutOptions): void
   set(keyOrEntries: string | Record<string, unknown>, valueOrOptions?: unknown, maybeOptions?: PutOptions): void {
-    const { kv, kvMeta, doc } = this.#room
     if (typeof keyOrEntries === 'string') {
-      const key = assertKey(keyOrEntries)
-      if (valueOrOptions === undefined) {
-        throw new MeshError('bad_request', `value for "${key}" is undefined; use pop to remove`)
-      }
-      const json = topLevel(toJsonValue(valueOrOptions, key), key)
-      const meta = metaFor(this.#owner, maybeOptions, Date.now())
-      doc.transact(() => {
-        kv.set(key, json)
-        if (meta) kvMeta.set(key, meta)
-        else if (kvMeta.has(key)) kvMeta.delete(key)
-      }, this.#origin)
+      this.#enqueue(keyOrEntries, valueOrOptions, maybeOptions)
+      this.flush()
       return
     }
     if (typeof keyOrEntries !== 'object' || keyOrEntries === null || Array.isArray(keyOrEntries)) {
@@ -106,6 +104,8 @@ export class MeshStore {
       return [assertKey(k), topLevel(toJsonValue(v, k), k)] as const
     })
     if (entries.length === 0) return
+    this.flush()
+    const { kv, kvMeta, doc } = this.#room
     doc.transact(() => {
       for (const [k, v] of entries) {
         kv.set(k, v)
@@ -115,8 +115,38 @@ export class MeshStore {
     }, this.#origin)
   }
 
+  /** Applies the puts queued in this turn now, as one transaction. Reads do this themselves. */
+  flush = (): void => {
+    this.#scheduled = false
+    if (this.#queue.size === 0) return
+    const queue = this.#queue
+    this.#queue = new Map()
+    const { kv, kvMeta, doc } = this.#room
+    doc.transact(() => {
+      for (const [key, { value, meta }] of queue) {
+        kv.set(key, value)
+        if (meta) kvMeta.set(key, meta)
+        else if (kvMeta.has(key)) kvMeta.delete(key)
+      }
+    }, this.#origin)
+  }
+
+  #enqueue(rawKey: string, value: unknown, options: PutOptions | undefined): void {
+    if (this.#room.destroyed) throw new MeshError('closed', 'the node is closed')
+    const key = assertKey(rawKey)
+    if (value === undefined) throw new MeshError('bad_request', `value for "${key}" is undefined; use pop to remove`)
+    const entry = { value: topLevel(toJsonValue(value, key), key), meta: metaFor(this.#owner, options, Date.now()) }
+    // A key written twice in one turn keeps its first place and its last value.
+    this.#queue.set(key, entry)
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      setImmediate(this.flush)
+    }
+  }
+
   /** The value of `key`, or `undefined` (also once a TTL key expired). */
   get(key: string): JsonValue | undefined {
+    this.flush()
     const value = this.#room.kv.get(key) as JsonValue | undefined
     if (value === undefined || this.#room.kvMeta.size === 0) return value
     return this.#expired(key, Date.now()) ? undefined : value
@@ -129,6 +159,7 @@ export class MeshStore {
 
   /** Owner and expiry of an ephemeral or TTL key. */
   meta(key: string): KeyMeta | undefined {
+    this.flush()
     return this.#room.kvMeta.get(key)
   }
 
@@ -152,6 +183,7 @@ export class MeshStore {
 
   /** Every `[key, value]` pair currently held. */
   entries(): Array<[string, JsonValue]> {
+    this.flush()
     const all = [...this.#room.kv.entries()] as Array<[string, JsonValue]>
     if (this.#room.kvMeta.size === 0) return all
     const now = Date.now()
@@ -160,11 +192,13 @@ export class MeshStore {
 
   /** Number of keys. */
   get size(): number {
+    this.flush()
     return this.#room.kvMeta.size === 0 ? this.#room.kv.size : this.entries().length
   }
 
   /** A plain-object snapshot of the whole store. */
   toJSON(): Record<string, JsonValue> {
+    this.flush()
     const out: Record<string, JsonValue> = {}
     const now = Date.now()
     const filter = this.#room.kvMeta.size > 0
@@ -179,6 +213,7 @@ export class MeshStore {
    * Returns the keys removed. Removing twice is harmless, so two sweepers do no damage.
    */
   sweep(now: number, isGone: (owner: string) => boolean): string[] {
+    this.flush()
     const { kv, kvMeta, doc } = this.#room
     const doomed: string[] = []
     kvMeta.forEach((meta, key) => {

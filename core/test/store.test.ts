@@ -122,3 +122,35 @@ describe('history comparison', () => {
     expect(compareSnapshots(Y.snapshot(removed), Y.snapshot(base))).toBe('ahead')
   })
 })
+
+describe('puts in one turn', () => {
+  it('are applied together as one commit, and reads see them at once', async () => {
+    const n = node()
+    const commits: string[][] = []
+    n.on('commit', (c) => commits.push(c.keys))
+    const writes: Array<Promise<void>> = []
+    for (let i = 0; i < 100; i++) writes.push(n.put(`k${i % 10}`, i))
+    expect(n.get('k3')).toBe(93)
+    await Promise.all(writes)
+    expect(commits).toEqual([['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'k8', 'k9']])
+    await n.put('k0', 'x')
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(commits).toHaveLength(2)
+  })
+
+  it('keep their order with put(object), set and pop', async () => {
+    const n = node()
+    await n.put('a', 1)
+    await n.put({ a: 2, b: 2 })
+    await n.put('b', 3)
+    n.data.set('c', 1)
+    expect(await n.pop('b')).toBe(3)
+    expect(n.data.toJSON()).toEqual({ a: 2, c: 1 })
+  })
+
+  it('are refused once the node is closed', async () => {
+    const n = node()
+    await n.close()
+    await expect(n.put('late', 1)).rejects.toMatchObject({ code: 'closed' })
+  })
+})
