@@ -69,50 +69,28 @@ export class MeshStore {
 
   /**
    * Writes one key, or every key of an object in one commit. Values must be JSON and are
-   * validated at once (a bad one rejects). Single-key puts made in the same turn of the event
-   * loop are applied together, in order, as one Yjs transaction at the end of the turn: one
-   * commit and one update on the wire instead of one per key. Reads on this store see them
-   * immediately.
+   * validated at once (a bad one rejects and writes nothing). Puts made in the same turn of
+   * the event loop are applied together, in order, as one Yjs transaction at the end of the
+   * turn: one commit and one update on the wire instead of one per call. Reads on this store
+   * see them immediately.
    */
   put(key: string, value: unknown, options?: PutOptions): Promise<void>
   put(entries: Record<string, unknown>, options?: PutOptions): Promise<void>
   put(keyOrEntries: string | Record<string, unknown>, value?: unknown, options?: PutOptions): Promise<void> {
     try {
-      if (typeof keyOrEntries === 'string') this.#enqueue(keyOrEntries, value, options)
-      else this.set(keyOrEntries, value as PutOptions | undefined)
+      this.#enqueue(keyOrEntries, value, options)
       return Promise.resolve()
     } catch (error) {
       return Promise.reject(error)
     }
   }
 
-  /** Synchronous `put` that applies at once, in its own transaction: throws instead of rejecting. */
+  /** Synchronous `put` that applies at once: throws instead of rejecting. */
   set(key: string, value: unknown, options?: PutOptions): void
   set(entries: Record<string, unknown>, options?: PutOptions): void
-  set(keyOrEntries: string | Record<string, unknown>, valueOrOptions?: unknown, maybeOptions?: PutOptions): void {
-    if (typeof keyOrEntries === 'string') {
-      this.#enqueue(keyOrEntries, valueOrOptions, maybeOptions)
-      this.flush()
-      return
-    }
-    if (typeof keyOrEntries !== 'object' || keyOrEntries === null || Array.isArray(keyOrEntries)) {
-      throw new MeshError('bad_request', 'put takes a key and a value, or an object of keys and values')
-    }
-    const meta = metaFor(this.#owner, valueOrOptions as PutOptions | undefined, Date.now())
-    const entries = Object.entries(keyOrEntries).map(([k, v]) => {
-      if (v === undefined) throw new MeshError('bad_request', `value for "${k}" is undefined; use pop to remove`)
-      return [assertKey(k), topLevel(toJsonValue(v, k), k)] as const
-    })
-    if (entries.length === 0) return
+  set(keyOrEntries: string | Record<string, unknown>, value?: unknown, options?: PutOptions): void {
+    this.#enqueue(keyOrEntries, value, options)
     this.flush()
-    const { kv, kvMeta, doc } = this.#room
-    doc.transact(() => {
-      for (const [k, v] of entries) {
-        kv.set(k, v)
-        if (meta) kvMeta.set(k, meta)
-        else if (kvMeta.has(k)) kvMeta.delete(k)
-      }
-    }, this.#origin)
   }
 
   /** Applies the puts queued in this turn now, as one transaction. Reads do this themselves. */
@@ -131,14 +109,29 @@ export class MeshStore {
     }, this.#origin)
   }
 
-  #enqueue(rawKey: string, value: unknown, options: PutOptions | undefined): void {
+  #enqueue(keyOrEntries: string | Record<string, unknown>, value: unknown, options: unknown): void {
     if (this.#room.destroyed) throw new MeshError('closed', 'the node is closed')
-    const key = assertKey(rawKey)
-    if (value === undefined) throw new MeshError('bad_request', `value for "${key}" is undefined; use pop to remove`)
-    const entry = { value: topLevel(toJsonValue(value, key), key), meta: metaFor(this.#owner, options, Date.now()) }
+    let entries: Array<[string, unknown]>
+    let opts: PutOptions | undefined
+    if (typeof keyOrEntries === 'string') {
+      entries = [[keyOrEntries, value]]
+      opts = options as PutOptions | undefined
+    } else if (typeof keyOrEntries === 'object' && keyOrEntries !== null && !Array.isArray(keyOrEntries)) {
+      entries = Object.entries(keyOrEntries)
+      opts = value as PutOptions | undefined
+    } else {
+      throw new MeshError('bad_request', 'put takes a key and a value, or an object of keys and values')
+    }
+    const meta = metaFor(this.#owner, opts, Date.now())
+    // Validate everything before queueing anything: a bad value writes nothing.
+    const checked = entries.map(([rawKey, v]) => {
+      const key = assertKey(rawKey)
+      if (v === undefined) throw new MeshError('bad_request', `value for "${key}" is undefined; use pop to remove`)
+      return [key, topLevel(toJsonValue(v, key), key)] as const
+    })
     // A key written twice in one turn keeps its first place and its last value.
-    this.#queue.set(key, entry)
-    if (!this.#scheduled) {
+    for (const [key, json] of checked) this.#queue.set(key, { value: json, meta })
+    if (!this.#scheduled && this.#queue.size > 0) {
       this.#scheduled = true
       setImmediate(this.flush)
     }
