@@ -70,7 +70,7 @@ export const conflictsBetween = (local: ChangedKeys, remote: ChangedKeys): Confl
  * so that its value is the remote's again. The fix-up is a new transaction made after both
  * histories, so it wins everywhere, and the remote sees no value change at all.
  */
-export const adoptRemote = (room: Room, full: Uint8Array, localChanged: ChangedKeys, origin: unknown): void => {
+export const adoptRemote = (room: Room, full: Uint8Array, localChanged: ChangedKeys, origin: object): void => {
   const remote = new Y.Doc({ gc: true })
   try {
     Y.applyUpdateV2(remote, full)
@@ -78,7 +78,7 @@ export const adoptRemote = (room: Room, full: Uint8Array, localChanged: ChangedK
     // Two transactions: Yjs marks a transaction that applies a remote update as non-local and
     // would then take this node's own fix-up writes for a client-id clash. Both land in the
     // same outgoing batch, so other nodes still apply them together.
-    Y.applyUpdateV2(room.doc, full, origin)
+    room.applyState(full, origin)
     room.doc.transact(() => {
       for (const key of localChanged.keys()) {
         if (!remoteKv.has(key)) {

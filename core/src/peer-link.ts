@@ -457,7 +457,7 @@ export class PeerLink implements Connection, PeerSink {
     validateUpdate(update)
     const room = this.#host.room(name)
     if (!room.admit(update.length)) return this.#tooBig(room)
-    Y.applyUpdateV2(room.doc, update, this)
+    room.applyState(update, this)
     sync.incoming = 'synced'
     if (sync.relation === 'diverged') this.#report(name, room, sync)
     this.#host.progress()

@@ -164,6 +164,45 @@ export class Room {
     this.#links.delete(link)
   }
 
+  /**
+   * Applies a whole-state transfer (V2) from a peer. When nobody else would receive it
+   * (the usual cold join: no other link, no light peer), Yjs is spared re-encoding the whole
+   * state for the update event, which costs seconds at a million keys; the commit is
+   * recorded with the received size instead.
+   */
+  applyState(update: Uint8Array, origin: object): void {
+    const relayed = this.#lights.size > 0 || [...this.#links].some((link) => link !== origin)
+    if (relayed) {
+      Y.applyUpdateV2(this.doc, update, origin)
+      return
+    }
+    const record = (transaction: Y.Transaction): void => {
+      const changed =
+        transaction.deleteSet.clients.size > 0 ||
+        [...transaction.afterState].some(([client, clock]) => clock !== transaction.beforeState.get(client))
+      if (!changed) return
+      const who = this.#hooks.describe(origin, transaction)
+      const keys = (transaction.meta.get(KV_MAP) as string[] | undefined) ?? []
+      const commit = this.#log.add({
+        room: this.name,
+        origin: who.origin,
+        via: who.via,
+        time: Date.now(),
+        bytes: update.length,
+        keys,
+      })
+      this.#hooks.committed(commit)
+    }
+    this.doc.off('update', this.#onUpdate)
+    this.doc.on('afterTransaction', record)
+    try {
+      Y.applyUpdateV2(this.doc, update, origin)
+    } finally {
+      this.doc.off('afterTransaction', record)
+      this.doc.on('update', this.#onUpdate)
+    }
+  }
+
   /** Starts relaying to a light peer. */
   addLight(light: LightSink): void {
     this.#lights.add(light)
