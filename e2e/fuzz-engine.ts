@@ -1,13 +1,13 @@
 /**
  * The fuzzer (issue 8, item 3). It attacks node A, a real `mesh serve` process, with seeded
  * garbage (e2e/fuzz-frames.ts) on the peer endpoint (before and after a valid handshake), the
- * light-peer endpoint and the REST API, in parallel batches of sockets, while honest traffic
+ * light-peer endpoint and the REST API, many sockets in flight at once, while honest traffic
  * keeps flowing: a y-websocket writer on A and a y-websocket reader on B, a second
  * `mesh serve` joined to A.
  *
- * Checks: A never exits and answers `/health`; every garbage socket ends with a 44xx close
- * (or an HTTP 4xx on upgrade) unless its frames were valid and accepted (a ping after them is
- * answered); no REST answer is a 5xx; the honest writer's data and state-vector entry end up
+ * Checks: A never exits, answers `/health` and still lets a new light peer in; every garbage
+ * socket ends with a 44xx close (or an HTTP 4xx on upgrade) unless its frames were valid and
+ * accepted (a ping after them is answered); no REST answer is a 5xx; the honest writer's data and state-vector entry end up
  * identical on A, on B and in the writer, its awareness state survives forged entries, and
  * the honest reader on B keeps receiving writes during the attack.
  */
@@ -239,6 +239,24 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
     }
   }
 
+  /** A new honest light peer must still get in: the node speaks first (sync step 1). */
+  const newcomer = (): Promise<string | undefined> =>
+    new Promise((resolve) => {
+      const ws = new WebSocket(`${wsUrl(a)}/default`, { perMessageDeflate: false })
+      const done = (problem: string | undefined) => {
+        clearTimeout(timer)
+        resolve(problem)
+        ws.terminate()
+      }
+      const timer = setTimeout(
+        () => done(`a new light peer got nothing within ${HEALTH_TIMEOUT_MS} ms`),
+        HEALTH_TIMEOUT_MS,
+      )
+      ws.once('message', () => done(undefined))
+      ws.once('close', (code, reason) => done(`a new light peer was refused: ${code} ${reason.toString()}`))
+      ws.once('error', (error) => done(`a new light peer could not connect: ${error.message}`))
+    })
+
   try {
     await Promise.all([synced(writer), synced(reader)])
     report.heapBefore = metric(await readMetrics(a), 'mesh_heap_used_bytes')
@@ -297,7 +315,7 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
     }
     /** Checks A's health; the first problem stops every worker. */
     const check = async (): Promise<void> => {
-      const problem = await health()
+      const problem = (await health()) ?? (await newcomer())
       if (problem && stop === undefined) {
         stop = problem
         violations.unshift(

@@ -574,8 +574,10 @@ export const FAMILIES: readonly Family[] = [
     target: 'peer-open',
     weight: 8,
     make: (gen, seeds) => {
-      const bad = mutate(gen, prng.oneOf(gen, seeds.updatesV2))
-      const frame = prng.bool(gen) ? peerFrame.updates('default', [bad]) : peerFrame.diff('default', bad, '')
+      // Live updates are V1, whole-state transfers (diff) V2.
+      const frame = prng.bool(gen)
+        ? peerFrame.updates('default', [mutate(gen, prng.oneOf(gen, seeds.updatesV1))])
+        : peerFrame.diff('default', mutate(gen, prng.oneOf(gen, seeds.updatesV2)), '')
       return socket('peer-open', 'peer-open:mutated-update', [frame])
     },
   },
@@ -656,34 +658,34 @@ export const FAMILIES: readonly Family[] = [
       const client = prng.uint32(gen, 2_000_000_001, 2 ** 32 - 2)
       const lens = Array.from({ length: prng.int31(gen, 1, 3) }, () => prng.oneOf(gen, [1, 2 ** 30, 2 ** 40, 2 ** 52]))
       const v1 = gcUpdateV1(client, prng.oneOf(gen, [0, 0, 2 ** 50]), lens, prng.bool(gen) ? 0 : 10)
-      // Peer links speak V2: convert the absurd V1 update the way a real peer would encode it.
+      if (prng.bool(gen)) return socket('peer-open', 'peer-open:absurd-update', [peerFrame.updates('default', [v1])])
+      // The same as a whole-state diff, which is V2.
       let v2: Uint8Array
       try {
         v2 = Y.convertUpdateFormatV1ToV2(v1)
       } catch {
         v2 = v1
       }
-      return socket('peer-open', 'peer-open:absurd-update', [peerFrame.updates('default', [v2])])
+      return socket('peer-open', 'peer-open:absurd-update', [peerFrame.diff('default', v2, '')])
     },
   },
   {
     name: 'peer-open:rle-bomb',
     target: 'peer-open',
     weight: 1,
-    // A V2 update declaring millions of structs in ~40 bytes.
-    make: (gen) =>
-      socket('peer-open', 'peer-open:rle-bomb', [
-        peerFrame.updates('default', [
-          rleBombV2(prng.uint32(gen, 2_000_000_001, 2 ** 32 - 2), prng.oneOf(gen, [5e6, 2 ** 32 - 2, 2 ** 45])),
-        ]),
-      ]),
+    // A V2 update declaring millions of structs in ~40 bytes, where V2 is expected (diff, full).
+    make: (gen) => {
+      const bomb = rleBombV2(prng.uint32(gen, 2_000_000_001, 2 ** 32 - 2), prng.oneOf(gen, [5e6, 2 ** 32 - 2, 2 ** 45]))
+      const frame = prng.int31(gen, 0, 3) === 0 ? peerFrame.full('default', bomb) : peerFrame.diff('default', bomb, '')
+      return socket('peer-open', 'peer-open:rle-bomb', [frame])
+    },
   },
   {
     name: 'peer-open:duplicate-valid',
     target: 'peer-open',
     weight: 3,
     make: (gen, seeds) => {
-      const u = prng.oneOf(gen, seeds.updatesV2)
+      const u = prng.oneOf(gen, seeds.updatesV1)
       return socket('peer-open', 'peer-open:duplicate-valid', [
         peerFrame.updates('default', [u, u]),
         peerFrame.updates('default', [u]),

@@ -7,6 +7,7 @@
  * (awareness states) and rooms go back to what they were.
  */
 import * as prng from 'lib0/prng'
+import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
@@ -32,12 +33,11 @@ export interface SoakOptions {
    */
   nodeHeapMiB?: number
   /**
-   * Run the nodes with `--trace-gc --gc-global`: every collection is a full mark-compact, and
-   * the heap it leaves (printed on standard output) is the live heap, the exact quantity a leak
-   * makes grow. Costs a few percent of CPU. Default true; false fits the troughs of the
-   * sampled heap instead.
+   * Preload e2e/soak/live-heap.cjs into the nodes: a full garbage collection every sample
+   * interval, then the surviving (live) heap printed on standard output, the exact quantity a
+   * leak makes grow. Default true; false fits the troughs of the sampled heap instead.
    */
-  gcTrace?: boolean
+  liveHeap?: boolean
   /** Heap growth allowed after warm-up, MiB per minute. Default 1. */
   maxSlopeMiBPerMin?: number
   log?: (line: string) => void
@@ -68,7 +68,7 @@ export interface SoakReport {
   slopes: Record<string, number | undefined>
   /** The same over every sample, garbage included. */
   rawSlopes: Record<string, number | undefined>
-  /** Live heap after each full collection (from the GC trace), per node: [ms since the run started, bytes]. */
+  /** Live heap after each forced full collection, per node: [ms since the run started, bytes]. */
   live: Record<string, Array<[number, number]>>
   /** What the slope was fitted on. */
   slopeBasis: string
@@ -153,10 +153,13 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
   }
 
   const env = {
+    MESH_SOAK_GC_MS: String(sampleMs),
     NODE_OPTIONS: [
       process.env.NODE_OPTIONS ?? '',
       `--max-old-space-size=${options.nodeHeapMiB ?? 128}`,
-      options.gcTrace === false ? '' : '--trace-gc --gc-global',
+      options.liveHeap === false
+        ? ''
+        : `--require ${JSON.stringify(fileURLToPath(new URL('./live-heap.cjs', import.meta.url)))}`,
     ]
       .join(' ')
       .trim(),
@@ -217,10 +220,6 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
       },
       { message: 'rooms did not reach every node', timeout: 10_000 },
     ).then((samples) => samples.forEach((s, i) => (report.baseline[nodes[i]?.name ?? ''] = s)))
-    // GC trace times count from each process's start; /health tells where the run starts on that clock.
-    const offsets = await Promise.all(
-      nodes.map(async (n) => (await n.api<{ uptimeMs: number }>('/health')).body.uptimeMs - (Date.now() - started)),
-    )
     log(
       `soak seed ${options.seed}: ${options.minutes} min, ${rate} writes/s over 3 nodes, up to ${maxLight} light peers, sample every ${sampleMs} ms`,
     )
@@ -323,21 +322,20 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
     }
 
     const warmMs = Math.min(60_000, durationMs * 0.2)
-    nodes.forEach((n, i) => {
-      const offset = offsets[i] ?? 0
+    for (const n of nodes) {
       const points: Array<[number, number]> = []
-      for (const match of n.stdout.matchAll(/\s(\d+) ms: Mark-Compact[^\n]*?-> ([\d.]+) \(/g)) {
-        const atMs = Number(match[1]) - offset
-        if (atMs >= 0 && atMs <= durationMs) points.push([atMs, Number(match[2]) * 1e6])
+      for (const match of n.stdout.matchAll(/^mesh-soak: live (\d+) at (\d+)$/gm)) {
+        const atMs = Number(match[2]) - started
+        if (atMs >= 0 && atMs <= durationMs) points.push([atMs, Number(match[1])])
       }
       report.live[n.name] = points
-    })
+    }
     for (const [name, samples] of Object.entries(report.samples)) {
       const live = (report.live[name] ?? []).filter(([atMs]) => atMs >= warmMs)
-      if (live.length >= 10) {
+      if (live.length >= 3) {
         const perMin = slope(live.map(([atMs, bytes]) => [atMs / 60_000, bytes / MiB] as const))
         report.slopes[name] = perMin
-        report.slopeBasis = 'live heap after each full GC (--trace-gc --gc-global)'
+        report.slopeBasis = 'live heap after a forced full GC'
         report.rawSlopes[name] = slope(
           samples
             .filter((s) => s.atMs >= warmMs && s.heapBytes !== undefined)

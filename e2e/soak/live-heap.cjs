@@ -1,0 +1,13 @@
+// Preloaded into the soak's mesh serve processes (NODE_OPTIONS=--require): every few seconds
+// it runs a full garbage collection and prints the heap that survived, the live heap, which is
+// what a leak makes grow. Test-only; nothing in core depends on it.
+const v8 = require('node:v8')
+const vm = require('node:vm')
+
+v8.setFlagsFromString('--expose-gc')
+const gc = vm.runInNewContext('gc')
+const everyMs = Number(process.env.MESH_SOAK_GC_MS || 5000)
+setInterval(() => {
+  gc()
+  process.stdout.write(`mesh-soak: live ${process.memoryUsage().heapUsed} at ${Date.now()}\n`)
+}, everyMs).unref()
