@@ -241,12 +241,12 @@ export class PeerLink implements Connection, PeerSink {
   /** Cleans up after the socket closed. Safe to call more than once. */
   close(): void {
     if (this.#state === 'closed') return
-    const wasOpen = this.#state === 'open'
     this.#state = 'closed'
     clearTimeout(this.#timer)
     for (const name of this.#rooms.keys()) this.#host.existingRoom(name)?.removeLink(this)
     this.#rooms.clear()
-    if (wasOpen) this.#host.linkDown(this)
+    // Always: a socket that never finished its handshake must stop counting as a connection.
+    this.#host.linkDown(this)
     this.#host.progress()
   }
 
