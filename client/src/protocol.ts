@@ -25,7 +25,6 @@
  * the decoder reads as many as the frame holds.
  */
 import * as decoding from 'lib0/decoding'
-import * as encoding from 'lib0/encoding'
 import { MessageType, SyncType } from '@mesh/core/browser'
 
 /** One decoded message from a node. */
@@ -35,29 +34,8 @@ export type ServerMessage =
   | { type: typeof MessageType.auth; denied: boolean; reason: string }
   | { type: typeof MessageType.queryAwareness }
 
-/** Narrows what lib0 returns to the type WebSocket `send` accepts (always an ArrayBuffer here). */
-const asSendable = (bytes: Uint8Array): Uint8Array<ArrayBuffer> => bytes as Uint8Array<ArrayBuffer>
-
-const frame = (write: (encoder: encoding.Encoder) => void): Uint8Array<ArrayBuffer> => {
-  const encoder = encoding.createEncoder()
-  write(encoder)
-  return asSendable(encoding.toUint8Array(encoder))
-}
-
-/** Encoders for the frames a client sends. */
-export const encodeMessage = {
-  sync: (sub: (typeof SyncType)[keyof typeof SyncType], payload: Uint8Array) =>
-    frame((e) => {
-      encoding.writeVarUint(e, MessageType.sync)
-      encoding.writeVarUint(e, sub)
-      encoding.writeVarUint8Array(e, payload)
-    }),
-  awareness: (update: Uint8Array) =>
-    frame((e) => {
-      encoding.writeVarUint(e, MessageType.awareness)
-      encoding.writeVarUint8Array(e, update)
-    }),
-}
+/** Encoders for the frames a client sends: the same y-protocols encoders the nodes use. */
+export { encodeLight as encodeMessage } from '@mesh/core/browser'
 
 /** The state vector of an empty document: a step1 with it asks for the whole room. */
 export const EMPTY_STATE_VECTOR = new Uint8Array([0])

@@ -5,5 +5,5 @@
 export { Emitter, type Listener } from './emitter.js'
 export { MeshError, type MeshErrorCode } from './errors.js'
 export { defineJsonProperty, jsonEqual, toJsonValue, type JsonValue } from './json.js'
-export { MessageType, SyncType } from './protocol.js'
+export { encodeLight, MessageType, SyncType } from './protocol.js'
 export { assertKey, MAX_KEY_LENGTH } from './store.js'
