@@ -1,9 +1,8 @@
 /**
- * Deterministic reproductions of the bugs the fuzzer found in core. Each test asserts the
- * behaviour the design promises (DESIGN.md §7: bad input closes only its socket with a 44xx
- * code or gets a 4xx, and the node keeps serving with its state unchanged; replicas
- * converge). "regression:" blocks were fixed (core commit 627e775) and guard the fix;
- * "BUG (core):" blocks fail until core is fixed.
+ * Deterministic reproductions of the bugs the fuzzer found in core, kept as regression tests
+ * once core fixed them (commits 627e775 and d77ec54). Each test asserts the behaviour the
+ * design promises (DESIGN.md §7: bad input closes only its socket with a 44xx code or gets a
+ * 4xx, and the node keeps serving with its state unchanged; replicas converge).
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -205,9 +204,9 @@ describe('regression: values Yjs cannot replicate faithfully', () => {
   })
 })
 
-describe('BUG (core): peer sockets that fail their handshake are never released', () => {
-  // node.ts accept() puts every peer socket in #pendingLinks; only #linkUp and #linkDown take it
-  // out, and PeerLink.close() calls linkDown only for a link that was open. A socket closed
+describe('regression: peer sockets that fail their handshake are never released', () => {
+  // Was: node.ts accept() puts every peer socket in #pendingLinks; only #linkUp and #linkDown take
+  // it out, and PeerLink.close() called linkDown only for a link that was open. A socket closed
   // before its handshake completed (garbage, wrong version, wrong proof, timeout) stays counted
   // forever: after limits.maxConnections (10 000 by default) of them, accept() refuses every new
   // socket, honest peers and light peers included, with 4429 "too many connections". The 100k
