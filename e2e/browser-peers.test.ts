@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url'
 import type { MeshClient } from '@mesh/client'
 import { attachToServer, MeshNode } from '@mesh/core'
 import { serveBoard, type BoardServer } from '@mesh/example-board'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { launchChromium } from './chromium.js'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 
 declare global {
@@ -21,7 +22,6 @@ declare global {
   }
 }
 
-const CHROMIUM = '/usr/bin/chromium'
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url))
 const BOARD_JS = fileURLToPath(new URL('../examples/board/dist/board.js', import.meta.url))
 const CLIENT_JS = fileURLToPath(new URL('../client/dist/index.js', import.meta.url))
@@ -85,28 +85,12 @@ let board: BoardServer
 const pageErrors: string[] = []
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} is missing: install Debian's chromium with "apt-get install -y chromium" (as root; .ci/run does it)`,
-    )
-  }
   for (const file of [BOARD_JS, CLIENT_JS]) {
     if (!existsSync(file)) throw new Error(`${file} is missing: run "npx tsc -b" before the browser tests`)
   }
   mkdirSync(ARTIFACTS, { recursive: true })
   board = await serveBoard()
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  })
+  browser = await launchChromium()
 })
 
 afterAll(async () => {

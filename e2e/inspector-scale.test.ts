@@ -9,11 +9,11 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { serve, type MeshServer } from '@mesh/cli'
 import { MeshClient } from '@mesh/client'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { launchChromium } from './chromium.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 
-const CHROMIUM = '/usr/bin/chromium'
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url))
 const INSPECTOR_INDEX = fileURLToPath(new URL('../web-inspector/dist/index.html', import.meta.url))
 const NODES = 10
@@ -51,11 +51,6 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[M
 const ms = (value: number): number => Math.round(value)
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} is missing: install Debian's chromium as root with "apt-get update && apt-get install -y chromium"`,
-    )
-  }
   if (!existsSync(INSPECTOR_INDEX)) throw new Error(`${INSPECTOR_INDEX} is missing: run "npm run build"`)
   mkdirSync(ARTIFACTS, { recursive: true })
   const first = await serve({ port: 0, host: '127.0.0.1', name: 'n00' })
@@ -72,18 +67,7 @@ beforeAll(async () => {
   await first.node.put(
     Object.fromEntries(Array.from({ length: KEYS }, (_, i) => [keyName(i), { i, text: `value ${i}` }])),
   )
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  })
+  browser = await launchChromium()
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
   page.on('pageerror', (error) => pageErrors.push(`pageerror: ${error.message}`))
 }, 60_000)

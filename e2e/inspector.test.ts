@@ -8,11 +8,11 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { launchChromium } from './chromium.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startNode, stopAll, type MeshProcess } from './harness.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url))
 const INSPECTOR_INDEX = fileURLToPath(new URL('../web-inspector/dist/index.html', import.meta.url))
 const TOKEN = randomBytes(16).toString('hex')
@@ -96,12 +96,6 @@ const write = async (node: string, key: string, value: string) => {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} is missing: the inspector test drives Debian's chromium. Install it as root with ` +
-        '"apt-get update && apt-get install -y chromium" (.ci/run does this).',
-    )
-  }
   if (!existsSync(INSPECTOR_INDEX)) {
     throw new Error(`${INSPECTOR_INDEX} is missing: run "npm run build" (it builds web-inspector/dist)`)
   }
@@ -110,18 +104,7 @@ beforeAll(async () => {
   a = await startNode({ name: 'a', args })
   b = await startNode({ name: 'b', join: [a.peerUrl], args })
   c = await startNode({ name: 'c', join: [b.peerUrl], args })
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  })
+  browser = await launchChromium()
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
   page.on('pageerror', (error) => pageErrors.push(`pageerror: ${error.message}`))
   page.on('console', (message) => {
