@@ -169,6 +169,11 @@ export class Room {
    * (the usual cold join: no other link, no light peer), Yjs is spared re-encoding the whole
    * state for the update event, which costs seconds at a million keys; the commit is
    * recorded with the received size instead.
+   *
+   * The update listener is detached only while the received state is the only transaction:
+   * an application that writes from a change listener (or reads, flushing queued puts)
+   * starts a nested transaction, and the listener comes back before that one is emitted,
+   * so no local write can escape replication.
    */
   applyState(update: Uint8Array, origin: object): void {
     const relayed = this.#lights.size > 0 || [...this.#links].some((link) => link !== origin)
@@ -176,7 +181,20 @@ export class Room {
       Y.applyUpdateV2(this.doc, update, origin)
       return
     }
+    let applying: Y.Transaction | undefined
+    let listening = false
+    const listen = (): void => {
+      if (listening) return
+      listening = true
+      this.doc.on('update', this.#onUpdate)
+    }
+    const begin = (transaction: Y.Transaction): void => {
+      if (applying === undefined) applying = transaction
+      else listen()
+    }
     const record = (transaction: Y.Transaction): void => {
+      // Once listening, #onUpdate records every commit itself.
+      if (transaction !== applying || listening) return
       const changed =
         transaction.deleteSet.clients.size > 0 ||
         [...transaction.afterState].some(([client, clock]) => clock !== transaction.beforeState.get(client))
@@ -194,12 +212,14 @@ export class Room {
       this.#hooks.committed(commit)
     }
     this.doc.off('update', this.#onUpdate)
+    this.doc.on('beforeTransaction', begin)
     this.doc.on('afterTransaction', record)
     try {
       Y.applyUpdateV2(this.doc, update, origin)
     } finally {
+      this.doc.off('beforeTransaction', begin)
       this.doc.off('afterTransaction', record)
-      this.doc.on('update', this.#onUpdate)
+      listen()
     }
   }
 

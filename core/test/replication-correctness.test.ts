@@ -1,0 +1,57 @@
+import { MeshNode } from '@mesh/core'
+import { waitUntil } from '@mesh/core/testing'
+import { afterEach, describe, expect, it } from 'vitest'
+import { serveNode, type ServedNode } from './helpers.js'
+
+const served: ServedNode[] = []
+const start = async (options: ConstructorParameters<typeof MeshNode>[0] = {}) => {
+  const s = await serveNode(options)
+  served.push(s)
+  return s
+}
+const changeOf = (...nodes: MeshNode[]) => (wake: () => void) => {
+  const offs = nodes.map((n) => n.on('change', wake))
+  return () => offs.forEach((off) => off())
+}
+
+afterEach(async () => {
+  for (const s of served.splice(0)) await s.close()
+})
+
+describe('writes made while a sync is applied', () => {
+  it('replicate a synchronous write from a change listener during a cold join', async () => {
+    const a = await start({ name: 'a' })
+    await a.node.put({ x: 1, y: 2 })
+    const b = await start({ name: 'b' })
+    // An app reacting to what it learns: writes at once and reads its own write.
+    b.node.on('change', (event) => {
+      if (event.local || !event.keys.includes('x') || b.node.has('seen')) return
+      b.node.data.set('seen', b.node.get('x') ?? null)
+    })
+    await b.node.join([a.url])
+    await waitUntil('a has the write b made inside the sync', () => a.node.get('seen') === 1, {
+      subscribe: changeOf(a.node),
+    })
+    // Later writes of b are not parked as pending structs on a.
+    await b.node.put('later', 'ok')
+    await waitUntil('a has b\'s later write', () => a.node.get('later') === 'ok', { subscribe: changeOf(a.node) })
+    expect(a.node.room('default').doc.store.pendingStructs).toBeNull()
+  })
+
+  it('replicate queued puts flushed by a read inside a change listener', async () => {
+    const a = await start({ name: 'a' })
+    await a.node.put('x', 1)
+    const b = await start({ name: 'b' })
+    let queued = false
+    b.node.on('change', (event) => {
+      if (event.local || queued) return
+      queued = true
+      void b.node.put('from-listener', true)
+      b.node.get('from-listener') // a read flushes the queued put inside the apply
+    })
+    await b.node.join([a.url])
+    await waitUntil('a has the put flushed inside the sync', () => a.node.get('from-listener') === true, {
+      subscribe: changeOf(a.node),
+    })
+  })
+})
