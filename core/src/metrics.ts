@@ -22,6 +22,16 @@ export class Metrics {
   lightBytesIn = 0
   lightBytesOut = 0
   rejected = new Map<string, number>()
+  /** Anti-entropy repairs sent to peers that lacked updates, and received from peers. */
+  repairsSent = 0
+  repairsReceived = 0
+  /** Errors caught in timers and handlers (logged), by where they happened. */
+  failures = new Map<string, number>()
+
+  /** Counts an error caught where it must not escape (a timer, an event handler). */
+  failed(where: string): void {
+    this.failures.set(where, (this.failures.get(where) ?? 0) + 1)
+  }
 
   /** Counts a socket closed for a reason that is the client's fault (44xx). */
   closed(code: number): void {

@@ -69,6 +69,11 @@ export interface MeshNodeOptions {
   lightKeepaliveMs?: number
   /** Heartbeat and failure-detection timing. */
   membership?: MembershipOptions
+  /**
+   * Interval of anti-entropy checks: each link exchanges room snapshots (state vector and
+   * delete set) and repairs any gap, so a lost update heals without a reconnect. Default 5000 ms.
+   */
+  antiEntropyMs?: number
   /** What this node offers, for capability-based routing; changeable with `setCapabilities`. */
   capabilities?: string[]
   /** Small user metadata gossiped with this node's member entry; changeable with `setMeta`. */
@@ -168,7 +173,16 @@ export interface NodeStatus {
   onConflict: ConflictPolicy
   /** State vector of room `default`: Yjs client id → clock. */
   stateVector: Record<string, number>
-  rooms: Record<string, { stateVector: Record<string, number>; keys: number; lightPeers: number }>
+  rooms: Record<
+    string,
+    {
+      stateVector: Record<string, number>
+      keys: number
+      lightPeers: number
+      /** True while updates wait for something they depend on (pending structs): a gap anti-entropy is filling. */
+      pending: boolean
+    }
+  >
   peers: PeerStatus[]
   lightPeers: number
   conflicts: Array<{ peer: string; room: string; keys: string[] }>
@@ -227,6 +241,7 @@ export class MeshNode {
   #backoff: BackoffOptions | undefined
   #keepaliveMs: number
   #keepalive: ReturnType<typeof setInterval> | undefined
+  #antiEntropy: ReturnType<typeof setInterval>
   #closed = false
 
   constructor(options: MeshNodeOptions = {}) {
@@ -295,6 +310,27 @@ export class MeshNode {
       logger: this.logger,
     }
     for (const discovery of this.#discovery) discovery.start(context)
+    this.#antiEntropy = setInterval(() => this.#guard('anti-entropy', () => this.#checkRooms()), options.antiEntropyMs ?? 5000)
+    this.#antiEntropy.unref?.()
+  }
+
+  /** Runs `work` from a timer or handler: an error is logged and counted, never thrown out of the node. */
+  #guard(where: string, work: () => void): void {
+    try {
+      work()
+    } catch (error) {
+      this.#metrics.failed(where)
+      this.logger.error('internal error caught', { where, error: String((error as Error)?.stack ?? error) })
+    }
+  }
+
+  /** One anti-entropy round: a snapshot per room, sent on every link where the room is live. */
+  #checkRooms(): void {
+    if (this.#closed || this.#links.size === 0) return
+    for (const room of this.#rooms.values()) {
+      const snapshot = room.takeCheckpoint()
+      for (const link of this.#links.values()) link.sendCheck(room.name, snapshot)
+    }
   }
 
   // ---------------------------------------------------------------- store API (room default)
@@ -714,6 +750,19 @@ export class MeshNode {
           value: (now - link.lastReceivedAt) / 1000,
         })),
       },
+      gauge(
+        'mesh_rooms_pending_structs',
+        'Rooms holding updates that wait for something they depend on (a gap anti-entropy repairs).',
+        [...this.#rooms.values()].filter((room) => room.pending).length,
+      ),
+      counter('mesh_anti_entropy_repairs_sent_total', 'Repairs sent to peers that lacked updates.', m.repairsSent),
+      counter('mesh_anti_entropy_repairs_received_total', 'Repairs received from peers.', m.repairsReceived),
+      {
+        name: 'mesh_internal_errors_total',
+        help: 'Errors caught in timers and handlers (each logged), by where.',
+        type: 'counter',
+        values: [...m.failures].map(([where, value]) => ({ labels: { where }, value })),
+      },
       gauge('mesh_conflicts_pending', 'Rooms quarantined by onConflict "exception".', this.#conflicts.size),
       gauge('mesh_heap_used_bytes', 'V8 heap in use.', memory.heapUsed),
       gauge('mesh_rss_bytes', 'Resident set size.', memory.rss),
@@ -763,7 +812,12 @@ export class MeshNode {
     }
     const rooms: NodeStatus['rooms'] = {}
     for (const [name, room] of this.#rooms) {
-      rooms[name] = { stateVector: svToJson(room.doc), keys: room.kv.size, lightPeers: room.lightCount }
+      rooms[name] = {
+        stateVector: svToJson(room.doc),
+        keys: room.kv.size,
+        lightPeers: room.lightCount,
+        pending: room.pending,
+      }
     }
     return {
       id: this.id,
@@ -811,6 +865,7 @@ export class MeshNode {
     this.#closed = true
     for (const discovery of this.#discovery) discovery.stop()
     clearInterval(this.#keepalive)
+    clearInterval(this.#antiEntropy)
     for (const room of this.#rooms.values()) room.flush()
     this.#membership.leave()
     for (const link of [...this.#links.values(), ...this.#pendingLinks]) link.leave('node is leaving')

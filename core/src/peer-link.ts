@@ -1,7 +1,7 @@
 import { applyAwarenessUpdate } from 'y-protocols/awareness'
 import * as Y from 'yjs'
 import { CloseCode } from './close-codes.js'
-import { compareSnapshots, type HistoryRelation } from './compare.js'
+import { compareSnapshots, snapshotContains, type HistoryRelation } from './compare.js'
 import {
   adoptRemote,
   changedSince,
@@ -261,6 +261,39 @@ export class PeerLink implements Connection, PeerSink {
     this.#host.progress()
   }
 
+  /** Sends an anti-entropy check for a room, if the room is live on this link. */
+  sendCheck(room: string, snapshot: Uint8Array): void {
+    if (!this.#live(room)) return
+    this.sendFrame(encodePeer.check(room, snapshot))
+  }
+
+  #live(room: string): boolean {
+    const sync = this.#rooms.get(room)
+    return this.#state === 'open' && sync?.outgoing === 'live' && sync.incoming === 'synced'
+  }
+
+  #onCheck(name: string, snapshotBytes: Uint8Array): void {
+    const room = this.#host.existingRoom(name)
+    const mine = room?.checkpoint
+    if (!room || !mine || !this.#live(name)) return
+    const theirs = Y.decodeSnapshot(snapshotBytes)
+    // Judged against our previous round, not our current state: what we gained since may
+    // still be on its way, and resending it would be waste, not repair.
+    if (snapshotContains(theirs, mine)) return
+    this.#host.metrics.repairsSent++
+    this.#host.logger.info('anti-entropy: peer lacks updates, repairing', { peer: this.peerId, room: name })
+    this.sendFrame(encodePeer.repair(name, Y.encodeStateAsUpdateV2(room.doc, Y.encodeStateVector(theirs.sv))))
+  }
+
+  #onRepair(name: string, update: Uint8Array): void {
+    if (!this.#live(name)) return
+    validateUpdate(update)
+    const room = this.#host.room(name)
+    if (!room.admit(update.length)) return this.#tooBig(room)
+    this.#host.metrics.repairsReceived++
+    Y.applyUpdateV2(room.doc, update, this)
+  }
+
   #sendHello(proof = ''): void {
     const host = this.#host
     this.sendFrame(
@@ -325,6 +358,10 @@ export class PeerLink implements Connection, PeerSink {
         return
       case MessageType.gossip:
         return this.#host.gossip(parseGossip(message.json), this)
+      case MessageType.check:
+        return this.#onCheck(message.room, message.snapshot)
+      case MessageType.repair:
+        return this.#onRepair(message.room, message.update)
     }
   }
 

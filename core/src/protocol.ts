@@ -33,6 +33,8 @@
  * | 24   | leave     | `varString(reason)`: graceful leave; close follows                              |
  * | 25   | gossip    | `varString(JSON member records)`: membership and heartbeats, every heartbeat     |
  * | 26   | prove     | `varString(proof)`: the dialer's answer to the acceptor's challenge             |
+ * | 27   | check     | `varString(room)`, `varUint8Array(snapshot)`: anti-entropy, state vector + delete set |
+ * | 28   | repair    | `varString(room)`, `varUint8Array(update V2)`: what a `check` showed the peer lacks |
  *
  * Conversation: the dialer sends `hello` with a fresh random nonce; the acceptor checks it and
  * answers with its own `hello`, whose nonce is the challenge and whose proof is
@@ -56,6 +58,14 @@
  * created after the handshake). `resolution` is what the sender's application chose for a
  * quarantined room: 0 none, 1 merge, 2 accept (the sender adopts the receiver's state).
  *
+ * Anti-entropy: every `antiEntropyMs` each side sends `check` with its snapshot for every room
+ * that is live on the link. The receiver compares it with its own snapshot of its previous
+ * round; when the peer lacks something the receiver already had then (not merely something
+ * still in flight), it answers `repair` with everything the peer's state vector lacks plus
+ * its delete set. Yjs ignores what the peer already has, so a gap left by a lost update, or
+ * by updates parked as pending structs, heals without a reconnect. Equal replicas exchange
+ * only the two snapshots.
+ *
  * `changed keys` is sent only on divergence: JSON `[[key, 1, value] | [key, 0], ...]`, the
  * keys whose latest write or removal the other side lacks, so both sides can name the
  * conflicting keys without shipping their whole state.
@@ -64,7 +74,7 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 
 /** Protocol version spoken on peer links; a peer with another version is refused. */
-export const PROTOCOL_VERSION = 1
+export const PROTOCOL_VERSION = 2
 
 /** Message types; see the file header. */
 export const MessageType = {
@@ -83,6 +93,8 @@ export const MessageType = {
   leave: 24,
   gossip: 25,
   prove: 26,
+  check: 27,
+  repair: 28,
 } as const
 
 /** y-protocols sync sub-messages. */
@@ -129,6 +141,8 @@ export type PeerMessage =
   | { type: typeof MessageType.leave; reason: string }
   | { type: typeof MessageType.gossip; json: string }
   | { type: typeof MessageType.prove; proof: string }
+  | { type: typeof MessageType.check; room: string; snapshot: Uint8Array }
+  | { type: typeof MessageType.repair; room: string; update: Uint8Array }
 
 /** Encoders for peer-link frames. */
 export const encodePeer = {
@@ -204,6 +218,18 @@ export const encodePeer = {
       encoding.writeVarUint(e, MessageType.gossip)
       encoding.writeVarString(e, json)
     }),
+  check: (room: string, snapshot: Uint8Array) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.check)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint8Array(e, snapshot)
+    }),
+  repair: (room: string, update: Uint8Array) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.repair)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint8Array(e, update)
+    }),
 }
 
 const assertEnd = (d: decoding.Decoder): void => {
@@ -274,6 +300,12 @@ export const decodePeer = (bytes: Uint8Array): PeerMessage => {
       break
     case MessageType.gossip:
       message = { type, json: decoding.readVarString(d) }
+      break
+    case MessageType.check:
+      message = { type, room: decoding.readVarString(d), snapshot: decoding.readVarUint8Array(d) }
+      break
+    case MessageType.repair:
+      message = { type, room: decoding.readVarString(d), update: decoding.readVarUint8Array(d) }
       break
     default:
       throw new Error(`unknown peer message type ${type}`)

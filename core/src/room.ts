@@ -86,6 +86,9 @@ export class Room {
     // produce for the small updates of live traffic (V2 allocates a dozen column buffers);
     // whole-state transfers (diff, full) stay V2, where it is far more compact.
     this.doc.on('update', this.#onUpdate)
+    this.doc.on('afterTransaction', () => {
+      this.#changedSinceCheckpoint = true
+    })
     this.awareness.on('update', this.#onAwareness)
   }
 
@@ -262,6 +265,36 @@ export class Room {
   /** This room's state vector and delete set, encoded (`Y.encodeSnapshot`). */
   encodeSnapshot(): Uint8Array {
     return Y.encodeSnapshot(Y.snapshot(this.doc))
+  }
+
+  #checkpoint: { snapshot: Y.Snapshot; encoded: Uint8Array } | undefined
+  #changedSinceCheckpoint = true
+
+  /**
+   * Takes this round's anti-entropy snapshot and returns it encoded; peers' checks are
+   * judged against it until the next round. An unchanged room reuses the last one, so an
+   * idle room costs nothing to check.
+   */
+  takeCheckpoint(): Uint8Array {
+    if (!this.#checkpoint || this.#changedSinceCheckpoint) {
+      this.#changedSinceCheckpoint = false
+      const snapshot = Y.snapshot(this.doc)
+      this.#checkpoint = { snapshot, encoded: Y.encodeSnapshot(snapshot) }
+    }
+    return this.#checkpoint.encoded
+  }
+
+  /** The snapshot of this room's last anti-entropy round, if one ran. */
+  get checkpoint(): Y.Snapshot | undefined {
+    return this.#checkpoint?.snapshot
+  }
+
+  /**
+   * True while the doc holds updates it cannot integrate yet (pending structs or deletes):
+   * something they depend on never arrived. Anti-entropy fills the gap.
+   */
+  get pending(): boolean {
+    return this.doc.store.pendingStructs !== null || this.doc.store.pendingDs !== null
   }
 
   /** Frees the document and stops the awareness timer (which would keep the process alive). */

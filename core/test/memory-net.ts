@@ -80,6 +80,11 @@ export class MemoryNet {
     return out
   }
 
+  /** Loses the oldest message of one socket, as a faulty network would. */
+  drop(socket: MemorySocket): void {
+    socket.inbox.shift()
+  }
+
   /** Delivers the oldest message of one socket. */
   deliver(socket: MemorySocket): void {
     const message = socket.inbox.shift()

@@ -55,3 +55,39 @@ describe('writes made while a sync is applied', () => {
     })
   })
 })
+
+describe('anti-entropy', () => {
+  it('heals a lost update without a reconnect, and reports pending structs meanwhile', async () => {
+    const { MemoryNet } = await import('./memory-net.js')
+    const net = new MemoryNet()
+    const a = new MeshNode({ name: 'a', antiEntropyMs: 30 })
+    const b = new MeshNode({ name: 'b', antiEntropyMs: 30 })
+    try {
+      const link = net.connect(a, b)
+      await net.drain()
+      await a.put('lost', 1)
+      await waitUntil('a sends "lost"', () => link.acceptor.inbox.length > 0)
+      net.drop(link.acceptor) // b never receives the frame carrying "lost"
+      await a.put('after', 2)
+      await net.drain()
+      expect(b.get('after')).toBeUndefined()
+      expect(b.status().rooms.default?.pending).toBe(true)
+      const metric = () => b.metrics().find((m) => m.name === 'mesh_rooms_pending_structs')?.values[0]?.value
+      expect(metric()).toBe(1)
+      await waitUntil(
+        'b repaired by anti-entropy',
+        async () => {
+          await net.drain()
+          return b.get('lost') === 1 && b.get('after') === 2
+        },
+        { intervalMs: 10 },
+      )
+      expect(b.status().rooms.default?.pending).toBe(false)
+      expect(link.dialer.readyState).toBe(1)
+      expect(a.metrics().find((m) => m.name === 'mesh_anti_entropy_repairs_sent_total')?.values[0]?.value).toBe(1)
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  })
+})
