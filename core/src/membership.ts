@@ -185,6 +185,13 @@ export class Membership {
     this.#hooks.broadcast(this.digest())
   }
 
+  /** Bumps our heartbeat and gossips at once: a sign of life ahead of the next tick. */
+  announce(): void {
+    if (this.#self.leaving) return
+    this.#self.heartbeat++
+    this.#hooks.broadcast(this.digest())
+  }
+
   /** Announces our graceful leave to every peer. */
   leave(): void {
     this.#self.leaving = true

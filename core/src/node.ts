@@ -236,6 +236,8 @@ export class MeshNode {
   #waiters = new Set<() => void>()
   #progress = new Set<() => void>()
   #cut = new Set<string>()
+  /** Owners of ephemeral keys not (yet) in the member table, by when this node first saw them. */
+  #unknownOwners = new Map<string, number>()
   #log: CommitLog
   #local = { kind: 'local' }
   #backoff: BackoffOptions | undefined
@@ -291,9 +293,9 @@ export class MeshNode {
         startedAt: this.startedAt,
       },
       {
-        broadcast: (records) => this.#broadcastGossip(records),
-        changed: (member, previous) => this.#memberChanged(member, previous),
-        tick: (now) => this.#tick(now),
+        broadcast: (records) => this.#guard('gossip', () => this.#broadcastGossip(records)),
+        changed: (member, previous) => this.#guard('membership', () => this.#memberChanged(member, previous)),
+        tick: (now) => this.#guard('heartbeat', () => this.#tick(now)),
         random: Math.random,
       },
       options.membership,
@@ -310,7 +312,10 @@ export class MeshNode {
       logger: this.logger,
     }
     for (const discovery of this.#discovery) discovery.start(context)
-    this.#antiEntropy = setInterval(() => this.#guard('anti-entropy', () => this.#checkRooms()), options.antiEntropyMs ?? 5000)
+    this.#antiEntropy = setInterval(
+      () => this.#guard('anti-entropy', () => this.#checkRooms()),
+      options.antiEntropyMs ?? 5000,
+    )
     this.#antiEntropy.unref?.()
   }
 
@@ -344,7 +349,16 @@ export class MeshNode {
   store(room: string = DEFAULT_ROOM): MeshStore {
     let store = this.#stores.get(room)
     if (!store) {
-      store = new MeshStore(this.room(room), this.#local, this.id)
+      store = new MeshStore({
+        room: this.room(room),
+        origin: this.#local,
+        owner: this.id,
+        reasserting: (keys) => {
+          // Say we are alive before the keys arrive, so a sweeper that judged us dead stops.
+          this.#membership.announce()
+          this.logger.info('writing back ephemeral keys another node removed', { room, keys: keys.length })
+        },
+      })
       this.#stores.set(room, store)
     }
     return store
@@ -1150,16 +1164,22 @@ export class MeshNode {
     const cleaner = alive.reduce((low, m) => (m.id < low ? m.id : low), this.id)
     if (cleaner !== this.id) return
     const graceMs = 2 * this.#membership.deadAfterMs
+    const unknown = new Map<string, number>()
     const isGone = (owner: string) => {
       if (owner === this.id) return false
       const state = this.#membership.stateOf(owner)
-      // An owner never heard of, once gossip had time to reach us, died before we joined.
-      return state === 'dead' || state === 'left' || (state === undefined && now - this.startedAt > graceMs)
+      if (state !== undefined) return state === 'dead' || state === 'left'
+      // An owner never heard of, long after its key first showed up here, died before we
+      // joined; a newcomer whose keys arrive before its member record is only unknown briefly.
+      const since = this.#unknownOwners.get(owner) ?? now
+      unknown.set(owner, since)
+      return now - since > graceMs
     }
     for (const name of this.#rooms.keys()) {
       const removed = this.store(name).sweep(now, isGone)
       if (removed.length > 0) this.logger.debug('swept expired and orphaned keys', { room: name, keys: removed.length })
     }
+    this.#unknownOwners = unknown
   }
 
   #linkUp(link: PeerLink): boolean {

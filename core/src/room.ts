@@ -15,6 +15,12 @@ export interface KeyMeta {
   owner?: string
   /** Expiry of a TTL key, in milliseconds since the epoch by the writer's clock. */
   expiresAt?: number
+  /**
+   * Id (`client:clock`) of the value this metadata describes. Value and metadata live in two
+   * maps, so concurrent writes can merge one node's value with another's metadata; metadata
+   * whose `ref` is not the current value's is stale and ignored.
+   */
+  ref?: string
 }
 
 /** Flush a room's pending outgoing updates synchronously once they pass this many bytes. */
@@ -49,7 +55,7 @@ export class Room {
   readonly doc: Y.Doc
   readonly awareness: Awareness
   readonly kv: Y.Map<unknown>
-  readonly kvMeta: Y.Map<KeyMeta>
+  readonly kvMeta: Y.Map<unknown>
   /** Which connection (light peer or peer link) speaks for each awareness client id. */
   readonly awarenessOwners = new Map<number, object>()
   #links = new Set<PeerSink>()

@@ -48,23 +48,95 @@ const metaFor = (owner: string, options: PutOptions | undefined, now: number): K
   return meta
 }
 
+/** The id of the item that holds `key`'s current value, as `client:clock`, or undefined when absent. */
+const valueRef = (room: Room, key: string): string | undefined => {
+  const item = room.kv._map.get(key)
+  return item && !item.deleted ? `${item.id.client}:${item.id.clock}` : undefined
+}
+
+/**
+ * The metadata of `key` when it is well formed and describes the key's current value; anything
+ * else (written by a hostile peer, or left stale by a concurrent write) is ignored.
+ */
+const currentMeta = (room: Room, key: string): KeyMeta | undefined => {
+  const raw = room.kvMeta.get(key)
+  if (typeof raw !== 'object' || raw === null) return undefined
+  const meta = raw as Record<string, unknown>
+  if (typeof meta.ref !== 'string' || meta.ref !== valueRef(room, key)) return undefined
+  const out: KeyMeta = { ref: meta.ref }
+  if (typeof meta.owner === 'string') out.owner = meta.owner
+  if (typeof meta.expiresAt === 'number' && Number.isFinite(meta.expiresAt)) out.expiresAt = meta.expiresAt
+  return out
+}
+
+/** What the owner of an ephemeral key remembers of it, to write it again if others remove it. */
+interface Owned {
+  value: JsonValue
+  expiresAt: number | undefined
+  ref: string | undefined
+}
+
+/** Options of {@link MeshStore}. */
+export interface MeshStoreOptions {
+  room: Room
+  /** Transaction origin of this node's own writes. */
+  origin: unknown
+  /** Node id written as the owner of ephemeral keys. */
+  owner: string
+  /**
+   * Called before the store writes back ephemeral keys that another node removed while this
+   * node lives (a sweep during a partition or a pause), e.g. to announce liveness first.
+   */
+  reasserting?: (keys: string[]) => void
+}
+
 /**
  * A typed key/value facade over a room's `kv` map. Every method is one Yjs transaction, so
  * `put(object)` is one commit however many keys it writes. Ephemeral and TTL keys keep their
- * owner and expiry in the room's `kv-meta` map; expired keys are invisible to reads here
- * before a sweeper removes them.
+ * owner and expiry in the room's `kv-meta` map, tied to the value they describe; expired keys
+ * are invisible to reads here before a sweeper removes them. While this node lives, an
+ * ephemeral key it owns that another node removes (a sweeper that judged it dead during a
+ * partition or a pause) is written again; a write of the key by another node ends ownership.
  */
 export class MeshStore {
   #room: Room
   #origin: unknown
   #owner: string
+  #reasserting: ((keys: string[]) => void) | undefined
   #queue = new Map<string, { value: JsonValue; meta: KeyMeta | undefined }>()
   #scheduled = false
+  #owned = new Map<string, Owned>()
+  #lost = new Set<string>()
+  /** Settles when the puts queued in this turn are applied. */
+  #applied: { promise: Promise<void>; resolve: () => void } | undefined
 
-  constructor(room: Room, origin: unknown, owner: string) {
-    this.#room = room
-    this.#origin = origin
-    this.#owner = owner
+  constructor(options: MeshStoreOptions) {
+    this.#room = options.room
+    this.#origin = options.origin
+    this.#owner = options.owner
+    this.#reasserting = options.reasserting
+    this.#room.kv.observe((event) => {
+      if (this.#owned.size === 0 || event.transaction.origin === this.#origin) return
+      for (const key of event.keysChanged) this.#review(key)
+    })
+  }
+
+  /** Whether an owned key still holds this node's write; schedules a write-back when it was removed. */
+  #review(key: string): void {
+    const owned = this.#owned.get(key)
+    if (!owned) return
+    const ref = valueRef(this.#room, key)
+    if (ref === owned.ref) return
+    if (ref !== undefined) {
+      // Another node wrote the key: the key is theirs now.
+      this.#owned.delete(key)
+      return
+    }
+    this.#lost.add(key)
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      setImmediate(this.flush)
+    }
   }
 
   /**
@@ -72,17 +144,23 @@ export class MeshStore {
    * validated at once (a bad one rejects and writes nothing). Puts made in the same turn of
    * the event loop are applied together, in order, as one Yjs transaction at the end of the
    * turn: one commit and one update on the wire instead of one per call. Reads on this store
-   * see them immediately.
+   * see them immediately. The promise resolves once the write is applied locally; use
+   * `MeshNode.flush({ replicas })` to wait until peers hold it.
    */
   put(key: string, value: unknown, options?: PutOptions): Promise<void>
   put(entries: Record<string, unknown>, options?: PutOptions): Promise<void>
   put(keyOrEntries: string | Record<string, unknown>, value?: unknown, options?: PutOptions): Promise<void> {
     try {
       this.#enqueue(keyOrEntries, value, options)
-      return Promise.resolve()
     } catch (error) {
       return Promise.reject(error)
     }
+    if (!this.#applied) {
+      let resolve = (): void => {}
+      const promise = new Promise<void>((r) => (resolve = r))
+      this.#applied = { promise, resolve }
+    }
+    return this.#applied.promise
   }
 
   /** Synchronous `put` that applies at once: throws instead of rejecting. */
@@ -96,17 +174,46 @@ export class MeshStore {
   /** Applies the puts queued in this turn now, as one transaction. Reads do this themselves. */
   flush = (): void => {
     this.#scheduled = false
-    if (this.#queue.size === 0) return
-    const queue = this.#queue
-    this.#queue = new Map()
-    const { kv, kvMeta, doc } = this.#room
-    doc.transact(() => {
-      for (const [key, { value, meta }] of queue) {
-        kv.set(key, value)
-        if (meta) kvMeta.set(key, meta)
-        else if (kvMeta.has(key)) kvMeta.delete(key)
+    if (this.#lost.size > 0) this.#writeBack()
+    const applied = this.#applied
+    this.#applied = undefined
+    if (this.#queue.size > 0) {
+      const queue = this.#queue
+      this.#queue = new Map()
+      const room = this.#room
+      const { kv, kvMeta, doc } = room
+      doc.transact(() => {
+        for (const [key, { value, meta }] of queue) {
+          kv.set(key, value)
+          if (meta) {
+            const ref = valueRef(room, key)
+            kvMeta.set(key, { ...meta, ref })
+            if (meta.owner === this.#owner) this.#owned.set(key, { value, expiresAt: meta.expiresAt, ref })
+          } else if (kvMeta.has(key)) kvMeta.delete(key)
+        }
+      }, this.#origin)
+    }
+    applied?.resolve()
+  }
+
+  /** Queues the owned keys others removed, unless they expired or were written here meanwhile. */
+  #writeBack(): void {
+    const now = Date.now()
+    const keys: string[] = []
+    for (const key of this.#lost) {
+      const owned = this.#owned.get(key)
+      if (!owned || this.#queue.has(key) || valueRef(this.#room, key) !== undefined) continue
+      if (owned.expiresAt !== undefined && owned.expiresAt <= now) {
+        this.#owned.delete(key)
+        continue
       }
-    }, this.#origin)
+      keys.push(key)
+      const meta: KeyMeta = { owner: this.#owner }
+      if (owned.expiresAt !== undefined) meta.expiresAt = owned.expiresAt
+      this.#queue.set(key, { value: owned.value, meta })
+    }
+    this.#lost.clear()
+    if (keys.length > 0 && !this.#room.destroyed) this.#reasserting?.(keys)
   }
 
   #enqueue(keyOrEntries: string | Record<string, unknown>, value: unknown, options: unknown): void {
@@ -130,7 +237,10 @@ export class MeshStore {
       return [key, topLevel(toJsonValue(v, key), key)] as const
     })
     // A key written twice in one turn keeps its first place and its last value.
-    for (const [key, json] of checked) this.#queue.set(key, { value: json, meta })
+    for (const [key, json] of checked) {
+      this.#queue.set(key, { value: json, meta })
+      if (!meta?.owner) this.#owned.delete(key)
+    }
     if (!this.#scheduled && this.#queue.size > 0) {
       this.#scheduled = true
       setImmediate(this.flush)
@@ -153,12 +263,16 @@ export class MeshStore {
   /** Owner and expiry of an ephemeral or TTL key. */
   meta(key: string): KeyMeta | undefined {
     this.flush()
-    return this.#room.kvMeta.get(key)
+    const meta = currentMeta(this.#room, key)
+    if (!meta) return undefined
+    const { owner, expiresAt } = meta
+    return { ...(owner !== undefined ? { owner } : {}), ...(expiresAt !== undefined ? { expiresAt } : {}) }
   }
 
   /** Removes `key` everywhere and resolves with the value it held, or `undefined`. */
   pop(key: string): Promise<JsonValue | undefined> {
     const value = this.get(key)
+    this.#owned.delete(key)
     const { kv, kvMeta, doc } = this.#room
     if (kv.has(key) || kvMeta.has(key)) {
       doc.transact(() => {
@@ -196,37 +310,49 @@ export class MeshStore {
     const now = Date.now()
     const filter = this.#room.kvMeta.size > 0
     this.#room.kv.forEach((value, key) => {
-      if (!filter || !this.#expired(key, now)) defineJsonProperty(out, key, value)
+      if (!filter || !this.#expired(key, now)) defineJsonProperty(out, key, value as JsonValue)
     })
     return out
   }
 
   /**
-   * Removes, in one commit, every expired key and every ephemeral key whose owner `isGone`.
-   * Returns the keys removed. Removing twice is harmless, so two sweepers do no damage.
+   * Removes, in one commit, every expired key and every ephemeral key whose owner `isGone`,
+   * and metadata that no longer describes its key's value. Returns the keys whose values it
+   * removed. Removing twice is harmless, so two sweepers do no damage. Only metadata that
+   * belongs to the current value can remove it: a concurrent plain write of the key that
+   * merged with another node's ephemeral metadata is never swept.
    */
   sweep(now: number, isGone: (owner: string) => boolean): string[] {
     this.flush()
-    const { kv, kvMeta, doc } = this.#room
+    const room = this.#room
+    const { kv, kvMeta, doc } = room
     const doomed: string[] = []
-    kvMeta.forEach((meta, key) => {
-      if ((meta.expiresAt !== undefined && meta.expiresAt <= now) || (meta.owner !== undefined && isGone(meta.owner))) {
+    const stale: string[] = []
+    kvMeta.forEach((_raw, key) => {
+      const meta = currentMeta(room, key)
+      if (!meta) stale.push(key)
+      else if (
+        (meta.expiresAt !== undefined && meta.expiresAt <= now) ||
+        (meta.owner !== undefined && isGone(meta.owner))
+      ) {
         doomed.push(key)
       }
     })
-    if (doomed.length > 0) {
+    if (doomed.length > 0 || stale.length > 0) {
       doc.transact(() => {
         for (const key of doomed) {
           kv.delete(key)
           kvMeta.delete(key)
+          this.#owned.delete(key)
         }
+        for (const key of stale) kvMeta.delete(key)
       }, this.#origin)
     }
     return doomed
   }
 
   #expired(key: string, now: number): boolean {
-    const expiresAt = this.#room.kvMeta.get(key)?.expiresAt
+    const expiresAt = currentMeta(this.#room, key)?.expiresAt
     return expiresAt !== undefined && expiresAt <= now
   }
 }

@@ -9,10 +9,12 @@ const start = async (options: ConstructorParameters<typeof MeshNode>[0] = {}) =>
   served.push(s)
   return s
 }
-const changeOf = (...nodes: MeshNode[]) => (wake: () => void) => {
-  const offs = nodes.map((n) => n.on('change', wake))
-  return () => offs.forEach((off) => off())
-}
+const changeOf =
+  (...nodes: MeshNode[]) =>
+  (wake: () => void) => {
+    const offs = nodes.map((n) => n.on('change', wake))
+    return () => offs.forEach((off) => off())
+  }
 
 afterEach(async () => {
   for (const s of served.splice(0)) await s.close()
@@ -34,7 +36,7 @@ describe('writes made while a sync is applied', () => {
     })
     // Later writes of b are not parked as pending structs on a.
     await b.node.put('later', 'ok')
-    await waitUntil('a has b\'s later write', () => a.node.get('later') === 'ok', { subscribe: changeOf(a.node) })
+    await waitUntil("a has b's later write", () => a.node.get('later') === 'ok', { subscribe: changeOf(a.node) })
     expect(a.node.room('default').doc.store.pendingStructs).toBeNull()
   })
 
@@ -89,5 +91,73 @@ describe('anti-entropy', () => {
       await a.close()
       await b.close()
     }
+  })
+})
+
+describe('ephemeral keys of live owners', () => {
+  const fast = { membership: { heartbeatMs: 40, deadAfterMs: 250 } }
+
+  it('survive a partition longer than the failure bound, on every side', async () => {
+    const a = await start({ ...fast, name: 'a', id: 'a' })
+    const b = await start({ ...fast, name: 'b', id: 'b' })
+    const c = await start({ ...fast, name: 'c', id: 'c' })
+    await b.node.join([a.url])
+    await c.node.join([a.url, b.url])
+    const nodes = [a.node, b.node, c.node]
+    await a.node.put('lease:a', 'a', { ephemeral: true })
+    await b.node.put('lease:b', 'b', { ephemeral: true })
+    await c.node.put({ 'lease:c': 'c', plain: 1 }, { ephemeral: true })
+    const all = (n: MeshNode) => ['lease:a', 'lease:b', 'lease:c'].every((k) => n.has(k))
+    await waitUntil('every lease everywhere', () => nodes.every(all), { subscribe: changeOf(...nodes) })
+    // a on one side, b and c on the other, past deadAfterMs: each side sweeps the other's keys.
+    for (const other of [b.node, c.node]) {
+      a.node.cut(other.id)
+      other.cut(a.node.id)
+    }
+    await waitUntil('b swept lease:a', () => !b.node.has('lease:a'), { subscribe: changeOf(b.node) })
+    await waitUntil('a swept lease:b and lease:c', () => !a.node.has('lease:b') && !a.node.has('lease:c'), {
+      subscribe: changeOf(a.node),
+    })
+    for (const other of [b.node, c.node]) {
+      a.node.heal(other.id)
+      other.heal(a.node.id)
+    }
+    await waitUntil(
+      "every live owner's lease is back everywhere",
+      () =>
+        nodes.every((n) => all(n) && n.members().filter((m) => m.role === 'node' && m.state === 'alive').length === 3),
+      { subscribe: changeOf(...nodes), timeoutMs: 10_000 },
+    )
+    // Still there a few heartbeats later: no sweeper deletes them again.
+    const commits = a.node.status().commits
+    await waitUntil(
+      'a few heartbeats pass',
+      () => a.node.status().commits >= commits && b.node.members().every((m) => m.lastSeen > Date.now() - 100),
+      { timeoutMs: 2000 },
+    )
+    for (const n of nodes) expect(all(n), `${n.name} keeps every lease`).toBe(true)
+  })
+})
+
+describe('ephemeral metadata and values written concurrently', () => {
+  it("a plain write merged with another node's ephemeral metadata is not swept when that node leaves", async () => {
+    const a = await start({ name: 'a' })
+    const b = await start({ name: 'b' })
+    await b.node.join([a.url])
+    // The concurrent write of the higher Yjs client id wins; make that the plain one.
+    const [plain, owner] = a.node.clientId > b.node.clientId ? [a, b] : [b, a]
+    a.node.cut(b.node.id)
+    b.node.cut(a.node.id)
+    await owner.node.put('k', 'ephemeral', { ephemeral: true })
+    await plain.node.put('k', 'plain')
+    a.node.heal(b.node.id)
+    b.node.heal(a.node.id)
+    await waitUntil('the plain value everywhere', () => a.node.get('k') === 'plain' && b.node.get('k') === 'plain', {
+      subscribe: changeOf(a.node, b.node),
+    })
+    expect(plain.node.data.meta('k')).toBeUndefined()
+    await owner.close() // a graceful leave removes the owner's ephemeral keys, and only those
+    await plain.node.put('probe', 1)
+    expect(plain.node.get('k')).toBe('plain')
   })
 })
