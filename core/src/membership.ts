@@ -57,7 +57,26 @@ interface Entry {
   record: MemberRecord
   state: MemberState
   seenAt: number
+  /** When this node learned the member left or died; its record is gossiped only for a while after. */
+  departedAt?: number
 }
+
+/** What is left of a forgotten member: enough to refuse stale gossip about it. */
+interface Tombstone {
+  startedAt: number
+  heartbeat: number
+  until: number
+}
+
+/** Most tombstones kept; the oldest go first. */
+const MAX_TOMBSTONES = 10_000
+
+/** Most member records taken from one gossip message; the rest are ignored. */
+export const MAX_GOSSIP_RECORDS = 10_000
+
+/** Orders two records of one member: a later start (a restart with the same id) beats any heartbeat. */
+const newer = (a: Pick<MemberRecord, 'startedAt' | 'heartbeat'>, b: Pick<MemberRecord, 'startedAt' | 'heartbeat'>) =>
+  a.startedAt > b.startedAt || (a.startedAt === b.startedAt && a.heartbeat > b.heartbeat)
 
 /**
  * Gossip-style membership and failure detection. Each node bumps its own heartbeat counter
@@ -74,6 +93,8 @@ export class Membership {
   #hooks: MembershipHooks
   #timer: ReturnType<typeof setTimeout> | undefined
   #retainMs: number
+  #gossipDepartedMs: number
+  #tombstones = new Map<string, Tombstone>()
 
   constructor(
     self: Omit<MemberRecord, 'heartbeat' | 'leaving'>,
@@ -85,6 +106,9 @@ export class Membership {
     this.suspectAfterMs =
       options.suspectAfterMs ?? Math.max(this.deadAfterMs / 2, Math.min(3 * this.heartbeatMs, this.deadAfterMs))
     this.#retainMs = Math.max(60_000, 10 * this.deadAfterMs)
+    // Long enough for a leave to reach every node through gossip, far shorter than retention:
+    // after it no node gossips the record, and tombstones refuse it when it still circulates.
+    this.#gossipDepartedMs = Math.max(10 * this.heartbeatMs, 2 * this.deadAfterMs)
     this.#self = { ...self, heartbeat: 0, leaving: false }
     this.#hooks = hooks
   }
@@ -119,39 +143,84 @@ export class Membership {
     for (const entry of this.#entries.values()) {
       const silence = now - entry.seenAt
       if (entry.state === 'alive' && silence > this.suspectAfterMs) this.#set(entry, 'suspect')
-      if (entry.state === 'suspect' && silence > this.deadAfterMs) this.#set(entry, 'dead')
+      if (entry.state === 'suspect' && silence > this.deadAfterMs) {
+        entry.departedAt = now
+        this.#set(entry, 'dead')
+      }
     }
+    this.#now = now
     for (const [id, entry] of this.#entries) {
       if ((entry.state === 'dead' || entry.state === 'left') && now - entry.seenAt > this.#retainMs) {
         this.#entries.delete(id)
+        this.#bury(id, entry.record, now)
       }
     }
+    for (const [id, tombstone] of this.#tombstones) if (tombstone.until <= now) this.#tombstones.delete(id)
     this.#hooks.tick(now)
   }
 
-  /** Our record plus every member not judged dead: what we gossip. */
+  #now = Date.now()
+
+  #bury(id: string, record: MemberRecord, now: number): void {
+    this.#tombstones.delete(id)
+    this.#tombstones.set(id, { startedAt: record.startedAt, heartbeat: record.heartbeat, until: now + this.#retainMs })
+    if (this.#tombstones.size > MAX_TOMBSTONES) {
+      const oldest = this.#tombstones.keys().next().value
+      if (oldest !== undefined) this.#tombstones.delete(oldest)
+    }
+  }
+
+  /**
+   * Our record plus the members worth telling about: the live ones, and a member that left
+   * only for a short while after we learned it (long enough to spread the news). The dead
+   * are never gossiped: each node judges death on its own clock.
+   */
   digest(): MemberRecord[] {
     const records = [this.#self]
-    for (const entry of this.#entries.values()) if (entry.state !== 'dead') records.push(entry.record)
+    for (const entry of this.#entries.values()) {
+      if (entry.state === 'dead') continue
+      if (entry.state === 'left' && this.#now - (entry.departedAt ?? entry.seenAt) > this.#gossipDepartedMs) continue
+      records.push(entry.record)
+    }
     return records
+  }
+
+  /** Number of member entries and tombstones held, for tests and metrics. */
+  get size(): { members: number; tombstones: number } {
+    return { members: this.#entries.size, tombstones: this.#tombstones.size }
   }
 
   /** Merges a peer's gossip. Only a higher heartbeat counter counts as a sign of life. */
   receive(records: readonly MemberRecord[], now: number): void {
+    this.#now = now
     for (const record of records) {
       if (record.id === this.#self.id) continue
       const entry = this.#entries.get(record.id)
       if (!entry) {
-        const fresh: Entry = { record, state: record.leaving ? 'left' : 'alive', seenAt: now }
+        const tombstone = this.#tombstones.get(record.id)
+        // Stale news of a member we already forgot: it must not come back as a fresh one.
+        if (tombstone && (record.leaving || !newer(record, tombstone))) continue
+        this.#tombstones.delete(record.id)
+        const fresh: Entry = record.leaving
+          ? { record, state: 'left', seenAt: now, departedAt: now }
+          : { record, state: 'alive', seenAt: now }
         this.#entries.set(record.id, fresh)
         this.#hooks.changed(this.#member(fresh), undefined)
         continue
       }
-      if (record.leaving && entry.state !== 'left') {
+      const restarted = record.startedAt > entry.record.startedAt
+      if (restarted && !record.leaving) {
+        // The same id started again: a new life, whatever the old one's state.
         entry.record = record
         entry.seenAt = now
+        entry.departedAt = undefined
+        if (entry.state !== 'alive') this.#set(entry, 'alive')
+      } else if (record.leaving && entry.state !== 'left' && !newer(entry.record, record)) {
+        entry.record = record
+        entry.seenAt = now
+        entry.departedAt = now
         this.#set(entry, 'left')
-      } else if (record.heartbeat > entry.record.heartbeat && entry.state !== 'left') {
+      } else if (newer(record, entry.record) && entry.state !== 'left') {
         entry.record = record
         entry.seenAt = now
         if (entry.state !== 'alive') this.#set(entry, 'alive')
@@ -164,10 +233,13 @@ export class Membership {
     const entry = this.#entries.get(record.id)
     if (entry) {
       entry.seenAt = now
-      if (entry.state === 'suspect' || entry.state === 'dead') this.#set(entry, 'alive')
+      // A member that left and links again is a restart with the same id.
+      entry.departedAt = undefined
+      if (entry.state !== 'alive') this.#set(entry, 'alive')
       return
     }
-    this.receive([{ ...record, capabilities: [], meta: {}, startedAt: now, heartbeat: 0, leaving: false }], now)
+    this.#tombstones.delete(record.id)
+    this.receive([{ ...record, capabilities: [], meta: {}, startedAt: 0, heartbeat: 0, leaving: false }], now)
   }
 
   /** A member announced its graceful leave over a direct link. */
@@ -175,6 +247,7 @@ export class Membership {
     const entry = this.#entries.get(id)
     if (!entry || entry.state === 'left') return
     entry.seenAt = now
+    entry.departedAt = now
     this.#set(entry, 'left')
   }
 
@@ -262,8 +335,9 @@ export const dialableUrl = (url: string): string => {
 /** Validates gossip received from the network; throws on anything malformed. */
 export const parseGossip = (text: string): MemberRecord[] => {
   const parsed: unknown = JSON.parse(text)
-  if (!Array.isArray(parsed) || parsed.length > 10_000) throw new Error('gossip must be an array of member records')
-  return parsed.map((raw: unknown) => {
+  if (!Array.isArray(parsed)) throw new Error('gossip must be an array of member records')
+  // A mesh that outgrew the cap still gossips: the records past it wait for a later round.
+  return parsed.slice(0, MAX_GOSSIP_RECORDS).map((raw: unknown) => {
     const r = raw as Partial<MemberRecord> | null
     if (
       !r ||

@@ -1,6 +1,6 @@
 import type { MemberEvent, MeshNode } from '@mesh/core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Membership, type MemberRecord } from '../src/membership.js'
+import { MAX_GOSSIP_RECORDS, Membership, parseGossip, type MemberRecord } from '../src/membership.js'
 import { eventually, serveNode, type ServedNode } from './helpers.js'
 
 describe('gossip failure detector (simulated time)', () => {
@@ -74,6 +74,95 @@ describe('gossip failure detector (simulated time)', () => {
     expect(b.membership.stateOf('x')).toBe('dead')
     b.membership.receive([{ ...record, heartbeat: 6 }], 800)
     expect(b.membership.stateOf('x')).toBe('alive')
+  })
+})
+
+describe('retention of departed members (simulated time, long enough to see it expire)', () => {
+  const make = (id: string, startedAt = 0) => {
+    const out: { digest: MemberRecord[] } = { digest: [] }
+    const events: string[] = []
+    const membership = new Membership(
+      { id, name: id, url: `ws://${id}`, capabilities: [], meta: {}, startedAt },
+      {
+        broadcast: (records) => (out.digest = structuredClone(records)),
+        changed: (member) => events.push(`${member.id}:${member.state}`),
+        tick: () => {},
+        random: () => 0.5,
+      },
+      { heartbeatMs: 100, deadAfterMs: 500 },
+    )
+    return { membership, out, events }
+  }
+  type M = ReturnType<typeof make>
+  // Full mesh gossip among the given nodes, one heartbeat each.
+  const round = (now: number, nodes: M[]) => {
+    for (const n of nodes) n.membership.tick(now)
+    for (const from of nodes) for (const to of nodes) if (from !== to) to.membership.receive(from.out.digest, now)
+  }
+
+  it('a member that left is gossiped for a while, then forgotten everywhere and never comes back', () => {
+    const [a, b, c, d] = [make('a'), make('b'), make('c'), make('d')]
+    let now = 0
+    round(now, [a, b, c, d])
+    d.membership.leave()
+    for (const n of [a, b, c]) n.membership.receive(d.out.digest, now)
+    // Ten minutes of gossip among the three that stay.
+    while (now < 600_000) round((now += 100), [a, b, c])
+    for (const n of [a, b, c]) {
+      expect(n.events.filter((e) => e.startsWith('d:')), `${n.membership.self.id} saw d leave once`).toEqual([
+        'd:alive',
+        'd:left',
+      ])
+      expect(n.membership.stateOf('d')).toBeUndefined()
+      expect(n.out.digest.map((r) => r.id).sort()).toEqual(['a', 'b', 'c'])
+    }
+  })
+
+  it('graceful restarts with new ids do not accumulate in gossip', () => {
+    const [a, b] = [make('a'), make('b')]
+    let now = 0
+    for (let i = 0; i < 50; i++) {
+      const short = make(`gen-${i}`, now)
+      round((now += 100), [a, b, short])
+      short.membership.leave()
+      a.membership.receive(short.out.digest, now)
+      for (let k = 0; k < 20; k++) round((now += 100), [a, b])
+    }
+    expect(a.out.digest.length).toBeLessThanOrEqual(12)
+    expect(b.out.digest.length).toBeLessThanOrEqual(12)
+  })
+
+  it('a node restarted with the same id is alive again, not gone', () => {
+    const [a, b] = [make('a'), make('b')]
+    let now = 0
+    const x1 = make('x', 0)
+    round(now, [a, b, x1])
+    round((now += 100), [a, b, x1])
+    for (let i = 0; i < 30; i++) round((now += 100), [a, b, x1]) // x1's heartbeat counter grows
+    x1.membership.leave()
+    a.membership.receive(x1.out.digest, now)
+    round((now += 100), [a, b])
+    expect(b.membership.stateOf('x')).toBe('left')
+    const x2 = make('x', now) // same id, counter back at zero
+    round((now += 100), [a, b, x2])
+    expect(a.membership.stateOf('x')).toBe('alive')
+    expect(b.membership.stateOf('x')).toBe('alive')
+    for (let i = 0; i < 10; i++) round((now += 100), [a, b, x2])
+    expect(b.membership.stateOf('x')).toBe('alive')
+  })
+
+  it('gossip beyond the record cap is truncated, not a reason to close the link', () => {
+    const records = Array.from({ length: MAX_GOSSIP_RECORDS + 5 }, (_, i) => ({
+      id: `m${i}`,
+      name: `m${i}`,
+      url: '',
+      capabilities: [],
+      meta: {},
+      startedAt: 0,
+      heartbeat: 1,
+      leaving: false,
+    }))
+    expect(parseGossip(JSON.stringify(records))).toHaveLength(MAX_GOSSIP_RECORDS)
   })
 })
 

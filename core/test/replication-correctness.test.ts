@@ -62,8 +62,8 @@ describe('anti-entropy', () => {
   it('heals a lost update without a reconnect, and reports pending structs meanwhile', async () => {
     const { MemoryNet } = await import('./memory-net.js')
     const net = new MemoryNet()
-    const a = new MeshNode({ name: 'a', antiEntropyMs: 30 })
-    const b = new MeshNode({ name: 'b', antiEntropyMs: 30 })
+    const a = new MeshNode({ name: 'a', antiEntropyMs: 400 })
+    const b = new MeshNode({ name: 'b', antiEntropyMs: 400 })
     try {
       const link = net.connect(a, b)
       await net.drain()
