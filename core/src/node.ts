@@ -365,15 +365,60 @@ export class MeshNode {
   }
 
   /**
-   * Writes one key, or many keys in one commit, in room `default`. `{ ephemeral: true }`
-   * ties the keys to this node's membership; `{ ttl }` makes them expire.
+   * Writes one key, or many keys in one commit, in room `default`, and resolves once the
+   * write is applied on this node. `{ ephemeral: true }` ties the keys to this node's
+   * membership; `{ ttl }` makes them expire; `{ replicas: k }` resolves only once k directly
+   * linked peers hold the write (see {@link flush}).
    */
   put(key: string, value: unknown, options?: PutOptions): Promise<void>
   put(entries: Record<string, unknown>, options?: PutOptions): Promise<void>
-  put(keyOrEntries: string | Record<string, unknown>, value?: unknown, options?: PutOptions): Promise<void> {
-    return typeof keyOrEntries === 'string'
+  async put(keyOrEntries: string | Record<string, unknown>, value?: unknown, options?: PutOptions): Promise<void> {
+    const opts = typeof keyOrEntries === 'string' ? options : (value as PutOptions | undefined)
+    await (typeof keyOrEntries === 'string'
       ? this.data.put(keyOrEntries, value, options)
-      : this.data.put(keyOrEntries, value as PutOptions | undefined)
+      : this.data.put(keyOrEntries, opts))
+    if (opts?.replicas !== undefined) await this.flush({ replicas: opts.replicas, timeoutMs: opts.timeoutMs })
+  }
+
+  /**
+   * Waits until at least `replicas` directly linked peers hold every write this node has
+   * applied so far in `room` (default `default`), judged by the state vectors and delete sets
+   * they report back. Rejects with a `timeout` MeshError naming how many did, so a caller
+   * can tell an acknowledged write from one that only this node holds.
+   *
+   * @example
+   * await node.put('config:limit', 100)
+   * await node.flush({ replicas: 2, timeoutMs: 2000 })
+   */
+  async flush(options: { replicas?: number; room?: string; timeoutMs?: number } = {}): Promise<void> {
+    this.#assertOpen()
+    const replicas = options.replicas ?? 1
+    if (!Number.isInteger(replicas) || replicas < 0) {
+      throw new MeshError('bad_request', 'replicas must be a whole number of peers, 0 or more')
+    }
+    const name = options.room ?? DEFAULT_ROOM
+    const room = this.#rooms.get(name)
+    if (!room) throw new MeshError('not_found', `no room "${name}"`)
+    this.store(name).flush()
+    room.flush()
+    if (replicas === 0) return
+    const target = Y.snapshot(room.doc)
+    const encoded = Y.encodeSnapshot(target)
+    const asked = new WeakSet<PeerLink>()
+    const holding = () => {
+      let n = 0
+      for (const link of this.#links.values()) {
+        // A link whose room is still (re)syncing is asked as soon as it goes live.
+        if (!asked.has(link) && link.sendCheck(name, encoded, true)) asked.add(link)
+        if (link.holds(name, target)) n++
+      }
+      return n
+    }
+    await this.#waitFor(
+      () => holding() >= replicas,
+      options.timeoutMs ?? 5000,
+      () => `only ${holding()} of ${replicas} peers acknowledged the writes of room "${name}"`,
+    )
   }
 
   /** The value of `key` in room `default`. */

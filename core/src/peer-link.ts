@@ -261,10 +261,22 @@ export class PeerLink implements Connection, PeerSink {
     this.#host.progress()
   }
 
-  /** Sends an anti-entropy check for a room, if the room is live on this link. */
-  sendCheck(room: string, snapshot: Uint8Array): void {
-    if (!this.#live(room)) return
-    this.sendFrame(encodePeer.check(room, snapshot))
+  /**
+   * Sends an anti-entropy check for a room, if the room is live on this link; with `reply`
+   * the peer answers with its snapshot at once (see {@link holds}). False when not live.
+   */
+  sendCheck(room: string, snapshot: Uint8Array, reply = false): boolean {
+    if (!this.#live(room)) return false
+    this.sendFrame(encodePeer.check(room, snapshot, reply))
+    return true
+  }
+
+  #peerSnapshots = new Map<string, Y.Snapshot>()
+
+  /** True when the peer's last reported snapshot of `room` holds everything in `target`. */
+  holds(room: string, target: Y.Snapshot): boolean {
+    const theirs = this.#peerSnapshots.get(room)
+    return theirs !== undefined && snapshotContains(theirs, target)
   }
 
   #live(room: string): boolean {
@@ -272,11 +284,15 @@ export class PeerLink implements Connection, PeerSink {
     return this.#state === 'open' && sync?.outgoing === 'live' && sync.incoming === 'synced'
   }
 
-  #onCheck(name: string, snapshotBytes: Uint8Array): void {
+  #onCheck(name: string, snapshotBytes: Uint8Array, reply: boolean): void {
     const room = this.#host.existingRoom(name)
-    const mine = room?.checkpoint
-    if (!room || !mine || !this.#live(name)) return
+    if (!room || !this.#live(name)) return
     const theirs = Y.decodeSnapshot(snapshotBytes)
+    this.#peerSnapshots.set(name, theirs)
+    if (reply) this.sendFrame(encodePeer.check(name, room.encodeSnapshot()))
+    this.#host.progress()
+    const mine = room.checkpoint
+    if (!mine) return
     // Judged against our previous round, not our current state: what we gained since may
     // still be on its way, and resending it would be waste, not repair.
     if (snapshotContains(theirs, mine)) return
@@ -359,7 +375,7 @@ export class PeerLink implements Connection, PeerSink {
       case MessageType.gossip:
         return this.#host.gossip(parseGossip(message.json), this)
       case MessageType.check:
-        return this.#onCheck(message.room, message.snapshot)
+        return this.#onCheck(message.room, message.snapshot, message.reply)
       case MessageType.repair:
         return this.#onRepair(message.room, message.update)
     }

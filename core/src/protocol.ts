@@ -33,7 +33,7 @@
  * | 24   | leave     | `varString(reason)`: graceful leave; close follows                              |
  * | 25   | gossip    | `varString(JSON member records)`: membership and heartbeats, every heartbeat     |
  * | 26   | prove     | `varString(proof)`: the dialer's answer to the acceptor's challenge             |
- * | 27   | check     | `varString(room)`, `varUint8Array(snapshot)`: anti-entropy, state vector + delete set |
+ * | 27   | check     | `varString(room)`, `varUint8Array(snapshot)`, `varUint(reply)`: anti-entropy, state vector + delete set; reply 1 asks for the receiver's snapshot back |
  * | 28   | repair    | `varString(room)`, `varUint8Array(update V2)`: what a `check` showed the peer lacks |
  *
  * Conversation: the dialer sends `hello` with a fresh random nonce; the acceptor checks it and
@@ -64,7 +64,9 @@
  * still in flight), it answers `repair` with everything the peer's state vector lacks plus
  * its delete set. Yjs ignores what the peer already has, so a gap left by a lost update, or
  * by updates parked as pending structs, heals without a reconnect. Equal replicas exchange
- * only the two snapshots.
+ * only the two snapshots. A `check` with reply 1 (sent by `flush({ replicas })`) is answered
+ * at once with the receiver's own `check`: frames are ordered, so that snapshot holds every
+ * update the asker sent before it, and the asker counts the peers that hold its writes.
  *
  * `changed keys` is sent only on divergence: JSON `[[key, 1, value] | [key, 0], ...]`, the
  * keys whose latest write or removal the other side lacks, so both sides can name the
@@ -141,7 +143,7 @@ export type PeerMessage =
   | { type: typeof MessageType.leave; reason: string }
   | { type: typeof MessageType.gossip; json: string }
   | { type: typeof MessageType.prove; proof: string }
-  | { type: typeof MessageType.check; room: string; snapshot: Uint8Array }
+  | { type: typeof MessageType.check; room: string; snapshot: Uint8Array; reply: boolean }
   | { type: typeof MessageType.repair; room: string; update: Uint8Array }
 
 /** Encoders for peer-link frames. */
@@ -218,11 +220,12 @@ export const encodePeer = {
       encoding.writeVarUint(e, MessageType.gossip)
       encoding.writeVarString(e, json)
     }),
-  check: (room: string, snapshot: Uint8Array) =>
+  check: (room: string, snapshot: Uint8Array, reply = false) =>
     frame((e) => {
       encoding.writeVarUint(e, MessageType.check)
       encoding.writeVarString(e, room)
       encoding.writeVarUint8Array(e, snapshot)
+      encoding.writeVarUint(e, reply ? 1 : 0)
     }),
   repair: (room: string, update: Uint8Array) =>
     frame((e) => {
@@ -302,7 +305,12 @@ export const decodePeer = (bytes: Uint8Array): PeerMessage => {
       message = { type, json: decoding.readVarString(d) }
       break
     case MessageType.check:
-      message = { type, room: decoding.readVarString(d), snapshot: decoding.readVarUint8Array(d) }
+      message = {
+        type,
+        room: decoding.readVarString(d),
+        snapshot: decoding.readVarUint8Array(d),
+        reply: decoding.readVarUint(d) === 1,
+      }
       break
     case MessageType.repair:
       message = { type, room: decoding.readVarString(d), update: decoding.readVarUint8Array(d) }

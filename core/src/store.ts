@@ -14,6 +14,13 @@ export interface PutOptions {
   ephemeral?: boolean
   /** Expires this many milliseconds after the write (by the writer's clock). */
   ttl?: number
+  /**
+   * `MeshNode.put` only: resolve once this many directly linked peers hold the write
+   * (see `MeshNode.flush`), else reject with a `timeout` MeshError after `timeoutMs`.
+   */
+  replicas?: number
+  /** With `replicas`: how long to wait for the peers. Default 5000 ms. */
+  timeoutMs?: number
 }
 
 /** Throws a `bad_request` MeshError unless `key` is a usable store key. */

@@ -161,3 +161,38 @@ describe('ephemeral metadata and values written concurrently', () => {
     expect(plain.node.get('k')).toBe('plain')
   })
 })
+
+describe('acknowledged writes', () => {
+  it('put resolves after the write is applied, and { replicas } after peers hold it', async () => {
+    const a = await start({ name: 'a' })
+    const b = await start({ name: 'b' })
+    const c = await start({ name: 'c' })
+    await b.node.join([a.url])
+    await c.node.join([a.url])
+    await a.node.syncUp()
+    let applied = false
+    const off = a.node.on('change', (e) => {
+      if (e.local && e.keys.includes('x')) applied = true
+    })
+    const pending = a.node.put('x', 1)
+    expect(applied).toBe(false)
+    await pending
+    expect(applied).toBe(true)
+    off()
+    await a.node.put('y', 2, { replicas: 2, timeoutMs: 5000 })
+    expect(b.node.get('y')).toBe(2)
+    expect(c.node.get('y')).toBe(2)
+    await a.node.pop('y')
+    await a.node.flush({ replicas: 2 })
+    expect(b.node.has('y')).toBe(false)
+    expect(c.node.has('y')).toBe(false)
+  })
+
+  it('{ replicas } rejects with a timeout when too few peers hold the write', async () => {
+    const a = await start({ name: 'a' })
+    const b = await start({ name: 'b' })
+    await b.node.join([a.url])
+    await expect(a.node.put('z', 1, { replicas: 2, timeoutMs: 300 })).rejects.toThrow(/only 1 of 2 peers/)
+    expect(b.node.get('z')).toBe(1)
+  })
+})
