@@ -1,7 +1,7 @@
 import * as Y from 'yjs'
 import type { ConflictingKey } from './errors.js'
 import { jsonEqual, toJsonSafe } from './json.js'
-import { KV_MAP, type Room } from './room.js'
+import type { Room } from './room.js'
 
 /**
  * What a node does when it (re)syncs with a peer whose history diverged from its own (each
@@ -65,30 +65,58 @@ export const conflictsBetween = (local: ChangedKeys, remote: ChangedKeys): Confl
   return conflicts
 }
 
+/** What `accept` wrote back per key: the item whose value it adopted, and that value. */
+export type Adopted = Map<string, { ref: string; value: unknown }>
+
+const refOf = (item: Y.Item): string => `${item.id.client}:${item.id.clock}`
+
 /**
- * `accept`: merges the remote's whole state, then writes back every key this side changed
- * so that its value is the remote's again. The fix-up is a new transaction made after both
- * histories, so it wins everywhere, and the remote sees no value change at all.
+ * `accept`, applied after both histories merged: this node's own writes made during the
+ * divergence lose every conflict. For each conflicting key whose current value is such a
+ * write, the key takes the value it would have without them: the value of the rightmost
+ * write (or removal) that is not one of them, which is the peer's current value when the peer
+ * knows that write. Keys only this node changed keep its change, and third nodes' writes
+ * merge as usual. The write-back is a new write placed after the writes it yields to, so the
+ * outcome is the same whatever the order in which this node heals with its peers.
  */
-export const adoptRemote = (room: Room, full: Uint8Array, localChanged: ChangedKeys, origin: object): void => {
-  const remote = new Y.Doc({ gc: true })
-  try {
-    Y.applyUpdateV2(remote, full)
-    const remoteKv = remote.getMap<unknown>(KV_MAP)
-    // Two transactions: Yjs marks a transaction that applies a remote update as non-local and
-    // would then take this node's own fix-up writes for a client-id clash. Both land in the
-    // same outgoing batch, so other nodes still apply them together.
-    room.applyState(full, origin)
-    room.doc.transact(() => {
-      for (const key of localChanged.keys()) {
-        if (!remoteKv.has(key)) {
-          if (room.kv.has(key)) room.kv.delete(key)
-        } else if (!jsonEqual(room.kv.get(key), remoteKv.get(key))) {
-          room.kv.set(key, remoteKv.get(key))
-        }
-      }
-    }, origin)
-  } finally {
-    remote.destroy()
+export const yieldOwnWrites = (
+  room: Room,
+  options: {
+    conflicts: readonly string[]
+    remote: ChangedKeys
+    remoteSnapshot: Y.Snapshot
+    clientId: number
+    adopted: Adopted
+    origin: object
+  },
+): void => {
+  const { remote, remoteSnapshot, clientId, adopted } = options
+  const remoteKnows = (item: Y.Item) => item.id.clock < (remoteSnapshot.sv.get(item.id.client) ?? 0)
+  const ownDivergent = (item: Y.Item) => item.id.client === clientId && !remoteKnows(item)
+  const writes: Array<[string, unknown]> = []
+  for (const key of options.conflicts) {
+    const current = room.kv._map.get(key)
+    if (!current || !ownDivergent(current)) continue
+    let other = current.left
+    while (other && ownDivergent(other)) other = other.left
+    let value: unknown = remote.get(key)
+    if (other && !remoteKnows(other)) {
+      // A write this node learned from another peer: its value, if this node adopted it.
+      const earlier = adopted.get(key)
+      if (earlier?.ref === refOf(other)) value = earlier.value
+    }
+    if (other) adopted.set(key, { ref: refOf(other), value })
+    const now = current.deleted ? undefined : room.kv.get(key)
+    if (!jsonEqual(now, value)) writes.push([key, value])
   }
+  if (writes.length === 0) return
+  // A transaction of its own: Yjs marks one that applies a remote update as non-local and
+  // would take this node's own writes in it for a client-id clash.
+  room.doc.transact(() => {
+    for (const [key, value] of writes) {
+      if (value === undefined) room.kv.delete(key)
+      else room.kv.set(key, value)
+      room.kvMeta.delete(key)
+    }
+  }, options.origin)
 }

@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import { CloseCode } from './close-codes.js'
-import { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
+import { CONFLICT_POLICIES, type Adopted, type ConflictPolicy } from './conflict.js'
 import { decide, describeRequest, findToken, type AuthDecision, type Authenticate, type AuthRequest } from './auth.js'
 import type { Discovery } from './discovery.js'
 import { PendingConnection } from './pending-connection.js'
@@ -232,6 +232,8 @@ export class MeshNode {
   #allowedOrigins: readonly string[] | undefined
   #clients = new Map<number, string>()
   #conflicts = new Map<string, MeshConflictError>()
+  /** Per room, what `accept` adopted (see yieldOwnWrites). */
+  #adopted = new Map<string, Adopted>()
   #resolutions = new Map<string, Resolution>()
   #waiters = new Set<() => void>()
   #progress = new Set<() => void>()
@@ -662,14 +664,32 @@ export class MeshNode {
     if (options.strategy !== 'merge' && options.strategy !== 'accept') {
       throw new MeshError('bad_request', 'strategy must be "merge" or "accept"')
     }
-    const key = `${options.peer}\u0000${room}`
-    if (!this.#conflicts.delete(key)) {
+    if (!this.#conflicts.has(`${options.peer}\u0000${room}`)) {
       throw new MeshError('not_found', `no pending conflict with peer ${options.peer} in room "${room}"`)
     }
-    const link = this.#links.get(options.peer)
+    this.#clearConflict(options.peer, room, options.strategy)
+  }
+
+  #quarantined(room: string): boolean {
+    for (const conflict of this.#conflicts.values()) if (conflict.room === room) return true
+    return false
+  }
+
+  /**
+   * Clears a conflict and resyncs: the peer's link with the strategy (the resolution binds the
+   * peer too, and clears its side of the conflict), and, once no conflict quarantines the room
+   * any more, every other link.
+   */
+  #clearConflict(peer: string, room: string, strategy: Resolution): void {
+    const key = `${peer}\u0000${room}`
+    if (!this.#conflicts.delete(key)) return
     const target = this.#rooms.get(room)
-    if (link && target) link.startRoom(target, options.strategy)
-    else this.#resolutions.set(key, options.strategy)
+    const link = this.#links.get(peer)
+    if (link && target) link.startRoom(target, strategy)
+    else this.#resolutions.set(key, strategy)
+    if (target && !this.#quarantined(room)) {
+      for (const other of this.#links.values()) if (other !== link) other.startRoom(target, strategy)
+    }
     this.#notify()
   }
 
@@ -1061,6 +1081,17 @@ export class MeshNode {
       existingRoom: (name: string) => node.#rooms.get(name),
       linkUp: (link: PeerLink) => node.#linkUp(link),
       linkDown: (link: PeerLink) => node.#linkDown(link),
+      quarantined: (room: string) => node.#quarantined(room),
+      resolvedByPeer: (peer: string, room: string) => {
+        if (!node.#conflicts.has(`${peer}\u0000${room}`)) return
+        node.logger.info('conflict resolved by the peer', { peer, room })
+        node.#clearConflict(peer, room, 'merge')
+      },
+      adopted: (room: string) => {
+        let adopted = node.#adopted.get(room)
+        if (!adopted) node.#adopted.set(room, (adopted = new Map()))
+        return adopted
+      },
       takeResolution: (peer: string, room: string) => {
         const key = `${peer}\u0000${room}`
         const resolution = node.#resolutions.get(key) ?? 'none'
@@ -1070,6 +1101,9 @@ export class MeshNode {
       merged: (report: MergeReport) => node.#merged(report),
       conflict: (error: MeshConflictError) => {
         node.#conflicts.set(`${error.peer}\u0000${error.room}`, error)
+        // The whole room is quarantined on this node, on every link, not only the one that
+        // diverged: otherwise a third node would relay the diverged writes around it.
+        for (const link of node.#links.values()) link.holdRoom(error.room)
         node.logger.warn('diverged history quarantined until resolveConflict()', {
           peer: error.peer,
           room: error.room,
@@ -1165,6 +1199,12 @@ export class MeshNode {
         })
         this.#emitter.emit(member.state === 'left' ? 'member:leave' : 'member:dead', event)
         this.#stopGossipDialer(member.url)
+        // Nobody is left to resolve a conflict with a member that is gone.
+        for (const conflict of [...this.#conflicts.values()]) {
+          if (conflict.peer !== member.id) continue
+          this.logger.info('conflict dropped: the peer is gone', { peer: member.id, room: conflict.room })
+          this.#clearConflict(member.id, conflict.room, 'none')
+        }
         this.#sweep(Date.now())
         return
     }

@@ -3,12 +3,13 @@ import * as Y from 'yjs'
 import { CloseCode } from './close-codes.js'
 import { compareSnapshots, snapshotContains, type HistoryRelation } from './compare.js'
 import {
-  adoptRemote,
   changedSince,
   CONFLICT_POLICIES,
   conflictsBetween,
   decodeChanged,
   encodeChanged,
+  yieldOwnWrites,
+  type Adopted,
   type ChangedKeys,
   type ConflictPolicy,
 } from './conflict.js'
@@ -40,7 +41,7 @@ const HANDSHAKE_TIMEOUT_MS = 10_000
 const MAX_REASON = 120
 
 /** What one room looks like on one link: how far its (re)sync got. */
-export type LinkRoomState = 'syncing' | 'synced' | 'adopting' | 'quarantined'
+export type LinkRoomState = 'syncing' | 'synced' | 'quarantined'
 
 /** What a merge on (re)sync found, reported through the node's `merge` event. */
 export interface MergeReport {
@@ -75,6 +76,12 @@ export interface LinkHost {
   linkDown(link: PeerLink): void
   /** A resolution the application chose for a quarantined room while the link was down. */
   takeResolution(peer: string, room: string): Resolution
+  /** True while the room is quarantined on this node (`exception`): nothing crosses any link. */
+  quarantined(room: string): boolean
+  /** The peer's application resolved a conflict with this node: clear it here too. */
+  resolvedByPeer(peer: string, room: string): void
+  /** What `accept` adopted per room and key, so a later heal with another peer can tell. */
+  adopted(room: string): Adopted
   merged(report: MergeReport): void
   conflict(error: MeshConflictError): void
   /** Something about this link's sync progress changed. */
@@ -88,7 +95,7 @@ export interface LinkHost {
 interface RoomSync {
   sentState: boolean
   gotState: boolean
-  outgoing: 'pending' | 'live' | 'held' | 'adopting'
+  outgoing: 'pending' | 'live' | 'held'
   incoming: 'pending' | 'synced' | 'held'
   override: Resolution
   relation?: HistoryRelation
@@ -188,11 +195,9 @@ export class PeerLink implements Connection, PeerSink {
       const state: LinkRoomState =
         sync.outgoing === 'held' || sync.incoming === 'held'
           ? 'quarantined'
-          : sync.outgoing === 'adopting'
-            ? 'adopting'
-            : sync.incoming === 'synced' && sync.outgoing === 'live'
-              ? 'synced'
-              : 'syncing'
+          : sync.incoming === 'synced' && sync.outgoing === 'live'
+            ? 'synced'
+            : 'syncing'
       out[name] = { state, relation: sync.relation ?? null }
     }
     return out
@@ -363,10 +368,6 @@ export class PeerLink implements Connection, PeerSink {
       }
       case MessageType.hold:
         return this.#onHold(message.room, message.changed)
-      case MessageType.fetch:
-        return this.#onFetch(message.room, message.changed)
-      case MessageType.full:
-        return this.#onFull(message.room, message.update)
       case MessageType.leave:
         this.leaving = true
         this.#host.logger.info('peer is leaving', { peer: this.peerId, reason: message.reason })
@@ -456,6 +457,7 @@ export class PeerLink implements Connection, PeerSink {
   #onState(name: string, snapshotBytes: Uint8Array, resolution: Resolution): void {
     const remoteSnapshot = Y.decodeSnapshot(snapshotBytes)
     const room = this.#host.room(name)
+    if (resolution !== 'none' && this.peerId) this.#host.resolvedByPeer(this.peerId, name)
     let sync = this.#rooms.get(name)
     if (!sync || sync.gotState) {
       room.removeLink(this)
@@ -470,6 +472,11 @@ export class PeerLink implements Connection, PeerSink {
     sync.remoteSnapshot = remoteSnapshot
     const relation = compareSnapshots(Y.snapshot(room.doc), remoteSnapshot)
     sync.relation = relation
+    // A room quarantined on this node takes nothing from any link and gives nothing, so no
+    // third node can carry the diverged writes around the quarantine.
+    if (this.#host.quarantined(name) && sync.override === 'none' && resolution === 'none') {
+      return this.#hold(name, sync, '')
+    }
     if (relation === 'equal') {
       sync.incoming = 'synced'
       this.#goLive(sync, room)
@@ -482,19 +489,26 @@ export class PeerLink implements Connection, PeerSink {
       sync.localChanged = changedSince(room, remoteSnapshot)
       changed = encodeChanged(sync.localChanged)
     }
-    if (relation !== 'diverged' || policy === 'merge' || policy === 'warn') {
-      this.sendFrame(encodePeer.diff(name, this.#diffFor(room, remoteSnapshot), changed))
-      this.#goLive(sync, room)
-      if (relation === 'ahead') sync.incoming = 'synced'
-    } else if (policy === 'exception') {
-      sync.outgoing = 'held'
-      sync.incoming = 'held'
-      this.sendFrame(encodePeer.hold(name, changed))
-    } else {
-      sync.outgoing = 'adopting'
-      this.sendFrame(encodePeer.fetch(name, changed))
-    }
+    if (relation === 'diverged' && policy === 'exception') return this.#hold(name, sync, changed)
+    this.sendFrame(encodePeer.diff(name, this.#diffFor(room, remoteSnapshot), changed))
+    this.#goLive(sync, room)
+    if (relation === 'ahead') sync.incoming = 'synced'
     this.#host.progress()
+  }
+
+  #hold(name: string, sync: RoomSync, changed: string): void {
+    sync.outgoing = 'held'
+    sync.incoming = 'held'
+    this.#host.existingRoom(name)?.removeLink(this)
+    this.sendFrame(encodePeer.hold(name, changed))
+    this.#host.progress()
+  }
+
+  /** Quarantines a room on this link because the node quarantined it (a conflict on another link). */
+  holdRoom(name: string): void {
+    const sync = this.#rooms.get(name)
+    if (this.#state !== 'open' || !sync || sync.outgoing === 'held') return
+    this.#hold(name, sync, '')
   }
 
   #diffFor(room: Room, remote: Y.Snapshot): Uint8Array {
@@ -504,21 +518,35 @@ export class PeerLink implements Connection, PeerSink {
   #onDiff(name: string, update: Uint8Array, changed: string): void {
     const sync = this.#sync(name)
     sync.remoteChanged = decodeChanged(changed)
-    if (sync.outgoing === 'held') return this.#raiseConflict(name, sync)
-    // While adopting, the full state that follows already contains this diff.
-    if (sync.outgoing === 'adopting') return
+    if (sync.outgoing === 'held') {
+      if (sync.relation === 'diverged' && sync.policy === 'exception') this.#raiseConflict(name, sync)
+      return
+    }
     validateUpdate(update)
     const room = this.#host.room(name)
     if (!room.admit(update.length)) return this.#tooBig(room)
     room.applyState(update, this)
     sync.incoming = 'synced'
-    if (sync.relation === 'diverged') this.#report(name, room, sync)
+    if (sync.relation === 'diverged') {
+      if (sync.policy === 'accept' && sync.remoteSnapshot) {
+        yieldOwnWrites(room, {
+          conflicts: conflictsBetween(sync.localChanged ?? new Map(), sync.remoteChanged).map((c) => c.key),
+          remote: sync.remoteChanged,
+          remoteSnapshot: sync.remoteSnapshot,
+          clientId: this.#host.clientId,
+          adopted: this.#host.adopted(name),
+          // Not this link: the write-back must reach this peer too.
+          origin: { yieldingTo: this.peerId },
+        })
+      }
+      this.#report(name, room, sync)
+    }
     this.#host.progress()
   }
 
   #onUpdates(name: string, updates: Uint8Array[]): void {
     const sync = this.#rooms.get(name)
-    if (!sync || sync.outgoing === 'held' || sync.outgoing === 'adopting') return
+    if (!sync || sync.outgoing === 'held') return
     for (const update of updates) checkUpdate(update, 'v1')
     const room = this.#host.room(name)
     if (!room.admit(updates.reduce((n, u) => n + u.length, 0))) return this.#tooBig(room)
@@ -534,35 +562,13 @@ export class PeerLink implements Connection, PeerSink {
     sync.outgoing = 'held'
     sync.incoming = 'held'
     this.#host.existingRoom(name)?.removeLink(this)
-    if (wasHeld) this.#raiseConflict(name, sync)
-    else
+    if (wasHeld) {
+      if (sync.relation === 'diverged' && sync.policy === 'exception') this.#raiseConflict(name, sync)
+    } else
       this.#host.logger.warn('peer quarantined a room until its application resolves it', {
         peer: this.peerId,
         room: name,
       })
-    this.#host.progress()
-  }
-
-  #onFetch(name: string, changed: string): void {
-    const sync = this.#sync(name)
-    sync.remoteChanged = decodeChanged(changed)
-    if (sync.outgoing === 'held') return this.#raiseConflict(name, sync)
-    this.sendFrame(encodePeer.full(name, Y.encodeStateAsUpdateV2(this.#host.room(name).doc)))
-  }
-
-  #onFull(name: string, update: Uint8Array): void {
-    const sync = this.#sync(name)
-    if (sync.outgoing !== 'adopting' || !sync.remoteSnapshot) throw new Error('unexpected full state')
-    validateUpdate(update)
-    const room = this.#host.room(name)
-    if (!room.admit(update.length)) return this.#tooBig(room)
-    adoptRemote(room, update, sync.localChanged ?? new Map(), this)
-    this.sendFrame(
-      encodePeer.diff(name, this.#diffFor(room, sync.remoteSnapshot), encodeChanged(sync.localChanged ?? new Map())),
-    )
-    sync.incoming = 'synced'
-    this.#goLive(sync, room)
-    this.#report(name, room, sync)
     this.#host.progress()
   }
 

@@ -28,8 +28,7 @@
  * | 19   | updates   | `varString(room)`, `varUint(n)`, n × `varUint8Array(update V1)`                 |
  * | 20   | awareness | `varString(room)`, `varUint8Array(awareness update)`                            |
  * | 21   | hold      | `varString(room)`, `varString(changed keys JSON)`: refuse the merge (quarantine) |
- * | 22   | fetch     | `varString(room)`, `varString(changed keys JSON)`: ask for the whole room state (accept) |
- * | 23   | full      | `varString(room)`, `varUint8Array(update V2)`: the whole room state            |
+ * | 22, 23    | (retired) | were `fetch` and `full` of the first `accept`; refused as unknown               |
  * | 24   | leave     | `varString(reason)`: graceful leave; close follows                              |
  * | 25   | gossip    | `varString(JSON member records)`: membership and heartbeats, every heartbeat     |
  * | 26   | prove     | `varString(proof)`: the dialer's answer to the acceptor's challenge             |
@@ -45,8 +44,11 @@
  * a recorded handshake replayed later fails. Without a configured secret the proofs are empty
  * and both sides must have none. Then each side sends `state` for every room it hosts. On a peer's `state` a side
  * compares histories (equal, ahead, behind, diverged) and answers with `diff` (what the
- * peer lacks), or on divergence as its `onConflict` policy says: `hold` (exception) or
- * `fetch` then `diff` (accept). A room side is synced once it has applied the peer's `diff`.
+ * peer lacks), or on divergence with `onConflict: 'exception'` with `hold` (a node also
+ * answers `hold` on every link for a room it quarantined). `accept` exchanges `diff`s like
+ * `merge` and then writes back the keys its own writes must yield. A room side is synced
+ * once it has applied the peer's `diff`. A `state` whose resolution is not 0 also clears, on
+ * the receiver, the conflict the sender's application just resolved.
  * Every heartbeat each side also sends `gossip`: its member table with heartbeat counters.
  * After that, live changes flow as `updates`, coalesced per tick: every update produced in
  * one tick for a room travels in one frame and is applied in one transaction. A node relays
@@ -90,8 +92,6 @@ export const MessageType = {
   updates: 19,
   roomAwareness: 20,
   hold: 21,
-  fetch: 22,
-  full: 23,
   leave: 24,
   gossip: 25,
   prove: 26,
@@ -138,8 +138,6 @@ export type PeerMessage =
   | { type: typeof MessageType.updates; room: string; updates: Uint8Array[] }
   | { type: typeof MessageType.roomAwareness; room: string; update: Uint8Array }
   | { type: typeof MessageType.hold; room: string; changed: string }
-  | { type: typeof MessageType.fetch; room: string; changed: string }
-  | { type: typeof MessageType.full; room: string; update: Uint8Array }
   | { type: typeof MessageType.leave; reason: string }
   | { type: typeof MessageType.gossip; json: string }
   | { type: typeof MessageType.prove; proof: string }
@@ -197,18 +195,6 @@ export const encodePeer = {
       encoding.writeVarUint(e, MessageType.hold)
       encoding.writeVarString(e, room)
       encoding.writeVarString(e, changed)
-    }),
-  fetch: (room: string, changed: string) =>
-    frame((e) => {
-      encoding.writeVarUint(e, MessageType.fetch)
-      encoding.writeVarString(e, room)
-      encoding.writeVarString(e, changed)
-    }),
-  full: (room: string, update: Uint8Array) =>
-    frame((e) => {
-      encoding.writeVarUint(e, MessageType.full)
-      encoding.writeVarString(e, room)
-      encoding.writeVarUint8Array(e, update)
     }),
   leave: (reason: string) =>
     frame((e) => {
@@ -291,12 +277,6 @@ export const decodePeer = (bytes: Uint8Array): PeerMessage => {
       break
     case MessageType.hold:
       message = { type, room: decoding.readVarString(d), changed: decoding.readVarString(d) }
-      break
-    case MessageType.fetch:
-      message = { type, room: decoding.readVarString(d), changed: decoding.readVarString(d) }
-      break
-    case MessageType.full:
-      message = { type, room: decoding.readVarString(d), update: decoding.readVarUint8Array(d) }
       break
     case MessageType.leave:
       message = { type, reason: decoding.readVarString(d) }

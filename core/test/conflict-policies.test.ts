@@ -1,5 +1,6 @@
 import { MeshConflictError, MeshNode, type ConflictEvent, type ConflictPolicy, type MergeReport } from '@mesh/core'
 import { afterEach, describe, expect, it } from 'vitest'
+import { waitUntil } from '@mesh/core/testing'
 import { memoryLogger } from './helpers.js'
 import { MemoryNet } from './memory-net.js'
 
@@ -68,17 +69,18 @@ describe('onConflict policies on a real divergence', () => {
     )
   })
 
-  it('accept: adopts the remote state; its own divergent changes are undone everywhere', async () => {
+  it('accept: its own divergent writes lose every conflict; changes only it made are kept', async () => {
     const { a, b, events } = await diverge('accept')
-    const expected = { shared: 'base', color: 'blue', onlyB: 2 }
+    // color conflicted (a red, b blue): b's value. onlyA and the removal of shared were a's alone.
+    const expected = { color: 'blue', onlyA: 1, onlyB: 2 }
     expect(a.data.toJSON()).toEqual(expected)
     expect(b.data.toJSON()).toEqual(expected)
     expect(events.a[0]?.policy).toBe('accept')
   })
 
-  it('accept on both sides: the dialer adopts the acceptor state', async () => {
+  it('accept on both sides: the dialer yields, so the two do not swap values', async () => {
     const { a, b } = await diverge('accept', 'accept')
-    expect(a.data.toJSON()).toEqual({ shared: 'base', color: 'blue', onlyB: 2 })
+    expect(a.data.toJSON()).toEqual({ color: 'blue', onlyA: 1, onlyB: 2 })
     expect(b.data.toJSON()).toEqual(a.data.toJSON())
   })
 
@@ -113,11 +115,11 @@ describe('onConflict policies on a real divergence', () => {
     await a.syncUp({ timeoutMs: 1000 })
   })
 
-  it('exception resolved with accept: adopts the peer state', async () => {
+  it('exception resolved with accept: its own conflicting writes yield to the peer', async () => {
     const { a, b, net } = await diverge('exception')
     a.resolveConflict({ peer: b.id, strategy: 'accept' })
     await net.drain()
-    expect(a.data.toJSON()).toEqual({ shared: 'base', color: 'blue', onlyB: 2 })
+    expect(a.data.toJSON()).toEqual({ color: 'blue', onlyA: 1, onlyB: 2 })
     expect(b.data.toJSON()).toEqual(a.data.toJSON())
   })
 
@@ -146,5 +148,120 @@ describe('onConflict policies on a real divergence', () => {
     expect(() => a.resolveConflict({ peer: 'nope', strategy: 'merge' })).toThrow(
       expect.objectContaining({ code: 'not_found' }),
     )
+  })
+})
+
+/**
+ * Three nodes on an in-memory network; `links` opens the named pairs (dialer first). Writes
+ * a shared base, then cuts every link.
+ */
+const trio = async (policies: [ConflictPolicy, ConflictPolicy, ConflictPolicy]) => {
+  const net = new MemoryNet()
+  const [a, b, c] = policies.map((onConflict, i) => new MeshNode({ name: 'abc'[i]!, onConflict })) as [
+    MeshNode,
+    MeshNode,
+    MeshNode,
+  ]
+  nodes.push(a, b, c)
+  const ab = net.connect(a, b)
+  net.connect(b, c)
+  await a.put({ k: 'base', shared: 'base' })
+  await net.drain()
+  expect(c.get('k')).toBe('base')
+  for (const link of [...net.links]) link.dialer.close(1000, 'partition')
+  expect(ab.dialer.readyState).toBe(3)
+  return { net, a, b, c }
+}
+
+describe('conflict policies with three nodes: the outcome depends neither on heal order nor on topology', () => {
+  it('exception: a third node cannot relay the diverged writes around the quarantine', async () => {
+    const { net, a, b, c } = await trio(['exception', 'merge', 'merge'])
+    net.connect(a, c) // a and c stay together; b is apart
+    await net.drain()
+    await a.put('k', 'from-a')
+    await b.put('k', 'from-b')
+    await b.put('onlyB', 1)
+    await net.drain()
+    expect(c.get('k')).toBe('from-a')
+    net.connect(a, b) // a quarantines the room: on every link
+    await net.drain()
+    expect(a.conflicts().map((e) => e.peer)).toEqual([b.id])
+    net.connect(b, c) // c merges b's writes and would relay them to a
+    await net.drain()
+    expect(a.get('k')).toBe('from-a')
+    expect(a.has('onlyB')).toBe(false)
+    await a.put('during', true)
+    await net.drain()
+    expect(c.has('during')).toBe(false)
+    expect(a.status().peers.every((p) => p.rooms.default?.state === 'quarantined')).toBe(true)
+
+    a.resolveConflict({ peer: b.id, strategy: 'merge' })
+    await net.drain()
+    expect(a.conflicts()).toEqual([])
+    for (const n of [b, c]) expect(n.data.toJSON()).toEqual(a.data.toJSON())
+    expect(a.get('onlyB')).toBe(1)
+    expect(c.get('during')).toBe(true)
+    await a.syncUp({ timeoutMs: 1000 })
+  })
+
+  it('exception on both sides: resolving on one side clears the conflict on the other', async () => {
+    const { net, a, b } = await trio(['exception', 'exception', 'merge'])
+    await a.put('k', 'from-a')
+    await b.put('k', 'from-b')
+    net.connect(a, b)
+    await net.drain()
+    expect(a.conflicts()).toHaveLength(1)
+    expect(b.conflicts()).toHaveLength(1)
+    a.resolveConflict({ peer: b.id, strategy: 'merge' })
+    await net.drain()
+    expect(a.conflicts()).toEqual([])
+    expect(b.conflicts()).toEqual([])
+    await b.syncUp({ timeoutMs: 1000 })
+    expect(b.data.toJSON()).toEqual(a.data.toJSON())
+  })
+
+  it('accept: the same values whatever the order it heals with two peers that also diverged from each other', async () => {
+    const outcomes: Array<{ expected: unknown; got: unknown[] }> = []
+    for (const order of ['b-first', 'c-first'] as const) {
+      const { net, a, b, c } = await trio(['accept', 'merge', 'merge'])
+      await a.put({ k: 'from-a', onlyA: 1 })
+      await b.put('k', 'from-b')
+      await c.put('k', 'from-c')
+      // Concurrent writes with the same predecessor: the higher Yjs client id wins a merge.
+      const expected = b.clientId > c.clientId ? 'from-b' : 'from-c'
+      const [first, second] = order === 'b-first' ? [b, c] : [c, b]
+      net.connect(a, first)
+      await net.drain()
+      net.connect(a, second)
+      await net.drain()
+      net.connect(b, c)
+      await net.drain()
+      outcomes.push({ expected, got: [a, b, c].map((n) => n.get('k')) })
+      for (const n of [b, c]) expect(n.data.toJSON()).toEqual(a.data.toJSON())
+      expect(a.get('onlyA')).toBe(1)
+    }
+    for (const { expected, got } of outcomes) expect(got).toEqual([expected, expected, expected])
+  })
+
+  it('a conflict with a peer that died is dropped, and the room syncs again', async () => {
+    const fast = { membership: { heartbeatMs: 20, deadAfterMs: 100 } }
+    const net = new MemoryNet()
+    const a = new MeshNode({ name: 'a', onConflict: 'exception', ...fast })
+    const b = new MeshNode({ name: 'b', ...fast })
+    nodes.push(a, b)
+    const link = net.connect(a, b)
+    await net.drain()
+    link.dialer.close(1000, 'partition')
+    await a.put('k', 'from-a')
+    await b.put('k', 'from-b')
+    const again = net.connect(a, b)
+    await net.drain()
+    expect(a.conflicts()).toHaveLength(1)
+    // b goes silent for good (its socket stays open but nothing is delivered any more).
+    again.acceptor.inbox = []
+    await b.close()
+    await waitUntil('a drops the conflict with dead b', () => a.conflicts().length === 0, {
+      subscribe: (wake) => a.on('member:dead', wake),
+    })
   })
 })

@@ -109,10 +109,10 @@ describe('retention of departed members (simulated time, long enough to see it e
     // Ten minutes of gossip among the three that stay.
     while (now < 600_000) round((now += 100), [a, b, c])
     for (const n of [a, b, c]) {
-      expect(n.events.filter((e) => e.startsWith('d:')), `${n.membership.self.id} saw d leave once`).toEqual([
-        'd:alive',
-        'd:left',
-      ])
+      expect(
+        n.events.filter((e) => e.startsWith('d:')),
+        `${n.membership.self.id} saw d leave once`,
+      ).toEqual(['d:alive', 'd:left'])
       expect(n.membership.stateOf('d')).toBeUndefined()
       expect(n.out.digest.map((r) => r.id).sort()).toEqual(['a', 'b', 'c'])
     }
