@@ -1,6 +1,7 @@
 import { compareSnapshots, MeshNode } from '@mesh/core'
 import * as prng from 'lib0/prng'
 import * as Y from 'yjs'
+import { waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MemoryNet, type MemoryLink } from './memory-net.js'
 
@@ -72,6 +73,161 @@ describe(`randomized convergence (MESH_SEED=${seed})`, () => {
         expect(store.pendingStructs, `${node.name} pending structs`).toBeNull()
         expect(store.pendingDs, `${node.name} pending deletes`).toBeNull()
       }
+    } catch (error) {
+      console.error(`convergence test failed; replay with MESH_SEED=${seed}`)
+      throw error
+    }
+  })
+})
+
+describe(`randomized convergence of an app that reacts, with ephemeral keys, pauses and cold joins (MESH_SEED=${seed})`, () => {
+  const nodes: MeshNode[] = []
+  afterEach(async () => {
+    for (const node of nodes.splice(0)) await node.close()
+  })
+
+  it("ends with equal replicas, nothing pending, and every live owner's ephemeral keys everywhere", async () => {
+    const gen = prng.create(seed + 1)
+    const pick = (n: number) => prng.int32(gen, 0, n - 1)
+    const net = new MemoryNet()
+    const membership = { heartbeatMs: 20, deadAfterMs: 120 }
+    const paused = new Set<MeshNode>()
+    /** Per owner, the ephemeral keys it holds and their values. */
+    const owned = new Map<MeshNode, Map<string, number>>()
+    const add = (name: string): MeshNode => {
+      const node = new MeshNode({ name, membership, antiEntropyMs: 50 })
+      owned.set(node, new Map())
+      // What apps do: write from a change listener, at once, and read their own write.
+      node.on('change', (event) => {
+        if (event.local || !event.keys.some((k) => k.startsWith('k'))) return
+        node.data.set(`echo:${name}`, event.keys.length)
+        if (node.get(`echo:${name}`) !== event.keys.length) throw new Error('read-your-write failed')
+      })
+      nodes.push(node)
+      return node
+    }
+    for (let i = 0; i < 4; i++) add(`n${i}`)
+    const pairs: Array<[number, number]> = [
+      [0, 1],
+      [1, 2],
+      [2, 3],
+      [3, 0],
+      [0, 2],
+    ]
+    const open = new Map<string, MemoryLink>()
+    const connect = ([a, b]: [number, number]) => open.set(`${a}-${b}`, net.connect(nodes[a]!, nodes[b]!))
+    pairs.forEach(connect)
+    const keys = Array.from({ length: 8 }, (_, i) => `k${i}`)
+    // Frames to or from a paused node wait, as on a stopped process whose sockets stay open.
+    const deliverable = () =>
+      net
+        .busy()
+        .filter(
+          (socket) =>
+            ![...open.values()].some(
+              (l) => (l.acceptor === socket && paused.has(l.to)) || (l.dialer === socket && paused.has(l.from)),
+            ),
+        )
+
+    try {
+      for (let step = 0; step < 500; step++) {
+        const r = prng.int32(gen, 0, 99)
+        const live = nodes.filter((n) => !paused.has(n))
+        const node = live[pick(live.length)]!
+        if (r < 20) {
+          await node.put(prng.oneOf(gen, keys), { step, by: node.name })
+        } else if (r < 25) {
+          await node.pop(prng.oneOf(gen, keys))
+        } else if (r < 32) {
+          const key = `eph:${node.name}:${pick(3)}`
+          await node.put(key, step, { ephemeral: true })
+          owned.get(node)!.set(key, step)
+        } else if (r < 34) {
+          const mine = [...owned.get(node)!.keys()]
+          if (mine.length > 0) {
+            const key = mine[pick(mine.length)]!
+            await node.pop(key)
+            owned.get(node)!.delete(key)
+          }
+        } else if (r < 38) {
+          // Long-lived TTL keys survive the run; 1 ms ones are expired everywhere by the end.
+          await node.put(`ttl:${pick(4)}`, step, { ttl: prng.bool(gen) ? 60_000 : 1 })
+        } else if (r < 70) {
+          const busy = deliverable()
+          if (busy.length > 0) net.deliver(busy[pick(busy.length)]!)
+        } else if (r < 85) {
+          await new Promise((resolve) => setImmediate(resolve))
+        } else if (r < 90) {
+          const links = [...open.entries()]
+          if (links.length > 0) {
+            const [name, link] = links[pick(links.length)]!
+            open.delete(name)
+            link.dialer.close(1000, 'test cut')
+          }
+        } else if (r < 95) {
+          const missing = pairs.filter(([a, b]) => !open.has(`${a}-${b}`))
+          if (missing.length > 0) connect(missing[pick(missing.length)]!)
+        } else if (r < 97 && paused.size === 0) {
+          // A pause past the failure bound: the others judge it dead and sweep its keys.
+          paused.add(node)
+          await new Promise((resolve) => setTimeout(resolve, membership.deadAfterMs * 2))
+          paused.delete(node)
+        } else if (r < 98 && nodes.length < 7) {
+          // A cold join into the running cluster, while the app reacts to what arrives.
+          const fresh = add(`n${nodes.length}`)
+          const to = pick(nodes.length - 1)
+          pairs.push([nodes.length - 1, to])
+          connect([nodes.length - 1, to])
+          void fresh
+        }
+      }
+      for (const pair of pairs) if (!open.has(`${pair[0]}-${pair[1]}`)) connect(pair)
+
+      const alive = (node: MeshNode) => node.members().filter((m) => m.role === 'node' && m.state === 'alive').length
+      /** What still differs, or '' once settled. */
+      let unsettled = ''
+      const settled = () => {
+        const reference = nodes[0]!
+        const canonical = (node: MeshNode) =>
+          JSON.stringify(Object.entries(node.data.toJSON()).sort(([a], [b]) => (a < b ? -1 : 1)))
+        const json = canonical(reference)
+        for (const node of nodes) {
+          unsettled = `${node.name} differs from ${reference.name}: ${canonical(node)} vs ${json}`
+          if (canonical(node) !== json) return false
+          unsettled = `${node.name} has pending structs`
+          if (node.room('default').pending) return false
+          for (const [owner, mine] of owned) {
+            for (const [key, value] of mine) {
+              unsettled = `${node.name} lacks ${owner.name}'s ${key}=${value} (has ${JSON.stringify(node.get(key))})`
+              if (node.get(key) !== value) return false
+            }
+          }
+          unsettled = `${node.name} sees ${alive(node)} of ${nodes.length} alive`
+          if (alive(node) !== nodes.length) return false
+        }
+        unsettled = ''
+        return true
+      }
+      await waitUntil(
+        "replicas equal, nothing pending, every live owner's ephemeral keys present, everyone alive",
+        async () => {
+          await net.drain(pick)
+          return settled()
+        },
+        { timeoutMs: 15_000, intervalMs: 20 },
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}: ${unsettled}`)
+      })
+      const reference = nodes[0]!
+      const refSnapshot = Y.snapshot(reference.room('default').doc)
+      for (const node of nodes.slice(1)) {
+        expect(compareSnapshots(Y.snapshot(node.room('default').doc), refSnapshot), `${node.name} history`).toBe(
+          'equal',
+        )
+      }
+      for (const node of nodes)
+        for (let i = 0; i < 4; i++)
+          expect(node.data.meta(`ttl:${i}`)?.expiresAt ?? Infinity).toBeGreaterThan(Date.now())
     } catch (error) {
       console.error(`convergence test failed; replay with MESH_SEED=${seed}`)
       throw error
