@@ -9,7 +9,9 @@ afterEach(async () => {
 
 /** Nodes that never dial gossiped members, so only the wired links exist and relays are required. */
 const start = async (count: number) => {
-  for (let i = 0; i < count; i++) served.push(await serveNode({ name: `n${i}`, maxPeers: 0 }))
+  // Slow heartbeats and anti-entropy: the frames a test counts are the relays of its writes.
+  const quiet = { membership: { heartbeatMs: 60_000, deadAfterMs: 300_000 }, antiEntropyMs: 600_000 }
+  for (let i = 0; i < count; i++) served.push(await serveNode({ name: `n${i}`, maxPeers: 0, ...quiet }))
   return served.map((s) => s.node)
 }
 
@@ -47,5 +49,22 @@ describe('relay topologies converge', () => {
     await converge(nodes)
     // No storm: each write is applied once per node, so commits stay bounded.
     for (const n of nodes) expect(n.history().length).toBeLessThanOrEqual(2 * nodes.length + 2)
+    // And on the wire: a write crosses each of the 5 links at most once in each direction.
+    const framesOut = () =>
+      nodes.reduce(
+        (sum, n) => sum + (n.metrics().find((m) => m.name === 'mesh_peer_frames_out_total')?.values[0]?.value ?? 0),
+        0,
+      )
+    const before = framesOut()
+    const writes = 20
+    for (let i = 0; i < writes; i++) await nodes[i % nodes.length]!.put(`burst-${i}`, i)
+    await eventually(
+      nodes,
+      () => nodes.every((n) => n.has(`burst-${writes - 1}`) && n.data.size >= writes),
+      'burst everywhere',
+    )
+    const frames = framesOut() - before
+    expect(frames).toBeGreaterThanOrEqual(writes * 2)
+    expect(frames).toBeLessThanOrEqual(writes * 2 * nodes.length)
   })
 })
