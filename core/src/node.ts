@@ -31,13 +31,21 @@ const ROOM_NAME = /^[A-Za-z0-9.~:@!$'()*+,;=-][A-Za-z0-9._~:@!$'()*+,;=-]{0,127}
 
 /** Limits with defaults; each guards the node against one kind of oversized input. */
 export interface MeshLimits {
-  /** Largest frame accepted on a peer link. Default 256 MiB (a cold join sends the whole room in one frame). */
+  /**
+   * Largest frame accepted on a peer link. Default 256 MiB (a cold join sends the whole room in
+   * one frame, so it must exceed `maxDocumentBytes`).
+   */
   peerMessageBytes?: number
   /** Largest frame accepted from a light peer. Default 16 MiB. */
   lightMessageBytes?: number
   /** Most rooms a node hosts; a peer or light peer that would create more is refused (4429). Default 1000. */
   maxRooms?: number
-  /** Largest encoded size a room may reach through remote updates (4413 beyond). Default 512 MiB. */
+  /**
+   * Largest encoded size a room may reach, through local writes (a `too_large` MeshError,
+   * nothing applied) or remote ones (a light peer is closed 4413; a peer link holds that room
+   * and keeps the others). At most `peerMessageBytes` less 1 MiB (or half of it, when that is less).
+   * Default 192 MiB.
+   */
   maxDocumentBytes?: number
   /** Frames per second one light peer may send, bursts of twice that (4429 beyond). Default 500. */
   lightMessagesPerSecond?: number
@@ -265,10 +273,19 @@ export class MeshNode {
       peerMessageBytes: options.limits?.peerMessageBytes ?? 256 * 1024 * 1024,
       lightMessageBytes: options.limits?.lightMessageBytes ?? 16 * 1024 * 1024,
       maxRooms: options.limits?.maxRooms ?? 1000,
-      maxDocumentBytes: options.limits?.maxDocumentBytes ?? 512 * 1024 * 1024,
+      maxDocumentBytes: 0,
       lightMessagesPerSecond: options.limits?.lightMessagesPerSecond ?? 500,
       peerMessagesPerSecond: options.limits?.peerMessagesPerSecond ?? 20_000,
       maxConnections: options.limits?.maxConnections ?? 10_000,
+    }
+    // A room larger than one peer frame could never be sent whole to a joining node.
+    const frameRoom = this.#limits.peerMessageBytes - Math.min(1024 * 1024, this.#limits.peerMessageBytes / 2)
+    this.#limits.maxDocumentBytes = options.limits?.maxDocumentBytes ?? Math.min(192 * 1024 * 1024, frameRoom)
+    if (this.#limits.maxDocumentBytes > frameRoom) {
+      throw new MeshError(
+        'bad_option',
+        `limits.maxDocumentBytes (${this.#limits.maxDocumentBytes}) must leave room in one peer frame: at most ${frameRoom} with limits.peerMessageBytes ${this.#limits.peerMessageBytes}`,
+      )
     }
     this.#log = new CommitLog(options.historyLimit ?? 1000)
     this.#backoff = options.reconnect

@@ -13,7 +13,7 @@ import {
   type ChangedKeys,
   type ConflictPolicy,
 } from './conflict.js'
-import { MeshConflictError, type ConflictingKey } from './errors.js'
+import { MeshConflictError, MeshError, type ConflictingKey } from './errors.js'
 import type { Logger } from './logger.js'
 import {
   decodePeer,
@@ -456,7 +456,18 @@ export class PeerLink implements Connection, PeerSink {
 
   #onState(name: string, snapshotBytes: Uint8Array, resolution: Resolution): void {
     const remoteSnapshot = Y.decodeSnapshot(snapshotBytes)
-    const room = this.#host.room(name)
+    let room: Room
+    try {
+      room = this.#host.room(name)
+    } catch (error) {
+      // A room this node cannot host (over maxRooms, a bad name) is refused alone: the link
+      // and every other room keep syncing.
+      if (!(error instanceof MeshError)) throw error
+      this.#host.logger.warn('refusing a room from a peer', { peer: this.peerId, room: name, reason: error.message })
+      this.#host.metrics.failed('room-refused')
+      this.sendFrame(encodePeer.hold(name, ''))
+      return
+    }
     if (resolution !== 'none' && this.peerId) this.#host.resolvedByPeer(this.peerId, name)
     let sync = this.#rooms.get(name)
     if (!sync || sync.gotState) {
@@ -572,8 +583,16 @@ export class PeerLink implements Connection, PeerSink {
     this.#host.progress()
   }
 
+  /** Refuses a room that would outgrow `maxDocumentBytes`: that room is held on this link, the link stays. */
   #tooBig(room: Room): void {
-    this.fail(CloseCode.tooLarge, `room "${room.name}" would exceed ${room.maxBytes} bytes`)
+    const sync = this.#rooms.get(room.name)
+    this.#host.logger.warn('room would exceed the document limit; holding it on this link', {
+      peer: this.peerId,
+      room: room.name,
+      maxBytes: room.maxBytes,
+    })
+    this.#host.metrics.failed('room-too-large')
+    if (sync) this.#hold(room.name, sync, '')
   }
 
   #report(name: string, room: Room, sync: RoomSync): void {

@@ -243,6 +243,16 @@ export class MeshStore {
       if (v === undefined) throw new MeshError('bad_request', `value for "${key}" is undefined; use pop to remove`)
       return [key, topLevel(toJsonValue(v, key), key)] as const
     })
+    // Local writes respect the document limit too: a room that outgrew its peers' limit
+    // could never sync again. An upper bound of the encoded size is enough here.
+    let bytes = 0
+    for (const [key, json] of checked) bytes += key.length + JSON.stringify(json).length + 32
+    if (!this.#room.admit(bytes)) {
+      throw new MeshError(
+        'too_large',
+        `room "${this.#room.name}" would exceed its limit of ${this.#room.maxBytes} bytes (limits.maxDocumentBytes)`,
+      )
+    }
     // A key written twice in one turn keeps its first place and its last value.
     for (const [key, json] of checked) {
       this.#queue.set(key, { value: json, meta })
