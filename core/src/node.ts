@@ -200,6 +200,15 @@ export interface NodeStatus {
 const svToJson = (doc: Y.Doc): Record<string, number> =>
   Object.fromEntries([...Y.decodeStateVector(Y.encodeStateVector(doc))].map(([c, k]) => [String(c), k]))
 
+/**
+ * How long an empty room with no light peer, or a departed client's awareness clock, is kept,
+ * in units of `deadAfterMs` (one minute by default).
+ */
+const IDLE_DEAD_AFTERS = 12
+
+/** Most Yjs client ids kept with the node id they belong to (for commit authors). */
+const MAX_CLIENT_NAMES = 10_000
+
 const randomUint32 = (): number => globalThis.crypto.getRandomValues(new Uint32Array(1))[0] ?? 1
 
 /**
@@ -232,6 +241,8 @@ export class MeshNode {
   #membership: Membership
   #maxPeers: number
   #gossipDialers = new Set<string>()
+  /** URLs dialed because a discovery found them: dropped once their node is gone. */
+  #discovered = new Set<string>()
   #lightReadOnly: NonNullable<MeshNodeOptions['lightPeers']>['readOnly']
   #discovery: Discovery[]
   #secrets: readonly string[]
@@ -326,7 +337,9 @@ export class MeshNode {
       id: this.id,
       url: () => this.#url,
       join: (urls: string[]) => {
-        if (!this.#closed) this.join(urls, { wait: false }).catch(() => {})
+        if (this.#closed) return
+        for (const url of urls) if (!this.#dialers.has(url)) this.#discovered.add(url)
+        this.join(urls, { wait: false }).catch(() => {})
       },
       logger: this.logger,
     }
@@ -656,6 +669,9 @@ export class MeshNode {
     const done = () => {
       if (this.#conflicts.size > 0) return true
       for (const d of this.#dialers.values()) {
+        // A seed whose node left or died is still redialed, but nobody waits for it.
+        const state = d.peerId === undefined ? undefined : this.#membership.stateOf(d.peerId)
+        if (state === 'dead' || state === 'left') continue
         if (d.state === 'connecting' || d.state === 'waiting' || (d.state === 'open' && !d.link)) return false
       }
       for (const link of this.#links.values()) if (!link.settled) return false
@@ -1216,6 +1232,12 @@ export class MeshNode {
         })
         this.#emitter.emit(member.state === 'left' ? 'member:leave' : 'member:dead', event)
         this.#stopGossipDialer(member.url)
+        // A discovered address whose node is gone (a replaced pod) is not redialed forever.
+        for (const [url, dialer] of this.#dialers) {
+          if (dialer.peerId !== member.id || !this.#discovered.delete(url)) continue
+          dialer.stop()
+          this.#dialers.delete(url)
+        }
         // Nobody is left to resolve a conflict with a member that is gone.
         for (const conflict of [...this.#conflicts.values()]) {
           if (conflict.peer !== member.id) continue
@@ -1253,6 +1275,33 @@ export class MeshNode {
   #tick(now: number): void {
     this.#dialMembers()
     this.#sweep(now)
+    this.#prune(now)
+  }
+
+  /**
+   * Bounds what would otherwise only grow: awareness clocks of clients gone for a minute,
+   * rooms that hold nothing and serve nobody, and the client-id → node-id names of history.
+   */
+  #prune(now: number): void {
+    const idleMs = IDLE_DEAD_AFTERS * this.#membership.deadAfterMs
+    for (const [name, room] of this.#rooms) {
+      const { awareness } = room
+      for (const [clientId, meta] of awareness.meta) {
+        if (!awareness.states.has(clientId) && now - meta.lastUpdated > idleMs) awareness.meta.delete(clientId)
+      }
+      if (name === DEFAULT_ROOM || room.lightCount > 0 || room.doc.store.clients.size > 0) continue
+      if (now - room.lastActive < idleMs) continue
+      this.#rooms.delete(name)
+      this.#stores.delete(name)
+      for (const link of this.#links.values()) link.dropRoom(name)
+      room.destroy()
+      this.logger.debug('unloaded an empty idle room', { room: name })
+    }
+    while (this.#clients.size > MAX_CLIENT_NAMES) {
+      const oldest = this.#clients.keys().next().value
+      if (oldest === undefined || oldest === this.clientId) break
+      this.#clients.delete(oldest)
+    }
   }
 
   /**

@@ -515,6 +515,13 @@ export class PeerLink implements Connection, PeerSink {
     this.#host.progress()
   }
 
+  /** Forgets a room this node unloaded; the peer holds it on this link until the room comes back. */
+  dropRoom(name: string): void {
+    if (!this.#rooms.delete(name)) return
+    this.#peerSnapshots.delete(name)
+    if (this.#state === 'open') this.sendFrame(encodePeer.hold(name, ''))
+  }
+
   /** Quarantines a room on this link because the node quarantined it (a conflict on another link). */
   holdRoom(name: string): void {
     const sync = this.#rooms.get(name)

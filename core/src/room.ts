@@ -235,12 +235,17 @@ export class Room {
   /** Starts relaying to a light peer. */
   addLight(light: LightSink): void {
     this.#lights.add(light)
+    this.lastActive = Date.now()
   }
 
   /** Stops relaying to a light peer. */
   removeLight(light: LightSink): void {
     this.#lights.delete(light)
+    this.lastActive = Date.now()
   }
+
+  /** When a light peer last came or went (or the room was created), for unloading idle rooms. */
+  lastActive = Date.now()
 
   /** True once the room was destroyed (its node closed). */
   get destroyed(): boolean {

@@ -1,0 +1,52 @@
+import { waitUntil } from '@mesh/core/testing'
+import { afterEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { WebsocketProvider } from 'y-websocket'
+import * as Y from 'yjs'
+import { openSocket, serveNode, type ServedNode } from './helpers.js'
+
+const served: ServedNode[] = []
+afterEach(async () => {
+  for (const s of served.splice(0)) await s.close()
+})
+const fast = { membership: { heartbeatMs: 20, deadAfterMs: 100 } }
+
+describe('state that would only grow is bounded', () => {
+  it('rooms a light peer opened and left empty are unloaded; awareness clocks of departed clients are dropped', async () => {
+    const a = await serveNode({ name: 'a', ...fast })
+    const b = await serveNode({ name: 'b', ...fast })
+    served.push(a, b)
+    await b.node.join([a.url])
+    const sockets = await Promise.all(['r1', 'r2', 'r3'].map((room) => openSocket(`${a.url}/${room}`)))
+    const doc = new Y.Doc()
+    const tab = new WebsocketProvider(a.url, 'default', doc, { WebSocketPolyfill: WebSocket as never, disableBc: true })
+    tab.awareness.setLocalState({ name: 'tab' })
+    await waitUntil('rooms exist', () => a.node.rooms().length === 4)
+    await waitUntil('tab present', () => a.node.room('default').awareness.meta.has(doc.clientID))
+    for (const s of sockets) s.ws.close()
+    tab.destroy()
+    await waitUntil('empty rooms unloaded on a', () => a.node.rooms().join() === 'default', { timeoutMs: 5000 })
+    await waitUntil('awareness clock dropped', () => !a.node.room('default').awareness.meta.has(doc.clientID), {
+      timeoutMs: 5000,
+    })
+    // A room that comes back syncs again.
+    const again = await openSocket(`${a.url}/r1`)
+    b.node.store('r1').set('k', 1)
+    await waitUntil('r1 syncs again', () => a.node.rooms().includes('r1') && a.node.store('r1').get('k') === 1)
+    again.ws.close()
+  })
+
+  it('syncUp does not wait for a seed whose node is gone', async () => {
+    const a = await serveNode({ name: 'a', ...fast })
+    const b = await serveNode({ name: 'b', ...fast })
+    const c = await serveNode({ name: 'c', ...fast })
+    served.push(a, c)
+    await a.node.join([b.url, c.url])
+    await b.close()
+    await waitUntil('b gone', () =>
+      a.node.members().some((m) => m.name === 'b' && (m.state === 'left' || m.state === 'dead')),
+    )
+    await a.node.syncUp({ timeoutMs: 2000 })
+    expect(a.node.status().peers.filter((p) => p.link === 'open')).toHaveLength(1)
+  })
+})
