@@ -286,15 +286,16 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
   const plan = (round: number): WriteRecord | undefined => {
     const node = pick(cluster.running())
     if (node === undefined) return undefined
+    const roll = prng.int31(gen, 0, 99)
+    if (roll >= 73) return planEphemeral(round, node, true)
     const incarnation = incarnationOf(node)
     const id = writes.length
-    const roll = prng.int31(gen, 0, 99)
-    const record = (kind: WriteKind, key: string, op: 'put' | 'pop' = 'put'): WriteRecord => ({
+    const record = (kind: WriteKind, key: string): WriteRecord => ({
       id,
       key,
       kind,
-      op,
-      value: op === 'put' ? { w: id, by: processName(node, incarnation) } : undefined,
+      op: 'put',
+      value: { w: id, by: processName(node, incarnation) },
       node,
       incarnation,
       round,
@@ -303,8 +304,13 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     if (roll < 25) return record('hot', `hot:${prng.int31(gen, 0, hotKeys - 1)}`)
     if (roll < 58) return record('unique', `u:${id}`)
     if (roll < 66) return record('ttl', `ttl:${id}`)
-    if (roll < 73) return record('short-ttl', `sttl:${id}`)
-    // Ephemeral: a new key, or a rewrite or pop of one of this process's own idle keys.
+    return record('short-ttl', `sttl:${id}`)
+  }
+
+  /** An ephemeral write on `node`: a new key, or a rewrite or (with `mayPop`) a pop of one of its process's own idle keys. */
+  const planEphemeral = (round: number, node: number, mayPop: boolean): WriteRecord => {
+    const incarnation = incarnationOf(node)
+    const id = writes.length
     const own = [...ephemeral.values()].filter((e) => e.node === node && e.incarnation === incarnation && !e.busy)
     const what = prng.int31(gen, 0, 99)
     const target = what < 55 ? pick(own) : undefined
@@ -313,7 +319,18 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       entry = { key: `eph:${processName(node, incarnation)}:${id}`, node, incarnation, ops: [], busy: false }
       ephemeral.set(entry.key, entry)
     }
-    const w = record('ephemeral', entry.key, target && what < 25 ? 'pop' : 'put')
+    const op = target && mayPop && what < 25 ? 'pop' : 'put'
+    const w: WriteRecord = {
+      id,
+      key: entry.key,
+      kind: 'ephemeral',
+      op,
+      value: op === 'put' ? { w: id, by: processName(node, incarnation) } : undefined,
+      node,
+      incarnation,
+      round,
+      outcome: 'unknown',
+    }
     entry.busy = true
     entry.ops.push(w)
     return w
@@ -426,18 +443,25 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     if (ownerGone > 0) note(`  ${ownerGone} ephemeral operations of ${processName(victim, incarnation)} go with it`)
   }
 
-  const pause = async (pastBound: boolean): Promise<void> => {
+  /** SIGSTOP a running node; with `pastBound`, wait until the others declared it dead and swept its keys. False when no node could be paused. */
+  const pause = async (round: number, pastBound: boolean): Promise<boolean> => {
     const running = cluster.running()
     const node = pick(running)
-    if (node === undefined || running.length <= 2) return
+    if (node === undefined || running.length <= 2) return false
+    if (pastBound) {
+      // Give it at least one ephemeral key to lose to the sweep and write back.
+      const w = planEphemeral(round, node, false)
+      writes.push(w)
+      await send(w)
+    }
     const [kv, id] = await Promise.all([readKv(proc(node)), memberId(node)])
-    if (!kv || !id) return
+    if (!kv || !id) return false
     pausedSnapshots.set(node, kv)
     cluster.nodes[node]?.pause()
     if (!pastBound) {
       count('pause')
       note(`SIGSTOP ${name(node)}`)
-      return
+      return true
     }
     count('pause past the failure bound')
     const prefix = `eph:${processName(node, incarnationOf(node))}:`
@@ -466,7 +490,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
         const took = Date.now() - pausedAt
         longPauses.push(took)
         note(`  ${name(node)} declared dead and its ephemeral keys swept on every running node after ${took} ms`)
-        return
+        return true
       }
       pending = views
         .filter((v) => !v.ok)
@@ -475,7 +499,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       if (Date.now() >= deadline) {
         longPauses.push(-1)
         note(`  ${name(node)} not declared dead and swept everywhere within ${deadline - pausedAt} ms: ${pending}`)
-        return
+        return true
       }
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
@@ -564,7 +588,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       weight: 3,
       // One pause in four lasts until the others declared the node dead; the rest end whenever
       // a SIGCONT or the heal comes, which may also be past the bound.
-      run: () => pause(prng.int31(gen, 0, 3) === 0),
+      run: async (round) => void (await pause(round, prng.int31(gen, 0, 3) === 0)),
     },
     {
       weight: 4,
@@ -729,7 +753,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     for (const e of ephemeral.values()) {
       if (Object.hasOwn(snapshot, e.key)) tally.held++
       else if (ended(e.node, e.incarnation)) tally.goneWithKilledOwner++
-      else tally.popped++
+      else if (possibleStates(e.ops).includes(undefined)) tally.popped++
     }
   }
 
@@ -755,10 +779,12 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     await Promise.all(indexes.map(memberId))
     note(`cluster linked: ${indexes.map((i) => `${processName(i, 0)}=${memberIds.get(processName(i, 0))}`).join(' ')}`)
     for (let round = 1; round <= rounds; round++) {
-      // Every round pauses one node past the failure bound at least once.
+      // Every round pauses a node past the failure bound at least once: at a seeded step, or
+      // at the first step after it when too few nodes were running.
       const longPauseStep = prng.int31(gen, 0, steps - 1)
+      let longPauseDue = true
       for (let step = 0; step < steps; step++) {
-        if (step === longPauseStep) await pause(true)
+        if (longPauseDue && step >= longPauseStep && (await pause(round, true))) longPauseDue = false
         else await nextAction().run(round)
       }
       const snapshot = await healAndConverge(round)
@@ -844,7 +870,7 @@ export const formatChaosReport = (r: ChaosReport): string => {
     `chaos seed=${r.seed} (replay: MESH_SEED=${r.seed}): ${r.nodes} nodes, ${r.rounds} rounds x ${r.steps} steps in ${(r.durationMs / 1000).toFixed(1)} s (heartbeat ${r.heartbeatMs} ms, dead after ${r.deadAfterMs} ms)`,
     `  writes: ${r.writes.total} (${r.writes.hot} to hot keys): ${r.writes.acked} acknowledged, ${r.writes.unknown} unanswered, ${r.writes.rejected} rejected; ${r.writes.excused} acknowledged but lost with a killed node (excused)`,
     `  TTL keys: ${r.ttl.long} of ${LONG_TTL_MS / 60_000} min (must last), ${r.ttl.short} of ${SHORT_TTL_MS} ms (must expire)`,
-    `  ephemeral: ${e.puts} puts and ${e.pops} pops on ${e.keys} keys; after the last heal ${e.held} held, ${e.popped} popped, ${e.goneWithKilledOwner} gone with their killed owner; ${e.writeBacks} write-backs logged`,
+    `  ephemeral: ${e.puts} puts and ${e.pops} pops on ${e.keys} keys; after the last heal ${e.held} held, ${e.popped} popped (or never applied), ${e.goneWithKilledOwner} gone with their killed owner; ${e.writeBacks} write-backs logged`,
     `  pauses past the failure bound: ${r.longPausesMs.length} (dead and swept everywhere after ms: ${pauses || '-'})`,
     `  faults: ${faults || 'none'}`,
     `  convergence after heal (ms): ${times}; final snapshot ${r.finalKeys} keys`,

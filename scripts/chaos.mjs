@@ -1,6 +1,8 @@
 // `npm run chaos [-- --seed N --rounds R --steps S]`: builds, then runs the long chaos
-// convergence run of e2e/chaos.test.ts (5 mesh serve processes, faults, kills, heals) and
-// prints its schedule and figures. Defaults: 12 rounds of 150 steps, a random seed.
+// convergence run of e2e/chaos.test.ts (5 mesh serve processes; unique, hot, TTL and
+// ephemeral keys; faults, kills, pauses past the failure bound, heals) and prints its schedule
+// and figures. Defaults: 12 rounds of 150 steps, a random seed (printed; --seed or MESH_SEED
+// replays it).
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'

@@ -19,17 +19,15 @@ const ABSENT = 0
 const PRESENT = 1
 
 /**
- * The keys of `room`'s kv map whose latest write (or removal) the remote, described by its
- * snapshot, does not have yet.
+ * The keys of `room`'s store whose latest write or removal the remote, described by its
+ * snapshot, does not have yet, with this side's value (`undefined`: removed). Removals are
+ * named from the store's bounded log of recent removals (a deleted entry's key is gone once
+ * Yjs collects it).
  */
 export const changedSince = (room: Room, remote: Y.Snapshot): ChangedKeys => {
   const changed: ChangedKeys = new Map()
-  for (const [key, item] of room.kv._map) {
-    const known = item.id.clock < (remote.sv.get(item.id.client) ?? 0)
-    if (!known || (item.deleted && !Y.isDeleted(remote.ds, item.id))) {
-      changed.set(key, item.deleted ? undefined : room.kv.get(key))
-    }
-  }
+  for (const key of room.kv.removedUnknownTo(remote)) if (!room.kv.entry(key)) changed.set(key, undefined)
+  for (const entry of room.kv.unknownTo(remote.sv)) changed.set(entry.key, entry.val)
   return changed
 }
 
@@ -65,19 +63,14 @@ export const conflictsBetween = (local: ChangedKeys, remote: ChangedKeys): Confl
   return conflicts
 }
 
-/** What `accept` wrote back per key: the item whose value it adopted, and that value. */
-export type Adopted = Map<string, { ref: string; value: unknown }>
-
-const refOf = (item: Y.Item): string => `${item.id.client}:${item.id.clock}`
-
 /**
  * `accept`, applied after both histories merged: this node's own writes made during the
- * divergence lose every conflict. For each conflicting key whose current value is such a
- * write, the key takes the value it would have without them: the value of the rightmost
- * write (or removal) that is not one of them, which is the peer's current value when the peer
- * knows that write. Keys only this node changed keep its change, and third nodes' writes
- * merge as usual. The write-back is a new write placed after the writes it yields to, so the
- * outcome is the same whatever the order in which this node heals with its peers.
+ * divergence lose every conflict. For each conflicting key whose live entry is such a write,
+ * the key takes the value of the rightmost entry the merge superseded that is not one of
+ * them (the peer's write), or is removed when the peer removed it. The write-back is placed
+ * right after the entry it yields to, so a later merge with a third side orders it exactly
+ * as it orders that entry: the outcome does not depend on heal order. Keys only this node
+ * changed keep its change, and third nodes' writes merge as usual.
  */
 export const yieldOwnWrites = (
   room: Room,
@@ -86,37 +79,28 @@ export const yieldOwnWrites = (
     remote: ChangedKeys
     remoteSnapshot: Y.Snapshot
     clientId: number
-    adopted: Adopted
     origin: object
   },
 ): void => {
-  const { remote, remoteSnapshot, clientId, adopted } = options
-  const remoteKnows = (item: Y.Item) => item.id.clock < (remoteSnapshot.sv.get(item.id.client) ?? 0)
-  const ownDivergent = (item: Y.Item) => item.id.client === clientId && !remoteKnows(item)
-  const writes: Array<[string, unknown]> = []
+  const { remote, remoteSnapshot, clientId } = options
+  const ownDivergent = (slot: { client: number; clock: number }) =>
+    slot.client === clientId && slot.clock >= (remoteSnapshot.sv.get(clientId) ?? 0)
+  const moves: Array<() => void> = []
+  let tr: Y.Transaction | undefined
   for (const key of options.conflicts) {
-    const current = room.kv._map.get(key)
-    if (!current || !ownDivergent(current)) continue
-    let other = current.left
-    while (other && ownDivergent(other)) other = other.left
-    let value: unknown = remote.get(key)
-    if (other && !remoteKnows(other)) {
-      // A write this node learned from another peer: its value, if this node adopted it.
-      const earlier = adopted.get(key)
-      if (earlier?.ref === refOf(other)) value = earlier.value
-    }
-    if (other) adopted.set(key, { ref: refOf(other), value })
-    const now = current.deleted ? undefined : room.kv.get(key)
-    if (!jsonEqual(now, value)) writes.push([key, value])
+    const ref = room.kv.ref(key)
+    if (ref === undefined) continue
+    const [client, clock] = ref.split(':').map(Number) as [number, number]
+    if (!ownDivergent({ client, clock })) continue
+    const yieldTo = room.kv.rightmostSuperseded(key, (slot) => !ownDivergent(slot))
+    if (yieldTo) moves.push(() => room.kv.writeAfter(tr!, yieldTo, { ...yieldTo.entry }))
+    else if (remote.get(key) === undefined) moves.push(() => room.kv.write(tr!, [[key, undefined]]))
   }
-  if (writes.length === 0) return
+  if (moves.length === 0) return
   // A transaction of its own: Yjs marks one that applies a remote update as non-local and
   // would take this node's own writes in it for a client-id clash.
-  room.doc.transact(() => {
-    for (const [key, value] of writes) {
-      if (value === undefined) room.kv.delete(key)
-      else room.kv.set(key, value)
-      room.kvMeta.delete(key)
-    }
+  room.doc.transact((transaction) => {
+    tr = transaction
+    for (const move of moves) move()
   }, options.origin)
 }

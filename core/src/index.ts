@@ -23,9 +23,11 @@ export type { BackoffOptions } from './peer-dialer.js'
 export type { LinkRoomState, MergeReport } from './peer-link.js'
 export { PROTOCOL_VERSION } from './protocol.js'
 export { createRestHandler, type RestOptions, type RestRequest, type RestResponse } from './rest.js'
-export { KV_MAP, KV_META_MAP, type KeyMeta, type Room } from './room.js'
+export type { Room } from './room.js'
+export { KV_ARRAY, type KeyChange, type KvEntry } from './kv-index.js'
 export type { Connection, MeshSocket } from './socket.js'
-export { MAX_KEY_LENGTH, MeshStore, type PutOptions } from './store.js'
+export { MAX_KEY_LENGTH } from './kv-index.js'
+export { MeshStore, type KeyMeta, type PutOptions } from './store.js'
 export { attachToServer, type AttachOptions } from './attach-to-server.js'
 export {
   dnsDiscovery,

@@ -1,57 +1,40 @@
 import * as Y from 'yjs'
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- Yjs types its shared types by event
-type SharedType = Y.AbstractType<Y.YEvent<any>>
-
-const parentOf = (item: Y.Item): SharedType | undefined =>
-  item.parent instanceof Y.AbstractType ? (item.parent as SharedType) : undefined
+import { KV_ARRAY } from './kv-index.js'
 
 /** The integrated item with this id, or undefined when the doc does not have it (yet). */
 const known = (doc: Y.Doc, id: Y.ID): Y.Item | undefined => {
-  const clock = doc.store.clients.get(id.client)
-  const last = clock?.[clock.length - 1]
+  const structs = doc.store.clients.get(id.client)
+  const last = structs?.[structs.length - 1]
   if (!last || last.id.clock + last.length <= id.clock) return undefined
   const struct = Y.getItem(doc.store, id)
   return struct instanceof Y.Item ? struct : undefined
 }
 
+/** True when `item` (from a decoded update) goes into the root type `type` of `doc`. */
+const insertsInto = (doc: Y.Doc, item: Y.Item, name: string, type: unknown): boolean => {
+  if (typeof item.parent === 'string') return item.parent === name
+  // An insertion next to existing content names its parent only through its neighbours.
+  for (const ref of [item.origin, item.rightOrigin]) {
+    const neighbour = ref ? known(doc, ref) : undefined
+    if (neighbour && neighbour.parent === type) return true
+  }
+  return false
+}
+
+const claimsOwnership = (value: unknown): boolean =>
+  typeof value === 'object' && value !== null && ('owner' in value || 'exp' in value)
+
 /**
- * True when a (V1) update inserts into, or deletes from, one of the `internal` root types of
- * `doc`: structures that only nodes write (ownership and expiry of keys), which a light peer
- * must not touch. An insertion names its parent either directly (a new key) or through the
- * item it follows or precedes (an overwrite), so both are resolved against the doc.
+ * True when a (V1) update from a light peer inserts store entries that carry an owner or an
+ * expiry. Only nodes write those: an owner ties a key to a node's membership and an expiry
+ * makes a sweeper remove it, so a browser tab must not claim either.
  */
-export const touchesInternal = (doc: Y.Doc, update: Uint8Array, internal: readonly string[]): boolean => {
-  const types = new Set<SharedType>()
-  for (const name of internal) {
-    const type = doc.share.get(name)
-    if (type) types.add(type as SharedType)
-  }
-  if (types.size === 0) return false
-  const { structs, ds } = Y.decodeUpdate(update)
-  for (const struct of structs) {
-    if (!(struct instanceof Y.Item)) continue
-    if (typeof struct.parent === 'string') {
-      if (internal.includes(struct.parent)) return true
-      continue
-    }
-    for (const ref of [struct.origin, struct.rightOrigin]) {
-      const neighbour = ref ? known(doc, ref) : undefined
-      const parent = neighbour && parentOf(neighbour)
-      if (parent && types.has(parent)) return true
-    }
-  }
-  for (const [client, ranges] of ds.clients) {
-    for (const { clock, len } of ranges) {
-      let at = clock
-      while (at < clock + len) {
-        const item = known(doc, Y.createID(client, at))
-        if (!item) break
-        const parent = parentOf(item)
-        if (parent && types.has(parent)) return true
-        at = item.id.clock + item.length
-      }
-    }
+export const claimsNodeFields = (doc: Y.Doc, update: Uint8Array): boolean => {
+  const type = doc.share.get(KV_ARRAY)
+  for (const struct of Y.decodeUpdate(update).structs) {
+    if (!(struct instanceof Y.Item) || !(struct.content instanceof Y.ContentAny)) continue
+    if (!struct.content.getContent().some(claimsOwnership)) continue
+    if (insertsInto(doc, struct, KV_ARRAY, type)) return true
   }
   return false
 }

@@ -1,7 +1,7 @@
 import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
 import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
 import * as Y from 'yjs'
-import { touchesInternal } from './internal-writes.js'
+import { claimsNodeFields } from './internal-writes.js'
 import { CloseCode } from './close-codes.js'
 import type { Logger } from './logger.js'
 import { receiveFrame, type FrameRules } from './frame-guard.js'
@@ -9,7 +9,7 @@ import { checkUpdate } from './update-check.js'
 import { decodeLight, encodeLight, MessageType, SyncType, type LightMessage } from './protocol.js'
 import type { Metrics } from './metrics.js'
 import { RateLimiter } from './rate-limiter.js'
-import { KV_META_MAP, type LightSink, type Room } from './room.js'
+import type { LightSink, Room } from './room.js'
 import { SOCKET_OPEN, type Connection, type MeshSocket } from './socket.js'
 
 const MAX_REASON = 120
@@ -112,8 +112,8 @@ export class LightPeer implements Connection, LightSink {
           this.sendFrame(encodeLight.permissionDenied('this connection is read-only'))
           return
         }
-        if (touchesInternal(doc, message.payload, [KV_META_MAP])) {
-          return this.fail(CloseCode.forbidden, 'light peers may not write key ownership and expiry (kv-meta)')
+        if (claimsNodeFields(doc, message.payload)) {
+          return this.fail(CloseCode.forbidden, 'light peers may not write store entries with an owner or an expiry')
         }
         if (!this.room.admit(message.payload.length)) {
           return this.fail(CloseCode.tooLarge, `room "${this.room.name}" would exceed ${this.room.maxBytes} bytes`)

@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import { CloseCode } from './close-codes.js'
-import { CONFLICT_POLICIES, type Adopted, type ConflictPolicy } from './conflict.js'
+import { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
 import { decide, describeRequest, findToken, type AuthDecision, type Authenticate, type AuthRequest } from './auth.js'
 import type { Discovery } from './discovery.js'
 import { PendingConnection } from './pending-connection.js'
@@ -9,6 +9,7 @@ import { Emitter } from './emitter.js'
 import { INSPECT_ROOM, InspectorFeed } from './inspector-feed.js'
 import { MeshConflictError, MeshError } from './errors.js'
 import { CommitLog, type Commit } from './history.js'
+import type { KeyChange } from './kv-index.js'
 import { toJsonValue, type JsonValue } from './json.js'
 import { LightPeer, type LightHost } from './light-peer.js'
 import { silentLogger, type Logger } from './logger.js'
@@ -110,10 +111,12 @@ export interface MeshNodeOptions {
   }
 }
 
-/** Emitted after every change to a room's `kv` map, local or remote. */
+/** Emitted after every change to a room's key/value store, local or remote. */
 export interface ChangeEvent {
   room: string
   keys: string[]
+  /** Per key, the value before and after (undefined: absent). */
+  changes: KeyChange[]
   /** True when this node made the change through its own store API. */
   local: boolean
   /** Node id (or `light:<n>`) that authored the change. */
@@ -251,8 +254,6 @@ export class MeshNode {
   #allowedOrigins: readonly string[] | undefined
   #clients = new Map<number, string>()
   #conflicts = new Map<string, MeshConflictError>()
-  /** Per room, what `accept` adopted (see yieldOwnWrites). */
-  #adopted = new Map<string, Adopted>()
   #resolutions = new Map<string, Resolution>()
   #waiters = new Set<() => void>()
   #progress = new Set<() => void>()
@@ -1065,11 +1066,14 @@ export class MeshNode {
     committed: (commit) => {
       if (this.#emitter.has('commit')) this.#emitter.emit('commit', commit)
     },
-    onKeys: (room, keys, origin, transaction) => {
+    onKeys: (room, changes, origin, transaction) => {
+      const keys = changes.map((c) => c.key)
+      this.#stores.get(room.name)?.review(keys, origin)
       if (!this.#emitter.has('change')) return
       this.#emitter.emit('change', {
         room: room.name,
         keys,
+        changes,
         local: origin === this.#local,
         origin: this.#roomHooks.describe(origin, transaction).origin,
       })
@@ -1119,11 +1123,6 @@ export class MeshNode {
         if (!node.#conflicts.has(`${peer}\u0000${room}`)) return
         node.logger.info('conflict resolved by the peer', { peer, room })
         node.#clearConflict(peer, room, 'merge')
-      },
-      adopted: (room: string) => {
-        let adopted = node.#adopted.get(room)
-        if (!adopted) node.#adopted.set(room, (adopted = new Map()))
-        return adopted
       },
       takeResolution: (peer: string, room: string) => {
         const key = `${peer}\u0000${room}`

@@ -9,7 +9,6 @@ import {
   decodeChanged,
   encodeChanged,
   yieldOwnWrites,
-  type Adopted,
   type ChangedKeys,
   type ConflictPolicy,
 } from './conflict.js'
@@ -80,8 +79,6 @@ export interface LinkHost {
   quarantined(room: string): boolean
   /** The peer's application resolved a conflict with this node: clear it here too. */
   resolvedByPeer(peer: string, room: string): void
-  /** What `accept` adopted per room and key, so a later heal with another peer can tell. */
-  adopted(room: string): Adopted
   merged(report: MergeReport): void
   conflict(error: MeshConflictError): void
   /** Something about this link's sync progress changed. */
@@ -552,7 +549,6 @@ export class PeerLink implements Connection, PeerSink {
           remote: sync.remoteChanged,
           remoteSnapshot: sync.remoteSnapshot,
           clientId: this.#host.clientId,
-          adopted: this.#host.adopted(name),
           // Not this link: the write-back must reach this peer too.
           origin: { yieldingTo: this.peerId },
         })
@@ -605,7 +601,7 @@ export class PeerLink implements Connection, PeerSink {
   #report(name: string, room: Room, sync: RoomSync): void {
     const conflicts = conflictsBetween(sync.localChanged ?? new Map(), sync.remoteChanged ?? new Map()).map((c) => ({
       ...c,
-      winner: room.kv.get(c.key),
+      winner: room.kv.entry(c.key)?.val,
     }))
     this.#host.merged({
       peer: this.peerId ?? '',

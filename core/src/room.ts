@@ -1,27 +1,8 @@
 import { Awareness, encodeAwarenessUpdate } from 'y-protocols/awareness'
 import * as Y from 'yjs'
 import type { Commit, CommitLog } from './history.js'
+import { KV_ARRAY, KvIndex, type KeyChange } from './kv-index.js'
 import { encodeLight, encodePeer, SyncType } from './protocol.js'
-
-/** Name of the map that holds the key/value store in every room. */
-export const KV_MAP = 'kv'
-
-/** Name of the map that holds per-key ownership and expiry (ephemeral and TTL keys). */
-export const KV_META_MAP = 'kv-meta'
-
-/** What `kv-meta` holds for an ephemeral or TTL key. */
-export interface KeyMeta {
-  /** Node id that owns an ephemeral key. */
-  owner?: string
-  /** Expiry of a TTL key, in milliseconds since the epoch by the writer's clock. */
-  expiresAt?: number
-  /**
-   * Id (`client:clock`) of the value this metadata describes. Value and metadata live in two
-   * maps, so concurrent writes can merge one node's value with another's metadata; metadata
-   * whose `ref` is not the current value's is stale and ignored.
-   */
-  ref?: string
-}
 
 /** Flush a room's pending outgoing updates synchronously once they pass this many bytes. */
 const FLUSH_BYTES = 1 << 20
@@ -40,8 +21,8 @@ export interface LightSink {
 export interface RoomHooks {
   /** Names the author and the path of a transaction's changes. */
   describe(origin: unknown, transaction: Y.Transaction): { origin: string; via: string }
-  /** Called after every transaction that touched the `kv` map. */
-  onKeys(room: Room, keys: string[], origin: unknown, transaction: Y.Transaction): void
+  /** Called after every transaction that changed keys of the store's array. */
+  onKeys(room: Room, changes: KeyChange[], origin: unknown, transaction: Y.Transaction): void
   /** Called for every commit added to the history. */
   committed(commit: Commit): void
 }
@@ -54,8 +35,8 @@ export class Room {
   readonly name: string
   readonly doc: Y.Doc
   readonly awareness: Awareness
-  readonly kv: Y.Map<unknown>
-  readonly kvMeta: Y.Map<unknown>
+  /** The key/value store's array and its index. */
+  readonly kv: KvIndex
   /** Which connection (light peer or peer link) speaks for each awareness client id. */
   readonly awarenessOwners = new Map<number, object>()
   #links = new Set<PeerSink>()
@@ -78,16 +59,16 @@ export class Room {
     this.#hooks = options.hooks
     this.doc = new Y.Doc({ gc: true })
     this.doc.clientID = options.clientId
-    this.kv = this.doc.getMap(KV_MAP)
-    this.kvMeta = this.doc.getMap(KV_META_MAP)
+    this.kv = new KvIndex(this.doc, (changes, transaction) => {
+      transaction.meta.set(
+        KV_ARRAY,
+        changes.map((c) => c.key),
+      )
+      this.#hooks.onKeys(this, changes, transaction.origin, transaction)
+    })
     this.awareness = new Awareness(this.doc)
     // A node is not an editor: it holds no awareness state of its own.
     this.awareness.setLocalState(null)
-    this.kv.observe((event) => {
-      const keys = [...event.keysChanged]
-      event.transaction.meta.set(KV_MAP, keys)
-      this.#hooks.onKeys(this, keys, event.transaction.origin, event.transaction)
-    })
     // One V1 encoding per transaction serves both peer links and light peers. V1 is cheaper to
     // produce for the small updates of live traffic (V2 allocates a dozen column buffers);
     // whole-state transfers (diff, full) stay V2, where it is far more compact.
@@ -106,7 +87,7 @@ export class Room {
       via: who.via,
       time: Date.now(),
       bytes: update.length,
-      keys: (transaction.meta.get(KV_MAP) as string[] | undefined) ?? [],
+      keys: (transaction.meta.get(KV_ARRAY) as string[] | undefined) ?? [],
     })
     this.#hooks.committed(commit)
     if (this.#lights.size > 0) {
@@ -209,7 +190,7 @@ export class Room {
         [...transaction.afterState].some(([client, clock]) => clock !== transaction.beforeState.get(client))
       if (!changed) return
       const who = this.#hooks.describe(origin, transaction)
-      const keys = (transaction.meta.get(KV_MAP) as string[] | undefined) ?? []
+      const keys = (transaction.meta.get(KV_ARRAY) as string[] | undefined) ?? []
       const commit = this.#log.add({
         room: this.name,
         origin: who.origin,

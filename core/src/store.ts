@@ -1,12 +1,18 @@
 import { MeshError } from './errors.js'
 import { defineJsonProperty, isWellFormed, toJsonValue, type JsonValue } from './json.js'
-import type { KeyMeta, Room } from './room.js'
-
-/** Longest key the store accepts, in UTF-16 code units. */
-export const MAX_KEY_LENGTH = 1024
+import { MAX_KEY_LENGTH, type KvEntry } from './kv-index.js'
+import type { Room } from './room.js'
 
 /** Longest TTL accepted: about 68 years, far beyond any cache, and safe in a 32-bit timer. */
 const MAX_TTL_MS = 2 ** 31 - 1
+
+/** Owner and expiry of an ephemeral or TTL key. */
+export interface KeyMeta {
+  /** Node id that owns an ephemeral key. */
+  owner?: string
+  /** Expiry of a TTL key, in milliseconds since the epoch by the writer's clock. */
+  expiresAt?: number
+}
 
 /** Options of a write. */
 export interface PutOptions {
@@ -31,55 +37,24 @@ export const assertKey = (key: unknown): string => {
   return key
 }
 
-/** Y.Map#set picks its encoding by `value.constructor`, which an own "constructor" key hides. */
-const topLevel = (value: JsonValue, key: string): JsonValue => {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.hasOwn(value, 'constructor')) {
-    throw new MeshError(
-      'bad_request',
-      `value of "${key}" is an object with a "constructor" key, which Yjs cannot store`,
-    )
-  }
-  return value
-}
-
-const metaFor = (owner: string, options: PutOptions | undefined, now: number): KeyMeta | undefined => {
-  if (!options || (!options.ephemeral && options.ttl === undefined)) return undefined
-  const meta: KeyMeta = {}
-  if (options.ephemeral) meta.owner = owner
-  if (options.ttl !== undefined) {
+/** The owner and expiry fields of a write's entry. */
+const extrasFor = (owner: string, options: PutOptions | undefined, now: number): Pick<KvEntry, 'owner' | 'exp'> => {
+  const extras: Pick<KvEntry, 'owner' | 'exp'> = {}
+  if (options?.ephemeral) extras.owner = owner
+  if (options?.ttl !== undefined) {
     if (!Number.isInteger(options.ttl) || options.ttl <= 0 || options.ttl > MAX_TTL_MS) {
       throw new MeshError('bad_request', `ttl must be a whole number of milliseconds from 1 to ${MAX_TTL_MS}`)
     }
-    meta.expiresAt = now + options.ttl
+    extras.exp = now + options.ttl
   }
-  return meta
+  return extras
 }
 
-/** The id of the item that holds `key`'s current value, as `client:clock`, or undefined when absent. */
-const valueRef = (room: Room, key: string): string | undefined => {
-  const item = room.kv._map.get(key)
-  return item && !item.deleted ? `${item.id.client}:${item.id.clock}` : undefined
-}
-
-/**
- * The metadata of `key` when it is well formed and describes the key's current value; anything
- * else (written by a hostile peer, or left stale by a concurrent write) is ignored.
- */
-const currentMeta = (room: Room, key: string): KeyMeta | undefined => {
-  const raw = room.kvMeta.get(key)
-  if (typeof raw !== 'object' || raw === null) return undefined
-  const meta = raw as Record<string, unknown>
-  if (typeof meta.ref !== 'string' || meta.ref !== valueRef(room, key)) return undefined
-  const out: KeyMeta = { ref: meta.ref }
-  if (typeof meta.owner === 'string') out.owner = meta.owner
-  if (typeof meta.expiresAt === 'number' && Number.isFinite(meta.expiresAt)) out.expiresAt = meta.expiresAt
-  return out
-}
+const expired = (entry: KvEntry, now: number): boolean => entry.exp !== undefined && entry.exp <= now
 
 /** What the owner of an ephemeral key remembers of it, to write it again if others remove it. */
 interface Owned {
-  value: JsonValue
-  expiresAt: number | undefined
+  entry: KvEntry
   ref: string | undefined
 }
 
@@ -98,19 +73,19 @@ export interface MeshStoreOptions {
 }
 
 /**
- * A typed key/value facade over a room's `kv` map. Every method is one Yjs transaction, so
- * `put(object)` is one commit however many keys it writes. Ephemeral and TTL keys keep their
- * owner and expiry in the room's `kv-meta` map, tied to the value they describe; expired keys
- * are invisible to reads here before a sweeper removes them. While this node lives, an
- * ephemeral key it owns that another node removes (a sweeper that judged it dead during a
- * partition or a pause) is written again; a write of the key by another node ends ownership.
+ * A typed key/value facade over a room's key/value array (see KvIndex): reads are index
+ * look-ups, and the puts of one turn are one transaction. Ephemeral and TTL keys carry their
+ * owner and expiry inside their entry; expired keys are invisible to reads here before a
+ * sweeper removes them. While this node lives, an ephemeral key it owns that another node
+ * removes (a sweeper that judged it dead during a partition or a pause) is written again; a
+ * write of the key by another node ends ownership.
  */
 export class MeshStore {
   #room: Room
   #origin: unknown
   #owner: string
   #reasserting: ((keys: string[]) => void) | undefined
-  #queue = new Map<string, { value: JsonValue; meta: KeyMeta | undefined }>()
+  #queue = new Map<string, KvEntry>()
   #scheduled = false
   #owned = new Map<string, Owned>()
   #lost = new Set<string>()
@@ -122,28 +97,32 @@ export class MeshStore {
     this.#origin = options.origin
     this.#owner = options.owner
     this.#reasserting = options.reasserting
-    this.#room.kv.observe((event) => {
-      if (this.#owned.size === 0 || event.transaction.origin === this.#origin) return
-      for (const key of event.keysChanged) this.#review(key)
-    })
   }
 
-  /** Whether an owned key still holds this node's write; schedules a write-back when it was removed. */
-  #review(key: string): void {
-    const owned = this.#owned.get(key)
-    if (!owned) return
-    const ref = valueRef(this.#room, key)
-    if (ref === owned.ref) return
-    if (ref !== undefined) {
-      // Another node wrote the key: the key is theirs now.
-      this.#owned.delete(key)
-      return
+  /**
+   * Called by the room after every transaction that changed keys: an owned key another node
+   * removed is written back; one another node wrote is no longer owned.
+   */
+  review(keys: readonly string[], origin: unknown): void {
+    if (this.#owned.size === 0 || origin === this.#origin) return
+    for (const key of keys) {
+      const owned = this.#owned.get(key)
+      if (!owned) continue
+      const ref = this.#room.kv.ref(key)
+      if (ref === owned.ref) continue
+      if (ref !== undefined) {
+        this.#owned.delete(key)
+        continue
+      }
+      this.#lost.add(key)
+      this.#schedule()
     }
-    this.#lost.add(key)
-    if (!this.#scheduled) {
-      this.#scheduled = true
-      setImmediate(this.flush)
-    }
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return
+    this.#scheduled = true
+    setImmediate(this.flush)
   }
 
   /**
@@ -187,18 +166,11 @@ export class MeshStore {
     if (this.#queue.size > 0) {
       const queue = this.#queue
       this.#queue = new Map()
-      const room = this.#room
-      const { kv, kvMeta, doc } = room
-      doc.transact(() => {
-        for (const [key, { value, meta }] of queue) {
-          kv.set(key, value)
-          if (meta) {
-            const ref = valueRef(room, key)
-            kvMeta.set(key, { ...meta, ref })
-            if (meta.owner === this.#owner) this.#owned.set(key, { value, expiresAt: meta.expiresAt, ref })
-          } else if (kvMeta.has(key)) kvMeta.delete(key)
-        }
-      }, this.#origin)
+      const { kv, doc } = this.#room
+      doc.transact((tr) => kv.write(tr, [...queue]), this.#origin)
+      for (const [key, entry] of queue) {
+        if (entry.owner === this.#owner) this.#owned.set(key, { entry, ref: kv.ref(key) })
+      }
     }
     applied?.resolve()
   }
@@ -209,15 +181,13 @@ export class MeshStore {
     const keys: string[] = []
     for (const key of this.#lost) {
       const owned = this.#owned.get(key)
-      if (!owned || this.#queue.has(key) || valueRef(this.#room, key) !== undefined) continue
-      if (owned.expiresAt !== undefined && owned.expiresAt <= now) {
+      if (!owned || this.#queue.has(key) || this.#room.kv.entry(key) !== undefined) continue
+      if (expired(owned.entry, now)) {
         this.#owned.delete(key)
         continue
       }
       keys.push(key)
-      const meta: KeyMeta = { owner: this.#owner }
-      if (owned.expiresAt !== undefined) meta.expiresAt = owned.expiresAt
-      this.#queue.set(key, { value: owned.value, meta })
+      this.#queue.set(key, owned.entry)
     }
     this.#lost.clear()
     if (keys.length > 0 && !this.#room.destroyed) this.#reasserting?.(keys)
@@ -236,17 +206,17 @@ export class MeshStore {
     } else {
       throw new MeshError('bad_request', 'put takes a key and a value, or an object of keys and values')
     }
-    const meta = metaFor(this.#owner, opts, Date.now())
+    const extras = extrasFor(this.#owner, opts, Date.now())
     // Validate everything before queueing anything: a bad value writes nothing.
-    const checked = entries.map(([rawKey, v]) => {
+    const checked = entries.map(([rawKey, v]): KvEntry => {
       const key = assertKey(rawKey)
       if (v === undefined) throw new MeshError('bad_request', `value for "${key}" is undefined; use pop to remove`)
-      return [key, topLevel(toJsonValue(v, key), key)] as const
+      return { key, val: toJsonValue(v, key), ...extras }
     })
     // Local writes respect the document limit too: a room that outgrew its peers' limit
     // could never sync again. An upper bound of the encoded size is enough here.
     let bytes = 0
-    for (const [key, json] of checked) bytes += key.length + JSON.stringify(json).length + 32
+    for (const entry of checked) bytes += JSON.stringify(entry).length + 16
     if (!this.#room.admit(bytes)) {
       throw new MeshError(
         'too_large',
@@ -254,22 +224,18 @@ export class MeshStore {
       )
     }
     // A key written twice in one turn keeps its first place and its last value.
-    for (const [key, json] of checked) {
-      this.#queue.set(key, { value: json, meta })
-      if (!meta?.owner) this.#owned.delete(key)
+    for (const entry of checked) {
+      this.#queue.set(entry.key, entry)
+      if (entry.owner === undefined) this.#owned.delete(entry.key)
     }
-    if (!this.#scheduled && this.#queue.size > 0) {
-      this.#scheduled = true
-      setImmediate(this.flush)
-    }
+    if (this.#queue.size > 0) this.#schedule()
   }
 
   /** The value of `key`, or `undefined` (also once a TTL key expired). */
   get(key: string): JsonValue | undefined {
     this.flush()
-    const value = this.#room.kv.get(key) as JsonValue | undefined
-    if (value === undefined || this.#room.kvMeta.size === 0) return value
-    return this.#expired(key, Date.now()) ? undefined : value
+    const entry = this.#room.kv.entry(key)
+    return entry === undefined || expired(entry, Date.now()) ? undefined : entry.val
   }
 
   /** True when `key` holds a value that has not expired. */
@@ -280,23 +246,20 @@ export class MeshStore {
   /** Owner and expiry of an ephemeral or TTL key. */
   meta(key: string): KeyMeta | undefined {
     this.flush()
-    const meta = currentMeta(this.#room, key)
-    if (!meta) return undefined
-    const { owner, expiresAt } = meta
-    return { ...(owner !== undefined ? { owner } : {}), ...(expiresAt !== undefined ? { expiresAt } : {}) }
+    const entry = this.#room.kv.entry(key)
+    if (!entry || (entry.owner === undefined && entry.exp === undefined)) return undefined
+    return {
+      ...(entry.owner !== undefined ? { owner: entry.owner } : {}),
+      ...(entry.exp !== undefined ? { expiresAt: entry.exp } : {}),
+    }
   }
 
   /** Removes `key` everywhere and resolves with the value it held, or `undefined`. */
   pop(key: string): Promise<JsonValue | undefined> {
     const value = this.get(key)
     this.#owned.delete(key)
-    const { kv, kvMeta, doc } = this.#room
-    if (kv.has(key) || kvMeta.has(key)) {
-      doc.transact(() => {
-        kv.delete(key)
-        kvMeta.delete(key)
-      }, this.#origin)
-    }
+    const { kv, doc } = this.#room
+    if (kv.entry(key) !== undefined) doc.transact((tr) => kv.write(tr, [[key, undefined]]), this.#origin)
     return Promise.resolve(value)
   }
 
@@ -308,68 +271,51 @@ export class MeshStore {
   /** Every `[key, value]` pair currently held. */
   entries(): Array<[string, JsonValue]> {
     this.flush()
-    const all = [...this.#room.kv.entries()] as Array<[string, JsonValue]>
-    if (this.#room.kvMeta.size === 0) return all
     const now = Date.now()
-    return all.filter(([k]) => !this.#expired(k, now))
+    const out: Array<[string, JsonValue]> = []
+    for (const entry of this.#room.kv.entries()) if (!expired(entry, now)) out.push([entry.key, entry.val])
+    return out
   }
 
   /** Number of keys. */
   get size(): number {
     this.flush()
-    return this.#room.kvMeta.size === 0 ? this.#room.kv.size : this.entries().length
+    const now = Date.now()
+    let hidden = 0
+    for (const entry of this.#room.kv.special()) if (expired(entry, now)) hidden++
+    return this.#room.kv.size - hidden
   }
 
   /** A plain-object snapshot of the whole store. */
   toJSON(): Record<string, JsonValue> {
-    this.flush()
     const out: Record<string, JsonValue> = {}
-    const now = Date.now()
-    const filter = this.#room.kvMeta.size > 0
-    this.#room.kv.forEach((value, key) => {
-      if (!filter || !this.#expired(key, now)) defineJsonProperty(out, key, value as JsonValue)
-    })
+    for (const [key, value] of this.entries()) defineJsonProperty(out, key, value)
     return out
   }
 
   /**
-   * Removes, in one commit, every expired key and every ephemeral key whose owner `isGone`,
-   * and metadata that no longer describes its key's value. Returns the keys whose values it
-   * removed. Removing twice is harmless, so two sweepers do no damage. Only metadata that
-   * belongs to the current value can remove it: a concurrent plain write of the key that
-   * merged with another node's ephemeral metadata is never swept.
+   * Removes, in one commit, every expired key and every ephemeral key whose owner `isGone`.
+   * Returns the keys removed. Removing twice is harmless, so two sweepers do no damage. It
+   * looks only at entries with an owner or an expiry, never at the whole store.
    */
   sweep(now: number, isGone: (owner: string) => boolean): string[] {
     this.flush()
-    const room = this.#room
-    const { kv, kvMeta, doc } = room
+    const { kv, doc } = this.#room
     const doomed: string[] = []
-    const stale: string[] = []
-    kvMeta.forEach((_raw, key) => {
-      const meta = currentMeta(room, key)
-      if (!meta) stale.push(key)
-      else if (
-        (meta.expiresAt !== undefined && meta.expiresAt <= now) ||
-        (meta.owner !== undefined && isGone(meta.owner))
-      ) {
-        doomed.push(key)
-      }
-    })
-    if (doomed.length > 0 || stale.length > 0) {
-      doc.transact(() => {
-        for (const key of doomed) {
-          kv.delete(key)
-          kvMeta.delete(key)
-          this.#owned.delete(key)
-        }
-        for (const key of stale) kvMeta.delete(key)
-      }, this.#origin)
+    for (const entry of kv.special()) {
+      if (expired(entry, now) || (entry.owner !== undefined && isGone(entry.owner))) doomed.push(entry.key)
+    }
+    if (doomed.length > 0) {
+      for (const key of doomed) this.#owned.delete(key)
+      doc.transact(
+        (tr) =>
+          kv.write(
+            tr,
+            doomed.map((key) => [key, undefined] as [string, undefined]),
+          ),
+        this.#origin,
+      )
     }
     return doomed
-  }
-
-  #expired(key: string, now: number): boolean {
-    const expiresAt = currentMeta(this.#room, key)?.expiresAt
-    return expiresAt !== undefined && expiresAt <= now
   }
 }

@@ -20,7 +20,7 @@ const errors = (node: ServedNode['node']) =>
     ?.values.reduce((n, v) => n + v.value, 0) ?? 0
 
 describe('hostile content in the shared types the store uses', () => {
-  it('a light peer that writes key metadata (kv-meta) is refused, and no node crashes', async () => {
+  it('a light peer that writes an entry with an owner or an expiry is refused, and no node crashes', async () => {
     const a = await serveNode({ name: 'a', ...fast })
     const b = await serveNode({ name: 'b', ...fast })
     served.push(a, b)
@@ -37,44 +37,55 @@ describe('hostile content in the shared types the store uses', () => {
     const closed = new Promise<number>((resolve) =>
       provider.once('connection-close', (e: CloseEvent | null) => resolve(e?.code ?? 0)),
     )
-    const meta = doc.getMap<unknown>('kv-meta')
-    meta.set('lease', null) // an overwrite: its parent is known only through the item it replaces
-    meta.set('fresh', null)
+    // Claims an ephemeral key for node b (swept when b dies) and an expiry on a fresh key.
+    doc.getArray('kv').push([
+      { key: 'stolen', val: 1, owner: b.node.id },
+      { key: 'doomed', val: 2, exp: 1 },
+    ])
     expect(await closed).toBe(4403)
-    // Heartbeats (and sweeps) keep running on both nodes; the data is untouched.
     const beats = b.node.members().find((m) => m.id === a.node.id)?.lastSeen ?? 0
     await waitUntil(
       'a few more heartbeats',
       () => (b.node.members().find((m) => m.id === a.node.id)?.lastSeen ?? 0) > beats + 60,
     )
     for (const node of [a.node, b.node]) {
-      expect(node.get('lease')).toBe('a')
-      expect(node.get('cache')).toBe(1)
+      expect(node.data.toJSON()).toEqual({ lease: 'a', cache: 1 })
       expect(errors(node)).toBe(0)
     }
   })
 
-  it('malformed metadata that reached a replica anyway is ignored by reads and sweeps', async () => {
+  it('malformed entries that reached replicas are ignored by every replica alike', async () => {
     const log = memoryLogger()
     const a = await serveNode({ name: 'a', ...fast, logger: log.logger })
-    served.push(a)
-    await a.node.put({ k1: 1, k2: 2, k3: 3, k4: 4 })
-    const { kvMeta, doc } = a.node.room('default')
-    // What a hostile writer could leave: null, wrong types, an expiry without a matching value.
-    doc.transact(() => {
-      kvMeta.set('k1', null)
-      kvMeta.set('k2', 'garbage')
-      kvMeta.set('k3', { expiresAt: 'soon', owner: 42 })
-      kvMeta.set('k4', { expiresAt: 1, ref: 'not-the-value' })
-      kvMeta.set('gone', { owner: 'nobody', expiresAt: 1 })
-    })
+    const b = await serveNode({ name: 'b', ...fast })
+    served.push(a, b)
+    await b.node.join([a.url])
+    await a.node.put('k1', 1)
+    // What a buggy or hostile writer could leave in the array.
+    a.node
+      .room('default')
+      .kv.array.push([
+        null,
+        42,
+        'text',
+        [1, 2],
+        {},
+        { val: 1 },
+        { key: 7, val: 1 },
+        { key: '', val: 1 },
+        { key: 'no-val' },
+        { key: 'bad-owner', val: 1, owner: 42 },
+        { key: 'bad-exp', val: 1, exp: 'soon' },
+        { key: 'x'.repeat(2000), val: 1 },
+        { key: 'k2', val: 2 },
+      ])
+    await waitUntil('b has k2', () => b.node.get('k2') === 2, { subscribe: (w) => b.node.on('change', w) })
     const before = a.node.members()[0]!.lastSeen
     await waitUntil('a few heartbeats with sweeps', () => a.node.members()[0]!.lastSeen > before + 100)
-    expect(a.node.data.toJSON()).toEqual({ k1: 1, k2: 2, k3: 3, k4: 4 })
-    expect(a.node.data.meta('k4')).toBeUndefined()
-    expect(errors(a.node)).toBe(0)
+    for (const node of [a.node, b.node]) {
+      expect(node.data.toJSON()).toEqual({ k1: 1, k2: 2 })
+      expect(errors(node)).toBe(0)
+    }
     expect(log.entries.filter((e) => e.level === 'error')).toEqual([])
-    // The sweeper removed metadata that describes nothing.
-    expect(kvMeta.size).toBe(0)
   })
 })

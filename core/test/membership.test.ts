@@ -234,7 +234,7 @@ describe('membership over real links', () => {
     await eventually([b.node], () => b.node.has('session'), 'ttl key replicated')
     expect(b.node.data.meta('session')?.expiresAt).toBeGreaterThan(Date.now())
     await eventually([a.node, b.node], () => !a.node.has('session') && !b.node.has('session'), 'expired everywhere')
-    const raw = (n: MeshNode) => n.room('default').kv.has('session')
+    const raw = (n: MeshNode) => n.room('default').kv.entry('session') !== undefined
     await eventually([a.node, b.node], () => !raw(a.node) && !raw(b.node), 'swept from the document')
     expect(b.node.data.toJSON()).toEqual({ keep: 1 })
   })

@@ -69,9 +69,26 @@ describe('store facade', () => {
     n.on('change', (e) => events.push(e))
     await n.put({ a: 1, b: 2 })
     await n.pop('a')
+    await n.put('b', 3)
     expect(events).toEqual([
-      { room: 'default', keys: ['a', 'b'], local: true, origin: n.id },
-      { room: 'default', keys: ['a'], local: true, origin: n.id },
+      {
+        room: 'default',
+        keys: ['a', 'b'],
+        changes: [
+          { key: 'a', previous: undefined, value: 1 },
+          { key: 'b', previous: undefined, value: 2 },
+        ],
+        local: true,
+        origin: n.id,
+      },
+      {
+        room: 'default',
+        keys: ['a'],
+        changes: [{ key: 'a', previous: 1, value: undefined }],
+        local: true,
+        origin: n.id,
+      },
+      { room: 'default', keys: ['b'], changes: [{ key: 'b', previous: 2, value: 3 }], local: true, origin: n.id },
     ])
   })
 

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
+import { YKeyValue } from 'y-utility/y-keyvalue'
 import { eventually, openSocket, serveNode, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
@@ -16,7 +17,7 @@ const provider = (node: ServedNode, room = 'default') => {
   // disableBc: otherwise providers in one process sync over BroadcastChannel and skip the server.
   const p = new WebsocketProvider(node.url, room, doc, { WebSocketPolyfill: WebSocket as never, disableBc: true })
   providers.push(p)
-  return { doc, provider: p, kv: doc.getMap<unknown>('kv') }
+  return { doc, provider: p, kv: new YKeyValue<unknown>(doc.getArray('kv')) }
 }
 
 const synced = (p: WebsocketProvider) =>

@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { WebsocketProvider } from 'y-websocket'
 import { WebSocket } from 'ws'
 import * as Y from 'yjs'
-import { KV_MAP } from '../room.js'
+import { YKeyValue } from 'y-utility/y-keyvalue'
+import { KV_ARRAY } from '../kv-index.js'
 import { MeshNode } from '../node.js'
 import { openRawSocket, refusedUpgradeStatus, restCall, uploadCall, type RestReply } from './clients.js'
 import { waitUntil, withTimeout } from './wait.js'
@@ -121,7 +122,8 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
           },
         },
       )
-      return { doc, provider, kv: doc.getMap<unknown>(KV_MAP) }
+      // The stock client of the store's layout, as a Yjs app would use it.
+      return { doc, provider, kv: new YKeyValue<unknown>(doc.getArray(KV_ARRAY)) }
     }
 
     const onChange = (node: MeshNode) => (wake: () => void) => node.on('change', wake)
