@@ -1,8 +1,7 @@
 export { MeshClientError, type MeshClientErrorCode } from './errors.js'
-export { MAX_KEY_LENGTH, MeshError, type JsonValue } from '@mesh/core/browser'
+export { KV_ARRAY, MAX_KEY_LENGTH, MeshError, type JsonValue } from '@mesh/core/browser'
 export {
   DEFAULT_ROOM,
-  KV_MAP,
   MeshClient,
   type BackoffOptions,
   type ClientChangeEvent,

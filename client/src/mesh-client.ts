@@ -1,4 +1,5 @@
 import { applyAwarenessUpdate, Awareness, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
+import { YKeyValue } from 'y-utility/y-keyvalue'
 import * as Y from 'yjs'
 import { MeshClientError } from './errors.js'
 import {
@@ -6,6 +7,7 @@ import {
   defineJsonProperty,
   Emitter,
   jsonEqual,
+  KV_ARRAY,
   MessageType,
   SyncType,
   toJsonValue,
@@ -16,11 +18,14 @@ import { decodeMessages, EMPTY_STATE_VECTOR, encodeMessage, frameBytes } from '.
 import type { ServerMessage } from './protocol.js'
 import { SOCKET_OPEN, type ClientSocket, type WebSocketConstructor } from './socket.js'
 
-/** The room whose `kv` map nodes expose as their key/value store. */
+/** The room whose `kv` array nodes expose as their key/value store. */
 export const DEFAULT_ROOM = 'default'
 
-/** Name of the map that holds the key/value store in every room. */
-export const KV_MAP = 'kv'
+/** What the store's entries hold: JSON values written here, or by nodes (with an owner or expiry). */
+type StoredValue = JsonValue
+type StoredEntry = { key: string; val: JsonValue; exp?: unknown }
+
+const expired = (entry: StoredEntry): boolean => typeof entry.exp === 'number' && entry.exp <= Date.now()
 
 /**
  * Where the client stands:
@@ -163,7 +168,8 @@ export class MeshClient {
   /** Resolves the first time the client is synced; rejects if it is closed before. */
   readonly synced: Promise<void>
   #doc: Y.Doc
-  #kv: Y.Map<unknown>
+  /** The store's layout ({ key, val } entries in array `kv`) through y-utility, fine for a tab's few keys. */
+  #kv!: YKeyValue<StoredValue>
   #awareness: Awareness
   #WebSocket: WebSocketConstructor
   #protocols: string[] | undefined
@@ -226,7 +232,6 @@ export class MeshClient {
     this.#emitter = new Emitter((error, event) => this.#listenerFailed(error, event))
 
     this.#doc = new Y.Doc()
-    this.#kv = this.#doc.getMap(KV_MAP)
     this.#attach(this.#doc)
     // Presence lives on its own tiny doc so it survives a read-only rollback, which swaps the data doc.
     const presenceDoc = new Y.Doc()
@@ -290,14 +295,15 @@ export class MeshClient {
     }
   }
 
-  /** The value of `key`, or `undefined`. */
+  /** The value of `key`, or `undefined` (also once a TTL key a node wrote expired). */
   get(key: string): JsonValue | undefined {
-    return this.#kv.get(key) as JsonValue | undefined
+    const entry = this.#kv.map.get(key) as StoredEntry | undefined
+    return entry && !expired(entry) ? entry.val : undefined
   }
 
   /** True when `key` holds a value. */
   has(key: string): boolean {
-    return this.#kv.has(key)
+    return this.get(key) !== undefined
   }
 
   /** Removes `key` everywhere and resolves with the value it held, or `undefined`. */
@@ -307,30 +313,32 @@ export class MeshClient {
     } catch (error) {
       return Promise.reject(error)
     }
-    const value = this.#kv.get(key) as JsonValue | undefined
-    if (value !== undefined) this.#doc.transact(() => this.#kv.delete(key))
+    const value = this.get(key)
+    if (this.#kv.has(key)) this.#doc.transact(() => this.#kv.delete(key))
     return Promise.resolve(value)
   }
 
   /** Every key currently held. */
   keys(): string[] {
-    return [...this.#kv.keys()]
+    return this.entries().map(([key]) => key)
   }
 
   /** Every `[key, value]` pair currently held. */
   entries(): Array<[string, JsonValue]> {
-    return [...this.#kv.entries()] as Array<[string, JsonValue]>
+    const out: Array<[string, JsonValue]> = []
+    for (const [key, entry] of this.#kv.map as Map<string, StoredEntry>) if (!expired(entry)) out.push([key, entry.val])
+    return out
   }
 
   /** Number of keys. */
   get size(): number {
-    return this.#kv.size
+    return this.entries().length
   }
 
   /** A plain-object snapshot of the whole store. */
   toJSON(): Record<string, JsonValue> {
     const out: Record<string, JsonValue> = {}
-    this.#kv.forEach((value, key) => defineJsonProperty(out, key, value))
+    for (const [key, value] of this.entries()) defineJsonProperty(out, key, value)
     return out
   }
 
@@ -446,12 +454,13 @@ export class MeshClient {
 
   #attach(doc: Y.Doc): void {
     doc.on('update', this.#onDocUpdate)
-    doc.getMap(KV_MAP).observe(this.#onKv)
+    this.#kv = new YKeyValue<StoredValue>(doc.getArray(KV_ARRAY))
+    this.#kv.on('change', this.#onKv)
   }
 
   #detach(doc: Y.Doc): void {
     doc.off('update', this.#onDocUpdate)
-    doc.getMap(KV_MAP).unobserve(this.#onKv)
+    this.#kv.off('change', this.#onKv)
   }
 
   #onDocUpdate = (update: Uint8Array, origin: unknown): void => {
@@ -460,9 +469,9 @@ export class MeshClient {
     this.#send(encodeMessage.sync(SyncType.update, update))
   }
 
-  #onKv = (event: Y.YMapEvent<unknown>): void => {
+  #onKv = (changes: Map<string, unknown>, transaction: Y.Transaction): void => {
     if (!this.#emitter.has('change')) return
-    this.#emitter.emit('change', { keys: [...event.keysChanged], local: event.transaction.origin !== this.#remote })
+    this.#emitter.emit('change', { keys: [...changes.keys()], local: transaction.origin !== this.#remote })
   }
 
   #onAwarenessUpdate = (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
@@ -707,7 +716,6 @@ export class MeshClient {
     const old = this.#doc
     this.#detach(old)
     this.#doc = fresh
-    this.#kv = fresh.getMap(KV_MAP)
     this.#attach(fresh)
     old.destroy()
     this.#dirty = false

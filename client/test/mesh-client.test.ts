@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket, { WebSocketServer } from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
+import { YKeyValue } from 'y-utility/y-keyvalue'
 import { deadPort, nodeClient, serveNode, until, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
@@ -188,7 +189,7 @@ describe('MeshClient against real nodes', () => {
     await expect(c.put('x', 1)).rejects.toMatchObject({ code: 'read_only' })
     await expect(c.pop('flag')).rejects.toMatchObject({ code: 'read_only' })
     // Bypass the API: the node must refuse the raw update too.
-    c.doc.getMap('kv').set('forced', true)
+    c.doc.getArray('kv').push([{ key: 'forced', val: true }])
     await until([c], () => !c.has('forced'), 'forced write rolled back')
     // Ordered links: once this later write is everywhere, a relayed refused write would be too.
     await b.node.put('sentinel', 1)
@@ -254,7 +255,7 @@ describe('MeshClient against real nodes', () => {
     await until([a.node], () => a.node.get('k') === 1, 'writer write on the node')
     const reader = client({ urls: a.url, token: 'reader' })
     await reader.synced
-    reader.doc.getMap('kv').set('k', 2)
+    reader.doc.getArray('kv').push([{ key: 'k', val: 2 }])
     await until([reader], () => reader.readOnly && reader.get('k') === 1, 'reader refused and rolled back')
     const stranger = client({ urls: a.url })
     const error = await new Promise<MeshClientError>((resolve) => stranger.once('error', resolve))
@@ -292,7 +293,7 @@ describe('MeshClient against real nodes', () => {
       c.synced,
       new Promise<void>((resolve) => (provider.synced ? resolve() : provider.once('sync', () => resolve()))),
     ])
-    const kv = doc.getMap<unknown>('kv')
+    const kv = new YKeyValue<unknown>(doc.getArray('kv'))
     kv.set('fromProvider', { via: 'y-websocket' })
     await until([c], () => c.get('fromProvider') !== undefined, 'provider write on the client')
     expect(c.get('fromProvider')).toEqual({ via: 'y-websocket' })

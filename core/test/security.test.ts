@@ -80,7 +80,7 @@ describe('authenticate hook for light peers', () => {
   it('a read-only peer is told no, and its write reaches nobody', async () => {
     const a = await start({ name: 'a', authenticate })
     const reader = await connect(`${a.url}/default?token=reader`)
-    reader.ws.send(update((doc) => new YKeyValue(doc.getArray('kv')).set('hack', 1)))
+    reader.ws.send(update((doc) => new YKeyValue<unknown>(doc.getArray('kv')).set('hack', 1)))
     await eventually([], () => reader.messages.some((m) => m[0] === 2), 'permission denied message')
     expect(a.node.has('hack')).toBe(false)
     reader.ws.close()
@@ -90,7 +90,7 @@ describe('authenticate hook for light peers', () => {
     let release: (value: boolean) => void = () => {}
     const a = await start({ name: 'a', authenticate: () => new Promise<boolean>((r) => (release = r)) })
     const client = await connect(`${a.url}/later`)
-    client.ws.send(update((doc) => new YKeyValue(doc.getArray('kv')).set('early', 1)))
+    client.ws.send(update((doc) => new YKeyValue<unknown>(doc.getArray('kv')).set('early', 1)))
     // A pong proves the server read everything sent before the ping.
     await new Promise((resolve) => {
       client.ws.once('pong', resolve)
@@ -208,7 +208,7 @@ describe('limits', () => {
   it('a document that would grow past its limit: 4413, nothing applied', async () => {
     const a = await start({ name: 'a', limits: { maxDocumentBytes: 4096 } })
     const { ws, closed } = await openSocket(`${a.url}/default`)
-    ws.send(update((doc) => new YKeyValue(doc.getArray('kv')).set('big', 'x'.repeat(10_000))))
+    ws.send(update((doc) => new YKeyValue<unknown>(doc.getArray('kv')).set('big', 'x'.repeat(10_000))))
     expect((await closed).code).toBe(CloseCode.tooLarge)
     expect(a.node.has('big')).toBe(false)
   })

@@ -244,7 +244,7 @@ export class ClusterModel {
     if (open.length > 0) {
       const rooms = open.flatMap((p) => Object.values(p.rooms).map((r) => r.state))
       if (rooms.includes('quarantined')) return 'quarantined'
-      if (rooms.includes('syncing') || rooms.includes('adopting')) return 'syncing'
+      if (rooms.includes('syncing')) return 'syncing'
       return 'connected'
     }
     // A dialer goes dormant with no open link only when its node refuses the peer: a cut.
