@@ -1,5 +1,5 @@
 import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
-import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
+import { readAwarenessEntries, writeAwarenessEntries, type AwarenessEntry } from './awareness-entries.js'
 import * as Y from 'yjs'
 import { CloseCode } from './close-codes.js'
 import type { Logger } from './logger.js'
@@ -116,33 +116,8 @@ export class LightPeer implements Connection, LightSink {
         }
         Y.applyUpdate(doc, message.payload, this)
         return
-      case MessageType.awareness: {
-        // A socket may set or remove only its own clients' states, never another tab's.
-        const owners = this.room.awarenessOwners
-        const entries = readAwarenessEntries(message.update)
-        const allowed = entries.filter((entry) => {
-          const owner = owners.get(entry.clientId)
-          if (owner === this) return true
-          return owner === undefined && this.#clients.size < MAX_CLIENTS_PER_SOCKET
-        })
-        if (allowed.length < entries.length) {
-          this.#host.logger.warn('dropped awareness entries for clients this socket does not own', {
-            peer: this.id,
-            dropped: entries.length - allowed.length,
-          })
-        }
-        if (allowed.length === 0) return
-        for (const entry of allowed) {
-          owners.set(entry.clientId, this)
-          this.#clients.add(entry.clientId)
-        }
-        const update = allowed.length === entries.length ? message.update : writeAwarenessEntries(allowed)
-        applyAwarenessUpdate(awareness, update, this)
-        for (const { clientId } of allowed) {
-          if (!awareness.getStates().has(clientId)) this.#clients.delete(clientId)
-        }
-        return
-      }
+      case MessageType.awareness:
+        return this.#onAwareness(message.update)
       case MessageType.queryAwareness: {
         const ids = [...awareness.getStates().keys()]
         this.sendFrame(encodeLight.awareness(encodeAwarenessUpdate(awareness, ids)))
@@ -151,6 +126,66 @@ export class LightPeer implements Connection, LightSink {
       case MessageType.auth:
         return
     }
+  }
+
+  /**
+   * Applies the entries this socket may speak for. A socket owns the ids it introduced with a
+   * state that counted (a fresh clock); it keeps them until it removes them or closes. Stock
+   * y-websocket clients echo every change they receive, other users' removals included, so an
+   * entry for someone else's id is expected and ignored quietly when it is an echo (a removal,
+   * or a clock the node already has). Only a newer state for another socket's id is an attempt
+   * to speak for someone else, and is dropped with a warning.
+   */
+  #onAwareness(update: Uint8Array): void {
+    const { awareness } = this.room
+    const owners = this.room.awarenessOwners
+    const entries = readAwarenessEntries(update)
+    const allowed: AwarenessEntry[] = []
+    let echoes = 0
+    let refused = 0
+    for (const entry of entries) {
+      const owner = owners.get(entry.clientId)
+      if (owner === this) {
+        allowed.push(entry)
+        continue
+      }
+      const known = awareness.meta.get(entry.clientId)?.clock
+      const fresh = known === undefined || entry.clock > known
+      // A removal never makes a socket the owner of an id, and a stale state changes nothing.
+      if (entry.state === 'null' || !fresh) {
+        echoes++
+        continue
+      }
+      // Ids of another tab on this node stay its own; an id relayed from another node may be
+      // taken over only once its state is gone there (its tab left, or moved to this node).
+      const claimable =
+        owner === undefined || (!(owner instanceof LightPeer) && !awareness.getStates().has(entry.clientId))
+      if (!claimable || this.#clients.size >= MAX_CLIENTS_PER_SOCKET) {
+        refused++
+        continue
+      }
+      owners.set(entry.clientId, this)
+      this.#clients.add(entry.clientId)
+      allowed.push(entry)
+    }
+    if (refused > 0) {
+      this.#host.logger.warn('dropped awareness entries for clients this socket does not own', {
+        peer: this.id,
+        dropped: refused,
+      })
+    }
+    if (echoes > 0) this.#host.logger.debug('ignored echoed awareness entries', { peer: this.id, echoes })
+    if (allowed.length === 0) return
+    applyAwarenessUpdate(awareness, allowed.length === entries.length ? update : writeAwarenessEntries(allowed), this)
+    for (const { clientId } of allowed) {
+      if (!awareness.getStates().has(clientId)) this.#release(clientId)
+    }
+  }
+
+  /** Gives up an id: it is no longer this socket's, and another tab may introduce it. */
+  #release(clientId: number): void {
+    this.#clients.delete(clientId)
+    if (this.room.awarenessOwners.get(clientId) === this) this.room.awarenessOwners.delete(clientId)
   }
 
   /** Closes the socket with a code and reason, and cleans up. */
@@ -174,7 +209,10 @@ export class LightPeer implements Connection, LightSink {
     if (this.#closed) return
     this.#closed = true
     this.room.removeLight(this)
-    if (this.#clients.size > 0) removeAwarenessStates(this.room.awareness, [...this.#clients], this)
+    const clients = [...this.#clients]
+    if (clients.length > 0) removeAwarenessStates(this.room.awareness, clients, this)
+    // Ids whose state had already gone (timed out) raised no removal; release them too.
+    for (const clientId of clients) this.#release(clientId)
     this.#host.lightDown(this)
   }
 }

@@ -303,13 +303,15 @@ export class PeerLink implements Connection, PeerSink {
         const entries = readAwarenessEntries(message.update)
         const owners = room.awarenessOwners
         const allowed = entries.filter((e) => !(owners.get(e.clientId) instanceof LightPeer))
-        for (const entry of allowed) owners.set(entry.clientId, this)
         if (allowed.length === 0) return
         applyAwarenessUpdate(
           room.awareness,
           allowed.length === entries.length ? message.update : writeAwarenessEntries(allowed),
           this,
         )
+        // Owned only while a state is here: a relayed removal must leave no owner entry behind.
+        const states = room.awareness.getStates()
+        for (const entry of allowed) if (states.has(entry.clientId)) owners.set(entry.clientId, this)
         return
       }
       case MessageType.hold:

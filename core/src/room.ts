@@ -115,7 +115,12 @@ export class Room {
   }
 
   #onAwareness = (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
-    for (const id of changes.removed) this.awarenessOwners.delete(id)
+    for (const id of changes.removed) {
+      // A tab's ids stay its own until it removes them or closes, whoever else reports a removal
+      // (an awareness timeout, a relay); ids relayed from another node go with their state.
+      const owner = this.awarenessOwners.get(id)
+      if (owner === origin || !this.#lights.has(owner as LightSink)) this.awarenessOwners.delete(id)
+    }
     const clients = [...changes.added, ...changes.updated, ...changes.removed]
     if (clients.length === 0 || this.#destroyed) return
     const update = encodeAwarenessUpdate(this.awareness, clients)
