@@ -8,6 +8,8 @@ import { checkUpdate } from './update-check.js'
 import { decodeLight, encodeLight, MessageType, SyncType, type LightMessage } from './protocol.js'
 import type { Metrics } from './metrics.js'
 import { RateLimiter } from './rate-limiter.js'
+import { SendBuffer } from './send-buffer.js'
+import { SyncAnswers } from './sync-answers.js'
 import type { LightSink, Room } from './room.js'
 import { SOCKET_OPEN, type Connection, type MeshSocket } from './socket.js'
 
@@ -20,6 +22,10 @@ export interface LightHost {
   readonly metrics: Metrics
   /** Frames per second one light peer may send (bursts of twice that). */
   readonly messagesPerSecond: number
+  /** Unsent bytes a socket may hold beyond the largest frame it was sent, before it is closed. */
+  readonly sendBufferBytes: number
+  /** SyncStep1 answers carrying state the client lacks, per minute (bursts of 4). */
+  readonly syncAnswersPerMinute: number
   lightDown(peer: LightPeer): void
 }
 
@@ -41,6 +47,8 @@ export class LightPeer implements Connection, LightSink {
   #closed = false
   #closeReason: { code: number; reason: string } | undefined
   #rules: FrameRules<LightMessage>
+  #sendBuffer: SendBuffer
+  #syncAnswers: SyncAnswers
 
   constructor(options: { id: string; host: LightHost; socket: MeshSocket; room: Room; readOnly?: boolean }) {
     this.id = options.id
@@ -49,6 +57,14 @@ export class LightPeer implements Connection, LightSink {
     this.room = options.room
     this.readOnly = options.readOnly ?? false
     const host = options.host
+    this.#sendBuffer = new SendBuffer({ limit: host.sendBufferBytes })
+    const doc = this.room.doc
+    this.#syncAnswers = new SyncAnswers({
+      doc,
+      perMinute: host.syncAnswersPerMinute,
+      answer: (stateVector) =>
+        this.sendFrame(encodeLight.sync(SyncType.step2, Y.encodeStateAsUpdate(doc, stateVector))),
+    })
     this.#rules = {
       maxBytes: host.maxMessageBytes,
       limiter: new RateLimiter(host.messagesPerSecond),
@@ -73,9 +89,20 @@ export class LightPeer implements Connection, LightSink {
     return this.#closeReason
   }
 
-  /** Sends a frame if the socket is open. */
+  /** Sends a frame if the socket is open; a socket that holds too much unsent is closed instead. */
   sendFrame(frame: Uint8Array<ArrayBuffer>): void {
     if (this.#closed || this.#socket.readyState !== SOCKET_OPEN) return
+    const held = this.#sendBuffer.overflow(this.#socket, frame.length)
+    if (held !== undefined) {
+      const limit = this.#sendBuffer.limit
+      this.#host.logger.warn('closing light peer that reads slower than the node sends', {
+        peer: this.id,
+        room: this.room.name,
+        held,
+        limit,
+      })
+      return this.fail(CloseCode.sendBufferFull, `over ${limit} bytes waiting to be sent: the client reads too slowly`)
+    }
     try {
       this.#socket.send(frame)
       this.#host.metrics.lightFramesOut++
@@ -96,11 +123,7 @@ export class LightPeer implements Connection, LightSink {
     const { doc, awareness } = this.room
     switch (message.type) {
       case MessageType.sync:
-        if (message.sub === SyncType.step1) {
-          const diff = Y.encodeStateAsUpdate(doc, message.payload)
-          this.sendFrame(encodeLight.sync(SyncType.step2, diff))
-          return
-        }
+        if (message.sub === SyncType.step1) return this.#syncAnswers.request(message.payload)
         // Check fully first: Yjs may integrate part of a malformed update before throwing.
         checkUpdate(message.payload, 'v1')
         if (this.readOnly) {
@@ -208,6 +231,7 @@ export class LightPeer implements Connection, LightSink {
   close(): void {
     if (this.#closed) return
     this.#closed = true
+    this.#syncAnswers.stop()
     this.room.removeLight(this)
     const clients = [...this.#clients]
     if (clients.length > 0) removeAwarenessStates(this.room.awareness, clients, this)
