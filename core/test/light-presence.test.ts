@@ -112,3 +112,28 @@ describe.each([
     expect(dropped(logB.entries)).toEqual([])
   })
 })
+
+describe('presence that predates a link', () => {
+  it('a tab already present when a node joins is seen by a tab on the joining node at once', async () => {
+    const a = await serveNode({ name: 'a' })
+    const b = await serveNode({ name: 'b' })
+    served.push(a, b)
+    const ada = client(a, 'cursors')
+    await synced(ada, 'ada')
+    ada.awareness.setLocalStateField('user', { name: 'ada' })
+    await waitUntil('a to hold ada', () => a.node.room('cursors').awareness.getStates().has(ada.doc.clientID))
+    // The link and room "cursors" on b come up after ada's state was set: nothing else will
+    // bring it over before her client renews it (every 15 s).
+    await b.node.join([a.url])
+    await b.node.syncUp()
+    const bob = client(b, 'cursors')
+    await synced(bob, 'bob')
+    await waitUntil(
+      'bob to see ada',
+      () =>
+        (bob.awareness.getStates().get(ada.doc.clientID) as { user?: { name: string } } | undefined)?.user?.name ===
+        'ada',
+      { timeoutMs: 1000, subscribe: onAwareness(bob) },
+    )
+  })
+})
