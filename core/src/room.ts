@@ -157,9 +157,17 @@ export class Room {
     }
   }
 
-  /** Starts relaying this room's live updates to a peer link. */
+  /**
+   * Starts relaying this room's live updates to a peer link, and sends it the awareness states
+   * held now: they were relayed before the link existed, and would otherwise reach its side
+   * only when each client renews its state (every 15 s).
+   */
   addLink(link: PeerSink): void {
     this.#links.add(link)
+    const clients = [...this.awareness.getStates().keys()]
+    if (clients.length > 0) {
+      link.sendFrame(encodePeer.roomAwareness(this.name, encodeAwarenessUpdate(this.awareness, clients)))
+    }
   }
 
   /** Stops relaying to a peer link, flushing first so nothing queued for it is lost to others. */
