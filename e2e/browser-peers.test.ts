@@ -9,10 +9,11 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { MeshClient } from '@mesh/client'
-import { attachToServer, MeshNode } from '@mesh/core'
+import { attachToServer, MeshNode, type Logger } from '@mesh/core'
 import { serveBoard, type BoardServer } from '@mesh/example-board'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium } from './chromium.js'
+import { openStockPage } from './stock-client.js'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 
 declare global {
@@ -36,8 +37,17 @@ interface ServedNode {
 const nodes = new Set<ServedNode>()
 
 /** A node on 127.0.0.1; `port` brings a node back at an address a page already knows. */
-const serveNode = async (options: { name: string; port?: number; readOnly?: boolean }): Promise<ServedNode> => {
-  const node = new MeshNode({ name: options.name, lightPeers: { readOnly: options.readOnly ?? false } })
+const serveNode = async (options: {
+  name: string
+  port?: number
+  readOnly?: boolean
+  logger?: Logger
+}): Promise<ServedNode> => {
+  const node = new MeshNode({
+    name: options.name,
+    lightPeers: { readOnly: options.readOnly ?? false },
+    logger: options.logger,
+  })
   const server = http.createServer((_req, res) => res.writeHead(404).end())
   const detach = attachToServer(server, { node })
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve))
@@ -267,6 +277,48 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
       await until([], () => !served.node.members().some((m) => m.id === adaId), `Ada gone from ${served.node.name}`)
     }
     await shot(bob, 'presence-after-close')
+  })
+
+  it('a stock y-websocket page that drops and reconnects is seen again by a page on another node', async () => {
+    // Stock clients echo every awareness change they receive, other users' removals included;
+    // such an echo once left the returning page invisible everywhere until a reload.
+    const warnings: string[] = []
+    const logger: Logger = {
+      debug: () => {},
+      info: () => {},
+      warn: (message) => void warnings.push(message),
+      error: (message) => void warnings.push(message),
+    }
+    const a = await serveNode({ name: 'a', logger })
+    const b = await serveNode({ name: 'b', logger })
+    await b.node.join([a.url])
+    const [ada, bob] = await Promise.all([
+      openStockPage(browser, { url: a.url, room: 'cursors', name: 'Ada', errors: pageErrors }),
+      openStockPage(browser, { url: b.url, room: 'cursors', name: 'Bob', errors: pageErrors }),
+    ])
+    await Promise.all([ada.synced(), bob.synced()])
+    await expect.poll(() => bob.stateOf(ada.clientId)).toMatchObject({ user: { name: 'Ada' } })
+    await expect.poll(() => ada.stateOf(bob.clientId)).toMatchObject({ user: { name: 'Bob' } })
+
+    await ada.disconnect()
+    await expect.poll(() => bob.stateOf(ada.clientId)).toBeNull()
+    // Bob's page echoes Ada's removal to b; his next change arrives after it, on the same socket.
+    await bob.set('cursor', { x: 1 })
+    await until(
+      [],
+      () =>
+        (b.node.room('cursors').awareness.getStates().get(bob.clientId) as { cursor?: { x: number } })?.cursor?.x === 1,
+      "bob's change (and the echo before it) on b",
+    )
+
+    await ada.connect()
+    await ada.synced()
+    await ada.set('cursor', { x: 7 })
+    await expect.poll(() => bob.stateOf(ada.clientId)).toMatchObject({ user: { name: 'Ada' }, cursor: { x: 7 } })
+    await bob.set('cursor', { x: 2 })
+    await expect.poll(() => ada.stateOf(bob.clientId)).toMatchObject({ cursor: { x: 2 } })
+    expect(warnings).toEqual([])
+    await shot(bob.page, 'stock-presence-after-reconnect')
   })
 
   it("a read-only page's write reaches no node", async () => {

@@ -1,7 +1,11 @@
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
+import { INSPECT_ROOM } from './inspector-feed.js'
 import type { MeshNode } from './node.js'
+
+/** Largest frame the one-way inspector feed accepts; it only ever receives frames to refuse them. */
+const FEED_MAX_PAYLOAD = 1024
 
 /** Options of {@link attachToServer}. */
 export interface AttachOptions {
@@ -25,9 +29,16 @@ const reject = (socket: Duplex, status: number, text: string): void => {
  */
 export const attachToServer = (server: Server, options: AttachOptions): (() => void) => {
   const base = (options.path ?? '/mesh').replace(/\/+$/, '')
-  const { peerMessageBytes, lightMessageBytes } = options.node.limits
-  // One byte over the larger limit, so core sees oversized frames and closes with 4413.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: Math.max(peerMessageBytes, lightMessageBytes) + 1 })
+  const { node } = options
+  const { peerMessageBytes, lightMessageBytes } = node.limits
+  // Each endpoint refuses frames past its own limit before buffering them: one byte over it, so
+  // core still sees a frame at the limit + 1 and closes with 4413; anything larger is cut off
+  // by ws (1009) while it arrives. The feed is one-way: any frame from it is refused.
+  const servers = {
+    peer: new WebSocketServer({ noServer: true, maxPayload: peerMessageBytes + 1 }),
+    light: new WebSocketServer({ noServer: true, maxPayload: lightMessageBytes + 1 }),
+    feed: new WebSocketServer({ noServer: true, maxPayload: FEED_MAX_PAYLOAD }),
+  }
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const pathname = new URL(request.url ?? '/', 'http://localhost').pathname
     let room: string | undefined
@@ -43,19 +54,26 @@ export const attachToServer = (server: Server, options: AttachOptions): (() => v
       return
     }
     socket.on('error', () => socket.destroy())
+    const wss = room === undefined ? servers.peer : room === INSPECT_ROOM ? servers.feed : servers.light
     wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
       // Undefined, not false, without the option: the node's own `lightPeers.readOnly` then decides.
       const readOnly = room !== undefined ? options.readOnly?.(request, room) : undefined
-      const connection = options.node.accept(ws, { room, request, readOnly })
+      const connection = node.accept(ws, { room, request, readOnly })
       ws.on('message', (data: Buffer, isBinary: boolean) => connection.receive(isBinary ? data : data.toString()))
       ws.on('close', () => connection.close())
-      ws.on('error', () => ws.terminate())
+      ws.on('error', (error: Error) => {
+        // ws closed the socket itself already (1009 for an oversized frame, 1002 for a protocol error).
+        node.logger.warn('closing socket after a WebSocket error', { room, error: error.message })
+        ws.terminate()
+      })
     })
   }
   server.on('upgrade', onUpgrade)
   return () => {
     server.off('upgrade', onUpgrade)
-    for (const client of wss.clients) client.terminate()
-    wss.close()
+    for (const wss of Object.values(servers)) {
+      for (const client of wss.clients) client.terminate()
+      wss.close()
+    }
   }
 }

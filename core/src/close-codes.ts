@@ -8,6 +8,12 @@ export const CloseCode = {
   normal: 1000,
   /** Going away: used when a node stops. */
   goingAway: 1001,
+  /**
+   * The socket held more unsent bytes than its limit allows: the client reads slower than the
+   * node sends. 1013 (Try Again Later) rather than a 44xx code, so stock clients reconnect
+   * with backoff and resync only what they lack.
+   */
+  sendBufferFull: 1013,
   /** Malformed, unknown or unexpected message. */
   badMessage: 4400,
   /** Missing or wrong credentials. */

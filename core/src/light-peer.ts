@@ -1,5 +1,5 @@
 import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
-import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
+import { readAwarenessEntries, writeAwarenessEntries, type AwarenessEntry } from './awareness-entries.js'
 import * as Y from 'yjs'
 import { claimsNodeFields } from './internal-writes.js'
 import { CloseCode } from './close-codes.js'
@@ -9,6 +9,8 @@ import { checkUpdate } from './update-check.js'
 import { decodeLight, encodeLight, MessageType, SyncType, type LightMessage } from './protocol.js'
 import type { Metrics } from './metrics.js'
 import { RateLimiter } from './rate-limiter.js'
+import { SendBuffer } from './send-buffer.js'
+import { SyncAnswers } from './sync-answers.js'
 import type { LightSink, Room } from './room.js'
 import { SOCKET_OPEN, type Connection, type MeshSocket } from './socket.js'
 
@@ -21,6 +23,10 @@ export interface LightHost {
   readonly metrics: Metrics
   /** Frames per second one light peer may send (bursts of twice that). */
   readonly messagesPerSecond: number
+  /** Unsent bytes a socket may hold beyond the largest frame it was sent, before it is closed. */
+  readonly sendBufferBytes: number
+  /** SyncStep1 answers carrying state the client lacks, per minute (bursts of 4). */
+  readonly syncAnswersPerMinute: number
   lightDown(peer: LightPeer): void
 }
 
@@ -42,6 +48,8 @@ export class LightPeer implements Connection, LightSink {
   #closed = false
   #closeReason: { code: number; reason: string } | undefined
   #rules: FrameRules<LightMessage>
+  #sendBuffer: SendBuffer
+  #syncAnswers: SyncAnswers
 
   constructor(options: { id: string; host: LightHost; socket: MeshSocket; room: Room; readOnly?: boolean }) {
     this.id = options.id
@@ -50,6 +58,14 @@ export class LightPeer implements Connection, LightSink {
     this.room = options.room
     this.readOnly = options.readOnly ?? false
     const host = options.host
+    this.#sendBuffer = new SendBuffer({ limit: host.sendBufferBytes })
+    const doc = this.room.doc
+    this.#syncAnswers = new SyncAnswers({
+      doc,
+      perMinute: host.syncAnswersPerMinute,
+      answer: (stateVector) =>
+        this.sendFrame(encodeLight.sync(SyncType.step2, Y.encodeStateAsUpdate(doc, stateVector))),
+    })
     this.#rules = {
       maxBytes: host.maxMessageBytes,
       limiter: new RateLimiter(host.messagesPerSecond),
@@ -74,9 +90,20 @@ export class LightPeer implements Connection, LightSink {
     return this.#closeReason
   }
 
-  /** Sends a frame if the socket is open. */
+  /** Sends a frame if the socket is open; a socket that holds too much unsent is closed instead. */
   sendFrame(frame: Uint8Array<ArrayBuffer>): void {
     if (this.#closed || this.#socket.readyState !== SOCKET_OPEN) return
+    const held = this.#sendBuffer.overflow(this.#socket, frame.length)
+    if (held !== undefined) {
+      const limit = this.#sendBuffer.limit
+      this.#host.logger.warn('closing light peer that reads slower than the node sends', {
+        peer: this.id,
+        room: this.room.name,
+        held,
+        limit,
+      })
+      return this.fail(CloseCode.sendBufferFull, `over ${limit} bytes waiting to be sent: the client reads too slowly`)
+    }
     try {
       this.#socket.send(frame)
       this.#host.metrics.lightFramesOut++
@@ -97,11 +124,7 @@ export class LightPeer implements Connection, LightSink {
     const { doc, awareness } = this.room
     switch (message.type) {
       case MessageType.sync:
-        if (message.sub === SyncType.step1) {
-          const diff = Y.encodeStateAsUpdate(doc, message.payload)
-          this.sendFrame(encodeLight.sync(SyncType.step2, diff))
-          return
-        }
+        if (message.sub === SyncType.step1) return this.#syncAnswers.request(message.payload)
         // Check fully first: Yjs may integrate part of a malformed update before throwing.
         checkUpdate(message.payload, 'v1')
         if (this.readOnly) {
@@ -120,33 +143,8 @@ export class LightPeer implements Connection, LightSink {
         }
         Y.applyUpdate(doc, message.payload, this)
         return
-      case MessageType.awareness: {
-        // A socket may set or remove only its own clients' states, never another tab's.
-        const owners = this.room.awarenessOwners
-        const entries = readAwarenessEntries(message.update)
-        const allowed = entries.filter((entry) => {
-          const owner = owners.get(entry.clientId)
-          if (owner === this) return true
-          return owner === undefined && this.#clients.size < MAX_CLIENTS_PER_SOCKET
-        })
-        if (allowed.length < entries.length) {
-          this.#host.logger.warn('dropped awareness entries for clients this socket does not own', {
-            peer: this.id,
-            dropped: entries.length - allowed.length,
-          })
-        }
-        if (allowed.length === 0) return
-        for (const entry of allowed) {
-          owners.set(entry.clientId, this)
-          this.#clients.add(entry.clientId)
-        }
-        const update = allowed.length === entries.length ? message.update : writeAwarenessEntries(allowed)
-        applyAwarenessUpdate(awareness, update, this)
-        for (const { clientId } of allowed) {
-          if (!awareness.getStates().has(clientId)) this.#clients.delete(clientId)
-        }
-        return
-      }
+      case MessageType.awareness:
+        return this.#onAwareness(message.update)
       case MessageType.queryAwareness: {
         const ids = [...awareness.getStates().keys()]
         this.sendFrame(encodeLight.awareness(encodeAwarenessUpdate(awareness, ids)))
@@ -155,6 +153,66 @@ export class LightPeer implements Connection, LightSink {
       case MessageType.auth:
         return
     }
+  }
+
+  /**
+   * Applies the entries this socket may speak for. A socket owns the ids it introduced with a
+   * state that counted (a fresh clock); it keeps them until it removes them or closes. Stock
+   * y-websocket clients echo every change they receive, other users' removals included, so an
+   * entry for someone else's id is expected and ignored quietly when it is an echo (a removal,
+   * or a clock the node already has). Only a newer state for another socket's id is an attempt
+   * to speak for someone else, and is dropped with a warning.
+   */
+  #onAwareness(update: Uint8Array): void {
+    const { awareness } = this.room
+    const owners = this.room.awarenessOwners
+    const entries = readAwarenessEntries(update)
+    const allowed: AwarenessEntry[] = []
+    let echoes = 0
+    let refused = 0
+    for (const entry of entries) {
+      const owner = owners.get(entry.clientId)
+      if (owner === this) {
+        allowed.push(entry)
+        continue
+      }
+      const known = awareness.meta.get(entry.clientId)?.clock
+      const fresh = known === undefined || entry.clock > known
+      // A removal never makes a socket the owner of an id, and a stale state changes nothing.
+      if (entry.state === 'null' || !fresh) {
+        echoes++
+        continue
+      }
+      // Ids of another tab on this node stay its own; an id relayed from another node may be
+      // taken over only once its state is gone there (its tab left, or moved to this node).
+      const claimable =
+        owner === undefined || (!(owner instanceof LightPeer) && !awareness.getStates().has(entry.clientId))
+      if (!claimable || this.#clients.size >= MAX_CLIENTS_PER_SOCKET) {
+        refused++
+        continue
+      }
+      owners.set(entry.clientId, this)
+      this.#clients.add(entry.clientId)
+      allowed.push(entry)
+    }
+    if (refused > 0) {
+      this.#host.logger.warn('dropped awareness entries for clients this socket does not own', {
+        peer: this.id,
+        dropped: refused,
+      })
+    }
+    if (echoes > 0) this.#host.logger.debug('ignored echoed awareness entries', { peer: this.id, echoes })
+    if (allowed.length === 0) return
+    applyAwarenessUpdate(awareness, allowed.length === entries.length ? update : writeAwarenessEntries(allowed), this)
+    for (const { clientId } of allowed) {
+      if (!awareness.getStates().has(clientId)) this.#release(clientId)
+    }
+  }
+
+  /** Gives up an id: it is no longer this socket's, and another tab may introduce it. */
+  #release(clientId: number): void {
+    this.#clients.delete(clientId)
+    if (this.room.awarenessOwners.get(clientId) === this) this.room.awarenessOwners.delete(clientId)
   }
 
   /** Closes the socket with a code and reason, and cleans up. */
@@ -177,8 +235,12 @@ export class LightPeer implements Connection, LightSink {
   close(): void {
     if (this.#closed) return
     this.#closed = true
+    this.#syncAnswers.stop()
     this.room.removeLight(this)
-    if (this.#clients.size > 0) removeAwarenessStates(this.room.awareness, [...this.#clients], this)
+    const clients = [...this.#clients]
+    if (clients.length > 0) removeAwarenessStates(this.room.awareness, clients, this)
+    // Ids whose state had already gone (timed out) raised no removal; release them too.
+    for (const clientId of clients) this.#release(clientId)
     this.#host.lightDown(this)
   }
 }

@@ -9,6 +9,7 @@ const REASONS: Record<number, string> = {
   [CloseCode.tooLarge]: 'too_large',
   [CloseCode.protocolVersion]: 'protocol_version',
   [CloseCode.rateLimited]: 'rate_limited',
+  [CloseCode.sendBufferFull]: 'send_buffer_full',
 }
 
 /** Counters a node keeps for `GET /mesh/api/metrics`. */
@@ -33,7 +34,7 @@ export class Metrics {
     this.failures.set(where, (this.failures.get(where) ?? 0) + 1)
   }
 
-  /** Counts a socket closed for a reason that is the client's fault (44xx). */
+  /** Counts a socket closed for a reason that is the client's fault (44xx, or a full send buffer). */
   closed(code: number): void {
     const reason = REASONS[code]
     if (reason) this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1)

@@ -52,8 +52,32 @@ export interface MeshLimits {
   lightMessagesPerSecond?: number
   /** Frames per second one peer link may send, bursts of twice that (4429 beyond). Default 20000. */
   peerMessagesPerSecond?: number
-  /** Most sockets (peer links, light peers, feeds) served at once (4429 beyond). Default 10000. */
+  /**
+   * Most sockets served at once (4429 beyond): peer links, light peers, inspector feeds, and
+   * sockets still waiting for the `authenticate` hook. Default 10000.
+   */
   maxConnections?: number
+  /**
+   * Unsent bytes a light-peer socket may hold beyond the largest frame it was sent; a client
+   * that reads slower than that is closed with 1013 (`CloseCode.sendBufferFull`) and may
+   * reconnect. Read from the socket's `bufferedAmount` (`ws`, browsers; Hono's `raw` socket);
+   * sockets without one are not bounded. Default 32 MiB.
+   */
+  lightSendBufferBytes?: number
+  /** The same bound for peer links. Default 256 MiB. */
+  peerSendBufferBytes?: number
+  /**
+   * SyncStep1 answers per minute, per light peer, that carry state the client lacks (each may
+   * encode the whole room), in bursts of 4. Beyond it the request waits for the next one, and
+   * later requests replace it; requests from an up-to-date client are answered at once.
+   * Honest clients ask once per connection. Default 30.
+   */
+  lightSyncAnswersPerMinute?: number
+  /**
+   * Bytes a light peer or feed may send while the `authenticate` hook has not answered; they
+   * are held, and more closes the socket with 4413. Default 256 KiB.
+   */
+  preAuthBytes?: number
 }
 
 /** Options of {@link MeshNode}. */
@@ -240,6 +264,8 @@ export class MeshNode {
   #pendingLinks = new Set<PeerLink>()
   #dialers = new Map<string, PeerDialer>()
   #lights = new Set<LightPeer>()
+  /** Sockets waiting for the authenticate hook, and inspector feeds: they count as connections too. */
+  #waiting = new Set<Connection>()
   #lightSeq = 0
   #membership: Membership
   #maxPeers: number
@@ -289,6 +315,24 @@ export class MeshNode {
       lightMessagesPerSecond: options.limits?.lightMessagesPerSecond ?? 500,
       peerMessagesPerSecond: options.limits?.peerMessagesPerSecond ?? 20_000,
       maxConnections: options.limits?.maxConnections ?? 10_000,
+      lightSendBufferBytes: options.limits?.lightSendBufferBytes ?? 32 * 1024 * 1024,
+      peerSendBufferBytes: options.limits?.peerSendBufferBytes ?? 256 * 1024 * 1024,
+      lightSyncAnswersPerMinute: options.limits?.lightSyncAnswersPerMinute ?? 30,
+      preAuthBytes: options.limits?.preAuthBytes ?? 256 * 1024,
+    }
+    for (const name of [
+      'lightSendBufferBytes',
+      'peerSendBufferBytes',
+      'lightSyncAnswersPerMinute',
+      'preAuthBytes',
+    ] as const) {
+      const value = this.#limits[name]
+      if (typeof value !== 'number' || !(value > 0)) {
+        throw new MeshError(
+          'bad_option',
+          `limits.${name} must be a positive number (Infinity for no limit); got ${String(value)}`,
+        )
+      }
     }
     // A room larger than one peer frame could never be sent whole to a joining node.
     const frameRoom = this.#limits.peerMessageBytes - Math.min(1024 * 1024, this.#limits.peerMessageBytes / 2)
@@ -528,7 +572,8 @@ export class MeshNode {
       socket.close(CloseCode.goingAway, 'node is shutting down')
       return { receive: () => {}, close: () => {} }
     }
-    if (this.#links.size + this.#pendingLinks.size + this.#lights.size >= this.#limits.maxConnections) {
+    const open = this.#links.size + this.#pendingLinks.size + this.#lights.size + this.#waiting.size
+    if (open >= this.#limits.maxConnections) {
       this.#metrics.closed(CloseCode.rateLimited)
       socket.close(CloseCode.rateLimited, 'too many connections')
       return { receive: () => {}, close: () => {} }
@@ -540,11 +585,20 @@ export class MeshNode {
     }
     const roomName = options.room
     const feed = roomName === INSPECT_ROOM
-    const openFeed = (): Connection =>
-      new InspectorFeed(this, socket, (listener) => {
+    const openFeed = (): Connection => {
+      const inspector = new InspectorFeed(this, socket, (listener) => {
         this.#progress.add(listener)
         return () => this.#progress.delete(listener)
       })
+      this.#waiting.add(inspector)
+      return {
+        receive: () => inspector.receive(),
+        close: () => {
+          this.#waiting.delete(inspector)
+          inspector.close()
+        },
+      }
+    }
     const openLight = (authReadOnly: boolean): Connection => {
       let room: Room
       try {
@@ -565,10 +619,10 @@ export class MeshNode {
       this.#startKeepalive()
       return light
     }
-    const open = feed ? openFeed : openLight
-    if (!this.#authenticate && !this.#allowedOrigins) return open(false)
+    const openConnection = feed ? openFeed : openLight
+    if (!this.#authenticate && !this.#allowedOrigins) return openConnection(false)
     const { url, header } = describeRequest(options.request)
-    return new PendingConnection({
+    const pending: Connection = new PendingConnection({
       socket,
       decision: this.authorize({
         kind: feed ? 'inspect' : 'light',
@@ -577,9 +631,14 @@ export class MeshNode {
         header,
         request: options.request,
       }),
-      open,
+      open: openConnection,
       logger: this.logger,
+      metrics: this.#metrics,
+      maxBytes: this.#limits.preAuthBytes,
+      settled: () => this.#waiting.delete(pending),
     })
+    this.#waiting.add(pending)
+    return pending
   }
 
   /**
@@ -1113,6 +1172,9 @@ export class MeshNode {
       get messagesPerSecond() {
         return node.#limits.peerMessagesPerSecond
       },
+      get sendBufferBytes() {
+        return node.#limits.peerSendBufferBytes
+      },
       room: (name: string) => node.room(name),
       rooms: () => node.#rooms.values(),
       existingRoom: (name: string) => node.#rooms.get(name),
@@ -1182,6 +1244,12 @@ export class MeshNode {
       },
       get messagesPerSecond() {
         return node.#limits.lightMessagesPerSecond
+      },
+      get sendBufferBytes() {
+        return node.#limits.lightSendBufferBytes
+      },
+      get syncAnswersPerMinute() {
+        return node.#limits.lightSyncAnswersPerMinute
       },
       lightDown: (light: LightPeer) => {
         node.#lights.delete(light)

@@ -31,6 +31,7 @@ import { checkUpdate } from './update-check.js'
 import { matchingSecret, newNonce, sign, signAll } from './peer-auth.js'
 import type { Metrics } from './metrics.js'
 import { RateLimiter } from './rate-limiter.js'
+import { SendBuffer } from './send-buffer.js'
 import type { PeerSink, Room } from './room.js'
 import { SOCKET_OPEN, type Connection, type MeshSocket } from './socket.js'
 
@@ -66,6 +67,8 @@ export interface LinkHost {
   readonly metrics: Metrics
   /** Frames per second one peer may send (bursts of twice that). */
   readonly messagesPerSecond: number
+  /** Unsent bytes a link may hold beyond the largest frame it was sent, before it is closed. */
+  readonly sendBufferBytes: number
   /** Returns the room, creating it (and announcing it to every link) if needed. */
   room(name: string): Room
   rooms(): Iterable<Room>
@@ -137,10 +140,12 @@ export class PeerLink implements Connection, PeerSink {
   #rooms = new Map<string, RoomSync>()
   #timer: ReturnType<typeof setTimeout> | undefined
   #closeReason: { code: number; reason: string } | undefined
+  #sendBuffer: SendBuffer
 
   constructor(options: { host: LinkHost; socket: MeshSocket; role: 'dialer' | 'acceptor' }) {
     this.#host = options.host
     this.#socket = options.socket
+    this.#sendBuffer = new SendBuffer({ limit: options.host.sendBufferBytes })
     this.role = options.role
     const host = options.host
     this.#rules = {
@@ -203,6 +208,16 @@ export class PeerLink implements Connection, PeerSink {
   /** Sends a frame if the socket is open; a failing send closes the link. */
   sendFrame(frame: Uint8Array<ArrayBuffer>): void {
     if (this.#state === 'closed' || this.#socket.readyState !== SOCKET_OPEN) return
+    const held = this.#sendBuffer.overflow(this.#socket, frame.length)
+    if (held !== undefined) {
+      const limit = this.#sendBuffer.limit
+      this.#host.logger.warn('closing peer link that reads slower than this node sends', {
+        peer: this.peerId,
+        held,
+        limit,
+      })
+      return this.fail(CloseCode.sendBufferFull, `over ${limit} bytes waiting to be sent: the peer reads too slowly`)
+    }
     try {
       this.#socket.send(frame)
       this.#host.metrics.peerFramesOut++
@@ -354,13 +369,15 @@ export class PeerLink implements Connection, PeerSink {
         const entries = readAwarenessEntries(message.update)
         const owners = room.awarenessOwners
         const allowed = entries.filter((e) => !(owners.get(e.clientId) instanceof LightPeer))
-        for (const entry of allowed) owners.set(entry.clientId, this)
         if (allowed.length === 0) return
         applyAwarenessUpdate(
           room.awareness,
           allowed.length === entries.length ? message.update : writeAwarenessEntries(allowed),
           this,
         )
+        // Owned only while a state is here: a relayed removal must leave no owner entry behind.
+        const states = room.awareness.getStates()
+        for (const entry of allowed) if (states.has(entry.clientId)) owners.set(entry.clientId, this)
         return
       }
       case MessageType.hold:

@@ -15,8 +15,10 @@
  * | 3    | query awareness | empty                                                                |
  *
  * The node speaks first with a step1 and its awareness states, answers every step1 with a
- * step2, relays updates and awareness, and sends an empty awareness message at least every
- * 15 s so the client's 30 s liveness timer never fires on an idle room.
+ * step2 (within a per-socket budget for answers that carry state the client lacks; requests
+ * beyond it wait and share one answer, see sync-answers.ts), relays updates and awareness,
+ * and sends an empty awareness message at least every 15 s so the client's 30 s liveness
+ * timer never fires on an idle room.
  *
  * ## Peer links (`/mesh`) — node to node, all rooms multiplexed
  *

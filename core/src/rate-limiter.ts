@@ -23,4 +23,10 @@ export class RateLimiter {
     this.#tokens -= 1
     return true
   }
+
+  /** Milliseconds until a token is available (0 when one is). */
+  msUntilToken(now = Date.now()): number {
+    const tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) * this.perSecond) / 1000)
+    return tokens >= 1 ? 0 : Math.ceil(((1 - tokens) * 1000) / this.perSecond)
+  }
 }

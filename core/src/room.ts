@@ -105,7 +105,12 @@ export class Room {
   }
 
   #onAwareness = (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
-    for (const id of changes.removed) this.awarenessOwners.delete(id)
+    for (const id of changes.removed) {
+      // A tab's ids stay its own until it removes them or closes, whoever else reports a removal
+      // (an awareness timeout, a relay); ids relayed from another node go with their state.
+      const owner = this.awarenessOwners.get(id)
+      if (owner === origin || !this.#lights.has(owner as LightSink)) this.awarenessOwners.delete(id)
+    }
     const clients = [...changes.added, ...changes.updated, ...changes.removed]
     if (clients.length === 0 || this.#destroyed) return
     const update = encodeAwarenessUpdate(this.awareness, clients)
@@ -142,9 +147,17 @@ export class Room {
     }
   }
 
-  /** Starts relaying this room's live updates to a peer link. */
+  /**
+   * Starts relaying this room's live updates to a peer link, and sends it the awareness states
+   * held now: they were relayed before the link existed, and would otherwise reach its side
+   * only when each client renews its state (every 15 s).
+   */
   addLink(link: PeerSink): void {
     this.#links.add(link)
+    const clients = [...this.awareness.getStates().keys()]
+    if (clients.length > 0) {
+      link.sendFrame(encodePeer.roomAwareness(this.name, encodeAwarenessUpdate(this.awareness, clients)))
+    }
   }
 
   /** Stops relaying to a peer link, flushing first so nothing queued for it is lost to others. */

@@ -6,6 +6,12 @@ export interface MeshSocket {
   send(data: Uint8Array<ArrayBuffer>): void
   close(code?: number, reason?: string): void
   readonly readyState: number
+  /**
+   * Bytes accepted by `send` but not yet written to the network. `ws` and browser sockets have
+   * it; when a socket has none (nor a `raw` socket that has, as Hono's WSContext does), Mesh
+   * cannot see a client that stops reading and bounds nothing.
+   */
+  readonly bufferedAmount?: number
 }
 
 /** `readyState` of an open WebSocket, the same in every implementation. */
