@@ -331,7 +331,9 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     await flag(viewer, 'existing').waitFor()
     // A page that goes around the API writes to the Y.Doc directly: the node refuses it, says
     // so, and the page rolls the write back.
-    await viewer.evaluate(() => window.board?.client.doc.getMap('kv').set('flag:forced', { enabled: true, by: 'x' }))
+    await viewer.evaluate(() =>
+      window.board?.client.doc.getArray('kv').push([{ key: 'flag:forced', val: { enabled: true, by: 'x' } }]),
+    )
     await viewer.locator('#read-only').waitFor({ state: 'visible' })
     await expect.poll(() => viewer.evaluate(() => window.board?.client.has('flag:forced'))).toBe(false)
     await flag(viewer, 'forced').waitFor({ state: 'detached' })

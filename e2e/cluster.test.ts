@@ -1,6 +1,7 @@
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
+import { YKeyValue } from 'y-utility/y-keyvalue'
 import { afterEach, describe, expect, it } from 'vitest'
 import { put, request, startNode, stopAll, waitFor, waitForValue, type MeshProcess } from './harness.js'
 
@@ -111,7 +112,7 @@ describe('a cluster of mesh serve processes', () => {
       disableBc: true,
     })
     try {
-      const kv = doc.getMap('kv')
+      const kv = new YKeyValue<unknown>(doc.getArray('kv'))
       await waitFor(() => kv.get('color') === 'blue', { message: 'the light peer on b never got color' })
       kv.set('from-light', 'hello')
       await waitForValue(a, 'from-light', 'hello')

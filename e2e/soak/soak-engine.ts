@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
+import { YKeyValue } from 'y-utility/y-keyvalue'
 import { metric, readMetrics } from '../fault/metrics.js'
 import { startNode, waitFor, type MeshProcess } from '../harness.js'
 
@@ -272,7 +273,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
         const session = report.lightSessions
         provider.once('sync', () => {
           if (options.lightWrites === false) return
-          doc.getMap('kv').set(`light:${session % 50}`, { session })
+          new YKeyValue<unknown>(doc.getArray('kv')).set(`light:${session % 50}`, { session })
           report.lightWrites++
         })
         const stay = prng.int31(gen, 500, 5000)
