@@ -5,8 +5,9 @@
  * keys, a few hot keys, TTL keys (long ones that must last, short ones that must expire) and
  * ephemeral keys owned by the writing node (`eph:<node>.<incarnation>:<n>`, written, rewritten
  * and popped only by their owner). Nodes run with a short failure bound (`--dead-after-ms`),
- * and every round has at least one SIGSTOP that lasts until every running node has declared
- * the paused node dead and swept its ephemeral keys. Each round ends with a heal; then every
+ * and every round has at least one SIGSTOP (of a node that has just written an ephemeral key,
+ * when at least three nodes run) that lasts until every running node has declared the paused
+ * node dead and swept its ephemeral keys. Each round ends with a heal; then every
  * node must converge to the same snapshot within the deadline, and the snapshot must keep
  * every acknowledged write.
  *
@@ -783,9 +784,9 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     await Promise.all(indexes.map(memberId))
     note(`cluster linked: ${indexes.map((i) => `${processName(i, 0)}=${memberIds.get(processName(i, 0))}`).join(' ')}`)
     for (let round = 1; round <= rounds; round++) {
-      // Every round pauses a node past the failure bound at least once: at a seeded step, or
-      // at the first step after it when too few nodes were running.
-      const longPauseStep = prng.int31(gen, 0, steps - 1)
+      // Every round pauses a node past the failure bound at least once: at a seeded step in
+      // its first half, or at the first step after it when at least three nodes are running.
+      const longPauseStep = prng.int31(gen, 0, Math.floor((steps - 1) / 2))
       let longPauseDue = true
       for (let step = 0; step < steps; step++) {
         if (longPauseDue && step >= longPauseStep && (await pause(round, true))) longPauseDue = false

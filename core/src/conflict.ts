@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import type { ConflictingKey } from './errors.js'
-import { jsonEqual, toJsonSafe } from './json.js'
+import { jsonEqual, toJsonSafe, type JsonValue } from './json.js'
 import type { Room } from './room.js'
 
 /**
@@ -13,7 +13,7 @@ export type ConflictPolicy = 'merge' | 'accept' | 'warn' | 'exception'
 export const CONFLICT_POLICIES: readonly ConflictPolicy[] = ['merge', 'accept', 'warn', 'exception']
 
 /** Keys one side changed that the other side lacks, with the value this side holds (`undefined`: removed). */
-export type ChangedKeys = Map<string, unknown>
+export type ChangedKeys = Map<string, JsonValue | undefined>
 
 const ABSENT = 0
 const PRESENT = 1
@@ -47,7 +47,7 @@ export const decodeChanged = (text: string): ChangedKeys => {
     if (!Array.isArray(entry) || typeof entry[0] !== 'string' || (entry[1] !== ABSENT && entry[1] !== PRESENT)) {
       throw new Error('malformed changed-key entry')
     }
-    changed.set(entry[0], entry[1] === PRESENT ? entry[2] : undefined)
+    changed.set(entry[0], entry[1] === PRESENT ? (entry[2] as JsonValue) : undefined)
   }
   return changed
 }

@@ -1,3 +1,4 @@
+import type { JsonValue } from './json.js'
 /** Every failure Mesh reports on purpose carries one of these codes. */
 export type MeshErrorCode =
   | 'bad_message'
@@ -27,8 +28,8 @@ export class MeshError extends Error {
 /** One key that both sides of a divergence changed, with the value each side held. */
 export interface ConflictingKey {
   key: string
-  local: unknown
-  remote: unknown
+  local: JsonValue | undefined
+  remote: JsonValue | undefined
 }
 
 /**

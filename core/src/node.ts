@@ -499,8 +499,8 @@ export class MeshNode {
   }
 
   /** The value of `key` in room `default`. */
-  get(key: string): JsonValue | undefined {
-    return this.data.get(key)
+  get<T extends JsonValue = JsonValue>(key: string): T | undefined {
+    return this.data.get<T>(key)
   }
 
   /** True when room `default` holds `key`. */
@@ -854,7 +854,7 @@ export class MeshNode {
   }
 
   /** Replaces this node's member metadata (JSON) and gossips it at once. */
-  setMeta(meta: Record<string, unknown>): void {
+  setMeta(meta: Record<string, JsonValue>): void {
     this.#membership.update({ meta: toJsonValue(meta, 'meta') as Record<string, JsonValue> })
   }
 

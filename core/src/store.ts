@@ -231,11 +231,14 @@ export class MeshStore {
     if (this.#queue.size > 0) this.#schedule()
   }
 
-  /** The value of `key`, or `undefined` (also once a TTL key expired). */
-  get(key: string): JsonValue | undefined {
+  /**
+   * The value of `key`, or `undefined` (also once a TTL key expired). `T` only narrows the
+   * type; the value is whatever JSON the key holds.
+   */
+  get<T extends JsonValue = JsonValue>(key: string): T | undefined {
     this.flush()
     const entry = this.#room.kv.entry(key)
-    return entry === undefined || expired(entry, Date.now()) ? undefined : entry.val
+    return entry === undefined || expired(entry, Date.now()) ? undefined : (entry.val as T)
   }
 
   /** True when `key` holds a value that has not expired. */
