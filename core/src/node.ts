@@ -1431,7 +1431,8 @@ export class MeshNode {
     const remote = link.remote
     if (!remote || this.#links.get(remote.nodeId) !== link) return
     this.#links.delete(remote.nodeId)
-    this.logger.info('peer disconnected', { peer: remote.nodeId, graceful: link.leaving })
+    if (this.#closed) this.logger.debug('peer link closed: this node is leaving', { peer: remote.nodeId })
+    else this.logger.info('peer disconnected', { peer: remote.nodeId, graceful: link.leaving })
     this.#emitter.emit('peer:down', { id: remote.nodeId, name: remote.name, url: remote.url, graceful: link.leaving })
     if (!this.#closed) {
       for (const d of this.#dialers.values()) if (d.peerId === remote.nodeId) d.wake()

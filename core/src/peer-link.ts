@@ -239,7 +239,8 @@ export class PeerLink implements Connection, PeerSink {
     if (this.#state === 'closed') return
     this.#closeReason = { code, reason: truncate(reason) }
     this.#host.metrics.closed(code)
-    const log = code >= 4000 ? this.#host.logger.warn : this.#host.logger.debug
+    // Two nodes that dial each other settle on one link by closing the other: routine, not a warning.
+    const log = code >= 4000 && code !== CloseCode.duplicate ? this.#host.logger.warn : this.#host.logger.debug
     log.call(this.#host.logger, 'closing peer link', { peer: this.peerId, code, reason })
     try {
       this.#socket.close(code, truncate(reason))
