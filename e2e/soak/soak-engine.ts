@@ -1,13 +1,25 @@
 /**
- * The soak run (issue 8, item 7): three `mesh serve` processes under a steady REST write
- * rate, with y-websocket light peers connecting, writing, setting awareness and leaving
- * (some cleanly, some by dropping the socket). It samples every node's heap, light peers,
- * rooms, peers and light members over time, then checks that nothing leaks: the heap slope
- * after warm-up stays under the limit, and once the churn stops, light peers, light members
- * (awareness states) and rooms go back to what they were.
+ * The soak run (issue 8, item 7; issue 14, item 5): three `mesh serve` processes under a
+ * steady REST write rate (2,000 writes/s by default: hot keys overwritten, some with a TTL,
+ * some deletes, a few keys written from every node at once), with y-websocket light peers
+ * connecting, writing through y-utility's `YKeyValue`, setting awareness and leaving (some
+ * cleanly, some by dropping the socket). It samples every node's heap, light peers, rooms,
+ * peers and light members over time, then checks that nothing leaks and nothing is lost:
+ *
+ * - the live heap (after a forced full collection) grows at most `maxSlopeMiBPerMin` after
+ *   warm-up, on every node;
+ * - the rate offered was the rate asked for;
+ * - every acknowledged write is there: each owned key is written by one node, one write at a
+ *   time, so its last acknowledged write (a value, a delete, or a TTL that has expired by the
+ *   end) is what every node must hold once the load stops;
+ * - all three nodes end with the same store;
+ * - once the churn stops, light peers, light members (awareness states) and rooms go back to
+ *   what they were.
  */
 import * as prng from 'lib0/prng'
+import { Agent, request as httpRequest } from 'node:http'
 import { fileURLToPath } from 'node:url'
+import { isDeepStrictEqual } from 'node:util'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
@@ -19,8 +31,12 @@ import { startNode, waitFor, type MeshProcess } from '../harness.js'
 export interface SoakOptions {
   minutes: number
   seed: number
-  /** REST writes per second, spread over the nodes. Default 20. */
+  /** REST writes per second, spread over the nodes. Default 2,000. */
   writesPerSecond?: number
+  /** Keys the REST writes overwrite (each owned by one node). Default 1,000. */
+  hotKeys?: number
+  /** Heap samples before this are warm-up, left out of the slope. Default 2 min (at most 20 % of the run). */
+  warmupMs?: number
   /** Light peers connected at most at once (0: no churn). Default 12. */
   maxLightPeers?: number
   /** Whether each light peer writes one key (a new Yjs client id in the history for good). Default true. */
@@ -39,9 +55,26 @@ export interface SoakOptions {
    * leak makes grow. Default true; false fits the troughs of the sampled heap instead.
    */
   liveHeap?: boolean
-  /** Heap growth allowed after warm-up, MiB per minute. Default 1. */
+  /** Live heap growth allowed after warm-up, MiB per minute. Default 0.1. */
   maxSlopeMiBPerMin?: number
   log?: (line: string) => void
+}
+
+/** What happened to the REST writes. */
+export interface WriteTally {
+  /** Writes the rate asked for over the run. */
+  offered: number
+  /** Answered 200 (or 404 for a delete of an absent key). */
+  ok: number
+  failed: number
+  /** Acknowledged writes per second over the run. */
+  ackedPerSecond: number
+  /** Owned keys whose last acknowledged write was checked on every node at the end. */
+  checked: number
+  /** Of those, (key, node) pairs where the node did not hold that write: acknowledged writes lost. */
+  lost: number
+  /** A few lost writes, for the report. */
+  lostExamples: string[]
 }
 
 /** One sample of one node. */
@@ -61,7 +94,8 @@ export interface NodeSample {
 export interface SoakReport {
   seed: number
   minutes: number
-  writes: { ok: number; failed: number }
+  /** The REST writes (see {@link WriteTally}). */
+  writes: WriteTally
   lightSessions: number
   lightWrites: number
   samples: Record<string, NodeSample[]>
