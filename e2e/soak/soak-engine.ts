@@ -159,21 +159,188 @@ export const slope = (points: ReadonlyArray<readonly [number, number]>): number 
   return den === 0 ? 0 : num / den
 }
 
+/** Most REST writes in flight at once; beyond it the writer falls behind (and the report says so). */
+const MAX_IN_FLIGHT = 256
+/** How often the writer tops up to the asked rate. */
+const WRITE_TICK_MS = 5
+/** TTL of the TTL writes. */
+const TTL_MS = 3000
+/** Keys every node writes at once: concurrent writes of one key, which every replica must resolve alike. */
+const SHARED_KEYS = 20
+
+/** The last acknowledged write of an owned key. */
+interface Acked {
+  n: number
+  /** Removed by a delete, or by its TTL (which the check waits out). */
+  gone: boolean
+}
+
+/** The REST write load: what it wrote, what was acknowledged, and the last acknowledged write of each owned key. */
+interface RestWriter {
+  readonly inFlight: number
+  readonly tally: { ok: number; failed: number }
+  /** Owned keys whose last write was acknowledged (a failed write makes a key unknown until the next). */
+  readonly acked: ReadonlyMap<string, Acked>
+  /** When the last TTL write will have expired on every node. */
+  readonly ttlDeadline: number
+  write(): void
+  /** Closes the keep-alive connections. */
+  close(): void
+}
+
+/**
+ * Writes over REST with keep-alive connections. Mix: 5 % deletes, 5 % puts with a TTL, 2 %
+ * puts of {@link SHARED_KEYS} keys that every node writes, the rest plain overwrites of
+ * `hotKeys` keys. Each hot key belongs to one node and has at most one write in flight, so
+ * the order of its acknowledgements is the order of its writes, and the last one is what
+ * every node must end up holding.
+ */
+const restWriter = (nodes: readonly MeshProcess[], options: { hotKeys: number; seed: number }): RestWriter => {
+  const gen = prng.create(options.seed + 1)
+  const agents = nodes.map(() => new Agent({ keepAlive: true, maxSockets: 64 }))
+  const acked = new Map<string, Acked>()
+  const busy = new Set<string>()
+  const tally = { ok: 0, failed: 0 }
+  let inFlight = 0
+  let seq = 0
+  let ttlDeadline = 0
+
+  const send = (node: number, method: string, key: string, query: string, body?: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const port = nodes[node]?.port
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          method,
+          path: `/mesh/api/kv/${encodeURIComponent(key)}${query}`,
+          agent: agents[node],
+          headers:
+            body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.resume()
+          res.on('end', () => resolve(res.statusCode ?? 0))
+          res.on('error', reject)
+        },
+      )
+      req.setTimeout(15_000, () => req.destroy(new Error(`${method} ${key}: no answer within 15 s`)))
+      req.on('error', reject)
+      req.end(body)
+    })
+
+  const write = (): void => {
+    const n = seq++
+    const roll = prng.int31(gen, 0, 99)
+    let key: string
+    let node: number
+    if (roll < 2) {
+      key = `soak:shared:${prng.int31(gen, 0, SHARED_KEYS - 1)}`
+      node = n % nodes.length
+    } else {
+      let k = prng.int31(gen, 0, options.hotKeys - 1)
+      while (busy.has(`soak:${k}`)) k = (k + 1) % options.hotKeys
+      key = `soak:${k}`
+      node = k % nodes.length
+      busy.add(key)
+    }
+    const owned = roll >= 2
+    const del = roll >= 2 && roll < 7
+    const ttl = roll >= 7 && roll < 12
+    inFlight++
+    const answer = del
+      ? send(node, 'DELETE', key, '')
+      : send(node, 'PUT', key, ttl ? `?ttl=${TTL_MS}` : '', JSON.stringify({ n, at: Date.now() }))
+    answer
+      .then((status) => {
+        if (status !== 200 && !(del && status === 404)) throw new Error(`status ${status}`)
+        tally.ok++
+        if (owned) acked.set(key, { n, gone: del || ttl })
+        if (ttl) ttlDeadline = Date.now() + TTL_MS
+      })
+      .catch(() => {
+        tally.failed++
+        if (owned) acked.delete(key)
+      })
+      .finally(() => {
+        inFlight--
+        if (owned) busy.delete(key)
+      })
+  }
+
+  return {
+    get inFlight() {
+      return inFlight
+    },
+    tally,
+    acked,
+    get ttlDeadline() {
+      return ttlDeadline
+    },
+    write,
+    close: () => agents.forEach((a) => a.destroy()),
+  }
+}
+
+/**
+ * Once the load stopped: waits out the last TTL, waits until the three nodes hold the same
+ * store, then checks on every node that each owned key holds its last acknowledged write.
+ * Fills in `tally` and returns violations.
+ */
+const checkWrites = async (nodes: readonly MeshProcess[], writer: RestWriter, tally: WriteTally): Promise<string[]> => {
+  const violations: string[] = []
+  const wait = writer.ttlDeadline + 500 - Date.now()
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+  let stores: Array<Record<string, unknown>> = []
+  try {
+    await waitFor(
+      async () => {
+        stores = await Promise.all(nodes.map(async (n) => (await n.api<Record<string, unknown>>('/kv')).body))
+        return stores.every((s) => isDeepStrictEqual(s, stores[0]))
+      },
+      { message: 'the nodes did not converge to one store', timeout: 30_000 },
+    )
+  } catch (error) {
+    const keys = new Set(stores.flatMap((s) => Object.keys(s)))
+    const differing = [...keys].filter((k) => !stores.every((s) => isDeepStrictEqual(s[k], stores[0]?.[k])))
+    violations.push(
+      `${(error as Error).message}: ${differing.length} keys differ, e.g. ${differing.slice(0, 5).join(', ')}`,
+    )
+  }
+  tally.checked = writer.acked.size
+  for (const [key, want] of writer.acked) {
+    stores.forEach((store, i) => {
+      const held = store[key] as { n?: unknown } | undefined
+      const ok = want.gone ? held === undefined : held?.n === want.n
+      if (ok) return
+      tally.lost++
+      if (tally.lostExamples.length < 10) {
+        tally.lostExamples.push(
+          `${key} on ${nodes[i]?.name}: ${want.gone ? 'removed' : `n=${want.n}`} acknowledged, holds ${JSON.stringify(held)}`,
+        )
+      }
+    })
+  }
+  return violations
+}
+
 /** Runs the soak; resolves with the report (violations listed, never thrown). */
 export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
   const log = options.log ?? (() => {})
   const gen = prng.create(options.seed)
   const durationMs = options.minutes * 60_000
   const sampleMs = options.sampleMs ?? Math.min(5000, Math.max(500, durationMs / 60))
-  const rate = options.writesPerSecond ?? 20
+  const rate = options.writesPerSecond ?? 2000
+  const hotKeys = options.hotKeys ?? 1000
   const maxLight = options.maxLightPeers ?? 12
-  const maxSlope = options.maxSlopeMiBPerMin ?? 1
+  const maxSlope = options.maxSlopeMiBPerMin ?? 0.1
+  const warmMs = options.warmupMs ?? Math.min(120_000, durationMs * 0.2)
   const violations: string[] = []
   const notes: string[] = []
   const report: SoakReport = {
     seed: options.seed,
     minutes: options.minutes,
-    writes: { ok: 0, failed: 0 },
+    writes: { offered: 0, ok: 0, failed: 0, ackedPerSecond: 0, checked: 0, lost: 0, lostExamples: [] },
     lightSessions: 0,
     lightWrites: 0,
     samples: {},
@@ -213,9 +380,9 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
   // Each y-websocket provider listens for this process's exit.
   process.setMaxListeners(Math.max(process.getMaxListeners(), maxLight + 20))
   const timers: Array<ReturnType<typeof setInterval>> = []
-  let inFlight = 0
-  let writeSeq = 0
   const started = Date.now()
+
+  const writer = restWriter(nodes, { hotKeys, seed: options.seed })
 
   const leave = (light: { provider: WebsocketProvider; doc: Y.Doc }, abrupt: boolean) => {
     if (!lights.delete(light)) return
@@ -256,37 +423,22 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
       { message: 'rooms did not reach every node', timeout: 10_000 },
     ).then((samples) => samples.forEach((s, i) => (report.baseline[nodes[i]?.name ?? ''] = s)))
     log(
-      `soak seed ${options.seed}: ${options.minutes} min, ${rate} writes/s over 3 nodes, up to ${maxLight} light peers, sample every ${sampleMs} ms`,
+      `soak seed ${options.seed}: ${options.minutes} min, ${rate} writes/s over 3 nodes (${hotKeys} hot keys), up to ${maxLight} light peers, sample every ${sampleMs} ms, warm-up ${warmMs / 1000} s`,
     )
 
-    // Steady REST writes: rotating keys (overwrites), some with a TTL, some deletes.
+    // Steady REST writes at `rate`: hot keys overwritten, some with a TTL, some deletes.
+    const writesStarted = Date.now()
+    let offered = 0
     timers.push(
-      setInterval(
-        () => {
-          if (inFlight > 50) return
-          const node = nodes[writeSeq % nodes.length]
-          if (!node) return
-          const n = writeSeq++
-          const key = `soak:${n % 300}`
-          const roll = n % 20
-          inFlight++
-          const req =
-            roll === 0
-              ? node.api(`/kv/${encodeURIComponent(key)}`, { method: 'DELETE' })
-              : node.api(`/kv/${encodeURIComponent(key)}${roll === 1 ? '?ttl=3000' : ''}`, {
-                  method: 'PUT',
-                  headers: { 'content-type': 'application/json' },
-                  body: JSON.stringify({ n, at: Date.now() }),
-                })
-          req
-            .then(
-              (res) => (res.status === 200 || res.status === 404 ? report.writes.ok++ : report.writes.failed++),
-              () => report.writes.failed++,
-            )
-            .finally(() => inFlight--)
-        },
-        Math.max(1, Math.round(1000 / rate)),
-      ),
+      setInterval(() => {
+        const due = Math.floor(((Date.now() - writesStarted) * rate) / 1000)
+        // A backlog of more than a second is dropped, not caught up: the report then shows the shortfall.
+        if (due - offered > rate) offered = due - rate
+        while (offered < due && writer.inFlight < MAX_IN_FLIGHT) {
+          offered++
+          writer.write()
+        }
+      }, WRITE_TICK_MS),
     )
 
     // Light-peer churn: join a random node and room, set awareness, write a little, leave.
@@ -332,7 +484,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
               (s, i) =>
                 `${nodes[i]?.name} heap ${s?.heapBytes ? (s.heapBytes / MiB).toFixed(1) : '?'} MiB, ${s?.lightPeers ?? '?'} light`,
             )
-            .join('; ')}; ${report.writes.ok} writes, ${report.lightSessions} light sessions`,
+            .join('; ')}; ${writer.tally.ok} writes, ${report.lightSessions} light sessions`,
         )
       }
     }
@@ -340,8 +492,10 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
     // Stop the load and let everything settle back to the baseline.
     for (const t of timers) clearInterval(t)
     timers.length = 0
+    const writesMs = Date.now() - writesStarted
     for (const light of [...lights]) leave(light, false)
-    await waitFor(() => inFlight === 0, { message: 'REST writes still in flight', timeout: 10_000 })
+    await waitFor(() => writer.inFlight === 0, { message: 'REST writes still in flight', timeout: 15_000 })
+    report.writes = { ...report.writes, ...writer.tally, offered, ackedPerSecond: (writer.tally.ok * 1000) / writesMs }
     try {
       await waitFor(
         async () => {
@@ -356,7 +510,19 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
       violations.push(`${(error as Error).message}: ${JSON.stringify(report.final)}`)
     }
 
-    const warmMs = Math.min(60_000, durationMs * 0.2)
+    // Every acknowledged write must be on every node, and the nodes must agree.
+    violations.push(...(await checkWrites(nodes, writer, report.writes)))
+    if (report.writes.lost > 0) {
+      violations.push(
+        `${report.writes.lost} acknowledged writes lost, e.g. ${report.writes.lostExamples.slice(0, 3).join('; ')}`,
+      )
+    }
+    if (offered < rate * (writesMs / 1000) * 0.95) {
+      violations.push(
+        `only ${Math.round((offered * 1000) / writesMs)} writes/s offered of ${rate} asked (more than ${MAX_IN_FLIGHT} in flight)`,
+      )
+    }
+
     for (const n of nodes) {
       const points: Array<[number, number]> = []
       for (const match of n.stdout.matchAll(/^mesh-soak: live (\d+) at (\d+)$/gm)) {
@@ -418,6 +584,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
     violations.push(...exits)
   } finally {
     for (const t of timers) clearInterval(t)
+    writer.close()
     for (const light of [...lights]) leave(light, false)
     for (const n of nodes) if (n.child.exitCode === null && n.child.signalCode === null) await n.stop('SIGKILL')
   }
@@ -427,7 +594,8 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
 /** A printable report: a per-minute table per node, slopes, leak checks. */
 export const formatSoakReport = (r: SoakReport): string => {
   const lines = [
-    `soak seed=${r.seed}: ${r.minutes} min, ${r.writes.ok} REST writes (${r.writes.failed} failed), ${r.lightSessions} light-peer sessions (${r.lightWrites} light writes)`,
+    `soak seed=${r.seed}: ${r.minutes} min, ${r.lightSessions} light-peer sessions (${r.lightWrites} light writes)`,
+    `  REST writes: ${r.writes.offered} offered, ${r.writes.ok} acknowledged (${Math.round(r.writes.ackedPerSecond)}/s), ${r.writes.failed} failed; last acknowledged write of ${r.writes.checked} keys checked on every node: ${r.writes.lost} lost`,
   ]
   for (const [name, samples] of Object.entries(r.samples)) {
     const live = r.live[name] ?? []
