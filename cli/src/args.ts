@@ -37,7 +37,8 @@ Options:
   --read-only-light-peers  refuse writes from browser tabs and y-websocket clients
   --secret SECRET       shared mesh secret (8+ characters) every peer must know; repeat
                         to rotate (default: $MESH_SECRET, comma-separated)
-  --allowed-origin URL  browser origin allowed to connect; repeatable (default: any)
+  --allowed-origin URL  browser origin allowed to connect; repeatable (default: any
+                        for light peers and REST; none on the peer endpoint)
   --control-token TOKEN demo mode: enable the control API (cut/heal links) at
                         /mesh/api/control for requests with "Authorization: Bearer TOKEN",
                         and the inspector's demo controls (open it with #token=TOKEN);

@@ -15,7 +15,10 @@ export interface RestRequest {
   contentLength?: number
   /** Reads the body as text. */
   body(): Promise<string>
-  /** Reads a request header (case-insensitive); needed by the control API's token check. */
+  /**
+   * Reads a request header (case-insensitive): the content type (bodies must be
+   * `application/json`, else 415) and the control API's token. Without it, bodies are refused.
+   */
   header?(name: string): string | undefined
 }
 
@@ -51,6 +54,22 @@ const safeEqual = (a: string, b: string): boolean => {
 const json = (status: number, body: unknown): RestResponse => ({ status, body: toJsonSafe(body) })
 const error = (status: number, message: string): RestResponse => json(status, { error: message })
 
+/**
+ * True when the request says its body is JSON. Browsers let any page send `text/plain`, form
+ * and multipart bodies cross-site without a CORS preflight; `application/json` needs one, so
+ * insisting on it keeps other sites from driving the API from a visitor's browser.
+ */
+const isJsonBody = (req: RestRequest): boolean => {
+  const type = req.header?.('content-type')?.split(';', 1)[0]?.trim().toLowerCase()
+  return type === 'application/json'
+}
+
+/** True when the request carries a body, going by its headers. */
+const hasBody = (req: RestRequest): boolean =>
+  (req.contentLength !== undefined && req.contentLength > 0) || req.header?.('transfer-encoding') !== undefined
+
+const NEEDS_JSON = 'send the body as JSON, with "Content-Type: application/json"'
+
 const STATUS_OF: Partial<Record<MeshError['code'], number>> = {
   bad_request: 400,
   not_found: 404,
@@ -74,6 +93,7 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => 
     if (req.contentLength !== undefined && req.contentLength > maxBody) {
       return { ok: false, res: error(413, `body larger than ${maxBody} bytes`) }
     }
+    if (!isJsonBody(req)) return { ok: false, res: error(415, NEEDS_JSON) }
     const text = await req.body()
     if (Buffer.byteLength(text) > maxBody) return { ok: false, res: error(413, `body larger than ${maxBody} bytes`) }
     if (text.trim() === '') return { ok: false, res: error(400, 'body is empty; send a JSON value') }
@@ -209,6 +229,9 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => 
     if (decision.readOnly && req.method !== 'GET' && req.method !== 'HEAD') {
       return error(403, 'this client may only read')
     }
+    // Also for routes that ignore the body: nothing a cross-site form sends may change state.
+    const safe = req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS'
+    if (!safe && hasBody(req) && !isJsonBody(req)) return error(415, NEEDS_JSON)
     return route(req)
   }
 

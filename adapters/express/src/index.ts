@@ -25,9 +25,10 @@ const parsedBody = (req: Request): string | undefined => {
 
 /**
  * An Express router serving the REST API of DESIGN.md §3 (`/kv`, `/members`, `/status`,
- * `/join`, `/health`, ...). Mount it at `<basePath>/api`. It reads raw bodies itself, so any
- * JSON value is accepted whatever the content type; mount it before a global
- * `express.json()`, whose strict mode refuses top-level strings and numbers.
+ * `/join`, `/health`, ...). Mount it at `<basePath>/api`. Bodies must be sent as
+ * `application/json` (415 otherwise). It reads raw bodies itself so that any JSON value is
+ * accepted; mount it before a global `express.json()`, whose strict mode refuses top-level
+ * strings and numbers.
  *
  * @example
  * app.use('/mesh/api', meshRouter(node))
