@@ -35,7 +35,8 @@ Options:
   --dead-after-ms N     silence after which a member is dead, in ms (default: 5000)
   --capabilities LIST   comma-separated capabilities of this node, e.g. search,index
   --read-only-light-peers  refuse writes from browser tabs and y-websocket clients
-  --secret SECRET       shared mesh secret (8+ characters) every peer must know; repeat
+  --secret SECRET       shared mesh secret every peer must know (8+ characters; use
+                        32 random ones, e.g. openssl rand -base64 32); repeat
                         to rotate (default: $MESH_SECRET, comma-separated)
   --allowed-origin URL  browser origin allowed to connect; repeatable (default: any
                         for light peers and REST; none on the peer endpoint)
