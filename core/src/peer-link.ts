@@ -222,7 +222,9 @@ export class PeerLink implements Connection, PeerSink {
     if (this.#state === 'closed') return
     this.#closeReason = { code, reason: truncate(reason) }
     this.#host.metrics.closed(code)
-    const log = code >= 4000 ? this.#host.logger.warn : this.#host.logger.debug
+    // A dialer's failed handshake is reported by its PeerDialer, which backs off and throttles the lines.
+    const quiet = this.role === 'dialer' && this.#state !== 'open'
+    const log = code >= 4000 && !quiet ? this.#host.logger.warn : this.#host.logger.debug
     log.call(this.#host.logger, 'closing peer link', { peer: this.peerId, code, reason })
     try {
       this.#socket.close(code, truncate(reason))
