@@ -27,6 +27,7 @@ export { KV_MAP, KV_META_MAP, type KeyMeta, type Room } from './room.js'
 export type { Connection, MeshSocket } from './socket.js'
 export { MAX_KEY_LENGTH, MeshStore, type PutOptions } from './store.js'
 export { attachToServer, type AttachOptions } from './attach-to-server.js'
+export { advertiseWhenListening, peerUrlFor, type AdvertiseOptions, type ListeningServer } from './advertise-url.js'
 export {
   dnsDiscovery,
   multicastDiscovery,

@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http'
 import { Router, type Application, type Request, type Response } from 'express'
 import {
+  advertiseWhenListening,
   attachToServer,
   createInspectorHandler,
   createRestHandler,
@@ -12,7 +13,6 @@ import {
 export { attachToServer, type AttachOptions } from '@mesh/core'
 
 const DEFAULT_MAX_BODY = 1024 * 1024
-const WILDCARD = new Set(['0.0.0.0', '::'])
 
 /** A body some earlier parser already consumed, turned back into text. */
 const parsedBody = (req: Request): string | undefined => {
@@ -71,7 +71,8 @@ export interface MountOptions extends RestOptions {
  * (`<basePath>` and `<basePath>/:room`, other upgrades left alone) and the REST API at
  * `<basePath>/api`; with `inspector: true`, the web inspector at `<basePath>/inspector`. Unless
  * `node.url` is set, the node advertises `ws://<address>:<port><basePath>` once the server
- * listens on a specific address. Returns a function that detaches the WebSocket endpoints.
+ * listens (the hostname for `app.listen(port)`, which binds every interface; logged at info).
+ * Returns a function that detaches the WebSocket endpoints.
  *
  * @example
  * const server = app.listen(3000)
@@ -90,18 +91,10 @@ export const mountMesh = (app: Application, server: Server, options: MountOption
     })
   }
   app.use(`${basePath}/api`, meshRouter(node, rest))
-  const advertise = (): void => {
-    const address = server.address()
-    // A wildcard address says nothing about where peers can reach us: leave that to `url`.
-    if (node.url || address === null || typeof address === 'string' || WILDCARD.has(address.address)) return
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-    node.url = `ws://${host}:${address.port}${basePath}`
-  }
-  if (server.listening) advertise()
-  else server.once('listening', advertise)
+  const stopAdvertising = advertiseWhenListening(server, { node, path: basePath })
   const detach = attachToServer(server, { node, path: basePath, readOnly })
   return () => {
-    server.off('listening', advertise)
+    stopAdvertising()
     detach()
   }
 }

@@ -60,13 +60,15 @@ const isJsonError = (reply: RestReply): boolean =>
  * malformed WebSocket frames, upgrades on foreign paths and graceful shutdown. Call it at
  * the top level of a vitest test file.
  *
+ * Start the app the way an application would (as the README shows), without setting
+ * `node.url`: the suite checks that the URL the node advertises is one a peer can dial.
+ *
  * @example
  * runAdapterTests('@mesh/express', async () => {
  *   const node = new MeshNode()
  *   const app = express()
- *   const server = createServer(app)
+ *   const server = app.listen(0)
  *   mountMesh(app, server, { node })
- *   server.listen(0, '127.0.0.1')
  *   await once(server, 'listening')
  *   const { port } = server.address() as AddressInfo
  *   const teardown = async () => { await node.close(); await new Promise((r) => server.close(r)) }
@@ -165,6 +167,30 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
         state: 'alive',
       })
       expect(app.node.status().peers.some((p) => p.id === peer.id)).toBe(true)
+    })
+
+    it('advertised URL: set from the bound server, listed in members, and dialable; gossip finds the app', async () => {
+      const a = await start()
+      const url = a.node.url
+      expect(url, 'node.url once the app listens (none was configured)').toMatch(/^wss?:\/\/[^/]+:\d+\//)
+      const members = await restCall(`${a.api}/members`)
+      const self = (members.body as Array<{ id: string; url: string }>).find((m) => m.id === a.node.id)
+      expect(self?.url, 'GET /members lists this node with its advertised URL').toBe(url)
+
+      const direct = newPeer('dials-the-advertised-url')
+      await direct.join([url], { timeoutMs })
+
+      // "Join one node, find all": a newcomer that joins only b must reach a through gossip,
+      // which works only if a advertises a URL others can dial.
+      const b = await start()
+      await b.node.join([url], { timeoutMs })
+      const newcomer = newPeer('gossip-newcomer')
+      await newcomer.join([b.node.url], { timeoutMs })
+      await waitUntil(
+        `the newcomer to link with the app it learned of by gossip (advertised as ${url})`,
+        () => newcomer.status().peers.some((p) => p.id === a.node.id && p.link === 'open'),
+        { timeoutMs, subscribe: (wake) => newcomer.on('peer:up', wake) },
+      )
     })
 
     it('light peer: the y-websocket client syncs a room both ways', async () => {
