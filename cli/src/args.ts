@@ -27,7 +27,8 @@ Options:
   --join URL            peer to join, ws://host:port/mesh; repeatable
                         (default: $MESH_JOIN, comma-separated)
   --url URL             URL peers reach this node at (default: ws://HOST:PORT/mesh)
-  --on-conflict POLICY  ${CONFLICT_POLICIES.join(' | ')} (default: merge)
+  --on-conflict POLICY  ${CONFLICT_POLICIES.join(' | ')} (default: merge); exception holds
+                        a diverged room until POST /mesh/api/conflicts/resolve
   --discover SPEC       find peers: dns:NAME:PORT or multicast[:GROUP:PORT]; repeatable
   --multicast-interface ADDR  interface for multicast discovery (e.g. 127.0.0.1)
   --max-peers N         most peers dialed after learning of them by gossip (default: 8)

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto'
 import { MeshError } from './errors.js'
 import { toJsonSafe } from './json.js'
 import { renderPrometheus } from './metrics.js'
-import type { MeshNode } from './node.js'
+import { DEFAULT_ROOM, type MeshNode } from './node.js'
 import { assertKey } from './store.js'
 
 /** A framework-neutral HTTP request for the REST API. */
@@ -155,6 +155,24 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => 
     }
   }
 
+  /** `POST /conflicts/resolve`: `{ peer, room?, strategy }` → `node.resolveConflict(...)`. */
+  const resolveConflict = async (req: RestRequest): Promise<RestResponse> => {
+    const body = await readJson(req)
+    if (!body.ok) return body.res
+    const value = body.value
+    const usage = 'body must be { "peer": "<node id>", "room": "default", "strategy": "merge" | "accept" }'
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return error(400, usage)
+    const { peer, room = DEFAULT_ROOM, strategy } = value as { peer?: unknown; room?: unknown; strategy?: unknown }
+    if (typeof peer !== 'string' || peer === '' || typeof room !== 'string') return error(400, usage)
+    if (strategy !== 'merge' && strategy !== 'accept') return error(400, usage)
+    // Throws not_found (404) when no such conflict is pending.
+    node.resolveConflict({ peer, room, strategy })
+    return json(200, { resolved: { peer, room, strategy }, conflicts: listConflicts() })
+  }
+
+  const listConflicts = () =>
+    node.conflicts().map((c) => ({ peer: c.peer, room: c.room, keys: c.keys.map((k) => k.key), values: c.keys }))
+
   const control = async (req: RestRequest, action: string): Promise<RestResponse> => {
     if (!options.controlToken)
       return error(404, 'the control API is disabled; start the node in demo mode to enable it')
@@ -209,6 +227,10 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => 
         })
       case '/join':
         return only('POST', () => join(req))
+      case '/conflicts':
+        return only('GET', () => json(200, listConflicts()))
+      case '/conflicts/resolve':
+        return only('POST', () => resolveConflict(req))
       case '/health':
         return only('GET', () =>
           node.closed

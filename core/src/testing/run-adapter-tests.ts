@@ -218,7 +218,7 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
       expect(app.node.has('title'), 'a write to room "notes" stays out of room "default"').toBe(false)
     })
 
-    it('REST: health, status and members describe this node', async () => {
+    it('REST: health, status, members and conflicts describe this node', async () => {
       const app = await start()
       const health = await restCall(`${app.api}/health`)
       expect(health.status).toBe(200)
@@ -236,6 +236,13 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
       expect(members.body).toEqual(
         expect.arrayContaining([expect.objectContaining({ id: app.node.id, role: 'node', state: 'alive' })]),
       )
+
+      const conflicts = await restCall(`${app.api}/conflicts`)
+      expect(conflicts).toMatchObject({ status: 200, body: [] })
+      const resolve = await restCall(`${app.api}/conflicts/resolve`, {
+        ...jsonBody(JSON.stringify({ peer: 'no-such-node', room: 'default', strategy: 'merge' })),
+      })
+      expect(resolve.status, 'resolving a conflict that is not pending').toBe(404)
     })
 
     it('REST: PUT, GET and DELETE keys, and GET the whole store', async () => {
