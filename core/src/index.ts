@@ -39,7 +39,7 @@ export {
 export { INSPECT_ROOM, InspectorFeed, type FeedMessage } from './inspector-feed.js'
 export type { AuthDecision, AuthRequest, AuthResult, Authenticate } from './auth.js'
 export { renderPrometheus, type Metric } from './metrics.js'
-export { readRequestBody } from './read-body.js'
+export { DRAIN_LIMITS, drainBodyStream, drainRequestBody, readBodyStream, readRequestBody } from './read-body.js'
 export {
   createInspectorHandler,
   inspectorDistDir,

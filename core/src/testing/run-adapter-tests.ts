@@ -333,6 +333,18 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
         expect(reply.status, `${what}: ${JSON.stringify(reply.body)}`).toBe(413)
         expect(isJsonError(reply), `${what} answers JSON { error }; got ${JSON.stringify(reply.body)}`).toBe(true)
       }
+      // `fetch` reads the answer only once it has sent the whole body: a node that closes on the
+      // client mid-upload makes it fail (EPIPE) instead of reading the 413 (issue 12).
+      const big = JSON.stringify('x'.repeat(4 * 1024 * 1024))
+      const uploads = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          restCall(`${app.api}/kv/kept`, { ...jsonBody(big), method: 'PUT' }).then(
+            (reply) => reply.status,
+            (e: unknown) => `${String(e)}: ${String((e as { cause?: unknown }).cause)}`,
+          ),
+        ),
+      )
+      expect(uploads, 'fetch reads the 413 of every oversized upload').toEqual([413, 413, 413, 413])
       // The query string must reach the handler: an invalid ttl is refused, never stored.
       const ttl = await restCall(`${app.api}/kv/ttl-key?ttl=not-a-number`, json('v'))
       expect(ttl.status, `PUT ?ttl=not-a-number: ${JSON.stringify(ttl.body)}`).toBeGreaterThanOrEqual(400)
