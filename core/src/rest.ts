@@ -86,16 +86,17 @@ const STATUS_OF: Partial<Record<MeshError['code'], number>> = {
 export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => {
   const maxBody = options.maxBodyBytes ?? 1024 * 1024
   const joinTimeoutMs = options.joinTimeoutMs ?? 5000
+  const tooBig = `body larger than ${maxBody} bytes`
 
   const readJson = async (
     req: RestRequest,
   ): Promise<{ ok: true; value: unknown } | { ok: false; res: RestResponse }> => {
     if (req.contentLength !== undefined && req.contentLength > maxBody) {
-      return { ok: false, res: error(413, `body larger than ${maxBody} bytes`) }
+      return { ok: false, res: error(413, tooBig) }
     }
     if (!isJsonBody(req)) return { ok: false, res: error(415, NEEDS_JSON) }
     const text = await req.body()
-    if (Buffer.byteLength(text) > maxBody) return { ok: false, res: error(413, `body larger than ${maxBody} bytes`) }
+    if (Buffer.byteLength(text) > maxBody) return { ok: false, res: error(413, tooBig) }
     if (text.trim() === '') return { ok: false, res: error(400, 'body is empty; send a JSON value') }
     try {
       return { ok: true, value: JSON.parse(text) }
@@ -253,7 +254,10 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => 
     }
     // Also for routes that ignore the body: nothing a cross-site form sends may change state.
     const safe = req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS'
-    if (!safe && hasBody(req) && !isJsonBody(req)) return error(415, NEEDS_JSON)
+    if (!safe && hasBody(req)) {
+      if (req.contentLength !== undefined && req.contentLength > maxBody) return error(413, tooBig)
+      if (!isJsonBody(req)) return error(415, NEEDS_JSON)
+    }
     return route(req)
   }
 

@@ -50,8 +50,8 @@ export const meshRouter = (node: MeshNode, options: RestOptions = {}): Router =>
       body: async () => parsedBody(req) ?? readRequestBody(req, limit),
       header: (name) => req.get(name),
     })
-    // The rest of a refused upload is read and dropped (bounded), so the client can read the 413.
-    if (reply.status === 413) drainRequestBody(req)
+    // The rest of a refused or ignored body is read and dropped (bounded), so the client reads the answer.
+    drainRequestBody(req)
     if (reply.contentType) res.status(reply.status).type(reply.contentType).send(String(reply.body))
     else res.status(reply.status).json(reply.body)
   })

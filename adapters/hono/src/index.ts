@@ -93,9 +93,10 @@ export const meshApi = (node: MeshNode, options: RestOptions = {}): Hono => {
       body: () => readBodyStream(c.req.raw.body, maxSize),
       header: (name) => c.req.header(name),
     })
-    // The client may still be sending a refused body; closing now would reset the connection
-    // before it reads the 413, so read the rest first (bounded), and close only if cut short.
-    const drained = res.status !== 413 || (await drainBodyStream(c.req.raw.body))
+    // The client may still be sending a body the handler refused or ignored (413, 415, 404…);
+    // closing now would reset the connection before it reads the answer, so read the rest
+    // first (bounded; a no-op for a body already read), and close only if cut short.
+    const drained = await drainBodyStream(c.req.raw.body)
     const headers: Record<string, string> = drained ? {} : { Connection: 'close' }
     if (res.contentType) headers['content-type'] = res.contentType
     if (res.contentType) return c.body(String(res.body), res.status as ContentfulStatusCode, headers)

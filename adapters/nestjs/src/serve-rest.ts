@@ -38,8 +38,8 @@ export const serveRestFirst = (
         return Array.isArray(value) ? value.join(', ') : value
       },
     })
-    // The rest of a refused upload is read and dropped (bounded), so the client can read the 413.
-    if (reply.status === 413) drainRequestBody(req)
+    // The rest of a refused or ignored body is read and dropped (bounded), so the client reads the answer.
+    drainRequestBody(req)
     const text = reply.contentType ? String(reply.body) : JSON.stringify(reply.body ?? null)
     res.writeHead(reply.status, {
       'content-type': reply.contentType ?? 'application/json; charset=utf-8',
