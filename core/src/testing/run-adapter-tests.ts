@@ -422,6 +422,21 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
       expect((await restCall(`${app.api}/health`)).status).toBe(200)
     })
 
+    it('the peer endpoint refuses a browser page (a request with an Origin) with 4403', async () => {
+      const app = await start()
+      const page = new WebSocket(app.peerUrl, { origin: 'https://some-other-site.example' })
+      page.on('message', () => {})
+      const ended = new Promise<string>((resolve) => {
+        page.once('close', (code: number) => resolve(`close ${code}`))
+        page.once('unexpected-response', (request, response: { statusCode?: number }) => {
+          resolve(`http ${response.statusCode ?? 0}`)
+          request.destroy()
+        })
+      })
+      expect(['close 4403', 'http 403']).toContain(await withTimeout(ended, timeoutMs, 'the page to be refused'))
+      expect(app.node.status().peers, 'no peer link from the page').toEqual([])
+    })
+
     it('graceful shutdown: teardown completes, the node closes and its peers see it leave', async () => {
       const app = await start()
       const peer = newPeer('watching-peer')
