@@ -7,11 +7,13 @@
  *
  * Checks: A never exits, answers `/health` and still lets a new light peer in; every garbage
  * socket ends with a 44xx close (or an HTTP 4xx on upgrade) unless its frames were valid and
- * accepted (a ping after them is answered); no REST answer is a 5xx; the honest writer's data and state-vector entry end up
+ * accepted (a ping after them is answered); no REST answer is a 5xx, and an oversized body gets
+ * a 413 the client reads before any reset; the honest writer's data and state-vector entry end up
  * identical on A, on B and in the writer, its awareness state survives forged entries, and
  * the honest reader on B keeps receiving writes during the attack.
  */
 import * as prng from 'lib0/prng'
+import { request as httpRequest } from 'node:http'
 import { isDeepStrictEqual } from 'node:util'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
@@ -130,7 +132,42 @@ const runSocket = (url: string, prefix: readonly Frame[], c: SocketCase): Promis
     })
   })
 
+/**
+ * Sends an oversized body with `node:http`, which reads the answer while still writing, unlike
+ * `fetch`. A correct node answers 413 and reads the rest (the client then reads the 413), or,
+ * when the body is too big even to drain, cuts the connection after its 413: either way the
+ * client got the 413 first. A reset before any answer is a violation.
+ */
+const runUpload = (base: string, c: RestCase): Promise<Outcome> =>
+  new Promise((resolve) => {
+    const body = Buffer.from(c.body ?? '')
+    let settled = false
+    const finish = (outcome: Outcome): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resolve(outcome)
+    }
+    const req = httpRequest(`${base}/mesh/api${c.path}`, {
+      method: c.method,
+      agent: false,
+      headers: { ...c.headers, 'content-length': body.length },
+    })
+    const timer = setTimeout(() => {
+      finish({ kind: 'timeout' })
+      req.destroy()
+    }, SOCKET_TIMEOUT_MS)
+    req.on('response', (res) => {
+      finish({ kind: 'http', status: res.statusCode ?? 0 })
+      res.resume()
+    })
+    // After the answer, a reset means only that the client could not finish writing.
+    req.on('error', (error) => finish({ kind: 'error', message: `${error.message} before any answer` }))
+    req.end(body)
+  })
+
 const runRest = async (base: string, c: RestCase): Promise<Outcome> => {
+  if (c.family === 'rest:big-body') return runUpload(base, c)
   try {
     const res = await fetch(`${base}/mesh/api${c.path}`, {
       method: c.method,
@@ -288,6 +325,9 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
         if (outcome.kind === 'http') {
           bump(report.rest, String(outcome.status))
           if (outcome.status >= 500) violations.push(`REST ${outcome.status} for ${describeCase(c)}`)
+          else if (c.family === 'rest:big-body' && outcome.status !== 413) {
+            violations.push(`REST ${outcome.status} instead of 413 for ${describeCase(c)}`)
+          }
         } else {
           const why = outcome.kind === 'error' ? outcome.message : outcome.kind
           violations.push(`REST request failed (${why}): ${describeCase(c)}`)

@@ -241,3 +241,52 @@ describe('regression: peer sockets that fail their handshake are never released'
     }
   })
 })
+
+describe('regression: the node resets an oversized REST upload before the client reads the 413', () => {
+  // Issue 12: `rest:big-body` failed 8 runs in 40 (MESH_SEED=2127832764) with EPIPE: the node
+  // answered 413 and closed while the client was still sending, so the client never saw it.
+  const MiB = 1024 * 1024
+
+  /** PUTs `bytes` of JSON with fetch, with a content-length or chunked; the status, or the error. */
+  const upload = async (node: MeshProcess, bytes: number, chunked: boolean): Promise<number | string> => {
+    const text = JSON.stringify('y'.repeat(bytes))
+    const body = chunked
+      ? new ReadableStream<Uint8Array>({
+          start(controller) {
+            const all = new TextEncoder().encode(text)
+            for (let at = 0; at < all.length; at += 256 * 1024) controller.enqueue(all.subarray(at, at + 256 * 1024))
+            controller.close()
+          },
+        })
+      : text
+    try {
+      const res = await fetch(`${node.url}/mesh/api/kv/big`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body,
+        ...(chunked ? { duplex: 'half' } : {}),
+      } as RequestInit)
+      const answer = (await res.json()) as { error?: unknown }
+      return res.status === 413 && typeof answer.error === 'string' ? 413 : `${res.status} ${JSON.stringify(answer)}`
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause
+      return `${(error as Error).message}: ${cause?.code ?? ''} ${cause?.message ?? ''}`
+    }
+  }
+
+  it('every client reads the 413, whatever the size and framing, and the node keeps serving', async () => {
+    const node = await startNode({ name: 'big-bodies', args: ['--log-level', 'error'] })
+    const outcomes: Array<number | string> = []
+    await Promise.all(
+      Array.from({ length: 6 }, async (_, worker) => {
+        for (let i = 0; i < 5; i++) {
+          const bytes = [1 * MiB + 10, 2 * MiB, 4 * MiB, 8 * MiB][(worker + i) % 4] ?? MiB
+          outcomes.push(await upload(node, bytes, (worker + i) % 3 === 0))
+        }
+      }),
+    )
+    expect(outcomes.filter((o) => o !== 413)).toEqual([])
+    expect((await node.api('/kv')).body).toEqual({})
+    expect((await node.api('/health')).status).toBe(200)
+  })
+})

@@ -92,6 +92,9 @@ describe('membership across mesh serve processes', () => {
   it('TTL keys expire on every node', async () => {
     const a = await startNode({ name: 'ttl-a', args: timing })
     const b = await startNode({ name: 'ttl-b', join: [a.peerUrl], args: timing })
+    // The key lives 600 ms: b must be linked before it is written, or it may never see it.
+    const bId = (await b.api<{ id: string }>('/health')).body.id
+    await waitFor(async () => (await stateOf(a, bId)) === 'alive', { message: 'ttl-a never listed ttl-b as alive' })
     await putWith(a, 'session', { user: 1 }, 'ttl=600')
     await putWith(a, 'keep', true, '')
     await waitForValue(b, 'session', { user: 1 })

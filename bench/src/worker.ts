@@ -40,6 +40,10 @@ const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     query: url.searchParams,
     contentLength: length === undefined ? undefined : Number(length),
     body: () => readBody(req),
+    header: (name) => {
+      const value = req.headers[name.toLowerCase()]
+      return Array.isArray(value) ? value.join(', ') : value
+    },
   }).then(
     (answer) => res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.body)),
     () => res.writeHead(500).end(),

@@ -27,7 +27,8 @@ Options:
   --join URL            peer to join, ws://host:port/mesh; repeatable
                         (default: $MESH_JOIN, comma-separated)
   --url URL             URL peers reach this node at (default: ws://HOST:PORT/mesh)
-  --on-conflict POLICY  ${CONFLICT_POLICIES.join(' | ')} (default: merge)
+  --on-conflict POLICY  ${CONFLICT_POLICIES.join(' | ')} (default: merge); exception holds
+                        a diverged room until POST /mesh/api/conflicts/resolve
   --discover SPEC       find peers: dns:NAME:PORT or multicast[:GROUP:PORT]; repeatable
   --multicast-interface ADDR  interface for multicast discovery (e.g. 127.0.0.1)
   --max-peers N         most peers dialed after learning of them by gossip (default: 8)
@@ -35,9 +36,11 @@ Options:
   --dead-after-ms N     silence after which a member is dead, in ms (default: 5000)
   --capabilities LIST   comma-separated capabilities of this node, e.g. search,index
   --read-only-light-peers  refuse writes from browser tabs and y-websocket clients
-  --secret SECRET       shared mesh secret (8+ characters) every peer must know; repeat
+  --secret SECRET       shared mesh secret every peer must know (8+ characters; use
+                        32 random ones, e.g. openssl rand -base64 32); repeat
                         to rotate (default: $MESH_SECRET, comma-separated)
-  --allowed-origin URL  browser origin allowed to connect; repeatable (default: any)
+  --allowed-origin URL  browser origin allowed to connect; repeatable (default: any
+                        for light peers and REST; none on the peer endpoint)
   --control-token TOKEN demo mode: enable the control API (cut/heal links) at
                         /mesh/api/control for requests with "Authorization: Bearer TOKEN",
                         and the inspector's demo controls (open it with #token=TOKEN);

@@ -18,9 +18,19 @@ export type MeshClientErrorCode = Extract<
  */
 export class MeshClientError extends MeshError {
   declare readonly code: MeshClientErrorCode
+  /** For `rejected`: the WebSocket close code the node refused with (e.g. 4401, 4403). */
+  readonly closeCode: number | undefined
+  /** For `rejected`: the reason the node gave, if any. */
+  readonly reason: string | undefined
 
-  constructor(code: MeshClientErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(
+    code: MeshClientErrorCode,
+    message: string,
+    options?: { cause?: unknown; closeCode?: number; reason?: string },
+  ) {
     super(code, message, options)
     this.name = 'MeshClientError'
+    this.closeCode = options?.closeCode
+    this.reason = options?.reason
   }
 }

@@ -165,7 +165,11 @@ export class MeshClient {
   readonly urls: readonly string[]
   /** This client's presence and everyone else's. */
   readonly presence: MeshPresence
-  /** Resolves the first time the client is synced; rejects if it is closed before. */
+  /**
+   * Resolves the first time the client is synced. Rejects with a `closed` error if it is
+   * closed before, and with a `rejected` one (with `closeCode` and `reason`) if a node
+   * refuses it for good (a 4400–4499 close, e.g. 4401 unauthorized, 4403 forbidden).
+   */
   readonly synced: Promise<void>
   #doc: Y.Doc
   /** The store's layout ({ key, val } entries in array `kv`) through y-utility, fine for a tab's few keys. */
@@ -585,12 +589,14 @@ export class MeshClient {
     if (wasSynced) this.#attempt = 0
     if (event && isFinalClose(event.code)) {
       this.#wanted = false
-      this.#report(
-        new MeshClientError(
-          'rejected',
-          `node closed the connection with ${event.code}${event.reason ? ` (${event.reason})` : ''}; not retrying`,
-        ),
+      const refusal = new MeshClientError(
+        'rejected',
+        `node closed the connection with ${event.code}${event.reason ? ` (${event.reason})` : ''}; not retrying`,
+        { closeCode: event.code, reason: event.reason },
       )
+      this.#report(refusal)
+      // No retry will come, so a first sync never will either: whoever awaits it must hear why.
+      this.#rejectSynced(refusal)
     }
     if (!this.#wanted) {
       this.#setStatus('offline')

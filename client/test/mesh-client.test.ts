@@ -1,4 +1,5 @@
 import { MeshClient, MeshClientError } from '@mesh/client'
+import { withTimeout } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket, { WebSocketServer } from 'ws'
 import { WebsocketProvider } from 'y-websocket'
@@ -356,6 +357,29 @@ describe('MeshClient against misbehaving servers', () => {
     // Offline with no retry scheduled: a retry would carry retryInMs.
     expect(statuses.at(-1)).toEqual({ status: 'offline', url: null })
     expect(connections).toBe(1)
+  })
+
+  it('await synced rejects with the refusal when a node refuses it for good (issue 12)', async () => {
+    const a = await node({ allowedOrigins: ['https://app.example'] })
+    // As a browser on another site would connect: its Origin is not on the list.
+    class ForeignPage extends WebSocket {
+      constructor(url: string | URL, protocols?: string | string[]) {
+        super(url, protocols, { origin: 'https://evil.example' })
+      }
+    }
+    const c = new MeshClient({ urls: a.url, WebSocket: ForeignPage, backoff: { minDelayMs: 20, maxDelayMs: 200 } })
+    clients.push(c)
+    const error = await withTimeout(
+      c.synced.then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+      5000,
+      'client.synced to settle after a 4403',
+    )
+    expect(error).toBeInstanceOf(MeshClientError)
+    expect(error).toMatchObject({ code: 'rejected', closeCode: 4403, reason: expect.stringMatching(/origin/) })
+    expect(c.status).toBe('offline')
   })
 
   it('drops a silent connection after timeoutMs and tries again', async () => {

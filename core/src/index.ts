@@ -29,6 +29,7 @@ export type { Connection, MeshSocket } from './socket.js'
 export { MAX_KEY_LENGTH } from './kv-index.js'
 export { MeshStore, type KeyMeta, type PutOptions } from './store.js'
 export { attachToServer, type AttachOptions } from './attach-to-server.js'
+export { advertiseWhenListening, peerUrlFor, type AdvertiseOptions, type ListeningServer } from './advertise-url.js'
 export {
   dnsDiscovery,
   multicastDiscovery,
@@ -40,7 +41,7 @@ export {
 export { INSPECT_ROOM, InspectorFeed, type FeedMessage } from './inspector-feed.js'
 export type { AuthDecision, AuthRequest, AuthResult, Authenticate } from './auth.js'
 export { renderPrometheus, type Metric } from './metrics.js'
-export { readRequestBody } from './read-body.js'
+export { DRAIN_LIMITS, drainBodyStream, drainRequestBody, readBodyStream, readRequestBody } from './read-body.js'
 export {
   createInspectorHandler,
   inspectorDistDir,

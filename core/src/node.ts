@@ -124,7 +124,10 @@ export interface MeshNodeOptions {
    * @example authenticate: ({ token }) => token === process.env.MESH_TOKEN
    */
   authenticate?: Authenticate
-  /** Browser origins allowed to connect (checked when an `Origin` header is present). Default: any. */
+  /**
+   * Browser origins allowed to connect (checked when an `Origin` header is present). Default:
+   * any, for light peers and REST; the peer endpoint refuses every browser origin not listed.
+   */
   allowedOrigins?: readonly string[]
   /** Ways to find peers beyond `join`: `dnsDiscovery`, `multicastDiscovery` (see docs/membership.md). */
   discovery?: Discovery[]
@@ -570,6 +573,14 @@ export class MeshNode {
   accept(socket: MeshSocket, options: { room?: string; request?: unknown; readOnly?: boolean } = {}): Connection {
     if (this.#closed) {
       socket.close(CloseCode.goingAway, 'node is shutting down')
+      return { receive: () => {}, close: () => {} }
+    }
+    // Nodes send no Origin; a browser page must not become a peer unless explicitly allowed.
+    const origin = options.room === undefined ? describeRequest(options.request).header('origin') : undefined
+    if (origin !== undefined && !this.#allowedOrigins?.includes(origin)) {
+      this.#metrics.closed(CloseCode.forbidden)
+      this.logger.warn('peer refused: browser origin', { origin: origin.slice(0, 80) })
+      socket.close(CloseCode.forbidden, 'browser origins may not open peer links')
       return { receive: () => {}, close: () => {} }
     }
     const open = this.#links.size + this.#pendingLinks.size + this.#lights.size + this.#waiting.size

@@ -36,6 +36,8 @@ export class PeerDialer {
   #min: number
   #max: number
   #attempt = 0
+  /** Refusals in a row (44xx closes), for logging at each doubling rather than on every attempt. */
+  #refusals = 0
   #socket: WebSocket | undefined
   #link: PeerLink | undefined
   #timer: ReturnType<typeof setTimeout> | undefined
@@ -101,9 +103,12 @@ export class PeerDialer {
     this.#socket = socket
     socket.binaryType = 'nodebuffer'
     let link: PeerLink | undefined
+    let openedAt: number | undefined
     // Attach listeners before anything can arrive: the acceptor may answer in the same tick.
     socket.on('message', (data: Buffer, isBinary: boolean) => {
       link?.receive(isBinary ? data : data.toString('utf8'))
+      // The handshake's last message opens the link; only a link that opened resets the backoff.
+      if (openedAt === undefined && link?.state === 'open') openedAt = Date.now()
     })
     socket.on('open', () => {
       this.state = 'open'
@@ -118,7 +123,6 @@ export class PeerDialer {
       const reason = reasonBuffer.toString()
       link?.close()
       if (link?.peerId) this.peerId = link.peerId
-      const wasOpen = link?.remote !== undefined
       this.#link = undefined
       if (this.#stopped) return
       if (this.peerId && this.#host.isCut(this.peerId)) {
@@ -137,17 +141,37 @@ export class PeerDialer {
           return
         }
       }
-      if (wasOpen) this.#attempt = 0
+      // 44xx: refused (secret, cut, version, limits). Redialing at once would be refused again.
+      const closeCode = link?.closeReason?.code ?? code
+      const refused = closeCode >= 4400 && closeCode < 4500
+      // A link refused right after its handshake (a cut) must not reset the backoff; one that served a while may.
+      const served = openedAt !== undefined && (!refused || Date.now() - openedAt > this.#max)
+      if (served) this.#attempt = 0
+      if (served || !refused) this.#refusals = 0
       this.state = 'waiting'
-      this.#schedule()
+      const delay = this.#schedule()
+      if (refused) this.#refused(closeCode, link?.closeReason?.reason ?? reason, delay)
     })
   }
 
-  #schedule(): void {
+  /** Logs a refusal at WARN the 1st, 2nd, 4th, 8th… time in a row, else at debug. */
+  #refused(code: number, reason: string, retryInMs: number): void {
+    this.#refusals++
+    this.lastError = `refused with ${code}${reason ? ` (${reason})` : ''}`
+    const fields = { url: this.url, code, reason, refusals: this.#refusals, retryInMs: Math.round(retryInMs) }
+    const logger = this.#host.logger
+    if ((this.#refusals & (this.#refusals - 1)) === 0)
+      logger.warn('peer refused this node; retrying with backoff', fields)
+    else logger.debug('peer refused this node again', fields)
+  }
+
+  /** Schedules the next dial with exponential backoff and full jitter; returns the delay. */
+  #schedule(): number {
     const ceiling = Math.min(this.#max, this.#min * 2 ** this.#attempt)
     this.#attempt = Math.min(this.#attempt + 1, 30)
     const delay = Math.max(10, this.#host.random() * ceiling)
     this.#timer = setTimeout(() => this.#dial(), delay)
     this.#timer.unref?.()
+    return delay
   }
 }

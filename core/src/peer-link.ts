@@ -239,8 +239,10 @@ export class PeerLink implements Connection, PeerSink {
     if (this.#state === 'closed') return
     this.#closeReason = { code, reason: truncate(reason) }
     this.#host.metrics.closed(code)
-    // Two nodes that dial each other settle on one link by closing the other: routine, not a warning.
-    const log = code >= 4000 && code !== CloseCode.duplicate ? this.#host.logger.warn : this.#host.logger.debug
+    // A dialer's failed handshake is reported by its PeerDialer, which backs off and throttles the lines;
+    // two nodes that dial each other settle on one link by closing the other: routine, not a warning.
+    const quiet = (this.role === 'dialer' && this.#state !== 'open') || code === CloseCode.duplicate
+    const log = code >= 4000 && !quiet ? this.#host.logger.warn : this.#host.logger.debug
     log.call(this.#host.logger, 'closing peer link', { peer: this.peerId, code, reason })
     try {
       this.#socket.close(code, truncate(reason))
@@ -328,7 +330,7 @@ export class PeerLink implements Connection, PeerSink {
     Y.applyUpdateV2(room.doc, update, this)
   }
 
-  #sendHello(proof = ''): void {
+  #sendHello(): void {
     const host = this.#host
     this.sendFrame(
       encodePeer.hello({
@@ -338,7 +340,8 @@ export class PeerLink implements Connection, PeerSink {
         clientId: host.clientId,
         onConflict: host.policy,
         nonce: this.#nonce,
-        proof,
+        // Proofs travel in `prove`, once each side's nonce is known (protocol version 2).
+        proof: '',
       }),
     )
   }
@@ -407,32 +410,50 @@ export class PeerLink implements Connection, PeerSink {
     if (!CONFLICT_POLICIES.includes(hello.onConflict as ConflictPolicy)) throw new Error('unknown onConflict policy')
     if (hello.nodeId === this.#host.id) return this.fail(CloseCode.duplicate, 'link to self')
     this.remote = hello
-    const { secrets, id } = this.#host
     if (this.role === 'acceptor') {
-      this.#sendHello(signAll(secrets, ['acceptor', hello.nonce, id, hello.nodeId]))
+      // No proof yet: the dialer proves first, so a client without the secret gets no HMAC to guess against.
+      this.#sendHello()
       this.#state = 'proving'
       return
     }
-    // Both sides need a secret, and a common one: the acceptor proves first (mutual authentication).
-    if (secrets.length === 0 && hello.proof !== '') {
-      return this.fail(CloseCode.unauthorized, 'the peer requires a mesh secret and this node has none')
-    }
-    const secret =
-      secrets.length > 0 ? matchingSecret(secrets, hello.proof, ['acceptor', this.#nonce, hello.nodeId, id]) : undefined
-    if (secrets.length > 0 && secret === undefined) {
-      return this.fail(CloseCode.unauthorized, 'the peer does not know the mesh secret')
-    }
-    this.sendFrame(encodePeer.prove(secret ? sign(secret, ['dialer', hello.nonce, id, hello.nodeId]) : ''))
-    this.#open()
+    const { secrets, id } = this.#host
+    this.sendFrame(
+      encodePeer.prove(
+        secrets.length > 0 ? signAll(secrets, ['dialer', this.#nonce, hello.nonce, id, hello.nodeId]) : '',
+      ),
+    )
+    this.#state = 'proving'
   }
 
+  /**
+   * The other side's proof. The acceptor checks the dialer's, then proves itself with the
+   * secret that matched; the dialer checks the acceptor's (mutual authentication). Both
+   * proofs cover both nonces, so neither can be replayed on another connection.
+   */
   #onProve(proof: string): void {
-    const { secrets, id } = this.#host
     const remote = this.remote
     if (!remote) throw new Error('proof before hello')
-    if (secrets.length > 0 && !matchingSecret(secrets, proof, ['dialer', this.#nonce, remote.nodeId, id])) {
-      return this.fail(CloseCode.unauthorized, 'wrong or missing mesh secret')
+    const { secrets, id } = this.#host
+    const acceptor = this.role === 'acceptor'
+    const dialerNonce = acceptor ? remote.nonce : this.#nonce
+    const acceptorNonce = acceptor ? this.#nonce : remote.nonce
+    const [dialerId, acceptorId] = acceptor ? [remote.nodeId, id] : [id, remote.nodeId]
+    const dialerParts = ['dialer', dialerNonce, acceptorNonce, dialerId, acceptorId]
+    const acceptorParts = ['acceptor', dialerNonce, acceptorNonce, acceptorId, dialerId]
+    if (secrets.length === 0) {
+      // Both sides need a secret, and a common one; a node with one never joins a node without.
+      if (proof !== '') return this.fail(CloseCode.unauthorized, 'the peer has a mesh secret and this node has none')
+      if (acceptor) this.sendFrame(encodePeer.prove(''))
+      return this.#open()
     }
+    const secret = matchingSecret(secrets, proof, acceptor ? dialerParts : acceptorParts)
+    if (secret === undefined) {
+      return this.fail(
+        CloseCode.unauthorized,
+        acceptor ? 'wrong or missing mesh secret' : 'the peer does not know the mesh secret',
+      )
+    }
+    if (acceptor) this.sendFrame(encodePeer.prove(sign(secret, acceptorParts)))
     this.#open()
   }
 

@@ -33,18 +33,22 @@
  * | 22, 23    | (retired) | were `fetch` and `full` of the first `accept`; refused as unknown               |
  * | 24   | leave     | `varString(reason)`: graceful leave; close follows                              |
  * | 25   | gossip    | `varString(JSON member records)`: membership and heartbeats, every heartbeat     |
- * | 26   | prove     | `varString(proof)`: the dialer's answer to the acceptor's challenge             |
+ * | 26   | prove     | `varString(proof)`: proof of the mesh secret over both nonces (dialer first)    |
  * | 27   | check     | `varString(room)`, `varUint8Array(snapshot)`, `varUint(reply)`: anti-entropy, state vector + delete set; reply 1 asks for the receiver's snapshot back |
  * | 28   | repair    | `varString(room)`, `varUint8Array(update V2)`: what a `check` showed the peer lacks |
  *
- * Conversation: the dialer sends `hello` with a fresh random nonce; the acceptor checks it and
- * answers with its own `hello`, whose nonce is the challenge and whose proof is
- * `HMAC-SHA256(secret, "acceptor" | dialer nonce | acceptor id | dialer id)`; the dialer checks
- * that proof (mutual authentication) and answers `prove` with
- * `HMAC-SHA256(secret, "dialer" | acceptor nonce | dialer id | acceptor id)`. The acceptor
- * accepts nothing before a valid `prove` (4401 otherwise). Nonces are fresh per connection, so
- * a recorded handshake replayed later fails. Without a configured secret the proofs are empty
- * and both sides must have none. Then each side sends `state` for every room it hosts. On a peer's `state` a side
+ * Conversation (version 2): the dialer sends `hello` with a fresh random nonce; the acceptor
+ * checks it and answers with its own `hello` and nonce, **without any proof**. The dialer
+ * proves first: `prove` with `HMAC-SHA256(secret, "dialer" | dialer nonce | acceptor nonce |
+ * dialer id | acceptor id)`, one per secret it holds, joined with `.` (rotation). The acceptor
+ * checks it (4401 otherwise; it accepts nothing before), then proves itself with the secret
+ * that matched: `prove` with `HMAC-SHA256(secret, "acceptor" | dialer nonce | acceptor nonce |
+ * acceptor id | dialer id)`, which the dialer checks (mutual authentication; 4401 otherwise).
+ * So a client that does not know the secret never receives an HMAC it could guess the secret
+ * from offline. Nonces are fresh per connection, so a recorded handshake replayed later fails.
+ * Without a configured secret both proofs are empty and both sides must have none. The
+ * `proof` field of `hello` is always empty since version 2 (version 1 put the acceptor's
+ * proof there, before the dialer had proved anything). Then each side sends `state` for every room it hosts. On a peer's `state` a side
  * compares histories (equal, ahead, behind, diverged) and answers with `diff` (what the
  * peer lacks), or on divergence with `onConflict: 'exception'` with `hold` (a node also
  * answers `hold` on every link for a room it quarantined). `accept` exchanges `diff`s like
@@ -128,7 +132,7 @@ export interface Hello {
   onConflict: string
   /** Random per connection; the other side's proof must cover it. */
   nonce: string
-  /** HMAC over the other side's nonce (acceptor's hello only; empty without a secret). */
+  /** Always empty since protocol version 2: proofs travel in `prove` (see the file header). */
   proof: string
 }
 

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto'
 import { MeshError } from './errors.js'
 import { toJsonSafe } from './json.js'
 import { renderPrometheus } from './metrics.js'
-import type { MeshNode } from './node.js'
+import { DEFAULT_ROOM, type MeshNode } from './node.js'
 import { assertKey } from './store.js'
 
 /** A framework-neutral HTTP request for the REST API. */
@@ -15,7 +15,10 @@ export interface RestRequest {
   contentLength?: number
   /** Reads the body as text. */
   body(): Promise<string>
-  /** Reads a request header (case-insensitive); needed by the control API's token check. */
+  /**
+   * Reads a request header (case-insensitive): the content type (bodies must be
+   * `application/json`, else 415) and the control API's token. Without it, bodies are refused.
+   */
   header?(name: string): string | undefined
 }
 
@@ -51,6 +54,22 @@ const safeEqual = (a: string, b: string): boolean => {
 const json = (status: number, body: unknown): RestResponse => ({ status, body: toJsonSafe(body) })
 const error = (status: number, message: string): RestResponse => json(status, { error: message })
 
+/**
+ * True when the request says its body is JSON. Browsers let any page send `text/plain`, form
+ * and multipart bodies cross-site without a CORS preflight; `application/json` needs one, so
+ * insisting on it keeps other sites from driving the API from a visitor's browser.
+ */
+const isJsonBody = (req: RestRequest): boolean => {
+  const type = req.header?.('content-type')?.split(';', 1)[0]?.trim().toLowerCase()
+  return type === 'application/json'
+}
+
+/** True when the request carries a body, going by its headers. */
+const hasBody = (req: RestRequest): boolean =>
+  (req.contentLength !== undefined && req.contentLength > 0) || req.header?.('transfer-encoding') !== undefined
+
+const NEEDS_JSON = 'send the body as JSON, with "Content-Type: application/json"'
+
 const STATUS_OF: Partial<Record<MeshError['code'], number>> = {
   bad_request: 400,
   not_found: 404,
@@ -67,15 +86,17 @@ const STATUS_OF: Partial<Record<MeshError['code'], number>> = {
 export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => {
   const maxBody = options.maxBodyBytes ?? 1024 * 1024
   const joinTimeoutMs = options.joinTimeoutMs ?? 5000
+  const tooBig = `body larger than ${maxBody} bytes`
 
   const readJson = async (
     req: RestRequest,
   ): Promise<{ ok: true; value: unknown } | { ok: false; res: RestResponse }> => {
     if (req.contentLength !== undefined && req.contentLength > maxBody) {
-      return { ok: false, res: error(413, `body larger than ${maxBody} bytes`) }
+      return { ok: false, res: error(413, tooBig) }
     }
+    if (!isJsonBody(req)) return { ok: false, res: error(415, NEEDS_JSON) }
     const text = await req.body()
-    if (Buffer.byteLength(text) > maxBody) return { ok: false, res: error(413, `body larger than ${maxBody} bytes`) }
+    if (Buffer.byteLength(text) > maxBody) return { ok: false, res: error(413, tooBig) }
     if (text.trim() === '') return { ok: false, res: error(400, 'body is empty; send a JSON value') }
     try {
       return { ok: true, value: JSON.parse(text) }
@@ -135,6 +156,24 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => 
     }
   }
 
+  /** `POST /conflicts/resolve`: `{ peer, room?, strategy }` → `node.resolveConflict(...)`. */
+  const resolveConflict = async (req: RestRequest): Promise<RestResponse> => {
+    const body = await readJson(req)
+    if (!body.ok) return body.res
+    const value = body.value
+    const usage = 'body must be { "peer": "<node id>", "room": "default", "strategy": "merge" | "accept" }'
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return error(400, usage)
+    const { peer, room = DEFAULT_ROOM, strategy } = value as { peer?: unknown; room?: unknown; strategy?: unknown }
+    if (typeof peer !== 'string' || peer === '' || typeof room !== 'string') return error(400, usage)
+    if (strategy !== 'merge' && strategy !== 'accept') return error(400, usage)
+    // Throws not_found (404) when no such conflict is pending.
+    node.resolveConflict({ peer, room, strategy })
+    return json(200, { resolved: { peer, room, strategy }, conflicts: listConflicts() })
+  }
+
+  const listConflicts = () =>
+    node.conflicts().map((c) => ({ peer: c.peer, room: c.room, keys: c.keys.map((k) => k.key), values: c.keys }))
+
   const control = async (req: RestRequest, action: string): Promise<RestResponse> => {
     if (!options.controlToken)
       return error(404, 'the control API is disabled; start the node in demo mode to enable it')
@@ -189,6 +228,10 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => 
         })
       case '/join':
         return only('POST', () => join(req))
+      case '/conflicts':
+        return only('GET', () => json(200, listConflicts()))
+      case '/conflicts/resolve':
+        return only('POST', () => resolveConflict(req))
       case '/health':
         return only('GET', () =>
           node.closed
@@ -208,6 +251,12 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => 
     if (!decision.allow) return error(decision.status, decision.reason)
     if (decision.readOnly && req.method !== 'GET' && req.method !== 'HEAD') {
       return error(403, 'this client may only read')
+    }
+    // Also for routes that ignore the body: nothing a cross-site form sends may change state.
+    const safe = req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS'
+    if (!safe && hasBody(req)) {
+      if (req.contentLength !== undefined && req.contentLength > maxBody) return error(413, tooBig)
+      if (!isJsonBody(req)) return error(415, NEEDS_JSON)
     }
     return route(req)
   }

@@ -45,7 +45,12 @@ describe('control API', () => {
       path,
       query: new URLSearchParams(),
       body: async () => JSON.stringify(body),
-      header: (name: string) => (name === 'authorization' && token ? `Bearer ${token}` : undefined),
+      header: (name: string) =>
+        name === 'authorization' && token
+          ? `Bearer ${token}`
+          : name === 'content-type'
+            ? 'application/json'
+            : undefined,
     })
     expect((await off(request('s3cret', '/control/cut', { peer: b.node.id }))).status).toBe(404)
     expect((await on(request('wrong', '/control/cut', { peer: b.node.id }))).status).toBe(401)

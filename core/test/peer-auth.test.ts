@@ -101,6 +101,37 @@ describe('mesh secret', () => {
     expect((await closed).code).toBe(CloseCode.unauthorized)
   })
 
+  it('the acceptor sends no HMAC to a client that has not proved it knows the secret', async () => {
+    // Otherwise any TCP client could collect a proof and guess the secret offline.
+    const a = await start('a', 'correct horse battery')
+    const { ws, messages, closed } = await openSocket(a.url)
+    const str = (e: encoding.Encoder, s: string) => encoding.writeVarString(e, s)
+    ws.send(
+      frame((e) => {
+        encoding.writeVarUint(e, 16)
+        encoding.writeVarUint(e, PROTOCOL_VERSION)
+        for (const s of ['guesser', 'guesser', '']) str(e, s)
+        encoding.writeVarUint(e, 7)
+        for (const s of ['merge', 'guesser-nonce-0123456789', '']) str(e, s)
+      }),
+    )
+    await eventually([], () => messages.length > 0, 'the acceptor to answer the hello')
+    ws.send(frame((e) => (encoding.writeVarUint(e, 26), str(e, 'not-a-real-proof'))))
+    expect((await closed).code).toBe(CloseCode.unauthorized)
+    const decoded = messages.map((m) => {
+      const d = decoding.createDecoder(m)
+      const type = decoding.readVarUint(d)
+      if (type !== 16) return { type }
+      decoding.readVarUint(d) // version
+      for (let i = 0; i < 3; i++) decoding.readVarString(d) // id, name, url
+      decoding.readVarUint(d) // client id
+      decoding.readVarString(d) // onConflict
+      const nonce = decoding.readVarString(d)
+      return { type, nonce, proof: decoding.readVarString(d) }
+    })
+    expect(decoded).toEqual([{ type: 16, nonce: expect.any(String), proof: '' }])
+  })
+
   it('rejects a weak secret at construction', () => {
     expect(() => new MeshNode({ secret: 'short' })).toThrow(/at least 8 characters/)
   })

@@ -142,7 +142,12 @@ describe('REST authentication', () => {
         path,
         query: new URLSearchParams(),
         body: async () => '1',
-        header: (name) => (name === 'authorization' && token ? `Bearer ${token}` : undefined),
+        header: (name) =>
+          name === 'authorization' && token
+            ? `Bearer ${token}`
+            : name === 'content-type'
+              ? 'application/json'
+              : undefined,
       })
     expect((await call('GET', '/kv')).status).toBe(401)
     expect((await call('GET', '/health')).status).toBe(200)

@@ -1,9 +1,11 @@
 import type { IncomingMessage, Server } from 'node:http'
 import { Router, type Application, type Request, type Response } from 'express'
 import {
+  advertiseWhenListening,
   attachToServer,
   createInspectorHandler,
   createRestHandler,
+  drainRequestBody,
   readRequestBody,
   type MeshNode,
   type RestOptions,
@@ -12,7 +14,6 @@ import {
 export { attachToServer, type AttachOptions } from '@mesh/core'
 
 const DEFAULT_MAX_BODY = 1024 * 1024
-const WILDCARD = new Set(['0.0.0.0', '::'])
 
 /** A body some earlier parser already consumed, turned back into text. */
 const parsedBody = (req: Request): string | undefined => {
@@ -25,9 +26,10 @@ const parsedBody = (req: Request): string | undefined => {
 
 /**
  * An Express router serving the REST API of DESIGN.md §3 (`/kv`, `/members`, `/status`,
- * `/join`, `/health`, ...). Mount it at `<basePath>/api`. It reads raw bodies itself, so any
- * JSON value is accepted whatever the content type; mount it before a global
- * `express.json()`, whose strict mode refuses top-level strings and numbers.
+ * `/join`, `/health`, ...). Mount it at `<basePath>/api`. Bodies must be sent as
+ * `application/json` (415 otherwise). It reads raw bodies itself so that any JSON value is
+ * accepted; mount it before a global `express.json()`, whose strict mode refuses top-level
+ * strings and numbers.
  *
  * @example
  * app.use('/mesh/api', meshRouter(node))
@@ -48,6 +50,8 @@ export const meshRouter = (node: MeshNode, options: RestOptions = {}): Router =>
       body: async () => parsedBody(req) ?? readRequestBody(req, limit),
       header: (name) => req.get(name),
     })
+    // The rest of a refused or ignored body is read and dropped (bounded), so the client reads the answer.
+    drainRequestBody(req)
     if (reply.contentType) res.status(reply.status).type(reply.contentType).send(String(reply.body))
     else res.status(reply.status).json(reply.body)
   })
@@ -70,7 +74,8 @@ export interface MountOptions extends RestOptions {
  * (`<basePath>` and `<basePath>/:room`, other upgrades left alone) and the REST API at
  * `<basePath>/api`; with `inspector: true`, the web inspector at `<basePath>/inspector`. Unless
  * `node.url` is set, the node advertises `ws://<address>:<port><basePath>` once the server
- * listens on a specific address. Returns a function that detaches the WebSocket endpoints.
+ * listens (the hostname for `app.listen(port)`, which binds every interface; logged at info).
+ * Returns a function that detaches the WebSocket endpoints.
  *
  * @example
  * const server = app.listen(3000)
@@ -89,18 +94,10 @@ export const mountMesh = (app: Application, server: Server, options: MountOption
     })
   }
   app.use(`${basePath}/api`, meshRouter(node, rest))
-  const advertise = (): void => {
-    const address = server.address()
-    // A wildcard address says nothing about where peers can reach us: leave that to `url`.
-    if (node.url || address === null || typeof address === 'string' || WILDCARD.has(address.address)) return
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-    node.url = `ws://${host}:${address.port}${basePath}`
-  }
-  if (server.listening) advertise()
-  else server.once('listening', advertise)
+  const stopAdvertising = advertiseWhenListening(server, { node, path: basePath })
   const detach = attachToServer(server, { node, path: basePath, readOnly })
   return () => {
-    server.off('listening', advertise)
+    stopAdvertising()
     detach()
   }
 }

@@ -1,5 +1,4 @@
 import { once } from 'node:events'
-import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express from 'express'
 import { MeshNode } from '@mesh/core'
@@ -9,9 +8,9 @@ import { mountMesh } from '@mesh/express'
 runAdapterTests('@mesh/express', async () => {
   const node = new MeshNode({ name: 'express-under-test' })
   const app = express()
-  const server = createServer(app)
+  // As an application would: `app.listen(port)` binds every interface and no url is given.
+  const server = app.listen(0)
   const detach = mountMesh(app, server, { node })
-  server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
   const teardown = async () => {

@@ -1,6 +1,13 @@
-import { createInspectorHandler, createRestHandler, type Connection, type MeshNode, type RestOptions } from '@mesh/core'
+import {
+  createInspectorHandler,
+  createRestHandler,
+  drainBodyStream,
+  readBodyStream,
+  type Connection,
+  type MeshNode,
+  type RestOptions,
+} from '@mesh/core'
 import { Hono, type Context, type Env } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import { basePath as mountPrefix } from 'hono/route'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { UpgradeWebSocket, WSEvents, WSMessageReceive } from 'hono/ws'
@@ -74,9 +81,7 @@ export const meshEvents =
 export const meshApi = (node: MeshNode, options: RestOptions = {}): Hono => {
   const handle = createRestHandler(node, options)
   const maxSize = options.maxBodyBytes ?? 1024 * 1024
-  // The unread rest of the body would poison a kept-alive connection, so close it.
-  const tooLarge = (c: Context) => c.json({ error: `body larger than ${maxSize} bytes` }, 413, { Connection: 'close' })
-  return new Hono().all('/*', bodyLimit({ maxSize, onError: tooLarge }), async (c) => {
+  return new Hono().all('/*', async (c) => {
     const url = new URL(c.req.url)
     const prefix = mountPrefix(c).replace(/\/+$/, '')
     const length = c.req.header('content-length')
@@ -85,12 +90,17 @@ export const meshApi = (node: MeshNode, options: RestOptions = {}): Hono => {
       path: url.pathname.slice(prefix.length) || '/',
       query: url.searchParams,
       contentLength: length === undefined ? undefined : Number(length),
-      body: () => c.req.text(),
+      body: () => readBodyStream(c.req.raw.body, maxSize),
       header: (name) => c.req.header(name),
     })
-    if (res.contentType)
-      return c.body(String(res.body), res.status as ContentfulStatusCode, { 'content-type': res.contentType })
-    return c.json(res.body, res.status as ContentfulStatusCode)
+    // The client may still be sending a body the handler refused or ignored (413, 415, 404…);
+    // closing now would reset the connection before it reads the answer, so read the rest
+    // first (bounded; a no-op for a body already read), and close only if cut short.
+    const drained = await drainBodyStream(c.req.raw.body)
+    const headers: Record<string, string> = drained ? {} : { Connection: 'close' }
+    if (res.contentType) headers['content-type'] = res.contentType
+    if (res.contentType) return c.body(String(res.body), res.status as ContentfulStatusCode, headers)
+    return c.json(res.body, res.status as ContentfulStatusCode, headers)
   })
 }
 

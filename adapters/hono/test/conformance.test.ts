@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { createAdaptorServer, upgradeWebSocket } from '@hono/node-server'
-import { MeshNode } from '@mesh/core'
+import { advertiseWhenListening, MeshNode } from '@mesh/core'
 import { runAdapterTests } from '@mesh/core/testing'
 import { mountMesh } from '@mesh/hono'
 import { Hono } from 'hono'
@@ -12,7 +12,9 @@ runAdapterTests('@mesh/hono', async () => {
   const app = mountMesh(new Hono(), node, { upgradeWebSocket })
   const wss = new WebSocketServer({ noServer: true })
   const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: wss } })
-  server.listen(0, '127.0.0.1')
+  // As the README does: Hono does not know its server, so the app hands it over for the URL.
+  advertiseWhenListening(server, { node })
+  server.listen(0)
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
   const teardown = async () => {

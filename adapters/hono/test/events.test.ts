@@ -70,23 +70,38 @@ describe('meshApi', () => {
     const node = new MeshNode({ name: 'api' })
     nodes.push(node)
     const app = new Hono().route('/deep/x/api', meshApi(node))
-    const put = await app.request('/deep/x/api/kv/a%2Fb%25', { method: 'PUT', body: '"v"' })
+    const json = { 'content-type': 'application/json' }
+    const put = await app.request('/deep/x/api/kv/a%2Fb%25', { method: 'PUT', headers: json, body: '"v"' })
     expect(put.status).toBe(200)
     expect(node.get('a/b%')).toBe('v')
     const get = await app.request('/deep/x/api/kv')
     expect(await get.json()).toEqual({ 'a/b%': 'v' })
-    const bad = await app.request('/deep/x/api/kv/k', { method: 'PUT', body: '{' })
+    const bad = await app.request('/deep/x/api/kv/k', { method: 'PUT', headers: json, body: '{' })
     expect(bad.status).toBe(400)
     expect(await bad.json()).toMatchObject({ error: expect.any(String) })
   })
 
-  it('answers a body over the limit with 413 without reading it', async () => {
+  it('answers a body over the limit with 413, after reading and dropping the rest', async () => {
     const node = new MeshNode({ name: 'api' })
     nodes.push(node)
     const app = meshApi(node, { maxBodyBytes: 10 })
-    const res = await app.request('/kv/k', { method: 'PUT', body: JSON.stringify('x'.repeat(100)) })
+    let pulled = 0
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (pulled++ < 8) controller.enqueue(new TextEncoder().encode(JSON.stringify('x'.repeat(100))))
+        else controller.close()
+      },
+    })
+    const res = await app.request('/kv/k', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit)
     expect(res.status).toBe(413)
-    expect(res.headers.get('connection')).toBe('close')
+    // Read to the end, the connection stays usable: no need to close it on the client.
+    expect(pulled).toBe(9)
+    expect(res.headers.get('connection')).toBeNull()
     expect(node.has('k')).toBe(false)
   })
 })

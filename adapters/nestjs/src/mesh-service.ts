@@ -9,6 +9,7 @@ import {
 } from '@nestjs/common'
 import { HttpAdapterHost } from '@nestjs/core'
 import {
+  advertiseWhenListening,
   attachToServer,
   createInspectorHandler,
   MeshError,
@@ -24,7 +25,6 @@ import { serveRestFirst } from './serve-rest.js'
 
 /** How long Mesh sockets get to finish their close handshake before they are cut. */
 const CLOSE_GRACE_MS = 2000
-const WILDCARD = new Set(['0.0.0.0', '::'])
 
 const nestLogger = (logger: Logger): MeshLogger => ({
   debug: (message, fields) => logger.debug(fields ? `${message} ${JSON.stringify(fields)}` : message),
@@ -150,16 +150,8 @@ export class MeshService implements OnApplicationBootstrap, BeforeApplicationShu
       serveRestFirst(server, { node, prefix: `${basePath}/api`, rest: this.#options.rest, inspector }),
       attachToServer(server, { node, path: basePath, readOnly: this.#options.readOnly }),
     )
-    const advertise = (): void => {
-      const address = server.address()
-      // A wildcard address says nothing about where peers can reach us: leave that to `url`.
-      if (node.url || address === null || typeof address === 'string' || WILDCARD.has(address.address)) return
-      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-      node.url = `ws://${host}:${address.port}${basePath}`
-    }
-    if (server.listening) advertise()
-    else server.once('listening', advertise)
-    this.#detach.push(() => server.off('listening', advertise))
+    // Before the join waits for `listening`, so the node announces its URL to the peers it joins.
+    this.#detach.push(advertiseWhenListening(server, { node, path: basePath }))
   }
 
   async #join(): Promise<void> {

@@ -1,5 +1,12 @@
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http'
-import { createRestHandler, readRequestBody, type InspectorHandler, type MeshNode, type RestOptions } from '@mesh/core'
+import {
+  createRestHandler,
+  drainRequestBody,
+  readRequestBody,
+  type InspectorHandler,
+  type MeshNode,
+  type RestOptions,
+} from '@mesh/core'
 
 /**
  * Serves the REST API under `prefix` on a Node HTTP server, ahead of the server's other
@@ -31,6 +38,8 @@ export const serveRestFirst = (
         return Array.isArray(value) ? value.join(', ') : value
       },
     })
+    // The rest of a refused or ignored body is read and dropped (bounded), so the client reads the answer.
+    drainRequestBody(req)
     const text = reply.contentType ? String(reply.body) : JSON.stringify(reply.body ?? null)
     res.writeHead(reply.status, {
       'content-type': reply.contentType ?? 'application/json; charset=utf-8',

@@ -1,4 +1,5 @@
 import 'reflect-metadata'
+import type { AddressInfo } from 'node:net'
 import { Module } from '@nestjs/common'
 import { NestFactory } from '@nestjs/core'
 import { runAdapterTests } from '@mesh/core/testing'
@@ -10,7 +11,9 @@ Module({ imports: [MeshModule.forRoot({ name: 'nest-under-test' })] })(AppModule
 
 runAdapterTests('@mesh/nestjs', async () => {
   const app = await NestFactory.create(AppModule, { logger: false })
-  await app.listen(0, '127.0.0.1')
+  // As the README does: `app.listen(port)` binds every interface and no url is given.
+  await app.listen(0)
   const { node } = app.get(MeshService)
-  return { url: await app.getUrl(), node, teardown: () => app.close() }
+  const { port } = app.getHttpServer().address() as AddressInfo
+  return { url: `http://127.0.0.1:${port}`, node, teardown: () => app.close() }
 })

@@ -85,7 +85,10 @@ export const uploadCall = (
   const answer = new Promise<RestReply>((resolve, reject) => {
     const req = request(url, {
       method: options.method,
-      headers: options.chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': body.length },
+      headers: {
+        'content-type': 'application/json',
+        ...(options.chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': body.length }),
+      },
     })
     req.on('response', (response: IncomingMessage) => {
       const chunks: Buffer[] = []

@@ -43,6 +43,12 @@ const json = (value: unknown): RequestInit => ({
   body: JSON.stringify(value),
 })
 
+const jsonBody = (body: string): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body,
+})
+
 const isJsonError = (reply: RestReply): boolean =>
   reply.contentType.includes('application/json') &&
   typeof reply.body === 'object' &&
@@ -55,13 +61,15 @@ const isJsonError = (reply: RestReply): boolean =>
  * malformed WebSocket frames, upgrades on foreign paths and graceful shutdown. Call it at
  * the top level of a vitest test file.
  *
+ * Start the app the way an application would (as the README shows), without setting
+ * `node.url`: the suite checks that the URL the node advertises is one a peer can dial.
+ *
  * @example
  * runAdapterTests('@mesh/express', async () => {
  *   const node = new MeshNode()
  *   const app = express()
- *   const server = createServer(app)
+ *   const server = app.listen(0)
  *   mountMesh(app, server, { node })
- *   server.listen(0, '127.0.0.1')
  *   await once(server, 'listening')
  *   const { port } = server.address() as AddressInfo
  *   const teardown = async () => { await node.close(); await new Promise((r) => server.close(r)) }
@@ -163,6 +171,30 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
       expect(app.node.status().peers.some((p) => p.id === peer.id)).toBe(true)
     })
 
+    it('advertised URL: set from the bound server, listed in members, and dialable; gossip finds the app', async () => {
+      const a = await start()
+      const url = a.node.url
+      expect(url, 'node.url once the app listens (none was configured)').toMatch(/^wss?:\/\/[^/]+:\d+\//)
+      const members = await restCall(`${a.api}/members`)
+      const self = (members.body as Array<{ id: string; url: string }>).find((m) => m.id === a.node.id)
+      expect(self?.url, 'GET /members lists this node with its advertised URL').toBe(url)
+
+      const direct = newPeer('dials-the-advertised-url')
+      await direct.join([url], { timeoutMs })
+
+      // "Join one node, find all": a newcomer that joins only b must reach a through gossip,
+      // which works only if a advertises a URL others can dial.
+      const b = await start()
+      await b.node.join([url], { timeoutMs })
+      const newcomer = newPeer('gossip-newcomer')
+      await newcomer.join([b.node.url], { timeoutMs })
+      await waitUntil(
+        `the newcomer to link with the app it learned of by gossip (advertised as ${url})`,
+        () => newcomer.status().peers.some((p) => p.id === a.node.id && p.link === 'open'),
+        { timeoutMs, subscribe: (wake) => newcomer.on('peer:up', wake) },
+      )
+    })
+
     it('light peer: the y-websocket client syncs a room both ways', async () => {
       const app = await start()
       await app.node.put('seeded', 'before the client came')
@@ -188,7 +220,7 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
       expect(app.node.has('title'), 'a write to room "notes" stays out of room "default"').toBe(false)
     })
 
-    it('REST: health, status and members describe this node', async () => {
+    it('REST: health, status, members and conflicts describe this node', async () => {
       const app = await start()
       const health = await restCall(`${app.api}/health`)
       expect(health.status).toBe(200)
@@ -206,6 +238,13 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
       expect(members.body).toEqual(
         expect.arrayContaining([expect.objectContaining({ id: app.node.id, role: 'node', state: 'alive' })]),
       )
+
+      const conflicts = await restCall(`${app.api}/conflicts`)
+      expect(conflicts).toMatchObject({ status: 200, body: [] })
+      const resolve = await restCall(`${app.api}/conflicts/resolve`, {
+        ...jsonBody(JSON.stringify({ peer: 'no-such-node', room: 'default', strategy: 'merge' })),
+      })
+      expect(resolve.status, 'resolving a conflict that is not pending').toBe(404)
     })
 
     it('REST: PUT, GET and DELETE keys, and GET the whole store', async () => {
@@ -226,14 +265,9 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
         expect(got.status).toBe(200)
         expect(got.body).toEqual(value)
       }
-      // A body without a JSON content type is still read as JSON: curl and fetch send text/plain.
-      const plain = await restCall(`${app.api}/kv/plain`, { method: 'PUT', body: '"sent as text/plain"' })
-      expect(plain.status).toBe(200)
-      expect(app.node.get('plain')).toBe('sent as text/plain')
-
       const all = await restCall(`${app.api}/kv`)
       expect(all.status).toBe(200)
-      expect(all.body).toEqual({ ...values, plain: 'sent as text/plain' })
+      expect(all.body).toEqual(values)
 
       const removed = await restCall(`${app.api}/kv/number`, { method: 'DELETE' })
       expect(removed.status).toBe(200)
@@ -268,21 +302,31 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
           { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"a":' },
           400,
         ],
-        ['bad JSON as text', '/kv/kept', { method: 'PUT', body: 'not json' }, 400],
-        ['empty body', '/kv/kept', { method: 'PUT', body: '' }, 400],
+        ['empty body', '/kv/kept', { ...jsonBody(''), method: 'PUT' }, 400],
         ['unknown key', '/kv/missing', {}, 404],
         ['DELETE unknown key', '/kv/missing', { method: 'DELETE' }, 404],
         ['unknown route', '/nope', {}, 404],
         ['unknown nested route', '/kv-nope/x', {}, 404],
-        ['wrong method', '/kv', { method: 'POST', body: '{}' }, 405],
-        ['join without urls', '/join', { method: 'POST', body: '{"urls":"ws://x"}' }, 400],
-        ['join with a non-ws URL', '/join', { method: 'POST', body: '{"urls":["http://127.0.0.1:1/mesh"]}' }, 400],
+        ['wrong method', '/kv', jsonBody('{}'), 405],
+        ['join without urls', '/join', jsonBody('{"urls":"ws://x"}'), 400],
+        ['join with a non-ws URL', '/join', jsonBody('{"urls":["http://127.0.0.1:1/mesh"]}'), 400],
+        // Bodies any web page may send cross-site without a CORS preflight (issue 12).
+        ['a JSON body sent as text/plain', '/kv/kept', { method: 'PUT', body: '"x"' }, 415],
+        ['join as text/plain', '/join', { method: 'POST', body: '{"urls":["ws://127.0.0.1:9/mesh"]}' }, 415],
+        [
+          'join as a form',
+          '/join',
+          { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'urls=x' },
+          415,
+        ],
+        ['DELETE with a text body', '/kv/kept', { method: 'DELETE', body: 'x' }, 415],
       ]
       for (const [what, path, init, status] of bad) {
         const reply = await restCall(`${app.api}${path}`, init)
         expect(reply.status, `${what}: ${JSON.stringify(reply.body)}`).toBe(status)
         expect(isJsonError(reply), `${what} answers JSON { error }; got ${JSON.stringify(reply.body)}`).toBe(true)
       }
+      expect(app.node.status().peers, 'a refused join dials nothing').toEqual([])
       // Over the default 1 MiB limit, announced by content-length or not: refused without buffering it all.
       const oversized = JSON.stringify('x'.repeat(2 * 1024 * 1024))
       for (const chunked of [false, true]) {
@@ -291,6 +335,18 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
         expect(reply.status, `${what}: ${JSON.stringify(reply.body)}`).toBe(413)
         expect(isJsonError(reply), `${what} answers JSON { error }; got ${JSON.stringify(reply.body)}`).toBe(true)
       }
+      // `fetch` reads the answer only once it has sent the whole body: a node that closes on the
+      // client mid-upload makes it fail (EPIPE) instead of reading the 413 (issue 12).
+      const big = JSON.stringify('x'.repeat(4 * 1024 * 1024))
+      const uploads = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          restCall(`${app.api}/kv/kept`, { ...jsonBody(big), method: 'PUT' }).then(
+            (reply) => reply.status,
+            (e: unknown) => `${String(e)}: ${String((e as { cause?: unknown }).cause)}`,
+          ),
+        ),
+      )
+      expect(uploads, 'fetch reads the 413 of every oversized upload').toEqual([413, 413, 413, 413])
       // The query string must reach the handler: an invalid ttl is refused, never stored.
       const ttl = await restCall(`${app.api}/kv/ttl-key?ttl=not-a-number`, json('v'))
       expect(ttl.status, `PUT ?ttl=not-a-number: ${JSON.stringify(ttl.body)}`).toBeGreaterThanOrEqual(400)
@@ -366,6 +422,21 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
         expect(status, `upgrade on ${path}`).toBeLessThan(500)
       }
       expect((await restCall(`${app.api}/health`)).status).toBe(200)
+    })
+
+    it('the peer endpoint refuses a browser page (a request with an Origin) with 4403', async () => {
+      const app = await start()
+      const page = new WebSocket(app.peerUrl, { origin: 'https://some-other-site.example' })
+      page.on('message', () => {})
+      const ended = new Promise<string>((resolve) => {
+        page.once('close', (code: number) => resolve(`close ${code}`))
+        page.once('unexpected-response', (request, response: { statusCode?: number }) => {
+          resolve(`http ${response.statusCode ?? 0}`)
+          request.destroy()
+        })
+      })
+      expect(['close 4403', 'http 403']).toContain(await withTimeout(ended, timeoutMs, 'the page to be refused'))
+      expect(app.node.status().peers, 'no peer link from the page').toEqual([])
     })
 
     it('graceful shutdown: teardown completes, the node closes and its peers see it leave', async () => {
