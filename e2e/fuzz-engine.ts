@@ -16,6 +16,7 @@ import * as prng from 'lib0/prng'
 import { request as httpRequest } from 'node:http'
 import { isDeepStrictEqual } from 'node:util'
 import WebSocket from 'ws'
+import { YKeyValue } from 'y-utility/y-keyvalue'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { metric, readMetrics } from './fault/metrics.js'
@@ -229,11 +230,14 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
   let readerDisconnects = 0
   writer.on('connection-close', () => writerDisconnects++)
   reader.on('connection-close', () => readerDisconnects++)
+  // Honest clients read and write the store as any Yjs app does: y-utility's YKeyValue on array `kv`.
+  const writerKv = new YKeyValue<unknown>(writerDoc.getArray('kv'))
+  const readerKv = new YKeyValue<unknown>(readerDoc.getArray('kv'))
   const writtenAt = new Map<string, number>()
   const lags: number[] = []
-  readerDoc.getMap('kv').observe((event) => {
+  readerKv.on('change', (changes: Map<string, unknown>) => {
     const now = Date.now()
-    for (const key of event.keysChanged) {
+    for (const key of changes.keys()) {
       const at = writtenAt.get(key)
       if (at !== undefined && !lags[Number(key.slice(7))]) lags[Number(key.slice(7))] = now - at
     }
@@ -300,7 +304,7 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
     writing = setInterval(() => {
       const key = `honest:${honestWrites++}`
       writtenAt.set(key, Date.now())
-      writerDoc.getMap('kv').set(key, { i: honestWrites, by: 'honest-writer' })
+      writerKv.set(key, { i: honestWrites, by: 'honest-writer' })
     }, 20)
 
     const seeds = buildSeeds(gen)
@@ -408,7 +412,7 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
     if (!(await health())) {
       // Honest data: the writer's keys and state-vector entry agree on A, B and the writer.
       const expected = Object.fromEntries(
-        [...writerDoc.getMap('kv').entries()].filter(([k]) => k.startsWith('honest:')),
+        [...writerKv.map.entries()].filter(([k]) => k.startsWith('honest:')).map(([k, e]) => [k, e.val]),
       )
       const clock = Y.decodeStateVector(Y.encodeStateVector(writerDoc)).get(writerDoc.clientID)
       const honestOn = async (p: MeshProcess) => {
@@ -429,7 +433,7 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
         for (;;) {
           const [onA, onB] = await Promise.all([honestOn(a), honestOn(b)])
           const readerHonest = Object.fromEntries(
-            [...readerDoc.getMap('kv').entries()].filter(([k]) => k.startsWith('honest:')),
+            [...readerKv.map.entries()].filter(([k]) => k.startsWith('honest:')).map(([k, e]) => [k, e.val]),
           )
           const ok =
             isDeepStrictEqual(onA.honest, expected) &&

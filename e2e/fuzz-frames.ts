@@ -8,6 +8,7 @@
 import * as encoding from 'lib0/encoding'
 import * as prng from 'lib0/prng'
 import { Awareness, encodeAwarenessUpdate } from 'y-protocols/awareness'
+import { YKeyValue } from 'y-utility/y-keyvalue'
 import * as Y from 'yjs'
 
 /** Peer-link message types (core/src/protocol.ts). */
@@ -355,7 +356,7 @@ export interface Seeds {
   awareness: Uint8Array[]
 }
 
-/** Builds seeds: a few updates to the `kv` map (keys `fuzz:*`), their state vectors and snapshots. */
+/** Builds seeds: a few updates to the `kv` array (keys `fuzz:*`, through YKeyValue), their state vectors and snapshots. */
 export const buildSeeds = (gen: Gen): Seeds => {
   const seeds: Seeds = { updatesV1: [], updatesV2: [], stateVectors: [], snapshots: [], awareness: [] }
   const doc = new Y.Doc()
@@ -363,7 +364,7 @@ export const buildSeeds = (gen: Gen): Seeds => {
   doc.clientID = prng.uint32(gen, 1_000_000, 2_000_000_000)
   doc.on('update', (u: Uint8Array) => seeds.updatesV1.push(u))
   doc.on('updateV2', (u: Uint8Array) => seeds.updatesV2.push(u))
-  const kv = doc.getMap<unknown>('kv')
+  const kv = new YKeyValue<unknown>(doc.getArray('kv'))
   for (let i = 0; i < 12; i++) {
     doc.transact(() => {
       kv.set(`fuzz:${prng.int31(gen, 0, 5)}`, { n: i, s: prng.word(gen, 0, 12) })
@@ -818,7 +819,7 @@ export const FAMILIES: readonly Family[] = [
     make: (gen) => {
       const doc = new Y.Doc()
       doc.clientID = prng.uint32(gen, 2_000_000_001, 2 ** 32 - 2)
-      doc.getMap('kv').set(`fuzz:big:${prng.int31(gen, 0, 3)}`, 'x'.repeat(prng.int31(gen, 100_000, 1_000_000)))
+      new YKeyValue<unknown>(doc.getArray('kv')).set(`fuzz:big:${prng.int31(gen, 0, 3)}`, 'x'.repeat(prng.int31(gen, 100_000, 1_000_000)))
       const update = Y.encodeStateAsUpdate(doc)
       doc.destroy()
       return socket('light', 'light:big-value', [lightFrame.sync(2, update)], 'default')

@@ -63,6 +63,11 @@ export const conflictsBetween = (local: ChangedKeys, remote: ChangedKeys): Confl
   return conflicts
 }
 
+/** Transaction origin of `accept`'s write-backs: this node's own decision, made for `peer`. */
+export class YieldOrigin {
+  constructor(readonly peer: string | undefined) {}
+}
+
 /**
  * `accept`, applied after both histories merged: this node's own writes made during the
  * divergence lose every conflict. For each conflicting key whose live entry is such a write,
@@ -93,8 +98,12 @@ export const yieldOwnWrites = (
     const [client, clock] = ref.split(':').map(Number) as [number, number]
     if (!ownDivergent({ client, clock })) continue
     const yieldTo = room.kv.rightmostSuperseded(key, (slot) => !ownDivergent(slot))
-    if (yieldTo) moves.push(() => room.kv.writeAfter(tr!, yieldTo, { ...yieldTo.entry }))
-    else if (remote.get(key) === undefined) moves.push(() => room.kv.write(tr!, [[key, undefined]]))
+    if (yieldTo) {
+      // The value and expiry, not the owner: the copy is this node's write, and an owner that
+      // is not the writer would misread it (as its own, or as a previous life's).
+      const { owner: _owner, ...copy } = yieldTo.entry
+      moves.push(() => room.kv.writeAfter(tr!, yieldTo, copy))
+    } else if (remote.get(key) === undefined) moves.push(() => room.kv.write(tr!, [[key, undefined]]))
   }
   if (moves.length === 0) return
   // A transaction of its own: Yjs marks one that applies a remote update as non-local and

@@ -25,16 +25,46 @@ const claimsOwnership = (value: unknown): boolean =>
   typeof value === 'object' && value !== null && ('owner' in value || 'exp' in value)
 
 /**
- * True when a (V1) update from a light peer inserts store entries that carry an owner or an
- * expiry. Only nodes write those: an owner ties a key to a node's membership and an expiry
- * makes a sweeper remove it, so a browser tab must not claim either.
+ * Why a (V1) update from a light peer must be refused, or undefined when it may be applied:
+ * - it inserts store entries that carry an owner or an expiry. Only nodes write those: an
+ *   owner ties a key to a node's membership and an expiry makes a sweeper remove it;
+ * - it depends on structs that neither the doc nor the update holds (a gap in a client's
+ *   clocks, or a reference to an unknown item): Yjs would park it as pending for good, since
+ *   a tab writes its own structs in order and nobody else has the missing ones;
+ * - it deletes ids the doc does not hold yet: Yjs would keep the deletion and apply it to
+ *   whatever a node writes under those ids later (a node's own future writes).
  */
-export const claimsNodeFields = (doc: Y.Doc, update: Uint8Array): boolean => {
+export const refuseLightUpdate = (doc: Y.Doc, update: Uint8Array): string | undefined => {
+  const { structs, ds } = Y.decodeUpdate(update)
   const type = doc.share.get(KV_ARRAY)
-  for (const struct of Y.decodeUpdate(update).structs) {
-    if (!(struct instanceof Y.Item) || !(struct.content instanceof Y.ContentAny)) continue
-    if (!struct.content.getContent().some(claimsOwnership)) continue
-    if (insertsInto(doc, struct, KV_ARRAY, type)) return true
+  const ends = new Map<number, number>()
+  for (const struct of structs) {
+    const end = struct.id.clock + struct.length
+    const start = ends.get(struct.id.client) ?? Y.getState(doc.store, struct.id.client)
+    if (struct.id.clock > start) return 'an update with a gap in its clocks, which can never be applied'
+    ends.set(struct.id.client, Math.max(start, end))
   }
-  return false
+  const holds = (id: Y.ID): boolean =>
+    id.clock < Math.max(ends.get(id.client) ?? 0, Y.getState(doc.store, id.client))
+  for (const struct of structs) {
+    if (!(struct instanceof Y.Item)) continue
+    for (const ref of [struct.origin, struct.rightOrigin, struct.parent instanceof Y.ID ? struct.parent : null]) {
+      if (ref && !holds(ref)) return 'an update that refers to content nobody sent'
+    }
+    if (
+      struct.content instanceof Y.ContentAny &&
+      struct.content.getContent().some(claimsOwnership) &&
+      insertsInto(doc, struct, KV_ARRAY, type)
+    ) {
+      return 'store entries with an owner or an expiry (only nodes write those)'
+    }
+  }
+  for (const [client, ranges] of ds.clients) {
+    for (const { clock, len } of ranges) {
+      if (clock + len > Math.max(ends.get(client) ?? 0, Y.getState(doc.store, client))) {
+        return 'deletions of content that does not exist yet'
+      }
+    }
+  }
+  return undefined
 }

@@ -1,7 +1,7 @@
 import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
 import { readAwarenessEntries, writeAwarenessEntries, type AwarenessEntry } from './awareness-entries.js'
 import * as Y from 'yjs'
-import { claimsNodeFields } from './internal-writes.js'
+import { refuseLightUpdate } from './internal-writes.js'
 import { CloseCode } from './close-codes.js'
 import type { Logger } from './logger.js'
 import { receiveFrame, type FrameRules } from './frame-guard.js'
@@ -135,9 +135,8 @@ export class LightPeer implements Connection, LightSink {
           this.sendFrame(encodeLight.permissionDenied('this connection is read-only'))
           return
         }
-        if (claimsNodeFields(doc, message.payload)) {
-          return this.fail(CloseCode.forbidden, 'light peers may not write store entries with an owner or an expiry')
-        }
+        const refusal = refuseLightUpdate(doc, message.payload)
+        if (refusal) return this.fail(CloseCode.forbidden, `light peers may not send ${refusal}`)
         if (!this.room.admit(message.payload.length)) {
           return this.fail(CloseCode.tooLarge, `room "${this.room.name}" would exceed ${this.room.maxBytes} bytes`)
         }

@@ -12,6 +12,11 @@ export interface MemberRecord {
   meta: Record<string, JsonValue>
   /** Milliseconds since the epoch the node started. */
   startedAt: number
+  /**
+   * Random per process: a node restarted with the same id is a new life, whatever its clock
+   * says, and news of an earlier life is recognised as stale.
+   */
+  incarnation: string
   /** Incremented by the node itself every heartbeat; only a higher value proves it is alive. */
   heartbeat: number
   /** `left` once the node announced a graceful leave. */
@@ -59,14 +64,20 @@ interface Entry {
   seenAt: number
   /** When this node learned the member left or died; its record is gossiped only for a while after. */
   departedAt?: number
+  /** Incarnations of earlier lives of this id: their news is stale. */
+  retired: string[]
 }
 
 /** What is left of a forgotten member: enough to refuse stale gossip about it. */
 interface Tombstone {
-  startedAt: number
+  incarnation: string
   heartbeat: number
+  retired: string[]
   until: number
 }
+
+/** Earlier lives remembered per member id. */
+const MAX_RETIRED = 8
 
 /** Most tombstones kept; the oldest go first. */
 const MAX_TOMBSTONES = 10_000
@@ -74,9 +85,6 @@ const MAX_TOMBSTONES = 10_000
 /** Most member records taken from one gossip message; the rest are ignored. */
 export const MAX_GOSSIP_RECORDS = 10_000
 
-/** Orders two records of one member: a later start (a restart with the same id) beats any heartbeat. */
-const newer = (a: Pick<MemberRecord, 'startedAt' | 'heartbeat'>, b: Pick<MemberRecord, 'startedAt' | 'heartbeat'>) =>
-  a.startedAt > b.startedAt || (a.startedAt === b.startedAt && a.heartbeat > b.heartbeat)
 
 /**
  * Gossip-style membership and failure detection. Each node bumps its own heartbeat counter
@@ -97,7 +105,7 @@ export class Membership {
   #tombstones = new Map<string, Tombstone>()
 
   constructor(
-    self: Omit<MemberRecord, 'heartbeat' | 'leaving'>,
+    self: Omit<MemberRecord, 'heartbeat' | 'leaving' | 'incarnation'>,
     hooks: MembershipHooks,
     options: MembershipOptions = {},
   ) {
@@ -109,7 +117,7 @@ export class Membership {
     // Long enough for a leave to reach every node through gossip, far shorter than retention:
     // after it no node gossips the record, and tombstones refuse it when it still circulates.
     this.#gossipDepartedMs = Math.max(10 * this.heartbeatMs, 2 * this.deadAfterMs)
-    this.#self = { ...self, heartbeat: 0, leaving: false }
+    this.#self = { ...self, incarnation: globalThis.crypto.randomUUID(), heartbeat: 0, leaving: false }
     this.#hooks = hooks
   }
 
@@ -152,7 +160,7 @@ export class Membership {
     for (const [id, entry] of this.#entries) {
       if ((entry.state === 'dead' || entry.state === 'left') && now - entry.seenAt > this.#retainMs) {
         this.#entries.delete(id)
-        this.#bury(id, entry.record, now)
+        this.#bury(id, entry, now)
       }
     }
     for (const [id, tombstone] of this.#tombstones) if (tombstone.until <= now) this.#tombstones.delete(id)
@@ -161,9 +169,14 @@ export class Membership {
 
   #now = Date.now()
 
-  #bury(id: string, record: MemberRecord, now: number): void {
+  #bury(id: string, entry: Pick<Entry, 'record' | 'retired'>, now: number): void {
     this.#tombstones.delete(id)
-    this.#tombstones.set(id, { startedAt: record.startedAt, heartbeat: record.heartbeat, until: now + this.#retainMs })
+    this.#tombstones.set(id, {
+      incarnation: entry.record.incarnation,
+      heartbeat: entry.record.heartbeat,
+      retired: entry.retired,
+      until: now + this.#retainMs,
+    })
     if (this.#tombstones.size > MAX_TOMBSTONES) {
       const oldest = this.#tombstones.keys().next().value
       if (oldest !== undefined) this.#tombstones.delete(oldest)
@@ -199,28 +212,40 @@ export class Membership {
       if (!entry) {
         const tombstone = this.#tombstones.get(record.id)
         // Stale news of a member we already forgot: it must not come back as a fresh one.
-        if (tombstone && (record.leaving || !newer(record, tombstone))) continue
+        if (
+          tombstone &&
+          (tombstone.retired.includes(record.incarnation) ||
+            (record.incarnation === tombstone.incarnation && (record.leaving || record.heartbeat <= tombstone.heartbeat)))
+        ) {
+          continue
+        }
         this.#tombstones.delete(record.id)
+        const retired =
+          tombstone && tombstone.incarnation !== record.incarnation
+            ? [...tombstone.retired, tombstone.incarnation].slice(-MAX_RETIRED)
+            : (tombstone?.retired ?? [])
         const fresh: Entry = record.leaving
-          ? { record, state: 'left', seenAt: now, departedAt: now }
-          : { record, state: 'alive', seenAt: now }
+          ? { record, state: 'left', seenAt: now, departedAt: now, retired }
+          : { record, state: 'alive', seenAt: now, retired }
         this.#entries.set(record.id, fresh)
         this.#hooks.changed(this.#member(fresh), undefined)
         continue
       }
-      const restarted = record.startedAt > entry.record.startedAt
-      if (restarted && !record.leaving) {
-        // The same id started again: a new life, whatever the old one's state.
+      if (entry.retired.includes(record.incarnation)) continue
+      if (record.incarnation !== entry.record.incarnation) {
+        // The same id started again: a new life, whatever the old one's state and clock.
+        entry.retired = [...entry.retired, entry.record.incarnation].slice(-MAX_RETIRED)
         entry.record = record
         entry.seenAt = now
-        entry.departedAt = undefined
-        if (entry.state !== 'alive') this.#set(entry, 'alive')
-      } else if (record.leaving && entry.state !== 'left' && !newer(entry.record, record)) {
+        entry.departedAt = record.leaving ? now : undefined
+        const state = record.leaving ? 'left' : 'alive'
+        if (entry.state !== state) this.#set(entry, state)
+      } else if (record.leaving && entry.state !== 'left' && record.heartbeat >= entry.record.heartbeat) {
         entry.record = record
         entry.seenAt = now
         entry.departedAt = now
         this.#set(entry, 'left')
-      } else if (newer(record, entry.record) && entry.state !== 'left') {
+      } else if (record.heartbeat > entry.record.heartbeat && entry.state !== 'left') {
         entry.record = record
         entry.seenAt = now
         if (entry.state !== 'alive') this.#set(entry, 'alive')
@@ -239,7 +264,11 @@ export class Membership {
       return
     }
     this.#tombstones.delete(record.id)
-    this.receive([{ ...record, capabilities: [], meta: {}, startedAt: 0, heartbeat: 0, leaving: false }], now)
+    // A placeholder until its first gossip: any incarnation the member then names replaces it.
+    this.receive(
+      [{ ...record, capabilities: [], meta: {}, startedAt: 0, incarnation: '', heartbeat: 0, leaving: false }],
+      now,
+    )
   }
 
   /** A member announced its graceful leave over a direct link. */
@@ -352,6 +381,8 @@ export const parseGossip = (text: string): MemberRecord[] => {
       r.meta === null ||
       Array.isArray(r.meta) ||
       typeof r.startedAt !== 'number' ||
+      typeof r.incarnation !== 'string' ||
+      r.incarnation.length > 64 ||
       typeof r.heartbeat !== 'number' ||
       typeof r.leaving !== 'boolean'
     ) {
@@ -364,6 +395,7 @@ export const parseGossip = (text: string): MemberRecord[] => {
       capabilities: r.capabilities.slice(0, 64),
       meta: r.meta,
       startedAt: r.startedAt,
+      incarnation: r.incarnation,
       heartbeat: r.heartbeat,
       leaving: r.leaving,
     }

@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import { CloseCode } from './close-codes.js'
-import { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
+import { CONFLICT_POLICIES, YieldOrigin, type ConflictPolicy } from './conflict.js'
 import { decide, describeRequest, findToken, type AuthDecision, type Authenticate, type AuthRequest } from './auth.js'
 import type { Discovery } from './discovery.js'
 import { PendingConnection } from './pending-connection.js'
@@ -289,6 +289,8 @@ export class MeshNode {
   #cut = new Set<string>()
   /** Owners of ephemeral keys not (yet) in the member table, by when this node first saw them. */
   #unknownOwners = new Map<string, number>()
+  /** Rooms whose store the application asked for. */
+  #held = new Set<string>()
   #log: CommitLog
   #local = { kind: 'local' }
   #backoff: BackoffOptions | undefined
@@ -427,6 +429,12 @@ export class MeshNode {
 
   /** The key/value store of a room (created if needed). */
   store(room: string = DEFAULT_ROOM): MeshStore {
+    // The application holds this store: its room is never unloaded under it.
+    this.#held.add(room)
+    return this.#storeOf(room)
+  }
+
+  #storeOf(room: string): MeshStore {
     let store = this.#stores.get(room)
     if (!store) {
       store = new MeshStore({
@@ -479,7 +487,7 @@ export class MeshNode {
     const name = options.room ?? DEFAULT_ROOM
     const room = this.#rooms.get(name)
     if (!room) throw new MeshError('not_found', `no room "${name}"`)
-    this.store(name).flush()
+    this.#storeOf(name).flush()
     room.flush()
     if (replicas === 0) return
     const target = Y.snapshot(room.doc)
@@ -1044,7 +1052,7 @@ export class MeshNode {
     if (this.#closed) return
     this.#flushStores()
     // Our ephemeral keys go first, while the links can still carry their removal.
-    for (const name of this.#rooms.keys()) this.store(name).sweep(Date.now(), (owner) => owner === this.id)
+    for (const name of this.#rooms.keys()) this.#storeOf(name).sweep(Date.now(), (owner) => owner === this.id)
     this.#closed = true
     for (const discovery of this.#discovery) discovery.stop()
     clearInterval(this.#keepalive)
@@ -1117,6 +1125,7 @@ export class MeshNode {
 
   #describe(origin: unknown, transaction: Y.Transaction): { origin: string; via: string } {
     if (origin === this.#local) return { origin: this.id, via: 'local' }
+    if (origin instanceof YieldOrigin) return { origin: this.id, via: `accept:${origin.peer ?? 'unknown'}` }
     if (origin instanceof PeerLink) {
       const peer = origin.peerId ?? 'unknown'
       return { origin: this.#authors(transaction) ?? peer, via: `peer:${peer}` }
@@ -1138,13 +1147,13 @@ export class MeshNode {
     },
     onKeys: (room, changes, origin, transaction) => {
       const keys = changes.map((c) => c.key)
-      this.#stores.get(room.name)?.review(keys, origin)
+      this.#stores.get(room.name)?.review(keys, origin !== this.#local && !(origin instanceof YieldOrigin))
       if (!this.#emitter.has('change')) return
       this.#emitter.emit('change', {
         room: room.name,
         keys,
         changes,
-        local: origin === this.#local,
+        local: origin === this.#local || origin instanceof YieldOrigin,
         origin: this.#roomHooks.describe(origin, transaction).origin,
       })
     },
@@ -1310,6 +1319,9 @@ export class MeshNode {
         })
         this.#emitter.emit(member.state === 'left' ? 'member:leave' : 'member:dead', event)
         this.#stopGossipDialer(member.url)
+        // A link to a member judged dead is a half-open socket or a paused process: close it, so
+        // that a restart (or the same process, once it resumes) links again from scratch.
+        if (member.state === 'dead') this.#links.get(member.id)?.fail(CloseCode.goingAway, 'peer declared dead')
         // A discovered address whose node is gone (a replaced pod) is not redialed forever.
         for (const [url, dialer] of this.#dialers) {
           if (dialer.peerId !== member.id || !this.#discovered.delete(url)) continue
@@ -1367,7 +1379,9 @@ export class MeshNode {
       for (const [clientId, meta] of awareness.meta) {
         if (!awareness.states.has(clientId) && now - meta.lastUpdated > idleMs) awareness.meta.delete(clientId)
       }
-      if (name === DEFAULT_ROOM || room.lightCount > 0 || room.doc.store.clients.size > 0) continue
+      if (name === DEFAULT_ROOM || this.#held.has(name) || room.lightCount > 0 || room.doc.store.clients.size > 0) {
+        continue
+      }
       if (now - room.lastActive < idleMs) continue
       this.#rooms.delete(name)
       this.#stores.delete(name)
@@ -1405,7 +1419,7 @@ export class MeshNode {
       return now - since > graceMs
     }
     for (const name of this.#rooms.keys()) {
-      const removed = this.store(name).sweep(now, isGone)
+      const removed = this.#storeOf(name).sweep(now, isGone)
       if (removed.length > 0) this.logger.debug('swept expired and orphaned keys', { room: name, keys: removed.length })
     }
     this.#unknownOwners = unknown
@@ -1421,11 +1435,17 @@ export class MeshNode {
     }
     const existing = this.#links.get(remote.nodeId)
     if (existing && existing !== link) {
-      // Both sides apply the same rule, so they agree on which duplicate survives.
-      const dialerOf = (l: PeerLink) => (l.role === 'dialer' ? this.id : remote.nodeId)
-      const keepNew = dialerOf(link) < dialerOf(existing)
-      if (!keepNew) return false
-      existing.fail(CloseCode.duplicate, 'duplicate link')
+      if (existing.remote?.clientId !== remote.clientId) {
+        // The peer restarted with the same id (a new process writes with a new client id):
+        // the old link is a half-open leftover of its previous life.
+        existing.fail(CloseCode.goingAway, 'replaced by the peer restarted with the same id')
+      } else {
+        // Both sides apply the same rule, so they agree on which duplicate survives.
+        const dialerOf = (l: PeerLink) => (l.role === 'dialer' ? this.id : remote.nodeId)
+        const keepNew = dialerOf(link) < dialerOf(existing)
+        if (!keepNew) return false
+        existing.fail(CloseCode.duplicate, 'duplicate link')
+      }
     }
     this.#links.set(remote.nodeId, link)
     this.#clients.set(remote.clientId, remote.nodeId)

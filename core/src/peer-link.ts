@@ -9,6 +9,7 @@ import {
   decodeChanged,
   encodeChanged,
   yieldOwnWrites,
+  YieldOrigin,
   type ChangedKeys,
   type ConflictPolicy,
 } from './conflict.js'
@@ -306,8 +307,10 @@ export class PeerLink implements Connection, PeerSink {
 
   #onCheck(name: string, snapshotBytes: Uint8Array, reply: boolean): void {
     const room = this.#host.existingRoom(name)
-    if (!room || !this.#live(name)) return
     const theirs = Y.decodeSnapshot(snapshotBytes)
+    // An unloaded room comes back once the peer's copy holds something.
+    if (!this.#rooms.has(name) && theirs.sv.size > 0) return this.#revive(name)
+    if (!room || !this.#live(name)) return
     this.#peerSnapshots.set(name, theirs)
     if (reply) this.sendFrame(encodePeer.check(name, room.encodeSnapshot()))
     this.#host.progress()
@@ -322,6 +325,7 @@ export class PeerLink implements Connection, PeerSink {
   }
 
   #onRepair(name: string, update: Uint8Array): void {
+    if (!this.#rooms.has(name)) return this.#revive(name)
     if (!this.#live(name)) return
     validateUpdate(update)
     const room = this.#host.room(name)
@@ -553,9 +557,24 @@ export class PeerLink implements Connection, PeerSink {
 
   /** Forgets a room this node unloaded; the peer holds it on this link until the room comes back. */
   dropRoom(name: string): void {
-    if (!this.#rooms.delete(name)) return
+    this.#rooms.delete(name)
     this.#peerSnapshots.delete(name)
-    if (this.#state === 'open') this.sendFrame(encodePeer.hold(name, ''))
+  }
+
+  /**
+   * The peer sends traffic for a room this node unloaded (or never synced on this link): it
+   * still hosts the room, so the room comes back and syncs anew, here and on every link.
+   */
+  #revive(name: string): void {
+    if (this.#rooms.has(name) || this.#state !== 'open') return
+    const existing = this.#host.existingRoom(name)
+    try {
+      if (existing) this.startRoom(existing)
+      else this.#host.room(name) // a new room starts a round on every link, this one included
+    } catch (error) {
+      if (!(error instanceof MeshError)) throw error
+      this.#host.logger.warn('refusing a room from a peer', { peer: this.peerId, room: name, reason: error.message })
+    }
   }
 
   /** Quarantines a room on this link because the node quarantined it (a conflict on another link). */
@@ -570,7 +589,9 @@ export class PeerLink implements Connection, PeerSink {
   }
 
   #onDiff(name: string, update: Uint8Array, changed: string): void {
-    const sync = this.#sync(name)
+    const sync = this.#rooms.get(name)
+    // A diff for a room this node unloaded meanwhile: sync it anew.
+    if (!sync) return this.#revive(name)
     sync.remoteChanged = decodeChanged(changed)
     if (sync.outgoing === 'held') {
       if (sync.relation === 'diverged' && sync.policy === 'exception') this.#raiseConflict(name, sync)
@@ -589,7 +610,7 @@ export class PeerLink implements Connection, PeerSink {
           remoteSnapshot: sync.remoteSnapshot,
           clientId: this.#host.clientId,
           // Not this link: the write-back must reach this peer too.
-          origin: { yieldingTo: this.peerId },
+          origin: new YieldOrigin(this.peerId),
         })
       }
       this.#report(name, room, sync)
@@ -599,7 +620,8 @@ export class PeerLink implements Connection, PeerSink {
 
   #onUpdates(name: string, updates: Uint8Array[]): void {
     const sync = this.#rooms.get(name)
-    if (!sync || sync.outgoing === 'held') return
+    if (!sync) return this.#revive(name)
+    if (sync.outgoing === 'held') return
     for (const update of updates) checkUpdate(update, 'v1')
     const room = this.#host.room(name)
     if (!room.admit(updates.reduce((n, u) => n + u.length, 0))) return this.#tooBig(room)
@@ -609,7 +631,8 @@ export class PeerLink implements Connection, PeerSink {
   }
 
   #onHold(name: string, changed: string): void {
-    const sync = this.#sync(name)
+    const sync = this.#rooms.get(name)
+    if (!sync) return
     sync.remoteChanged = decodeChanged(changed)
     const wasHeld = sync.outgoing === 'held'
     sync.outgoing = 'held'

@@ -4,6 +4,9 @@ import type { Commit, CommitLog } from './history.js'
 import { KV_ARRAY, KvIndex, type KeyChange } from './kv-index.js'
 import { encodeLight, encodePeer, SyncType } from './protocol.js'
 
+/** Marks a transaction whose commit `applyState` already recorded. */
+const RECORDED = Symbol('recorded')
+
 /** Flush a room's pending outgoing updates synchronously once they pass this many bytes. */
 const FLUSH_BYTES = 1 << 20
 
@@ -80,6 +83,11 @@ export class Room {
   }
 
   #onUpdate = (update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction): void => {
+    if (!transaction.meta.has(RECORDED)) this.#record(update, origin, transaction)
+    this.#fanOut(update, origin)
+  }
+
+  #record(update: Uint8Array, origin: unknown, transaction: Y.Transaction): void {
     const who = this.#hooks.describe(origin, transaction)
     const commit = this.#log.add({
       room: this.name,
@@ -90,6 +98,9 @@ export class Room {
       keys: (transaction.meta.get(KV_ARRAY) as string[] | undefined) ?? [],
     })
     this.#hooks.committed(commit)
+  }
+
+  #fanOut(update: Uint8Array, origin: unknown): void {
     if (this.#lights.size > 0) {
       const frame = encodeLight.sync(SyncType.update, update)
       for (const light of this.#lights) if (light !== origin) light.sendFrame(frame)
@@ -198,21 +209,15 @@ export class Room {
     const record = (transaction: Y.Transaction): void => {
       // Once listening, #onUpdate records every commit itself.
       if (transaction !== applying || listening) return
+      // A listener of the commit below may start a transaction, and with it the update
+      // listener, before this one's update is emitted: it must not be recorded twice.
+      transaction.meta.set(RECORDED, true)
       const changed =
         transaction.deleteSet.clients.size > 0 ||
         [...transaction.afterState].some(([client, clock]) => clock !== transaction.beforeState.get(client))
       if (!changed) return
-      const who = this.#hooks.describe(origin, transaction)
-      const keys = (transaction.meta.get(KV_ARRAY) as string[] | undefined) ?? []
-      const commit = this.#log.add({
-        room: this.name,
-        origin: who.origin,
-        via: who.via,
-        time: Date.now(),
-        bytes: update.length,
-        keys,
-      })
-      this.#hooks.committed(commit)
+      // Recorded with the received size: the state was not re-encoded.
+      this.#record(update, origin, transaction)
     }
     this.doc.off('update', this.#onUpdate)
     this.doc.on('beforeTransaction', begin)

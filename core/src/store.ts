@@ -89,6 +89,9 @@ export class MeshStore {
   #scheduled = false
   #owned = new Map<string, Owned>()
   #lost = new Set<string>()
+  /** Keys a previous process with this node's id owned: removed on the next flush. */
+  #stale = new Set<string>()
+  #removals = new Set<string>()
   /** Settles when the puts queued in this turn are applied. */
   #applied: { promise: Promise<void>; resolve: () => void } | undefined
 
@@ -103,14 +106,24 @@ export class MeshStore {
    * Called by the room after every transaction that changed keys: an owned key another node
    * removed is written back; one another node wrote is no longer owned.
    */
-  review(keys: readonly string[], origin: unknown): void {
-    if (this.#owned.size === 0 || origin === this.#origin) return
+  review(keys: readonly string[], external: boolean): void {
+    if (!external) return
+    const { kv } = this.#room
     for (const key of keys) {
       const owned = this.#owned.get(key)
+      const ref = kv.ref(key)
+      if (owned && ref === owned.ref) continue
+      if (kv.entry(key)?.owner === this.#owner) {
+        // Owned by this node's id but not written by this life: a previous process with the
+        // same id wrote it (its keys would otherwise outlive it while this one runs).
+        if (owned) this.#lost.add(key)
+        else this.#stale.add(key)
+        this.#schedule()
+        continue
+      }
       if (!owned) continue
-      const ref = this.#room.kv.ref(key)
-      if (ref === owned.ref) continue
       if (ref !== undefined) {
+        // Another node wrote the key: the key is theirs now.
         this.#owned.delete(key)
         continue
       }
@@ -160,7 +173,12 @@ export class MeshStore {
   /** Applies the puts queued in this turn now, as one transaction. Reads do this themselves. */
   flush = (): void => {
     this.#scheduled = false
-    if (this.#lost.size > 0) this.#writeBack()
+    if (this.#lost.size > 0 || this.#stale.size > 0) this.#writeBack()
+    if (this.#removals.size > 0) {
+      const removals = [...this.#removals].map((key): [string, undefined] => [key, undefined])
+      this.#removals.clear()
+      this.#room.doc.transact((tr) => this.#room.kv.write(tr, removals), this.#origin)
+    }
     const applied = this.#applied
     this.#applied = undefined
     if (this.#queue.size > 0) {
@@ -179,9 +197,16 @@ export class MeshStore {
   #writeBack(): void {
     const now = Date.now()
     const keys: string[] = []
+    const { kv } = this.#room
+    for (const key of this.#stale) {
+      if (this.#owned.has(key) || this.#queue.has(key) || kv.entry(key)?.owner !== this.#owner) continue
+      this.#removals.add(key)
+    }
+    this.#stale.clear()
     for (const key of this.#lost) {
       const owned = this.#owned.get(key)
-      if (!owned || this.#queue.has(key) || this.#room.kv.entry(key) !== undefined) continue
+      const current = kv.entry(key)
+      if (!owned || this.#queue.has(key) || (current !== undefined && current.owner !== this.#owner)) continue
       if (expired(owned.entry, now)) {
         this.#owned.delete(key)
         continue

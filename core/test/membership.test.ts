@@ -63,6 +63,7 @@ describe('gossip failure detector (simulated time)', () => {
       capabilities: [],
       meta: {},
       startedAt: 0,
+      incarnation: 'life-1',
       heartbeat: 5,
       leaving: false,
     }
@@ -149,6 +150,25 @@ describe('retention of departed members (simulated time, long enough to see it e
     expect(b.membership.stateOf('x')).toBe('alive')
     for (let i = 0; i < 10; i++) round((now += 100), [a, b, x2])
     expect(b.membership.stateOf('x')).toBe('alive')
+    // Stale gossip of the first life changes nothing.
+    a.membership.receive(x1.out.digest, now)
+    expect(a.membership.stateOf('x')).toBe('alive')
+  })
+
+  it('a node restarted with the same id on a clock that is behind is alive again, not ignored', () => {
+    const [a, b] = [make('a'), make('b')]
+    let now = 100_000
+    const x1 = make('x', now)
+    for (let i = 0; i < 5; i++) round((now += 100), [a, b, x1])
+    // SIGKILL: x1 stops; the others declare it dead.
+    for (let i = 0; i < 10; i++) round((now += 100), [a, b])
+    expect(a.membership.stateOf('x')).toBe('dead')
+    const x2 = make('x', now - 30_000) // its clock is 30 s behind
+    for (let i = 0; i < 5; i++) round((now += 100), [a, b, x2])
+    expect(a.membership.stateOf('x')).toBe('alive')
+    expect(b.membership.stateOf('x')).toBe('alive')
+    for (let i = 0; i < 20; i++) round((now += 100), [a, b, x2])
+    expect(b.membership.stateOf('x')).toBe('alive')
   })
 
   it('gossip beyond the record cap is truncated, not a reason to close the link', () => {
@@ -159,6 +179,7 @@ describe('retention of departed members (simulated time, long enough to see it e
       capabilities: [],
       meta: {},
       startedAt: 0,
+      incarnation: 'i',
       heartbeat: 1,
       leaving: false,
     }))

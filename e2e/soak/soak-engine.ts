@@ -429,11 +429,15 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
     // Steady REST writes at `rate`: hot keys overwritten, some with a TTL, some deletes.
     const writesStarted = Date.now()
     let offered = 0
+    let dropped = 0
     timers.push(
       setInterval(() => {
-        const due = Math.floor(((Date.now() - writesStarted) * rate) / 1000)
+        let due = Math.floor(((Date.now() - writesStarted) * rate) / 1000) - dropped
         // A backlog of more than a second is dropped, not caught up: the report then shows the shortfall.
-        if (due - offered > rate) offered = due - rate
+        if (due - offered > rate) {
+          dropped += due - offered - rate
+          due = offered + rate
+        }
         while (offered < due && writer.inFlight < MAX_IN_FLIGHT) {
           offered++
           writer.write()
@@ -586,7 +590,15 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
     for (const t of timers) clearInterval(t)
     writer.close()
     for (const light of [...lights]) leave(light, false)
-    for (const n of nodes) if (n.child.exitCode === null && n.child.signalCode === null) await n.stop('SIGKILL')
+    // SIGTERM first, so a node started with --cpu-prof (NODE_OPTIONS) writes its profile.
+    await Promise.all(
+      nodes.map(async (n) => {
+        if (n.child.exitCode !== null || n.child.signalCode !== null) return
+        const kill = setTimeout(() => n.child.kill('SIGKILL'), 5000)
+        await n.stop('SIGTERM')
+        clearTimeout(kill)
+      }),
+    )
   }
   return report
 }
