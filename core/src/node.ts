@@ -562,6 +562,8 @@ export class MeshNode {
       maxBytes: this.#limits.maxDocumentBytes,
     })
     this.#rooms.set(name, room)
+    // Every room gets its store at once: it must see the first sync (ownership of its keys).
+    this.#storeOf(name)
     for (const link of this.#links.values()) link.startRoom(room)
     return room
   }

@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
-import { memoryLogger, serveNode, type ServedNode } from './helpers.js'
+import * as encoding from 'lib0/encoding'
+import { memoryLogger, openSocket, serveNode, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
 const providers: WebsocketProvider[] = []
@@ -87,5 +88,37 @@ describe('hostile content in the shared types the store uses', () => {
       expect(errors(node)).toBe(0)
     }
     expect(log.entries.filter((e) => e.level === 'error')).toEqual([])
+  })
+
+  it('a light peer that sends a gap in its clocks or deletes content that does not exist yet is refused', async () => {
+    const a = await serveNode({ name: 'a', ...fast })
+    served.push(a)
+    await a.node.put('kept', 1)
+    const frame = (update: Uint8Array) => {
+      const e = encoding.createEncoder()
+      encoding.writeVarUint(e, 0)
+      encoding.writeVarUint(e, 2)
+      encoding.writeVarUint8Array(e, update)
+      return encoding.toUint8Array(e)
+    }
+    // Clocks 3 and up of a client the node never saw: could never be integrated.
+    const writer = new Y.Doc()
+    writer.clientID = 777
+    for (let i = 0; i < 6; i++) writer.getArray('kv').push([{ key: `g${i}`, val: i }])
+    const gap = Y.encodeStateAsUpdate(writer, Y.encodeStateVector(new Map([[777, 3]]) as never))
+    // Deletions of the node's own future writes (its client id, clocks it has not used yet).
+    const forger = new Y.Doc()
+    forger.clientID = a.node.clientId
+    for (let i = 0; i < 10; i++) forger.getArray('other').push([i])
+    forger.getArray('other').delete(0, 10)
+    const future = Y.encodeStateAsUpdate(forger, Y.encodeStateVector(forger))
+    for (const update of [gap, future]) {
+      const { ws, closed } = await openSocket(`${a.url}/default`)
+      ws.send(frame(update))
+      expect((await closed).code).toBe(4403)
+    }
+    for (let i = 0; i < 20; i++) await a.node.put(`after-${i}`, i)
+    expect(a.node.status().rooms.default?.pending).toBe(false)
+    expect(a.node.data.size).toBe(21)
   })
 })
