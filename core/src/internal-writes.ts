@@ -44,8 +44,7 @@ export const refuseLightUpdate = (doc: Y.Doc, update: Uint8Array): string | unde
     if (struct.id.clock > start) return 'an update with a gap in its clocks, which can never be applied'
     ends.set(struct.id.client, Math.max(start, end))
   }
-  const holds = (id: Y.ID): boolean =>
-    id.clock < Math.max(ends.get(id.client) ?? 0, Y.getState(doc.store, id.client))
+  const holds = (id: Y.ID): boolean => id.clock < Math.max(ends.get(id.client) ?? 0, Y.getState(doc.store, id.client))
   for (const struct of structs) {
     if (!(struct instanceof Y.Item)) continue
     for (const ref of [struct.origin, struct.rightOrigin, struct.parent instanceof Y.ID ? struct.parent : null]) {

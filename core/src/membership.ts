@@ -85,7 +85,6 @@ const MAX_TOMBSTONES = 10_000
 /** Most member records taken from one gossip message; the rest are ignored. */
 export const MAX_GOSSIP_RECORDS = 10_000
 
-
 /**
  * Gossip-style membership and failure detection. Each node bumps its own heartbeat counter
  * every interval and sends its whole table to its direct peers; a member whose counter stops
@@ -215,7 +214,8 @@ export class Membership {
         if (
           tombstone &&
           (tombstone.retired.includes(record.incarnation) ||
-            (record.incarnation === tombstone.incarnation && (record.leaving || record.heartbeat <= tombstone.heartbeat)))
+            (record.incarnation === tombstone.incarnation &&
+              (record.leaving || record.heartbeat <= tombstone.heartbeat)))
         ) {
           continue
         }
