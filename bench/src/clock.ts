@@ -22,3 +22,9 @@ export const clockOffset = async (remoteNow: () => Promise<number>, samples = 15
   }
   return best.offset
 }
+
+/** CPU time this process used so far (user + system), in microseconds. */
+export const cpuMicros = (): number => {
+  const { user, system } = process.cpuUsage()
+  return user + system
+}

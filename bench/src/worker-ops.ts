@@ -12,6 +12,47 @@ export interface HeapFigures {
   arrayBuffers: number
 }
 
+/**
+ * What a churn run reports: `writes` overwrites of `keys` hot keys, one write per event-loop
+ * turn, with the live heap (after full GCs) once the hot keys exist and after the overwrites.
+ */
+export interface ChurnResult {
+  ms: number
+  /** CPU time of the process during the overwrites, µs. */
+  cpuUs: number
+  before: HeapFigures
+  after: HeapFigures
+  /** The whole document encoded as a V2 update, bytes. */
+  stateBytes: number
+}
+
+/**
+ * What a run of distinct keys reports: `count` new keys in transactions of `batch` (one per
+ * event-loop turn), with the time of the first and the last tenth of the keys (a write cost
+ * that grows with the store shows as a slower last tenth) and the live heap before and after.
+ */
+export interface DistinctResult {
+  ms: number
+  firstTenthMs: number
+  lastTenthMs: number
+  cpuUs: number
+  before: HeapFigures
+  after: HeapFigures
+}
+
+/** Arguments of a churn run. */
+export interface ChurnArgs {
+  keys: number
+  writes: number
+}
+
+/** Arguments of a run of distinct keys. */
+export interface DistinctArgs {
+  prefix: string
+  count: number
+  batch: number
+}
+
 /** What a put loop reports. */
 export interface PutLoopResult {
   startAt: number
@@ -72,6 +113,28 @@ export type NodeOps = {
   }
   /** One put; returns when it was made. */
   write: { args: { key: string; value: number }; result: { at: number } }
+  /** Overwrites hot keys with `await node.put(key, value)`, one put per event-loop turn. */
+  churn: { args: ChurnArgs; result: ChurnResult }
+  /** Writes distinct keys with `await node.put(object)` of `batch` keys, one per event-loop turn. */
+  distinct: { args: DistinctArgs; result: DistinctResult }
+  close: { args: null; result: null }
+}
+
+/**
+ * Operations of `layout-worker.js`: a bare `Y.Doc` holding keys in one layout (`--layout map`:
+ * a `Y.Map`; `--layout array`: `{ key, val }` entries in a `Y.Array`, a write deleting the
+ * key's previous entry by its id), no Mesh. It serves its whole state to anyone who opens a
+ * WebSocket to it, so another one can cold-join it.
+ */
+export type LayoutOps = {
+  now: { args: null; result: number }
+  churn: { args: ChurnArgs; result: ChurnResult }
+  distinct: { args: DistinctArgs; result: DistinctResult }
+  /** Opens a WebSocket to `url`, applies the state it sends, and reports heap and time. */
+  'cold-join': {
+    args: { url: string; keys: number; timeoutMs: number }
+    result: { ms: number; before: HeapFigures; after: HeapFigures; keys: number }
+  }
   close: { args: null; result: null }
 }
 

@@ -8,10 +8,21 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { attachToServer, createRestHandler, MeshNode, type ChangeEvent } from '@mesh/core'
-import { nextTurn, now } from './clock.js'
+import * as Y from 'yjs'
+import { cpuMicros, nextTurn, now } from './clock.js'
 import { serveIpc } from './ipc.js'
 import { collectGarbage, parseServeArgs, sleep } from './serve-args.js'
-import type { ArmArgs, HeapFigures, NodeOps, PutLoopArgs, WaitResult } from './worker-ops.js'
+import type {
+  ArmArgs,
+  ChurnArgs,
+  ChurnResult,
+  DistinctArgs,
+  DistinctResult,
+  HeapFigures,
+  NodeOps,
+  PutLoopArgs,
+  WaitResult,
+} from './worker-ops.js'
 
 const args = parseServeArgs(process.argv.slice(2))
 // Gossip discovery stays off unless asked for: the bench decides the topology (a chain must stay a chain).
@@ -198,6 +209,41 @@ const coldJoin = async ({ url, keys, timeoutMs }: { url: string; keys: number; t
   return { ms, before, after: heap(), keys: node.data.size }
 }
 
+// Hot keys are `h<i>`, distinct keys `<prefix><i>`: small integer values, like the other figures.
+const churn = async ({ keys, writes }: ChurnArgs): Promise<ChurnResult> => {
+  for (let i = 0; i < keys; i++) await node.put(`h${i}`, 0)
+  const before = heap()
+  const cpu0 = cpuMicros()
+  const t0 = now()
+  // `put` resolves when the turn's puts are applied, so each await is its own turn and transaction.
+  for (let i = 0; i < writes; i++) await node.put(`h${i % keys}`, i)
+  const ms = now() - t0
+  const cpuUs = cpuMicros() - cpu0
+  const after = heap()
+  const stateBytes = Y.encodeStateAsUpdateV2(node.room('default').doc).length
+  return { ms, cpuUs, before, after, stateBytes }
+}
+
+const distinct = async ({ prefix, count, batch }: DistinctArgs): Promise<DistinctResult> => {
+  const before = heap()
+  const cpu0 = cpuMicros()
+  const t0 = now()
+  const tenth = Math.max(1, Math.floor(count / 10))
+  let firstTenthMs = 0
+  let lastTenthStart = t0
+  for (let i = 0; i < count; ) {
+    const entries: Record<string, number> = {}
+    const end = Math.min(count, i + batch)
+    if (i <= count - tenth && end > count - tenth) lastTenthStart = now()
+    for (; i < end; i++) entries[prefix + i] = i
+    await node.put(entries)
+    if (firstTenthMs === 0 && i >= tenth) firstTenthMs = now() - t0
+  }
+  const t1 = now()
+  const cpuUs = cpuMicros() - cpu0
+  return { ms: t1 - t0, firstTenthMs, lastTenthMs: t1 - lastTenthStart, cpuUs, before, after: heap() }
+}
+
 // ------------------------------------------------------------------ lifecycle
 
 let closing: Promise<void> | undefined
@@ -241,6 +287,8 @@ serveIpc<NodeOps>({
   fill,
   heap,
   'cold-join': coldJoin,
+  churn,
+  distinct,
   write: async ({ key, value }) => {
     const at = now()
     await node.put(key, value)

@@ -1215,8 +1215,15 @@ export class MeshNode {
         return resolution
       },
       merged: (report: MergeReport) => node.#merged(report),
-      conflict: (error: MeshConflictError) => {
-        node.#conflicts.set(`${error.peer}\u0000${error.room}`, error)
+      conflict: (raised: MeshConflictError) => {
+        const key = `${raised.peer}\u0000${raised.room}`
+        const known = node.#conflicts.get(key)
+        // A conflict raised again (a reconnect, a duplicate link that lost the race) keeps the
+        // keys it named before: a later round may see the room already held and name none.
+        const keys = new Map([...(known?.keys ?? []), ...raised.keys].map((k) => [k.key, k]))
+        if (known && keys.size === known.keys.length) return
+        const error = new MeshConflictError({ peer: raised.peer, room: raised.room, keys: [...keys.values()] })
+        node.#conflicts.set(key, error)
         // The whole room is quarantined on this node, on every link, not only the one that
         // diverged: otherwise a third node would relay the diverged writes around it.
         for (const link of node.#links.values()) link.holdRoom(error.room)

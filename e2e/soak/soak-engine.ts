@@ -17,6 +17,7 @@
  *   what they were.
  */
 import * as prng from 'lib0/prng'
+import { readFile } from 'node:fs/promises'
 import { Agent, request as httpRequest } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { isDeepStrictEqual } from 'node:util'
@@ -88,6 +89,10 @@ export interface NodeSample {
   lightMembers: number
   /** Client ids in the state vectors of every room (each light peer that wrote adds one, for good). */
   clients: number
+  /** CPU time the process used so far (user + system), in seconds, where /proc tells. */
+  cpuSeconds?: number
+  /** Yjs updates the node applied so far, local and remote (`mesh_commits_total`). */
+  commits?: number
 }
 
 /** What a soak run measured. */
@@ -98,6 +103,8 @@ export interface SoakReport {
   writes: WriteTally
   lightSessions: number
   lightWrites: number
+  /** CPU seconds this process (the REST writer and the light peers) used during the load. */
+  driverCpuSeconds: number
   samples: Record<string, NodeSample[]>
   /** Heap slope after warm-up, MiB/min, per node, fitted on the troughs of the sawtooth (undefined without a heap metric). */
   slopes: Record<string, number | undefined>
@@ -126,13 +133,29 @@ interface MemberJson {
 const MiB = 2 ** 20
 const ROOMS = ['default', 'soak-0', 'soak-1', 'soak-2']
 
+/** CPU seconds (user + system) of a process, from /proc (Linux); undefined elsewhere. */
+const cpuSecondsOf = async (pid: number | undefined): Promise<number | undefined> => {
+  if (pid === undefined) return undefined
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // utime and stime are fields 14 and 15 of the line, in clock ticks (USER_HZ, 100 on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return undefined
+  }
+}
+
 const sampleNode = async (node: MeshProcess, atMs: number): Promise<NodeSample> => {
-  const [metrics, status, members] = await Promise.all([
+  const [metrics, status, members, cpuSeconds] = await Promise.all([
     readMetrics(node),
     node.api<StatusJson>('/status'),
     node.api<MemberJson[]>('/members'),
+    cpuSecondsOf(node.child.pid),
   ])
   return {
+    cpuSeconds,
+    commits: metric(metrics, 'mesh_commits_total'),
     atMs,
     heapBytes: metric(metrics, 'mesh_heap_used_bytes'),
     rssBytes: metric(metrics, 'mesh_rss_bytes'),
@@ -343,6 +366,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
     writes: { offered: 0, ok: 0, failed: 0, ackedPerSecond: 0, checked: 0, lost: 0, lostExamples: [] },
     lightSessions: 0,
     lightWrites: 0,
+    driverCpuSeconds: 0,
     samples: {},
     slopes: {},
     rawSlopes: {},
@@ -428,6 +452,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
 
     // Steady REST writes at `rate`: hot keys overwritten, some with a TTL, some deletes.
     const writesStarted = Date.now()
+    const driverCpu = process.cpuUsage()
     let offered = 0
     let dropped = 0
     timers.push(
@@ -497,6 +522,8 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
     for (const t of timers) clearInterval(t)
     timers.length = 0
     const writesMs = Date.now() - writesStarted
+    const driverUsed = process.cpuUsage(driverCpu)
+    report.driverCpuSeconds = (driverUsed.user + driverUsed.system) / 1e6
     for (const light of [...lights]) leave(light, false)
     await waitFor(() => writer.inFlight === 0, { message: 'REST writes still in flight', timeout: 15_000 })
     report.writes = { ...report.writes, ...writer.tally, offered, ackedPerSecond: (writer.tally.ok * 1000) / writesMs }
@@ -606,7 +633,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
 /** A printable report: a per-minute table per node, slopes, leak checks. */
 export const formatSoakReport = (r: SoakReport): string => {
   const lines = [
-    `soak seed=${r.seed}: ${r.minutes} min, ${r.lightSessions} light-peer sessions (${r.lightWrites} light writes)`,
+    `soak seed=${r.seed}: ${r.minutes} min, ${r.lightSessions} light-peer sessions (${r.lightWrites} light writes); this process (writer and light peers) used ${r.driverCpuSeconds.toFixed(1)} s of CPU`,
     `  REST writes: ${r.writes.offered} offered, ${r.writes.ok} acknowledged (${Math.round(r.writes.ackedPerSecond)}/s), ${r.writes.failed} failed; last acknowledged write of ${r.writes.checked} keys checked on every node: ${r.writes.lost} lost`,
   ]
   for (const [name, samples] of Object.entries(r.samples)) {
@@ -624,6 +651,15 @@ export const formatSoakReport = (r: SoakReport): string => {
         ? 'n/a'
         : `${r.slopes[name]?.toFixed(3)} MiB/min (${r.slopeBasis}; ${r.rawSlopes[name]?.toFixed(3)} over the sampled heapUsed)`
     lines.push(`  ${name}: heap slope after warm-up ${slopeText}`)
+    const first = samples[0]
+    const last = samples.at(-1)
+    if (first?.cpuSeconds !== undefined && last?.cpuSeconds !== undefined && last.atMs > first.atMs) {
+      const cpu = last.cpuSeconds - first.cpuSeconds
+      const commits = (last.commits ?? 0) - (first.commits ?? 0)
+      lines.push(
+        `    CPU ${cpu.toFixed(1)} s over ${((last.atMs - first.atMs) / 1000).toFixed(0)} s (${((cpu * 1000) / (last.atMs - first.atMs)).toFixed(2)} cores), ${r.writes.ok > 0 ? ((cpu * 1e6) / r.writes.ok).toFixed(0) : '?'} µs per acknowledged write; ${commits} commits applied`,
+      )
+    }
     lines.push('    t (min)  live MiB  heap MiB  rss MiB  light  light members  rooms  peers  sv clients')
     for (const s of everyMinute) {
       const mb = (n: number | undefined) => (n === undefined ? '?' : (n / MiB).toFixed(1))
