@@ -2,8 +2,9 @@
  * Frame generators of the fuzzer (e2e/fuzz-engine.ts). The wire format is re-encoded here
  * from the header of core/src/protocol.ts (on purpose: an independent reading of the spec),
  * and every generator is a pure function of a seeded lib0 PRNG, so a seed replays the same
- * frames. A "case" is one socket (or one REST request): the frames to send and which family
- * of attack they belong to.
+ * frames (cases that build on the node's live state, see Mirror, replay the same attack on
+ * whatever that state is then). A "case" is one socket (or one REST request): the frames to
+ * send and which family of attack they belong to.
  */
 import * as encoding from 'lib0/encoding'
 import * as prng from 'lib0/prng'
@@ -1805,12 +1806,16 @@ const restCase = (gen: Gen): RestCase => {
   return make()
 }
 
-/** Picks the next case by family weight; `skip` removes families by name. */
-export const createCaseSource = (gen: Gen, seeds: Seeds, ctx: FuzzContext, skip: readonly string[] = []) => {
+/**
+ * Picks cases by family weight; `skip` removes families by name. Each case draws only from the
+ * PRNG it is given: with one PRNG per case (see caseGen), a case does not depend on how many
+ * draws the cases before it made, nor on the order parallel workers pick them up.
+ */
+export const createCaseSource = (seeds: Seeds, ctx: FuzzContext, skip: readonly string[] = []) => {
   const families = FAMILIES.filter((f) => !skip.includes(f.name))
   if (families.length === 0) throw new Error('every fuzz family is skipped')
   const total = families.reduce((n, f) => n + f.weight, 0)
-  return (): FuzzCase => {
+  return (gen: Gen): FuzzCase => {
     let roll = prng.int31(gen, 0, total - 1)
     for (const family of families) {
       if (roll < family.weight) return family.make(gen, seeds, ctx)
@@ -1819,3 +1824,7 @@ export const createCaseSource = (gen: Gen, seeds: Seeds, ctx: FuzzContext, skip:
     throw new Error('unreachable')
   }
 }
+
+/** The PRNG of case `index` of a run with `seed`. */
+export const caseGen = (seed: number, index: number): Gen =>
+  prng.create((seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0 || 1)

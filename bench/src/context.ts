@@ -16,10 +16,13 @@ export class Context {
     this.options = options
   }
 
-  /** True when the figure should be measured (`--only`). */
+  /**
+   * True when the figure should be measured (`--only`). A layout baseline (`<metric>_ymap`,
+   * `<metric>_yarray`) comes with its metric.
+   */
   wants(...names: string[]): boolean {
     const only = this.options.only
-    return only === undefined || names.some((n) => only.has(n))
+    return only === undefined || names.some((n) => only.has(n) || only.has(n.replace(/_y(map|array)$/, '')))
   }
 
   /** Progress on stderr, so stdout holds only the report. */
@@ -71,13 +74,18 @@ export class Context {
     }
   }
 
-  /** Runs `run` once per configured run, logging each value, and returns them. */
-  async repeat(name: string, unit: string, run: (index: number) => Promise<number>): Promise<number[]> {
+  /** Runs `run` once per configured run (or `runs` times), logging each value, and returns them. */
+  async repeat(
+    name: string,
+    unit: string,
+    run: (index: number) => Promise<number>,
+    runs = this.options.sizes.runs,
+  ): Promise<number[]> {
     const values: number[] = []
-    for (let i = 0; i < this.options.sizes.runs; i++) {
+    for (let i = 0; i < runs; i++) {
       const value = await run(i)
       values.push(value)
-      this.log(`  ${name} run ${i + 1}/${this.options.sizes.runs}: ${formatNumber(value)} ${unit}`)
+      this.log(`  ${name} run ${i + 1}/${runs}: ${formatNumber(value)} ${unit}`)
     }
     return values
   }

@@ -24,6 +24,12 @@ export interface Sizes {
   convergenceMs: number
   /** Key counts of the cold-join runs; the largest also gives heap_bytes_per_key. */
   coldJoin: number[]
+  /** churn_heap_mb: `writes` overwrites of `keys` hot keys, one put per event-loop turn. */
+  churn: { keys: number; writes: number }
+  /** put_object_distinct_ops: distinct keys written with put(object). */
+  distinct: number
+  /** Runs of the heavy figures (churn, distinct keys): their memory figures vary little. */
+  heavyRuns: number
   lightSockets: number
   lightWrites: number
   /** `redis-benchmark -n`. */
@@ -43,6 +49,9 @@ const SIZES: Record<Mode, Sizes> = {
     convergenceWarmupMs: 2_000,
     convergenceMs: 10_000,
     coldJoin: [100_000, 1_000_000],
+    churn: { keys: 1_000, writes: 1_000_000 },
+    distinct: 1_000_000,
+    heavyRuns: 3,
     lightSockets: 1000,
     lightWrites: 200,
     redisRequests: 200_000,
@@ -59,6 +68,9 @@ const SIZES: Record<Mode, Sizes> = {
     convergenceWarmupMs: 1_000,
     convergenceMs: 2_000,
     coldJoin: [100_000],
+    churn: { keys: 1_000, writes: 200_000 },
+    distinct: 200_000,
+    heavyRuns: 3,
     lightSockets: 500,
     lightWrites: 50,
     redisRequests: 200_000,
@@ -75,6 +87,9 @@ const SIZES: Record<Mode, Sizes> = {
     convergenceWarmupMs: 50,
     convergenceMs: 200,
     coldJoin: [2_000],
+    churn: { keys: 100, writes: 2_000 },
+    distinct: 2_000,
+    heavyRuns: 1,
     lightSockets: 10,
     lightWrites: 5,
     redisRequests: 0,
@@ -102,8 +117,9 @@ export interface BenchOptions {
 export const USAGE = `usage: npm run bench -- [--quick | --full | --smoke] [--json FILE] [--runs N]
                         [--only NAME,NAME...] [--nodes worker|cli] [--no-redis]
 
-  --quick        smaller workloads, 3 runs each: under 2 minutes on 2 cores
-  --full         the default: full workloads, 5 runs each, cold join of 1M keys
+  --quick        smaller workloads, 3 runs each: about 2 minutes on 2 cores
+  --full         the default: full workloads, 5 runs each (3 for the 1M churn and
+                 distinct-key runs), cold join of 1M keys
   --smoke        tiny workloads, 1 run, no redis: checks that everything still runs
   --json FILE    also write the results as JSON
   --runs N       runs per figure (the median is reported, with min and max)

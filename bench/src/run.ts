@@ -9,15 +9,17 @@ import { measureRedis } from './baselines/redis.js'
 import { measureWsLoopback } from './baselines/ws-loopback.js'
 import { Context } from './context.js'
 import { describeMachine, loadAverage } from './machine.js'
+import { measureChurn } from './metrics/churn.js'
 import { measureColdJoin } from './metrics/cold-join.js'
 import { measureConvergence } from './metrics/convergence.js'
+import { measureDistinct } from './metrics/distinct.js'
 import { measureFanout } from './metrics/fanout.js'
 import { measureThroughput } from './metrics/throughput.js'
 import { parseOptions, USAGE } from './options.js'
 import { installCleanup, killAll } from './processes.js'
 import { finish, renderTable } from './report.js'
 
-/** Metric names in report order (issue 3). */
+/** Metric names in report order (issues 3 and 14); figures of other sizes (smoke) follow. */
 export const METRIC_ORDER = [
   'put_local_ops',
   'replicated_puts_1w',
@@ -28,11 +30,28 @@ export const METRIC_ORDER = [
   'cold_join_100k_ms',
   'cold_join_1m_ms',
   'heap_bytes_per_key',
+  'churn_heap_mb',
+  'churn_put_ops',
+  'put_object_distinct_ops',
   'light_peers_fanout_p99_ms',
 ]
 
-/** Baseline names in report order (issue 3). */
-export const BASELINE_ORDER = ['ws_loopback_msgs', 'naive_yjs_mesh_1w', 'redis_set']
+/** Baseline names in report order: issue 3's, then the bare layouts of issue 14. */
+export const BASELINE_ORDER = [
+  'ws_loopback_msgs',
+  'naive_yjs_mesh_1w',
+  'redis_set',
+  'cold_join_100k_ms_ymap',
+  'cold_join_100k_ms_yarray',
+  'cold_join_1m_ms_ymap',
+  'cold_join_1m_ms_yarray',
+  'heap_bytes_per_key_ymap',
+  'heap_bytes_per_key_yarray',
+  'churn_heap_mb_ymap',
+  'churn_heap_mb_yarray',
+  'put_object_distinct_ops_ymap',
+  'put_object_distinct_ops_yarray',
+]
 
 const main = async (): Promise<number> => {
   let parsed: ReturnType<typeof parseOptions>
@@ -59,6 +78,8 @@ const main = async (): Promise<number> => {
   await measureThroughput(ctx)
   await measureConvergence(ctx)
   await measureColdJoin(ctx)
+  await measureChurn(ctx)
+  await measureDistinct(ctx)
   await measureFanout(ctx)
   if (options.mode !== 'full' && ctx.wants('cold_join_1m_ms')) ctx.skip('cold_join_1m_ms', 'full mode only')
 

@@ -1,6 +1,11 @@
+import { layoutLabel, layoutSuffix, startLayout, withLayout, type Layout } from '../baselines/layout-nodes.js'
 import { startNode, stopNodes, type BenchNode } from '../cluster.js'
 import type { Context } from '../context.js'
 import type { NodeOps } from '../worker-ops.js'
+
+const LAYOUTS: readonly Layout[] = ['map', 'array']
+/** Keys per transaction when a holder is filled. */
+const FILL_BATCH = 10_000
 
 const TIMEOUT_MS = 120_000
 
@@ -31,7 +36,7 @@ export const measureColdJoin = async (ctx: Context): Promise<void> => {
       }
       const holder = await startNode('worker', 'holder')
       try {
-        const fill = await ipcOf(holder).call('fill', { prefix: 'k', count: keys, batch: 10_000 }, 600_000)
+        const fill = await ipcOf(holder).call('fill', { prefix: 'k', count: keys, batch: FILL_BATCH }, 600_000)
         ctx.log(`  holder filled with ${keys} keys in ${Math.round(fill.ms)} ms`)
         const heap: number[] = []
         const times = await ctx.repeat(name, 'ms', async (i) => {
@@ -54,5 +59,40 @@ export const measureColdJoin = async (ctx: Context): Promise<void> => {
         await stopNodes([holder])
       }
     })
+    for (const layout of LAYOUTS) await measureLayoutJoin(ctx, layout, keys, keys === largest)
   }
+}
+
+/**
+ * `cold_join_<N>_ms_ymap` / `_yarray` and `heap_bytes_per_key_ymap` / `_yarray`: the same cold
+ * join on a bare layout, no Mesh: a holder filled in transactions of 10k keys sends its whole
+ * state as one V2 update to a fresh process, which applies it. Time from opening the socket
+ * until applied; the joiner's heap per key after full GCs.
+ */
+const measureLayoutJoin = async (ctx: Context, layout: Layout, keys: number, heapToo: boolean): Promise<void> => {
+  const suffix = layoutSuffix(layout)
+  const name = `${metricName(keys)}${suffix}`
+  const heapName = `heap_bytes_per_key${suffix}`
+  await ctx.guard(heapToo ? [name, heapName] : [name], async () => {
+    const holder = await startLayout(layout, 'holder')
+    try {
+      const fill = await holder.ipc.call('distinct', { prefix: 'k', count: keys, batch: FILL_BATCH }, 600_000)
+      ctx.log(`  ${layout} holder filled with ${keys} keys in ${Math.round(fill.ms)} ms`)
+      const heap: number[] = []
+      const times = await ctx.repeat(name, 'ms', (i) =>
+        withLayout(layout, `joiner${i}`, async (joiner) => {
+          const args = { url: holder.wsUrl, keys, timeoutMs: TIMEOUT_MS }
+          const r = await joiner.ipc.call('cold-join', args, TIMEOUT_MS + 10_000)
+          heap.push((r.after.heapUsed - r.before.heapUsed) / keys)
+          return r.ms
+        }),
+      )
+      ctx.record('baselines', name, 'ms', times, `${layoutLabel(layout)}: a fresh process applies ${keys} keys`)
+      if (heapToo) {
+        ctx.record('baselines', heapName, 'B', heap, `${layoutLabel(layout)}: joined replica, ${keys} keys`)
+      }
+    } finally {
+      await holder.stop()
+    }
+  })
 }
