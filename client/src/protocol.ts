@@ -22,56 +22,14 @@
  * connection is dead.
  *
  * Updates use the V1 encoding, as y-websocket does. A frame normally holds one message;
- * the decoder reads as many as the frame holds.
+ * the decoder (`decodeLightFrame` of `@mesh/core/browser`, shared with the nodes) reads as
+ * many as the frame holds.
  */
-import * as decoding from 'lib0/decoding'
-import { MessageType, SyncType } from '@mesh/core/browser'
-
-/** One decoded message from a node. */
-export type ServerMessage =
-  | { type: typeof MessageType.sync; sub: (typeof SyncType)[keyof typeof SyncType]; payload: Uint8Array }
-  | { type: typeof MessageType.awareness; update: Uint8Array }
-  | { type: typeof MessageType.auth; denied: boolean; reason: string }
-  | { type: typeof MessageType.queryAwareness }
-
 /** Encoders for the frames a client sends: the same y-protocols encoders the nodes use. */
 export { encodeLight as encodeMessage } from '@mesh/core/browser'
 
 /** The state vector of an empty document: a step1 with it asks for the whole room. */
 export const EMPTY_STATE_VECTOR = new Uint8Array([0])
-
-/** Decodes every message in one frame. Throws on anything malformed or unknown. */
-export const decodeMessages = (bytes: Uint8Array): ServerMessage[] => {
-  const d = decoding.createDecoder(bytes)
-  const messages: ServerMessage[] = []
-  do {
-    const type = decoding.readVarUint(d)
-    switch (type) {
-      case MessageType.sync: {
-        const sub = decoding.readVarUint(d)
-        if (sub !== SyncType.step1 && sub !== SyncType.step2 && sub !== SyncType.update) {
-          throw new Error(`unknown sync message ${sub}`)
-        }
-        messages.push({ type, sub, payload: decoding.readVarUint8Array(d) })
-        break
-      }
-      case MessageType.awareness:
-        messages.push({ type, update: decoding.readVarUint8Array(d) })
-        break
-      case MessageType.auth: {
-        const permission = decoding.readVarUint(d)
-        messages.push({ type, denied: permission === 0, reason: decoding.readVarString(d) })
-        break
-      }
-      case MessageType.queryAwareness:
-        messages.push({ type })
-        break
-      default:
-        throw new Error(`unknown message type ${type}`)
-    }
-  } while (decoding.hasContent(d))
-  return messages
-}
 
 /** The bytes of a received frame, or `undefined` for a text frame (not part of the protocol). */
 export const frameBytes = (data: unknown): Uint8Array | undefined => {

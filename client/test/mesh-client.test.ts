@@ -1,5 +1,6 @@
 import { MeshClient, MeshClientError } from '@mesh/client'
-import { withTimeout } from '@mesh/core/testing'
+import { DEFAULT_ROOM, roomNameProblem } from '@mesh/core/browser'
+import { waitUntil, withTimeout } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket, { WebSocketServer } from 'ws'
 import { WebsocketProvider } from 'y-websocket'
@@ -77,13 +78,81 @@ describe('MeshClient against real nodes', () => {
     const c = client({ urls: a.url })
     await c.synced
     await expect(c.put('', 1)).rejects.toMatchObject({ code: 'bad_request' })
+    // @ts-expect-error put takes JSON values only; undefined is what pop is for
     await expect(c.put('k', undefined)).rejects.toMatchObject({ code: 'bad_request' })
+    // @ts-expect-error a Date is not a JSON value (it compiled with put(key, unknown))
     await expect(c.put('k', new Date())).rejects.toMatchObject({ code: 'bad_request' })
+    // @ts-expect-error nor is a function
+    await expect(c.put('k', () => 1)).rejects.toMatchObject({ code: 'bad_request' })
+    // @ts-expect-error nor a Map
+    await expect(c.put({ m: new Map() })).rejects.toMatchObject({ code: 'bad_request' })
     await expect(c.put({ ok: 1, bad: Number.NaN })).rejects.toMatchObject({ code: 'bad_request' })
     expect(c.size).toBe(0)
     expect(() => nodeClient({ urls: [] })).toThrow(/at least one node URL/)
     expect(() => nodeClient({ urls: 'ftp://x' })).toThrow(MeshClientError)
     expect(() => nodeClient({ urls: a.url, room: 'api' })).toThrow(/not a valid room/)
+  })
+
+  it('refuses the rooms a node refuses before opening any socket: _inspect, api, inspector (issue 13)', () => {
+    let opened = 0
+    class CountingSocket extends WebSocket {
+      constructor(url: string | URL, protocols?: string | string[]) {
+        super(url, protocols)
+        opened++
+      }
+    }
+    const refused = (room: string) => {
+      try {
+        new MeshClient({ urls: 'ws://127.0.0.1:1/mesh', room, WebSocket: CountingSocket })
+      } catch (error) {
+        return error
+      }
+      return undefined
+    }
+    const inspect = refused('_inspect')
+    expect(inspect).toBeInstanceOf(MeshClientError)
+    expect(inspect).toMatchObject({ code: 'bad_option' })
+    expect((inspect as Error).message).toMatch(
+      /"_inspect" is not a valid room name: names starting with "_" are reserved/,
+    )
+    expect(refused('_anything')).toMatchObject({ code: 'bad_option' })
+    expect((refused('api') as Error).message).toMatch(/"api" is reserved/)
+    expect((refused('inspector') as Error).message).toMatch(/"inspector" is reserved/)
+    expect(refused('a/b')).toMatchObject({ code: 'bad_option' })
+    expect(refused('x'.repeat(129))).toMatchObject({ code: 'bad_option' })
+    expect(opened).toBe(0)
+    // The same rules as the node's: what one refuses, the other refuses too.
+    expect(roomNameProblem('_inspect')).toBeDefined()
+    expect(DEFAULT_ROOM).toBe('default')
+  })
+
+  it('stores an object with a "constructor" key like any other, and it round-trips through a node (issue 13)', async () => {
+    const { a, b } = await pair()
+    const writer = client({ urls: [a.url] })
+    const reader = client({ urls: [b.url] })
+    await Promise.all([writer.synced, reader.synced])
+    await writer.put('top', { constructor: 1 })
+    await writer.put({ constructor: { nested: { constructor: 'x' } } })
+    expect(writer.get('top')).toEqual({ constructor: 1 })
+    await waitUntil('the node to hold both writes', () => a.node.has('top') && a.node.has('constructor'), {
+      subscribe: (wake) => a.node.on('change', wake),
+    })
+    expect(a.node.get('top')).toEqual({ constructor: 1 })
+    expect(a.node.get('constructor')).toEqual({ nested: { constructor: 'x' } })
+    await b.node.put('back', { constructor: 2 })
+    await waitUntil(
+      'the other client to read all three',
+      () => reader.has('top') && reader.has('back') && reader.has('constructor'),
+      {
+        subscribe: (wake) => reader.on('change', wake),
+      },
+    )
+    expect(reader.toJSON()).toEqual({
+      top: { constructor: 1 },
+      constructor: { nested: { constructor: 'x' } },
+      back: { constructor: 2 },
+    })
+    expect(Object.getPrototypeOf(reader.get('top'))).toBe(Object.prototype)
   })
 
   it('fails over to the next node when its node stops, and nothing is duplicated', async () => {

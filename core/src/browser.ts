@@ -8,3 +8,6 @@ export { defineJsonProperty, jsonEqual, toJsonValue, type JsonValue } from './js
 export { encodeLight, MessageType, SyncType } from './protocol.js'
 export { KV_ARRAY, MAX_KEY_LENGTH, type KvEntry } from './kv-index.js'
 export { assertKey } from './store.js'
+export { CloseCode, type CloseCodeValue } from './close-codes.js'
+export { decodeLightFrame, type LightFrameMessage } from './light-frame.js'
+export { DEFAULT_ROOM, isRoomName, RESERVED_ROOM_NAMES, roomNameProblem, SYSTEM_ROOM_PREFIX } from './room-names.js'
