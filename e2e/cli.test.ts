@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { request, runCli, startNode, stopAll, waitFor, type MeshProcess } from './harness.js'
 
@@ -21,6 +22,76 @@ describe('mesh CLI', () => {
       expect(run.stdout, what).toBe('')
       expect(run.stderr, what).toMatch(/^mesh: [^\n]+\n$/)
     })
+  })
+
+  it('mesh --help shows every serve option, which the errors point to (issue 13)', async () => {
+    const [main, serve] = await Promise.all([runCli(['--help']), runCli(['serve', '--help'])])
+    const flags = (text: string) => [...new Set(text.match(/--[a-z][a-z-]+/g))].sort()
+    const serveFlags = flags(serve.stdout)
+    expect(serveFlags).toContain('--join')
+    expect(serveFlags).toContain('--allowed-origin')
+    expect(main.stdout).toContain('--join URL')
+    for (const flag of serveFlags) expect(main.stdout, flag).toContain(flag)
+  })
+
+  it("the README's mesh serve synopsis lists every flag of mesh serve --help (issue 13)", async () => {
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
+    const synopsis = /```\n(mesh serve \[[\s\S]*?)```/.exec(readme)?.[1]
+    expect(synopsis, 'a ```mesh serve [...]``` block in README.md').toBeDefined()
+    const serve = await runCli(['serve', '--help'])
+    const flags = [...new Set(serve.stdout.match(/--[a-z][a-z-]+/g))]
+    expect(flags.length).toBeGreaterThan(15)
+    for (const flag of flags) expect(synopsis, flag).toMatch(new RegExp(`${flag}\\b`))
+  })
+
+  it('a bare mesh exits non-zero with the usage on stderr (issue 13)', async () => {
+    const run = await runCli([])
+    expect(run.code).toBe(2)
+    expect(run.stdout).toBe('')
+    expect(run.stderr).toMatch(/^mesh: no command given\n/)
+    expect(run.stderr).toContain('Usage: mesh <command>')
+    expect(run.stderr).toContain('--join URL')
+  })
+
+  it('a negative number for a numeric flag is a range error, not "argument is ambiguous" (issue 13)', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['serve', '--port', '-1'], /^mesh: --port must be a port number from 0 to 65535; got "-1"/],
+      [['serve', '--max-peers', '-3'], /^mesh: --max-peers must be a whole number from 0 up; got "-3"/],
+      [['serve', '--heartbeat-ms', '-5'], /^mesh: --heartbeat-ms must be a whole number from 1 up; got "-5"/],
+      [['serve', '--dead-after-ms', '-1.5'], /^mesh: --dead-after-ms must be a whole number from 1 up; got "-1.5"/],
+    ]
+    const runs = await Promise.all(cases.map(([args]) => runCli(args)))
+    runs.forEach((run, i) => {
+      const [args, message] = cases[i] as [string[], RegExp]
+      expect(run.code, args.join(' ')).toBe(2)
+      expect(run.stderr, args.join(' ')).toMatch(message)
+      expect(run.stderr, args.join(' ')).not.toContain('ambiguous')
+    })
+  })
+
+  it('MESH_SECRET=short is refused with an error that names the variable (issue 13)', async () => {
+    const fromEnv = await runCli(['serve', '--port', '0'], { env: { MESH_SECRET: 'short' } })
+    expect(fromEnv.code).toBe(2)
+    expect(fromEnv.stderr).toMatch(/^mesh: MESH_SECRET must be at least 8 characters[^\n]*\n$/)
+    const fromFlag = await runCli(['serve', '--port', '0', '--secret', 'short'])
+    expect(fromFlag.code).toBe(2)
+    expect(fromFlag.stderr).toMatch(/^mesh: --secret must be at least 8 characters/)
+  })
+
+  it('--join and MESH_JOIN without the /mesh path are refused with the URL to use (issue 13)', async () => {
+    const runs = await Promise.all([
+      runCli(['serve', '--port', '0', '--join', 'ws://127.0.0.1:4000']),
+      runCli(['serve', '--port', '0', '--join', 'ws://127.0.0.1:4000/']),
+      runCli(['serve', '--port', '0'], { env: { MESH_JOIN: 'ws://127.0.0.1:4000' } }),
+    ])
+    for (const run of runs) {
+      expect(run.code).toBe(2)
+      expect(run.stderr).toMatch(
+        /has no path; a node's peer endpoint is its base path, e.g\. ws:\/\/127\.0\.0\.1:4000\/mesh/,
+      )
+    }
+    expect(runs[0]?.stderr).toMatch(/^mesh: --join: /)
+    expect(runs[2]?.stderr).toMatch(/^mesh: MESH_JOIN: /)
   })
 
   it('shows the real port in the ready line with --port 0', async () => {

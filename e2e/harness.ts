@@ -145,11 +145,11 @@ export const startNode = async (options: StartOptions): Promise<MeshProcess> => 
 /** Runs the CLI to completion (for `--help`, bad flags…) and returns its exit and output. */
 export const runCli = async (
   args: readonly string[],
-  options: { timeoutMs?: number } = {},
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<Exit & { stdout: string; stderr: string }> => {
   assertBuilt()
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, PORT: '', MESH_JOIN: '', MESH_NAME: '' },
+    env: { ...process.env, PORT: '', MESH_JOIN: '', MESH_NAME: '', MESH_SECRET: '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   running.add(child)

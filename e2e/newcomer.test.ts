@@ -14,5 +14,7 @@ describe('the newcomer path of the README', () => {
     })
     expect(stderr).toBe('')
     expect(stdout).toContain('mesh serve')
+    // The serve options, which every usage error points to, are on the main help (issue 13).
+    expect(stdout).toContain('--join URL')
   })
 })

@@ -1,26 +1,10 @@
-import { parseArgs } from 'node:util'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { CONFLICT_POLICIES, parseDiscovery, type ConflictPolicy, type Discovery } from '@mesh/core'
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logger.js'
 import { checkPeerUrl, type ServeOptions } from './serve.js'
 
-/** Help of `mesh --help`. */
-export const MAIN_HELP = `Usage: mesh <command> [options]
-
-Commands:
-  serve          run a standalone Mesh node with the REST API
-
-Options:
-  -h, --help     show help (also: mesh serve --help)
-  -v, --version  print the version
-`
-
-/** Help of `mesh serve --help`. */
-export const SERVE_HELP = `Usage: mesh serve [options]
-
-Runs a Mesh node: peer endpoint ws://HOST:PORT/mesh, light peers at /mesh/:room,
-REST API at /mesh/api, inspector at /mesh/inspector.
-
-Options:
+/** The options of `mesh serve`, shown by `mesh --help` and `mesh serve --help`. */
+const SERVE_OPTIONS = `Options of mesh serve:
   --port N              port to listen on, 0 picks a free one (default: $PORT or 4000)
   --host HOST           interface to listen on (default: 127.0.0.1)
   --name NAME           node name shown to peers (default: $MESH_NAME or node-<id>)
@@ -54,6 +38,27 @@ Prints "mesh: NAME listening on http://HOST:PORT" once it serves; logs go to std
 Stops gracefully on SIGINT or SIGTERM.
 `
 
+/** Help of `mesh serve --help`. */
+export const SERVE_HELP = `Usage: mesh serve [options]
+
+Runs a Mesh node: peer endpoint ws://HOST:PORT/mesh, light peers at /mesh/:room,
+REST API at /mesh/api, inspector at /mesh/inspector.
+
+${SERVE_OPTIONS}`
+
+/** Help of `mesh --help`: the commands, then every option of `serve` (the errors point here). */
+export const MAIN_HELP = `Usage: mesh <command> [options]
+
+Commands:
+  serve          run a standalone Mesh node with the REST API
+                 (e.g. mesh serve --port 4001 --join ws://127.0.0.1:4000/mesh)
+
+Options:
+  -h, --help     show help (also: mesh serve --help)
+  -v, --version  print the version
+
+${SERVE_OPTIONS}`
+
 /** Bad command-line input; the CLI prints the message on one line and exits with code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError'
@@ -62,6 +67,8 @@ export class UsageError extends Error {
 /** What the command line asks for. */
 export type Command =
   | { kind: 'help'; text: string }
+  /** `mesh` with no command: the usage goes to stderr and the exit code is 2. */
+  | { kind: 'usage'; text: string }
   | { kind: 'version' }
   | { kind: 'serve'; options: ServeOptions; log: { level: LogLevel; format: LogFormat } }
 
@@ -81,7 +88,7 @@ const parsePort = (value: string, source: string): number => {
 const count = (flag: string, value: string | undefined, min: number): number | undefined => {
   if (value === undefined) return undefined
   const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN
-  if (!(n >= min)) throw new UsageError(`${flag} must be a whole number from ${min}; got "${value}"`)
+  if (!(n >= min)) throw new UsageError(`${flag} must be a whole number from ${min} up; got "${value}"`)
   return n
 }
 
@@ -93,34 +100,61 @@ const peerUrl = (flag: string, value: string): string => {
   }
 }
 
+/**
+ * `--port -1` reads to parseArgs as a flag with no value ("argument is ambiguous"); joined as
+ * `--port=-1` it reaches the range check, which says what is allowed.
+ */
+const joinNegativeValues = (args: readonly string[], valued: ReadonlySet<string>): string[] => {
+  const out: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string
+    const next = args[i + 1]
+    if (valued.has(arg) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`)
+      i++
+    } else out.push(arg)
+  }
+  return out
+}
+
+/** The flags of `mesh serve`, as `parseArgs` reads them. */
+const SERVE_FLAGS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  name: { type: 'string' },
+  join: { type: 'string', multiple: true },
+  url: { type: 'string' },
+  'on-conflict': { type: 'string' },
+  discover: { type: 'string', multiple: true },
+  'multicast-interface': { type: 'string' },
+  'max-peers': { type: 'string' },
+  'heartbeat-ms': { type: 'string' },
+  'dead-after-ms': { type: 'string' },
+  capabilities: { type: 'string' },
+  'read-only-light-peers': { type: 'boolean' },
+  'control-token': { type: 'string' },
+  secret: { type: 'string', multiple: true },
+  'allowed-origin': { type: 'string', multiple: true },
+  'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies NonNullable<ParseArgsConfig['options']>
+
+/** Flags of `mesh serve` that take a value. */
+const SERVE_VALUED_FLAGS: ReadonlySet<string> = new Set(
+  Object.entries(SERVE_FLAGS)
+    .filter(([, option]) => option.type === 'string')
+    .map(([flag]) => `--${flag}`),
+)
+
 const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
   let values
   try {
     ;({ values } = parseArgs({
-      args,
+      args: joinNegativeValues(args, SERVE_VALUED_FLAGS),
       strict: true,
       allowPositionals: false,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        name: { type: 'string' },
-        join: { type: 'string', multiple: true },
-        url: { type: 'string' },
-        'on-conflict': { type: 'string' },
-        discover: { type: 'string', multiple: true },
-        'multicast-interface': { type: 'string' },
-        'max-peers': { type: 'string' },
-        'heartbeat-ms': { type: 'string' },
-        'dead-after-ms': { type: 'string' },
-        capabilities: { type: 'string' },
-        'read-only-light-peers': { type: 'boolean' },
-        'control-token': { type: 'string' },
-        secret: { type: 'string', multiple: true },
-        'allowed-origin': { type: 'string', multiple: true },
-        'log-level': { type: 'string' },
-        'log-format': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: SERVE_FLAGS,
     }))
   } catch (error) {
     // Node's messages run on with advice about "--"; the first sentence is the useful part.
@@ -163,13 +197,18 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
     // It travels in an Authorization header: printable ASCII, no spaces.
     throw new UsageError('--control-token must be at least 8 printable characters without spaces')
   }
+  const secretSource = values.secret ? '--secret' : 'MESH_SECRET'
   const secrets =
     values.secret ??
     (env.MESH_SECRET ?? '')
       .split(',')
       .map((s) => s.trim())
       .filter((s) => s !== '')
-  if (secrets.some((s) => s.length < 8)) throw new UsageError('--secret must be at least 8 characters')
+  if (secrets.some((s) => s.length < 8)) {
+    throw new UsageError(
+      `${secretSource} must be at least 8 characters${secretSource === 'MESH_SECRET' ? ' (each, when comma-separated)' : ''}; use 32 random ones, e.g. openssl rand -base64 32`,
+    )
+  }
   const capabilities = values.capabilities
     ?.split(',')
     .map((c) => c.trim())
@@ -209,6 +248,7 @@ export const parseCommand = (argv: readonly string[], env: NodeJS.ProcessEnv = {
   const [first, ...rest] = argv
   switch (first) {
     case undefined:
+      return { kind: 'usage', text: MAIN_HELP }
     case '-h':
     case '--help':
     case 'help':

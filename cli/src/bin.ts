@@ -21,6 +21,11 @@ const main = async (): Promise<void> => {
     return fail(`${error.message} (see mesh --help)`, 2)
   }
   if (command.kind === 'help') return void process.stdout.write(command.text)
+  if (command.kind === 'usage') {
+    process.stderr.write(`mesh: no command given\n\n${command.text}`)
+    process.exitCode = 2
+    return
+  }
   if (command.kind === 'version') return void process.stdout.write(`${version()}\n`)
 
   const logger = createLogger(command.log)

@@ -79,6 +79,12 @@ export const checkPeerUrl = (raw: string): string => {
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
     throw new TypeError(`"${raw}" must start with ws:// or wss://`)
   }
+  // A node answers an upgrade on "/" like any page, so the dial would fail later with no reason.
+  if (url.pathname === '/' || url.pathname === '') {
+    throw new TypeError(
+      `"${raw}" has no path; a node's peer endpoint is its base path, e.g. ${url.protocol}//${url.host}/mesh`,
+    )
+  }
   return raw
 }
 
