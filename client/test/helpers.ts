@@ -48,37 +48,26 @@ export const nodeClient = (options: Omit<MeshClientOptions, 'WebSocket'>): MeshC
 type Source = MeshClient | MeshNode
 
 /**
- * Resolves when `check` passes, re-checking on every client and node event (and on a slow
- * interval for state that changes without one, like member lists); fails naming `what`.
+ * A `subscribe` for `waitUntil` of `@mesh/core/testing`: wakes the check on every event of
+ * these clients and nodes (it still re-checks on its interval, for state without an event).
+ *
+ * @example await waitUntil('a has k', () => a.node.has('k'), { subscribe: wakeOn(a.node, c) })
  */
-export const until = (sources: Source[], check: () => boolean, what: string, timeoutMs = 5000): Promise<void> =>
-  new Promise((resolve, reject) => {
+export const wakeOn =
+  (...sources: Source[]) =>
+  (wake: () => void): (() => void) => {
     const offs: Array<() => void> = []
-    const done = (error?: Error) => {
-      clearTimeout(timer)
-      clearInterval(poll)
-      for (const off of offs) off()
-      if (error) reject(error)
-      else resolve()
-    }
-    const test = () => {
-      try {
-        if (check()) done()
-      } catch (error) {
-        done(error as Error)
-      }
-    }
-    const timer = setTimeout(() => done(new Error(`timed out waiting for: ${what}`)), timeoutMs)
-    const poll = setInterval(test, 25)
     for (const source of sources) {
       if (source instanceof MeshClient) {
-        for (const event of ['change', 'status', 'presence', 'readonly'] as const) offs.push(source.on(event, test))
+        for (const event of ['change', 'status', 'presence', 'readonly'] as const) offs.push(source.on(event, wake))
       } else {
-        for (const event of ['change', 'peer:up', 'peer:down'] as const) offs.push(source.on(event, test))
+        for (const event of ['change', 'peer:up', 'peer:down'] as const) offs.push(source.on(event, wake))
       }
     }
-    test()
-  })
+    return () => {
+      for (const off of offs) off()
+    }
+  }
 
 /** A port nothing listens on (bound, then released). */
 export const deadPort = async (): Promise<number> => {

@@ -6,7 +6,7 @@ import WebSocket, { WebSocketServer } from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { YKeyValue } from 'y-utility/y-keyvalue'
-import { deadPort, nodeClient, serveNode, until, type ServedNode } from './helpers.js'
+import { deadPort, nodeClient, serveNode, wakeOn, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
 const clients: MeshClient[] = []
@@ -53,21 +53,23 @@ describe('MeshClient against real nodes', () => {
     c.on('change', (e) => changes.push(e))
     await c.put('one', 1)
     expect(changes.at(-1)).toEqual({ keys: ['one'], local: true })
-    await until([a.node], () => a.node.get('one') === 1, 'put reaches the node')
+    await waitUntil('put reaches the node', () => a.node.get('one') === 1, { subscribe: wakeOn(a.node) })
 
     await c.put({ two: 2, three: [3] })
-    await until([a.node], () => a.node.has('two') && a.node.has('three'), 'put(object) reaches the node')
+    await waitUntil('put(object) reaches the node', () => a.node.has('two') && a.node.has('three'), {
+      subscribe: wakeOn(a.node),
+    })
     const commits = a.node.history({ room: 'default' }).filter((commit) => commit.keys.includes('two'))
     expect(commits).toHaveLength(1)
     expect(commits[0]?.keys.sort()).toEqual(['three', 'two'])
 
     await a.node.put('fromNode', 'hi')
-    await until([c], () => c.get('fromNode') === 'hi', 'node write reaches the client')
+    await waitUntil('node write reaches the client', () => c.get('fromNode') === 'hi', { subscribe: wakeOn(c) })
     expect(changes.at(-1)).toEqual({ keys: ['fromNode'], local: false })
 
     expect(await c.pop('one')).toBe(1)
     expect(await c.pop('missing')).toBeUndefined()
-    await until([a.node], () => !a.node.has('one'), 'pop reaches the node')
+    await waitUntil('pop reaches the node', () => !a.node.has('one'), { subscribe: wakeOn(a.node) })
     expect(c.toJSON()).toEqual(a.node.data.toJSON())
     expect(c.keys().sort()).toEqual(['before', 'fromNode', 'three', 'two'])
     expect(c.size).toBe(4)
@@ -135,7 +137,7 @@ describe('MeshClient against real nodes', () => {
     await writer.put({ constructor: { nested: { constructor: 'x' } } })
     expect(writer.get('top')).toEqual({ constructor: 1 })
     await waitUntil('the node to hold both writes', () => a.node.has('top') && a.node.has('constructor'), {
-      subscribe: (wake) => a.node.on('change', wake),
+      subscribe: wakeOn(a.node),
     })
     expect(a.node.get('top')).toEqual({ constructor: 1 })
     expect(a.node.get('constructor')).toEqual({ nested: { constructor: 'x' } })
@@ -144,7 +146,7 @@ describe('MeshClient against real nodes', () => {
       'the other client to read all three',
       () => reader.has('top') && reader.has('back') && reader.has('constructor'),
       {
-        subscribe: (wake) => reader.on('change', wake),
+        subscribe: wakeOn(reader),
       },
     )
     expect(reader.toJSON()).toEqual({
@@ -162,18 +164,18 @@ describe('MeshClient against real nodes', () => {
     expect(c.url).toBe(a.url)
     c.doc.getArray<number>('log').push([1, 2, 3])
     await c.put('k', 'v1')
-    await until([b.node], () => b.node.get('k') === 'v1', 'write relayed to b')
+    await waitUntil('write relayed to b', () => b.node.get('k') === 'v1', { subscribe: wakeOn(b.node) })
 
     const statuses: string[] = []
     c.on('status', (e) => statuses.push(e.status))
     await a.close()
-    await until([c], () => c.status === 'synced' && c.url === b.url, 'client synced on b')
+    await waitUntil('client synced on b', () => c.status === 'synced' && c.url === b.url, { subscribe: wakeOn(c) })
     expect(statuses).toContain('offline')
 
     await c.put('k', 'v2')
-    await until([b.node], () => b.node.get('k') === 'v2', 'write after failover reaches b')
+    await waitUntil('write after failover reaches b', () => b.node.get('k') === 'v2', { subscribe: wakeOn(b.node) })
     await b.node.put('fromB', true)
-    await until([c], () => c.get('fromB') === true, 'b write reaches the client')
+    await waitUntil('b write reaches the client', () => c.get('fromB') === true, { subscribe: wakeOn(c) })
     // The client resent its state on reconnect; Yjs must not have applied anything twice.
     expect(c.doc.getArray('log').toArray()).toEqual([1, 2, 3])
     expect(b.node.room('default').doc.getArray('log').toArray()).toEqual([1, 2, 3])
@@ -192,7 +194,7 @@ describe('MeshClient against real nodes', () => {
     const c = client({ urls: [a.url] })
     await c.synced
     await c.put({ shared: 'start', untouched: 1 })
-    await until([b.node], () => b.node.get('shared') === 'start', 'initial write on b')
+    await waitUntil('initial write on b', () => b.node.get('shared') === 'start', { subscribe: wakeOn(b.node) })
 
     c.disconnect()
     expect(c.status).toBe('offline')
@@ -203,17 +205,17 @@ describe('MeshClient against real nodes', () => {
     await b.node.put('shared', 'node')
 
     c.connect()
-    await until([c], () => c.status === 'synced', 'client synced again')
+    await waitUntil('client synced again', () => c.status === 'synced', { subscribe: wakeOn(c) })
     for (const s of [a, b]) {
-      await until(
-        [s.node, c],
+      await waitUntil(
+        `offline edits merged on ${s.node.name}`,
         () =>
           s.node.get('offline-1') === 'a' &&
           s.node.get('offline-2') === 'b' &&
           !s.node.has('untouched') &&
           c.get('while-away') === 'x' &&
           s.node.get('shared') === c.get('shared'),
-        `offline edits merged on ${s.node.name}`,
+        { subscribe: wakeOn(s.node, c) },
       )
     }
     expect(a.node.data.toJSON()).toEqual(c.toJSON())
@@ -228,17 +230,17 @@ describe('MeshClient against real nodes', () => {
     await c.synced
     const port = a.port
     await a.close()
-    await until([c], () => c.status === 'offline', 'client offline')
+    await waitUntil('client offline', () => c.status === 'offline', { subscribe: wakeOn(c) })
     await c.put('written-offline', 42)
     await b.node.put('meanwhile', 'on b')
 
     a = await node({ name: 'a-again', port })
     await a.node.join([b.url])
-    await until([c], () => c.status === 'synced', 'client back on a')
-    await until(
-      [b.node, c],
-      () => b.node.get('written-offline') === 42 && c.get('meanwhile') === 'on b',
+    await waitUntil('client back on a', () => c.status === 'synced', { subscribe: wakeOn(c) })
+    await waitUntil(
       'offline edit reached b through a, and b edit reached the client',
+      () => b.node.get('written-offline') === 42 && c.get('meanwhile') === 'on b',
+      { subscribe: wakeOn(b.node, c) },
     )
   })
 
@@ -251,19 +253,21 @@ describe('MeshClient against real nodes', () => {
     const reasons: string[] = []
     c.on('readonly', (e) => reasons.push(e.reason))
     c.connect()
-    await until([c], () => c.readOnly && c.status === 'synced', 'client read-only and synced')
+    await waitUntil('client read-only and synced', () => c.readOnly && c.status === 'synced', { subscribe: wakeOn(c) })
     expect(reasons).toHaveLength(1)
-    await until([c], () => !c.has('sneaky'), 'refused offline write rolled back')
+    await waitUntil('refused offline write rolled back', () => !c.has('sneaky'), { subscribe: wakeOn(c) })
     expect(c.get('flag')).toBe('on')
 
     await expect(c.put('x', 1)).rejects.toMatchObject({ code: 'read_only' })
     await expect(c.pop('flag')).rejects.toMatchObject({ code: 'read_only' })
     // Bypass the API: the node must refuse the raw update too.
     c.doc.getArray('kv').push([{ key: 'forced', val: true }])
-    await until([c], () => !c.has('forced'), 'forced write rolled back')
+    await waitUntil('forced write rolled back', () => !c.has('forced'), { subscribe: wakeOn(c) })
     // Ordered links: once this later write is everywhere, a relayed refused write would be too.
     await b.node.put('sentinel', 1)
-    await until([a.node, c], () => a.node.get('sentinel') === 1 && c.get('sentinel') === 1, 'sentinel everywhere')
+    await waitUntil('sentinel everywhere', () => a.node.get('sentinel') === 1 && c.get('sentinel') === 1, {
+      subscribe: wakeOn(a.node, c),
+    })
     for (const s of [a, b]) {
       expect(s.node.has('sneaky')).toBe(false)
       expect(s.node.has('forced')).toBe(false)
@@ -276,40 +280,35 @@ describe('MeshClient against real nodes', () => {
     const ada = client({ urls: [a.url], name: 'Ada', meta: { color: 'red' } })
     const bob = client({ urls: [b.url], name: 'Bob' })
     await Promise.all([ada.synced, bob.synced])
-    await until(
-      [ada, bob],
-      () => ada.presence.others().some((p) => p.name === 'Bob') && bob.presence.others().some((p) => p.name === 'Ada'),
+    await waitUntil(
       'each client sees the other',
+      () => ada.presence.others().some((p) => p.name === 'Bob') && bob.presence.others().some((p) => p.name === 'Ada'),
+      { subscribe: wakeOn(ada, bob) },
     )
     const seen = bob.presence.others().find((p) => p.name === 'Ada')
     expect(seen).toMatchObject({ id: ada.presence.id, self: false, state: { name: 'Ada', color: 'red' } })
     expect(ada.presence.list()[0]).toMatchObject({ id: ada.presence.id, self: true, name: 'Ada' })
 
     for (const s of [a, b]) {
-      await until(
-        [],
-        () => {
-          const lights = s.node.members().filter((m) => m.role === 'light')
-          return (
-            lights.some((m) => m.id === ada.presence.id && m.name === 'Ada') && lights.some((m) => m.name === 'Bob')
-          )
-        },
-        `both clients in members() of ${s.node.name}`,
-      )
+      await waitUntil(`both clients in members() of ${s.node.name}`, () => {
+        const lights = s.node.members().filter((m) => m.role === 'light')
+        return lights.some((m) => m.id === ada.presence.id && m.name === 'Ada') && lights.some((m) => m.name === 'Bob')
+      })
     }
 
     ada.presence.set({ name: 'Ada L.' })
-    await until([bob], () => bob.presence.others().some((p) => p.name === 'Ada L.'), 'renamed presence on bob')
+    await waitUntil('renamed presence on bob', () => bob.presence.others().some((p) => p.name === 'Ada L.'), {
+      subscribe: wakeOn(bob),
+    })
 
     const removed: string[] = []
     bob.on('presence', (e) => removed.push(...e.removed))
     ada.close()
-    await until([bob], () => removed.includes(ada.presence.id), 'ada gone from bob')
+    await waitUntil('ada gone from bob', () => removed.includes(ada.presence.id), { subscribe: wakeOn(bob) })
     for (const s of [a, b]) {
-      await until(
-        [],
-        () => !s.node.members().some((m) => m.id === ada.presence.id),
+      await waitUntil(
         `ada gone from members() of ${s.node.name}`,
+        () => !s.node.members().some((m) => m.id === ada.presence.id),
       )
     }
   })
@@ -322,11 +321,13 @@ describe('MeshClient against real nodes', () => {
     const writer = client({ urls: a.url, token: 'writer' })
     await writer.synced
     await writer.put('k', 1)
-    await until([a.node], () => a.node.get('k') === 1, 'writer write on the node')
+    await waitUntil('writer write on the node', () => a.node.get('k') === 1, { subscribe: wakeOn(a.node) })
     const reader = client({ urls: a.url, token: 'reader' })
     await reader.synced
     reader.doc.getArray('kv').push([{ key: 'k', val: 2 }])
-    await until([reader], () => reader.readOnly && reader.get('k') === 1, 'reader refused and rolled back')
+    await waitUntil('reader refused and rolled back', () => reader.readOnly && reader.get('k') === 1, {
+      subscribe: wakeOn(reader),
+    })
     const stranger = client({ urls: a.url })
     const error = await new Promise<MeshClientError>((resolve) => stranger.once('error', resolve))
     expect(error.code).toBe('rejected')
@@ -340,12 +341,12 @@ describe('MeshClient against real nodes', () => {
     const bob = client({ urls: [b.url], name: 'Bob' })
     await Promise.all([ada.synced, bob.synced])
     const adaHere = () => bob.presence.others().some((p) => p.id === ada.presence.id)
-    await until([bob], adaHere, 'ada on bob')
+    await waitUntil('ada on bob', adaHere, { subscribe: wakeOn(bob) })
     ada.disconnect()
-    await until([bob], () => !adaHere(), 'ada gone from bob')
-    await until([], () => !a.node.members().some((m) => m.id === ada.presence.id), 'ada gone from a')
+    await waitUntil('ada gone from bob', () => !adaHere(), { subscribe: wakeOn(bob) })
+    await waitUntil('ada gone from a', () => !a.node.members().some((m) => m.id === ada.presence.id))
     ada.connect()
-    await until([bob], adaHere, 'ada back on bob')
+    await waitUntil('ada back on bob', adaHere, { subscribe: wakeOn(bob) })
     expect(a.node.members().some((m) => m.id === ada.presence.id)).toBe(true)
   })
 
@@ -365,17 +366,19 @@ describe('MeshClient against real nodes', () => {
     ])
     const kv = new YKeyValue<unknown>(doc.getArray('kv'))
     kv.set('fromProvider', { via: 'y-websocket' })
-    await until([c], () => c.get('fromProvider') !== undefined, 'provider write on the client')
+    await waitUntil('provider write on the client', () => c.get('fromProvider') !== undefined, { subscribe: wakeOn(c) })
     expect(c.get('fromProvider')).toEqual({ via: 'y-websocket' })
     await c.put('fromClient', [1, 2])
-    await until([c], () => JSON.stringify(kv.get('fromClient')) === '[1,2]', 'client write on the provider')
+    await waitUntil('client write on the provider', () => JSON.stringify(kv.get('fromClient')) === '[1,2]', {
+      subscribe: wakeOn(c),
+    })
 
     provider.awareness.setLocalStateField('user', { name: 'yws-user' })
-    await until([c], () => c.presence.others().some((p) => p.name === 'yws-user'), 'provider presence on the client')
-    await until(
-      [],
-      () => [...provider.awareness.getStates().values()].some((s) => s.name === 'mesh-client'),
-      'client presence on the provider',
+    await waitUntil('provider presence on the client', () => c.presence.others().some((p) => p.name === 'yws-user'), {
+      subscribe: wakeOn(c),
+    })
+    await waitUntil('client presence on the provider', () =>
+      [...provider.awareness.getStates().values()].some((s) => s.name === 'mesh-client'),
     )
   })
 })
@@ -405,7 +408,9 @@ describe('MeshClient against misbehaving servers', () => {
     const c = client({ urls: url })
     const errors: MeshClientError[] = []
     c.on('error', (e) => errors.push(e))
-    await until([c], () => connections >= 2 && errors.length >= 1, 'an error and a second connection')
+    await waitUntil('an error and a second connection', () => connections >= 2 && errors.length >= 1, {
+      subscribe: wakeOn(c),
+    })
     expect(errors[0]?.code).toBe('bad_message')
     expect(c.size).toBe(0)
   })
@@ -457,6 +462,8 @@ describe('MeshClient against misbehaving servers', () => {
       connections++
     })
     const c = client({ urls: url, timeoutMs: 100 })
-    await until([c], () => connections >= 2, 'a second connection after the silent one timed out')
+    await waitUntil('a second connection after the silent one timed out', () => connections >= 2, {
+      subscribe: wakeOn(c),
+    })
   })
 })
