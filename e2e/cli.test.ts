@@ -94,6 +94,26 @@ describe('mesh CLI', () => {
     expect(runs[2]?.stderr).toMatch(/^mesh: MESH_JOIN: /)
   })
 
+  it('a SIGTERM stop is logged as graceful on every peer, as in the demo chain (issue 13)', async () => {
+    const a = await startNode({ name: 'a' })
+    const b = await startNode({ name: 'b', join: [a.peerUrl] })
+    const c = await startNode({ name: 'c', join: [b.peerUrl] })
+    const linked = async (from: MeshProcess, to: string) =>
+      (await from.api<{ peers: Array<{ name: string | null; link: string }> }>('/status')).body.peers.some(
+        (p) => p.name === to && p.link === 'open',
+      )
+    await waitFor(async () => (await linked(a, 'c')) && (await linked(b, 'c')), {
+      message: 'a and b never both linked to c',
+    })
+    expect(await c.stop('SIGTERM')).toEqual({ code: 0, signal: null })
+    for (const peer of [a, b]) {
+      await waitFor(() => /peer disconnected [^\n]*graceful=true/.test(peer.stderr), {
+        message: `${peer.name} never logged c's graceful disconnect`,
+      })
+      expect(peer.stderr, peer.name).not.toMatch(/graceful=false/)
+    }
+  })
+
   it('shows the real port in the ready line with --port 0', async () => {
     const a = await startNode({ name: 'ready' })
     expect(a.port).toBeGreaterThan(0)
