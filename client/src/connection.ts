@@ -50,10 +50,10 @@ export class Connection {
   #liveness: ReturnType<typeof setInterval> | undefined
   #lastMessageAt = 0
 
-  constructor(settings: ClientSettings, handler: ConnectionHandler, emitter: Emitter<MeshClientEvents>) {
-    this.#settings = settings
-    this.#handler = handler
-    this.#emitter = emitter
+  constructor(options: { settings: ClientSettings; handler: ConnectionHandler; emitter: Emitter<MeshClientEvents> }) {
+    this.#settings = options.settings
+    this.#handler = options.handler
+    this.#emitter = options.emitter
   }
 
   get status(): ClientStatus {
@@ -75,10 +75,9 @@ export class Connection {
     this.#open()
   }
 
-  /** Closes the socket with `reason` and stays offline until `connect()`; `final` for good. */
-  disconnect(reason: string, final = false): void {
+  /** Closes the socket with `reason` and stays offline until `connect()`. */
+  disconnect(reason: string): void {
     this.#wanted = false
-    if (final) this.#closed = true
     clearTimeout(this.#retry)
     this.#retry = undefined
     const socket = this.#socket
@@ -87,6 +86,12 @@ export class Connection {
       this.#closeSocket(socket, CloseCode.normal, reason)
     }
     this.#setStatus('offline')
+  }
+
+  /** Closes the socket and never opens another. */
+  close(): void {
+    this.#closed = true
+    this.disconnect('client closed')
   }
 
   /** Sends a frame if a socket is open; otherwise the frame is not needed (the next handshake covers it). */

@@ -5,7 +5,7 @@ import { Connection } from './connection.js'
 import { MeshClientError } from './errors.js'
 import type { ClientStatus, MeshClientEvents } from './events.js'
 import { clientSettings, type MeshClientOptions } from './options.js'
-import { MeshPresence } from './presence.js'
+import type { MeshPresence } from './presence.js'
 import { RoomSync } from './room-sync.js'
 
 /**
@@ -60,20 +60,27 @@ export class MeshClient {
     this.#rejectSynced = rejectSynced
 
     this.#emitter = new Emitter((error, event) => this.#listenerFailed(error, event))
-    this.#sync = new RoomSync({ emitter: this.#emitter, presenceState: state, onSynced: resolveSynced })
-    this.#connection = new Connection(
+    this.#sync = new RoomSync({
+      emitter: this.#emitter,
+      presenceState: state,
+      send: (frame) => this.#connection.send(frame),
+      synced: () => {
+        this.#connection.markSynced()
+        resolveSynced()
+      },
+    })
+    this.#connection = new Connection({
       settings,
-      {
+      handler: {
         opened: () => this.#sync.opened(),
         received: (bytes, current) => this.#sync.received(bytes, current),
         dropped: () => this.#sync.dropped(),
         // No retry will come, so a first sync never will either: whoever awaits it must hear why.
         refused: (error) => rejectSynced(error),
       },
-      this.#emitter,
-    )
-    this.presence = new MeshPresence(this.#sync.awareness)
-    this.#sync.bind(this.#connection, this.presence)
+      emitter: this.#emitter,
+    })
+    this.presence = this.#sync.presence
     if (options.connect !== false) this.connect()
   }
 
@@ -213,7 +220,7 @@ export class MeshClient {
     this.#closed = true
     // Presence goes first, while the socket is still open to carry the null state.
     this.#sync.close()
-    this.#connection.disconnect('client closed', true)
+    this.#connection.close()
     this.#rejectSynced(new MeshClientError('closed', 'client closed before it synced'))
     this.#emitter.clear()
   }

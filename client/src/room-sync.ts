@@ -9,26 +9,38 @@ import {
 import { applyAwarenessUpdate, Awareness, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
 import * as Y from 'yjs'
 import { ClientStore } from './client-store.js'
-import type { Connection } from './connection.js'
 import type { MeshClientEvents } from './events.js'
-import { presencePeer, type MeshPresence } from './presence.js'
+import { MeshPresence, presencePeer } from './presence.js'
 import { EMPTY_STATE_VECTOR, encodeMessage } from './protocol.js'
 
 type AwarenessChanges = { added: number[]; updated: number[]; removed: number[] }
 
+/** Options of {@link RoomSync}. */
+export interface RoomSyncOptions {
+  emitter: Emitter<MeshClientEvents>
+  /** What this client publishes in presence at first. */
+  presenceState: Record<string, unknown>
+  /** Sends a frame on the open socket, if any. */
+  send: (frame: Uint8Array<ArrayBuffer>) => void
+  /** The step2 answering our step1 was applied: we are caught up. */
+  synced: () => void
+}
+
 /**
- * The y-protocols conversation of one room over whatever socket the {@link Connection} holds
- * (see protocol.ts): the handshake, updates both ways, awareness, and the rollback of writes a
+ * The y-protocols conversation of one room over whatever socket the connection holds (see
+ * protocol.ts): the handshake, updates both ways, awareness, and the rollback of writes a
  * read-only node refused. Owns the replica (`doc`) and its presence (`awareness`).
  */
 export class RoomSync {
   /** The store facade over the replica. */
   readonly store: ClientStore
+  /** y-protocols awareness, on its own doc so it survives a rollback. */
   readonly awareness: Awareness
+  /** This client's presence and everyone else's, over `awareness`. */
+  readonly presence: MeshPresence
   #doc: Y.Doc
   #emitter: Emitter<MeshClientEvents>
-  #connection!: Connection
-  #presence!: MeshPresence
+  #send: (frame: Uint8Array<ArrayBuffer>) => void
   /** Transaction origin of everything a node sent, so it is not echoed back. */
   #remote = { origin: 'mesh-node' }
   #readOnly = false
@@ -37,15 +49,12 @@ export class RoomSync {
   #dirty = false
   /** What each step2 we still expect answers: the handshake, or a read-only rollback. */
   #expected: Array<'handshake' | 'rollback'> = []
-  #onSynced: () => void
+  #synced: () => void
 
-  constructor(options: {
-    emitter: Emitter<MeshClientEvents>
-    presenceState: Record<string, unknown>
-    onSynced: () => void
-  }) {
+  constructor(options: RoomSyncOptions) {
     this.#emitter = options.emitter
-    this.#onSynced = options.onSynced
+    this.#send = options.send
+    this.#synced = options.synced
     this.#doc = new Y.Doc()
     this.#doc.on('update', this.#onDocUpdate)
     this.store = new ClientStore(this.#doc, { emitter: this.#emitter, remoteOrigin: this.#remote })
@@ -56,12 +65,7 @@ export class RoomSync {
     this.awareness.setLocalState(options.presenceState)
     this.awareness.on('update', this.#onAwarenessUpdate)
     this.awareness.on('change', this.#onAwarenessChange)
-  }
-
-  /** Wires the parts that are built after this one (they need it first). */
-  bind(connection: Connection, presence: MeshPresence): void {
-    this.#connection = connection
-    this.#presence = presence
+    this.presence = new MeshPresence(this.awareness)
   }
 
   /** The replica; replaced once if a read-only node forces a rollback. */
@@ -77,7 +81,7 @@ export class RoomSync {
   /** A socket opened: ask for what we lack and publish our presence. */
   opened(): void {
     this.#expected = ['handshake']
-    this.#connection.send(encodeMessage.sync(SyncType.step1, Y.encodeStateVector(this.#doc)))
+    this.#send(encodeMessage.sync(SyncType.step1, Y.encodeStateVector(this.#doc)))
     // Re-set rather than resend: nodes that saw us leave ignore our old clock, so it must
     // grow for the state to count again. The update listener sends it.
     const state = this.awareness.getLocalState()
@@ -110,7 +114,7 @@ export class RoomSync {
   #onDocUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === this.#remote) return
     this.#dirty = true
-    this.#connection.send(encodeMessage.sync(SyncType.update, update))
+    this.#send(encodeMessage.sync(SyncType.update, update))
   }
 
   #onAwarenessUpdate = (changes: AwarenessChanges, origin: unknown): void => {
@@ -119,7 +123,7 @@ export class RoomSync {
     const self = this.awareness.clientID
     const { added, updated, removed } = changes
     if (!added.includes(self) && !updated.includes(self) && !removed.includes(self)) return
-    this.#connection.send(encodeMessage.awareness(encodeAwarenessUpdate(this.awareness, [self])))
+    this.#send(encodeMessage.awareness(encodeAwarenessUpdate(this.awareness, [self])))
   }
 
   #onAwarenessChange = (changes: AwarenessChanges): void => {
@@ -132,7 +136,7 @@ export class RoomSync {
         return state ? [presencePeer(id, state, id === self)] : []
       })
     this.#emitter.emit('presence', {
-      peers: this.#presence.list(),
+      peers: this.presence.list(),
       added: peers(changes.added),
       updated: peers(changes.updated),
       removed: changes.removed.map((id) => `light:${id}`),
@@ -144,7 +148,7 @@ export class RoomSync {
       case MessageType.sync:
         if (message.sub === SyncType.step1) {
           const diff = Y.encodeStateAsUpdate(this.#doc, message.payload)
-          this.#connection.send(encodeMessage.sync(SyncType.step2, diff))
+          this.#send(encodeMessage.sync(SyncType.step2, diff))
           return
         }
         // Decode fully first: Yjs may integrate part of a malformed update before throwing.
@@ -154,10 +158,7 @@ export class RoomSync {
           return
         }
         Y.applyUpdate(this.#doc, message.payload, this.#remote)
-        if (message.sub === SyncType.step2) {
-          this.#connection.markSynced()
-          this.#onSynced()
-        }
+        if (message.sub === SyncType.step2) this.#synced()
         return
       case MessageType.awareness:
         applyAwarenessUpdate(this.awareness, message.update, this.#remote)
@@ -168,9 +169,7 @@ export class RoomSync {
       case MessageType.queryAwareness:
         // Only our own entry: the node owns the relay, and answering for others would claim them.
         if (this.awareness.getLocalState() !== null) {
-          this.#connection.send(
-            encodeMessage.awareness(encodeAwarenessUpdate(this.awareness, [this.awareness.clientID])),
-          )
+          this.#send(encodeMessage.awareness(encodeAwarenessUpdate(this.awareness, [this.awareness.clientID])))
         }
         return
     }
@@ -188,7 +187,7 @@ export class RoomSync {
     }
     if (this.#dirty && !this.#expected.includes('rollback')) {
       this.#expected.push('rollback')
-      this.#connection.send(encodeMessage.sync(SyncType.step1, EMPTY_STATE_VECTOR))
+      this.#send(encodeMessage.sync(SyncType.step1, EMPTY_STATE_VECTOR))
     }
   }
 
