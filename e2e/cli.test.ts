@@ -59,6 +59,8 @@ describe('mesh CLI', () => {
       [['serve', '--max-peers', '-3'], /^mesh: --max-peers must be a whole number from 0 up; got "-3"/],
       [['serve', '--heartbeat-ms', '-5'], /^mesh: --heartbeat-ms must be a whole number from 1 up; got "-5"/],
       [['serve', '--dead-after-ms', '-1.5'], /^mesh: --dead-after-ms must be a whole number from 1 up; got "-1.5"/],
+      // Not a number: says how to pass a value that starts with a dash.
+      [['serve', '--name', '-x'], /^mesh: --name needs a value; for one that starts with "-", write --name=VALUE/],
     ]
     const runs = await Promise.all(cases.map(([args]) => runCli(args)))
     runs.forEach((run, i) => {

@@ -158,7 +158,13 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
     }))
   } catch (error) {
     // Node's messages run on with advice about "--"; the first sentence is the useful part.
-    const first = (error as Error).message.split(/\.\s/)[0] ?? 'bad arguments'
+    const message = (error as Error).message
+    const ambiguous = /^Option '(--[a-z-]+)[^']*' argument is ambiguous/.exec(message)
+    if (ambiguous) {
+      const flag = ambiguous[1] as string
+      throw new UsageError(`${flag} needs a value; for one that starts with "-", write ${flag}=VALUE`)
+    }
+    const first = message.split(/\.\s/)[0] ?? 'bad arguments'
     throw new UsageError(first.charAt(0).toLowerCase() + first.slice(1))
   }
   if (values.help) return { kind: 'help', text: SERVE_HELP }
