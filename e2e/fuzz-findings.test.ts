@@ -95,6 +95,9 @@ describe('regression: a peer URL that ws cannot dial crashes the node', () => {
       capabilities: [],
       meta: {},
       startedAt: Date.now(),
+      // Records carry an incarnation since membership survives clock skew; without it the
+      // record is refused as malformed and the malformed URL is never reached.
+      incarnation: 'i1',
       heartbeat: 1,
       leaving: false,
     }
