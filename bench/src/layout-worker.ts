@@ -96,7 +96,7 @@ const distinct = async ({ prefix, count, batch }: DistinctArgs): Promise<Distinc
   const tenth = Math.max(1, Math.floor(count / 10))
   let firstTenthMs = 0
   let lastTenthStart = t0
-  for (let i = 0; i < count; ) {
+  for (let i = 0; i < count;) {
     const entries: Array<[string, number]> = []
     const end = Math.min(count, i + batch)
     if (i <= count - tenth && end > count - tenth) lastTenthStart = now()

@@ -28,7 +28,10 @@ export interface Sizes {
   churn: { keys: number; writes: number }
   /** put_object_distinct_ops: distinct keys written with put(object). */
   distinct: number
-  /** Runs of the heavy figures (churn, distinct keys): their memory figures vary little. */
+  /**
+   * Runs of the heavy figures (churn, distinct keys) and of the bare-layout cold joins: their
+   * memory figures vary little between runs.
+   */
   heavyRuns: number
   lightSockets: number
   lightWrites: number
@@ -70,7 +73,7 @@ const SIZES: Record<Mode, Sizes> = {
     coldJoin: [100_000],
     churn: { keys: 1_000, writes: 200_000 },
     distinct: 200_000,
-    heavyRuns: 3,
+    heavyRuns: 1,
     lightSockets: 500,
     lightWrites: 50,
     redisRequests: 200_000,

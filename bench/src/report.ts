@@ -18,7 +18,7 @@ export interface Ratio {
   denominator: string
 }
 
-/** A target from issue 3 and whether this run met it. */
+/** A target from issue 3 or 14 and whether this run met it. */
 export interface TargetResult {
   name: string
   target: string
@@ -55,15 +55,27 @@ interface TargetSpec {
   missing?: string
 }
 
-/** The targets of issue 3. */
+/**
+ * The targets of issue 3, with issue 14's tighter bounds for the cold join and the heap per
+ * key, and its bound on churn. (Issue 14 also asks that `put_local_ops` and
+ * `replicated_puts_1w` do not fall below their values before the array layout: compare them
+ * with bench/README.md; they depend too much on the machine for a fixed bound here.)
+ */
 export const TARGETS: readonly TargetSpec[] = [
   { name: 'replicated_puts_1w / redis_set', op: '>=', bound: 0.6 },
   { name: 'replicated_puts_batched / redis_set', op: '>=', bound: 1.5 },
   { name: 'replicated_puts_3w', op: '>=', bound: 45_000 },
   { name: 'convergence_p99_ms', op: '<=', bound: 5 },
-  { name: 'cold_join_1m_ms', op: '<=', bound: 4_000, missing: 'full mode only' },
-  { name: 'heap_bytes_per_key', op: '<=', bound: 400 },
+  { name: 'cold_join_1m_ms', op: '<=', bound: 2_500, missing: 'full mode only' },
+  { name: 'heap_bytes_per_key', op: '<=', bound: 150 },
+  { name: 'churn_heap_mb', op: '<=', bound: 5 },
   { name: 'light_peers_fanout_p99_ms', op: '<=', bound: 50 },
+]
+
+/** Suffixes of the bare-layout baselines of a metric (issue 14), and their column titles. */
+export const LAYOUT_BASELINES: ReadonlyArray<readonly [string, string]> = [
+  ['_ymap', 'bare Y.Map'],
+  ['_yarray', 'bare Y.Array layout'],
 ]
 
 /** Computes ratios of medians (skipping those with a missing side) and checks the targets. */
@@ -124,12 +136,36 @@ const figureRows = (figures: Record<string, Figure>, skipped: Record<string, str
     ]
   })
 
-/** The human-readable report: metrics, baselines, ratios and targets. */
+/**
+ * Names in `order` that were measured or skipped; a measured name not in `order` (another
+ * size, e.g. `cold_join_2k_ms` in smoke mode) goes after the last one of its family.
+ */
+const present = (order: readonly string[], figures: Record<string, Figure>, skipped: Record<string, string>) => {
+  const names = order.filter((n) => figures[n] || skipped[n])
+  for (const extra of Object.keys(figures).filter((n) => !order.includes(n))) {
+    const family = extra.replace(/\d.*$/, '')
+    const at = names.findLastIndex((n) => n.startsWith(family))
+    names.splice(at < 0 ? names.length : at + 1, 0, extra)
+  }
+  return names
+}
+
+/** Each metric next to the same measurement on the bare layouts (issue 14), medians. */
+const layoutRows = (result: BenchResult, metricNames: readonly string[]): string[][] =>
+  metricNames.flatMap((name) => {
+    const f = result.metrics[name]
+    const sides = LAYOUT_BASELINES.map(([suffix]) => result.baselines[`${name}${suffix}`])
+    if (!f || sides.every((b) => b === undefined)) return []
+    return [[name, formatNumber(f.value), ...sides.map((b) => (b ? formatNumber(b.value) : '—')), f.unit]]
+  })
+
+/** The human-readable report: metrics, baselines, the layout comparison, ratios and targets. */
 export const renderTable = (result: BenchResult, order: { metrics: string[]; baselines: string[] }): string => {
   const m = result.machine
   const header = ['', 'median', 'min', 'max', 'unit', 'cpu µs/key', '']
-  const metricNames = order.metrics.filter((n) => result.metrics[n] || result.skipped[n])
-  const baselineNames = order.baselines.filter((n) => result.baselines[n] || result.skipped[n])
+  const metricNames = present(order.metrics, result.metrics, result.skipped)
+  const baselineNames = present(order.baselines, result.baselines, result.skipped)
+  const layouts = layoutRows(result, metricNames)
   const parts = [
     `Mesh bench (${result.config.mode}, ${result.config.runs} runs per figure, nodes: ${result.config.nodes})`,
     `machine: ${m.nproc} × ${m.cpu}, ${m.memoryGiB} GiB, node ${m.node}, ${m.platform}, yjs ${m.versions.yjs}, ws ${m.versions.ws}`,
@@ -144,6 +180,15 @@ export const renderTable = (result: BenchResult, order: { metrics: string[]; bas
     '',
     table(['baseline', ...header.slice(1)], figureRows(result.baselines, result.skipped, baselineNames)),
     '',
+    ...(layouts.length > 0
+      ? [
+          table(
+            ['same figure, same run (medians)', 'Mesh', ...LAYOUT_BASELINES.map(([, title]) => title), 'unit'],
+            layouts,
+          ),
+          '',
+        ]
+      : []),
     table(
       ['ratio (of medians)', 'value'],
       RATIOS.map(([a, b]) => {
@@ -153,7 +198,7 @@ export const renderTable = (result: BenchResult, order: { metrics: string[]; bas
     ),
     '',
     table(
-      ['target (issue 3)', 'goal', 'measured', 'status'],
+      ['target (issues 3 and 14)', 'goal', 'measured', 'status'],
       result.targets.map((t) => [
         t.name,
         t.target,

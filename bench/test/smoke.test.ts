@@ -58,6 +58,8 @@ describe('npm run bench', () => {
       'convergence_p50_ms',
       'convergence_p99_ms',
       'heap_bytes_per_key',
+      'churn_put_ops',
+      'put_object_distinct_ops',
       'light_peers_fanout_p99_ms',
     ]) {
       const figure = result.metrics[name]
@@ -68,9 +70,22 @@ describe('npm run bench', () => {
       expect(figure?.max).toBeGreaterThanOrEqual(figure?.value ?? 0)
     }
     expect(Object.keys(result.metrics).some((n) => /^cold_join_\d+[km]_ms$/.test(n))).toBe(true)
-    for (const name of ['ws_loopback_msgs', 'naive_yjs_mesh_1w']) {
+    // Heap growth of a tiny churn can be about zero, or even negative: only its presence is checked.
+    expect(typeof result.metrics.churn_heap_mb?.value, 'metric churn_heap_mb').toBe('number')
+    for (const name of [
+      'ws_loopback_msgs',
+      'naive_yjs_mesh_1w',
+      'heap_bytes_per_key_ymap',
+      'heap_bytes_per_key_yarray',
+      'put_object_distinct_ops_ymap',
+      'put_object_distinct_ops_yarray',
+    ]) {
       expect(result.baselines[name]?.value, `baseline ${name}`).toBeGreaterThan(0)
     }
+    for (const name of ['churn_heap_mb_ymap', 'churn_heap_mb_yarray']) {
+      expect(typeof result.baselines[name]?.value, `baseline ${name}`).toBe('number')
+    }
+    expect(Object.keys(result.baselines).some((n) => /^cold_join_\d+[km]_ms_ymap$/.test(n))).toBe(true)
     expect(result.skipped.redis_set).toBeDefined()
     expect(result.ratios['replicated_puts_1w / naive_yjs_mesh_1w']?.value).toBeGreaterThan(0)
     expect(result.machine.nproc).toBeGreaterThan(0)

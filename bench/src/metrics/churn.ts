@@ -36,20 +36,26 @@ export const measureChurn = async (ctx: Context): Promise<void> => {
   const what = `${writes.toLocaleString('en-US')} overwrites of ${keys.toLocaleString('en-US')} keys, one put per event-loop turn`
   await ctx.guard(['churn_heap_mb', 'churn_put_ops'], async () => {
     if (ctx.options.nodes === 'cli') {
-      for (const n of ['churn_heap_mb', 'churn_put_ops']) ctx.skip(n, 'heap figures need bench workers (--nodes worker)')
+      for (const n of ['churn_heap_mb', 'churn_put_ops'])
+        ctx.skip(n, 'heap figures need bench workers (--nodes worker)')
       return
     }
     const results: ChurnResult[] = []
-    await ctx.repeat('churn_heap_mb', 'MB', async (i) => {
-      const node = await startNode('worker', `churn${i}`)
-      try {
-        const r = await ipcOf(node).call('churn', { keys, writes }, TIMEOUT_MS)
-        results.push(r)
-        return (r.after.heapUsed - r.before.heapUsed) / MB
-      } finally {
-        await stopNodes([node])
-      }
-    }, runs)
+    await ctx.repeat(
+      'churn_heap_mb',
+      'MB',
+      async (i) => {
+        const node = await startNode('worker', `churn${i}`)
+        try {
+          const r = await ipcOf(node).call('churn', { keys, writes }, TIMEOUT_MS)
+          results.push(r)
+          return (r.after.heapUsed - r.before.heapUsed) / MB
+        } finally {
+          await stopNodes([node])
+        }
+      },
+      runs,
+    )
     const s = summary(results, writes)
     ctx.record('metrics', 'churn_heap_mb', 'MB', s.heapMb, `${what}; live heap growth (after full GCs)`, {
       state_kb: s.detail.state_kb,
@@ -62,13 +68,17 @@ export const measureChurn = async (ctx: Context): Promise<void> => {
     const name = `churn_heap_mb${layoutSuffix(layout)}`
     await ctx.guard([name], async () => {
       const results: ChurnResult[] = []
-      await ctx.repeat(name, 'MB', (i) =>
-        withLayout(layout, `churn${i}`, async (node) => {
-          const r = await node.ipc.call('churn', { keys, writes }, TIMEOUT_MS)
-          results.push(r)
-          return (r.after.heapUsed - r.before.heapUsed) / MB
-        }),
-      runs)
+      await ctx.repeat(
+        name,
+        'MB',
+        (i) =>
+          withLayout(layout, `churn${i}`, async (node) => {
+            const r = await node.ipc.call('churn', { keys, writes }, TIMEOUT_MS)
+            results.push(r)
+            return (r.after.heapUsed - r.before.heapUsed) / MB
+          }),
+        runs,
+      )
       const s = summary(results, writes)
       ctx.record('baselines', name, 'MB', s.heapMb, `${layoutLabel(layout)}: ${what}; live heap growth`, {
         state_kb: s.detail.state_kb,

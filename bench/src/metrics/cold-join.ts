@@ -79,13 +79,17 @@ const measureLayoutJoin = async (ctx: Context, layout: Layout, keys: number, hea
       const fill = await holder.ipc.call('distinct', { prefix: 'k', count: keys, batch: FILL_BATCH }, 600_000)
       ctx.log(`  ${layout} holder filled with ${keys} keys in ${Math.round(fill.ms)} ms`)
       const heap: number[] = []
-      const times = await ctx.repeat(name, 'ms', (i) =>
-        withLayout(layout, `joiner${i}`, async (joiner) => {
-          const args = { url: holder.wsUrl, keys, timeoutMs: TIMEOUT_MS }
-          const r = await joiner.ipc.call('cold-join', args, TIMEOUT_MS + 10_000)
-          heap.push((r.after.heapUsed - r.before.heapUsed) / keys)
-          return r.ms
-        }),
+      const times = await ctx.repeat(
+        name,
+        'ms',
+        (i) =>
+          withLayout(layout, `joiner${i}`, async (joiner) => {
+            const args = { url: holder.wsUrl, keys, timeoutMs: TIMEOUT_MS }
+            const r = await joiner.ipc.call('cold-join', args, TIMEOUT_MS + 10_000)
+            heap.push((r.after.heapUsed - r.before.heapUsed) / keys)
+            return r.ms
+          }),
+        ctx.options.sizes.heavyRuns,
       )
       ctx.record('baselines', name, 'ms', times, `${layoutLabel(layout)}: a fresh process applies ${keys} keys`)
       if (heapToo) {

@@ -45,16 +45,21 @@ export const measureDistinct = async (ctx: Context): Promise<void> => {
   await ctx.guard([name], async () => {
     if (ctx.options.nodes === 'cli') return ctx.skip(name, 'put(object) is not in the REST API (--nodes cli)')
     const results: DistinctResult[] = []
-    await ctx.repeat(name, 'keys/s', async (i) => {
-      const node = await startNode('worker', `distinct${i}`)
-      try {
-        const r = await ipcOf(node).call('distinct', { prefix: 'd', count, batch: DISTINCT_BATCH }, TIMEOUT_MS)
-        results.push(r)
-        return count / (r.ms / 1000)
-      } finally {
-        await stopNodes([node])
-      }
-    }, runs)
+    await ctx.repeat(
+      name,
+      'keys/s',
+      async (i) => {
+        const node = await startNode('worker', `distinct${i}`)
+        try {
+          const r = await ipcOf(node).call('distinct', { prefix: 'd', count, batch: DISTINCT_BATCH }, TIMEOUT_MS)
+          results.push(r)
+          return count / (r.ms / 1000)
+        } finally {
+          await stopNodes([node])
+        }
+      },
+      runs,
+    )
     const s = summary(results, count)
     ctx.record('metrics', name, 'keys/s', s.rates, `one node, ${what}`, s.detail)
   })
@@ -62,13 +67,17 @@ export const measureDistinct = async (ctx: Context): Promise<void> => {
     const baseline = `${name}${layoutSuffix(layout)}`
     await ctx.guard([baseline], async () => {
       const results: DistinctResult[] = []
-      await ctx.repeat(baseline, 'keys/s', (i) =>
-        withLayout(layout, `distinct${i}`, async (node) => {
-          const r = await node.ipc.call('distinct', { prefix: 'd', count, batch: DISTINCT_BATCH }, TIMEOUT_MS)
-          results.push(r)
-          return count / (r.ms / 1000)
-        }),
-      runs)
+      await ctx.repeat(
+        baseline,
+        'keys/s',
+        (i) =>
+          withLayout(layout, `distinct${i}`, async (node) => {
+            const r = await node.ipc.call('distinct', { prefix: 'd', count, batch: DISTINCT_BATCH }, TIMEOUT_MS)
+            results.push(r)
+            return count / (r.ms / 1000)
+          }),
+        runs,
+      )
       const s = summary(results, count)
       ctx.record('baselines', baseline, 'keys/s', s.rates, `${layoutLabel(layout)}: ${what}`, s.detail)
     })
