@@ -819,7 +819,10 @@ export const FAMILIES: readonly Family[] = [
     make: (gen) => {
       const doc = new Y.Doc()
       doc.clientID = prng.uint32(gen, 2_000_000_001, 2 ** 32 - 2)
-      new YKeyValue<unknown>(doc.getArray('kv')).set(`fuzz:big:${prng.int31(gen, 0, 3)}`, 'x'.repeat(prng.int31(gen, 100_000, 1_000_000)))
+      new YKeyValue<unknown>(doc.getArray('kv')).set(
+        `fuzz:big:${prng.int31(gen, 0, 3)}`,
+        'x'.repeat(prng.int31(gen, 100_000, 1_000_000)),
+      )
       const update = Y.encodeStateAsUpdate(doc)
       doc.destroy()
       return socket('light', 'light:big-value', [lightFrame.sync(2, update)], 'default')

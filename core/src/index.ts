@@ -1,11 +1,11 @@
-export { CloseCode, type CloseCodeValue } from './close-codes.js'
-export { compareSnapshots, compareStateVectors, type HistoryRelation } from './compare.js'
-export { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
-export { MeshConflictError, MeshError, type ConflictingKey, type MeshErrorCode } from './errors.js'
-export type { Commit } from './history.js'
-export type { Member, MemberRecord, MemberState, MembershipOptions } from './membership.js'
-export type { JsonValue } from './json.js'
-export { silentLogger, type LogFields, type Logger } from './logger.js'
+export { CloseCode, type CloseCodeValue } from './common/index.js'
+export { compareSnapshots, compareStateVectors, type HistoryRelation } from './replication/index.js'
+export { CONFLICT_POLICIES, type ConflictPolicy } from './replication/index.js'
+export { MeshConflictError, MeshError, type ConflictingKey, type MeshErrorCode } from './common/index.js'
+export type { Commit } from './replication/index.js'
+export type { Member, MemberRecord, MemberState, MembershipOptions } from './membership/index.js'
+export type { JsonValue } from './common/index.js'
+export { silentLogger, type LogFields, type Logger } from './common/index.js'
 export {
   DEFAULT_ROOM,
   MeshNode,
@@ -15,21 +15,19 @@ export {
   type MeshEvents,
   type MeshLimits,
   type MeshNodeOptions,
-  type NodeStatus,
   type PeerEvent,
-  type PeerStatus,
-} from './node.js'
-export type { BackoffOptions } from './peer-dialer.js'
-export type { LinkRoomState, MergeReport } from './peer-link.js'
-export { PROTOCOL_VERSION } from './protocol.js'
-export { createRestHandler, type RestOptions, type RestRequest, type RestResponse } from './rest.js'
-export type { Room } from './room.js'
-export { KV_ARRAY, type KeyChange, type KvEntry } from './kv-index.js'
-export type { Connection, MeshSocket } from './socket.js'
-export { MAX_KEY_LENGTH } from './kv-index.js'
-export { MeshStore, type KeyMeta, type PutOptions } from './store.js'
-export { attachToServer, type AttachOptions } from './attach-to-server.js'
-export { advertiseWhenListening, peerUrlFor, type AdvertiseOptions, type ListeningServer } from './advertise-url.js'
+} from './node/index.js'
+export type { BackoffOptions } from './replication/index.js'
+export type { LinkRoomState, MergeReport } from './replication/index.js'
+export { PROTOCOL_VERSION } from './replication/index.js'
+export { createRestHandler, type RestOptions, type RestRequest, type RestResponse } from './http/index.js'
+export type { Room } from './replication/index.js'
+export { KV_ARRAY, type KeyChange, type KvEntry } from './store/index.js'
+export type { Connection, MeshSocket } from './common/index.js'
+export { MAX_KEY_LENGTH } from './store/index.js'
+export { MeshStore, type KeyMeta, type PutOptions } from './store/index.js'
+export { attachToServer, type AttachOptions } from './http/index.js'
+export { advertiseWhenListening, peerUrlFor, type AdvertiseOptions, type ListeningServer } from './http/index.js'
 export {
   dnsDiscovery,
   multicastDiscovery,
@@ -37,15 +35,16 @@ export {
   parseDiscovery,
   type Discovery,
   type DiscoveryContext,
-} from './discovery.js'
-export { INSPECT_ROOM, InspectorFeed, type FeedMessage } from './inspector-feed.js'
-export type { AuthDecision, AuthRequest, AuthResult, Authenticate } from './auth.js'
-export { renderPrometheus, type Metric } from './metrics.js'
-export { DRAIN_LIMITS, drainBodyStream, drainRequestBody, readBodyStream, readRequestBody } from './read-body.js'
+} from './membership/index.js'
+export { INSPECT_ROOM, InspectorFeed, type FeedMessage } from './observability/index.js'
+export type { AuthDecision, AuthRequest, AuthResult, Authenticate } from './security/index.js'
+export { renderPrometheus, type Metric } from './observability/index.js'
+export { DRAIN_LIMITS, drainBodyStream, drainRequestBody, readBodyStream, readRequestBody } from './http/index.js'
 export {
   createInspectorHandler,
   inspectorDistDir,
   type InspectorHandler,
   type InspectorHandlerOptions,
   type InspectorResponse,
-} from './inspector-assets.js'
+} from './observability/index.js'
+export type { NodeStatus, PeerStatus } from './observability/index.js'

@@ -1,0 +1,3 @@
+export * from './internal-writes.js'
+export * from './light-peer.js'
+export * from './sync-answers.js'

@@ -1,0 +1,2 @@
+export * from './kv-index.js'
+export * from './store.js'
