@@ -7,7 +7,6 @@ export type { Member, MemberRecord, MemberState, MembershipOptions } from './mem
 export type { JsonValue } from './common/index.js'
 export { silentLogger, type LogFields, type Logger } from './common/index.js'
 export {
-  DEFAULT_ROOM,
   MeshNode,
   type ChangeEvent,
   type ConflictEvent,
@@ -48,3 +47,4 @@ export {
   type InspectorResponse,
 } from './observability/index.js'
 export type { NodeStatus, PeerStatus } from './observability/index.js'
+export { DEFAULT_ROOM } from './store/index.js'

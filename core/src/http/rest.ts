@@ -2,8 +2,8 @@ import { timingSafeEqual } from 'node:crypto'
 import { MeshError } from '../common/index.js'
 import { toJsonSafe } from '../common/index.js'
 import { renderPrometheus } from '../observability/index.js'
-import { DEFAULT_ROOM, type MeshNode } from '../node/index.js'
-import { assertKey } from '../store/index.js'
+import type { MeshNode } from '../node/index.js'
+import { assertKey, DEFAULT_ROOM } from '../store/index.js'
 
 /** A framework-neutral HTTP request for the REST API. */
 export interface RestRequest {

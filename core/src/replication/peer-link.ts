@@ -1,20 +1,11 @@
 import { applyAwarenessUpdate } from 'y-protocols/awareness'
-import * as Y from 'yjs'
-import { CloseCode } from '../common/index.js'
-import { compareSnapshots, snapshotContains, type HistoryRelation } from './compare.js'
-import {
-  changedSince,
-  CONFLICT_POLICIES,
-  conflictsBetween,
-  decodeChanged,
-  encodeChanged,
-  yieldOwnWrites,
-  YieldOrigin,
-  type ChangedKeys,
-  type ConflictPolicy,
-} from './conflict.js'
-import { MeshConflictError, MeshError, type ConflictingKey } from '../common/index.js'
-import type { Logger } from '../common/index.js'
+import type * as Y from 'yjs'
+import { CloseCode, dialableUrl, RateLimiter, SendBuffer, SOCKET_OPEN } from '../common/index.js'
+import type { Connection, Logger, MeshConflictError, MeshSocket, Metrics } from '../common/index.js'
+import { matchingSecret, newNonce, receiveFrame, sign, signAll, type FrameRules } from '../security/index.js'
+import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
+import type { HistoryRelation } from './compare.js'
+import { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
 import {
   decodePeer,
   encodePeer,
@@ -24,34 +15,15 @@ import {
   type PeerMessage,
   type Resolution,
 } from './protocol.js'
-import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
-import { dialableUrl } from '../common/index.js'
-import { receiveFrame, type FrameRules } from '../security/index.js'
-import { checkUpdate } from './update-check.js'
-import { matchingSecret, newNonce, sign, signAll } from '../security/index.js'
-import type { Metrics } from '../common/index.js'
-import { RateLimiter } from '../common/index.js'
-import { SendBuffer } from '../common/index.js'
 import type { PeerSink, Room } from './room.js'
-import { SOCKET_OPEN, type Connection, type MeshSocket } from '../common/index.js'
+import { RoomSyncs, type LinkRoomState, type MergeReport } from './room-sync.js'
+
+export type { LinkRoomState, MergeReport } from './room-sync.js'
 
 /** How long a peer may take to finish the handshake before its socket is closed. */
 const HANDSHAKE_TIMEOUT_MS = 10_000
 /** WebSocket close reasons are limited to 123 bytes. */
 const MAX_REASON = 120
-
-/** What one room looks like on one link: how far its (re)sync got. */
-export type LinkRoomState = 'syncing' | 'synced' | 'quarantined'
-
-/** What a merge on (re)sync found, reported through the node's `merge` event. */
-export interface MergeReport {
-  peer: string
-  room: string
-  relation: HistoryRelation
-  policy: ConflictPolicy
-  /** Keys both sides changed to different values; `winner` is the value after the merge. */
-  conflicts: Array<ConflictingKey & { winner: unknown }>
-}
 
 /** What a link needs from the node that owns it. */
 export interface LinkHost {
@@ -92,32 +64,7 @@ export interface LinkHost {
   leaving(link: PeerLink): void
 }
 
-interface RoomSync {
-  sentState: boolean
-  gotState: boolean
-  outgoing: 'pending' | 'live' | 'held'
-  incoming: 'pending' | 'synced' | 'held'
-  override: Resolution
-  relation?: HistoryRelation
-  policy?: ConflictPolicy
-  remoteSnapshot?: Y.Snapshot
-  localChanged?: ChangedKeys
-  remoteChanged?: ChangedKeys
-  conflictRaised?: boolean
-}
-
-const freshSync = (override: Resolution = 'none'): RoomSync => ({
-  sentState: false,
-  gotState: false,
-  outgoing: 'pending',
-  incoming: 'pending',
-  override,
-})
-
 const truncate = (text: string): string => (text.length > MAX_REASON ? `${text.slice(0, MAX_REASON - 1)}…` : text)
-
-// Check fully before applying: Yjs may integrate part of a malformed update and then throw.
-const validateUpdate = (update: Uint8Array): void => checkUpdate(update, 'v2')
 
 /**
  * One WebSocket between two Mesh nodes, in either direction. It runs the handshake, the
@@ -137,16 +84,16 @@ export class PeerLink implements Connection, PeerSink {
   #rules: FrameRules<PeerMessage>
   /** Milliseconds since the epoch the last frame arrived. */
   lastReceivedAt = Date.now()
-  #rooms = new Map<string, RoomSync>()
+  #syncs: RoomSyncs
   #timer: ReturnType<typeof setTimeout> | undefined
   #closeReason: { code: number; reason: string } | undefined
   #sendBuffer: SendBuffer
-
   constructor(options: { host: LinkHost; socket: MeshSocket; role: 'dialer' | 'acceptor' }) {
     this.#host = options.host
     this.#socket = options.socket
     this.#sendBuffer = new SendBuffer({ limit: options.host.sendBufferBytes })
     this.role = options.role
+    this.#syncs = new RoomSyncs(this, options.host)
     const host = options.host
     this.#rules = {
       maxBytes: host.maxMessageBytes,
@@ -167,44 +114,22 @@ export class PeerLink implements Connection, PeerSink {
     this.#timer.unref?.()
     if (this.role === 'dialer') this.#sendHello()
   }
-
   /** The peer's node id, once known. */
   get peerId(): string | undefined {
     return this.remote?.nodeId
   }
-
   /** `handshake`, `open` or `closed`. */
   get state(): 'handshake' | 'proving' | 'open' | 'closed' {
     return this.#state
   }
-
   /** The code and reason this link was closed with, if it closed itself. */
   get closeReason(): { code: number; reason: string } | undefined {
     return this.#closeReason
   }
-
   /** True when every room finished its initial sync (or is quarantined). */
   get settled(): boolean {
-    if (this.#state !== 'open') return false
-    for (const sync of this.#rooms.values()) if (sync.incoming === 'pending') return false
-    return true
+    return this.#state === 'open' && this.#syncs.settled
   }
-
-  /** Per-room sync state and history relation, for status reports. */
-  roomStates(): Record<string, { state: LinkRoomState; relation: HistoryRelation | null }> {
-    const out: Record<string, { state: LinkRoomState; relation: HistoryRelation | null }> = {}
-    for (const [name, sync] of this.#rooms) {
-      const state: LinkRoomState =
-        sync.outgoing === 'held' || sync.incoming === 'held'
-          ? 'quarantined'
-          : sync.incoming === 'synced' && sync.outgoing === 'live'
-            ? 'synced'
-            : 'syncing'
-      out[name] = { state, relation: sync.relation ?? null }
-    }
-    return out
-  }
-
   /** Sends a frame if the socket is open; a failing send closes the link. */
   sendFrame(frame: Uint8Array<ArrayBuffer>): void {
     if (this.#state === 'closed' || this.#socket.readyState !== SOCKET_OPEN) return
@@ -227,13 +152,11 @@ export class PeerLink implements Connection, PeerSink {
       this.fail(CloseCode.goingAway, 'send failed')
     }
   }
-
   /** Handles one frame from the socket. Anything malformed closes this link only. */
   receive(data: Uint8Array | ArrayBuffer | string): void {
     if (this.#state === 'closed') return
     receiveFrame(data, this.#rules)
   }
-
   /** Closes the socket with a code and reason, and cleans up. */
   fail(code: number, reason: string): void {
     if (this.#state === 'closed') return
@@ -251,88 +174,21 @@ export class PeerLink implements Connection, PeerSink {
     }
     this.close()
   }
-
   /** Says goodbye (the peer then treats this as a graceful leave) and closes. */
   leave(reason = 'leaving'): void {
     if (this.#state === 'open') this.sendFrame(encodePeer.leave(reason))
     this.fail(CloseCode.normal, reason)
   }
-
   /** Cleans up after the socket closed. Safe to call more than once. */
   close(): void {
     if (this.#state === 'closed') return
     this.#state = 'closed'
     clearTimeout(this.#timer)
-    for (const name of this.#rooms.keys()) this.#host.existingRoom(name)?.removeLink(this)
-    this.#rooms.clear()
+    this.#syncs.clear()
     // Always: a socket that never finished its handshake must stop counting as a connection.
     this.#host.linkDown(this)
     this.#host.progress()
   }
-
-  /** Starts a (re)sync round for a room: sends this side's state. */
-  startRoom(room: Room, resolution: Resolution = 'none'): void {
-    if (this.#state !== 'open') return
-    this.#host.existingRoom(room.name)?.removeLink(this)
-    const sync = freshSync(resolution)
-    sync.sentState = true
-    this.#rooms.set(room.name, sync)
-    this.sendFrame(encodePeer.state(room.name, room.encodeSnapshot(), resolution))
-    this.#host.progress()
-  }
-
-  /**
-   * Sends an anti-entropy check for a room, if the room is live on this link; with `reply`
-   * the peer answers with its snapshot at once (see {@link holds}). False when not live.
-   */
-  sendCheck(room: string, snapshot: Uint8Array, reply = false): boolean {
-    if (!this.#live(room)) return false
-    this.sendFrame(encodePeer.check(room, snapshot, reply))
-    return true
-  }
-
-  #peerSnapshots = new Map<string, Y.Snapshot>()
-
-  /** True when the peer's last reported snapshot of `room` holds everything in `target`. */
-  holds(room: string, target: Y.Snapshot): boolean {
-    const theirs = this.#peerSnapshots.get(room)
-    return theirs !== undefined && snapshotContains(theirs, target)
-  }
-
-  #live(room: string): boolean {
-    const sync = this.#rooms.get(room)
-    return this.#state === 'open' && sync?.outgoing === 'live' && sync.incoming === 'synced'
-  }
-
-  #onCheck(name: string, snapshotBytes: Uint8Array, reply: boolean): void {
-    const room = this.#host.existingRoom(name)
-    const theirs = Y.decodeSnapshot(snapshotBytes)
-    // An unloaded room comes back once the peer's copy holds something.
-    if (!this.#rooms.has(name) && theirs.sv.size > 0) return this.#revive(name)
-    if (!room || !this.#live(name)) return
-    this.#peerSnapshots.set(name, theirs)
-    if (reply) this.sendFrame(encodePeer.check(name, room.encodeSnapshot()))
-    this.#host.progress()
-    const mine = room.checkpoint
-    if (!mine) return
-    // Judged against our previous round, not our current state: what we gained since may
-    // still be on its way, and resending it would be waste, not repair.
-    if (snapshotContains(theirs, mine)) return
-    this.#host.metrics.repairsSent++
-    this.#host.logger.info('anti-entropy: peer lacks updates, repairing', { peer: this.peerId, room: name })
-    this.sendFrame(encodePeer.repair(name, Y.encodeStateAsUpdateV2(room.doc, Y.encodeStateVector(theirs.sv))))
-  }
-
-  #onRepair(name: string, update: Uint8Array): void {
-    if (!this.#rooms.has(name)) return this.#revive(name)
-    if (!this.#live(name)) return
-    validateUpdate(update)
-    const room = this.#host.room(name)
-    if (!room.admit(update.length)) return this.#tooBig(room)
-    this.#host.metrics.repairsReceived++
-    Y.applyUpdateV2(room.doc, update, this)
-  }
-
   #sendHello(): void {
     const host = this.#host
     this.sendFrame(
@@ -348,7 +204,6 @@ export class PeerLink implements Connection, PeerSink {
       }),
     )
   }
-
   #handle(message: PeerMessage): void {
     if (this.#state === 'handshake') {
       if (message.type !== MessageType.hello) throw new Error('expected hello first')
@@ -364,11 +219,11 @@ export class PeerLink implements Connection, PeerSink {
       case MessageType.prove:
         throw new Error('proof sent twice')
       case MessageType.state:
-        return this.#onState(message.room, message.snapshot, message.resolution)
+        return this.#syncs.onState(message.room, message.snapshot, message.resolution)
       case MessageType.diff:
-        return this.#onDiff(message.room, message.update, message.changed)
+        return this.#syncs.onDiff(message.room, message.update, message.changed)
       case MessageType.updates:
-        return this.#onUpdates(message.room, message.updates)
+        return this.#syncs.onUpdates(message.room, message.updates)
       case MessageType.roomAwareness: {
         const room = this.#host.existingRoom(message.room)
         if (!room) return
@@ -388,7 +243,7 @@ export class PeerLink implements Connection, PeerSink {
         return
       }
       case MessageType.hold:
-        return this.#onHold(message.room, message.changed)
+        return this.#syncs.onHold(message.room, message.changed)
       case MessageType.leave:
         this.leaving = true
         this.#host.logger.info('peer is leaving', { peer: this.peerId, reason: message.reason })
@@ -397,12 +252,11 @@ export class PeerLink implements Connection, PeerSink {
       case MessageType.gossip:
         return this.#host.gossip(message.json, this)
       case MessageType.check:
-        return this.#onCheck(message.room, message.snapshot, message.reply)
+        return this.#syncs.onCheck(message.room, message.snapshot, message.reply)
       case MessageType.repair:
-        return this.#onRepair(message.room, message.update)
+        return this.#syncs.onRepair(message.room, message.update)
     }
   }
-
   #onHello(hello: Hello): void {
     if (hello.version !== PROTOCOL_VERSION) {
       return this.fail(CloseCode.protocolVersion, `protocol version ${hello.version}, expected ${PROTOCOL_VERSION}`)
@@ -427,7 +281,6 @@ export class PeerLink implements Connection, PeerSink {
     )
     this.#state = 'proving'
   }
-
   /**
    * The other side's proof. The acceptor checks the dialer's, then proves itself with the
    * secret that matched; the dialer checks the acceptor's (mutual authentication). Both
@@ -459,7 +312,6 @@ export class PeerLink implements Connection, PeerSink {
     if (acceptor) this.sendFrame(encodePeer.prove(sign(secret, acceptorParts)))
     this.#open()
   }
-
   #open(): void {
     const remote = this.remote
     if (!remote) return
@@ -471,212 +323,41 @@ export class PeerLink implements Connection, PeerSink {
     }
   }
 
-  #policy(sync: RoomSync, remoteResolution: Resolution): ConflictPolicy {
-    if (sync.override !== 'none') return sync.override
-    // The remote's application chose: merge, or adopt our state; either way we merge.
-    if (remoteResolution !== 'none') return 'merge'
-    const local = this.#host.policy
-    if (local === 'accept' && this.remote?.onConflict === 'accept') {
-      return this.role === 'dialer' ? 'accept' : 'merge'
-    }
-    return local
+  /** True once the handshake is done and until the link closes. */
+  get isOpen(): boolean {
+    return this.#state === 'open'
   }
 
-  #sync(name: string): RoomSync {
-    const sync = this.#rooms.get(name)
-    if (!sync) throw new Error(`room "${name}" was not synced on this link`)
-    return sync
+  /** Per-room sync state and history relation, for status reports. */
+  roomStates(): Record<string, { state: LinkRoomState; relation: HistoryRelation | null }> {
+    return this.#syncs.roomStates()
   }
 
-  #goLive(sync: RoomSync, room: Room): void {
-    sync.outgoing = 'live'
-    room.addLink(this)
+  /** Starts a (re)sync round for a room: sends this side's state. */
+  startRoom(room: Room, resolution: Resolution = 'none'): void {
+    this.#syncs.startRoom(room, resolution)
   }
 
-  #onState(name: string, snapshotBytes: Uint8Array, resolution: Resolution): void {
-    const remoteSnapshot = Y.decodeSnapshot(snapshotBytes)
-    let room: Room
-    try {
-      room = this.#host.room(name)
-    } catch (error) {
-      // A room this node cannot host (over maxRooms, a bad name) is refused alone: the link
-      // and every other room keep syncing.
-      if (!(error instanceof MeshError)) throw error
-      this.#host.logger.warn('refusing a room from a peer', { peer: this.peerId, room: name, reason: error.message })
-      this.#host.metrics.failed('room-refused')
-      this.sendFrame(encodePeer.hold(name, ''))
-      return
-    }
-    if (resolution !== 'none' && this.peerId) this.#host.resolvedByPeer(this.peerId, name)
-    let sync = this.#rooms.get(name)
-    if (!sync || sync.gotState) {
-      room.removeLink(this)
-      sync = freshSync()
-      this.#rooms.set(name, sync)
-    }
-    if (!sync.sentState) {
-      sync.sentState = true
-      this.sendFrame(encodePeer.state(name, room.encodeSnapshot()))
-    }
-    sync.gotState = true
-    sync.remoteSnapshot = remoteSnapshot
-    const relation = compareSnapshots(Y.snapshot(room.doc), remoteSnapshot)
-    sync.relation = relation
-    // A room quarantined on this node takes nothing from any link and gives nothing, so no
-    // third node can carry the diverged writes around the quarantine.
-    if (this.#host.quarantined(name) && sync.override === 'none' && resolution === 'none') {
-      return this.#hold(name, sync, '')
-    }
-    if (relation === 'equal') {
-      sync.incoming = 'synced'
-      this.#goLive(sync, room)
-      return this.#host.progress()
-    }
-    const policy = this.#policy(sync, resolution)
-    sync.policy = policy
-    let changed = ''
-    if (relation === 'diverged') {
-      sync.localChanged = changedSince(room, remoteSnapshot)
-      changed = encodeChanged(sync.localChanged)
-    }
-    if (relation === 'diverged' && policy === 'exception') return this.#hold(name, sync, changed)
-    this.sendFrame(encodePeer.diff(name, this.#diffFor(room, remoteSnapshot), changed))
-    this.#goLive(sync, room)
-    if (relation === 'ahead') sync.incoming = 'synced'
-    this.#host.progress()
+  /**
+   * Sends an anti-entropy check for a room, if the room is live on this link; with `reply`
+   * the peer answers with its snapshot at once (see {@link holds}). False when not live.
+   */
+  sendCheck(room: string, snapshot: Uint8Array, reply = false): boolean {
+    return this.#syncs.sendCheck(room, snapshot, reply)
   }
 
-  #hold(name: string, sync: RoomSync, changed: string): void {
-    sync.outgoing = 'held'
-    sync.incoming = 'held'
-    this.#host.existingRoom(name)?.removeLink(this)
-    this.sendFrame(encodePeer.hold(name, changed))
-    this.#host.progress()
+  /** True when the peer's last reported snapshot of `room` holds everything in `target`. */
+  holds(room: string, target: Y.Snapshot): boolean {
+    return this.#syncs.holds(room, target)
   }
 
   /** Forgets a room this node unloaded; the peer holds it on this link until the room comes back. */
   dropRoom(name: string): void {
-    this.#rooms.delete(name)
-    this.#peerSnapshots.delete(name)
-  }
-
-  /**
-   * The peer sends traffic for a room this node unloaded (or never synced on this link): it
-   * still hosts the room, so the room comes back and syncs anew, here and on every link.
-   */
-  #revive(name: string): void {
-    if (this.#rooms.has(name) || this.#state !== 'open') return
-    const existing = this.#host.existingRoom(name)
-    try {
-      if (existing) this.startRoom(existing)
-      else this.#host.room(name) // a new room starts a round on every link, this one included
-    } catch (error) {
-      if (!(error instanceof MeshError)) throw error
-      this.#host.logger.warn('refusing a room from a peer', { peer: this.peerId, room: name, reason: error.message })
-    }
+    this.#syncs.dropRoom(name)
   }
 
   /** Quarantines a room on this link because the node quarantined it (a conflict on another link). */
   holdRoom(name: string): void {
-    const sync = this.#rooms.get(name)
-    if (this.#state !== 'open' || !sync || sync.outgoing === 'held') return
-    this.#hold(name, sync, '')
-  }
-
-  #diffFor(room: Room, remote: Y.Snapshot): Uint8Array {
-    return Y.encodeStateAsUpdateV2(room.doc, Y.encodeStateVector(remote.sv))
-  }
-
-  #onDiff(name: string, update: Uint8Array, changed: string): void {
-    const sync = this.#rooms.get(name)
-    // A diff for a room this node unloaded meanwhile: sync it anew.
-    if (!sync) return this.#revive(name)
-    sync.remoteChanged = decodeChanged(changed)
-    if (sync.outgoing === 'held') {
-      if (sync.relation === 'diverged' && sync.policy === 'exception') this.#raiseConflict(name, sync)
-      return
-    }
-    validateUpdate(update)
-    const room = this.#host.room(name)
-    if (!room.admit(update.length)) return this.#tooBig(room)
-    room.applyState(update, this)
-    sync.incoming = 'synced'
-    if (sync.relation === 'diverged') {
-      if (sync.policy === 'accept' && sync.remoteSnapshot) {
-        yieldOwnWrites(room, {
-          conflicts: conflictsBetween(sync.localChanged ?? new Map(), sync.remoteChanged).map((c) => c.key),
-          remote: sync.remoteChanged,
-          remoteSnapshot: sync.remoteSnapshot,
-          clientId: this.#host.clientId,
-          // Not this link: the write-back must reach this peer too.
-          origin: new YieldOrigin(this.peerId),
-        })
-      }
-      this.#report(name, room, sync)
-    }
-    this.#host.progress()
-  }
-
-  #onUpdates(name: string, updates: Uint8Array[]): void {
-    const sync = this.#rooms.get(name)
-    if (!sync) return this.#revive(name)
-    if (sync.outgoing === 'held') return
-    for (const update of updates) checkUpdate(update, 'v1')
-    const room = this.#host.room(name)
-    if (!room.admit(updates.reduce((n, u) => n + u.length, 0))) return this.#tooBig(room)
-    room.doc.transact(() => {
-      for (const update of updates) Y.applyUpdate(room.doc, update, this)
-    }, this)
-  }
-
-  #onHold(name: string, changed: string): void {
-    const sync = this.#rooms.get(name)
-    if (!sync) return
-    sync.remoteChanged = decodeChanged(changed)
-    const wasHeld = sync.outgoing === 'held'
-    sync.outgoing = 'held'
-    sync.incoming = 'held'
-    this.#host.existingRoom(name)?.removeLink(this)
-    if (wasHeld) {
-      if (sync.relation === 'diverged' && sync.policy === 'exception') this.#raiseConflict(name, sync)
-    } else
-      this.#host.logger.warn('peer quarantined a room until its application resolves it', {
-        peer: this.peerId,
-        room: name,
-      })
-    this.#host.progress()
-  }
-
-  /** Refuses a room that would outgrow `maxDocumentBytes`: that room is held on this link, the link stays. */
-  #tooBig(room: Room): void {
-    const sync = this.#rooms.get(room.name)
-    this.#host.logger.warn('room would exceed the document limit; holding it on this link', {
-      peer: this.peerId,
-      room: room.name,
-      maxBytes: room.maxBytes,
-    })
-    this.#host.metrics.failed('room-too-large')
-    if (sync) this.#hold(room.name, sync, '')
-  }
-
-  #report(name: string, room: Room, sync: RoomSync): void {
-    const conflicts = conflictsBetween(sync.localChanged ?? new Map(), sync.remoteChanged ?? new Map()).map((c) => ({
-      ...c,
-      winner: room.kv.entry(c.key)?.val,
-    }))
-    this.#host.merged({
-      peer: this.peerId ?? '',
-      room: name,
-      relation: sync.relation ?? 'diverged',
-      policy: sync.policy ?? this.#host.policy,
-      conflicts,
-    })
-  }
-
-  #raiseConflict(name: string, sync: RoomSync): void {
-    if (sync.conflictRaised) return
-    sync.conflictRaised = true
-    const keys = conflictsBetween(sync.localChanged ?? new Map(), sync.remoteChanged ?? new Map())
-    this.#host.conflict(new MeshConflictError({ peer: this.peerId ?? '', room: name, keys }))
+    this.#syncs.holdRoom(name)
   }
 }

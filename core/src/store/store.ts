@@ -3,6 +3,9 @@ import { MeshError } from '../common/index.js'
 import { defineJsonProperty, isWellFormed, toJsonValue, type JsonValue } from '../common/index.js'
 import { MAX_KEY_LENGTH, type KvEntry, type KvIndex } from './kv-index.js'
 
+/** The room that holds the key/value store the node's `put`/`get`/`pop` work on. */
+export const DEFAULT_ROOM = 'default'
+
 /** What a store needs of its room (replication's `Room` is one). */
 export interface StoreRoom {
   readonly name: string
