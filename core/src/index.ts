@@ -1,50 +1,78 @@
-export { CloseCode, type CloseCodeValue } from './common/index.js'
-export { compareSnapshots, compareStateVectors, type HistoryRelation } from './replication/index.js'
-export { CONFLICT_POLICIES, type ConflictPolicy } from './replication/index.js'
-export { MeshConflictError, MeshError, type ConflictingKey, type MeshErrorCode } from './common/index.js'
-export type { Commit } from './replication/index.js'
-export type { Member, MemberRecord, MemberState, MembershipOptions } from './membership/index.js'
-export type { JsonValue } from './common/index.js'
-export { silentLogger, type LogFields, type Logger } from './common/index.js'
-export {
-  MeshNode,
-  type ChangeEvent,
-  type ConflictEvent,
-  type MemberEvent,
-  type MeshEvents,
-  type MeshLimits,
-  type MeshNodeOptions,
-  type PeerEvent,
+/**
+ * `@mesh/core`: what an application or an adapter needs. Internals (rooms as classes, the
+ * inspector feed, metric rendering, asset paths) are not exported; docs/api.md lists every
+ * export with one line each.
+ */
+
+// The node and its options, events and status.
+export { MeshNode } from './node/index.js'
+export type {
+  ChangeEvent,
+  ConflictEvent,
+  MemberEvent,
+  MeshEvents,
+  MeshLimits,
+  MeshNodeOptions,
+  PeerEvent,
 } from './node/index.js'
-export type { BackoffOptions } from './replication/index.js'
-export type { LinkRoomState, MergeReport } from './replication/index.js'
-export { PROTOCOL_VERSION } from './replication/index.js'
-export { createRestHandler, type RestOptions, type RestRequest, type RestResponse } from './http/index.js'
-export type { Room } from './replication/index.js'
-export { KV_ARRAY, type KeyChange, type KvEntry } from './store/index.js'
-export type { Connection, MeshSocket } from './common/index.js'
-export { MAX_KEY_LENGTH } from './store/index.js'
-export { MeshStore, type KeyMeta, type PutOptions } from './store/index.js'
-export { attachToServer, type AttachOptions } from './http/index.js'
-export { advertiseWhenListening, peerUrlFor, type AdvertiseOptions, type ListeningServer } from './http/index.js'
-export {
-  dnsDiscovery,
-  multicastDiscovery,
-  MULTICAST_DEFAULTS,
-  parseDiscovery,
-  type Discovery,
-  type DiscoveryContext,
+export type { NodeStatus, PeerStatus, Metric, FeedMessage } from './observability/index.js'
+
+// The key/value store.
+export { DEFAULT_ROOM, KV_ARRAY, MAX_KEY_LENGTH } from './store/index.js'
+export type { KeyChange, KeyMeta, KvEntry, MeshStore, PutOptions } from './store/index.js'
+
+// Errors, close codes, logging, JSON.
+export { CloseCode, MeshConflictError, MeshError, silentLogger } from './common/index.js'
+export type { CloseCodeValue, ConflictingKey, JsonValue, LogFields, Logger, MeshErrorCode } from './common/index.js'
+
+// Replication: history, conflicts, the protocol version.
+export { compareSnapshots, compareStateVectors, CONFLICT_POLICIES, PROTOCOL_VERSION } from './replication/index.js'
+export type {
+  BackoffOptions,
+  Commit,
+  ConflictPolicy,
+  HistoryRelation,
+  LinkRoomState,
+  MergeReport,
+  Room,
+} from './replication/index.js'
+
+// Membership and discovery.
+export { dnsDiscovery, multicastDiscovery, parseDiscovery } from './membership/index.js'
+export type {
+  Discovery,
+  DiscoveryContext,
+  Member,
+  MemberRecord,
+  MemberState,
+  MembershipOptions,
 } from './membership/index.js'
-export { INSPECT_ROOM, InspectorFeed, type FeedMessage } from './observability/index.js'
+
+// The adapter seam and security.
+export type { Connection, MeshSocket } from './common/index.js'
 export type { AuthDecision, AuthRequest, AuthResult, Authenticate } from './security/index.js'
-export { renderPrometheus, type Metric } from './observability/index.js'
-export { DRAIN_LIMITS, drainBodyStream, drainRequestBody, readBodyStream, readRequestBody } from './http/index.js'
+
+// HTTP glue shared by every adapter.
 export {
-  createInspectorHandler,
-  inspectorDistDir,
-  type InspectorHandler,
-  type InspectorHandlerOptions,
-  type InspectorResponse,
-} from './observability/index.js'
-export type { NodeStatus, PeerStatus } from './observability/index.js'
-export { DEFAULT_ROOM } from './store/index.js'
+  advertiseWhenListening,
+  attachToServer,
+  createRestHandler,
+  DRAIN_LIMITS,
+  drainBodyStream,
+  drainRequestBody,
+  peerUrlFor,
+  readBodyStream,
+  readRequestBody,
+} from './http/index.js'
+export type {
+  AdvertiseOptions,
+  AttachOptions,
+  ListeningServer,
+  RestOptions,
+  RestRequest,
+  RestResponse,
+} from './http/index.js'
+
+// The web inspector's static assets.
+export { createInspectorHandler } from './observability/index.js'
+export type { InspectorHandler, InspectorHandlerOptions, InspectorResponse } from './observability/index.js'

@@ -2,11 +2,11 @@ import { MeshError, silentLogger, toJsonValue } from '../common/index.js'
 import type { Connection, JsonValue, Logger, MeshConflictError, MeshSocket } from '../common/index.js'
 import { lightMembers, type Member } from '../membership/index.js'
 import { nodeMetrics, nodeStatus, type Metric, type NodeStatus } from '../observability/index.js'
-import { CONFLICT_POLICIES, replicaCounter, type Commit, type ConflictPolicy, type Room } from '../replication/index.js'
+import { replicaCounter, type Commit, type ConflictPolicy, type Room } from '../replication/index.js'
 import type { AcceptOptions, AuthDecision, AuthRequest } from '../security/index.js'
 import { DEFAULT_ROOM, type MeshStore, type PutOptions } from '../store/index.js'
 import type { MeshEvents } from './events.js'
-import { resolveLimits, type MeshLimits, type MeshNodeOptions } from './options.js'
+import { resolveIdentity, resolveLimits, type MeshLimits, type MeshNodeOptions } from './options.js'
 import { NodeParts } from './wiring.js'
 
 const randomUint32 = (): number => globalThis.crypto.getRandomValues(new Uint32Array(1))[0] ?? 1
@@ -34,25 +34,17 @@ export class MeshNode {
   #closed = false
 
   constructor(options: MeshNodeOptions = {}) {
-    const policy = options.onConflict ?? 'merge'
-    if (!CONFLICT_POLICIES.includes(policy)) {
-      throw new MeshError('bad_option', `onConflict must be one of ${CONFLICT_POLICIES.join(', ')}; got "${policy}"`)
-    }
-    this.id = options.id ?? globalThis.crypto.randomUUID()
-    this.name = options.name ?? `node-${this.id.slice(0, 6)}`
-    if (this.name.length === 0 || this.name.length > 256) {
-      throw new MeshError('bad_option', 'name must be 1 to 256 characters')
-    }
+    const identity = resolveIdentity(options)
+    this.id = identity.id
+    this.name = identity.name
+    this.onConflict = identity.onConflict
     this.#url = options.url ?? ''
-    this.onConflict = policy
     this.logger = options.logger ?? silentLogger
     const limits = (this.#limits = resolveLimits(options.limits))
     this.#p = new NodeParts(this, limits, options)
     this.room(DEFAULT_ROOM)
     this.#p.start(options.antiEntropyMs ?? 5000)
   }
-
-  // ---------------------------------------------------------------- store API (room default)
 
   /** The key/value store of room `default`. */
   get data(): MeshStore {

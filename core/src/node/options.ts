@@ -1,6 +1,6 @@
 import { MeshError, type JsonValue, type Logger } from '../common/index.js'
 import type { Discovery, MembershipOptions } from '../membership/index.js'
-import type { BackoffOptions, ConflictPolicy } from '../replication/index.js'
+import { CONFLICT_POLICIES, type BackoffOptions, type ConflictPolicy } from '../replication/index.js'
 import type { Authenticate } from '../security/index.js'
 
 /** Limits with defaults; each guards the node against one kind of oversized input. */
@@ -159,4 +159,16 @@ export const resolveSecrets = (secret: MeshNodeOptions['secret']): readonly stri
     throw new MeshError('bad_option', 'secret must be a string of at least 8 characters (or a list of them)')
   }
   return secrets
+}
+
+/** The node's id, name and conflict policy, with their defaults; throws a `bad_option` MeshError. */
+export const resolveIdentity = (options: MeshNodeOptions): { id: string; name: string; onConflict: ConflictPolicy } => {
+  const onConflict = options.onConflict ?? 'merge'
+  if (!CONFLICT_POLICIES.includes(onConflict)) {
+    throw new MeshError('bad_option', `onConflict must be one of ${CONFLICT_POLICIES.join(', ')}; got "${onConflict}"`)
+  }
+  const id = options.id ?? globalThis.crypto.randomUUID()
+  const name = options.name ?? `node-${id.slice(0, 6)}`
+  if (name.length === 0 || name.length > 256) throw new MeshError('bad_option', 'name must be 1 to 256 characters')
+  return { id, name, onConflict }
 }
