@@ -2,8 +2,8 @@ import { MeshError, silentLogger, toJsonValue } from '../common/index.js'
 import type { Connection, JsonValue, Logger, MeshConflictError, MeshSocket } from '../common/index.js'
 import { lightMembers, type Member } from '../membership/index.js'
 import { nodeMetrics, nodeStatus, type Metric, type NodeStatus } from '../observability/index.js'
-import { replicaCounter, type Commit, type ConflictPolicy, type Room } from '../replication/index.js'
-import type { AcceptOptions, AuthDecision, AuthRequest } from '../security/index.js'
+import { waitForReplicas, type Commit, type ConflictPolicy, type Room } from '../replication/index.js'
+import type { AcceptOptions, AuthDecision, AuthorizeInput } from '../security/index.js'
 import { DEFAULT_ROOM, type MeshStore, type PutOptions } from '../store/index.js'
 import type { MeshEvents } from './events.js'
 import { resolveIdentity, resolveLimits, type MeshLimits, type MeshNodeOptions } from './options.js'
@@ -21,12 +21,17 @@ const randomUint32 = (): number => globalThis.crypto.getRandomValues(new Uint32A
  * await node.put('feature:dark-mode', true)
  */
 export class MeshNode {
+  /** Unique id of this node instance (a random UUID unless the `id` option is set). */
   readonly id: string
+  /** Human-readable name shown to peers and in the inspector. */
   readonly name: string
+  /** What a (re)sync does with diverged histories (docs/conflicts.md). */
   readonly onConflict: ConflictPolicy
+  /** Where this node logs. */
   readonly logger: Logger
   /** Yjs client id this node writes with, in every room. */
   readonly clientId = randomUint32()
+  /** When this node started, in milliseconds since the epoch. */
   readonly startedAt = Date.now()
   #url: string
   #limits: Required<MeshLimits>
@@ -93,12 +98,7 @@ export class MeshNode {
     this.#p.rooms.storeOf(name).flush()
     room.flush()
     if (replicas === 0) return
-    const holding = replicaCounter(room, this.#p.links)
-    await this.#p.progress.waitFor(
-      () => holding() >= replicas,
-      options.timeoutMs ?? 5000,
-      () => `only ${holding()} of ${replicas} peers acknowledged the writes of room "${name}"`,
-    )
+    await waitForReplicas(room, this.#p.links, this.#p.progress, replicas, options.timeoutMs ?? 5000)
   }
 
   /** The value of `key` in room `default`. */
@@ -154,13 +154,7 @@ export class MeshNode {
    * Applies the origin allow-list and the `authenticate` hook to a light peer or REST call.
    * Adapters need not call it: `accept` and the REST handler do.
    */
-  authorize(input: {
-    kind: AuthRequest['kind']
-    room?: string
-    url: URL
-    header: (name: string) => string | undefined
-    request?: unknown
-  }): Promise<AuthDecision> {
+  authorize(input: AuthorizeInput): Promise<AuthDecision> {
     return this.#p.admission.authorize(input)
   }
 

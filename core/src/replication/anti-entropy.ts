@@ -1,4 +1,5 @@
 import * as Y from 'yjs'
+import type { Progress } from '../common/index.js'
 import type { PeerLinks } from './links.js'
 import type { PeerLink } from './peer-link.js'
 import type { Room } from './room.js'
@@ -29,4 +30,20 @@ export const replicaCounter = (room: Room, links: PeerLinks): (() => number) => 
     }
     return n
   }
+}
+
+/** Waits until `replicas` linked peers hold everything `room` holds now; rejects with a `timeout` MeshError. */
+export const waitForReplicas = (
+  room: Room,
+  links: PeerLinks,
+  progress: Progress,
+  replicas: number,
+  timeoutMs: number,
+): Promise<void> => {
+  const holding = replicaCounter(room, links)
+  return progress.waitFor(
+    () => holding() >= replicas,
+    timeoutMs,
+    () => `only ${holding()} of ${replicas} peers acknowledged the writes of room "${room.name}"`,
+  )
 }

@@ -23,6 +23,15 @@ export interface AdmissionHost {
   ): Connection
 }
 
+/** A light peer, inspector feed or REST call to authorize. */
+export interface AuthorizeInput {
+  kind: AuthRequest['kind']
+  room?: string
+  url: URL
+  header: (name: string) => string | undefined
+  request?: unknown
+}
+
 /** Options of `accept`. */
 export interface AcceptOptions {
   room?: string
@@ -110,13 +119,7 @@ export class Admission {
   }
 
   /** See `MeshNode.authorize`. */
-  async authorize(input: {
-    kind: AuthRequest['kind']
-    room?: string
-    url: URL
-    header: (name: string) => string | undefined
-    request?: unknown
-  }): Promise<AuthDecision> {
+  async authorize(input: AuthorizeInput): Promise<AuthDecision> {
     const host = this.#host
     const origin = input.header('origin')
     if (origin !== undefined && host.allowedOrigins && !host.allowedOrigins.includes(origin)) {

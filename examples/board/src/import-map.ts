@@ -3,7 +3,15 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** The packages the page loads, directly or through @mesh/client. */
-export const BROWSER_PACKAGES = ['@mesh/client', '@mesh/core', 'yjs', 'y-protocols', 'lib0', 'isomorphic.js'] as const
+export const BROWSER_PACKAGES = [
+  '@mesh/client',
+  '@mesh/core',
+  'yjs',
+  'y-protocols',
+  'y-utility',
+  'lib0',
+  'isomorphic.js',
+] as const
 
 /** Conditions a browser build matches, as a bundler targeting browsers would. */
 const CONDITIONS = new Set(['browser', 'import', 'module', 'default'])
