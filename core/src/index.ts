@@ -1,51 +1,78 @@
-export { CloseCode, type CloseCodeValue } from './close-codes.js'
-export { compareSnapshots, compareStateVectors, type HistoryRelation } from './compare.js'
-export { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
-export { MeshConflictError, MeshError, type ConflictingKey, type MeshErrorCode } from './errors.js'
-export type { Commit } from './history.js'
-export type { Member, MemberRecord, MemberState, MembershipOptions } from './membership.js'
-export type { JsonValue } from './json.js'
-export { silentLogger, type LogFields, type Logger } from './logger.js'
+/**
+ * `@mesh/core`: what an application or an adapter needs. Internals (rooms as classes, the
+ * inspector feed, metric rendering, asset paths) are not exported; docs/api.md lists every
+ * export with one line each.
+ */
+
+// The node and its options, events and status.
+export { MeshNode } from './node/index.js'
+export type {
+  ChangeEvent,
+  ConflictEvent,
+  MemberEvent,
+  MeshEvents,
+  MeshLimits,
+  MeshNodeOptions,
+  PeerEvent,
+} from './node/index.js'
+export type { NodeStatus, PeerStatus, Metric, FeedMessage } from './observability/index.js'
+
+// The key/value store.
+export { DEFAULT_ROOM, KV_ARRAY, MAX_KEY_LENGTH } from './store/index.js'
+export type { KeyChange, KeyMeta, KvEntry, MeshStore, PutOptions } from './store/index.js'
+
+// Errors, close codes, logging, JSON.
+export { CloseCode, MeshConflictError, MeshError, silentLogger } from './common/index.js'
+export type { CloseCodeValue, ConflictingKey, JsonValue, LogFields, Logger, MeshErrorCode } from './common/index.js'
+
+// Replication: history, conflicts, the protocol version.
+export { compareSnapshots, compareStateVectors, CONFLICT_POLICIES, PROTOCOL_VERSION } from './replication/index.js'
+export type {
+  BackoffOptions,
+  Commit,
+  ConflictPolicy,
+  HistoryRelation,
+  LinkRoomState,
+  MergeReport,
+  Room,
+} from './replication/index.js'
+
+// Membership and discovery.
+export { dnsDiscovery, multicastDiscovery, parseDiscovery } from './membership/index.js'
+export type {
+  Discovery,
+  DiscoveryContext,
+  Member,
+  MemberRecord,
+  MemberState,
+  MembershipOptions,
+} from './membership/index.js'
+
+// The adapter seam and security.
+export type { Connection, MeshSocket } from './common/index.js'
+export type { AuthDecision, AuthRequest, AuthResult, Authenticate } from './security/index.js'
+
+// HTTP glue shared by every adapter.
 export {
-  DEFAULT_ROOM,
-  MeshNode,
-  type ChangeEvent,
-  type ConflictEvent,
-  type MemberEvent,
-  type MeshEvents,
-  type MeshLimits,
-  type MeshNodeOptions,
-  type NodeStatus,
-  type PeerEvent,
-  type PeerStatus,
-} from './node.js'
-export type { BackoffOptions } from './peer-dialer.js'
-export type { LinkRoomState, MergeReport } from './peer-link.js'
-export { PROTOCOL_VERSION } from './protocol.js'
-export { createRestHandler, type RestOptions, type RestRequest, type RestResponse } from './rest.js'
-export type { Room } from './room.js'
-export { KV_ARRAY, type KeyChange, type KvEntry } from './kv-index.js'
-export type { Connection, MeshSocket } from './socket.js'
-export { MAX_KEY_LENGTH } from './kv-index.js'
-export { MeshStore, type KeyMeta, type PutOptions } from './store.js'
-export { attachToServer, type AttachOptions } from './attach-to-server.js'
-export { advertiseWhenListening, peerUrlFor, type AdvertiseOptions, type ListeningServer } from './advertise-url.js'
-export {
-  dnsDiscovery,
-  multicastDiscovery,
-  MULTICAST_DEFAULTS,
-  parseDiscovery,
-  type Discovery,
-  type DiscoveryContext,
-} from './discovery.js'
-export { INSPECT_ROOM, InspectorFeed, type FeedMessage } from './inspector-feed.js'
-export type { AuthDecision, AuthRequest, AuthResult, Authenticate } from './auth.js'
-export { renderPrometheus, type Metric } from './metrics.js'
-export { DRAIN_LIMITS, drainBodyStream, drainRequestBody, readBodyStream, readRequestBody } from './read-body.js'
-export {
-  createInspectorHandler,
-  inspectorDistDir,
-  type InspectorHandler,
-  type InspectorHandlerOptions,
-  type InspectorResponse,
-} from './inspector-assets.js'
+  advertiseWhenListening,
+  attachToServer,
+  createRestHandler,
+  DRAIN_LIMITS,
+  drainBodyStream,
+  drainRequestBody,
+  peerUrlFor,
+  readBodyStream,
+  readRequestBody,
+} from './http/index.js'
+export type {
+  AdvertiseOptions,
+  AttachOptions,
+  ListeningServer,
+  RestOptions,
+  RestRequest,
+  RestResponse,
+} from './http/index.js'
+
+// The web inspector's static assets.
+export { createInspectorHandler } from './observability/index.js'
+export type { InspectorHandler, InspectorHandlerOptions, InspectorResponse } from './observability/index.js'

@@ -3,7 +3,7 @@ import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import { afterEach, describe, expect, it } from 'vitest'
-import { checkUpdate } from '../src/update-check.js'
+import { checkUpdate } from '../src/replication/index.js'
 
 const checkUpdateV2 = (update: Uint8Array) => checkUpdate(update, 'v2')
 

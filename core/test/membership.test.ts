@@ -1,6 +1,6 @@
 import type { MemberEvent, MeshNode } from '@mesh/core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MAX_GOSSIP_RECORDS, Membership, parseGossip, type MemberRecord } from '../src/membership.js'
+import { MAX_GOSSIP_RECORDS, Membership, parseGossip, type MemberRecord } from '../src/membership/index.js'
 import { eventually, serveNode, type ServedNode } from './helpers.js'
 
 describe('gossip failure detector (simulated time)', () => {

@@ -4,56 +4,14 @@ import { WebsocketProvider } from 'y-websocket'
 import { WebSocket } from 'ws'
 import * as Y from 'yjs'
 import { YKeyValue } from 'y-utility/y-keyvalue'
-import { KV_ARRAY } from '../kv-index.js'
-import { MeshNode } from '../node.js'
+import { KV_ARRAY } from '../store/index.js'
+import { MeshNode } from '../node/index.js'
 import { openRawSocket, refusedUpgradeStatus, restCall, uploadCall, type RestReply } from './clients.js'
 import { waitUntil, withTimeout } from './wait.js'
+import { restCases } from './adapter-rest-cases.js'
+import type { AdapterSetup, AdapterTestOptions, RunningApp } from './adapter-types.js'
 
-/** What an adapter's setup returns: an app serving Mesh on 127.0.0.1, on a port of its own. */
-export interface AdapterUnderTest {
-  /** HTTP base URL of the app, e.g. `http://127.0.0.1:41234` (no trailing slash, no base path). */
-  url: string
-  /** The node the app serves. */
-  node: MeshNode
-  /** Shuts the app down gracefully: the node leaves, sockets close, the port is freed. */
-  teardown(): Promise<void>
-}
-
-/** Starts a fresh app (with a fresh node) on port 0. Called once or more per test. */
-export type AdapterSetup = () => Promise<AdapterUnderTest>
-
-/** Options of {@link runAdapterTests}. */
-export interface AdapterTestOptions {
-  /** Base path the setup mounts Mesh at. Default `/mesh`. */
-  basePath?: string
-  /** How long any single expected event may take. Default 5000 ms. */
-  timeoutMs?: number
-}
-
-/** What a test holds while it runs: the app plus the URLs derived from it. */
-interface Running extends AdapterUnderTest {
-  api: string
-  peerUrl: string
-  lightBase: string
-}
-
-const json = (value: unknown): RequestInit => ({
-  method: 'PUT',
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify(value),
-})
-
-const jsonBody = (body: string): RequestInit => ({
-  method: 'POST',
-  headers: { 'content-type': 'application/json' },
-  body,
-})
-
-const isJsonError = (reply: RestReply): boolean =>
-  reply.contentType.includes('application/json') &&
-  typeof reply.body === 'object' &&
-  reply.body !== null &&
-  typeof (reply.body as { error?: unknown }).error === 'string'
+export type { AdapterSetup, AdapterTestOptions, AdapterUnderTest } from './adapter-types.js'
 
 /**
  * The conformance suite every Mesh adapter runs against itself (DESIGN.md §2): peer links,
@@ -88,7 +46,7 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
       for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
     })
 
-    const start = async (): Promise<Running> => {
+    const start = async (): Promise<RunningApp> => {
       const app = await setup()
       let stopped: Promise<void> | undefined
       const teardown = () => (stopped ??= app.teardown())
@@ -109,7 +67,7 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
       return peer
     }
 
-    const lightClient = async (app: Running, room = 'default') => {
+    const lightClient = async (app: RunningApp, room = 'default') => {
       const doc = new Y.Doc()
       const provider = new WebsocketProvider(app.lightBase, room, doc, {
         WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
@@ -220,160 +178,7 @@ export const runAdapterTests = (name: string, setup: AdapterSetup, options: Adap
       expect(app.node.has('title'), 'a write to room "notes" stays out of room "default"').toBe(false)
     })
 
-    it('REST: health, status, members and conflicts describe this node', async () => {
-      const app = await start()
-      const health = await restCall(`${app.api}/health`)
-      expect(health.status).toBe(200)
-      expect(health.contentType).toContain('application/json')
-      expect(health.body).toMatchObject({ status: 'ok', id: app.node.id, name: app.node.name })
-
-      const status = await restCall(`${app.api}/status`)
-      expect(status.status).toBe(200)
-      expect(status.body).toMatchObject({ id: app.node.id, name: app.node.name })
-      expect(typeof (status.body as { stateVector?: unknown }).stateVector).toBe('object')
-      expect(Array.isArray((status.body as { peers?: unknown }).peers)).toBe(true)
-
-      const members = await restCall(`${app.api}/members`)
-      expect(members.status).toBe(200)
-      expect(members.body).toEqual(
-        expect.arrayContaining([expect.objectContaining({ id: app.node.id, role: 'node', state: 'alive' })]),
-      )
-
-      const conflicts = await restCall(`${app.api}/conflicts`)
-      expect(conflicts).toMatchObject({ status: 200, body: [] })
-      const resolve = await restCall(`${app.api}/conflicts/resolve`, {
-        ...jsonBody(JSON.stringify({ peer: 'no-such-node', room: 'default', strategy: 'merge' })),
-      })
-      expect(resolve.status, 'resolving a conflict that is not pending').toBe(404)
-    })
-
-    it('REST: PUT, GET and DELETE keys, and GET the whole store', async () => {
-      const app = await start()
-      const values: Record<string, unknown> = {
-        number: 42,
-        text: 'plain string',
-        nothing: null,
-        flag: false,
-        object: { nested: [1, { deep: true }] },
-        'a/b c?': 'percent-encoded key',
-      }
-      for (const [key, value] of Object.entries(values)) {
-        const put = await restCall(`${app.api}/kv/${encodeURIComponent(key)}`, json(value))
-        expect(put.status, `PUT ${key}: ${JSON.stringify(put.body)}`).toBe(200)
-        expect(app.node.get(key)).toEqual(value)
-        const got = await restCall(`${app.api}/kv/${encodeURIComponent(key)}`)
-        expect(got.status).toBe(200)
-        expect(got.body).toEqual(value)
-      }
-      const all = await restCall(`${app.api}/kv`)
-      expect(all.status).toBe(200)
-      expect(all.body).toEqual(values)
-
-      const removed = await restCall(`${app.api}/kv/number`, { method: 'DELETE' })
-      expect(removed.status).toBe(200)
-      expect(removed.body).toBe(42)
-      expect(app.node.has('number')).toBe(false)
-      expect((await restCall(`${app.api}/kv/number`)).status).toBe(404)
-      expect((await restCall(`${app.api}/kv/number`, { method: 'DELETE' })).status).toBe(404)
-
-      const ephemeral = await restCall(`${app.api}/kv/session?ephemeral=true`, json({ user: 'u1' }))
-      expect(ephemeral.status, `PUT ?ephemeral=true: ${JSON.stringify(ephemeral.body)}`).toBe(200)
-      expect((await restCall(`${app.api}/kv/session`)).body).toEqual({ user: 'u1' })
-      const ttl = await restCall(`${app.api}/kv/short-lived?ttl=50`, json('soon gone'))
-      expect(ttl.status, `PUT ?ttl=50: ${JSON.stringify(ttl.body)}`).toBe(200)
-      await waitUntil(
-        'a key written with ?ttl=50 to expire',
-        async () => {
-          return (await restCall(`${app.api}/kv/short-lived`)).status === 404
-        },
-        { timeoutMs },
-      )
-    })
-
-    it('REST: bad input gets a 4xx JSON error and changes nothing', async () => {
-      const app = await start()
-      await app.node.put('kept', 'original')
-      const before = JSON.stringify(app.node.data.toJSON())
-      const stateBefore = JSON.stringify(app.node.status().stateVector)
-      const bad: Array<[string, string, RequestInit, number]> = [
-        [
-          'bad JSON',
-          '/kv/kept',
-          { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"a":' },
-          400,
-        ],
-        ['empty body', '/kv/kept', { ...jsonBody(''), method: 'PUT' }, 400],
-        ['unknown key', '/kv/missing', {}, 404],
-        ['DELETE unknown key', '/kv/missing', { method: 'DELETE' }, 404],
-        ['unknown route', '/nope', {}, 404],
-        ['unknown nested route', '/kv-nope/x', {}, 404],
-        ['wrong method', '/kv', jsonBody('{}'), 405],
-        ['join without urls', '/join', jsonBody('{"urls":"ws://x"}'), 400],
-        ['join with a non-ws URL', '/join', jsonBody('{"urls":["http://127.0.0.1:1/mesh"]}'), 400],
-        // Bodies any web page may send cross-site without a CORS preflight (issue 12).
-        ['a JSON body sent as text/plain', '/kv/kept', { method: 'PUT', body: '"x"' }, 415],
-        ['join as text/plain', '/join', { method: 'POST', body: '{"urls":["ws://127.0.0.1:9/mesh"]}' }, 415],
-        [
-          'join as a form',
-          '/join',
-          { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'urls=x' },
-          415,
-        ],
-        ['DELETE with a text body', '/kv/kept', { method: 'DELETE', body: 'x' }, 415],
-      ]
-      for (const [what, path, init, status] of bad) {
-        const reply = await restCall(`${app.api}${path}`, init)
-        expect(reply.status, `${what}: ${JSON.stringify(reply.body)}`).toBe(status)
-        expect(isJsonError(reply), `${what} answers JSON { error }; got ${JSON.stringify(reply.body)}`).toBe(true)
-      }
-      expect(app.node.status().peers, 'a refused join dials nothing').toEqual([])
-      // Over the default 1 MiB limit, announced by content-length or not: refused without buffering it all.
-      const oversized = JSON.stringify('x'.repeat(2 * 1024 * 1024))
-      for (const chunked of [false, true]) {
-        const what = `oversized body (${chunked ? 'chunked' : 'with content-length'})`
-        const reply = await uploadCall(`${app.api}/kv/kept`, { method: 'PUT', body: oversized, chunked, timeoutMs })
-        expect(reply.status, `${what}: ${JSON.stringify(reply.body)}`).toBe(413)
-        expect(isJsonError(reply), `${what} answers JSON { error }; got ${JSON.stringify(reply.body)}`).toBe(true)
-      }
-      // `fetch` reads the answer only once it has sent the whole body: a node that closes on the
-      // client mid-upload makes it fail (EPIPE) instead of reading the 413 (issue 12).
-      const big = JSON.stringify('x'.repeat(4 * 1024 * 1024))
-      const uploads = await Promise.all(
-        Array.from({ length: 4 }, () =>
-          restCall(`${app.api}/kv/kept`, { ...jsonBody(big), method: 'PUT' }).then(
-            (reply) => reply.status,
-            (e: unknown) => `${String(e)}: ${String((e as { cause?: unknown }).cause)}`,
-          ),
-        ),
-      )
-      expect(uploads, 'fetch reads the 413 of every oversized upload').toEqual([413, 413, 413, 413])
-      // The query string must reach the handler: an invalid ttl is refused, never stored.
-      const ttl = await restCall(`${app.api}/kv/ttl-key?ttl=not-a-number`, json('v'))
-      expect(ttl.status, `PUT ?ttl=not-a-number: ${JSON.stringify(ttl.body)}`).toBeGreaterThanOrEqual(400)
-      expect(isJsonError(ttl)).toBe(true)
-
-      expect(JSON.stringify(app.node.data.toJSON())).toBe(before)
-      expect(JSON.stringify(app.node.status().stateVector)).toBe(stateBefore)
-      expect((await restCall(`${app.api}/health`)).status).toBe(200)
-    })
-
-    it('REST: POST join connects this node to another and they converge', async () => {
-      const a = await start()
-      const b = await start()
-      await b.node.put('on-b', 'b')
-      const joined = await restCall(`${a.api}/join`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ urls: [b.peerUrl] }),
-      })
-      expect(joined.status, JSON.stringify(joined.body)).toBe(200)
-      await nodeSees(a.node, 'on-b', 'b', 'node a')
-      const put = await restCall(`${a.api}/kv/on-a`, json('a'))
-      expect(put.status).toBe(200)
-      await waitUntil('node b to serve on-a over REST', async () => (await restCall(`${b.api}/kv/on-a`)).body === 'a', {
-        timeoutMs,
-      })
-    })
+    restCases({ start, nodeSees, timeoutMs })
 
     it('bad WebSocket frames close only that socket, with a 44xx code', async () => {
       const app = await start()

@@ -1,0 +1,245 @@
+import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
+import { readAwarenessEntries, writeAwarenessEntries, type AwarenessEntry } from '../replication/index.js'
+import * as Y from 'yjs'
+import { refuseLightUpdate } from './internal-writes.js'
+import { CloseCode } from '../common/index.js'
+import type { Logger } from '../common/index.js'
+import { receiveFrame, type FrameRules } from '../security/index.js'
+import { checkUpdate } from '../replication/index.js'
+import { decodeLight, encodeLight, MessageType, SyncType, type LightMessage } from '../replication/index.js'
+import type { Metrics } from '../common/index.js'
+import { RateLimiter } from '../common/index.js'
+import { SendBuffer } from '../common/index.js'
+import { SyncAnswers } from './sync-answers.js'
+import type { LightSink, Room } from '../replication/index.js'
+import { SOCKET_OPEN, type Connection, type MeshSocket } from '../common/index.js'
+
+const MAX_REASON = 120
+
+/** What a light peer needs from its node. */
+export interface LightHost {
+  readonly logger: Logger
+  readonly maxMessageBytes: number
+  readonly metrics: Metrics
+  /** Frames per second one light peer may send (bursts of twice that). */
+  readonly messagesPerSecond: number
+  /** Unsent bytes a socket may hold beyond the largest frame it was sent, before it is closed. */
+  readonly sendBufferBytes: number
+  /** SyncStep1 answers carrying state the client lacks, per minute (bursts of 4). */
+  readonly syncAnswersPerMinute: number
+  lightDown(peer: LightPeer): void
+}
+
+/** Awareness client ids one socket may speak for (a tab normally has one). */
+const MAX_CLIENTS_PER_SOCKET = 8
+
+/**
+ * A browser tab (or any `y-websocket` client) connected to one room: y-protocols sync and
+ * awareness, one message per frame. The node speaks first.
+ */
+export class LightPeer implements Connection, LightSink {
+  /** A number unique on this node, used in history as `light:<n>`. */
+  readonly id: string
+  readonly room: Room
+  readonly readOnly: boolean
+  #host: LightHost
+  #socket: MeshSocket
+  #clients = new Set<number>()
+  #closed = false
+  #closeReason: { code: number; reason: string } | undefined
+  #rules: FrameRules<LightMessage>
+  #sendBuffer: SendBuffer
+  #syncAnswers: SyncAnswers
+
+  constructor(options: { id: string; host: LightHost; socket: MeshSocket; room: Room; readOnly?: boolean }) {
+    this.id = options.id
+    this.#host = options.host
+    this.#socket = options.socket
+    this.room = options.room
+    this.readOnly = options.readOnly ?? false
+    const host = options.host
+    this.#sendBuffer = new SendBuffer({ limit: host.sendBufferBytes })
+    const doc = this.room.doc
+    this.#syncAnswers = new SyncAnswers({
+      doc,
+      perMinute: host.syncAnswersPerMinute,
+      answer: (stateVector) =>
+        this.sendFrame(encodeLight.sync(SyncType.step2, Y.encodeStateAsUpdate(doc, stateVector))),
+    })
+    this.#rules = {
+      maxBytes: host.maxMessageBytes,
+      limiter: new RateLimiter(host.messagesPerSecond),
+      count: (bytes) => {
+        host.metrics.lightFramesIn++
+        host.metrics.lightBytesIn += bytes
+      },
+      decode: decodeLight,
+      handle: (message) => this.#handle(message),
+      fail: (code, reason) => this.fail(code, reason),
+    }
+    this.room.addLight(this)
+    this.sendFrame(encodeLight.sync(SyncType.step1, Y.encodeStateVector(this.room.doc)))
+    const states = this.room.awareness.getStates()
+    if (states.size > 0) {
+      this.sendFrame(encodeLight.awareness(encodeAwarenessUpdate(this.room.awareness, [...states.keys()])))
+    }
+  }
+
+  /** The code and reason this peer was closed with, if it closed itself. */
+  get closeReason(): { code: number; reason: string } | undefined {
+    return this.#closeReason
+  }
+
+  /** Sends a frame if the socket is open; a socket that holds too much unsent is closed instead. */
+  sendFrame(frame: Uint8Array<ArrayBuffer>): void {
+    if (this.#closed || this.#socket.readyState !== SOCKET_OPEN) return
+    const held = this.#sendBuffer.overflow(this.#socket, frame.length)
+    if (held !== undefined) {
+      const limit = this.#sendBuffer.limit
+      this.#host.logger.warn('closing light peer that reads slower than the node sends', {
+        peer: this.id,
+        room: this.room.name,
+        held,
+        limit,
+      })
+      return this.fail(CloseCode.sendBufferFull, `over ${limit} bytes waiting to be sent: the client reads too slowly`)
+    }
+    try {
+      this.#socket.send(frame)
+      this.#host.metrics.lightFramesOut++
+      this.#host.metrics.lightBytesOut += frame.length
+    } catch (error) {
+      this.#host.logger.debug('light peer send failed', { peer: this.id, error: String(error) })
+      this.fail(CloseCode.goingAway, 'send failed')
+    }
+  }
+
+  /** Handles one frame. Anything malformed closes this socket only and changes nothing. */
+  receive(data: Uint8Array | ArrayBuffer | string): void {
+    if (this.#closed) return
+    receiveFrame(data, this.#rules)
+  }
+
+  #handle(message: LightMessage): void {
+    const { doc, awareness } = this.room
+    switch (message.type) {
+      case MessageType.sync:
+        if (message.sub === SyncType.step1) return this.#syncAnswers.request(message.payload)
+        // Check fully first: Yjs may integrate part of a malformed update before throwing.
+        checkUpdate(message.payload, 'v1')
+        if (this.readOnly) {
+          // A client's handshake answer with nothing new is not a write; refusing it would only
+          // make stock y-websocket clients warn on every connect.
+          const decoded = Y.decodeUpdate(message.payload)
+          if (decoded.structs.length === 0 && decoded.ds.clients.size === 0) return
+          this.sendFrame(encodeLight.permissionDenied('this connection is read-only'))
+          return
+        }
+        const refusal = refuseLightUpdate(doc, message.payload)
+        if (refusal) return this.fail(CloseCode.forbidden, `light peers may not send ${refusal}`)
+        if (!this.room.admit(message.payload.length)) {
+          return this.fail(CloseCode.tooLarge, `room "${this.room.name}" would exceed ${this.room.maxBytes} bytes`)
+        }
+        Y.applyUpdate(doc, message.payload, this)
+        return
+      case MessageType.awareness:
+        return this.#onAwareness(message.update)
+      case MessageType.queryAwareness: {
+        const ids = [...awareness.getStates().keys()]
+        this.sendFrame(encodeLight.awareness(encodeAwarenessUpdate(awareness, ids)))
+        return
+      }
+      case MessageType.auth:
+        return
+    }
+  }
+
+  /**
+   * Applies the entries this socket may speak for. A socket owns the ids it introduced with a
+   * state that counted (a fresh clock); it keeps them until it removes them or closes. Stock
+   * y-websocket clients echo every change they receive, other users' removals included, so an
+   * entry for someone else's id is expected and ignored quietly when it is an echo (a removal,
+   * or a clock the node already has). Only a newer state for another socket's id is an attempt
+   * to speak for someone else, and is dropped with a warning.
+   */
+  #onAwareness(update: Uint8Array): void {
+    const { awareness } = this.room
+    const owners = this.room.awarenessOwners
+    const entries = readAwarenessEntries(update)
+    const allowed: AwarenessEntry[] = []
+    let echoes = 0
+    let refused = 0
+    for (const entry of entries) {
+      const owner = owners.get(entry.clientId)
+      if (owner === this) {
+        allowed.push(entry)
+        continue
+      }
+      const known = awareness.meta.get(entry.clientId)?.clock
+      const fresh = known === undefined || entry.clock > known
+      // A removal never makes a socket the owner of an id, and a stale state changes nothing.
+      if (entry.state === 'null' || !fresh) {
+        echoes++
+        continue
+      }
+      // Ids of another tab on this node stay its own; an id relayed from another node may be
+      // taken over only once its state is gone there (its tab left, or moved to this node).
+      const claimable =
+        owner === undefined || (!(owner instanceof LightPeer) && !awareness.getStates().has(entry.clientId))
+      if (!claimable || this.#clients.size >= MAX_CLIENTS_PER_SOCKET) {
+        refused++
+        continue
+      }
+      owners.set(entry.clientId, this)
+      this.#clients.add(entry.clientId)
+      allowed.push(entry)
+    }
+    if (refused > 0) {
+      this.#host.logger.warn('dropped awareness entries for clients this socket does not own', {
+        peer: this.id,
+        dropped: refused,
+      })
+    }
+    if (echoes > 0) this.#host.logger.debug('ignored echoed awareness entries', { peer: this.id, echoes })
+    if (allowed.length === 0) return
+    applyAwarenessUpdate(awareness, allowed.length === entries.length ? update : writeAwarenessEntries(allowed), this)
+    for (const { clientId } of allowed) {
+      if (!awareness.getStates().has(clientId)) this.#release(clientId)
+    }
+  }
+
+  /** Gives up an id: it is no longer this socket's, and another tab may introduce it. */
+  #release(clientId: number): void {
+    this.#clients.delete(clientId)
+    if (this.room.awarenessOwners.get(clientId) === this) this.room.awarenessOwners.delete(clientId)
+  }
+
+  /** Closes the socket with a code and reason, and cleans up. */
+  fail(code: number, reason: string): void {
+    if (this.#closed) return
+    const text = reason.length > MAX_REASON ? `${reason.slice(0, MAX_REASON - 1)}…` : reason
+    this.#closeReason = { code, reason: text }
+    this.#host.metrics.closed(code)
+    if (code >= 4000)
+      this.#host.logger.warn('closing light peer', { peer: this.id, room: this.room.name, code, reason })
+    try {
+      this.#socket.close(code, text)
+    } catch {
+      // Already closed; cleanup is what matters.
+    }
+    this.close()
+  }
+
+  /** Cleans up after the socket closed: its awareness states are removed everywhere. */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#syncAnswers.stop()
+    this.room.removeLight(this)
+    const clients = [...this.#clients]
+    if (clients.length > 0) removeAwarenessStates(this.room.awareness, clients, this)
+    // Ids whose state had already gone (timed out) raised no removal; release them too.
+    for (const clientId of clients) this.#release(clientId)
+    this.#host.lightDown(this)
+  }
+}

@@ -1,0 +1,98 @@
+import { CloseCode, MeshError, type Connection, type Logger, type MeshSocket, type Metrics } from '../common/index.js'
+import { lightKeepalive, type Room } from '../replication/index.js'
+import { LightPeer, type LightHost } from './light-peer.js'
+
+/** Who may write: all light peers, none, or decided per connection. */
+export type LightReadOnly = boolean | ((info: { room: string; request: unknown }) => boolean)
+
+/** What the light peers need of the node around them. */
+export interface LightPeersOptions {
+  readonly logger: Logger
+  readonly metrics: Metrics
+  readonly maxMessageBytes: number
+  readonly messagesPerSecond: number
+  readonly sendBufferBytes: number
+  readonly syncAnswersPerMinute: number
+  readonly keepaliveMs: number
+  readonly readOnly: LightReadOnly | undefined
+}
+
+/** The light peers (browser tabs, y-websocket clients) of a node, and their keepalive. */
+export class LightPeers {
+  #options: LightPeersOptions
+  #lights = new Set<LightPeer>()
+  #seq = 0
+  #keepalive: ReturnType<typeof setInterval> | undefined
+  #host: LightHost
+
+  constructor(options: LightPeersOptions) {
+    this.#options = options
+    this.#host = {
+      logger: options.logger,
+      maxMessageBytes: options.maxMessageBytes,
+      metrics: options.metrics,
+      messagesPerSecond: options.messagesPerSecond,
+      sendBufferBytes: options.sendBufferBytes,
+      syncAnswersPerMinute: options.syncAnswersPerMinute,
+      lightDown: (light: LightPeer) => {
+        this.#lights.delete(light)
+      },
+    }
+  }
+
+  get size(): number {
+    return this.#lights.size
+  }
+
+  /**
+   * Serves a light peer on `room`. It is read-only when the `authenticate` hook said so, else
+   * by the `readOnly` of `accept`, else by the `lightPeers.readOnly` policy.
+   */
+  open(
+    socket: MeshSocket,
+    room: Room,
+    options: { authReadOnly: boolean; readOnly?: boolean; request?: unknown },
+  ): LightPeer {
+    const policy = this.#options.readOnly
+    const readOnly =
+      options.authReadOnly ||
+      (options.readOnly ??
+        (typeof policy === 'function' ? policy({ room: room.name, request: options.request }) : (policy ?? false)))
+    const light = new LightPeer({ id: String(++this.#seq), host: this.#host, socket, room, readOnly })
+    this.#lights.add(light)
+    this.#startKeepalive()
+    return light
+  }
+
+  /** Serves a light peer on the room `room()` returns; a refused room closes the socket. */
+  accept(
+    socket: MeshSocket,
+    room: () => Room,
+    options: { authReadOnly: boolean; readOnly?: boolean; request?: unknown },
+  ): Connection {
+    let target: Room
+    try {
+      target = room()
+    } catch (error) {
+      const code =
+        error instanceof MeshError && error.code === 'too_large' ? CloseCode.rateLimited : CloseCode.badMessage
+      socket.close(code, (error as Error).message.slice(0, 120))
+      return { receive: () => {}, close: () => {} }
+    }
+    return this.open(socket, target, { ...options, request: options.request })
+  }
+
+  /** Closes every light peer (the node is shutting down). */
+  close(): void {
+    clearInterval(this.#keepalive)
+    for (const light of [...this.#lights]) light.fail(CloseCode.goingAway, 'node is shutting down')
+  }
+
+  #startKeepalive(): void {
+    if (this.#keepalive) return
+    this.#keepalive = setInterval(() => {
+      for (const light of this.#lights) light.sendFrame(lightKeepalive)
+    }, this.#options.keepaliveMs)
+    this.#keepalive.unref?.()
+  }
+}

@@ -1,0 +1,85 @@
+import * as Y from 'yjs'
+import { RateLimiter } from '../common/index.js'
+
+/** Whole-state answers a light peer may get at once before the per-minute budget applies. */
+const BURST = 4
+
+/** True when the room holds structs the client's state vector does not cover. */
+const lacksStructs = (doc: Y.Doc, stateVector: Uint8Array): boolean => {
+  const theirs = Y.decodeStateVector(stateVector)
+  for (const [client, clock] of Y.decodeStateVector(Y.encodeStateVector(doc))) {
+    if ((theirs.get(client) ?? 0) < clock) return true
+  }
+  return false
+}
+
+/** The state vector each of `a` and `b` covers: an answer against it answers both. */
+const lowerBound = (a: Uint8Array, b: Uint8Array): Uint8Array => {
+  const mine = Y.decodeStateVector(a)
+  const theirs = Y.decodeStateVector(b)
+  const both = new Map<number, number>()
+  for (const [client, clock] of mine) {
+    const other = theirs.get(client)
+    if (other !== undefined) both.set(client, Math.min(clock, other))
+  }
+  return Y.encodeStateVector(both)
+}
+
+/**
+ * Answers one light peer's SyncStep1 requests within a budget. Each answer that carries state
+ * the client lacks means encoding up to the whole room, so those take a token from a bucket of
+ * `perMinute` (bursts of 4); a request from a client that already has every struct costs
+ * little (its answer is the delete set) and is answered at once. Without a token the request
+ * waits, and requests that arrive meanwhile join it: when the next token comes, the client
+ * gets one answer that covers them all (against the lowest of their state vectors), and no
+ * answer overtakes another. Honest clients ask once per connection.
+ */
+export class SyncAnswers {
+  #doc: Y.Doc
+  #answer: (stateVector: Uint8Array) => void
+  #limiter: RateLimiter
+  #waiting: Uint8Array | undefined
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #stopped = false
+
+  constructor(options: { doc: Y.Doc; perMinute: number; answer: (stateVector: Uint8Array) => void }) {
+    this.#doc = options.doc
+    this.#answer = options.answer
+    this.#limiter = new RateLimiter(options.perMinute / 60, BURST)
+  }
+
+  /** Answers now or later. Throws on a malformed state vector (the caller closes the socket). */
+  request(stateVector: Uint8Array): void {
+    if (this.#stopped) return
+    if (this.#waiting !== undefined) {
+      // No answer overtakes a waiting one; the one answer covers both requests.
+      this.#waiting = lowerBound(this.#waiting, stateVector)
+      return
+    }
+    if (!lacksStructs(this.#doc, stateVector) || this.#limiter.take()) return this.#answer(stateVector)
+    this.#waiting = stateVector
+    this.#schedule()
+  }
+
+  /** Drops a waiting request; nothing is answered after this. */
+  stop(): void {
+    this.#stopped = true
+    this.#waiting = undefined
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined) return
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      const stateVector = this.#waiting
+      if (stateVector === undefined || this.#stopped) return
+      if (!this.#limiter.take()) return this.#schedule()
+      this.#waiting = undefined
+      this.#answer(stateVector)
+    }, this.#limiter.msUntilToken())
+    // A waiting answer is no reason to keep a process alive.
+    this.#timer.unref?.()
+  }
+}

@@ -1,0 +1,389 @@
+import { dialableUrl, type JsonValue } from '../common/index.js'
+
+/** How a member is doing, as this node judges it. */
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left'
+
+/** What a node says about itself; gossip spreads it. */
+export interface MemberRecord {
+  id: string
+  name: string
+  url: string
+  capabilities: string[]
+  meta: Record<string, JsonValue>
+  /** Milliseconds since the epoch the node started. */
+  startedAt: number
+  /**
+   * Random per process: a node restarted with the same id is a new life, whatever its clock
+   * says, and news of an earlier life is recognised as stale.
+   */
+  incarnation: string
+  /** Incremented by the node itself every heartbeat; only a higher value proves it is alive. */
+  heartbeat: number
+  /** `left` once the node announced a graceful leave. */
+  leaving: boolean
+}
+
+/** One entry of `node.members()`. */
+export interface Member {
+  id: string
+  name: string
+  url: string
+  role: 'node' | 'light'
+  capabilities: string[]
+  state: MemberState
+  startedAt: number
+  /** Milliseconds since the epoch this node last heard the member was alive. */
+  lastSeen: number
+  meta: Record<string, JsonValue>
+}
+
+/** Failure-detection timing. */
+export interface MembershipOptions {
+  /** Interval between heartbeats, jittered by ±20%. Default 1000 ms. */
+  heartbeatMs?: number
+  /** Silence after which a member is `suspect`. Default 3 heartbeats (at least half of `deadAfterMs`). */
+  suspectAfterMs?: number
+  /** Silence after which a member is `dead` and its ephemeral keys are removed. Default 5000 ms. */
+  deadAfterMs?: number
+}
+
+/** What the registry reports to the node. */
+export interface MembershipHooks {
+  /** Sends the gossip digest to every peer link. */
+  broadcast(records: MemberRecord[]): void
+  /** A member changed state (first sighting is `alive`). */
+  changed(member: Member, previous: MemberState | undefined): void
+  /** Runs after every heartbeat, for periodic work such as sweeping expired keys. */
+  tick(now: number): void
+  random(): number
+}
+
+interface Entry {
+  record: MemberRecord
+  state: MemberState
+  seenAt: number
+  /** When this node learned the member left or died; its record is gossiped only for a while after. */
+  departedAt?: number
+  /** Incarnations of earlier lives of this id: their news is stale. */
+  retired: string[]
+}
+
+/** What is left of a forgotten member: enough to refuse stale gossip about it. */
+interface Tombstone {
+  incarnation: string
+  heartbeat: number
+  retired: string[]
+  until: number
+}
+
+/** Earlier lives remembered per member id. */
+const MAX_RETIRED = 8
+
+/** Most tombstones kept; the oldest go first. */
+const MAX_TOMBSTONES = 10_000
+
+/** Most member records taken from one gossip message; the rest are ignored. */
+export const MAX_GOSSIP_RECORDS = 10_000
+
+/**
+ * Gossip-style membership and failure detection. Each node bumps its own heartbeat counter
+ * every interval and sends its whole table to its direct peers; a member whose counter stops
+ * rising, through any path, becomes suspect and then dead. Heartbeats travel as peer
+ * messages and never touch a Y.Doc, where every overwrite would be permanent history.
+ */
+export class Membership {
+  readonly heartbeatMs: number
+  readonly suspectAfterMs: number
+  readonly deadAfterMs: number
+  #self: MemberRecord
+  #entries = new Map<string, Entry>()
+  #hooks: MembershipHooks
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #retainMs: number
+  #gossipDepartedMs: number
+  #tombstones = new Map<string, Tombstone>()
+
+  constructor(
+    self: Omit<MemberRecord, 'heartbeat' | 'leaving' | 'incarnation'>,
+    hooks: MembershipHooks,
+    options: MembershipOptions = {},
+  ) {
+    this.heartbeatMs = options.heartbeatMs ?? 1000
+    this.deadAfterMs = options.deadAfterMs ?? 5000
+    this.suspectAfterMs =
+      options.suspectAfterMs ?? Math.max(this.deadAfterMs / 2, Math.min(3 * this.heartbeatMs, this.deadAfterMs))
+    this.#retainMs = Math.max(60_000, 10 * this.deadAfterMs)
+    // Long enough for a leave to reach every node through gossip, far shorter than retention:
+    // after it no node gossips the record, and tombstones refuse it when it still circulates.
+    this.#gossipDepartedMs = Math.max(10 * this.heartbeatMs, 2 * this.deadAfterMs)
+    this.#self = { ...self, incarnation: globalThis.crypto.randomUUID(), heartbeat: 0, leaving: false }
+    this.#hooks = hooks
+  }
+
+  /** This node's own record. */
+  get self(): Readonly<MemberRecord> {
+    return this.#self
+  }
+
+  /** Starts heartbeating. */
+  start(): void {
+    if (this.#timer) return
+    const tick = () => {
+      this.tick(Date.now())
+      this.#timer = setTimeout(tick, this.heartbeatMs * (0.8 + 0.4 * this.#hooks.random()))
+      this.#timer.unref?.()
+    }
+    this.#timer = setTimeout(tick, this.heartbeatMs * this.#hooks.random())
+    this.#timer.unref?.()
+  }
+
+  /** Stops heartbeating. */
+  stop(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
+
+  /** One heartbeat: bump our counter, gossip, and judge everyone's silence. */
+  tick(now: number): void {
+    this.#self.heartbeat++
+    this.#hooks.broadcast(this.digest())
+    for (const entry of this.#entries.values()) {
+      const silence = now - entry.seenAt
+      if (entry.state === 'alive' && silence > this.suspectAfterMs) this.#set(entry, 'suspect')
+      if (entry.state === 'suspect' && silence > this.deadAfterMs) {
+        entry.departedAt = now
+        this.#set(entry, 'dead')
+      }
+    }
+    this.#now = now
+    for (const [id, entry] of this.#entries) {
+      if ((entry.state === 'dead' || entry.state === 'left') && now - entry.seenAt > this.#retainMs) {
+        this.#entries.delete(id)
+        this.#bury(id, entry, now)
+      }
+    }
+    for (const [id, tombstone] of this.#tombstones) if (tombstone.until <= now) this.#tombstones.delete(id)
+    this.#hooks.tick(now)
+  }
+
+  #now = Date.now()
+
+  #bury(id: string, entry: Pick<Entry, 'record' | 'retired'>, now: number): void {
+    this.#tombstones.delete(id)
+    this.#tombstones.set(id, {
+      incarnation: entry.record.incarnation,
+      heartbeat: entry.record.heartbeat,
+      retired: entry.retired,
+      until: now + this.#retainMs,
+    })
+    if (this.#tombstones.size > MAX_TOMBSTONES) {
+      const oldest = this.#tombstones.keys().next().value
+      if (oldest !== undefined) this.#tombstones.delete(oldest)
+    }
+  }
+
+  /**
+   * Our record plus the members worth telling about: the live ones, and a member that left
+   * only for a short while after we learned it (long enough to spread the news). The dead
+   * are never gossiped: each node judges death on its own clock.
+   */
+  digest(): MemberRecord[] {
+    const records = [this.#self]
+    for (const entry of this.#entries.values()) {
+      if (entry.state === 'dead') continue
+      if (entry.state === 'left' && this.#now - (entry.departedAt ?? entry.seenAt) > this.#gossipDepartedMs) continue
+      records.push(entry.record)
+    }
+    return records
+  }
+
+  /** Number of member entries and tombstones held, for tests and metrics. */
+  get size(): { members: number; tombstones: number } {
+    return { members: this.#entries.size, tombstones: this.#tombstones.size }
+  }
+
+  /** Merges a peer's gossip. Only a higher heartbeat counter counts as a sign of life. */
+  receive(records: readonly MemberRecord[], now: number): void {
+    this.#now = now
+    for (const record of records) {
+      if (record.id === this.#self.id) continue
+      const entry = this.#entries.get(record.id)
+      if (!entry) {
+        const tombstone = this.#tombstones.get(record.id)
+        // Stale news of a member we already forgot: it must not come back as a fresh one.
+        if (
+          tombstone &&
+          (tombstone.retired.includes(record.incarnation) ||
+            (record.incarnation === tombstone.incarnation &&
+              (record.leaving || record.heartbeat <= tombstone.heartbeat)))
+        ) {
+          continue
+        }
+        this.#tombstones.delete(record.id)
+        const retired =
+          tombstone && tombstone.incarnation !== record.incarnation
+            ? [...tombstone.retired, tombstone.incarnation].slice(-MAX_RETIRED)
+            : (tombstone?.retired ?? [])
+        const fresh: Entry = record.leaving
+          ? { record, state: 'left', seenAt: now, departedAt: now, retired }
+          : { record, state: 'alive', seenAt: now, retired }
+        this.#entries.set(record.id, fresh)
+        this.#hooks.changed(this.#member(fresh), undefined)
+        continue
+      }
+      if (entry.retired.includes(record.incarnation)) continue
+      if (record.incarnation !== entry.record.incarnation) {
+        // The same id started again: a new life, whatever the old one's state and clock.
+        entry.retired = [...entry.retired, entry.record.incarnation].slice(-MAX_RETIRED)
+        entry.record = record
+        entry.seenAt = now
+        entry.departedAt = record.leaving ? now : undefined
+        const state = record.leaving ? 'left' : 'alive'
+        if (entry.state !== state) this.#set(entry, state)
+      } else if (record.leaving && entry.state !== 'left' && record.heartbeat >= entry.record.heartbeat) {
+        entry.record = record
+        entry.seenAt = now
+        entry.departedAt = now
+        this.#set(entry, 'left')
+      } else if (record.heartbeat > entry.record.heartbeat && entry.state !== 'left') {
+        entry.record = record
+        entry.seenAt = now
+        if (entry.state !== 'alive') this.#set(entry, 'alive')
+      }
+    }
+  }
+
+  /** A direct link to this member is up: it is alive right now. */
+  linked(record: Pick<MemberRecord, 'id' | 'name' | 'url'>, now: number): void {
+    const entry = this.#entries.get(record.id)
+    if (entry) {
+      entry.seenAt = now
+      // A member that left and links again is a restart with the same id.
+      entry.departedAt = undefined
+      if (entry.state !== 'alive') this.#set(entry, 'alive')
+      return
+    }
+    this.#tombstones.delete(record.id)
+    // A placeholder until its first gossip: any incarnation the member then names replaces it.
+    this.receive(
+      [{ ...record, capabilities: [], meta: {}, startedAt: 0, incarnation: '', heartbeat: 0, leaving: false }],
+      now,
+    )
+  }
+
+  /** A member announced its graceful leave over a direct link. */
+  left(id: string, now: number): void {
+    const entry = this.#entries.get(id)
+    if (!entry || entry.state === 'left') return
+    entry.seenAt = now
+    entry.departedAt = now
+    this.#set(entry, 'left')
+  }
+
+  /** Updates our own record (capabilities, metadata) and gossips it at once. */
+  update(changes: Partial<Pick<MemberRecord, 'capabilities' | 'meta' | 'url'>>): void {
+    Object.assign(this.#self, changes)
+    this.#self.heartbeat++
+    this.#hooks.broadcast(this.digest())
+  }
+
+  /** Bumps our heartbeat and gossips at once: a sign of life ahead of the next tick. */
+  announce(): void {
+    if (this.#self.leaving) return
+    this.#self.heartbeat++
+    this.#hooks.broadcast(this.digest())
+  }
+
+  /** Announces our graceful leave to every peer. */
+  leave(): void {
+    this.#self.leaving = true
+    this.#self.heartbeat++
+    this.#hooks.broadcast(this.digest())
+    this.stop()
+  }
+
+  /** The state of a member, or undefined if unknown. */
+  stateOf(id: string): MemberState | undefined {
+    return id === this.#self.id ? (this.#self.leaving ? 'left' : 'alive') : this.#entries.get(id)?.state
+  }
+
+  /** Every node member, this one first. */
+  list(): Member[] {
+    const self = this.#self
+    const me: Member = {
+      id: self.id,
+      name: self.name,
+      url: self.url,
+      role: 'node',
+      capabilities: self.capabilities,
+      state: self.leaving ? 'left' : 'alive',
+      startedAt: self.startedAt,
+      lastSeen: Date.now(),
+      meta: self.meta,
+    }
+    return [me, ...[...this.#entries.values()].map((e) => this.#member(e))]
+  }
+
+  #member(entry: Entry): Member {
+    const r = entry.record
+    return {
+      id: r.id,
+      name: r.name,
+      url: r.url,
+      role: 'node',
+      capabilities: r.capabilities,
+      state: entry.state,
+      startedAt: r.startedAt,
+      lastSeen: entry.seenAt,
+      meta: r.meta,
+    }
+  }
+
+  #set(entry: Entry, state: MemberState): void {
+    const previous = entry.state
+    if (previous === state) return
+    entry.state = state
+    this.#hooks.changed(this.#member(entry), previous)
+  }
+}
+
+/** Validates gossip received from the network; throws on anything malformed. */
+export const parseGossip = (text: string): MemberRecord[] => {
+  const parsed: unknown = JSON.parse(text)
+  if (!Array.isArray(parsed)) throw new Error('gossip must be an array of member records')
+  // A mesh that outgrew the cap still gossips: the records past it wait for a later round.
+  return parsed.slice(0, MAX_GOSSIP_RECORDS).map((raw: unknown) => {
+    const r = raw as Partial<MemberRecord> | null
+    if (
+      !r ||
+      typeof r.id !== 'string' ||
+      r.id.length === 0 ||
+      r.id.length > 128 ||
+      typeof r.name !== 'string' ||
+      typeof r.url !== 'string' ||
+      !Array.isArray(r.capabilities) ||
+      !r.capabilities.every((c) => typeof c === 'string') ||
+      typeof r.meta !== 'object' ||
+      r.meta === null ||
+      Array.isArray(r.meta) ||
+      typeof r.startedAt !== 'number' ||
+      typeof r.incarnation !== 'string' ||
+      r.incarnation.length > 64 ||
+      typeof r.heartbeat !== 'number' ||
+      typeof r.leaving !== 'boolean'
+    ) {
+      throw new Error('malformed member record')
+    }
+    return {
+      id: r.id,
+      name: r.name.slice(0, 256),
+      url: dialableUrl(r.url),
+      capabilities: r.capabilities.slice(0, 64),
+      meta: r.meta,
+      startedAt: r.startedAt,
+      incarnation: r.incarnation,
+      heartbeat: r.heartbeat,
+      leaving: r.leaving,
+    }
+  })
+}

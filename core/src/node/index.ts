@@ -1,0 +1,3 @@
+export * from './events.js'
+export * from './mesh-node.js'
+export * from './options.js'

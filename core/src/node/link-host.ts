@@ -1,0 +1,69 @@
+import type { Logger, Metrics, Progress } from '../common/index.js'
+import { parseGossip, type Membership } from '../membership/index.js'
+import type { ConflictPolicy, Conflicts, LinkHost, PeerLinks, Rooms } from '../replication/index.js'
+import type { MeshLimits } from './options.js'
+
+/** The parts of a node its peer links talk to. */
+export interface LinkHostParts {
+  readonly node: {
+    readonly id: string
+    readonly name: string
+    readonly url: string
+    readonly clientId: number
+    readonly onConflict: ConflictPolicy
+    readonly logger: Logger
+  }
+  readonly limits: Readonly<Required<MeshLimits>>
+  readonly secrets: readonly string[]
+  readonly counters: Metrics
+  readonly progress: Progress
+  rooms(): Rooms
+  links(): PeerLinks
+  conflicts(): Conflicts
+  membership(): Membership
+}
+
+/** What every peer link of a node sees of it. */
+export const makeLinkHost = (parts: LinkHostParts): LinkHost => {
+  const { node, limits } = parts
+  return {
+    get id() {
+      return node.id
+    },
+    get name() {
+      return node.name
+    },
+    get url() {
+      return node.url
+    },
+    get clientId() {
+      return node.clientId
+    },
+    get policy() {
+      return node.onConflict
+    },
+    get logger() {
+      return node.logger
+    },
+    maxMessageBytes: limits.peerMessageBytes,
+    secrets: parts.secrets,
+    metrics: parts.counters,
+    messagesPerSecond: limits.peerMessagesPerSecond,
+    sendBufferBytes: limits.peerSendBufferBytes,
+    room: (name) => parts.rooms().room(name),
+    rooms: () => parts.rooms().values(),
+    existingRoom: (name) => parts.rooms().existing(name),
+    linkUp: (link) => parts.links().linkUp(link),
+    linkDown: (link) => parts.links().linkDown(link),
+    quarantined: (room) => parts.conflicts().quarantined(room),
+    resolvedByPeer: (peer, room) => parts.conflicts().resolvedByPeer(peer, room),
+    takeResolution: (peer, room) => parts.conflicts().takeResolution(peer, room),
+    merged: (report) => parts.conflicts().merged(report),
+    conflict: (error) => parts.conflicts().raise(error),
+    progress: () => parts.progress.notify(),
+    gossip: (json) => parts.membership().receive(parseGossip(json), Date.now()),
+    leaving: (link) => {
+      if (link.peerId) parts.membership().left(link.peerId, Date.now())
+    },
+  }
+}

@@ -1,0 +1,297 @@
+import { MeshError, silentLogger, toJsonValue } from '../common/index.js'
+import type { Connection, JsonValue, Logger, MeshConflictError, MeshSocket } from '../common/index.js'
+import { lightMembers, type Member } from '../membership/index.js'
+import { nodeMetrics, nodeStatus, type Metric, type NodeStatus } from '../observability/index.js'
+import { waitForReplicas, type Commit, type ConflictPolicy, type Room } from '../replication/index.js'
+import type { AcceptOptions, AuthDecision, AuthorizeInput } from '../security/index.js'
+import { DEFAULT_ROOM, type MeshStore, type PutOptions } from '../store/index.js'
+import type { MeshEvents } from './events.js'
+import { resolveIdentity, resolveLimits, type MeshLimits, type MeshNodeOptions } from './options.js'
+import { NodeParts } from './wiring.js'
+
+const randomUint32 = (): number => globalThis.crypto.getRandomValues(new Uint32Array(1))[0] ?? 1
+
+/**
+ * One Mesh node: a replica of every room, peer links to other nodes, light peers, and a
+ * key/value store on room `default`. It only wires the parts of the folders beside node/.
+ *
+ * @example
+ * const node = new MeshNode({ name: 'api-1' })
+ * await node.join(['ws://10.0.0.2:3000/mesh'])
+ * await node.put('feature:dark-mode', true)
+ */
+export class MeshNode {
+  /** Unique id of this node instance (a random UUID unless the `id` option is set). */
+  readonly id: string
+  /** Human-readable name shown to peers and in the inspector. */
+  readonly name: string
+  /** What a (re)sync does with diverged histories (docs/conflicts.md). */
+  readonly onConflict: ConflictPolicy
+  /** Where this node logs. */
+  readonly logger: Logger
+  /** Yjs client id this node writes with, in every room. */
+  readonly clientId = randomUint32()
+  /** When this node started, in milliseconds since the epoch. */
+  readonly startedAt = Date.now()
+  #url: string
+  #limits: Required<MeshLimits>
+  #p: NodeParts
+  #closed = false
+
+  constructor(options: MeshNodeOptions = {}) {
+    const identity = resolveIdentity(options)
+    this.id = identity.id
+    this.name = identity.name
+    this.onConflict = identity.onConflict
+    this.#url = options.url ?? ''
+    this.logger = options.logger ?? silentLogger
+    const limits = (this.#limits = resolveLimits(options.limits))
+    this.#p = new NodeParts(this, limits, options)
+    this.room(DEFAULT_ROOM)
+    this.#p.start(options.antiEntropyMs ?? 5000)
+  }
+
+  /** The key/value store of room `default`. */
+  get data(): MeshStore {
+    return this.store(DEFAULT_ROOM)
+  }
+
+  /** The key/value store of a room (created if needed). The application holds it: its room is never unloaded. */
+  store(room: string = DEFAULT_ROOM): MeshStore {
+    return this.#p.rooms.held(room)
+  }
+
+  /**
+   * Writes one key, or many keys in one commit, in room `default`, and resolves once the
+   * write is applied on this node. `{ ephemeral: true }` ties the keys to this node's
+   * membership; `{ ttl }` makes them expire; `{ replicas: k }` resolves only once k directly
+   * linked peers hold the write (see {@link flush}).
+   */
+  put(key: string, value: unknown, options?: PutOptions): Promise<void>
+  put(entries: Record<string, unknown>, options?: PutOptions): Promise<void>
+  async put(keyOrEntries: string | Record<string, unknown>, value?: unknown, options?: PutOptions): Promise<void> {
+    const opts = typeof keyOrEntries === 'string' ? options : (value as PutOptions | undefined)
+    await (typeof keyOrEntries === 'string'
+      ? this.data.put(keyOrEntries, value, options)
+      : this.data.put(keyOrEntries, opts))
+    if (opts?.replicas !== undefined) await this.flush({ replicas: opts.replicas, timeoutMs: opts.timeoutMs })
+  }
+
+  /**
+   * Waits until at least `replicas` directly linked peers hold every write this node has
+   * applied so far in `room` (default `default`). Rejects with a `timeout` MeshError naming
+   * how many did, so a caller can tell an acknowledged write from one only this node holds.
+   *
+   * @example
+   * await node.put('config:limit', 100)
+   * await node.flush({ replicas: 2, timeoutMs: 2000 })
+   */
+  async flush(options: { replicas?: number; room?: string; timeoutMs?: number } = {}): Promise<void> {
+    this.#p.assertOpen()
+    const replicas = options.replicas ?? 1
+    if (!Number.isInteger(replicas) || replicas < 0) {
+      throw new MeshError('bad_request', 'replicas must be a whole number of peers, 0 or more')
+    }
+    const name = options.room ?? DEFAULT_ROOM
+    const room = this.#p.rooms.existing(name)
+    if (!room) throw new MeshError('not_found', `no room "${name}"`)
+    this.#p.rooms.storeOf(name).flush()
+    room.flush()
+    if (replicas === 0) return
+    await waitForReplicas(room, this.#p.links, this.#p.progress, replicas, options.timeoutMs ?? 5000)
+  }
+
+  /** The value of `key` in room `default`. */
+  get<T extends JsonValue = JsonValue>(key: string): T | undefined {
+    return this.data.get<T>(key)
+  }
+
+  /** True when room `default` holds `key`. */
+  has(key: string): boolean {
+    return this.data.has(key)
+  }
+
+  /** Removes `key` everywhere; resolves with the value it held. */
+  pop(key: string): Promise<JsonValue | undefined> {
+    return this.data.pop(key)
+  }
+
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<K extends keyof MeshEvents>(event: K, listener: (payload: MeshEvents[K]) => void): () => void {
+    return this.#p.emitter.on(event, listener)
+  }
+
+  /** Subscribes to the next emission of an event. */
+  once<K extends keyof MeshEvents>(event: K, listener: (payload: MeshEvents[K]) => void): () => void {
+    return this.#p.emitter.once(event, listener)
+  }
+
+  /** Unsubscribes. */
+  off<K extends keyof MeshEvents>(event: K, listener: (payload: MeshEvents[K]) => void): void {
+    this.#p.emitter.off(event, listener)
+  }
+
+  /** Returns a room, creating it and announcing it to every peer if needed. */
+  room(name: string): Room {
+    return this.#p.rooms.room(name)
+  }
+
+  /** Names of the rooms this node hosts. */
+  rooms(): string[] {
+    return this.#p.rooms.names()
+  }
+
+  /**
+   * Takes over an accepted WebSocket. Without `room` it is a peer link from another node
+   * (`/mesh`); with `room` it is a light peer (`/mesh/:room`, y-websocket compatible).
+   * Feed frames to `receive` and call `close` when the socket closes.
+   */
+  accept(socket: MeshSocket, options: AcceptOptions = {}): Connection {
+    return this.#p.admission.accept(socket, options)
+  }
+
+  /**
+   * Applies the origin allow-list and the `authenticate` hook to a light peer or REST call.
+   * Adapters need not call it: `accept` and the REST handler do.
+   */
+  authorize(input: AuthorizeInput): Promise<AuthDecision> {
+    return this.#p.admission.authorize(input)
+  }
+
+  /** Starts a peer link over a socket this side opened (dialer role). `join` does this for URLs. */
+  connect(socket: MeshSocket): Connection {
+    return this.#p.links.connect(socket)
+  }
+
+  /**
+   * Connects to peers at `ws://host:port/mesh` URLs and keeps those links up (reconnecting
+   * with backoff). Resolves once every URL completed a handshake; rejects with a `timeout`
+   * MeshError naming the unreachable URLs, while retrying in the background. With
+   * `wait: false` it resolves as soon as the dialers are started.
+   */
+  join(urls: readonly string[], options: { timeoutMs?: number; wait?: boolean } = {}): Promise<void> {
+    return this.#p.links.join(urls, options)
+  }
+
+  /**
+   * Waits until every peer this node dials is connected and every link finished its initial
+   * sync. Rejects with the pending {@link MeshConflictError} if a room is quarantined by
+   * `onConflict: 'exception'`, and with a `timeout` MeshError if peers stay unreachable.
+   */
+  async syncUp(options: { timeoutMs?: number } = {}): Promise<void> {
+    const gone = (peer: string) => ['dead', 'left'].includes(this.#p.membership.stateOf(peer) ?? '')
+    const done = () => this.#p.conflicts.size > 0 || this.#p.links.synced(gone)
+    await this.#p.progress.waitFor(done, options.timeoutMs ?? 10_000, () => 'peers did not finish syncing')
+    const conflict = this.#p.conflicts.list()[0]
+    if (conflict) throw conflict
+  }
+
+  /** Conflicts waiting for {@link resolveConflict} (`onConflict: 'exception'`). */
+  conflicts(): MeshConflictError[] {
+    return this.#p.conflicts.list()
+  }
+
+  /**
+   * Releases a room quarantined by `onConflict: 'exception'`: `merge` merges both histories,
+   * `accept` adopts the peer's state. Applies now if the link is up, else on reconnect.
+   */
+  resolveConflict(options: { peer: string; room?: string; strategy: 'merge' | 'accept' }): void {
+    this.#p.conflicts.resolve(options.peer, options.room ?? DEFAULT_ROOM, options.strategy)
+  }
+
+  /**
+   * Cuts the link to a peer and refuses it (both directions) until {@link heal}: a partition
+   * on demand, for demos and tests. Data written meanwhile merges on heal by `onConflict`.
+   */
+  cut(peer: string): void {
+    if (peer === this.id) throw new MeshError('bad_request', 'a node cannot cut its link to itself')
+    this.#p.links.cut(peer)
+  }
+
+  /** Lifts a {@link cut}; the link comes back at once when the peer's URL is known. */
+  heal(peer: string): void {
+    this.#p.links.heal(peer, this.#p.membership.list().find((m) => m.id === peer)?.url)
+  }
+
+  /** Peers whose links are cut. */
+  cuts(): string[] {
+    return this.#p.links.cuts()
+  }
+
+  /** Every member this node knows, itself first: nodes (gossip, heartbeats), then light peers (awareness). */
+  members(): Member[] {
+    return [...this.#p.membership.list(), ...lightMembers(this.#p.rooms.values())]
+  }
+
+  /** Replaces this node's capabilities and gossips them at once. */
+  setCapabilities(capabilities: string[]): void {
+    if (!Array.isArray(capabilities) || !capabilities.every((c) => typeof c === 'string')) {
+      throw new MeshError('bad_request', 'capabilities must be an array of strings')
+    }
+    this.#p.membership.update({ capabilities: [...capabilities] })
+  }
+
+  /** Replaces this node's member metadata (JSON) and gossips it at once. */
+  setMeta(meta: Record<string, JsonValue>): void {
+    this.#p.membership.update({ meta: toJsonValue(meta, 'meta') as Record<string, JsonValue> })
+  }
+
+  /** Counters and gauges for monitoring; `GET /mesh/api/metrics` renders them for Prometheus. */
+  metrics(): Metric[] {
+    return nodeMetrics(this.#p.view)
+  }
+
+  /** The recent commits (applied Yjs updates), oldest first. */
+  history(filter: { room?: string; origin?: string; key?: string; limit?: number } = {}): Commit[] {
+    this.#p.rooms.flushStores()
+    return this.#p.log.list(filter)
+  }
+
+  /** This node's state: state vectors, peers, links and their history relation. */
+  status(): NodeStatus {
+    this.#p.rooms.flushStores()
+    return nodeStatus(this.#p.view)
+  }
+
+  /** Advertised peer URL (`ws://host:port/mesh`); adapters or the CLI set it once the server listens. */
+  get url(): string {
+    return this.#url
+  }
+
+  set url(url: string) {
+    this.#url = url
+    this.#p.membership.update({ url })
+  }
+
+  /** The input limits in force. */
+  get limits(): Readonly<Required<MeshLimits>> {
+    return this.#limits
+  }
+
+  /** True once `close` was called. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /**
+   * Leaves the mesh gracefully: tells every peer it is leaving, closes every socket, stops
+   * reconnecting and frees every room. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#p.rooms.flushStores()
+    // Our ephemeral keys go first, while the links can still carry their removal.
+    for (const name of this.#p.rooms.names())
+      this.#p.rooms.storeOf(name).sweep(Date.now(), (owner) => owner === this.id)
+    this.#closed = true
+    this.#p.progress.close()
+    this.#p.stopTimers()
+    for (const room of this.#p.rooms.values()) room.flush()
+    this.#p.membership.leave()
+    this.#p.links.leave('node is leaving')
+    this.#p.lights.close()
+    this.#p.rooms.destroy()
+    this.#p.progress.notify()
+    this.#p.emitter.clear()
+  }
+}

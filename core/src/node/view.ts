@@ -1,0 +1,57 @@
+import type { Metrics } from '../common/index.js'
+import type { LightPeers } from '../light-peers/index.js'
+import type { NodeView } from '../observability/index.js'
+import type { CommitLog, Conflicts, ConflictPolicy, PeerLinks, Rooms } from '../replication/index.js'
+import type { Member } from '../membership/index.js'
+
+/** The parts of a node that status and metrics read. */
+export interface ViewParts {
+  readonly node: {
+    readonly id: string
+    readonly name: string
+    readonly url: string
+    readonly onConflict: ConflictPolicy
+    readonly startedAt: number
+    members(): Member[]
+  }
+  readonly counters: Metrics
+  readonly log: CommitLog
+  rooms(): Rooms
+  links(): PeerLinks
+  conflicts(): Conflicts
+  lights(): LightPeers
+}
+
+/** A read-only view of a node for observability (status, metrics). */
+export const makeNodeView = (parts: ViewParts): NodeView => {
+  const { node } = parts
+  return {
+    get id() {
+      return node.id
+    },
+    get name() {
+      return node.name
+    },
+    get url() {
+      return node.url
+    },
+    get onConflict() {
+      return node.onConflict
+    },
+    get startedAt() {
+      return node.startedAt
+    },
+    counters: parts.counters,
+    get commits() {
+      return parts.log.total
+    },
+    rooms: () => parts.rooms().values(),
+    links: () => parts.links().values(),
+    dialers: () => parts.links().dialers(),
+    get lightPeers() {
+      return parts.lights().size
+    },
+    conflicts: () => parts.conflicts().list(),
+    members: () => node.members(),
+  }
+}

@@ -1,0 +1,259 @@
+import { Emitter, MeshError, Metrics, Progress, type Logger } from '../common/index.js'
+import { LightPeers } from '../light-peers/index.js'
+import { MemberReactions, Membership, type Discovery } from '../membership/index.js'
+import { InspectorFeed, INSPECT_ROOM, type FeedSource, type NodeView } from '../observability/index.js'
+import { antiEntropyRound, CommitLog, Conflicts, encodePeer, PeerLinks, Rooms } from '../replication/index.js'
+import type { ConflictPolicy, Room } from '../replication/index.js'
+import { Admission } from '../security/index.js'
+import { EphemeralSweeper, MeshStore } from '../store/index.js'
+import type { MeshEvents } from './events.js'
+import { makeLinkHost } from './link-host.js'
+import type { MeshLimits, MeshNodeOptions } from './options.js'
+import { resolveSecrets } from './options.js'
+import { CommitOrigins } from './origins.js'
+import { makeNodeView } from './view.js'
+
+/** How long an empty idle room, or a departed client's awareness clock, is kept, in `deadAfterMs`. */
+const IDLE_DEAD_AFTERS = 12
+
+/** What the parts read of the node they serve (a `MeshNode` is one). */
+export interface NodeCore extends FeedSource {
+  readonly id: string
+  readonly name: string
+  readonly url: string
+  readonly clientId: number
+  readonly startedAt: number
+  readonly onConflict: ConflictPolicy
+  readonly logger: Logger
+  room(name: string): Room
+  join(urls: readonly string[], options: { wait?: boolean }): Promise<void>
+}
+
+/**
+ * The parts of a node, built and wired to each other: each lives in its concept's folder
+ * and sees the others only through the small host interface it declares.
+ */
+export class NodeParts {
+  readonly emitter: Emitter<MeshEvents>
+  readonly counters = new Metrics()
+  readonly progress = new Progress()
+  readonly log: CommitLog
+  readonly origins: CommitOrigins
+  readonly conflicts: Conflicts
+  readonly links: PeerLinks
+  readonly rooms: Rooms
+  readonly lights: LightPeers
+  readonly admission: Admission
+  readonly reactions: MemberReactions
+  readonly membership: Membership
+  readonly sweeper: EphemeralSweeper
+  readonly view: NodeView
+  readonly discovery: Discovery[]
+  #core: NodeCore
+  #antiEntropy: ReturnType<typeof setInterval> | undefined
+
+  constructor(core: NodeCore, limits: Readonly<Required<MeshLimits>>, options: MeshNodeOptions) {
+    this.#core = core
+    const parts = this
+    const logger = core.logger
+    this.log = new CommitLog(options.historyLimit ?? 1000)
+    const emitter = (this.emitter = new Emitter((error, event) =>
+      logger.error('event listener failed', { event: String(event), error: String(error) }),
+    ))
+    const secrets = resolveSecrets(options.secret)
+    const progress = this.progress
+    const origins = (this.origins = new CommitOrigins(core.id, core.clientId))
+    this.conflicts = new Conflicts({
+      logger,
+      existingRoom: (name) => parts.rooms.existing(name),
+      link: (peer) => parts.links.get(peer),
+      links: () => parts.links.values(),
+      conflict: (event) => emitter.emit('conflict', event),
+      merge: (report) => emitter.emit('merge', report),
+      progress: () => progress.notify(),
+    })
+    const shared = {
+      counters: parts.counters,
+      progress,
+      log: parts.log,
+      rooms: () => parts.rooms,
+      links: () => parts.links,
+      conflicts: () => parts.conflicts,
+      membership: () => parts.membership,
+      lights: () => parts.lights,
+    }
+    this.links = new PeerLinks({
+      id: core.id,
+      logger,
+      get closed() {
+        return core.closed
+      },
+      maxMessageBytes: limits.peerMessageBytes,
+      backoff: options.reconnect,
+      progress,
+      linkHost: makeLinkHost({ ...shared, node: core, limits, secrets }),
+      linked: (link, remote) => {
+        origins.name(remote.clientId, remote.nodeId)
+        parts.membership.linked({ id: remote.nodeId, name: remote.name, url: remote.url }, Date.now())
+        link.sendFrame(encodePeer.gossip(JSON.stringify(parts.membership.digest())))
+      },
+      peerUp: (event) => emitter.emit('peer:up', event),
+      peerDown: (event) => emitter.emit('peer:down', event),
+    })
+    this.rooms = new Rooms({
+      clientId: core.clientId,
+      log: parts.log,
+      hooks: origins.roomHooks(emitter, () => parts.rooms),
+      maxRooms: limits.maxRooms,
+      maxDocumentBytes: limits.maxDocumentBytes,
+      logger,
+      assertOpen: () => parts.assertOpen(),
+      makeStore: (room) =>
+        new MeshStore({
+          room,
+          origin: origins.local,
+          owner: core.id,
+          reasserting: (keys) => {
+            // Say we are alive before the keys arrive, so a sweeper that judged us dead stops.
+            parts.membership.announce()
+            logger.info('writing back ephemeral keys another node removed', { room: room.name, keys: keys.length })
+          },
+        }),
+      created: (room) => {
+        for (const link of parts.links.values()) link.startRoom(room)
+      },
+      unloaded: (name) => {
+        for (const link of parts.links.values()) link.dropRoom(name)
+      },
+    })
+    this.lights = new LightPeers({
+      logger,
+      metrics: parts.counters,
+      maxMessageBytes: limits.lightMessageBytes,
+      messagesPerSecond: limits.lightMessagesPerSecond,
+      sendBufferBytes: limits.lightSendBufferBytes,
+      syncAnswersPerMinute: limits.lightSyncAnswersPerMinute,
+      keepaliveMs: options.lightKeepaliveMs ?? 15_000,
+      readOnly: options.lightPeers?.readOnly,
+    })
+    this.admission = new Admission({
+      logger,
+      metrics: parts.counters,
+      get closed() {
+        return core.closed
+      },
+      maxConnections: limits.maxConnections,
+      preAuthBytes: limits.preAuthBytes,
+      authenticate: options.authenticate,
+      allowedOrigins: options.allowedOrigins,
+      connections: () => parts.links.connections + parts.lights.size,
+      isFeed: (room) => room === INSPECT_ROOM,
+      openPeer: (socket) => parts.links.accept(socket),
+      openFeed: (socket) => new InspectorFeed(core, socket, (listener) => progress.listen(listener)),
+      openLight: (socket, o) => parts.lights.accept(socket, () => core.room(o.room), o),
+    })
+    this.reactions = new MemberReactions({
+      id: core.id,
+      logger,
+      get closed() {
+        return core.closed
+      },
+      maxPeers: options.maxPeers ?? 8,
+      get membership() {
+        return parts.membership
+      },
+      links: parts.links,
+      conflicts: parts.conflicts,
+      emit: (name, event) => emitter.emit(name, event),
+      sweep: (now) => parts.sweep(now),
+    })
+    this.sweeper = new EphemeralSweeper({
+      id: core.id,
+      logger,
+      alive: () => parts.membership.list().flatMap((m) => (m.state === 'alive' ? [m.id] : [])),
+      stateOf: (id) => parts.membership.stateOf(id),
+      get deadAfterMs() {
+        return parts.membership.deadAfterMs
+      },
+      stores: () => parts.rooms.names().map((name) => [name, parts.rooms.storeOf(name)] as [string, MeshStore]),
+    })
+    this.view = makeNodeView({ ...shared, node: core })
+    this.membership = new Membership(
+      {
+        id: core.id,
+        name: core.name,
+        url: core.url,
+        capabilities: options.capabilities ?? [],
+        meta: options.meta ?? {},
+        startedAt: core.startedAt,
+      },
+      {
+        broadcast: (records) =>
+          parts.guard('gossip', () => {
+            if (parts.links.size > 0) parts.links.broadcast(encodePeer.gossip(JSON.stringify(records)))
+          }),
+        changed: (member, previous) => parts.guard('membership', () => parts.reactions.changed(member, previous)),
+        tick: (now) => parts.guard('heartbeat', () => parts.tick(now)),
+        random: Math.random,
+      },
+      options.membership,
+    )
+    this.discovery = options.discovery ?? []
+  }
+
+  /** Starts what runs on its own: heartbeats, discovery, anti-entropy rounds. */
+  start(antiEntropyMs: number): void {
+    const core = this.#core
+    this.membership.start()
+    const context = {
+      id: core.id,
+      url: () => core.url,
+      join: (urls: string[]) => {
+        if (core.closed) return
+        this.links.discovered(urls)
+        core.join(urls, { wait: false }).catch(() => {})
+      },
+      logger: core.logger,
+    }
+    for (const discovery of this.discovery) discovery.start(context)
+    this.#antiEntropy = setInterval(
+      () =>
+        this.guard('anti-entropy', () => {
+          if (!core.closed) antiEntropyRound(this.rooms.values(), this.links)
+        }),
+      antiEntropyMs,
+    )
+    this.#antiEntropy.unref?.()
+  }
+
+  /** Stops discovery and anti-entropy (the node is closing). */
+  stopTimers(): void {
+    for (const discovery of this.discovery) discovery.stop()
+    clearInterval(this.#antiEntropy)
+  }
+
+  /** Runs `work` from a timer or handler: an error is logged and counted, never thrown out of the node. */
+  guard(where: string, work: () => void): void {
+    try {
+      work()
+    } catch (error) {
+      this.counters.failed(where)
+      this.#core.logger.error('internal error caught', { where, error: String((error as Error)?.stack ?? error) })
+    }
+  }
+
+  assertOpen(): void {
+    if (this.#core.closed) throw new MeshError('closed', 'node is closed')
+  }
+
+  tick(now: number): void {
+    this.reactions.dialMembers()
+    this.sweep(now)
+    this.rooms.prune(now, IDLE_DEAD_AFTERS * this.membership.deadAfterMs)
+    this.origins.prune()
+  }
+
+  sweep(now: number): void {
+    if (!this.#core.closed) this.sweeper.sweep(now)
+  }
+}

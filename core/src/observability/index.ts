@@ -1,0 +1,5 @@
+export * from './inspector-assets.js'
+export * from './inspector-feed.js'
+export * from './prometheus.js'
+export * from './status.js'
+export * from './node-metrics.js'

@@ -1,0 +1,126 @@
+import * as Y from 'yjs'
+import type { MeshConflictError, Metrics } from '../common/index.js'
+import type { Member } from '../membership/index.js'
+import type {
+  ConflictPolicy,
+  HistoryRelation,
+  LinkRoomState,
+  PeerDialer,
+  PeerLink,
+  Room,
+} from '../replication/index.js'
+import { DEFAULT_ROOM } from '../store/index.js'
+
+/** One peer in `node.status()`. */
+export interface PeerStatus {
+  id: string | null
+  name: string | null
+  url: string
+  direction: 'outgoing' | 'incoming'
+  link: 'connecting' | 'handshake' | 'proving' | 'open' | 'waiting' | 'dormant' | 'self' | 'stopped' | 'closed'
+  /** History relation of room `default` found at the last (re)sync. */
+  relation: HistoryRelation | null
+  rooms: Record<string, { state: LinkRoomState; relation: HistoryRelation | null }>
+  error?: string
+}
+
+/** What `node.status()` returns. */
+export interface NodeStatus {
+  id: string
+  name: string
+  url: string
+  onConflict: ConflictPolicy
+  /** State vector of room `default`: Yjs client id → clock. */
+  stateVector: Record<string, number>
+  rooms: Record<
+    string,
+    {
+      stateVector: Record<string, number>
+      keys: number
+      lightPeers: number
+      /** True while updates wait for something they depend on (pending structs): a gap anti-entropy is filling. */
+      pending: boolean
+    }
+  >
+  peers: PeerStatus[]
+  lightPeers: number
+  conflicts: Array<{ peer: string; room: string; keys: string[] }>
+  commits: number
+}
+
+/** What status and metrics read of a node. */
+export interface NodeView {
+  readonly id: string
+  readonly name: string
+  readonly url: string
+  readonly onConflict: ConflictPolicy
+  readonly startedAt: number
+  readonly counters: Metrics
+  /** Commits applied since the start. */
+  readonly commits: number
+  rooms(): Iterable<Room>
+  links(): Iterable<PeerLink>
+  dialers(): Iterable<PeerDialer>
+  readonly lightPeers: number
+  conflicts(): MeshConflictError[]
+  members(): Member[]
+}
+
+const svToJson = (doc: Y.Doc): Record<string, number> =>
+  Object.fromEntries([...Y.decodeStateVector(Y.encodeStateVector(doc))].map(([c, k]) => [String(c), k]))
+
+/** Assembles `node.status()`. */
+export const nodeStatus = (node: NodeView): NodeStatus => {
+  const peers: PeerStatus[] = []
+  const seen = new Set<PeerLink>()
+  for (const d of node.dialers()) {
+    const link = d.link
+    if (link) seen.add(link)
+    const remote = link?.remote
+    peers.push({
+      id: remote?.nodeId ?? d.peerId ?? null,
+      name: remote?.name ?? null,
+      url: d.url,
+      direction: 'outgoing',
+      // A dialer whose socket is open but whose handshake is not done is not linked yet.
+      link: link ? 'open' : d.state === 'open' ? 'handshake' : d.state,
+      relation: link?.roomStates()[DEFAULT_ROOM]?.relation ?? null,
+      rooms: link?.roomStates() ?? {},
+      ...(d.lastError && !link ? { error: d.lastError } : {}),
+    })
+  }
+  for (const link of node.links()) {
+    if (seen.has(link)) continue
+    const states = link.roomStates()
+    peers.push({
+      id: link.peerId ?? null,
+      name: link.remote?.name ?? null,
+      url: link.remote?.url ?? '',
+      direction: link.role === 'dialer' ? 'outgoing' : 'incoming',
+      link: link.state,
+      relation: states[DEFAULT_ROOM]?.relation ?? null,
+      rooms: states,
+    })
+  }
+  const rooms: NodeStatus['rooms'] = {}
+  for (const room of node.rooms()) {
+    rooms[room.name] = {
+      stateVector: svToJson(room.doc),
+      keys: room.kv.size,
+      lightPeers: room.lightCount,
+      pending: room.pending,
+    }
+  }
+  return {
+    id: node.id,
+    name: node.name,
+    url: node.url,
+    onConflict: node.onConflict,
+    stateVector: rooms[DEFAULT_ROOM]?.stateVector ?? {},
+    rooms,
+    peers,
+    lightPeers: node.lightPeers,
+    conflicts: node.conflicts().map((c) => ({ peer: c.peer, room: c.room, keys: c.keys.map((k) => k.key) })),
+    commits: node.commits,
+  }
+}

@@ -1,0 +1,49 @@
+import * as Y from 'yjs'
+import type { Progress } from '../common/index.js'
+import type { PeerLinks } from './links.js'
+import type { PeerLink } from './peer-link.js'
+import type { Room } from './room.js'
+
+/** One anti-entropy round: a snapshot per room, sent on every link where the room is live. */
+export const antiEntropyRound = (rooms: Iterable<Room>, links: PeerLinks): void => {
+  if (links.size === 0) return
+  for (const room of rooms) {
+    const snapshot = room.takeCheckpoint()
+    for (const link of links.values()) link.sendCheck(room.name, snapshot)
+  }
+}
+
+/**
+ * Counts the directly linked peers that hold everything `room` holds now, judged by the
+ * snapshots they report back; each call asks the links not asked yet (a link whose room is
+ * still (re)syncing is asked as soon as it goes live).
+ */
+export const replicaCounter = (room: Room, links: PeerLinks): (() => number) => {
+  const target = Y.snapshot(room.doc)
+  const encoded = Y.encodeSnapshot(target)
+  const asked = new WeakSet<PeerLink>()
+  return () => {
+    let n = 0
+    for (const link of links.values()) {
+      if (!asked.has(link) && link.sendCheck(room.name, encoded, true)) asked.add(link)
+      if (link.holds(room.name, target)) n++
+    }
+    return n
+  }
+}
+
+/** Waits until `replicas` linked peers hold everything `room` holds now; rejects with a `timeout` MeshError. */
+export const waitForReplicas = (
+  room: Room,
+  links: PeerLinks,
+  progress: Progress,
+  replicas: number,
+  timeoutMs: number,
+): Promise<void> => {
+  const holding = replicaCounter(room, links)
+  return progress.waitFor(
+    () => holding() >= replicas,
+    timeoutMs,
+    () => `only ${holding()} of ${replicas} peers acknowledged the writes of room "${room.name}"`,
+  )
+}

@@ -1,0 +1,115 @@
+import * as Y from 'yjs'
+import type { ConflictingKey } from '../common/index.js'
+import { jsonEqual, toJsonSafe, type JsonValue } from '../common/index.js'
+import type { Room } from './room.js'
+
+/**
+ * What a node does when it (re)syncs with a peer whose history diverged from its own (each
+ * side has operations the other lacks). See docs/conflicts.md for the exact semantics.
+ */
+export type ConflictPolicy = 'merge' | 'accept' | 'warn' | 'exception'
+
+/** The policies, for validating configuration. */
+export const CONFLICT_POLICIES: readonly ConflictPolicy[] = ['merge', 'accept', 'warn', 'exception']
+
+/** Keys one side changed that the other side lacks, with the value this side holds (`undefined`: removed). */
+export type ChangedKeys = Map<string, JsonValue | undefined>
+
+const ABSENT = 0
+const PRESENT = 1
+
+/**
+ * The keys of `room`'s store whose latest write or removal the remote, described by its
+ * snapshot, does not have yet, with this side's value (`undefined`: removed). Removals are
+ * named from the store's bounded log of recent removals (a deleted entry's key is gone once
+ * Yjs collects it).
+ */
+export const changedSince = (room: Room, remote: Y.Snapshot): ChangedKeys => {
+  const changed: ChangedKeys = new Map()
+  for (const key of room.kv.removedUnknownTo(remote)) if (!room.kv.entry(key)) changed.set(key, undefined)
+  for (const entry of room.kv.unknownTo(remote.sv)) changed.set(entry.key, entry.val)
+  return changed
+}
+
+/** Encodes changed keys for the wire: JSON `[[key, 0|1, value?], ...]`. */
+export const encodeChanged = (changed: ChangedKeys): string =>
+  changed.size === 0
+    ? ''
+    : JSON.stringify([...changed].map(([k, v]) => (v === undefined ? [k, ABSENT] : [k, PRESENT, toJsonSafe(v)])))
+
+/** Decodes what {@link encodeChanged} produced; throws on anything else. */
+export const decodeChanged = (text: string): ChangedKeys => {
+  const changed: ChangedKeys = new Map()
+  if (text === '') return changed
+  const parsed: unknown = JSON.parse(text)
+  if (!Array.isArray(parsed)) throw new Error('changed keys must be an array')
+  for (const entry of parsed) {
+    if (!Array.isArray(entry) || typeof entry[0] !== 'string' || (entry[1] !== ABSENT && entry[1] !== PRESENT)) {
+      throw new Error('malformed changed-key entry')
+    }
+    changed.set(entry[0], entry[1] === PRESENT ? (entry[2] as JsonValue) : undefined)
+  }
+  return changed
+}
+
+/** Keys both sides changed to different values since they diverged. */
+export const conflictsBetween = (local: ChangedKeys, remote: ChangedKeys): ConflictingKey[] => {
+  const conflicts: ConflictingKey[] = []
+  for (const [key, value] of local) {
+    if (!remote.has(key)) continue
+    const other = remote.get(key)
+    if (!jsonEqual(value, other)) conflicts.push({ key, local: value, remote: other })
+  }
+  return conflicts
+}
+
+/** Transaction origin of `accept`'s write-backs: this node's own decision, made for `peer`. */
+export class YieldOrigin {
+  constructor(readonly peer: string | undefined) {}
+}
+
+/**
+ * `accept`, applied after both histories merged: this node's own writes made during the
+ * divergence lose every conflict. For each conflicting key whose live entry is such a write,
+ * the key takes the value of the rightmost entry the merge superseded that is not one of
+ * them (the peer's write), or is removed when the peer removed it. The write-back is placed
+ * right after the entry it yields to, so a later merge with a third side orders it exactly
+ * as it orders that entry: the outcome does not depend on heal order. Keys only this node
+ * changed keep its change, and third nodes' writes merge as usual.
+ */
+export const yieldOwnWrites = (
+  room: Room,
+  options: {
+    conflicts: readonly string[]
+    remote: ChangedKeys
+    remoteSnapshot: Y.Snapshot
+    clientId: number
+    origin: object
+  },
+): void => {
+  const { remote, remoteSnapshot, clientId } = options
+  const ownDivergent = (slot: { client: number; clock: number }) =>
+    slot.client === clientId && slot.clock >= (remoteSnapshot.sv.get(clientId) ?? 0)
+  const moves: Array<() => void> = []
+  let tr: Y.Transaction | undefined
+  for (const key of options.conflicts) {
+    const ref = room.kv.ref(key)
+    if (ref === undefined) continue
+    const [client, clock] = ref.split(':').map(Number) as [number, number]
+    if (!ownDivergent({ client, clock })) continue
+    const yieldTo = room.kv.rightmostSuperseded(key, (slot) => !ownDivergent(slot))
+    if (yieldTo) {
+      // The value and expiry, not the owner: the copy is this node's write, and an owner that
+      // is not the writer would misread it (as its own, or as a previous life's).
+      const { owner: _owner, ...copy } = yieldTo.entry
+      moves.push(() => room.kv.writeAfter(tr!, yieldTo, copy))
+    } else if (remote.get(key) === undefined) moves.push(() => room.kv.write(tr!, [[key, undefined]]))
+  }
+  if (moves.length === 0) return
+  // A transaction of its own: Yjs marks one that applies a remote update as non-local and
+  // would take this node's own writes in it for a client-id clash.
+  room.doc.transact((transaction) => {
+    tr = transaction
+    for (const move of moves) move()
+  }, options.origin)
+}

@@ -1,0 +1,265 @@
+import { CloseCode, MeshError, type Logger, type MeshSocket, type Progress } from '../common/index.js'
+import { PeerDialer, type BackoffOptions, type DialerHost } from './peer-dialer.js'
+import { PeerLink, type LinkHost } from './peer-link.js'
+import type { Hello } from './protocol.js'
+
+/** A connected peer, as events report it. */
+export interface PeerEvent {
+  id: string
+  name: string
+  url: string
+  /** On `peer:down`: true when the peer said it was leaving. */
+  graceful?: boolean
+}
+
+/** What the link set needs of the node around it. */
+export interface PeerLinksHost {
+  readonly id: string
+  readonly logger: Logger
+  readonly closed: boolean
+  readonly maxMessageBytes: number
+  readonly backoff: BackoffOptions | undefined
+  readonly progress: Progress
+  /** The host every link of this node talks to. */
+  readonly linkHost: LinkHost
+  /** A link opened: record its peer (membership, commit authors) and greet it. */
+  linked(link: PeerLink, remote: Hello): void
+  peerUp(event: PeerEvent): void
+  peerDown(event: PeerEvent): void
+}
+
+/**
+ * The peer links of a node, open and in handshake, the dialers that keep outgoing ones up,
+ * and the links the application cut. One link per peer: duplicates are settled here.
+ */
+export class PeerLinks {
+  #host: PeerLinksHost
+  #links = new Map<string, PeerLink>()
+  #pending = new Set<PeerLink>()
+  #dialers = new Map<string, PeerDialer>()
+  /** Dialers started because gossip named a member: stopped when that member goes. */
+  #gossipDialers = new Set<string>()
+  /** URLs dialed because a discovery found them: dropped once their node is gone. */
+  #discovered = new Set<string>()
+  #cut = new Set<string>()
+  #dialerHost: DialerHost
+
+  constructor(host: PeerLinksHost) {
+    this.#host = host
+    this.#dialerHost = {
+      get logger() {
+        return host.logger
+      },
+      get maxMessageBytes() {
+        return host.maxMessageBytes
+      },
+      connect: (socket: MeshSocket) => this.connect(socket),
+      hasLink: (peerId: string) => this.#links.has(peerId),
+      isCut: (peerId: string) => this.#cut.has(peerId),
+      random: Math.random,
+    }
+  }
+
+  /** Open links. */
+  get size(): number {
+    return this.#links.size
+  }
+
+  /** Links open or still in their handshake: they count as connections. */
+  get connections(): number {
+    return this.#links.size + this.#pending.size
+  }
+
+  get(peerId: string): PeerLink | undefined {
+    return this.#links.get(peerId)
+  }
+
+  has(peerId: string): boolean {
+    return this.#links.has(peerId)
+  }
+
+  values(): IterableIterator<PeerLink> {
+    return this.#links.values()
+  }
+
+  dialers(): IterableIterator<PeerDialer> {
+    return this.#dialers.values()
+  }
+
+  hasDialer(url: string): boolean {
+    return this.#dialers.has(url)
+  }
+
+  /** Dialers whose link is not up yet. */
+  dialing(): number {
+    return [...this.#dialers.values()].filter((d) => !d.link).length
+  }
+
+  /** Sends one frame on every open link. */
+  broadcast(frame: Uint8Array<ArrayBuffer>): void {
+    for (const link of this.#links.values()) link.sendFrame(frame)
+  }
+
+  /** A link over a socket the other node opened (`/mesh`). */
+  accept(socket: MeshSocket): PeerLink {
+    const link = new PeerLink({ host: this.#host.linkHost, socket, role: 'acceptor' })
+    this.#pending.add(link)
+    return link
+  }
+
+  /** A link over a socket this side opened. */
+  connect(socket: MeshSocket): PeerLink {
+    if (this.#host.closed) throw new MeshError('closed', 'node is closed')
+    const link = new PeerLink({ host: this.#host.linkHost, socket, role: 'dialer' })
+    this.#pending.add(link)
+    return link
+  }
+
+  /** Starts dialers for URLs not dialed yet; `gossip` ties one to the member gossip named. */
+  dial(url: string, options: { gossip?: boolean } = {}): void {
+    if (this.#dialers.has(url)) return
+    this.#dialers.set(url, new PeerDialer({ url, host: this.#dialerHost, backoff: this.#host.backoff }))
+    if (options.gossip) this.#gossipDialers.add(url)
+  }
+
+  /** URLs a discovery found: dialed, and dropped once their node is gone. */
+  discovered(urls: readonly string[]): void {
+    for (const url of urls) if (!this.#dialers.has(url)) this.#discovered.add(url)
+  }
+
+  /**
+   * Dials `ws://host:port/mesh` URLs and keeps those links up; resolves once each completed a
+   * handshake (see `MeshNode.join`).
+   */
+  async join(urls: readonly string[], options: { timeoutMs?: number; wait?: boolean } = {}): Promise<void> {
+    if (this.#host.closed) throw new MeshError('closed', 'node is closed')
+    const targets = urls.map((raw) => {
+      let url: URL
+      try {
+        url = new URL(raw)
+      } catch {
+        throw new MeshError('bad_request', `"${raw}" is not a URL; expected ws://host:port/mesh`)
+      }
+      if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+        throw new MeshError('bad_request', `"${raw}" must start with ws:// or wss://`)
+      }
+      return url.toString()
+    })
+    for (const url of targets) this.dial(url)
+    if (options.wait === false) return
+    await this.#host.progress.waitFor(
+      () => targets.every((url) => this.reached(url)),
+      options.timeoutMs ?? 10_000,
+      () => `could not reach ${targets.filter((u) => !this.reached(u)).join(', ')}`,
+    )
+  }
+
+  /** True once `url` was reached (or found to be dormant or this node). */
+  reached(url: string): boolean {
+    const d = this.#dialers.get(url)
+    return d !== undefined && (d.link !== undefined || d.state === 'dormant' || d.state === 'self')
+  }
+
+  /** Stops the dialer gossip started for a member's URL. */
+  stopGossipDialer(url: string): void {
+    if (!this.#gossipDialers.delete(url)) return
+    this.#dialers.get(url)?.stop()
+    this.#dialers.delete(url)
+  }
+
+  /** A discovered address whose node is gone (a replaced pod) is not redialed forever. */
+  forgetDiscovered(peerId: string): void {
+    for (const [url, dialer] of this.#dialers) {
+      if (dialer.peerId !== peerId || !this.#discovered.delete(url)) continue
+      dialer.stop()
+      this.#dialers.delete(url)
+    }
+  }
+
+  /**
+   * True when every dialer is connected (or its peer is gone, by `isGone`) and every link
+   * finished its initial sync.
+   */
+  synced(isGone: (peerId: string) => boolean): boolean {
+    for (const d of this.#dialers.values()) {
+      // A seed whose node left or died is still redialed, but nobody waits for it.
+      if (d.peerId !== undefined && isGone(d.peerId)) continue
+      if (d.state === 'connecting' || d.state === 'waiting' || (d.state === 'open' && !d.link)) return false
+    }
+    for (const link of this.#links.values()) if (!link.settled) return false
+    for (const link of this.#pending) if (link.state === 'handshake' || link.state === 'proving') return false
+    return true
+  }
+
+  /** Cuts the link to a peer and refuses it until {@link heal}. */
+  cut(peer: string): void {
+    this.#cut.add(peer)
+    this.#links.get(peer)?.fail(CloseCode.forbidden, 'link cut')
+    this.#host.progress.notify()
+  }
+
+  /** Lifts a cut; the link comes back at once when the peer's URL (`url`) is known. */
+  heal(peer: string, url: string | undefined): void {
+    if (!this.#cut.delete(peer)) return
+    for (const d of this.#dialers.values()) if (d.peerId === peer) d.wake(true)
+    if (url && !this.#dialers.has(url) && !this.#links.has(peer)) this.dial(url, { gossip: true })
+    this.#host.progress.notify()
+  }
+
+  cuts(): string[] {
+    return [...this.#cut]
+  }
+
+  /** Registers an open link; false means a link to that node exists already and this one must go. */
+  linkUp(link: PeerLink): boolean {
+    this.#pending.delete(link)
+    const remote = link.remote
+    if (!remote) return false
+    if (this.#cut.has(remote.nodeId)) {
+      link.fail(CloseCode.forbidden, 'link cut')
+      return false
+    }
+    const existing = this.#links.get(remote.nodeId)
+    if (existing && existing !== link) {
+      if (existing.remote?.clientId !== remote.clientId) {
+        // The peer restarted with the same id (a new process writes with a new client id):
+        // the old link is a half-open leftover of its previous life.
+        existing.fail(CloseCode.goingAway, 'replaced by the peer restarted with the same id')
+      } else {
+        // Both sides apply the same rule, so they agree on which duplicate survives.
+        const dialerOf = (l: PeerLink) => (l.role === 'dialer' ? this.#host.id : remote.nodeId)
+        const keepNew = dialerOf(link) < dialerOf(existing)
+        if (!keepNew) return false
+        existing.fail(CloseCode.duplicate, 'duplicate link')
+      }
+    }
+    this.#links.set(remote.nodeId, link)
+    this.#host.linked(link, remote)
+    this.#host.logger.info('peer connected', { peer: remote.nodeId, name: remote.name, direction: link.role })
+    this.#host.peerUp({ id: remote.nodeId, name: remote.name, url: remote.url })
+    this.#host.progress.notify()
+    return true
+  }
+
+  linkDown(link: PeerLink): void {
+    this.#pending.delete(link)
+    const remote = link.remote
+    if (!remote || this.#links.get(remote.nodeId) !== link) return
+    this.#links.delete(remote.nodeId)
+    const closed = this.#host.closed
+    if (closed) this.#host.logger.debug('peer link closed: this node is leaving', { peer: remote.nodeId })
+    else this.#host.logger.info('peer disconnected', { peer: remote.nodeId, graceful: link.leaving })
+    this.#host.peerDown({ id: remote.nodeId, name: remote.name, url: remote.url, graceful: link.leaving })
+    if (!closed) {
+      for (const d of this.#dialers.values()) if (d.peerId === remote.nodeId) d.wake()
+    }
+    this.#host.progress.notify()
+  }
+
+  /** Says goodbye on every link, then stops every dialer (the node is leaving). */
+  leave(reason: string): void {
+    for (const link of [...this.#links.values(), ...this.#pending]) link.leave(reason)
+    // Only after the goodbye: stopping a dialer closes its socket, and a closing socket drops sends.
+    for (const d of this.#dialers.values()) d.stop()
+  }
+}

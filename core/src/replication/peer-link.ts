@@ -1,0 +1,363 @@
+import { applyAwarenessUpdate } from 'y-protocols/awareness'
+import type * as Y from 'yjs'
+import { CloseCode, dialableUrl, RateLimiter, SendBuffer, SOCKET_OPEN } from '../common/index.js'
+import type { Connection, Logger, MeshConflictError, MeshSocket, Metrics } from '../common/index.js'
+import { matchingSecret, newNonce, receiveFrame, sign, signAll, type FrameRules } from '../security/index.js'
+import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
+import type { HistoryRelation } from './compare.js'
+import { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
+import {
+  decodePeer,
+  encodePeer,
+  MessageType,
+  PROTOCOL_VERSION,
+  type Hello,
+  type PeerMessage,
+  type Resolution,
+} from './protocol.js'
+import type { PeerSink, Room } from './room.js'
+import { RoomSyncs, type LinkRoomState, type MergeReport } from './room-sync.js'
+
+export type { LinkRoomState, MergeReport } from './room-sync.js'
+
+/** How long a peer may take to finish the handshake before its socket is closed. */
+const HANDSHAKE_TIMEOUT_MS = 10_000
+/** WebSocket close reasons are limited to 123 bytes. */
+const MAX_REASON = 120
+
+/** What a link needs from the node that owns it. */
+export interface LinkHost {
+  readonly id: string
+  readonly name: string
+  readonly url: string
+  readonly clientId: number
+  readonly policy: ConflictPolicy
+  readonly logger: Logger
+  readonly maxMessageBytes: number
+  /** Shared secrets of the mesh; the first signs, any verifies. Empty: no authentication. */
+  readonly secrets: readonly string[]
+  readonly metrics: Metrics
+  /** Frames per second one peer may send (bursts of twice that). */
+  readonly messagesPerSecond: number
+  /** Unsent bytes a link may hold beyond the largest frame it was sent, before it is closed. */
+  readonly sendBufferBytes: number
+  /** Returns the room, creating it (and announcing it to every link) if needed. */
+  room(name: string): Room
+  rooms(): Iterable<Room>
+  existingRoom(name: string): Room | undefined
+  /** Registers an open link; false means a link to that node exists already and this one must go. */
+  linkUp(link: PeerLink): boolean
+  linkDown(link: PeerLink): void
+  /** A resolution the application chose for a quarantined room while the link was down. */
+  takeResolution(peer: string, room: string): Resolution
+  /** True while the room is quarantined on this node (`exception`): nothing crosses any link. */
+  quarantined(room: string): boolean
+  /** The peer's application resolved a conflict with this node: clear it here too. */
+  resolvedByPeer(peer: string, room: string): void
+  merged(report: MergeReport): void
+  conflict(error: MeshConflictError): void
+  /** Something about this link's sync progress changed. */
+  progress(): void
+  /** Member records a peer gossiped, as JSON: the host validates them (a throw closes the link). */
+  gossip(json: string, link: PeerLink): void
+  /** The peer announced a graceful leave. */
+  leaving(link: PeerLink): void
+}
+
+const truncate = (text: string): string => (text.length > MAX_REASON ? `${text.slice(0, MAX_REASON - 1)}…` : text)
+
+/**
+ * One WebSocket between two Mesh nodes, in either direction. It runs the handshake, the
+ * per-room (re)sync with the conflict policy, and carries live updates and awareness.
+ */
+export class PeerLink implements Connection, PeerSink {
+  /** `dialer` opened the socket, `acceptor` was connected to. */
+  readonly role: 'dialer' | 'acceptor'
+  /** The peer's handshake, once received. */
+  remote: Hello | undefined
+  /** True once the peer announced a graceful leave. */
+  leaving = false
+  #host: LinkHost
+  #socket: MeshSocket
+  #state: 'handshake' | 'proving' | 'open' | 'closed' = 'handshake'
+  #nonce = newNonce()
+  #rules: FrameRules<PeerMessage>
+  /** Milliseconds since the epoch the last frame arrived. */
+  lastReceivedAt = Date.now()
+  #syncs: RoomSyncs
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #closeReason: { code: number; reason: string } | undefined
+  #sendBuffer: SendBuffer
+  constructor(options: { host: LinkHost; socket: MeshSocket; role: 'dialer' | 'acceptor' }) {
+    this.#host = options.host
+    this.#socket = options.socket
+    this.#sendBuffer = new SendBuffer({ limit: options.host.sendBufferBytes })
+    this.role = options.role
+    this.#syncs = new RoomSyncs(this, options.host)
+    const host = options.host
+    this.#rules = {
+      maxBytes: host.maxMessageBytes,
+      limiter: new RateLimiter(host.messagesPerSecond),
+      count: (bytes) => {
+        host.metrics.peerFramesIn++
+        host.metrics.peerBytesIn += bytes
+        this.lastReceivedAt = Date.now()
+      },
+      decode: decodePeer,
+      handle: (message) => this.#handle(message),
+      fail: (code, reason) => this.fail(code, reason),
+    }
+    this.#timer = setTimeout(
+      () => this.fail(CloseCode.badMessage, 'handshake not completed in time'),
+      HANDSHAKE_TIMEOUT_MS,
+    )
+    this.#timer.unref?.()
+    if (this.role === 'dialer') this.#sendHello()
+  }
+  /** The peer's node id, once known. */
+  get peerId(): string | undefined {
+    return this.remote?.nodeId
+  }
+  /** `handshake`, `open` or `closed`. */
+  get state(): 'handshake' | 'proving' | 'open' | 'closed' {
+    return this.#state
+  }
+  /** The code and reason this link was closed with, if it closed itself. */
+  get closeReason(): { code: number; reason: string } | undefined {
+    return this.#closeReason
+  }
+  /** True when every room finished its initial sync (or is quarantined). */
+  get settled(): boolean {
+    return this.#state === 'open' && this.#syncs.settled
+  }
+  /** Sends a frame if the socket is open; a failing send closes the link. */
+  sendFrame(frame: Uint8Array<ArrayBuffer>): void {
+    if (this.#state === 'closed' || this.#socket.readyState !== SOCKET_OPEN) return
+    const held = this.#sendBuffer.overflow(this.#socket, frame.length)
+    if (held !== undefined) {
+      const limit = this.#sendBuffer.limit
+      this.#host.logger.warn('closing peer link that reads slower than this node sends', {
+        peer: this.peerId,
+        held,
+        limit,
+      })
+      return this.fail(CloseCode.sendBufferFull, `over ${limit} bytes waiting to be sent: the peer reads too slowly`)
+    }
+    try {
+      this.#socket.send(frame)
+      this.#host.metrics.peerFramesOut++
+      this.#host.metrics.peerBytesOut += frame.length
+    } catch (error) {
+      this.#host.logger.warn('peer send failed', { peer: this.peerId, error: String(error) })
+      this.fail(CloseCode.goingAway, 'send failed')
+    }
+  }
+  /** Handles one frame from the socket. Anything malformed closes this link only. */
+  receive(data: Uint8Array | ArrayBuffer | string): void {
+    if (this.#state === 'closed') return
+    receiveFrame(data, this.#rules)
+  }
+  /** Closes the socket with a code and reason, and cleans up. */
+  fail(code: number, reason: string): void {
+    if (this.#state === 'closed') return
+    this.#closeReason = { code, reason: truncate(reason) }
+    this.#host.metrics.closed(code)
+    // A dialer's failed handshake is reported by its PeerDialer, which backs off and throttles the lines;
+    // two nodes that dial each other settle on one link by closing the other: routine, not a warning.
+    const quiet = (this.role === 'dialer' && this.#state !== 'open') || code === CloseCode.duplicate
+    const log = code >= 4000 && !quiet ? this.#host.logger.warn : this.#host.logger.debug
+    log.call(this.#host.logger, 'closing peer link', { peer: this.peerId, code, reason })
+    try {
+      this.#socket.close(code, truncate(reason))
+    } catch {
+      // The socket is already gone; cleanup below is all that matters.
+    }
+    this.close()
+  }
+  /** Says goodbye (the peer then treats this as a graceful leave) and closes. */
+  leave(reason = 'leaving'): void {
+    if (this.#state === 'open') this.sendFrame(encodePeer.leave(reason))
+    this.fail(CloseCode.normal, reason)
+  }
+  /** Cleans up after the socket closed. Safe to call more than once. */
+  close(): void {
+    if (this.#state === 'closed') return
+    this.#state = 'closed'
+    clearTimeout(this.#timer)
+    this.#syncs.clear()
+    // Always: a socket that never finished its handshake must stop counting as a connection.
+    this.#host.linkDown(this)
+    this.#host.progress()
+  }
+  #sendHello(): void {
+    const host = this.#host
+    this.sendFrame(
+      encodePeer.hello({
+        nodeId: host.id,
+        name: host.name,
+        url: host.url,
+        clientId: host.clientId,
+        onConflict: host.policy,
+        nonce: this.#nonce,
+        // Proofs travel in `prove`, once each side's nonce is known (protocol version 2).
+        proof: '',
+      }),
+    )
+  }
+  #handle(message: PeerMessage): void {
+    if (this.#state === 'handshake') {
+      if (message.type !== MessageType.hello) throw new Error('expected hello first')
+      return this.#onHello(message)
+    }
+    if (this.#state === 'proving') {
+      if (message.type !== MessageType.prove) return this.fail(CloseCode.unauthorized, 'authentication required')
+      return this.#onProve(message.proof)
+    }
+    switch (message.type) {
+      case MessageType.hello:
+        throw new Error('hello sent twice')
+      case MessageType.prove:
+        throw new Error('proof sent twice')
+      case MessageType.state:
+        return this.#syncs.onState(message.room, message.snapshot, message.resolution)
+      case MessageType.diff:
+        return this.#syncs.onDiff(message.room, message.update, message.changed)
+      case MessageType.updates:
+        return this.#syncs.onUpdates(message.room, message.updates)
+      case MessageType.roomAwareness: {
+        const room = this.#host.existingRoom(message.room)
+        if (!room) return
+        // Entries for a light peer of this node come only from that light peer.
+        const entries = readAwarenessEntries(message.update)
+        const owners = room.awarenessOwners
+        const allowed = entries.filter((e) => !room.ownedByLight(e.clientId))
+        if (allowed.length === 0) return
+        applyAwarenessUpdate(
+          room.awareness,
+          allowed.length === entries.length ? message.update : writeAwarenessEntries(allowed),
+          this,
+        )
+        // Owned only while a state is here: a relayed removal must leave no owner entry behind.
+        const states = room.awareness.getStates()
+        for (const entry of allowed) if (states.has(entry.clientId)) owners.set(entry.clientId, this)
+        return
+      }
+      case MessageType.hold:
+        return this.#syncs.onHold(message.room, message.changed)
+      case MessageType.leave:
+        this.leaving = true
+        this.#host.logger.info('peer is leaving', { peer: this.peerId, reason: message.reason })
+        this.#host.leaving(this)
+        return
+      case MessageType.gossip:
+        return this.#host.gossip(message.json, this)
+      case MessageType.check:
+        return this.#syncs.onCheck(message.room, message.snapshot, message.reply)
+      case MessageType.repair:
+        return this.#syncs.onRepair(message.room, message.update)
+    }
+  }
+  #onHello(hello: Hello): void {
+    if (hello.version !== PROTOCOL_VERSION) {
+      return this.fail(CloseCode.protocolVersion, `protocol version ${hello.version}, expected ${PROTOCOL_VERSION}`)
+    }
+    if (hello.nodeId.length === 0 || hello.nodeId.length > 128) throw new Error('bad node id')
+    if (hello.name.length > 256) throw new Error('name too long')
+    hello.url = dialableUrl(hello.url)
+    if (!CONFLICT_POLICIES.includes(hello.onConflict as ConflictPolicy)) throw new Error('unknown onConflict policy')
+    if (hello.nodeId === this.#host.id) return this.fail(CloseCode.duplicate, 'link to self')
+    this.remote = hello
+    if (this.role === 'acceptor') {
+      // No proof yet: the dialer proves first, so a client without the secret gets no HMAC to guess against.
+      this.#sendHello()
+      this.#state = 'proving'
+      return
+    }
+    const { secrets, id } = this.#host
+    this.sendFrame(
+      encodePeer.prove(
+        secrets.length > 0 ? signAll(secrets, ['dialer', this.#nonce, hello.nonce, id, hello.nodeId]) : '',
+      ),
+    )
+    this.#state = 'proving'
+  }
+  /**
+   * The other side's proof. The acceptor checks the dialer's, then proves itself with the
+   * secret that matched; the dialer checks the acceptor's (mutual authentication). Both
+   * proofs cover both nonces, so neither can be replayed on another connection.
+   */
+  #onProve(proof: string): void {
+    const remote = this.remote
+    if (!remote) throw new Error('proof before hello')
+    const { secrets, id } = this.#host
+    const acceptor = this.role === 'acceptor'
+    const dialerNonce = acceptor ? remote.nonce : this.#nonce
+    const acceptorNonce = acceptor ? this.#nonce : remote.nonce
+    const [dialerId, acceptorId] = acceptor ? [remote.nodeId, id] : [id, remote.nodeId]
+    const dialerParts = ['dialer', dialerNonce, acceptorNonce, dialerId, acceptorId]
+    const acceptorParts = ['acceptor', dialerNonce, acceptorNonce, acceptorId, dialerId]
+    if (secrets.length === 0) {
+      // Both sides need a secret, and a common one; a node with one never joins a node without.
+      if (proof !== '') return this.fail(CloseCode.unauthorized, 'the peer has a mesh secret and this node has none')
+      if (acceptor) this.sendFrame(encodePeer.prove(''))
+      return this.#open()
+    }
+    const secret = matchingSecret(secrets, proof, acceptor ? dialerParts : acceptorParts)
+    if (secret === undefined) {
+      return this.fail(
+        CloseCode.unauthorized,
+        acceptor ? 'wrong or missing mesh secret' : 'the peer does not know the mesh secret',
+      )
+    }
+    if (acceptor) this.sendFrame(encodePeer.prove(sign(secret, acceptorParts)))
+    this.#open()
+  }
+  #open(): void {
+    const remote = this.remote
+    if (!remote) return
+    clearTimeout(this.#timer)
+    this.#state = 'open'
+    if (!this.#host.linkUp(this)) return this.fail(CloseCode.duplicate, 'duplicate link')
+    for (const room of [...this.#host.rooms()]) {
+      this.startRoom(room, this.#host.takeResolution(remote.nodeId, room.name))
+    }
+  }
+
+  /** True once the handshake is done and until the link closes. */
+  get isOpen(): boolean {
+    return this.#state === 'open'
+  }
+
+  /** Per-room sync state and history relation, for status reports. */
+  roomStates(): Record<string, { state: LinkRoomState; relation: HistoryRelation | null }> {
+    return this.#syncs.roomStates()
+  }
+
+  /** Starts a (re)sync round for a room: sends this side's state. */
+  startRoom(room: Room, resolution: Resolution = 'none'): void {
+    this.#syncs.startRoom(room, resolution)
+  }
+
+  /**
+   * Sends an anti-entropy check for a room, if the room is live on this link; with `reply`
+   * the peer answers with its snapshot at once (see {@link holds}). False when not live.
+   */
+  sendCheck(room: string, snapshot: Uint8Array, reply = false): boolean {
+    return this.#syncs.sendCheck(room, snapshot, reply)
+  }
+
+  /** True when the peer's last reported snapshot of `room` holds everything in `target`. */
+  holds(room: string, target: Y.Snapshot): boolean {
+    return this.#syncs.holds(room, target)
+  }
+
+  /** Forgets a room this node unloaded; the peer holds it on this link until the room comes back. */
+  dropRoom(name: string): void {
+    this.#syncs.dropRoom(name)
+  }
+
+  /** Quarantines a room on this link because the node quarantined it (a conflict on another link). */
+  holdRoom(name: string): void {
+    this.#syncs.holdRoom(name)
+  }
+}

@@ -1,0 +1,382 @@
+import * as Y from 'yjs'
+import { MeshConflictError, MeshError, type ConflictingKey, type Logger, type Metrics } from '../common/index.js'
+import { compareSnapshots, snapshotContains, type HistoryRelation } from './compare.js'
+import {
+  changedSince,
+  conflictsBetween,
+  decodeChanged,
+  encodeChanged,
+  yieldOwnWrites,
+  YieldOrigin,
+  type ChangedKeys,
+  type ConflictPolicy,
+} from './conflict.js'
+import { encodePeer, type Hello, type Resolution } from './protocol.js'
+import type { PeerSink, Room } from './room.js'
+import { checkUpdate } from './update-check.js'
+
+/** What one room looks like on one link: how far its (re)sync got. */
+export type LinkRoomState = 'syncing' | 'synced' | 'quarantined'
+
+/** What a merge on (re)sync found, reported through the node's `merge` event. */
+export interface MergeReport {
+  peer: string
+  room: string
+  relation: HistoryRelation
+  policy: ConflictPolicy
+  /** Keys both sides changed to different values; `winner` is the value after the merge. */
+  conflicts: Array<ConflictingKey & { winner: unknown }>
+}
+
+/** What the room sync of a link needs of the node (a part of the link's host). */
+export interface SyncHost {
+  readonly clientId: number
+  readonly policy: ConflictPolicy
+  readonly logger: Logger
+  readonly metrics: Metrics
+  /** Returns the room, creating it (and announcing it to every link) if needed. */
+  room(name: string): Room
+  existingRoom(name: string): Room | undefined
+  /** True while the room is quarantined on this node (`exception`): nothing crosses any link. */
+  quarantined(room: string): boolean
+  /** The peer's application resolved a conflict with this node: clear it here too. */
+  resolvedByPeer(peer: string, room: string): void
+  merged(report: MergeReport): void
+  conflict(error: MeshConflictError): void
+  /** Something about this link's sync progress changed. */
+  progress(): void
+}
+
+/** The link a room sync runs on: the origin of what it applies, and where it sends. */
+export interface SyncLink extends PeerSink {
+  readonly peerId: string | undefined
+  readonly role: 'dialer' | 'acceptor'
+  readonly remote: Hello | undefined
+  /** True once the handshake is done and until the link closes. */
+  readonly isOpen: boolean
+}
+
+interface RoomSync {
+  sentState: boolean
+  gotState: boolean
+  outgoing: 'pending' | 'live' | 'held'
+  incoming: 'pending' | 'synced' | 'held'
+  override: Resolution
+  relation?: HistoryRelation
+  policy?: ConflictPolicy
+  remoteSnapshot?: Y.Snapshot
+  localChanged?: ChangedKeys
+  remoteChanged?: ChangedKeys
+  conflictRaised?: boolean
+}
+
+const freshSync = (override: Resolution = 'none'): RoomSync => ({
+  sentState: false,
+  gotState: false,
+  outgoing: 'pending',
+  incoming: 'pending',
+  override,
+})
+
+// Check fully before applying: Yjs may integrate part of a malformed update and then throw.
+const validateUpdate = (update: Uint8Array): void => checkUpdate(update, 'v2')
+
+/**
+ * The rooms of one peer link: each room's (re)sync with the conflict policy (state, diff,
+ * hold), live updates, and the anti-entropy checks and repairs while it is live.
+ */
+export class RoomSyncs {
+  #link: SyncLink
+  #host: SyncHost
+  #rooms = new Map<string, RoomSync>()
+
+  constructor(link: SyncLink, host: SyncHost) {
+    this.#link = link
+    this.#host = host
+  }
+
+  /** True when every room finished its initial sync (or is quarantined). */
+  get settled(): boolean {
+    for (const sync of this.#rooms.values()) if (sync.incoming === 'pending') return false
+    return true
+  }
+
+  /** Stops relaying every room to this link (it closed). */
+  clear(): void {
+    for (const name of this.#rooms.keys()) this.#host.existingRoom(name)?.removeLink(this.#link)
+    this.#rooms.clear()
+  }
+
+  /** Per-room sync state and history relation, for status reports. */
+  roomStates(): Record<string, { state: LinkRoomState; relation: HistoryRelation | null }> {
+    const out: Record<string, { state: LinkRoomState; relation: HistoryRelation | null }> = {}
+    for (const [name, sync] of this.#rooms) {
+      const state: LinkRoomState =
+        sync.outgoing === 'held' || sync.incoming === 'held'
+          ? 'quarantined'
+          : sync.incoming === 'synced' && sync.outgoing === 'live'
+            ? 'synced'
+            : 'syncing'
+      out[name] = { state, relation: sync.relation ?? null }
+    }
+    return out
+  }
+  /** Starts a (re)sync round for a room: sends this side's state. */
+  startRoom(room: Room, resolution: Resolution = 'none'): void {
+    if (!this.#link.isOpen) return
+    this.#host.existingRoom(room.name)?.removeLink(this.#link)
+    const sync = freshSync(resolution)
+    sync.sentState = true
+    this.#rooms.set(room.name, sync)
+    this.#link.sendFrame(encodePeer.state(room.name, room.encodeSnapshot(), resolution))
+    this.#host.progress()
+  }
+  /**
+   * Sends an anti-entropy check for a room, if the room is live on this link; with `reply`
+   * the peer answers with its snapshot at once (see {@link holds}). False when not live.
+   */
+  sendCheck(room: string, snapshot: Uint8Array, reply = false): boolean {
+    if (!this.#live(room)) return false
+    this.#link.sendFrame(encodePeer.check(room, snapshot, reply))
+    return true
+  }
+  #peerSnapshots = new Map<string, Y.Snapshot>()
+  /** True when the peer's last reported snapshot of `room` holds everything in `target`. */
+  holds(room: string, target: Y.Snapshot): boolean {
+    const theirs = this.#peerSnapshots.get(room)
+    return theirs !== undefined && snapshotContains(theirs, target)
+  }
+  #live(room: string): boolean {
+    const sync = this.#rooms.get(room)
+    return this.#link.isOpen && sync?.outgoing === 'live' && sync.incoming === 'synced'
+  }
+  onCheck(name: string, snapshotBytes: Uint8Array, reply: boolean): void {
+    const room = this.#host.existingRoom(name)
+    const theirs = Y.decodeSnapshot(snapshotBytes)
+    // An unloaded room comes back once the peer's copy holds something.
+    if (!this.#rooms.has(name) && theirs.sv.size > 0) return this.#revive(name)
+    if (!room || !this.#live(name)) return
+    this.#peerSnapshots.set(name, theirs)
+    if (reply) this.#link.sendFrame(encodePeer.check(name, room.encodeSnapshot()))
+    this.#host.progress()
+    const mine = room.checkpoint
+    if (!mine) return
+    // Judged against our previous round, not our current state: what we gained since may
+    // still be on its way, and resending it would be waste, not repair.
+    if (snapshotContains(theirs, mine)) return
+    this.#host.metrics.repairsSent++
+    this.#host.logger.info('anti-entropy: peer lacks updates, repairing', { peer: this.#link.peerId, room: name })
+    this.#link.sendFrame(encodePeer.repair(name, Y.encodeStateAsUpdateV2(room.doc, Y.encodeStateVector(theirs.sv))))
+  }
+  onRepair(name: string, update: Uint8Array): void {
+    if (!this.#rooms.has(name)) return this.#revive(name)
+    if (!this.#live(name)) return
+    validateUpdate(update)
+    const room = this.#host.room(name)
+    if (!room.admit(update.length)) return this.#tooBig(room)
+    this.#host.metrics.repairsReceived++
+    Y.applyUpdateV2(room.doc, update, this.#link)
+  }
+  #policy(sync: RoomSync, remoteResolution: Resolution): ConflictPolicy {
+    if (sync.override !== 'none') return sync.override
+    // The remote's application chose: merge, or adopt our state; either way we merge.
+    if (remoteResolution !== 'none') return 'merge'
+    const local = this.#host.policy
+    if (local === 'accept' && this.#link.remote?.onConflict === 'accept') {
+      return this.#link.role === 'dialer' ? 'accept' : 'merge'
+    }
+    return local
+  }
+  #sync(name: string): RoomSync {
+    const sync = this.#rooms.get(name)
+    if (!sync) throw new Error(`room "${name}" was not synced on this link`)
+    return sync
+  }
+  #goLive(sync: RoomSync, room: Room): void {
+    sync.outgoing = 'live'
+    room.addLink(this.#link)
+  }
+  onState(name: string, snapshotBytes: Uint8Array, resolution: Resolution): void {
+    const remoteSnapshot = Y.decodeSnapshot(snapshotBytes)
+    let room: Room
+    try {
+      room = this.#host.room(name)
+    } catch (error) {
+      // A room this node cannot host (over maxRooms, a bad name) is refused alone: the link
+      // and every other room keep syncing.
+      if (!(error instanceof MeshError)) throw error
+      this.#host.logger.warn('refusing a room from a peer', {
+        peer: this.#link.peerId,
+        room: name,
+        reason: error.message,
+      })
+      this.#host.metrics.failed('room-refused')
+      this.#link.sendFrame(encodePeer.hold(name, ''))
+      return
+    }
+    if (resolution !== 'none' && this.#link.peerId) this.#host.resolvedByPeer(this.#link.peerId, name)
+    let sync = this.#rooms.get(name)
+    if (!sync || sync.gotState) {
+      room.removeLink(this.#link)
+      sync = freshSync()
+      this.#rooms.set(name, sync)
+    }
+    if (!sync.sentState) {
+      sync.sentState = true
+      this.#link.sendFrame(encodePeer.state(name, room.encodeSnapshot()))
+    }
+    sync.gotState = true
+    sync.remoteSnapshot = remoteSnapshot
+    const relation = compareSnapshots(Y.snapshot(room.doc), remoteSnapshot)
+    sync.relation = relation
+    // A room quarantined on this node takes nothing from any link and gives nothing, so no
+    // third node can carry the diverged writes around the quarantine.
+    if (this.#host.quarantined(name) && sync.override === 'none' && resolution === 'none') {
+      return this.#hold(name, sync, '')
+    }
+    if (relation === 'equal') {
+      sync.incoming = 'synced'
+      this.#goLive(sync, room)
+      return this.#host.progress()
+    }
+    const policy = this.#policy(sync, resolution)
+    sync.policy = policy
+    let changed = ''
+    if (relation === 'diverged') {
+      sync.localChanged = changedSince(room, remoteSnapshot)
+      changed = encodeChanged(sync.localChanged)
+    }
+    if (relation === 'diverged' && policy === 'exception') return this.#hold(name, sync, changed)
+    this.#link.sendFrame(encodePeer.diff(name, this.#diffFor(room, remoteSnapshot), changed))
+    this.#goLive(sync, room)
+    if (relation === 'ahead') sync.incoming = 'synced'
+    this.#host.progress()
+  }
+  #hold(name: string, sync: RoomSync, changed: string): void {
+    sync.outgoing = 'held'
+    sync.incoming = 'held'
+    this.#host.existingRoom(name)?.removeLink(this.#link)
+    this.#link.sendFrame(encodePeer.hold(name, changed))
+    this.#host.progress()
+  }
+  /** Forgets a room this node unloaded; the peer holds it on this link until the room comes back. */
+  dropRoom(name: string): void {
+    this.#rooms.delete(name)
+    this.#peerSnapshots.delete(name)
+  }
+  /**
+   * The peer sends traffic for a room this node unloaded (or never synced on this link): it
+   * still hosts the room, so the room comes back and syncs anew, here and on every link.
+   */
+  #revive(name: string): void {
+    if (this.#rooms.has(name) || !this.#link.isOpen) return
+    const existing = this.#host.existingRoom(name)
+    try {
+      if (existing) this.startRoom(existing)
+      else this.#host.room(name) // a new room starts a round on every link, this one included
+    } catch (error) {
+      if (!(error instanceof MeshError)) throw error
+      this.#host.logger.warn('refusing a room from a peer', {
+        peer: this.#link.peerId,
+        room: name,
+        reason: error.message,
+      })
+    }
+  }
+  /** Quarantines a room on this link because the node quarantined it (a conflict on another link). */
+  holdRoom(name: string): void {
+    const sync = this.#rooms.get(name)
+    if (!this.#link.isOpen || !sync || sync.outgoing === 'held') return
+    this.#hold(name, sync, '')
+  }
+  #diffFor(room: Room, remote: Y.Snapshot): Uint8Array {
+    return Y.encodeStateAsUpdateV2(room.doc, Y.encodeStateVector(remote.sv))
+  }
+  onDiff(name: string, update: Uint8Array, changed: string): void {
+    const sync = this.#rooms.get(name)
+    // A diff for a room this node unloaded meanwhile: sync it anew.
+    if (!sync) return this.#revive(name)
+    sync.remoteChanged = decodeChanged(changed)
+    if (sync.outgoing === 'held') {
+      if (sync.relation === 'diverged' && sync.policy === 'exception') this.#raiseConflict(name, sync)
+      return
+    }
+    validateUpdate(update)
+    const room = this.#host.room(name)
+    if (!room.admit(update.length)) return this.#tooBig(room)
+    room.applyState(update, this.#link)
+    sync.incoming = 'synced'
+    if (sync.relation === 'diverged') {
+      if (sync.policy === 'accept' && sync.remoteSnapshot) {
+        yieldOwnWrites(room, {
+          conflicts: conflictsBetween(sync.localChanged ?? new Map(), sync.remoteChanged).map((c) => c.key),
+          remote: sync.remoteChanged,
+          remoteSnapshot: sync.remoteSnapshot,
+          clientId: this.#host.clientId,
+          // Not this link: the write-back must reach this peer too.
+          origin: new YieldOrigin(this.#link.peerId),
+        })
+      }
+      this.#report(name, room, sync)
+    }
+    this.#host.progress()
+  }
+  onUpdates(name: string, updates: Uint8Array[]): void {
+    const sync = this.#rooms.get(name)
+    if (!sync) return this.#revive(name)
+    if (sync.outgoing === 'held') return
+    for (const update of updates) checkUpdate(update, 'v1')
+    const room = this.#host.room(name)
+    if (!room.admit(updates.reduce((n, u) => n + u.length, 0))) return this.#tooBig(room)
+    room.doc.transact(() => {
+      for (const update of updates) Y.applyUpdate(room.doc, update, this.#link)
+    }, this.#link)
+  }
+  onHold(name: string, changed: string): void {
+    const sync = this.#rooms.get(name)
+    if (!sync) return
+    sync.remoteChanged = decodeChanged(changed)
+    const wasHeld = sync.outgoing === 'held'
+    sync.outgoing = 'held'
+    sync.incoming = 'held'
+    this.#host.existingRoom(name)?.removeLink(this.#link)
+    if (wasHeld) {
+      if (sync.relation === 'diverged' && sync.policy === 'exception') this.#raiseConflict(name, sync)
+    } else
+      this.#host.logger.warn('peer quarantined a room until its application resolves it', {
+        peer: this.#link.peerId,
+        room: name,
+      })
+    this.#host.progress()
+  }
+  /** Refuses a room that would outgrow `maxDocumentBytes`: that room is held on this link, the link stays. */
+  #tooBig(room: Room): void {
+    const sync = this.#rooms.get(room.name)
+    this.#host.logger.warn('room would exceed the document limit; holding it on this link', {
+      peer: this.#link.peerId,
+      room: room.name,
+      maxBytes: room.maxBytes,
+    })
+    this.#host.metrics.failed('room-too-large')
+    if (sync) this.#hold(room.name, sync, '')
+  }
+  #report(name: string, room: Room, sync: RoomSync): void {
+    const conflicts = conflictsBetween(sync.localChanged ?? new Map(), sync.remoteChanged ?? new Map()).map((c) => ({
+      ...c,
+      winner: room.kv.entry(c.key)?.val,
+    }))
+    this.#host.merged({
+      peer: this.#link.peerId ?? '',
+      room: name,
+      relation: sync.relation ?? 'diverged',
+      policy: sync.policy ?? this.#host.policy,
+      conflicts,
+    })
+  }
+  #raiseConflict(name: string, sync: RoomSync): void {
+    if (sync.conflictRaised) return
+    sync.conflictRaised = true
+    const keys = conflictsBetween(sync.localChanged ?? new Map(), sync.remoteChanged ?? new Map())
+    this.#host.conflict(new MeshConflictError({ peer: this.#link.peerId ?? '', room: name, keys }))
+  }
+}

@@ -1,0 +1,5 @@
+export * from './auth.js'
+export * from './frame-guard.js'
+export * from './peer-auth.js'
+export * from './pending-connection.js'
+export * from './admission.js'

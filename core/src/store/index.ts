@@ -1,0 +1,3 @@
+export * from './kv-index.js'
+export * from './store.js'
+export * from './sweeper.js'
