@@ -18,6 +18,7 @@ import {
   type Logger as MeshLogger,
   type MeshEvents,
   type MeshStore,
+  type PutOptions,
 } from '@mesh/core'
 import { MESH_MODULE_OPTIONS } from './module-definition.js'
 import type { MeshModuleOptions } from './options.js'
@@ -75,16 +76,22 @@ export class MeshService implements OnApplicationBootstrap, BeforeApplicationShu
     return this.node.data
   }
 
-  /** Writes one key, or many keys in one commit. */
-  put(key: string, value: unknown): Promise<void>
-  put(entries: Record<string, unknown>): Promise<void>
-  put(keyOrEntries: string | Record<string, unknown>, value?: unknown): Promise<void> {
-    return typeof keyOrEntries === 'string' ? this.node.put(keyOrEntries, value) : this.node.put(keyOrEntries)
+  /** Writes one key, or many keys in one commit; options as `MeshNode.put` (ephemeral, ttl, replicas). */
+  put(key: string, value: JsonValue, options?: PutOptions): Promise<void>
+  put(entries: Record<string, JsonValue>, options?: PutOptions): Promise<void>
+  put(
+    keyOrEntries: string | Record<string, JsonValue>,
+    value?: JsonValue | PutOptions,
+    options?: PutOptions,
+  ): Promise<void> {
+    return typeof keyOrEntries === 'string'
+      ? this.node.put(keyOrEntries, value, options)
+      : this.node.put(keyOrEntries, value as PutOptions | undefined)
   }
 
   /** The value of `key`, or undefined. */
-  get(key: string): JsonValue | undefined {
-    return this.node.get(key)
+  get<T extends JsonValue = JsonValue>(key: string): T | undefined {
+    return this.node.get<T>(key)
   }
 
   /** True when the store holds `key`. */

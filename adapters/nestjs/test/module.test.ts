@@ -56,6 +56,10 @@ describe('@mesh/nestjs MeshModule and MeshService', () => {
     })
     expect(first.mesh.snapshot()).toEqual({ 'from-first': 1, a: 'x', b: [true] })
     expect(await first.mesh.pop('a')).toBe('x')
+    // Options pass through MeshService as through MeshNode.
+    await second.mesh.put('lease', { by: 'second' }, { ephemeral: true, ttl: 60_000 })
+    expect(second.mesh.data.meta('lease')).toMatchObject({ owner: second.mesh.node.id })
+    expect(second.mesh.data.meta('lease')?.expiresAt).toBeGreaterThan(Date.now())
 
     // Closing the app leaves the mesh: the other side sees a graceful leave.
     const secondId = second.mesh.node.id
