@@ -81,7 +81,8 @@ class AppController {
       throw new BadRequestException({ error: 'send a JSON object: its keys are merged into the store' })
     }
     try {
-      await this.#mesh.put(body as Record<string, unknown>)
+      // Validated as JSON by the node; a bad value is refused with a bad_request MeshError.
+      await this.#mesh.put(body as Record<string, JsonValue>)
     } catch (error) {
       throw toHttpError(error)
     }
