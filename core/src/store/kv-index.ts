@@ -48,8 +48,31 @@ const asEntry = (raw: unknown): KvEntry | undefined => {
   return raw as KvEntry
 }
 
-const entriesOf = (item: Y.Item): unknown[] =>
-  item.content instanceof Y.ContentAny ? (item.content.getContent() as unknown[]) : []
+/** Most entries that one Yjs item holds after merging consecutive writes of one client. */
+const MAX_MERGED_ENTRIES = 128
+
+const MERGES_CAPPED = Symbol.for('mesh.content-any-merges-capped')
+
+/**
+ * Yjs merges each write of a client into the item of its previous one by copying the item's
+ * whole array (`concat`), and splits that array again to delete one entry: both cost the
+ * length of the run, so a store that appends one entry per write pays O(keys) per write. Runs
+ * capped at MAX_MERGED_ENTRIES keep both O(1) and still spread an item's overhead over many
+ * entries. Merging is only Yjs's in-memory representation (updates and state are the same
+ * either way), so the cap, process-wide for ContentAny, changes no document.
+ */
+const capMerges = (): void => {
+  const proto = Y.ContentAny.prototype as Y.ContentAny & { [MERGES_CAPPED]?: true }
+  if (proto[MERGES_CAPPED]) return
+  const merge = proto.mergeWith
+  proto.mergeWith = function (this: Y.ContentAny, right: Y.ContentAny): boolean {
+    return this.arr.length + right.arr.length <= MAX_MERGED_ENTRIES && merge.call(this, right)
+  }
+  proto[MERGES_CAPPED] = true
+}
+
+/** Element `offset` of an item with ContentAny. */
+const entryAt = (item: Y.Item, offset: number): unknown => (item.content as Y.ContentAny).arr[offset]
 
 /** Id of a slot as `client:clock`. */
 export const slotRef = (slot: { client: number; clock: number }): string => `${slot.client}:${slot.clock}`
@@ -72,9 +95,12 @@ export class KvIndex {
   #removed = new Map<string, string>()
   /** Per key, entries that lost to a concurrent one when histories merged (recent ones only). */
   #superseded = new Map<string, Slot[]>()
+  /** Id of the last element the latest local write appended: where the search for the end starts. */
+  #tail: Y.ID | null = null
   #onChange: (changes: KeyChange[], transaction: Y.Transaction) => void
 
   constructor(doc: Y.Doc, onChange: (changes: KeyChange[], transaction: Y.Transaction) => void) {
+    capMerges()
     this.#doc = doc
     this.array = doc.getArray(KV_ARRAY)
     this.#onChange = onChange
@@ -140,10 +166,8 @@ export class KvIndex {
       if (entry) pushed.push(entry)
     }
     if (pushed.length > 0) {
-      const client = this.#doc.clientID
-      const start = Y.getState(this.#doc.store, client)
-      this.array.push(pushed)
-      pushed.forEach((entry, i) => this.#set({ client, clock: start + i, entry }))
+      const { client, clock } = this.#insertAfter(transaction, this.#last(), pushed)
+      pushed.forEach((entry, i) => this.#set({ client, clock: clock + i, entry }))
     }
     if (changes.length > 0) this.#stash(transaction, changes)
   }
@@ -180,7 +204,23 @@ export class KvIndex {
     else transaction.meta.set(this, changes)
   }
 
-  #observe = (event: Y.YArrayEvent<unknown>, transaction: Y.Transaction): void => {
+  /**
+   * Calls `f` for every element of this array among the structs of `client` with clocks in
+   * [from, to), without splitting any struct.
+   */
+  #eachElement(client: number, from: number, to: number, f: (item: Y.Item, offset: number) => void): void {
+    const structs = this.#doc.store.clients.get(client)
+    const last = structs?.[structs.length - 1]
+    if (!structs || !last || from >= to || from >= last.id.clock + last.length) return
+    for (let i = Y.findIndexSS(structs, from); i < structs.length && structs[i]!.id.clock < to; i++) {
+      const item = structs[i]!
+      if (!(item instanceof Y.Item) || item.parent !== this.array || !(item.content instanceof Y.ContentAny)) continue
+      const end = Math.min(to - item.id.clock, item.length)
+      for (let offset = Math.max(from - item.id.clock, 0); offset < end; offset++) f(item, offset)
+    }
+  }
+
+  #observe = (_event: Y.YArrayEvent<unknown>, transaction: Y.Transaction): void => {
     const changes = new Map<string, KeyChange>()
     for (const change of (transaction.meta.get(this) as KeyChange[] | undefined) ?? []) {
       const earlier = changes.get(change.key)
@@ -190,19 +230,27 @@ export class KvIndex {
       const earlier = changes.get(key)
       changes.set(key, { key, previous: earlier ? earlier.previous : previous, value })
     }
-    for (const item of event.changes.deleted) {
-      entriesOf(item).forEach((raw, i) => {
-        const entry = asEntry(raw)
-        const slot = entry && this.#slots.get(entry.key)
-        if (!entry || !slot || slot.client !== item.id.client || slot.clock !== item.id.clock + i) return
-        this.#unset(entry.key, slot)
-        note(entry.key, entry.val, undefined)
-      })
+    const before = transaction.beforeState
+    // Deleted entries: elements that existed before this transaction (Yjs's `event.changes`
+    // would walk the whole array on every transaction instead).
+    for (const [client, ranges] of transaction.deleteSet.clients) {
+      const existed = before.get(client) ?? 0
+      for (const { clock, len } of ranges) {
+        this.#eachElement(client, clock, Math.min(clock + len, existed), (item, i) => {
+          const entry = asEntry(entryAt(item, i))
+          const slot = entry && this.#slots.get(entry.key)
+          if (!entry || !slot || slot.client !== item.id.client || slot.clock !== item.id.clock + i) return
+          this.#unset(entry.key, slot)
+          note(entry.key, entry.val, undefined)
+        })
+      }
     }
     const losers: Slot[] = []
-    for (const item of event.changes.added) {
-      entriesOf(item).forEach((raw, i) => {
-        const entry = asEntry(raw)
+    // Added entries: elements integrated by this transaction and still there.
+    for (const [client, after] of transaction.afterState) {
+      this.#eachElement(client, before.get(client) ?? 0, after, (item, i) => {
+        if (item.deleted) return
+        const entry = asEntry(entryAt(item, i))
         if (!entry) return
         const slot: Slot = { client: item.id.client, clock: item.id.clock + i, entry }
         const current = this.#slots.get(entry.key)
@@ -267,24 +315,44 @@ export class KvIndex {
     const old = this.#slots.get(entry.key)
     if (old) this.#deleteElement(transaction, old)
     this.#unset(entry.key, old)
-    const store = this.#doc.store
-    const left = Y.getItemCleanEnd(transaction, store, Y.createID(after.client, after.clock))
-    const right = left.right
-    const client = this.#doc.clientID
-    const clock = Y.getState(store, client)
+    const left = Y.getItemCleanEnd(transaction, this.#doc.store, Y.createID(after.client, after.clock))
+    const { client, clock } = this.#insertAfter(transaction, left, [entry])
+    this.#set({ client, clock, entry })
+    this.#stash(transaction, [{ key: entry.key, previous: old?.entry.val, value: entry.val }])
+  }
+
+  /**
+   * The last element of the array, found from the end of the previous local write, since
+   * Y.Array's own ways to the end cost O(items): `push` walks from its rightmost search marker,
+   * which only indexed access moves, and indexed access walks back over every unmerged item of
+   * one client.
+   */
+  #last(): Y.Item | null {
+    const known = this.#tail && Y.getItem(this.#doc.store, this.#tail)
+    let item = known instanceof Y.Item && known.parent === this.array ? known : this.array._start
+    while (item?.right) item = item.right
+    return item
+  }
+
+  /** Integrates `entries` as one new item right of `left` (null: at the start); returns its id. */
+  #insertAfter(transaction: Y.Transaction, left: Y.Item | null, entries: KvEntry[]): Y.ID {
+    const right = left ? left.right : this.array._start
+    const id = Y.createID(this.#doc.clientID, Y.getState(this.#doc.store, this.#doc.clientID))
     const item = new Y.Item(
-      Y.createID(client, clock),
+      id,
       left,
-      left.lastId,
+      left && left.lastId,
       right,
       right && right.id,
       this.array,
       null,
-      new Y.ContentAny([entry]),
+      new Y.ContentAny(entries),
     )
     item.integrate(transaction, 0)
-    this.#set({ client, clock, entry })
-    this.#stash(transaction, [{ key: entry.key, previous: old?.entry.val, value: entry.val }])
+    // Index-based access (nothing in Mesh uses it) would trust search markers this insert did not move.
+    this.array._searchMarker?.splice(0)
+    if (right === null) this.#tail = item.lastId
+    return id
   }
 
   /**
