@@ -15,6 +15,7 @@ import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import * as Y from 'yjs'
+import { checkUpdate } from '../src/replication/index.js'
 import { memoryLogger, openSocket, serveNode, type ServedNode } from './helpers.js'
 
 const cleanups: Array<() => Promise<void> | void> = []
@@ -136,7 +137,7 @@ const withDeepValue = (update: Uint8Array, marker: string, levels: number): Uint
   const needle = new Uint8Array([119, marker.length, ...new TextEncoder().encode(marker)])
   const at = Buffer.from(update).indexOf(Buffer.from(needle))
   if (at < 0) throw new Error('marker not found in the update')
-  return new Uint8Array([...update.subarray(0, at), ...deepAny(levels), ...update.subarray(at + needle.length)])
+  return Buffer.concat([update.subarray(0, at), deepAny(levels), update.subarray(at + needle.length)])
 }
 
 /** A JSON value of `levels` nested arrays. */
@@ -254,6 +255,24 @@ describe('a light peer writes only JSON entries into the store', () => {
 })
 
 describe('values nest at most MAX_VALUE_DEPTH levels', () => {
+  it('checkUpdate measures how deep values nest, without recursion', () => {
+    const doc = new Y.Doc()
+    doc.getArray('a').push([1, 'text', null, true])
+    expect(checkUpdate(Y.encodeStateAsUpdate(doc), 'v1')).toBe(0)
+    doc.getArray('a').push([{ n: 2n ** 40n, b: new Uint8Array([1]), f: 1.5, i: -7, u: undefined, t: false }])
+    expect(checkUpdate(Y.encodeStateAsUpdate(doc), 'v1')).toBe(1)
+    doc.getMap('m').set('v', { a: [1, { b: [] }], c: {} })
+    expect(checkUpdate(Y.encodeStateAsUpdate(doc), 'v1')).toBe(4)
+    expect(checkUpdate(Y.encodeStateAsUpdateV2(doc), 'v2')).toBe(4)
+    doc.getArray('a').push([{ key: 'k', val: deepJson(MAX_VALUE_DEPTH) }])
+    expect(checkUpdate(Y.encodeStateAsUpdate(doc), 'v1')).toBe(MAX_VALUE_DEPTH + 1)
+    // 300 000 levels: lib0's readAny would overflow the stack long before.
+    doc.getArray('a').push(['DEEP-VALUE'])
+    const deep = withDeepValue(Y.encodeStateAsUpdate(doc), 'DEEP-VALUE', 300_000)
+    expect(checkUpdate(deep, 'v1')).toBe(300_000)
+    expect(() => checkUpdate(deep.subarray(0, deep.length - 3), 'v1')).toThrow()
+  })
+
   it('a local put of a deeper value throws a bad_request MeshError and writes nothing', async () => {
     expect(MAX_VALUE_DEPTH).toBe(64)
     const a = await start({ name: 'a' })
