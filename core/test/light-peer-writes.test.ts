@@ -100,7 +100,7 @@ const changes = (writer: Y.Doc, served: ServedNode, room = 'default'): Uint8Arra
   Y.encodeStateAsUpdate(writer, Y.encodeStateVector(served.node.room(room).doc))
 
 /** Puts `content` into the writer's `kv` as an item of its own, at the start of the array. */
-const insertRaw = (writer: Y.Doc, content: Y.AbstractContent): void => {
+const insertRaw = (writer: Y.Doc, content: Y.Item['content']): void => {
   writer.transact((tr) => {
     const clock = Y.getState(writer.store, writer.clientID)
     const item = new Y.Item(
