@@ -4,7 +4,7 @@
  */
 export { Emitter, type Listener } from './common/index.js'
 export { MeshError, type MeshErrorCode } from './common/index.js'
-export { defineJsonProperty, jsonEqual, toJsonValue, type JsonValue } from './common/index.js'
+export { defineJsonProperty, jsonEqual, MAX_VALUE_DEPTH, toJsonValue, type JsonValue } from './common/index.js'
 export { encodeLight, MessageType, SyncType } from './replication/protocol.js'
 export { KV_ARRAY, MAX_KEY_LENGTH, type KvEntry } from './store/index.js'
 export { assertKey } from './store/index.js'

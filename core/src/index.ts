@@ -19,6 +19,7 @@ export type { NodeStatus, PeerStatus, Metric, FeedMessage } from './observabilit
 
 // The key/value store.
 export { DEFAULT_ROOM, KV_ARRAY, MAX_KEY_LENGTH } from './store/index.js'
+export { MAX_VALUE_DEPTH } from './common/index.js'
 export type { KeyChange, KeyMeta, KvEntry, MeshStore, PutOptions } from './store/index.js'
 
 // Errors, close codes, logging, JSON.

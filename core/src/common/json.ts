@@ -4,7 +4,13 @@ import type { JsonValue } from './json-value.js'
 
 export type { JsonValue }
 
-const MAX_DEPTH = 64
+/**
+ * How many arrays and objects a stored value may nest in one another: `[[1]]` nests 2. Deeper
+ * values are refused (a `bad_request` MeshError from `put`, 400 from REST, close 4403 for a
+ * light peer): lib0 reads and writes values recursively, so a value thousands of levels deep
+ * overflows the stack of every replica that decodes or serves it.
+ */
+export const MAX_VALUE_DEPTH = 64
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
@@ -28,7 +34,9 @@ const check = (value: unknown, depth: number, path: string): JsonValue => {
       return value
     case 'object': {
       if (value === null) return null
-      if (depth >= MAX_DEPTH) throw new MeshError('bad_request', `${path} nests deeper than ${MAX_DEPTH} levels`)
+      if (depth >= MAX_VALUE_DEPTH) {
+        throw new MeshError('bad_request', `${path} nests deeper than ${MAX_VALUE_DEPTH} levels (MAX_VALUE_DEPTH)`)
+      }
       if (Array.isArray(value)) return value.map((v, i) => check(v, depth + 1, `${path}[${i}]`))
       const proto = Object.getPrototypeOf(value)
       if (proto !== Object.prototype && proto !== null) {

@@ -1,5 +1,16 @@
 import * as Y from 'yjs'
-import { KV_ARRAY } from '../store/index.js'
+import { MAX_VALUE_DEPTH } from '../common/index.js'
+import { checkUpdate } from '../replication/index.js'
+import { isKvEntry, KV_ARRAY } from '../store/index.js'
+
+type Struct = Y.Item | Y.GC | Y.Skip
+type Content = Y.Item['content']
+
+/**
+ * Deepest nesting of one element of `any` content: a store entry `{ key, val }` wraps its value
+ * in one more object, so a value at the limit makes an element one level deeper.
+ */
+const MAX_ELEMENT_DEPTH = MAX_VALUE_DEPTH + 1
 
 /** The integrated item with this id, or undefined when the doc does not have it (yet). */
 const known = (doc: Y.Doc, id: Y.ID): Y.Item | undefined => {
@@ -10,33 +21,123 @@ const known = (doc: Y.Doc, id: Y.ID): Y.Item | undefined => {
   return struct instanceof Y.Item ? struct : undefined
 }
 
-/** True when `item` (from a decoded update) goes into the root type `type` of `doc`. */
-const insertsInto = (doc: Y.Doc, item: Y.Item, name: string, type: unknown): boolean => {
-  if (typeof item.parent === 'string') return item.parent === name
-  // An insertion next to existing content names its parent only through its neighbours.
-  for (const ref of [item.origin, item.rightOrigin]) {
-    const neighbour = ref ? known(doc, ref) : undefined
-    if (neighbour && neighbour.parent === type) return true
+/** Finds the items of a decoded update by id (any id inside an item's run). */
+const itemsById = (structs: readonly Struct[]): ((id: Y.ID) => Y.Item | undefined) => {
+  const byClient = new Map<number, Struct[]>()
+  for (const struct of structs) {
+    const list = byClient.get(struct.id.client)
+    if (list) list.push(struct)
+    else byClient.set(struct.id.client, [struct])
   }
-  return false
+  // An update may list a client twice; lookups need each client's structs in clock order.
+  for (const list of byClient.values()) list.sort((x, y) => x.id.clock - y.id.clock)
+  return (id) => {
+    const list = byClient.get(id.client) ?? []
+    let low = 0
+    let high = list.length - 1
+    while (low <= high) {
+      const mid = (low + high) >>> 1
+      const struct = list[mid]!
+      if (id.clock < struct.id.clock) high = mid - 1
+      else if (id.clock >= struct.id.clock + struct.length) low = mid + 1
+      else return struct instanceof Y.Item ? struct : undefined
+    }
+    return undefined
+  }
+}
+
+/**
+ * Tells whether items of a decoded update go into the root type `name` of `doc`. An item names
+ * its parent only when it has no neighbours; otherwise it goes where its neighbours (origin and
+ * right origin) are, and a neighbour may itself be an item of the same update, placed by its
+ * own neighbours in turn. Follows those chains without recursion, remembering each answer.
+ */
+const parentResolver = (doc: Y.Doc, name: string, structs: readonly Struct[]): ((item: Y.Item) => boolean) => {
+  const type = doc.share.get(name)
+  const inUpdate = itemsById(structs)
+  const answers = new Map<Y.Item, boolean>()
+  return (item) => {
+    const seen = new Set<Y.Item>()
+    const todo = [item]
+    let into = false
+    for (let next = todo.pop(); next !== undefined && !into; next = todo.pop()) {
+      if (seen.has(next)) continue
+      seen.add(next)
+      const answer = answers.get(next)
+      if (answer !== undefined) {
+        into = answer
+        continue
+      }
+      if (typeof next.parent === 'string') {
+        into = next.parent === name
+        continue
+      }
+      // A parent given by id is a nested type: never a root type such as the store's array.
+      if (next.parent !== null) continue
+      for (const ref of [next.origin, next.rightOrigin]) {
+        if (!ref) continue
+        const neighbour = known(doc, ref)
+        if (neighbour) into ||= type !== undefined && neighbour.parent === type
+        else {
+          const pending = inUpdate(ref)
+          if (pending) todo.push(pending)
+        }
+      }
+    }
+    answers.set(item, into)
+    return into
+  }
 }
 
 const claimsOwnership = (value: unknown): boolean =>
   typeof value === 'object' && value !== null && ('owner' in value || 'exp' in value)
 
+/** Why an item a light peer inserts into the store's array must be refused, if it must. */
+const refuseInStore = (content: Content): string | undefined => {
+  if (content instanceof Y.ContentDeleted) return undefined
+  if (!(content instanceof Y.ContentAny)) {
+    return 'store content other than JSON entries (shared types, text, binary)'
+  }
+  const entries = content.getContent()
+  if (entries.some(claimsOwnership)) return 'store entries with an owner or an expiry (only nodes write those)'
+  if (!entries.every(isKvEntry)) return 'malformed store entries (each needs a non-empty string key and a val)'
+  return undefined
+}
+
+/** True when `content` could be refused if it went into the store's array (decides whether to look). */
+const suspect = (content: Content): boolean =>
+  !(content instanceof Y.ContentDeleted) &&
+  !(content instanceof Y.ContentAny && content.getContent().every((e) => isKvEntry(e) && !claimsOwnership(e)))
+
 /**
  * Why a (V1) update from a light peer must be refused, or undefined when it may be applied:
- * - it inserts store entries that carry an owner or an expiry. Only nodes write those: an
- *   owner ties a key to a node's membership and an expiry makes a sweeper remove it;
+ * - it holds a value nested deeper than `MAX_VALUE_DEPTH` (anywhere in the room; an element of
+ *   any content may nest one more level, the entry that wraps a store value): lib0 decodes
+ *   and encodes values recursively, so a deep one overflows the stack of whoever reads it;
+ * - it inserts a subdocument (anywhere): each is a `Y.Doc` of its own on every replica, and
+ *   Yjs removes them recursively (thousands at once overflow the stack);
+ * - it inserts into the store's array anything but well-formed JSON entries `{ key, val }`:
+ *   shared types, text, binary or embeds, entries replicas would ignore but stock y-utility
+ *   clients choke on, and entries with an owner or an expiry, which only nodes write (an owner
+ *   ties a key to a node's membership and an expiry makes a sweeper remove it). An item's
+ *   place is resolved through its neighbours in the doc or in the update itself;
  * - it depends on structs that neither the doc nor the update holds (a gap in a client's
  *   clocks, or a reference to an unknown item): Yjs would park it as pending for good, since
  *   a tab writes its own structs in order and nobody else has the missing ones;
  * - it deletes ids the doc does not hold yet: Yjs would keep the deletion and apply it to
  *   whatever a node writes under those ids later (a node's own future writes).
+ *
+ * `depth` is what `checkUpdate(update, 'v1')` returned, for a caller that checked already;
+ * without it the update is checked here, and a malformed one throws.
  */
-export const refuseLightUpdate = (doc: Y.Doc, update: Uint8Array): string | undefined => {
+export const refuseLightUpdate = (
+  doc: Y.Doc,
+  update: Uint8Array,
+  depth: number = checkUpdate(update, 'v1'),
+): string | undefined => {
+  // Before decoding: Yjs decodes values recursively.
+  if (depth > MAX_ELEMENT_DEPTH) return `values nested deeper than ${MAX_VALUE_DEPTH} levels (MAX_VALUE_DEPTH)`
   const { structs, ds } = Y.decodeUpdate(update)
-  const type = doc.share.get(KV_ARRAY)
   const ends = new Map<number, number>()
   for (const struct of structs) {
     const end = struct.id.clock + struct.length
@@ -45,17 +146,16 @@ export const refuseLightUpdate = (doc: Y.Doc, update: Uint8Array): string | unde
     ends.set(struct.id.client, Math.max(start, end))
   }
   const holds = (id: Y.ID): boolean => id.clock < Math.max(ends.get(id.client) ?? 0, Y.getState(doc.store, id.client))
+  const intoStore = parentResolver(doc, KV_ARRAY, structs)
   for (const struct of structs) {
     if (!(struct instanceof Y.Item)) continue
     for (const ref of [struct.origin, struct.rightOrigin, struct.parent instanceof Y.ID ? struct.parent : null]) {
       if (ref && !holds(ref)) return 'an update that refers to content nobody sent'
     }
-    if (
-      struct.content instanceof Y.ContentAny &&
-      struct.content.getContent().some(claimsOwnership) &&
-      insertsInto(doc, struct, KV_ARRAY, type)
-    ) {
-      return 'store entries with an owner or an expiry (only nodes write those)'
+    if (struct.content instanceof Y.ContentDoc) return 'subdocuments'
+    if (suspect(struct.content) && intoStore(struct)) {
+      const refusal = refuseInStore(struct.content)
+      if (refusal) return refusal
     }
   }
   for (const [client, ranges] of ds.clients) {

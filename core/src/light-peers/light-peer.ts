@@ -126,7 +126,7 @@ export class LightPeer implements Connection, LightSink {
       case MessageType.sync:
         if (message.sub === SyncType.step1) return this.#syncAnswers.request(message.payload)
         // Check fully first: Yjs may integrate part of a malformed update before throwing.
-        checkUpdate(message.payload, 'v1')
+        const depth = checkUpdate(message.payload, 'v1')
         if (this.readOnly) {
           // A client's handshake answer with nothing new is not a write; refusing it would only
           // make stock y-websocket clients warn on every connect.
@@ -135,7 +135,7 @@ export class LightPeer implements Connection, LightSink {
           this.sendFrame(encodeLight.permissionDenied('this connection is read-only'))
           return
         }
-        const refusal = refuseLightUpdate(doc, message.payload)
+        const refusal = refuseLightUpdate(doc, message.payload, depth)
         if (refusal) return this.fail(CloseCode.forbidden, `light peers may not send ${refusal}`)
         if (!this.room.admit(message.payload.length)) {
           return this.fail(CloseCode.tooLarge, `room "${this.room.name}" would exceed ${this.room.maxBytes} bytes`)

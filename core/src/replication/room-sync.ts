@@ -79,7 +79,9 @@ const freshSync = (override: Resolution = 'none'): RoomSync => ({
 })
 
 // Check fully before applying: Yjs may integrate part of a malformed update and then throw.
-const validateUpdate = (update: Uint8Array): void => checkUpdate(update, 'v2')
+const validateUpdate = (update: Uint8Array): void => {
+  checkUpdate(update, 'v2')
+}
 
 /**
  * The rooms of one peer link: each room's (re)sync with the conflict policy (state, diff,

@@ -8,8 +8,13 @@ import * as Y from 'yjs'
  * event loop and exhaust the heap inside `Y.applyUpdateV2`. Every genuine struct costs the
  * encoder at least a few bits, so the count is capped relative to the byte size.
  * Walking is also cheaper than `Y.decodeUpdateV2`, which allocates every struct.
+ *
+ * Returns how deep the most deeply nested value it holds (in `any` content and subdocument
+ * options) nests arrays and objects, 0 when none does. Values are walked without recursion,
+ * so however deep one is, walking it cannot overflow the stack (lib0's `readAny`, which Yjs
+ * uses to decode them, recurses once per level).
  */
-export const checkUpdate = (update: Uint8Array, format: 'v1' | 'v2'): void => {
+export const checkUpdate = (update: Uint8Array, format: 'v1' | 'v2'): number => {
   const budget = 4 * update.length + 1024
   let spent = 0
   const spend = (n: number): void => {
@@ -19,6 +24,7 @@ export const checkUpdate = (update: Uint8Array, format: 'v1' | 'v2'): void => {
   const bytes = decoding.createDecoder(update)
   const decoder = format === 'v2' ? new Y.UpdateDecoderV2(bytes) : new Y.UpdateDecoderV1(bytes)
   const rest = decoder.restDecoder
+  let depth = 0
   const clients = decoding.readVarUint(rest)
   spend(clients)
   for (let c = 0; c < clients; c++) {
@@ -46,7 +52,7 @@ export const checkUpdate = (update: Uint8Array, format: 'v1' | 'v2'): void => {
         else decoder.readLeftID()
         if ((info & 0b0010_0000) !== 0) decoder.readString()
       }
-      skipContent(decoder, kind, spend)
+      depth = Math.max(depth, skipContent(decoder, kind, spend))
     }
   }
   const deleteClients = decoding.readVarUint(rest)
@@ -61,17 +67,82 @@ export const checkUpdate = (update: Uint8Array, format: 'v1' | 'v2'): void => {
       decoder.readDsLen()
     }
   }
+  return depth
 }
 
+/**
+ * Skips one lib0 `any` value (the encoding of `decoding.readAny`) with an explicit stack instead
+ * of recursion, and returns how many arrays and objects it nests (0 for a primitive, 1 for
+ * `[1]` or `{}`). Throws on an unknown tag or a value cut short.
+ */
+export const skipAny = (d: decoding.Decoder): number => {
+  // Per open array or object: the values it still holds, and whether each comes after a key.
+  const open: Array<{ left: number; keyed: boolean }> = []
+  let deepest = 0
+  for (;;) {
+    const tag = decoding.readUint8(d)
+    switch (tag) {
+      case 127: // undefined
+      case 126: // null
+      case 121: // false
+      case 120: // true
+        break
+      case 125:
+        decoding.readVarInt(d)
+        break
+      case 124:
+        decoding.readFloat32(d)
+        break
+      case 123:
+        decoding.readFloat64(d)
+        break
+      case 122:
+        decoding.readBigInt64(d)
+        break
+      case 119:
+        decoding.readVarString(d)
+        break
+      case 116:
+        decoding.readVarUint8Array(d)
+        break
+      case 118: // object: length, then key and value pairs
+      case 117: {
+        // array: length, then values
+        const len = decoding.readVarUint(d)
+        deepest = Math.max(deepest, open.length + 1)
+        if (len > 0) {
+          open.push({ left: len, keyed: tag === 118 })
+          if (tag === 118) decoding.readVarString(d)
+          continue
+        }
+        break
+      }
+      default:
+        throw new Error(`unknown value tag ${tag}`)
+    }
+    // One value done: close every array or object it completed.
+    for (;;) {
+      const top = open[open.length - 1]
+      if (!top) return deepest
+      if (--top.left > 0) {
+        if (top.keyed) decoding.readVarString(d)
+        break
+      }
+      open.pop()
+    }
+  }
+}
+
+/** Skips one struct's content; returns how deep its values nest (see {@link skipAny}). */
 const skipContent = (
   decoder: Y.UpdateDecoderV1 | Y.UpdateDecoderV2,
   kind: number,
   spend: (n: number) => void,
-): void => {
+): number => {
   switch (kind) {
     case 1: // deleted
       decoder.readLen()
-      return
+      return 0
     case 2: {
       // JSON (legacy)
       const len = decoder.readLen()
@@ -80,39 +151,39 @@ const skipContent = (
         const text = decoder.readString()
         if (text !== 'undefined') JSON.parse(text)
       }
-      return
+      return 0
     }
     case 3: // binary
       decoder.readBuf()
-      return
+      return 0
     case 4: // string
       decoder.readString()
-      return
+      return 0
     case 5: // embed
       decoder.readJSON()
-      return
+      return 0
     case 6: // format
       decoder.readKey()
       decoder.readJSON()
-      return
+      return 0
     case 7: {
       // shared type: XmlElement (3) and XmlHook (5) carry a name
       const ref = decoder.readTypeRef()
       if (ref > 6) throw new Error(`unknown type ref ${ref}`)
       if (ref === 3 || ref === 5) decoder.readKey()
-      return
+      return 0
     }
     case 8: {
       // any
       const len = decoder.readLen()
       spend(len)
-      for (let i = 0; i < len; i++) decoder.readAny()
-      return
+      let depth = 0
+      for (let i = 0; i < len; i++) depth = Math.max(depth, skipAny(decoder.restDecoder))
+      return depth
     }
     case 9: // subdocument
       decoder.readString()
-      decoder.readAny()
-      return
+      return skipAny(decoder.restDecoder)
     default:
       throw new Error(`unknown content type ${kind}`)
   }
