@@ -1,5 +1,20 @@
-import { isWellFormed } from '../common/index.js'
-import { MAX_KEY_LENGTH, type KvEntry } from './kv-index.js'
+import { isWellFormed, type JsonValue } from '../common/index.js'
+
+/** Name of the array that holds the key/value store in every room (the layout of y-utility's `YKeyValue`). */
+export const KV_ARRAY = 'kv'
+
+/** Longest key the store accepts, in UTF-16 code units. */
+export const MAX_KEY_LENGTH = 1024
+
+/** One entry of the store's array: a key, its value, and for ephemeral and TTL keys their owner and expiry. */
+export interface KvEntry {
+  key: string
+  val: JsonValue
+  /** Node id that owns an ephemeral key. */
+  owner?: string
+  /** Expiry of a TTL key, in milliseconds since the epoch by the writer's clock. */
+  exp?: number
+}
 
 /**
  * True when `raw` is a well-formed entry of the store's array: an object (not an array) with a

@@ -1,21 +1,6 @@
 import * as Y from 'yjs'
-import { isWellFormed, type JsonValue } from '../common/index.js'
-
-/** Name of the array that holds the key/value store in every room (the layout of y-utility's `YKeyValue`). */
-export const KV_ARRAY = 'kv'
-
-/** Longest key the store accepts, in UTF-16 code units. */
-export const MAX_KEY_LENGTH = 1024
-
-/** One entry of the store's array: a key, its value, and for ephemeral and TTL keys their owner and expiry. */
-export interface KvEntry {
-  key: string
-  val: JsonValue
-  /** Node id that owns an ephemeral key. */
-  owner?: string
-  /** Expiry of a TTL key, in milliseconds since the epoch by the writer's clock. */
-  exp?: number
-}
+import type { JsonValue } from '../common/index.js'
+import { asKvEntry, KV_ARRAY, type KvEntry } from './kv-entry.js'
 
 /** What one transaction changed for one key. */
 export interface KeyChange {
@@ -35,18 +20,6 @@ interface Slot {
 
 /** Most recent removals remembered, to name removed keys when histories diverge. */
 const MAX_REMOVALS = 100_000
-
-/** The entry, when `raw` is a well-formed one; anything else in the array is ignored by every replica alike. */
-const asEntry = (raw: unknown): KvEntry | undefined => {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined
-  const e = raw as Record<string, unknown>
-  const key = e.key
-  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH || !isWellFormed(key)) return undefined
-  if (e.val === undefined) return undefined
-  if (e.owner !== undefined && typeof e.owner !== 'string') return undefined
-  if (e.exp !== undefined && (typeof e.exp !== 'number' || !Number.isFinite(e.exp))) return undefined
-  return raw as KvEntry
-}
 
 /** Most entries that one Yjs item holds after merging consecutive writes of one client. */
 const MAX_MERGED_ENTRIES = 128
@@ -237,7 +210,7 @@ export class KvIndex {
       const existed = before.get(client) ?? 0
       for (const { clock, len } of ranges) {
         this.#eachElement(client, clock, Math.min(clock + len, existed), (item, i) => {
-          const entry = asEntry(entryAt(item, i))
+          const entry = asKvEntry(entryAt(item, i))
           const slot = entry && this.#slots.get(entry.key)
           if (!entry || !slot || slot.client !== item.id.client || slot.clock !== item.id.clock + i) return
           this.#unset(entry.key, slot)
@@ -250,7 +223,7 @@ export class KvIndex {
     for (const [client, after] of transaction.afterState) {
       this.#eachElement(client, before.get(client) ?? 0, after, (item, i) => {
         if (item.deleted) return
-        const entry = asEntry(entryAt(item, i))
+        const entry = asKvEntry(entryAt(item, i))
         if (!entry) return
         const slot: Slot = { client: item.id.client, clock: item.id.clock + i, entry }
         const current = this.#slots.get(entry.key)

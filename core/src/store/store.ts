@@ -1,7 +1,8 @@
 import type * as Y from 'yjs'
 import { MeshError } from '../common/index.js'
 import { defineJsonProperty, isWellFormed, toJsonValue, type JsonValue } from '../common/index.js'
-import { MAX_KEY_LENGTH, type KvEntry, type KvIndex } from './kv-index.js'
+import { MAX_KEY_LENGTH, type KvEntry } from './kv-entry.js'
+import type { KvIndex } from './kv-index.js'
 
 /** The room that holds the key/value store the node's `put`/`get`/`pop` work on. */
 export const DEFAULT_ROOM = 'default'
