@@ -488,11 +488,16 @@ const asJson = (value: unknown): unknown => {
  * whose entry has one, minus TTL entries already expired (the node hides those until its
  * sweeper removes them, by design).
  */
-const clientView = (kv: YKeyValue<unknown>): Record<string, unknown> => {
+const clientView = (kv: YKeyValue<unknown>, malformed?: (what: string) => void): Record<string, unknown> => {
   const out: Record<string, unknown> = {}
   const now = Date.now()
   for (const [key, entry] of kv.map) {
-    if (typeof key !== 'string' || entry === null || typeof entry !== 'object' || entry.val === undefined) continue
+    // A stock client keeps whatever entry the nodes relayed: one without a string key or a
+    // value is an entry the nodes must not have passed on (and it must not crash this check).
+    if (typeof key !== 'string' || entry === null || typeof entry !== 'object' || entry.val === undefined) {
+      malformed?.(JSON.stringify(entry ?? null)?.slice(0, 120) ?? String(entry))
+      continue
+    }
     const exp = (entry as { exp?: unknown }).exp
     if (typeof exp === 'number' && exp <= now) continue
     Object.defineProperty(out, key, { value: asJson(entry.val), enumerable: true, writable: true, configurable: true })
@@ -1039,6 +1044,14 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
   const checkEnd = async (): Promise<void> => {
     const expected = Object.fromEntries(honestWritten)
     const clock = Y.decodeStateVector(Y.encodeStateVector(writerDoc)).get(writerDoc.clientID)
+    const reportedMalformed = new Set<string>()
+    const malformedRelayed = (client: string) => (entry: string) => {
+      if (reportedMalformed.has(client)) return
+      reportedMalformed.add(client)
+      violate(
+        `malformed entry relayed to an honest client: the honest ${client}'s YKeyValue holds ${entry} (no string key, or no value) (seed ${options.seed})`,
+      )
+    }
     const honestOf = (view: Record<string, unknown>) =>
       Object.fromEntries(Object.entries(view).filter(([k]) => k.startsWith('honest:')))
     const stateOf = async (p: MeshProcess) => {
@@ -1062,8 +1075,8 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
       let onB: Awaited<ReturnType<typeof stateOf>>
       for (;;) {
         ;[onA, onB] = await Promise.all([stateOf(a), stateOf(b)])
-        const readerHonest = honestOf(clientView(readerKv))
-        const writerHonest = honestOf(clientView(writerKv))
+        const readerHonest = honestOf(clientView(readerKv, malformedRelayed('reader')))
+        const writerHonest = honestOf(clientView(writerKv, malformedRelayed('writer')))
         const ok =
           isDeepStrictEqual(onA.honest, expected) &&
           isDeepStrictEqual(onB.honest, expected) &&
@@ -1124,7 +1137,7 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
         try {
           await synced(late, `a new YKeyValue client on ${p.name}`)
           const { all } = await stateOf(p)
-          const view = clientView(kv)
+          const view = clientView(kv, malformedRelayed(`new client on ${p.name}`))
           if (!isDeepStrictEqual(view, all))
             violate(
               `a new YKeyValue client on ${p.name} sees another store than its REST API: ${storeDiff(view, all, ['client', 'REST'])} (seed ${options.seed})`,
