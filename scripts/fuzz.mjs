@@ -1,6 +1,9 @@
-// `npm run fuzz [-- --frames N --seed N --skip family,family]`: builds, then runs the long
-// fuzzing run of e2e/fuzz.test.ts (default 100k frames) against real mesh serve processes and
-// prints its figures. Family names are listed in e2e/fuzz-frames.ts.
+// `npm run fuzz [-- --frames N --seed N --skip name,name]`: builds, then runs the long
+// fuzzing run of e2e/fuzz.test.ts against real mesh serve processes: every campaign past the
+// node's limits (sockets past maxConnections, rooms past maxRooms, values just under and over
+// the size limits, floods and readers that never read), then 100k frames by default, and prints
+// its figures with A's memory against the bytes the attackers sent. Family names are listed in
+// e2e/fuzz-frames.ts, campaign names in CAMPAIGNS of e2e/fuzz-engine.ts; --skip takes both.
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'

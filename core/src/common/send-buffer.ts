@@ -36,3 +36,55 @@ export class SendBuffer {
     return undefined
   }
 }
+
+/** How long a budget trusts its running total before it reads every socket's buffer again. */
+const RESCAN_MS = 100
+
+/**
+ * Unsent bytes all the sockets of one kind may hold together (a node-wide bound): each
+ * socket's own bound stops one client that stops reading, but a thousand such clients, each
+ * within its own bound, would still pin a thousand answers in memory for a few bytes each.
+ * Large answers (a light peer's SyncStep1 answer) wait while the budget is spent. The total
+ * is counted up as frames are sent and read again from the sockets at most every 100 ms.
+ */
+export class SendBudget {
+  readonly limit: number
+  #sockets = new Set<MeshSocket>()
+  #total = 0
+  #readAt = -Infinity
+
+  constructor(options: { limit: number }) {
+    this.limit = options.limit
+  }
+
+  /** Counts a socket's unsent bytes from now on. */
+  add(socket: MeshSocket): void {
+    this.#sockets.add(socket)
+  }
+
+  /** Stops counting a socket (it closed). */
+  delete(socket: MeshSocket): void {
+    if (this.#sockets.delete(socket)) this.#readAt = -Infinity
+  }
+
+  /** A frame of `bytes` was handed to one of the sockets. */
+  sent(bytes: number): void {
+    this.#total += bytes
+  }
+
+  /** Unsent bytes of all the sockets, near enough (never under, by more than what drained in the last 100 ms). */
+  held(now = Date.now()): number {
+    if (now - this.#readAt >= RESCAN_MS) {
+      let total = 0
+      for (const socket of this.#sockets) total += bufferedBytes(socket) ?? 0
+      this.#total = total
+      this.#readAt = now
+    }
+    return this.#total
+  }
+
+  /** True while the sockets together hold more than the limit. */
+  spent(now = Date.now()): boolean {
+    return this.held(now) > this.limit
+  }
+}

@@ -9,8 +9,8 @@ import { checkUpdate } from '../replication/index.js'
 import { decodeLight, encodeLight, MessageType, SyncType, type LightMessage } from '../replication/index.js'
 import type { Metrics } from '../common/index.js'
 import { RateLimiter } from '../common/index.js'
-import { SendBuffer } from '../common/index.js'
-import { SyncAnswers } from './sync-answers.js'
+import { SendBuffer, type SendBudget } from '../common/index.js'
+import { SyncAnswers, stateAnswer } from './sync-answers.js'
 import type { LightSink, Room } from '../replication/index.js'
 import { SOCKET_OPEN, type Connection, type MeshSocket } from '../common/index.js'
 
@@ -27,6 +27,8 @@ export interface LightHost {
   readonly sendBufferBytes: number
   /** SyncStep1 answers carrying state the client lacks, per minute (bursts of 4). */
   readonly syncAnswersPerMinute: number
+  /** Unsent bytes all light peers may hold together: answers wait while it is spent. */
+  readonly sendBudget: SendBudget
   lightDown(peer: LightPeer): void
 }
 
@@ -60,11 +62,12 @@ export class LightPeer implements Connection, LightSink {
     const host = options.host
     this.#sendBuffer = new SendBuffer({ limit: host.sendBufferBytes })
     const doc = this.room.doc
+    host.sendBudget.add(this.#socket)
     this.#syncAnswers = new SyncAnswers({
       doc,
       perMinute: host.syncAnswersPerMinute,
-      answer: (stateVector) =>
-        this.sendFrame(encodeLight.sync(SyncType.step2, Y.encodeStateAsUpdate(doc, stateVector))),
+      budget: host.sendBudget,
+      answer: (stateVector) => this.sendFrame(stateAnswer(doc, stateVector)),
     })
     this.#rules = {
       maxBytes: host.maxMessageBytes,
@@ -106,6 +109,7 @@ export class LightPeer implements Connection, LightSink {
     }
     try {
       this.#socket.send(frame)
+      this.#host.sendBudget.sent(frame.length)
       this.#host.metrics.lightFramesOut++
       this.#host.metrics.lightBytesOut += frame.length
     } catch (error) {
@@ -165,7 +169,13 @@ export class LightPeer implements Connection, LightSink {
   #onAwareness(update: Uint8Array): void {
     const { awareness } = this.room
     const owners = this.room.awarenessOwners
-    const entries = readAwarenessEntries(update)
+    const { kept: entries, dropped } = this.room.capAwareness(readAwarenessEntries(update))
+    if (dropped > 0)
+      this.#host.logger.warn('dropped awareness states for new clients: the room holds as many as it may', {
+        peer: this.id,
+        room: this.room.name,
+        dropped,
+      })
     const allowed: AwarenessEntry[] = []
     let echoes = 0
     let refused = 0
@@ -202,7 +212,11 @@ export class LightPeer implements Connection, LightSink {
     }
     if (echoes > 0) this.#host.logger.debug('ignored echoed awareness entries', { peer: this.id, echoes })
     if (allowed.length === 0) return
-    applyAwarenessUpdate(awareness, allowed.length === entries.length ? update : writeAwarenessEntries(allowed), this)
+    applyAwarenessUpdate(
+      awareness,
+      allowed.length === entries.length && dropped === 0 ? update : writeAwarenessEntries(allowed),
+      this,
+    )
     for (const { clientId } of allowed) {
       if (!awareness.getStates().has(clientId)) this.#release(clientId)
     }
@@ -235,6 +249,7 @@ export class LightPeer implements Connection, LightSink {
     if (this.#closed) return
     this.#closed = true
     this.#syncAnswers.stop()
+    this.#host.sendBudget.delete(this.#socket)
     this.room.removeLight(this)
     const clients = [...this.#clients]
     if (clients.length > 0) removeAwarenessStates(this.room.awareness, clients, this)

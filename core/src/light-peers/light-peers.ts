@@ -1,4 +1,12 @@
-import { CloseCode, MeshError, type Connection, type Logger, type MeshSocket, type Metrics } from '../common/index.js'
+import {
+  CloseCode,
+  MeshError,
+  SendBudget,
+  type Connection,
+  type Logger,
+  type MeshSocket,
+  type Metrics,
+} from '../common/index.js'
 import { lightKeepalive, type Room } from '../replication/index.js'
 import { LightPeer, type LightHost } from './light-peer.js'
 
@@ -13,6 +21,8 @@ export interface LightPeersOptions {
   readonly messagesPerSecond: number
   readonly sendBufferBytes: number
   readonly syncAnswersPerMinute: number
+  /** Unsent bytes all light peers may hold together before SyncStep1 answers wait. */
+  readonly sendBudgetBytes: number
   readonly keepaliveMs: number
   readonly readOnly: LightReadOnly | undefined
 }
@@ -34,6 +44,7 @@ export class LightPeers {
       messagesPerSecond: options.messagesPerSecond,
       sendBufferBytes: options.sendBufferBytes,
       syncAnswersPerMinute: options.syncAnswersPerMinute,
+      sendBudget: new SendBudget({ limit: options.sendBudgetBytes }),
       lightDown: (light: LightPeer) => {
         this.#lights.delete(light)
       },

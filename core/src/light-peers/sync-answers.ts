@@ -1,8 +1,48 @@
 import * as Y from 'yjs'
-import { RateLimiter } from '../common/index.js'
+import { RateLimiter, type SendBudget } from '../common/index.js'
+import { encodeLight, SyncType } from '../replication/index.js'
 
 /** Whole-state answers a light peer may get at once before the per-minute budget applies. */
 const BURST = 4
+
+/** How often an answer that waits for the node's send budget looks again, ms. */
+const BUDGET_RETRY_MS = 100
+
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/** Per document: a change counter, and the last answer encoded (against one state vector). */
+interface DocAnswers {
+  version: number
+  last?: { stateVector: Uint8Array; version: number; frame: Uint8Array<ArrayBuffer> }
+}
+const answersOf = new WeakMap<Y.Doc, DocAnswers>()
+
+/**
+ * The SyncStep2 frame answering `stateVector`, shared by every light peer of the room that asks
+ * with the same state vector before the room changes: a crowd of cold joins (or a crowd of
+ * clients that ask and never read) holds one copy of the room in the send queues, not one each.
+ */
+export const stateAnswer = (doc: Y.Doc, stateVector: Uint8Array): Uint8Array<ArrayBuffer> => {
+  let answers = answersOf.get(doc)
+  if (!answers) {
+    const fresh: DocAnswers = { version: 0 }
+    doc.on('update', () => {
+      fresh.version++
+      fresh.last = undefined
+    })
+    answersOf.set(doc, fresh)
+    answers = fresh
+  }
+  const last = answers.last
+  if (last && last.version === answers.version && sameBytes(last.stateVector, stateVector)) return last.frame
+  const frame = encodeLight.sync(SyncType.step2, Y.encodeStateAsUpdate(doc, stateVector))
+  answers.last = { stateVector: stateVector.slice(), version: answers.version, frame }
+  return frame
+}
 
 /** True when the room holds structs the client's state vector does not cover. */
 const lacksStructs = (doc: Y.Doc, stateVector: Uint8Array): boolean => {
@@ -28,7 +68,8 @@ const lowerBound = (a: Uint8Array, b: Uint8Array): Uint8Array => {
 /**
  * Answers one light peer's SyncStep1 requests within a budget. Each answer that carries state
  * the client lacks means encoding up to the whole room, so those take a token from a bucket of
- * `perMinute` (bursts of 4); a request from a client that already has every struct costs
+ * `perMinute` (bursts of 4), and wait while the node's light sockets together hold more unsent
+ * bytes than its send budget (clients that do not read cannot pin an answer each); a request from a client that already has every struct costs
  * little (its answer is the delete set) and is answered at once. Without a token the request
  * waits, and requests that arrive meanwhile join it: when the next token comes, the client
  * gets one answer that covers them all (against the lowest of their state vectors), and no
@@ -37,14 +78,21 @@ const lowerBound = (a: Uint8Array, b: Uint8Array): Uint8Array => {
 export class SyncAnswers {
   #doc: Y.Doc
   #answer: (stateVector: Uint8Array) => void
+  #budget: SendBudget | undefined
   #limiter: RateLimiter
   #waiting: Uint8Array | undefined
   #timer: ReturnType<typeof setTimeout> | undefined
   #stopped = false
 
-  constructor(options: { doc: Y.Doc; perMinute: number; answer: (stateVector: Uint8Array) => void }) {
+  constructor(options: {
+    doc: Y.Doc
+    perMinute: number
+    answer: (stateVector: Uint8Array) => void
+    budget?: SendBudget
+  }) {
     this.#doc = options.doc
     this.#answer = options.answer
+    this.#budget = options.budget
     this.#limiter = new RateLimiter(options.perMinute / 60, BURST)
   }
 
@@ -56,7 +104,8 @@ export class SyncAnswers {
       this.#waiting = lowerBound(this.#waiting, stateVector)
       return
     }
-    if (!lacksStructs(this.#doc, stateVector) || this.#limiter.take()) return this.#answer(stateVector)
+    if (!lacksStructs(this.#doc, stateVector)) return this.#answer(stateVector)
+    if (!this.#budget?.spent() && this.#limiter.take()) return this.#answer(stateVector)
     this.#waiting = stateVector
     this.#schedule()
   }
@@ -71,14 +120,17 @@ export class SyncAnswers {
 
   #schedule(): void {
     if (this.#timer !== undefined) return
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      const stateVector = this.#waiting
-      if (stateVector === undefined || this.#stopped) return
-      if (!this.#limiter.take()) return this.#schedule()
-      this.#waiting = undefined
-      this.#answer(stateVector)
-    }, this.#limiter.msUntilToken())
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined
+        const stateVector = this.#waiting
+        if (stateVector === undefined || this.#stopped) return
+        if (this.#budget?.spent() || !this.#limiter.take()) return this.#schedule()
+        this.#waiting = undefined
+        this.#answer(stateVector)
+      },
+      Math.max(this.#limiter.msUntilToken(), this.#budget?.spent() ? BUDGET_RETRY_MS : 0),
+    )
     // A waiting answer is no reason to keep a process alive.
     this.#timer.unref?.()
   }

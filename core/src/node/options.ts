@@ -40,6 +40,13 @@ export interface MeshLimits {
   /** The same bound for peer links. Default 256 MiB. */
   peerSendBufferBytes?: number
   /**
+   * Unsent bytes all light-peer sockets of the node may hold together. While they hold more,
+   * SyncStep1 answers that carry state wait (clients that ask and never read cannot each pin a
+   * copy of the room); answers to identical requests are shared until the room changes.
+   * Default 32 MiB.
+   */
+  lightSendBudgetBytes?: number
+  /**
    * SyncStep1 answers per minute, per light peer, that carry state the client lacks (each may
    * encode the whole room), in bursts of 4. Beyond it the request waits for the next one, and
    * later requests replace it; requests from an up-to-date client are answered at once.
@@ -123,12 +130,14 @@ export const resolveLimits = (limits: MeshLimits = {}): Required<MeshLimits> => 
     maxConnections: limits.maxConnections ?? 10_000,
     lightSendBufferBytes: limits.lightSendBufferBytes ?? 32 * 1024 * 1024,
     peerSendBufferBytes: limits.peerSendBufferBytes ?? 256 * 1024 * 1024,
+    lightSendBudgetBytes: limits.lightSendBudgetBytes ?? 32 * 1024 * 1024,
     lightSyncAnswersPerMinute: limits.lightSyncAnswersPerMinute ?? 30,
     preAuthBytes: limits.preAuthBytes ?? 256 * 1024,
   }
   for (const name of [
     'lightSendBufferBytes',
     'peerSendBufferBytes',
+    'lightSendBudgetBytes',
     'lightSyncAnswersPerMinute',
     'preAuthBytes',
   ] as const) {

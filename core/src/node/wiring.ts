@@ -133,6 +133,7 @@ export class NodeParts {
       messagesPerSecond: limits.lightMessagesPerSecond,
       sendBufferBytes: limits.lightSendBufferBytes,
       syncAnswersPerMinute: limits.lightSyncAnswersPerMinute,
+      sendBudgetBytes: limits.lightSendBudgetBytes,
       keepaliveMs: options.lightKeepaliveMs ?? 15_000,
       readOnly: options.lightPeers?.readOnly,
     })

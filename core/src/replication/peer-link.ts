@@ -1,6 +1,6 @@
 import { applyAwarenessUpdate } from 'y-protocols/awareness'
 import type * as Y from 'yjs'
-import { CloseCode, dialableUrl, RateLimiter, SendBuffer, SOCKET_OPEN } from '../common/index.js'
+import { CloseCode, dialableUrl, RateLimiter, SendBuffer, bufferedBytes, SOCKET_OPEN } from '../common/index.js'
 import type { Connection, Logger, MeshConflictError, MeshSocket, Metrics } from '../common/index.js'
 import { matchingSecret, newNonce, receiveFrame, sign, signAll, type FrameRules } from '../security/index.js'
 import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
@@ -230,7 +230,13 @@ export class PeerLink implements Connection, PeerSink {
         // Entries for a light peer of this node come only from that light peer.
         const entries = readAwarenessEntries(message.update)
         const owners = room.awarenessOwners
-        const allowed = entries.filter((e) => !room.ownedByLight(e.clientId))
+        const { kept: allowed, dropped } = room.capAwareness(entries.filter((e) => !room.ownedByLight(e.clientId)))
+        if (dropped > 0)
+          this.#host.logger.warn('dropped awareness states for new clients: the room holds as many as it may', {
+            peer: this.peerId,
+            room: room.name,
+            dropped,
+          })
         if (allowed.length === 0) return
         applyAwarenessUpdate(
           room.awareness,
@@ -324,6 +330,10 @@ export class PeerLink implements Connection, PeerSink {
   }
 
   /** True once the handshake is done and until the link closes. */
+  /** Bytes the socket holds that it has not written to the network yet (0 when it cannot tell). */
+  get unsentBytes(): number {
+    return bufferedBytes(this.#socket) ?? 0
+  }
   get isOpen(): boolean {
     return this.#state === 'open'
   }

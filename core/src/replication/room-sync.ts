@@ -37,6 +37,8 @@ export interface SyncHost {
   /** Returns the room, creating it (and announcing it to every link) if needed. */
   room(name: string): Room
   existingRoom(name: string): Room | undefined
+  /** Every room this node holds now. */
+  rooms(): Iterable<Room>
   /** True while the room is quarantined on this node (`exception`): nothing crosses any link. */
   quarantined(room: string): boolean
   /** The peer's application resolved a conflict with this node: clear it here too. */
@@ -54,6 +56,8 @@ export interface SyncLink extends PeerSink {
   readonly remote: Hello | undefined
   /** True once the handshake is done and until the link closes. */
   readonly isOpen: boolean
+  /** Bytes its socket still holds unsent. */
+  readonly unsentBytes: number
 }
 
 interface RoomSync {
@@ -84,6 +88,21 @@ const validateUpdate = (update: Uint8Array): void => {
 }
 
 /**
+ * Least time between two answers to a peer's checks of one room, ms: a reply snapshot and a
+ * repair may each carry the whole room, so checks that come faster (honest nodes check every
+ * few seconds) are answered once, together, when the interval is over.
+ */
+export const CHECK_ANSWER_MS = 1000
+
+/** The answers to one room's checks on one link: when the last went out, and what waits. */
+interface CheckAnswers {
+  at: number
+  timer?: ReturnType<typeof setTimeout>
+  reply: boolean
+  theirs?: Y.Snapshot
+}
+
+/**
  * The rooms of one peer link: each room's (re)sync with the conflict policy (state, diff,
  * hold), live updates, and the anti-entropy checks and repairs while it is live.
  */
@@ -105,8 +124,12 @@ export class RoomSyncs {
 
   /** Stops relaying every room to this link (it closed). */
   clear(): void {
+    for (const answers of this.#checkAnswers.values()) clearTimeout(answers.timer)
+    this.#checkAnswers.clear()
     for (const name of this.#rooms.keys()) this.#host.existingRoom(name)?.removeLink(this.#link)
     this.#rooms.clear()
+    // Every room, not only those synced on this link: awareness is applied to any room that exists.
+    for (const room of this.#host.rooms()) room.dropLinkAwareness(this.#link)
   }
 
   /** Per-room sync state and history relation, for status reports. */
@@ -159,13 +182,45 @@ export class RoomSyncs {
     if (!this.#rooms.has(name) && theirs.sv.size > 0) return this.#revive(name)
     if (!room || !this.#live(name)) return
     this.#peerSnapshots.set(name, theirs)
-    if (reply) this.#link.sendFrame(encodePeer.check(name, room.encodeSnapshot()))
     this.#host.progress()
+    const now = Date.now()
+    const answers = this.#checkAnswers.get(name) ?? { at: -Infinity, reply: false }
+    this.#checkAnswers.set(name, answers)
+    if (answers.timer === undefined && now - answers.at >= CHECK_ANSWER_MS) {
+      answers.at = now
+      return this.#answerCheck(name, room, theirs, reply)
+    }
+    // Too soon after the last answer: one answer covers every check until the interval is over.
+    answers.reply ||= reply
+    answers.theirs = theirs
+    if (answers.timer !== undefined) return
+    answers.timer = setTimeout(
+      () => {
+        answers.timer = undefined
+        const { theirs: latest, reply: wanted } = answers
+        answers.theirs = undefined
+        answers.reply = false
+        answers.at = Date.now()
+        const current = this.#host.existingRoom(name)
+        if (latest && current && this.#live(name)) this.#answerCheck(name, current, latest, wanted)
+      },
+      Math.max(0, answers.at + CHECK_ANSWER_MS - now),
+    )
+    answers.timer.unref?.()
+  }
+  #checkAnswers = new Map<string, CheckAnswers>()
+  /** Answers a check: our snapshot when asked, and a repair when the peer lacks what we had. */
+  #answerCheck(name: string, room: Room, theirs: Y.Snapshot, reply: boolean): void {
+    if (reply) this.#link.sendFrame(encodePeer.check(name, room.encodeSnapshot()))
     const mine = room.checkpoint
     if (!mine) return
     // Judged against our previous round, not our current state: what we gained since may
     // still be on its way, and resending it would be waste, not repair.
     if (snapshotContains(theirs, mine)) return
+    // The peer has not even received what was sent before: a repair now would only queue up
+    // another copy of what it lacks (a peer that checks and never reads would pin one each).
+    // Its next check asks again.
+    if (this.#link.unsentBytes > 0) return
     this.#host.metrics.repairsSent++
     this.#host.logger.info('anti-entropy: peer lacks updates, repairing', { peer: this.#link.peerId, room: name })
     this.#link.sendFrame(encodePeer.repair(name, Y.encodeStateAsUpdateV2(room.doc, Y.encodeStateVector(theirs.sv))))

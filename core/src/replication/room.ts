@@ -1,6 +1,7 @@
-import { Awareness, encodeAwarenessUpdate } from 'y-protocols/awareness'
+import { Awareness, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
 import * as Y from 'yjs'
 import type { Commit, CommitLog } from './history.js'
+import type { AwarenessEntry } from './awareness-entries.js'
 import { KV_ARRAY, KvIndex, type KeyChange } from '../store/index.js'
 import { encodeLight, encodePeer, SyncType } from './protocol.js'
 
@@ -29,6 +30,12 @@ export interface RoomHooks {
   /** Called for every commit added to the history. */
   committed(commit: Commit): void
 }
+
+/**
+ * Most awareness client ids one room holds (each tab has one): a peer that relays more new ids
+ * has them dropped, so an unauthenticated client cannot fill a node with presence.
+ */
+export const MAX_AWARENESS_CLIENTS = 10_000
 
 /**
  * One replicated document: a `Y.Doc`, its `Awareness`, and the fan-out of its changes to
@@ -117,6 +124,48 @@ export class Room {
     }
   }
 
+  /**
+   * Keeps the entries an awareness update may apply: updates and removals always, states for
+   * new client ids only while the room holds fewer than {@link MAX_AWARENESS_CLIENTS}. Returns
+   * how many it left out.
+   */
+  capAwareness(entries: AwarenessEntry[]): { kept: AwarenessEntry[]; dropped: number } {
+    const states = this.awareness.getStates()
+    let room = MAX_AWARENESS_CLIENTS - states.size
+    const kept: AwarenessEntry[] = []
+    for (const entry of entries) {
+      if (entry.state === 'null' || states.has(entry.clientId)) kept.push(entry)
+      else if (room > 0) {
+        room--
+        kept.push(entry)
+      }
+    }
+    return { kept, dropped: entries.length - kept.length }
+  }
+
+  /** True while removing a closed link's states: the removal is this node's news alone. */
+  #droppingLink = false
+
+  /**
+   * Removes the awareness states a peer link relayed, once it closed: they would otherwise
+   * stay until they time out (30 s) and go to every newcomer meanwhile. Light peers hear of
+   * the removal; other links do not (each node's own link to that peer, or a relay, speaks for
+   * those clients there), and the clients come back with their next renewal if they are still
+   * reachable another way.
+   */
+  dropLinkAwareness(link: PeerSink): void {
+    const ids: number[] = []
+    for (const [id, owner] of this.awarenessOwners) if (owner === link) ids.push(id)
+    if (ids.length === 0 || this.#destroyed) return
+    this.#droppingLink = true
+    try {
+      removeAwarenessStates(this.awareness, ids, link)
+    } finally {
+      this.#droppingLink = false
+    }
+    for (const id of ids) if (this.awarenessOwners.get(id) === link) this.awarenessOwners.delete(id)
+  }
+
   #onAwareness = (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
     for (const id of changes.removed) {
       // A tab's ids stay its own until it removes them or closes, whoever else reports a removal
@@ -131,7 +180,7 @@ export class Room {
       const frame = encodeLight.awareness(update)
       for (const light of this.#lights) if (light !== origin) light.sendFrame(frame)
     }
-    if (this.#links.size > 0) {
+    if (this.#links.size > 0 && !this.#droppingLink) {
       const frame = encodePeer.roomAwareness(this.name, update)
       for (const link of this.#links) if (link !== origin) link.sendFrame(frame)
     }
