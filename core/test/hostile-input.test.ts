@@ -3,7 +3,7 @@ import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import { afterEach, describe, expect, it } from 'vitest'
-import { checkUpdate } from '../src/replication/index.js'
+import { checkUpdate, inspectUpdate } from '../src/replication/index.js'
 
 const checkUpdateV2 = (update: Uint8Array) => checkUpdate(update, 'v2')
 
@@ -94,5 +94,43 @@ describe('values that cannot replicate faithfully are refused', () => {
       bytes: [1, 2],
       nested: { n: 5, list: [1] },
     })
+  })
+})
+
+describe('inspectUpdate', () => {
+  const summary = (fill: (doc: Y.Doc) => void) => {
+    const doc = new Y.Doc()
+    fill(doc)
+    return [inspectUpdate(Y.encodeStateAsUpdate(doc), 'v1'), inspectUpdate(Y.encodeStateAsUpdateV2(doc), 'v2')]
+  }
+  it('calls plain only updates of well-formed store entries and deletions', () => {
+    for (const s of summary((doc) => {
+      const kv = doc.getArray('kv')
+      kv.push([
+        { key: 'a', val: { deep: [1, { x: 'y' }] } },
+        { key: 'b', val: null, owner: 'n1', exp: 5 },
+      ])
+      kv.push([{ key: 'gone', val: 1 }])
+      kv.delete(2, 1)
+    }))
+      expect(s).toEqual({ depth: 4, plain: true })
+    const bad: unknown[] = [
+      null,
+      { val: 1 },
+      { key: 7, val: 1 },
+      { key: '', val: 1 },
+      { key: 'k' },
+      { key: 'k', val: undefined },
+      { key: 'k', val: 1, owner: 3 },
+      { key: 'k', val: 1, exp: 'soon' },
+      { key: 'x'.repeat(2000), val: 1 },
+      {},
+    ]
+    for (const entry of bad) {
+      for (const s of summary((doc) => doc.getArray('kv').push([{ key: 'ok', val: 1 }, entry])))
+        expect(s.plain, JSON.stringify(entry)).toBe(false)
+    }
+    for (const s of summary((doc) => doc.getMap('m').set('k', 1))) expect(s.plain).toBe(false)
+    for (const s of summary((doc) => doc.getText('t').insert(0, 'hi'))) expect(s.plain).toBe(false)
   })
 })

@@ -1,126 +1,15 @@
 import * as Y from 'yjs'
 import { MAX_VALUE_DEPTH } from '../common/index.js'
 import { checkUpdate } from '../replication/index.js'
-import { isKvEntry, KV_ARRAY } from '../store/index.js'
-
-type Struct = Y.Item | Y.GC | Y.Skip
-type Content = Y.Item['content']
-
-/**
- * Deepest nesting of one element of `any` content: a store entry `{ key, val }` wraps its value
- * in one more object, so a value at the limit makes an element one level deeper.
- */
-const MAX_ELEMENT_DEPTH = MAX_VALUE_DEPTH + 1
-
-/** The integrated item with this id, or undefined when the doc does not have it (yet). */
-const known = (doc: Y.Doc, id: Y.ID): Y.Item | undefined => {
-  const structs = doc.store.clients.get(id.client)
-  const last = structs?.[structs.length - 1]
-  if (!last || last.id.clock + last.length <= id.clock) return undefined
-  const struct = Y.getItem(doc.store, id)
-  return struct instanceof Y.Item ? struct : undefined
-}
-
-/** Finds the items of a decoded update by id (any id inside an item's run). */
-const itemsById = (structs: readonly Struct[]): ((id: Y.ID) => Y.Item | undefined) => {
-  const byClient = new Map<number, Struct[]>()
-  for (const struct of structs) {
-    const list = byClient.get(struct.id.client)
-    if (list) list.push(struct)
-    else byClient.set(struct.id.client, [struct])
-  }
-  // An update may list a client twice; lookups need each client's structs in clock order.
-  for (const list of byClient.values()) list.sort((x, y) => x.id.clock - y.id.clock)
-  return (id) => {
-    const list = byClient.get(id.client) ?? []
-    let low = 0
-    let high = list.length - 1
-    while (low <= high) {
-      const mid = (low + high) >>> 1
-      const struct = list[mid]!
-      if (id.clock < struct.id.clock) high = mid - 1
-      else if (id.clock >= struct.id.clock + struct.length) low = mid + 1
-      else return struct instanceof Y.Item ? struct : undefined
-    }
-    return undefined
-  }
-}
-
-/**
- * Tells whether items of a decoded update go into the root type `name` of `doc`. An item names
- * its parent only when it has no neighbours; otherwise it goes where its neighbours (origin and
- * right origin) are, and a neighbour may itself be an item of the same update, placed by its
- * own neighbours in turn. Follows those chains without recursion, remembering each answer.
- */
-const parentResolver = (doc: Y.Doc, name: string, structs: readonly Struct[]): ((item: Y.Item) => boolean) => {
-  const type = doc.share.get(name)
-  const inUpdate = itemsById(structs)
-  const answers = new Map<Y.Item, boolean>()
-  return (item) => {
-    const seen = new Set<Y.Item>()
-    const todo = [item]
-    let into = false
-    for (let next = todo.pop(); next !== undefined && !into; next = todo.pop()) {
-      if (seen.has(next)) continue
-      seen.add(next)
-      const answer = answers.get(next)
-      if (answer !== undefined) {
-        into = answer
-        continue
-      }
-      if (typeof next.parent === 'string') {
-        into = next.parent === name
-        continue
-      }
-      // A parent given by id is a nested type: never a root type such as the store's array.
-      if (next.parent !== null) continue
-      for (const ref of [next.origin, next.rightOrigin]) {
-        if (!ref) continue
-        const neighbour = known(doc, ref)
-        if (neighbour) into ||= type !== undefined && neighbour.parent === type
-        else {
-          const pending = inUpdate(ref)
-          if (pending) todo.push(pending)
-        }
-      }
-    }
-    answers.set(item, into)
-    return into
-  }
-}
-
-const claimsOwnership = (value: unknown): boolean =>
-  typeof value === 'object' && value !== null && ('owner' in value || 'exp' in value)
-
-/** Why an item a light peer inserts into the store's array must be refused, if it must. */
-const refuseInStore = (content: Content): string | undefined => {
-  if (content instanceof Y.ContentDeleted) return undefined
-  if (!(content instanceof Y.ContentAny)) {
-    return 'store content other than JSON entries (shared types, text, binary)'
-  }
-  const entries = content.getContent()
-  if (entries.some(claimsOwnership)) return 'store entries with an owner or an expiry (only nodes write those)'
-  if (!entries.every(isKvEntry)) return 'malformed store entries (each needs a non-empty string key and a val)'
-  return undefined
-}
-
-/** True when `content` could be refused if it went into the store's array (decides whether to look). */
-const suspect = (content: Content): boolean =>
-  !(content instanceof Y.ContentDeleted) &&
-  !(content instanceof Y.ContentAny && content.getContent().every((e) => isKvEntry(e) && !claimsOwnership(e)))
+import { MAX_ELEMENT_DEPTH, refuseContent } from '../store/index.js'
 
 /**
  * Why a (V1) update from a light peer must be refused, or undefined when it may be applied:
  * - it holds a value nested deeper than `MAX_VALUE_DEPTH` (anywhere in the room; an element of
  *   any content may nest one more level, the entry that wraps a store value): lib0 decodes
  *   and encodes values recursively, so a deep one overflows the stack of whoever reads it;
- * - it inserts a subdocument (anywhere): each is a `Y.Doc` of its own on every replica, and
- *   Yjs removes them recursively (thousands at once overflow the stack);
- * - it inserts into the store's array anything but well-formed JSON entries `{ key, val }`:
- *   shared types, text, binary or embeds, entries replicas would ignore but stock y-utility
- *   clients choke on, and entries with an owner or an expiry, which only nodes write (an owner
- *   ties a key to a node's membership and an expiry makes a sweeper remove it). An item's
- *   place is resolved through its neighbours in the doc or in the update itself;
+ * - `refuseContent` refuses it (subdocuments, anything but well-formed entries in the store,
+ *   entries with an owner or an expiry);
  * - it depends on structs that neither the doc nor the update holds (a gap in a client's
  *   clocks, or a reference to an unknown item): Yjs would park it as pending for good, since
  *   a tab writes its own structs in order and nobody else has the missing ones;
@@ -146,18 +35,14 @@ export const refuseLightUpdate = (
     ends.set(struct.id.client, Math.max(start, end))
   }
   const holds = (id: Y.ID): boolean => id.clock < Math.max(ends.get(id.client) ?? 0, Y.getState(doc.store, id.client))
-  const intoStore = parentResolver(doc, KV_ARRAY, structs)
   for (const struct of structs) {
     if (!(struct instanceof Y.Item)) continue
     for (const ref of [struct.origin, struct.rightOrigin, struct.parent instanceof Y.ID ? struct.parent : null]) {
       if (ref && !holds(ref)) return 'an update that refers to content nobody sent'
     }
-    if (struct.content instanceof Y.ContentDoc) return 'subdocuments'
-    if (suspect(struct.content) && intoStore(struct)) {
-      const refusal = refuseInStore(struct.content)
-      if (refusal) return refusal
-    }
   }
+  const refusal = refuseContent(doc, structs, { nodeFields: false })
+  if (refusal) return refusal
   for (const [client, ranges] of ds.clients) {
     for (const { clock, len } of ranges) {
       if (clock + len > Math.max(ends.get(client) ?? 0, Y.getState(doc.store, client))) {

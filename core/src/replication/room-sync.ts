@@ -1,5 +1,13 @@
 import * as Y from 'yjs'
-import { MeshConflictError, MeshError, type ConflictingKey, type Logger, type Metrics } from '../common/index.js'
+import {
+  MAX_VALUE_DEPTH,
+  MeshConflictError,
+  MeshError,
+  type ConflictingKey,
+  type Logger,
+  type Metrics,
+} from '../common/index.js'
+import { MAX_ELEMENT_DEPTH, refuseContent } from '../store/index.js'
 import { compareSnapshots, snapshotContains, type HistoryRelation } from './compare.js'
 import {
   changedSince,
@@ -13,7 +21,7 @@ import {
 } from './conflict.js'
 import { encodePeer, type Hello, type Resolution } from './protocol.js'
 import type { PeerSink, Room } from './room.js'
-import { checkUpdate } from './update-check.js'
+import { inspectUpdate } from './update-check.js'
 
 /** What one room looks like on one link: how far its (re)sync got. */
 export type LinkRoomState = 'syncing' | 'synced' | 'quarantined'
@@ -82,9 +90,19 @@ const freshSync = (override: Resolution = 'none'): RoomSync => ({
   override,
 })
 
-// Check fully before applying: Yjs may integrate part of a malformed update and then throw.
-const validateUpdate = (update: Uint8Array): void => {
-  checkUpdate(update, 'v2')
+/**
+ * Checks an update from a peer fully before applying it: Yjs may integrate part of a malformed
+ * update and then throw, and a peer may be anybody when no secret is set. Honest nodes write
+ * only plain store traffic (see `inspectUpdate`), which needs no decoding; anything else is
+ * decoded and held to the content rules every replica follows.
+ */
+const validateUpdate = (doc: Y.Doc, update: Uint8Array, format: 'v1' | 'v2' = 'v2'): void => {
+  const { depth, plain } = inspectUpdate(update, format)
+  if (depth > MAX_ELEMENT_DEPTH) throw new Error(`refused: values nested deeper than ${MAX_VALUE_DEPTH} levels`)
+  if (plain) return
+  const { structs } = format === 'v2' ? Y.decodeUpdateV2(update) : Y.decodeUpdate(update)
+  const refusal = refuseContent(doc, structs, { nodeFields: true })
+  if (refusal) throw new Error(`refused: ${refusal}`)
 }
 
 /**
@@ -228,8 +246,8 @@ export class RoomSyncs {
   onRepair(name: string, update: Uint8Array): void {
     if (!this.#rooms.has(name)) return this.#revive(name)
     if (!this.#live(name)) return
-    validateUpdate(update)
     const room = this.#host.room(name)
+    validateUpdate(room.doc, update)
     if (!room.admit(update.length)) return this.#tooBig(room)
     this.#host.metrics.repairsReceived++
     Y.applyUpdateV2(room.doc, update, this.#link)
@@ -358,8 +376,8 @@ export class RoomSyncs {
       if (sync.relation === 'diverged' && sync.policy === 'exception') this.#raiseConflict(name, sync)
       return
     }
-    validateUpdate(update)
     const room = this.#host.room(name)
+    validateUpdate(room.doc, update)
     if (!room.admit(update.length)) return this.#tooBig(room)
     room.applyState(update, this.#link)
     sync.incoming = 'synced'
@@ -382,8 +400,8 @@ export class RoomSyncs {
     const sync = this.#rooms.get(name)
     if (!sync) return this.#revive(name)
     if (sync.outgoing === 'held') return
-    for (const update of updates) checkUpdate(update, 'v1')
     const room = this.#host.room(name)
+    for (const update of updates) validateUpdate(room.doc, update, 'v1')
     if (!room.admit(updates.reduce((n, u) => n + u.length, 0))) return this.#tooBig(room)
     room.doc.transact(() => {
       for (const update of updates) Y.applyUpdate(room.doc, update, this.#link)

@@ -1,5 +1,7 @@
 import * as decoding from 'lib0/decoding'
 import * as Y from 'yjs'
+import { isWellFormed } from '../common/index.js'
+import { MAX_KEY_LENGTH } from '../store/index.js'
 
 /**
  * Walks an update (V1 or V2) the way Yjs will read it, without building anything, and throws if it
@@ -14,7 +16,22 @@ import * as Y from 'yjs'
  * so however deep one is, walking it cannot overflow the stack (lib0's `readAny`, which Yjs
  * uses to decode them, recurses once per level).
  */
-export const checkUpdate = (update: Uint8Array, format: 'v1' | 'v2'): number => {
+export const checkUpdate = (update: Uint8Array, format: 'v1' | 'v2'): number => inspectUpdate(update, format).depth
+
+/** What {@link inspectUpdate} learns walking an update. */
+export interface UpdateSummary {
+  /** How deep its most deeply nested value nests arrays and objects (0 when none does). */
+  depth: number
+  /**
+   * True when it holds nothing but deletions and `any` content whose every element is a
+   * well-formed store entry (see `isKvEntry`): what nodes write to a store, which content rules
+   * need not decode to judge.
+   */
+  plain: boolean
+}
+
+/** {@link checkUpdate}, also telling whether the update is plain store traffic. */
+export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2'): UpdateSummary => {
   const budget = 4 * update.length + 1024
   let spent = 0
   const spend = (n: number): void => {
@@ -25,6 +42,7 @@ export const checkUpdate = (update: Uint8Array, format: 'v1' | 'v2'): number => 
   const decoder = format === 'v2' ? new Y.UpdateDecoderV2(bytes) : new Y.UpdateDecoderV1(bytes)
   const rest = decoder.restDecoder
   let depth = 0
+  const shape = { plain: true }
   const clients = decoding.readVarUint(rest)
   spend(clients)
   for (let c = 0; c < clients; c++) {
@@ -52,7 +70,7 @@ export const checkUpdate = (update: Uint8Array, format: 'v1' | 'v2'): number => 
         else decoder.readLeftID()
         if ((info & 0b0010_0000) !== 0) decoder.readString()
       }
-      depth = Math.max(depth, skipContent(decoder, kind, spend))
+      depth = Math.max(depth, skipContent(decoder, kind, spend, shape))
     }
   }
   const deleteClients = decoding.readVarUint(rest)
@@ -67,7 +85,49 @@ export const checkUpdate = (update: Uint8Array, format: 'v1' | 'v2'): number => 
       decoder.readDsLen()
     }
   }
-  return depth
+  return { depth, plain: shape.plain }
+}
+
+/**
+ * What skipAny learns of a top-level value that should be a store entry `{ key, val, owner?,
+ * exp? }`, with the semantics of lib0's `readAny` (a repeated field: the last one counts).
+ */
+interface EntryJudge {
+  shaped: boolean
+  key: boolean
+  val: boolean
+  /** owner and exp: absent, undefined, or of their type. */
+  rest: boolean
+}
+
+const newJudge = (): EntryJudge => ({ shaped: true, key: false, val: false, rest: true })
+
+/** Reads an object's key; for the top-level object of a judged entry, returns it as the field. */
+const readKey = (d: decoding.Decoder, entry: EntryJudge | undefined): string | undefined => {
+  const key = decoding.readVarString(d)
+  return entry ? key : undefined
+}
+
+/** Skips one value of a top-level field of a judged entry, judging it; returns how deep it nests. */
+const judgeField = (entry: EntryJudge, field: string, tag: number, d: decoding.Decoder): number => {
+  let value: unknown
+  if (tag === 119) value = decoding.readVarString(d)
+  else if (tag === 123) value = decoding.readFloat64(d)
+  else if (tag === 124) value = decoding.readFloat32(d)
+  else if (tag === 125) value = decoding.readVarInt(d)
+  else {
+    // Anything else: skip it as a value of its own (nested values are never fields).
+    entry.shaped &&= field !== 'key' && field !== 'owner' && field !== 'exp'
+    if (field === 'val') entry.val = tag !== 127
+    d.pos--
+    return skipAny(d)
+  }
+  if (field === 'key')
+    entry.key = typeof value === 'string' && value.length > 0 && value.length <= MAX_KEY_LENGTH && isWellFormed(value)
+  else if (field === 'val') entry.val = true
+  else if (field === 'owner') entry.rest &&= typeof value === 'string'
+  else if (field === 'exp') entry.rest &&= typeof value === 'number' && Number.isFinite(value)
+  return 0
 }
 
 /**
@@ -75,57 +135,67 @@ export const checkUpdate = (update: Uint8Array, format: 'v1' | 'v2'): number => 
  * of recursion, and returns how many arrays and objects it nests (0 for a primitive, 1 for
  * `[1]` or `{}`). Throws on an unknown tag or a value cut short.
  */
-export const skipAny = (d: decoding.Decoder): number => {
+export const skipAny = (d: decoding.Decoder, entry?: EntryJudge): number => {
   // Per open array or object: the values it still holds, and whether each comes after a key.
   const open: Array<{ left: number; keyed: boolean }> = []
   let deepest = 0
-  for (;;) {
+  // The field of the top-level object that the next value belongs to, when judging an entry.
+  let field: string | undefined
+  for (let first = true; ; first = false) {
     const tag = decoding.readUint8(d)
-    switch (tag) {
-      case 127: // undefined
-      case 126: // null
-      case 121: // false
-      case 120: // true
-        break
-      case 125:
-        decoding.readVarInt(d)
-        break
-      case 124:
-        decoding.readFloat32(d)
-        break
-      case 123:
-        decoding.readFloat64(d)
-        break
-      case 122:
-        decoding.readBigInt64(d)
-        break
-      case 119:
-        decoding.readVarString(d)
-        break
-      case 116:
-        decoding.readVarUint8Array(d)
-        break
-      case 118: // object: length, then key and value pairs
-      case 117: {
-        // array: length, then values
-        const len = decoding.readVarUint(d)
-        deepest = Math.max(deepest, open.length + 1)
-        if (len > 0) {
-          open.push({ left: len, keyed: tag === 118 })
-          if (tag === 118) decoding.readVarString(d)
-          continue
+    if (entry && first && tag !== 118) entry.shaped = false
+    const judged = entry && open.length === 1 ? field : undefined
+    if (judged !== undefined) deepest = Math.max(deepest, 1 + judgeField(entry!, judged, tag, d))
+    else
+      switch (tag) {
+        case 127: // undefined
+        case 126: // null
+        case 121: // false
+        case 120: // true
+          break
+        case 125:
+          decoding.readVarInt(d)
+          break
+        case 124:
+          decoding.readFloat32(d)
+          break
+        case 123:
+          decoding.readFloat64(d)
+          break
+        case 122:
+          decoding.readBigInt64(d)
+          break
+        case 119:
+          decoding.readVarString(d)
+          break
+        case 116:
+          decoding.readVarUint8Array(d)
+          break
+        case 118: // object: length, then key and value pairs
+        case 117: {
+          // array: length, then values
+          const len = decoding.readVarUint(d)
+          deepest = Math.max(deepest, open.length + 1)
+          if (len > 0) {
+            open.push({ left: len, keyed: tag === 118 })
+            if (tag === 118) field = readKey(d, open.length === 1 ? entry : undefined)
+            continue
+          }
+          if (entry && first) entry.shaped = false
+          break
         }
-        break
+        default:
+          throw new Error(`unknown value tag ${tag}`)
       }
-      default:
-        throw new Error(`unknown value tag ${tag}`)
-    }
     // One value done: close every array or object it completed.
     for (;;) {
       const top = open[open.length - 1]
-      if (!top) return deepest
+      if (!top) {
+        if (entry) entry.shaped &&= entry.key && entry.val && entry.rest
+        return deepest
+      }
       if (--top.left > 0) {
-        if (top.keyed) decoding.readVarString(d)
+        if (top.keyed) field = readKey(d, open.length === 1 ? entry : undefined)
         break
       }
       open.pop()
@@ -138,7 +208,9 @@ const skipContent = (
   decoder: Y.UpdateDecoderV1 | Y.UpdateDecoderV2,
   kind: number,
   spend: (n: number) => void,
+  shape: { plain: boolean },
 ): number => {
+  if (kind !== 1 && kind !== 8) shape.plain = false
   switch (kind) {
     case 1: // deleted
       decoder.readLen()
@@ -178,7 +250,11 @@ const skipContent = (
       const len = decoder.readLen()
       spend(len)
       let depth = 0
-      for (let i = 0; i < len; i++) depth = Math.max(depth, skipAny(decoder.restDecoder))
+      for (let i = 0; i < len; i++) {
+        const judge = shape.plain ? newJudge() : undefined
+        depth = Math.max(depth, skipAny(decoder.restDecoder, judge))
+        if (judge && !judge.shaped) shape.plain = false
+      }
       return depth
     }
     case 9: // subdocument

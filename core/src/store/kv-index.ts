@@ -187,7 +187,9 @@ export class KvIndex {
     if (!structs || !last || from >= to || from >= last.id.clock + last.length) return
     for (let i = Y.findIndexSS(structs, from); i < structs.length && structs[i]!.id.clock < to; i++) {
       const item = structs[i]!
-      if (!(item instanceof Y.Item) || item.parent !== this.array || !(item.content instanceof Y.ContentAny)) continue
+      // Items with a parentSub sit in the array's hidden map, not in its list: no reader sees them.
+      if (!(item instanceof Y.Item) || item.parent !== this.array || item.parentSub !== null) continue
+      if (!(item.content instanceof Y.ContentAny)) continue
       const end = Math.min(to - item.id.clock, item.length)
       for (let offset = Math.max(from - item.id.clock, 0); offset < end; offset++) f(item, offset)
     }
@@ -218,13 +220,18 @@ export class KvIndex {
         })
       }
     }
-    const losers: Slot[] = []
+    const losers: Array<{ client: number; clock: number }> = []
     // Added entries: elements integrated by this transaction and still there.
     for (const [client, after] of transaction.afterState) {
       this.#eachElement(client, before.get(client) ?? 0, after, (item, i) => {
         if (item.deleted) return
         const entry = asKvEntry(entryAt(item, i))
-        if (!entry) return
+        if (!entry) {
+          // Peers refuse updates that carry malformed entries (see refuseContent); one that an
+          // app pushed into this node's array by hand goes, before it can cut this node off.
+          if (transaction.local) losers.push({ client: item.id.client, clock: item.id.clock + i })
+          return
+        }
         const slot: Slot = { client: item.id.client, clock: item.id.clock + i, entry }
         const current = this.#slots.get(entry.key)
         if (current && current.client === slot.client && current.clock === slot.clock) return
