@@ -22,7 +22,7 @@ export { DEFAULT_ROOM, KV_ARRAY, MAX_KEY_LENGTH } from './store/index.js'
 export type { KeyChange, KeyMeta, KvEntry, MeshStore, PutOptions } from './store/index.js'
 
 // Errors, close codes, logging, JSON.
-export { CloseCode, lineLogger, MeshConflictError, MeshError, silentLogger } from './common/index.js'
+export { checkPeerUrl, CloseCode, lineLogger, MeshConflictError, MeshError, silentLogger } from './common/index.js'
 export type { CloseCodeValue, ConflictingKey, JsonValue, LogFields, Logger, MeshErrorCode } from './common/index.js'
 
 // Replication: history, conflicts, the protocol version.
@@ -57,7 +57,6 @@ export {
   acceptFrames,
   advertiseWhenListening,
   attachToServer,
-  checkPeerUrl,
   createFetchHandler,
   createFetchRestHandler,
   createNodeHandler,

@@ -1,6 +1,5 @@
 export * from './advertise-url.js'
 export * from './attach-to-server.js'
-export * from './check-peer-url.js'
 export * from './fetch-handler.js'
 export * from './node-handler.js'
 export * from './read-body.js'

@@ -1,7 +1,7 @@
 import type { RequestListener, Server } from 'node:http'
 import type { MeshNode } from '../node/index.js'
 import { attachToServer, type AttachOptions } from './attach-to-server.js'
-import { checkPeerUrl } from './check-peer-url.js'
+import { checkPeerUrl } from '../common/index.js'
 import { createNodeHandler, type MeshHttpOptions, type NodeHandler } from './node-handler.js'
 
 /** How long Mesh sockets get to finish their close handshake after the node left, before they are cut. */
