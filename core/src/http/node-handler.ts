@@ -23,7 +23,7 @@ export interface MeshHttpOptions {
   /**
    * Serve the web inspector (`@mesh/inspector`, when installed and built) at
    * `<basePath>/inspector`. Default false.
-   * @example { basePath: "/mesh", inspector: true }
+   * @example { basePath: '/mesh', inspector: true }
    */
   inspector?: boolean
 }
