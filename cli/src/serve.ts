@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 import { createAdaptorServer, upgradeWebSocket, type ServerType } from '@hono/node-server'
 import {
+  checkPeerUrl,
   MeshNode,
   silentLogger,
   type ConflictPolicy,
@@ -14,6 +15,8 @@ import { mountMesh } from '@mesh/hono'
 import { Hono } from 'hono'
 import { WebSocketServer } from 'ws'
 import { meshNodesCors } from './demo-cors.js'
+
+export { checkPeerUrl } from '@mesh/core'
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -67,26 +70,6 @@ const CLOSE_GRACE_MS = 2000
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]', ''])
 
 const urlHost = (host: string): string => (host.includes(':') && !host.startsWith('[') ? `[${host}]` : host)
-
-/** Checks a peer URL the way `node.join` will, so a bad one fails before the server starts. */
-export const checkPeerUrl = (raw: string): string => {
-  let url: URL
-  try {
-    url = new URL(raw)
-  } catch {
-    throw new TypeError(`"${raw}" is not a URL; expected ws://host:port/mesh`)
-  }
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-    throw new TypeError(`"${raw}" must start with ws:// or wss://`)
-  }
-  // A node answers an upgrade on "/" like any page, so the dial would fail later with no reason.
-  if (url.pathname === '/' || url.pathname === '') {
-    throw new TypeError(
-      `"${raw}" has no path; a node's peer endpoint is its base path, e.g. ${url.protocol}//${url.host}/mesh`,
-    )
-  }
-  return raw
-}
 
 const listen = (server: ServerType, port: number, host: string): Promise<AddressInfo> =>
   new Promise((resolve, reject) => {

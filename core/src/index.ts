@@ -23,7 +23,7 @@ export { MAX_VALUE_DEPTH } from './common/index.js'
 export type { KeyChange, KeyMeta, KvEntry, MeshStore, PutOptions } from './store/index.js'
 
 // Errors, close codes, logging, JSON.
-export { CloseCode, MeshConflictError, MeshError, silentLogger } from './common/index.js'
+export { checkPeerUrl, CloseCode, lineLogger, MeshConflictError, MeshError, silentLogger } from './common/index.js'
 export type { CloseCodeValue, ConflictingKey, JsonValue, LogFields, Logger, MeshErrorCode } from './common/index.js'
 
 // Replication: history, conflicts, the protocol version.
@@ -53,25 +53,42 @@ export type {
 export type { Connection, MeshSocket } from './common/index.js'
 export type { AuthDecision, AuthRequest, AuthResult, Authenticate } from './security/index.js'
 
-// HTTP glue shared by every adapter.
+// HTTP glue shared by every adapter: Node servers, the Fetch API, WebSocket frames.
 export {
+  acceptFrames,
   advertiseWhenListening,
   attachToServer,
+  createFetchHandler,
+  createFetchRestHandler,
+  createNodeHandler,
+  createNodeRestHandler,
   createRestHandler,
+  DEFAULT_MAX_BODY_BYTES,
   DRAIN_LIMITS,
   drainBodyStream,
   drainRequestBody,
   peerUrlFor,
   readBodyStream,
   readRequestBody,
+  serveNode,
 } from './http/index.js'
 export type {
   AdvertiseOptions,
   AttachOptions,
+  FetchHandler,
+  FetchRestHandler,
+  FrameConnection,
   ListeningServer,
+  MeshHttpOptions,
+  NodeHandler,
+  NodeRestHandler,
+  RestHandler,
   RestOptions,
   RestRequest,
   RestResponse,
+  RuntimeFrame,
+  ServedNode,
+  ServeNodeOptions,
 } from './http/index.js'
 
 // The web inspector's static assets.

@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import express from 'express'
 import { MeshNode } from '@mesh/core'
-import { runAdapterTests } from '@mesh/core/testing'
+import { closeApp, runAdapterTests } from '@mesh/core/testing'
 import { mountMesh } from '@mesh/express'
 
 runAdapterTests('@mesh/express', async () => {
@@ -13,15 +13,6 @@ runAdapterTests('@mesh/express', async () => {
   const detach = mountMesh(app, server, { node })
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
-  const teardown = async () => {
-    await node.close()
-    const closed = once(server, 'close')
-    server.close()
-    // Mesh sockets finish their close handshake first; detaching ends any that would not.
-    const force = setTimeout(detach, 2000)
-    await closed
-    clearTimeout(force)
-    detach()
-  }
-  return { url: `http://127.0.0.1:${port}`, node, teardown }
+  // Mesh sockets finish their close handshake first; detaching ends any that would not.
+  return { url: `http://127.0.0.1:${port}`, node, teardown: () => closeApp(node, server, detach) }
 })

@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { createAdaptorServer, upgradeWebSocket } from '@hono/node-server'
 import { advertiseWhenListening, MeshNode } from '@mesh/core'
-import { runAdapterTests } from '@mesh/core/testing'
+import { closeApp, runAdapterTests } from '@mesh/core/testing'
 import { mountMesh } from '@mesh/hono'
 import { Hono } from 'hono'
 import { WebSocketServer } from 'ws'
@@ -17,15 +17,10 @@ runAdapterTests('@mesh/hono', async () => {
   server.listen(0)
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
-  const teardown = async () => {
-    await node.close()
-    const closed = once(server, 'close')
-    server.close()
-    // Mesh sockets finish their close handshake first; terminating ends any that would not.
-    const force = setTimeout(() => wss.clients.forEach((ws) => ws.terminate()), 2000)
-    await closed
-    clearTimeout(force)
+  // Mesh sockets finish their close handshake first; terminating ends any that would not.
+  const cut = () => {
+    for (const ws of wss.clients) ws.terminate()
     wss.close()
   }
-  return { url: `http://127.0.0.1:${port}`, node, teardown }
+  return { url: `http://127.0.0.1:${port}`, node, teardown: () => closeApp(node, server, cut) }
 })

@@ -1,5 +1,6 @@
 import { upgradeWebSocket } from '@hono/node-server'
 import { MeshNode, type Connection } from '@mesh/core'
+import { expectInspectorServed } from '@mesh/core/testing'
 import { meshApi, meshEvents, mountMesh } from '@mesh/hono'
 import { Hono, type Context } from 'hono'
 import type { WSContext, WSMessageReceive } from 'hono/ws'
@@ -111,25 +112,7 @@ describe('mountMesh inspector option', () => {
     const node = new MeshNode({ name: 'inspector' })
     nodes.push(node)
     const app = mountMesh(new Hono(), node, { upgradeWebSocket, basePath: '/cluster', inspector: true })
-    const page = await app.request('/cluster/inspector/')
-    const html = await page.text()
-    // 503 is the "not built" page, when web-inspector/dist is missing; both carry the title.
-    expect([200, 503]).toContain(page.status)
-    expect(page.headers.get('content-type')).toMatch(/^text\/html/)
-    expect(html).toContain('<title>Mesh inspector</title>')
-    const asset = /\.\/(assets\/[^"]+\.js)"/.exec(html)?.[1]
-    if (page.status === 200 && asset) {
-      const js = await app.request(`/cluster/inspector/${asset}`)
-      expect(js.status).toBe(200)
-      expect(js.headers.get('content-type')).toMatch(/^text\/javascript/)
-      expect(js.headers.get('cache-control')).toContain('immutable')
-    }
-    const bare = await app.request('/cluster/inspector')
-    expect(bare.status).toBe(302)
-    expect(new URL(bare.headers.get('location') ?? '', 'http://h/cluster/inspector').pathname).toBe(
-      '/cluster/inspector/',
-    )
-    expect((await app.request('/cluster/inspector/no-such-file')).status).toBe(page.status === 200 ? 404 : 503)
+    await expectInspectorServed(async (path) => app.request(path), '/cluster')
 
     const plain = mountMesh(new Hono(), node, { upgradeWebSocket, basePath: '/cluster' })
     expect((await plain.request('/cluster/inspector/')).status).toBe(404)

@@ -13,3 +13,19 @@ const noop = (): void => {}
 
 /** The default logger: discards everything. */
 export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error: noop }
+
+/**
+ * A {@link Logger} over a framework's logger that takes one text line per entry (NestJS's
+ * `Logger`, `console`-like ones): the fields follow the message as JSON.
+ *
+ * @example
+ * const nest = new Logger('Mesh')
+ * new MeshNode({ logger: lineLogger((level, line) => nest[level === 'info' ? 'log' : level](line)) })
+ */
+export const lineLogger = (write: (level: keyof Logger, line: string) => void): Logger => {
+  const log =
+    (level: keyof Logger) =>
+    (message: string, fields?: LogFields): void =>
+      write(level, fields ? `${message} ${JSON.stringify(fields)}` : message)
+  return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') }
+}

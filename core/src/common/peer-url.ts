@@ -1,3 +1,5 @@
+import { MeshError } from './errors.js'
+
 /**
  * The URL as given when it is one a node can dial (`ws:` or `wss:`), else empty: a peer may
  * announce anything, and nodes dial what members announce.
@@ -10,4 +12,32 @@ export const dialableUrl = (url: string): string => {
   } catch {
     return ''
   }
+}
+
+/**
+ * Checks a peer URL to join before anything starts, so a bad one fails at start-up with the
+ * URL to use instead of in a background dial. Returns it as given; throws a `bad_option`
+ * MeshError for a non-URL, a scheme other than `ws:`/`wss:`, or no path: a node answers an
+ * upgrade on `/` like any page, so such a dial would fail later with no reason.
+ *
+ * @example
+ * const join = (process.env.MESH_JOIN ?? '').split(',').filter(Boolean).map(checkPeerUrl)
+ */
+export const checkPeerUrl = (raw: string): string => {
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new MeshError('bad_option', `"${raw}" is not a URL; expected ws://host:port/mesh`)
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new MeshError('bad_option', `"${raw}" must start with ws:// or wss://, as in ws://host:port/mesh`)
+  }
+  if (url.pathname === '/' || url.pathname === '') {
+    throw new MeshError(
+      'bad_option',
+      `"${raw}" has no path; a node's peer endpoint is its base path, e.g. ${url.protocol}//${url.host}/mesh`,
+    )
+  }
+  return raw
 }

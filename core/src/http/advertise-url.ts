@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 import type { MeshNode } from '../node/index.js'
+import { trimBase } from './paths.js'
 
 /** What {@link advertiseWhenListening} needs of a server: Node's `http.Server` and `net.Server` fit. */
 export interface ListeningServer {
@@ -24,8 +25,8 @@ const WILDCARD = new Set(['0.0.0.0', '::', ''])
  * address (`0.0.0.0`, `::`) names no host a peer could dial, so the machine's hostname
  * stands in for it, as `mesh serve` does.
  */
-export const peerUrlFor = (address: AddressInfo, path = '/mesh'): string => {
-  const base = path.replace(/\/+$/, '')
+export const peerUrlFor = (address: AddressInfo, path?: string): string => {
+  const base = trimBase(path)
   const host = WILDCARD.has(address.address)
     ? hostname()
     : address.family === 'IPv6' || address.address.includes(':')

@@ -3,6 +3,8 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { INSPECT_ROOM } from '../observability/index.js'
 import type { MeshNode } from '../node/index.js'
+import { advertiseWhenListening } from './advertise-url.js'
+import { trimBase } from './paths.js'
 
 /** Largest frame the one-way inspector feed accepts; it only ever receives frames to refuse them. */
 const FEED_MAX_PAYLOAD = 1024
@@ -14,6 +16,11 @@ export interface AttachOptions {
   path?: string
   /** Decides whether a light peer may write; default: every light peer may. */
   readOnly?: (request: IncomingMessage, room: string) => boolean
+  /**
+   * Also set `node.url` from the address the server listens on (see
+   * {@link advertiseWhenListening}); the adapters turn it on. Default false.
+   */
+  advertise?: boolean
 }
 
 const reject = (socket: Duplex, status: number, text: string): void => {
@@ -24,11 +31,12 @@ const reject = (socket: Duplex, status: number, text: string): void => {
  * Serves the peer endpoint (`<path>`) and light-peer endpoint (`<path>/:room`) on a Node
  * HTTP server, for frameworks without an upgrade pipeline (Express, NestJS). It claims only
  * upgrades under `path`; when it is the server's only upgrade listener it answers the rest
- * with 404, since an unanswered upgrade would keep `server.close()` hanging.
+ * with 404, since an unanswered upgrade would keep `server.close()` hanging. With
+ * `advertise: true` the node advertises the URL of the bound server too.
  * Returns a function that detaches it.
  */
 export const attachToServer = (server: Server, options: AttachOptions): (() => void) => {
-  const base = (options.path ?? '/mesh').replace(/\/+$/, '')
+  const base = trimBase(options.path)
   const { node } = options
   const { peerMessageBytes, lightMessageBytes } = node.limits
   // Each endpoint refuses frames past its own limit before buffering them: one byte over it, so
@@ -69,7 +77,9 @@ export const attachToServer = (server: Server, options: AttachOptions): (() => v
     })
   }
   server.on('upgrade', onUpgrade)
+  const stopAdvertising = options.advertise ? advertiseWhenListening(server, { node, path: base }) : undefined
   return () => {
+    stopAdvertising?.()
     server.off('upgrade', onUpgrade)
     for (const wss of Object.values(servers)) {
       for (const client of wss.clients) client.terminate()

@@ -30,9 +30,15 @@ export interface RestResponse {
   contentType?: string
 }
 
+/**
+ * The one default for the largest REST request body, 1 MiB: every adapter and body reader
+ * falls back to it, so a limit never differs by framework.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
 /** Options of {@link createRestHandler}. */
 export interface RestOptions {
-  /** Largest request body accepted. Default 1 MiB. */
+  /** Largest request body accepted. Default {@link DEFAULT_MAX_BODY_BYTES} (1 MiB). */
   maxBodyBytes?: number
   /** How long `POST /join` waits for the handshakes. Default 5 s. */
   joinTimeoutMs?: number
@@ -42,6 +48,9 @@ export interface RestOptions {
    */
   controlToken?: string
 }
+
+/** What {@link createRestHandler} returns: one request in, one answer out; it never rejects. */
+export type RestHandler = (req: RestRequest) => Promise<RestResponse>
 
 /** Compares secrets in time independent of where they differ. */
 const safeEqual = (a: string, b: string): boolean => {
@@ -83,8 +92,8 @@ const STATUS_OF: Partial<Record<MeshError['code'], number>> = {
  * The REST API of DESIGN.md §3 as a plain function, so every adapter serves the same routes
  * with a few lines of glue. Bad input gets a 4xx with `{ "error": "..." }` and changes nothing.
  */
-export const createRestHandler = (node: MeshNode, options: RestOptions = {}) => {
-  const maxBody = options.maxBodyBytes ?? 1024 * 1024
+export const createRestHandler = (node: MeshNode, options: RestOptions = {}): RestHandler => {
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   const joinTimeoutMs = options.joinTimeoutMs ?? 5000
   const tooBig = `body larger than ${maxBody} bytes`
 

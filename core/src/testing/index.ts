@@ -1,3 +1,4 @@
+export { closeApp, expectInspectorServed, type ClosableServer } from './app-helpers.js'
 export { openRawSocket, refusedUpgradeStatus, restCall, uploadCall, type RawClient, type RestReply } from './clients.js'
 export {
   runAdapterTests,
