@@ -1,3 +1,4 @@
+import * as Y from 'yjs'
 import { MeshNode } from '@mesh/core'
 import { waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -87,6 +88,43 @@ describe('anti-entropy', () => {
       expect(b.status().rooms.default?.pending).toBe(false)
       expect(link.dialer.readyState).toBe(1)
       expect(a.metrics().find((m) => m.name === 'mesh_anti_entropy_repairs_sent_total')?.values[0]?.value).toBe(1)
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  })
+
+  it('drops an update that stays pending because what it depends on exists nowhere', async () => {
+    const { MemoryNet } = await import('./memory-net.js')
+    const net = new MemoryNet()
+    const a = new MeshNode({ name: 'a', antiEntropyMs: 100 })
+    const b = new MeshNode({ name: 'b', antiEntropyMs: 100 })
+    try {
+      net.connect(a, b)
+      await net.drain()
+      // The second write of a client nobody ever heard of: its first never reaches anyone.
+      const ghost = new Y.Doc()
+      ghost.getArray('kv').push([{ key: 'never', val: 1 }])
+      const before = Y.encodeStateVector(ghost)
+      ghost.getArray('kv').push([{ key: 'orphan', val: 2 }])
+      Y.applyUpdate(b.room('default').doc, Y.encodeStateAsUpdate(ghost, before))
+      expect(b.status().rooms.default?.pending).toBe(true)
+      const dropped = () => b.metrics().find((m) => m.name === 'mesh_pending_dropped_total')?.values[0]?.value
+      await waitUntil(
+        'b drops the orphan',
+        async () => {
+          await net.drain()
+          return b.status().rooms.default?.pending === false
+        },
+        { intervalMs: 10 },
+      )
+      expect(dropped()).toBe(1)
+      await a.put('later', 3)
+      await waitUntil('b gets later writes', async () => {
+        await net.drain()
+        return b.get('later') === 3
+      })
+      expect(b.get('orphan')).toBeUndefined()
     } finally {
       await a.close()
       await b.close()

@@ -26,6 +26,8 @@ export class Metrics {
   /** Anti-entropy repairs sent to peers that lacked updates, and received from peers. */
   repairsSent = 0
   repairsReceived = 0
+  /** Times a room dropped updates that stayed pending through anti-entropy rounds. */
+  pendingDropped = 0
   /** Errors caught in timers and handlers (logged), by where they happened. */
   failures = new Map<string, number>()
 

@@ -2,7 +2,15 @@ import { Emitter, MeshError, Metrics, Progress, type Logger } from '../common/in
 import { LightPeers } from '../light-peers/index.js'
 import { MemberReactions, Membership, type Discovery } from '../membership/index.js'
 import { InspectorFeed, INSPECT_ROOM, type FeedSource, type NodeView } from '../observability/index.js'
-import { antiEntropyRound, CommitLog, Conflicts, encodePeer, PeerLinks, Rooms } from '../replication/index.js'
+import {
+  antiEntropyRound,
+  CommitLog,
+  Conflicts,
+  encodePeer,
+  PeerLinks,
+  PENDING_ROUNDS,
+  Rooms,
+} from '../replication/index.js'
 import type { ConflictPolicy, Room } from '../replication/index.js'
 import { Admission } from '../security/index.js'
 import { EphemeralSweeper, MeshStore } from '../store/index.js'
@@ -220,7 +228,14 @@ export class NodeParts {
     this.#antiEntropy = setInterval(
       () =>
         this.guard('anti-entropy', () => {
-          if (!core.closed) antiEntropyRound(this.rooms.values(), this.links)
+          if (core.closed) return
+          antiEntropyRound(this.rooms.values(), this.links, (room) => {
+            this.counters.pendingDropped++
+            core.logger.warn('dropped updates that stayed pending: what they depend on never arrived', {
+              room: room.name,
+              rounds: PENDING_ROUNDS,
+            })
+          })
         }),
       antiEntropyMs,
     )

@@ -74,6 +74,11 @@ export const nodeMetrics = (node: NodeView): Metric[] => {
     ),
     counter('mesh_anti_entropy_repairs_sent_total', 'Repairs sent to peers that lacked updates.', m.repairsSent),
     counter('mesh_anti_entropy_repairs_received_total', 'Repairs received from peers.', m.repairsReceived),
+    counter(
+      'mesh_pending_dropped_total',
+      'Times a room dropped updates that stayed pending: what they depend on never arrived.',
+      m.pendingDropped,
+    ),
     {
       name: 'mesh_internal_errors_total',
       help: 'Errors caught in timers and handlers (each logged), by where.',

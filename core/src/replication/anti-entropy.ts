@@ -4,10 +4,14 @@ import type { PeerLinks } from './links.js'
 import type { PeerLink } from './peer-link.js'
 import type { Room } from './room.js'
 
-/** One anti-entropy round: a snapshot per room, sent on every link where the room is live. */
-export const antiEntropyRound = (rooms: Iterable<Room>, links: PeerLinks): void => {
-  if (links.size === 0) return
+/**
+ * One anti-entropy round: a snapshot per room, sent on every link where the room is live.
+ * Calls `dropped` for each room that had to drop updates stuck pending (see `Room.dropStalePending`).
+ */
+export const antiEntropyRound = (rooms: Iterable<Room>, links: PeerLinks, dropped: (room: Room) => void): void => {
   for (const room of rooms) {
+    if (room.dropStalePending()) dropped(room)
+    if (links.size === 0) continue
     const snapshot = room.takeCheckpoint()
     for (const link of links.values()) link.sendCheck(room.name, snapshot)
   }

@@ -37,6 +37,9 @@ export interface RoomHooks {
  */
 export const MAX_AWARENESS_CLIENTS = 10_000
 
+/** Anti-entropy rounds an update may stay pending, unchanged, before the room drops it. */
+export const PENDING_ROUNDS = 2
+
 /**
  * One replicated document: a `Y.Doc`, its `Awareness`, and the fan-out of its changes to
  * peer links (batched per tick, V2 encoding) and light peers (one V1 message per frame).
@@ -59,6 +62,8 @@ export class Room {
   #log: CommitLog
   #hooks: RoomHooks
   #destroyed = false
+  /** What was pending at the last anti-entropy round, and for how many rounds in a row. */
+  #stuck: { update: Uint8Array; ds: Uint8Array | null; rounds: number } | undefined
 
   /** Largest encoded size (V2) this room may reach through remote updates. */
   readonly maxBytes: number
@@ -363,6 +368,29 @@ export class Room {
    */
   get pending(): boolean {
     return this.doc.store.pendingStructs !== null || this.doc.store.pendingDs !== null
+  }
+
+  /**
+   * Called once an anti-entropy round. Drops what stayed pending, unchanged, through
+   * PENDING_ROUNDS rounds, and returns true if it did. An honest gap is filled by the repair of
+   * the round that finds it, and dropped content comes again with a later repair, since this
+   * node's state vector never included it; a gap nobody can fill (an update that refers to
+   * content no replica has) would otherwise keep the room pending, and its bytes, for good.
+   */
+  dropStalePending(): boolean {
+    const { pendingStructs, pendingDs } = this.doc.store
+    const stuck = pendingStructs?.update ?? pendingDs
+    if (!stuck) {
+      this.#stuck = undefined
+      return false
+    }
+    if (this.#stuck?.update !== stuck || this.#stuck.ds !== pendingDs)
+      this.#stuck = { update: stuck, ds: pendingDs, rounds: 0 }
+    if (++this.#stuck.rounds <= PENDING_ROUNDS) return false
+    this.doc.store.pendingStructs = null
+    this.doc.store.pendingDs = null
+    this.#stuck = undefined
+    return true
   }
 
   /** Frees the document and stops the awareness timer (which would keep the process alive). */
