@@ -2,6 +2,7 @@ import { MeshError } from '@mesh/core'
 import { waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { serveNode, type ServedNode } from './helpers.js'
+import { FrameAssembler } from '../src/replication/index.js'
 
 const served: ServedNode[] = []
 afterEach(async () => {
@@ -60,10 +61,32 @@ describe('limits refuse a room, never the link', () => {
     expect(a.node.get('fits')).toBe('y')
   })
 
-  it('limits that disagree are refused at construction', async () => {
-    const { MeshNode } = await import('@mesh/core')
-    expect(() => new MeshNode({ limits: { peerMessageBytes: 1 << 20, maxDocumentBytes: 1 << 20 } })).toThrow(
-      /maxDocumentBytes/,
-    )
+  it('a room larger than a peer frame reaches a joining node, in pieces', async () => {
+    const limits = { peerMessageBytes: 64 * 1024 }
+    const a = await start({ name: 'a', limits })
+    const big: Record<string, string> = {}
+    for (let i = 0; i < 64; i++) big[`k${i}`] = `${i}:`.padEnd(16 * 1024, 'x')
+    await a.node.put(big)
+    const b = await start({ name: 'b', limits })
+    await b.node.join([a.url])
+    await waitUntil('b holds the whole room', () => b.node.get('k63') === big.k63, {
+      subscribe: (w) => b.node.on('change', w),
+    })
+    expect(b.node.data.toJSON()).toEqual(big)
+    expect(openLinks(a)).toBe(1)
+    // Live writes larger than a frame cross in pieces too.
+    await a.node.put('late', 'y'.repeat(200 * 1024))
+    await waitUntil('b gets the late write', () => b.node.get('late') !== undefined, {
+      subscribe: (w) => b.node.on('change', w),
+    })
+  })
+
+  it('a frame sent in pieces may not exceed maxDocumentBytes', () => {
+    const parts = new FrameAssembler({ maxBytes: 100 })
+    expect(() => parts.add(101, new Uint8Array(10))).toThrow(/exceeds 100/)
+    expect(parts.add(20, new Uint8Array(10))).toBeUndefined()
+    expect(() => parts.add(30, new Uint8Array(10))).toThrow(/another frame/)
+    expect(parts.add(20, new Uint8Array(10).fill(1))?.length).toBe(20)
+    expect(() => parts.add(5, new Uint8Array(6))).toThrow(/beyond/)
   })
 })

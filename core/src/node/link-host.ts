@@ -46,6 +46,8 @@ export const makeLinkHost = (parts: LinkHostParts): LinkHost => {
       return node.logger
     },
     maxMessageBytes: limits.peerMessageBytes,
+    // A whole room's state, and the framing of the message that carries it.
+    maxAssembledBytes: limits.maxDocumentBytes + 1024 * 1024,
     secrets: parts.secrets,
     metrics: parts.counters,
     messagesPerSecond: limits.peerMessagesPerSecond,

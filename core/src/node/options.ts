@@ -6,8 +6,9 @@ import type { Authenticate } from '../security/index.js'
 /** Limits with defaults; each guards the node against one kind of oversized input. */
 export interface MeshLimits {
   /**
-   * Largest frame accepted on a peer link. Default 256 MiB (a cold join sends the whole room in
-   * one frame, so it must exceed `maxDocumentBytes`).
+   * Largest frame accepted on a peer link. Default 16 MiB. Larger messages (a room's state at a
+   * cold join) cross in pieces of at most 1 MiB (`PART_BYTES`), so it need not exceed
+   * `maxDocumentBytes`; every node of a mesh should use the same value.
    */
   peerMessageBytes?: number
   /** Largest frame accepted from a light peer. Default 16 MiB. */
@@ -17,8 +18,7 @@ export interface MeshLimits {
   /**
    * Largest encoded size a room may reach, through local writes (a `too_large` MeshError,
    * nothing applied) or remote ones (a light peer is closed 4413; a peer link holds that room
-   * and keeps the others). At most `peerMessageBytes` less 1 MiB (or half of it, when that is less).
-   * Default 192 MiB.
+   * and keeps the others). It also bounds a message a peer sends in pieces. Default 192 MiB.
    */
   maxDocumentBytes?: number
   /** Frames per second one light peer may send, bursts of twice that (4429 beyond). Default 500. */
@@ -121,10 +121,10 @@ export interface MeshNodeOptions {
 /** Fills in the defaults of `limits` and checks them; throws a `bad_option` MeshError. */
 export const resolveLimits = (limits: MeshLimits = {}): Required<MeshLimits> => {
   const resolved: Required<MeshLimits> = {
-    peerMessageBytes: limits.peerMessageBytes ?? 256 * 1024 * 1024,
+    peerMessageBytes: limits.peerMessageBytes ?? 16 * 1024 * 1024,
     lightMessageBytes: limits.lightMessageBytes ?? 16 * 1024 * 1024,
     maxRooms: limits.maxRooms ?? 1000,
-    maxDocumentBytes: 0,
+    maxDocumentBytes: limits.maxDocumentBytes ?? 192 * 1024 * 1024,
     lightMessagesPerSecond: limits.lightMessagesPerSecond ?? 500,
     peerMessagesPerSecond: limits.peerMessagesPerSecond ?? 20_000,
     maxConnections: limits.maxConnections ?? 10_000,
@@ -135,6 +135,7 @@ export const resolveLimits = (limits: MeshLimits = {}): Required<MeshLimits> => 
     preAuthBytes: limits.preAuthBytes ?? 256 * 1024,
   }
   for (const name of [
+    'maxDocumentBytes',
     'lightSendBufferBytes',
     'peerSendBufferBytes',
     'lightSendBudgetBytes',
@@ -148,15 +149,6 @@ export const resolveLimits = (limits: MeshLimits = {}): Required<MeshLimits> => 
         `limits.${name} must be a positive number (Infinity for no limit); got ${String(value)}`,
       )
     }
-  }
-  // A room larger than one peer frame could never be sent whole to a joining node.
-  const frameRoom = resolved.peerMessageBytes - Math.min(1024 * 1024, resolved.peerMessageBytes / 2)
-  resolved.maxDocumentBytes = limits.maxDocumentBytes ?? Math.min(192 * 1024 * 1024, frameRoom)
-  if (resolved.maxDocumentBytes > frameRoom) {
-    throw new MeshError(
-      'bad_option',
-      `limits.maxDocumentBytes (${resolved.maxDocumentBytes}) must leave room in one peer frame: at most ${frameRoom} with limits.peerMessageBytes ${resolved.peerMessageBytes}`,
-    )
   }
   return resolved
 }

@@ -15,6 +15,7 @@ import {
   type PeerMessage,
   type Resolution,
 } from './protocol.js'
+import { FrameAssembler, PART_BYTES, splitFrame } from './frame-parts.js'
 import type { PeerSink, Room } from './room.js'
 import { RoomSyncs, type LinkRoomState, type MergeReport } from './room-sync.js'
 
@@ -34,6 +35,8 @@ export interface LinkHost {
   readonly policy: ConflictPolicy
   readonly logger: Logger
   readonly maxMessageBytes: number
+  /** Largest frame a peer may send in pieces (`part` messages). */
+  readonly maxAssembledBytes: number
   /** Shared secrets of the mesh; the first signs, any verifies. Empty: no authentication. */
   readonly secrets: readonly string[]
   readonly metrics: Metrics
@@ -88,10 +91,12 @@ export class PeerLink implements Connection, PeerSink {
   #timer: ReturnType<typeof setTimeout> | undefined
   #closeReason: { code: number; reason: string } | undefined
   #sendBuffer: SendBuffer
+  #parts: FrameAssembler
   constructor(options: { host: LinkHost; socket: MeshSocket; role: 'dialer' | 'acceptor' }) {
     this.#host = options.host
     this.#socket = options.socket
     this.#sendBuffer = new SendBuffer({ limit: options.host.sendBufferBytes })
+    this.#parts = new FrameAssembler({ maxBytes: options.host.maxAssembledBytes })
     this.role = options.role
     this.#syncs = new RoomSyncs(this, options.host)
     const host = options.host
@@ -130,8 +135,14 @@ export class PeerLink implements Connection, PeerSink {
   get settled(): boolean {
     return this.#state === 'open' && this.#syncs.settled
   }
-  /** Sends a frame if the socket is open; a failing send closes the link. */
+  /**
+   * Sends a frame if the socket is open, in pieces when it is larger than `PART_BYTES` (or
+   * the frame limit); a failing send closes the link.
+   */
   sendFrame(frame: Uint8Array<ArrayBuffer>): void {
+    for (const piece of splitFrame(frame, Math.min(PART_BYTES, this.#host.maxMessageBytes))) this.#sendPiece(piece)
+  }
+  #sendPiece(frame: Uint8Array<ArrayBuffer>): void {
     if (this.#state === 'closed' || this.#socket.readyState !== SOCKET_OPEN) return
     const held = this.#sendBuffer.overflow(this.#socket, frame.length)
     if (held !== undefined) {
@@ -222,6 +233,13 @@ export class PeerLink implements Connection, PeerSink {
         return this.#syncs.onState(message.room, message.snapshot, message.resolution)
       case MessageType.diff:
         return this.#syncs.onDiff(message.room, message.update, message.changed)
+      case MessageType.part: {
+        const whole = this.#parts.add(message.total, message.piece)
+        if (!whole) return
+        const inner = decodePeer(whole)
+        if (inner.type === MessageType.part) throw new Error('a part inside a part')
+        return this.#handle(inner)
+      }
       case MessageType.updates:
         return this.#syncs.onUpdates(message.room, message.updates)
       case MessageType.roomAwareness: {

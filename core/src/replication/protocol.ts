@@ -36,6 +36,7 @@
  * | 26   | prove     | `varString(proof)`: proof of the mesh secret over both nonces (dialer first)    |
  * | 27   | check     | `varString(room)`, `varUint8Array(snapshot)`, `varUint(reply)`: anti-entropy, state vector + delete set; reply 1 asks for the receiver's snapshot back |
  * | 28   | repair    | `varString(room)`, `varUint8Array(update V2)`: what a `check` showed the peer lacks |
+ * | 29   | part      | `varUint(total)`, `varUint8Array(piece)`: a piece of a frame larger than `PART_BYTES`; the pieces of one frame come in order, nothing between them, and join into it |
  *
  * Conversation (version 2): the dialer sends `hello` with a fresh random nonce; the acceptor
  * checks it and answers with its own `hello` and nonce, **without any proof**. The dialer
@@ -103,6 +104,7 @@ export const MessageType = {
   prove: 26,
   check: 27,
   repair: 28,
+  part: 29,
 } as const
 
 /** y-protocols sync sub-messages. */
@@ -149,6 +151,7 @@ export type PeerMessage =
   | { type: typeof MessageType.prove; proof: string }
   | { type: typeof MessageType.check; room: string; snapshot: Uint8Array; reply: boolean }
   | { type: typeof MessageType.repair; room: string; update: Uint8Array }
+  | { type: typeof MessageType.part; total: number; piece: Uint8Array }
 
 /** Encoders for peer-link frames. */
 export const encodePeer = {
@@ -225,6 +228,12 @@ export const encodePeer = {
       encoding.writeVarString(e, room)
       encoding.writeVarUint8Array(e, update)
     }),
+  part: (total: number, piece: Uint8Array) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.part)
+      encoding.writeVarUint(e, total)
+      encoding.writeVarUint8Array(e, piece)
+    }),
 }
 
 const assertEnd = (d: decoding.Decoder): void => {
@@ -300,6 +309,9 @@ export const decodePeer = (bytes: Uint8Array): PeerMessage => {
       break
     case MessageType.repair:
       message = { type, room: decoding.readVarString(d), update: decoding.readVarUint8Array(d) }
+      break
+    case MessageType.part:
+      message = { type, total: decoding.readVarUint(d), piece: decoding.readVarUint8Array(d) }
       break
     default:
       throw new Error(`unknown peer message type ${type}`)

@@ -1,0 +1,64 @@
+import { encodePeer, type asSendable } from './protocol.js'
+
+/**
+ * Largest piece of a frame on a peer link. A room's state crosses a link as one message (a
+ * `diff` or a `repair`), as large as the room; cut into pieces it needs no frame limit as
+ * large as the largest room, and other frames of the link wait behind one piece at most.
+ */
+export const PART_BYTES = 1024 * 1024
+
+/** What `part` framing adds to a piece at most (type, total, piece length). */
+const PART_OVERHEAD = 32
+
+/**
+ * Cuts a frame larger than `maxBytes` into `part` messages of at most `maxBytes` each, to be
+ * sent in order with nothing between them; a frame that fits goes whole.
+ */
+export const splitFrame = (
+  frame: ReturnType<typeof asSendable>,
+  maxBytes: number,
+): Array<ReturnType<typeof asSendable>> => {
+  if (frame.length <= maxBytes) return [frame]
+  const size = maxBytes - PART_OVERHEAD
+  if (size < 1) throw new Error(`a frame limit of ${maxBytes} bytes leaves no room for pieces`)
+  const parts = []
+  for (let at = 0; at < frame.length; at += size)
+    parts.push(encodePeer.part(frame.length, frame.subarray(at, at + size)))
+  return parts
+}
+
+/**
+ * Joins the pieces of one frame on a peer link. Throws (the link closes) on a piece that does
+ * not continue the frame under way, or a frame larger than `maxBytes`.
+ */
+export class FrameAssembler {
+  #maxBytes: number
+  #total = 0
+  #pieces: Uint8Array[] = []
+  #received = 0
+
+  constructor(options: { maxBytes: number }) {
+    this.#maxBytes = options.maxBytes
+  }
+
+  /** Adds a piece; returns the whole frame once its last piece arrived. */
+  add(total: number, piece: Uint8Array): Uint8Array | undefined {
+    if (this.#pieces.length === 0) {
+      if (total > this.#maxBytes) throw new Error(`a frame of ${total} bytes in pieces exceeds ${this.#maxBytes}`)
+      this.#total = total
+    } else if (total !== this.#total) throw new Error('a piece of another frame before the last one was whole')
+    if (piece.length === 0 || this.#received + piece.length > total) throw new Error('pieces beyond the frame size')
+    this.#pieces.push(piece)
+    this.#received += piece.length
+    if (this.#received < total) return undefined
+    const whole = new Uint8Array(total)
+    let at = 0
+    for (const p of this.#pieces) {
+      whole.set(p, at)
+      at += p.length
+    }
+    this.#pieces = []
+    this.#received = 0
+    return whole
+  }
+}
