@@ -82,11 +82,12 @@ describe('limits refuse a room, never the link', () => {
   })
 
   it('a frame sent in pieces may not exceed maxDocumentBytes', () => {
-    const parts = new FrameAssembler({ maxBytes: 100 })
+    const parts = new FrameAssembler({ maxBytes: 100, minPiece: 10 })
     expect(() => parts.add(101, new Uint8Array(10))).toThrow(/exceeds 100/)
     expect(parts.add(20, new Uint8Array(10))).toBeUndefined()
     expect(() => parts.add(30, new Uint8Array(10))).toThrow(/another frame/)
     expect(parts.add(20, new Uint8Array(10).fill(1))?.length).toBe(20)
     expect(() => parts.add(5, new Uint8Array(6))).toThrow(/beyond/)
+    expect(() => parts.add(50, new Uint8Array(9))).toThrow(/before the last/)
   })
 })

@@ -1,7 +1,7 @@
 import * as Y from 'yjs'
 import { MAX_VALUE_DEPTH } from '../common/index.js'
 import { checkUpdate } from '../replication/index.js'
-import { MAX_ELEMENT_DEPTH, refuseContent } from '../store/index.js'
+import { dependencies, MAX_ELEMENT_DEPTH, refuseContent } from '../store/index.js'
 
 /**
  * Why a (V1) update from a light peer must be refused, or undefined when it may be applied:
@@ -27,25 +27,13 @@ export const refuseLightUpdate = (
   // Before decoding: Yjs decodes values recursively.
   if (depth > MAX_ELEMENT_DEPTH) return `values nested deeper than ${MAX_VALUE_DEPTH} levels (MAX_VALUE_DEPTH)`
   const { structs, ds } = Y.decodeUpdate(update)
-  const ends = new Map<number, number>()
-  for (const struct of structs) {
-    const end = struct.id.clock + struct.length
-    const start = ends.get(struct.id.client) ?? Y.getState(doc.store, struct.id.client)
-    if (struct.id.clock > start) return 'an update with a gap in its clocks, which can never be applied'
-    ends.set(struct.id.client, Math.max(start, end))
-  }
-  const holds = (id: Y.ID): boolean => id.clock < Math.max(ends.get(id.client) ?? 0, Y.getState(doc.store, id.client))
-  for (const struct of structs) {
-    if (!(struct instanceof Y.Item)) continue
-    for (const ref of [struct.origin, struct.rightOrigin, struct.parent instanceof Y.ID ? struct.parent : null]) {
-      if (ref && !holds(ref)) return 'an update that refers to content nobody sent'
-    }
-  }
+  const { end, missing } = dependencies(doc, structs)
+  if (missing) return missing
   const refusal = refuseContent(doc, structs, { nodeFields: false })
   if (refusal) return refusal
   for (const [client, ranges] of ds.clients) {
     for (const { clock, len } of ranges) {
-      if (clock + len > Math.max(ends.get(client) ?? 0, Y.getState(doc.store, client))) {
+      if (clock + len > end(client)) {
         return 'deletions of content that does not exist yet'
       }
     }

@@ -10,6 +10,9 @@ export const PART_BYTES = 1024 * 1024
 /** What `part` framing adds to a piece at most (type, total, piece length). */
 const PART_OVERHEAD = 32
 
+/** Size of the pieces `splitFrame` cuts a frame into, under a frame limit of `maxBytes`. */
+export const pieceBytes = (maxBytes: number): number => Math.min(PART_BYTES, maxBytes) - PART_OVERHEAD
+
 /**
  * Cuts a frame larger than `maxBytes` into `part` messages of at most `maxBytes` each, to be
  * sent in order with nothing between them; a frame that fits goes whole.
@@ -19,7 +22,7 @@ export const splitFrame = (
   maxBytes: number,
 ): Array<ReturnType<typeof asSendable>> => {
   if (frame.length <= maxBytes) return [frame]
-  const size = maxBytes - PART_OVERHEAD
+  const size = pieceBytes(maxBytes)
   if (size < 1) throw new Error(`a frame limit of ${maxBytes} bytes leaves no room for pieces`)
   const parts = []
   for (let at = 0; at < frame.length; at += size)
@@ -33,12 +36,15 @@ export const splitFrame = (
  */
 export class FrameAssembler {
   #maxBytes: number
+  #minPiece: number
   #total = 0
   #pieces: Uint8Array[] = []
   #received = 0
 
-  constructor(options: { maxBytes: number }) {
+  /** `minPiece`: fewest bytes in a piece other than the last. */
+  constructor(options: { maxBytes: number; minPiece: number }) {
     this.#maxBytes = options.maxBytes
+    this.#minPiece = options.minPiece
   }
 
   /** Adds a piece; returns the whole frame once its last piece arrived. */
@@ -48,6 +54,10 @@ export class FrameAssembler {
       this.#total = total
     } else if (total !== this.#total) throw new Error('a piece of another frame before the last one was whole')
     if (piece.length === 0 || this.#received + piece.length > total) throw new Error('pieces beyond the frame size')
+    // Pieces cost memory beyond their bytes: only the last may be small.
+    if (this.#received + piece.length < total && piece.length < this.#minPiece) {
+      throw new Error(`a piece of ${piece.length} bytes before the last (at least ${this.#minPiece})`)
+    }
     this.#pieces.push(piece)
     this.#received += piece.length
     if (this.#received < total) return undefined

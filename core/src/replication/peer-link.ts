@@ -15,7 +15,7 @@ import {
   type PeerMessage,
   type Resolution,
 } from './protocol.js'
-import { FrameAssembler, PART_BYTES, splitFrame } from './frame-parts.js'
+import { FrameAssembler, PART_BYTES, pieceBytes, splitFrame } from './frame-parts.js'
 import type { PeerSink, Room } from './room.js'
 import { RoomSyncs, type LinkRoomState, type MergeReport } from './room-sync.js'
 
@@ -96,7 +96,11 @@ export class PeerLink implements Connection, PeerSink {
     this.#host = options.host
     this.#socket = options.socket
     this.#sendBuffer = new SendBuffer({ limit: options.host.sendBufferBytes })
-    this.#parts = new FrameAssembler({ maxBytes: options.host.maxAssembledBytes })
+    this.#parts = new FrameAssembler({
+      maxBytes: options.host.maxAssembledBytes,
+      // Every node of a mesh cuts with the same limits; allow for a peer whose limit is half ours.
+      minPiece: Math.max(1, Math.floor(pieceBytes(options.host.maxMessageBytes) / 2)),
+    })
     this.role = options.role
     this.#syncs = new RoomSyncs(this, options.host)
     const host = options.host

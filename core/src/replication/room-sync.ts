@@ -7,7 +7,7 @@ import {
   type Logger,
   type Metrics,
 } from '../common/index.js'
-import { MAX_ELEMENT_DEPTH, refuseContent } from '../store/index.js'
+import { dependencies, MAX_ELEMENT_DEPTH, refuseContent } from '../store/index.js'
 import { compareSnapshots, snapshotContains, type HistoryRelation } from './compare.js'
 import {
   changedSince,
@@ -101,7 +101,10 @@ const validateUpdate = (doc: Y.Doc, update: Uint8Array, format: 'v1' | 'v2' = 'v
   if (depth > MAX_ELEMENT_DEPTH) throw new Error(`refused: values nested deeper than ${MAX_VALUE_DEPTH} levels`)
   if (plain) return
   const { structs } = format === 'v2' ? Y.decodeUpdateV2(update) : Y.decodeUpdate(update)
-  const refusal = refuseContent(doc, structs, { nodeFields: true })
+  // Content that cannot be integrated now would be integrated later, when a plain update
+  // brings what it waits for, past this check; an honest gap closes this link and the resync
+  // sends the whole difference.
+  const refusal = dependencies(doc, structs).missing ?? refuseContent(doc, structs, { nodeFields: true })
   if (refusal) throw new Error(`refused: ${refusal}`)
 }
 

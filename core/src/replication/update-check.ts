@@ -110,6 +110,8 @@ const readKey = (d: decoding.Decoder, entry: EntryJudge | undefined): string | u
 
 /** Skips one value of a top-level field of a judged entry, judging it; returns how deep it nests. */
 const judgeField = (entry: EntryJudge, field: string, tag: number, d: decoding.Decoder): number => {
+  // Decoded, a `__proto__` field becomes the entry's prototype (see isKvEntry).
+  if (field === '__proto__') entry.shaped = false
   let value: unknown
   if (tag === 119) value = decoding.readVarString(d)
   else if (tag === 123) value = decoding.readFloat64(d)

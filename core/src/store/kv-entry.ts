@@ -25,6 +25,10 @@ export interface KvEntry {
  */
 export const isKvEntry = (raw: unknown): raw is KvEntry => {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return false
+  // A `__proto__` field decodes (lib0 `readAny`) as a prototype: fields read through it would
+  // pass here, and the entry would encode again without them.
+  const proto: unknown = Object.getPrototypeOf(raw)
+  if (proto !== Object.prototype && proto !== null) return false
   const e = raw as Record<string, unknown>
   const key = e.key
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH || !isWellFormed(key)) return false

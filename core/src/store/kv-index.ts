@@ -44,8 +44,9 @@ const capMerges = (): void => {
   proto[MERGES_CAPPED] = true
 }
 
-/** Element `offset` of an item with ContentAny. */
-const entryAt = (item: Y.Item, offset: number): unknown => (item.content as Y.ContentAny).arr[offset]
+/** Element `offset` of an item, when it holds JSON (ContentAny). */
+const entryAt = (item: Y.Item, offset: number): unknown =>
+  item.content instanceof Y.ContentAny ? item.content.arr[offset] : undefined
 
 /** Id of a slot as `client:clock`. */
 export const slotRef = (slot: { client: number; clock: number }): string => `${slot.client}:${slot.clock}`
@@ -151,6 +152,7 @@ export class KvIndex {
     if (start.deleted) return
     const item = start.length > 1 ? Y.getItemCleanEnd(transaction, this.#doc.store, id) : start
     item.delete(transaction)
+    this.#forgetMarkers()
   }
 
   #set(slot: Slot): void {
@@ -189,7 +191,6 @@ export class KvIndex {
       const item = structs[i]!
       // Items with a parentSub sit in the array's hidden map, not in its list: no reader sees them.
       if (!(item instanceof Y.Item) || item.parent !== this.array || item.parentSub !== null) continue
-      if (!(item.content instanceof Y.ContentAny)) continue
       const end = Math.min(to - item.id.clock, item.length)
       for (let offset = Math.max(from - item.id.clock, 0); offset < end; offset++) f(item, offset)
     }
@@ -227,9 +228,12 @@ export class KvIndex {
         if (item.deleted) return
         const entry = asKvEntry(entryAt(item, i))
         if (!entry) {
-          // Peers refuse updates that carry malformed entries (see refuseContent); one that an
-          // app pushed into this node's array by hand goes, before it can cut this node off.
-          if (transaction.local) losers.push({ client: item.id.client, clock: item.id.clock + i })
+          // Peers refuse updates that carry malformed entries or other content (see
+          // refuseContent); what an app pushed into this node's array by hand goes, before it
+          // can cut this node off.
+          if (transaction.local && !(item.content instanceof Y.ContentDeleted)) {
+            losers.push({ client: item.id.client, clock: item.id.clock + i })
+          }
           return
         }
         const slot: Slot = { client: item.id.client, clock: item.id.clock + i, entry }
@@ -314,6 +318,15 @@ export class KvIndex {
     return item
   }
 
+  /**
+   * Index-based access to the array (an app's, or y-utility's: nothing in Mesh uses it) relies
+   * on search markers, which Yjs moves only when changes go through index-based calls or come
+   * from remote transactions; changes made here by item would leave them pointing wrong.
+   */
+  #forgetMarkers(): void {
+    this.array._searchMarker?.splice(0)
+  }
+
   /** Integrates `entries` as one new item right of `left` (null: at the start); returns its id. */
   #insertAfter(transaction: Y.Transaction, left: Y.Item | null, entries: KvEntry[]): Y.ID {
     const right = left ? left.right : this.array._start
@@ -329,8 +342,7 @@ export class KvIndex {
       new Y.ContentAny(entries),
     )
     item.integrate(transaction, 0)
-    // Index-based access (nothing in Mesh uses it) would trust search markers this insert did not move.
-    this.array._searchMarker?.splice(0)
+    this.#forgetMarkers()
     if (right === null) this.#tail = item.lastId
     return id
   }
