@@ -4,12 +4,11 @@
  * without asking (no CORS preflight), so the peer endpoint checks the origin and every REST
  * route that changes state insists on `Content-Type: application/json`.
  */
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { CloseCode, createRestHandler, readRequestBody, type MeshNode } from '@mesh/core'
+import { CloseCode, type MeshNode } from '@mesh/core'
 import WebSocket from 'ws'
 import { afterEach, describe, expect, it } from 'vitest'
 import { eventually, serveNode, type ServedNode } from './helpers.js'
+import { serveRest } from './rest-server.js'
 
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -35,32 +34,6 @@ const upgradeOutcome = (url: string, origin?: string): Promise<{ close?: number;
   })
 
 /** The REST API of `node` on a bare Node HTTP server, as an adapter would serve it. */
-const serveRest = async (node: MeshNode): Promise<string> => {
-  const handle = createRestHandler(node)
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    const declared = Number(req.headers['content-length'])
-    void handle({
-      method: req.method ?? 'GET',
-      path: url.pathname.replace(/^\/mesh\/api/, ''),
-      query: url.searchParams,
-      contentLength: Number.isFinite(declared) ? declared : undefined,
-      body: () => readRequestBody(req, 1024 * 1024),
-      header: (name) => {
-        const value = req.headers[name.toLowerCase()]
-        return Array.isArray(value) ? value.join(', ') : value
-      },
-    }).then((reply) =>
-      res.writeHead(reply.status, { 'content-type': 'application/json' }).end(JSON.stringify(reply.body)),
-    )
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  cleanups.push(async () => {
-    server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
-  })
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/mesh/api`
-}
 
 describe('the peer endpoint checks the browser origin', () => {
   it('refuses an Origin not on allowedOrigins with 4403; nodes, which send none, still link', async () => {
@@ -93,7 +66,7 @@ describe('the peer endpoint checks the browser origin', () => {
 describe('REST routes that change state need a JSON content type', () => {
   it('a text/plain or form POST /join, as any web page may send, gets 415 and dials nothing', async () => {
     const a = await start({ name: 'a' })
-    const api = await serveRest(a.node)
+    const api = await serveRest(a.node, cleanups)
     const body = JSON.stringify({ urls: ['ws://127.0.0.1:9/mesh'] })
     for (const type of [undefined, 'text/plain;charset=UTF-8', 'application/x-www-form-urlencoded']) {
       const res = await fetch(`${api}/join`, {
@@ -115,7 +88,7 @@ describe('REST routes that change state need a JSON content type', () => {
   it('the same calls with application/json still work', async () => {
     const a = await start({ name: 'a' })
     const b = await start({ name: 'b' })
-    const api = await serveRest(a.node)
+    const api = await serveRest(a.node, cleanups)
     const json = { 'content-type': 'application/json; charset=utf-8' }
     const put = await fetch(`${api}/kv/k`, { method: 'PUT', headers: json, body: '1' })
     expect(put.status).toBe(200)

@@ -5,9 +5,7 @@
  * stock clients choke on, and values nested so deep that reading them overflows the stack.
  * Every refusal closes the socket with 4403, is counted and logged, and changes nothing.
  */
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { createRestHandler, MAX_VALUE_DEPTH, MeshError, readRequestBody, type MeshNode } from '@mesh/core'
+import { MAX_VALUE_DEPTH, MeshError, type MeshNode } from '@mesh/core'
 import { restCall, waitUntil } from '@mesh/core/testing'
 import * as encoding from 'lib0/encoding'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -17,6 +15,7 @@ import { YKeyValue } from 'y-utility/y-keyvalue'
 import * as Y from 'yjs'
 import { checkUpdate } from '../src/replication/index.js'
 import { memoryLogger, openSocket, serveNode, type ServedNode } from './helpers.js'
+import { serveRest } from './rest-server.js'
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -30,32 +29,6 @@ const start = async (options: Parameters<typeof serveNode>[0] = {}): Promise<Ser
 }
 
 /** The REST API of `node` on a bare Node HTTP server, as an adapter would serve it. */
-const serveRest = async (node: MeshNode): Promise<string> => {
-  const handle = createRestHandler(node)
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    const declared = Number(req.headers['content-length'])
-    void handle({
-      method: req.method ?? 'GET',
-      path: url.pathname.replace(/^\/mesh\/api/, ''),
-      query: url.searchParams,
-      contentLength: Number.isFinite(declared) ? declared : undefined,
-      body: () => readRequestBody(req, 1024 * 1024),
-      header: (name) => {
-        const value = req.headers[name.toLowerCase()]
-        return Array.isArray(value) ? value.join(', ') : value
-      },
-    }).then((reply) =>
-      res.writeHead(reply.status, { 'content-type': 'application/json' }).end(JSON.stringify(reply.body)),
-    )
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  cleanups.push(async () => {
-    server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
-  })
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/mesh/api`
-}
 
 /** A y-protocols sync update frame (what a y-websocket client sends for a local change). */
 const frame = (update: Uint8Array): Uint8Array => {
@@ -287,7 +260,7 @@ describe('values nest at most MAX_VALUE_DEPTH levels', () => {
 
   it('REST PUT of a deeper value answers 400 with a JSON error; GET /kv keeps answering', async () => {
     const a = await start({ name: 'a' })
-    const api = await serveRest(a.node)
+    const api = await serveRest(a.node, cleanups)
     const put = await restCall(`${api}/kv/deep`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
@@ -300,7 +273,7 @@ describe('values nest at most MAX_VALUE_DEPTH levels', () => {
 
   it('a light peer that writes a deeper value is refused, however deep, and GET /kv keeps answering', async () => {
     const a = await start({ name: 'a' })
-    const api = await serveRest(a.node)
+    const api = await serveRest(a.node, cleanups)
     await a.node.put('kept', 1)
     for (const levels of [MAX_VALUE_DEPTH + 1, 3000, 200_000]) {
       const writer = writerOf(a)
