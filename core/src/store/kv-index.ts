@@ -19,7 +19,7 @@ interface Slot {
 }
 
 /** Most recent removals remembered, to name removed keys when histories diverge. */
-const MAX_REMOVALS = 100_000
+const MAX_REMOVALS = 10_000
 
 /** Most entries that one Yjs item holds after merging consecutive writes of one client. */
 const MAX_MERGED_ENTRIES = 128
