@@ -1,0 +1,60 @@
+// Lint rules of the repository, checked by `npm run lint` (part of `npm test`).
+// typescript-eslint, type-aware: the `recommendedTypeChecked` and `strictTypeChecked` sets.
+import { defineConfig } from 'eslint/config'
+import tseslint from 'typescript-eslint'
+
+const sources = [
+  'core/src/**/*.ts',
+  'client/src/**/*.ts',
+  'cli/src/**/*.ts',
+  'adapters/*/src/**/*.ts',
+  'web-inspector/src/**/*.ts',
+  'bench/src/**/*.ts',
+]
+
+const tests = [
+  'core/test/**/*.ts',
+  'client/test/**/*.ts',
+  'bench/test/**/*.ts',
+  'web-inspector/test/**/*.ts',
+  'adapters/*/test/**/*.ts',
+  'e2e/**/*.ts',
+]
+
+export default defineConfig(
+  { ignores: ['**/node_modules/**', '**/dist/**', 'e2e/artifacts/**'] },
+  {
+    files: [...sources, ...tests],
+    extends: [tseslint.configs.recommendedTypeChecked, tseslint.configs.strictTypeChecked],
+    languageOptions: {
+      parserOptions: {
+        // Each package's own tsconfig.json, found next to the file.
+        projectService: true,
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+    rules: {
+      // Numbers in log and error messages (`${port}`, `${bytes} B`) read as intended; the strict set's
+      // ban on them would only add String() calls. Objects, undefined and unions stay refused.
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowAny: false, allowBoolean: false, allowNever: false, allowNullish: false, allowNumber: true },
+      ],
+      // `(off) => off()` and `() => resolve()` are the callback idiom; the rule still flags
+      // `return voidCall()` in function bodies and void values used as conditions or operands.
+      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
+    },
+  },
+  {
+    files: tests,
+    languageOptions: {
+      parserOptions: {
+        // Tests are outside the packages' tsconfig.json files; tsconfig.test.json checks them.
+        projectService: false,
+        project: './tsconfig.test.json',
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+  },
+)
