@@ -43,7 +43,7 @@ export default defineConfig(
       ],
       // `(off) => off()` and `() => resolve()` are the callback idiom; the rule still flags
       // `return voidCall()` in function bodies and void values used as conditions or operands.
-      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
+      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true, ignoreVoidReturningFunctions: true }],
     },
   },
   {
