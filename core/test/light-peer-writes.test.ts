@@ -7,7 +7,14 @@
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createRestHandler, MAX_VALUE_DEPTH, MeshError, readRequestBody, type MeshNode } from '@mesh/core'
+import {
+  createRestHandler,
+  MAX_VALUE_DEPTH,
+  MeshError,
+  readRequestBody,
+  type JsonValue,
+  type MeshNode,
+} from '@mesh/core'
 import { restCall, waitUntil } from '@mesh/core/testing'
 import * as encoding from 'lib0/encoding'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -141,8 +148,8 @@ const withDeepValue = (update: Uint8Array, marker: string, levels: number): Uint
 }
 
 /** A JSON value of `levels` nested arrays. */
-const deepJson = (levels: number): unknown => {
-  let value: unknown = 'bottom'
+const deepJson = (levels: number): JsonValue => {
+  let value: JsonValue = 'bottom'
   for (let i = 0; i < levels; i++) value = [value]
   return value
 }

@@ -67,12 +67,16 @@ export class MeshNode {
    * membership; `{ ttl }` makes them expire; `{ replicas: k }` resolves only once k directly
    * linked peers hold the write (see {@link flush}).
    */
-  put(key: string, value: unknown, options?: PutOptions): Promise<void>
-  put(entries: Record<string, unknown>, options?: PutOptions): Promise<void>
-  async put(keyOrEntries: string | Record<string, unknown>, value?: unknown, options?: PutOptions): Promise<void> {
+  put(key: string, value: JsonValue, options?: PutOptions): Promise<void>
+  put(entries: Record<string, JsonValue>, options?: PutOptions): Promise<void>
+  async put(
+    keyOrEntries: string | Record<string, JsonValue>,
+    value?: JsonValue | PutOptions,
+    options?: PutOptions,
+  ): Promise<void> {
     const opts = typeof keyOrEntries === 'string' ? options : (value as PutOptions | undefined)
     await (typeof keyOrEntries === 'string'
-      ? this.data.put(keyOrEntries, value, options)
+      ? this.data.put(keyOrEntries, value as JsonValue, options)
       : this.data.put(keyOrEntries, opts))
     if (opts?.replicas !== undefined) await this.flush({ replicas: opts.replicas, timeoutMs: opts.timeoutMs })
   }

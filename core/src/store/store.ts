@@ -161,9 +161,13 @@ export class MeshStore {
    * see them immediately. The promise resolves once the write is applied locally; use
    * `MeshNode.flush({ replicas })` to wait until peers hold it.
    */
-  put(key: string, value: unknown, options?: PutOptions): Promise<void>
-  put(entries: Record<string, unknown>, options?: PutOptions): Promise<void>
-  put(keyOrEntries: string | Record<string, unknown>, value?: unknown, options?: PutOptions): Promise<void> {
+  put(key: string, value: JsonValue, options?: PutOptions): Promise<void>
+  put(entries: Record<string, JsonValue>, options?: PutOptions): Promise<void>
+  put(
+    keyOrEntries: string | Record<string, JsonValue>,
+    value?: JsonValue | PutOptions,
+    options?: PutOptions,
+  ): Promise<void> {
     try {
       this.#enqueue(keyOrEntries, value, options)
     } catch (error) {
@@ -178,9 +182,9 @@ export class MeshStore {
   }
 
   /** Synchronous `put` that applies at once: throws instead of rejecting. */
-  set(key: string, value: unknown, options?: PutOptions): void
-  set(entries: Record<string, unknown>, options?: PutOptions): void
-  set(keyOrEntries: string | Record<string, unknown>, value?: unknown, options?: PutOptions): void {
+  set(key: string, value: JsonValue, options?: PutOptions): void
+  set(entries: Record<string, JsonValue>, options?: PutOptions): void
+  set(keyOrEntries: string | Record<string, JsonValue>, value?: JsonValue | PutOptions, options?: PutOptions): void {
     this.#enqueue(keyOrEntries, value, options)
     this.flush()
   }
