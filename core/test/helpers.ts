@@ -2,6 +2,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { attachToServer, type Logger, MeshNode, type MeshNodeOptions } from '@mesh/core'
 import WebSocket from 'ws'
+import type { Room } from '../src/replication/index.js'
 
 /** A logger that keeps every entry, so tests can assert what was logged. */
 export const memoryLogger = () => {
@@ -14,6 +15,12 @@ export const memoryLogger = () => {
   const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
   return { logger, entries }
 }
+
+/**
+ * The internal room behind `node.room(name)`, for tests that inspect the store's array or
+ * pending updates. Applications get only the narrow `RoomHandle`.
+ */
+export const internalRoom = (node: MeshNode, name = 'default'): Room => node.room(name) as Room
 
 /** A node served over real WebSockets on 127.0.0.1, port 0. */
 export interface ServedNode {

@@ -4,6 +4,7 @@ import * as Y from 'yjs'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import { afterEach, describe, expect, it } from 'vitest'
 import { checkUpdate, inspectUpdate } from '../src/replication/index.js'
+import { internalRoom } from './helpers.js'
 
 const checkUpdateV2 = (update: Uint8Array) => checkUpdate(update, 'v2')
 
@@ -76,7 +77,7 @@ describe('values that cannot replicate faithfully are refused', () => {
   it('REST answers stay JSON when a light peer stored a BigInt or bytes', async () => {
     const n = node()
     // What a y-utility YKeyValue app in a tab can store: values Yjs encodes but JSON cannot.
-    const kv = new YKeyValue<unknown>(n.room('default').kv.array as Y.Array<{ key: string; val: unknown }>)
+    const kv = new YKeyValue<unknown>(internalRoom(n).kv.array as Y.Array<{ key: string; val: unknown }>)
     kv.set('big', 10n)
     kv.set('huge', 2n ** 70n)
     kv.set('bytes', new Uint8Array([1, 2]))

@@ -23,7 +23,7 @@ import { WebsocketProvider } from 'y-websocket'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import * as Y from 'yjs'
 import { checkUpdate } from '../src/replication/index.js'
-import { memoryLogger, openSocket, serveNode, type ServedNode } from './helpers.js'
+import { internalRoom, memoryLogger, openSocket, serveNode, type ServedNode } from './helpers.js'
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -159,7 +159,7 @@ describe('a light peer writes only JSON entries into the store', () => {
     const log = memoryLogger()
     const a = await start({ name: 'a', logger: log.logger })
     await a.node.put('kept', 1)
-    const kvLength = () => a.node.room('default').kv.array.length
+    const kvLength = () => internalRoom(a.node).kv.array.length
     const cases: Array<[string, (writer: Y.Doc) => void]> = [
       ['a subdocument in kv', (w) => w.getArray('kv').push([new Y.Doc()])],
       ['4000 subdocuments in kv', (w) => w.getArray('kv').push(Array.from({ length: 4000 }, () => new Y.Doc()))],

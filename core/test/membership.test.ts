@@ -1,7 +1,7 @@
 import type { MemberEvent, MeshNode } from '@mesh/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_GOSSIP_RECORDS, Membership, parseGossip, type MemberRecord } from '../src/membership/index.js'
-import { eventually, serveNode, type ServedNode } from './helpers.js'
+import { eventually, internalRoom, serveNode, type ServedNode } from './helpers.js'
 
 describe('gossip failure detector (simulated time)', () => {
   const make = (id: string) => {
@@ -255,7 +255,7 @@ describe('membership over real links', () => {
     await eventually([b.node], () => b.node.has('session'), 'ttl key replicated')
     expect(b.node.data.meta('session')?.expiresAt).toBeGreaterThan(Date.now())
     await eventually([a.node, b.node], () => !a.node.has('session') && !b.node.has('session'), 'expired everywhere')
-    const raw = (n: MeshNode) => n.room('default').kv.entry('session') !== undefined
+    const raw = (n: MeshNode) => internalRoom(n).kv.entry('session') !== undefined
     await eventually([a.node, b.node], () => !raw(a.node) && !raw(b.node), 'swept from the document')
     expect(b.node.data.toJSON()).toEqual({ keep: 1 })
   })

@@ -4,7 +4,7 @@ import WebSocket from 'ws'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
-import { serveNode, type ServedNode } from './helpers.js'
+import { internalRoom, serveNode, type ServedNode } from './helpers.js'
 import { createRestHandler } from '@mesh/core'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -108,7 +108,7 @@ describe("a Yjs app using y-utility's YKeyValue reads and writes the same store 
     expect(['rest', 'tab wins or loses, but one value everywhere']).toContain(a.node.get('seeded'))
     expect(kv.get('seeded')).toBe(a.node.get('seeded'))
     // Every replica deleted the losing duplicate: one live entry per key in the array.
-    const live = a.node.room('default').kv.array.toArray() as Array<{ key: string }>
+    const live = internalRoom(a.node).kv.array.toArray() as Array<{ key: string }>
     expect(live.filter((e) => e.key === 'seeded')).toHaveLength(1)
   })
 })

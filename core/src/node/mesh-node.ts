@@ -2,7 +2,7 @@ import { MeshError, silentLogger, toJsonValue } from '../common/index.js'
 import type { Connection, JsonValue, Logger, MeshConflictError, MeshSocket } from '../common/index.js'
 import { lightMembers, type Member } from '../membership/index.js'
 import { nodeMetrics, nodeStatus, type Metric, type NodeStatus } from '../observability/index.js'
-import { waitForReplicas, type Commit, type ConflictPolicy, type Room } from '../replication/index.js'
+import { waitForReplicas, type Commit, type ConflictPolicy, type RoomHandle } from '../replication/index.js'
 import type { AcceptOptions, AuthDecision, AuthorizeInput } from '../security/index.js'
 import { DEFAULT_ROOM, type MeshStore, type PutOptions } from '../store/index.js'
 import type { MeshEvents } from './events.js'
@@ -136,7 +136,7 @@ export class MeshNode {
   }
 
   /** Returns a room, creating it and announcing it to every peer if needed. */
-  room(name: string): Room {
+  room(name: string): RoomHandle {
     return this.#p.rooms.room(name)
   }
 

@@ -11,7 +11,7 @@ import {
   PENDING_ROUNDS,
   Rooms,
 } from '../replication/index.js'
-import type { ConflictPolicy, Room } from '../replication/index.js'
+import type { ConflictPolicy } from '../replication/index.js'
 import { Admission } from '../security/index.js'
 import { EphemeralSweeper, MeshStore } from '../store/index.js'
 import type { MeshEvents } from './events.js'
@@ -33,7 +33,6 @@ export interface NodeCore extends FeedSource {
   readonly startedAt: number
   readonly onConflict: ConflictPolicy
   readonly logger: Logger
-  room(name: string): Room
   join(urls: readonly string[], options: { wait?: boolean }): Promise<void>
 }
 
@@ -159,7 +158,7 @@ export class NodeParts {
       isFeed: (room) => room === INSPECT_ROOM,
       openPeer: (socket) => parts.links.accept(socket),
       openFeed: (socket) => new InspectorFeed(core, socket, (listener) => progress.listen(listener)),
-      openLight: (socket, o) => parts.lights.accept(socket, () => core.room(o.room), o),
+      openLight: (socket, o) => parts.lights.accept(socket, () => parts.rooms.room(o.room), o),
     })
     this.reactions = new MemberReactions({
       id: core.id,
