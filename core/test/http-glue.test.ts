@@ -104,6 +104,17 @@ describe('checkPeerUrl and lineLogger', () => {
     expect(() => checkPeerUrl('wss://h:1')).toThrow(/has no path; .* e\.g\. wss:\/\/h:1\/mesh/)
   })
 
+  it('node.join refuses the same URLs at once, as bad_request', async () => {
+    const node = new MeshNode()
+    cleanups.push(() => node.close())
+    await expect(node.join(['ws://h:1'], { wait: false })).rejects.toMatchObject({
+      code: 'bad_request',
+      message: expect.stringMatching(/has no path; .* e\.g\. ws:\/\/h:1\/mesh/),
+    })
+    await expect(node.join(['http://h:1/mesh'], { wait: false })).rejects.toMatchObject({ code: 'bad_request' })
+    expect(node.status().peers).toEqual([])
+  })
+
   it('lineLogger writes the fields after the message as JSON', () => {
     const lines: string[] = []
     const logger = lineLogger((level, line) => lines.push(`${level}: ${line}`))

@@ -171,7 +171,8 @@ export class MeshNode {
    * Connects to peers at `ws://host:port/mesh` URLs and keeps those links up (reconnecting
    * with backoff). Resolves once every URL completed a handshake; rejects with a `timeout`
    * MeshError naming the unreachable URLs, while retrying in the background. With
-   * `wait: false` it resolves as soon as the dialers are started.
+   * `wait: false` it resolves as soon as the dialers are started. A URL that is not
+   * `ws:`/`wss:` or has no path is refused at once (`bad_request`, same check as `checkPeerUrl`).
    */
   join(urls: readonly string[], options: { timeoutMs?: number; wait?: boolean } = {}): Promise<void> {
     return this.#p.links.join(urls, options)
