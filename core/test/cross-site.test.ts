@@ -7,9 +7,10 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { CloseCode, createRestHandler, readRequestBody, type MeshNode } from '@mesh/core'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import WebSocket from 'ws'
 import { afterEach, describe, expect, it } from 'vitest'
-import { eventually, serveNode, type ServedNode } from './helpers.js'
+import { serveNode, type ServedNode } from './helpers.js'
 
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -70,10 +71,10 @@ describe('the peer endpoint checks the browser origin', () => {
 
     const b = await start({ name: 'b' })
     await b.node.join([a.url], { timeoutMs: 5000 })
-    await eventually(
-      [a.node],
-      () => a.node.status().peers.some((p) => p.id === b.node.id && p.link === 'open'),
+    await waitUntil(
       'a to list b as an open peer',
+      () => a.node.status().peers.some((p) => p.id === b.node.id && p.link === 'open'),
+      { subscribe: nodeEvents(a.node) },
     )
   })
 
@@ -123,6 +124,8 @@ describe('REST routes that change state need a JSON content type', () => {
     expect((await fetch(`${api}/kv/k`, { method: 'DELETE' })).status).toBe(200)
     const join = await fetch(`${api}/join`, { method: 'POST', headers: json, body: JSON.stringify({ urls: [b.url] }) })
     expect(join.status).toBe(200)
-    await eventually([a.node], () => a.node.status().peers.some((p) => p.id === b.node.id), 'a linked to b')
+    await waitUntil('a linked to b', () => a.node.status().peers.some((p) => p.id === b.node.id), {
+      subscribe: nodeEvents(a.node),
+    })
   })
 })

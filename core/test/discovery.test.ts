@@ -1,7 +1,8 @@
 import dgram from 'node:dgram'
 import { dnsDiscovery, multicastDiscovery, parseDiscovery, type MeshNode } from '@mesh/core'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
-import { eventually, serveNode, type ServedNode } from './helpers.js'
+import { serveNode, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
 afterEach(async () => {
@@ -56,7 +57,9 @@ describe('discovery', () => {
     served.push(b)
     expect(linkedTo(b.node, a.node)).toBe(false)
     addresses = ['127.0.0.1']
-    await eventually([a.node, b.node], () => linkedTo(b.node, a.node), 'b joins the address DNS returned')
+    await waitUntil('b joins the address DNS returned', () => linkedTo(b.node, a.node), {
+      subscribe: nodeEvents(a.node, b.node),
+    })
   })
 
   it('DNS: resolves a real name (localhost)', async () => {
@@ -64,7 +67,7 @@ describe('discovery', () => {
     served.push(a)
     const b = await serveNode({ name: 'b', discovery: [dnsDiscovery({ hostname: 'localhost', port: a.port })] })
     served.push(b)
-    await eventually([a.node, b.node], () => linkedTo(b.node, a.node), 'b joins localhost')
+    await waitUntil('b joins localhost', () => linkedTo(b.node, a.node), { subscribe: nodeEvents(a.node, b.node) })
   })
 
   it('multicast on loopback: nodes find each other with no URL given', async (ctx) => {
@@ -77,7 +80,9 @@ describe('discovery', () => {
     const a = await serveNode({ name: 'a', discovery: [multicastDiscovery(options)] })
     const b = await serveNode({ name: 'b', discovery: [multicastDiscovery(options)] })
     served.push(a, b)
-    await eventually([a.node, b.node], () => linkedTo(a.node, b.node) && linkedTo(b.node, a.node), 'a and b linked')
+    await waitUntil('a and b linked', () => linkedTo(a.node, b.node) && linkedTo(b.node, a.node), {
+      subscribe: nodeEvents(a.node, b.node),
+    })
   })
 
   it('parses the CLI forms and rejects anything else', () => {

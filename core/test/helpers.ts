@@ -54,34 +54,6 @@ export const serveNode = async (options: MeshNodeOptions = {}): Promise<ServedNo
   }
 }
 
-/** Resolves when `check` passes, re-checking after every node event; fails with `what` on timeout. */
-export const eventually = (nodes: MeshNode[], check: () => boolean, what: string, timeoutMs = 5000): Promise<void> =>
-  new Promise((resolve, reject) => {
-    const offs: Array<() => void> = []
-    const done = (error?: Error) => {
-      clearTimeout(timer)
-      clearInterval(poll)
-      offs.forEach((off) => off())
-      if (error) reject(error)
-      else resolve()
-    }
-    const test = () => {
-      try {
-        if (check()) done()
-      } catch (error) {
-        done(error as Error)
-      }
-    }
-    const timer = setTimeout(() => done(new Error(`timed out waiting for: ${what}`)), timeoutMs)
-    // Events cover changes; the slow interval covers state that changes without one (link states).
-    const poll = setInterval(test, 25)
-    for (const node of nodes) {
-      for (const event of ['change', 'merge', 'conflict', 'peer:up', 'peer:down'] as const)
-        offs.push(node.on(event, test))
-    }
-    test()
-  })
-
 /** Opens a raw WebSocket and resolves with it once open; messages are collected from the start. */
 export const openSocket = (
   url: string,
