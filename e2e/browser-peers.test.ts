@@ -12,7 +12,9 @@ import type { MeshClient } from '@mesh/client'
 import { attachToServer, MeshNode, type Logger } from '@mesh/core'
 import { serveBoard, type BoardServer } from '@mesh/example-board'
 import type { Browser, Page } from 'playwright-core'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { launchChromium } from './chromium.js'
+import { E2E_WAIT_MS } from './harness.js'
 import { openStockPage } from './stock-client.js'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 
@@ -68,27 +70,6 @@ const serveNode = async (options: {
   nodes.add(served)
   return served
 }
-
-/** Resolves once `check` holds, re-checking on node events and on a slow interval; fails naming `what`. */
-const until = (watch: MeshNode[], check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> =>
-  new Promise((resolve, reject) => {
-    const offs: Array<() => void> = []
-    const done = (error?: Error) => {
-      clearTimeout(timer)
-      clearInterval(poll)
-      for (const off of offs) off()
-      if (error) reject(error)
-      else resolve()
-    }
-    const test = () => {
-      if (check()) done()
-    }
-    const timer = setTimeout(() => done(new Error(`timed out waiting for: ${what}`)), timeoutMs)
-    // Member lists change without a node event, so look again now and then too.
-    const poll = setInterval(test, 50)
-    for (const node of watch) offs.push(node.on('change', test))
-    test()
-  })
 
 let browser: Browser
 let board: BoardServer
@@ -163,10 +144,10 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
       ada.evaluate(() => window.board?.client.put({ 'flag:race': { enabled: true, by: 'Ada' }, shared: 'ada' })),
       bob.evaluate(() => window.board?.client.put({ 'flag:race': { enabled: false, by: 'Bob' }, shared: 'bob' })),
     ])
-    await until(
-      [a.node, b.node],
-      () => a.node.has('shared') && JSON.stringify(a.node.data.toJSON()) === JSON.stringify(b.node.data.toJSON()),
+    await waitUntil(
       'nodes agree',
+      () => a.node.has('shared') && JSON.stringify(a.node.data.toJSON()) === JSON.stringify(b.node.data.toJSON()),
+      { subscribe: nodeEvents(a.node, b.node), timeoutMs: E2E_WAIT_MS },
     )
     await expect.poll(() => storeOf(ada)).toEqual(a.node.data.toJSON())
     await expect.poll(() => storeOf(bob)).toEqual(a.node.data.toJSON())
@@ -200,12 +181,12 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     a = await serveNode({ name: 'a-again', port })
     await a.node.join([b.url])
     await synced(ada)
-    await until(
-      [b.node],
+    await waitUntil(
+      'offline edits reached b through the restarted node',
       () =>
         b.node.has('flag:made-offline') &&
         (b.node.get('flag:checkout') as { enabled?: boolean } | undefined)?.enabled === true,
-      'offline edits reached b through the restarted node',
+      { subscribe: nodeEvents(b.node), timeoutMs: E2E_WAIT_MS },
     )
     await flag(ada, 'made-meanwhile').waitFor()
     await expect.poll(() => toggle(bob, 'checkout').isChecked()).toBe(true)
@@ -233,10 +214,10 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     await addFlag(bob, 'online-one')
     await ada.evaluate(() => window.board?.client.connect())
     await synced(ada)
-    await until(
-      [a.node, b.node],
-      () => ['flag:offline-one', 'flag:offline-two', 'note'].every((k) => a.node.has(k) && b.node.has(k)),
+    await waitUntil(
       'offline edits on both nodes',
+      () => ['flag:offline-one', 'flag:offline-two', 'note'].every((k) => a.node.has(k) && b.node.has(k)),
+      { subscribe: nodeEvents(a.node, b.node), timeoutMs: E2E_WAIT_MS },
     )
     await flag(ada, 'online-one').waitFor()
     await flag(bob, 'offline-two').waitFor()
@@ -259,10 +240,10 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     await adaInBob.waitFor()
     expect(await adaInBob.textContent()).toBe('Ada')
     for (const served of [a, b]) {
-      await until(
-        [],
-        () => served.node.members().some((m) => m.role === 'light' && m.id === adaId && m.name === 'Ada'),
+      await waitUntil(
         `Ada in members() of ${served.node.name}`,
+        () => served.node.members().some((m) => m.role === 'light' && m.id === adaId && m.name === 'Ada'),
+        { timeoutMs: E2E_WAIT_MS },
       )
     }
     await shot(bob, 'presence-both')
@@ -274,7 +255,9 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     await ada.context().close()
     await adaInBob.waitFor({ state: 'detached' })
     for (const served of [a, b]) {
-      await until([], () => !served.node.members().some((m) => m.id === adaId), `Ada gone from ${served.node.name}`)
+      await waitUntil(`Ada gone from ${served.node.name}`, () => !served.node.members().some((m) => m.id === adaId), {
+        timeoutMs: E2E_WAIT_MS,
+      })
     }
     await shot(bob, 'presence-after-close')
   })
@@ -304,11 +287,11 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     await expect.poll(() => bob.stateOf(ada.clientId)).toBeNull()
     // Bob's page echoes Ada's removal to b; his next change arrives after it, on the same socket.
     await bob.set('cursor', { x: 1 })
-    await until(
-      [],
+    await waitUntil(
+      "bob's change (and the echo before it) on b",
       () =>
         (b.node.room('cursors').awareness.getStates().get(bob.clientId) as { cursor?: { x: number } })?.cursor?.x === 1,
-      "bob's change (and the echo before it) on b",
+      { timeoutMs: E2E_WAIT_MS },
     )
 
     await ada.connect()
@@ -348,7 +331,10 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     expect(refused).toBe('read_only')
     // Links are ordered: once this later write is everywhere, a relayed refused write would be too.
     await r.node.put('sentinel', 1)
-    await until([a.node], () => a.node.get('sentinel') === 1, 'sentinel on a')
+    await waitUntil('sentinel on a', () => a.node.get('sentinel') === 1, {
+      subscribe: nodeEvents(a.node),
+      timeoutMs: E2E_WAIT_MS,
+    })
     for (const served of [a, r]) {
       expect(served.node.has('flag:hack')).toBe(false)
       expect(served.node.has('flag:forced')).toBe(false)

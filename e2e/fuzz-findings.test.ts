@@ -14,7 +14,8 @@ import * as Y from 'yjs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startCluster, type MeshCluster } from './fault/cluster.js'
 import { peerFrame, rleBombV2, validHello } from './fuzz-frames.js'
-import { put, startNode, stopAll, waitFor, waitForValue, type MeshProcess } from './harness.js'
+import { waitUntil } from '@mesh/core/testing'
+import { E2E_WAIT_MS, put, startNode, stopAll, waitForValue, type MeshProcess } from './harness.js'
 import * as prng from 'lib0/prng'
 
 let cluster: MeshCluster | undefined
@@ -51,9 +52,8 @@ const fakePeer = async (node: MeshProcess, hello: Uint8Array) => {
 const aliveWhile = async (node: MeshProcess, check: () => Promise<boolean>, message: string): Promise<void> => {
   let exit: string | undefined
   void node.exited.then((e) => (exit = `${e.code ?? e.signal}`))
-  const outcome = await waitFor(async () => (exit !== undefined ? 'exited' : (await check()) && 'done'), {
-    message,
-    timeout: 8000,
+  const outcome = await waitUntil(message, async () => (exit !== undefined ? 'exited' : (await check()) && 'done'), {
+    timeoutMs: 8000,
   })
   if (outcome === 'exited') {
     throw new Error(`node crashed (exit ${exit}):\n${node.stderr.trim().split('\n').slice(-12).join('\n')}`)
@@ -192,7 +192,7 @@ describe('regression: values Yjs cannot replicate faithfully', () => {
       disableBc: true,
     })
     try {
-      await waitFor(() => provider.synced, { message: 'light peer never synced' })
+      await waitUntil('light peer never synced', () => provider.synced, { timeoutMs: E2E_WAIT_MS })
       new YKeyValue<unknown>(doc.getArray('kv')).set('big', 10n)
       await put(a, 'on-a', 1)
       await put(b, 'on-b', 2)

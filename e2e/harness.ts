@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { isDeepStrictEqual } from 'node:util'
+import { waitUntil } from '@mesh/core/testing'
 
 /** The built CLI entry point; the tests need `npx tsc -b` first. */
 export const CLI = fileURLToPath(new URL('../cli/dist/bin.js', import.meta.url))
@@ -173,47 +174,16 @@ export const stopAll = async (): Promise<void> => {
   await Promise.all(children.map(exitOf))
 }
 
-/** Options of {@link waitFor}. */
-export interface WaitOptions {
-  /** Default 10 s. */
-  timeout?: number
-  /** What did not happen, for the failure message. */
-  message: string
-  /** Pause between checks. Default 25 ms. */
-  interval?: number
-}
-
 /**
- * Re-checks `check` until it returns something other than `undefined`/`false` and resolves
- * with that; a throw also means "not yet" and its message is kept. A bounded retry on REST
- * state, not a sleep: it fails with `message` and the last value or error seen.
+ * How long e2e tests wait for a condition by default (`waitUntil`'s own default is 5 s):
+ * real processes on a busy machine are slower than nodes in one process.
  */
-export const waitFor = async <T>(
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  options: WaitOptions,
-): Promise<T> => {
-  const timeout = options.timeout ?? 10_000
-  const deadline = Date.now() + timeout
-  let last: unknown
-  for (;;) {
-    try {
-      const value = await check()
-      if (value !== undefined && value !== false) return value
-      last = value
-    } catch (error) {
-      last = error
-    }
-    if (Date.now() >= deadline) {
-      const seen = last instanceof Error ? last.message : JSON.stringify(last)
-      throw new Error(`${options.message} (waited ${timeout} ms; last check: ${seen})`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.interval ?? 25))
-  }
-}
+export const E2E_WAIT_MS = 10_000
 
 /** Waits until `GET /kv/:key` on `node` answers `expected` (or 404 when `expected` is undefined). */
 export const waitForValue = async (node: MeshProcess, key: string, expected: unknown, timeout?: number) => {
-  await waitFor(
+  await waitUntil(
+    `${node.name} never saw ${key} = ${JSON.stringify(expected) ?? '(absent)'}`,
     async () => {
       const res = await node.api(`/kv/${encodeURIComponent(key)}`)
       const matches =
@@ -221,7 +191,7 @@ export const waitForValue = async (node: MeshProcess, key: string, expected: unk
       if (!matches) throw new Error(`${res.status} ${JSON.stringify(res.body)}`)
       return true
     },
-    { timeout, message: `${node.name} never saw ${key} = ${JSON.stringify(expected) ?? '(absent)'}` },
+    { timeoutMs: timeout ?? E2E_WAIT_MS },
   )
 }
 

@@ -4,7 +4,7 @@
  * their endpoint allows, and sockets that are not light peers yet.
  */
 import { CloseCode, MeshNode } from '@mesh/core'
-import { openRawSocket, type RawClient, waitUntil, withTimeout } from '@mesh/core/testing'
+import { openRawSocket, waitUntil, withTimeout, type RawClient } from '@mesh/core/testing'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import { afterEach, describe, expect, it } from 'vitest'
