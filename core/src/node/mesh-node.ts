@@ -106,6 +106,7 @@ export class MeshNode {
   }
 
   /** The value of `key` in room `default`. */
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T lets a caller name the JSON shape it stored
   get<T extends JsonValue = JsonValue>(key: string): T | undefined {
     return this.data.get<T>(key)
   }
@@ -282,6 +283,7 @@ export class MeshNode {
    * Leaves the mesh gracefully: tells every peer it is leaving, closes every socket, stops
    * reconnecting and frees every room. Idempotent.
    */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async so that a failure while closing rejects instead of throwing
   async close(): Promise<void> {
     if (this.#closed) return
     this.#p.rooms.flushStores()

@@ -1,4 +1,4 @@
-import { Emitter, MeshError, Metrics, Progress, type Logger } from '../common/index.js'
+import { Emitter, MeshError, Metrics, Progress, type Logger, unrefTimer } from '../common/index.js'
 import { LightPeers } from '../light-peers/index.js'
 import { MemberReactions, Membership, type Discovery } from '../membership/index.js'
 import { InspectorFeed, INSPECT_ROOM, type FeedSource, type NodeView } from '../observability/index.js'
@@ -61,11 +61,12 @@ export class NodeParts {
 
   constructor(core: NodeCore, limits: Readonly<Required<MeshLimits>>, options: MeshNodeOptions) {
     this.#core = core
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the object literals below have their own `this`
     const parts = this
     const logger = core.logger
     this.log = new CommitLog(options.historyLimit ?? 1000)
     const emitter = (this.emitter = new Emitter((error, event) =>
-      logger.error('event listener failed', { event: String(event), error: String(error) }),
+      logger.error('event listener failed', { event, error: String(error) }),
     ))
     const secrets = resolveSecrets(options.secret)
     const progress = this.progress
@@ -238,7 +239,7 @@ export class NodeParts {
         }),
       antiEntropyMs,
     )
-    this.#antiEntropy.unref?.()
+    unrefTimer(this.#antiEntropy)
   }
 
   /** Stops discovery and anti-entropy (the node is closing). */
@@ -253,7 +254,10 @@ export class NodeParts {
       work()
     } catch (error) {
       this.counters.failed(where)
-      this.#core.logger.error('internal error caught', { where, error: String((error as Error)?.stack ?? error) })
+      this.#core.logger.error('internal error caught', {
+        where,
+        error: String((error as { stack?: unknown } | null | undefined)?.stack ?? error),
+      })
     }
   }
 

@@ -237,7 +237,8 @@ export class MeshStore {
     if (keys.length > 0 && !this.#room.destroyed) this.#reasserting?.(keys)
   }
 
-  #enqueue(keyOrEntries: string | Record<string, unknown>, value: unknown, options: unknown): void {
+  // Checks everything at run time: JavaScript callers reach here with any value.
+  #enqueue(keyOrEntries: unknown, value: unknown, options: unknown): void {
     if (this.#room.destroyed) throw new MeshError('closed', 'the node is closed')
     let entries: Array<[string, unknown]>
     let opts: PutOptions | undefined
@@ -279,6 +280,7 @@ export class MeshStore {
    * The value of `key`, or `undefined` (also once a TTL key expired). `T` only narrows the
    * type; the value is whatever JSON the key holds.
    */
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T lets a caller name the JSON shape it stored
   get<T extends JsonValue = JsonValue>(key: string): T | undefined {
     this.flush()
     const entry = this.#room.kv.entry(key)

@@ -1,3 +1,4 @@
+import { unrefTimer } from '../common/index.js'
 import type { MeshNode } from '../node/index.js'
 
 /** Options of {@link waitUntil}. */
@@ -72,7 +73,7 @@ export const withTimeout = <T>(promise: Promise<T>, timeoutMs: number, what: str
   let timer: ReturnType<typeof setTimeout> | undefined
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs)
-    timer.unref?.()
+    unrefTimer(timer)
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
