@@ -70,6 +70,14 @@ export default defineConfig(
     },
   },
   {
+    files: ['adapters/hono/src/index.ts'],
+    rules: {
+      // Hono's route methods (`app.all(...)`) return the app they were called on, which this rule
+      // cannot tell from a forged instance; splitting each chain would push the adapter past 60 lines.
+      '@typescript-eslint/no-unsafe-class-instance-assignment': 'off',
+    },
+  },
+  {
     files: tests,
     languageOptions: {
       parserOptions: {
