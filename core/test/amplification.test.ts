@@ -59,7 +59,8 @@ describe('awareness', () => {
     await waitUntil('linked', () => linked(a, b) && linked(b, a), { subscribe: nodeEvents(a.node, b.node) })
     const onA = tab(a, 'on-a')
     const onB = tab(b, 'on-b')
-    const seesB = () => [...onA.awareness.getStates().values()].some((s) => s.user?.name === 'on-b')
+    const seesB = () =>
+      [...onA.awareness.getStates().values()].some((s) => (s.user as { name?: string } | undefined)?.name === 'on-b')
     await waitUntil('the tab on a to see the tab on b', seesB, {
       subscribe: (wake) => {
         onA.awareness.on('change', wake)

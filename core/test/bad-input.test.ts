@@ -47,8 +47,8 @@ describe(`bad input closes only the offending socket (MESH_SEED=${seed})`, () =>
     await waitUntil('b syncs from a', () => b.node.get('honest') === 1, { subscribe: nodeEvents(b.node) })
   })
   afterAll(async () => {
-    await b?.close()
-    await a?.close()
+    // Unset when beforeAll failed.
+    for (const served of [b, a] as Array<ServedNode | undefined>) await served?.close()
   })
 
   const gen = prng.create(seed)

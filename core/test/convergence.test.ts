@@ -177,11 +177,10 @@ describe(`randomized convergence of an app that reacts, with ephemeral keys, pau
           paused.delete(node)
         } else if (r < 98 && nodes.length < 7) {
           // A cold join into the running cluster, while the app reacts to what arrives.
-          const fresh = add(`n${nodes.length}`)
+          add(`n${nodes.length}`)
           const to = pick(nodes.length - 1)
           pairs.push([nodes.length - 1, to])
           connect([nodes.length - 1, to])
-          void fresh
         }
       }
       for (const pair of pairs) if (!linked(`${pair[0]}-${pair[1]}`)) connect(pair)

@@ -102,7 +102,7 @@ describe('REST routes that change state need a JSON content type', () => {
         headers: type === undefined ? {} : { 'content-type': type },
         body,
       })
-      expect(res.status, `content-type ${type}`).toBe(415)
+      expect(res.status, `content-type ${String(type)}`).toBe(415)
       expect(await res.json()).toMatchObject({ error: expect.stringContaining('application/json') })
     }
     const put = await fetch(`${api}/kv/k`, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: '1' })

@@ -51,7 +51,12 @@ describe('discovery', () => {
     const b = await serveNode({
       name: 'b',
       discovery: [
-        dnsDiscovery({ hostname: 'mesh.internal', port: a.port, intervalMs: 50, resolve: async () => addresses }),
+        dnsDiscovery({
+          hostname: 'mesh.internal',
+          port: a.port,
+          intervalMs: 50,
+          resolve: () => Promise.resolve(addresses),
+        }),
       ],
     })
     served.push(b)
@@ -73,7 +78,7 @@ describe('discovery', () => {
   it('multicast on loopback: nodes find each other with no URL given', async (ctx) => {
     const probe = await loopbackMulticast()
     if (!probe.ok) {
-      console.warn(`skipping multicast discovery test: ${probe.why}`)
+      console.warn(`skipping multicast discovery test: ${String(probe.why)}`)
       ctx.skip()
     }
     const options = { interfaceAddress: '127.0.0.1', group: '239.255.77.78', port: probe.port, intervalMs: 50 }

@@ -1,4 +1,4 @@
-import { createRestHandler, MeshNode } from '@mesh/core'
+import { createRestHandler, MeshNode, type JsonValue } from '@mesh/core'
 import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
 import { YKeyValue } from 'y-utility/y-keyvalue'
@@ -61,7 +61,9 @@ describe('values that cannot replicate faithfully are refused', () => {
   }
   it('a nested __proto__ key and lone surrogates are refused; a constructor key is stored like any other', async () => {
     const n = node()
-    await expect(n.put('k', JSON.parse('{"a":{"__proto__":{"x":1}}}'))).rejects.toMatchObject({ code: 'bad_request' })
+    await expect(n.put('k', JSON.parse('{"a":{"__proto__":{"x":1}}}') as JsonValue)).rejects.toMatchObject({
+      code: 'bad_request',
+    })
     await expect(n.put('k', '\ud800')).rejects.toMatchObject({ code: 'bad_request' })
     await expect(n.put('\udc00', 1)).rejects.toMatchObject({ code: 'bad_request' })
     await expect(n.put('k', { ['\ud800x']: 1 })).rejects.toMatchObject({ code: 'bad_request' })
@@ -86,7 +88,7 @@ describe('values that cannot replicate faithfully are refused', () => {
       method: 'GET',
       path: '/kv',
       query: new URLSearchParams(),
-      body: async () => '',
+      body: () => Promise.resolve(''),
     })
     expect(res.status).toBe(200)
     expect(JSON.parse(JSON.stringify(res.body))).toEqual({

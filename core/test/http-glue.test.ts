@@ -55,7 +55,14 @@ describe('acceptFrames', () => {
   it('keeps frame order behind a Blob, closes the connection once, and drops frames after close', async () => {
     const frames: unknown[] = []
     let closed = 0
-    const inner: Connection = { receive: (data) => void frames.push(data), close: () => void closed++ }
+    const inner: Connection = {
+      receive: (data) => {
+        frames.push(data)
+      },
+      close: () => {
+        closed++
+      },
+    }
     const connection = acceptFrames(inner, { close: () => {} })
     connection.receive(new Blob([new Uint8Array([1])]))
     connection.receive(new Uint8Array([9, 2, 9]).subarray(1, 2))
@@ -88,7 +95,7 @@ describe('serveNode', () => {
     expect(first.node.url).toBe(`${first.url.replace(/^http/, 'ws')}/mesh`)
     expect((await restCall(`${first.url}/mesh/api/health`)).status).toBe(200)
     expect((await restCall(`${first.url}/elsewhere`)).status).toBe(418)
-    const second = await start({ join: [first.node.url ?? ''] })
+    const second = await start({ join: [first.node.url] })
     await waitUntil('the first node to see the second', () => first.node.members().some((m) => m.id === second.node.id))
   })
 

@@ -49,7 +49,7 @@ describe('control API', () => {
       method: 'POST',
       path,
       query: new URLSearchParams(),
-      body: async () => JSON.stringify(body),
+      body: () => Promise.resolve(JSON.stringify(body)),
       header: (name: string) =>
         name === 'authorization' && token
           ? `Bearer ${token}`

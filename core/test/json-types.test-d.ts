@@ -5,18 +5,17 @@ import type { ConflictingKey, JsonValue, MeshNode } from '@mesh/core'
 
 declare const node: MeshNode
 
-export async function plainJsonCompiles(): Promise<void> {
+export async function plainJsonCompiles(): Promise<unknown[]> {
   await node.put('flag', { enabled: true, by: 'ada', tags: ['a'], limit: 3, note: null })
   await node.put({ a: 1, b: 'two', c: [true, null] }, { ttl: 1000 })
   node.data.set('k', [1, 2, 3])
   node.setMeta({ zone: 'eu-1', weight: 2 })
   const limit: number | undefined = node.get<number>('limit')
   const key: ConflictingKey = { key: 'k', local: { a: 1 }, remote: undefined }
-  void limit
-  void key
+  return [limit, key]
 }
 
-export async function notJsonIsRefused(): Promise<void> {
+export async function notJsonIsRefused(): Promise<unknown> {
   // @ts-expect-error a Date is not JSON (it would arrive as a string, or be refused at run time)
   await node.put('when', new Date())
   // @ts-expect-error a function is not JSON
@@ -32,5 +31,5 @@ export async function notJsonIsRefused(): Promise<void> {
   // @ts-expect-error `get` only narrows to JSON types
   node.get<Date>('when')
   const stored: JsonValue | undefined = node.get('k')
-  void stored
+  return stored
 }

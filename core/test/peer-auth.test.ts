@@ -90,14 +90,12 @@ describe('mesh secret', () => {
       }),
     )
     ws.send(
-      frame(
-        (e) => (
-          encoding.writeVarUint(e, 17),
-          str(e, 'default'),
-          encoding.writeVarUint(e, 0),
-          encoding.writeVarUint8Array(e, new Uint8Array([0, 0]))
-        ),
-      ),
+      frame((e) => {
+        encoding.writeVarUint(e, 17)
+        str(e, 'default')
+        encoding.writeVarUint(e, 0)
+        encoding.writeVarUint8Array(e, new Uint8Array([0, 0]))
+      }),
     )
     expect((await closed).code).toBe(CloseCode.unauthorized)
   })
@@ -117,7 +115,12 @@ describe('mesh secret', () => {
       }),
     )
     await waitUntil('the acceptor to answer the hello', () => messages.length > 0)
-    ws.send(frame((e) => (encoding.writeVarUint(e, 26), str(e, 'not-a-real-proof'))))
+    ws.send(
+      frame((e) => {
+        encoding.writeVarUint(e, 26)
+        str(e, 'not-a-real-proof')
+      }),
+    )
     expect((await closed).code).toBe(CloseCode.unauthorized)
     const decoded = messages.map((m) => {
       const d = decoding.createDecoder(m)

@@ -55,13 +55,14 @@ const awarenessFrame = (clientId: number, state: Record<string, unknown> | null,
 
 describe('authenticate hook for light peers', () => {
   const seen: AuthRequest[] = []
-  const authenticate = async (req: AuthRequest) => {
+  const verdict = (req: AuthRequest) => {
     seen.push(req)
     if (req.token === 'writer') return true
     if (req.token === 'reader') return { allow: true as const, readOnly: true }
     if (req.token === 'board-only') return { allow: true as const, rooms: ['board'] }
     return { allow: false as const, reason: 'bad token' }
   }
+  const authenticate = (req: AuthRequest) => Promise.resolve(verdict(req))
 
   it('takes the token from query, header or subprotocol, and refuses the rest before creating any room', async () => {
     const a = await start({ name: 'a', authenticate })
@@ -113,7 +114,7 @@ describe('inspector feed behind authenticate', () => {
     expect((await denied.closed).code).toBe(CloseCode.unauthorized)
     const allowed = await connect(`${a.url}/_inspect?token=ops`)
     await waitUntil('hello from the feed', () => allowed.messages.length > 0)
-    expect(JSON.parse(allowed.messages[0]!.toString()).type).toBe('hello')
+    expect((JSON.parse(allowed.messages[0]!.toString()) as { type?: unknown }).type).toBe('hello')
     allowed.ws.close()
   })
 })
@@ -144,7 +145,7 @@ describe('REST authentication', () => {
         method,
         path,
         query: new URLSearchParams(),
-        body: async () => '1',
+        body: () => Promise.resolve('1'),
         header: (name) =>
           name === 'authorization' && token
             ? `Bearer ${token}`
@@ -240,7 +241,7 @@ describe('metrics', () => {
       method: 'GET',
       path: '/metrics',
       query: new URLSearchParams(),
-      body: async () => '',
+      body: () => Promise.resolve(''),
     })
     expect(res.contentType).toMatch(/^text\/plain/)
     const text = String(res.body)

@@ -21,7 +21,7 @@ afterEach(async () => {
 /** REST of a node on its own port, as `mesh serve` mounts it. */
 const rest = async (node: ServedNode['node']) => {
   const handler = createRestHandler(node)
-  const server = http.createServer(async (req, res) => {
+  const serve = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x')
     const chunks: Buffer[] = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
@@ -29,12 +29,13 @@ const rest = async (node: ServedNode['node']) => {
       method: req.method ?? 'GET',
       path: url.pathname,
       query: url.searchParams,
-      body: async () => Buffer.concat(chunks).toString(),
+      body: () => Promise.resolve(Buffer.concat(chunks).toString()),
       header: (name: string) => req.headers[name.toLowerCase()] as string | undefined,
-    } as never)
+    })
     res.writeHead(answer.status, { 'content-type': answer.contentType ?? 'application/json' })
     res.end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body))
-  })
+  }
+  const server = http.createServer((req, res) => void serve(req, res))
   servers.push(server)
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`

@@ -55,7 +55,10 @@ describe('light peers with the real y-websocket client', () => {
     await Promise.all([synced(one.provider), synced(two.provider)])
     one.provider.awareness.setLocalStateField('user', { name: 'ada' })
     const id = one.doc.clientID
-    await waitUntil('presence on b', () => two.provider.awareness.getStates().get(id)?.user?.name === 'ada')
+    await waitUntil(
+      'presence on b',
+      () => (two.provider.awareness.getStates().get(id)?.user as { name?: string } | undefined)?.name === 'ada',
+    )
     one.provider.destroy()
     await waitUntil('presence removed on b', () => !two.provider.awareness.getStates().has(id))
   })
@@ -69,7 +72,7 @@ describe('light peers with the real y-websocket client', () => {
     const two = provider(b, 'board')
     await Promise.all([synced(one.provider), synced(two.provider)])
     one.doc.getText('t').insert(0, 'hi')
-    await waitUntil('text in room board on b', () => two.doc.getText('t').toString() === 'hi')
+    await waitUntil('text in room board on b', () => two.doc.getText('t').toJSON() === 'hi')
     expect(b.node.rooms()).toContain('board')
   })
 
