@@ -85,8 +85,9 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await browser?.close()
-  await board?.close()
+  // Unset when beforeAll failed.
+  await (browser as Browser | undefined)?.close()
+  await (board as BoardServer | undefined)?.close()
 })
 
 afterEach(async () => {
@@ -183,9 +184,7 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     await synced(ada)
     await waitUntil(
       'offline edits reached b through the restarted node',
-      () =>
-        b.node.has('flag:made-offline') &&
-        (b.node.get('flag:checkout') as { enabled?: boolean } | undefined)?.enabled === true,
+      () => b.node.has('flag:made-offline') && b.node.get<{ enabled?: boolean }>('flag:checkout')?.enabled === true,
       { subscribe: nodeEvents(b.node), timeoutMs: E2E_WAIT_MS },
     )
     await flag(ada, 'made-meanwhile').waitFor()
@@ -290,7 +289,8 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     await waitUntil(
       "bob's change (and the echo before it) on b",
       () =>
-        (b.node.room('cursors').awareness.getStates().get(bob.clientId) as { cursor?: { x: number } })?.cursor?.x === 1,
+        (b.node.room('cursors').awareness.getStates().get(bob.clientId) as { cursor?: { x: number } } | undefined)
+          ?.cursor?.x === 1,
       { timeoutMs: E2E_WAIT_MS },
     )
 
@@ -325,7 +325,7 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     const refused = await viewer.evaluate(() =>
       window.board?.client.put('flag:hack', { enabled: true, by: 'Viewer' }).then(
         () => 'accepted',
-        (error: { code?: string }) => error.code,
+        (error: unknown) => (error as { code?: string }).code,
       ),
     )
     expect(refused).toBe('read_only')

@@ -93,8 +93,8 @@ describe('mesh CLI', () => {
         /has no path; a node's peer endpoint is its base path, e.g\. ws:\/\/127\.0\.0\.1:4000\/mesh/,
       )
     }
-    expect(runs[0]?.stderr).toMatch(/^mesh: --join: /)
-    expect(runs[2]?.stderr).toMatch(/^mesh: MESH_JOIN: /)
+    expect(runs[0].stderr).toMatch(/^mesh: --join: /)
+    expect(runs[2].stderr).toMatch(/^mesh: MESH_JOIN: /)
   })
 
   it('a SIGTERM stop is logged as graceful on every peer, as in the demo chain (issue 13)', async () => {

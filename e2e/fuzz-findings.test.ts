@@ -51,12 +51,12 @@ const fakePeer = async (node: MeshProcess, hello: Uint8Array) => {
 /** Polls `check` while the node runs; fails at once with its stderr if it exits. */
 const aliveWhile = async (node: MeshProcess, check: () => Promise<boolean>, message: string): Promise<void> => {
   let exit: string | undefined
-  void node.exited.then((e) => (exit = `${e.code ?? e.signal}`))
+  void node.exited.then((e) => (exit = String(e.code ?? e.signal)))
   const outcome = await waitUntil(message, async () => (exit !== undefined ? 'exited' : (await check()) && 'done'), {
     timeoutMs: 8000,
   })
   if (outcome === 'exited') {
-    throw new Error(`node crashed (exit ${exit}):\n${node.stderr.trim().split('\n').slice(-12).join('\n')}`)
+    throw new Error(`node crashed (exit ${String(exit)}):\n${node.stderr.trim().split('\n').slice(-12).join('\n')}`)
   }
 }
 
@@ -122,7 +122,7 @@ describe('regression: a 40-byte V2 update decodes into billions of structs', () 
     peer.ws.send(peerFrame.diff('default', rleBombV2(123456, 2 ** 32 - 2), ''))
     const health = await fetch(`${node.url}/mesh/api/health`, { signal: AbortSignal.timeout(3000) }).then(
       (res) => res.status,
-      (error: Error) => `no answer within 3 s (${error.message})`,
+      (error: unknown) => `no answer within 3 s (${(error as Error).message})`,
     )
     expect(health).toBe(200)
     const { code } = await peer.closed
@@ -269,7 +269,7 @@ describe('regression: the node resets an oversized REST upload before the client
         headers: { 'content-type': 'application/json' },
         body,
         ...(chunked ? { duplex: 'half' } : {}),
-      } as RequestInit)
+      })
       const answer = (await res.json()) as { error?: unknown }
       return res.status === 413 && typeof answer.error === 'string' ? 413 : `${res.status} ${JSON.stringify(answer)}`
     } catch (error) {

@@ -98,8 +98,8 @@ export const startNode = async (options: StartOptions): Promise<MeshProcess> => 
   void exited.then(() => running.delete(child))
   let stdout = ''
   let stderr = ''
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
 
   const timeoutMs = options.timeoutMs ?? 10_000
   const url = await new Promise<string>((resolve, reject) => {
@@ -112,13 +112,13 @@ export const startNode = async (options: StartOptions): Promise<MeshProcess> => 
       timeoutMs,
     )
     const onExit = ({ code, signal }: Exit) =>
-      finish(() => reject(new Error(`${options.name} exited (${code ?? signal}) before serving:\n${stderr}`)))
+      finish(() => reject(new Error(`${options.name} exited (${String(code ?? signal)}) before serving:\n${stderr}`)))
     const finish = (settle: () => void) => {
       clearTimeout(timer)
-      child.stdout?.off('data', onData)
+      child.stdout.off('data', onData)
       settle()
     }
-    child.stdout?.on('data', onData)
+    child.stdout.on('data', onData)
     void exited.then(onExit)
   })
   const port = Number(new URL(url).port)
@@ -183,7 +183,7 @@ export const E2E_WAIT_MS = 10_000
 /** Waits until `GET /kv/:key` on `node` answers `expected` (or 404 when `expected` is undefined). */
 export const waitForValue = async (node: MeshProcess, key: string, expected: unknown, timeout?: number) => {
   await waitUntil(
-    `${node.name} never saw ${key} = ${JSON.stringify(expected) ?? '(absent)'}`,
+    `${node.name} never saw ${key} = ${expected === undefined ? '(absent)' : JSON.stringify(expected)}`,
     async () => {
       const res = await node.api(`/kv/${encodeURIComponent(key)}`)
       const matches =

@@ -21,11 +21,9 @@ describe('mesh serve security flags', () => {
     const stranger = await startNode({ name: 'stranger', join: [a.peerUrl] })
     await put(a, 'private', 1)
     await waitForValue(b, 'private', 1)
-    await waitUntil(
-      'the refused handshake is logged',
-      async () => /unauthorized|secret/i.test(stranger.stderr + a.stderr),
-      { timeoutMs: E2E_WAIT_MS },
-    )
+    await waitUntil('the refused handshake is logged', () => /unauthorized|secret/i.test(stranger.stderr + a.stderr), {
+      timeoutMs: E2E_WAIT_MS,
+    })
     const status = (await stranger.api<StatusJson>('/status')).body
     expect(status.peers.every((p) => p.link !== 'open')).toBe(true)
     expect((await stranger.api('/kv/private')).status).toBe(404)

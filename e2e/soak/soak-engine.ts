@@ -348,7 +348,7 @@ const checkWrites = async (nodes: readonly MeshProcess[], writer: RestWriter, ta
       tally.lost++
       if (tally.lostExamples.length < 10) {
         tally.lostExamples.push(
-          `${key} on ${nodes[i]?.name}: ${want.gone ? 'removed' : `n=${want.n}`} acknowledged, holds ${JSON.stringify(held)}`,
+          `${key} on ${String(nodes[i]?.name)}: ${want.gone ? 'removed' : `n=${want.n}`} acknowledged, holds ${JSON.stringify(held)}`,
         )
       }
     })
@@ -410,7 +410,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
   const nodes = [a, b, c]
   for (const n of nodes) report.samples[n.name] = []
   const exits: string[] = []
-  for (const n of nodes) void n.exited.then((e) => exits.push(`${n.name} exited (${e.code ?? e.signal})`))
+  for (const n of nodes) void n.exited.then((e) => exits.push(`${n.name} exited (${String(e.code ?? e.signal)})`))
 
   const lights = new Set<{ provider: WebsocketProvider; doc: Y.Doc }>()
   // Each y-websocket provider listens for this process's exit.
@@ -526,7 +526,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
           `  ${(atMs / 60_000).toFixed(1)} min: ${samples
             .map(
               (s, i) =>
-                `${nodes[i]?.name} heap ${s?.heapBytes ? (s.heapBytes / MiB).toFixed(1) : '?'} MiB, ${s?.lightPeers ?? '?'} light`,
+                `${String(nodes[i]?.name)} heap ${s?.heapBytes ? (s.heapBytes / MiB).toFixed(1) : '?'} MiB, ${s?.lightPeers ?? '?'} light`,
             )
             .join('; ')}; ${writer.tally.ok} writes, ${report.lightSessions} light sessions`,
         )
@@ -633,7 +633,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
     if (report.writes.failed > 0) violations.push(`${report.writes.failed} REST writes failed`)
     for (const n of nodes) {
       const errors = n.stderr.split('\n').filter((l) => / ERROR /.test(l))
-      if (errors.length > 0) violations.push(`${n.name} logged ${errors.length} errors, first: ${errors[0]}`)
+      if (errors.length > 0) violations.push(`${n.name} logged ${errors.length} errors, first: ${String(errors[0])}`)
     }
     violations.push(...exits)
   } finally {
@@ -672,7 +672,7 @@ export const formatSoakReport = (r: SoakReport): string => {
     const slopeText =
       r.slopes[name] === undefined
         ? 'n/a'
-        : `${r.slopes[name]?.toFixed(3)} MiB/min (${r.slopeBasis}; ${r.rawSlopes[name]?.toFixed(3)} over the sampled heapUsed)`
+        : `${r.slopes[name].toFixed(3)} MiB/min (${r.slopeBasis}; ${String(r.rawSlopes[name]?.toFixed(3))} over the sampled heapUsed)`
     lines.push(`  ${name}: heap slope after warm-up ${slopeText}`)
     const first = samples[0]
     const last = samples.at(-1)
