@@ -12,7 +12,9 @@ import type { MeshClient } from '@mesh/client'
 import { attachToServer, MeshNode, type Logger } from '@mesh/core'
 import { serveBoard, type BoardServer } from '@mesh/example-board'
 import type { Browser, Page } from 'playwright-core'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { launchChromium } from './chromium.js'
+import { E2E_WAIT_MS } from './harness.js'
 import { openStockPage } from './stock-client.js'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 
@@ -69,27 +71,6 @@ const serveNode = async (options: {
   return served
 }
 
-/** Resolves once `check` holds, re-checking on node events and on a slow interval; fails naming `what`. */
-const until = (watch: MeshNode[], check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> =>
-  new Promise((resolve, reject) => {
-    const offs: Array<() => void> = []
-    const done = (error?: Error) => {
-      clearTimeout(timer)
-      clearInterval(poll)
-      for (const off of offs) off()
-      if (error) reject(error)
-      else resolve()
-    }
-    const test = () => {
-      if (check()) done()
-    }
-    const timer = setTimeout(() => done(new Error(`timed out waiting for: ${what}`)), timeoutMs)
-    // Member lists change without a node event, so look again now and then too.
-    const poll = setInterval(test, 50)
-    for (const node of watch) offs.push(node.on('change', test))
-    test()
-  })
-
 let browser: Browser
 let board: BoardServer
 const pageErrors: string[] = []
@@ -104,8 +85,9 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await browser?.close()
-  await board?.close()
+  // Unset when beforeAll failed.
+  await (browser as Browser | undefined)?.close()
+  await (board as BoardServer | undefined)?.close()
 })
 
 afterEach(async () => {
@@ -163,10 +145,10 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
       ada.evaluate(() => window.board?.client.put({ 'flag:race': { enabled: true, by: 'Ada' }, shared: 'ada' })),
       bob.evaluate(() => window.board?.client.put({ 'flag:race': { enabled: false, by: 'Bob' }, shared: 'bob' })),
     ])
-    await until(
-      [a.node, b.node],
-      () => a.node.has('shared') && JSON.stringify(a.node.data.toJSON()) === JSON.stringify(b.node.data.toJSON()),
+    await waitUntil(
       'nodes agree',
+      () => a.node.has('shared') && JSON.stringify(a.node.data.toJSON()) === JSON.stringify(b.node.data.toJSON()),
+      { subscribe: nodeEvents(a.node, b.node), timeoutMs: E2E_WAIT_MS },
     )
     await expect.poll(() => storeOf(ada)).toEqual(a.node.data.toJSON())
     await expect.poll(() => storeOf(bob)).toEqual(a.node.data.toJSON())
@@ -200,12 +182,10 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     a = await serveNode({ name: 'a-again', port })
     await a.node.join([b.url])
     await synced(ada)
-    await until(
-      [b.node],
-      () =>
-        b.node.has('flag:made-offline') &&
-        (b.node.get('flag:checkout') as { enabled?: boolean } | undefined)?.enabled === true,
+    await waitUntil(
       'offline edits reached b through the restarted node',
+      () => b.node.has('flag:made-offline') && b.node.get<{ enabled?: boolean }>('flag:checkout')?.enabled === true,
+      { subscribe: nodeEvents(b.node), timeoutMs: E2E_WAIT_MS },
     )
     await flag(ada, 'made-meanwhile').waitFor()
     await expect.poll(() => toggle(bob, 'checkout').isChecked()).toBe(true)
@@ -233,10 +213,10 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     await addFlag(bob, 'online-one')
     await ada.evaluate(() => window.board?.client.connect())
     await synced(ada)
-    await until(
-      [a.node, b.node],
-      () => ['flag:offline-one', 'flag:offline-two', 'note'].every((k) => a.node.has(k) && b.node.has(k)),
+    await waitUntil(
       'offline edits on both nodes',
+      () => ['flag:offline-one', 'flag:offline-two', 'note'].every((k) => a.node.has(k) && b.node.has(k)),
+      { subscribe: nodeEvents(a.node, b.node), timeoutMs: E2E_WAIT_MS },
     )
     await flag(ada, 'online-one').waitFor()
     await flag(bob, 'offline-two').waitFor()
@@ -259,10 +239,10 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     await adaInBob.waitFor()
     expect(await adaInBob.textContent()).toBe('Ada')
     for (const served of [a, b]) {
-      await until(
-        [],
-        () => served.node.members().some((m) => m.role === 'light' && m.id === adaId && m.name === 'Ada'),
+      await waitUntil(
         `Ada in members() of ${served.node.name}`,
+        () => served.node.members().some((m) => m.role === 'light' && m.id === adaId && m.name === 'Ada'),
+        { timeoutMs: E2E_WAIT_MS },
       )
     }
     await shot(bob, 'presence-both')
@@ -274,7 +254,9 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     await ada.context().close()
     await adaInBob.waitFor({ state: 'detached' })
     for (const served of [a, b]) {
-      await until([], () => !served.node.members().some((m) => m.id === adaId), `Ada gone from ${served.node.name}`)
+      await waitUntil(`Ada gone from ${served.node.name}`, () => !served.node.members().some((m) => m.id === adaId), {
+        timeoutMs: E2E_WAIT_MS,
+      })
     }
     await shot(bob, 'presence-after-close')
   })
@@ -304,11 +286,12 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     await expect.poll(() => bob.stateOf(ada.clientId)).toBeNull()
     // Bob's page echoes Ada's removal to b; his next change arrives after it, on the same socket.
     await bob.set('cursor', { x: 1 })
-    await until(
-      [],
-      () =>
-        (b.node.room('cursors').awareness.getStates().get(bob.clientId) as { cursor?: { x: number } })?.cursor?.x === 1,
+    await waitUntil(
       "bob's change (and the echo before it) on b",
+      () =>
+        (b.node.room('cursors').awareness.getStates().get(bob.clientId) as { cursor?: { x: number } } | undefined)
+          ?.cursor?.x === 1,
+      { timeoutMs: E2E_WAIT_MS },
     )
 
     await ada.connect()
@@ -342,13 +325,16 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     const refused = await viewer.evaluate(() =>
       window.board?.client.put('flag:hack', { enabled: true, by: 'Viewer' }).then(
         () => 'accepted',
-        (error: { code?: string }) => error.code,
+        (error: unknown) => (error as { code?: string }).code,
       ),
     )
     expect(refused).toBe('read_only')
     // Links are ordered: once this later write is everywhere, a relayed refused write would be too.
     await r.node.put('sentinel', 1)
-    await until([a.node], () => a.node.get('sentinel') === 1, 'sentinel on a')
+    await waitUntil('sentinel on a', () => a.node.get('sentinel') === 1, {
+      subscribe: nodeEvents(a.node),
+      timeoutMs: E2E_WAIT_MS,
+    })
     for (const served of [a, r]) {
       expect(served.node.has('flag:hack')).toBe(false)
       expect(served.node.has('flag:forced')).toBe(false)

@@ -508,7 +508,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     }
   }
 
-  const actions: Array<{ weight: number; run: (round: number) => Promise<void> }> = [
+  const actions: Array<{ weight: number; run: (round: number) => Promise<void> | void }> = [
     {
       weight: 55,
       run: async (round) => {
@@ -519,7 +519,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     },
     {
       weight: 6,
-      run: async () => {
+      run: () => {
         const side = indexes.map(() => prng.bool(gen))
         if (side.every((s) => s) || side.every((s) => !s)) side[prng.int31(gen, 0, size - 1)] = !side[0]
         const groups = [indexes.filter((i) => side[i]), indexes.filter((i) => !side[i])]
@@ -532,7 +532,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     },
     {
       weight: 8,
-      run: async () => {
+      run: () => {
         const link = pick(cluster.links)
         const fault = pick(FAULTS)
         if (!link || !fault) return
@@ -543,7 +543,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     },
     {
       weight: 4,
-      run: async () => {
+      run: () => {
         const link = pick(cluster.links)
         if (!link) return
         const ms = prng.int31(gen, 10, 300)
@@ -554,7 +554,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     },
     {
       weight: 7,
-      run: async () => {
+      run: () => {
         const reset = prng.bool(gen)
         cluster.healLinks({ reset })
         count('heal')
@@ -584,18 +584,22 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
         await cluster.restart(node)
         const id = await memberId(node)
         count('restart')
-        note(`restart ${name(node)} as ${processName(node, incarnationOf(node))} (${id}) on port ${proc(node).port}`)
+        note(
+          `restart ${name(node)} as ${processName(node, incarnationOf(node))} (${String(id)}) on port ${String(proc(node).port)}`,
+        )
       },
     },
     {
       weight: 3,
       // One pause in four lasts until the others declared the node dead; the rest end whenever
       // a SIGCONT or the heal comes, which may also be past the bound.
-      run: async (round) => void (await pause(round, prng.int31(gen, 0, 3) === 0)),
+      run: async (round) => {
+        await pause(round, prng.int31(gen, 0, 3) === 0)
+      },
     },
     {
       weight: 4,
-      run: async () => {
+      run: () => {
         const node = pick(indexes.filter((i) => stateOf(i) === 'paused'))
         if (node === undefined) return
         cluster.nodes[node]?.resume()
@@ -782,7 +786,9 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
   try {
     await cluster.waitLinked()
     await Promise.all(indexes.map(memberId))
-    note(`cluster linked: ${indexes.map((i) => `${processName(i, 0)}=${memberIds.get(processName(i, 0))}`).join(' ')}`)
+    note(
+      `cluster linked: ${indexes.map((i) => `${processName(i, 0)}=${String(memberIds.get(processName(i, 0)))}`).join(' ')}`,
+    )
     for (let round = 1; round <= rounds; round++) {
       // Every round pauses a node past the failure bound at least once: at a seeded step in
       // its first half, or at the first step after it when at least three nodes are running.
@@ -799,7 +805,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
         await checkShortTtlReads(round)
       }
       for (const crash of cluster.crashes()) {
-        const line = `${crash.node}.${crash.incarnation} crashed (${crash.exit.code ?? crash.exit.signal}): ${crash.stderrTail}`
+        const line = `${crash.node}.${crash.incarnation} crashed (${String(crash.exit.code ?? crash.exit.signal)}): ${crash.stderrTail}`
         if (!violations.includes(line)) violations.push(line)
       }
       if (violations.length > 0) break
@@ -813,7 +819,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
           const code = / code=(\d+)/.exec(line)?.[1]
           // Reasons name the cause; numbers and ids in them would split one cause into many.
           const reason = / reason="([^"]*)"/.exec(line)?.[1]?.replace(/[0-9a-f-]{8,}|\d+/g, '#')
-          const label = `${match[1]} ${match[2]}${code ? ` code=${code}` : ''}${reason ? ` (${reason})` : ''}`
+          const label = `${String(match[1])} ${String(match[2])}${code ? ` code=${code}` : ''}${reason ? ` (${reason})` : ''}`
           logs[label] = (logs[label] ?? 0) + 1
           if (match[1] === 'ERROR' && violations.length < 50)
             violations.push(`${node.name}.${inc.index} logged: ${line}`)

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { request, runCli, startNode, stopAll, waitFor, type MeshProcess } from './harness.js'
+import { waitUntil } from '@mesh/core/testing'
+import { E2E_WAIT_MS, request, runCli, startNode, stopAll, type MeshProcess } from './harness.js'
 
 afterAll(stopAll)
 
@@ -92,8 +93,8 @@ describe('mesh CLI', () => {
         /has no path; a node's peer endpoint is its base path, e.g\. ws:\/\/127\.0\.0\.1:4000\/mesh/,
       )
     }
-    expect(runs[0]?.stderr).toMatch(/^mesh: --join: /)
-    expect(runs[2]?.stderr).toMatch(/^mesh: MESH_JOIN: /)
+    expect(runs[0].stderr).toMatch(/^mesh: --join: /)
+    expect(runs[2].stderr).toMatch(/^mesh: MESH_JOIN: /)
   })
 
   it('a SIGTERM stop is logged as graceful on every peer, as in the demo chain (issue 13)', async () => {
@@ -104,14 +105,16 @@ describe('mesh CLI', () => {
       (await from.api<{ peers: Array<{ name: string | null; link: string }> }>('/status')).body.peers.some(
         (p) => p.name === to && p.link === 'open',
       )
-    await waitFor(async () => (await linked(a, 'c')) && (await linked(b, 'c')), {
-      message: 'a and b never both linked to c',
+    await waitUntil('a and b never both linked to c', async () => (await linked(a, 'c')) && (await linked(b, 'c')), {
+      timeoutMs: E2E_WAIT_MS,
     })
     expect(await c.stop('SIGTERM')).toEqual({ code: 0, signal: null })
     for (const peer of [a, b]) {
-      await waitFor(() => /peer disconnected [^\n]*graceful=true/.test(peer.stderr), {
-        message: `${peer.name} never logged c's graceful disconnect`,
-      })
+      await waitUntil(
+        `${peer.name} never logged c's graceful disconnect`,
+        () => /peer disconnected [^\n]*graceful=true/.test(peer.stderr),
+        { timeoutMs: E2E_WAIT_MS },
+      )
       expect(peer.stderr, peer.name).not.toMatch(/graceful=false/)
     }
   })
@@ -139,12 +142,13 @@ describe('mesh CLI', () => {
       env: { PORT: '0', MESH_NAME: 'from-env', MESH_JOIN: ` ${a.peerUrl}, ` },
     })
     expect(b.port).toBeGreaterThan(0)
-    await waitFor(
+    await waitUntil(
+      'the node configured from the environment never joined a',
       async () =>
         (await a.api<Array<{ name: string; state: string }>>('/members')).body.some(
           (m) => m.name === 'from-env' && m.state === 'alive',
         ),
-      { message: 'the node configured from the environment never joined a' },
+      { timeoutMs: E2E_WAIT_MS },
     )
   })
 

@@ -3,7 +3,8 @@ import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import { afterEach, describe, expect, it } from 'vitest'
-import { put, request, startNode, stopAll, waitFor, waitForValue, type MeshProcess } from './harness.js'
+import { waitUntil } from '@mesh/core/testing'
+import { E2E_WAIT_MS, put, request, startNode, stopAll, waitForValue, type MeshProcess } from './harness.js'
 
 interface MemberJson {
   id: string
@@ -81,7 +82,9 @@ describe('a cluster of mesh serve processes', () => {
   it('stops gracefully on SIGTERM: exit code 0, the peer reports it as left, its ephemeral keys go', async () => {
     const a = await startNode({ name: 'a' })
     const b = await startNode({ name: 'b', join: [a.peerUrl] })
-    await waitFor(async () => (await memberState(a, 'b')) === 'alive', { message: 'a never listed b as alive' })
+    await waitUntil('a never listed b as alive', async () => (await memberState(a, 'b')) === 'alive', {
+      timeoutMs: E2E_WAIT_MS,
+    })
     const lease = await b.api('/kv/lease?ephemeral=true', {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
@@ -95,7 +98,9 @@ describe('a cluster of mesh serve processes', () => {
     const exit = await b.stop('SIGTERM')
     expect(exit).toEqual({ code: 0, signal: null })
     expect(b.stderr).not.toMatch(/ERROR/)
-    await waitFor(async () => (await memberState(a, 'b')) === 'left', { message: 'a never reported b as left' })
+    await waitUntil('a never reported b as left', async () => (await memberState(a, 'b')) === 'left', {
+      timeoutMs: E2E_WAIT_MS,
+    })
     await waitForValue(a, 'lease', undefined)
     expect((await a.api('/kv')).body).toEqual({ durable: 1 })
     expect((await a.api('/health')).status).toBe(200)
@@ -113,7 +118,9 @@ describe('a cluster of mesh serve processes', () => {
     })
     try {
       const kv = new YKeyValue<unknown>(doc.getArray('kv'))
-      await waitFor(() => kv.get('color') === 'blue', { message: 'the light peer on b never got color' })
+      await waitUntil('the light peer on b never got color', () => kv.get('color') === 'blue', {
+        timeoutMs: E2E_WAIT_MS,
+      })
       kv.set('from-light', 'hello')
       await waitForValue(a, 'from-light', 'hello')
     } finally {

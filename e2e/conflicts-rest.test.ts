@@ -4,7 +4,8 @@
  * pending conflicts and resolve them, or later writes never cross again.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { put, startNode, stopAll, waitFor, waitForValue, type MeshProcess } from './harness.js'
+import { waitUntil } from '@mesh/core/testing'
+import { E2E_WAIT_MS, put, startNode, stopAll, waitForValue, type MeshProcess } from './harness.js'
 
 afterAll(stopAll)
 
@@ -44,17 +45,20 @@ describe('conflicts over REST (mesh serve --on-conflict exception)', () => {
 
     // Diverge: cut, write the same key on both sides, heal.
     expect((await control(a, 'cut', bId)).status).toBe(200)
-    await waitFor(async () => (await linkTo(a, bId)) !== 'open', { message: 'the cut link to go down' })
+    await waitUntil('the cut link to go down', async () => (await linkTo(a, bId)) !== 'open', {
+      timeoutMs: E2E_WAIT_MS,
+    })
     await put(a, 'color', 'red')
     await put(b, 'color', 'green')
     expect((await control(a, 'heal', bId)).status).toBe(200)
 
-    const listed = await waitFor(
+    const listed = await waitUntil(
+      'a never listed the conflict with b',
       async () => {
         const res = await a.api<Conflict[]>('/conflicts')
         return res.status === 200 && res.body.length > 0 ? res.body : undefined
       },
-      { message: 'a never listed the conflict with b' },
+      { timeoutMs: E2E_WAIT_MS },
     )
     expect(listed).toEqual([expect.objectContaining({ peer: bId, room: 'default', keys: ['color'] })])
     // Quarantined: a write on a does not reach b.

@@ -239,7 +239,10 @@ const procMemory = (pid: number | undefined): { rss: number; hwm: number } | und
 const procCpuMs = (pid: number | undefined): number | undefined => {
   try {
     // Fields 14 and 15 of /proc/PID/stat, after the parenthesised command name, in clock ticks (100 per s).
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    const fields =
+      readFileSync(`/proc/${String(pid)}/stat`, 'utf8')
+        .split(') ')[1]
+        ?.split(' ') ?? []
     return (Number(fields[11]) + Number(fields[12])) * 10
   } catch {
     return undefined
@@ -249,7 +252,7 @@ const procCpuMs = (pid: number | undefined): number | undefined => {
 /** Resets a process's VmHWM to its VmRSS (Linux `clear_refs` 5); false where that is not allowed. */
 const resetPeak = (pid: number | undefined): boolean => {
   try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5')
+    writeFileSync(`/proc/${String(pid)}/clear_refs`, '5')
     return true
   } catch {
     return false
@@ -475,9 +478,18 @@ const jsonSafe = (value: unknown): unknown => {
   }
 }
 
+/**
+ * JSON text of `value`, or `fallback` when JSON has none (undefined, a function, a symbol):
+ * `JSON.stringify` returns undefined then, whatever its declared type says.
+ */
+const jsonText = (value: unknown, fallback: string): string => {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- see above
+  return JSON.stringify(value) ?? fallback
+}
+
 const asJson = (value: unknown): unknown => {
   try {
-    return JSON.parse(JSON.stringify(jsonSafe(value)) ?? 'null') as unknown
+    return JSON.parse(jsonText(jsonSafe(value), 'null')) as unknown
   } catch (error) {
     return `<not serializable: ${(error as Error).message}>`
   }
@@ -491,11 +503,12 @@ const asJson = (value: unknown): unknown => {
 const clientView = (kv: YKeyValue<unknown>, malformed?: (what: string) => void): Record<string, unknown> => {
   const out: Record<string, unknown> = {}
   const now = Date.now()
-  for (const [key, entry] of kv.map) {
+  for (const [key, raw] of kv.map as Map<unknown, unknown>) {
+    const entry = raw as { val?: unknown } | null | undefined
     // A stock client keeps whatever entry the nodes relayed: one without a string key or a
     // value is an entry the nodes must not have passed on (and it must not crash this check).
     if (typeof key !== 'string' || entry === null || typeof entry !== 'object' || entry.val === undefined) {
-      malformed?.(JSON.stringify(entry ?? null)?.slice(0, 120) ?? String(entry))
+      malformed?.(jsonText(entry ?? null, 'null').slice(0, 120))
       continue
     }
     const exp = (entry as { exp?: unknown }).exp
@@ -508,7 +521,7 @@ const clientView = (kv: YKeyValue<unknown>, malformed?: (what: string) => void):
 /** What differs between two stores, shortly. */
 const storeDiff = (x: Record<string, unknown>, y: Record<string, unknown>, names: [string, string]): string => {
   const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].filter((k) => !isDeepStrictEqual(x[k], y[k]))
-  const show = (v: unknown) => (v === undefined ? 'absent' : (JSON.stringify(v) ?? String(v)).slice(0, 60))
+  const show = (v: unknown) => (v === undefined ? 'absent' : jsonText(v, typeof v).slice(0, 60))
   return `${keys.length} keys differ: ${keys
     .slice(0, 5)
     .map(
@@ -555,7 +568,7 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
     timeoutMs: 30_000,
   })
   let aExit: string | undefined
-  void a.exited.then((exit) => (aExit = `${exit.code ?? exit.signal}`))
+  void a.exited.then((exit) => (aExit = String(exit.code ?? exit.signal)))
 
   // Stock clients log what throws while they apply an update (y-protocols' readSyncStep2) and go on.
   const consoleError = console.error
@@ -603,7 +616,8 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
   /** Keys of odd entries the cases wrote, to name one the REST API then chokes on. */
   const oddKeys = new Set<string>()
   const writtenAt = new Map<string, number>()
-  const lags: number[] = []
+  // Sparse: indexed by write number, set when the write arrived.
+  const lags: Array<number | undefined> = []
   readerKv.on('change', (changes: Map<string, unknown>) => {
     const now = Date.now()
     for (const key of changes.keys()) {
@@ -1098,7 +1112,7 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
             !isDeepStrictEqual(readerHonest, expected) &&
               `reader vs honest writes: ${storeDiff(readerHonest, expected, ['reader', 'written'])}`,
             (onA.clock !== clock || onB.clock !== clock) &&
-              `writer clock ${clock}, on A ${onA.clock}, on B ${onB.clock}`,
+              `writer clock ${String(clock)}, on A ${String(onA.clock)}, on B ${String(onB.clock)}`,
             !isDeepStrictEqual(onA.all, onB.all) && `A vs B: ${storeDiff(onA.all, onB.all, ['A', 'B'])}`,
             !isDeepStrictEqual(onA.sv, onB.sv) && 'A and B state vectors differ',
           ].filter(Boolean)
@@ -1374,20 +1388,20 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
       await checkEnd().catch((error: unknown) =>
         violate(`the end-of-run checks failed: ${(error as Error).stack ?? String(error)} (seed ${options.seed})`),
       )
-    } else violations.unshift(`node A is not healthy at the end: ${await health()}`)
+    } else violations.unshift(`node A is not healthy at the end: ${String(await health())}`)
     if (writerDisconnects > 0)
       violate(
-        `the honest writer was disconnected ${writerDisconnects} times, first: ${firstClose.writer} (seed ${options.seed})`,
+        `the honest writer was disconnected ${writerDisconnects} times, first: ${String(firstClose.writer)} (seed ${options.seed})`,
       )
     if (readerDisconnects > 0)
       violate(
-        `the honest reader was disconnected ${readerDisconnects} times, first: ${firstClose.reader} (seed ${options.seed})`,
+        `the honest reader was disconnected ${readerDisconnects} times, first: ${String(firstClose.reader)} (seed ${options.seed})`,
       )
     if (clientErrors > 0)
       violate(
         `stock clients (y-websocket with YKeyValue) threw ${clientErrors} times applying updates the nodes relayed (first: ${firstClientError}); a client that throws drops the rest of that update (seed ${options.seed})`,
       )
-    const sorted = lags.filter((l) => l !== undefined).sort((x, y) => x - y)
+    const sorted = lags.filter((l): l is number => l !== undefined).sort((x, y) => x - y)
     report.honest = {
       writes: honestWrites,
       lagP50: percentile(sorted, 0.5),

@@ -14,7 +14,8 @@ import * as Y from 'yjs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startCluster, type MeshCluster } from './fault/cluster.js'
 import { peerFrame, rleBombV2, validHello } from './fuzz-frames.js'
-import { put, startNode, stopAll, waitFor, waitForValue, type MeshProcess } from './harness.js'
+import { waitUntil } from '@mesh/core/testing'
+import { E2E_WAIT_MS, put, startNode, stopAll, waitForValue, type MeshProcess } from './harness.js'
 import * as prng from 'lib0/prng'
 
 let cluster: MeshCluster | undefined
@@ -50,13 +51,12 @@ const fakePeer = async (node: MeshProcess, hello: Uint8Array) => {
 /** Polls `check` while the node runs; fails at once with its stderr if it exits. */
 const aliveWhile = async (node: MeshProcess, check: () => Promise<boolean>, message: string): Promise<void> => {
   let exit: string | undefined
-  void node.exited.then((e) => (exit = `${e.code ?? e.signal}`))
-  const outcome = await waitFor(async () => (exit !== undefined ? 'exited' : (await check()) && 'done'), {
-    message,
-    timeout: 8000,
+  void node.exited.then((e) => (exit = String(e.code ?? e.signal)))
+  const outcome = await waitUntil(message, async () => (exit !== undefined ? 'exited' : (await check()) && 'done'), {
+    timeoutMs: 8000,
   })
   if (outcome === 'exited') {
-    throw new Error(`node crashed (exit ${exit}):\n${node.stderr.trim().split('\n').slice(-12).join('\n')}`)
+    throw new Error(`node crashed (exit ${String(exit)}):\n${node.stderr.trim().split('\n').slice(-12).join('\n')}`)
   }
 }
 
@@ -122,7 +122,7 @@ describe('regression: a 40-byte V2 update decodes into billions of structs', () 
     peer.ws.send(peerFrame.diff('default', rleBombV2(123456, 2 ** 32 - 2), ''))
     const health = await fetch(`${node.url}/mesh/api/health`, { signal: AbortSignal.timeout(3000) }).then(
       (res) => res.status,
-      (error: Error) => `no answer within 3 s (${error.message})`,
+      (error: unknown) => `no answer within 3 s (${(error as Error).message})`,
     )
     expect(health).toBe(200)
     const { code } = await peer.closed
@@ -192,7 +192,7 @@ describe('regression: values Yjs cannot replicate faithfully', () => {
       disableBc: true,
     })
     try {
-      await waitFor(() => provider.synced, { message: 'light peer never synced' })
+      await waitUntil('light peer never synced', () => provider.synced, { timeoutMs: E2E_WAIT_MS })
       new YKeyValue<unknown>(doc.getArray('kv')).set('big', 10n)
       await put(a, 'on-a', 1)
       await put(b, 'on-b', 2)
@@ -269,7 +269,7 @@ describe('regression: the node resets an oversized REST upload before the client
         headers: { 'content-type': 'application/json' },
         body,
         ...(chunked ? { duplex: 'half' } : {}),
-      } as RequestInit)
+      })
       const answer = (await res.json()) as { error?: unknown }
       return res.status === 413 && typeof answer.error === 'string' ? 413 : `${res.status} ${JSON.stringify(answer)}`
     } catch (error) {

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { isDeepStrictEqual } from 'node:util'
+import { waitUntil } from '@mesh/core/testing'
 
 /** The built CLI entry point; the tests need `npx tsc -b` first. */
 export const CLI = fileURLToPath(new URL('../cli/dist/bin.js', import.meta.url))
@@ -97,8 +98,8 @@ export const startNode = async (options: StartOptions): Promise<MeshProcess> => 
   void exited.then(() => running.delete(child))
   let stdout = ''
   let stderr = ''
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
 
   const timeoutMs = options.timeoutMs ?? 10_000
   const url = await new Promise<string>((resolve, reject) => {
@@ -111,13 +112,13 @@ export const startNode = async (options: StartOptions): Promise<MeshProcess> => 
       timeoutMs,
     )
     const onExit = ({ code, signal }: Exit) =>
-      finish(() => reject(new Error(`${options.name} exited (${code ?? signal}) before serving:\n${stderr}`)))
+      finish(() => reject(new Error(`${options.name} exited (${String(code ?? signal)}) before serving:\n${stderr}`)))
     const finish = (settle: () => void) => {
       clearTimeout(timer)
-      child.stdout?.off('data', onData)
+      child.stdout.off('data', onData)
       settle()
     }
-    child.stdout?.on('data', onData)
+    child.stdout.on('data', onData)
     void exited.then(onExit)
   })
   const port = Number(new URL(url).port)
@@ -173,47 +174,16 @@ export const stopAll = async (): Promise<void> => {
   await Promise.all(children.map(exitOf))
 }
 
-/** Options of {@link waitFor}. */
-export interface WaitOptions {
-  /** Default 10 s. */
-  timeout?: number
-  /** What did not happen, for the failure message. */
-  message: string
-  /** Pause between checks. Default 25 ms. */
-  interval?: number
-}
-
 /**
- * Re-checks `check` until it returns something other than `undefined`/`false` and resolves
- * with that; a throw also means "not yet" and its message is kept. A bounded retry on REST
- * state, not a sleep: it fails with `message` and the last value or error seen.
+ * How long e2e tests wait for a condition by default (`waitUntil`'s own default is 5 s):
+ * real processes on a busy machine are slower than nodes in one process.
  */
-export const waitFor = async <T>(
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  options: WaitOptions,
-): Promise<T> => {
-  const timeout = options.timeout ?? 10_000
-  const deadline = Date.now() + timeout
-  let last: unknown
-  for (;;) {
-    try {
-      const value = await check()
-      if (value !== undefined && value !== false) return value
-      last = value
-    } catch (error) {
-      last = error
-    }
-    if (Date.now() >= deadline) {
-      const seen = last instanceof Error ? last.message : JSON.stringify(last)
-      throw new Error(`${options.message} (waited ${timeout} ms; last check: ${seen})`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.interval ?? 25))
-  }
-}
+export const E2E_WAIT_MS = 10_000
 
 /** Waits until `GET /kv/:key` on `node` answers `expected` (or 404 when `expected` is undefined). */
 export const waitForValue = async (node: MeshProcess, key: string, expected: unknown, timeout?: number) => {
-  await waitFor(
+  await waitUntil(
+    `${node.name} never saw ${key} = ${expected === undefined ? '(absent)' : JSON.stringify(expected)}`,
     async () => {
       const res = await node.api(`/kv/${encodeURIComponent(key)}`)
       const matches =
@@ -221,7 +191,7 @@ export const waitForValue = async (node: MeshProcess, key: string, expected: unk
       if (!matches) throw new Error(`${res.status} ${JSON.stringify(res.body)}`)
       return true
     },
-    { timeout, message: `${node.name} never saw ${key} = ${JSON.stringify(expected) ?? '(absent)'}` },
+    { timeoutMs: timeout ?? E2E_WAIT_MS },
   )
 }
 

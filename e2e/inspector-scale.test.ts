@@ -82,7 +82,7 @@ afterAll(async () => {
 describe('web inspector at 10 nodes, 20 light peers, 10k keys', () => {
   it('shows every node, light peer and key', async () => {
     const started = Date.now()
-    await page.goto(`${servers[0]?.url}/mesh/inspector/`)
+    await page.goto(`${servers[0]!.url}/mesh/inspector/`)
     await page.waitForFunction(
       ({ nodes, lights }) =>
         document.querySelectorAll('.graph .node').length === nodes &&

@@ -35,7 +35,7 @@ const until = async <A>(what: string, check: (arg: A) => boolean, arg: A): Promi
     await page.waitForFunction(check as (arg: unknown) => boolean, arg as unknown, { timeout: WAIT_MS })
   } catch (error) {
     await shot(`failed-${what.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`).catch(() => {})
-    throw new Error(`inspector never showed: ${what} (${(error as Error).message.split('\n')[0]})`)
+    throw new Error(`inspector never showed: ${what} (${(error as Error).message.split('\n')[0] ?? ''})`)
   }
 }
 
@@ -62,7 +62,9 @@ const tableShows = ({ key, cells, divergent }: { key: string; cells: Record<stri
 const linkIs = ({ x, y, state }: { x: string; y: string; state: string }) => {
   const [first, second] = [x, y].sort()
   return (
-    document.querySelector(`.graph .link[data-a="${first}"][data-b="${second}"]`)?.getAttribute('data-state') === state
+    document
+      .querySelector(`.graph .link[data-a="${String(first)}"][data-b="${String(second)}"]`)
+      ?.getAttribute('data-state') === state
   )
 }
 
@@ -198,13 +200,17 @@ describe('web inspector', () => {
       () => document.querySelector('.episode .conflict[data-key="color"] .winner') !== null,
       null,
     )
-    const conflict = await page.locator('.episode .conflict[data-key="color"]').first()
+    const conflict = page.locator('.episode .conflict[data-key="color"]').first()
     const winner = await conflict.locator('.winner').getAttribute('title')
     expect(['"red"', '"green"']).toContain(winner)
     const values = await conflict
       .locator('.conflict-values .value')
-      .evaluateAll((els) =>
-        Object.fromEntries(els.map((el) => [(el as HTMLElement).dataset.node, el.getAttribute('title')])),
+      .evaluateAll(
+        (els) =>
+          Object.fromEntries(els.map((el) => [(el as HTMLElement).dataset.node, el.getAttribute('title')])) as Record<
+            string,
+            string | null
+          >,
       )
     expect(values).toMatchObject({ a: '"red"', c: '"green"' })
     await until('color = winner on a, b and c', tableShows, {

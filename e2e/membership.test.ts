@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import { request, startNode, stopAll, waitFor, waitForValue, type MeshProcess } from './harness.js'
+import { waitUntil } from '@mesh/core/testing'
+import { E2E_WAIT_MS, request, startNode, stopAll, waitForValue, type MeshProcess } from './harness.js'
 
 interface MemberJson {
   id: string
@@ -40,9 +41,10 @@ describe('membership across mesh serve processes', () => {
 
     // 1. Joined only through n1, yet everyone knows everyone.
     for (const node of everyone) {
-      await waitFor(
+      await waitUntil(
+        `${node.name} sees 4 alive nodes`,
         async () => (await members(node)).filter((m) => m.role === 'node' && m.state === 'alive').length === 4,
-        { message: `${node.name} sees 4 alive nodes` },
+        { timeoutMs: E2E_WAIT_MS },
       )
     }
     expect((await members(n2)).find((m) => m.name === 'n4')?.capabilities).toEqual(['gpu', 'search'])
@@ -55,9 +57,8 @@ describe('membership across mesh serve processes', () => {
     const killedAt = Date.now()
     await n4.stop('SIGKILL')
     for (const node of [n1, n2, n3]) {
-      await waitFor(async () => (await stateOf(node, deadId)) === 'dead', {
-        message: `${node.name} declares n4 dead`,
-        timeout: 10 * DEAD_AFTER_MS,
+      await waitUntil(`${node.name} declares n4 dead`, async () => (await stateOf(node, deadId)) === 'dead', {
+        timeoutMs: 10 * DEAD_AFTER_MS,
       })
     }
     console.info(
@@ -72,19 +73,22 @@ describe('membership across mesh serve processes', () => {
     expect(rebornId).not.toBe(deadId)
     await waitForValue(reborn, 'while-dead', 'x')
     await waitForValue(reborn, 'durable', 1)
-    await waitFor(async () => (await stateOf(n3, rebornId)) === 'alive', { message: 'n3 sees the reborn n4' })
+    await waitUntil('n3 sees the reborn n4', async () => (await stateOf(n3, rebornId)) === 'alive', {
+      timeoutMs: E2E_WAIT_MS,
+    })
 
     // 4. A graceful stop is a leave, not a death, and stays so.
     const leaverId = await idOf(n3)
     expect(await n3.stop('SIGTERM')).toEqual({ code: 0, signal: null })
     for (const node of [n1, n2, reborn]) {
-      await waitFor(async () => (await stateOf(node, leaverId)) === 'left', { message: `${node.name} sees n3 leave` })
+      await waitUntil(`${node.name} sees n3 leave`, async () => (await stateOf(node, leaverId)) === 'left', {
+        timeoutMs: E2E_WAIT_MS,
+      })
     }
     const settled = Date.now() + 2 * DEAD_AFTER_MS
-    await waitFor(async () => Date.now() > settled && (await stateOf(n1, leaverId)), {
-      message: 'n3 stays listed',
-      timeout: 4 * DEAD_AFTER_MS,
-      interval: 200,
+    await waitUntil('n3 stays listed', async () => Date.now() > settled && (await stateOf(n1, leaverId)), {
+      timeoutMs: 4 * DEAD_AFTER_MS,
+      intervalMs: 200,
     })
     expect(await stateOf(n1, leaverId)).toBe('left')
   })
@@ -94,7 +98,9 @@ describe('membership across mesh serve processes', () => {
     const b = await startNode({ name: 'ttl-b', join: [a.peerUrl], args: timing })
     // The key lives 600 ms: b must be linked before it is written, or it may never see it.
     const bId = (await b.api<{ id: string }>('/health')).body.id
-    await waitFor(async () => (await stateOf(a, bId)) === 'alive', { message: 'ttl-a never listed ttl-b as alive' })
+    await waitUntil('ttl-a never listed ttl-b as alive', async () => (await stateOf(a, bId)) === 'alive', {
+      timeoutMs: E2E_WAIT_MS,
+    })
     await putWith(a, 'session', { user: 1 }, 'ttl=600')
     await putWith(a, 'keep', true, '')
     await waitForValue(b, 'session', { user: 1 })

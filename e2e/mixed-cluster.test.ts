@@ -50,8 +50,8 @@ const startExample = async (framework: Framework, join: readonly string[] = []):
   )
   let stdout = ''
   let stderr = ''
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
   const output = () => `--- stdout\n${stdout}--- stderr\n${stderr}`
   let gone = false
   void exited.then(() => (gone = true))
@@ -62,8 +62,8 @@ const startExample = async (framework: Framework, join: readonly string[] = []):
       return READY.exec(stdout)?.[2]
     },
     { timeoutMs: WAIT_MS },
-  ).catch((error: Error) => {
-    throw new Error(`${error.message}\n${output()}`)
+  ).catch((error: unknown) => {
+    throw new Error(`${(error as Error).message}\n${output()}`)
   })
   expect(READY.exec(stdout)?.[1]).toBe(name)
   return { framework, name, url, peerUrl: `${url.replace(/^http/, 'ws')}/mesh`, child, exited, output }
@@ -140,7 +140,7 @@ describe('mixed cluster of the Hono, Express and NestJS example apps', () => {
     for (const app of apps) await everyoneSees(apps, `written-on-${app.framework}`, { by: app.name, at: [1, 2, 3] })
 
     // The demo route: one put(object) commit merged into every replica.
-    const pushed = await restCall(`${apps[1]?.url}/push-data`, {
+    const pushed = await restCall(`${apps[1]!.url}/push-data`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ pushedA: 'a', pushedB: 2 }),

@@ -1,6 +1,7 @@
 import WebSocket from 'ws'
 import { afterAll, describe, expect, it } from 'vitest'
-import { startNode, stopAll, waitFor, waitForValue, put } from './harness.js'
+import { waitUntil } from '@mesh/core/testing'
+import { E2E_WAIT_MS, put, startNode, stopAll, waitForValue } from './harness.js'
 
 interface StatusJson {
   peers: Array<{ name: string | null; link: string; error?: string }>
@@ -20,8 +21,8 @@ describe('mesh serve security flags', () => {
     const stranger = await startNode({ name: 'stranger', join: [a.peerUrl] })
     await put(a, 'private', 1)
     await waitForValue(b, 'private', 1)
-    await waitFor(async () => /unauthorized|secret/i.test(stranger.stderr + a.stderr), {
-      message: 'the refused handshake is logged',
+    await waitUntil('the refused handshake is logged', () => /unauthorized|secret/i.test(stranger.stderr + a.stderr), {
+      timeoutMs: E2E_WAIT_MS,
     })
     const status = (await stranger.api<StatusJson>('/status')).body
     expect(status.peers.every((p) => p.link !== 'open')).toBe(true)

@@ -35,7 +35,7 @@ const stockScript = (): Promise<string> =>
     for (const out of outputs) {
       if (!('output' in out)) continue
       const chunk = out.output.find((o) => o.type === 'chunk')
-      if (chunk && chunk.type === 'chunk') return chunk.code
+      if (chunk?.type === 'chunk') return chunk.code
     }
     throw new Error('vite produced no bundle of the stock y-websocket client')
   })())
@@ -92,11 +92,7 @@ export const openStockPage = async (
         field,
         value,
       }),
-    stateOf: (id) =>
-      page.evaluate(
-        (id) => (window.stock?.provider.awareness.getStates().get(id) as Record<string, unknown> | undefined) ?? null,
-        id,
-      ),
+    stateOf: (id) => page.evaluate((id) => window.stock?.provider.awareness.getStates().get(id) ?? null, id),
     disconnect: () => page.evaluate(() => window.stock?.provider.disconnect()),
     connect: () => page.evaluate(() => window.stock?.provider.connect()),
   }

@@ -134,7 +134,7 @@ class CliNode implements BenchNode {
               try {
                 resolve(JSON.parse(text) as T)
               } catch (error) {
-                reject(error as Error)
+                reject(error)
               }
             }
           })

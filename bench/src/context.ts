@@ -69,7 +69,7 @@ export class Context {
       for (const n of wanted) {
         if (this.metrics[n] || this.baselines[n] || this.skipped[n]) continue
         this.failed.push(n)
-        this.skip(n, `failed: ${message.split('\n')[0]}`)
+        this.skip(n, `failed: ${message.split('\n')[0] ?? ''}`)
       }
     }
   }

@@ -46,7 +46,7 @@ export class IpcClient<Ops extends OpMap, Events extends EventMap = EventMap> {
     this.label = label
     child.on('message', (message: unknown) => this.#onMessage(message))
     child.once('exit', (code, signal) => {
-      this.#exited = new Error(`${label} exited (${signal ?? `code ${code}`})`)
+      this.#exited = new Error(`${label} exited (${signal ?? `code ${String(code)}`})`)
       for (const pending of this.#pending.values()) pending.reject(this.#exited)
       this.#pending.clear()
     })
@@ -64,7 +64,7 @@ export class IpcClient<Ops extends OpMap, Events extends EventMap = EventMap> {
       this.#pending.set(id, {
         resolve: (value) => {
           clearTimeout(timer)
-          resolve(value as Ops[K]['result'])
+          resolve(value)
         },
         reject: (error) => {
           clearTimeout(timer)

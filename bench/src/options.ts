@@ -142,7 +142,7 @@ export const parseOptions = (argv: readonly string[]): BenchOptions | 'help' => 
   let nodes: NodeKind = 'worker'
   let redis = true
   for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]
+    const flag = argv[i] ?? ''
     const value = () => {
       const v = argv[++i]
       if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`)

@@ -86,7 +86,7 @@ export const summarize = (file: string, top: number, focus?: RegExp, within?: Re
   const busy = total - idle
   const lines = [
     `== ${basename(file)}: ${(total / 1000).toFixed(0)} ms sampled, ${(busy / 1000).toFixed(0)} ms busy (not idle)${
-      within ? `, only stacks within ${within}` : ''
+      within ? `, only stacks within ${String(within)}` : ''
     }`,
     '-- self time by package (% of busy)',
   ]
@@ -112,7 +112,7 @@ export const summarize = (file: string, top: number, focus?: RegExp, within?: Re
     lines.push(`${percent(us, busy)}  ${name}`)
   }
   if (focus) {
-    lines.push(`-- inclusive time of functions matching ${focus} (% of busy)`)
+    lines.push(`-- inclusive time of functions matching ${String(focus)} (% of busy)`)
     for (const [name, us] of [...inclusive].filter(([n]) => focus.test(n)).sort((a, b) => b[1] - a[1])) {
       lines.push(`${percent(us, busy)}  ${name}`)
     }

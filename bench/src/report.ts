@@ -92,7 +92,7 @@ export const finish = (result: Omit<BenchResult, 'ratios' | 'targets'>): BenchRe
     const target = `${t.op === '>=' ? '≥' : '≤'} ${formatNumber(t.bound)}`
     if (value === null) {
       const side = t.name.split(' / ').find((n) => result.skipped[n] !== undefined)
-      const note = side ? `${side}: ${result.skipped[side]}` : (t.missing ?? 'not measured')
+      const note = side ? `${side}: ${result.skipped[side] ?? ''}` : (t.missing ?? 'not measured')
       return { name: t.name, target, value: null, met: null, note }
     }
     return { name: t.name, target, value, met: t.op === '>=' ? value >= t.bound : value <= t.bound }
@@ -168,7 +168,7 @@ export const renderTable = (result: BenchResult, order: { metrics: string[]; bas
   const layouts = layoutRows(result, metricNames)
   const parts = [
     `Mesh bench (${result.config.mode}, ${result.config.runs} runs per figure, nodes: ${result.config.nodes})`,
-    `machine: ${m.nproc} × ${m.cpu}, ${m.memoryGiB} GiB, node ${m.node}, ${m.platform}, yjs ${m.versions.yjs}, ws ${m.versions.ws}`,
+    `machine: ${m.nproc} × ${m.cpu}, ${m.memoryGiB} GiB, node ${m.node}, ${m.platform}, yjs ${m.versions.yjs ?? '?'}, ws ${m.versions.ws ?? '?'}`,
     `source: ${m.source ? `commit ${m.source.commit}${m.source.coreDirty ? ' + uncommitted changes in core/' : ''}` : 'unknown'}`,
     `load average (1 min): ${m.loadAverage.start} at start, ${m.loadAverage.end} at end${
       Math.max(m.loadAverage.start, m.loadAverage.end) > m.nproc

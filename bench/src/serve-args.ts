@@ -14,7 +14,7 @@ export interface ServeArgs {
 export const parseServeArgs = (argv: readonly string[]): ServeArgs => {
   const out: ServeArgs = { port: 0, host: '127.0.0.1', name: 'bench', join: [], role: 'naive', maxPeers: undefined }
   for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]
+    const flag = argv[i] ?? ''
     const value = argv[i + 1]
     if (flag === 'serve') continue
     if (value === undefined) throw new Error(`${flag} needs a value`)

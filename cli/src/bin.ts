@@ -5,7 +5,7 @@ import { createLogger } from './logger.js'
 import { serve, type MeshServer } from './serve.js'
 
 const fail = (message: string, exitCode: number): void => {
-  process.stderr.write(`mesh: ${message.split('\n')[0]}\n`)
+  process.stderr.write(`mesh: ${message.split('\n')[0] ?? ''}\n`)
   process.exitCode = exitCode
 }
 
@@ -18,7 +18,8 @@ const main = async (): Promise<void> => {
     command = parseCommand(process.argv.slice(2), process.env)
   } catch (error) {
     if (!(error instanceof UsageError)) throw error
-    return fail(`${error.message} (see mesh --help)`, 2)
+    fail(`${error.message} (see mesh --help)`, 2)
+    return
   }
   if (command.kind === 'help') return void process.stdout.write(command.text)
   if (command.kind === 'usage') {
@@ -33,7 +34,8 @@ const main = async (): Promise<void> => {
   try {
     server = await serve({ ...command.options, logger })
   } catch (error) {
-    return fail(error instanceof Error ? error.message : String(error), 1)
+    fail(error instanceof Error ? error.message : String(error), 1)
+    return
   }
   process.stdout.write(`mesh: ${server.node.name} listening on ${server.url}\n`)
 

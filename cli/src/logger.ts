@@ -24,8 +24,11 @@ export interface LoggerOptions {
 
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 }
 
-const textValue = (value: unknown): string =>
-  typeof value === 'string' && /^[^\s"=]+$/.test(value) ? value : (JSON.stringify(value) ?? String(value))
+const textValue = (value: unknown): string => {
+  if (typeof value === 'string' && /^[^\s"=]+$/.test(value)) return value
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- undefined for undefined, functions, symbols
+  return JSON.stringify(value) ?? String(value)
+}
 
 /**
  * A {@link Logger} that writes one line per entry (to standard error by default).

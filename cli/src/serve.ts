@@ -125,7 +125,7 @@ export const serve = async (options: ServeOptions = {}): Promise<MeshServer> => 
     await node.close()
     throw error
   }
-  server.on('error', (error) => logger.error('server error', { error: error.message }))
+  server.on('error', (error: Error) => logger.error('server error', { error: error.message }))
 
   const url = `http://${urlHost(host)}:${address.port}`
   node.url = options.peerUrl ?? `ws://${urlHost(WILDCARD_HOSTS.has(host) ? hostname() : host)}:${address.port}${base}`

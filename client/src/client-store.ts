@@ -14,7 +14,7 @@ import type { MeshClientEvents } from './events.js'
 
 const expired = (entry: KvEntry): boolean => typeof entry.exp === 'number' && entry.exp <= Date.now()
 
-const defined = (key: string, value: JsonValue | undefined): JsonValue => {
+const defined = (key: string, value: unknown): JsonValue => {
   if (value === undefined)
     throw new MeshClientError('bad_request', `value for "${key}" is undefined; use pop to remove`)
   return toJsonValue(value, key)
@@ -29,25 +29,32 @@ const defined = (key: string, value: JsonValue | undefined): JsonValue => {
 export class ClientStore {
   #emitter: Emitter<MeshClientEvents>
   #remoteOrigin: unknown
-  #doc!: Y.Doc
-  #kv!: YKeyValue<JsonValue>
+  #doc: Y.Doc
+  #kv: YKeyValue<JsonValue>
 
   constructor(doc: Y.Doc, options: { emitter: Emitter<MeshClientEvents>; remoteOrigin: unknown }) {
     this.#emitter = options.emitter
     this.#remoteOrigin = options.remoteOrigin
-    this.attach(doc)
+    this.#doc = doc
+    this.#kv = this.#open(doc)
   }
 
   /** Moves the store onto `doc` (after a read-only rollback swapped the replica). */
   attach(doc: Y.Doc): void {
-    if (this.#kv) this.#kv.off('change', this.#onChange)
+    this.#kv.off('change', this.#onChange)
     this.#doc = doc
-    this.#kv = new YKeyValue<JsonValue>(doc.getArray(KV_ARRAY))
-    this.#kv.on('change', this.#onChange)
+    this.#kv = this.#open(doc)
+  }
+
+  #open(doc: Y.Doc): YKeyValue<JsonValue> {
+    const kv = new YKeyValue<JsonValue>(doc.getArray(KV_ARRAY))
+    kv.on('change', this.#onChange)
+    return kv
   }
 
   /** Writes one key, or every key of an object in one transaction. Throws `bad_request` on a bad key or value. */
-  put(keyOrEntries: string | Record<string, JsonValue>, value?: JsonValue): void {
+  // Checks everything at run time: JavaScript callers reach here with any value.
+  put(keyOrEntries: unknown, value?: unknown): void {
     const kv = this.#kv
     if (typeof keyOrEntries === 'string') {
       const key = assertKey(keyOrEntries)
@@ -66,7 +73,7 @@ export class ClientStore {
   }
 
   get(key: string): JsonValue | undefined {
-    const entry = this.#kv.map.get(key) as KvEntry | undefined
+    const entry = this.#kv.map.get(key)
     return entry && !expired(entry) ? entry.val : undefined
   }
 

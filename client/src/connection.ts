@@ -166,7 +166,7 @@ export class Connection {
     } catch (error) {
       if (this.#socket !== socket) return
       this.#report(
-        new MeshClientError('bad_message', `bad message from ${this.#socketUrl}: ${(error as Error).message}`, {
+        new MeshClientError('bad_message', `bad message from ${String(this.#socketUrl)}: ${(error as Error).message}`, {
           cause: error,
         }),
       )

@@ -47,6 +47,7 @@ export class MeshClient {
     this.room = settings.room
     const state: Record<string, unknown> = {}
     for (const [key, value] of Object.entries(options.meta ?? {})) state[key] = toJsonValue(value, key)
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- JavaScript callers may pass a number
     if (options.name !== undefined) state.name = String(options.name)
 
     let resolveSynced: () => void = () => {}
@@ -104,6 +105,7 @@ export class MeshClient {
   }
 
   /** The value of `key`, or `undefined` (also once a TTL key a node wrote expired). */
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T lets a caller name the JSON shape it stored
   get<T extends JsonValue = JsonValue>(key: string): T | undefined {
     return this.#sync.store.get(key) as T | undefined
   }

@@ -81,6 +81,7 @@ const normalizeUrl = (raw: string): string => {
  * change; nothing is opened before this passes.
  */
 export const clientSettings = (options: MeshClientOptions): ClientSettings => {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- JavaScript callers may leave it out
   const urls = typeof options.urls === 'string' ? [options.urls] : [...(options.urls ?? [])]
   if (urls.length === 0) {
     throw new MeshClientError('bad_option', 'urls must list at least one node URL, e.g. ws://127.0.0.1:4000/mesh')
@@ -89,6 +90,7 @@ export const clientSettings = (options: MeshClientOptions): ClientSettings => {
   const room = options.room ?? DEFAULT_ROOM
   const problem = roomNameProblem(room)
   if (problem !== undefined) {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- JavaScript callers may pass a non-string
     throw new MeshClientError('bad_option', `"${String(room).slice(0, 40)}" is not a valid room name: ${problem}`)
   }
   const Impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket

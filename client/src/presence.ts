@@ -78,12 +78,12 @@ export class MeshPresence {
   set(fields: Record<string, JsonValue | undefined>): void {
     const current = this.#awareness.getLocalState()
     if (current === null) throw new MeshClientError('closed', 'presence cannot change after close()')
-    const next: Record<string, unknown> = { ...current }
+    const next = new Map(Object.entries(current))
     for (const [key, value] of Object.entries(fields)) {
-      if (value === undefined) delete next[key]
-      else next[key] = toJsonValue(value, key)
+      if (value === undefined) next.delete(key)
+      else next.set(key, toJsonValue(value, key))
     }
-    this.#awareness.setLocalState(next)
+    this.#awareness.setLocalState(Object.fromEntries(next))
   }
 
   /** Everyone present in the room, this client first. */

@@ -2,6 +2,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { MeshClient, type MeshClientOptions } from '@mesh/client'
 import { attachToServer, MeshNode, type MeshNodeOptions } from '@mesh/core'
+import { nodeEvents } from '@mesh/core/testing'
 import WebSocket from 'ws'
 
 /** A node served over real WebSockets on 127.0.0.1 with core's attachToServer. */
@@ -49,7 +50,7 @@ type Source = MeshClient | MeshNode
 
 /**
  * A `subscribe` for `waitUntil` of `@mesh/core/testing`: wakes the check on every event of
- * these clients and nodes (it still re-checks on its interval, for state without an event).
+ * these clients and nodes (nodes through `nodeEvents`; it still re-checks on its interval, for state without an event).
  *
  * @example await waitUntil('a has k', () => a.node.has('k'), { subscribe: wakeOn(a.node, c) })
  */
@@ -61,7 +62,7 @@ export const wakeOn =
       if (source instanceof MeshClient) {
         for (const event of ['change', 'status', 'presence', 'readonly'] as const) offs.push(source.on(event, wake))
       } else {
-        for (const event of ['change', 'peer:up', 'peer:down'] as const) offs.push(source.on(event, wake))
+        offs.push(nodeEvents(source)(wake))
       }
     }
     return () => {

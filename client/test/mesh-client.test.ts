@@ -86,7 +86,7 @@ describe('MeshClient against real nodes', () => {
     await expect(c.put('k', new Date())).rejects.toMatchObject({ code: 'bad_request' })
     // @ts-expect-error nor is a function
     await expect(c.put('k', () => 1)).rejects.toMatchObject({ code: 'bad_request' })
-    // @ts-expect-error nor a Map
+    // @ts-expect-error nor is a Map
     await expect(c.put({ m: new Map() })).rejects.toMatchObject({ code: 'bad_request' })
     await expect(c.put({ ok: 1, bad: Number.NaN })).rejects.toMatchObject({ code: 'bad_request' })
     expect(c.size).toBe(0)

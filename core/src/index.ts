@@ -35,7 +35,7 @@ export type {
   HistoryRelation,
   LinkRoomState,
   MergeReport,
-  Room,
+  RoomHandle,
 } from './replication/index.js'
 
 // Membership and discovery.

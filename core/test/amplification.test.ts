@@ -4,14 +4,14 @@
  * floods without a bound, answers to identical SyncStep1 requests encoded once per request,
  * and anti-entropy checks each answered with a repair of the whole room.
  */
-import { waitUntil } from '@mesh/core/testing'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { applyAwarenessUpdate } from 'y-protocols/awareness'
 import * as encoding from 'lib0/encoding'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
-import { eventually, serveNode, type ServedNode } from './helpers.js'
+import { serveNode, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
 const cleanups: Array<() => void> = []
@@ -56,10 +56,11 @@ describe('awareness', () => {
     const a = await start({ name: 'a' })
     const b = await start({ name: 'b' })
     await b.node.join([a.url])
-    await eventually([a.node, b.node], () => linked(a, b) && linked(b, a), 'linked')
+    await waitUntil('linked', () => linked(a, b) && linked(b, a), { subscribe: nodeEvents(a.node, b.node) })
     const onA = tab(a, 'on-a')
     const onB = tab(b, 'on-b')
-    const seesB = () => [...onA.awareness.getStates().values()].some((s) => s.user?.name === 'on-b')
+    const seesB = () =>
+      [...onA.awareness.getStates().values()].some((s) => (s.user as { name?: string } | undefined)?.name === 'on-b')
     await waitUntil('the tab on a to see the tab on b', seesB, {
       subscribe: (wake) => {
         onA.awareness.on('change', wake)
@@ -82,7 +83,7 @@ describe('awareness', () => {
     const a = await start({ name: 'a' })
     const b = await start({ name: 'b' })
     await b.node.join([a.url])
-    await eventually([a.node, b.node], () => linked(a, b) && linked(b, a), 'linked')
+    await waitUntil('linked', () => linked(a, b) && linked(b, a), { subscribe: nodeEvents(a.node, b.node) })
     const onA = a.node.room('default').awareness
     // B relays 10050 clients in one frame (as a peer without the secret could send them).
     const flood = awarenessFlood(1000, 10_050)

@@ -1,8 +1,9 @@
 import { CloseCode, PROTOCOL_VERSION } from '@mesh/core'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import * as encoding from 'lib0/encoding'
 import * as prng from 'lib0/prng'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { eventually, memoryLogger, openSocket, serveNode, type ServedNode } from './helpers.js'
+import { memoryLogger, openSocket, serveNode, type ServedNode } from './helpers.js'
 
 const seed = Number(process.env.MESH_SEED ?? Math.floor(Math.random() * 2 ** 31))
 const LIMIT = 64 * 1024
@@ -43,11 +44,11 @@ describe(`bad input closes only the offending socket (MESH_SEED=${seed})`, () =>
     b = await serveNode({ name: 'b' })
     await b.node.join([a.url])
     await a.node.put({ honest: 1 })
-    await eventually([b.node], () => b.node.get('honest') === 1, 'b syncs from a')
+    await waitUntil('b syncs from a', () => b.node.get('honest') === 1, { subscribe: nodeEvents(b.node) })
   })
   afterAll(async () => {
-    await b?.close()
-    await a?.close()
+    // Unset when beforeAll failed.
+    for (const served of [b, a] as Array<ServedNode | undefined>) await served?.close()
   })
 
   const gen = prng.create(seed)
@@ -92,7 +93,7 @@ describe(`bad input closes only the offending socket (MESH_SEED=${seed})`, () =>
         // The honest peer is still linked and syncing.
         const key = `after-${endpoint}-${c.name}`
         await a.node.put(key, true)
-        await eventually([b.node], () => b.node.get(key) === true, `b receives ${key}`)
+        await waitUntil(`b receives ${key}`, () => b.node.get(key) === true, { subscribe: nodeEvents(b.node) })
       })
     }
   }

@@ -3,6 +3,7 @@ import * as prng from 'lib0/prng'
 import * as Y from 'yjs'
 import { waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
+import { internalRoom } from './helpers.js'
 import { MemoryNet, type MemoryLink } from './memory-net.js'
 
 const seed = Number(process.env.MESH_SEED ?? Math.floor(Math.random() * 2 ** 31))
@@ -176,11 +177,10 @@ describe(`randomized convergence of an app that reacts, with ephemeral keys, pau
           paused.delete(node)
         } else if (r < 98 && nodes.length < 7) {
           // A cold join into the running cluster, while the app reacts to what arrives.
-          const fresh = add(`n${nodes.length}`)
+          add(`n${nodes.length}`)
           const to = pick(nodes.length - 1)
           pairs.push([nodes.length - 1, to])
           connect([nodes.length - 1, to])
-          void fresh
         }
       }
       for (const pair of pairs) if (!linked(`${pair[0]}-${pair[1]}`)) connect(pair)
@@ -197,7 +197,7 @@ describe(`randomized convergence of an app that reacts, with ephemeral keys, pau
           unsettled = `${node.name} differs from ${reference.name}: ${canonical(node)} vs ${json}`
           if (canonical(node) !== json) return false
           unsettled = `${node.name} has pending structs`
-          if (node.room('default').pending) return false
+          if (internalRoom(node).pending) return false
           for (const [owner, mine] of owned) {
             for (const [key, value] of mine) {
               unsettled = `${node.name} lacks ${owner.name}'s ${key}=${value} (has ${JSON.stringify(node.get(key))}; the owner has ${JSON.stringify(owner.get(key))}; the owner sees ${owner

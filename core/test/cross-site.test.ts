@@ -4,10 +4,11 @@
  * without asking (no CORS preflight), so the peer endpoint checks the origin and every REST
  * route that changes state insists on `Content-Type: application/json`.
  */
-import { CloseCode, type MeshNode } from '@mesh/core'
+import { CloseCode } from '@mesh/core'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import WebSocket from 'ws'
 import { afterEach, describe, expect, it } from 'vitest'
-import { eventually, serveNode, type ServedNode } from './helpers.js'
+import { serveNode, type ServedNode } from './helpers.js'
 import { serveRest } from './rest-server.js'
 
 const cleanups: Array<() => Promise<void>> = []
@@ -43,10 +44,10 @@ describe('the peer endpoint checks the browser origin', () => {
 
     const b = await start({ name: 'b' })
     await b.node.join([a.url], { timeoutMs: 5000 })
-    await eventually(
-      [a.node],
-      () => a.node.status().peers.some((p) => p.id === b.node.id && p.link === 'open'),
+    await waitUntil(
       'a to list b as an open peer',
+      () => a.node.status().peers.some((p) => p.id === b.node.id && p.link === 'open'),
+      { subscribe: nodeEvents(a.node) },
     )
   })
 
@@ -74,7 +75,7 @@ describe('REST routes that change state need a JSON content type', () => {
         headers: type === undefined ? {} : { 'content-type': type },
         body,
       })
-      expect(res.status, `content-type ${type}`).toBe(415)
+      expect(res.status, `content-type ${String(type)}`).toBe(415)
       expect(await res.json()).toMatchObject({ error: expect.stringContaining('application/json') })
     }
     const put = await fetch(`${api}/kv/k`, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: '1' })
@@ -96,6 +97,8 @@ describe('REST routes that change state need a JSON content type', () => {
     expect((await fetch(`${api}/kv/k`, { method: 'DELETE' })).status).toBe(200)
     const join = await fetch(`${api}/join`, { method: 'POST', headers: json, body: JSON.stringify({ urls: [b.url] }) })
     expect(join.status).toBe(200)
-    await eventually([a.node], () => a.node.status().peers.some((p) => p.id === b.node.id), 'a linked to b')
+    await waitUntil('a linked to b', () => a.node.status().peers.some((p) => p.id === b.node.id), {
+      subscribe: nodeEvents(a.node),
+    })
   })
 })

@@ -1,7 +1,8 @@
 import dgram from 'node:dgram'
 import { dnsDiscovery, multicastDiscovery, parseDiscovery, type MeshNode } from '@mesh/core'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
-import { eventually, serveNode, type ServedNode } from './helpers.js'
+import { serveNode, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
 afterEach(async () => {
@@ -50,13 +51,20 @@ describe('discovery', () => {
     const b = await serveNode({
       name: 'b',
       discovery: [
-        dnsDiscovery({ hostname: 'mesh.internal', port: a.port, intervalMs: 50, resolve: async () => addresses }),
+        dnsDiscovery({
+          hostname: 'mesh.internal',
+          port: a.port,
+          intervalMs: 50,
+          resolve: () => Promise.resolve(addresses),
+        }),
       ],
     })
     served.push(b)
     expect(linkedTo(b.node, a.node)).toBe(false)
     addresses = ['127.0.0.1']
-    await eventually([a.node, b.node], () => linkedTo(b.node, a.node), 'b joins the address DNS returned')
+    await waitUntil('b joins the address DNS returned', () => linkedTo(b.node, a.node), {
+      subscribe: nodeEvents(a.node, b.node),
+    })
   })
 
   it('DNS: resolves a real name (localhost)', async () => {
@@ -64,20 +72,22 @@ describe('discovery', () => {
     served.push(a)
     const b = await serveNode({ name: 'b', discovery: [dnsDiscovery({ hostname: 'localhost', port: a.port })] })
     served.push(b)
-    await eventually([a.node, b.node], () => linkedTo(b.node, a.node), 'b joins localhost')
+    await waitUntil('b joins localhost', () => linkedTo(b.node, a.node), { subscribe: nodeEvents(a.node, b.node) })
   })
 
   it('multicast on loopback: nodes find each other with no URL given', async (ctx) => {
     const probe = await loopbackMulticast()
     if (!probe.ok) {
-      console.warn(`skipping multicast discovery test: ${probe.why}`)
+      console.warn(`skipping multicast discovery test: ${String(probe.why)}`)
       ctx.skip()
     }
     const options = { interfaceAddress: '127.0.0.1', group: '239.255.77.78', port: probe.port, intervalMs: 50 }
     const a = await serveNode({ name: 'a', discovery: [multicastDiscovery(options)] })
     const b = await serveNode({ name: 'b', discovery: [multicastDiscovery(options)] })
     served.push(a, b)
-    await eventually([a.node, b.node], () => linkedTo(a.node, b.node) && linkedTo(b.node, a.node), 'a and b linked')
+    await waitUntil('a and b linked', () => linkedTo(a.node, b.node) && linkedTo(b.node, a.node), {
+      subscribe: nodeEvents(a.node, b.node),
+    })
   })
 
   it('parses the CLI forms and rejects anything else', () => {

@@ -2,6 +2,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { attachToServer, type Logger, MeshNode, type MeshNodeOptions } from '@mesh/core'
 import WebSocket from 'ws'
+import type { Room } from '../src/replication/index.js'
 
 /** A logger that keeps every entry, so tests can assert what was logged. */
 export const memoryLogger = () => {
@@ -14,6 +15,12 @@ export const memoryLogger = () => {
   const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
   return { logger, entries }
 }
+
+/**
+ * The internal room behind `node.room(name)`, for tests that inspect the store's array or
+ * pending updates. Applications get only the narrow `RoomHandle`.
+ */
+export const internalRoom = (node: MeshNode, name = 'default'): Room => node.room(name) as Room
 
 /** A node served over real WebSockets on 127.0.0.1, port 0. */
 export interface ServedNode {
@@ -46,34 +53,6 @@ export const serveNode = async (options: MeshNodeOptions = {}): Promise<ServedNo
     },
   }
 }
-
-/** Resolves when `check` passes, re-checking after every node event; fails with `what` on timeout. */
-export const eventually = (nodes: MeshNode[], check: () => boolean, what: string, timeoutMs = 5000): Promise<void> =>
-  new Promise((resolve, reject) => {
-    const offs: Array<() => void> = []
-    const done = (error?: Error) => {
-      clearTimeout(timer)
-      clearInterval(poll)
-      offs.forEach((off) => off())
-      if (error) reject(error)
-      else resolve()
-    }
-    const test = () => {
-      try {
-        if (check()) done()
-      } catch (error) {
-        done(error as Error)
-      }
-    }
-    const timer = setTimeout(() => done(new Error(`timed out waiting for: ${what}`)), timeoutMs)
-    // Events cover changes; the slow interval covers state that changes without one (link states).
-    const poll = setInterval(test, 25)
-    for (const node of nodes) {
-      for (const event of ['change', 'merge', 'conflict', 'peer:up', 'peer:down'] as const)
-        offs.push(node.on(event, test))
-    }
-    test()
-  })
 
 /** Opens a raw WebSocket and resolves with it once open; messages are collected from the start. */
 export const openSocket = (

@@ -1,9 +1,10 @@
-import { createRestHandler, MeshNode } from '@mesh/core'
+import { createRestHandler, MeshNode, type JsonValue } from '@mesh/core'
 import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import { afterEach, describe, expect, it } from 'vitest'
 import { checkUpdate, inspectUpdate } from '../src/replication/index.js'
+import { internalRoom } from './helpers.js'
 
 const checkUpdateV2 = (update: Uint8Array) => checkUpdate(update, 'v2')
 
@@ -60,7 +61,9 @@ describe('values that cannot replicate faithfully are refused', () => {
   }
   it('a nested __proto__ key and lone surrogates are refused; a constructor key is stored like any other', async () => {
     const n = node()
-    await expect(n.put('k', JSON.parse('{"a":{"__proto__":{"x":1}}}'))).rejects.toMatchObject({ code: 'bad_request' })
+    await expect(n.put('k', JSON.parse('{"a":{"__proto__":{"x":1}}}') as JsonValue)).rejects.toMatchObject({
+      code: 'bad_request',
+    })
     await expect(n.put('k', '\ud800')).rejects.toMatchObject({ code: 'bad_request' })
     await expect(n.put('\udc00', 1)).rejects.toMatchObject({ code: 'bad_request' })
     await expect(n.put('k', { ['\ud800x']: 1 })).rejects.toMatchObject({ code: 'bad_request' })
@@ -76,7 +79,7 @@ describe('values that cannot replicate faithfully are refused', () => {
   it('REST answers stay JSON when a light peer stored a BigInt or bytes', async () => {
     const n = node()
     // What a y-utility YKeyValue app in a tab can store: values Yjs encodes but JSON cannot.
-    const kv = new YKeyValue<unknown>(n.room('default').kv.array as Y.Array<{ key: string; val: unknown }>)
+    const kv = new YKeyValue<unknown>(internalRoom(n).kv.array as Y.Array<{ key: string; val: unknown }>)
     kv.set('big', 10n)
     kv.set('huge', 2n ** 70n)
     kv.set('bytes', new Uint8Array([1, 2]))
@@ -85,7 +88,7 @@ describe('values that cannot replicate faithfully are refused', () => {
       method: 'GET',
       path: '/kv',
       query: new URLSearchParams(),
-      body: async () => '',
+      body: () => Promise.resolve(''),
     })
     expect(res.status).toBe(200)
     expect(JSON.parse(JSON.stringify(res.body))).toEqual({

@@ -4,7 +4,7 @@ import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
-import { memoryLogger, openSocket, serveNode, type ServedNode } from './helpers.js'
+import { internalRoom, memoryLogger, openSocket, serveNode, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
 const providers: WebsocketProvider[] = []
@@ -63,23 +63,21 @@ describe('hostile content in the shared types the store uses', () => {
     await b.node.join([a.url])
     await a.node.put('k1', 1)
     // What a buggy or hostile writer could leave in the array.
-    a.node
-      .room('default')
-      .kv.array.push([
-        null,
-        42,
-        'text',
-        [1, 2],
-        {},
-        { val: 1 },
-        { key: 7, val: 1 },
-        { key: '', val: 1 },
-        { key: 'no-val' },
-        { key: 'bad-owner', val: 1, owner: 42 },
-        { key: 'bad-exp', val: 1, exp: 'soon' },
-        { key: 'x'.repeat(2000), val: 1 },
-        { key: 'k2', val: 2 },
-      ])
+    internalRoom(a.node).kv.array.push([
+      null,
+      42,
+      'text',
+      [1, 2],
+      {},
+      { val: 1 },
+      { key: 7, val: 1 },
+      { key: '', val: 1 },
+      { key: 'no-val' },
+      { key: 'bad-owner', val: 1, owner: 42 },
+      { key: 'bad-exp', val: 1, exp: 'soon' },
+      { key: 'x'.repeat(2000), val: 1 },
+      { key: 'k2', val: 2 },
+    ])
     await waitUntil('b has k2', () => b.node.get('k2') === 2, { subscribe: (w) => b.node.on('change', w) })
     const before = a.node.members()[0]!.lastSeen
     await waitUntil('a few heartbeats with sweeps', () => a.node.members()[0]!.lastSeen > before + 100)

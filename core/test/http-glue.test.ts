@@ -55,7 +55,14 @@ describe('acceptFrames', () => {
   it('keeps frame order behind a Blob, closes the connection once, and drops frames after close', async () => {
     const frames: unknown[] = []
     let closed = 0
-    const inner: Connection = { receive: (data) => void frames.push(data), close: () => void closed++ }
+    const inner: Connection = {
+      receive: (data) => {
+        frames.push(data)
+      },
+      close: () => {
+        closed++
+      },
+    }
     const connection = acceptFrames(inner, { close: () => {} })
     connection.receive(new Blob([new Uint8Array([1])]))
     connection.receive(new Uint8Array([9, 2, 9]).subarray(1, 2))
@@ -88,7 +95,7 @@ describe('serveNode', () => {
     expect(first.node.url).toBe(`${first.url.replace(/^http/, 'ws')}/mesh`)
     expect((await restCall(`${first.url}/mesh/api/health`)).status).toBe(200)
     expect((await restCall(`${first.url}/elsewhere`)).status).toBe(418)
-    const second = await start({ join: [first.node.url ?? ''] })
+    const second = await start({ join: [first.node.url] })
     await waitUntil('the first node to see the second', () => first.node.members().some((m) => m.id === second.node.id))
   })
 
@@ -102,6 +109,17 @@ describe('checkPeerUrl and lineLogger', () => {
     expect(checkPeerUrl('ws://h:1/mesh')).toBe('ws://h:1/mesh')
     expect(() => checkPeerUrl('nope')).toThrow(/is not a URL/)
     expect(() => checkPeerUrl('wss://h:1')).toThrow(/has no path; .* e\.g\. wss:\/\/h:1\/mesh/)
+  })
+
+  it('node.join refuses the same URLs at once, as bad_request', async () => {
+    const node = new MeshNode()
+    cleanups.push(() => node.close())
+    await expect(node.join(['ws://h:1'], { wait: false })).rejects.toMatchObject({
+      code: 'bad_request',
+      message: expect.stringMatching(/has no path; .* e\.g\. ws:\/\/h:1\/mesh/),
+    })
+    await expect(node.join(['http://h:1/mesh'], { wait: false })).rejects.toMatchObject({ code: 'bad_request' })
+    expect(node.status().peers).toEqual([])
   })
 
   it('lineLogger writes the fields after the message as JSON', () => {

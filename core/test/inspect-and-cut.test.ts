@@ -1,6 +1,7 @@
 import { createRestHandler, type FeedMessage, type MergeReport } from '@mesh/core'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
-import { eventually, openSocket, serveNode, type ServedNode } from './helpers.js'
+import { openSocket, serveNode, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
 afterEach(async () => {
@@ -19,9 +20,9 @@ const linked = (s: ServedNode, other: ServedNode) =>
 describe('cut and heal', () => {
   it('a cut link stays down both ways; writes diverge; heal merges them', async () => {
     const { a, b } = await pair()
-    await eventually([a.node, b.node], () => linked(a, b) && linked(b, a), 'linked')
+    await waitUntil('linked', () => linked(a, b) && linked(b, a), { subscribe: nodeEvents(a.node, b.node) })
     a.node.cut(b.node.id)
-    await eventually([a.node, b.node], () => !linked(a, b) && !linked(b, a), 'cut')
+    await waitUntil('cut', () => !linked(a, b) && !linked(b, a), { subscribe: nodeEvents(a.node, b.node) })
     await a.node.put('k', 'from-a')
     await b.node.put('k', 'from-b')
     expect(a.node.get('k')).toBe('from-a')
@@ -29,8 +30,12 @@ describe('cut and heal', () => {
     const merges: MergeReport[] = []
     a.node.on('merge', (r) => merges.push(r))
     a.node.heal(b.node.id)
-    await eventually([a.node, b.node], () => a.node.get('k') === b.node.get('k'), 'merged after heal')
-    await eventually([a.node], () => merges.some((m) => m.conflicts.some((c) => c.key === 'k')), 'merge reported')
+    await waitUntil('merged after heal', () => a.node.get('k') === b.node.get('k'), {
+      subscribe: nodeEvents(a.node, b.node),
+    })
+    await waitUntil('merge reported', () => merges.some((m) => m.conflicts.some((c) => c.key === 'k')), {
+      subscribe: nodeEvents(a.node),
+    })
     expect(a.node.cuts()).toEqual([])
   })
 })
@@ -44,7 +49,7 @@ describe('control API', () => {
       method: 'POST',
       path,
       query: new URLSearchParams(),
-      body: async () => JSON.stringify(body),
+      body: () => Promise.resolve(JSON.stringify(body)),
       header: (name: string) =>
         name === 'authorization' && token
           ? `Bearer ${token}`
@@ -70,7 +75,7 @@ describe('inspector feed', () => {
     await a.node.put('before', 1)
     const { ws, messages, closed } = await openSocket(`${a.url}/_inspect`)
     const decoded = () => messages.map((m) => JSON.parse(m.toString()) as FeedMessage)
-    await eventually([], () => decoded().length > 0, 'hello')
+    await waitUntil('hello', () => decoded().length > 0)
     const hello = decoded()[0]!
     expect(hello.type).toBe('hello')
     if (hello.type === 'hello') {
@@ -79,9 +84,9 @@ describe('inspector feed', () => {
       expect(hello.members.map((m) => m.name).sort()).toEqual(['a', 'b'])
     }
     await b.node.put('after', 2)
-    await eventually([], () => decoded().some((m) => m.type === 'change' && m.values.after === 2), 'change')
-    await eventually([], () => decoded().some((m) => m.type === 'commit' && m.commit.keys.includes('after')), 'commit')
-    await eventually([], () => decoded().some((m) => m.type === 'status'), 'status')
+    await waitUntil('change', () => decoded().some((m) => m.type === 'change' && m.values.after === 2))
+    await waitUntil('commit', () => decoded().some((m) => m.type === 'commit' && m.commit.keys.includes('after')))
+    await waitUntil('status', () => decoded().some((m) => m.type === 'status'))
     // Read-only: anything sent closes the feed.
     ws.send(Buffer.from([1]))
     expect((await closed).code).toBe(4400)

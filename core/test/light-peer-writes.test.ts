@@ -5,7 +5,7 @@
  * stock clients choke on, and values nested so deep that reading them overflows the stack.
  * Every refusal closes the socket with 4403, is counted and logged, and changes nothing.
  */
-import { MAX_VALUE_DEPTH, MeshError, type MeshNode } from '@mesh/core'
+import { MAX_VALUE_DEPTH, MeshError, type JsonValue, type MeshNode } from '@mesh/core'
 import { restCall, waitUntil } from '@mesh/core/testing'
 import * as encoding from 'lib0/encoding'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -14,7 +14,7 @@ import { WebsocketProvider } from 'y-websocket'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import * as Y from 'yjs'
 import { checkUpdate } from '../src/replication/index.js'
-import { memoryLogger, openSocket, serveNode, type ServedNode } from './helpers.js'
+import { internalRoom, memoryLogger, openSocket, serveNode, type ServedNode } from './helpers.js'
 import { serveRest } from './rest-server.js'
 
 const cleanups: Array<() => Promise<void> | void> = []
@@ -114,8 +114,8 @@ const withDeepValue = (update: Uint8Array, marker: string, levels: number): Uint
 }
 
 /** A JSON value of `levels` nested arrays. */
-const deepJson = (levels: number): unknown => {
-  let value: unknown = 'bottom'
+const deepJson = (levels: number): JsonValue => {
+  let value: JsonValue = 'bottom'
   for (let i = 0; i < levels; i++) value = [value]
   return value
 }
@@ -125,7 +125,7 @@ describe('a light peer writes only JSON entries into the store', () => {
     const log = memoryLogger()
     const a = await start({ name: 'a', logger: log.logger })
     await a.node.put('kept', 1)
-    const kvLength = () => a.node.room('default').kv.array.length
+    const kvLength = () => internalRoom(a.node).kv.array.length
     const cases: Array<[string, (writer: Y.Doc) => void]> = [
       ['a subdocument in kv', (w) => w.getArray('kv').push([new Y.Doc()])],
       ['4000 subdocuments in kv', (w) => w.getArray('kv').push(Array.from({ length: 4000 }, () => new Y.Doc()))],

@@ -48,7 +48,7 @@ const sees = (viewer: Client, subject: Client, field: string, value: unknown, wh
   waitUntil(
     what,
     () => {
-      const state = viewer.awareness.getStates().get(subject.doc.clientID) as Record<string, unknown> | undefined
+      const state = viewer.awareness.getStates().get(subject.doc.clientID)
       expect(state?.[field]).toEqual(value)
       return true
     },

@@ -1,7 +1,8 @@
 import type { MemberEvent, MeshNode } from '@mesh/core'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_GOSSIP_RECORDS, Membership, parseGossip, type MemberRecord } from '../src/membership/index.js'
-import { eventually, serveNode, type ServedNode } from './helpers.js'
+import { internalRoom, serveNode, type ServedNode } from './helpers.js'
 
 describe('gossip failure detector (simulated time)', () => {
   const make = (id: string) => {
@@ -211,18 +212,20 @@ describe('membership over real links', () => {
     for (const s of others) await s.node.join([n1.url])
     const all = [n1, ...others]
     const nodes = all.map((s) => s.node)
-    await eventually(nodes, () => nodes.every((n) => aliveNodes(n).join() === 'n1,n2,n3,n4'), 'everyone knows everyone')
-    await eventually(
-      nodes,
-      () => nodes.every((n) => n.status().peers.filter((p) => p.link === 'open').length === 3),
+    await waitUntil('everyone knows everyone', () => nodes.every((n) => aliveNodes(n).join() === 'n1,n2,n3,n4'), {
+      subscribe: nodeEvents(...nodes),
+    })
+    await waitUntil(
       'a full mesh of direct links',
+      () => nodes.every((n) => n.status().peers.filter((p) => p.link === 'open').length === 3),
+      { subscribe: nodeEvents(...nodes) },
     )
     expect(others[2]!.node.members().find((m) => m.name === 'n1')?.capabilities).toEqual(['search'])
     n1.node.setCapabilities(['search', 'index'])
-    await eventually(
-      nodes,
-      () => others[2]!.node.members().find((m) => m.name === 'n1')?.capabilities.length === 2,
+    await waitUntil(
       'capabilities spread',
+      () => others[2]!.node.members().find((m) => m.name === 'n1')?.capabilities.length === 2,
+      { subscribe: nodeEvents(...nodes) },
     )
   })
 
@@ -234,13 +237,17 @@ describe('membership over real links', () => {
     await c.node.join([a.url])
     await c.node.put('lease:job-1', { holder: 'c' }, { ephemeral: true })
     await c.node.put('durable', true)
-    await eventually([a.node, b.node], () => a.node.has('lease:job-1') && b.node.has('lease:job-1'), 'lease replicated')
+    await waitUntil('lease replicated', () => a.node.has('lease:job-1') && b.node.has('lease:job-1'), {
+      subscribe: nodeEvents(a.node, b.node),
+    })
     const seen: Array<[string, MemberEvent]> = []
     for (const event of ['member:leave', 'member:dead'] as const) b.node.on(event, (e) => seen.push([event, e]))
     await c.close()
     served.splice(served.indexOf(c), 1)
-    await eventually([a.node, b.node], () => !a.node.has('lease:job-1') && !b.node.has('lease:job-1'), 'lease removed')
-    await eventually([b.node], () => seen.length > 0, 'b hears c leave')
+    await waitUntil('lease removed', () => !a.node.has('lease:job-1') && !b.node.has('lease:job-1'), {
+      subscribe: nodeEvents(a.node, b.node),
+    })
+    await waitUntil('b hears c leave', () => seen.length > 0, { subscribe: nodeEvents(b.node) })
     expect(seen.map(([event, e]) => `${event}:${e.member.name}`)).toEqual(['member:leave:c'])
     expect(b.node.get('durable')).toBe(true)
     expect(b.node.members().find((m) => m.name === 'c')?.state).toBe('left')
@@ -252,11 +259,15 @@ describe('membership over real links', () => {
     await b.node.join([a.url])
     await a.node.put('session', 'x', { ttl: 150 })
     await a.node.put('keep', 1)
-    await eventually([b.node], () => b.node.has('session'), 'ttl key replicated')
+    await waitUntil('ttl key replicated', () => b.node.has('session'), { subscribe: nodeEvents(b.node) })
     expect(b.node.data.meta('session')?.expiresAt).toBeGreaterThan(Date.now())
-    await eventually([a.node, b.node], () => !a.node.has('session') && !b.node.has('session'), 'expired everywhere')
-    const raw = (n: MeshNode) => n.room('default').kv.entry('session') !== undefined
-    await eventually([a.node, b.node], () => !raw(a.node) && !raw(b.node), 'swept from the document')
+    await waitUntil('expired everywhere', () => !a.node.has('session') && !b.node.has('session'), {
+      subscribe: nodeEvents(a.node, b.node),
+    })
+    const raw = (n: MeshNode) => internalRoom(n).kv.entry('session') !== undefined
+    await waitUntil('swept from the document', () => !raw(a.node) && !raw(b.node), {
+      subscribe: nodeEvents(a.node, b.node),
+    })
     expect(b.node.data.toJSON()).toEqual({ keep: 1 })
   })
 

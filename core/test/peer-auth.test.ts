@@ -1,8 +1,9 @@
 import { CloseCode, MeshNode, PROTOCOL_VERSION } from '@mesh/core'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import { afterEach, describe, expect, it } from 'vitest'
-import { eventually, openSocket, serveNode, type ServedNode } from './helpers.js'
+import { openSocket, serveNode, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
 afterEach(async () => {
@@ -30,7 +31,7 @@ describe('mesh secret', () => {
     const impostor = await start('impostor', 'wrong secret value')
     await b.node.join([a.url])
     await a.node.put('secret-data', 1)
-    await eventually([b.node], () => b.node.get('secret-data') === 1, 'b syncs')
+    await waitUntil('b syncs', () => b.node.get('secret-data') === 1, { subscribe: nodeEvents(b.node) })
     await expect(stranger.node.join([a.url], { timeoutMs: 500 })).rejects.toMatchObject({ code: 'timeout' })
     await expect(impostor.node.join([a.url], { timeoutMs: 500 })).rejects.toMatchObject({ code: 'timeout' })
     // Nor can a node with the secret be lured into a mesh that lacks it.
@@ -44,7 +45,7 @@ describe('mesh secret', () => {
     const a = await start('a', ['new secret 2026', 'old secret 2025'])
     const old = await start('old', 'old secret 2025')
     await old.node.join([a.url])
-    await eventually([a.node], () => linked(a, old), 'linked with the old secret')
+    await waitUntil('linked with the old secret', () => linked(a, old), { subscribe: nodeEvents(a.node) })
   })
 
   it('a replayed handshake fails: the proof covers a fresh nonce', async () => {
@@ -63,7 +64,7 @@ describe('mesh secret', () => {
     }
     const connection = b.connect(socket)
     first.ws.on('message', (data: Buffer) => connection.receive(data))
-    await eventually([b], () => recorded.length >= 2, 'hello and proof sent')
+    await waitUntil('hello and proof sent', () => recorded.length >= 2, { subscribe: nodeEvents(b) })
     first.ws.close()
     await b.close()
     // Replay the same hello and proof on a new connection: a issued a new nonce, so it refuses.
@@ -89,14 +90,12 @@ describe('mesh secret', () => {
       }),
     )
     ws.send(
-      frame(
-        (e) => (
-          encoding.writeVarUint(e, 17),
-          str(e, 'default'),
-          encoding.writeVarUint(e, 0),
-          encoding.writeVarUint8Array(e, new Uint8Array([0, 0]))
-        ),
-      ),
+      frame((e) => {
+        encoding.writeVarUint(e, 17)
+        str(e, 'default')
+        encoding.writeVarUint(e, 0)
+        encoding.writeVarUint8Array(e, new Uint8Array([0, 0]))
+      }),
     )
     expect((await closed).code).toBe(CloseCode.unauthorized)
   })
@@ -115,8 +114,13 @@ describe('mesh secret', () => {
         for (const s of ['merge', 'guesser-nonce-0123456789', '']) str(e, s)
       }),
     )
-    await eventually([], () => messages.length > 0, 'the acceptor to answer the hello')
-    ws.send(frame((e) => (encoding.writeVarUint(e, 26), str(e, 'not-a-real-proof'))))
+    await waitUntil('the acceptor to answer the hello', () => messages.length > 0)
+    ws.send(
+      frame((e) => {
+        encoding.writeVarUint(e, 26)
+        str(e, 'not-a-real-proof')
+      }),
+    )
     expect((await closed).code).toBe(CloseCode.unauthorized)
     const decoded = messages.map((m) => {
       const d = decoding.createDecoder(m)

@@ -34,7 +34,7 @@ describe('reading request bodies', () => {
     const server = http.createServer((req, res) => {
       readRequestBody(req, 1000).then(
         (text) => res.writeHead(200).end(String(text.length)),
-        (error: MeshError) => res.writeHead(413).end(error.message),
+        (error: unknown) => res.writeHead(413).end((error as MeshError).message),
       )
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import { MeshNode } from '@mesh/core'
-import { waitUntil } from '@mesh/core/testing'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { serveNode, type ServedNode } from './helpers.js'
 
@@ -10,13 +10,6 @@ const start = async (options: ConstructorParameters<typeof MeshNode>[0] = {}) =>
   served.push(s)
   return s
 }
-const changeOf =
-  (...nodes: MeshNode[]) =>
-  (wake: () => void) => {
-    const offs = nodes.map((n) => n.on('change', wake))
-    return () => offs.forEach((off) => off())
-  }
-
 afterEach(async () => {
   for (const s of served.splice(0)) await s.close()
 })
@@ -33,11 +26,11 @@ describe('writes made while a sync is applied', () => {
     })
     await b.node.join([a.url])
     await waitUntil('a has the write b made inside the sync', () => a.node.get('seen') === 1, {
-      subscribe: changeOf(a.node),
+      subscribe: nodeEvents(a.node),
     })
     // Later writes of b are not parked as pending structs on a.
     await b.node.put('later', 'ok')
-    await waitUntil("a has b's later write", () => a.node.get('later') === 'ok', { subscribe: changeOf(a.node) })
+    await waitUntil("a has b's later write", () => a.node.get('later') === 'ok', { subscribe: nodeEvents(a.node) })
     expect(a.node.room('default').doc.store.pendingStructs).toBeNull()
   })
 
@@ -54,7 +47,7 @@ describe('writes made while a sync is applied', () => {
     })
     await b.node.join([a.url])
     await waitUntil('a has the put flushed inside the sync', () => a.node.get('from-listener') === true, {
-      subscribe: changeOf(a.node),
+      subscribe: nodeEvents(a.node),
     })
   })
 })
@@ -146,15 +139,15 @@ describe('ephemeral keys of live owners', () => {
     await b.node.put('lease:b', 'b', { ephemeral: true })
     await c.node.put({ 'lease:c': 'c', plain: 1 }, { ephemeral: true })
     const all = (n: MeshNode) => ['lease:a', 'lease:b', 'lease:c'].every((k) => n.has(k))
-    await waitUntil('every lease everywhere', () => nodes.every(all), { subscribe: changeOf(...nodes) })
+    await waitUntil('every lease everywhere', () => nodes.every(all), { subscribe: nodeEvents(...nodes) })
     // a on one side, b and c on the other, past deadAfterMs: each side sweeps the other's keys.
     for (const other of [b.node, c.node]) {
       a.node.cut(other.id)
       other.cut(a.node.id)
     }
-    await waitUntil('b swept lease:a', () => !b.node.has('lease:a'), { subscribe: changeOf(b.node) })
+    await waitUntil('b swept lease:a', () => !b.node.has('lease:a'), { subscribe: nodeEvents(b.node) })
     await waitUntil('a swept lease:b and lease:c', () => !a.node.has('lease:b') && !a.node.has('lease:c'), {
-      subscribe: changeOf(a.node),
+      subscribe: nodeEvents(a.node),
     })
     for (const other of [b.node, c.node]) {
       a.node.heal(other.id)
@@ -164,7 +157,7 @@ describe('ephemeral keys of live owners', () => {
       "every live owner's lease is back everywhere",
       () =>
         nodes.every((n) => all(n) && n.members().filter((m) => m.role === 'node' && m.state === 'alive').length === 3),
-      { subscribe: changeOf(...nodes), timeoutMs: 10_000 },
+      { subscribe: nodeEvents(...nodes), timeoutMs: 10_000 },
     )
     // Still there a few heartbeats later: no sweeper deletes them again.
     const commits = a.node.status().commits
@@ -191,7 +184,7 @@ describe('ephemeral metadata and values written concurrently', () => {
     a.node.heal(b.node.id)
     b.node.heal(a.node.id)
     await waitUntil('the plain value everywhere', () => a.node.get('k') === 'plain' && b.node.get('k') === 'plain', {
-      subscribe: changeOf(a.node, b.node),
+      subscribe: nodeEvents(a.node, b.node),
     })
     expect(plain.node.data.meta('k')).toBeUndefined()
     await owner.close() // a graceful leave removes the owner's ephemeral keys, and only those

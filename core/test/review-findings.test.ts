@@ -1,5 +1,5 @@
 import { MeshNode } from '@mesh/core'
-import { waitUntil } from '@mesh/core/testing'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { openSocket, serveNode, type ServedNode } from './helpers.js'
 import { MemoryNet } from './memory-net.js'
@@ -13,8 +13,6 @@ afterEach(async () => {
   for (const s of served.splice(0)) await s.close()
 })
 const fast = { membership: { heartbeatMs: 20, deadAfterMs: 100 } }
-const onChange = (node: MeshNode) => (wake: () => void) => node.on('change', wake)
-
 describe('review findings', () => {
   it('a relay that unloads an idle empty room does not cut replication through it', async () => {
     const a = await serveNode({ name: 'a', maxPeers: 0, ...fast })
@@ -29,7 +27,7 @@ describe('review findings', () => {
     await waitUntil('a unloads the empty room', () => !a.node.rooms().includes('x'), { timeoutMs: 5000 })
     b.node.store('x').set('k', 'from b')
     await waitUntil('c gets the write through a', () => c.node.store('x').get('k') === 'from b', {
-      subscribe: onChange(c.node),
+      subscribe: nodeEvents(c.node),
     })
     for (const tab of tabs) tab.ws.close()
   })

@@ -1,11 +1,12 @@
 import { CloseCode, createRestHandler, type AuthRequest } from '@mesh/core'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import * as encoding from 'lib0/encoding'
 import { encodeAwarenessUpdate, Awareness } from 'y-protocols/awareness'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import { afterEach, describe, expect, it } from 'vitest'
-import { eventually, openSocket, serveNode, type ServedNode } from './helpers.js'
+import { openSocket, serveNode, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
 afterEach(async () => {
@@ -54,20 +55,21 @@ const awarenessFrame = (clientId: number, state: Record<string, unknown> | null,
 
 describe('authenticate hook for light peers', () => {
   const seen: AuthRequest[] = []
-  const authenticate = async (req: AuthRequest) => {
+  const verdict = (req: AuthRequest) => {
     seen.push(req)
     if (req.token === 'writer') return true
     if (req.token === 'reader') return { allow: true as const, readOnly: true }
     if (req.token === 'board-only') return { allow: true as const, rooms: ['board'] }
     return { allow: false as const, reason: 'bad token' }
   }
+  const authenticate = (req: AuthRequest) => Promise.resolve(verdict(req))
 
   it('takes the token from query, header or subprotocol, and refuses the rest before creating any room', async () => {
     const a = await start({ name: 'a', authenticate })
     const viaQuery = await connect(`${a.url}/default?token=writer`)
     const viaHeader = await connect(`${a.url}/default`, { headers: { authorization: 'Bearer writer' } })
     const viaProtocol = await connect(`${a.url}/default`, {}, ['mesh-token.writer'])
-    for (const c of [viaQuery, viaHeader, viaProtocol]) await eventually([], () => c.messages.length > 0, 'sync step 1')
+    for (const c of [viaQuery, viaHeader, viaProtocol]) await waitUntil('sync step 1', () => c.messages.length > 0)
     const denied = await connect(`${a.url}/private-room?token=nope`)
     expect(await denied.closed).toEqual({ code: CloseCode.unauthorized, reason: 'bad token' })
     expect(a.node.rooms()).not.toContain('private-room')
@@ -81,7 +83,7 @@ describe('authenticate hook for light peers', () => {
     const a = await start({ name: 'a', authenticate })
     const reader = await connect(`${a.url}/default?token=reader`)
     reader.ws.send(update((doc) => new YKeyValue<unknown>(doc.getArray('kv')).set('hack', 1)))
-    await eventually([], () => reader.messages.some((m) => m[0] === 2), 'permission denied message')
+    await waitUntil('permission denied message', () => reader.messages.some((m) => m[0] === 2))
     expect(a.node.has('hack')).toBe(false)
     reader.ws.close()
   })
@@ -98,7 +100,9 @@ describe('authenticate hook for light peers', () => {
     })
     expect(a.node.rooms()).toEqual(['default'])
     release(true)
-    await eventually([a.node], () => a.node.store('later').get('early') === 1, 'held write applied')
+    await waitUntil('held write applied', () => a.node.store('later').get('early') === 1, {
+      subscribe: nodeEvents(a.node),
+    })
     client.ws.close()
   })
 })
@@ -109,8 +113,8 @@ describe('inspector feed behind authenticate', () => {
     const denied = await connect(`${a.url}/_inspect`)
     expect((await denied.closed).code).toBe(CloseCode.unauthorized)
     const allowed = await connect(`${a.url}/_inspect?token=ops`)
-    await eventually([], () => allowed.messages.length > 0, 'hello from the feed')
-    expect(JSON.parse(allowed.messages[0]!.toString()).type).toBe('hello')
+    await waitUntil('hello from the feed', () => allowed.messages.length > 0)
+    expect((JSON.parse(allowed.messages[0]!.toString()) as { type?: unknown }).type).toBe('hello')
     allowed.ws.close()
   })
 })
@@ -122,7 +126,7 @@ describe('origin allow-list', () => {
     expect((await evil.closed).code).toBe(CloseCode.forbidden)
     const good = await connect(`${a.url}/default`, { headers: { origin: 'https://app.example' } })
     const script = await connect(`${a.url}/default`)
-    await eventually([], () => good.messages.length > 0 && script.messages.length > 0, 'both served')
+    await waitUntil('both served', () => good.messages.length > 0 && script.messages.length > 0)
     good.ws.close()
     script.ws.close()
   })
@@ -141,7 +145,7 @@ describe('REST authentication', () => {
         method,
         path,
         query: new URLSearchParams(),
-        body: async () => '1',
+        body: () => Promise.resolve('1'),
         header: (name) =>
           name === 'authorization' && token
             ? `Bearer ${token}`
@@ -165,12 +169,16 @@ describe('awareness belongs to its client', () => {
     await b.node.join([a.url])
     const alice = await connect(`${a.url}/default`)
     alice.ws.send(awarenessFrame(111, { name: 'alice' }))
-    await eventually([b.node], () => b.node.members().some((m) => m.name === 'alice'), 'alice present on b')
+    await waitUntil('alice present on b', () => b.node.members().some((m) => m.name === 'alice'), {
+      subscribe: nodeEvents(b.node),
+    })
     const mallory = await connect(`${a.url}/default`)
     mallory.ws.send(awarenessFrame(111, { name: 'mallory' }, 5))
     mallory.ws.send(awarenessFrame(111, null, 6))
     mallory.ws.send(awarenessFrame(222, { name: 'mallory' }))
-    await eventually([b.node], () => b.node.members().some((m) => m.name === 'mallory'), 'mallory own state relayed')
+    await waitUntil('mallory own state relayed', () => b.node.members().some((m) => m.name === 'mallory'), {
+      subscribe: nodeEvents(b.node),
+    })
     expect(
       b.node
         .members()
@@ -179,7 +187,9 @@ describe('awareness belongs to its client', () => {
     ).toEqual(['alice'])
     alice.ws.close()
     mallory.ws.close()
-    await eventually([b.node], () => !b.node.members().some((m) => m.role === 'light'), 'both gone after close')
+    await waitUntil('both gone after close', () => !b.node.members().some((m) => m.role === 'light'), {
+      subscribe: nodeEvents(b.node),
+    })
   })
 })
 
@@ -231,7 +241,7 @@ describe('metrics', () => {
       method: 'GET',
       path: '/metrics',
       query: new URLSearchParams(),
-      body: async () => '',
+      body: () => Promise.resolve(''),
     })
     expect(res.contentType).toMatch(/^text\/plain/)
     const text = String(res.body)

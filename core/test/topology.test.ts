@@ -1,6 +1,7 @@
 import type { MeshNode } from '@mesh/core'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
-import { eventually, serveNode, type ServedNode } from './helpers.js'
+import { serveNode, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
 afterEach(async () => {
@@ -19,14 +20,18 @@ const converge = async (nodes: MeshNode[]) => {
   for (const [i, node] of nodes.entries()) await node.put(`from-${node.name}`, i)
   await node0Pop(nodes)
   const expected = Object.fromEntries(nodes.slice(1).map((n, i) => [`from-${n.name}`, i + 1]))
-  await eventually(nodes, () => nodes.every((n) => JSON.stringify(sorted(n)) === JSON.stringify(expected)), 'all equal')
+  await waitUntil('all equal', () => nodes.every((n) => JSON.stringify(sorted(n)) === JSON.stringify(expected)), {
+    subscribe: nodeEvents(...nodes),
+  })
   for (const n of nodes) expect(n.status().stateVector).toEqual(nodes[0]!.status().stateVector)
 }
 const sorted = (n: MeshNode) =>
   Object.fromEntries(Object.entries(n.data.toJSON()).sort(([a], [b]) => a.localeCompare(b)))
 const node0Pop = async (nodes: MeshNode[]) => {
   const first = nodes[0]!
-  await eventually(nodes, () => nodes.every((n) => n.has(`from-${first.name}`)), 'first write everywhere')
+  await waitUntil('first write everywhere', () => nodes.every((n) => n.has(`from-${first.name}`)), {
+    subscribe: nodeEvents(...nodes),
+  })
   await first.pop(`from-${first.name}`)
 }
 
@@ -58,10 +63,10 @@ describe('relay topologies converge', () => {
     const before = framesOut()
     const writes = 20
     for (let i = 0; i < writes; i++) await nodes[i % nodes.length]!.put(`burst-${i}`, i)
-    await eventually(
-      nodes,
-      () => nodes.every((n) => n.has(`burst-${writes - 1}`) && n.data.size >= writes),
+    await waitUntil(
       'burst everywhere',
+      () => nodes.every((n) => n.has(`burst-${writes - 1}`) && n.data.size >= writes),
+      { subscribe: nodeEvents(...nodes) },
     )
     const frames = framesOut() - before
     expect(frames).toBeGreaterThanOrEqual(writes * 2)

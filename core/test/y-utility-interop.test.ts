@@ -4,7 +4,7 @@ import WebSocket from 'ws'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
-import { serveNode, type ServedNode } from './helpers.js'
+import { internalRoom, serveNode, type ServedNode } from './helpers.js'
 import { createRestHandler } from '@mesh/core'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -21,7 +21,7 @@ afterEach(async () => {
 /** REST of a node on its own port, as `mesh serve` mounts it. */
 const rest = async (node: ServedNode['node']) => {
   const handler = createRestHandler(node)
-  const server = http.createServer(async (req, res) => {
+  const serve = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x')
     const chunks: Buffer[] = []
     for await (const chunk of req) chunks.push(chunk as Buffer)
@@ -29,12 +29,13 @@ const rest = async (node: ServedNode['node']) => {
       method: req.method ?? 'GET',
       path: url.pathname,
       query: url.searchParams,
-      body: async () => Buffer.concat(chunks).toString(),
+      body: () => Promise.resolve(Buffer.concat(chunks).toString()),
       header: (name: string) => req.headers[name.toLowerCase()] as string | undefined,
-    } as never)
+    })
     res.writeHead(answer.status, { 'content-type': answer.contentType ?? 'application/json' })
     res.end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body))
-  })
+  }
+  const server = http.createServer((req, res) => void serve(req, res))
   servers.push(server)
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
@@ -108,7 +109,7 @@ describe("a Yjs app using y-utility's YKeyValue reads and writes the same store 
     expect(['rest', 'tab wins or loses, but one value everywhere']).toContain(a.node.get('seeded'))
     expect(kv.get('seeded')).toBe(a.node.get('seeded'))
     // Every replica deleted the losing duplicate: one live entry per key in the array.
-    const live = a.node.room('default').kv.array.toArray() as Array<{ key: string }>
+    const live = internalRoom(a.node).kv.array.toArray() as Array<{ key: string }>
     expect(live.filter((e) => e.key === 'seeded')).toHaveLength(1)
   })
 })

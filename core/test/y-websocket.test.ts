@@ -1,9 +1,10 @@
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { YKeyValue } from 'y-utility/y-keyvalue'
-import { eventually, openSocket, serveNode, type ServedNode } from './helpers.js'
+import { openSocket, serveNode, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
 const providers: WebsocketProvider[] = []
@@ -35,11 +36,13 @@ describe('light peers with the real y-websocket client', () => {
     expect(client.kv.get('before')).toBe('x')
 
     client.kv.set('fromClient', { hello: 'mesh' })
-    await eventually([b.node], () => b.node.get('fromClient') !== undefined, 'client write on b')
+    await waitUntil('client write on b', () => b.node.get('fromClient') !== undefined, {
+      subscribe: nodeEvents(b.node),
+    })
     expect(b.node.get('fromClient')).toEqual({ hello: 'mesh' })
 
     await b.node.put('fromNode', 42)
-    await eventually([], () => client.kv.get('fromNode') === 42, 'node write on the client')
+    await waitUntil('node write on the client', () => client.kv.get('fromNode') === 42)
   })
 
   it('awareness is relayed across nodes and removed when the client goes', async () => {
@@ -52,9 +55,12 @@ describe('light peers with the real y-websocket client', () => {
     await Promise.all([synced(one.provider), synced(two.provider)])
     one.provider.awareness.setLocalStateField('user', { name: 'ada' })
     const id = one.doc.clientID
-    await eventually([], () => two.provider.awareness.getStates().get(id)?.user?.name === 'ada', 'presence on b')
+    await waitUntil(
+      'presence on b',
+      () => (two.provider.awareness.getStates().get(id)?.user as { name?: string } | undefined)?.name === 'ada',
+    )
     one.provider.destroy()
-    await eventually([], () => !two.provider.awareness.getStates().has(id), 'presence removed on b')
+    await waitUntil('presence removed on b', () => !two.provider.awareness.getStates().has(id))
   })
 
   it('rooms other than default replicate too', async () => {
@@ -66,7 +72,7 @@ describe('light peers with the real y-websocket client', () => {
     const two = provider(b, 'board')
     await Promise.all([synced(one.provider), synced(two.provider)])
     one.doc.getText('t').insert(0, 'hi')
-    await eventually([], () => two.doc.getText('t').toString() === 'hi', 'text in room board on b')
+    await waitUntil('text in room board on b', () => two.doc.getText('t').toJSON() === 'hi')
     expect(b.node.rooms()).toContain('board')
   })
 
@@ -74,9 +80,9 @@ describe('light peers with the real y-websocket client', () => {
     const a = await serveNode({ name: 'a', lightKeepaliveMs: 50 })
     served.push(a)
     const { ws, messages } = await openSocket(`${a.url}/default`)
-    await eventually([], () => messages.length >= 1, 'sync step 1 from the node')
+    await waitUntil('sync step 1 from the node', () => messages.length >= 1)
     expect([...messages[0]!.subarray(0, 2)]).toEqual([0, 0])
-    await eventually([], () => messages.some((m) => m[0] === 1), 'a keepalive awareness message')
+    await waitUntil('a keepalive awareness message', () => messages.some((m) => m[0] === 1))
     ws.close()
   })
 })

@@ -81,7 +81,7 @@ export const startCluster = async (options: ClusterOptions): Promise<MeshCluster
     for (const l of links) if (l.acceptor === index) l.proxy.retarget(port)
   }
   const close = async (): Promise<void> => {
-    await Promise.all(nodes.map((n) => (n.state === 'running' || n.state === 'paused' ? n.kill() : undefined)))
+    await Promise.all(nodes.filter((n) => n.state === 'running' || n.state === 'paused').map((n) => n.kill()))
     await Promise.all(links.map((l) => l.proxy.close()))
   }
   try {
@@ -180,7 +180,7 @@ export const startCluster = async (options: ClusterOptions): Promise<MeshCluster
             .filter((l) => among.includes(l.acceptor) && among.includes(l.dialer)).length
         const short = among.filter((i, k) => (counts[k] ?? -1) < wanted(i))
         if (short.length === 0) return
-        missing = short.map((i) => `${prefix}${i} has ${counts[among.indexOf(i)]}/${wanted(i)}`).join(', ')
+        missing = short.map((i) => `${prefix}${i} has ${String(counts[among.indexOf(i)])}/${wanted(i)}`).join(', ')
         if (Date.now() >= deadline) throw new Error(`cluster not linked within ${timeout} ms: ${missing}`)
         await new Promise((resolve) => setTimeout(resolve, 50))
       }

@@ -1,6 +1,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { put, stopAll, waitFor, waitForValue } from '../harness.js'
+import { waitUntil } from '@mesh/core/testing'
+import { E2E_WAIT_MS, put, stopAll, waitForValue } from '../harness.js'
 import { startCluster, type MeshCluster } from './cluster.js'
 import { startProxy, type FaultProxy } from './proxy.js'
 
@@ -56,12 +57,12 @@ describe('fault proxy', () => {
     const c = await client(proxy.port)
     cleanups.push(() => void c.socket.destroy())
     c.socket.write('hello')
-    await waitFor(() => c.received === 'hello', { message: 'echo through the proxy' })
+    await waitUntil('echo through the proxy', () => c.received === 'hello', { timeoutMs: E2E_WAIT_MS })
     proxy.delay(150)
     const sent = Date.now()
     c.socket.write('a')
     c.socket.write('b')
-    await waitFor(() => c.received === 'helloab', { message: 'delayed echo' })
+    await waitUntil('delayed echo', () => c.received === 'helloab', { timeoutMs: E2E_WAIT_MS })
     // Both directions are delayed: at least two delays for the round trip.
     expect(Date.now() - sent).toBeGreaterThanOrEqual(280)
     expect(proxy.describe()).toBe('delay 150ms')
@@ -74,25 +75,27 @@ describe('fault proxy', () => {
     proxy.cut('backward')
     c.socket.write('ping')
     // The forward direction still flows: the echo server got it (the bytes are counted).
-    await waitFor(() => proxy.stats().bytesForward === 4, { message: 'forward bytes through a backward cut' })
+    await waitUntil('forward bytes through a backward cut', () => proxy.stats().bytesForward === 4, {
+      timeoutMs: E2E_WAIT_MS,
+    })
     expect(c.received).toBe('')
     proxy.heal()
-    await waitFor(() => c.received === 'ping', { message: 'held bytes delivered on heal' })
+    await waitUntil('held bytes delivered on heal', () => c.received === 'ping', { timeoutMs: E2E_WAIT_MS })
   })
 
   it('resets and refuses connections when cut both ways, and accepts again after heal', async () => {
     const proxy = await proxyTo()
     const c = await client(proxy.port)
     proxy.cut('both')
-    await waitFor(() => c.closed, { message: 'existing connection reset by cut' })
+    await waitUntil('existing connection reset by cut', () => c.closed, { timeoutMs: E2E_WAIT_MS })
     const refused = await client(proxy.port)
-    await waitFor(() => refused.closed, { message: 'new connection refused while cut' })
+    await waitUntil('new connection refused while cut', () => refused.closed, { timeoutMs: E2E_WAIT_MS })
     expect(proxy.stats().refused).toBe(1)
     proxy.heal()
     const again = await client(proxy.port)
     cleanups.push(() => void again.socket.destroy())
     again.socket.write('back')
-    await waitFor(() => again.received === 'back', { message: 'echo after heal' })
+    await waitUntil('echo after heal', () => again.received === 'back', { timeoutMs: E2E_WAIT_MS })
   })
 
   it('blackholes: accepts, delivers nothing; heal with reset closes what it held', async () => {
@@ -104,7 +107,7 @@ describe('fault proxy', () => {
     fence.socket.write('x')
     expect(proxy.stats()).toMatchObject({ accepted: 2, active: 2, bytesForward: 0, bytesBackward: 0 })
     proxy.heal({ reset: true })
-    await waitFor(() => c.closed && fence.closed, { message: 'blackholed connections reset on heal' })
+    await waitUntil('blackholed connections reset on heal', () => c.closed && fence.closed, { timeoutMs: E2E_WAIT_MS })
     expect(c.received).toBe('')
   })
 
@@ -115,14 +118,14 @@ describe('fault proxy', () => {
     cleanups.push(() => void c.socket.destroy())
     c.socket.write('late')
     proxy.heal()
-    await waitFor(() => c.received === 'late', { message: 'parked connection delivered after heal' })
+    await waitUntil('parked connection delivered after heal', () => c.received === 'late', { timeoutMs: E2E_WAIT_MS })
   })
 
   it('refuses connections while it has no target', async () => {
     const proxy = await startProxy({ name: 'untargeted' })
     cleanups.push(() => proxy.close())
     const c = await client(proxy.port)
-    await waitFor(() => c.closed, { message: 'connection refused without a target' })
+    await waitUntil('connection refused without a target', () => c.closed, { timeoutMs: E2E_WAIT_MS })
     expect(proxy.describe()).toBe('no target')
   })
 })

@@ -28,7 +28,8 @@ import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import { metric, readMetrics } from '../fault/metrics.js'
-import { startNode, waitFor, type MeshProcess } from '../harness.js'
+import { waitUntil } from '@mesh/core/testing'
+import { E2E_WAIT_MS, startNode, type MeshProcess } from '../harness.js'
 
 /** Options of {@link runSoak}. */
 export interface SoakOptions {
@@ -323,12 +324,13 @@ const checkWrites = async (nodes: readonly MeshProcess[], writer: RestWriter, ta
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
   let stores: Array<Record<string, unknown>> = []
   try {
-    await waitFor(
+    await waitUntil(
+      'the nodes did not converge to one store',
       async () => {
         stores = await Promise.all(nodes.map(async (n) => (await n.api<Record<string, unknown>>('/kv')).body))
         return stores.every((s) => isDeepStrictEqual(s, stores[0]))
       },
-      { message: 'the nodes did not converge to one store', timeout: 30_000 },
+      { timeoutMs: 30_000 },
     )
   } catch (error) {
     const keys = new Set(stores.flatMap((s) => Object.keys(s)))
@@ -346,7 +348,7 @@ const checkWrites = async (nodes: readonly MeshProcess[], writer: RestWriter, ta
       tally.lost++
       if (tally.lostExamples.length < 10) {
         tally.lostExamples.push(
-          `${key} on ${nodes[i]?.name}: ${want.gone ? 'removed' : `n=${want.n}`} acknowledged, holds ${JSON.stringify(held)}`,
+          `${key} on ${String(nodes[i]?.name)}: ${want.gone ? 'removed' : `n=${want.n}`} acknowledged, holds ${JSON.stringify(held)}`,
         )
       }
     })
@@ -408,7 +410,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
   const nodes = [a, b, c]
   for (const n of nodes) report.samples[n.name] = []
   const exits: string[] = []
-  for (const n of nodes) void n.exited.then((e) => exits.push(`${n.name} exited (${e.code ?? e.signal})`))
+  for (const n of nodes) void n.exited.then((e) => exits.push(`${n.name} exited (${String(e.code ?? e.signal)})`))
 
   const lights = new Set<{ provider: WebsocketProvider; doc: Y.Doc }>()
   // Each y-websocket provider listens for this process's exit.
@@ -431,12 +433,13 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
   }
 
   try {
-    await waitFor(
+    await waitUntil(
+      'the three soak nodes never linked to each other',
       async () => {
         const peers = await Promise.all(nodes.map(async (n) => (await sampleNode(n, 0)).peers))
         return peers.every((p) => p === 2)
       },
-      { message: 'the three soak nodes never linked to each other', timeout: 20_000 },
+      { timeoutMs: 20_000 },
     )
     // Every room exists from the start, so the room count has a fixed baseline.
     for (const room of ROOMS.slice(1)) {
@@ -445,16 +448,17 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
         WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
         disableBc: true,
       })
-      await waitFor(() => provider.synced, { message: `light peer never synced room ${room}` })
+      await waitUntil(`light peer never synced room ${room}`, () => provider.synced, { timeoutMs: E2E_WAIT_MS })
       provider.destroy()
       doc.destroy()
     }
-    await waitFor(
+    await waitUntil(
+      'rooms did not reach every node',
       async () => {
         const samples = await Promise.all(nodes.map((n) => sampleNode(n, 0)))
         return samples.every((s) => s.rooms === ROOMS.length && s.lightPeers === 0 && s.lightMembers === 0) && samples
       },
-      { message: 'rooms did not reach every node', timeout: 10_000 },
+      { timeoutMs: 10_000 },
     ).then((samples) => samples.forEach((s, i) => (report.baseline[nodes[i]?.name ?? ''] = s)))
     log(
       `soak seed ${options.seed}: ${options.minutes} min, ${rate} writes/s over 3 nodes (${hotKeys} hot keys), up to ${maxLight} light peers, sample every ${sampleMs} ms, warm-up ${minWarmMs / 1000} s and ${WARMUP_WRITES} writes`,
@@ -522,7 +526,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
           `  ${(atMs / 60_000).toFixed(1)} min: ${samples
             .map(
               (s, i) =>
-                `${nodes[i]?.name} heap ${s?.heapBytes ? (s.heapBytes / MiB).toFixed(1) : '?'} MiB, ${s?.lightPeers ?? '?'} light`,
+                `${String(nodes[i]?.name)} heap ${s?.heapBytes ? (s.heapBytes / MiB).toFixed(1) : '?'} MiB, ${s?.lightPeers ?? '?'} light`,
             )
             .join('; ')}; ${writer.tally.ok} writes, ${report.lightSessions} light sessions`,
         )
@@ -536,17 +540,18 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
     const driverUsed = process.cpuUsage(driverCpu)
     report.driverCpuSeconds = (driverUsed.user + driverUsed.system) / 1e6
     for (const light of [...lights]) leave(light, false)
-    await waitFor(() => writer.inFlight === 0, { message: 'REST writes still in flight', timeout: 15_000 })
+    await waitUntil('REST writes still in flight', () => writer.inFlight === 0, { timeoutMs: 15_000 })
     report.writes = { ...report.writes, ...writer.tally, offered, ackedPerSecond: (writer.tally.ok * 1000) / writesMs }
     try {
-      await waitFor(
+      await waitUntil(
+        'light peers, awareness states or rooms did not return to the baseline',
         async () => {
           const samples = await Promise.all(nodes.map((n) => sampleNode(n, Date.now() - started)))
           const back = samples.every((s) => s.lightPeers === 0 && s.lightMembers === 0 && s.rooms === ROOMS.length)
           samples.forEach((s, i) => (report.final[nodes[i]?.name ?? ''] = s))
           return back
         },
-        { message: 'light peers, awareness states or rooms did not return to the baseline', timeout: 15_000 },
+        { timeoutMs: 15_000 },
       )
     } catch (error) {
       violations.push(`${(error as Error).message}: ${JSON.stringify(report.final)}`)
@@ -628,7 +633,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
     if (report.writes.failed > 0) violations.push(`${report.writes.failed} REST writes failed`)
     for (const n of nodes) {
       const errors = n.stderr.split('\n').filter((l) => / ERROR /.test(l))
-      if (errors.length > 0) violations.push(`${n.name} logged ${errors.length} errors, first: ${errors[0]}`)
+      if (errors.length > 0) violations.push(`${n.name} logged ${errors.length} errors, first: ${String(errors[0])}`)
     }
     violations.push(...exits)
   } finally {
@@ -667,7 +672,7 @@ export const formatSoakReport = (r: SoakReport): string => {
     const slopeText =
       r.slopes[name] === undefined
         ? 'n/a'
-        : `${r.slopes[name]?.toFixed(3)} MiB/min (${r.slopeBasis}; ${r.rawSlopes[name]?.toFixed(3)} over the sampled heapUsed)`
+        : `${r.slopes[name].toFixed(3)} MiB/min (${r.slopeBasis}; ${String(r.rawSlopes[name]?.toFixed(3))} over the sampled heapUsed)`
     lines.push(`  ${name}: heap slope after warm-up ${slopeText}`)
     const first = samples[0]
     const last = samples.at(-1)

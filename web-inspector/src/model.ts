@@ -4,7 +4,6 @@ import type {
   Commit,
   FeedMessage,
   HistoryRelation,
-  JsonValue,
   Member,
   MemberState,
   MergeReport,
@@ -134,7 +133,8 @@ export const httpBaseOf = (peerUrl: string): string => {
 /** `ws://h:p/mesh` → `ws://h:p/mesh/_inspect`. */
 export const feedUrlOf = (peerUrl: string): string => `${trimSlash(peerUrl)}/_inspect`
 
-const json = (value: JsonValue | unknown): string => JSON.stringify(value) ?? 'null'
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- undefined for undefined, whatever the lib's type says
+const json = (value: unknown): string => JSON.stringify(value) ?? 'null'
 
 /**
  * Everything the inspector knows about the cluster, built from one feed per node: the page

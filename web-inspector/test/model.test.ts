@@ -31,7 +31,9 @@ const setup = (options: { now?: () => number } = {}) => {
       }
       feeds.set(url, feed)
       return {
-        resync: () => void feed.resyncs++,
+        resync: () => {
+          feed.resyncs++
+        },
         stop: () => void (feed.stopped = true),
       }
     },

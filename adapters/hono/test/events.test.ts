@@ -16,7 +16,14 @@ const recordingNode = () => {
   const frames: unknown[] = []
   const accepted: Array<{ room?: string; readOnly?: boolean }> = []
   let closed = 0
-  const connection: Connection = { receive: (data) => void frames.push(data), close: () => void closed++ }
+  const connection: Connection = {
+    receive: (data) => {
+      frames.push(data)
+    },
+    close: () => {
+      closed++
+    },
+  }
   const node = {
     accept: (_socket: unknown, options: { room?: string; readOnly?: boolean }) => {
       accepted.push(options)

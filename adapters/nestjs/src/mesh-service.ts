@@ -43,7 +43,7 @@ export class MeshService implements OnApplicationBootstrap, BeforeApplicationShu
     this.pop = n.pop.bind(n)
     this.join = n.join.bind(n)
     this.on = n.on.bind(n)
-    const server = () => (serve === false ? undefined : (host.httpAdapter?.getHttpServer() as Server | undefined))
+    const server = () => (serve === false ? undefined : (host.httpAdapter?.getHttpServer() as Server | undefined)) // eslint-disable-line @typescript-eslint/no-unnecessary-condition -- undefined in a standalone app context
     this.#serve = () => serveNode(n, server(), options)
   }
 

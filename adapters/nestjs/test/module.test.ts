@@ -9,6 +9,7 @@ type Imports = NonNullable<ModuleMetadata['imports']>
 
 // Decorators applied as calls: the test transform does not parse legacy decorator syntax.
 const moduleWith = (imports: Imports): Type => {
+  // eslint-disable-next-line @typescript-eslint/no-extraneous-class -- a Nest module; @Module() is applied below
   class AppModule {}
   Module({ imports })(AppModule)
   return AppModule
@@ -34,6 +35,7 @@ describe('@mesh/nestjs MeshModule and MeshService', () => {
     const first = await start([MeshModule.forRoot({ name: 'first' })])
     await first.mesh.put('from-first', 1)
 
+    // eslint-disable-next-line @typescript-eslint/no-extraneous-class -- a Nest module; @Module() is applied below
     class ConfigModule {}
     const config: Pick<MeshModuleOptions, 'name' | 'join'> = { name: 'second', join: [first.mesh.node.url] }
     Module({ providers: [{ provide: CONFIG, useValue: config }], exports: [CONFIG] })(ConfigModule)

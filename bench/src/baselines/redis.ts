@@ -86,11 +86,21 @@ const runBenchmark = async (tool: string, port: number, requests: number): Promi
 export const measureRedis = async (ctx: Context): Promise<void> => {
   const name = 'redis_set'
   await ctx.guard([name], async () => {
-    if (!ctx.options.redis) return ctx.skip(name, ctx.options.mode === 'smoke' ? 'not run in --smoke' : '--no-redis')
+    if (!ctx.options.redis) {
+      ctx.skip(name, ctx.options.mode === 'smoke' ? 'not run in --smoke' : '--no-redis')
+      return
+    }
     const server = which('redis-server')
     const tool = which('redis-benchmark')
-    if (!server) return ctx.skip(name, 'redis-server not installed (Debian: apt-get install redis-server)')
-    if (!tool) return ctx.skip(name, 'redis-benchmark not installed (Debian: apt-get install redis-tools)')
+    if (!server || !tool) {
+      ctx.skip(
+        name,
+        server
+          ? 'redis-benchmark not installed (Debian: apt-get install redis-tools)'
+          : 'redis-server not installed (Debian: apt-get install redis-server)',
+      )
+      return
+    }
     const { child, port } = await startRedis(server)
     try {
       const requests = ctx.options.sizes.redisRequests

@@ -43,7 +43,10 @@ export const measureDistinct = async (ctx: Context): Promise<void> => {
   const what = `${count.toLocaleString('en-US')} distinct keys, put(object) of ${DISTINCT_BATCH} per event-loop turn`
   const name = 'put_object_distinct_ops'
   await ctx.guard([name], async () => {
-    if (ctx.options.nodes === 'cli') return ctx.skip(name, 'put(object) is not in the REST API (--nodes cli)')
+    if (ctx.options.nodes === 'cli') {
+      ctx.skip(name, 'put(object) is not in the REST API (--nodes cli)')
+      return
+    }
     const results: DistinctResult[] = []
     await ctx.repeat(
       name,

@@ -56,7 +56,10 @@ const arrived = (client: Client, index: number, timeoutMs: number): Promise<numb
 export const measureFanout = async (ctx: Context): Promise<void> => {
   const name = 'light_peers_fanout_p99_ms'
   await ctx.guard([name], async () => {
-    if (ctx.options.nodes === 'cli') return ctx.skip(name, 'needs a bench worker to time the write (--nodes worker)')
+    if (ctx.options.nodes === 'cli') {
+      ctx.skip(name, 'needs a bench worker to time the write (--nodes worker)')
+      return
+    }
     const { lightSockets, lightWrites } = ctx.options.sizes
     const processes = Math.min(MAX_CLIENT_PROCESSES, Math.ceil(lightSockets / SOCKETS_PER_PROCESS))
     const perProcess = Math.ceil(lightSockets / processes)

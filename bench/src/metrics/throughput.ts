@@ -143,7 +143,10 @@ const measureAll = async (ctx: Context, shared: () => Promise<BenchNode[]>): Pro
     ),
   )
   await ctx.guard(['replicated_puts_batched'], async () => {
-    if (nodes === 'cli') return ctx.skip('replicated_puts_batched', 'put(object) is not in the REST API (--nodes cli)')
+    if (nodes === 'cli') {
+      ctx.skip('replicated_puts_batched', 'put(object) is not in the REST API (--nodes cli)')
+      return
+    }
     await figure(
       ctx,
       shared,

@@ -17,7 +17,7 @@ export class Emitter<Events extends object> {
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
     let set = this.#listeners.get(event)
     if (!set) this.#listeners.set(event, (set = new Set()))
-    set.add(listener as Listener<never>)
+    set.add(listener)
     return () => this.off(event, listener)
   }
 
@@ -32,7 +32,7 @@ export class Emitter<Events extends object> {
 
   /** Unsubscribes a listener added with `on`. */
   off<K extends keyof Events>(event: K, listener: Listener<Events[K]>): void {
-    this.#listeners.get(event)?.delete(listener as Listener<never>)
+    this.#listeners.get(event)?.delete(listener)
   }
 
   /** True when at least one listener waits for `event`; lets callers skip building payloads. */

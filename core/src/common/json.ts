@@ -38,11 +38,12 @@ const check = (value: unknown, depth: number, path: string): JsonValue => {
         throw new MeshError('bad_request', `${path} nests deeper than ${MAX_VALUE_DEPTH} levels (MAX_VALUE_DEPTH)`)
       }
       if (Array.isArray(value)) return value.map((v, i) => check(v, depth + 1, `${path}[${i}]`))
-      const proto = Object.getPrototypeOf(value)
+      const proto: unknown = Object.getPrototypeOf(value)
       if (proto !== Object.prototype && proto !== null) {
+        const name = (proto as { constructor?: { name?: unknown } }).constructor?.name
         throw new MeshError(
           'bad_request',
-          `${path} is a ${proto?.constructor?.name ?? 'class instance'}, not plain JSON`,
+          `${path} is a ${typeof name === 'string' ? name : 'class instance'}, not plain JSON`,
         )
       }
       const out: Record<string, JsonValue> = {}
@@ -95,7 +96,7 @@ export const toJsonSafe = (value: unknown): unknown => {
         let copy: unknown[] | undefined
         value.forEach((v, i) => {
           const safe = toJsonSafe(v)
-          if (safe !== v) (copy ??= [...value])[i] = safe
+          if (safe !== v) (copy ??= [...(value as unknown[])])[i] = safe
         })
         return copy ?? value
       }

@@ -56,8 +56,7 @@ export const advertiseWhenListening = (server: ListeningServer, options: Adverti
       return
     }
     node.url = peerUrlFor(address, options.path)
-    const log = WILDCARD.has(address.address) ? node.logger.info : node.logger.debug
-    log.call(node.logger, 'advertising peer URL', {
+    node.logger[WILDCARD.has(address.address) ? 'info' : 'debug']('advertising peer URL', {
       url: node.url,
       boundTo: address.address,
       hint: 'set the url option if peers reach this node at another address',

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import { MeshError } from '../common/index.js'
+import { MeshError, unrefTimer } from '../common/index.js'
 
 /**
  * How much of a refused (oversized) request body is still read and dropped. A server that
@@ -32,6 +32,7 @@ export const drainRequestBody = (req: IncomingMessage, bounds = DRAIN_LIMITS): v
   }
   const cut = (): void => {
     stop()
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- Node sets it to null once the socket is detached
     req.socket?.destroy()
   }
   const onData = (chunk: Buffer): void => {
@@ -39,7 +40,7 @@ export const drainRequestBody = (req: IncomingMessage, bounds = DRAIN_LIMITS): v
     if (size > bounds.maxBytes) cut()
   }
   const timer = setTimeout(cut, bounds.maxMs)
-  timer.unref?.()
+  unrefTimer(timer)
   req.on('data', onData)
   req.once('end', stop)
   req.once('close', stop)

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto'
 import { MeshError } from '../common/index.js'
-import { toJsonSafe } from '../common/index.js'
+import { toJsonSafe, type JsonValue } from '../common/index.js'
 import { renderPrometheus } from '../observability/index.js'
 import type { MeshNode } from '../node/index.js'
 import { assertKey, DEFAULT_ROOM } from '../store/index.js'
@@ -99,7 +99,7 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}): Re
 
   const readJson = async (
     req: RestRequest,
-  ): Promise<{ ok: true; value: unknown } | { ok: false; res: RestResponse }> => {
+  ): Promise<{ ok: true; value: JsonValue } | { ok: false; res: RestResponse }> => {
     if (req.contentLength !== undefined && req.contentLength > maxBody) {
       return { ok: false, res: error(413, tooBig) }
     }
@@ -108,7 +108,7 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}): Re
     if (Buffer.byteLength(text) > maxBody) return { ok: false, res: error(413, tooBig) }
     if (text.trim() === '') return { ok: false, res: error(400, 'body is empty; send a JSON value') }
     try {
-      return { ok: true, value: JSON.parse(text) }
+      return { ok: true, value: JSON.parse(text) as JsonValue }
     } catch {
       return { ok: false, res: error(400, 'body is not valid JSON') }
     }

@@ -45,7 +45,9 @@ export const acceptFrames = (connection: Connection, socket: Pick<MeshSocket, 'c
           if (open) connection.receive(bytes)
         })
         .catch(() => socket.close(1011, 'could not read frame'))
-        .then(() => void (queue === tail && (queue = undefined)))
+        .then(() => {
+          if (queue === tail) queue = undefined
+        })
       queue = tail
     },
     close: () => {

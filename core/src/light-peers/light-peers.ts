@@ -6,6 +6,7 @@ import {
   type Logger,
   type MeshSocket,
   type Metrics,
+  unrefTimer,
 } from '../common/index.js'
 import { lightKeepalive, type Room } from '../replication/index.js'
 import { LightPeer, type LightHost } from './light-peer.js'
@@ -104,6 +105,6 @@ export class LightPeers {
     this.#keepalive = setInterval(() => {
       for (const light of this.#lights) light.sendFrame(lightKeepalive)
     }, this.#options.keepaliveMs)
-    this.#keepalive.unref?.()
+    unrefTimer(this.#keepalive)
   }
 }

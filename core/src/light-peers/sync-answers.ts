@@ -1,5 +1,5 @@
 import * as Y from 'yjs'
-import { RateLimiter, type SendBudget } from '../common/index.js'
+import { RateLimiter, type SendBudget, unrefTimer } from '../common/index.js'
 import { encodeLight, SyncType } from '../replication/index.js'
 
 /** Whole-state answers a light peer may get at once before the per-minute budget applies. */
@@ -132,6 +132,6 @@ export class SyncAnswers {
       Math.max(this.#limiter.msUntilToken(), this.#budget?.spent() ? BUDGET_RETRY_MS : 0),
     )
     // A waiting answer is no reason to keep a process alive.
-    this.#timer.unref?.()
+    unrefTimer(this.#timer)
   }
 }

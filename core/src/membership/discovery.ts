@@ -1,6 +1,6 @@
 import dgram from 'node:dgram'
 import { lookup } from 'node:dns/promises'
-import { MeshError } from '../common/index.js'
+import { MeshError, unrefTimer } from '../common/index.js'
 import type { Logger } from '../common/index.js'
 
 /** What a discovery mechanism gets from the node it runs for. */
@@ -46,8 +46,8 @@ export const dnsDiscovery = (options: {
             context.logger.warn('DNS discovery failed', { hostname: options.hostname, error: String(error) }),
         )
       void run()
-      timer = setInterval(run, options.intervalMs ?? 5000)
-      timer.unref?.()
+      timer = setInterval(() => void run(), options.intervalMs ?? 5000)
+      unrefTimer(timer)
     },
     stop() {
       clearInterval(timer)
@@ -108,7 +108,7 @@ export const multicastDiscovery = (
         }
         announce()
         timer = setInterval(announce, options.intervalMs ?? 2000)
-        timer.unref?.()
+        unrefTimer(timer)
       })
       s.unref()
     },

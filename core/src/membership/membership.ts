@@ -1,4 +1,4 @@
-import { dialableUrl, type JsonValue } from '../common/index.js'
+import { dialableUrl, type JsonValue, unrefTimer } from '../common/index.js'
 
 /** How a member is doing, as this node judges it. */
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left'
@@ -131,10 +131,10 @@ export class Membership {
     const tick = () => {
       this.tick(Date.now())
       this.#timer = setTimeout(tick, this.heartbeatMs * (0.8 + 0.4 * this.#hooks.random()))
-      this.#timer.unref?.()
+      unrefTimer(this.#timer)
     }
     this.#timer = setTimeout(tick, this.heartbeatMs * this.#hooks.random())
-    this.#timer.unref?.()
+    unrefTimer(this.#timer)
   }
 
   /** Stops heartbeating. */
@@ -353,7 +353,7 @@ export const parseGossip = (text: string): MemberRecord[] => {
   if (!Array.isArray(parsed)) throw new Error('gossip must be an array of member records')
   // A mesh that outgrew the cap still gossips: the records past it wait for a later round.
   return parsed.slice(0, MAX_GOSSIP_RECORDS).map((raw: unknown) => {
-    const r = raw as Partial<MemberRecord> | null
+    const r = raw as (Partial<Omit<MemberRecord, 'meta'>> & { meta?: unknown }) | null
     if (
       !r ||
       typeof r.id !== 'string' ||
@@ -379,7 +379,8 @@ export const parseGossip = (text: string): MemberRecord[] => {
       name: r.name.slice(0, 256),
       url: dialableUrl(r.url),
       capabilities: r.capabilities.slice(0, 64),
-      meta: r.meta,
+      // Parsed from JSON and checked to be an object above.
+      meta: r.meta as Record<string, JsonValue>,
       startedAt: r.startedAt,
       incarnation: r.incarnation,
       heartbeat: r.heartbeat,

@@ -2,7 +2,7 @@ import { MeshError, silentLogger, toJsonValue } from '../common/index.js'
 import type { Connection, JsonValue, Logger, MeshConflictError, MeshSocket } from '../common/index.js'
 import { lightMembers, type Member } from '../membership/index.js'
 import { nodeMetrics, nodeStatus, type Metric, type NodeStatus } from '../observability/index.js'
-import { waitForReplicas, type Commit, type ConflictPolicy, type Room } from '../replication/index.js'
+import { waitForReplicas, type Commit, type ConflictPolicy, type RoomHandle } from '../replication/index.js'
 import type { AcceptOptions, AuthDecision, AuthorizeInput } from '../security/index.js'
 import { DEFAULT_ROOM, type MeshStore, type PutOptions } from '../store/index.js'
 import type { MeshEvents } from './events.js'
@@ -67,12 +67,16 @@ export class MeshNode {
    * membership; `{ ttl }` makes them expire; `{ replicas: k }` resolves only once k directly
    * linked peers hold the write (see {@link flush}).
    */
-  put(key: string, value: unknown, options?: PutOptions): Promise<void>
-  put(entries: Record<string, unknown>, options?: PutOptions): Promise<void>
-  async put(keyOrEntries: string | Record<string, unknown>, value?: unknown, options?: PutOptions): Promise<void> {
+  put(key: string, value: JsonValue, options?: PutOptions): Promise<void>
+  put(entries: Record<string, JsonValue>, options?: PutOptions): Promise<void>
+  async put(
+    keyOrEntries: string | Record<string, JsonValue>,
+    value?: JsonValue | PutOptions,
+    options?: PutOptions,
+  ): Promise<void> {
     const opts = typeof keyOrEntries === 'string' ? options : (value as PutOptions | undefined)
     await (typeof keyOrEntries === 'string'
-      ? this.data.put(keyOrEntries, value, options)
+      ? this.data.put(keyOrEntries, value as JsonValue, options)
       : this.data.put(keyOrEntries, opts))
     if (opts?.replicas !== undefined) await this.flush({ replicas: opts.replicas, timeoutMs: opts.timeoutMs })
   }
@@ -102,6 +106,7 @@ export class MeshNode {
   }
 
   /** The value of `key` in room `default`. */
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T lets a caller name the JSON shape it stored
   get<T extends JsonValue = JsonValue>(key: string): T | undefined {
     return this.data.get<T>(key)
   }
@@ -132,7 +137,7 @@ export class MeshNode {
   }
 
   /** Returns a room, creating it and announcing it to every peer if needed. */
-  room(name: string): Room {
+  room(name: string): RoomHandle {
     return this.#p.rooms.room(name)
   }
 
@@ -167,7 +172,8 @@ export class MeshNode {
    * Connects to peers at `ws://host:port/mesh` URLs and keeps those links up (reconnecting
    * with backoff). Resolves once every URL completed a handshake; rejects with a `timeout`
    * MeshError naming the unreachable URLs, while retrying in the background. With
-   * `wait: false` it resolves as soon as the dialers are started.
+   * `wait: false` it resolves as soon as the dialers are started. A URL that is not
+   * `ws:`/`wss:` or has no path is refused at once (`bad_request`, same check as `checkPeerUrl`).
    */
   join(urls: readonly string[], options: { timeoutMs?: number; wait?: boolean } = {}): Promise<void> {
     return this.#p.links.join(urls, options)
@@ -277,6 +283,7 @@ export class MeshNode {
    * Leaves the mesh gracefully: tells every peer it is leaving, closes every socket, stops
    * reconnecting and frees every room. Idempotent.
    */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async so that a failure while closing rejects instead of throwing
   async close(): Promise<void> {
     if (this.#closed) return
     this.#p.rooms.flushStores()

@@ -1,4 +1,4 @@
-import { Emitter, MeshError, Metrics, Progress, type Logger } from '../common/index.js'
+import { Emitter, MeshError, Metrics, Progress, type Logger, unrefTimer } from '../common/index.js'
 import { LightPeers } from '../light-peers/index.js'
 import { MemberReactions, Membership, type Discovery } from '../membership/index.js'
 import { InspectorFeed, INSPECT_ROOM, type FeedSource, type NodeView } from '../observability/index.js'
@@ -11,7 +11,7 @@ import {
   PENDING_ROUNDS,
   Rooms,
 } from '../replication/index.js'
-import type { ConflictPolicy, Room } from '../replication/index.js'
+import type { ConflictPolicy } from '../replication/index.js'
 import { Admission } from '../security/index.js'
 import { EphemeralSweeper, MeshStore } from '../store/index.js'
 import type { MeshEvents } from './events.js'
@@ -33,7 +33,6 @@ export interface NodeCore extends FeedSource {
   readonly startedAt: number
   readonly onConflict: ConflictPolicy
   readonly logger: Logger
-  room(name: string): Room
   join(urls: readonly string[], options: { wait?: boolean }): Promise<void>
 }
 
@@ -62,11 +61,12 @@ export class NodeParts {
 
   constructor(core: NodeCore, limits: Readonly<Required<MeshLimits>>, options: MeshNodeOptions) {
     this.#core = core
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the object literals below have their own `this`
     const parts = this
     const logger = core.logger
     this.log = new CommitLog(options.historyLimit ?? 1000)
     const emitter = (this.emitter = new Emitter((error, event) =>
-      logger.error('event listener failed', { event: String(event), error: String(error) }),
+      logger.error('event listener failed', { event, error: String(error) }),
     ))
     const secrets = resolveSecrets(options.secret)
     const progress = this.progress
@@ -159,7 +159,7 @@ export class NodeParts {
       isFeed: (room) => room === INSPECT_ROOM,
       openPeer: (socket) => parts.links.accept(socket),
       openFeed: (socket) => new InspectorFeed(core, socket, (listener) => progress.listen(listener)),
-      openLight: (socket, o) => parts.lights.accept(socket, () => core.room(o.room), o),
+      openLight: (socket, o) => parts.lights.accept(socket, () => parts.rooms.room(o.room), o),
     })
     this.reactions = new MemberReactions({
       id: core.id,
@@ -239,7 +239,7 @@ export class NodeParts {
         }),
       antiEntropyMs,
     )
-    this.#antiEntropy.unref?.()
+    unrefTimer(this.#antiEntropy)
   }
 
   /** Stops discovery and anti-entropy (the node is closing). */
@@ -254,7 +254,10 @@ export class NodeParts {
       work()
     } catch (error) {
       this.counters.failed(where)
-      this.#core.logger.error('internal error caught', { where, error: String((error as Error)?.stack ?? error) })
+      this.#core.logger.error('internal error caught', {
+        where,
+        error: String((error as { stack?: unknown } | null | undefined)?.stack ?? error),
+      })
     }
   }
 

@@ -1,4 +1,4 @@
-import { CloseCode } from '../common/index.js'
+import { CloseCode, unrefTimer } from '../common/index.js'
 import type { Commit } from '../replication/index.js'
 import { defineJsonProperty, toJsonSafe, type JsonValue } from '../common/index.js'
 import type { Member } from '../membership/index.js'
@@ -159,13 +159,13 @@ export class InspectorFeed implements Connection {
       if (this.#node.closed) return
       this.#send({ type: 'status', time: Date.now(), status: this.#node.status(), members: this.#node.members() })
     }, STATUS_INTERVAL_MS)
-    this.#statusTimer.unref?.()
+    unrefTimer(this.#statusTimer)
   }
 
   #send(message: FeedMessage): void {
     if (this.#closed || this.#socket.readyState !== SOCKET_OPEN) return
     try {
-      this.#socket.send(new TextEncoder().encode(JSON.stringify(toJsonSafe(message))) as Uint8Array<ArrayBuffer>)
+      this.#socket.send(new TextEncoder().encode(JSON.stringify(toJsonSafe(message))))
     } catch {
       this.close()
     }

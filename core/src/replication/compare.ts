@@ -17,7 +17,8 @@ const rangesCover = (outer: Array<{ clock: number; len: number }>, inner: Array<
   const ends: number[] = []
   for (const { clock, len } of sorted) {
     const last = ends.length - 1
-    if (last >= 0 && clock <= ends[last]!) ends[last] = Math.max(ends[last]!, clock + len)
+    const lastEnd = ends[last]
+    if (lastEnd !== undefined && clock <= lastEnd) ends[last] = Math.max(lastEnd, clock + len)
     else {
       starts.push(clock)
       ends.push(clock + len)
@@ -31,12 +32,13 @@ const rangesCover = (outer: Array<{ clock: number; len: number }>, inner: Array<
     let found = -1
     while (lo <= hi) {
       const mid = (lo + hi) >> 1
-      if (starts[mid]! <= clock) {
+      if ((starts[mid] ?? Infinity) <= clock) {
         found = mid
         lo = mid + 1
       } else hi = mid - 1
     }
-    if (found < 0 || ends[found]! < clock + len) return false
+    const end = ends[found]
+    if (end === undefined || end < clock + len) return false
   }
   return true
 }

@@ -90,8 +90,7 @@ export const yieldOwnWrites = (
   const { remote, remoteSnapshot, clientId } = options
   const ownDivergent = (slot: { client: number; clock: number }) =>
     slot.client === clientId && slot.clock >= (remoteSnapshot.sv.get(clientId) ?? 0)
-  const moves: Array<() => void> = []
-  let tr: Y.Transaction | undefined
+  const moves: Array<(tr: Y.Transaction) => void> = []
   for (const key of options.conflicts) {
     const ref = room.kv.ref(key)
     if (ref === undefined) continue
@@ -102,14 +101,13 @@ export const yieldOwnWrites = (
       // The value and expiry, not the owner: the copy is this node's write, and an owner that
       // is not the writer would misread it (as its own, or as a previous life's).
       const { owner: _owner, ...copy } = yieldTo.entry
-      moves.push(() => room.kv.writeAfter(tr!, yieldTo, copy))
-    } else if (remote.get(key) === undefined) moves.push(() => room.kv.write(tr!, [[key, undefined]]))
+      moves.push((tr) => room.kv.writeAfter(tr, yieldTo, copy))
+    } else if (remote.get(key) === undefined) moves.push((tr) => room.kv.write(tr, [[key, undefined]]))
   }
   if (moves.length === 0) return
   // A transaction of its own: Yjs marks one that applies a remote update as non-local and
   // would take this node's own writes in it for a client-id clash.
-  room.doc.transact((transaction) => {
-    tr = transaction
-    for (const move of moves) move()
+  room.doc.transact((tr) => {
+    for (const move of moves) move(tr)
   }, options.origin)
 }

@@ -44,7 +44,7 @@ export class Conflicts {
   }
 
   /** Releases a quarantined room with `merge` or `accept` (see `MeshNode.resolveConflict`). */
-  resolve(peer: string, room: string, strategy: 'merge' | 'accept'): void {
+  resolve(peer: string, room: string, strategy: unknown): void {
     if (strategy !== 'merge' && strategy !== 'accept') {
       throw new MeshError('bad_request', 'strategy must be "merge" or "accept"')
     }

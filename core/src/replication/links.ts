@@ -1,4 +1,4 @@
-import { CloseCode, MeshError, type Logger, type MeshSocket, type Progress } from '../common/index.js'
+import { CloseCode, MeshError, peerUrlProblem, type Logger, type MeshSocket, type Progress } from '../common/index.js'
 import { PeerDialer, type BackoffOptions, type DialerHost } from './peer-dialer.js'
 import { PeerLink, type LinkHost } from './peer-link.js'
 import type { Hello } from './protocol.js'
@@ -134,16 +134,9 @@ export class PeerLinks {
   async join(urls: readonly string[], options: { timeoutMs?: number; wait?: boolean } = {}): Promise<void> {
     if (this.#host.closed) throw new MeshError('closed', 'node is closed')
     const targets = urls.map((raw) => {
-      let url: URL
-      try {
-        url = new URL(raw)
-      } catch {
-        throw new MeshError('bad_request', `"${raw}" is not a URL; expected ws://host:port/mesh`)
-      }
-      if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-        throw new MeshError('bad_request', `"${raw}" must start with ws:// or wss://`)
-      }
-      return url.toString()
+      const problem = peerUrlProblem(raw)
+      if (problem !== undefined) throw new MeshError('bad_request', problem)
+      return new URL(raw).toString()
     })
     for (const url of targets) this.dial(url)
     if (options.wait === false) return

@@ -1,5 +1,5 @@
 import WebSocket from 'ws'
-import { CloseCode } from '../common/index.js'
+import { CloseCode, unrefTimer } from '../common/index.js'
 import type { Logger } from '../common/index.js'
 import type { PeerLink } from './peer-link.js'
 import type { MeshSocket } from '../common/index.js'
@@ -171,7 +171,7 @@ export class PeerDialer {
     this.#attempt = Math.min(this.#attempt + 1, 30)
     const delay = Math.max(10, this.#host.random() * ceiling)
     this.#timer = setTimeout(() => this.#dial(), delay)
-    this.#timer.unref?.()
+    unrefTimer(this.#timer)
     return delay
   }
 }

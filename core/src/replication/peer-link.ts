@@ -1,6 +1,14 @@
 import { applyAwarenessUpdate } from 'y-protocols/awareness'
 import type * as Y from 'yjs'
-import { CloseCode, dialableUrl, RateLimiter, SendBuffer, bufferedBytes, SOCKET_OPEN } from '../common/index.js'
+import {
+  CloseCode,
+  dialableUrl,
+  RateLimiter,
+  SendBuffer,
+  bufferedBytes,
+  SOCKET_OPEN,
+  unrefTimer,
+} from '../common/index.js'
 import type { Connection, Logger, MeshConflictError, MeshSocket, Metrics } from '../common/index.js'
 import { matchingSecret, newNonce, receiveFrame, sign, signAll, type FrameRules } from '../security/index.js'
 import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
@@ -120,7 +128,7 @@ export class PeerLink implements Connection, PeerSink {
       () => this.fail(CloseCode.badMessage, 'handshake not completed in time'),
       HANDSHAKE_TIMEOUT_MS,
     )
-    this.#timer.unref?.()
+    unrefTimer(this.#timer)
     if (this.role === 'dialer') this.#sendHello()
   }
   /** The peer's node id, once known. */
@@ -180,8 +188,11 @@ export class PeerLink implements Connection, PeerSink {
     // A dialer's failed handshake is reported by its PeerDialer, which backs off and throttles the lines;
     // two nodes that dial each other settle on one link by closing the other: routine, not a warning.
     const quiet = (this.role === 'dialer' && this.#state !== 'open') || code === CloseCode.duplicate
-    const log = code >= 4000 && !quiet ? this.#host.logger.warn : this.#host.logger.debug
-    log.call(this.#host.logger, 'closing peer link', { peer: this.peerId, code, reason })
+    this.#host.logger[code >= 4000 && !quiet ? 'warn' : 'debug']('closing peer link', {
+      peer: this.peerId,
+      code,
+      reason,
+    })
     try {
       this.#socket.close(code, truncate(reason))
     } catch {

@@ -6,6 +6,7 @@ import {
   type ConflictingKey,
   type Logger,
   type Metrics,
+  unrefTimer,
 } from '../common/index.js'
 import { dependencies, MAX_ELEMENT_DEPTH, refuseContent } from '../store/index.js'
 import { compareSnapshots, snapshotContains, type HistoryRelation } from './compare.js'
@@ -22,6 +23,9 @@ import {
 import { encodePeer, type Hello, type Resolution } from './protocol.js'
 import type { PeerSink, Room } from './room.js'
 import { inspectUpdate } from './update-check.js'
+
+/** No changed keys (a side that sent none). */
+const noChanges = (): ChangedKeys => new Map()
 
 /** What one room looks like on one link: how far its (re)sync got. */
 export type LinkRoomState = 'syncing' | 'synced' | 'quarantined'
@@ -227,7 +231,7 @@ export class RoomSyncs {
       },
       Math.max(0, answers.at + CHECK_ANSWER_MS - now),
     )
-    answers.timer.unref?.()
+    unrefTimer(answers.timer)
   }
   #checkAnswers = new Map<string, CheckAnswers>()
   /** Answers a check: our snapshot when asked, and a repair when the peer lacks what we had. */
@@ -387,7 +391,7 @@ export class RoomSyncs {
     if (sync.relation === 'diverged') {
       if (sync.policy === 'accept' && sync.remoteSnapshot) {
         yieldOwnWrites(room, {
-          conflicts: conflictsBetween(sync.localChanged ?? new Map(), sync.remoteChanged).map((c) => c.key),
+          conflicts: conflictsBetween(sync.localChanged ?? noChanges(), sync.remoteChanged).map((c) => c.key),
           remote: sync.remoteChanged,
           remoteSnapshot: sync.remoteSnapshot,
           clientId: this.#host.clientId,
@@ -439,10 +443,12 @@ export class RoomSyncs {
     if (sync) this.#hold(room.name, sync, '')
   }
   #report(name: string, room: Room, sync: RoomSync): void {
-    const conflicts = conflictsBetween(sync.localChanged ?? new Map(), sync.remoteChanged ?? new Map()).map((c) => ({
-      ...c,
-      winner: room.kv.entry(c.key)?.val,
-    }))
+    const conflicts = conflictsBetween(sync.localChanged ?? noChanges(), sync.remoteChanged ?? noChanges()).map(
+      (c) => ({
+        ...c,
+        winner: room.kv.entry(c.key)?.val,
+      }),
+    )
     this.#host.merged({
       peer: this.#link.peerId ?? '',
       room: name,
@@ -454,7 +460,7 @@ export class RoomSyncs {
   #raiseConflict(name: string, sync: RoomSync): void {
     if (sync.conflictRaised) return
     sync.conflictRaised = true
-    const keys = conflictsBetween(sync.localChanged ?? new Map(), sync.remoteChanged ?? new Map())
+    const keys = conflictsBetween(sync.localChanged ?? noChanges(), sync.remoteChanged ?? noChanges())
     this.#host.conflict(new MeshConflictError({ peer: this.#link.peerId ?? '', room: name, keys }))
   }
 }

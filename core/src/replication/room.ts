@@ -41,10 +41,24 @@ export const MAX_AWARENESS_CLIENTS = 10_000
 export const PENDING_ROUNDS = 2
 
 /**
+ * A room as the application holds it: its name, its `Y.Doc` and its `Awareness`. Edit the
+ * doc like any Yjs document; Mesh replicates it to every peer.
+ *
+ * @example
+ * const board = node.room('board')
+ * board.doc.getText('notes').insert(0, 'hello')
+ */
+export interface RoomHandle {
+  readonly name: string
+  readonly doc: Y.Doc
+  readonly awareness: Awareness
+}
+
+/**
  * One replicated document: a `Y.Doc`, its `Awareness`, and the fan-out of its changes to
  * peer links (batched per tick, V2 encoding) and light peers (one V1 message per frame).
  */
-export class Room {
+export class Room implements RoomHandle {
   readonly name: string
   readonly doc: Y.Doc
   readonly awareness: Awareness

@@ -147,7 +147,7 @@ export const skipAny = (d: decoding.Decoder, entry?: EntryJudge): number => {
     const tag = decoding.readUint8(d)
     if (entry && first && tag !== 118) entry.shaped = false
     const judged = entry && open.length === 1 ? field : undefined
-    if (judged !== undefined) deepest = Math.max(deepest, 1 + judgeField(entry!, judged, tag, d))
+    if (entry && judged !== undefined) deepest = Math.max(deepest, 1 + judgeField(entry, judged, tag, d))
     else
       switch (tag) {
         case 127: // undefined

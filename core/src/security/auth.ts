@@ -70,7 +70,7 @@ export const findToken = (url: URL, header: (name: string) => string | undefined
 export const decide = (result: AuthResult, room: string | undefined): AuthDecision => {
   if (result === true) return { allow: true, readOnly: false }
   if (result === false || !result.allow) {
-    const reason = (typeof result === 'object' && !result.allow && result.reason) || 'not authenticated'
+    const reason = (result !== false && result.reason) || 'not authenticated'
     return { allow: false, status: 401, code: CloseCode.unauthorized, reason }
   }
   if (room !== undefined && result.rooms && !result.rooms.includes(room)) {

@@ -36,7 +36,8 @@ const itemsById = (structs: readonly Struct[]): ((id: Y.ID) => Y.Item | undefine
     let high = list.length - 1
     while (low <= high) {
       const mid = (low + high) >>> 1
-      const struct = list[mid]!
+      const struct = list[mid]
+      if (struct === undefined) break
       if (id.clock < struct.id.clock) high = mid - 1
       else if (id.clock >= struct.id.clock + struct.length) low = mid + 1
       else return struct instanceof Y.Item ? struct : undefined

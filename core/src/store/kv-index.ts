@@ -37,6 +37,7 @@ const MERGES_CAPPED = Symbol.for('mesh.content-any-merges-capped')
 const capMerges = (): void => {
   const proto = Y.ContentAny.prototype as Y.ContentAny & { [MERGES_CAPPED]?: true }
   if (proto[MERGES_CAPPED]) return
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with .call(this)
   const merge = proto.mergeWith
   proto.mergeWith = function (this: Y.ContentAny, right: Y.ContentAny): boolean {
     return this.arr.length + right.arr.length <= MAX_MERGED_ENTRIES && merge.call(this, right)
@@ -187,7 +188,9 @@ export class KvIndex {
     const structs = this.#doc.store.clients.get(client)
     const last = structs?.[structs.length - 1]
     if (!structs || !last || from >= to || from >= last.id.clock + last.length) return
+    // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- i < structs.length
     for (let i = Y.findIndexSS(structs, from); i < structs.length && structs[i]!.id.clock < to; i++) {
+      // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- i < structs.length
       const item = structs[i]!
       // Items with a parentSub sit in the array's hidden map, not in its list: no reader sees them.
       if (!(item instanceof Y.Item) || item.parent !== this.array || item.parentSub !== null) continue
@@ -324,6 +327,7 @@ export class KvIndex {
    * from remote transactions; changes made here by item would leave them pointing wrong.
    */
   #forgetMarkers(): void {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- Yjs types it non-null; AbstractType starts it as null
     this.array._searchMarker?.splice(0)
   }
 
@@ -339,6 +343,7 @@ export class KvIndex {
       right && right.id,
       this.array,
       null,
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- Yjs's content classes do not extend AbstractContent, which its types name
       new Y.ContentAny(entries),
     )
     item.integrate(transaction, 0)

@@ -161,9 +161,13 @@ export class MeshStore {
    * see them immediately. The promise resolves once the write is applied locally; use
    * `MeshNode.flush({ replicas })` to wait until peers hold it.
    */
-  put(key: string, value: unknown, options?: PutOptions): Promise<void>
-  put(entries: Record<string, unknown>, options?: PutOptions): Promise<void>
-  put(keyOrEntries: string | Record<string, unknown>, value?: unknown, options?: PutOptions): Promise<void> {
+  put(key: string, value: JsonValue, options?: PutOptions): Promise<void>
+  put(entries: Record<string, JsonValue>, options?: PutOptions): Promise<void>
+  put(
+    keyOrEntries: string | Record<string, JsonValue>,
+    value?: JsonValue | PutOptions,
+    options?: PutOptions,
+  ): Promise<void> {
     try {
       this.#enqueue(keyOrEntries, value, options)
     } catch (error) {
@@ -178,9 +182,9 @@ export class MeshStore {
   }
 
   /** Synchronous `put` that applies at once: throws instead of rejecting. */
-  set(key: string, value: unknown, options?: PutOptions): void
-  set(entries: Record<string, unknown>, options?: PutOptions): void
-  set(keyOrEntries: string | Record<string, unknown>, value?: unknown, options?: PutOptions): void {
+  set(key: string, value: JsonValue, options?: PutOptions): void
+  set(entries: Record<string, JsonValue>, options?: PutOptions): void
+  set(keyOrEntries: string | Record<string, JsonValue>, value?: JsonValue | PutOptions, options?: PutOptions): void {
     this.#enqueue(keyOrEntries, value, options)
     this.flush()
   }
@@ -233,7 +237,8 @@ export class MeshStore {
     if (keys.length > 0 && !this.#room.destroyed) this.#reasserting?.(keys)
   }
 
-  #enqueue(keyOrEntries: string | Record<string, unknown>, value: unknown, options: unknown): void {
+  // Checks everything at run time: JavaScript callers reach here with any value.
+  #enqueue(keyOrEntries: unknown, value: unknown, options: unknown): void {
     if (this.#room.destroyed) throw new MeshError('closed', 'the node is closed')
     let entries: Array<[string, unknown]>
     let opts: PutOptions | undefined
@@ -275,6 +280,7 @@ export class MeshStore {
    * The value of `key`, or `undefined` (also once a TTL key expired). `T` only narrows the
    * type; the value is whatever JSON the key holds.
    */
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T lets a caller name the JSON shape it stored
   get<T extends JsonValue = JsonValue>(key: string): T | undefined {
     this.flush()
     const entry = this.#room.kv.entry(key)

@@ -6,8 +6,8 @@ import type { RunningApp } from './adapter-types.js'
 
 /** The helpers of the conformance suite the REST cases use. */
 export interface RestCaseContext {
-  start(): Promise<RunningApp>
-  nodeSees(node: MeshNode, key: string, value: unknown, what: string): Promise<unknown>
+  start: () => Promise<RunningApp>
+  nodeSees: (node: MeshNode, key: string, value: unknown, what: string) => Promise<unknown>
   timeoutMs: number
 }
 

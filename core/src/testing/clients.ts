@@ -22,7 +22,7 @@ export const openRawSocket = async (url: string, timeoutMs = 5000): Promise<RawC
     socket.once('error', (error: Error) => reject(new Error(`WebSocket ${url} failed: ${error.message}`)))
     socket.once('unexpected-response', (request, response: IncomingMessage) => {
       request.destroy()
-      reject(new Error(`upgrade on ${url} was answered with HTTP ${response.statusCode}`))
+      reject(new Error(`upgrade on ${url} was answered with HTTP ${String(response.statusCode)}`))
     })
   })
   await withTimeout(opened, timeoutMs, `WebSocket ${url} to open`)

@@ -6,4 +6,4 @@ export {
   type AdapterTestOptions,
   type AdapterUnderTest,
 } from './run-adapter-tests.js'
-export { waitUntil, withTimeout, type WaitOptions } from './wait.js'
+export { nodeEvents, waitUntil, withTimeout, type WaitOptions } from './wait.js'

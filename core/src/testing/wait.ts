@@ -1,3 +1,6 @@
+import { unrefTimer } from '../common/index.js'
+import type { MeshNode } from '../node/index.js'
+
 /** Options of {@link waitUntil}. */
 export interface WaitOptions {
   /** Give up after this long. Default 5000 ms. */
@@ -70,7 +73,26 @@ export const withTimeout = <T>(promise: Promise<T>, timeoutMs: number, what: str
   let timer: ReturnType<typeof setTimeout> | undefined
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs)
-    timer.unref?.()
+    unrefTimer(timer)
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
+
+/** Node events after which replicated state may have changed. */
+const WAKE_EVENTS = ['change', 'merge', 'conflict', 'peer:up', 'peer:down'] as const
+
+/**
+ * A {@link WaitOptions.subscribe} that wakes on the events of `nodes` that change what they
+ * hold or whom they link to (`change`, `merge`, `conflict`, `peer:up`, `peer:down`).
+ *
+ * @example
+ * await waitUntil('b has the flag', () => b.get('flag') === true, { subscribe: nodeEvents(a, b) })
+ */
+export const nodeEvents =
+  (...nodes: MeshNode[]) =>
+  (wake: () => void): (() => void) => {
+    const offs = nodes.flatMap((node) => WAKE_EVENTS.map((event) => node.on(event, wake)))
+    return () => {
+      for (const off of offs) off()
+    }
+  }

@@ -10,7 +10,7 @@
  */
 import { createServer } from 'node:http'
 import { hostname } from 'node:os'
-import { MeshError, MeshNode, type Logger } from '@mesh/core'
+import { MeshError, MeshNode, type JsonValue, type Logger } from '@mesh/core'
 import { mountMesh } from '@mesh/express'
 import express, { type ErrorRequestHandler, type Response } from 'express'
 
@@ -59,7 +59,8 @@ app.post('/push-data', express.json(), async (req, res) => {
     return void res.status(400).json({ error: 'send a JSON object: its keys are merged into the store' })
   }
   try {
-    await node.put(body as Record<string, unknown>)
+    // Parsed from JSON; the node still validates it and refuses a bad value (bad_request).
+    await node.put(body as Record<string, JsonValue>)
   } catch (error) {
     return fail(res, error)
   }

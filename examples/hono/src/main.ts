@@ -10,7 +10,7 @@
  */
 import { hostname } from 'node:os'
 import { createAdaptorServer, upgradeWebSocket } from '@hono/node-server'
-import { MeshError, MeshNode, type Logger } from '@mesh/core'
+import { MeshError, MeshNode, type JsonValue, type Logger } from '@mesh/core'
 import { mountMesh } from '@mesh/hono'
 import { Hono, type Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
@@ -64,7 +64,8 @@ app.post('/push-data', async (c) => {
     return c.json({ error: 'send a JSON object: its keys are merged into the store' }, 400)
   }
   try {
-    await node.put(body as Record<string, unknown>)
+    // Parsed from JSON; the node still validates it and refuses a bad value (bad_request).
+    await node.put(body as Record<string, JsonValue>)
   } catch (error) {
     return fail(c, error)
   }

@@ -53,7 +53,7 @@ export const createCommitsView = (root: HTMLElement, model: ClusterModel, schedu
   let nodeSignature = ''
   const syncOptions = (): void => {
     const nodes = model.nodes().filter((n) => n.id !== undefined)
-    const signature = nodes.map((n) => `${n.id}=${n.name}`).join(',')
+    const signature = nodes.map((n) => `${n.id ?? ''}=${n.name}`).join(',')
     if (signature === nodeSignature) return
     nodeSignature = signature
     for (const [select, all] of [

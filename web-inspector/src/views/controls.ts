@@ -114,7 +114,7 @@ export const createControlsView = (root: HTMLElement, model: ClusterModel, actio
   let signature = ''
   const render = (): void => {
     const nodes = model.nodes().filter((n) => n.id !== undefined && !n.left)
-    const next = nodes.map((n) => `${n.id}=${n.name}`).join(',')
+    const next = nodes.map((n) => `${n.id ?? ''}=${n.name}`).join(',')
     if (next === signature) return
     signature = next
     const fill = (select: HTMLSelectElement, fallback: number, avoid?: string) => {

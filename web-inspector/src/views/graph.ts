@@ -85,7 +85,11 @@ export const createGraphView = (root: HTMLElement, model: ClusterModel, options:
       return s(
         'g',
         { class: 'light-peer', 'data-id': member.id },
-        s('title', {}, `${member.name} (light peer, room ${String(member.meta.room ?? 'default')})`),
+        s(
+          'title',
+          {},
+          `${member.name} (light peer, room ${typeof member.meta.room === 'string' ? member.meta.room : 'default'})`,
+        ),
         s('circle', { cx: p.x, cy: p.y, r: 6 }),
       )
     })

@@ -55,7 +55,7 @@ export const createKeysView = (root: HTMLElement, model: ClusterModel, schedule:
     const nodes = model.nodes().filter((n) => !n.left && n.id !== undefined)
     const online = new Set(model.online())
     const template = columns(nodes.length)
-    const signature = nodes.map((n) => `${n.name}:${online.has(n)}`).join(',')
+    const signature = nodes.map((n) => `${n.name}:${online.has(n) ? 'online' : 'offline'}`).join(',')
     if (signature !== headNodes) {
       headNodes = signature
       head.style.gridTemplateColumns = template
