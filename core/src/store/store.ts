@@ -126,22 +126,24 @@ export class MeshStore {
     const { kv } = this.#room
     for (const key of keys) {
       const owned = this.#owned.get(key)
-      const ref = kv.ref(key)
-      if (owned && ref === owned.ref) continue
-      if (kv.entry(key)?.owner === this.#owner) {
+      if (!owned) {
         // Owned by this node's id but not written by this life: a previous process with the
         // same id wrote it (its keys would otherwise outlive it while this one runs).
-        if (owned) this.#lost.add(key)
-        else this.#stale.add(key)
-        this.#schedule()
+        if (kv.entry(key)?.owner === this.#owner) {
+          this.#stale.add(key)
+          this.#schedule()
+        }
         continue
       }
-      if (!owned) continue
-      if (ref !== undefined) {
+      // Only for keys this node owns: building the ref of every key would cost a cold join dearly.
+      const ref = kv.ref(key)
+      if (ref === owned.ref) continue
+      if (ref !== undefined && kv.entry(key)?.owner !== this.#owner) {
         // Another node wrote the key: the key is theirs now.
         this.#owned.delete(key)
         continue
       }
+      // Gone, or this node's id wrote it in a previous life.
       this.#lost.add(key)
       this.#schedule()
     }
