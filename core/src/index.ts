@@ -49,6 +49,10 @@ export type {
   MembershipOptions,
 } from './membership/index.js'
 
+// Capability routing: calls to the actor that owns an id (docs/routing.md).
+export { CALL_ERROR_CODES, MeshCallError, SHARDS, shardOf } from './routing/index.js'
+export type { Actor, ActorFactory, CallErrorCode, CallOptions } from './routing/index.js'
+
 // The adapter seam and security.
 export type { Connection, MeshSocket } from './common/index.js'
 export type { AuthDecision, AuthRequest, AuthResult, Authenticate } from './security/index.js'
