@@ -97,6 +97,8 @@ describe('placement', () => {
     expect(error).toBeInstanceOf(MeshCallError)
     expect(error).toMatchObject({ code: 'no_owner', capability: 'nobody', id: 'x' })
     expect(() => a!.cast({ capability: 'nobody', id: 'x' })).toThrow(MeshCallError)
+    const errors = a!.metrics().find((m) => m.name === 'mesh_call_errors_total')
+    expect(errors?.values).toContainEqual({ labels: { code: 'no_owner' }, value: 1 })
   })
 })
 
@@ -119,6 +121,14 @@ describe('calls', () => {
       ),
     )
     expect(results.filter((r) => r === 3)).toHaveLength(many.length)
+    const metric = (node: MeshNode, name: string) =>
+      node
+        .metrics()
+        .find((m) => m.name === name)
+        ?.values.find((v) => v.suffix === undefined || v.suffix === '_count')?.value
+    expect(metric(nodes[1]!, 'mesh_calls_total')).toBe(1 + many.length * 3)
+    expect(metric(nodes[1]!, 'mesh_call_duration_seconds')).toBe(1 + many.length * 3)
+    expect(nodes.reduce((sum, n) => sum + metric(n, 'mesh_actors')!, 0)).toBe(many.length + 1)
     for (const id of many) {
       const ownerName = nodes[0]!.ownerOf('counter', id)!.name
       expect(log.started.filter((s) => s.endsWith(`:${id}`))).toEqual([`${ownerName}:${id}`])

@@ -202,7 +202,7 @@ export class NodeParts {
       },
       link: (peer) => parts.links.get(peer),
       links: () => parts.links.values(),
-      failed: (where) => parts.counters.failed(where),
+      metrics: parts.counters,
     })
     this.view = makeNodeView({ ...shared, node: core })
     this.membership = new Membership(

@@ -64,6 +64,8 @@ export interface NodeView {
   readonly lightPeers: number
   conflicts(): MeshConflictError[]
   members(): Member[]
+  /** Live actors (capability routing). */
+  readonly actors: number
 }
 
 const svToJson = (doc: Y.Doc): Record<string, number> =>

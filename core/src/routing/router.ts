@@ -1,4 +1,4 @@
-import { MeshError, toJsonValue, type JsonValue, type Logger } from '../common/index.js'
+import { MeshError, toJsonValue, type JsonValue, type Logger, type Metrics } from '../common/index.js'
 import { CallFlag, encodePeer, type AnswerStatus, type CallMessage } from '../replication/index.js'
 import { Actors, ShardMoved, type ActorFactory } from './actors.js'
 import { MeshCallError, type CallErrorCode } from './call-error.js'
@@ -46,8 +46,8 @@ export interface RouterHost {
   /** The open link to a peer, if any. */
   link(peerId: string): CallLink | undefined
   links(): Iterable<CallLink>
-  /** Counts a failure caught where it must not escape. */
-  failed(where: string): void
+  /** Where call counts and latencies go (`/mesh/api/metrics`). */
+  readonly metrics: Metrics
 }
 
 interface Pending {
@@ -56,6 +56,7 @@ interface Pending {
   readonly payload: string
   readonly cast: boolean
   readonly deadline: number
+  readonly startedAt: number
   readonly resolve: (answer: JsonValue) => void
   readonly reject: (error: Error) => void
   timer: ReturnType<typeof setTimeout> | undefined
@@ -75,15 +76,6 @@ interface Relay {
   timer: ReturnType<typeof setTimeout>
 }
 
-/** Counters of the calls a node made and served. */
-export interface CallStats {
-  calls: number
-  casts: number
-  served: number
-  relayed: number
-  errors: Partial<Record<CallErrorCode, number>>
-}
-
 const byteLength = (text: string): number => Buffer.byteLength(text)
 
 /**
@@ -95,7 +87,6 @@ const byteLength = (text: string): number => Buffer.byteLength(text)
 export class Router {
   readonly placement: Placement
   readonly actors: Actors
-  readonly stats: CallStats = { calls: 0, casts: 0, served: 0, relayed: 0, errors: {} }
   #host: RouterHost
   #nextId = 1
   #inflight = new Map<number, Pending>()
@@ -107,7 +98,7 @@ export class Router {
   constructor(host: RouterHost) {
     this.#host = host
     this.placement = new Placement(host.members)
-    this.actors = new Actors({ logger: host.logger, failed: (where) => host.failed(where) })
+    this.actors = new Actors({ logger: host.logger, failed: (where) => host.metrics.failed(where) })
   }
 
   /** The largest JSON payload or answer, in UTF-8 bytes. */
@@ -124,7 +115,7 @@ export class Router {
   call(options: CallOptions): Promise<JsonValue> {
     return new Promise((resolve, reject) => {
       const pending = this.#pending(options, false, resolve, reject)
-      this.stats.calls++
+      this.#host.metrics.calls++
       this.#route(pending)
     })
   }
@@ -138,7 +129,7 @@ export class Router {
       this.#finish(pending)
       throw noOwner(pending.call)
     }
-    this.stats.casts++
+    this.#host.metrics.casts++
     this.#route(pending)
   }
 
@@ -197,7 +188,7 @@ export class Router {
       if ((message.flags & CallFlag.relayed) !== 0) throw new Error('a relayed call for another node')
       const to = this.#host.link(target)
       if (!to?.isOpen) return answer('unreachable', '')
-      this.stats.relayed++
+      this.#host.metrics.callsRelayed++
       const relayed = { ...message, flags: message.flags | CallFlag.relayed, timeoutMs }
       if (cast) return to.sendFrame(encodePeer.call(relayed))
       const callId = this.#nextId++
@@ -207,7 +198,7 @@ export class Router {
       return to.sendFrame(encodePeer.call({ ...relayed, callId }))
     }
     if (this.#closing || this.placement.ownerOf(capability, id) !== this.#host.id) return answer('moved', '')
-    this.stats.served++
+    this.#host.metrics.callsServed++
     this.actors.run(capability, id, value, Date.now() + timeoutMs).then(
       (result) => {
         const text = JSON.stringify(result)
@@ -304,6 +295,7 @@ export class Router {
       payload,
       cast,
       deadline: Date.now() + timeoutMs,
+      startedAt: performance.now(),
       resolve,
       reject,
       timer: undefined,
@@ -353,7 +345,7 @@ export class Router {
   #runLocal(pending: Pending): void {
     const { capability, id } = pending.call
     pending.attempt = 'local'
-    this.stats.served++
+    this.#host.metrics.callsServed++
     const run = this.actors.run(capability, id, pending.value, pending.deadline)
     if (pending.cast) this.#finish(pending, null)
     run.then(
@@ -425,10 +417,13 @@ export class Router {
     clearTimeout(pending.timer)
     if (typeof pending.attempt === 'object') this.#inflight.delete(pending.attempt.callId)
     this.#parked.delete(pending)
-    if (result instanceof Error) {
-      if (result instanceof MeshCallError) this.stats.errors[result.code] = (this.stats.errors[result.code] ?? 0) + 1
-      pending.reject(result)
-    } else pending.resolve(result ?? null)
+    if (!pending.cast) {
+      const seconds = (performance.now() - pending.startedAt) / 1000
+      if (result instanceof MeshCallError) this.#host.metrics.callEnded(seconds, result.code)
+      else if (!(result instanceof Error)) this.#host.metrics.callEnded(seconds)
+    }
+    if (result instanceof Error) pending.reject(result)
+    else pending.resolve(result ?? null)
   }
 }
 
