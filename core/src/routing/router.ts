@@ -23,6 +23,8 @@ export const MAX_CALL_TIMEOUT_MS = 10 * 60_000
 /** The longest capability name and id. */
 export const MAX_CAPABILITY_LENGTH = 256
 export const MAX_ID_LENGTH = 1024
+/** The longest error message taken from a peer's answer. */
+const MAX_ERROR_TEXT = 1000
 /** How long a closing node waits for its actors' calls in progress and `stop` hooks. */
 const STOP_TIMEOUT_MS = 2000
 /** Room for the rest of a `call` frame beside its payload. */
@@ -249,7 +251,7 @@ export class Router {
         pending.tried.add(link)
         return this.#route(pending)
       default:
-        return this.#fail(pending, message.status, message.body || message.status)
+        return this.#fail(pending, message.status, (message.body || message.status).slice(0, MAX_ERROR_TEXT))
     }
   }
 
