@@ -15,7 +15,7 @@ export type {
   MeshNodeOptions,
   PeerEvent,
 } from './node/index.js'
-export type { NodeStatus, PeerStatus, Metric, FeedMessage } from './observability/index.js'
+export type { NodeStatus, PeerStatus, RoutingStatus, Metric, FeedMessage } from './observability/index.js'
 
 // The key/value store.
 export { DEFAULT_ROOM, KV_ARRAY, MAX_KEY_LENGTH } from './store/index.js'

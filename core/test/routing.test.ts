@@ -67,6 +67,10 @@ describe('placement', () => {
       expect(count).toBeGreaterThanOrEqual(2250)
       expect(count).toBeLessThanOrEqual(2750)
     }
+    // Status (and so the inspector) shows each node's share of the 4096 shards.
+    const shards = nodes.map((n) => n.status().routing?.find((r) => r.capability === 'counter'))
+    expect(shards.reduce((sum, r) => sum + (r?.shards ?? 0), 0)).toBe(4096)
+    for (const r of shards) expect(r).toMatchObject({ actors: 0, shards: expect.any(Number) })
   })
 
   it('a join moves about 1/N of the ids, all to the newcomer; a leave moves only the leaver’s', async () => {

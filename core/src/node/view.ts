@@ -58,5 +58,15 @@ export const makeNodeView = (parts: ViewParts): NodeView => {
     get actors() {
       return [...parts.router().actors.counts().values()].reduce((a, b) => a + b, 0)
     },
+    routing: () => {
+      const router = parts.router()
+      const actors = router.actors.counts()
+      const declared = node.members()[0]?.capabilities ?? []
+      return [...new Set([...declared, ...actors.keys()])].map((capability) => ({
+        capability,
+        shards: router.placement.owned(capability, node.id),
+        actors: actors.get(capability) ?? 0,
+      }))
+    },
   }
 }

@@ -72,6 +72,13 @@ export class Placement {
     return this.#table(capability)?.[shard]
   }
 
+  /** How many shards of `capability` `member` owns. */
+  owned(capability: string, member: string): number {
+    let count = 0
+    for (const owner of this.#table(capability) ?? []) if (owner === member) count++
+    return count
+  }
+
   /** The alive members that declare `capability`, sorted by id. */
   candidates(capability: string): readonly string[] {
     this.#refresh()
