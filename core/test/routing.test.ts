@@ -154,6 +154,32 @@ describe('calls', () => {
     expect(log.stopped).toEqual([`${s.node.name}:a`])
   })
 
+  it('limits.maxActors stops the least recently called idle actor, and refuses a new one when all are busy', async () => {
+    const s = await serveNode({ capabilities: ['counter'], limits: { maxActors: 3 } })
+    served.push(s)
+    const log = { started: [] as string[], stopped: [] as string[] }
+    const count = counters(s.node, log)
+    const hanging = new Set<string>()
+    s.node.actor('counter', async (id) => {
+      const actor = await count(id)
+      return { ...actor, call: (msg) => (hanging.has(id) ? new Promise(() => {}) : actor.call(msg)) }
+    })
+    const add = (id: string) => s.node.call({ capability: 'counter', id, payload: { add: 1 }, timeoutMs: 60_000 })
+    for (const id of ['a', 'b', 'c', 'a']) await add(id)
+    expect(await add('d')).toBe(1)
+    expect(log.stopped).toEqual([`${s.node.name}:b`]) // a was called after b
+    expect(await add('a')).toBe(3)
+    // Every actor busy: a new id is refused rather than growing without bound.
+    for (const id of ['a', 'c', 'd']) {
+      hanging.add(id)
+      void add(id).catch(() => {})
+    }
+    await expect(add('e')).rejects.toMatchObject({
+      code: 'actor_failed',
+      message: expect.stringContaining('maxActors'),
+    })
+  })
+
   it('actor errors come back as actor_failed with the message only; a stuck actor times out', async () => {
     const nodes = await mesh(2)
     for (const n of nodes) {

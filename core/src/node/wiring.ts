@@ -194,6 +194,7 @@ export class NodeParts {
       id: core.id,
       logger,
       maxMessageBytes: limits.peerMessageBytes,
+      maxActors: limits.maxActors,
       members: {
         get version() {
           return parts.membership.version

@@ -47,12 +47,16 @@ interface Cell {
   actor: Actor | undefined
   /** The end of the mailbox: every call waits for the one before it. */
   tail: Promise<unknown>
+  /** Calls queued or running. */
+  busy: number
   stopping: boolean
 }
 
 /** What the actors of a node need of it. */
 export interface ActorsHost {
   readonly logger: Logger
+  /** Most live actors; beyond it the least recently called idle one stops. */
+  readonly maxActors: number
   /** Counts a failure caught where it must not escape. */
   failed(where: string): void
 }
@@ -65,6 +69,8 @@ export class Actors {
   #host: ActorsHost
   #factories = new Map<string, ActorFactory>()
   #live = new Map<string, Map<string, Cell>>()
+  /** Every live actor, least recently called first. */
+  #recent = new Set<Cell>()
   #stopping = new Set<Promise<void>>()
 
   constructor(host: ActorsHost) {
@@ -108,8 +114,22 @@ export class Actors {
     let cells = this.#live.get(capability)
     if (!cells) this.#live.set(capability, (cells = new Map()))
     let cell = cells.get(id)
-    if (!cell) cells.set(id, (cell = { capability, id, actor: undefined, tail: Promise.resolve(), stopping: false }))
+    if (!cell) {
+      if (this.#recent.size >= this.#host.maxActors && !this.#evict()) {
+        return Promise.reject(
+          new MeshCallError(
+            'actor_failed',
+            `this node runs ${this.#host.maxActors} busy actors (limits.maxActors)`,
+            call,
+          ),
+        )
+      }
+      cells.set(id, (cell = { capability, id, actor: undefined, tail: Promise.resolve(), busy: 0, stopping: false }))
+    }
     const current = cell
+    this.#recent.delete(current)
+    this.#recent.add(current)
+    current.busy++
     const result = current.tail.then(async () => {
       if (current.stopping) throw new ShardMoved()
       if (Date.now() > deadline) throw new MeshCallError('timeout', 'the call waited past its deadline', call)
@@ -136,11 +156,23 @@ export class Actors {
         throw new MeshCallError('actor_failed', messageOf(error), call)
       }
     })
-    current.tail = result.then(
-      () => undefined,
-      () => undefined,
-    )
+    const settled = () => void current.busy--
+    current.tail = result.then(settled, settled)
     return result
+  }
+
+  /** Stops the least recently called idle actor; false when every actor is busy. */
+  #evict(): boolean {
+    for (const cell of this.#recent) {
+      if (cell.busy > 0) continue
+      this.#host.logger.debug('stopping the least recently called actor: limits.maxActors reached', {
+        capability: cell.capability,
+        id: cell.id,
+      })
+      this.#stop(cell)
+      return true
+    }
+    return false
   }
 
   /**
@@ -163,6 +195,7 @@ export class Actors {
   }
 
   #drop(cell: Cell): void {
+    this.#recent.delete(cell)
     const cells = this.#live.get(cell.capability)
     if (cells?.get(cell.id) === cell) cells.delete(cell.id)
     if (cells?.size === 0) this.#live.delete(cell.capability)

@@ -43,6 +43,8 @@ export interface RouterHost {
   readonly logger: Logger
   /** The peer frame limit: payloads and answers must fit in one frame. */
   readonly maxMessageBytes: number
+  /** Most live actors (`limits.maxActors`). */
+  readonly maxActors: number
   /** Membership, as placement reads it. */
   readonly members: PlacementHost
   /** The open link to a peer, if any. */
@@ -100,7 +102,11 @@ export class Router {
   constructor(host: RouterHost) {
     this.#host = host
     this.placement = new Placement(host.members)
-    this.actors = new Actors({ logger: host.logger, failed: (where) => host.metrics.failed(where) })
+    this.actors = new Actors({
+      logger: host.logger,
+      maxActors: host.maxActors,
+      failed: (where) => host.metrics.failed(where),
+    })
   }
 
   /** The largest JSON payload or answer, in UTF-8 bytes. */
