@@ -1,4 +1,4 @@
-import { MeshCallError, type ActorFactory, type MeshNode, type MeshNodeOptions } from '@mesh/core'
+import { createRestHandler, MeshCallError, type ActorFactory, type MeshNode, type MeshNodeOptions } from '@mesh/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { CallFlag, encodePeer } from '../src/replication/index.js'
@@ -232,6 +232,27 @@ describe('calls', () => {
     // Ids that did not move kept their actors and state.
     const stayed = all.find((id) => !movedIds.includes(id))!
     expect(await c!.call({ capability: 'counter', id: stayed, payload: { add: 1 } })).toBe(2)
+  })
+
+  it('a call whose owner is lost mid-call, and which finds no new owner by its deadline, fails owner_lost (REST 502)', async () => {
+    // Slow heartbeats: the owner stays alive in the table, so the lost call has nowhere to go.
+    const nodes = await mesh(2, { membership: { heartbeatMs: 60_000, deadAfterMs: 300_000 } })
+    const [a, b] = nodes as [MeshNode, MeshNode]
+    let running = 0
+    b.actor('counter', () => ({ call: () => (running++, new Promise(() => {})) }))
+    const id = ids(200).find((i) => a.ownerOf('counter', i)?.id === b.id)!
+    const rest = createRestHandler(a)
+    const answer = rest({
+      method: 'POST',
+      path: `/call/counter/${id}`,
+      query: new URLSearchParams('timeoutMs=1500'),
+      body: async () => '',
+    })
+    const direct = a.call({ capability: 'counter', id, timeoutMs: 1500 }).catch((e: unknown) => e)
+    await eventually(nodes, () => running === 1, 'the call reached the actor')
+    a.cut(b.id)
+    expect(await direct).toMatchObject({ code: 'owner_lost' })
+    expect(await answer).toMatchObject({ status: 502, body: { code: 'owner_lost' } })
   })
 
   it('a call to an owner without a direct link is relayed once by a linked peer', async () => {
