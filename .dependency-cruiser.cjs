@@ -38,6 +38,14 @@ module.exports = {
       to: { path: '^core/src/(light-peers|membership|observability|http|node|testing)/' },
     },
     {
+      name: 'routing-below-node',
+      severity: 'error',
+      comment:
+        'routing/ (placement, actors, calls) rides on replication (peer links, protocol) and knows nothing of light peers, membership, observability, http or node: the node hands it what it needs.',
+      from: { path: '^core/src/routing/' },
+      to: { path: '^core/src/(light-peers|membership|observability|http|node|testing)/' },
+    },
+    {
       name: 'store-is-low',
       severity: 'error',
       comment: 'store/ builds on common/ only.',

@@ -19,6 +19,10 @@ const SERVE_OPTIONS = `Options of mesh serve:
   --heartbeat-ms N      heartbeat interval in ms (default: 1000)
   --dead-after-ms N     silence after which a member is dead, in ms (default: 5000)
   --capabilities LIST   comma-separated capabilities of this node, e.g. search,index
+                        (default: the capabilities of --actors)
+  --actors FILE         module whose default export maps capabilities to actor
+                        factories: export default { counter: (id) => ({ call(p) {...} }) };
+                        calls: POST /mesh/api/call/:capability/:id
   --read-only-light-peers  refuse writes from browser tabs and y-websocket clients
   --secret SECRET       shared mesh secret every peer must know (8+ characters; use
                         32 random ones, e.g. openssl rand -base64 32); repeat
@@ -70,7 +74,13 @@ export type Command =
   /** `mesh` with no command: the usage goes to stderr and the exit code is 2. */
   | { kind: 'usage'; text: string }
   | { kind: 'version' }
-  | { kind: 'serve'; options: ServeOptions; log: { level: LogLevel; format: LogFormat } }
+  | {
+      kind: 'serve'
+      options: ServeOptions
+      log: { level: LogLevel; format: LogFormat }
+      /** `--actors FILE`, loaded before the node starts. */
+      actorsFile?: string
+    }
 
 const oneOf = <T extends string>(flag: string, allowed: readonly T[], value: string | undefined, fallback: T): T => {
   if (value === undefined) return fallback
@@ -90,6 +100,11 @@ const count = (flag: string, value: string | undefined, min: number): number | u
   const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN
   if (!(n >= min)) throw new UsageError(`${flag} must be a whole number from ${min} up; got "${value}"`)
   return n
+}
+
+const nonEmpty = (flag: string, value: string): string => {
+  if (value.trim() === '') throw new UsageError(`${flag} must not be empty`)
+  return value
 }
 
 const peerUrl = (flag: string, value: string): string => {
@@ -131,6 +146,7 @@ const SERVE_FLAGS = {
   'heartbeat-ms': { type: 'string' },
   'dead-after-ms': { type: 'string' },
   capabilities: { type: 'string' },
+  actors: { type: 'string' },
   'read-only-light-peers': { type: 'boolean' },
   'control-token': { type: 'string' },
   secret: { type: 'string', multiple: true },
@@ -243,6 +259,7 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
       level: oneOf('--log-level', LOG_LEVELS, values['log-level'], 'info'),
       format: oneOf('--log-format', LOG_FORMATS, values['log-format'], 'text'),
     },
+    ...(values.actors !== undefined ? { actorsFile: nonEmpty('--actors', values.actors) } : {}),
   }
 }
 

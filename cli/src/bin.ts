@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
+import { loadActors } from './actors.js'
 import { parseCommand, UsageError, type Command } from './args.js'
 import { createLogger } from './logger.js'
 import { serve, type MeshServer } from './serve.js'
@@ -32,7 +33,8 @@ const main = async (): Promise<void> => {
   const logger = createLogger(command.log)
   let server: MeshServer
   try {
-    server = await serve({ ...command.options, logger })
+    const actors = command.actorsFile === undefined ? undefined : await loadActors(command.actorsFile)
+    server = await serve({ ...command.options, actors, logger })
   } catch (error) {
     fail(error instanceof Error ? error.message : String(error), 1)
     return

@@ -6,6 +6,7 @@ import {
   checkPeerUrl,
   MeshNode,
   silentLogger,
+  type ActorFactory,
   type ConflictPolicy,
   type Logger,
   type MeshLimits,
@@ -46,6 +47,11 @@ export interface ServeOptions {
    * for this mesh's node origins only). Off by default; never set it in production.
    */
   controlToken?: string
+  /**
+   * Actor factories by capability (`--actors`); the node declares these capabilities unless
+   * `node.capabilities` says otherwise.
+   */
+  actors?: Record<string, ActorFactory>
   /** Further node options: membership timing, capabilities, discovery, max peers, light peers. */
   node?: Pick<
     MeshNodeOptions,
@@ -91,13 +97,16 @@ export const serve = async (options: ServeOptions = {}): Promise<MeshServer> => 
   const base = (options.basePath ?? '/mesh').replace(/\/+$/, '')
   const join = (options.join ?? []).map(checkPeerUrl)
   if (options.peerUrl !== undefined) checkPeerUrl(options.peerUrl)
+  const actors = Object.entries(options.actors ?? {})
   const node = new MeshNode({
     ...options.node,
+    capabilities: options.node?.capabilities ?? actors.map(([capability]) => capability),
     name: options.name,
     onConflict: options.onConflict,
     logger,
     limits: options.limits,
   })
+  for (const [capability, factory] of actors) node.actor(capability, factory)
 
   const app = new Hono()
   if (options.controlToken) app.use(`${base}/api/*`, meshNodesCors(node))

@@ -15,7 +15,7 @@ export type {
   MeshNodeOptions,
   PeerEvent,
 } from './node/index.js'
-export type { NodeStatus, PeerStatus, Metric, FeedMessage } from './observability/index.js'
+export type { NodeStatus, PeerStatus, RoutingStatus, Metric, FeedMessage } from './observability/index.js'
 
 // The key/value store.
 export { DEFAULT_ROOM, KV_ARRAY, MAX_KEY_LENGTH } from './store/index.js'
@@ -48,6 +48,10 @@ export type {
   MemberState,
   MembershipOptions,
 } from './membership/index.js'
+
+// Capability routing: calls to the actor that owns an id (docs/routing.md).
+export { CALL_ERROR_CODES, MeshCallError, SHARDS, shardOf } from './routing/index.js'
+export type { Actor, ActorFactory, CallErrorCode, CallOptions } from './routing/index.js'
 
 // The adapter seam and security.
 export type { Connection, MeshSocket } from './common/index.js'

@@ -12,6 +12,9 @@ const REASONS: Record<number, string> = {
   [CloseCode.sendBufferFull]: 'send_buffer_full',
 }
 
+/** Upper bounds, in seconds, of the call latency histogram. */
+export const CALL_LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
 /** Counters a node keeps for `GET /mesh/api/metrics`. */
 export class Metrics {
   peerFramesIn = 0
@@ -28,6 +31,30 @@ export class Metrics {
   repairsReceived = 0
   /** Times a room dropped updates that stayed pending through anti-entropy rounds. */
   pendingDropped = 0
+  /** Routed calls this node made (`call`) and sent without waiting (`cast`). */
+  calls = 0
+  casts = 0
+  /** Calls this node's actors ran, and calls it relayed for others. */
+  callsServed = 0
+  callsRelayed = 0
+  /** Failed calls, by error code (`no_owner`, `owner_lost`, `timeout`, `actor_failed`). */
+  callErrors = new Map<string, number>()
+  /** Latency of answered calls: counts per upper bound of {@link CALL_LATENCY_BUCKETS}, then their sum in seconds. */
+  callLatency = { buckets: CALL_LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 }
+
+  /** Counts the end of a call this node made, answered or failed. */
+  callEnded(seconds: number, code?: string): void {
+    if (code !== undefined) {
+      this.callErrors.set(code, (this.callErrors.get(code) ?? 0) + 1)
+      return
+    }
+    const latency = this.callLatency
+    latency.count++
+    latency.sum += seconds
+    const bucket = CALL_LATENCY_BUCKETS.findIndex((bound) => seconds <= bound)
+    if (bucket >= 0) latency.buckets[bucket] = (latency.buckets[bucket] ?? 0) + 1
+  }
+
   /** Errors caught in timers and handlers (logged), by where they happened. */
   failures = new Map<string, number>()
 

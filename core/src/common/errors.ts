@@ -13,6 +13,9 @@ export type MeshErrorCode =
   | 'read_only'
   | 'rejected'
   | 'listener'
+  | 'no_owner'
+  | 'owner_lost'
+  | 'actor_failed'
 
 /** The one error type Mesh throws and emits; switch on `code`, not on the message. */
 export class MeshError extends Error {

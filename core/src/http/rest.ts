@@ -1,8 +1,8 @@
 import { timingSafeEqual } from 'node:crypto'
-import { MeshError } from '../common/index.js'
-import { toJsonSafe, type JsonValue } from '../common/index.js'
+import { MeshError, toJsonSafe, type JsonValue } from '../common/index.js'
 import { renderPrometheus } from '../observability/index.js'
 import type { MeshNode } from '../node/index.js'
+import { MeshCallError, type CallErrorCode } from '../routing/index.js'
 import { assertKey, DEFAULT_ROOM } from '../store/index.js'
 
 /** A framework-neutral HTTP request for the REST API. */
@@ -87,6 +87,9 @@ const STATUS_OF: Partial<Record<MeshError['code'], number>> = {
   closed: 503,
   timeout: 504,
 }
+
+/** The HTTP status of each typed call error (DESIGN §8). */
+const CALL_STATUS: Record<CallErrorCode, number> = { no_owner: 503, owner_lost: 502, timeout: 504, actor_failed: 502 }
 
 /**
  * The REST API of DESIGN.md §3 as a plain function, so every adapter serves the same routes
@@ -180,6 +183,32 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}): Re
     return json(200, { resolved: { peer, room, strategy }, conflicts: listConflicts() })
   }
 
+  /** `POST /call/:capability/:id`: the JSON body (or null without one) is the payload; `?timeoutMs=` the deadline. */
+  const call = async (req: RestRequest, rawCapability: string, rawId: string): Promise<RestResponse> => {
+    let capability: string
+    let id: string
+    try {
+      capability = decodeURIComponent(rawCapability)
+      id = decodeURIComponent(rawId)
+    } catch {
+      return error(400, 'capability and id must be valid percent-encoding')
+    }
+    const timeoutText = req.query.get('timeoutMs')
+    const timeoutMs = timeoutText === null ? undefined : Number(timeoutText)
+    let payload: unknown = null
+    if (hasBody(req)) {
+      const body = await readJson(req)
+      if (!body.ok) return body.res
+      payload = body.value
+    }
+    try {
+      return json(200, await node.call({ capability, id, payload: payload as JsonValue, timeoutMs }))
+    } catch (e) {
+      if (e instanceof MeshCallError) return json(CALL_STATUS[e.code], { error: e.message, code: e.code })
+      throw e
+    }
+  }
+
   const listConflicts = () =>
     node.conflicts().map((c) => ({ peer: c.peer, room: c.room, keys: c.keys.map((k) => k.key), values: c.keys }))
 
@@ -206,6 +235,11 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}): Re
     const path = req.path.replace(/\/+$/, '') || '/'
     if (path.startsWith('/kv/')) return kvKey(req, path.slice(4))
     if (path === '/control' || path.startsWith('/control/')) return control(req, path.slice(9))
+    const callRoute = /^\/call\/([^/]+)\/([^/]+)$/.exec(path)
+    if (callRoute) {
+      if (req.method !== 'POST') return error(405, `${req.method} is not allowed on /call/:capability/:id; use POST`)
+      return call(req, callRoute[1] as string, callRoute[2] as string)
+    }
     const only = (method: string, run: () => RestResponse | Promise<RestResponse>) =>
       req.method === method ? run() : error(405, `${req.method} is not allowed on ${path}; use ${method}`)
     switch (path) {

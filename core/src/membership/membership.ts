@@ -55,6 +55,8 @@ export interface MembershipHooks {
   changed(member: Member, previous: MemberState | undefined): void
   /** Runs after every heartbeat, for periodic work such as sweeping expired keys. */
   tick(now: number): void
+  /** Who is alive or what someone offers changed ({@link Membership.version} moved): placement must be recomputed. */
+  placementChanged?(): void
   random(): number
 }
 
@@ -102,6 +104,7 @@ export class Membership {
   #retainMs: number
   #gossipDepartedMs: number
   #tombstones = new Map<string, Tombstone>()
+  #version = 0
 
   constructor(
     self: Omit<MemberRecord, 'heartbeat' | 'leaving' | 'incarnation'>,
@@ -118,6 +121,26 @@ export class Membership {
     this.#gossipDepartedMs = Math.max(10 * this.heartbeatMs, 2 * this.deadAfterMs)
     this.#self = { ...self, incarnation: globalThis.crypto.randomUUID(), heartbeat: 0, leaving: false }
     this.#hooks = hooks
+  }
+
+  /**
+   * Grows whenever a member's state or capabilities change (this node's included): what
+   * capability placement is computed from. Equal versions mean the same placement.
+   */
+  get version(): number {
+    return this.#version
+  }
+
+  #placementChanged(): void {
+    this.#version++
+    this.#hooks.placementChanged?.()
+  }
+
+  /** Replaces an entry's record; a change of capabilities moves placement. */
+  #adopt(entry: Entry, record: MemberRecord): boolean {
+    const moved = !sameList(entry.record.capabilities, record.capabilities)
+    entry.record = record
+    return moved
   }
 
   /** This node's own record. */
@@ -229,26 +252,29 @@ export class Membership {
           : { record, state: 'alive', seenAt: now, retired }
         this.#entries.set(record.id, fresh)
         this.#hooks.changed(this.#member(fresh), undefined)
+        this.#placementChanged()
         continue
       }
       if (entry.retired.includes(record.incarnation)) continue
       if (record.incarnation !== entry.record.incarnation) {
         // The same id started again: a new life, whatever the old one's state and clock.
         entry.retired = [...entry.retired, entry.record.incarnation].slice(-MAX_RETIRED)
-        entry.record = record
+        const moved = this.#adopt(entry, record)
         entry.seenAt = now
         entry.departedAt = record.leaving ? now : undefined
         const state = record.leaving ? 'left' : 'alive'
         if (entry.state !== state) this.#set(entry, state)
+        else if (moved) this.#placementChanged()
       } else if (record.leaving && entry.state !== 'left' && record.heartbeat >= entry.record.heartbeat) {
-        entry.record = record
+        this.#adopt(entry, record)
         entry.seenAt = now
         entry.departedAt = now
         this.#set(entry, 'left')
       } else if (record.heartbeat > entry.record.heartbeat && entry.state !== 'left') {
-        entry.record = record
+        const moved = this.#adopt(entry, record)
         entry.seenAt = now
         if (entry.state !== 'alive') this.#set(entry, 'alive')
+        else if (moved) this.#placementChanged()
       }
     }
   }
@@ -282,9 +308,11 @@ export class Membership {
 
   /** Updates our own record (capabilities, metadata) and gossips it at once. */
   update(changes: Partial<Pick<MemberRecord, 'capabilities' | 'meta' | 'url'>>): void {
+    const moved = changes.capabilities !== undefined && !sameList(changes.capabilities, this.#self.capabilities)
     Object.assign(this.#self, changes)
     this.#self.heartbeat++
     this.#hooks.broadcast(this.digest())
+    if (moved) this.#placementChanged()
   }
 
   /** Bumps our heartbeat and gossips at once: a sign of life ahead of the next tick. */
@@ -300,6 +328,7 @@ export class Membership {
     this.#self.heartbeat++
     this.#hooks.broadcast(this.digest())
     this.stop()
+    this.#placementChanged()
   }
 
   /** The state of a member, or undefined if unknown. */
@@ -344,8 +373,12 @@ export class Membership {
     if (previous === state) return
     entry.state = state
     this.#hooks.changed(this.#member(entry), previous)
+    this.#placementChanged()
   }
 }
+
+const sameList = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && a.every((x, i) => x === b[i])
 
 /** Validates gossip received from the network; throws on anything malformed. */
 export const parseGossip = (text: string): MemberRecord[] => {

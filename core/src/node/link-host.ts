@@ -1,6 +1,7 @@
 import type { Logger, Metrics, Progress } from '../common/index.js'
 import { parseGossip, type Membership } from '../membership/index.js'
 import type { ConflictPolicy, Conflicts, LinkHost, PeerLinks, Rooms } from '../replication/index.js'
+import type { Router } from '../routing/index.js'
 import type { MeshLimits } from './options.js'
 
 /** The parts of a node its peer links talk to. */
@@ -21,6 +22,7 @@ export interface LinkHostParts {
   links(): PeerLinks
   conflicts(): Conflicts
   membership(): Membership
+  router(): Router
 }
 
 /** What every peer link of a node sees of it. */
@@ -55,8 +57,15 @@ export const makeLinkHost = (parts: LinkHostParts): LinkHost => {
     room: (name) => parts.rooms().room(name),
     rooms: () => parts.rooms().values(),
     existingRoom: (name) => parts.rooms().existing(name),
-    linkUp: (link) => parts.links().linkUp(link),
-    linkDown: (link) => parts.links().linkDown(link),
+    linkUp: (link) => {
+      const up = parts.links().linkUp(link)
+      if (up) parts.router().linkUp()
+      return up
+    },
+    linkDown: (link) => {
+      parts.links().linkDown(link)
+      parts.router().linkDown(link)
+    },
     quarantined: (room) => parts.conflicts().quarantined(room),
     resolvedByPeer: (peer, room) => parts.conflicts().resolvedByPeer(peer, room),
     takeResolution: (peer, room) => parts.conflicts().takeResolution(peer, room),
@@ -67,5 +76,7 @@ export const makeLinkHost = (parts: LinkHostParts): LinkHost => {
     leaving: (link) => {
       if (link.peerId) parts.membership().left(link.peerId, Date.now())
     },
+    call: (message, link) => parts.router().receiveCall(message, link),
+    answer: (message, link) => parts.router().receiveAnswer(message, link),
   }
 }

@@ -2,8 +2,9 @@ import { MeshError, silentLogger, toJsonValue } from '../common/index.js'
 import type { Connection, JsonValue, Logger, MeshConflictError, MeshSocket } from '../common/index.js'
 import { lightMembers, type Member } from '../membership/index.js'
 import { nodeMetrics, nodeStatus, type Metric, type NodeStatus } from '../observability/index.js'
-import { waitForReplicas, type Commit, type ConflictPolicy, type RoomHandle } from '../replication/index.js'
+import type { Commit, ConflictPolicy, RoomHandle } from '../replication/index.js'
 import type { AcceptOptions, AuthDecision, AuthorizeInput } from '../security/index.js'
+import type { ActorFactory, CallOptions } from '../routing/index.js'
 import { DEFAULT_ROOM, type MeshStore, type PutOptions } from '../store/index.js'
 import type { MeshEvents } from './events.js'
 import { resolveIdentity, resolveLimits, type MeshLimits, type MeshNodeOptions } from './options.js'
@@ -37,6 +38,7 @@ export class MeshNode {
   #limits: Required<MeshLimits>
   #p: NodeParts
   #closed = false
+  #closing: Promise<void> | undefined
 
   constructor(options: MeshNodeOptions = {}) {
     const identity = resolveIdentity(options)
@@ -90,19 +92,8 @@ export class MeshNode {
    * await node.put('config:limit', 100)
    * await node.flush({ replicas: 2, timeoutMs: 2000 })
    */
-  async flush(options: { replicas?: number; room?: string; timeoutMs?: number } = {}): Promise<void> {
-    this.#p.assertOpen()
-    const replicas = options.replicas ?? 1
-    if (!Number.isInteger(replicas) || replicas < 0) {
-      throw new MeshError('bad_request', 'replicas must be a whole number of peers, 0 or more')
-    }
-    const name = options.room ?? DEFAULT_ROOM
-    const room = this.#p.rooms.existing(name)
-    if (!room) throw new MeshError('not_found', `no room "${name}"`)
-    this.#p.rooms.storeOf(name).flush()
-    room.flush()
-    if (replicas === 0) return
-    await waitForReplicas(room, this.#p.links, this.#p.progress, replicas, options.timeoutMs ?? 5000)
+  flush(options: { replicas?: number; room?: string; timeoutMs?: number } = {}): Promise<void> {
+    return this.#p.flush(options)
   }
 
   /** The value of `key` in room `default`. */
@@ -184,12 +175,8 @@ export class MeshNode {
    * sync. Rejects with the pending {@link MeshConflictError} if a room is quarantined by
    * `onConflict: 'exception'`, and with a `timeout` MeshError if peers stay unreachable.
    */
-  async syncUp(options: { timeoutMs?: number } = {}): Promise<void> {
-    const gone = (peer: string) => ['dead', 'left'].includes(this.#p.membership.stateOf(peer) ?? '')
-    const done = () => this.#p.conflicts.size > 0 || this.#p.links.synced(gone)
-    await this.#p.progress.waitFor(done, options.timeoutMs ?? 10_000, () => 'peers did not finish syncing')
-    const conflict = this.#p.conflicts.list()[0]
-    if (conflict) throw conflict
+  syncUp(options: { timeoutMs?: number } = {}): Promise<void> {
+    return this.#p.syncUp(options.timeoutMs ?? 10_000)
   }
 
   /** Conflicts waiting for {@link resolveConflict} (`onConflict: 'exception'`). */
@@ -237,6 +224,39 @@ export class MeshNode {
     this.#p.membership.update({ capabilities: [...capabilities] })
   }
 
+  /**
+   * Runs a call on the actor of `id` on the member that owns its shard of `capability`
+   * (docs/routing.md), and resolves with the actor's JSON answer. Rejects with a
+   * `MeshCallError`: `no_owner`, `owner_lost`, `timeout` or `actor_failed`.
+   *
+   * @example const total = await node.call({ capability: 'counter', id: 'user-42', payload: { add: 1 } })
+   */
+  call<T extends JsonValue = JsonValue>(options: CallOptions): Promise<T> {
+    return this.#p.router.call(options) as Promise<T>
+  }
+
+  /** Like {@link call}, but nobody waits for the answer; throws a `no_owner` MeshCallError at once. */
+  cast(options: CallOptions): void {
+    this.#p.router.cast(options)
+  }
+
+  /** The member that owns `id` of `capability`; the same on every node that sees the same members. */
+  ownerOf(capability: string, id: string): Member | undefined {
+    const owner = this.#p.router.ownerOf(capability, id)
+    return owner === undefined ? undefined : this.#p.membership.list().find((m) => m.id === owner)
+  }
+
+  /**
+   * Registers how this node starts the actors of `capability`: `factory(id)` runs on the
+   * first call for `id` once this node owns its shard. Declare the capability too
+   * ({@link setCapabilities}) for calls to come here.
+   *
+   * @example node.actor('counter', () => { let n = 0; return { call: (m: { add: number }) => (n += m.add) } })
+   */
+  actor(capability: string, factory: ActorFactory): void {
+    this.#p.router.register(capability, factory)
+  }
+
   /** Replaces this node's member metadata (JSON) and gossips it at once. */
   setMeta(meta: Record<string, JsonValue>): void {
     this.#p.membership.update({ meta: toJsonValue(meta, 'meta') as Record<string, JsonValue> })
@@ -280,25 +300,10 @@ export class MeshNode {
   }
 
   /**
-   * Leaves the mesh gracefully: tells every peer it is leaving, closes every socket, stops
-   * reconnecting and frees every room. Idempotent.
+   * Leaves the mesh gracefully: stops this node's actors, tells every peer it is leaving,
+   * closes every socket, stops reconnecting and frees every room. Idempotent.
    */
-  // eslint-disable-next-line @typescript-eslint/require-await -- async so that a failure while closing rejects instead of throwing
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#p.rooms.flushStores()
-    // Our ephemeral keys go first, while the links can still carry their removal.
-    for (const name of this.#p.rooms.names())
-      this.#p.rooms.storeOf(name).sweep(Date.now(), (owner) => owner === this.id)
-    this.#closed = true
-    this.#p.progress.close()
-    this.#p.stopTimers()
-    for (const room of this.#p.rooms.values()) room.flush()
-    this.#p.membership.leave()
-    this.#p.links.leave('node is leaving')
-    this.#p.lights.close()
-    this.#p.rooms.destroy()
-    this.#p.progress.notify()
-    this.#p.emitter.clear()
+  close(): Promise<void> {
+    return (this.#closing ??= this.#p.shutdown(() => (this.#closed = true)))
   }
 }

@@ -58,6 +58,12 @@ export interface MeshLimits {
    * are held, and more closes the socket with 4413. Default 256 KiB.
    */
   preAuthBytes?: number
+  /**
+   * Most actors live on this node (docs/routing.md). A call for a new id beyond it stops the
+   * least recently called idle actor (its `stop` hook runs) to make room, or fails with
+   * `actor_failed` when every actor is busy. Default 100000.
+   */
+  maxActors?: number
 }
 
 /** Options of {@link MeshNode}. */
@@ -133,6 +139,7 @@ export const resolveLimits = (limits: MeshLimits = {}): Required<MeshLimits> => 
     lightSendBudgetBytes: limits.lightSendBudgetBytes ?? 32 * 1024 * 1024,
     lightSyncAnswersPerMinute: limits.lightSyncAnswersPerMinute ?? 30,
     preAuthBytes: limits.preAuthBytes ?? 256 * 1024,
+    maxActors: limits.maxActors ?? 100_000,
   }
   for (const name of [
     'maxDocumentBytes',
@@ -141,6 +148,7 @@ export const resolveLimits = (limits: MeshLimits = {}): Required<MeshLimits> => 
     'lightSendBudgetBytes',
     'lightSyncAnswersPerMinute',
     'preAuthBytes',
+    'maxActors',
   ] as const) {
     const value = resolved[name]
     if (typeof value !== 'number' || !(value > 0)) {

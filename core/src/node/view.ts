@@ -3,6 +3,7 @@ import type { LightPeers } from '../light-peers/index.js'
 import type { NodeView } from '../observability/index.js'
 import type { CommitLog, Conflicts, ConflictPolicy, PeerLinks, Rooms } from '../replication/index.js'
 import type { Member } from '../membership/index.js'
+import type { Router } from '../routing/index.js'
 
 /** The parts of a node that status and metrics read. */
 export interface ViewParts {
@@ -20,6 +21,7 @@ export interface ViewParts {
   links(): PeerLinks
   conflicts(): Conflicts
   lights(): LightPeers
+  router(): Router
 }
 
 /** A read-only view of a node for observability (status, metrics). */
@@ -53,5 +55,18 @@ export const makeNodeView = (parts: ViewParts): NodeView => {
     },
     conflicts: () => parts.conflicts().list(),
     members: () => node.members(),
+    get actors() {
+      return [...parts.router().actors.counts().values()].reduce((a, b) => a + b, 0)
+    },
+    routing: () => {
+      const router = parts.router()
+      const actors = router.actors.counts()
+      const declared = node.members()[0]?.capabilities ?? []
+      return [...new Set([...declared, ...actors.keys()])].map((capability) => ({
+        capability,
+        shards: router.placement.owned(capability, node.id),
+        actors: actors.get(capability) ?? 0,
+      }))
+    },
   }
 }

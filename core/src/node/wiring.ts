@@ -5,6 +5,7 @@ import { InspectorFeed, INSPECT_ROOM, type FeedSource, type NodeView } from '../
 import {
   antiEntropyRound,
   CommitLog,
+  waitForReplicas,
   Conflicts,
   encodePeer,
   PeerLinks,
@@ -12,8 +13,9 @@ import {
   Rooms,
 } from '../replication/index.js'
 import type { ConflictPolicy } from '../replication/index.js'
+import { Router } from '../routing/index.js'
 import { Admission } from '../security/index.js'
-import { EphemeralSweeper, MeshStore } from '../store/index.js'
+import { DEFAULT_ROOM, EphemeralSweeper, MeshStore } from '../store/index.js'
 import type { MeshEvents } from './events.js'
 import { makeLinkHost } from './link-host.js'
 import type { MeshLimits, MeshNodeOptions } from './options.js'
@@ -56,6 +58,7 @@ export class NodeParts {
   readonly sweeper: EphemeralSweeper
   readonly view: NodeView
   readonly discovery: Discovery[]
+  readonly router: Router
   #core: NodeCore
   #antiEntropy: ReturnType<typeof setInterval> | undefined
 
@@ -89,6 +92,7 @@ export class NodeParts {
       conflicts: () => parts.conflicts,
       membership: () => parts.membership,
       lights: () => parts.lights,
+      router: () => parts.router,
     }
     this.links = new PeerLinks({
       id: core.id,
@@ -186,6 +190,21 @@ export class NodeParts {
       },
       stores: () => parts.rooms.names().map((name) => [name, parts.rooms.storeOf(name)] as [string, MeshStore]),
     })
+    this.router = new Router({
+      id: core.id,
+      logger,
+      maxMessageBytes: limits.peerMessageBytes,
+      maxActors: limits.maxActors,
+      members: {
+        get version() {
+          return parts.membership.version
+        },
+        members: () => parts.membership.list(),
+      },
+      link: (peer) => parts.links.get(peer),
+      links: () => parts.links.values(),
+      metrics: parts.counters,
+    })
     this.view = makeNodeView({ ...shared, node: core })
     this.membership = new Membership(
       {
@@ -203,6 +222,7 @@ export class NodeParts {
           }),
         changed: (member, previous) => parts.guard('membership', () => parts.reactions.changed(member, previous)),
         tick: (now) => parts.guard('heartbeat', () => parts.tick(now)),
+        placementChanged: () => parts.guard('placement', () => parts.router.placementChanged()),
         random: Math.random,
       },
       options.membership,
@@ -240,6 +260,54 @@ export class NodeParts {
       antiEntropyMs,
     )
     unrefTimer(this.#antiEntropy)
+  }
+
+  /**
+   * Leaves the mesh: stops the actors (their handoff hooks may still write), removes this
+   * node's ephemeral keys while the links can carry it, says goodbye and frees everything.
+   * `markClosed` flips the node's `closed` flag at the point from which nothing new starts.
+   */
+  async shutdown(markClosed: () => void): Promise<void> {
+    const core = this.#core
+    const stopping = this.router.close()
+    if (stopping) await stopping
+    this.rooms.flushStores()
+    for (const name of this.rooms.names()) this.rooms.storeOf(name).sweep(Date.now(), (owner) => owner === core.id)
+    markClosed()
+    this.progress.close()
+    this.stopTimers()
+    for (const room of this.rooms.values()) room.flush()
+    this.membership.leave()
+    this.links.leave('node is leaving')
+    this.lights.close()
+    this.rooms.destroy()
+    this.progress.notify()
+    this.emitter.clear()
+  }
+
+  /** `node.flush`: waits until `replicas` linked peers hold every write of `room` (see MeshNode). */
+  async flush(options: { replicas?: number; room?: string; timeoutMs?: number }): Promise<void> {
+    this.assertOpen()
+    const replicas = options.replicas ?? 1
+    if (!Number.isInteger(replicas) || replicas < 0) {
+      throw new MeshError('bad_request', 'replicas must be a whole number of peers, 0 or more')
+    }
+    const name = options.room ?? DEFAULT_ROOM
+    const room = this.rooms.existing(name)
+    if (!room) throw new MeshError('not_found', `no room "${name}"`)
+    this.rooms.storeOf(name).flush()
+    room.flush()
+    if (replicas === 0) return
+    await waitForReplicas(room, this.links, this.progress, replicas, options.timeoutMs ?? 5000)
+  }
+
+  /** `node.syncUp`: every dialed peer connected and every link synced, or the first pending conflict. */
+  async syncUp(timeoutMs: number): Promise<void> {
+    const gone = (peer: string) => ['dead', 'left'].includes(this.membership.stateOf(peer) ?? '')
+    const done = () => this.conflicts.size > 0 || this.links.synced(gone)
+    await this.progress.waitFor(done, timeoutMs, () => 'peers did not finish syncing')
+    const conflict = this.conflicts.list()[0]
+    if (conflict) throw conflict
   }
 
   /** Stops discovery and anti-entropy (the node is closing). */

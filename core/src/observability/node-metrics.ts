@@ -1,3 +1,4 @@
+import { CALL_LATENCY_BUCKETS } from '../common/index.js'
 import type { Metric } from './prometheus.js'
 import type { NodeView } from './status.js'
 
@@ -85,6 +86,36 @@ export const nodeMetrics = (node: NodeView): Metric[] => {
       type: 'counter',
       values: [...m.failures].map(([where, value]) => ({ labels: { where }, value })),
     },
+    counter('mesh_calls_total', 'Routed calls this node made.', m.calls),
+    counter('mesh_casts_total', 'Routed casts (calls without an answer) this node sent.', m.casts),
+    counter('mesh_calls_served_total', "Calls and casts this node's actors ran.", m.callsServed),
+    counter(
+      'mesh_calls_relayed_total',
+      'Calls this node relayed to an owner its caller had no link to.',
+      m.callsRelayed,
+    ),
+    {
+      name: 'mesh_call_errors_total',
+      help: 'Routed calls this node made that failed, by code.',
+      type: 'counter',
+      values: [...m.callErrors].map(([code, value]) => ({ labels: { code }, value })),
+    },
+    {
+      name: 'mesh_call_duration_seconds',
+      help: 'Time from call to answer of the routed calls this node made.',
+      type: 'histogram',
+      values: [
+        ...CALL_LATENCY_BUCKETS.map((le, i) => ({
+          suffix: '_bucket',
+          labels: { le: String(le) },
+          value: m.callLatency.buckets.slice(0, i + 1).reduce((a, b) => a + b, 0),
+        })),
+        { suffix: '_bucket', labels: { le: '+Inf' }, value: m.callLatency.count },
+        { suffix: '_sum', value: m.callLatency.sum },
+        { suffix: '_count', value: m.callLatency.count },
+      ],
+    },
+    gauge('mesh_actors', 'Live actors on this node.', node.actors),
     gauge('mesh_conflicts_pending', 'Rooms quarantined by onConflict "exception".', node.conflicts().length),
     gauge('mesh_heap_used_bytes', 'V8 heap in use.', memory.heapUsed),
     gauge('mesh_rss_bytes', 'Resident set size.', memory.rss),

@@ -2,8 +2,9 @@
 export interface Metric {
   name: string
   help: string
-  type: 'counter' | 'gauge'
-  values: Array<{ labels?: Record<string, string>; value: number }>
+  type: 'counter' | 'gauge' | 'histogram'
+  /** A histogram's values name their series with `suffix`: `_bucket` (with an `le` label), `_sum`, `_count`. */
+  values: Array<{ labels?: Record<string, string>; value: number; suffix?: string }>
 }
 
 const escapeLabel = (value: string): string => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
@@ -19,7 +20,7 @@ export const renderPrometheus = (metrics: readonly Metric[]): string => {
             .map(([k, val]) => `${k}="${escapeLabel(val)}"`)
             .join(',')}}`
         : ''
-      lines.push(`${m.name}${labels} ${Number.isFinite(v.value) ? v.value : 0}`)
+      lines.push(`${m.name}${v.suffix ?? ''}${labels} ${Number.isFinite(v.value) ? v.value : 0}`)
     }
   }
   return `${lines.join('\n')}\n`

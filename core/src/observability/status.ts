@@ -46,6 +46,21 @@ export interface NodeStatus {
   lightPeers: number
   conflicts: Array<{ peer: string; room: string; keys: string[] }>
   commits: number
+  /**
+   * Capability routing on this node (docs/routing.md): per capability it declares or runs
+   * actors of, the shards it owns (of 4096) and its live actors. Always set by this version;
+   * absent from nodes that predate routing, which an inspector may still watch.
+   */
+  routing?: RoutingStatus[]
+}
+
+/** One capability in {@link NodeStatus.routing}. */
+export interface RoutingStatus {
+  capability: string
+  /** Shards of the capability this node owns, by its own placement table. */
+  shards: number
+  /** Actors of the capability live on this node. */
+  actors: number
 }
 
 /** What status and metrics read of a node. */
@@ -64,6 +79,10 @@ export interface NodeView {
   readonly lightPeers: number
   conflicts(): MeshConflictError[]
   members(): Member[]
+  /** Live actors (capability routing). */
+  readonly actors: number
+  /** Capability routing, per capability. */
+  routing(): RoutingStatus[]
 }
 
 const svToJson = (doc: Y.Doc): Record<string, number> =>
@@ -122,5 +141,6 @@ export const nodeStatus = (node: NodeView): NodeStatus => {
     lightPeers: node.lightPeers,
     conflicts: node.conflicts().map((c) => ({ peer: c.peer, room: c.room, keys: c.keys.map((k) => k.key) })),
     commits: node.commits,
+    routing: node.routing(),
   }
 }

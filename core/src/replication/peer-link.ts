@@ -19,6 +19,8 @@ import {
   encodePeer,
   MessageType,
   PROTOCOL_VERSION,
+  type AnswerStatus,
+  type CallMessage,
   type Hello,
   type PeerMessage,
   type Resolution,
@@ -73,6 +75,10 @@ export interface LinkHost {
   gossip(json: string, link: PeerLink): void
   /** The peer announced a graceful leave. */
   leaving(link: PeerLink): void
+  /** A routed call arrived (docs/routing.md): the host checks it (a throw closes the link). */
+  call(message: CallMessage, link: PeerLink): void
+  /** The answer to a routed call this node sent or relayed. */
+  answer(message: { callId: number; status: AnswerStatus; body: string }, link: PeerLink): void
 }
 
 const truncate = (text: string): string => (text.length > MAX_REASON ? `${text.slice(0, MAX_REASON - 1)}…` : text)
@@ -294,6 +300,10 @@ export class PeerLink implements Connection, PeerSink {
         return this.#syncs.onCheck(message.room, message.snapshot, message.reply)
       case MessageType.repair:
         return this.#syncs.onRepair(message.room, message.update)
+      case MessageType.call:
+        return this.#host.call(message, this)
+      case MessageType.answer:
+        return this.#host.answer(message, this)
     }
   }
   #onHello(hello: Hello): void {

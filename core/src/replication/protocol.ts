@@ -37,6 +37,8 @@
  * | 27   | check     | `varString(room)`, `varUint8Array(snapshot)`, `varUint(reply)`: anti-entropy, state vector + delete set; reply 1 asks for the receiver's snapshot back |
  * | 28   | repair    | `varString(room)`, `varUint8Array(update V2)`: what a `check` showed the peer lacks |
  * | 29   | part      | `varUint(total)`, `varUint8Array(piece)`: a piece of a frame larger than `PART_BYTES`; the pieces of one frame come in order, nothing between them, and join into it |
+ * | 30   | call      | `varUint(callId)`, `varString(capability)`, `varString(id)`, `varString(target node id)`, `varUint(flags)`: 1 cast (no answer), 2 relayed, `varUint(ms left)`, `varString(payload JSON)` |
+ * | 31   | answer    | `varUint(callId)`, `varUint(status)`: 0 ok, 1 no_owner, 2 owner_lost, 3 timeout, 4 actor_failed, 5 moved, 6 unreachable, `varString(body)`: the answer's JSON, or the error message |
  *
  * Conversation (version 2): the dialer sends `hello` with a fresh random nonce; the acceptor
  * checks it and answers with its own `hello` and nonce, **without any proof**. The dialer
@@ -77,6 +79,15 @@
  * at once with the receiver's own `check`: frames are ordered, so that snapshot holds every
  * update the asker sent before it, and the asker counts the peers that hold its writes.
  *
+ * Routed calls (docs/routing.md): a node sends `call` to the owner of the id's shard, the
+ * `target`; without a direct link to it, to any linked peer, which relays it once (flag 2)
+ * and relays the `answer` back under the caller's `callId`. Call ids are the sender's own
+ * and unique on the link; an answer to an id nobody waits for (it timed out) is dropped. The
+ * target answers `moved` when by its own table the shard belongs to another node (tables
+ * differ while membership news spreads) and a relay answers `unreachable` when it has no
+ * link to the target: both tell the caller to route again. A relayed call for another node
+ * than the receiver is a protocol error. A `cast` gets no answer.
+ *
  * `changed keys` is sent only on divergence: JSON `[[key, 1, value] | [key, 0], ...]`, the
  * keys whose latest write or removal the other side lacks, so both sides can name the
  * conflicting keys without shipping their whole state.
@@ -105,7 +116,38 @@ export const MessageType = {
   check: 27,
   repair: 28,
   part: 29,
+  call: 30,
+  answer: 31,
 } as const
+
+/** Flags of a `call` message. */
+export const CallFlag = { cast: 1, relayed: 2 } as const
+
+/** Statuses of an `answer` message, by their wire number. */
+export const ANSWER_STATUSES = [
+  'ok',
+  'no_owner',
+  'owner_lost',
+  'timeout',
+  'actor_failed',
+  'moved',
+  'unreachable',
+] as const
+
+/** The status of an `answer`: `ok`, one of the typed call errors, or `moved`/`unreachable` (route again). */
+export type AnswerStatus = (typeof ANSWER_STATUSES)[number]
+
+/** A routed call as it crosses a peer link. */
+export interface CallMessage {
+  callId: number
+  capability: string
+  id: string
+  target: string
+  flags: number
+  /** Milliseconds the caller still waits. */
+  timeoutMs: number
+  payload: string
+}
 
 /** y-protocols sync sub-messages. */
 export const SyncType = { step1: 0, step2: 1, update: 2 } as const
@@ -152,6 +194,8 @@ export type PeerMessage =
   | { type: typeof MessageType.check; room: string; snapshot: Uint8Array; reply: boolean }
   | { type: typeof MessageType.repair; room: string; update: Uint8Array }
   | { type: typeof MessageType.part; total: number; piece: Uint8Array }
+  | ({ type: typeof MessageType.call } & CallMessage)
+  | { type: typeof MessageType.answer; callId: number; status: AnswerStatus; body: string }
 
 /** Encoders for peer-link frames. */
 export const encodePeer = {
@@ -234,6 +278,24 @@ export const encodePeer = {
       encoding.writeVarUint(e, total)
       encoding.writeVarUint8Array(e, piece)
     }),
+  call: (c: CallMessage) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.call)
+      encoding.writeVarUint(e, c.callId)
+      encoding.writeVarString(e, c.capability)
+      encoding.writeVarString(e, c.id)
+      encoding.writeVarString(e, c.target)
+      encoding.writeVarUint(e, c.flags)
+      encoding.writeVarUint(e, c.timeoutMs)
+      encoding.writeVarString(e, c.payload)
+    }),
+  answer: (callId: number, status: AnswerStatus, body: string) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.answer)
+      encoding.writeVarUint(e, callId)
+      encoding.writeVarUint(e, ANSWER_STATUSES.indexOf(status))
+      encoding.writeVarString(e, body)
+    }),
 }
 
 const assertEnd = (d: decoding.Decoder): void => {
@@ -313,6 +375,25 @@ export const decodePeer = (bytes: Uint8Array): PeerMessage => {
     case MessageType.part:
       message = { type, total: decoding.readVarUint(d), piece: decoding.readVarUint8Array(d) }
       break
+    case MessageType.call:
+      message = {
+        type,
+        callId: decoding.readVarUint(d),
+        capability: decoding.readVarString(d),
+        id: decoding.readVarString(d),
+        target: decoding.readVarString(d),
+        flags: decoding.readVarUint(d),
+        timeoutMs: decoding.readVarUint(d),
+        payload: decoding.readVarString(d),
+      }
+      break
+    case MessageType.answer: {
+      const callId = decoding.readVarUint(d)
+      const status = ANSWER_STATUSES[decoding.readVarUint(d)]
+      if (status === undefined) throw new Error('unknown answer status')
+      message = { type, callId, status, body: decoding.readVarString(d) }
+      break
+    }
     default:
       throw new Error(`unknown peer message type ${type}`)
   }

@@ -32,6 +32,35 @@ const isJsonError = (reply: RestReply): boolean =>
 /** The REST API cases of the adapter conformance suite (DESIGN.md §3). */
 export const restCases = (ctx: RestCaseContext): void => {
   const { start, nodeSees, timeoutMs } = ctx
+  it('REST: POST /call/:capability/:id runs the actor and maps call errors to 503/502/504', async () => {
+    const app = await start()
+    app.node.setCapabilities(['rest-counter'])
+    app.node.actor('rest-counter', (id) => {
+      let n = 0
+      return {
+        call: (payload) => {
+          if (payload === 'fail') throw new Error('refused')
+          if (payload === 'hang') return new Promise(() => {})
+          return { id, n: ++n }
+        },
+      }
+    })
+    const call = (path: string, body = '1') => restCall(`${app.api}/call/${path}`, jsonBody(body))
+    expect(await call('rest-counter/a%2Fb')).toMatchObject({ status: 200, body: { id: 'a/b', n: 1 } })
+    expect(await call('rest-counter/a%2Fb')).toMatchObject({ status: 200, body: { id: 'a/b', n: 2 } })
+    expect(await call('nobody/x')).toMatchObject({ status: 503, body: { code: 'no_owner' } })
+    expect(await call('rest-counter/x', '"fail"')).toMatchObject({
+      status: 502,
+      body: { code: 'actor_failed', error: 'refused' },
+    })
+    expect(await call('rest-counter/y?timeoutMs=100', '"hang"')).toMatchObject({
+      status: 504,
+      body: { code: 'timeout' },
+    })
+    expect((await call('rest-counter/x', '{bad')).status).toBe(400)
+    expect((await restCall(`${app.api}/call/rest-counter/x`)).status).toBe(405)
+  })
+
   it('REST: health, status, members and conflicts describe this node', async () => {
     const app = await start()
     const health = await restCall(`${app.api}/health`)

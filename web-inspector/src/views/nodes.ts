@@ -100,6 +100,15 @@ export const createNodesView = (root: HTMLElement, model: ClusterModel) => {
               : h('span', { class: 'muted' }, entry.feed === 'connecting' ? 'connecting…' : 'no feed'),
           ),
           status && stateVector(entry),
+          status &&
+            (status.routing ?? []).length > 0 &&
+            h(
+              'div',
+              { class: 'facts routing', title: 'capability routing: shards owned of 4096, live actors' },
+              (status.routing ?? []).map((r) =>
+                h('span', {}, `${r.capability}: ${plural(r.shards, 'shard')}, ${plural(r.actors, 'actor')}`),
+              ),
+            ),
           conflicts.map((c) =>
             h(
               'div',

@@ -1,0 +1,445 @@
+import { MeshError, toJsonValue, unrefTimer, type JsonValue, type Logger, type Metrics } from '../common/index.js'
+import { CallFlag, encodePeer, type AnswerStatus, type CallMessage } from '../replication/index.js'
+import { Actors, ShardMoved, type ActorFactory } from './actors.js'
+import { MeshCallError, type CallErrorCode } from './call-error.js'
+import { Placement, type PlacementHost } from './placement.js'
+
+/** What a routed call names: which actor, with what. */
+export interface CallOptions {
+  /** The capability whose owner runs the call, e.g. `counter`. */
+  capability: string
+  /** The id of the actor, e.g. `user-42`; its shard decides the owner. */
+  id: string
+  /** JSON handed to the actor's `call`. Default `null`. */
+  payload?: JsonValue
+  /** How long to wait for the answer, retry included. Default 5000 ms. */
+  timeoutMs?: number
+}
+
+/** The default deadline of a call. */
+export const DEFAULT_CALL_TIMEOUT_MS = 5000
+/** The longest deadline a call may ask for (and a peer may send). */
+export const MAX_CALL_TIMEOUT_MS = 10 * 60_000
+/** The longest capability name and id. */
+export const MAX_CAPABILITY_LENGTH = 256
+export const MAX_ID_LENGTH = 1024
+/** The longest error message taken from a peer's answer. */
+const MAX_ERROR_TEXT = 1000
+/** How long a closing node waits for its actors' calls in progress and `stop` hooks. */
+const STOP_TIMEOUT_MS = 2000
+/** Room for the rest of a `call` frame beside its payload. */
+const FRAME_OVERHEAD = 4096
+
+/** A peer link as calls use it (`PeerLink` is one). */
+export interface CallLink {
+  readonly peerId: string | undefined
+  readonly isOpen: boolean
+  sendFrame(frame: Uint8Array<ArrayBuffer>): void
+}
+
+/** What the router needs of the node around it. */
+export interface RouterHost {
+  readonly id: string
+  readonly logger: Logger
+  /** The peer frame limit: payloads and answers must fit in one frame. */
+  readonly maxMessageBytes: number
+  /** Most live actors (`limits.maxActors`). */
+  readonly maxActors: number
+  /** Membership, as placement reads it. */
+  readonly members: PlacementHost
+  /** The open link to a peer, if any. */
+  link(peerId: string): CallLink | undefined
+  links(): Iterable<CallLink>
+  /** Where call counts and latencies go (`/mesh/api/metrics`). */
+  readonly metrics: Metrics
+}
+
+interface Pending {
+  readonly call: { capability: string; id: string }
+  readonly value: JsonValue
+  readonly payload: string
+  readonly cast: boolean
+  readonly deadline: number
+  readonly startedAt: number
+  readonly resolve: (answer: JsonValue) => void
+  readonly reject: (error: Error) => void
+  timer: ReturnType<typeof setTimeout> | undefined
+  /** Where the current attempt went: its call id and link, or this node. */
+  attempt: { callId: number; via: CallLink; target: string } | 'local' | undefined
+  /** Relays that answered `unreachable` since the last routing change. */
+  tried: Set<CallLink>
+  /** The owner the call was lost from, once (one retry). */
+  lost: { from: string; via: CallLink | undefined; version: number } | undefined
+  done: boolean
+}
+
+interface Relay {
+  from: CallLink
+  fromId: number
+  to: CallLink
+  timer: ReturnType<typeof setTimeout>
+}
+
+const byteLength = (text: string): number => Buffer.byteLength(text)
+
+/**
+ * Capability routing (DESIGN §8, docs/routing.md): `call` and `cast` go to the owner of the
+ * id's shard, over a direct peer link or relayed once by a linked peer; the owner runs them
+ * on the id's actor. A call lost with its owner, or refused because the shard moved, waits
+ * until the placement changes and is sent once more.
+ */
+export class Router {
+  readonly placement: Placement
+  readonly actors: Actors
+  #host: RouterHost
+  #nextId = 1
+  #inflight = new Map<number, Pending>()
+  #parked = new Set<Pending>()
+  #relays = new Map<number, Relay>()
+  #waking = false
+  #closing = false
+
+  constructor(host: RouterHost) {
+    this.#host = host
+    this.placement = new Placement(host.members)
+    this.actors = new Actors({
+      logger: host.logger,
+      maxActors: host.maxActors,
+      failed: (where) => host.metrics.failed(where),
+    })
+  }
+
+  /** The largest JSON payload or answer, in UTF-8 bytes. */
+  get maxPayloadBytes(): number {
+    return Math.max(1024, this.#host.maxMessageBytes - FRAME_OVERHEAD)
+  }
+
+  /** Id of the member that owns `id` of `capability`, or undefined. */
+  ownerOf(capability: string, id: string): string | undefined {
+    return this.placement.ownerOf(capability, id)
+  }
+
+  /** Runs a call on the owner's actor and resolves with its answer. */
+  call(options: CallOptions): Promise<JsonValue> {
+    return new Promise((resolve, reject) => {
+      const pending = this.#pending(options, false, resolve, reject)
+      this.#host.metrics.calls++
+      this.#route(pending)
+    })
+  }
+
+  /** Sends a call whose answer nobody waits for; throws at once when nobody owns it. */
+  cast(options: CallOptions): void {
+    const log = (error: Error) =>
+      this.#host.logger.debug('cast not delivered', { ...pendingCall(options), error: error.message })
+    const pending = this.#pending(options, true, () => {}, log)
+    if (this.placement.ownerOf(pending.call.capability, pending.call.id) === undefined) {
+      this.#finish(pending)
+      throw noOwner(pending.call)
+    }
+    this.#host.metrics.casts++
+    this.#route(pending)
+  }
+
+  /** Registers how actors of a capability start on this node. */
+  register(capability: string, factory: ActorFactory): void {
+    this.actors.register(capability, factory)
+  }
+
+  /** Membership moved: stop the actors whose shard went elsewhere, route the waiting calls. */
+  placementChanged(): void {
+    const self = this.#host.id
+    this.actors.retire((capability, id) => this.placement.ownerOf(capability, id) !== self)
+    this.#wake()
+  }
+
+  /** A link came up: waiting calls may now reach their owner. */
+  linkUp(): void {
+    this.#wake()
+  }
+
+  /** A link closed: what went over it is lost, what it relayed is answered `owner_lost`. */
+  linkDown(link: CallLink): void {
+    for (const [callId, relay] of this.#relays) {
+      if (relay.to !== link && relay.from !== link) continue
+      this.#relays.delete(callId)
+      clearTimeout(relay.timer)
+      if (relay.to === link)
+        relay.from.sendFrame(encodePeer.answer(relay.fromId, 'owner_lost', 'the link to the owner closed'))
+    }
+    for (const [callId, pending] of this.#inflight) {
+      if (typeof pending.attempt !== 'object' || pending.attempt.via !== link) continue
+      this.#inflight.delete(callId)
+      this.#lose(pending, pending.attempt.target, link)
+    }
+    for (const pending of this.#parked) pending.tried.delete(link)
+  }
+
+  /**
+   * A `call` from a peer. Anything malformed throws, which closes that link; a well-formed
+   * call always gets an answer (unless it is a cast) and never throws out of here later.
+   */
+  receiveCall(message: CallMessage, link: CallLink): void {
+    const { capability, id, target } = message
+    if (capability.length === 0 || capability.length > MAX_CAPABILITY_LENGTH) throw new Error('bad capability')
+    if (id.length === 0 || id.length > MAX_ID_LENGTH) throw new Error('bad call id')
+    if (target.length === 0 || target.length > 128) throw new Error('bad call target')
+    if (message.flags > (CallFlag.cast | CallFlag.relayed)) throw new Error('unknown call flags')
+    if (byteLength(message.payload) > this.maxPayloadBytes) throw new Error('call payload too large')
+    const value = toJsonValue(JSON.parse(message.payload), 'call payload')
+    const cast = (message.flags & CallFlag.cast) !== 0
+    const timeoutMs = Math.min(message.timeoutMs, MAX_CALL_TIMEOUT_MS)
+    const answer = (status: AnswerStatus, body: string) => {
+      if (!cast) link.sendFrame(encodePeer.answer(message.callId, status, body))
+    }
+    if (target !== this.#host.id) {
+      if ((message.flags & CallFlag.relayed) !== 0) throw new Error('a relayed call for another node')
+      const to = this.#host.link(target)
+      if (!to?.isOpen) return answer('unreachable', '')
+      this.#host.metrics.callsRelayed++
+      const relayed = { ...message, flags: message.flags | CallFlag.relayed, timeoutMs }
+      if (cast) return to.sendFrame(encodePeer.call(relayed))
+      const callId = this.#nextId++
+      const timer = setTimeout(() => this.#relays.delete(callId), timeoutMs + 1000)
+      unrefTimer(timer)
+      this.#relays.set(callId, { from: link, fromId: message.callId, to, timer })
+      return to.sendFrame(encodePeer.call({ ...relayed, callId }))
+    }
+    if (this.#closing || this.placement.ownerOf(capability, id) !== this.#host.id) return answer('moved', '')
+    this.#host.metrics.callsServed++
+    this.actors.run(capability, id, value, Date.now() + timeoutMs).then(
+      (result) => {
+        const text = JSON.stringify(result)
+        if (byteLength(text) > this.maxPayloadBytes) {
+          return answer('actor_failed', `the answer is larger than ${this.maxPayloadBytes} bytes`)
+        }
+        answer('ok', text)
+      },
+      (error: unknown) => {
+        if (error instanceof ShardMoved) return answer('moved', '')
+        const code = error instanceof MeshCallError ? error.code : 'actor_failed'
+        if (cast) this.#host.logger.debug('cast failed', { capability, id, error: (error as Error).message })
+        answer(code, (error as Error).message)
+      },
+    )
+  }
+
+  /** An `answer` from a peer: to a call this node made, or one it relays back. */
+  receiveAnswer(message: { callId: number; status: AnswerStatus; body: string }, link: CallLink): void {
+    const relay = this.#relays.get(message.callId)
+    if (relay) {
+      if (relay.to !== link) return
+      this.#relays.delete(message.callId)
+      clearTimeout(relay.timer)
+      return relay.from.sendFrame(encodePeer.answer(relay.fromId, message.status, message.body))
+    }
+    const pending = this.#inflight.get(message.callId)
+    // A late answer (the call timed out, or went elsewhere since) is nobody's business.
+    if (!pending || typeof pending.attempt !== 'object' || pending.attempt.via !== link) return
+    this.#inflight.delete(message.callId)
+    const { target } = pending.attempt
+    pending.attempt = undefined
+    switch (message.status) {
+      case 'ok': {
+        let answer: JsonValue
+        try {
+          answer = toJsonValue(JSON.parse(message.body), 'answer')
+        } catch (error) {
+          this.#lose(pending, target, link)
+          throw error
+        }
+        return this.#finish(pending, answer)
+      }
+      case 'moved':
+      case 'owner_lost':
+        return this.#lose(pending, target, link)
+      case 'unreachable':
+        pending.tried.add(link)
+        return this.#route(pending)
+      default:
+        return this.#fail(pending, message.status, (message.body || message.status).slice(0, MAX_ERROR_TEXT))
+    }
+  }
+
+  /**
+   * Fails every waiting call with a `closed` MeshError, refuses new ones, and stops every
+   * actor; the promise (undefined when no actor lives) settles once their `stop` ran.
+   */
+  close(): Promise<void> | undefined {
+    this.#closing = true
+    const closed = new MeshError('closed', 'node is closed')
+    for (const pending of [...this.#inflight.values(), ...this.#parked]) this.#finish(pending, closed)
+    for (const relay of this.#relays.values()) clearTimeout(relay.timer)
+    this.#relays.clear()
+    return this.actors.counts().size === 0 ? undefined : this.actors.stopAll(STOP_TIMEOUT_MS)
+  }
+
+  #pending(
+    options: CallOptions,
+    cast: boolean,
+    resolve: (answer: JsonValue) => void,
+    reject: (error: Error) => void,
+  ): Pending {
+    if (this.#closing) throw new MeshError('closed', 'node is closed')
+    // Callers from plain JS may pass nothing.
+    const { capability, id } = (options as CallOptions | undefined) ?? {}
+    if (typeof capability !== 'string' || capability.length === 0 || capability.length > MAX_CAPABILITY_LENGTH) {
+      throw new MeshError('bad_request', `capability must be a string of 1 to ${MAX_CAPABILITY_LENGTH} characters`)
+    }
+    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH) {
+      throw new MeshError('bad_request', `id must be a string of 1 to ${MAX_ID_LENGTH} characters`)
+    }
+    const timeoutMs = options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_CALL_TIMEOUT_MS) {
+      throw new MeshError('bad_request', `timeoutMs must be a whole number of ms from 1 to ${MAX_CALL_TIMEOUT_MS}`)
+    }
+    const value = toJsonValue(options.payload ?? null, 'payload')
+    const payload = JSON.stringify(value)
+    if (byteLength(payload) > this.maxPayloadBytes) {
+      throw new MeshError('too_large', `the payload is larger than ${this.maxPayloadBytes} bytes`)
+    }
+    const pending: Pending = {
+      call: { capability, id },
+      value,
+      payload,
+      cast,
+      deadline: Date.now() + timeoutMs,
+      startedAt: performance.now(),
+      resolve,
+      reject,
+      timer: undefined,
+      attempt: undefined,
+      tried: new Set(),
+      lost: undefined,
+      done: false,
+    }
+    pending.timer = setTimeout(() => {
+      if (pending.lost) this.#fail(pending, 'owner_lost', lostMessage(pending))
+      else this.#fail(pending, 'timeout', `no answer within ${timeoutMs} ms`)
+    }, timeoutMs)
+    return pending
+  }
+
+  #route(pending: Pending): void {
+    if (pending.done) return
+    const host = this.#host
+    if (this.#closing) return this.#finish(pending, new MeshError('closed', 'node is closed'))
+    const { capability, id } = pending.call
+    const owner = this.placement.ownerOf(capability, id)
+    if (owner === undefined) return this.#finish(pending, noOwner(pending.call))
+    if (pending.lost && !this.#mayRetry(pending, owner)) return void this.#parked.add(pending)
+    if (owner === host.id) return this.#runLocal(pending)
+    const direct = host.link(owner)
+    const via = direct?.isOpen ? direct : this.#relayFor(pending, owner)
+    if (!via) return void this.#parked.add(pending)
+    const callId = this.#nextId++
+    const frame = encodePeer.call({
+      callId,
+      capability,
+      id,
+      target: owner,
+      flags: pending.cast ? CallFlag.cast : 0,
+      timeoutMs: Math.max(1, pending.deadline - Date.now()),
+      payload: pending.payload,
+    })
+    if (pending.cast) {
+      via.sendFrame(frame)
+      return this.#finish(pending, null)
+    }
+    pending.attempt = { callId, via, target: owner }
+    this.#inflight.set(callId, pending)
+    via.sendFrame(frame)
+  }
+
+  #runLocal(pending: Pending): void {
+    const { capability, id } = pending.call
+    pending.attempt = 'local'
+    this.#host.metrics.callsServed++
+    const run = this.actors.run(capability, id, pending.value, pending.deadline)
+    if (pending.cast) this.#finish(pending, null)
+    run.then(
+      (answer) => {
+        if (pending.cast) return
+        pending.attempt = undefined
+        this.#finish(pending, answer)
+      },
+      (error: unknown) => {
+        if (pending.cast) {
+          this.#host.logger.debug('cast failed', { capability, id, error: (error as Error).message })
+          return
+        }
+        pending.attempt = undefined
+        if (error instanceof ShardMoved) return this.#lose(pending, this.#host.id, undefined)
+        if (error instanceof MeshCallError) return this.#fail(pending, error.code, error.message)
+        this.#finish(pending, error as Error)
+      },
+    )
+  }
+
+  /** A linked peer to relay through, other than those that could not reach the owner. */
+  #relayFor(pending: Pending, owner: string): CallLink | undefined {
+    for (const link of this.#host.links()) {
+      if (link.isOpen && link.peerId !== owner && !pending.tried.has(link)) return link
+    }
+    return undefined
+  }
+
+  /** After a loss, a call goes again only once something changed: the owner, the placement, or the link. */
+  #mayRetry(pending: Pending, owner: string): boolean {
+    const lost = pending.lost
+    if (!lost) return true
+    if (owner !== lost.from || this.#host.members.version !== lost.version) return true
+    const direct = owner === this.#host.id ? undefined : this.#host.link(owner)
+    return direct !== undefined && direct.isOpen && direct !== lost.via
+  }
+
+  /** The owner went away (or the shard moved) before answering: retry once, when the route changes. */
+  #lose(pending: Pending, from: string, via: CallLink | undefined): void {
+    if (pending.done) return
+    if (pending.lost) return this.#fail(pending, 'owner_lost', lostMessage(pending))
+    pending.lost = { from, via, version: this.#host.members.version }
+    pending.tried.clear()
+    this.#route(pending)
+  }
+
+  #wake(): void {
+    if (this.#waking || this.#parked.size === 0) return
+    this.#waking = true
+    queueMicrotask(() => {
+      this.#waking = false
+      const parked = [...this.#parked]
+      this.#parked.clear()
+      for (const pending of parked) {
+        pending.tried.clear()
+        this.#route(pending)
+      }
+    })
+  }
+
+  #fail(pending: Pending, code: CallErrorCode, message: string): void {
+    this.#finish(pending, new MeshCallError(code, message, pending.call))
+  }
+
+  #finish(pending: Pending, result?: JsonValue | Error): void {
+    if (pending.done) return
+    pending.done = true
+    clearTimeout(pending.timer)
+    if (typeof pending.attempt === 'object') this.#inflight.delete(pending.attempt.callId)
+    this.#parked.delete(pending)
+    if (!pending.cast) {
+      const seconds = (performance.now() - pending.startedAt) / 1000
+      if (result instanceof MeshCallError) this.#host.metrics.callEnded(seconds, result.code)
+      else if (!(result instanceof Error)) this.#host.metrics.callEnded(seconds)
+    }
+    if (result instanceof Error) pending.reject(result)
+    else pending.resolve(result ?? null)
+  }
+}
+
+const pendingCall = (options: CallOptions | undefined) => ({ capability: options?.capability, id: options?.id })
+
+const noOwner = (call: { capability: string; id: string }): MeshCallError =>
+  new MeshCallError('no_owner', `no live member declares the capability "${call.capability}"`, call)
+
+const lostMessage = (pending: Pending): string =>
+  `the owner of ${pending.call.capability}/${pending.call.id} went away before answering`
