@@ -1,7 +1,7 @@
 import type { MeshNode } from '@mesh/core'
 import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
-import { serveNode, type ServedNode } from './helpers.js'
+import { memoryLogger, serveNode, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
 afterEach(async () => {
@@ -71,5 +71,33 @@ describe('relay topologies converge', () => {
     const frames = framesOut() - before
     expect(frames).toBeGreaterThanOrEqual(writes * 2)
     expect(frames).toBeLessThanOrEqual(writes * 2 * nodes.length)
+  })
+})
+
+describe('two nodes that dial each other at once', () => {
+  it('settle on one link without a disconnect: no peer:down, no "peer disconnected"', async () => {
+    for (let round = 0; round < 5; round++) {
+      const logs = [memoryLogger(), memoryLogger()]
+      const [a, b] = [
+        await serveNode({ name: 'a', logger: logs[0]!.logger }),
+        await serveNode({ name: 'b', logger: logs[1]!.logger }),
+      ]
+      const downs: string[] = []
+      a.node.on('peer:down', (p) => downs.push(`a saw ${p.id} down`))
+      b.node.on('peer:down', (p) => downs.push(`b saw ${p.id} down`))
+      try {
+        await Promise.all([a.node.join([b.url], { wait: false }), b.node.join([a.url], { wait: false })])
+        await waitUntil('one open link each way', () =>
+          [a, b].every((s) => s.node.status().peers.filter((p) => p.link === 'open').length === 1),
+        )
+        await a.node.syncUp({ timeoutMs: 5000 })
+        await b.node.syncUp({ timeoutMs: 5000 })
+        expect(downs).toEqual([])
+        for (const log of logs) expect(log.entries.filter((e) => e.message === 'peer disconnected')).toEqual([])
+      } finally {
+        await a.close()
+        await b.close()
+      }
+    }
   })
 })

@@ -223,6 +223,9 @@ export class PeerLinks {
         const dialerOf = (l: PeerLink) => (l.role === 'dialer' ? this.#host.id : remote.nodeId)
         const keepNew = dialerOf(link) < dialerOf(existing)
         if (!keepNew) return false
+        // The peer stays linked through the new link: closing the old one is no disconnect
+        // (no "peer disconnected", no peer:down).
+        this.#links.delete(remote.nodeId)
         existing.fail(CloseCode.duplicate, 'duplicate link')
       }
     }
