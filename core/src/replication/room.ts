@@ -38,7 +38,7 @@ export interface RoomHooks {
 export const MAX_AWARENESS_CLIENTS = 10_000
 
 /** Anti-entropy rounds an update may stay pending, unchanged, before the room drops it. */
-export const PENDING_ROUNDS = 2
+export const PENDING_ROUNDS = 1
 
 /**
  * A room as the application holds it: its name, its `Y.Doc` and its `Awareness`. Edit the
@@ -77,7 +77,7 @@ export class Room implements RoomHandle {
   #hooks: RoomHooks
   #destroyed = false
   /** What was pending at the last anti-entropy round, and for how many rounds in a row. */
-  #stuck: { update: Uint8Array; ds: Uint8Array | null; rounds: number } | undefined
+  #stuck: { waitsFor: string; rounds: number } | undefined
 
   /** Largest encoded size (V2) this room may reach through remote updates. */
   readonly maxBytes: number
@@ -385,7 +385,7 @@ export class Room implements RoomHandle {
   }
 
   /**
-   * Called once an anti-entropy round. Drops what stayed pending, unchanged, through
+   * Called once an anti-entropy round. Drops what stayed pending, waiting for the same content, through
    * PENDING_ROUNDS rounds, and returns true if it did. An honest gap is filled by the repair of
    * the round that finds it, and dropped content comes again with a later repair, since this
    * node's state vector never included it; a gap nobody can fill (an update that refers to
@@ -393,13 +393,15 @@ export class Room implements RoomHandle {
    */
   dropStalePending(): boolean {
     const { pendingStructs, pendingDs } = this.doc.store
-    const stuck = pendingStructs?.update ?? pendingDs
-    if (!stuck) {
+    if (!pendingStructs && !pendingDs) {
       this.#stuck = undefined
       return false
     }
-    if (this.#stuck?.update !== stuck || this.#stuck.ds !== pendingDs)
-      this.#stuck = { update: stuck, ds: pendingDs, rounds: 0 }
+    // What it waits for, not the objects: Yjs rebuilds them on every retry, even when the
+    // retry integrates nothing.
+    const missing = pendingStructs ? [...pendingStructs.missing].sort((x, y) => x[0] - y[0]).join(';') : ''
+    const waitsFor = `${missing}|${pendingDs?.length ?? 0}`
+    if (this.#stuck?.waitsFor !== waitsFor) this.#stuck = { waitsFor, rounds: 0 }
     if (++this.#stuck.rounds <= PENDING_ROUNDS) return false
     this.doc.store.pendingStructs = null
     this.doc.store.pendingDs = null
