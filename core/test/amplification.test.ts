@@ -7,23 +7,13 @@
 import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { applyAwarenessUpdate } from 'y-protocols/awareness'
 import * as encoding from 'lib0/encoding'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
-import { serveNode, type ServedNode } from './helpers.js'
+import { servedPerTest, type ServedNode } from './helpers.js'
 
-const served: ServedNode[] = []
-const cleanups: Array<() => void> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) cleanup()
-  for (const s of served.splice(0)) await s.close()
-})
-const start = async (options: Parameters<typeof serveNode>[0]) => {
-  const s = await serveNode(options)
-  served.push(s)
-  return s
-}
+const { start, cleanups } = servedPerTest()
 const linked = (s: ServedNode, other: ServedNode) =>
   s.node.status().peers.some((p) => p.id === other.node.id && p.link === 'open')
 

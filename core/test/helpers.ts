@@ -2,6 +2,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { attachToServer, type Logger, MeshNode, type MeshNodeOptions } from '@mesh/core'
 import WebSocket from 'ws'
+import { afterEach } from 'vitest'
 import type { Room } from '../src/replication/index.js'
 
 /** A logger that keeps every entry, so tests can assert what was logged. */
@@ -68,3 +69,25 @@ export const openSocket = (
     ws.once('open', () => resolve({ ws, messages, closed }))
     ws.once('error', reject)
   })
+
+/**
+ * Nodes a test file starts, stopped after each test with its cleanups: `start` serves a node,
+ * `cleanups` takes what else to undo (sockets, clients). Call once at the top of a file.
+ */
+export const servedPerTest = (): {
+  start: (options: MeshNodeOptions) => Promise<ServedNode>
+  cleanups: Array<() => void>
+} => {
+  const served: ServedNode[] = []
+  const cleanups: Array<() => void> = []
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) cleanup()
+    for (const s of served.splice(0)) await s.close()
+  })
+  const start = async (options: MeshNodeOptions) => {
+    const s = await serveNode(options)
+    served.push(s)
+    return s
+  }
+  return { start, cleanups }
+}

@@ -7,24 +7,14 @@ import { CloseCode, MeshNode } from '@mesh/core'
 import { openRawSocket, waitUntil, withTimeout, type RawClient } from '@mesh/core/testing'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { YKeyValue } from 'y-utility/y-keyvalue'
-import { memoryLogger, serveNode, type ServedNode } from './helpers.js'
+import { memoryLogger, servedPerTest, type ServedNode } from './helpers.js'
 
-const served: ServedNode[] = []
-const cleanups: Array<() => void> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) cleanup()
-  for (const s of served.splice(0)) await s.close()
-})
-const start = async (options: Parameters<typeof serveNode>[0]) => {
-  const s = await serveNode(options)
-  served.push(s)
-  return s
-}
+const { start, cleanups } = servedPerTest()
 /** How a socket was closed, failing with `what` if it stays open. */
 const closeOf = (client: RawClient, what: string) => withTimeout(client.closed, 5000, what)
 
