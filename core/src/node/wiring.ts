@@ -5,8 +5,12 @@ import { InspectorFeed, INSPECT_ROOM, type FeedSource, type NodeView } from '../
 import {
   antiEntropyRound,
   CommitLog,
+  ConcurrentWrites,
   waitForReplicas,
   Conflicts,
+  PeerLink,
+  YieldOrigin,
+  yieldOwnKeys,
   encodePeer,
   PeerLinks,
   PENDING_ROUNDS,
@@ -82,6 +86,15 @@ export class NodeParts {
       conflict: (event) => emitter.emit('conflict', event),
       merge: (report) => emitter.emit('merge', report),
       progress: () => progress.notify(),
+      yieldKeys: (room, keys, peer) => yieldOwnKeys(room, keys, core.clientId, new YieldOrigin(peer)),
+    })
+    const concurrent = new ConcurrentWrites({
+      clientId: core.clientId,
+      get policy() {
+        return core.onConflict
+      },
+      conflicts: this.conflicts,
+      peerOf: (origin) => (origin instanceof PeerLink ? origin.peerId : undefined),
     })
     const shared = {
       counters: parts.counters,
@@ -115,7 +128,19 @@ export class NodeParts {
     this.rooms = new Rooms({
       clientId: core.clientId,
       log: parts.log,
-      hooks: origins.roomHooks(emitter, () => parts.rooms),
+      hooks: {
+        ...origins.roomHooks(emitter, () => parts.rooms),
+        onConcurrent: (room, writes, origin) => {
+          try {
+            concurrent.handle(room, writes, origin)
+          } catch (error) {
+            logger.error('applying the conflict policy to concurrent writes failed', {
+              room: room.name,
+              error: String(error),
+            })
+          }
+        },
+      },
       maxRooms: limits.maxRooms,
       maxDocumentBytes: limits.maxDocumentBytes,
       logger,

@@ -18,6 +18,8 @@ export interface ConflictsHost {
   conflict(event: ConflictEvent): void
   merge(report: MergeReport): void
   progress(): void
+  /** Makes this node's live entries of `keys` yield to the others' (a relayed conflict resolved with `accept`). */
+  yieldKeys(room: Room, keys: readonly string[], peer: string): void
 }
 
 const keyOf = (peer: string, room: string): string => `${peer}\u0000${room}`
@@ -30,6 +32,8 @@ export class Conflicts {
   #host: ConflictsHost
   #conflicts = new Map<string, MeshConflictError>()
   #resolutions = new Map<string, Resolution>()
+  /** Conflicts raised on a divergence a peer relayed: no (re)sync with the writer decides them. */
+  #relayed = new Set<string>()
 
   constructor(host: ConflictsHost) {
     this.#host = host
@@ -67,8 +71,18 @@ export class Conflicts {
    */
   clear(peer: string, room: string, strategy: Resolution): void {
     const key = keyOf(peer, room)
-    if (!this.#conflicts.delete(key)) return
+    const error = this.#conflicts.get(key)
+    if (!error) return
+    this.#conflicts.delete(key)
     const target = this.#host.existingRoom(room)
+    // The resync below finds no divergence to decide when the writer was never our peer.
+    if (this.#relayed.delete(key) && strategy === 'accept' && target) {
+      this.#host.yieldKeys(
+        target,
+        error.keys.map((k) => k.key),
+        peer,
+      )
+    }
     const link = this.#host.link(peer)
     if (link && target) link.startRoom(target, strategy)
     else this.#resolutions.set(key, strategy)
@@ -78,9 +92,13 @@ export class Conflicts {
     this.#host.progress()
   }
 
-  /** A link found diverged histories under `exception`: quarantine the room on every link. */
-  raise(raised: MeshConflictError): void {
+  /**
+   * A link found diverged histories under `exception` (or a peer relayed a concurrent write
+   * of a key this node wrote: `relayed`): quarantine the room on every link.
+   */
+  raise(raised: MeshConflictError, options: { relayed?: boolean } = {}): void {
     const key = keyOf(raised.peer, raised.room)
+    if (options.relayed) this.#relayed.add(key)
     const known = this.#conflicts.get(key)
     // A conflict raised again (a reconnect, a duplicate link that lost the race) keeps the
     // keys it named before: a later round may see the room already held and name none.

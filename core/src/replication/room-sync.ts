@@ -386,7 +386,7 @@ export class RoomSyncs {
     const room = this.#host.room(name)
     validateUpdate(room.doc, update)
     if (!room.admit(update.length)) return this.#tooBig(room)
-    room.applyState(update, this.#link)
+    room.applyState(update, this.#link, sync.relation === 'diverged')
     sync.incoming = 'synced'
     if (sync.relation === 'diverged') {
       if (sync.policy === 'accept' && sync.remoteSnapshot) {

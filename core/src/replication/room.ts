@@ -2,7 +2,7 @@ import { Awareness, encodeAwarenessUpdate, removeAwarenessStates } from 'y-proto
 import * as Y from 'yjs'
 import type { Commit, CommitLog } from './history.js'
 import type { AwarenessEntry } from './awareness-entries.js'
-import { KV_ARRAY, KvIndex, type KeyChange } from '../store/index.js'
+import { KV_ARRAY, KvIndex, type ConcurrentWrite, type KeyChange } from '../store/index.js'
 import { encodeLight, encodePeer, SyncType } from './protocol.js'
 
 /** Marks a transaction whose commit `applyState` already recorded. */
@@ -29,6 +29,11 @@ export interface RoomHooks {
   onKeys(room: Room, changes: KeyChange[], origin: unknown, transaction: Y.Transaction): void
   /** Called for every commit added to the history. */
   committed(commit: Commit): void
+  /**
+   * Called after a remote transaction left concurrent writes of keys, except while a diverged
+   * (re)sync applies the peer's state: the link's conflict policy decides those.
+   */
+  onConcurrent?(room: Room, writes: ConcurrentWrite[], origin: unknown): void
 }
 
 /**
@@ -78,6 +83,8 @@ export class Room implements RoomHandle {
   #destroyed = false
   /** What was pending at the last anti-entropy round, and for how many rounds in a row. */
   #stuck: { waitsFor: string; rounds: number } | undefined
+  /** True while applyState applies the state of a peer whose history diverged from ours. */
+  #applyingDivergence = false
 
   /** Largest encoded size (V2) this room may reach through remote updates. */
   readonly maxBytes: number
@@ -90,12 +97,17 @@ export class Room implements RoomHandle {
     this.#hooks = options.hooks
     this.doc = new Y.Doc({ gc: true })
     this.doc.clientID = options.clientId
-    this.kv = new KvIndex(this.doc, (changes, transaction) => {
-      transaction.meta.set(
-        KV_ARRAY,
-        changes.map((c) => c.key),
-      )
-      this.#hooks.onKeys(this, changes, transaction.origin, transaction)
+    this.kv = new KvIndex(this.doc, {
+      onChange: (changes, transaction) => {
+        transaction.meta.set(
+          KV_ARRAY,
+          changes.map((c) => c.key),
+        )
+        this.#hooks.onKeys(this, changes, transaction.origin, transaction)
+      },
+      onConcurrent: (writes, transaction) => {
+        if (!this.#applyingDivergence) this.#hooks.onConcurrent?.(this, writes, transaction.origin)
+      },
     })
     this.awareness = new Awareness(this.doc)
     // A node is not an editor: it holds no awareness state of its own.
@@ -259,7 +271,16 @@ export class Room implements RoomHandle {
    * starts a nested transaction, and the listener comes back before that one is emitted,
    * so no local write can escape replication.
    */
-  applyState(update: Uint8Array, origin: object): void {
+  applyState(update: Uint8Array, origin: object, diverged = false): void {
+    this.#applyingDivergence = diverged
+    try {
+      this.#applyState(update, origin)
+    } finally {
+      this.#applyingDivergence = false
+    }
+  }
+
+  #applyState(update: Uint8Array, origin: object): void {
     const relayed = this.#lights.size > 0 || [...this.#links].some((link) => link !== origin)
     if (relayed) {
       Y.applyUpdateV2(this.doc, update, origin)
