@@ -9,8 +9,6 @@ import {
   waitForReplicas,
   Conflicts,
   PeerLink,
-  YieldOrigin,
-  yieldOwnKeys,
   encodePeer,
   PeerLinks,
   PENDING_ROUNDS,
@@ -86,10 +84,8 @@ export class NodeParts {
       conflict: (event) => emitter.emit('conflict', event),
       merge: (report) => emitter.emit('merge', report),
       progress: () => progress.notify(),
-      yieldKeys: (room, keys, peer) => yieldOwnKeys(room, keys, core.clientId, new YieldOrigin(peer)),
     })
     const concurrent = new ConcurrentWrites({
-      clientId: core.clientId,
       get policy() {
         return core.onConflict
       },

@@ -18,8 +18,6 @@ export interface ConflictsHost {
   conflict(event: ConflictEvent): void
   merge(report: MergeReport): void
   progress(): void
-  /** Makes this node's live entries of `keys` yield to the others' (a relayed conflict resolved with `accept`). */
-  yieldKeys(room: Room, keys: readonly string[], peer: string): void
 }
 
 const keyOf = (peer: string, room: string): string => `${peer}\u0000${room}`
@@ -32,8 +30,6 @@ export class Conflicts {
   #host: ConflictsHost
   #conflicts = new Map<string, MeshConflictError>()
   #resolutions = new Map<string, Resolution>()
-  /** Conflicts raised on a divergence a peer relayed: no (re)sync with the writer decides them. */
-  #relayed = new Set<string>()
 
   constructor(host: ConflictsHost) {
     this.#host = host
@@ -71,18 +67,8 @@ export class Conflicts {
    */
   clear(peer: string, room: string, strategy: Resolution): void {
     const key = keyOf(peer, room)
-    const error = this.#conflicts.get(key)
-    if (!error) return
-    this.#conflicts.delete(key)
+    if (!this.#conflicts.delete(key)) return
     const target = this.#host.existingRoom(room)
-    // The resync below finds no divergence to decide when the writer was never our peer.
-    if (this.#relayed.delete(key) && strategy === 'accept' && target) {
-      this.#host.yieldKeys(
-        target,
-        error.keys.map((k) => k.key),
-        peer,
-      )
-    }
     const link = this.#host.link(peer)
     if (link && target) link.startRoom(target, strategy)
     else this.#resolutions.set(key, strategy)
@@ -93,12 +79,11 @@ export class Conflicts {
   }
 
   /**
-   * A link found diverged histories under `exception` (or a peer relayed a concurrent write
-   * of a key this node wrote: `relayed`): quarantine the room on every link.
+   * A link found diverged histories under `exception`, or a peer relayed a write concurrent
+   * with this node's own: quarantine the room on every link.
    */
-  raise(raised: MeshConflictError, options: { relayed?: boolean } = {}): void {
+  raise(raised: MeshConflictError): void {
     const key = keyOf(raised.peer, raised.room)
-    if (options.relayed) this.#relayed.add(key)
     const known = this.#conflicts.get(key)
     // A conflict raised again (a reconnect, a duplicate link that lost the race) keeps the
     // keys it named before: a later round may see the room already held and name none.

@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import type { JsonValue } from '../common/index.js'
-import { isRightOf, unseenBy } from './array-order.js'
+import { appended, isRightOf, unseenBy } from './array-order.js'
 import { capMerges } from './cap-merges.js'
 import { asKvEntry, KV_ARRAY, type KvEntry } from './kv-entry.js'
 
@@ -234,10 +234,8 @@ export class KvIndex {
           // A write the relaying node already resolved against ours: no duplicate is left here.
           const entry = !transaction.local && client !== own ? asKvEntry(entryAt(item, i)) : undefined
           const mine = entry && (ownRemoved.get(entry.key) ?? this.#ownSlot(entry.key))
-          if (entry && mine && unseenBy(item, i, mine)) {
-            const other = { client, clock: item.id.clock + i, entry }
-            this.#supersede(other)
-            concurrent.push({ key: entry.key, own: mine, other })
+          if (entry && mine && appended(this.#doc, mine) && unseenBy(item, i, mine)) {
+            concurrent.push({ key: entry.key, own: mine, other: { client, clock: item.id.clock + i, entry } })
           }
           return
         }
@@ -258,7 +256,12 @@ export class KvIndex {
           // Two live entries are concurrent for sure; ours removed by the relaying node, when
           // this write had not seen it.
           const mine = current?.client === own ? current : ownRemoved.get(entry.key)
-          if (mine && (mine === current || unseenBy(item, i, mine))) {
+          // A write-back placed before others (rightOrigin set) is a policy's resolution, not a write.
+          if (
+            mine &&
+            appended(this.#doc, mine) &&
+            (mine === current ? item.rightOrigin === null : unseenBy(item, i, mine))
+          ) {
             concurrent.push({ key: entry.key, own: mine, other: slot })
           }
         }
