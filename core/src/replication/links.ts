@@ -1,7 +1,7 @@
 import { CloseCode, MeshError, peerUrlProblem, type Logger, type MeshSocket, type Progress } from '../common/index.js'
 import { PeerDialer, type BackoffOptions, type DialerHost } from './peer-dialer.js'
 import { PeerLink, type LinkHost } from './peer-link.js'
-import type { Hello } from './protocol.js'
+import type { Hello } from './peer-messages.js'
 
 /** A connected peer, as events report it. */
 export interface PeerEvent {

@@ -14,17 +14,8 @@ import { matchingSecret, newNonce, receiveFrame, sign, signAll, type FrameRules 
 import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
 import type { HistoryRelation } from './compare.js'
 import { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
-import {
-  decodePeer,
-  encodePeer,
-  MessageType,
-  PROTOCOL_VERSION,
-  type AnswerStatus,
-  type CallMessage,
-  type Hello,
-  type PeerMessage,
-  type Resolution,
-} from './protocol.js'
+import { decodePeer, encodePeer, type Hello, type PeerMessage } from './peer-messages.js'
+import { MessageType, PROTOCOL_VERSION, type AnswerStatus, type CallMessage, type Resolution } from './protocol.js'
 import { FrameAssembler, PART_BYTES, pieceBytes, splitFrame } from './frame-parts.js'
 import type { PeerSink, Room } from './room.js'
 import { RoomSyncs, type LinkRoomState, type MergeReport } from './room-sync.js'

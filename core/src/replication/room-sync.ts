@@ -20,7 +20,8 @@ import {
   type ChangedKeys,
   type ConflictPolicy,
 } from './conflict.js'
-import { encodePeer, type Hello, type Resolution } from './protocol.js'
+import { encodePeer, type Hello } from './peer-messages.js'
+import type { Resolution } from './protocol.js'
 import type { PeerSink, Room } from './room.js'
 import { inspectUpdate } from './update-check.js'
 

@@ -3,7 +3,9 @@ import * as Y from 'yjs'
 import type { Commit, CommitLog } from './history.js'
 import type { AwarenessEntry } from './awareness-entries.js'
 import { KV_ARRAY, KvIndex, type KeyChange } from '../store/index.js'
-import { encodeLight, encodePeer, SyncType } from './protocol.js'
+import { encodeLight } from './light-messages.js'
+import { encodePeer } from './peer-messages.js'
+import { SyncType } from './protocol.js'
 
 /** Marks a transaction whose commit `applyState` already recorded. */
 const RECORDED = Symbol('recorded')
