@@ -1,4 +1,4 @@
-import type { JsonValue } from '../common/index.js'
+import { MeshError, type JsonValue } from '../common/index.js'
 
 /** How a member is doing, as this node judges it. */
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left'
@@ -35,4 +35,12 @@ export interface Member {
   /** Milliseconds since the epoch this node last heard the member was alive. */
   lastSeen: number
   meta: Record<string, JsonValue>
+}
+
+/** A copy of the capabilities a node declares; throws a `bad_request` MeshError unless it is an array of strings. */
+export const capabilityList = (capabilities: unknown): string[] => {
+  if (!Array.isArray(capabilities) || !capabilities.every((c) => typeof c === 'string')) {
+    throw new MeshError('bad_request', 'capabilities must be an array of strings')
+  }
+  return [...capabilities]
 }
