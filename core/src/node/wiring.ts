@@ -61,11 +61,14 @@ export class NodeParts {
   readonly view: NodeView
   readonly discovery: Discovery[]
   readonly router: Router
+  /** The input limits in force. */
+  readonly limits: Readonly<Required<MeshLimits>>
   #core: NodeCore
   #antiEntropy: ReturnType<typeof setInterval> | undefined
 
   constructor(core: NodeCore, limits: Readonly<Required<MeshLimits>>, options: MeshNodeOptions) {
     this.#core = core
+    this.limits = limits
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the object literals below have their own `this`
     const parts = this
     const logger = core.logger
