@@ -1,6 +1,8 @@
 export * from './actors.js'
 export * from './call-error.js'
+export * from './call-options.js'
 export * from './placement.js'
+export type { CallLink } from './pending-call.js'
 export * from './router.js'
 export * from './pubsub.js'
 export * from './seen-ids.js'
