@@ -132,14 +132,16 @@ export class PubSub {
     if (origin.length === 0 || origin.length > MAX_ORIGIN_LENGTH) throw new Error('bad publish origin')
     const problem = topicProblem(topic)
     if (problem) throw new Error(`bad publish topic: ${problem}`)
-    if (byteLength(payload) > this.maxPayloadBytes) throw new Error('publish payload too large')
-    toJsonValue(JSON.parse(payload), 'publish payload')
     const id = `${seq}/${origin}`
-    if (this.#closed || origin === this.#host.id || !this.#seen.add(id)) {
+    // Copies are dropped before their payload is parsed: in a mesh with cycles most frames are copies.
+    if (this.#closed || origin === this.#host.id || this.#seen.has(id)) {
       this.#host.metrics.pubsubDuplicates++
       return
     }
-    this.#deliver(topic, payload, { topic, origin, id })
+    if (byteLength(payload) > this.maxPayloadBytes) throw new Error('publish payload too large')
+    const value = toJsonValue(JSON.parse(payload), 'publish payload')
+    this.#seen.add(id)
+    this.#deliver(topic, payload, { topic, origin, id }, value)
     let relayed = 0
     const frame = encodePeer.publish(message)
     for (const link of this.#host.links()) {
@@ -175,8 +177,8 @@ export class PubSub {
     return { id, delivered, relayed }
   }
 
-  /** Hands a message to this node's subscribers; returns how many there were. */
-  #deliver(topic: string, payload: string, message: TopicMessage): number {
+  /** Hands a message to this node's subscribers; returns how many there were. `value` is a copy the first handler may have. */
+  #deliver(topic: string, payload: string, message: TopicMessage, value?: JsonValue): number {
     const handlers = this.#handlers.get(topic)
     const sinks = this.#sinks.get(topic)
     let delivered = 0
@@ -188,11 +190,14 @@ export class PubSub {
       }
     }
     if (handlers) {
+      let copy = value
       for (const handler of [...handlers]) {
         delivered++
         try {
-          // Each handler parses its own copy: one handler's changes never reach another.
-          handler(JSON.parse(payload) as JsonValue, message)
+          // Each handler gets its own copy: one handler's changes never reach another.
+          const own = copy ?? (JSON.parse(payload) as JsonValue)
+          copy = undefined
+          handler(own, message)
         } catch (error) {
           this.#host.metrics.failed('subscriber')
           this.#host.logger.error('subscriber failed', { topic, error: String(error) })

@@ -15,6 +15,10 @@ export class SeenIds {
     return this.#ids.size
   }
 
+  has(id: string): boolean {
+    return this.#ids.has(id)
+  }
+
   /** Records `id`; false when it was seen already. */
   add(id: string): boolean {
     if (this.#ids.has(id)) return false
