@@ -46,8 +46,10 @@ export interface PubSubHost {
   links(): Iterable<TopicLink>
 }
 
-/** Message ids remembered to drop the copies a mesh with cycles delivers. */
+/** Message ids remembered per origin to drop the copies a mesh with cycles delivers. */
 export const SEEN_MESSAGES = 65_536
+/** Origins (nodes) whose message ids are remembered. */
+const SEEN_ORIGINS = 4096
 /** Room for the rest of a `publish` frame beside its payload. */
 const FRAME_OVERHEAD = 4096
 const MAX_ORIGIN_LENGTH = 128
@@ -64,7 +66,7 @@ export class PubSub {
   #host: PubSubHost
   #handlers = new Map<string, Set<TopicHandler>>()
   #sinks = new Map<string, Set<TopicSink>>()
-  #seen = new SeenIds(SEEN_MESSAGES)
+  #seen = new SeenIds({ window: SEEN_MESSAGES, maxOrigins: SEEN_ORIGINS })
   // Random per process, so the ids of a restarted node with the same id are new ones.
   #seq = Math.floor(Math.random() * 2 ** 40)
   #closed = false
@@ -132,16 +134,15 @@ export class PubSub {
     if (origin.length === 0 || origin.length > MAX_ORIGIN_LENGTH) throw new Error('bad publish origin')
     const problem = topicProblem(topic)
     if (problem) throw new Error(`bad publish topic: ${problem}`)
-    const id = `${seq}/${origin}`
     // Copies are dropped before their payload is parsed: in a mesh with cycles most frames are copies.
-    if (this.#closed || origin === this.#host.id || this.#seen.has(id)) {
+    if (this.#closed || origin === this.#host.id || this.#seen.has(origin, seq)) {
       this.#host.metrics.pubsubDuplicates++
       return
     }
     if (byteLength(payload) > this.maxPayloadBytes) throw new Error('publish payload too large')
     const value = toJsonValue(JSON.parse(payload), 'publish payload')
-    this.#seen.add(id)
-    this.#deliver(topic, payload, { topic, origin, id }, value)
+    this.#seen.add(origin, seq)
+    this.#deliver(topic, payload, { topic, origin, id: `${seq}/${origin}` }, value)
     let relayed = 0
     const frame = encodePeer.publish(message)
     for (const link of this.#host.links()) {
