@@ -5,7 +5,7 @@
  */
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
-import { assertFrameEnd, encodeFrame, MessageType, SyncType } from './protocol.js'
+import { assertFrameEnd, encodeFrame, MessageType, SyncType, TopicOp } from './protocol.js'
 
 /** A decoded light-peer (y-protocols) message. */
 export type LightMessage =
@@ -13,6 +13,8 @@ export type LightMessage =
   | { type: typeof MessageType.awareness; update: Uint8Array }
   | { type: typeof MessageType.auth }
   | { type: typeof MessageType.queryAwareness }
+  | { type: typeof MessageType.topic; subscribe: boolean; topic: string }
+  | { type: typeof MessageType.message; topic: string; payload: string }
 
 /** Decodes one light-peer frame. Throws on anything malformed or unknown. */
 export const decodeLight = (bytes: Uint8Array): LightMessage => {
@@ -40,6 +42,15 @@ export const decodeLight = (bytes: Uint8Array): LightMessage => {
     case MessageType.queryAwareness:
       message = { type }
       break
+    case MessageType.topic: {
+      const op = decoding.readVarUint(d)
+      if (op !== TopicOp.subscribe && op !== TopicOp.unsubscribe) throw new Error(`unknown topic operation ${op}`)
+      message = { type, subscribe: op === TopicOp.subscribe, topic: decoding.readVarString(d) }
+      break
+    }
+    case MessageType.message:
+      message = { type, topic: decoding.readVarString(d), payload: decoding.readVarString(d) }
+      break
     default:
       throw new Error(`unknown message type ${type}`)
   }
@@ -64,6 +75,24 @@ export const encodeLight = {
     encodeFrame((e) => {
       encoding.writeVarUint(e, MessageType.auth)
       encoding.writeVarUint(e, 0)
+      encoding.writeVarString(e, reason)
+    }),
+  topic: (subscribe: boolean, topic: string) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.topic)
+      encoding.writeVarUint(e, subscribe ? TopicOp.subscribe : TopicOp.unsubscribe)
+      encoding.writeVarString(e, topic)
+    }),
+  message: (topic: string, payload: string) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.message)
+      encoding.writeVarString(e, topic)
+      encoding.writeVarString(e, payload)
+    }),
+  refused: (topic: string, reason: string) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.refused)
+      encoding.writeVarString(e, topic)
       encoding.writeVarString(e, reason)
     }),
 }

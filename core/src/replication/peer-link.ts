@@ -7,7 +7,7 @@ import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries
 import type { HistoryRelation } from './compare.js'
 import { LinkHandshake, type HandshakeHost } from './link-handshake.js'
 import { decodePeer, encodePeer, type Hello, type PeerMessage } from './peer-messages.js'
-import { MessageType, type AnswerStatus, type CallMessage, type Resolution } from './protocol.js'
+import { MessageType, type AnswerStatus, type CallMessage, type PublishMessage, type Resolution } from './protocol.js'
 import { FrameAssembler, PART_BYTES, pieceBytes, splitFrame } from './frame-parts.js'
 import type { PeerSink, Room } from './room.js'
 import { RoomSyncs, type LinkRoomState, type MergeReport } from './room-sync.js'
@@ -55,6 +55,8 @@ export interface LinkHost extends HandshakeHost {
   call(message: CallMessage, link: PeerLink): void
   /** The answer to a routed call this node sent or relayed. */
   answer(message: { callId: number; status: AnswerStatus; body: string }, link: PeerLink): void
+  /** A pub/sub message (docs/routing.md): the host checks it (a throw closes the link). */
+  publish(message: PublishMessage, link: PeerLink): void
 }
 
 const truncate = (text: string): string => (text.length > MAX_REASON ? `${text.slice(0, MAX_REASON - 1)}…` : text)
@@ -270,6 +272,8 @@ export class PeerLink implements Connection, PeerSink {
         return this.#host.call(message, this)
       case MessageType.answer:
         return this.#host.answer(message, this)
+      case MessageType.publish:
+        return this.#host.publish(message, this)
     }
   }
   #onHello(hello: Hello): void {

@@ -13,6 +13,7 @@ import {
   RESOLUTIONS,
   type AnswerStatus,
   type CallMessage,
+  type PublishMessage,
   type Resolution,
 } from './protocol.js'
 
@@ -46,6 +47,7 @@ export type PeerMessage =
   | { type: typeof MessageType.part; total: number; piece: Uint8Array }
   | ({ type: typeof MessageType.call } & CallMessage)
   | { type: typeof MessageType.answer; callId: number; status: AnswerStatus; body: string }
+  | ({ type: typeof MessageType.publish } & PublishMessage)
 
 /** Encoders for peer-link frames. */
 export const encodePeer = {
@@ -146,6 +148,14 @@ export const encodePeer = {
       encoding.writeVarUint(e, ANSWER_STATUSES.indexOf(status))
       encoding.writeVarString(e, body)
     }),
+  publish: (m: PublishMessage) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.publish)
+      encoding.writeVarString(e, m.origin)
+      encoding.writeVarUint(e, m.seq)
+      encoding.writeVarString(e, m.topic)
+      encoding.writeVarString(e, m.payload)
+    }),
 }
 
 /** Decodes one peer-link frame. Throws on anything malformed, unknown or with trailing bytes. */
@@ -240,6 +250,15 @@ export const decodePeer = (bytes: Uint8Array): PeerMessage => {
       message = { type, callId, status, body: decoding.readVarString(d) }
       break
     }
+    case MessageType.publish:
+      message = {
+        type,
+        origin: decoding.readVarString(d),
+        seq: decoding.readVarUint(d),
+        topic: decoding.readVarString(d),
+        payload: decoding.readVarString(d),
+      }
+      break
     default:
       throw new Error(`unknown peer message type ${type}`)
   }
