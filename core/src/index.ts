@@ -53,6 +53,16 @@ export type {
 export { CALL_ERROR_CODES, MeshCallError, SHARDS, shardOf } from './routing/index.js'
 export type { Actor, ActorFactory, CallErrorCode, CallOptions } from './routing/index.js'
 
+// Persistence: the storage contract and an in-memory adapter (docs/persistence.md).
+export { MemoryStorage } from './persistence/index.js'
+export type {
+  CompactionOptions,
+  PersistenceStatus,
+  StorageAdapter,
+  StorageStats,
+  StoredRoom,
+} from './persistence/index.js'
+
 // The adapter seam and security.
 export type { Connection, MeshSocket } from './common/index.js'
 export type { AuthDecision, AuthRequest, AuthResult, Authenticate } from './security/index.js'
