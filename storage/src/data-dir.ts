@@ -65,7 +65,7 @@ export const prepareDataDir = (dir: string): { levelDir: string; created: boolea
     if (entries.length > 0) {
       throw new StorageOpenError(
         marker,
-        `${dir} is not a Mesh data directory (no ${MARKER_FILE}, and it holds other files): give an empty or new directory`,
+        `${dir} is not a Mesh data directory (${marker} is missing and other files are there); give an empty or new directory`,
       )
     }
     mkdirSync(dir, { recursive: true })

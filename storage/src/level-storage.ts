@@ -59,6 +59,8 @@ export class LevelStorage implements StorageAdapter {
   /** Every room, with the sequence numbers of its log: [first, next). */
   #rooms = new Map<string, { first: number; next: number }>()
   #syncTimer: ReturnType<typeof setTimeout> | undefined
+  /** Something was written that no fsync covers yet. */
+  #unsynced = false
   #stats = { syncs: 0, syncMsTotal: 0, lastSyncMs: 0 }
 
   constructor(options: LevelStorageOptions) {
@@ -153,7 +155,12 @@ export class LevelStorage implements StorageAdapter {
   /** Writes what is queued, fsyncs it (unless the policy is `never`) and closes the database. */
   async close(): Promise<void> {
     if (this.#closed) return
-    const last = this.#call((waiter) => ({ kind: this.fsync.kind === 'never' ? 'barrier' : 'sync', waiter }))
+    // A sync op writes a marker: only when there is something to sync, so a store that was
+    // only read (or refused) is left byte for byte as it was.
+    const last = this.#call((waiter) => ({
+      kind: this.fsync.kind !== 'never' && this.#unsynced ? 'sync' : 'barrier',
+      waiter,
+    }))
     this.#closed = true
     await last.catch(() => {})
     clearTimeout(this.#syncTimer)
@@ -220,7 +227,10 @@ export class LevelStorage implements StorageAdapter {
         const started = performance.now()
         await db.batch(batch, { sync })
         if (sync) this.#synced(performance.now() - started)
-        else this.#scheduleSync()
+        else {
+          this.#unsynced = true
+          this.#scheduleSync()
+        }
       }
     } catch (error) {
       // Nothing of the batch was written: the log ranges are what they were.
@@ -232,6 +242,7 @@ export class LevelStorage implements StorageAdapter {
   }
 
   #synced(ms: number): void {
+    this.#unsynced = false
     this.#stats.syncs++
     this.#stats.syncMsTotal += ms
     this.#stats.lastSyncMs = ms
