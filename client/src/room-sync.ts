@@ -24,6 +24,8 @@ export interface RoomSyncOptions {
   send: (frame: Uint8Array<ArrayBuffer>) => void
   /** The step2 answering our step1 was applied: we are caught up. */
   synced: () => void
+  /** A rollback replaced the replica with this doc. */
+  replaced?: (doc: Y.Doc) => void
 }
 
 /**
@@ -50,11 +52,13 @@ export class RoomSync {
   /** What each step2 we still expect answers: the handshake, or a read-only rollback. */
   #expected: Array<'handshake' | 'rollback'> = []
   #synced: () => void
+  #replaced: ((doc: Y.Doc) => void) | undefined
 
   constructor(options: RoomSyncOptions) {
     this.#emitter = options.emitter
     this.#send = options.send
     this.#synced = options.synced
+    this.#replaced = options.replaced
     this.#doc = new Y.Doc()
     this.#doc.on('update', this.#onDocUpdate)
     this.store = new ClientStore(this.#doc, { emitter: this.#emitter, remoteOrigin: this.#remote })
@@ -201,6 +205,7 @@ export class RoomSync {
     this.#doc = fresh
     fresh.on('update', this.#onDocUpdate)
     this.store.attach(fresh)
+    this.#replaced?.(fresh)
     old.destroy()
     this.#dirty = false
     const after = this.store.toJSON()
