@@ -44,6 +44,9 @@ export const RATIOS: ReadonlyArray<readonly [string, string]> = [
   ['replicated_puts_1w', 'redis_set'],
   ['replicated_puts_batched', 'redis_set'],
   ['replicated_puts_1w', 'naive_yjs_mesh_1w'],
+  ['persist_puts_per_s_always', 'persist_puts_per_s_memory'],
+  ['persist_puts_per_s_batch50', 'persist_puts_per_s_memory'],
+  ['persist_puts_per_s_never', 'persist_puts_per_s_memory'],
 ]
 
 interface TargetSpec {
@@ -70,6 +73,9 @@ export const TARGETS: readonly TargetSpec[] = [
   { name: 'heap_bytes_per_key', op: '<=', bound: 150 },
   { name: 'churn_heap_mb', op: '<=', bound: 5 },
   { name: 'light_peers_fanout_p99_ms', op: '<=', bound: 50 },
+  // Issue 17: persistence.
+  { name: 'persist_puts_per_s_batch50 / persist_puts_per_s_memory', op: '>=', bound: 0.5 },
+  { name: 'restart_1m_ms', op: '<=', bound: 3_000, missing: 'not in smoke mode' },
 ]
 
 /** Suffixes of the bare-layout baselines of a metric (issue 14), and their column titles. */

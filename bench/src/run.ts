@@ -14,6 +14,7 @@ import { measureColdJoin } from './metrics/cold-join.js'
 import { measureConvergence } from './metrics/convergence.js'
 import { measureDistinct } from './metrics/distinct.js'
 import { measureFanout } from './metrics/fanout.js'
+import { measurePersistence } from './metrics/persistence.js'
 import { measureThroughput } from './metrics/throughput.js'
 import { parseOptions, USAGE } from './options.js'
 import { installCleanup, killAll } from './processes.js'
@@ -34,6 +35,10 @@ export const METRIC_ORDER = [
   'churn_put_ops',
   'put_object_distinct_ops',
   'light_peers_fanout_p99_ms',
+  'persist_puts_per_s_always',
+  'persist_puts_per_s_batch50',
+  'persist_puts_per_s_never',
+  'restart_1m_ms',
 ]
 
 /** Baseline names in report order: issue 3's, then the bare layouts of issue 14. */
@@ -51,6 +56,7 @@ export const BASELINE_ORDER = [
   'churn_heap_mb_yarray',
   'put_object_distinct_ops_ymap',
   'put_object_distinct_ops_yarray',
+  'persist_puts_per_s_memory',
 ]
 
 const main = async (): Promise<number> => {
@@ -81,6 +87,7 @@ const main = async (): Promise<number> => {
   await measureChurn(ctx)
   await measureDistinct(ctx)
   await measureFanout(ctx)
+  await measurePersistence(ctx)
   if (options.mode !== 'full' && ctx.wants('cold_join_1m_ms')) ctx.skip('cold_join_1m_ms', 'full mode only')
 
   machine.loadAverage.end = loadAverage()
