@@ -3,6 +3,7 @@ import { runStorageTests, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { serveNode, type ServedNode } from './helpers.js'
+import { serveRest } from './rest-server.js'
 
 runStorageTests('MemoryStorage', () => {
   const adapter = new MemoryStorage()
@@ -108,9 +109,18 @@ describe('persistence on a node', () => {
     let fail = true
     storage.append = (room, updates) => (fail ? Promise.reject(new Error('EIO (test)')) : append(room, updates))
     await expect(n.put('k', 1)).rejects.toMatchObject({ code: 'storage_failed' })
+    const cleanups: Array<() => Promise<void> | void> = []
+    const api = await serveRest(n, cleanups)
+    const res = await fetch(`${api}/kv/rest`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: '1',
+    })
+    expect(res.status).toBe(500)
+    for (const cleanup of cleanups) await cleanup()
     fail = false
     await n.put('k2', 2)
-    expect(n.status().persistence?.appendFailures).toBe(1)
+    expect(n.status().persistence?.appendFailures).toBe(2)
   })
 
   it('writes made before the node was ready are stored too, and merged with what it loaded', async () => {

@@ -86,6 +86,7 @@ const STATUS_OF: Partial<Record<MeshError['code'], number>> = {
   conflict: 409,
   closed: 503,
   timeout: 504,
+  storage_failed: 500,
 }
 
 /** The HTTP status of each typed call error (DESIGN §8). */
