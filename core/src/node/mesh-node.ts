@@ -114,8 +114,9 @@ export class MeshNode {
 
   /**
    * Waits until every write this node has applied so far in `room` (default `default`) is
-   * stored (with the `persistence` option), and at least `replicas` directly linked peers hold it. Rejects with a `timeout` MeshError naming
-   * how many did, so a caller can tell an acknowledged write from one only this node holds.
+   * stored (with the `persistence` option) and at least `replicas` directly linked peers hold
+   * it. Rejects with a `timeout` MeshError naming how many did, so a caller can tell an
+   * acknowledged write from one only this node holds.
    *
    * @example
    * await node.put('config:limit', 100)

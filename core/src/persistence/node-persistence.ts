@@ -104,6 +104,7 @@ export class NodePersistence {
     await Promise.all([...this.#rooms.values()].map((room) => room.compact()))
   }
 
+  /** Figures for `node.status().persistence` and the `mesh_storage_*` metrics. */
   status(): PersistenceStatus {
     let logBytes = 0
     let snapshotBytes = 0
