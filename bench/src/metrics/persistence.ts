@@ -47,7 +47,7 @@ const withDir = async <T>(body: (dir: string) => Promise<T>): Promise<T> => {
  */
 export const measurePersistence = async (ctx: Context): Promise<void> => {
   const { sizes } = ctx.options
-  const count = ctx.options.mode === 'smoke' ? 2_000 : ctx.options.mode === 'quick' ? 20_000 : 50_000
+  const count = ctx.options.mode === 'smoke' ? 500 : ctx.options.mode === 'quick' ? 20_000 : 50_000
   for (const policy of POLICIES) {
     const name = putsName(policy)
     await ctx.guard([name], async () => {
