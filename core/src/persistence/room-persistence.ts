@@ -107,13 +107,12 @@ export class RoomPersistence {
   /**
    * Applies what storage holds for this room: the snapshot through `applyState` (the room's
    * V2 path, which spares re-encoding a whole state nobody else receives), then the log in
-   * one transaction. Whatever the doc held before (writes made before the node was ready) is
-   * appended, so it is stored too.
+   * one transaction. Writes made before (the node was not ready yet) were appended as they
+   * happened: this listener is attached from the room's creation.
    */
   async load(applyState: (update: Uint8Array, origin: object) => void): Promise<void> {
     const stored = await this.#adapter.load(this.name)
     const doc = this.#doc
-    const before = doc.store.clients.size > 0 ? Y.encodeStateAsUpdate(doc) : undefined
     if (stored.snapshot) applyState(stored.snapshot, this)
     if (stored.updates.length > 0) {
       Y.transact(
@@ -125,12 +124,12 @@ export class RoomPersistence {
       )
     }
     this.#snapshotBytes = stored.snapshot?.length ?? 0
+    // The loaded log includes what was appended before the load (adapters keep call order).
     this.#logBytes = stored.updates.reduce((sum, u) => sum + u.length, 0)
     if (stored.skipped) {
       this.#counters.skippedRecords += stored.skipped
       this.#logger.warn('skipped torn or corrupt records while loading', { room: this.name, records: stored.skipped })
     }
-    if (before) this.#append(before)
     this.#maybeCompact()
   }
 
