@@ -13,8 +13,10 @@ import {
   PeerLinks,
   PENDING_ROUNDS,
   Rooms,
+  type Room,
 } from '../replication/index.js'
 import type { ConflictPolicy } from '../replication/index.js'
+import { NodePersistence } from '../persistence/index.js'
 import { PubSub, Router } from '../routing/index.js'
 import { Admission } from '../security/index.js'
 import { DEFAULT_ROOM, EphemeralSweeper, MeshStore } from '../store/index.js'
@@ -24,6 +26,23 @@ import type { MeshLimits, MeshNodeOptions } from './options.js'
 import { resolveSecrets } from './options.js'
 import { CommitOrigins } from './origins.js'
 import { makeNodeView } from './view.js'
+
+/** The node's persistence, if the `persistence` option asks for it. */
+const makePersistence = (
+  option: MeshNodeOptions['persistence'],
+  logger: Logger,
+  room: (name: string) => Room,
+): NodePersistence | undefined => {
+  if (option === undefined) return undefined
+  const { storage, compaction } = 'storage' in option ? option : { storage: option, compaction: undefined }
+  if (typeof storage.append !== 'function' || typeof storage.load !== 'function') {
+    throw new MeshError(
+      'bad_option',
+      'persistence must be a StorageAdapter (e.g. new LevelStorage({ dir }) from @mesh/storage)',
+    )
+  }
+  return new NodePersistence({ adapter: storage, host: { logger, room }, compaction })
+}
 
 /** How long an empty idle room, or a departed client's awareness clock, is kept, in `deadAfterMs`. */
 const IDLE_DEAD_AFTERS = 12
@@ -64,6 +83,8 @@ export class NodeParts {
   /** The input limits in force. */
   readonly limits: Readonly<Required<MeshLimits>>
   readonly pubsub: PubSub
+  /** Set when the node keeps its rooms in storage. */
+  readonly persistence: NodePersistence | undefined
   #core: NodeCore
   #antiEntropy: ReturnType<typeof setInterval> | undefined
 
@@ -107,6 +128,7 @@ export class NodeParts {
       lights: () => parts.lights,
       router: () => parts.router,
       pubsub: () => parts.pubsub,
+      persistence: () => parts.persistence,
     }
     this.links = new PeerLinks({
       id: core.id,
@@ -126,6 +148,7 @@ export class NodeParts {
       peerUp: (event) => emitter.emit('peer:up', event),
       peerDown: (event) => emitter.emit('peer:down', event),
     })
+    this.persistence = makePersistence(options.persistence, logger, (name) => parts.rooms.room(name))
     this.rooms = new Rooms({
       clientId: core.clientId,
       log: parts.log,
@@ -158,9 +181,11 @@ export class NodeParts {
           },
         }),
       created: (room) => {
+        parts.persistence?.attach(room)
         for (const link of parts.links.values()) link.startRoom(room)
       },
       unloaded: (name) => {
+        parts.persistence?.detach(name)
         for (const link of parts.links.values()) link.dropRoom(name)
       },
     })
@@ -319,6 +344,9 @@ export class NodeParts {
     this.membership.leave()
     this.links.leave('node is leaving')
     this.lights.close()
+    await this.persistence?.close().catch((error: unknown) => {
+      core.logger.error('could not close storage', { error: String(error) })
+    })
     this.rooms.destroy()
     this.progress.notify()
     this.emitter.clear()
@@ -336,6 +364,7 @@ export class NodeParts {
     if (!room) throw new MeshError('not_found', `no room "${name}"`)
     this.rooms.storeOf(name).flush()
     room.flush()
+    await this.persistence?.durable(name)
     if (replicas === 0) return
     await waitForReplicas(room, this.links, this.progress, replicas, options.timeoutMs ?? 5000)
   }
