@@ -111,10 +111,8 @@ export class NodeParts {
       progress: () => progress.notify(),
     })
     const concurrent = new ConcurrentWrites({
-      get policy() {
-        return core.onConflict
-      },
       conflicts: this.conflicts,
+      policy: () => core.onConflict,
       peerOf: (origin) => (origin instanceof PeerLink ? origin.peerId : undefined),
     })
     const shared = {
@@ -154,16 +152,8 @@ export class NodeParts {
       log: parts.log,
       hooks: {
         ...origins.roomHooks(emitter, () => parts.rooms),
-        onConcurrent: (room, writes, origin) => {
-          try {
-            concurrent.handle(room, writes, origin)
-          } catch (error) {
-            logger.error('applying the conflict policy to concurrent writes failed', {
-              room: room.name,
-              error: String(error),
-            })
-          }
-        },
+        onConcurrent: (room, writes, origin) =>
+          parts.guard('concurrent-writes', () => concurrent.handle(room, writes, origin)),
       },
       maxRooms: limits.maxRooms,
       maxDocumentBytes: limits.maxDocumentBytes,
@@ -344,9 +334,7 @@ export class NodeParts {
     this.membership.leave()
     this.links.leave('node is leaving')
     this.lights.close()
-    await this.persistence?.close().catch((error: unknown) => {
-      core.logger.error('could not close storage', { error: String(error) })
-    })
+    await this.persistence?.close()
     this.rooms.destroy()
     this.progress.notify()
     this.emitter.clear()
@@ -355,18 +343,13 @@ export class NodeParts {
   /** `node.flush`: waits until `replicas` linked peers hold every write of `room` (see MeshNode). */
   async flush(options: { replicas?: number; room?: string; timeoutMs?: number }): Promise<void> {
     this.assertOpen()
-    const replicas = options.replicas ?? 1
-    if (!Number.isInteger(replicas) || replicas < 0) {
-      throw new MeshError('bad_request', 'replicas must be a whole number of peers, 0 or more')
-    }
     const name = options.room ?? DEFAULT_ROOM
     const room = this.rooms.existing(name)
     if (!room) throw new MeshError('not_found', `no room "${name}"`)
     this.rooms.storeOf(name).flush()
     room.flush()
     await this.persistence?.durable(name)
-    if (replicas === 0) return
-    await waitForReplicas(room, this.links, this.progress, replicas, options.timeoutMs ?? 5000)
+    await waitForReplicas(room, this.links, this.progress, options.replicas ?? 1, options.timeoutMs ?? 5000)
   }
 
   /** `node.syncUp`: every dialed peer connected and every link synced, or the first pending conflict. */

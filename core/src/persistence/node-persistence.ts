@@ -122,10 +122,14 @@ export class NodePersistence {
     }
   }
 
-  /** Waits for what is in flight, then closes the adapter. */
+  /** Waits for what is in flight, then closes the adapter; a failure is logged (the node is closing anyway). */
   async close(): Promise<void> {
-    await Promise.all([...this.#rooms.values()].map((room) => room.close()))
-    await this.#adapter.close()
+    try {
+      await Promise.all([...this.#rooms.values()].map((room) => room.close()))
+      await this.#adapter.close()
+    } catch (error) {
+      this.#host.logger.error('could not close storage', { error: String(error) })
+    }
   }
 }
 
