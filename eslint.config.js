@@ -7,6 +7,7 @@ const sources = [
   'core/src/**/*.ts',
   'client/src/**/*.ts',
   'cli/src/**/*.ts',
+  'recipes/src/**/*.ts',
   'adapters/*/src/**/*.ts',
   'web-inspector/src/**/*.ts',
   'bench/src/**/*.ts',
@@ -15,6 +16,7 @@ const sources = [
 const tests = [
   'core/test/**/*.ts',
   'client/test/**/*.ts',
+  'recipes/test/**/*.ts',
   'bench/test/**/*.ts',
   'web-inspector/test/**/*.ts',
   'adapters/*/test/**/*.ts',
