@@ -36,6 +36,15 @@ export interface FlagAudit {
   via: string
 }
 
+/** The type a fallback stands for: `false` stands for any boolean, `100` for any number. */
+export type FlagType<T extends JsonValue> = T extends boolean
+  ? boolean
+  : T extends number
+    ? number
+    : T extends string
+      ? string
+      : T
+
 /** Feature flags on one node: see {@link flags}. */
 export interface Flags {
   /**
@@ -43,7 +52,7 @@ export interface Flags {
    * than `fallback` (a string where a boolean is expected): the type of `fallback` is the type
    * of the answer.
    */
-  get<T extends JsonValue>(name: string, fallback: T): T
+  get<T extends JsonValue>(name: string, fallback: T): FlagType<T>
   /** Sets a flag everywhere; resolves once applied on this node. */
   set(name: string, value: JsonValue): Promise<void>
   /** Removes a flag everywhere (readers get their fallback again). */
@@ -66,7 +75,7 @@ const kindOf = (x: JsonValue | undefined): string => (x === null ? 'null' : Arra
 const asRecord = (raw: JsonValue | undefined): FlagRecord | undefined => {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || !('value' in raw)) return undefined
   const { value, by, byName, at } = raw
-  if (value === undefined || typeof by !== 'string' || typeof byName !== 'string' || typeof at !== 'number') {
+  if (typeof by !== 'string' || typeof byName !== 'string' || typeof at !== 'number') {
     return undefined
   }
   return { value, by, byName, at }
@@ -118,9 +127,9 @@ export const flags = (node: MeshNode): Flags => {
     }
   })
   return {
-    get<T extends JsonValue>(name: string, fallback: T): T {
+    get<T extends JsonValue>(name: string, fallback: T): FlagType<T> {
       const value = asRecord(view.values.get(PREFIX + name))?.value
-      return value !== undefined && kindOf(value) === kindOf(fallback) ? (value as T) : fallback
+      return (value !== undefined && kindOf(value) === kindOf(fallback) ? value : fallback) as FlagType<T>
     },
     set: (name, value) => node.put(PREFIX + checkName(name), { value, by: node.id, byName: node.name, at: Date.now() }),
     async remove(name) {

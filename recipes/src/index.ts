@@ -6,4 +6,4 @@ export { lease, type Lease, type LeaseGrant, type LeaseHolder, type LeaseOptions
 export { LEASE_CAPABILITY, TOKEN_BLOCK } from './lease-actor.js'
 export { claim, type ClaimOptions, type ClaimResult } from './claim.js'
 export { registry, type Registered, type Registry, type ServiceInstance, type ServiceRegistration } from './registry.js'
-export { flags, type FlagAudit, type FlagChange, type Flags } from './flags.js'
+export { flags, type FlagAudit, type FlagChange, type Flags, type FlagType } from './flags.js'
