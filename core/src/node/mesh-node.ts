@@ -4,7 +4,7 @@ import { lightMembers, type Member } from '../membership/index.js'
 import { nodeMetrics, nodeStatus, type Metric, type NodeStatus } from '../observability/index.js'
 import type { Commit, ConflictPolicy, RoomHandle } from '../replication/index.js'
 import type { AcceptOptions, AuthDecision, AuthorizeInput } from '../security/index.js'
-import type { ActorFactory, CallOptions } from '../routing/index.js'
+import type { ActorFactory, CallOptions, PublishReceipt, TopicHandler } from '../routing/index.js'
 import { DEFAULT_ROOM, type MeshStore, type PutOptions } from '../store/index.js'
 import type { MeshEvents } from './events.js'
 import { resolveIdentity, resolveLimits, type MeshLimits, type MeshNodeOptions } from './options.js'
@@ -255,6 +255,27 @@ export class MeshNode {
    */
   actor(capability: string, factory: ActorFactory): void {
     this.#p.router.register(capability, factory)
+  }
+
+  /**
+   * Publishes `payload` (JSON, within the peer message limit) on `topic` to every subscriber
+   * in the mesh, nodes and light peers, this node's own included (docs/routing.md). A message
+   * is not state: it is never stored, and a subscriber that is not connected misses it.
+   *
+   * @example node.publish('chat:lobby', { from: 'ada', text: 'hi' })
+   */
+  publish(topic: string, payload: JsonValue): PublishReceipt {
+    return this.#p.pubsub.publish(topic, payload)
+  }
+
+  /**
+   * Calls `handler(payload, { topic, origin, id })` once for every message published on
+   * `topic` anywhere in the mesh from now on; returns the unsubscribe.
+   *
+   * @example const off = node.subscribe('chat:lobby', (message) => console.log(message))
+   */
+  subscribe(topic: string, handler: TopicHandler): () => void {
+    return this.#p.pubsub.subscribe(topic, handler)
   }
 
   /** Replaces this node's member metadata (JSON) and gossips it at once. */

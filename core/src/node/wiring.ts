@@ -13,7 +13,7 @@ import {
   Rooms,
 } from '../replication/index.js'
 import type { ConflictPolicy } from '../replication/index.js'
-import { Router } from '../routing/index.js'
+import { PubSub, Router } from '../routing/index.js'
 import { Admission } from '../security/index.js'
 import { DEFAULT_ROOM, EphemeralSweeper, MeshStore } from '../store/index.js'
 import type { MeshEvents } from './events.js'
@@ -59,6 +59,7 @@ export class NodeParts {
   readonly view: NodeView
   readonly discovery: Discovery[]
   readonly router: Router
+  readonly pubsub: PubSub
   #core: NodeCore
   #antiEntropy: ReturnType<typeof setInterval> | undefined
 
@@ -93,6 +94,7 @@ export class NodeParts {
       membership: () => parts.membership,
       lights: () => parts.lights,
       router: () => parts.router,
+      pubsub: () => parts.pubsub,
     }
     this.links = new PeerLinks({
       id: core.id,
@@ -148,6 +150,11 @@ export class NodeParts {
       sendBudgetBytes: limits.lightSendBudgetBytes,
       keepaliveMs: options.lightKeepaliveMs ?? 15_000,
       readOnly: options.lightPeers?.readOnly,
+      topics: {
+        addSink: (topic, sink) => parts.pubsub.addSink(topic, sink),
+        removeSink: (topic, sink) => parts.pubsub.removeSink(topic, sink),
+        publishJson: (topic, text) => parts.pubsub.publishJson(topic, text),
+      },
     })
     this.admission = new Admission({
       logger,
@@ -204,6 +211,13 @@ export class NodeParts {
       link: (peer) => parts.links.get(peer),
       links: () => parts.links.values(),
       metrics: parts.counters,
+    })
+    this.pubsub = new PubSub({
+      id: core.id,
+      logger,
+      metrics: parts.counters,
+      maxMessageBytes: limits.peerMessageBytes,
+      links: () => parts.links.values(),
     })
     this.view = makeNodeView({ ...shared, node: core })
     this.membership = new Membership(
@@ -271,6 +285,7 @@ export class NodeParts {
     const core = this.#core
     const stopping = this.router.close()
     if (stopping) await stopping
+    this.pubsub.close()
     this.rooms.flushStores()
     for (const name of this.rooms.names()) this.rooms.storeOf(name).sweep(Date.now(), (owner) => owner === core.id)
     markClosed()

@@ -23,6 +23,7 @@ import {
   type CallMessage,
   type Hello,
   type PeerMessage,
+  type PublishMessage,
   type Resolution,
 } from './protocol.js'
 import { FrameAssembler, PART_BYTES, pieceBytes, splitFrame } from './frame-parts.js'
@@ -79,6 +80,8 @@ export interface LinkHost {
   call(message: CallMessage, link: PeerLink): void
   /** The answer to a routed call this node sent or relayed. */
   answer(message: { callId: number; status: AnswerStatus; body: string }, link: PeerLink): void
+  /** A pub/sub message (docs/routing.md): the host checks it (a throw closes the link). */
+  publish(message: PublishMessage, link: PeerLink): void
 }
 
 const truncate = (text: string): string => (text.length > MAX_REASON ? `${text.slice(0, MAX_REASON - 1)}…` : text)
@@ -304,6 +307,8 @@ export class PeerLink implements Connection, PeerSink {
         return this.#host.call(message, this)
       case MessageType.answer:
         return this.#host.answer(message, this)
+      case MessageType.publish:
+        return this.#host.publish(message, this)
     }
   }
   #onHello(hello: Hello): void {

@@ -13,6 +13,12 @@
  * | 1    | awareness       | `varUint8Array(awareness update)`                                    |
  * | 2    | auth            | `varUint(0)` + `varString(reason)`: permission denied                |
  * | 3    | query awareness | empty                                                                |
+ * | 100  | topic           | Mesh pub/sub: `varUint(op)`: 0 subscribe, 1 unsubscribe, `varString(topic)` (client → node) |
+ * | 101  | message         | Mesh pub/sub: `varString(topic)`, `varString(payload JSON)`: a publish (client → node) or a delivery (node → client) |
+ * | 102  | refused         | Mesh pub/sub: `varString(topic)`, `varString(reason)`: a subscribe or publish the node refused (node → client) |
+ *
+ * Types 100–102 (pub/sub, docs/routing.md) are Mesh's own: a node sends 101 and 102 only to a
+ * socket that sent 100 or 101 first, so stock y-websocket clients never see them.
  *
  * The node speaks first with a step1 and its awareness states, answers every step1 with a
  * step2 (within a per-socket budget for answers that carry state the client lacks; requests
@@ -39,6 +45,7 @@
  * | 29   | part      | `varUint(total)`, `varUint8Array(piece)`: a piece of a frame larger than `PART_BYTES`; the pieces of one frame come in order, nothing between them, and join into it |
  * | 30   | call      | `varUint(callId)`, `varString(capability)`, `varString(id)`, `varString(target node id)`, `varUint(flags)`: 1 cast (no answer), 2 relayed, `varUint(ms left)`, `varString(payload JSON)` |
  * | 31   | answer    | `varUint(callId)`, `varUint(status)`: 0 ok, 1 no_owner, 2 owner_lost, 3 timeout, 4 actor_failed, 5 moved, 6 unreachable, `varString(body)`: the answer's JSON, or the error message |
+ * | 32   | publish   | `varString(origin node id)`, `varUint(seq)`, `varString(topic)`, `varString(payload JSON)`: a pub/sub message, flooded (see below) |
  *
  * Conversation (version 2): the dialer sends `hello` with a fresh random nonce; the acceptor
  * checks it and answers with its own `hello` and nonce, **without any proof**. The dialer
@@ -88,6 +95,12 @@
  * link to the target: both tell the caller to route again. A relayed call for another node
  * than the receiver is a protocol error. A `cast` gets no answer.
  *
+ * Pub/sub (docs/routing.md): `publish` is flooded. The origin sends it on every link; a node
+ * that receives it delivers it to its subscribers and forwards it on every other link (split
+ * horizon), unless it saw the message id (origin, seq) before: each node keeps a bounded set
+ * of the ids it saw, so in a mesh with cycles every node handles each message once. `seq`
+ * starts at a random number per process, so a restarted node's ids are new.
+ *
  * `changed keys` is sent only on divergence: JSON `[[key, 1, value] | [key, 0], ...]`, the
  * keys whose latest write or removal the other side lacks, so both sides can name the
  * conflicting keys without shipping their whole state.
@@ -118,7 +131,23 @@ export const MessageType = {
   part: 29,
   call: 30,
   answer: 31,
+  // Pub/sub (added with issue 15): peer `publish`, light `topic` / `message` / `refused`.
+  publish: 32,
+  topic: 100,
+  message: 101,
+  refused: 102,
 } as const
+
+/** Operations of a light `topic` message. */
+export const TopicOp = { subscribe: 0, unsubscribe: 1 } as const
+
+/** A pub/sub message as it crosses a peer link. */
+export interface PublishMessage {
+  origin: string
+  seq: number
+  topic: string
+  payload: string
+}
 
 /** Flags of a `call` message. */
 export const CallFlag = { cast: 1, relayed: 2 } as const
@@ -196,6 +225,7 @@ export type PeerMessage =
   | { type: typeof MessageType.part; total: number; piece: Uint8Array }
   | ({ type: typeof MessageType.call } & CallMessage)
   | { type: typeof MessageType.answer; callId: number; status: AnswerStatus; body: string }
+  | ({ type: typeof MessageType.publish } & PublishMessage)
 
 /** Encoders for peer-link frames. */
 export const encodePeer = {
@@ -296,6 +326,14 @@ export const encodePeer = {
       encoding.writeVarUint(e, ANSWER_STATUSES.indexOf(status))
       encoding.writeVarString(e, body)
     }),
+  publish: (m: PublishMessage) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.publish)
+      encoding.writeVarString(e, m.origin)
+      encoding.writeVarUint(e, m.seq)
+      encoding.writeVarString(e, m.topic)
+      encoding.writeVarString(e, m.payload)
+    }),
 }
 
 const assertEnd = (d: decoding.Decoder): void => {
@@ -394,6 +432,15 @@ export const decodePeer = (bytes: Uint8Array): PeerMessage => {
       message = { type, callId, status, body: decoding.readVarString(d) }
       break
     }
+    case MessageType.publish:
+      message = {
+        type,
+        origin: decoding.readVarString(d),
+        seq: decoding.readVarUint(d),
+        topic: decoding.readVarString(d),
+        payload: decoding.readVarString(d),
+      }
+      break
     default:
       throw new Error(`unknown peer message type ${type}`)
   }
@@ -407,6 +454,8 @@ export type LightMessage =
   | { type: typeof MessageType.awareness; update: Uint8Array }
   | { type: typeof MessageType.auth }
   | { type: typeof MessageType.queryAwareness }
+  | { type: typeof MessageType.topic; subscribe: boolean; topic: string }
+  | { type: typeof MessageType.message; topic: string; payload: string }
 
 /** Decodes one light-peer frame. Throws on anything malformed or unknown. */
 export const decodeLight = (bytes: Uint8Array): LightMessage => {
@@ -434,6 +483,15 @@ export const decodeLight = (bytes: Uint8Array): LightMessage => {
     case MessageType.queryAwareness:
       message = { type }
       break
+    case MessageType.topic: {
+      const op = decoding.readVarUint(d)
+      if (op !== TopicOp.subscribe && op !== TopicOp.unsubscribe) throw new Error(`unknown topic operation ${op}`)
+      message = { type, subscribe: op === TopicOp.subscribe, topic: decoding.readVarString(d) }
+      break
+    }
+    case MessageType.message:
+      message = { type, topic: decoding.readVarString(d), payload: decoding.readVarString(d) }
+      break
     default:
       throw new Error(`unknown message type ${type}`)
   }
@@ -458,6 +516,24 @@ export const encodeLight = {
     frame((e) => {
       encoding.writeVarUint(e, MessageType.auth)
       encoding.writeVarUint(e, 0)
+      encoding.writeVarString(e, reason)
+    }),
+  topic: (subscribe: boolean, topic: string) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.topic)
+      encoding.writeVarUint(e, subscribe ? TopicOp.subscribe : TopicOp.unsubscribe)
+      encoding.writeVarString(e, topic)
+    }),
+  message: (topic: string, payload: string) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.message)
+      encoding.writeVarString(e, topic)
+      encoding.writeVarString(e, payload)
+    }),
+  refused: (topic: string, reason: string) =>
+    frame((e) => {
+      encoding.writeVarUint(e, MessageType.refused)
+      encoding.writeVarString(e, topic)
       encoding.writeVarString(e, reason)
     }),
 }
