@@ -9,3 +9,11 @@ export { registry, type Registered, type Registry, type ServiceInstance, type Se
 export { flags, type FlagAudit, type FlagChange, type Flags, type FlagType } from './flags.js'
 export { cache, type Cache, type CacheOptions } from './cache.js'
 export { CACHE_CAPABILITY } from './cache-actor.js'
+export {
+  rateLimiter,
+  type MessageBus,
+  type RateLimiter,
+  type RateLimiterOptions,
+  type RateLimiterStats,
+  type TakeResult,
+} from './rate-limiter.js'
