@@ -2,7 +2,7 @@
  * `@mesh/recipes`: coordination on Mesh, built only on `@mesh/core`'s public API. Each recipe
  * has a page in docs/recipes/ stating its guarantee and its bound.
  */
-export { lease, type Lease, type LeaseGrant, type LeaseHolder, type LeaseOptions } from './lease.js'
+export { enableLeases, lease, type Lease, type LeaseGrant, type LeaseHolder, type LeaseOptions } from './lease.js'
 export { LEASE_CAPABILITY, TOKEN_BLOCK } from './lease-actor.js'
 export { claim, type ClaimOptions, type ClaimResult } from './claim.js'
 export { registry, type Registered, type Registry, type ServiceInstance, type ServiceRegistration } from './registry.js'

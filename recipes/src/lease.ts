@@ -64,6 +64,15 @@ export interface Lease {
 const randomId = (): string => globalThis.crypto.randomUUID()
 
 /**
+ * Declares capability `mesh.lease` on `node` now (the first {@link lease} or `claim` does it
+ * otherwise), so the node takes its share of leases before the first call. Call it at startup
+ * on every node: the owners of leases settle while nobody holds one yet.
+ */
+export const enableLeases = (node: MeshNode): void => {
+  declareCapability(node, LEASE_CAPABILITY, () => node.actor(LEASE_CAPABILITY, (id) => leaseActor(node, id)))
+}
+
+/**
  * A named lease with fencing tokens (docs/recipes/lease.md). The lease's shard owner (capability
  * `mesh.lease`, declared on this node by the first call) grants it to one holder at a time and
  * issues a token that only grows; the grant ends when its TTL runs out without a renew, when it
@@ -82,7 +91,7 @@ export const lease = (node: MeshNode, name: string, options: LeaseOptions = {}):
   if (ttlMs !== undefined && (!Number.isInteger(ttlMs) || ttlMs <= 0 || ttlMs > 2 ** 31 - 1)) {
     throw new MeshError('bad_option', 'ttlMs must be a whole number of milliseconds from 1 to 2^31-1')
   }
-  declareCapability(node, LEASE_CAPABILITY, () => node.actor(LEASE_CAPABILITY, (id) => leaseActor(node, id)))
+  enableLeases(node)
   const holderId = options.holderId ?? `${node.id}/${randomId()}`
   let grant: LeaseGrant | undefined
 
