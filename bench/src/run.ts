@@ -15,6 +15,7 @@ import { measureColdJoin } from './metrics/cold-join.js'
 import { measureConvergence } from './metrics/convergence.js'
 import { measureDistinct } from './metrics/distinct.js'
 import { measureFanout } from './metrics/fanout.js'
+import { measureRecipes } from './metrics/recipes.js'
 import { measureRouting } from './metrics/routing.js'
 import { measureThroughput } from './metrics/throughput.js'
 import { parseOptions, USAGE } from './options.js'
@@ -40,6 +41,8 @@ export const METRIC_ORDER = [
   'rpc_p99_ms',
   'actor_activations_per_s',
   'pubsub_msgs_per_s',
+  'rate_limit_take_per_s',
+  'lease_acquire_p99_ms',
 ]
 
 /** Baseline names in report order: issue 3's, then the bare layouts of issue 14. */
@@ -90,6 +93,7 @@ const main = async (): Promise<number> => {
   await measureFanout(ctx)
   await measureWsRpc(ctx)
   await measureRouting(ctx)
+  await measureRecipes(ctx)
   if (options.mode !== 'full' && ctx.wants('cold_join_1m_ms')) ctx.skip('cold_join_1m_ms', 'full mode only')
 
   machine.loadAverage.end = loadAverage()
