@@ -61,6 +61,8 @@ describe('npm run bench', () => {
       'churn_put_ops',
       'put_object_distinct_ops',
       'light_peers_fanout_p99_ms',
+      'rate_limit_take_per_s',
+      'lease_acquire_p99_ms',
     ]) {
       const figure = result.metrics[name]
       expect(figure, `metric ${name}`).toBeDefined()
