@@ -128,6 +128,7 @@ export const registry = (node: MeshNode): Registry => {
         throw new MeshError('bad_request', 'service must be a name of 1 to 200 characters without "/"')
       }
       if (typeof url !== 'string') throw new MeshError('bad_request', 'url must be a string')
+      if (!isRecord(meta)) throw new MeshError('bad_request', 'meta must be a JSON object')
       const id = `${node.id}.${globalThis.crypto.randomUUID()}`
       const key = `${PREFIX}${service}/${id}`
       const value = { service, url, meta, node: node.id, registeredAt: Date.now() }

@@ -2,6 +2,7 @@ import { CACHE_CAPABILITY, cache } from '@mesh/recipes'
 import { waitUntil } from '@mesh/core/testing'
 import { describe, expect, it } from 'vitest'
 import { allDeclare, startCluster } from './helpers.js'
+import { startProcess } from './processes.js'
 
 describe('cache', () => {
   it('30 concurrent callers on 3 nodes: one computation in the cluster, everyone gets its value', async () => {
@@ -66,5 +67,34 @@ describe('cache', () => {
     fail!(new Error('database down'))
     await expect(failing).rejects.toThrow('database down')
     expect(await waiting).toBe(42)
+  })
+})
+
+describe('cache across processes', () => {
+  it('3 processes, 30 concurrent requests: one computation in the cluster, the same value everywhere', async () => {
+    const a = await startProcess('a')
+    const others = await Promise.all(['b', 'c'].map((n) => startProcess(n, { MESH_JOIN: a.peerUrl })))
+    const all = [a, ...others]
+    // Every process declares mesh.cache at startup; wait until each sees all three do.
+    for (const p of all) {
+      await waitUntil(
+        `${p.name} sees 3 alive members with mesh.cache`,
+        async () => {
+          const members = (await p.http<Array<{ state: string; capabilities: string[] }>>('/mesh/api/members')).body
+          return members.filter((m) => m.state === 'alive' && m.capabilities.includes(CACHE_CAPABILITY)).length === 3
+        },
+        { timeoutMs: 15_000 },
+      )
+    }
+    const replies = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        all[i % 3]!.http<{ value: { by: string; at: number }; computations: number }>('/cache/report'),
+      ),
+    )
+    expect(replies.every((r) => r.status === 200)).toBe(true)
+    expect(new Set(replies.map((r) => JSON.stringify(r.body.value))).size).toBe(1)
+    // Each process counts the computations it ran; asking again is a local hit everywhere.
+    const counts = await Promise.all(all.map((p) => p.http<{ computations: number }>('/cache/report')))
+    expect(counts.reduce((sum, r) => sum + r.body.computations, 0)).toBe(1)
   })
 })
