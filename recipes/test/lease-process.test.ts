@@ -54,7 +54,7 @@ describe('lease across processes', () => {
     )
     expect(Date.now()).toBeGreaterThanOrEqual(holderBefore!.expiresAt!)
     expect(next.token).toBeGreaterThan(first.body.token)
-  })
+  }, 60_000)
 
   it('SIGKILL of the holder of a lease without TTL: another acquires once membership declares it dead', async () => {
     const nodes = await cluster({ MESH_DEAD_AFTER_MS: '1500' })
@@ -75,5 +75,5 @@ describe('lease across processes', () => {
       { timeoutMs: 20_000, intervalMs: 100 },
     )
     expect(next.token).toBeGreaterThan(first.body.token)
-  })
+  }, 60_000)
 })

@@ -36,7 +36,7 @@ describe('lease', () => {
     // One owner throughout: tokens grow by one per grant.
     expect(tokens.slice(0, 1000)).toEqual(Array.from({ length: 1000 }, (_, k) => k + 1))
     expect(wins.filter((w) => w > 0).length, `wins per node ${wins.join()}`).toBeGreaterThan(1)
-  })
+  }, 120_000)
 
   it('renews, refuses a renew after the grant was lost, and lets another take it after the TTL', async () => {
     const [a, b] = await startCluster(2)
