@@ -34,6 +34,11 @@ export const readCacheRecord = (node: MeshNode, id: string): CacheRecord | undef
 export const cacheActor = (node: MeshNode, id: string): Actor => {
   /** The computation in progress: which node, which flight, and when it gives up. */
   let flight: { node: string; flight: string; deadline: number } | undefined
+  /**
+   * The last value a flight ended with: the `end` message can overtake the store's copy of the
+   * value (they travel separately), and a caller asking in between must not compute again.
+   */
+  let last: CacheRecord | undefined
   return {
     call(payload) {
       const p = (typeof payload === 'object' && payload !== null && !Array.isArray(payload) ? payload : {}) as Record<
@@ -45,12 +50,17 @@ export const cacheActor = (node: MeshNode, id: string): Actor => {
       const now = Date.now()
       if (p.op === 'end') {
         if (flight?.flight === p.flight) flight = undefined
+        if (typeof p.freshUntil === 'number' && p.value !== undefined) {
+          last = { value: p.value as JsonValue, freshUntil: p.freshUntil }
+        }
         return null
       }
       if (p.op !== 'begin' || typeof p.computeTimeoutMs !== 'number')
         throw new MeshError('bad_request', 'not a cache request')
       const stored = readCacheRecord(node, id)
       if (stored && stored.freshUntil > now) return { state: 'ready', ...stored }
+      if (last && last.freshUntil > now) return { state: 'ready', ...last }
+      last = undefined
       if (flight && (flight.deadline <= now || isGone(node, flight.node))) flight = undefined
       if (flight) return { state: 'wait' }
       flight = { node: p.node, flight: p.flight, deadline: now + Math.min(Math.max(p.computeTimeoutMs, 1), 600_000) }

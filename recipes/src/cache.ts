@@ -91,13 +91,17 @@ export const cache = (node: MeshNode, options: CacheOptions): Cache => {
       })
       if (answer.state === 'ready') return answer.value
       if (answer.state === 'compute') {
+        // The value travels with `end` too: it may reach the owner before the store's copy does.
+        const ended: Record<string, JsonValue> = { op: 'end', node: node.id, flight }
         try {
           const value = await compute()
-          await node.put(cacheKey(id), { value, freshUntil: Date.now() + ttlMs }, { ttl: ttlMs + staleMs })
+          const freshUntil = Date.now() + ttlMs
+          await node.put(cacheKey(id), { value, freshUntil }, { ttl: ttlMs + staleMs })
+          Object.assign(ended, { value, freshUntil })
           return value
         } finally {
           try {
-            node.cast({ capability: CACHE_CAPABILITY, id, payload: { op: 'end', node: node.id, flight } })
+            node.cast({ capability: CACHE_CAPABILITY, id, payload: ended })
           } catch (error) {
             // The owner forgets the flight at its deadline anyway.
             node.logger.debug('cache: could not end a flight', { id, error: String(error) })

@@ -19,7 +19,7 @@ export const LEASE_CAPABILITY = 'mesh.lease'
  */
 export const TOKEN_BLOCK = 1000
 
-/** How long a grant waits for a peer to hold the new token before it fails. */
+/** How long a grant waits for the peers to hold a new token reservation. */
 const REPLICATE_TIMEOUT_MS = 2000
 
 /** The store key of a lease's state. */
@@ -121,13 +121,27 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
 
   const save = () => node.put(leaseKey(name), { ...state })
 
+  /**
+   * Waits until the alive peers hold the state (so that whichever becomes the next owner has
+   * it), or at least one does when some do not answer in time; throws when none does.
+   */
+  const replicate = async (): Promise<void> => {
+    const peers = alivePeers(node)
+    if (peers === 0) return
+    try {
+      await node.flush({ replicas: peers, timeoutMs: REPLICATE_TIMEOUT_MS })
+    } catch {
+      await node.flush({ replicas: 1, timeoutMs: 1 })
+    }
+  }
+
   /** The next token, once a mark at or above it is on a peer (when there are peers). */
   const nextToken = async (): Promise<number> => {
     const token = issued + 1
     if (token > confirmed) {
       state.reserved = Math.max(state.reserved, issued) + TOKEN_BLOCK
       await save()
-      if (alivePeers(node) > 0) await node.flush({ replicas: 1, timeoutMs: REPLICATE_TIMEOUT_MS })
+      await replicate()
       confirmed = state.reserved
     }
     issued = token

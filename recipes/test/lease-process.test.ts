@@ -11,11 +11,22 @@ interface HolderReply {
   self: string
 }
 
-/** Starts 3 fixture processes joined to the first, each holding lease `name` with `ttl`. */
+/** Starts 3 fixture processes joined to the first; resolves once each sees all three declare mesh.lease. */
 const cluster = async (env: Record<string, string>): Promise<RecipeProcess[]> => {
   const a = await startProcess('a', env)
   const rest = await Promise.all(['b', 'c'].map((n) => startProcess(n, { ...env, MESH_JOIN: a.peerUrl })))
-  return [a, ...rest]
+  const all = [a, ...rest]
+  for (const p of all) {
+    await waitUntil(
+      `${p.name} sees 3 alive members with mesh.lease`,
+      async () => {
+        const members = (await p.http<Array<{ state: string; capabilities: string[] }>>('/mesh/api/members')).body
+        return members.filter((m) => m.state === 'alive' && m.capabilities.includes('mesh.lease')).length === 3
+      },
+      { timeoutMs: 15_000 },
+    )
+  }
+  return all
 }
 
 /** Acquires through `p`, retrying while the lease's owner is not known yet (no_owner) everywhere. */

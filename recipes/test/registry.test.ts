@@ -27,6 +27,7 @@ describe('registry', () => {
       nodeName: a!.name,
       health: 'alive',
     })
+    await waitUntil('c sees the search instance', () => rc.lookup('search').length === 1)
     expect(rc.lookup('search').map((i) => i.url)).toEqual(['http://b:2'])
     expect(seen.at(-1)?.sort()).toEqual(['http://a:1', 'http://b:1'])
     await one.unregister()
