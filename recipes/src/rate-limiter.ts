@@ -133,6 +133,24 @@ export const rateLimiter = (node: MeshNode, options: RateLimiterOptions): RateLi
     }
   }
 
+  const schedule = (): void => {
+    if (timer !== undefined || closed) return
+    timer = setTimeout(publish, syncMs)
+    timer.unref()
+  }
+
+  // Counts published while a link was down never arrived: send this window's own counts again
+  // to a peer that comes (back) up. Merged by max, a repeat changes nothing.
+  const offPeer = node.on('peer:up', () => {
+    const window = Math.floor(Date.now() / windowMs)
+    const counts = windows.get(window)
+    if (!counts) return
+    let keys = dirty.get(window)
+    if (!keys) dirty.set(window, (keys = new Set()))
+    for (const [key, perNode] of counts) if (perNode.has(self)) keys.add(key)
+    schedule()
+  })
+
   const off = bus.subscribe(topic, (payload) => {
     const message = parseMessage(payload)
     if (!message || message.node === self) return
@@ -166,10 +184,7 @@ export const rateLimiter = (node: MeshNode, options: RateLimiterOptions): RateLi
       let keys = dirty.get(window)
       if (!keys) dirty.set(window, (keys = new Set()))
       keys.add(key)
-      if (timer === undefined) {
-        timer = setTimeout(publish, syncMs)
-        timer.unref()
-      }
+      schedule()
       return { allowed: true, remaining: limit - used - n, resetMs }
     },
     stats: () => ({ ...stats }),
@@ -177,6 +192,7 @@ export const rateLimiter = (node: MeshNode, options: RateLimiterOptions): RateLi
       closed = true
       clearTimeout(timer)
       off()
+      offPeer()
       windows.clear()
     },
   }

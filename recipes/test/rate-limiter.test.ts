@@ -65,6 +65,24 @@ describe('rateLimiter', () => {
     for (const l of limiters) l.close()
   })
 
+  it('during a partition each side limits on what it knows, and counts flow again after the heal', async () => {
+    const [a, b] = await startCluster(2)
+    const windowMs = 3_600_000 // one window for the whole test
+    const [la, lb] = [a!, b!].map((node) => rateLimiter(node, { name: 'split', limit: 10, windowMs, syncMs: 0 }))
+    a!.cut(b!.id)
+    await waitUntil('the link is down on both sides', () => a!.status().peers.every((p) => p.link !== 'open'))
+    const allowedOn = (l: typeof la, n: number) =>
+      Array.from({ length: n }, () => l!.take('k')).filter((r) => r.allowed).length
+    expect(allowedOn(la, 15)).toBe(10)
+    expect(allowedOn(lb, 15)).toBe(10)
+    a!.heal(b!.id)
+    // Each side sends its counts again when the link comes back up: no new take is needed.
+    await waitUntil('both hear of the other', () => la!.stats().received > 0 && lb!.stats().received > 0)
+    // Both know of 20 taken now: nothing passes on either side until the window ends.
+    expect(la!.take('k')).toMatchObject({ allowed: false, remaining: 0 })
+    expect(lb!.take('k')).toMatchObject({ allowed: false, remaining: 0 })
+  })
+
   it('takes any bus with publish and subscribe (here an in-process fake), and ignores malformed counters', () => {
     const handlers = new Set<(payload: JsonValue) => void>()
     const bus: MessageBus = {
@@ -76,7 +94,7 @@ describe('rateLimiter', () => {
         return () => handlers.delete(handler)
       },
     }
-    const fakeNode = { id: 'self', logger: { debug() {}, info() {}, warn() {}, error() {} } }
+    const fakeNode = { id: 'self', logger: { debug() {}, info() {}, warn() {}, error() {} }, on: () => () => {} }
     const limiter = rateLimiter(fakeNode as never, { name: 'fake', limit: 10, windowMs: 60_000, bus })
     const window = Math.floor(Date.now() / 60_000)
     for (const payload of [null, 'x', { node: 'other', window, at: 0, counts: { k: 'lots' } }, { node: 'other' }]) {
