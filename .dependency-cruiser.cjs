@@ -66,6 +66,14 @@ module.exports = {
       from: { path: '^core/src/security/' },
       to: { path: '^core/src/', pathNot: ['^core/src/security/', '^core/src/common/'] },
     },
+    {
+      name: 'recipes-on-public-core',
+      severity: 'error',
+      comment:
+        'recipes/ builds on the public entries of @mesh/core only (DESIGN §11): no relative import into another package.',
+      from: { path: '^recipes/' },
+      to: { path: '^(?!recipes/)', dependencyTypesNot: ['npm', 'npm-dev', 'npm-peer', 'unknown', 'core'] },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -81,6 +81,8 @@ export const TARGETS: readonly TargetSpec[] = [
   // Issue 17: persistence.
   { name: 'persist_puts_per_s_batch50 / persist_puts_per_s_memory', op: '>=', bound: 0.5 },
   { name: 'restart_1m_ms', op: '<=', bound: 3_000, missing: 'not in smoke mode' },
+  // Issue 16: the rate limiter decides locally.
+  { name: 'rate_limit_take_per_s', op: '>=', bound: 1_000_000 },
 ]
 
 /** Suffixes of the bare-layout baselines of a metric (issue 14), and their column titles. */

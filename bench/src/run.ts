@@ -15,6 +15,7 @@ import { measureColdJoin } from './metrics/cold-join.js'
 import { measureConvergence } from './metrics/convergence.js'
 import { measureDistinct } from './metrics/distinct.js'
 import { measureFanout } from './metrics/fanout.js'
+import { measureRecipes } from './metrics/recipes.js'
 import { measureRouting } from './metrics/routing.js'
 import { measurePersistence } from './metrics/persistence.js'
 import { measureThroughput } from './metrics/throughput.js'
@@ -45,6 +46,8 @@ export const METRIC_ORDER = [
   'persist_puts_per_s_batch50',
   'persist_puts_per_s_never',
   'restart_1m_ms',
+  'rate_limit_take_per_s',
+  'lease_acquire_p99_ms',
 ]
 
 /** Baseline names in report order: issue 3's, then the bare layouts of issue 14. */
@@ -97,6 +100,7 @@ const main = async (): Promise<number> => {
   await measureWsRpc(ctx)
   await measureRouting(ctx)
   await measurePersistence(ctx)
+  await measureRecipes(ctx)
   if (options.mode !== 'full' && ctx.wants('cold_join_1m_ms')) ctx.skip('cold_join_1m_ms', 'full mode only')
 
   machine.loadAverage.end = loadAverage()
