@@ -11,7 +11,6 @@
  * `POST /work/:item` (one node claims the item), `GET /flags` and `PUT /flags/:name`.
  */
 import 'reflect-metadata'
-import type { Server } from 'node:http'
 import {
   BadRequestException,
   Body,
@@ -191,6 +190,6 @@ try {
   console.error(`cannot listen on ${host}:${port}: ${(error as Error).message}`)
   process.exit(1)
 }
-const address = (app.getHttpServer()).address()
+const address = app.getHttpServer().address()
 const realPort = typeof address === 'object' && address ? address.port : port
 console.log(`mesh: ${app.get(MeshService).node.name} listening on http://${host}:${realPort}`)
