@@ -2,7 +2,7 @@ import { Awareness, encodeAwarenessUpdate, removeAwarenessStates } from 'y-proto
 import * as Y from 'yjs'
 import type { Commit, CommitLog } from './history.js'
 import type { AwarenessEntry } from './awareness-entries.js'
-import { KV_ARRAY, KvIndex, type KeyChange } from '../store/index.js'
+import { KV_ARRAY, KvIndex, type KeyChanges } from '../store/index.js'
 import { encodeLight, encodePeer, SyncType } from './protocol.js'
 
 /** Marks a transaction whose commit `applyState` already recorded. */
@@ -26,7 +26,7 @@ export interface RoomHooks {
   /** Names the author and the path of a transaction's changes. */
   describe(origin: unknown, transaction: Y.Transaction): { origin: string; via: string }
   /** Called after every transaction that changed keys of the store's array. */
-  onKeys(room: Room, changes: KeyChange[], origin: unknown, transaction: Y.Transaction): void
+  onKeys(room: Room, changed: KeyChanges, origin: unknown, transaction: Y.Transaction): void
   /** Called for every commit added to the history. */
   committed(commit: Commit): void
 }
@@ -90,12 +90,9 @@ export class Room implements RoomHandle {
     this.#hooks = options.hooks
     this.doc = new Y.Doc({ gc: true })
     this.doc.clientID = options.clientId
-    this.kv = new KvIndex(this.doc, (changes, transaction) => {
-      transaction.meta.set(
-        KV_ARRAY,
-        changes.map((c) => c.key),
-      )
-      this.#hooks.onKeys(this, changes, transaction.origin, transaction)
+    this.kv = new KvIndex(this.doc, (changed, transaction) => {
+      transaction.meta.set(KV_ARRAY, changed.keys)
+      this.#hooks.onKeys(this, changed, transaction.origin, transaction)
     })
     this.awareness = new Awareness(this.doc)
     // A node is not an editor: it holds no awareness state of its own.

@@ -1,17 +1,9 @@
 import * as Y from 'yjs'
-import type { JsonValue } from '../common/index.js'
 import { asKvEntry, KV_ARRAY, type KvEntry } from './kv-entry.js'
+import { KeyChangeSet, type KeyChanges } from './key-changes.js'
+import { SlotTable } from './slot-table.js'
 
-/** What one transaction changed for one key. */
-export interface KeyChange {
-  key: string
-  /** The value before, or undefined when the key was absent. */
-  previous: JsonValue | undefined
-  /** The value after, or undefined when the key was removed. */
-  value: JsonValue | undefined
-}
-
-/** Where the live entry of a key sits: the id of its element in the array, and the entry. */
+/** An entry and the id of its element in the array (entries that lost a merge). */
 interface Slot {
   client: number
   clock: number
@@ -63,18 +55,20 @@ export const slotRef = (slot: { client: number; clock: number }): string => `${s
 export class KvIndex {
   readonly array: Y.Array<unknown>
   #doc: Y.Doc
-  #slots = new Map<string, Slot>()
+  /** Key → slot of its live entry in `#table`. */
+  #slots = new Map<string, number>()
+  #table = new SlotTable()
   /** Slots of entries with an owner or an expiry: what a sweep looks at. */
-  #special = new Map<string, Slot>()
+  #special = new Map<string, number>()
   /** Recently removed entries (`client:clock` → key), oldest first. */
   #removed = new Map<string, string>()
   /** Per key, entries that lost to a concurrent one when histories merged (recent ones only). */
   #superseded = new Map<string, Slot[]>()
   /** Id of the last element the latest local write appended: where the search for the end starts. */
   #tail: Y.ID | null = null
-  #onChange: (changes: KeyChange[], transaction: Y.Transaction) => void
+  #onChange: (changed: KeyChanges, transaction: Y.Transaction) => void
 
-  constructor(doc: Y.Doc, onChange: (changes: KeyChange[], transaction: Y.Transaction) => void) {
+  constructor(doc: Y.Doc, onChange: (changed: KeyChanges, transaction: Y.Transaction) => void) {
     capMerges()
     this.#doc = doc
     this.array = doc.getArray(KV_ARRAY)
@@ -89,32 +83,36 @@ export class KvIndex {
 
   /** The live entry of `key`. */
   entry(key: string): KvEntry | undefined {
-    return this.#slots.get(key)?.entry
+    const slot = this.#slots.get(key)
+    return slot === undefined ? undefined : this.#table.entry(slot)
   }
 
   /** Id (`client:clock`) of the live entry of `key`. */
   ref(key: string): string | undefined {
     const slot = this.#slots.get(key)
-    return slot && slotRef(slot)
+    return slot === undefined ? undefined : `${this.#table.client(slot)}:${this.#table.clock(slot)}`
   }
 
   /** Every live entry. */
   entries(): IterableIterator<KvEntry> {
-    return (function* (slots) {
-      for (const slot of slots.values()) yield slot.entry
-    })(this.#slots)
+    return this.#entriesOf(this.#slots)
   }
 
   /** Live entries with an owner or an expiry. */
   special(): IterableIterator<KvEntry> {
-    return (function* (slots) {
-      for (const slot of slots.values()) yield slot.entry
-    })(this.#special)
+    return this.#entriesOf(this.#special)
+  }
+
+  *#entriesOf(slots: Map<string, number>): IterableIterator<KvEntry> {
+    for (const slot of slots.values()) yield this.#table.entry(slot)
   }
 
   /** Live slots whose entry the holder of state vector `sv` does not have yet. */
   *unknownTo(sv: Map<number, number>): IterableIterator<KvEntry> {
-    for (const slot of this.#slots.values()) if (slot.clock >= (sv.get(slot.client) ?? 0)) yield slot.entry
+    const table = this.#table
+    for (const slot of this.#slots.values()) {
+      if (table.clock(slot) >= (sv.get(table.client(slot)) ?? 0)) yield table.entry(slot)
+    }
   }
 
   /** Keys of recent removals of entries that the holder of `snapshot` has but has not seen removed. */
@@ -131,24 +129,25 @@ export class KvIndex {
    * so a read right after sees the write even inside another transaction's observer.
    */
   write(transaction: Y.Transaction, writes: ReadonlyArray<[string, KvEntry | undefined]>): void {
-    const changes: KeyChange[] = []
+    const changed = this.#changesOf(transaction)
     const pushed: KvEntry[] = []
     for (const [key, entry] of writes) {
       const old = this.#slots.get(key)
-      if (old) this.#deleteElement(transaction, old)
-      if (old || entry) changes.push({ key, previous: old?.entry.val, value: entry?.val })
-      this.#unset(key, old)
+      if (old !== undefined) {
+        changed.noteChanged(key, this.#table.entry(old).val)
+        this.#deleteElement(transaction, this.#table.client(old), this.#table.clock(old))
+        this.#unset(key, old, entry !== undefined)
+      } else if (entry) changed.noteChanged(key, undefined)
       if (entry) pushed.push(entry)
     }
     if (pushed.length > 0) {
       const { client, clock } = this.#insertAfter(transaction, this.#last(), pushed)
-      pushed.forEach((entry, i) => this.#set({ client, clock: clock + i, entry }))
+      pushed.forEach((entry, i) => this.#set(entry, client, clock + i, this.#slots.get(entry.key)))
     }
-    if (changes.length > 0) this.#stash(transaction, changes)
   }
 
-  #deleteElement(transaction: Y.Transaction, slot: { client: number; clock: number }): void {
-    const id = Y.createID(slot.client, slot.clock)
+  #deleteElement(transaction: Y.Transaction, client: number, clock: number): void {
+    const id = Y.createID(client, clock)
     const start = Y.getItemCleanStart(transaction, id)
     if (start.deleted) return
     const item = start.length > 1 ? Y.getItemCleanEnd(transaction, this.#doc.store, id) : start
@@ -156,28 +155,42 @@ export class KvIndex {
     this.#forgetMarkers()
   }
 
-  #set(slot: Slot): void {
-    this.#slots.set(slot.entry.key, slot)
-    if (slot.entry.owner !== undefined || slot.entry.exp !== undefined) this.#special.set(slot.entry.key, slot)
-    else this.#special.delete(slot.entry.key)
+  /** Makes `entry`, element `clock` of `client`, the live entry of its key, in the key's `slot` if it has one. */
+  #set(entry: KvEntry, client: number, clock: number, slot: number | undefined): void {
+    const key = entry.key
+    if (slot === undefined) {
+      slot = this.#table.add(entry, client, clock)
+      this.#slots.set(key, slot)
+    } else this.#table.put(slot, entry, client, clock)
+    if (entry.owner !== undefined || entry.exp !== undefined) this.#special.set(key, slot)
+    else if (this.#special.size > 0) this.#special.delete(key)
   }
 
-  #unset(key: string, slot: Slot | undefined): void {
-    if (!slot) return
+  /** Removes `key`, whose live entry is in `slot`; `keepSlot` when another entry of the key takes it at once. */
+  #unset(key: string, slot: number, keepSlot = false): void {
+    this.#remember(key, this.#table.client(slot), this.#table.clock(slot))
+    if (keepSlot) return
     this.#slots.delete(key)
     this.#special.delete(key)
-    this.#removed.set(slotRef(slot), key)
+    this.#table.release(slot)
+  }
+
+  #remember(key: string, client: number, clock: number): void {
+    this.#removed.set(slotRef({ client, clock }), key)
     if (this.#removed.size > MAX_REMOVALS) {
       const oldest = this.#removed.keys().next().value
       if (oldest !== undefined) this.#removed.delete(oldest)
     }
   }
 
-  /** Changes of local writes, kept for the observer, which reports each transaction once. */
-  #stash(transaction: Y.Transaction, changes: KeyChange[]): void {
-    const stashed = transaction.meta.get(this) as KeyChange[] | undefined
-    if (stashed) stashed.push(...changes)
-    else transaction.meta.set(this, changes)
+  /** The changed keys of `transaction`: local writes note theirs as they go, the observer the rest. */
+  #changesOf(transaction: Y.Transaction): KeyChangeSet {
+    let changed = transaction.meta.get(this) as KeyChangeSet | undefined
+    if (!changed) {
+      changed = new KeyChangeSet((key) => this.entry(key)?.val)
+      transaction.meta.set(this, changed)
+    }
+    return changed
   }
 
   /**
@@ -200,15 +213,8 @@ export class KvIndex {
   }
 
   #observe = (_event: Y.YArrayEvent<unknown>, transaction: Y.Transaction): void => {
-    const changes = new Map<string, KeyChange>()
-    for (const change of (transaction.meta.get(this) as KeyChange[] | undefined) ?? []) {
-      const earlier = changes.get(change.key)
-      changes.set(change.key, { ...change, previous: earlier ? earlier.previous : change.previous })
-    }
-    const note = (key: string, previous: JsonValue | undefined, value: JsonValue | undefined): void => {
-      const earlier = changes.get(key)
-      changes.set(key, { key, previous: earlier ? earlier.previous : previous, value })
-    }
+    const changed = this.#changesOf(transaction)
+    const table = this.#table
     const before = transaction.beforeState
     // Deleted entries: elements that existed before this transaction (Yjs's `event.changes`
     // would walk the whole array on every transaction instead).
@@ -218,51 +224,64 @@ export class KvIndex {
         this.#eachElement(client, clock, Math.min(clock + len, existed), (item, i) => {
           const entry = asKvEntry(entryAt(item, i))
           const slot = entry && this.#slots.get(entry.key)
-          if (!entry || !slot || slot.client !== item.id.client || slot.clock !== item.id.clock + i) return
+          if (!entry || slot === undefined || !table.is(slot, item.id.client, item.id.clock + i)) return
+          // Only a live entry from before the transaction: its key cannot have been noted yet.
+          changed.noteChanged(entry.key, entry.val)
           this.#unset(entry.key, slot)
-          note(entry.key, entry.val, undefined)
         })
       }
     }
     const losers: Array<{ client: number; clock: number }> = []
-    // Added entries: elements integrated by this transaction and still there.
+    // Added entries: elements integrated by this transaction and still there. A cold join adds
+    // a million at once, so this path allocates nothing per entry but its slot.
+    let added = 0
+    for (const [client, after] of transaction.afterState) added += after - (before.get(client) ?? 0)
+    table.reserve(added)
     for (const [client, after] of transaction.afterState) {
       this.#eachElement(client, before.get(client) ?? 0, after, (item, i) => {
         if (item.deleted) return
         const entry = asKvEntry(entryAt(item, i))
+        const clock = item.id.clock + i
         if (!entry) {
           // Peers refuse updates that carry malformed entries or other content (see
           // refuseContent); what an app pushed into this node's array by hand goes, before it
           // can cut this node off.
           if (transaction.local && !(item.content instanceof Y.ContentDeleted)) {
-            losers.push({ client: item.id.client, clock: item.id.clock + i })
+            losers.push({ client: item.id.client, clock })
           }
           return
         }
-        const slot: Slot = { client: item.id.client, clock: item.id.clock + i, entry }
-        const current = this.#slots.get(entry.key)
-        if (current && current.client === slot.client && current.clock === slot.clock) return
-        if (current && !this.#isRightOf(item, i, current)) {
-          losers.push(slot)
-          this.#supersede(slot)
+        const key = entry.key
+        const current = this.#slots.get(key)
+        if (current === undefined) {
+          if (!changed.noted(key)) changed.noteAdded(key)
+          this.#set(entry, item.id.client, clock, undefined)
           return
         }
-        if (current) {
-          losers.push(current)
-          this.#supersede(current)
+        const currentClient = table.client(current)
+        const currentClock = table.clock(current)
+        if (currentClient === item.id.client && currentClock === clock) return
+        if (!this.#isRightOf(item, i, currentClient, currentClock)) {
+          losers.push({ client: item.id.client, clock })
+          this.#supersede({ client: item.id.client, clock, entry })
+          return
         }
-        this.#unset(entry.key, current)
-        this.#set(slot)
-        note(entry.key, current?.entry.val, entry.val)
+        losers.push({ client: currentClient, clock: currentClock })
+        const old = table.entry(current)
+        this.#supersede({ client: currentClient, clock: currentClock, entry: old })
+        // An entry from before the transaction means the key was not noted yet; a newer one was.
+        if (currentClock < (before.get(currentClient) ?? 0)) changed.noteChanged(key, old.val)
+        this.#unset(key, current, true)
+        this.#set(entry, item.id.client, clock, current)
       })
     }
     if (losers.length > 0) {
       // Every replica resolves the duplicates of a merge the same way: the rightmost stays.
       this.#doc.transact((tr) => {
-        for (const loser of losers) this.#deleteElement(tr, loser)
+        for (const loser of losers) this.#deleteElement(tr, loser.client, loser.clock)
       }, this)
     }
-    if (changes.size > 0) this.#onChange([...changes.values()], transaction)
+    if (changed.keys.length > 0) this.#onChange(changed, transaction)
   }
 
   #supersede(slot: Slot): void {
@@ -287,7 +306,9 @@ export class KvIndex {
       if (!best) best = slot
       else {
         const item = Y.getItem(this.#doc.store, Y.createID(slot.client, slot.clock))
-        if (item instanceof Y.Item && this.#isRightOf(item, slot.clock - item.id.clock, best)) best = slot
+        if (item instanceof Y.Item && this.#isRightOf(item, slot.clock - item.id.clock, best.client, best.clock)) {
+          best = slot
+        }
       }
     }
     return best
@@ -299,13 +320,16 @@ export class KvIndex {
    * `after` (see yieldOwnWrites).
    */
   writeAfter(transaction: Y.Transaction, after: { client: number; clock: number }, entry: KvEntry): void {
+    const changed = this.#changesOf(transaction)
     const old = this.#slots.get(entry.key)
-    if (old) this.#deleteElement(transaction, old)
-    this.#unset(entry.key, old)
+    if (old !== undefined) {
+      changed.noteChanged(entry.key, this.#table.entry(old).val)
+      this.#deleteElement(transaction, this.#table.client(old), this.#table.clock(old))
+      this.#unset(entry.key, old, true)
+    } else changed.noteChanged(entry.key, undefined)
     const left = Y.getItemCleanEnd(transaction, this.#doc.store, Y.createID(after.client, after.clock))
     const { client, clock } = this.#insertAfter(transaction, left, [entry])
-    this.#set({ client, clock, entry })
-    this.#stash(transaction, [{ key: entry.key, previous: old?.entry.val, value: entry.val }])
+    this.#set(entry, client, clock, old)
   }
 
   /**
@@ -353,20 +377,16 @@ export class KvIndex {
   }
 
   /**
-   * True when element `offset` of `item` stands right of `slot` in the array. Walks right from
+   * True when element `offset` of `item` stands right of element `clock` of `client` in the array. Walks right from
    * the new element, which a merge places near the end, so the walk is short: it never scans
    * from the old entry, which may sit at the very start.
    */
-  #isRightOf(item: Y.Item, offset: number, slot: { client: number; clock: number }): boolean {
-    if (
-      slot.client === item.id.client &&
-      slot.clock > item.id.clock + offset &&
-      slot.clock < item.id.clock + item.length
-    ) {
+  #isRightOf(item: Y.Item, offset: number, client: number, clock: number): boolean {
+    if (client === item.id.client && clock > item.id.clock + offset && clock < item.id.clock + item.length) {
       return false
     }
     for (let s: Y.Item | null = item.right; s !== null; s = s.right) {
-      if (s.id.client === slot.client && slot.clock >= s.id.clock && slot.clock < s.id.clock + s.length) return false
+      if (s.id.client === client && clock >= s.id.clock && clock < s.id.clock + s.length) return false
     }
     return true
   }
