@@ -87,6 +87,12 @@ export class KvIndex {
     return slot === undefined ? undefined : this.#table.entry(slot)
   }
 
+  /** Owner of the live entry of `key`, if it has one: a look-up among the entries with an owner or an expiry only. */
+  ownerOf(key: string): string | undefined {
+    const slot = this.#special.size > 0 ? this.#special.get(key) : undefined
+    return slot === undefined ? undefined : this.#table.entry(slot).owner
+  }
+
   /** Id (`client:clock`) of the live entry of `key`. */
   ref(key: string): string | undefined {
     const slot = this.#slots.get(key)
@@ -168,19 +174,15 @@ export class KvIndex {
 
   /** Removes `key`, whose live entry is in `slot`; `keepSlot` when another entry of the key takes it at once. */
   #unset(key: string, slot: number, keepSlot = false): void {
-    this.#remember(key, this.#table.client(slot), this.#table.clock(slot))
-    if (keepSlot) return
-    this.#slots.delete(key)
-    this.#special.delete(key)
-    this.#table.release(slot)
-  }
-
-  #remember(key: string, client: number, clock: number): void {
-    this.#removed.set(slotRef({ client, clock }), key)
+    this.#removed.set(slotRef({ client: this.#table.client(slot), clock: this.#table.clock(slot) }), key)
     if (this.#removed.size > MAX_REMOVALS) {
       const oldest = this.#removed.keys().next().value
       if (oldest !== undefined) this.#removed.delete(oldest)
     }
+    if (keepSlot) return
+    this.#slots.delete(key)
+    this.#special.delete(key)
+    this.#table.release(slot)
   }
 
   /** The changed keys of `transaction`: local writes note theirs as they go, the observer the rest. */
@@ -232,11 +234,12 @@ export class KvIndex {
       }
     }
     const losers: Array<{ client: number; clock: number }> = []
-    // Added entries: elements integrated by this transaction and still there. A cold join adds
-    // a million at once, so this path allocates nothing per entry but its slot.
+    // Added entries: elements integrated by this transaction and still there. A cold join adds a
+    // million, so nothing is allocated per entry but its slot, reserved at once (no more than
+    // the array holds: a peer may send a garbage-collected run billions of clocks long).
     let added = 0
     for (const [client, after] of transaction.afterState) added += after - (before.get(client) ?? 0)
-    table.reserve(added)
+    table.reserve(Math.min(added, this.array.length))
     for (const [client, after] of transaction.afterState) {
       this.#eachElement(client, before.get(client) ?? 0, after, (item, i) => {
         if (item.deleted) return

@@ -2,20 +2,28 @@ import type { KvEntry } from './kv-entry.js'
 
 const INITIAL_CAPACITY = 64
 
+/** 2^32: an id packs its client's number above the clock's 32 bits. */
+const CLOCKS = 2 ** 32
+
+/** Client numbers that still pack into a double's 53 exact bits with a 32-bit clock. */
+const MAX_PACKED_CLIENTS = 2 ** 21
+
 /**
  * The live entries of a key/value index and the ids of their elements, in parallel arrays
- * indexed by a slot number: an entry reference, a clock and a small client number per slot,
- * with no object per key. An object per key (`{ client, clock, entry }`, plus a heap number for
- * the half of Yjs client ids that do not fit a small integer) cost a 1M-key replica about
- * 70 bytes per key; here a slot costs 20 (8 of them on the heap). Freed slots are reused.
+ * indexed by a slot number: an entry reference and a packed id (a small number standing for
+ * the client, and the clock) per slot, with no object per key. An object per key (`{ client,
+ * clock, entry }`, plus a heap number for the half of Yjs client ids that do not fit a small
+ * integer) cost a 1M-key replica about 60 bytes per key; a slot costs 16 (the ids, 8, in a
+ * typed array). Freed slots are reused.
  */
 export class SlotTable {
   #entries: Array<KvEntry | undefined> = []
-  #clocks = new Float64Array(INITIAL_CAPACITY)
-  /** Per slot, the index of its client in `#clientIds`; for a free slot, the next free slot (-1: none). */
-  #clients = new Int32Array(INITIAL_CAPACITY)
+  /** Per slot `client number × 2^32 + clock`; -1 for an id kept in `#wide`; for a free slot, the next free one. */
+  #ids = new Float64Array(INITIAL_CAPACITY)
+  /** Ids that do not pack (a clock past 2^32, or more clients than ever seen in practice). */
+  #wide = new Map<number, { client: number; clock: number }>()
   #clientIds: number[] = []
-  #clientIndex = new Map<number, number>()
+  #clientNumbers = new Map<number, number>()
   /** Slots handed out so far; slots past it were never used. */
   #used = 0
   #free = -1
@@ -23,22 +31,18 @@ export class SlotTable {
   /** Makes room for `n` more slots at once (a cold join adds a million). */
   reserve(n: number): void {
     const need = this.#used + n
-    if (need <= this.#clocks.length) return
-    const capacity = Math.max(need, Math.ceil(this.#clocks.length * 1.5))
-    const clocks = new Float64Array(capacity)
-    clocks.set(this.#clocks)
-    this.#clocks = clocks
-    const clients = new Int32Array(capacity)
-    clients.set(this.#clients)
-    this.#clients = clients
+    if (need <= this.#ids.length) return
+    const ids = new Float64Array(Math.max(need, Math.ceil(this.#ids.length * 1.5)))
+    ids.set(this.#ids)
+    this.#ids = ids
   }
 
   /** A slot for `entry`, element `clock` of `client`. */
   add(entry: KvEntry, client: number, clock: number): number {
     let slot = this.#free
-    if (slot >= 0) this.#free = this.#clients[slot] ?? -1
+    if (slot >= 0) this.#free = this.#ids[slot] ?? -1
     else {
-      if (this.#used === this.#clocks.length) this.reserve(1)
+      if (this.#used === this.#ids.length) this.reserve(1)
       slot = this.#used++
     }
     this.put(slot, entry, client, clock)
@@ -47,22 +51,27 @@ export class SlotTable {
 
   /** Points `slot` at another entry (a key overwritten keeps its slot). */
   put(slot: number, entry: KvEntry, client: number, clock: number): void {
-    let index = this.#clientIndex.get(client)
-    if (index === undefined) {
-      index = this.#clientIds.length
+    let number = this.#clientNumbers.get(client)
+    if (number === undefined) {
+      number = this.#clientIds.length
       this.#clientIds.push(client)
-      this.#clientIndex.set(client, index)
+      this.#clientNumbers.set(client, number)
     }
     if (slot === this.#entries.length) this.#entries.push(entry)
     else this.#entries[slot] = entry
-    this.#clocks[slot] = clock
-    this.#clients[slot] = index
+    if (this.#wide.size > 0) this.#wide.delete(slot)
+    if (clock < CLOCKS && number < MAX_PACKED_CLIENTS) this.#ids[slot] = number * CLOCKS + clock
+    else {
+      this.#ids[slot] = -1
+      this.#wide.set(slot, { client, clock })
+    }
   }
 
   /** Frees `slot` for reuse. */
   release(slot: number): void {
     this.#entries[slot] = undefined
-    this.#clients[slot] = this.#free
+    if (this.#wide.size > 0) this.#wide.delete(slot)
+    this.#ids[slot] = this.#free
     this.#free = slot
   }
 
@@ -73,15 +82,19 @@ export class SlotTable {
   }
 
   client(slot: number): number {
-    return this.#clientIds[this.#clients[slot] as number] as number
+    const id = this.#ids[slot] as number
+    if (id < 0) return (this.#wide.get(slot) as { client: number }).client
+    return this.#clientIds[Math.floor(id / CLOCKS)] as number
   }
 
   clock(slot: number): number {
-    return this.#clocks[slot] as number
+    const id = this.#ids[slot] as number
+    if (id < 0) return (this.#wide.get(slot) as { clock: number }).clock
+    return id % CLOCKS
   }
 
   /** True when `slot` holds element `clock` of `client`. */
   is(slot: number, client: number, clock: number): boolean {
-    return this.#clocks[slot] === clock && this.client(slot) === client
+    return this.clock(slot) === clock && this.client(slot) === client
   }
 }
