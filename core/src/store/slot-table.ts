@@ -24,6 +24,9 @@ export class SlotTable {
   #wide = new Map<number, { client: number; clock: number }>()
   #clientIds: number[] = []
   #clientNumbers = new Map<number, number>()
+  /** The client of the latest `put` and its number: a cold join puts a million entries of a few clients in a row. */
+  #lastClient = -1
+  #lastNumber = -1
   /** Slots handed out so far; slots past it were never used. */
   #used = 0
   #free = -1
@@ -51,12 +54,14 @@ export class SlotTable {
 
   /** Points `slot` at another entry (a key overwritten keeps its slot). */
   put(slot: number, entry: KvEntry, client: number, clock: number): void {
-    let number = this.#clientNumbers.get(client)
+    let number = client === this.#lastClient ? this.#lastNumber : this.#clientNumbers.get(client)
     if (number === undefined) {
       number = this.#clientIds.length
       this.#clientIds.push(client)
       this.#clientNumbers.set(client, number)
     }
+    this.#lastClient = client
+    this.#lastNumber = number
     if (slot === this.#entries.length) this.#entries.push(entry)
     else this.#entries[slot] = entry
     if (this.#wide.size > 0) this.#wide.delete(slot)
