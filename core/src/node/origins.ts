@@ -77,14 +77,14 @@ export class CommitOrigins {
       committed: (commit) => {
         if (emitter.has('commit')) emitter.emit('commit', commit)
       },
-      onKeys: (room, changes, origin, transaction) => {
-        const keys = changes.map((c) => c.key)
-        rooms().existingStore(room.name)?.review(keys, !this.isLocal(origin))
+      onKeys: (room, changed, origin, transaction) => {
+        rooms().existingStore(room.name)?.review(changed.keys, !this.isLocal(origin))
         if (!emitter.has('change')) return
         emitter.emit('change', {
           room: room.name,
-          keys,
-          changes,
+          // A copy: the commit log holds the same keys.
+          keys: [...changed.keys],
+          changes: changed.changes(),
           local: this.isLocal(origin),
           origin: hooks.describe(origin, transaction).origin,
         })

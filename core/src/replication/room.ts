@@ -2,7 +2,7 @@ import { Awareness, encodeAwarenessUpdate, removeAwarenessStates } from 'y-proto
 import * as Y from 'yjs'
 import type { Commit, CommitLog } from './history.js'
 import type { AwarenessEntry } from './awareness-entries.js'
-import { KV_ARRAY, KvIndex, type ConcurrentWrite, type KeyChange } from '../store/index.js'
+import { KV_ARRAY, KvIndex, type ConcurrentWrite, type KeyChanges } from '../store/index.js'
 import { encodeLight } from './light-messages.js'
 import { RoomCheckpoint } from './room-checkpoint.js'
 import { encodePeer } from './peer-messages.js'
@@ -29,7 +29,7 @@ export interface RoomHooks {
   /** Names the author and the path of a transaction's changes. */
   describe(origin: unknown, transaction: Y.Transaction): { origin: string; via: string }
   /** Called after every transaction that changed keys of the store's array. */
-  onKeys(room: Room, changes: KeyChange[], origin: unknown, transaction: Y.Transaction): void
+  onKeys(room: Room, changed: KeyChanges, origin: unknown, transaction: Y.Transaction): void
   /** Called for every commit added to the history. */
   committed(commit: Commit): void
   /**
@@ -98,12 +98,9 @@ export class Room implements RoomHandle {
     this.doc = new Y.Doc({ gc: true })
     this.doc.clientID = options.clientId
     this.kv = new KvIndex(this.doc, {
-      onChange: (changes, transaction) => {
-        transaction.meta.set(
-          KV_ARRAY,
-          changes.map((c) => c.key),
-        )
-        this.#hooks.onKeys(this, changes, transaction.origin, transaction)
+      onChange: (changed, transaction) => {
+        transaction.meta.set(KV_ARRAY, changed.keys)
+        this.#hooks.onKeys(this, changed, transaction.origin, transaction)
       },
       onConcurrent: (writes, transaction) => {
         if (!this.#applyingDivergence) this.#hooks.onConcurrent?.(this, writes, transaction.origin)

@@ -100,12 +100,46 @@ interface EntryJudge {
   rest: boolean
 }
 
-const newJudge = (): EntryJudge => ({ shaped: true, key: false, val: false, rest: true })
+/** What is known of an entry before any of it is read. */
+const FRESH_JUDGE: Readonly<EntryJudge> = { shaped: true, key: false, val: false, rest: true }
 
-/** Reads an object's key; for the top-level object of a judged entry, returns it as the field. */
-const readKey = (d: decoding.Decoder, entry: EntryJudge | undefined): string | undefined => {
-  const key = decoding.readVarString(d)
-  return entry ? key : undefined
+/** True when the `len` bytes of `arr` from `start` are all ASCII: UTF-8 that decodes to itself, one code unit a byte. */
+const isAscii = (arr: Uint8Array, start: number, len: number): boolean => {
+  for (let i = start; i < start + len; i++) if ((arr[i] as number) >= 0x80) return false
+  return true
+}
+
+/**
+ * Skips a lib0 string (`readVarString`): returns its length when it is all ASCII, else the
+ * string decoded. An ASCII string cannot fail to decode, is well-formed, and is what nearly
+ * every key and field name is, so a cold join of a million entries decodes (and allocates)
+ * none of them. Anything else is decoded as Yjs will decode it: what Yjs refuses fails here too.
+ */
+const skipString = (d: decoding.Decoder): number | string => {
+  const at = d.pos
+  const len = decoding.readVarUint(d)
+  if (d.pos + len <= d.arr.length && isAscii(d.arr, d.pos, len)) {
+    d.pos += len
+    return len
+  }
+  d.pos = at
+  return decoding.readVarString(d)
+}
+
+/** The fields of an entry that judging it looks at. */
+const FIELDS = ['key', 'val', 'owner', 'exp', '__proto__'] as const
+
+/** Reads the name of a field of an entry: one of {@link FIELDS}, or '' for any other name. */
+const readField = (d: decoding.Decoder): string => {
+  const len = skipString(d)
+  if (typeof len === 'string') return ''
+  for (const name of FIELDS) {
+    if (name.length !== len) continue
+    let i = 0
+    while (i < len && d.arr[d.pos - len + i] === name.charCodeAt(i)) i++
+    if (i === len) return name
+  }
+  return ''
 }
 
 /** Skips one value of a top-level field of a judged entry, judging it; returns how deep it nests. */
@@ -113,8 +147,15 @@ const judgeField = (entry: EntryJudge, field: string, tag: number, d: decoding.D
   // Decoded, a `__proto__` field becomes the entry's prototype (see isKvEntry).
   if (field === '__proto__') entry.shaped = false
   let value: unknown
-  if (tag === 119) value = decoding.readVarString(d)
-  else if (tag === 123) value = decoding.readFloat64(d)
+  if (tag === 119) {
+    const skipped = skipString(d)
+    if (typeof skipped === 'string') value = skipped
+    else if (field === 'key') {
+      // ASCII: well-formed, with as many code units as bytes.
+      entry.key = skipped > 0 && skipped <= MAX_KEY_LENGTH
+      return 0
+    } else value = ''
+  } else if (tag === 123) value = decoding.readFloat64(d)
   else if (tag === 124) value = decoding.readFloat32(d)
   else if (tag === 125) value = decoding.readVarInt(d)
   else {
@@ -137,72 +178,83 @@ const judgeField = (entry: EntryJudge, field: string, tag: number, d: decoding.D
  * of recursion, and returns how many arrays and objects it nests (0 for a primitive, 1 for
  * `[1]` or `{}`). Throws on an unknown tag or a value cut short.
  */
-export const skipAny = (d: decoding.Decoder, entry?: EntryJudge): number => {
+export const skipAny = (d: decoding.Decoder): number => {
   // Per open array or object: the values it still holds, and whether each comes after a key.
   const open: Array<{ left: number; keyed: boolean }> = []
   let deepest = 0
-  // The field of the top-level object that the next value belongs to, when judging an entry.
-  let field: string | undefined
-  for (let first = true; ; first = false) {
+  for (;;) {
     const tag = decoding.readUint8(d)
-    if (entry && first && tag !== 118) entry.shaped = false
-    const judged = entry && open.length === 1 ? field : undefined
-    if (entry && judged !== undefined) deepest = Math.max(deepest, 1 + judgeField(entry, judged, tag, d))
-    else
-      switch (tag) {
-        case 127: // undefined
-        case 126: // null
-        case 121: // false
-        case 120: // true
-          break
-        case 125:
-          decoding.readVarInt(d)
-          break
-        case 124:
-          decoding.readFloat32(d)
-          break
-        case 123:
-          decoding.readFloat64(d)
-          break
-        case 122:
-          decoding.readBigInt64(d)
-          break
-        case 119:
-          decoding.readVarString(d)
-          break
-        case 116:
-          decoding.readVarUint8Array(d)
-          break
-        case 118: // object: length, then key and value pairs
-        case 117: {
-          // array: length, then values
-          const len = decoding.readVarUint(d)
-          deepest = Math.max(deepest, open.length + 1)
-          if (len > 0) {
-            open.push({ left: len, keyed: tag === 118 })
-            if (tag === 118) field = readKey(d, open.length === 1 ? entry : undefined)
-            continue
-          }
-          if (entry && first) entry.shaped = false
-          break
+    switch (tag) {
+      case 127: // undefined
+      case 126: // null
+      case 121: // false
+      case 120: // true
+        break
+      case 125:
+        decoding.readVarInt(d)
+        break
+      case 124:
+        decoding.readFloat32(d)
+        break
+      case 123:
+        decoding.readFloat64(d)
+        break
+      case 122:
+        decoding.readBigInt64(d)
+        break
+      case 119:
+        skipString(d)
+        break
+      case 116:
+        decoding.readVarUint8Array(d)
+        break
+      case 118: // object: length, then key and value pairs
+      case 117: {
+        // array: length, then values
+        const len = decoding.readVarUint(d)
+        deepest = Math.max(deepest, open.length + 1)
+        if (len > 0) {
+          open.push({ left: len, keyed: tag === 118 })
+          if (tag === 118) skipString(d)
+          continue
         }
-        default:
-          throw new Error(`unknown value tag ${tag}`)
+        break
       }
+      default:
+        throw new Error(`unknown value tag ${tag}`)
+    }
     // One value done: close every array or object it completed.
     for (;;) {
       const top = open[open.length - 1]
-      if (!top) {
-        if (entry) entry.shaped &&= entry.key && entry.val && entry.rest
-        return deepest
-      }
+      if (!top) return deepest
       if (--top.left > 0) {
-        if (top.keyed) field = readKey(d, open.length === 1 ? entry : undefined)
+        if (top.keyed) skipString(d)
         break
       }
       open.pop()
     }
   }
+}
+
+/**
+ * Skips one element of `any` content, judging on the way whether it is a store entry `{ key,
+ * val, owner?, exp? }` (see {@link EntryJudge}); returns how deep it nests (see {@link skipAny}).
+ */
+const skipEntry = (d: decoding.Decoder, entry: EntryJudge): number => {
+  Object.assign(entry, FRESH_JUDGE)
+  if (d.arr[d.pos] !== 118) {
+    entry.shaped = false
+    return skipAny(d)
+  }
+  d.pos++
+  const len = decoding.readVarUint(d)
+  let deepest = 1
+  for (let i = 0; i < len; i++) {
+    const field = readField(d)
+    deepest = Math.max(deepest, 1 + judgeField(entry, field, decoding.readUint8(d), d))
+  }
+  entry.shaped &&= entry.key && entry.val && entry.rest
+  return deepest
 }
 
 /** Skips one struct's content; returns how deep its values nest (see {@link skipAny}). */
@@ -252,10 +304,13 @@ const skipContent = (
       const len = decoder.readLen()
       spend(len)
       let depth = 0
+      const judge = { ...FRESH_JUDGE }
       for (let i = 0; i < len; i++) {
-        const judge = shape.plain ? newJudge() : undefined
-        depth = Math.max(depth, skipAny(decoder.restDecoder, judge))
-        if (judge && !judge.shaped) shape.plain = false
+        if (!shape.plain) depth = Math.max(depth, skipAny(decoder.restDecoder))
+        else {
+          depth = Math.max(depth, skipEntry(decoder.restDecoder, judge))
+          shape.plain = judge.shaped
+        }
       }
       return depth
     }

@@ -62,3 +62,33 @@ export const appended = (doc: Y.Doc, id: ElementId): boolean => {
   const item = Y.getItem(doc.store, Y.createID(id.client, id.clock))
   return item instanceof Y.Item && item.rightOrigin === null
 }
+
+/** Element `offset` of an item, when it holds JSON (ContentAny). */
+export const entryAt = (item: Y.Item, offset: number): unknown =>
+  item.content instanceof Y.ContentAny ? item.content.arr[offset] : undefined
+
+/**
+ * Calls `f` for every element of `array` among the structs of `client` with clocks in
+ * [from, to), without splitting any struct.
+ */
+export const eachElement = (
+  array: Y.Array<unknown>,
+  client: number,
+  from: number,
+  to: number,
+  f: (item: Y.Item, offset: number) => void,
+): void => {
+  // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- an array's doc is set once it is integrated
+  const structs = array.doc!.store.clients.get(client)
+  const last = structs?.[structs.length - 1]
+  if (!structs || !last || from >= to || from >= last.id.clock + last.length) return
+  // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- i < structs.length
+  for (let i = Y.findIndexSS(structs, from); i < structs.length && structs[i]!.id.clock < to; i++) {
+    // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- i < structs.length
+    const item = structs[i]!
+    // Items with a parentSub sit in the array's hidden map, not in its list: no reader sees them.
+    if (!(item instanceof Y.Item) || item.parent !== array || item.parentSub !== null) continue
+    const end = Math.min(to - item.id.clock, item.length)
+    for (let offset = Math.max(from - item.id.clock, 0); offset < end; offset++) f(item, offset)
+  }
+}

@@ -1,19 +1,11 @@
 import * as Y from 'yjs'
-import type { JsonValue } from '../common/index.js'
-import { appended, isRightOf, unseenBy } from './array-order.js'
+import { appended, eachElement, entryAt, isRightOf, unseenBy } from './array-order.js'
 import { capMerges } from './cap-merges.js'
 import { asKvEntry, KV_ARRAY, type KvEntry } from './kv-entry.js'
+import { KeyChangeSet, type KeyChanges } from './key-changes.js'
+import { SlotTable } from './slot-table.js'
 
-/** What one transaction changed for one key. */
-export interface KeyChange {
-  key: string
-  /** The value before, or undefined when the key was absent. */
-  previous: JsonValue | undefined
-  /** The value after, or undefined when the key was removed. */
-  value: JsonValue | undefined
-}
-
-/** Where the live entry of a key sits: the id of its element in the array, and the entry. */
+/** An entry and the id of its element in the array. */
 export interface Slot {
   client: number
   clock: number
@@ -34,21 +26,13 @@ export interface ConcurrentWrite {
 /** What a KvIndex reports to the room around it. */
 export interface KvIndexHooks {
   /** After every transaction that changed keys. */
-  onChange(changes: KeyChange[], transaction: Y.Transaction): void
+  onChange(changed: KeyChanges, transaction: Y.Transaction): void
   /** After a remote transaction that brought writes concurrent with this node's own, once the losers are deleted. */
   onConcurrent?(writes: ConcurrentWrite[], transaction: Y.Transaction): void
 }
 
 /** Most recent removals remembered, to name removed keys when histories diverge. */
 const MAX_REMOVALS = 10_000
-
-/** Element `offset` of an item, when it holds JSON (ContentAny). */
-const entryAt = (item: Y.Item, offset: number): unknown =>
-  item.content instanceof Y.ContentAny ? item.content.arr[offset] : undefined
-
-function* entriesOf(slots: Map<string, Slot>): IterableIterator<KvEntry> {
-  for (const slot of slots.values()) yield slot.entry
-}
 
 /** Id of a slot as `client:clock`. */
 export const slotRef = (slot: { client: number; clock: number }): string => `${slot.client}:${slot.clock}`
@@ -64,9 +48,11 @@ export const slotRef = (slot: { client: number; clock: number }): string => `${s
 export class KvIndex {
   readonly array: Y.Array<unknown>
   #doc: Y.Doc
-  #slots = new Map<string, Slot>()
+  /** Key → slot of its live entry in `#table`. */
+  #slots = new Map<string, number>()
+  #table = new SlotTable()
   /** Slots of entries with an owner or an expiry: what a sweep looks at. */
-  #special = new Map<string, Slot>()
+  #special = new Map<string, number>()
   /** Recently removed entries (`client:clock` → key), oldest first. */
   #removed = new Map<string, string>()
   /** Per key, entries that lost to a concurrent one when histories merged (recent ones only). */
@@ -90,28 +76,42 @@ export class KvIndex {
 
   /** The live entry of `key`. */
   entry(key: string): KvEntry | undefined {
-    return this.#slots.get(key)?.entry
+    const slot = this.#slots.get(key)
+    return slot === undefined ? undefined : this.#table.entry(slot)
+  }
+
+  /** Owner of the live entry of `key`, if it has one: a look-up among the entries with an owner or an expiry only. */
+  ownerOf(key: string): string | undefined {
+    const slot = this.#special.size > 0 ? this.#special.get(key) : undefined
+    return slot === undefined ? undefined : this.#table.entry(slot).owner
   }
 
   /** Id (`client:clock`) of the live entry of `key`. */
   ref(key: string): string | undefined {
     const slot = this.#slots.get(key)
-    return slot && slotRef(slot)
+    return slot === undefined ? undefined : `${this.#table.client(slot)}:${this.#table.clock(slot)}`
   }
 
   /** Every live entry. */
   entries(): IterableIterator<KvEntry> {
-    return entriesOf(this.#slots)
+    return this.#entriesOf(this.#slots)
   }
 
   /** Live entries with an owner or an expiry. */
   special(): IterableIterator<KvEntry> {
-    return entriesOf(this.#special)
+    return this.#entriesOf(this.#special)
+  }
+
+  *#entriesOf(slots: Map<string, number>): IterableIterator<KvEntry> {
+    for (const slot of slots.values()) yield this.#table.entry(slot)
   }
 
   /** Live slots whose entry the holder of state vector `sv` does not have yet. */
   *unknownTo(sv: Map<number, number>): IterableIterator<KvEntry> {
-    for (const slot of this.#slots.values()) if (slot.clock >= (sv.get(slot.client) ?? 0)) yield slot.entry
+    const table = this.#table
+    for (const slot of this.#slots.values()) {
+      if (table.clock(slot) >= (sv.get(table.client(slot)) ?? 0)) yield table.entry(slot)
+    }
   }
 
   /** Keys of recent removals of entries that the holder of `snapshot` has but has not seen removed. */
@@ -128,24 +128,25 @@ export class KvIndex {
    * so a read right after sees the write even inside another transaction's observer.
    */
   write(transaction: Y.Transaction, writes: ReadonlyArray<[string, KvEntry | undefined]>): void {
-    const changes: KeyChange[] = []
+    const changed = this.#changesOf(transaction)
     const pushed: KvEntry[] = []
     for (const [key, entry] of writes) {
       const old = this.#slots.get(key)
-      if (old) this.#deleteElement(transaction, old)
-      if (old || entry) changes.push({ key, previous: old?.entry.val, value: entry?.val })
-      this.#unset(key, old)
+      if (old !== undefined) {
+        changed.noteChanged(key, this.#table.entry(old).val)
+        this.#deleteElement(transaction, this.#table.client(old), this.#table.clock(old))
+        this.#unset(key, old, entry !== undefined)
+      } else if (entry) changed.noteChanged(key, undefined)
       if (entry) pushed.push(entry)
     }
     if (pushed.length > 0) {
       const { client, clock } = this.#insertAfter(transaction, this.#last(), pushed)
-      pushed.forEach((entry, i) => this.#set({ client, clock: clock + i, entry }))
+      pushed.forEach((entry, i) => this.#set(entry, client, clock + i, this.#slots.get(entry.key)))
     }
-    if (changes.length > 0) this.#stash(transaction, changes)
   }
 
-  #deleteElement(transaction: Y.Transaction, slot: { client: number; clock: number }): void {
-    const id = Y.createID(slot.client, slot.clock)
+  #deleteElement(transaction: Y.Transaction, client: number, clock: number): void {
+    const id = Y.createID(client, clock)
     const start = Y.getItemCleanStart(transaction, id)
     if (start.deleted) return
     const item = start.length > 1 ? Y.getItemCleanEnd(transaction, this.#doc.store, id) : start
@@ -153,61 +154,46 @@ export class KvIndex {
     this.#forgetMarkers()
   }
 
-  #set(slot: Slot): void {
-    this.#slots.set(slot.entry.key, slot)
-    if (slot.entry.owner !== undefined || slot.entry.exp !== undefined) this.#special.set(slot.entry.key, slot)
-    else this.#special.delete(slot.entry.key)
+  /** Makes `entry`, element `clock` of `client`, the live entry of its key, in the key's `slot` if it has one. */
+  #set(entry: KvEntry, client: number, clock: number, slot: number | undefined): void {
+    const key = entry.key
+    if (slot === undefined) {
+      slot = this.#table.add(entry, client, clock)
+      this.#slots.set(key, slot)
+    } else this.#table.put(slot, entry, client, clock)
+    if (entry.owner !== undefined || entry.exp !== undefined) this.#special.set(key, slot)
+    else if (this.#special.size > 0) this.#special.delete(key)
   }
 
-  #unset(key: string, slot: Slot | undefined): void {
-    if (!slot) return
-    this.#slots.delete(key)
-    this.#special.delete(key)
-    this.#removed.set(slotRef(slot), key)
+  /** Removes `key`, whose live entry is in `slot`; `keepSlot` when another entry of the key takes it at once. */
+  #unset(key: string, slot: number, keepSlot = false): void {
+    this.#removed.set(slotRef({ client: this.#table.client(slot), clock: this.#table.clock(slot) }), key)
     if (this.#removed.size > MAX_REMOVALS) {
       const oldest = this.#removed.keys().next().value
       if (oldest !== undefined) this.#removed.delete(oldest)
     }
+    if (keepSlot) return
+    this.#slots.delete(key)
+    this.#special.delete(key)
+    this.#table.release(slot)
   }
 
-  /** Changes of local writes, kept for the observer, which reports each transaction once. */
-  #stash(transaction: Y.Transaction, changes: KeyChange[]): void {
-    const stashed = transaction.meta.get(this) as KeyChange[] | undefined
-    if (stashed) stashed.push(...changes)
-    else transaction.meta.set(this, changes)
-  }
-
-  /**
-   * Calls `f` for every element of this array among the structs of `client` with clocks in
-   * [from, to), without splitting any struct.
-   */
-  #eachElement(client: number, from: number, to: number, f: (item: Y.Item, offset: number) => void): void {
-    const structs = this.#doc.store.clients.get(client)
-    const last = structs?.[structs.length - 1]
-    if (!structs || !last || from >= to || from >= last.id.clock + last.length) return
-    // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- i < structs.length
-    for (let i = Y.findIndexSS(structs, from); i < structs.length && structs[i]!.id.clock < to; i++) {
-      // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- i < structs.length
-      const item = structs[i]!
-      // Items with a parentSub sit in the array's hidden map, not in its list: no reader sees them.
-      if (!(item instanceof Y.Item) || item.parent !== this.array || item.parentSub !== null) continue
-      const end = Math.min(to - item.id.clock, item.length)
-      for (let offset = Math.max(from - item.id.clock, 0); offset < end; offset++) f(item, offset)
+  /** The changed keys of `transaction`: local writes note theirs as they go, the observer the rest. */
+  #changesOf(transaction: Y.Transaction): KeyChangeSet {
+    let changed = transaction.meta.get(this) as KeyChangeSet | undefined
+    if (!changed) {
+      changed = new KeyChangeSet((key) => this.entry(key)?.val)
+      transaction.meta.set(this, changed)
     }
+    return changed
   }
 
   #observe = (_event: Y.YArrayEvent<unknown>, transaction: Y.Transaction): void => {
-    const changes = new Map<string, KeyChange>()
-    for (const change of (transaction.meta.get(this) as KeyChange[] | undefined) ?? []) {
-      const earlier = changes.get(change.key)
-      changes.set(change.key, { ...change, previous: earlier ? earlier.previous : change.previous })
-    }
-    const note = (key: string, previous: JsonValue | undefined, value: JsonValue | undefined): void => {
-      const earlier = changes.get(key)
-      changes.set(key, { key, previous: earlier ? earlier.previous : previous, value })
-    }
+    const changed = this.#changesOf(transaction)
+    const table = this.#table
     const before = transaction.beforeState
     const own = this.#doc.clientID
+    const remote = !transaction.local
     /** This node's entries that the remote transaction removed, by key. */
     const ownRemoved = new Map<string, Slot>()
     // Deleted entries: elements that existed before this transaction (Yjs's `event.changes`
@@ -215,24 +201,31 @@ export class KvIndex {
     for (const [client, ranges] of transaction.deleteSet.clients) {
       const existed = before.get(client) ?? 0
       for (const { clock, len } of ranges) {
-        this.#eachElement(client, clock, Math.min(clock + len, existed), (item, i) => {
+        eachElement(this.array, client, clock, Math.min(clock + len, existed), (item, i) => {
           const entry = asKvEntry(entryAt(item, i))
           const slot = entry && this.#slots.get(entry.key)
-          if (!entry || !slot || slot.client !== item.id.client || slot.clock !== item.id.clock + i) return
-          if (!transaction.local && slot.client === own) ownRemoved.set(entry.key, slot)
+          if (!entry || slot === undefined || !table.is(slot, item.id.client, item.id.clock + i)) return
+          if (remote && item.id.client === own)
+            ownRemoved.set(entry.key, { client: own, clock: item.id.clock + i, entry })
+          // Only a live entry from before the transaction: its key cannot have been noted yet.
+          changed.noteChanged(entry.key, entry.val)
           this.#unset(entry.key, slot)
-          note(entry.key, entry.val, undefined)
         })
       }
     }
     const losers: Array<{ client: number; clock: number }> = []
     const concurrent: ConcurrentWrite[] = []
-    // Added entries: elements integrated by this transaction and still there.
+    // Added entries: elements integrated by this transaction and still there. A cold join adds a
+    // million, so nothing is allocated per entry but its slot, reserved at once (no more than
+    // the array holds: a peer may send a garbage-collected run billions of clocks long).
+    let added = 0
+    for (const [client, after] of transaction.afterState) added += after - (before.get(client) ?? 0)
+    table.reserve(Math.min(added, this.array.length))
     for (const [client, after] of transaction.afterState) {
-      this.#eachElement(client, before.get(client) ?? 0, after, (item, i) => {
+      eachElement(this.array, client, before.get(client) ?? 0, after, (item, i) => {
         if (item.deleted) {
           // A write the relaying node already resolved against ours: no duplicate is left here.
-          const entry = !transaction.local && client !== own ? asKvEntry(entryAt(item, i)) : undefined
+          const entry = remote && client !== own ? asKvEntry(entryAt(item, i)) : undefined
           const mine = entry && (ownRemoved.get(entry.key) ?? this.#ownSlot(entry.key))
           if (entry && mine && appended(this.#doc, mine) && unseenBy(item, i, mine)) {
             concurrent.push({ key: entry.key, own: mine, other: { client, clock: item.id.clock + i, entry } })
@@ -240,59 +233,68 @@ export class KvIndex {
           return
         }
         const entry = asKvEntry(entryAt(item, i))
+        const clock = item.id.clock + i
         if (!entry) {
           // Peers refuse updates that carry malformed entries or other content (see
           // refuseContent); what an app pushed into this node's array by hand goes, before it
           // can cut this node off.
           if (transaction.local && !(item.content instanceof Y.ContentDeleted)) {
-            losers.push({ client: item.id.client, clock: item.id.clock + i })
+            losers.push({ client: item.id.client, clock })
           }
           return
         }
-        const slot: Slot = { client: item.id.client, clock: item.id.clock + i, entry }
-        const current = this.#slots.get(entry.key)
-        if (current && current.client === slot.client && current.clock === slot.clock) return
-        if (!transaction.local && client !== own) {
-          // Two live entries are concurrent for sure; ours removed by the relaying node, when
-          // this write had not seen it.
-          const mine = current?.client === own ? current : ownRemoved.get(entry.key)
-          // A write-back placed before others (rightOrigin set) is a policy's resolution, not a write.
-          if (
-            mine &&
-            appended(this.#doc, mine) &&
-            (mine === current ? item.rightOrigin === null : unseenBy(item, i, mine))
-          ) {
-            concurrent.push({ key: entry.key, own: mine, other: slot })
-          }
+        const key = entry.key
+        const current = this.#slots.get(key)
+        if (remote && client !== own) {
+          // Two live entries are concurrent for sure (a write-back placed before others, with
+          // rightOrigin set, is a policy's resolution, not a write); ours removed by the
+          // relaying node, when this write had not seen it.
+          const live = current !== undefined && table.client(current) === own ? this.#slotOf(current) : undefined
+          const mine = live ?? ownRemoved.get(key)
+          const unseen = live ? item.rightOrigin === null : mine !== undefined && unseenBy(item, i, mine)
+          if (mine && unseen && appended(this.#doc, mine))
+            concurrent.push({ key, own: mine, other: { client, clock, entry } })
         }
-        if (current && !isRightOf(item, i, current)) {
-          losers.push(slot)
-          this.#supersede(slot)
+        if (current === undefined) {
+          if (!changed.noted(key)) changed.noteAdded(key)
+          this.#set(entry, item.id.client, clock, undefined)
           return
         }
-        if (current) {
-          losers.push(current)
-          this.#supersede(current)
+        const currentClient = table.client(current)
+        const currentClock = table.clock(current)
+        if (currentClient === item.id.client && currentClock === clock) return
+        if (!isRightOf(item, i, { client: currentClient, clock: currentClock })) {
+          losers.push({ client: item.id.client, clock })
+          this.#supersede({ client: item.id.client, clock, entry })
+          return
         }
-        this.#unset(entry.key, current)
-        this.#set(slot)
-        note(entry.key, current?.entry.val, entry.val)
+        losers.push({ client: currentClient, clock: currentClock })
+        const old = table.entry(current)
+        this.#supersede({ client: currentClient, clock: currentClock, entry: old })
+        // An entry from before the transaction means the key was not noted yet; a newer one was.
+        if (currentClock < (before.get(currentClient) ?? 0)) changed.noteChanged(key, old.val)
+        this.#unset(key, current, true)
+        this.#set(entry, item.id.client, clock, current)
       })
     }
     if (losers.length > 0) {
       // Every replica resolves the duplicates of a merge the same way: the rightmost stays.
       this.#doc.transact((tr) => {
-        for (const loser of losers) this.#deleteElement(tr, loser)
+        for (const loser of losers) this.#deleteElement(tr, loser.client, loser.clock)
       }, this)
     }
-    if (changes.size > 0) this.#hooks.onChange([...changes.values()], transaction)
+    if (changed.keys.length > 0) this.#hooks.onChange(changed, transaction)
     if (concurrent.length > 0) this.#hooks.onConcurrent?.(concurrent, transaction)
+  }
+
+  #slotOf(slot: number): Slot {
+    return { client: this.#table.client(slot), clock: this.#table.clock(slot), entry: this.#table.entry(slot) }
   }
 
   /** The live entry of `key` when this node wrote it. */
   #ownSlot(key: string): Slot | undefined {
     const slot = this.#slots.get(key)
-    return slot?.client === this.#doc.clientID ? slot : undefined
+    return slot !== undefined && this.#table.client(slot) === this.#doc.clientID ? this.#slotOf(slot) : undefined
   }
 
   #supersede(slot: Slot): void {
@@ -329,13 +331,16 @@ export class KvIndex {
    * `after` (see yieldOwnWrites).
    */
   writeAfter(transaction: Y.Transaction, after: { client: number; clock: number }, entry: KvEntry): void {
+    const changed = this.#changesOf(transaction)
     const old = this.#slots.get(entry.key)
-    if (old) this.#deleteElement(transaction, old)
-    this.#unset(entry.key, old)
+    if (old !== undefined) {
+      changed.noteChanged(entry.key, this.#table.entry(old).val)
+      this.#deleteElement(transaction, this.#table.client(old), this.#table.clock(old))
+      this.#unset(entry.key, old, true)
+    } else changed.noteChanged(entry.key, undefined)
     const left = Y.getItemCleanEnd(transaction, this.#doc.store, Y.createID(after.client, after.clock))
     const { client, clock } = this.#insertAfter(transaction, left, [entry])
-    this.#set({ client, clock, entry })
-    this.#stash(transaction, [{ key: entry.key, previous: old?.entry.val, value: entry.val }])
+    this.#set(entry, client, clock, old)
   }
 
   /**

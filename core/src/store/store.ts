@@ -129,7 +129,7 @@ export class MeshStore {
       if (!owned) {
         // Owned by this node's id but not written by this life: a previous process with the
         // same id wrote it (its keys would otherwise outlive it while this one runs).
-        if (kv.entry(key)?.owner === this.#owner) {
+        if (kv.ownerOf(key) === this.#owner) {
           this.#stale.add(key)
           this.#schedule()
         }
