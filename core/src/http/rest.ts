@@ -244,7 +244,10 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}): Re
 
   const control = async (req: RestRequest, action: string): Promise<RestResponse> => {
     if (!options.controlToken)
-      return error(404, 'the control API is disabled; start the node in demo mode to enable it')
+      return error(
+        404,
+        'the control API is disabled; set a control token to enable it (mesh serve --control-token, or the controlToken option)',
+      )
     const auth = req.header?.('authorization') ?? ''
     const token = auth.startsWith('Bearer ') ? auth.slice(7) : (req.header?.('x-mesh-token') ?? '')
     if (!safeEqual(token, options.controlToken)) return error(401, 'missing or wrong control token')

@@ -100,7 +100,11 @@ export class LightPeers {
     } catch (error) {
       const code =
         error instanceof MeshError && error.code === 'too_large' ? CloseCode.rateLimited : CloseCode.badMessage
-      socket.close(code, (error as Error).message.slice(0, 120))
+      const reason = (error as Error).message.slice(0, 120)
+      // Refused like any other bad input: counted and logged, not only closed.
+      this.#host.metrics.closed(code)
+      this.#host.logger.warn('refusing light peer: its room', { code, reason })
+      socket.close(code, reason)
       return { receive: () => {}, close: () => {} }
     }
     return this.open(socket, target, { ...options, request: options.request })

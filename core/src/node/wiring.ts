@@ -5,8 +5,10 @@ import { InspectorFeed, INSPECT_ROOM, type FeedSource, type NodeView } from '../
 import {
   antiEntropyRound,
   CommitLog,
+  ConcurrentWrites,
   waitForReplicas,
   Conflicts,
+  PeerLink,
   encodePeer,
   PeerLinks,
   PENDING_ROUNDS,
@@ -60,11 +62,14 @@ export class NodeParts {
   readonly discovery: Discovery[]
   readonly router: Router
   readonly pubsub: PubSub
+  /** The input limits in force. */
+  readonly limits: Readonly<Required<MeshLimits>>
   #core: NodeCore
   #antiEntropy: ReturnType<typeof setInterval> | undefined
 
   constructor(core: NodeCore, limits: Readonly<Required<MeshLimits>>, options: MeshNodeOptions) {
     this.#core = core
+    this.limits = limits
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the object literals below have their own `this`
     const parts = this
     const logger = core.logger
@@ -83,6 +88,13 @@ export class NodeParts {
       conflict: (event) => emitter.emit('conflict', event),
       merge: (report) => emitter.emit('merge', report),
       progress: () => progress.notify(),
+    })
+    const concurrent = new ConcurrentWrites({
+      get policy() {
+        return core.onConflict
+      },
+      conflicts: this.conflicts,
+      peerOf: (origin) => (origin instanceof PeerLink ? origin.peerId : undefined),
     })
     const shared = {
       counters: parts.counters,
@@ -117,7 +129,19 @@ export class NodeParts {
     this.rooms = new Rooms({
       clientId: core.clientId,
       log: parts.log,
-      hooks: origins.roomHooks(emitter, () => parts.rooms),
+      hooks: {
+        ...origins.roomHooks(emitter, () => parts.rooms),
+        onConcurrent: (room, writes, origin) => {
+          try {
+            concurrent.handle(room, writes, origin)
+          } catch (error) {
+            logger.error('applying the conflict policy to concurrent writes failed', {
+              room: room.name,
+              error: String(error),
+            })
+          }
+        },
+      },
       maxRooms: limits.maxRooms,
       maxDocumentBytes: limits.maxDocumentBytes,
       logger,

@@ -84,6 +84,7 @@ export class Admission {
     }
     if (host.connections() + this.#waiting.size >= host.maxConnections) {
       host.metrics.closed(CloseCode.rateLimited)
+      host.logger.warn('refusing socket: too many connections', { limit: host.maxConnections, room: options.room })
       socket.close(CloseCode.rateLimited, 'too many connections')
       return refused
     }
