@@ -7,6 +7,7 @@ const sources = [
   'core/src/**/*.ts',
   'client/src/**/*.ts',
   'cli/src/**/*.ts',
+  'storage/src/**/*.ts',
   'adapters/*/src/**/*.ts',
   'web-inspector/src/**/*.ts',
   'bench/src/**/*.ts',
@@ -16,6 +17,7 @@ const sources = [
 const tests = [
   'core/test/**/*.ts',
   'client/test/**/*.ts',
+  'storage/test/**/*.ts',
   'bench/test/**/*.ts',
   'web-inspector/test/**/*.ts',
   'adapters/*/test/**/*.ts',
