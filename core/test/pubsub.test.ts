@@ -257,7 +257,14 @@ describe('pub/sub across the mesh', () => {
         header: (name) => (name === 'content-type' ? 'application/json' : undefined),
         body: () => Promise.resolve(body),
       })
-    expect(await post(`/publish/${encodeURIComponent('a\u0001')}`, '1')).toMatchObject({ status: 400 })
+    expect(await post(`/publish/${encodeURIComponent('a\u0001')}`, '1')).toMatchObject({
+      status: 400,
+      body: { error: 'a topic may not contain control characters' },
+    })
+    expect(await post('/publish/%E0%A4%A', '1')).toMatchObject({
+      status: 400,
+      body: { error: 'the topic must be valid percent-encoding' },
+    })
     expect(await post('/publish/t', '{nope')).toMatchObject({ status: 400 })
     expect(await post('/publish/t', JSON.stringify('x'.repeat(64 * 1024)))).toMatchObject({ status: 413 })
     expect(await post('/publish/t', '"ok"')).toMatchObject({ status: 202, body: { delivered: 0, relayed: 0 } })
@@ -282,7 +289,10 @@ describe('pub/sub across the mesh', () => {
       })
     const got: JsonValue[] = []
     s.node.subscribe('chat:lobby', (payload) => got.push(payload))
-    expect(await post('/publish/chat%3Alobby', 'listener')).toMatchObject({ status: 403 })
+    expect(await post('/publish/chat%3Alobby', 'listener')).toMatchObject({
+      status: 403,
+      body: { error: 'publish on "chat:lobby" is not allowed' },
+    })
     expect(await post('/publish/news', 'reader')).toMatchObject({ status: 403 })
     expect(await post('/publish/chat%3Alobby', 'reader')).toMatchObject({ status: 202, body: { delivered: 1 } })
     expect(got).toEqual([1])

@@ -1,6 +1,14 @@
 import { applyAwarenessUpdate } from 'y-protocols/awareness'
 import type * as Y from 'yjs'
-import { CloseCode, RateLimiter, SendBuffer, bufferedBytes, SOCKET_OPEN, unrefTimer } from '../common/index.js'
+import {
+  CloseCode,
+  RateLimiter,
+  SendBuffer,
+  bufferedBytes,
+  SOCKET_OPEN,
+  TickCork,
+  unrefTimer,
+} from '../common/index.js'
 import type { Connection, Logger, MeshConflictError, MeshSocket, Metrics } from '../common/index.js'
 import { receiveFrame, type FrameRules } from '../security/index.js'
 import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
@@ -84,10 +92,12 @@ export class PeerLink implements Connection, PeerSink {
   #closeReason: { code: number; reason: string } | undefined
   #sendBuffer: SendBuffer
   #parts: FrameAssembler
+  #cork: TickCork
   constructor(options: { host: LinkHost; socket: MeshSocket; role: 'dialer' | 'acceptor' }) {
     this.#host = options.host
     this.#socket = options.socket
     this.#sendBuffer = new SendBuffer({ limit: options.host.sendBufferBytes })
+    this.#cork = new TickCork(options.socket)
     this.#parts = new FrameAssembler({
       maxBytes: options.host.maxAssembledBytes,
       // Every node of a mesh cuts with the same limits; allow for a peer whose limit is half ours.
@@ -156,6 +166,7 @@ export class PeerLink implements Connection, PeerSink {
       return this.fail(CloseCode.sendBufferFull, `over ${limit} bytes waiting to be sent: the peer reads too slowly`)
     }
     try {
+      this.#cork.hold()
       this.#socket.send(frame)
       this.#host.metrics.peerFramesOut++
       this.#host.metrics.peerBytesOut += frame.length

@@ -100,9 +100,9 @@
  *
  * Pub/sub (docs/routing.md): `publish` is flooded. The origin sends it on every link; a node
  * that receives it delivers it to its subscribers and forwards it on every other link (split
- * horizon), unless it saw the message id (origin, seq) before: each node keeps a bounded set
- * of the ids it saw, so in a mesh with cycles every node handles each message once. `seq`
- * starts at a random number per process, so a restarted node's ids are new.
+ * horizon), unless it saw the message id (origin, seq) before: each node keeps a bounded window
+ * of the ids it saw per origin, so in a mesh with cycles every node handles each message once.
+ * `seq` starts at a random number per process, so a restarted node's ids are new.
  *
  * `changed keys` is sent only on divergence: JSON `[[key, 1, value] | [key, 0], ...]`, the
  * keys whose latest write or removal the other side lacks, so both sides can name the

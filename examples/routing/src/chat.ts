@@ -13,7 +13,7 @@
  *   curl localhost:4002/rooms/lobby/messages                                   # history on b
  */
 import type { JsonValue } from '@mesh/core'
-import { readJson, sendJson, start } from './start.js'
+import { readJson, sendCallError, sendJson, start } from './start.js'
 
 /** Messages a room keeps in its history. */
 const HISTORY = 50
@@ -56,10 +56,8 @@ start({ capabilities: ['chat'] }, (node) => {
       .then((body) => node.call({ capability: 'chat', id: room, payload: (body ?? null) as JsonValue }))
       .then(
         (line) => sendJson(res, 200, line),
-        (error: unknown) => {
-          const { message, code } = error as Error & { code?: string }
-          sendJson(res, code === 'actor_failed' ? 400 : 502, { error: message, code })
-        },
+        // The room actor refuses a malformed line: the caller's fault.
+        (error: unknown) => sendCallError(res, error, 400),
       )
   }
 })

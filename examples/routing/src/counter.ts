@@ -10,7 +10,7 @@
  *     localhost:4003/mesh/api/call/counter/user-42                              # Mesh's REST call
  */
 import type { JsonValue } from '@mesh/core'
-import { readJson, sendJson, start } from './start.js'
+import { readJson, sendCallError, sendJson, start } from './start.js'
 
 start({ capabilities: ['counter'] }, (node) => {
   node.actor('counter', (id) => {
@@ -39,10 +39,7 @@ start({ capabilities: ['counter'] }, (node) => {
         )
         .then(
           (answer) => sendJson(res, 200, { ...(answer as object), askedAt: node.name }),
-          (error: unknown) => {
-            const { message, code } = error as Error & { code?: string }
-            sendJson(res, 502, { error: message, code })
-          },
+          (error: unknown) => sendCallError(res, error),
         )
       return
     }

@@ -4,7 +4,7 @@
  * and inspector under `/mesh`, and the app's own routes beside them.
  */
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http'
-import { MeshNode, serveNode, type Logger, type MeshNodeOptions } from '@mesh/core'
+import { MeshCallError, MeshNode, serveNode, type Logger, type MeshNodeOptions } from '@mesh/core'
 
 const stderr: Logger = {
   debug: () => {},
@@ -16,6 +16,19 @@ const stderr: Logger = {
 /** Sends `body` as JSON. */
 export const sendJson = (res: ServerResponse, status: number, body: unknown): void => {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+}
+
+/** HTTP statuses of the typed call errors, as Mesh's REST API answers them. */
+const CALL_STATUS = { no_owner: 503, owner_lost: 502, timeout: 504, actor_failed: 502 } as const
+
+/** Answers a failed call: `{ error, code }` with the status of its code (`actor_failed` may be the caller's fault). */
+export const sendCallError = (res: ServerResponse, error: unknown, actorFailed: number = CALL_STATUS.actor_failed) => {
+  if (!(error instanceof MeshCallError)) {
+    sendJson(res, 500, { error: 'internal error' })
+    return
+  }
+  const status = error.code === 'actor_failed' ? actorFailed : CALL_STATUS[error.code]
+  sendJson(res, status, { error: error.message, code: error.code })
 }
 
 /** Reads a JSON body of at most 64 KiB; undefined when it is not JSON. */
