@@ -2,6 +2,7 @@ import { MeshError, type JsonValue, type Logger } from '../common/index.js'
 import type { Discovery, MembershipOptions } from '../membership/index.js'
 import { CONFLICT_POLICIES, type BackoffOptions, type ConflictPolicy } from '../replication/index.js'
 import type { Authenticate } from '../security/index.js'
+import type { Backbone } from './backbone.js'
 
 /** Limits with defaults; each guards the node against one kind of oversized input. */
 export interface MeshLimits {
@@ -117,6 +118,12 @@ export interface MeshNodeOptions {
   allowedOrigins?: readonly string[]
   /** Ways to find peers beyond `join`: `dnsDiscovery`, `multicastDiscovery` (see docs/membership.md). */
   discovery?: Discovery[]
+  /**
+   * A shared transport to the other nodes beside peer links, e.g. `redisBackbone(url)` from
+   * `@mesh/redis` (docs/backbone.md). With one, members it reports are not dialed (`maxPeers`
+   * defaults to 0).
+   */
+  backbone?: Backbone
   /** Light peers (browser tabs, y-websocket clients). */
   lightPeers?: {
     /** Refuse their writes: `true` for all, or decide per connection. Default: they may write. */

@@ -16,6 +16,8 @@ import type { ConflictPolicy } from '../replication/index.js'
 import { Router } from '../routing/index.js'
 import { Admission } from '../security/index.js'
 import { DEFAULT_ROOM, EphemeralSweeper, MeshStore } from '../store/index.js'
+import type { Backbone } from './backbone.js'
+import { BackboneBridge } from './backbone-host.js'
 import type { MeshEvents } from './events.js'
 import { makeLinkHost } from './link-host.js'
 import type { MeshLimits, MeshNodeOptions } from './options.js'
@@ -59,6 +61,8 @@ export class NodeParts {
   readonly view: NodeView
   readonly discovery: Discovery[]
   readonly router: Router
+  /** The node's side of `options.backbone`, when one is set. */
+  readonly backbone: { bridge: BackboneBridge; transport: Backbone } | undefined
   #core: NodeCore
   #antiEntropy: ReturnType<typeof setInterval> | undefined
 
@@ -133,6 +137,7 @@ export class NodeParts {
         }),
       created: (room) => {
         for (const link of parts.links.values()) link.startRoom(room)
+        parts.backbone?.bridge.created(room)
       },
       unloaded: (name) => {
         for (const link of parts.links.values()) link.dropRoom(name)
@@ -171,7 +176,8 @@ export class NodeParts {
       get closed() {
         return core.closed
       },
-      maxPeers: options.maxPeers ?? 8,
+      // On a backbone, members learned from it are not dialed unless asked: the backbone links them.
+      maxPeers: options.maxPeers ?? (options.backbone ? 0 : 8),
       get membership() {
         return parts.membership
       },
@@ -228,6 +234,7 @@ export class NodeParts {
       options.membership,
     )
     this.discovery = options.discovery ?? []
+    this.backbone = options.backbone && { bridge: new BackboneBridge(core, this), transport: options.backbone }
   }
 
   /** Starts what runs on its own: heartbeats, discovery, anti-entropy rounds. */
@@ -260,6 +267,10 @@ export class NodeParts {
       antiEntropyMs,
     )
     unrefTimer(this.#antiEntropy)
+    if (this.backbone) {
+      for (const room of this.rooms.values()) this.backbone.bridge.created(room)
+      this.backbone.transport.start(this.backbone.bridge.host)
+    }
   }
 
   /**
@@ -278,11 +289,21 @@ export class NodeParts {
     this.stopTimers()
     for (const room of this.rooms.values()) room.flush()
     this.membership.leave()
+    // After the leave record, which the backbone hands over as its last heartbeat.
+    if (this.backbone) await this.#closeBackbone(this.backbone.transport)
     this.links.leave('node is leaving')
     this.lights.close()
     this.rooms.destroy()
     this.progress.notify()
     this.emitter.clear()
+  }
+
+  async #closeBackbone(backbone: Backbone): Promise<void> {
+    try {
+      await backbone.close()
+    } catch (error) {
+      this.#core.logger.warn('backbone failed to close', { error: String(error) })
+    }
   }
 
   /** `node.flush`: waits until `replicas` linked peers hold every write of `room` (see MeshNode). */
