@@ -1,7 +1,23 @@
-import { lightMembers } from '../membership/index.js'
-import { applyBackboneUpdate, missingFrom, PeerLink, type Room } from '../replication/index.js'
+import type { Logger, Metrics } from '../common/index.js'
+import { lightMembers, type Membership } from '../membership/index.js'
+import { applyBackboneUpdate, missingFrom, PeerLink, type Room, type Rooms } from '../replication/index.js'
 import type { BackboneHost, UpdateSource } from './backbone.js'
-import type { NodeCore, NodeParts } from './wiring.js'
+
+/** What the bridge reads of the node. */
+interface BridgeCore {
+  readonly id: string
+  readonly name: string
+  readonly logger: Logger
+  readonly closed: boolean
+}
+
+/** The node's parts the bridge uses. */
+interface BridgeParts {
+  readonly rooms: Rooms
+  readonly membership: Membership
+  readonly counters: Metrics
+  guard(where: string, work: () => void): void
+}
 
 /** Transaction origin of updates read from the backbone: they are never handed back to it. */
 export class BackboneOrigin {
@@ -19,12 +35,12 @@ const LOCAL: UpdateSource = { kind: 'local' }
 export class BackboneBridge {
   readonly origin = new BackboneOrigin()
   readonly host: BackboneHost
-  #parts: NodeParts
+  #parts: BridgeParts
   #roomListeners = new Set<(room: string) => void>()
   #updateListeners = new Set<UpdateListener>()
   #watched = new WeakSet<Room>()
 
-  constructor(core: NodeCore, parts: NodeParts) {
+  constructor(core: BridgeCore, parts: BridgeParts) {
     this.#parts = parts
     const room = (name: string): Room | undefined => (core.closed ? undefined : parts.rooms.existing(name))
     this.host = {
