@@ -66,6 +66,13 @@ module.exports = {
       from: { path: '^core/src/security/' },
       to: { path: '^core/src/', pathNot: ['^core/src/security/', '^core/src/common/'] },
     },
+    {
+      name: 'backbone-on-public-core',
+      severity: 'error',
+      comment: 'A backbone (backbone/*) uses @mesh/core through its package entries, never the files of another package.',
+      from: { path: '^backbone/' },
+      to: { path: '^(core|cli|client|adapters|web-inspector|bench|e2e|examples)/' },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -8,6 +8,7 @@ const sources = [
   'client/src/**/*.ts',
   'cli/src/**/*.ts',
   'adapters/*/src/**/*.ts',
+  'backbone/*/src/**/*.ts',
   'web-inspector/src/**/*.ts',
   'bench/src/**/*.ts',
 ]
@@ -18,6 +19,7 @@ const tests = [
   'bench/test/**/*.ts',
   'web-inspector/test/**/*.ts',
   'adapters/*/test/**/*.ts',
+  'backbone/*/test/**/*.ts',
   'e2e/**/*.ts',
 ]
 

@@ -1,5 +1,5 @@
 import type { Logger, Metrics } from '../common/index.js'
-import { lightMembers, type Membership } from '../membership/index.js'
+import { lightMembers, parseGossip, type Membership } from '../membership/index.js'
 import { applyBackboneUpdate, missingFrom, PeerLink, type Room, type Rooms } from '../replication/index.js'
 import type { BackboneHost, UpdateSource } from './backbone.js'
 
@@ -81,7 +81,16 @@ export class BackboneBridge {
       pending: (name) => room(name)?.pending ?? false,
       self: () => ({ ...parts.membership.self }),
       receiveMembers: (records) => {
-        if (!core.closed) parts.membership.receive(records, Date.now())
+        if (core.closed) return
+        const valid = records.flatMap((record) => {
+          try {
+            return parseGossip(JSON.stringify([record]))
+          } catch {
+            parts.counters.failed('backbone-member-record')
+            return []
+          }
+        })
+        parts.membership.receive(valid, Date.now())
       },
       removeEphemeral: (owner) => {
         if (core.closed) return 0

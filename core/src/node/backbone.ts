@@ -41,8 +41,11 @@ export interface BackboneHost {
   pending(room: string): boolean
   /** This node's member record; its heartbeat counter rises on every heartbeat. */
   self(): MemberRecord
-  /** Feeds member records read from the backbone into failure detection, as gossip would. */
-  receiveMembers(records: readonly MemberRecord[]): void
+  /**
+   * Feeds member records read from the backbone into failure detection, as gossip would.
+   * Each is checked like gossip from a socket; a malformed one is counted and left out.
+   */
+  receiveMembers(records: readonly unknown[]): void
   /** Removes, in every room, the ephemeral keys `owner` holds; returns how many. */
   removeEphemeral(owner: string): number
   /** The light peers (tabs) connected to this node, as members. */
