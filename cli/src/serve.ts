@@ -52,10 +52,18 @@ export interface ServeOptions {
    * `node.capabilities` says otherwise.
    */
   actors?: Record<string, ActorFactory>
-  /** Further node options: membership timing, capabilities, discovery, max peers, light peers. */
+  /** Further node options: membership timing, capabilities, discovery, max peers, light peers, backbone. */
   node?: Pick<
     MeshNodeOptions,
-    'membership' | 'capabilities' | 'discovery' | 'maxPeers' | 'lightPeers' | 'meta' | 'secret' | 'allowedOrigins'
+    | 'membership'
+    | 'capabilities'
+    | 'discovery'
+    | 'maxPeers'
+    | 'lightPeers'
+    | 'meta'
+    | 'secret'
+    | 'allowedOrigins'
+    | 'backbone'
   >
 }
 
