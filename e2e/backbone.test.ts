@@ -4,7 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { waitUntil } from '@mesh/core/testing'
-import { startRedis, type RedisServer } from '../backbone/redis/test/redis-server.js'
+import { startRedis, type RedisServer } from '@mesh/redis/testing'
 import { E2E_WAIT_MS, put, startNode, stopAll, waitForValue, type MeshProcess } from './harness.js'
 
 let redis: RedisServer

@@ -1,7 +1,7 @@
 /** In-process nodes on one test Redis, closed together after each test. */
 import { MeshNode, type MeshNodeOptions } from '@mesh/core'
 import { waitUntil } from '@mesh/core/testing'
-import { redisBackbone, type RedisBackbone, type RedisBackboneOptions } from '../src/index.js'
+import { redisBackbone, type RedisBackbone, type RedisBackboneOptions } from '@mesh/redis'
 
 /** A node and its backbone. */
 export interface BackboneNode {

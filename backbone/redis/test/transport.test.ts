@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { waitUntil } from '@mesh/core/testing'
-import { redisBackbone } from '../src/index.js'
+import { redisBackbone } from '@mesh/redis'
 import { backboneNodes, holds, ready } from './nodes.js'
-import { startRedis, type RedisServer } from './redis-server.js'
+import { startRedis, type RedisServer } from '@mesh/redis/testing'
 
 let redis: RedisServer
 const nodes = backboneNodes()
