@@ -32,6 +32,12 @@ export const backboneNodes = () => {
       nodes.push(node)
       return { node, backbone }
     },
+    /** A node without the backbone (peer links only), closed with the others. */
+    plain(options: MeshNodeOptions = {}): MeshNode {
+      const node = new MeshNode({ membership: { heartbeatMs: 100, deadAfterMs: 1000 }, ...options })
+      nodes.push(node)
+      return node
+    },
     async closeAll(): Promise<void> {
       await Promise.all(nodes.splice(0).map((node) => node.close()))
     },
