@@ -1,14 +1,21 @@
 import type { UpdateFormat } from '@mesh/core'
 
 /**
- * One entry of a room's log, as XADD writes it: field `n` the node that wrote it, `f` the
- * encoding of its updates (`1` or `2`), and one `u` field per update, in the order they were
- * applied. A snapshot that trimmed the log appends `t`=`trim` with `upto`, the last entry the
- * snapshot covers: a reader whose position is older missed entries and resyncs.
+ * One entry of a room's log: field `s` its sequence number in the room (1, 2, 3…, given by the
+ * publishing script, so a reader that sees a number skipped knows it missed entries, trimmed
+ * or lost), `n` the node that wrote it, `f` the encoding of its updates (`1` or `2`), and one
+ * `u` field per update, in the order they were applied.
  */
-export type LogEntry =
-  | { kind: 'updates'; id: string; node: string; format: UpdateFormat; updates: Uint8Array[] }
-  | { kind: 'trim'; id: string; upto: string }
+export interface LogEntry {
+  id: string
+  seq: number
+  node: string
+  format: UpdateFormat
+  updates: Uint8Array[]
+}
+
+/** Most updates in one log entry (each is two arguments of the publishing script). */
+export const MAX_ENTRY_UPDATES = 500
 
 /** Why an entry read from Redis cannot be used. */
 export class PoisonEntry extends Error {
@@ -35,7 +42,7 @@ export const compareIds = (a: string, b: string): number => {
   return seq === 0n ? 0 : seq < 0n ? -1 : 1
 }
 
-/** The arguments of XADD for updates a node publishes (after the key and `*`). */
+/** The fields of an entry a node publishes (the publishing script adds `s`). */
 export const entryFields = (
   node: string,
   format: UpdateFormat,
@@ -53,8 +60,7 @@ export const entryFields = (
 export const parseEntry = (id: string, fields: readonly unknown[]): LogEntry => {
   let node: string | undefined
   let format: UpdateFormat | undefined
-  let type: string | undefined
-  let upto: string | undefined
+  let seq: number | undefined
   const updates: Uint8Array[] = []
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const key = fields[i]
@@ -70,25 +76,17 @@ export const parseEntry = (id: string, fields: readonly unknown[]): LogEntry => 
       case 'u':
         updates.push(new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
         break
-      case 't':
-        type = value.toString('latin1')
-        break
-      case 'upto':
-        upto = value.toString('latin1')
+      case 's':
+        seq = /^\d{1,15}$/.test(value.toString('latin1')) ? Number(value.toString('latin1')) : undefined
         break
       default:
         throw new PoisonEntry(id, `unknown field "${key.toString('latin1').slice(0, 20)}"`)
     }
   }
-  if (type === 'trim') {
-    if (upto === undefined || !isStreamId(upto)) throw new PoisonEntry(id, 'trim marker without a valid upto')
-    return { kind: 'trim', id, upto }
+  if (seq === undefined || node === undefined || format === undefined || updates.length === 0) {
+    throw new PoisonEntry(id, 'an entry needs s, n, f and at least one u')
   }
-  if (type !== undefined) throw new PoisonEntry(id, `unknown type "${type.slice(0, 20)}"`)
-  if (node === undefined || format === undefined || updates.length === 0) {
-    throw new PoisonEntry(id, 'an update entry needs n, f and at least one u')
-  }
-  return { kind: 'updates', id, node, format, updates }
+  return { id, seq, node, format, updates }
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * Where the backbone keeps things in Redis. Every key of one room shares the hash tag
- * `{<room>}`, so a Redis Cluster keeps a room's log, snapshot and lock in one slot (a Lua
+ * `{<room>}`, so a Redis Cluster keeps a room's log, counter, snapshot and lock in one slot (a Lua
  * script may touch them together); membership keys share `{m}` and the room registry `{r}`.
  * Room names cannot hold braces (core refuses them), so the tag is always the room name.
  */
@@ -14,6 +14,11 @@ export class Keys {
   /** The stream of a room's updates. */
   log(room: string): string {
     return `${this.prefix}:{${room}}:log`
+  }
+
+  /** The counter that numbers a room's log entries. */
+  seq(room: string): string {
+    return `${this.prefix}:{${room}}:seq`
   }
 
   /** The hash holding a room's snapshot: `state` (a V2 update) and `id` (the last log entry it covers). */

@@ -1,14 +1,31 @@
 import type { BackboneHost, EncodedUpdate } from '@mesh/core'
 import type { Redis } from 'ioredis'
-import { compareIds, entryFields, parseEntry, PoisonEntry, readEntries, type LogEntry } from './entries.js'
+import {
+  compareIds,
+  entryFields,
+  MAX_ENTRY_UPDATES,
+  parseEntry,
+  PoisonEntry,
+  readEntries,
+  type LogEntry,
+} from './entries.js'
 import type { Keys } from './keys.js'
 import { withLock } from './lock.js'
 
 /**
+ * Appends an entry numbered by the room's counter, atomically: log order and numbers agree.
+ * KEYS: log, counter. ARGV: the entry's fields.
+ */
+const PUBLISH = `
+local seq = redis.call('INCR', KEYS[2])
+return redis.call('XADD', KEYS[1], '*', 's', seq, unpack(ARGV))
+`
+
+/**
  * Stores a room's snapshot and trims its log in one step, so the log never loses an entry the
- * stored snapshot does not cover: only a snapshot newer than the stored one is kept, entries
- * older than the last one it covers are trimmed (`MINID`), and a trim marker tells readers
- * still behind that they missed some.
+ * stored snapshot does not cover: only a snapshot newer than the stored one is kept, and only
+ * entries older than the last one it covers are trimmed (`MINID`). A reader still behind sees
+ * the numbers skip and reads the room anew.
  * KEYS: snapshot hash, log. ARGV: state, id of the last entry it covers.
  */
 const STORE_AND_TRIM = `
@@ -22,7 +39,6 @@ local current = redis.call('HGET', KEYS[1], 'id')
 if current and not older(current, ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'id', ARGV[2])
 redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])
-redis.call('XADD', KEYS[2], '*', 't', 'trim', 'upto', ARGV[2])
 return 1
 `
 
@@ -30,6 +46,8 @@ return 1
 interface RoomLog {
   /** Id of the last entry read (or covered by the snapshot loaded); `0-0` for the start. */
   position: string
+  /** Number of the last entry read; the next must be one more. */
+  seq: number
   /** False until the room was read from Redis since the last connect (or gap): then it resyncs. */
   synced: boolean
   /** Updates applied here and waiting to be published this tick. */
@@ -79,6 +97,7 @@ export class RoomLogs {
     if (this.#rooms.has(room)) return false
     this.#rooms.set(room, {
       position: '0-0',
+      seq: 0,
       synced: false,
       queue: [],
       sinceSnapshot: 0,
@@ -99,7 +118,16 @@ export class RoomLogs {
 
   /** Rooms that must be read from their snapshot before their log is followed again. */
   unsynced(): string[] {
-    return [...this.#rooms].flatMap(([name, log]) => (log.synced ? [] : [name]))
+    const now = Date.now()
+    return [...this.#rooms].flatMap(([name, log]) => {
+      if (!log.synced) return [name]
+      // Something an entry builds on never arrived here: read the room anew, now and then.
+      if (now - log.resyncedAt > PENDING_RESYNC_MS && this.#host.pending(name)) {
+        this.#o.stats.gaps++
+        return [name]
+      }
+      return []
+    })
   }
 
   /** Connection lost: every room resyncs once it is back. */
@@ -131,21 +159,30 @@ export class RoomLogs {
         log.synced = false
         continue
       }
-      this.#track(
-        this.#o.writer.xadd(this.#o.keys.log(room), '*', ...entryFields(this.#host.id, 'v1', updates)).then(
-          () => {
-            this.#o.stats.published++
-          },
-          (error: unknown) => {
+      for (let i = 0; i < updates.length; i += MAX_ENTRY_UPDATES) {
+        this.#track(
+          this.#append(room, 'v1', updates.slice(i, i + MAX_ENTRY_UPDATES)).catch((error: unknown) => {
             log.synced = false
             this.#host.logger.warn('backbone publish failed; the room resyncs on reconnect', {
               room,
               error: String(error),
             })
-          },
-        ),
-      )
+          }),
+        )
+      }
     }
+  }
+
+  async #append(room: string, format: 'v1' | 'v2', updates: Uint8Array[]): Promise<void> {
+    const keys = this.#o.keys
+    await this.#o.writer.eval(
+      PUBLISH,
+      2,
+      keys.log(room),
+      keys.seq(room),
+      ...entryFields(this.#host.id, format, updates),
+    )
+    this.#o.stats.published++
   }
 
   /** Resolves once every publish started so far has been answered. */
@@ -172,9 +209,10 @@ export class RoomLogs {
       .multi()
       .hgetallBuffer(keys.snapshot(room))
       .xrangeBuffer(keys.log(room), '-', '+')
+      .get(keys.seq(room))
       .exec()
-    const [snapshotReply, tailReply] = replies ?? []
-    const failed = snapshotReply?.[0] ?? tailReply?.[0]
+    const [snapshotReply, tailReply, seqReply] = replies ?? []
+    const failed = snapshotReply?.[0] ?? tailReply?.[0] ?? seqReply?.[0]
     if (failed) throw failed
     const view: EncodedUpdate[] = []
     const snapshot = snapshotReply?.[1] as Record<string, Buffer> | undefined
@@ -189,7 +227,7 @@ export class RoomLogs {
     this.#poison(room, bad)
     for (const { id, fields } of entries) {
       const entry = this.#parse(room, id, fields)
-      if (entry?.kind === 'updates') {
+      if (entry) {
         for (const update of entry.updates) {
           const encoded = { update, format: entry.format }
           if (entry.node === this.#host.id || this.#apply(room, id, encoded)) view.push(encoded)
@@ -198,15 +236,13 @@ export class RoomLogs {
       if (compareIds(id, position) > 0) position = id
     }
     log.position = position
+    log.seq = Number(seqReply?.[1] ?? 0) || 0
     log.synced = true
     log.resyncedAt = Date.now()
     log.sinceSnapshot = entries.length
     this.#o.stats.resyncs++
     const missing = this.#host.missingFrom(room, view)
-    if (missing) {
-      await this.#o.writer.xadd(keys.log(room), '*', ...entryFields(this.#host.id, 'v2', [missing]))
-      this.#o.stats.published++
-    }
+    if (missing) await this.#append(room, 'v2', [missing])
   }
 
   /** Applies a batch of entries XREAD returned for a room. */
@@ -218,24 +254,20 @@ export class RoomLogs {
     for (const { id, fields } of entries) {
       if (compareIds(id, log.position) <= 0) continue
       const entry = this.#parse(room, id, fields)
-      if (entry?.kind === 'trim') {
-        log.sinceSnapshot = 0
-        if (compareIds(log.position, entry.upto) < 0) {
-          // Entries up to `upto` were trimmed before this node read them.
+      if (entry) {
+        if (entry.seq !== log.seq + 1) {
+          // Entries were trimmed before this node read them, or lost: read the room anew.
           this.#o.stats.gaps++
           log.synced = false
           return
         }
-      } else if (entry && entry.node !== this.#host.id) {
-        for (const update of entry.updates) this.#apply(room, id, { update, format: entry.format })
+        log.seq = entry.seq
+        if (entry.node !== this.#host.id) {
+          for (const update of entry.updates) this.#apply(room, id, { update, format: entry.format })
+        }
       }
       log.position = id
       log.sinceSnapshot++
-    }
-    if (this.#host.pending(room) && Date.now() - log.resyncedAt > PENDING_RESYNC_MS) {
-      // Something an entry builds on never arrived here: read the room anew.
-      this.#o.stats.gaps++
-      log.synced = false
     }
     if (log.sinceSnapshot >= this.#o.snapshotEvery) this.#snapshot(room, log)
   }
