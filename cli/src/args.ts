@@ -1,6 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { CONFLICT_POLICIES, parseDiscovery, type ConflictPolicy, type Discovery } from '@mesh/core'
-import { redisBackbone } from '@mesh/redis'
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logger.js'
 import { checkPeerUrl, type ServeOptions } from './serve.js'
 
@@ -255,8 +254,8 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
         lightPeers: { readOnly: values['read-only-light-peers'] ?? false },
         ...(secrets.length > 0 ? { secret: secrets } : {}),
         ...(values['allowed-origin'] ? { allowedOrigins: values['allowed-origin'] } : {}),
-        ...(backboneUrl !== undefined ? { backbone: redisBackbone(backboneUrl) } : {}),
       },
+      backboneUrl,
       port,
       host: values.host,
       name,

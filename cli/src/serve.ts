@@ -48,6 +48,11 @@ export interface ServeOptions {
    */
   controlToken?: string
   /**
+   * `redis://HOST:PORT` of a Redis Streams backbone (`--backbone`, docs/backbone.md); `@mesh/redis`
+   * is loaded only then. A `node.backbone` wins over it.
+   */
+  backboneUrl?: string
+  /**
    * Actor factories by capability (`--actors`); the node declares these capabilities unless
    * `node.capabilities` says otherwise.
    */
@@ -106,8 +111,12 @@ export const serve = async (options: ServeOptions = {}): Promise<MeshServer> => 
   const join = (options.join ?? []).map(checkPeerUrl)
   if (options.peerUrl !== undefined) checkPeerUrl(options.peerUrl)
   const actors = Object.entries(options.actors ?? {})
+  const backbone =
+    options.node?.backbone ??
+    (options.backboneUrl === undefined ? undefined : (await import('@mesh/redis')).redisBackbone(options.backboneUrl))
   const node = new MeshNode({
     ...options.node,
+    backbone,
     capabilities: options.node?.capabilities ?? actors.map(([capability]) => capability),
     name: options.name,
     onConflict: options.onConflict,
