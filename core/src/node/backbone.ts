@@ -33,7 +33,7 @@ export interface BackboneHost {
   onUpdate(listener: (room: string, update: Uint8Array, source: UpdateSource) => void): () => void
   /** Applies an update read from the backbone (creating the room if needed); throws, nothing applied, if it is refused. */
   apply(room: string, update: Uint8Array, format: UpdateFormat): void
-  /** The room's whole state as one V2 update, or undefined when the room is not hosted. */
+  /** The room's whole state as one V2 update; undefined when the room is empty or not hosted. */
   encodeState(room: string): Uint8Array | undefined
   /** What the room holds that `view` (the backbone's snapshot and log) lacks, as a V2 update; undefined when nothing. */
   missingFrom(room: string, view: readonly EncodedUpdate[]): Uint8Array | undefined
@@ -50,7 +50,7 @@ export interface BackboneHost {
   removeEphemeral(owner: string): number
   /** The light peers (tabs) connected to this node, as members. */
   lightMembers(): Member[]
-  /** Counts and logs nothing else: adds one to the node's failure counter `where` (metrics). */
+  /** Adds one to the node's counter of caught errors at `where` (`mesh_internal_errors_total`); logs nothing. */
   count(where: string): void
 }
 
