@@ -69,7 +69,8 @@ module.exports = {
     {
       name: 'backbone-on-public-core',
       severity: 'error',
-      comment: 'A backbone (backbone/*) uses @mesh/core through its package entries, never the files of another package.',
+      comment:
+        'A backbone (backbone/*) uses @mesh/core through its package entries, never the files of another package.',
       from: { path: '^backbone/' },
       to: { path: '^(core|cli|client|adapters|web-inspector|bench|e2e|examples)/' },
     },
