@@ -91,6 +91,7 @@ class RedisStreamsBackbone implements RedisBackbone {
   #closed = false
   #loop: Promise<void> | undefined
   #heartbeat: ReturnType<typeof setInterval> | undefined
+  #beating = false
   #unsubscribe: Array<() => void> = []
   /** Set on every (re)connect: the room registry is read before the rooms. */
   #registryStale = true
@@ -158,7 +159,7 @@ class RedisStreamsBackbone implements RedisBackbone {
         if (name === 'writer') {
           this.stats.connects++
           host.logger.info('connected to redis', { url: redactUrl(this.#options.url) })
-          this.#guard('heartbeat', () => instances.round())
+          this.#beat()
         } else {
           this.#readerId = undefined
           reader.client('ID').then(
@@ -182,11 +183,17 @@ class RedisStreamsBackbone implements RedisBackbone {
         logs.publish(room, update)
       }),
     )
-    this.#heartbeat = setInterval(() => {
-      if (this.connected) this.#guard('heartbeat', () => instances.round())
-    }, host.heartbeatMs)
+    this.#heartbeat = setInterval(() => this.#beat(), host.heartbeatMs)
     this.#heartbeat.unref()
     this.#loop = this.#run()
+  }
+
+  /** One heartbeat round, unless Redis is away or the last round has not finished (a slow Redis). */
+  #beat(): void {
+    const instances = this.#instances
+    if (!instances || !this.connected || this.#beating) return
+    this.#beating = true
+    this.#guard('heartbeat', () => instances.round().finally(() => (this.#beating = false)))
   }
 
   settled(): Promise<void> {
