@@ -1,6 +1,6 @@
 /**
  * Frame generators of the fuzzer (e2e/fuzz-engine.ts). The wire format is re-encoded here
- * from the header of core/src/protocol.ts (on purpose: an independent reading of the spec),
+ * from the header of core/src/replication/protocol.ts (on purpose: an independent reading of the spec),
  * and every generator is a pure function of a seeded lib0 PRNG, so a seed replays the same
  * frames (cases that build on the node's live state, see Mirror, replay the same attack on
  * whatever that state is then). A "case" is one socket (or one REST request): the frames to
@@ -12,7 +12,7 @@ import { Awareness, encodeAwarenessUpdate } from 'y-protocols/awareness'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import * as Y from 'yjs'
 
-/** Peer-link message types (core/src/protocol.ts). */
+/** Peer-link message types (core/src/replication/protocol.ts). */
 export const PeerType = {
   hello: 16,
   state: 17,

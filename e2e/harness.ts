@@ -80,14 +80,20 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv
   /** How long to wait for the ready line. Default 10 s. */
   timeoutMs?: number
+  /**
+   * Runs this script (an example app) with `args` instead of `mesh serve`; it is configured by
+   * `env` and must print the same ready line.
+   */
+  script?: string
 }
 
 /** Starts `mesh serve --port 0 --host 127.0.0.1` and resolves once it printed its ready line. */
 export const startNode = async (options: StartOptions): Promise<MeshProcess> => {
-  assertBuilt()
-  const args = [CLI, 'serve']
-  if (!options.bare) args.push('--port', '0', '--host', '127.0.0.1', '--name', options.name, '--log-level', 'debug')
-  for (const url of options.bare ? [] : (options.join ?? [])) args.push('--join', url)
+  if (!options.script) assertBuilt()
+  const args = options.script ? [options.script] : [CLI, 'serve']
+  if (!options.bare && !options.script)
+    args.push('--port', '0', '--host', '127.0.0.1', '--name', options.name, '--log-level', 'debug')
+  for (const url of options.bare || options.script ? [] : (options.join ?? [])) args.push('--join', url)
   args.push(...(options.args ?? []))
   const child = spawn(process.execPath, args, {
     env: { ...process.env, PORT: '', MESH_JOIN: '', MESH_NAME: '', ...options.env },

@@ -28,6 +28,9 @@ const sockets = new Set<WebSocket>()
 const doc = new Y.Doc()
 const map = doc.getMap<number>('kv')
 
+let echo = false
+/** Round trips the `rpc` source still waits for, and what to do on each answer. */
+let onAnswer: (() => void) | undefined
 let target = 0
 let seen = 0
 let doneAt: number | undefined
@@ -46,6 +49,8 @@ const adopt = (ws: WebSocket): void => {
   sockets.add(ws)
   ws.on('message', (data: Buffer) => {
     if (naive) Y.applyUpdate(doc, data, ws)
+    else if (echo) ws.send(data, { binary: true })
+    else if (onAnswer) onAnswer()
     else count(1)
   })
   ws.on('close', () => sockets.delete(ws))
@@ -136,6 +141,29 @@ const blast = async ({ count: n, size }: { count: number; size: number }) => {
   return { startAt, endAt: now() }
 }
 
+/** Request/response over one socket: answers come back in order, so a counter is enough. */
+const rpc = async ({ count: n, size, inflight }: { count: number; size: number; inflight: number }) => {
+  const ws = [...sockets][0]
+  if (!ws) throw new Error('rpc before connect')
+  const payload = Buffer.alloc(size, 7)
+  const startAt = now()
+  let sent = 0
+  let answered = 0
+  await new Promise<void>((resolve) => {
+    onAnswer = () => {
+      answered++
+      if (sent < n) {
+        sent++
+        ws.send(payload, { binary: true })
+      }
+      if (answered === n) resolve()
+    }
+    for (; sent < Math.min(inflight, n); sent++) ws.send(payload, { binary: true })
+  })
+  onAnswer = undefined
+  return { startAt, endAt: now() }
+}
+
 const shutdown = (): void => {
   for (const ws of sockets) ws.terminate()
   wss.close()
@@ -157,6 +185,11 @@ serveIpc<BaselineOps>({
   wait,
   'put-loop': putLoop,
   blast,
+  echo: () => {
+    echo = true
+    return null
+  },
+  rpc,
   close: () => {
     shutdown()
     return null

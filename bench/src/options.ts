@@ -37,6 +37,10 @@ export interface Sizes {
   lightWrites: number
   /** `redis-benchmark -n`. */
   redisRequests: number
+  /** Issue 15: calls per measured run (also the ws request/response baseline), activations, pub/sub messages. */
+  rpcCalls: number
+  activations: number
+  pubsubMessages: number
 }
 
 const SIZES: Record<Mode, Sizes> = {
@@ -58,6 +62,9 @@ const SIZES: Record<Mode, Sizes> = {
     lightSockets: 1000,
     lightWrites: 200,
     redisRequests: 200_000,
+    rpcCalls: 200_000,
+    activations: 100_000,
+    pubsubMessages: 200_000,
   },
   quick: {
     runs: 3,
@@ -77,6 +84,9 @@ const SIZES: Record<Mode, Sizes> = {
     lightSockets: 500,
     lightWrites: 50,
     redisRequests: 200_000,
+    rpcCalls: 60_000,
+    activations: 40_000,
+    pubsubMessages: 60_000,
   },
   smoke: {
     runs: 1,
@@ -96,6 +106,9 @@ const SIZES: Record<Mode, Sizes> = {
     lightSockets: 10,
     lightWrites: 5,
     redisRequests: 0,
+    rpcCalls: 1_000,
+    activations: 1_000,
+    pubsubMessages: 1_000,
   },
 }
 

@@ -44,6 +44,7 @@ export const RATIOS: ReadonlyArray<readonly [string, string]> = [
   ['replicated_puts_1w', 'redis_set'],
   ['replicated_puts_batched', 'redis_set'],
   ['replicated_puts_1w', 'naive_yjs_mesh_1w'],
+  ['rpc_calls_per_s', 'ws_rpc_calls_per_s'],
 ]
 
 interface TargetSpec {
@@ -70,6 +71,10 @@ export const TARGETS: readonly TargetSpec[] = [
   { name: 'heap_bytes_per_key', op: '<=', bound: 150 },
   { name: 'churn_heap_mb', op: '<=', bound: 5 },
   { name: 'light_peers_fanout_p99_ms', op: '<=', bound: 50 },
+  // Issue 15: the Elixir mesh's claims.
+  { name: 'rpc_calls_per_s', op: '>=', bound: 30_000 },
+  { name: 'rpc_p99_ms', op: '<=', bound: 2 },
+  { name: 'actor_activations_per_s', op: '>=', bound: 16_000 },
 ]
 
 /** Suffixes of the bare-layout baselines of a metric (issue 14), and their column titles. */

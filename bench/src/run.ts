@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs'
 import { measureNaiveMesh } from './baselines/naive-mesh.js'
 import { measureRedis } from './baselines/redis.js'
 import { measureWsLoopback } from './baselines/ws-loopback.js'
+import { measureWsRpc } from './baselines/ws-rpc.js'
 import { Context } from './context.js'
 import { describeMachine, loadAverage } from './machine.js'
 import { measureChurn } from './metrics/churn.js'
@@ -14,6 +15,7 @@ import { measureColdJoin } from './metrics/cold-join.js'
 import { measureConvergence } from './metrics/convergence.js'
 import { measureDistinct } from './metrics/distinct.js'
 import { measureFanout } from './metrics/fanout.js'
+import { measureRouting } from './metrics/routing.js'
 import { measureThroughput } from './metrics/throughput.js'
 import { parseOptions, USAGE } from './options.js'
 import { installCleanup, killAll } from './processes.js'
@@ -34,11 +36,16 @@ export const METRIC_ORDER = [
   'churn_put_ops',
   'put_object_distinct_ops',
   'light_peers_fanout_p99_ms',
+  'rpc_calls_per_s',
+  'rpc_p99_ms',
+  'actor_activations_per_s',
+  'pubsub_msgs_per_s',
 ]
 
 /** Baseline names in report order: issue 3's, then the bare layouts of issue 14. */
 export const BASELINE_ORDER = [
   'ws_loopback_msgs',
+  'ws_rpc_calls_per_s',
   'naive_yjs_mesh_1w',
   'redis_set',
   'cold_join_100k_ms_ymap',
@@ -81,6 +88,8 @@ const main = async (): Promise<number> => {
   await measureChurn(ctx)
   await measureDistinct(ctx)
   await measureFanout(ctx)
+  await measureWsRpc(ctx)
+  await measureRouting(ctx)
   if (options.mode !== 'full' && ctx.wants('cold_join_1m_ms')) ctx.skip('cold_join_1m_ms', 'full mode only')
 
   machine.loadAverage.end = loadAverage()

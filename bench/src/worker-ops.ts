@@ -118,6 +118,28 @@ export type NodeOps = {
   /** Writes distinct keys with `await node.put(object)` of `batch` keys, one per event-loop turn. */
   distinct: { args: DistinctArgs; result: DistinctResult }
   close: { args: null; result: null }
+} & RoutingOps
+
+/** Operations of `worker.js` for routed calls and pub/sub (routing-ops.ts). */
+export type RoutingOps = {
+  /** Declares capabilities, then waits until `members` alive nodes declare them all. */
+  capabilities: { args: { capabilities: string[]; members: number }; result: null }
+  /** `count` ids of `capability` that other nodes own. */
+  'remote-ids': { args: { capability: string; count: number }; result: string[] }
+  /** `count` calls to the `echo` actor of `ids` (round robin), `inflight` at a time. */
+  'call-loop': { args: { ids: string[]; count: number; inflight: number }; result: PutLoopResult }
+  /** The same at a fixed `rate` (calls/s); the latency of each call in ms, from when it was due. */
+  'call-paced': {
+    args: { ids: string[]; count: number; rate: number; inflight: number }
+    result: PutLoopResult & { latencies: number[] }
+  }
+  /** `count` calls to `fresh` actors of new ids, `inflight` at a time: each starts an actor. */
+  activate: { args: { prefix: string; count: number; inflight: number }; result: PutLoopResult }
+  /** Subscribes to `topic` and counts messages up to `count`. */
+  'sub-arm': { args: { topic: string; count: number }; result: null }
+  'sub-wait': { args: { timeoutMs: number }; result: { doneAt: number } }
+  /** Publishes `count` messages, `perTurn` per event-loop turn. */
+  'publish-loop': { args: { topic: string; count: number; perTurn: number }; result: PutLoopResult }
 }
 
 /**
@@ -150,6 +172,10 @@ export type BaselineOps = {
   'put-loop': { args: PutLoopArgs; result: PutLoopResult }
   /** ws source: sends `count` binary messages of `size` bytes, one per send, no batching. */
   blast: { args: { count: number; size: number }; result: PutLoopResult }
+  /** ws echo: the sink sends every message back. */
+  echo: { args: null; result: null }
+  /** ws source: `count` request/response round trips of `size` bytes, `inflight` at a time. */
+  rpc: { args: { count: number; size: number; inflight: number }; result: PutLoopResult }
   close: { args: null; result: null }
 }
 

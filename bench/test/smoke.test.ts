@@ -61,6 +61,10 @@ describe('npm run bench', () => {
       'churn_put_ops',
       'put_object_distinct_ops',
       'light_peers_fanout_p99_ms',
+      'rpc_calls_per_s',
+      'rpc_p99_ms',
+      'actor_activations_per_s',
+      'pubsub_msgs_per_s',
     ]) {
       const figure = result.metrics[name]
       expect(figure, `metric ${name}`).toBeDefined()
@@ -74,6 +78,7 @@ describe('npm run bench', () => {
     expect(typeof result.metrics.churn_heap_mb?.value, 'metric churn_heap_mb').toBe('number')
     for (const name of [
       'ws_loopback_msgs',
+      'ws_rpc_calls_per_s',
       'naive_yjs_mesh_1w',
       'heap_bytes_per_key_ymap',
       'heap_bytes_per_key_yarray',
@@ -90,5 +95,5 @@ describe('npm run bench', () => {
     expect(result.ratios['replicated_puts_1w / naive_yjs_mesh_1w']?.value).toBeGreaterThan(0)
     expect(result.machine.nproc).toBeGreaterThan(0)
     expect(result.machine.node).toBe(process.version)
-  }, 60_000)
+  }, 90_000)
 })

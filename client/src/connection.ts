@@ -94,14 +94,19 @@ export class Connection {
     this.disconnect('client closed')
   }
 
-  /** Sends a frame if a socket is open; otherwise the frame is not needed (the next handshake covers it). */
-  send(frame: Uint8Array<ArrayBuffer>): void {
+  /**
+   * Sends a frame if a socket is open; otherwise the frame is not needed (the next handshake
+   * covers it). True when the socket took it.
+   */
+  send(frame: Uint8Array<ArrayBuffer>): boolean {
     const socket = this.#socket
-    if (!socket || socket.readyState !== SOCKET_OPEN) return
+    if (!socket || socket.readyState !== SOCKET_OPEN) return false
     try {
       socket.send(frame)
+      return true
     } catch {
       // A socket that cannot send is closing; its close event does the cleanup.
+      return false
     }
   }
 

@@ -4,11 +4,12 @@ import { MeshError, type MeshErrorCode } from '@mesh/core/browser'
  * What the client reports: `bad_option` (constructor options), `bad_request` (a key or value
  * the store cannot hold), `read_only` (a node refused this client's writes), `closed`,
  * `bad_message` (a node sent something undecodable), `rejected` (a node closed the connection
- * for good with 4400–4499; no more reconnects), `listener` (an event listener threw).
+ * for good with 4400–4499; no more reconnects), `listener` (an event listener or subscriber threw), `forbidden` (a node refused a
+ * subscribe or publish; `reason` says which).
  */
 export type MeshClientErrorCode = Extract<
   MeshErrorCode,
-  'bad_option' | 'bad_request' | 'read_only' | 'closed' | 'bad_message' | 'rejected' | 'listener'
+  'bad_option' | 'bad_request' | 'read_only' | 'closed' | 'bad_message' | 'rejected' | 'listener' | 'forbidden'
 >
 
 /**

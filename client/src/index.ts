@@ -5,3 +5,4 @@ export type { ClientChangeEvent, ClientStatus, MeshClientEvents, ReadOnlyEvent, 
 export type { BackoffOptions, MeshClientOptions } from './options.js'
 export { MeshPresence, type PresenceEvent, type PresencePeer } from './presence.js'
 export type { ClientSocket, WebSocketConstructor } from './socket.js'
+export type { ClientTopicHandler } from './topics.js'

@@ -7,6 +7,7 @@ import type { ClientStatus, MeshClientEvents } from './events.js'
 import { clientSettings, type MeshClientOptions } from './options.js'
 import type { MeshPresence } from './presence.js'
 import { RoomSync } from './room-sync.js'
+import { ClientTopics, type ClientTopicHandler } from './topics.js'
 
 /**
  * A light peer: a full replica of one room, kept in sync with any node of the mesh over its
@@ -37,6 +38,7 @@ export class MeshClient {
   readonly synced: Promise<void>
   #emitter: Emitter<MeshClientEvents>
   #sync: RoomSync
+  #topics: ClientTopics
   #connection: Connection
   #closed = false
   #rejectSynced: (error: Error) => void
@@ -61,10 +63,15 @@ export class MeshClient {
     this.#rejectSynced = rejectSynced
 
     this.#emitter = new Emitter((error, event) => this.#listenerFailed(error, event))
+    this.#topics = new ClientTopics({
+      send: (frame) => this.#connection.send(frame),
+      report: (error) => this.#emitter.emit('error', error),
+    })
     this.#sync = new RoomSync({
       emitter: this.#emitter,
       presenceState: state,
-      send: (frame) => this.#connection.send(frame),
+      send: (frame) => void this.#connection.send(frame),
+      topic: (message) => this.#topics.received(message),
       synced: () => {
         this.#connection.markSynced()
         resolveSynced()
@@ -73,7 +80,10 @@ export class MeshClient {
     this.#connection = new Connection({
       settings,
       handler: {
-        opened: () => this.#sync.opened(),
+        opened: () => {
+          this.#sync.opened()
+          this.#topics.opened()
+        },
         received: (bytes, current) => this.#sync.received(bytes, current),
         dropped: () => this.#sync.dropped(),
         // No retry will come, so a first sync never will either: whoever awaits it must hear why.
@@ -143,6 +153,31 @@ export class MeshClient {
   /** A plain-object snapshot of the whole store. */
   toJSON(): Record<string, JsonValue> {
     return this.#sync.store.toJSON()
+  }
+
+  // ---------------------------------------------------------------- pub/sub
+
+  /**
+   * Calls `handler(payload, { topic })` for every message published on `topic` anywhere in
+   * the mesh while connected (docs/routing.md); returns the unsubscribe. The subscription is
+   * renewed on every reconnect; messages sent while offline are missed. A node that refuses
+   * it emits an `error` with code `forbidden`.
+   *
+   * @example const off = client.subscribe('chat:lobby', (message) => render(message))
+   */
+  subscribe(topic: string, handler: ClientTopicHandler): () => void {
+    if (this.#closed) throw new MeshClientError('closed', 'client is closed')
+    return this.#topics.subscribe(topic, handler)
+  }
+
+  /**
+   * Publishes `payload` (JSON) on `topic` to every subscriber in the mesh. Returns false when
+   * no socket is open (the message is dropped, not queued). A node that refuses it emits an
+   * `error` with code `forbidden`.
+   */
+  publish(topic: string, payload: JsonValue): boolean {
+    if (this.#closed) throw new MeshClientError('closed', 'client is closed')
+    return this.#topics.publish(topic, payload)
   }
 
   // ---------------------------------------------------------------- state

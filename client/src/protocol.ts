@@ -11,6 +11,9 @@
  * | 1    | awareness       | `varUint8Array(awareness update)`                               |
  * | 2    | auth            | `varUint(0)` + `varString(reason)`: permission denied           |
  * | 3    | query awareness | empty: "send me every awareness state you know"                 |
+ * | 100  | topic           | Mesh pub/sub: `varUint(op)` 0 subscribe, 1 unsubscribe, `varString(topic)` |
+ * | 101  | message         | Mesh pub/sub: `varString(topic)`, `varString(payload JSON)`: publish / delivery |
+ * | 102  | refused         | Mesh pub/sub: `varString(topic)`, `varString(reason)`           |
  *
  * Conversation: the node speaks first with a step1 and the awareness states it knows. On
  * open the client sends its own step1 and its awareness state. Each side answers a step1
@@ -20,6 +23,10 @@
  * A node that refuses a write (read-only light peer) answers it with `auth` instead of
  * applying it. The node sends something at least every 15 s, so silence for 30 s means the
  * connection is dead.
+ *
+ * Types 100–102 are Mesh's pub/sub (docs/routing.md): the client sends `topic` on every
+ * connection for each topic it subscribes to; a node sends `message` and `refused` only to a
+ * socket that subscribed or published.
  *
  * Updates use the V1 encoding, as y-websocket does. A frame normally holds one message;
  * the decoder (`decodeLightFrame` of `@mesh/core/browser`, shared with the nodes) reads as

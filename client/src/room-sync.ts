@@ -12,6 +12,7 @@ import { ClientStore } from './client-store.js'
 import type { MeshClientEvents } from './events.js'
 import { MeshPresence, presencePeer } from './presence.js'
 import { EMPTY_STATE_VECTOR, encodeMessage } from './protocol.js'
+import type { TopicFrameMessage } from './topics.js'
 
 type AwarenessChanges = { added: number[]; updated: number[]; removed: number[] }
 
@@ -24,6 +25,8 @@ export interface RoomSyncOptions {
   send: (frame: Uint8Array<ArrayBuffer>) => void
   /** The step2 answering our step1 was applied: we are caught up. */
   synced: () => void
+  /** A pub/sub delivery or refusal arrived. */
+  topic: (message: TopicFrameMessage) => void
 }
 
 /**
@@ -50,11 +53,13 @@ export class RoomSync {
   /** What each step2 we still expect answers: the handshake, or a read-only rollback. */
   #expected: Array<'handshake' | 'rollback'> = []
   #synced: () => void
+  #topic: (message: TopicFrameMessage) => void
 
   constructor(options: RoomSyncOptions) {
     this.#emitter = options.emitter
     this.#send = options.send
     this.#synced = options.synced
+    this.#topic = options.topic
     this.#doc = new Y.Doc()
     this.#doc.on('update', this.#onDocUpdate)
     this.store = new ClientStore(this.#doc, { emitter: this.#emitter, remoteOrigin: this.#remote })
@@ -172,6 +177,9 @@ export class RoomSync {
           this.#send(encodeMessage.awareness(encodeAwarenessUpdate(this.awareness, [this.awareness.clientID])))
         }
         return
+      case MessageType.message:
+      case MessageType.refused:
+        return this.#topic(message)
     }
   }
 

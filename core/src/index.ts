@@ -57,10 +57,13 @@ export type {
 // Capability routing: calls to the actor that owns an id (docs/routing.md).
 export { CALL_ERROR_CODES, MeshCallError, SHARDS, shardOf } from './routing/index.js'
 export type { Actor, ActorFactory, CallErrorCode, CallOptions } from './routing/index.js'
+// Pub/sub: messages to every subscriber in the mesh (docs/routing.md).
+export { MAX_TOPIC_LENGTH, topicProblem } from './routing/index.js'
+export type { PublishReceipt, TopicHandler, TopicMessage } from './routing/index.js'
 
 // The adapter seam and security.
 export type { Connection, MeshSocket } from './common/index.js'
-export type { AuthDecision, AuthRequest, AuthResult, Authenticate } from './security/index.js'
+export type { AuthDecision, AuthRequest, AuthResult, Authenticate, TopicAccess, TopicGrant } from './security/index.js'
 
 // HTTP glue shared by every adapter: Node servers, the Fetch API, WebSocket frames.
 export {

@@ -265,3 +265,106 @@ describe('conflict policies with three nodes: the outcome depends neither on hea
     })
   })
 })
+
+/**
+ * The divergence reaches `a` only through `c`, which merged it: `a` and `c` stay linked while
+ * `b` is apart, `a` and `b` both write `k`, then `c` heals with `b` (under `merge`) and relays
+ * `b`'s write to `a` as ordinary live traffic. `a` never syncs with `b` directly.
+ */
+const relayedDivergence = async (policy: ConflictPolicy) => {
+  const { net, a, b, c } = await trio([policy, 'merge', 'merge'])
+  net.connect(a, c)
+  await net.drain()
+  const events = { merges: [] as MergeReport[], conflicts: [] as ConflictEvent[] }
+  a.on('merge', (e) => events.merges.push(e))
+  a.on('conflict', (e) => events.conflicts.push(e))
+  await a.put({ k: 'from-a', onlyA: 1 })
+  await b.put({ k: 'from-b', onlyB: 2 })
+  await net.drain()
+  expect(c.get('k')).toBe('from-a')
+  net.connect(b, c)
+  await net.drain()
+  return { net, a, b, c, events }
+}
+
+describe('a divergence that reaches a node only through a third node that merged it', () => {
+  it('merge: reported as a merge event naming the conflicting key', async () => {
+    const { a, b, c, events } = await relayedDivergence('merge')
+    for (const n of [b, c]) expect(n.data.toJSON()).toEqual(a.data.toJSON())
+    const report = events.merges.find((e) => e.conflicts.some((k) => k.key === 'k'))
+    expect(report?.peer).toBe(c.id)
+    expect(report?.conflicts).toEqual([{ key: 'k', local: 'from-a', remote: 'from-b', winner: a.get('k') }])
+    expect(events.conflicts).toEqual([])
+  })
+
+  it('warn: raises a conflict event, as it would had the node healed with the writer itself', async () => {
+    const { events } = await relayedDivergence('warn')
+    expect(events.conflicts.map((e) => [e.policy, e.error.keys.map((k) => k.key)])).toEqual([['warn', ['k']]])
+  })
+
+  it('accept: reported as a merge, not rewritten (a write-back among entries others resolve at once can lose the key)', async () => {
+    for (let round = 0; round < 4; round++) {
+      const { a, b, c, net, events } = await relayedDivergence('accept')
+      await net.drain()
+      for (const n of [b, c]) expect(n.data.toJSON()).toEqual(a.data.toJSON())
+      expect(['from-a', 'from-b']).toContain(a.get('k'))
+      expect(events.merges.find((e) => e.conflicts.some((k) => k.key === 'k'))?.policy).toBe('accept')
+    }
+  })
+
+  it('exception: quarantines the room from then on and raises the conflict until resolved', async () => {
+    for (let round = 0; round < 4; round++) {
+      const { a, b, c, net, events } = await relayedDivergence('exception')
+      expect(events.conflicts.map((e) => [e.policy, e.error.peer, e.error.keys.map((k) => k.key)])).toEqual([
+        ['exception', c.id, ['k']],
+      ])
+      expect(a.conflicts()).toHaveLength(1)
+      await a.put('during', true)
+      await net.drain()
+      expect(c.has('during')).toBe(false)
+      a.resolveConflict({ peer: c.id, strategy: 'merge' })
+      await net.drain()
+      expect(a.conflicts()).toEqual([])
+      for (const n of [b, c]) expect(n.data.toJSON()).toEqual(a.data.toJSON())
+      expect(c.get('during')).toBe(true)
+    }
+  })
+
+  it('a sequential overwrite is no conflict: a writer that saw our entry replaces it', async () => {
+    const { net, a, b, c } = await trio(['exception', 'merge', 'merge'])
+    net.connect(a, c)
+    net.connect(b, c)
+    await net.drain()
+    const conflicts: ConflictEvent[] = []
+    a.on('conflict', (e) => conflicts.push(e))
+    for (let i = 0; i < 20; i++) {
+      await a.put('k', `a${String(i)}`)
+      await net.drain()
+      await b.put(i % 2 ? { other: i, k: `b${String(i)}` } : { k: `b${String(i)}`, other: i })
+      await net.drain()
+    }
+    expect(conflicts).toEqual([])
+    for (const n of [b, c]) expect(n.data.toJSON()).toEqual(a.data.toJSON())
+  })
+
+  it('accept on live traffic: two connected nodes writing one key at once end equal, without ping-pong', async () => {
+    for (const policies of [
+      ['accept', 'merge'],
+      ['accept', 'accept'],
+    ] as const) {
+      const net = new MemoryNet()
+      const [a, b] = policies.map((onConflict, i) => new MeshNode({ name: 'ab'[i]!, onConflict })) as [
+        MeshNode,
+        MeshNode,
+      ]
+      nodes.push(a, b)
+      net.connect(a, b)
+      await net.drain()
+      await a.put('k', 'from-a')
+      await b.put('k', 'from-b')
+      await net.drain()
+      expect(a.data.toJSON()).toEqual(b.data.toJSON())
+      expect(['from-a', 'from-b']).toContain(a.get('k'))
+    }
+  })
+})

@@ -37,6 +37,16 @@ export class Metrics {
   /** Calls this node's actors ran, and calls it relayed for others. */
   callsServed = 0
   callsRelayed = 0
+  /** Pub/sub messages published on this node (by itself, its light peers or REST). */
+  pubsubPublished = 0
+  /** Pub/sub deliveries to this node's subscribers (handlers and light peers). */
+  pubsubDelivered = 0
+  /** Pub/sub messages this node passed on to its other peers. */
+  pubsubRelayed = 0
+  /** Copies of pub/sub messages dropped because this node had handled them already. */
+  pubsubDuplicates = 0
+  /** Subscribes and publishes of light peers refused by the `authenticate` hook's grant. */
+  pubsubRefused = 0
   /** Failed calls, by error code (`no_owner`, `owner_lost`, `timeout`, `actor_failed`). */
   callErrors = new Map<string, number>()
   /** Latency of answered calls: counts per upper bound of {@link CALL_LATENCY_BUCKETS}, then their sum in seconds. */

@@ -13,6 +13,7 @@ export type MeshErrorCode =
   | 'read_only'
   | 'rejected'
   | 'listener'
+  | 'forbidden'
   | 'no_owner'
   | 'owner_lost'
   | 'actor_failed'

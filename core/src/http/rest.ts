@@ -3,6 +3,7 @@ import { MeshError, toJsonSafe, type JsonValue } from '../common/index.js'
 import { renderPrometheus } from '../observability/index.js'
 import type { MeshNode } from '../node/index.js'
 import { MeshCallError, type CallErrorCode } from '../routing/index.js'
+import { mayUseTopic, type AuthDecision } from '../security/index.js'
 import { assertKey, DEFAULT_ROOM } from '../store/index.js'
 
 /** A framework-neutral HTTP request for the REST API. */
@@ -84,6 +85,7 @@ const STATUS_OF: Partial<Record<MeshError['code'], number>> = {
   not_found: 404,
   too_large: 413,
   conflict: 409,
+  forbidden: 403,
   closed: 503,
   timeout: 504,
 }
@@ -209,12 +211,43 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}): Re
     }
   }
 
+  /**
+   * `POST /publish/:topic`: the JSON body (or null without one) is the payload. Answers 202
+   * with what this node did (`delivered` to its own subscribers, `relayed` to its peers).
+   */
+  const publish = async (
+    req: RestRequest,
+    rawTopic: string,
+    decision: Extract<AuthDecision, { allow: true }>,
+  ): Promise<RestResponse> => {
+    if (req.method !== 'POST') return error(405, `${req.method} is not allowed on /publish/:topic; use POST`)
+    let topic: string
+    try {
+      topic = decodeURIComponent(rawTopic)
+    } catch {
+      return error(400, 'the topic must be valid percent-encoding')
+    }
+    if (!mayUseTopic(decision.topics, decision.readOnly, 'publish', topic)) {
+      return error(403, `publish on "${topic}" is not allowed`)
+    }
+    let payload: JsonValue = null
+    if (hasBody(req)) {
+      const body = await readJson(req)
+      if (!body.ok) return body.res
+      payload = body.value
+    }
+    return json(202, { topic, ...node.publish(topic, payload) })
+  }
+
   const listConflicts = () =>
     node.conflicts().map((c) => ({ peer: c.peer, room: c.room, keys: c.keys.map((k) => k.key), values: c.keys }))
 
   const control = async (req: RestRequest, action: string): Promise<RestResponse> => {
     if (!options.controlToken)
-      return error(404, 'the control API is disabled; start the node in demo mode to enable it')
+      return error(
+        404,
+        'the control API is disabled; set a control token to enable it (mesh serve --control-token, or the controlToken option)',
+      )
     const auth = req.header?.('authorization') ?? ''
     const token = auth.startsWith('Bearer ') ? auth.slice(7) : (req.header?.('x-mesh-token') ?? '')
     if (!safeEqual(token, options.controlToken)) return error(401, 'missing or wrong control token')
@@ -292,7 +325,9 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}): Re
     const url = new URL(`http://localhost${req.path}?${req.query.toString()}`)
     const decision = await node.authorize({ kind: 'rest', url, header: (name) => req.header?.(name) })
     if (!decision.allow) return error(decision.status, decision.reason)
-    if (decision.readOnly && req.method !== 'GET' && req.method !== 'HEAD') {
+    // Publishing writes no state: the hook's topic grant decides, read-only or not.
+    const publishRoute = /^\/publish\/([^/]+)$/.exec(req.path.replace(/\/+$/, ''))
+    if (decision.readOnly && req.method !== 'GET' && req.method !== 'HEAD' && !publishRoute) {
       return error(403, 'this client may only read')
     }
     // Also for routes that ignore the body: nothing a cross-site form sends may change state.
@@ -301,6 +336,7 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}): Re
       if (req.contentLength !== undefined && req.contentLength > maxBody) return error(413, tooBig)
       if (!isJsonBody(req)) return error(415, NEEDS_JSON)
     }
+    if (publishRoute) return publish(req, publishRoute[1] as string, decision)
     return route(req)
   }
 

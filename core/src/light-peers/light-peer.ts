@@ -13,6 +13,8 @@ import { SendBuffer, type SendBudget } from '../common/index.js'
 import { SyncAnswers, stateAnswer } from './sync-answers.js'
 import type { LightSink, Room } from '../replication/index.js'
 import { SOCKET_OPEN, type Connection, type MeshSocket } from '../common/index.js'
+import type { TopicGrant } from '../security/index.js'
+import { LightTopics, type TopicBus } from './light-topics.js'
 
 const MAX_REASON = 120
 
@@ -29,6 +31,8 @@ export interface LightHost {
   readonly syncAnswersPerMinute: number
   /** Unsent bytes all light peers may hold together: answers wait while it is spent. */
   readonly sendBudget: SendBudget
+  /** The node's pub/sub. */
+  readonly topics: TopicBus
   lightDown(peer: LightPeer): void
 }
 
@@ -52,14 +56,30 @@ export class LightPeer implements Connection, LightSink {
   #rules: FrameRules<LightMessage>
   #sendBuffer: SendBuffer
   #syncAnswers: SyncAnswers
+  #topics: LightTopics
 
-  constructor(options: { id: string; host: LightHost; socket: MeshSocket; room: Room; readOnly?: boolean }) {
+  constructor(options: {
+    id: string
+    host: LightHost
+    socket: MeshSocket
+    room: Room
+    readOnly?: boolean
+    /** The pub/sub topics the `authenticate` hook granted. Default: its defaults. */
+    topics?: TopicGrant
+  }) {
     this.id = options.id
     this.#host = options.host
     this.#socket = options.socket
     this.room = options.room
     this.readOnly = options.readOnly ?? false
     const host = options.host
+    this.#topics = new LightTopics({
+      peer: this,
+      bus: host.topics,
+      grant: options.topics ?? {},
+      logger: host.logger,
+      metrics: host.metrics,
+    })
     this.#sendBuffer = new SendBuffer({ limit: host.sendBufferBytes })
     const doc = this.room.doc
     host.sendBudget.add(this.#socket)
@@ -155,6 +175,9 @@ export class LightPeer implements Connection, LightSink {
       }
       case MessageType.auth:
         return
+      case MessageType.topic:
+      case MessageType.message:
+        return this.#topics.handle(message)
     }
   }
 
@@ -249,6 +272,7 @@ export class LightPeer implements Connection, LightSink {
     if (this.#closed) return
     this.#closed = true
     this.#syncAnswers.stop()
+    this.#topics.close()
     this.#host.sendBudget.delete(this.#socket)
     this.room.removeLight(this)
     const clients = [...this.#clients]

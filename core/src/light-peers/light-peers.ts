@@ -9,7 +9,9 @@ import {
   unrefTimer,
 } from '../common/index.js'
 import { lightKeepalive, type Room } from '../replication/index.js'
+import type { TopicGrant } from '../security/index.js'
 import { LightPeer, type LightHost } from './light-peer.js'
+import type { TopicBus } from './light-topics.js'
 
 /** Who may write: all light peers, none, or decided per connection. */
 export type LightReadOnly = boolean | ((info: { room: string; request: unknown }) => boolean)
@@ -26,6 +28,8 @@ export interface LightPeersOptions {
   readonly sendBudgetBytes: number
   readonly keepaliveMs: number
   readonly readOnly: LightReadOnly | undefined
+  /** The node's pub/sub. */
+  readonly topics: TopicBus
 }
 
 /** The light peers (browser tabs, y-websocket clients) of a node, and their keepalive. */
@@ -46,6 +50,7 @@ export class LightPeers {
       sendBufferBytes: options.sendBufferBytes,
       syncAnswersPerMinute: options.syncAnswersPerMinute,
       sendBudget: new SendBudget({ limit: options.sendBudgetBytes }),
+      topics: options.topics,
       lightDown: (light: LightPeer) => {
         this.#lights.delete(light)
       },
@@ -63,14 +68,21 @@ export class LightPeers {
   open(
     socket: MeshSocket,
     room: Room,
-    options: { authReadOnly: boolean; readOnly?: boolean; request?: unknown },
+    options: { authReadOnly: boolean; topics?: TopicGrant; readOnly?: boolean; request?: unknown },
   ): LightPeer {
     const policy = this.#options.readOnly
     const readOnly =
       options.authReadOnly ||
       (options.readOnly ??
         (typeof policy === 'function' ? policy({ room: room.name, request: options.request }) : (policy ?? false)))
-    const light = new LightPeer({ id: String(++this.#seq), host: this.#host, socket, room, readOnly })
+    const light = new LightPeer({
+      id: String(++this.#seq),
+      host: this.#host,
+      socket,
+      room,
+      readOnly,
+      topics: options.topics,
+    })
     this.#lights.add(light)
     this.#startKeepalive()
     return light
@@ -80,7 +92,7 @@ export class LightPeers {
   accept(
     socket: MeshSocket,
     room: () => Room,
-    options: { authReadOnly: boolean; readOnly?: boolean; request?: unknown },
+    options: { authReadOnly: boolean; topics?: TopicGrant; readOnly?: boolean; request?: unknown },
   ): Connection {
     let target: Room
     try {
@@ -88,7 +100,11 @@ export class LightPeers {
     } catch (error) {
       const code =
         error instanceof MeshError && error.code === 'too_large' ? CloseCode.rateLimited : CloseCode.badMessage
-      socket.close(code, (error as Error).message.slice(0, 120))
+      const reason = (error as Error).message.slice(0, 120)
+      // Refused like any other bad input: counted and logged, not only closed.
+      this.#host.metrics.closed(code)
+      this.#host.logger.warn('refusing light peer: its room', { code, reason })
+      socket.close(code, reason)
       return { receive: () => {}, close: () => {} }
     }
     return this.open(socket, target, { ...options, request: options.request })

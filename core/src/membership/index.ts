@@ -1,4 +1,6 @@
 export * from './discovery.js'
+export * from './member-record.js'
 export * from './membership.js'
+export * from './gossip.js'
 export * from './reactions.js'
 export * from './light-members.js'

@@ -1,6 +1,6 @@
 import type { JsonValue } from '../common/index.js'
 import type { Room } from '../replication/index.js'
-import type { Member } from './membership.js'
+import type { Member } from './member-record.js'
 
 /**
  * The light peers (browser tabs) every room's awareness lists, as members: relayed by every

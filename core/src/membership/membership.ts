@@ -1,41 +1,6 @@
-import { dialableUrl, type JsonValue, unrefTimer } from '../common/index.js'
-
-/** How a member is doing, as this node judges it. */
-export type MemberState = 'alive' | 'suspect' | 'dead' | 'left'
-
-/** What a node says about itself; gossip spreads it. */
-export interface MemberRecord {
-  id: string
-  name: string
-  url: string
-  capabilities: string[]
-  meta: Record<string, JsonValue>
-  /** Milliseconds since the epoch the node started. */
-  startedAt: number
-  /**
-   * Random per process: a node restarted with the same id is a new life, whatever its clock
-   * says, and news of an earlier life is recognised as stale.
-   */
-  incarnation: string
-  /** Incremented by the node itself every heartbeat; only a higher value proves it is alive. */
-  heartbeat: number
-  /** `left` once the node announced a graceful leave. */
-  leaving: boolean
-}
-
-/** One entry of `node.members()`. */
-export interface Member {
-  id: string
-  name: string
-  url: string
-  role: 'node' | 'light'
-  capabilities: string[]
-  state: MemberState
-  startedAt: number
-  /** Milliseconds since the epoch this node last heard the member was alive. */
-  lastSeen: number
-  meta: Record<string, JsonValue>
-}
+import { unrefTimer } from '../common/index.js'
+import type { Member, MemberRecord, MemberState } from './member-record.js'
+import { MAX_RETIRED, Tombstones } from './tombstones.js'
 
 /** Failure-detection timing. */
 export interface MembershipOptions {
@@ -70,23 +35,6 @@ interface Entry {
   retired: string[]
 }
 
-/** What is left of a forgotten member: enough to refuse stale gossip about it. */
-interface Tombstone {
-  incarnation: string
-  heartbeat: number
-  retired: string[]
-  until: number
-}
-
-/** Earlier lives remembered per member id. */
-const MAX_RETIRED = 8
-
-/** Most tombstones kept; the oldest go first. */
-const MAX_TOMBSTONES = 10_000
-
-/** Most member records taken from one gossip message; the rest are ignored. */
-export const MAX_GOSSIP_RECORDS = 10_000
-
 /**
  * Gossip-style membership and failure detection. Each node bumps its own heartbeat counter
  * every interval and sends its whole table to its direct peers; a member whose counter stops
@@ -103,7 +51,7 @@ export class Membership {
   #timer: ReturnType<typeof setTimeout> | undefined
   #retainMs: number
   #gossipDepartedMs: number
-  #tombstones = new Map<string, Tombstone>()
+  #tombstones: Tombstones
   #version = 0
 
   constructor(
@@ -116,6 +64,7 @@ export class Membership {
     this.suspectAfterMs =
       options.suspectAfterMs ?? Math.max(this.deadAfterMs / 2, Math.min(3 * this.heartbeatMs, this.deadAfterMs))
     this.#retainMs = Math.max(60_000, 10 * this.deadAfterMs)
+    this.#tombstones = new Tombstones({ retainMs: this.#retainMs })
     // Long enough for a leave to reach every node through gossip, far shorter than retention:
     // after it no node gossips the record, and tombstones refuse it when it still circulates.
     this.#gossipDepartedMs = Math.max(10 * this.heartbeatMs, 2 * this.deadAfterMs)
@@ -182,28 +131,14 @@ export class Membership {
     for (const [id, entry] of this.#entries) {
       if ((entry.state === 'dead' || entry.state === 'left') && now - entry.seenAt > this.#retainMs) {
         this.#entries.delete(id)
-        this.#bury(id, entry, now)
+        this.#tombstones.bury(id, entry, now)
       }
     }
-    for (const [id, tombstone] of this.#tombstones) if (tombstone.until <= now) this.#tombstones.delete(id)
+    this.#tombstones.expire(now)
     this.#hooks.tick(now)
   }
 
   #now = Date.now()
-
-  #bury(id: string, entry: Pick<Entry, 'record' | 'retired'>, now: number): void {
-    this.#tombstones.delete(id)
-    this.#tombstones.set(id, {
-      incarnation: entry.record.incarnation,
-      heartbeat: entry.record.heartbeat,
-      retired: entry.retired,
-      until: now + this.#retainMs,
-    })
-    if (this.#tombstones.size > MAX_TOMBSTONES) {
-      const oldest = this.#tombstones.keys().next().value
-      if (oldest !== undefined) this.#tombstones.delete(oldest)
-    }
-  }
 
   /**
    * Our record plus the members worth telling about: the live ones, and a member that left
@@ -232,21 +167,9 @@ export class Membership {
       if (record.id === this.#self.id) continue
       const entry = this.#entries.get(record.id)
       if (!entry) {
-        const tombstone = this.#tombstones.get(record.id)
         // Stale news of a member we already forgot: it must not come back as a fresh one.
-        if (
-          tombstone &&
-          (tombstone.retired.includes(record.incarnation) ||
-            (record.incarnation === tombstone.incarnation &&
-              (record.leaving || record.heartbeat <= tombstone.heartbeat)))
-        ) {
-          continue
-        }
-        this.#tombstones.delete(record.id)
-        const retired =
-          tombstone && tombstone.incarnation !== record.incarnation
-            ? [...tombstone.retired, tombstone.incarnation].slice(-MAX_RETIRED)
-            : (tombstone?.retired ?? [])
+        if (this.#tombstones.stale(record)) continue
+        const retired = this.#tombstones.revive(record)
         const fresh: Entry = record.leaving
           ? { record, state: 'left', seenAt: now, departedAt: now, retired }
           : { record, state: 'alive', seenAt: now, retired }
@@ -379,45 +302,3 @@ export class Membership {
 
 const sameList = (a: readonly string[], b: readonly string[]): boolean =>
   a.length === b.length && a.every((x, i) => x === b[i])
-
-/** Validates gossip received from the network; throws on anything malformed. */
-export const parseGossip = (text: string): MemberRecord[] => {
-  const parsed: unknown = JSON.parse(text)
-  if (!Array.isArray(parsed)) throw new Error('gossip must be an array of member records')
-  // A mesh that outgrew the cap still gossips: the records past it wait for a later round.
-  return parsed.slice(0, MAX_GOSSIP_RECORDS).map((raw: unknown) => {
-    const r = raw as (Partial<Omit<MemberRecord, 'meta'>> & { meta?: unknown }) | null
-    if (
-      !r ||
-      typeof r.id !== 'string' ||
-      r.id.length === 0 ||
-      r.id.length > 128 ||
-      typeof r.name !== 'string' ||
-      typeof r.url !== 'string' ||
-      !Array.isArray(r.capabilities) ||
-      !r.capabilities.every((c) => typeof c === 'string') ||
-      typeof r.meta !== 'object' ||
-      r.meta === null ||
-      Array.isArray(r.meta) ||
-      typeof r.startedAt !== 'number' ||
-      typeof r.incarnation !== 'string' ||
-      r.incarnation.length > 64 ||
-      typeof r.heartbeat !== 'number' ||
-      typeof r.leaving !== 'boolean'
-    ) {
-      throw new Error('malformed member record')
-    }
-    return {
-      id: r.id,
-      name: r.name.slice(0, 256),
-      url: dialableUrl(r.url),
-      capabilities: r.capabilities.slice(0, 64),
-      // Parsed from JSON and checked to be an object above.
-      meta: r.meta as Record<string, JsonValue>,
-      startedAt: r.startedAt,
-      incarnation: r.incarnation,
-      heartbeat: r.heartbeat,
-      leaving: r.leaving,
-    }
-  })
-}

@@ -1,6 +1,7 @@
 import { CloseCode, type Logger } from '../common/index.js'
 import type { Conflicts, PeerLinks } from '../replication/index.js'
-import type { Member, MemberState, Membership } from './membership.js'
+import type { Member, MemberState } from './member-record.js'
+import type { Membership } from './membership.js'
 
 /** A member changed state; `previous` is undefined on first sighting. */
 export interface MemberEvent {

@@ -1,7 +1,7 @@
 import type { Logger, Metrics } from '../common/index.js'
 import { lightMembers, parseGossip, type Membership } from '../membership/index.js'
 import { applyBackboneUpdate, missingFrom, PeerLink, type Room, type Rooms } from '../replication/index.js'
-import type { BackboneHost, UpdateSource } from './backbone.js'
+import type { Backbone, BackboneHost, UpdateSource } from './backbone.js'
 
 /** What the bridge reads of the node. */
 interface BridgeCore {
@@ -36,12 +36,16 @@ export class BackboneBridge {
   readonly origin = new BackboneOrigin()
   readonly host: BackboneHost
   #parts: BridgeParts
+  #transport: Backbone
+  #logger: Logger
   #roomListeners = new Set<(room: string) => void>()
   #updateListeners = new Set<UpdateListener>()
   #watched = new WeakSet<Room>()
 
-  constructor(core: BridgeCore, parts: BridgeParts) {
+  constructor(core: BridgeCore, parts: BridgeParts, transport: Backbone) {
     this.#parts = parts
+    this.#transport = transport
+    this.#logger = core.logger
     const room = (name: string): Room | undefined => (core.closed ? undefined : parts.rooms.existing(name))
     this.host = {
       id: core.id,
@@ -108,6 +112,21 @@ export class BackboneBridge {
         })
       },
       count: (where) => parts.counters.failed(where),
+    }
+  }
+
+  /** Watches the rooms that exist already, then starts the backbone. */
+  start(rooms: Iterable<Room>): void {
+    for (const room of rooms) this.created(room)
+    this.#transport.start(this.host)
+  }
+
+  /** Closes the backbone (after the node's last writes and its leave record); a failure is logged. */
+  async close(): Promise<void> {
+    try {
+      await this.#transport.close()
+    } catch (error) {
+      this.#logger.warn('backbone failed to close', { error: String(error) })
     }
   }
 

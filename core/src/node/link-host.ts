@@ -1,7 +1,7 @@
 import type { Logger, Metrics, Progress } from '../common/index.js'
 import { parseGossip, type Membership } from '../membership/index.js'
 import type { ConflictPolicy, Conflicts, LinkHost, PeerLinks, Rooms } from '../replication/index.js'
-import type { Router } from '../routing/index.js'
+import type { PubSub, Router } from '../routing/index.js'
 import type { MeshLimits } from './options.js'
 
 /** The parts of a node its peer links talk to. */
@@ -23,6 +23,7 @@ export interface LinkHostParts {
   conflicts(): Conflicts
   membership(): Membership
   router(): Router
+  pubsub(): PubSub
 }
 
 /** What every peer link of a node sees of it. */
@@ -78,5 +79,6 @@ export const makeLinkHost = (parts: LinkHostParts): LinkHost => {
     },
     call: (message, link) => parts.router().receiveCall(message, link),
     answer: (message, link) => parts.router().receiveAnswer(message, link),
+    publish: (message, link) => parts.pubsub().receive(message, link),
   }
 }

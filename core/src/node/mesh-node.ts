@@ -1,16 +1,14 @@
-import { MeshError, silentLogger, toJsonValue } from '../common/index.js'
+import { silentLogger, toJsonValue } from '../common/index.js'
 import type { Connection, JsonValue, Logger, MeshConflictError, MeshSocket } from '../common/index.js'
-import { lightMembers, type Member } from '../membership/index.js'
+import { capabilityList, lightMembers, type Member } from '../membership/index.js'
 import { nodeMetrics, nodeStatus, type Metric, type NodeStatus } from '../observability/index.js'
 import type { Commit, ConflictPolicy, RoomHandle } from '../replication/index.js'
 import type { AcceptOptions, AuthDecision, AuthorizeInput } from '../security/index.js'
-import type { ActorFactory, CallOptions } from '../routing/index.js'
+import type { ActorFactory, CallOptions, PublishReceipt, TopicHandler } from '../routing/index.js'
 import { DEFAULT_ROOM, type MeshStore, type PutOptions } from '../store/index.js'
 import type { MeshEvents } from './events.js'
 import { resolveIdentity, resolveLimits, type MeshLimits, type MeshNodeOptions } from './options.js'
 import { NodeParts } from './wiring.js'
-
-const randomUint32 = (): number => globalThis.crypto.getRandomValues(new Uint32Array(1))[0] ?? 1
 
 /**
  * One Mesh node: a replica of every room, peer links to other nodes, light peers, and a
@@ -31,11 +29,10 @@ export class MeshNode {
   /** Where this node logs. */
   readonly logger: Logger
   /** Yjs client id this node writes with, in every room. */
-  readonly clientId = randomUint32()
+  readonly clientId: number
   /** When this node started, in milliseconds since the epoch. */
   readonly startedAt = Date.now()
   #url: string
-  #limits: Required<MeshLimits>
   #p: NodeParts
   #closed = false
   #closing: Promise<void> | undefined
@@ -45,10 +42,10 @@ export class MeshNode {
     this.id = identity.id
     this.name = identity.name
     this.onConflict = identity.onConflict
+    this.clientId = identity.clientId
     this.#url = options.url ?? ''
     this.logger = options.logger ?? silentLogger
-    const limits = (this.#limits = resolveLimits(options.limits))
-    this.#p = new NodeParts(this, limits, options)
+    this.#p = new NodeParts(this, resolveLimits(options.limits), options)
     this.room(DEFAULT_ROOM)
     this.#p.start(options.antiEntropyMs ?? 5000)
   }
@@ -197,7 +194,6 @@ export class MeshNode {
    * on demand, for demos and tests. Data written meanwhile merges on heal by `onConflict`.
    */
   cut(peer: string): void {
-    if (peer === this.id) throw new MeshError('bad_request', 'a node cannot cut its link to itself')
     this.#p.links.cut(peer)
   }
 
@@ -218,10 +214,7 @@ export class MeshNode {
 
   /** Replaces this node's capabilities and gossips them at once. */
   setCapabilities(capabilities: string[]): void {
-    if (!Array.isArray(capabilities) || !capabilities.every((c) => typeof c === 'string')) {
-      throw new MeshError('bad_request', 'capabilities must be an array of strings')
-    }
-    this.#p.membership.update({ capabilities: [...capabilities] })
+    this.#p.membership.update({ capabilities: capabilityList(capabilities) })
   }
 
   /**
@@ -255,6 +248,27 @@ export class MeshNode {
    */
   actor(capability: string, factory: ActorFactory): void {
     this.#p.router.register(capability, factory)
+  }
+
+  /**
+   * Publishes `payload` (JSON, within the peer message limit) on `topic` to every subscriber
+   * in the mesh, nodes and light peers, this node's own included (docs/routing.md). A message
+   * is not state: it is never stored, and a subscriber that is not connected misses it.
+   *
+   * @example node.publish('chat:lobby', { from: 'ada', text: 'hi' })
+   */
+  publish(topic: string, payload: JsonValue): PublishReceipt {
+    return this.#p.pubsub.publish(topic, payload)
+  }
+
+  /**
+   * Calls `handler(payload, { topic, origin, id })` once for every message published on
+   * `topic` anywhere in the mesh from now on; returns the unsubscribe.
+   *
+   * @example const off = node.subscribe('chat:lobby', (message) => console.log(message))
+   */
+  subscribe(topic: string, handler: TopicHandler): () => void {
+    return this.#p.pubsub.subscribe(topic, handler)
   }
 
   /** Replaces this node's member metadata (JSON) and gossips it at once. */
@@ -291,7 +305,7 @@ export class MeshNode {
 
   /** The input limits in force. */
   get limits(): Readonly<Required<MeshLimits>> {
-    return this.#limits
+    return this.#p.limits
   }
 
   /** True once `close` was called. */

@@ -178,7 +178,9 @@ export const resolveSecrets = (secret: MeshNodeOptions['secret']): readonly stri
 }
 
 /** The node's id, name and conflict policy, with their defaults; throws a `bad_option` MeshError. */
-export const resolveIdentity = (options: MeshNodeOptions): { id: string; name: string; onConflict: ConflictPolicy } => {
+export const resolveIdentity = (
+  options: MeshNodeOptions,
+): { id: string; name: string; onConflict: ConflictPolicy; clientId: number } => {
   const onConflict = options.onConflict ?? 'merge'
   if (!CONFLICT_POLICIES.includes(onConflict)) {
     throw new MeshError('bad_option', `onConflict must be one of ${CONFLICT_POLICIES.join(', ')}; got "${onConflict}"`)
@@ -186,5 +188,7 @@ export const resolveIdentity = (options: MeshNodeOptions): { id: string; name: s
   const id = options.id ?? globalThis.crypto.randomUUID()
   const name = options.name ?? `node-${id.slice(0, 6)}`
   if (name.length === 0 || name.length > 256) throw new MeshError('bad_option', 'name must be 1 to 256 characters')
-  return { id, name, onConflict }
+  // A fresh Yjs client id per node instance: two lives of one node id never write as one client.
+  const clientId = globalThis.crypto.getRandomValues(new Uint32Array(1))[0] ?? 1
+  return { id, name, onConflict, clientId }
 }

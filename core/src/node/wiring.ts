@@ -5,18 +5,19 @@ import { InspectorFeed, INSPECT_ROOM, type FeedSource, type NodeView } from '../
 import {
   antiEntropyRound,
   CommitLog,
+  ConcurrentWrites,
   waitForReplicas,
   Conflicts,
+  PeerLink,
   encodePeer,
   PeerLinks,
   PENDING_ROUNDS,
   Rooms,
 } from '../replication/index.js'
 import type { ConflictPolicy } from '../replication/index.js'
-import { Router } from '../routing/index.js'
+import { PubSub, Router } from '../routing/index.js'
 import { Admission } from '../security/index.js'
 import { DEFAULT_ROOM, EphemeralSweeper, MeshStore } from '../store/index.js'
-import type { Backbone } from './backbone.js'
 import { BackboneBridge } from './backbone-host.js'
 import type { MeshEvents } from './events.js'
 import { makeLinkHost } from './link-host.js'
@@ -61,13 +62,17 @@ export class NodeParts {
   readonly view: NodeView
   readonly discovery: Discovery[]
   readonly router: Router
+  /** The input limits in force. */
+  readonly limits: Readonly<Required<MeshLimits>>
+  readonly pubsub: PubSub
   /** The node's side of `options.backbone`, when one is set. */
-  readonly backbone: { bridge: BackboneBridge; transport: Backbone } | undefined
+  readonly backbone: BackboneBridge | undefined
   #core: NodeCore
   #antiEntropy: ReturnType<typeof setInterval> | undefined
 
   constructor(core: NodeCore, limits: Readonly<Required<MeshLimits>>, options: MeshNodeOptions) {
     this.#core = core
+    this.limits = limits
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the object literals below have their own `this`
     const parts = this
     const logger = core.logger
@@ -87,6 +92,13 @@ export class NodeParts {
       merge: (report) => emitter.emit('merge', report),
       progress: () => progress.notify(),
     })
+    const concurrent = new ConcurrentWrites({
+      get policy() {
+        return core.onConflict
+      },
+      conflicts: this.conflicts,
+      peerOf: (origin) => (origin instanceof PeerLink ? origin.peerId : undefined),
+    })
     const shared = {
       counters: parts.counters,
       progress,
@@ -97,6 +109,7 @@ export class NodeParts {
       membership: () => parts.membership,
       lights: () => parts.lights,
       router: () => parts.router,
+      pubsub: () => parts.pubsub,
     }
     this.links = new PeerLinks({
       id: core.id,
@@ -119,7 +132,19 @@ export class NodeParts {
     this.rooms = new Rooms({
       clientId: core.clientId,
       log: parts.log,
-      hooks: origins.roomHooks(emitter, () => parts.rooms),
+      hooks: {
+        ...origins.roomHooks(emitter, () => parts.rooms),
+        onConcurrent: (room, writes, origin) => {
+          try {
+            concurrent.handle(room, writes, origin)
+          } catch (error) {
+            logger.error('applying the conflict policy to concurrent writes failed', {
+              room: room.name,
+              error: String(error),
+            })
+          }
+        },
+      },
       maxRooms: limits.maxRooms,
       maxDocumentBytes: limits.maxDocumentBytes,
       logger,
@@ -137,7 +162,7 @@ export class NodeParts {
         }),
       created: (room) => {
         for (const link of parts.links.values()) link.startRoom(room)
-        parts.backbone?.bridge.created(room)
+        parts.backbone?.created(room)
       },
       unloaded: (name) => {
         for (const link of parts.links.values()) link.dropRoom(name)
@@ -153,6 +178,11 @@ export class NodeParts {
       sendBudgetBytes: limits.lightSendBudgetBytes,
       keepaliveMs: options.lightKeepaliveMs ?? 15_000,
       readOnly: options.lightPeers?.readOnly,
+      topics: {
+        addSink: (topic, sink) => parts.pubsub.addSink(topic, sink),
+        removeSink: (topic, sink) => parts.pubsub.removeSink(topic, sink),
+        publishJson: (topic, text) => parts.pubsub.publishJson(topic, text),
+      },
     })
     this.admission = new Admission({
       logger,
@@ -211,6 +241,13 @@ export class NodeParts {
       links: () => parts.links.values(),
       metrics: parts.counters,
     })
+    this.pubsub = new PubSub({
+      id: core.id,
+      logger,
+      metrics: parts.counters,
+      maxMessageBytes: limits.peerMessageBytes,
+      links: () => parts.links.values(),
+    })
     this.view = makeNodeView({ ...shared, node: core })
     this.membership = new Membership(
       {
@@ -234,7 +271,7 @@ export class NodeParts {
       options.membership,
     )
     this.discovery = options.discovery ?? []
-    this.backbone = options.backbone && { bridge: new BackboneBridge(core, this), transport: options.backbone }
+    this.backbone = options.backbone && new BackboneBridge(core, this, options.backbone)
   }
 
   /** Starts what runs on its own: heartbeats, discovery, anti-entropy rounds. */
@@ -267,10 +304,7 @@ export class NodeParts {
       antiEntropyMs,
     )
     unrefTimer(this.#antiEntropy)
-    if (this.backbone) {
-      for (const room of this.rooms.values()) this.backbone.bridge.created(room)
-      this.backbone.transport.start(this.backbone.bridge.host)
-    }
+    this.backbone?.start(this.rooms.values())
   }
 
   /**
@@ -282,6 +316,7 @@ export class NodeParts {
     const core = this.#core
     const stopping = this.router.close()
     if (stopping) await stopping
+    this.pubsub.close()
     this.rooms.flushStores()
     for (const name of this.rooms.names()) this.rooms.storeOf(name).sweep(Date.now(), (owner) => owner === core.id)
     markClosed()
@@ -290,20 +325,12 @@ export class NodeParts {
     for (const room of this.rooms.values()) room.flush()
     this.membership.leave()
     // After the leave record, which the backbone hands over as its last heartbeat.
-    if (this.backbone) await this.#closeBackbone(this.backbone.transport)
+    await this.backbone?.close()
     this.links.leave('node is leaving')
     this.lights.close()
     this.rooms.destroy()
     this.progress.notify()
     this.emitter.clear()
-  }
-
-  async #closeBackbone(backbone: Backbone): Promise<void> {
-    try {
-      await backbone.close()
-    } catch (error) {
-      this.#core.logger.warn('backbone failed to close', { error: String(error) })
-    }
   }
 
   /** `node.flush`: waits until `replicas` linked peers hold every write of `room` (see MeshNode). */

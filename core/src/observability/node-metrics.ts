@@ -94,6 +94,11 @@ export const nodeMetrics = (node: NodeView): Metric[] => {
       'Calls this node relayed to an owner its caller had no link to.',
       m.callsRelayed,
     ),
+    counter('mesh_pubsub_published_total', 'Pub/sub messages published on this node.', m.pubsubPublished),
+    counter('mesh_pubsub_delivered_total', "Pub/sub deliveries to this node's subscribers.", m.pubsubDelivered),
+    counter('mesh_pubsub_relayed_total', 'Pub/sub messages passed on to other peers.', m.pubsubRelayed),
+    counter('mesh_pubsub_duplicates_total', 'Copies of pub/sub messages dropped as seen.', m.pubsubDuplicates),
+    counter('mesh_pubsub_refused_total', 'Light-peer subscribes and publishes refused.', m.pubsubRefused),
     {
       name: 'mesh_call_errors_total',
       help: 'Routed calls this node made that failed, by code.',

@@ -6,13 +6,13 @@ import type { Room } from './room.js'
 
 /**
  * One anti-entropy round: a snapshot per room, sent on every link where the room is live.
- * Calls `dropped` for each room that had to drop updates stuck pending (see `Room.dropStalePending`).
+ * Calls `dropped` for each room that had to drop updates stuck pending (see `RoomCheckpoint.dropStalePending`).
  */
 export const antiEntropyRound = (rooms: Iterable<Room>, links: PeerLinks, dropped: (room: Room) => void): void => {
   for (const room of rooms) {
-    if (room.dropStalePending()) dropped(room)
+    if (room.checkpoint.dropStalePending()) dropped(room)
     if (links.size === 0) continue
-    const snapshot = room.takeCheckpoint()
+    const snapshot = room.checkpoint.take()
     for (const link of links.values()) link.sendCheck(room.name, snapshot)
   }
 }

@@ -78,7 +78,10 @@ export class Conflicts {
     this.#host.progress()
   }
 
-  /** A link found diverged histories under `exception`: quarantine the room on every link. */
+  /**
+   * A link found diverged histories under `exception`, or a peer relayed a write concurrent
+   * with this node's own: quarantine the room on every link.
+   */
   raise(raised: MeshConflictError): void {
     const key = keyOf(raised.peer, raised.room)
     const known = this.#conflicts.get(key)

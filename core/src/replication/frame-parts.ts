@@ -1,4 +1,5 @@
-import { encodePeer, type asSendable } from './protocol.js'
+import type { asSendable } from './protocol.js'
+import { encodePeer } from './peer-messages.js'
 
 /**
  * Largest piece of a frame on a peer link. A room's state crosses a link as one message (a

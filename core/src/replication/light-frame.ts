@@ -3,7 +3,8 @@
  * the header of protocol.ts). Browser-safe, shared by nodes and `@mesh/client`.
  *
  * A frame normally holds one message; this reads as many as it holds. The `auth` message
- * carries the permission (0 = denied) and the reason the sender gave.
+ * carries the permission (0 = denied) and the reason the sender gave. `message` and `refused`
+ * are Mesh's pub/sub deliveries, sent only to a client that subscribed or published.
  */
 import * as decoding from 'lib0/decoding'
 import { MessageType, SyncType } from './protocol.js'
@@ -14,6 +15,8 @@ export type LightFrameMessage =
   | { type: typeof MessageType.awareness; update: Uint8Array }
   | { type: typeof MessageType.auth; denied: boolean; reason: string }
   | { type: typeof MessageType.queryAwareness }
+  | { type: typeof MessageType.message; topic: string; payload: string }
+  | { type: typeof MessageType.refused; topic: string; reason: string }
 
 /** Decodes every message in one light-peer frame. Throws on anything malformed or unknown. */
 export const decodeLightFrame = (bytes: Uint8Array): LightFrameMessage[] => {
@@ -40,6 +43,12 @@ export const decodeLightFrame = (bytes: Uint8Array): LightFrameMessage[] => {
       }
       case MessageType.queryAwareness:
         messages.push({ type })
+        break
+      case MessageType.message:
+        messages.push({ type, topic: decoding.readVarString(d), payload: decoding.readVarString(d) })
+        break
+      case MessageType.refused:
+        messages.push({ type, topic: decoding.readVarString(d), reason: decoding.readVarString(d) })
         break
       default:
         throw new Error(`unknown message type ${type}`)

@@ -1,7 +1,7 @@
 import { CloseCode, MeshError, peerUrlProblem, type Logger, type MeshSocket, type Progress } from '../common/index.js'
 import { PeerDialer, type BackoffOptions, type DialerHost } from './peer-dialer.js'
 import { PeerLink, type LinkHost } from './peer-link.js'
-import type { Hello } from './protocol.js'
+import type { Hello } from './peer-messages.js'
 
 /** A connected peer, as events report it. */
 export interface PeerEvent {
@@ -184,8 +184,9 @@ export class PeerLinks {
     return true
   }
 
-  /** Cuts the link to a peer and refuses it until {@link heal}. */
+  /** Cuts the link to a peer and refuses it until {@link heal}; a `bad_request` MeshError for this node itself. */
   cut(peer: string): void {
+    if (peer === this.#host.id) throw new MeshError('bad_request', 'a node cannot cut its link to itself')
     this.#cut.add(peer)
     this.#links.get(peer)?.fail(CloseCode.forbidden, 'link cut')
     this.#host.progress.notify()

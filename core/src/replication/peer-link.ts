@@ -1,30 +1,13 @@
 import { applyAwarenessUpdate } from 'y-protocols/awareness'
 import type * as Y from 'yjs'
-import {
-  CloseCode,
-  dialableUrl,
-  RateLimiter,
-  SendBuffer,
-  bufferedBytes,
-  SOCKET_OPEN,
-  unrefTimer,
-} from '../common/index.js'
+import { CloseCode, RateLimiter, SendBuffer, bufferedBytes, SOCKET_OPEN, unrefTimer } from '../common/index.js'
 import type { Connection, Logger, MeshConflictError, MeshSocket, Metrics } from '../common/index.js'
-import { matchingSecret, newNonce, receiveFrame, sign, signAll, type FrameRules } from '../security/index.js'
+import { receiveFrame, type FrameRules } from '../security/index.js'
 import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
 import type { HistoryRelation } from './compare.js'
-import { CONFLICT_POLICIES, type ConflictPolicy } from './conflict.js'
-import {
-  decodePeer,
-  encodePeer,
-  MessageType,
-  PROTOCOL_VERSION,
-  type AnswerStatus,
-  type CallMessage,
-  type Hello,
-  type PeerMessage,
-  type Resolution,
-} from './protocol.js'
+import { LinkHandshake, type HandshakeHost } from './link-handshake.js'
+import { decodePeer, encodePeer, type Hello, type PeerMessage } from './peer-messages.js'
+import { MessageType, type AnswerStatus, type CallMessage, type PublishMessage, type Resolution } from './protocol.js'
 import { FrameAssembler, PART_BYTES, pieceBytes, splitFrame } from './frame-parts.js'
 import type { PeerSink, Room } from './room.js'
 import { RoomSyncs, type LinkRoomState, type MergeReport } from './room-sync.js'
@@ -37,18 +20,11 @@ const HANDSHAKE_TIMEOUT_MS = 10_000
 const MAX_REASON = 120
 
 /** What a link needs from the node that owns it. */
-export interface LinkHost {
-  readonly id: string
-  readonly name: string
-  readonly url: string
-  readonly clientId: number
-  readonly policy: ConflictPolicy
+export interface LinkHost extends HandshakeHost {
   readonly logger: Logger
   readonly maxMessageBytes: number
   /** Largest frame a peer may send in pieces (`part` messages). */
   readonly maxAssembledBytes: number
-  /** Shared secrets of the mesh; the first signs, any verifies. Empty: no authentication. */
-  readonly secrets: readonly string[]
   readonly metrics: Metrics
   /** Frames per second one peer may send (bursts of twice that). */
   readonly messagesPerSecond: number
@@ -79,6 +55,8 @@ export interface LinkHost {
   call(message: CallMessage, link: PeerLink): void
   /** The answer to a routed call this node sent or relayed. */
   answer(message: { callId: number; status: AnswerStatus; body: string }, link: PeerLink): void
+  /** A pub/sub message (docs/routing.md): the host checks it (a throw closes the link). */
+  publish(message: PublishMessage, link: PeerLink): void
 }
 
 const truncate = (text: string): string => (text.length > MAX_REASON ? `${text.slice(0, MAX_REASON - 1)}…` : text)
@@ -97,7 +75,7 @@ export class PeerLink implements Connection, PeerSink {
   #host: LinkHost
   #socket: MeshSocket
   #state: 'handshake' | 'proving' | 'open' | 'closed' = 'handshake'
-  #nonce = newNonce()
+  #handshake: LinkHandshake
   #rules: FrameRules<PeerMessage>
   /** Milliseconds since the epoch the last frame arrived. */
   lastReceivedAt = Date.now()
@@ -116,6 +94,11 @@ export class PeerLink implements Connection, PeerSink {
       minPiece: Math.max(1, Math.floor(pieceBytes(options.host.maxMessageBytes) / 2)),
     })
     this.role = options.role
+    this.#handshake = new LinkHandshake({
+      host: options.host,
+      role: options.role,
+      send: (frame) => this.sendFrame(frame),
+    })
     this.#syncs = new RoomSyncs(this, options.host)
     const host = options.host
     this.#rules = {
@@ -135,7 +118,7 @@ export class PeerLink implements Connection, PeerSink {
       HANDSHAKE_TIMEOUT_MS,
     )
     unrefTimer(this.#timer)
-    if (this.role === 'dialer') this.#sendHello()
+    if (this.role === 'dialer') this.#handshake.sendHello()
   }
   /** The peer's node id, once known. */
   get peerId(): string | undefined {
@@ -221,21 +204,6 @@ export class PeerLink implements Connection, PeerSink {
     this.#host.linkDown(this)
     this.#host.progress()
   }
-  #sendHello(): void {
-    const host = this.#host
-    this.sendFrame(
-      encodePeer.hello({
-        nodeId: host.id,
-        name: host.name,
-        url: host.url,
-        clientId: host.clientId,
-        onConflict: host.policy,
-        nonce: this.#nonce,
-        // Proofs travel in `prove`, once each side's nonce is known (protocol version 2).
-        proof: '',
-      }),
-    )
-  }
   #handle(message: PeerMessage): void {
     if (this.#state === 'handshake') {
       if (message.type !== MessageType.hello) throw new Error('expected hello first')
@@ -304,61 +272,22 @@ export class PeerLink implements Connection, PeerSink {
         return this.#host.call(message, this)
       case MessageType.answer:
         return this.#host.answer(message, this)
+      case MessageType.publish:
+        return this.#host.publish(message, this)
     }
   }
   #onHello(hello: Hello): void {
-    if (hello.version !== PROTOCOL_VERSION) {
-      return this.fail(CloseCode.protocolVersion, `protocol version ${hello.version}, expected ${PROTOCOL_VERSION}`)
-    }
-    if (hello.nodeId.length === 0 || hello.nodeId.length > 128) throw new Error('bad node id')
-    if (hello.name.length > 256) throw new Error('name too long')
-    hello.url = dialableUrl(hello.url)
-    if (!CONFLICT_POLICIES.includes(hello.onConflict as ConflictPolicy)) throw new Error('unknown onConflict policy')
-    if (hello.nodeId === this.#host.id) return this.fail(CloseCode.duplicate, 'link to self')
+    const refusal = this.#handshake.checkHello(hello)
+    if (refusal) return this.fail(refusal.code, refusal.reason)
     this.remote = hello
-    if (this.role === 'acceptor') {
-      // No proof yet: the dialer proves first, so a client without the secret gets no HMAC to guess against.
-      this.#sendHello()
-      this.#state = 'proving'
-      return
-    }
-    const { secrets, id } = this.#host
-    this.sendFrame(
-      encodePeer.prove(
-        secrets.length > 0 ? signAll(secrets, ['dialer', this.#nonce, hello.nonce, id, hello.nodeId]) : '',
-      ),
-    )
+    this.#handshake.answerHello(hello)
     this.#state = 'proving'
   }
-  /**
-   * The other side's proof. The acceptor checks the dialer's, then proves itself with the
-   * secret that matched; the dialer checks the acceptor's (mutual authentication). Both
-   * proofs cover both nonces, so neither can be replayed on another connection.
-   */
   #onProve(proof: string): void {
     const remote = this.remote
     if (!remote) throw new Error('proof before hello')
-    const { secrets, id } = this.#host
-    const acceptor = this.role === 'acceptor'
-    const dialerNonce = acceptor ? remote.nonce : this.#nonce
-    const acceptorNonce = acceptor ? this.#nonce : remote.nonce
-    const [dialerId, acceptorId] = acceptor ? [remote.nodeId, id] : [id, remote.nodeId]
-    const dialerParts = ['dialer', dialerNonce, acceptorNonce, dialerId, acceptorId]
-    const acceptorParts = ['acceptor', dialerNonce, acceptorNonce, acceptorId, dialerId]
-    if (secrets.length === 0) {
-      // Both sides need a secret, and a common one; a node with one never joins a node without.
-      if (proof !== '') return this.fail(CloseCode.unauthorized, 'the peer has a mesh secret and this node has none')
-      if (acceptor) this.sendFrame(encodePeer.prove(''))
-      return this.#open()
-    }
-    const secret = matchingSecret(secrets, proof, acceptor ? dialerParts : acceptorParts)
-    if (secret === undefined) {
-      return this.fail(
-        CloseCode.unauthorized,
-        acceptor ? 'wrong or missing mesh secret' : 'the peer does not know the mesh secret',
-      )
-    }
-    if (acceptor) this.sendFrame(encodePeer.prove(sign(secret, acceptorParts)))
+    const refusal = this.#handshake.checkProof(remote, proof)
+    if (refusal) return this.fail(refusal.code, refusal.reason)
     this.#open()
   }
   #open(): void {
@@ -372,11 +301,11 @@ export class PeerLink implements Connection, PeerSink {
     }
   }
 
-  /** True once the handshake is done and until the link closes. */
   /** Bytes the socket holds that it has not written to the network yet (0 when it cannot tell). */
   get unsentBytes(): number {
     return bufferedBytes(this.#socket) ?? 0
   }
+  /** True once the handshake is done and until the link closes. */
   get isOpen(): boolean {
     return this.#state === 'open'
   }

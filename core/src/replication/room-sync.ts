@@ -1,15 +1,7 @@
 import * as Y from 'yjs'
-import {
-  MAX_VALUE_DEPTH,
-  MeshConflictError,
-  MeshError,
-  type ConflictingKey,
-  type Logger,
-  type Metrics,
-  unrefTimer,
-} from '../common/index.js'
-import { dependencies, MAX_ELEMENT_DEPTH, refuseContent } from '../store/index.js'
-import { compareSnapshots, snapshotContains, type HistoryRelation } from './compare.js'
+import { MeshConflictError, MeshError, type ConflictingKey, type Logger, type Metrics } from '../common/index.js'
+import { CheckAnswers } from './check-answers.js'
+import { compareSnapshots, type HistoryRelation } from './compare.js'
 import {
   changedSince,
   conflictsBetween,
@@ -20,9 +12,10 @@ import {
   type ChangedKeys,
   type ConflictPolicy,
 } from './conflict.js'
-import { encodePeer, type Hello, type Resolution } from './protocol.js'
+import { encodePeer, type Hello } from './peer-messages.js'
+import type { Resolution } from './protocol.js'
 import type { PeerSink, Room } from './room.js'
-import { inspectUpdate } from './update-check.js'
+import { validateUpdate } from './update-validation.js'
 
 /** No changed keys (a side that sent none). */
 const noChanges = (): ChangedKeys => new Map()
@@ -95,50 +88,20 @@ const freshSync = (override: Resolution = 'none'): RoomSync => ({
 })
 
 /**
- * Checks an update from a peer fully before applying it: Yjs may integrate part of a malformed
- * update and then throw, and a peer may be anybody when no secret is set. Honest nodes write
- * only plain store traffic (see `inspectUpdate`), which needs no decoding; anything else is
- * decoded and held to the content rules every replica follows.
- */
-const validateUpdate = (doc: Y.Doc, update: Uint8Array, format: 'v1' | 'v2' = 'v2'): void => {
-  const { depth, plain } = inspectUpdate(update, format)
-  if (depth > MAX_ELEMENT_DEPTH) throw new Error(`refused: values nested deeper than ${MAX_VALUE_DEPTH} levels`)
-  if (plain) return
-  const { structs } = format === 'v2' ? Y.decodeUpdateV2(update) : Y.decodeUpdate(update)
-  // Content that cannot be integrated now would be integrated later, when a plain update
-  // brings what it waits for, past this check; an honest gap closes this link and the resync
-  // sends the whole difference.
-  const refusal = dependencies(doc, structs).missing ?? refuseContent(doc, structs, { nodeFields: true })
-  if (refusal) throw new Error(`refused: ${refusal}`)
-}
-
-/**
- * Least time between two answers to a peer's checks of one room, ms: a reply snapshot and a
- * repair may each carry the whole room, so checks that come faster (honest nodes check every
- * few seconds) are answered once, together, when the interval is over.
- */
-export const CHECK_ANSWER_MS = 1000
-
-/** The answers to one room's checks on one link: when the last went out, and what waits. */
-interface CheckAnswers {
-  at: number
-  timer?: ReturnType<typeof setTimeout>
-  reply: boolean
-  theirs?: Y.Snapshot
-}
-
-/**
  * The rooms of one peer link: each room's (re)sync with the conflict policy (state, diff,
- * hold), live updates, and the anti-entropy checks and repairs while it is live.
+ * hold), live updates, and the anti-entropy checks and repairs while it is live (their answers
+ * are `CheckAnswers`'s).
  */
 export class RoomSyncs {
   #link: SyncLink
   #host: SyncHost
   #rooms = new Map<string, RoomSync>()
+  #checks: CheckAnswers
 
   constructor(link: SyncLink, host: SyncHost) {
     this.#link = link
     this.#host = host
+    this.#checks = new CheckAnswers({ link, host, live: (room) => this.#live(room) })
   }
 
   /** True when every room finished its initial sync (or is quarantined). */
@@ -149,8 +112,7 @@ export class RoomSyncs {
 
   /** Stops relaying every room to this link (it closed). */
   clear(): void {
-    for (const answers of this.#checkAnswers.values()) clearTimeout(answers.timer)
-    this.#checkAnswers.clear()
+    this.#checks.clear()
     for (const name of this.#rooms.keys()) this.#host.existingRoom(name)?.removeLink(this.#link)
     this.#rooms.clear()
     // Every room, not only those synced on this link: awareness is applied to any room that exists.
@@ -190,11 +152,9 @@ export class RoomSyncs {
     this.#link.sendFrame(encodePeer.check(room, snapshot, reply))
     return true
   }
-  #peerSnapshots = new Map<string, Y.Snapshot>()
   /** True when the peer's last reported snapshot of `room` holds everything in `target`. */
   holds(room: string, target: Y.Snapshot): boolean {
-    const theirs = this.#peerSnapshots.get(room)
-    return theirs !== undefined && snapshotContains(theirs, target)
+    return this.#checks.holds(room, target)
   }
   #live(room: string): boolean {
     const sync = this.#rooms.get(room)
@@ -206,49 +166,7 @@ export class RoomSyncs {
     // An unloaded room comes back once the peer's copy holds something.
     if (!this.#rooms.has(name) && theirs.sv.size > 0) return this.#revive(name)
     if (!room || !this.#live(name)) return
-    this.#peerSnapshots.set(name, theirs)
-    this.#host.progress()
-    const now = Date.now()
-    const answers = this.#checkAnswers.get(name) ?? { at: -Infinity, reply: false }
-    this.#checkAnswers.set(name, answers)
-    if (answers.timer === undefined && now - answers.at >= CHECK_ANSWER_MS) {
-      answers.at = now
-      return this.#answerCheck(name, room, theirs, reply)
-    }
-    // Too soon after the last answer: one answer covers every check until the interval is over.
-    answers.reply ||= reply
-    answers.theirs = theirs
-    if (answers.timer !== undefined) return
-    answers.timer = setTimeout(
-      () => {
-        answers.timer = undefined
-        const { theirs: latest, reply: wanted } = answers
-        answers.theirs = undefined
-        answers.reply = false
-        answers.at = Date.now()
-        const current = this.#host.existingRoom(name)
-        if (latest && current && this.#live(name)) this.#answerCheck(name, current, latest, wanted)
-      },
-      Math.max(0, answers.at + CHECK_ANSWER_MS - now),
-    )
-    unrefTimer(answers.timer)
-  }
-  #checkAnswers = new Map<string, CheckAnswers>()
-  /** Answers a check: our snapshot when asked, and a repair when the peer lacks what we had. */
-  #answerCheck(name: string, room: Room, theirs: Y.Snapshot, reply: boolean): void {
-    if (reply) this.#link.sendFrame(encodePeer.check(name, room.encodeSnapshot()))
-    const mine = room.checkpoint
-    if (!mine) return
-    // Judged against our previous round, not our current state: what we gained since may
-    // still be on its way, and resending it would be waste, not repair.
-    if (snapshotContains(theirs, mine)) return
-    // The peer has not even received what was sent before: a repair now would only queue up
-    // another copy of what it lacks (a peer that checks and never reads would pin one each).
-    // Its next check asks again.
-    if (this.#link.unsentBytes > 0) return
-    this.#host.metrics.repairsSent++
-    this.#host.logger.info('anti-entropy: peer lacks updates, repairing', { peer: this.#link.peerId, room: name })
-    this.#link.sendFrame(encodePeer.repair(name, Y.encodeStateAsUpdateV2(room.doc, Y.encodeStateVector(theirs.sv))))
+    this.#checks.onCheck(room, theirs, reply)
   }
   onRepair(name: string, update: Uint8Array): void {
     if (!this.#rooms.has(name)) return this.#revive(name)
@@ -344,7 +262,7 @@ export class RoomSyncs {
   /** Forgets a room this node unloaded; the peer holds it on this link until the room comes back. */
   dropRoom(name: string): void {
     this.#rooms.delete(name)
-    this.#peerSnapshots.delete(name)
+    this.#checks.dropRoom(name)
   }
   /**
    * The peer sends traffic for a room this node unloaded (or never synced on this link): it
@@ -386,7 +304,7 @@ export class RoomSyncs {
     const room = this.#host.room(name)
     validateUpdate(room.doc, update)
     if (!room.admit(update.length)) return this.#tooBig(room)
-    room.applyState(update, this.#link)
+    room.applyState(update, this.#link, sync.relation === 'diverged')
     sync.incoming = 'synced'
     if (sync.relation === 'diverged') {
       if (sync.policy === 'accept' && sync.remoteSnapshot) {

@@ -2,8 +2,11 @@ import { Awareness, encodeAwarenessUpdate, removeAwarenessStates } from 'y-proto
 import * as Y from 'yjs'
 import type { Commit, CommitLog } from './history.js'
 import type { AwarenessEntry } from './awareness-entries.js'
-import { KV_ARRAY, KvIndex, type KeyChange } from '../store/index.js'
-import { encodeLight, encodePeer, SyncType } from './protocol.js'
+import { KV_ARRAY, KvIndex, type ConcurrentWrite, type KeyChange } from '../store/index.js'
+import { encodeLight } from './light-messages.js'
+import { RoomCheckpoint } from './room-checkpoint.js'
+import { encodePeer } from './peer-messages.js'
+import { SyncType } from './protocol.js'
 
 /** Marks a transaction whose commit `applyState` already recorded. */
 const RECORDED = Symbol('recorded')
@@ -29,6 +32,11 @@ export interface RoomHooks {
   onKeys(room: Room, changes: KeyChange[], origin: unknown, transaction: Y.Transaction): void
   /** Called for every commit added to the history. */
   committed(commit: Commit): void
+  /**
+   * Called after a remote transaction left concurrent writes of keys, except while a diverged
+   * (re)sync applies the peer's state: the link's conflict policy decides those.
+   */
+  onConcurrent?(room: Room, writes: ConcurrentWrite[], origin: unknown): void
 }
 
 /**
@@ -36,9 +44,6 @@ export interface RoomHooks {
  * has them dropped, so an unauthenticated client cannot fill a node with presence.
  */
 export const MAX_AWARENESS_CLIENTS = 10_000
-
-/** Anti-entropy rounds an update may stay pending, unchanged, before the room drops it. */
-export const PENDING_ROUNDS = 1
 
 /**
  * A room as the application holds it: its name, its `Y.Doc` and its `Awareness`. Edit the
@@ -64,6 +69,8 @@ export class Room implements RoomHandle {
   readonly awareness: Awareness
   /** The key/value store's array and its index. */
   readonly kv: KvIndex
+  /** What anti-entropy keeps of this room from round to round. */
+  readonly checkpoint: RoomCheckpoint
   /** Which connection (light peer or peer link) speaks for each awareness client id. */
   readonly awarenessOwners = new Map<number, object>()
   #links = new Set<PeerSink>()
@@ -76,8 +83,8 @@ export class Room implements RoomHandle {
   #log: CommitLog
   #hooks: RoomHooks
   #destroyed = false
-  /** What was pending at the last anti-entropy round, and for how many rounds in a row. */
-  #stuck: { waitsFor: string; rounds: number } | undefined
+  /** True while applyState applies the state of a peer whose history diverged from ours. */
+  #applyingDivergence = false
 
   /** Largest encoded size (V2) this room may reach through remote updates. */
   readonly maxBytes: number
@@ -90,12 +97,17 @@ export class Room implements RoomHandle {
     this.#hooks = options.hooks
     this.doc = new Y.Doc({ gc: true })
     this.doc.clientID = options.clientId
-    this.kv = new KvIndex(this.doc, (changes, transaction) => {
-      transaction.meta.set(
-        KV_ARRAY,
-        changes.map((c) => c.key),
-      )
-      this.#hooks.onKeys(this, changes, transaction.origin, transaction)
+    this.kv = new KvIndex(this.doc, {
+      onChange: (changes, transaction) => {
+        transaction.meta.set(
+          KV_ARRAY,
+          changes.map((c) => c.key),
+        )
+        this.#hooks.onKeys(this, changes, transaction.origin, transaction)
+      },
+      onConcurrent: (writes, transaction) => {
+        if (!this.#applyingDivergence) this.#hooks.onConcurrent?.(this, writes, transaction.origin)
+      },
     })
     this.awareness = new Awareness(this.doc)
     // A node is not an editor: it holds no awareness state of its own.
@@ -104,9 +116,7 @@ export class Room implements RoomHandle {
     // produce for the small updates of live traffic (V2 allocates a dozen column buffers);
     // whole-state transfers (diff, full) stay V2, where it is far more compact.
     this.doc.on('update', this.#onUpdate)
-    this.doc.on('afterTransaction', () => {
-      this.#changedSinceCheckpoint = true
-    })
+    this.checkpoint = new RoomCheckpoint(this.doc)
     this.awareness.on('update', this.#onAwareness)
   }
 
@@ -259,7 +269,16 @@ export class Room implements RoomHandle {
    * starts a nested transaction, and the listener comes back before that one is emitted,
    * so no local write can escape replication.
    */
-  applyState(update: Uint8Array, origin: object): void {
+  applyState(update: Uint8Array, origin: object, diverged = false): void {
+    this.#applyingDivergence = diverged
+    try {
+      this.#applyState(update, origin)
+    } finally {
+      this.#applyingDivergence = false
+    }
+  }
+
+  #applyState(update: Uint8Array, origin: object): void {
     const relayed = this.#lights.size > 0 || [...this.#links].some((link) => link !== origin)
     if (relayed) {
       Y.applyUpdateV2(this.doc, update, origin)
@@ -354,59 +373,12 @@ export class Room implements RoomHandle {
     return Y.encodeSnapshot(Y.snapshot(this.doc))
   }
 
-  #checkpoint: { snapshot: Y.Snapshot; encoded: Uint8Array } | undefined
-  #changedSinceCheckpoint = true
-
-  /**
-   * Takes this round's anti-entropy snapshot and returns it encoded; peers' checks are
-   * judged against it until the next round. An unchanged room reuses the last one, so an
-   * idle room costs nothing to check.
-   */
-  takeCheckpoint(): Uint8Array {
-    if (!this.#checkpoint || this.#changedSinceCheckpoint) {
-      this.#changedSinceCheckpoint = false
-      const snapshot = Y.snapshot(this.doc)
-      this.#checkpoint = { snapshot, encoded: Y.encodeSnapshot(snapshot) }
-    }
-    return this.#checkpoint.encoded
-  }
-
-  /** The snapshot of this room's last anti-entropy round, if one ran. */
-  get checkpoint(): Y.Snapshot | undefined {
-    return this.#checkpoint?.snapshot
-  }
-
   /**
    * True while the doc holds updates it cannot integrate yet (pending structs or deletes):
    * something they depend on never arrived. Anti-entropy fills the gap.
    */
   get pending(): boolean {
     return this.doc.store.pendingStructs !== null || this.doc.store.pendingDs !== null
-  }
-
-  /**
-   * Called once an anti-entropy round. Drops what stayed pending, waiting for the same content, through
-   * PENDING_ROUNDS rounds, and returns true if it did. An honest gap is filled by the repair of
-   * the round that finds it, and dropped content comes again with a later repair, since this
-   * node's state vector never included it; a gap nobody can fill (an update that refers to
-   * content no replica has) would otherwise keep the room pending, and its bytes, for good.
-   */
-  dropStalePending(): boolean {
-    const { pendingStructs, pendingDs } = this.doc.store
-    if (!pendingStructs && !pendingDs) {
-      this.#stuck = undefined
-      return false
-    }
-    // What it waits for, not the objects: Yjs rebuilds them on every retry, even when the
-    // retry integrates nothing.
-    const missing = pendingStructs ? [...pendingStructs.missing].sort((x, y) => x[0] - y[0]).join(';') : ''
-    const waitsFor = `${missing}|${pendingDs?.length ?? 0}`
-    if (this.#stuck?.waitsFor !== waitsFor) this.#stuck = { waitsFor, rounds: 0 }
-    if (++this.#stuck.rounds <= PENDING_ROUNDS) return false
-    this.doc.store.pendingStructs = null
-    this.doc.store.pendingDs = null
-    this.#stuck = undefined
-    return true
   }
 
   /** Frees the document and stops the awareness timer (which would keep the process alive). */

@@ -2,40 +2,22 @@ import { MeshError, toJsonValue, unrefTimer, type JsonValue, type Logger, type M
 import { CallFlag, encodePeer, type AnswerStatus, type CallMessage } from '../replication/index.js'
 import { Actors, ShardMoved, type ActorFactory } from './actors.js'
 import { MeshCallError, type CallErrorCode } from './call-error.js'
+import {
+  byteLength,
+  checkCallMessage,
+  checkCallOptions,
+  MAX_CALL_TIMEOUT_MS,
+  type CallOptions,
+} from './call-options.js'
+import { lostMessage, noOwner, pendingCall, type CallLink, type Pending } from './pending-call.js'
 import { Placement, type PlacementHost } from './placement.js'
 
-/** What a routed call names: which actor, with what. */
-export interface CallOptions {
-  /** The capability whose owner runs the call, e.g. `counter`. */
-  capability: string
-  /** The id of the actor, e.g. `user-42`; its shard decides the owner. */
-  id: string
-  /** JSON handed to the actor's `call`. Default `null`. */
-  payload?: JsonValue
-  /** How long to wait for the answer, retry included. Default 5000 ms. */
-  timeoutMs?: number
-}
-
-/** The default deadline of a call. */
-export const DEFAULT_CALL_TIMEOUT_MS = 5000
-/** The longest deadline a call may ask for (and a peer may send). */
-export const MAX_CALL_TIMEOUT_MS = 10 * 60_000
-/** The longest capability name and id. */
-export const MAX_CAPABILITY_LENGTH = 256
-export const MAX_ID_LENGTH = 1024
 /** The longest error message taken from a peer's answer. */
 const MAX_ERROR_TEXT = 1000
 /** How long a closing node waits for its actors' calls in progress and `stop` hooks. */
 const STOP_TIMEOUT_MS = 2000
 /** Room for the rest of a `call` frame beside its payload. */
 const FRAME_OVERHEAD = 4096
-
-/** A peer link as calls use it (`PeerLink` is one). */
-export interface CallLink {
-  readonly peerId: string | undefined
-  readonly isOpen: boolean
-  sendFrame(frame: Uint8Array<ArrayBuffer>): void
-}
 
 /** What the router needs of the node around it. */
 export interface RouterHost {
@@ -54,33 +36,12 @@ export interface RouterHost {
   readonly metrics: Metrics
 }
 
-interface Pending {
-  readonly call: { capability: string; id: string }
-  readonly value: JsonValue
-  readonly payload: string
-  readonly cast: boolean
-  readonly deadline: number
-  readonly startedAt: number
-  readonly resolve: (answer: JsonValue) => void
-  readonly reject: (error: Error) => void
-  timer: ReturnType<typeof setTimeout> | undefined
-  /** Where the current attempt went: its call id and link, or this node. */
-  attempt: { callId: number; via: CallLink; target: string } | 'local' | undefined
-  /** Relays that answered `unreachable` since the last routing change. */
-  tried: Set<CallLink>
-  /** The owner the call was lost from, once (one retry). */
-  lost: { from: string; via: CallLink | undefined; version: number } | undefined
-  done: boolean
-}
-
 interface Relay {
   from: CallLink
   fromId: number
   to: CallLink
   timer: ReturnType<typeof setTimeout>
 }
-
-const byteLength = (text: string): number => Buffer.byteLength(text)
 
 /**
  * Capability routing (DESIGN §8, docs/routing.md): `call` and `cast` go to the owner of the
@@ -181,12 +142,7 @@ export class Router {
    */
   receiveCall(message: CallMessage, link: CallLink): void {
     const { capability, id, target } = message
-    if (capability.length === 0 || capability.length > MAX_CAPABILITY_LENGTH) throw new Error('bad capability')
-    if (id.length === 0 || id.length > MAX_ID_LENGTH) throw new Error('bad call id')
-    if (target.length === 0 || target.length > 128) throw new Error('bad call target')
-    if (message.flags > (CallFlag.cast | CallFlag.relayed)) throw new Error('unknown call flags')
-    if (byteLength(message.payload) > this.maxPayloadBytes) throw new Error('call payload too large')
-    const value = toJsonValue(JSON.parse(message.payload), 'call payload')
+    const value = checkCallMessage(message, this.maxPayloadBytes)
     const cast = (message.flags & CallFlag.cast) !== 0
     const timeoutMs = Math.min(message.timeoutMs, MAX_CALL_TIMEOUT_MS)
     const answer = (status: AnswerStatus, body: string) => {
@@ -281,23 +237,7 @@ export class Router {
     reject: (error: Error) => void,
   ): Pending {
     if (this.#closing) throw new MeshError('closed', 'node is closed')
-    // Callers from plain JS may pass nothing.
-    const { capability, id } = (options as CallOptions | undefined) ?? {}
-    if (typeof capability !== 'string' || capability.length === 0 || capability.length > MAX_CAPABILITY_LENGTH) {
-      throw new MeshError('bad_request', `capability must be a string of 1 to ${MAX_CAPABILITY_LENGTH} characters`)
-    }
-    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH) {
-      throw new MeshError('bad_request', `id must be a string of 1 to ${MAX_ID_LENGTH} characters`)
-    }
-    const timeoutMs = options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_CALL_TIMEOUT_MS) {
-      throw new MeshError('bad_request', `timeoutMs must be a whole number of ms from 1 to ${MAX_CALL_TIMEOUT_MS}`)
-    }
-    const value = toJsonValue(options.payload ?? null, 'payload')
-    const payload = JSON.stringify(value)
-    if (byteLength(payload) > this.maxPayloadBytes) {
-      throw new MeshError('too_large', `the payload is larger than ${this.maxPayloadBytes} bytes`)
-    }
+    const { capability, id, timeoutMs, value, payload } = checkCallOptions(options, this.maxPayloadBytes)
     const pending: Pending = {
       call: { capability, id },
       value,
@@ -435,11 +375,3 @@ export class Router {
     else pending.resolve(result ?? null)
   }
 }
-
-const pendingCall = (options: CallOptions | undefined) => ({ capability: options?.capability, id: options?.id })
-
-const noOwner = (call: { capability: string; id: string }): MeshCallError =>
-  new MeshCallError('no_owner', `no live member declares the capability "${call.capability}"`, call)
-
-const lostMessage = (pending: Pending): string =>
-  `the owner of ${pending.call.capability}/${pending.call.id} went away before answering`

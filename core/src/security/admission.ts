@@ -1,5 +1,13 @@
 import { CloseCode, type Connection, type Logger, type MeshSocket, type Metrics } from '../common/index.js'
-import { decide, describeRequest, findToken, type AuthDecision, type Authenticate, type AuthRequest } from './auth.js'
+import {
+  decide,
+  describeRequest,
+  findToken,
+  type AuthDecision,
+  type Authenticate,
+  type AuthRequest,
+  type TopicGrant,
+} from './auth.js'
 import { PendingConnection } from './pending-connection.js'
 
 /** What admission needs of the node around it: its limits and how to open each kind of socket. */
@@ -19,7 +27,7 @@ export interface AdmissionHost {
   openFeed(socket: MeshSocket): Connection
   openLight(
     socket: MeshSocket,
-    options: { room: string; authReadOnly: boolean; readOnly?: boolean; request?: unknown },
+    options: { room: string; authReadOnly: boolean; topics: TopicGrant; readOnly?: boolean; request?: unknown },
   ): Connection
 }
 
@@ -76,6 +84,7 @@ export class Admission {
     }
     if (host.connections() + this.#waiting.size >= host.maxConnections) {
       host.metrics.closed(CloseCode.rateLimited)
+      host.logger.warn('refusing socket: too many connections', { limit: host.maxConnections, room: options.room })
       socket.close(CloseCode.rateLimited, 'too many connections')
       return refused
     }
@@ -95,9 +104,15 @@ export class Admission {
     }
     const openConnection = feed
       ? openFeed
-      : (authReadOnly: boolean) =>
-          host.openLight(socket, { room: roomName, authReadOnly, readOnly: options.readOnly, request: options.request })
-    if (!host.authenticate && !host.allowedOrigins) return openConnection(false)
+      : (authReadOnly: boolean, topics: TopicGrant) =>
+          host.openLight(socket, {
+            room: roomName,
+            authReadOnly,
+            topics,
+            readOnly: options.readOnly,
+            request: options.request,
+          })
+    if (!host.authenticate && !host.allowedOrigins) return openConnection(false, {})
     const { url, header } = describeRequest(options.request)
     const pending: Connection = new PendingConnection({
       socket,
@@ -130,7 +145,7 @@ export class Admission {
         reason: `origin ${origin.slice(0, 80)} is not allowed`,
       }
     }
-    if (!host.authenticate) return { allow: true, readOnly: false }
+    if (!host.authenticate) return { allow: true, readOnly: false, topics: {} }
     const result = await host.authenticate({
       kind: input.kind,
       room: input.room,

@@ -18,16 +18,49 @@ export interface AuthRequest {
   request: unknown
 }
 
-/** An `authenticate` hook's answer: `true`/`false`, or an object with details. */
+/**
+ * Which pub/sub topics a client may use: all (`true`), none (`false`), or those named; a name
+ * ending in `*` stands for every topic that starts with what precedes it (`chat:*`).
+ */
+export type TopicAccess = boolean | readonly string[]
+
+/** What a client may do with pub/sub; a field left out takes its default (see {@link AuthResult}). */
+export interface TopicGrant {
+  publish?: TopicAccess
+  subscribe?: TopicAccess
+}
+
+/**
+ * An `authenticate` hook's answer: `true`/`false`, or an object with details. `publish` and
+ * `subscribe` say which pub/sub topics the client may use (docs/routing.md); by default it
+ * may subscribe to every topic, and publish on every topic unless it is read-only.
+ */
 export type AuthResult =
-  boolean | { allow: false; reason?: string } | { allow: true; readOnly?: boolean; rooms?: readonly string[] }
+  | boolean
+  | { allow: false; reason?: string }
+  | ({ allow: true; readOnly?: boolean; rooms?: readonly string[] } & TopicGrant)
 
 /** Decides who may connect as a light peer or call the REST API. */
 export type Authenticate = (request: AuthRequest) => AuthResult | Promise<AuthResult>
 
 /** The outcome Mesh acts on. */
 export type AuthDecision =
-  { allow: true; readOnly: boolean } | { allow: false; status: 401 | 403; code: number; reason: string }
+  | { allow: true; readOnly: boolean; topics: TopicGrant }
+  | { allow: false; status: 401 | 403; code: number; reason: string }
+
+/** True when `access` lets a client use `topic`. */
+export const topicAllowed = (access: TopicAccess, topic: string): boolean => {
+  if (typeof access === 'boolean') return access
+  return access.some((name) => (name.endsWith('*') ? topic.startsWith(name.slice(0, -1)) : name === topic))
+}
+
+/** The grant's answer for publishing or subscribing on `topic`, with the defaults applied. */
+export const mayUseTopic = (
+  grant: TopicGrant,
+  readOnly: boolean,
+  action: 'publish' | 'subscribe',
+  topic: string,
+): boolean => topicAllowed(grant[action] ?? (action === 'subscribe' || !readOnly), topic)
 
 type HeaderBag = { get(name: string): string | null } | Record<string, string | string[] | undefined>
 
@@ -68,7 +101,7 @@ export const findToken = (url: URL, header: (name: string) => string | undefined
 
 /** Turns a hook's answer into a decision, checking the room against the allowed rooms. */
 export const decide = (result: AuthResult, room: string | undefined): AuthDecision => {
-  if (result === true) return { allow: true, readOnly: false }
+  if (result === true) return { allow: true, readOnly: false, topics: {} }
   if (result === false || !result.allow) {
     const reason = (result !== false && result.reason) || 'not authenticated'
     return { allow: false, status: 401, code: CloseCode.unauthorized, reason }
@@ -76,5 +109,8 @@ export const decide = (result: AuthResult, room: string | undefined): AuthDecisi
   if (room !== undefined && result.rooms && !result.rooms.includes(room)) {
     return { allow: false, status: 403, code: CloseCode.forbidden, reason: `room "${room}" is not allowed` }
   }
-  return { allow: true, readOnly: result.readOnly ?? false }
+  const topics: TopicGrant = {}
+  if (result.publish !== undefined) topics.publish = result.publish
+  if (result.subscribe !== undefined) topics.subscribe = result.subscribe
+  return { allow: true, readOnly: result.readOnly ?? false, topics }
 }

@@ -1,4 +1,4 @@
-import type { AuthDecision } from './auth.js'
+import type { AuthDecision, TopicGrant } from './auth.js'
 import { CloseCode } from '../common/index.js'
 import type { Logger } from '../common/index.js'
 import type { Metrics } from '../common/index.js'
@@ -11,7 +11,7 @@ const MAX_HELD = 64
 export interface PendingConnectionOptions {
   socket: MeshSocket
   decision: Promise<AuthDecision>
-  open: (readOnly: boolean) => Connection
+  open: (readOnly: boolean, topics: TopicGrant) => Connection
   logger: Logger
   metrics: Metrics
   /** Bytes of frames held before the decision; more closes the socket with 4413. */
@@ -51,7 +51,7 @@ export class PendingConnection implements Connection {
           this.#fail(decision.code, decision.reason)
           return
         }
-        const target = options.open(decision.readOnly)
+        const target = options.open(decision.readOnly, decision.topics)
         this.#target = target
         this.#settle()
         for (const frame of this.#held.splice(0)) target.receive(frame)

@@ -1,5 +1,7 @@
 import * as Y from 'yjs'
 import type { JsonValue } from '../common/index.js'
+import { appended, isRightOf, unseenBy } from './array-order.js'
+import { capMerges } from './cap-merges.js'
 import { asKvEntry, KV_ARRAY, type KvEntry } from './kv-entry.js'
 
 /** What one transaction changed for one key. */
@@ -12,42 +14,41 @@ export interface KeyChange {
 }
 
 /** Where the live entry of a key sits: the id of its element in the array, and the entry. */
-interface Slot {
+export interface Slot {
   client: number
   clock: number
   entry: KvEntry
 }
 
+/**
+ * A write of a key by another node that had not seen this node's own write of it (`own`),
+ * as a remote transaction brought it: both live at once, or already resolved by the node
+ * that relayed it. Whichever of the two (if any) is the key's live entry now won.
+ */
+export interface ConcurrentWrite {
+  key: string
+  own: Slot
+  other: Slot
+}
+
+/** What a KvIndex reports to the room around it. */
+export interface KvIndexHooks {
+  /** After every transaction that changed keys. */
+  onChange(changes: KeyChange[], transaction: Y.Transaction): void
+  /** After a remote transaction that brought writes concurrent with this node's own, once the losers are deleted. */
+  onConcurrent?(writes: ConcurrentWrite[], transaction: Y.Transaction): void
+}
+
 /** Most recent removals remembered, to name removed keys when histories diverge. */
 const MAX_REMOVALS = 10_000
-
-/** Most entries that one Yjs item holds after merging consecutive writes of one client. */
-const MAX_MERGED_ENTRIES = 128
-
-const MERGES_CAPPED = Symbol.for('mesh.content-any-merges-capped')
-
-/**
- * Yjs merges each write of a client into the item of its previous one by copying the item's
- * whole array (`concat`), and splits that array again to delete one entry: both cost the
- * length of the run, so a store that appends one entry per write pays O(keys) per write. Runs
- * capped at MAX_MERGED_ENTRIES keep both O(1) and still spread an item's overhead over many
- * entries. Merging is only Yjs's in-memory representation (updates and state are the same
- * either way), so the cap, process-wide for ContentAny, changes no document.
- */
-const capMerges = (): void => {
-  const proto = Y.ContentAny.prototype as Y.ContentAny & { [MERGES_CAPPED]?: true }
-  if (proto[MERGES_CAPPED]) return
-  // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with .call(this)
-  const merge = proto.mergeWith
-  proto.mergeWith = function (this: Y.ContentAny, right: Y.ContentAny): boolean {
-    return this.arr.length + right.arr.length <= MAX_MERGED_ENTRIES && merge.call(this, right)
-  }
-  proto[MERGES_CAPPED] = true
-}
 
 /** Element `offset` of an item, when it holds JSON (ContentAny). */
 const entryAt = (item: Y.Item, offset: number): unknown =>
   item.content instanceof Y.ContentAny ? item.content.arr[offset] : undefined
+
+function* entriesOf(slots: Map<string, Slot>): IterableIterator<KvEntry> {
+  for (const slot of slots.values()) yield slot.entry
+}
 
 /** Id of a slot as `client:clock`. */
 export const slotRef = (slot: { client: number; clock: number }): string => `${slot.client}:${slot.clock}`
@@ -72,13 +73,13 @@ export class KvIndex {
   #superseded = new Map<string, Slot[]>()
   /** Id of the last element the latest local write appended: where the search for the end starts. */
   #tail: Y.ID | null = null
-  #onChange: (changes: KeyChange[], transaction: Y.Transaction) => void
+  #hooks: KvIndexHooks
 
-  constructor(doc: Y.Doc, onChange: (changes: KeyChange[], transaction: Y.Transaction) => void) {
+  constructor(doc: Y.Doc, hooks: KvIndexHooks) {
     capMerges()
     this.#doc = doc
     this.array = doc.getArray(KV_ARRAY)
-    this.#onChange = onChange
+    this.#hooks = hooks
     this.array.observe(this.#observe)
   }
 
@@ -100,16 +101,12 @@ export class KvIndex {
 
   /** Every live entry. */
   entries(): IterableIterator<KvEntry> {
-    return (function* (slots) {
-      for (const slot of slots.values()) yield slot.entry
-    })(this.#slots)
+    return entriesOf(this.#slots)
   }
 
   /** Live entries with an owner or an expiry. */
   special(): IterableIterator<KvEntry> {
-    return (function* (slots) {
-      for (const slot of slots.values()) yield slot.entry
-    })(this.#special)
+    return entriesOf(this.#special)
   }
 
   /** Live slots whose entry the holder of state vector `sv` does not have yet. */
@@ -210,6 +207,9 @@ export class KvIndex {
       changes.set(key, { key, previous: earlier ? earlier.previous : previous, value })
     }
     const before = transaction.beforeState
+    const own = this.#doc.clientID
+    /** This node's entries that the remote transaction removed, by key. */
+    const ownRemoved = new Map<string, Slot>()
     // Deleted entries: elements that existed before this transaction (Yjs's `event.changes`
     // would walk the whole array on every transaction instead).
     for (const [client, ranges] of transaction.deleteSet.clients) {
@@ -219,16 +219,26 @@ export class KvIndex {
           const entry = asKvEntry(entryAt(item, i))
           const slot = entry && this.#slots.get(entry.key)
           if (!entry || !slot || slot.client !== item.id.client || slot.clock !== item.id.clock + i) return
+          if (!transaction.local && slot.client === own) ownRemoved.set(entry.key, slot)
           this.#unset(entry.key, slot)
           note(entry.key, entry.val, undefined)
         })
       }
     }
     const losers: Array<{ client: number; clock: number }> = []
+    const concurrent: ConcurrentWrite[] = []
     // Added entries: elements integrated by this transaction and still there.
     for (const [client, after] of transaction.afterState) {
       this.#eachElement(client, before.get(client) ?? 0, after, (item, i) => {
-        if (item.deleted) return
+        if (item.deleted) {
+          // A write the relaying node already resolved against ours: no duplicate is left here.
+          const entry = !transaction.local && client !== own ? asKvEntry(entryAt(item, i)) : undefined
+          const mine = entry && (ownRemoved.get(entry.key) ?? this.#ownSlot(entry.key))
+          if (entry && mine && appended(this.#doc, mine) && unseenBy(item, i, mine)) {
+            concurrent.push({ key: entry.key, own: mine, other: { client, clock: item.id.clock + i, entry } })
+          }
+          return
+        }
         const entry = asKvEntry(entryAt(item, i))
         if (!entry) {
           // Peers refuse updates that carry malformed entries or other content (see
@@ -242,7 +252,20 @@ export class KvIndex {
         const slot: Slot = { client: item.id.client, clock: item.id.clock + i, entry }
         const current = this.#slots.get(entry.key)
         if (current && current.client === slot.client && current.clock === slot.clock) return
-        if (current && !this.#isRightOf(item, i, current)) {
+        if (!transaction.local && client !== own) {
+          // Two live entries are concurrent for sure; ours removed by the relaying node, when
+          // this write had not seen it.
+          const mine = current?.client === own ? current : ownRemoved.get(entry.key)
+          // A write-back placed before others (rightOrigin set) is a policy's resolution, not a write.
+          if (
+            mine &&
+            appended(this.#doc, mine) &&
+            (mine === current ? item.rightOrigin === null : unseenBy(item, i, mine))
+          ) {
+            concurrent.push({ key: entry.key, own: mine, other: slot })
+          }
+        }
+        if (current && !isRightOf(item, i, current)) {
           losers.push(slot)
           this.#supersede(slot)
           return
@@ -262,7 +285,14 @@ export class KvIndex {
         for (const loser of losers) this.#deleteElement(tr, loser)
       }, this)
     }
-    if (changes.size > 0) this.#onChange([...changes.values()], transaction)
+    if (changes.size > 0) this.#hooks.onChange([...changes.values()], transaction)
+    if (concurrent.length > 0) this.#hooks.onConcurrent?.(concurrent, transaction)
+  }
+
+  /** The live entry of `key` when this node wrote it. */
+  #ownSlot(key: string): Slot | undefined {
+    const slot = this.#slots.get(key)
+    return slot?.client === this.#doc.clientID ? slot : undefined
   }
 
   #supersede(slot: Slot): void {
@@ -287,7 +317,7 @@ export class KvIndex {
       if (!best) best = slot
       else {
         const item = Y.getItem(this.#doc.store, Y.createID(slot.client, slot.clock))
-        if (item instanceof Y.Item && this.#isRightOf(item, slot.clock - item.id.clock, best)) best = slot
+        if (item instanceof Y.Item && isRightOf(item, slot.clock - item.id.clock, best)) best = slot
       }
     }
     return best
@@ -350,24 +380,5 @@ export class KvIndex {
     this.#forgetMarkers()
     if (right === null) this.#tail = item.lastId
     return id
-  }
-
-  /**
-   * True when element `offset` of `item` stands right of `slot` in the array. Walks right from
-   * the new element, which a merge places near the end, so the walk is short: it never scans
-   * from the old entry, which may sit at the very start.
-   */
-  #isRightOf(item: Y.Item, offset: number, slot: { client: number; clock: number }): boolean {
-    if (
-      slot.client === item.id.client &&
-      slot.clock > item.id.clock + offset &&
-      slot.clock < item.id.clock + item.length
-    ) {
-      return false
-    }
-    for (let s: Y.Item | null = item.right; s !== null; s = s.right) {
-      if (s.id.client === slot.client && slot.clock >= s.id.clock && slot.clock < s.id.clock + s.length) return false
-    }
-    return true
   }
 }

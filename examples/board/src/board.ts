@@ -35,22 +35,23 @@ const urls = (params.getAll('node').length > 0 ? params.getAll('node') : [fallba
 let myName = params.get('name') ?? `guest-${Math.random().toString(36).slice(2, 6)}`
 const color = COLORS[Math.floor(Math.random() * COLORS.length)] ?? '#0969da'
 
-const $ = <T extends HTMLElement>(selector: string): T => {
-  const element = document.querySelector<T>(selector)
-  if (!element) throw new Error(`the page lacks ${selector}`)
+/** The page's element for `selector`, checked to be of the element class `type`. */
+const $ = <T extends HTMLElement>(selector: string, type: new () => T): T => {
+  const element = document.querySelector(selector)
+  if (!(element instanceof type)) throw new Error(`the page lacks ${selector} (a ${type.name})`)
   return element
 }
 
-const statusBadge = $<HTMLSpanElement>('#status')
-const readOnlyBadge = $<HTMLSpanElement>('#read-only')
-const flagList = $<HTMLUListElement>('#flags')
-const empty = $<HTMLParagraphElement>('#empty')
-const addForm = $<HTMLFormElement>('#add')
-const flagName = $<HTMLInputElement>('#flag-name')
-const message = $<HTMLParagraphElement>('#message')
-const presenceList = $<HTMLUListElement>('#presence')
-const nameInput = $<HTMLInputElement>('#my-name')
-const footer = $<HTMLElement>('#node')
+const statusBadge = $('#status', HTMLSpanElement)
+const readOnlyBadge = $('#read-only', HTMLSpanElement)
+const flagList = $('#flags', HTMLUListElement)
+const empty = $('#empty', HTMLParagraphElement)
+const addForm = $('#add', HTMLFormElement)
+const flagName = $('#flag-name', HTMLInputElement)
+const message = $('#message', HTMLParagraphElement)
+const presenceList = $('#presence', HTMLUListElement)
+const nameInput = $('#my-name', HTMLInputElement)
+const footer = $('#node', HTMLElement)
 
 const client = new MeshClient({ urls, room: params.get('room') ?? 'default', name: myName, meta: { color } })
 window.board = { client }
@@ -65,7 +66,7 @@ const show = (text: string): void => {
 const write = (promise: Promise<unknown>): void => {
   promise.then(
     () => show(''),
-    (error: Error) => show(error.message),
+    (error: unknown) => show(error instanceof Error ? error.message : String(error)),
   )
 }
 

@@ -71,7 +71,7 @@ export const buildImportMap = (prefix: string): { imports: Record<string, string
       exportsField !== null &&
       !Array.isArray(exportsField) &&
       Object.keys(exportsField).some((k) => k.startsWith('.'))
-        ? (exportsField as Record<string, ExportTarget>)
+        ? exportsField
         : { '.': exportsField ?? pkg.module ?? pkg.browser ?? pkg.main ?? './index.js' }
     for (const [subpath, target] of Object.entries(subpaths)) {
       if (subpath.includes('*')) continue

@@ -4,7 +4,7 @@ import { serveBoard } from './server.js'
 // MESH_NODES (comma-separated ws:// URLs the page connects to by default).
 const port = Number(process.env.PORT ?? 8080)
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`board: PORT must be a port number; got "${process.env.PORT}"`)
+  console.error(`board: PORT must be a port number; got "${process.env.PORT ?? ''}"`)
   process.exit(1)
 }
 const nodes = process.env.MESH_NODES?.split(',').filter(Boolean)

@@ -28,7 +28,7 @@ const join = (process.env.MESH_JOIN ?? '')
   .map((url) => url.trim())
   .filter(Boolean)
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`PORT must be an integer from 0 to 65535; got "${process.env.PORT}"`)
+  console.error(`PORT must be an integer from 0 to 65535; got "${process.env.PORT ?? ''}"`)
   process.exit(1)
 }
 
@@ -49,7 +49,8 @@ app.get('/join', async (req, res) => {
     await node.join([url], { timeoutMs: 5000 })
     await node.syncUp({ timeoutMs: 5000 })
   } catch (error) {
-    return fail(res, error)
+    fail(res, error)
+    return
   }
   res.json({ joined: url, name: node.name, data: node.data.toJSON() })
 })
@@ -62,12 +63,14 @@ app.post('/push-data', express.json(), async (req, res) => {
     // Parsed from JSON; the node still validates it and refuses a bad value (bad_request).
     await node.put(body as Record<string, JsonValue>)
   } catch (error) {
-    return fail(res, error)
+    fail(res, error)
+    return
   }
   res.json({ name: node.name, data: node.data.toJSON() })
 })
 const detach = mountMesh(app, server, { node })
 // Body-parser errors (bad JSON) as JSON, like every other error here.
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- Express tells an error handler by its four parameters
 const jsonErrors: ErrorRequestHandler = (error: { status?: number; message?: string }, _req, res, _next) => {
   res.status(error.status ?? 500).json({ error: error.message ?? 'internal error' })
 }

@@ -30,7 +30,7 @@ const join = (process.env.MESH_JOIN ?? '')
   .map((url) => url.trim())
   .filter(Boolean)
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`PORT must be an integer from 0 to 65535; got "${process.env.PORT}"`)
+  console.error(`PORT must be an integer from 0 to 65535; got "${process.env.PORT ?? ''}"`)
   process.exit(1)
 }
 
@@ -75,7 +75,7 @@ mountMesh(app, node, { upgradeWebSocket })
 
 const wss = new WebSocketServer({ noServer: true })
 const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: wss } })
-server.once('error', (error) => {
+server.once('error', (error: Error) => {
   console.error(`cannot listen on ${host}:${port}: ${error.message}`)
   process.exit(1)
 })

@@ -37,7 +37,7 @@ const stderr: Logger = {
 const port = Number(process.env.PORT ?? 3000)
 const host = process.env.HOST ?? '127.0.0.1'
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`PORT must be an integer from 0 to 65535; got "${process.env.PORT}"`)
+  console.error(`PORT must be an integer from 0 to 65535; got "${process.env.PORT ?? ''}"`)
   process.exit(1)
 }
 
@@ -107,6 +107,7 @@ class AppController {
 })
 class AppModule {}
 
+// eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- Nest documents its options as literals
 const app = await NestFactory.create(AppModule, { logger: ['error', 'warn'] })
 // SIGTERM/SIGINT run the shutdown hooks (the node leaves the mesh), then exit 0.
 app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true })

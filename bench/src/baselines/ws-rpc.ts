@@ -1,0 +1,37 @@
+import type { Context } from '../context.js'
+import { startBaselines, stopBaselines } from './baseline-nodes.js'
+
+/** About the size of a routed call's frame for a small payload. */
+const MESSAGE_BYTES = 64
+const IN_FLIGHT = 100
+
+/**
+ * `ws_rpc_calls_per_s`: what a routed call is compared with, a plain `ws` request/response
+ * loop between two processes: the source keeps 100 requests in flight, the sink sends each
+ * one back; round trips per second.
+ */
+export const measureWsRpc = async (ctx: Context): Promise<void> => {
+  const name = 'ws_rpc_calls_per_s'
+  await ctx.guard([name], async () => {
+    const nodes = await startBaselines('ws', ['sink', 'source'])
+    try {
+      const [sink, source] = nodes as [(typeof nodes)[0], (typeof nodes)[0]]
+      await sink.ipc.call('echo', null)
+      await source.ipc.call('connect', { urls: [sink.wsUrl] })
+      const count = ctx.options.sizes.rpcCalls
+      const loop = async (n: number) => {
+        const { startAt, endAt } = await source.ipc.call(
+          'rpc',
+          { count: n, size: MESSAGE_BYTES, inflight: IN_FLIGHT },
+          180_000,
+        )
+        return n / ((endAt - startAt) / 1000)
+      }
+      await loop(Math.ceil(count / 10))
+      const runs = await ctx.repeat(name, 'calls/s', () => loop(count))
+      ctx.record('baselines', name, 'calls/s', runs, `${MESSAGE_BYTES}-byte binary echo, ${IN_FLIGHT} in flight`)
+    } finally {
+      await stopBaselines(nodes)
+    }
+  })
+}

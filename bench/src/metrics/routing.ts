@@ -1,0 +1,118 @@
+import { connect, fullMesh, withNodes, type BenchNode } from '../cluster.js'
+import type { Context } from '../context.js'
+import type { IpcClient } from '../ipc.js'
+import { quantile } from '../stats.js'
+import type { NodeOps } from '../worker-ops.js'
+
+/** Calls (and activations) kept in flight by the caller, as issue 15 asks. */
+const IN_FLIGHT = 100
+/** Distinct remote ids the calls go to, round robin: their actors are warm after the first pass. */
+const REMOTE_IDS = 1_000
+const TIMEOUT_MS = 180_000
+
+const ipcOf = (node: BenchNode): IpcClient<NodeOps> => {
+  if (!node.ipc) throw new Error('needs bench workers')
+  return node.ipc
+}
+
+const perSecond = (count: number, span: { startAt: number; endAt: number }) =>
+  count / ((span.endAt - span.startAt) / 1000)
+
+/**
+ * Issue 15's figures, on 3 worker processes fully connected, each declaring `echo` and
+ * `fresh`: `rpc_calls_per_s` (node A calls `echo` actors of ids the other two own, 100 in
+ * flight), `rpc_p99_ms` (the same at half that rate, latency from when each call was due),
+ * `actor_activations_per_s` (calls to new ids, 100 in flight: each starts an actor on its
+ * owner, a third of them on A itself) and `pubsub_msgs_per_s` (A publishes, 100 a turn, until
+ * the subscribers on all 3 nodes got every message).
+ */
+export const measureRouting = async (ctx: Context): Promise<void> => {
+  const names = ['rpc_calls_per_s', 'rpc_p99_ms', 'actor_activations_per_s', 'pubsub_msgs_per_s']
+  await ctx.guard(names, async () => {
+    if (ctx.options.nodes === 'cli') {
+      for (const n of names) ctx.skip(n, 'needs bench workers (--nodes worker)')
+      return
+    }
+    const { rpcCalls, activations, pubsubMessages, measureSeconds } = ctx.options.sizes
+    const figures: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]))
+    const p50s: number[] = []
+    const halfRates: number[] = []
+    await ctx.repeat('rpc_calls_per_s', 'calls/s', (run) =>
+      withNodes('worker', ['a', 'b', 'c'], async (nodes) => {
+        await connect(nodes, fullMesh(3))
+        await Promise.all(
+          nodes.map((n) => ipcOf(n).call('capabilities', { capabilities: ['echo', 'fresh'], members: 3 }, 60_000)),
+        )
+        const a = ipcOf(nodes[0] as BenchNode)
+        const ids = await a.call('remote-ids', { capability: 'echo', count: REMOTE_IDS })
+        await a.call('call-loop', { ids, count: Math.min(rpcCalls, 10_000), inflight: IN_FLIGHT }, TIMEOUT_MS)
+        const rate = perSecond(
+          rpcCalls,
+          await a.call('call-loop', { ids, count: rpcCalls, inflight: IN_FLIGHT }, TIMEOUT_MS),
+        )
+        figures.rpc_calls_per_s?.push(rate)
+
+        const half = Math.max(1, Math.round(rate / 2))
+        halfRates.push(half)
+        const paced = await a.call(
+          'call-paced',
+          { ids, count: Math.max(100, Math.round(half * measureSeconds)), rate: half, inflight: 10 * IN_FLIGHT },
+          TIMEOUT_MS,
+        )
+        figures.rpc_p99_ms?.push(quantile(paced.latencies, 0.99))
+        p50s.push(quantile(paced.latencies, 0.5))
+
+        const span = await a.call(
+          'activate',
+          { prefix: `act-${run}-`, count: activations, inflight: IN_FLIGHT },
+          TIMEOUT_MS,
+        )
+        figures.actor_activations_per_s?.push(perSecond(activations, span))
+
+        await Promise.all(nodes.map((n) => ipcOf(n).call('sub-arm', { topic: 'bench', count: pubsubMessages })))
+        const sent = await a.call('publish-loop', { topic: 'bench', count: pubsubMessages, perTurn: 100 }, TIMEOUT_MS)
+        const done = await Promise.all(
+          nodes.map(
+            async (n) =>
+              (await ipcOf(n).call('sub-wait', { timeoutMs: TIMEOUT_MS }, TIMEOUT_MS + 5_000)).doneAt - n.offset,
+          ),
+        )
+        const first = sent.startAt - (nodes[0] as BenchNode).offset
+        figures.pubsub_msgs_per_s?.push(pubsubMessages / ((Math.max(...done) - first) / 1000))
+        return rate
+      }),
+    )
+    const where = '3 worker processes, fully connected'
+    ctx.record(
+      'metrics',
+      'rpc_calls_per_s',
+      'calls/s',
+      figures.rpc_calls_per_s ?? [],
+      `${where}; A calls echo actors of ${REMOTE_IDS} ids owned by B and C, ${IN_FLIGHT} in flight`,
+    )
+    ctx.record(
+      'metrics',
+      'rpc_p99_ms',
+      'ms',
+      figures.rpc_p99_ms ?? [],
+      `the same at half that rate (${halfRates.map(Math.round).join(', ')} calls/s offered), from when each call was due`,
+      {
+        p50_ms: quantile(p50s, 0.5),
+      },
+    )
+    ctx.record(
+      'metrics',
+      'actor_activations_per_s',
+      'actors/s',
+      figures.actor_activations_per_s ?? [],
+      `${where}; A calls ${activations} new ids, ${IN_FLIGHT} in flight, each starting an actor on its owner`,
+    )
+    ctx.record(
+      'metrics',
+      'pubsub_msgs_per_s',
+      'msgs/s',
+      figures.pubsub_msgs_per_s ?? [],
+      `${where}; A publishes 100 a turn, a subscriber on each node; until all 3 got all ${pubsubMessages}`,
+    )
+  })
+}

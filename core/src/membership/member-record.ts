@@ -1,0 +1,46 @@
+import { MeshError, type JsonValue } from '../common/index.js'
+
+/** How a member is doing, as this node judges it. */
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left'
+
+/** What a node says about itself; gossip spreads it. */
+export interface MemberRecord {
+  id: string
+  name: string
+  url: string
+  capabilities: string[]
+  meta: Record<string, JsonValue>
+  /** Milliseconds since the epoch the node started. */
+  startedAt: number
+  /**
+   * Random per process: a node restarted with the same id is a new life, whatever its clock
+   * says, and news of an earlier life is recognised as stale.
+   */
+  incarnation: string
+  /** Incremented by the node itself every heartbeat; only a higher value proves it is alive. */
+  heartbeat: number
+  /** `left` once the node announced a graceful leave. */
+  leaving: boolean
+}
+
+/** One entry of `node.members()`. */
+export interface Member {
+  id: string
+  name: string
+  url: string
+  role: 'node' | 'light'
+  capabilities: string[]
+  state: MemberState
+  startedAt: number
+  /** Milliseconds since the epoch this node last heard the member was alive. */
+  lastSeen: number
+  meta: Record<string, JsonValue>
+}
+
+/** A copy of the capabilities a node declares; throws a `bad_request` MeshError unless it is an array of strings. */
+export const capabilityList = (capabilities: unknown): string[] => {
+  if (!Array.isArray(capabilities) || !capabilities.every((c) => typeof c === 'string')) {
+    throw new MeshError('bad_request', 'capabilities must be an array of strings')
+  }
+  return [...capabilities]
+}

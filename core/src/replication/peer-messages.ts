@@ -1,0 +1,267 @@
+/**
+ * Encoders and decoders of peer-link messages (`/mesh`, node to node): the layout of each
+ * is in the header of protocol.ts.
+ */
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+import {
+  ANSWER_STATUSES,
+  assertFrameEnd,
+  encodeFrame,
+  MessageType,
+  PROTOCOL_VERSION,
+  RESOLUTIONS,
+  type AnswerStatus,
+  type CallMessage,
+  type PublishMessage,
+  type Resolution,
+} from './protocol.js'
+
+/** Handshake contents exchanged on a peer link. */
+export interface Hello {
+  version: number
+  nodeId: string
+  name: string
+  url: string
+  clientId: number
+  onConflict: string
+  /** Random per connection; the other side's proof must cover it. */
+  nonce: string
+  /** Always empty since protocol version 2: proofs travel in `prove` (see the file header). */
+  proof: string
+}
+
+/** A decoded peer-link message. */
+export type PeerMessage =
+  | ({ type: typeof MessageType.hello } & Hello)
+  | { type: typeof MessageType.state; room: string; resolution: Resolution; snapshot: Uint8Array }
+  | { type: typeof MessageType.diff; room: string; update: Uint8Array; changed: string }
+  | { type: typeof MessageType.updates; room: string; updates: Uint8Array[] }
+  | { type: typeof MessageType.roomAwareness; room: string; update: Uint8Array }
+  | { type: typeof MessageType.hold; room: string; changed: string }
+  | { type: typeof MessageType.leave; reason: string }
+  | { type: typeof MessageType.gossip; json: string }
+  | { type: typeof MessageType.prove; proof: string }
+  | { type: typeof MessageType.check; room: string; snapshot: Uint8Array; reply: boolean }
+  | { type: typeof MessageType.repair; room: string; update: Uint8Array }
+  | { type: typeof MessageType.part; total: number; piece: Uint8Array }
+  | ({ type: typeof MessageType.call } & CallMessage)
+  | { type: typeof MessageType.answer; callId: number; status: AnswerStatus; body: string }
+  | ({ type: typeof MessageType.publish } & PublishMessage)
+
+/** Encoders for peer-link frames. */
+export const encodePeer = {
+  hello: (h: Omit<Hello, 'version'>) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.hello)
+      encoding.writeVarUint(e, PROTOCOL_VERSION)
+      encoding.writeVarString(e, h.nodeId)
+      encoding.writeVarString(e, h.name)
+      encoding.writeVarString(e, h.url)
+      encoding.writeVarUint(e, h.clientId)
+      encoding.writeVarString(e, h.onConflict)
+      encoding.writeVarString(e, h.nonce)
+      encoding.writeVarString(e, h.proof)
+    }),
+  prove: (proof: string) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.prove)
+      encoding.writeVarString(e, proof)
+    }),
+  state: (room: string, snapshot: Uint8Array, resolution: Resolution = 'none') =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.state)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint(e, RESOLUTIONS.indexOf(resolution))
+      encoding.writeVarUint8Array(e, snapshot)
+    }),
+  diff: (room: string, update: Uint8Array, changed: string) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.diff)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint8Array(e, update)
+      encoding.writeVarString(e, changed)
+    }),
+  updates: (room: string, updates: readonly Uint8Array[]) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.updates)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint(e, updates.length)
+      for (const u of updates) encoding.writeVarUint8Array(e, u)
+    }),
+  roomAwareness: (room: string, update: Uint8Array) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.roomAwareness)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint8Array(e, update)
+    }),
+  hold: (room: string, changed: string) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.hold)
+      encoding.writeVarString(e, room)
+      encoding.writeVarString(e, changed)
+    }),
+  leave: (reason: string) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.leave)
+      encoding.writeVarString(e, reason)
+    }),
+  gossip: (json: string) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.gossip)
+      encoding.writeVarString(e, json)
+    }),
+  check: (room: string, snapshot: Uint8Array, reply = false) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.check)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint8Array(e, snapshot)
+      encoding.writeVarUint(e, reply ? 1 : 0)
+    }),
+  repair: (room: string, update: Uint8Array) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.repair)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint8Array(e, update)
+    }),
+  part: (total: number, piece: Uint8Array) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.part)
+      encoding.writeVarUint(e, total)
+      encoding.writeVarUint8Array(e, piece)
+    }),
+  call: (c: CallMessage) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.call)
+      encoding.writeVarUint(e, c.callId)
+      encoding.writeVarString(e, c.capability)
+      encoding.writeVarString(e, c.id)
+      encoding.writeVarString(e, c.target)
+      encoding.writeVarUint(e, c.flags)
+      encoding.writeVarUint(e, c.timeoutMs)
+      encoding.writeVarString(e, c.payload)
+    }),
+  answer: (callId: number, status: AnswerStatus, body: string) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.answer)
+      encoding.writeVarUint(e, callId)
+      encoding.writeVarUint(e, ANSWER_STATUSES.indexOf(status))
+      encoding.writeVarString(e, body)
+    }),
+  publish: (m: PublishMessage) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.publish)
+      encoding.writeVarString(e, m.origin)
+      encoding.writeVarUint(e, m.seq)
+      encoding.writeVarString(e, m.topic)
+      encoding.writeVarString(e, m.payload)
+    }),
+}
+
+/** Decodes one peer-link frame. Throws on anything malformed, unknown or with trailing bytes. */
+export const decodePeer = (bytes: Uint8Array): PeerMessage => {
+  const d = decoding.createDecoder(bytes)
+  const type = decoding.readVarUint(d)
+  let message: PeerMessage
+  switch (type) {
+    case MessageType.hello:
+      message = {
+        type,
+        version: decoding.readVarUint(d),
+        nodeId: decoding.readVarString(d),
+        name: decoding.readVarString(d),
+        url: decoding.readVarString(d),
+        clientId: decoding.readVarUint(d),
+        onConflict: decoding.readVarString(d),
+        nonce: decoding.readVarString(d),
+        proof: decoding.readVarString(d),
+      }
+      break
+    case MessageType.prove:
+      message = { type, proof: decoding.readVarString(d) }
+      break
+    case MessageType.state: {
+      const room = decoding.readVarString(d)
+      const resolution = RESOLUTIONS[decoding.readVarUint(d)]
+      if (resolution === undefined) throw new Error('unknown resolution')
+      message = { type, room, resolution, snapshot: decoding.readVarUint8Array(d) }
+      break
+    }
+    case MessageType.diff:
+      message = {
+        type,
+        room: decoding.readVarString(d),
+        update: decoding.readVarUint8Array(d),
+        changed: decoding.readVarString(d),
+      }
+      break
+    case MessageType.updates: {
+      const room = decoding.readVarString(d)
+      const n = decoding.readVarUint(d)
+      // Each update takes at least one byte, so a count beyond the frame is a lie.
+      if (n > bytes.length) throw new Error('update count exceeds frame size')
+      const updates: Uint8Array[] = []
+      for (let i = 0; i < n; i++) updates.push(decoding.readVarUint8Array(d))
+      message = { type, room, updates }
+      break
+    }
+    case MessageType.roomAwareness:
+      message = { type, room: decoding.readVarString(d), update: decoding.readVarUint8Array(d) }
+      break
+    case MessageType.hold:
+      message = { type, room: decoding.readVarString(d), changed: decoding.readVarString(d) }
+      break
+    case MessageType.leave:
+      message = { type, reason: decoding.readVarString(d) }
+      break
+    case MessageType.gossip:
+      message = { type, json: decoding.readVarString(d) }
+      break
+    case MessageType.check:
+      message = {
+        type,
+        room: decoding.readVarString(d),
+        snapshot: decoding.readVarUint8Array(d),
+        reply: decoding.readVarUint(d) === 1,
+      }
+      break
+    case MessageType.repair:
+      message = { type, room: decoding.readVarString(d), update: decoding.readVarUint8Array(d) }
+      break
+    case MessageType.part:
+      message = { type, total: decoding.readVarUint(d), piece: decoding.readVarUint8Array(d) }
+      break
+    case MessageType.call:
+      message = {
+        type,
+        callId: decoding.readVarUint(d),
+        capability: decoding.readVarString(d),
+        id: decoding.readVarString(d),
+        target: decoding.readVarString(d),
+        flags: decoding.readVarUint(d),
+        timeoutMs: decoding.readVarUint(d),
+        payload: decoding.readVarString(d),
+      }
+      break
+    case MessageType.answer: {
+      const callId = decoding.readVarUint(d)
+      const status = ANSWER_STATUSES[decoding.readVarUint(d)]
+      if (status === undefined) throw new Error('unknown answer status')
+      message = { type, callId, status, body: decoding.readVarString(d) }
+      break
+    }
+    case MessageType.publish:
+      message = {
+        type,
+        origin: decoding.readVarString(d),
+        seq: decoding.readVarUint(d),
+        topic: decoding.readVarString(d),
+        payload: decoding.readVarString(d),
+      }
+      break
+    default:
+      throw new Error(`unknown peer message type ${type}`)
+  }
+  assertFrameEnd(d)
+  return message
+}
