@@ -228,9 +228,10 @@ export class RoomLogs {
     for (const { id, fields } of entries) {
       const entry = this.#parse(room, id, fields)
       if (entry) {
+        // Its own entries too: a node restarted with the same id (the `id` option) lost them.
         for (const update of entry.updates) {
           const encoded = { update, format: entry.format }
-          if (entry.node === this.#host.id || this.#apply(room, id, encoded)) view.push(encoded)
+          if (this.#apply(room, id, encoded)) view.push(encoded)
         }
       }
       if (compareIds(id, position) > 0) position = id

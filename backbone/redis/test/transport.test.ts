@@ -63,6 +63,17 @@ describe('the redis backbone carries rooms between nodes', () => {
     expect(late.node.data.keys()).toHaveLength(100)
   })
 
+  it('gives a node restarted with the same id its own earlier writes back', async () => {
+    nodes.fresh()
+    const first = nodes.start(redis.url, { id: 'fixed-id', name: 'first' })
+    await ready(first)
+    await first.node.put('mine', 'kept')
+    await first.backbone.settled()
+    await first.node.close()
+    const again = nodes.start(redis.url, { id: 'fixed-id', name: 'again' })
+    await holds(again, 'mine', 'kept')
+  })
+
   it('refuses a URL that is not redis:// with a message that says so', () => {
     expect(() => redisBackbone('http://localhost:6379')).toThrow(/redis:\/\//)
   })
