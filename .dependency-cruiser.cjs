@@ -74,6 +74,14 @@ module.exports = {
       from: { path: '^backbone/' },
       to: { path: '^(core|cli|client|adapters|web-inspector|bench|e2e|examples)/' },
     },
+    {
+      name: 'recipes-on-public-core',
+      severity: 'error',
+      comment:
+        'recipes/ builds on the public entries of @mesh/core only (DESIGN §11): no relative import into another package.',
+      from: { path: '^recipes/' },
+      to: { path: '^(?!recipes/)', dependencyTypesNot: ['npm', 'npm-dev', 'npm-peer', 'unknown', 'core'] },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

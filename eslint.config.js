@@ -7,6 +7,8 @@ const sources = [
   'core/src/**/*.ts',
   'client/src/**/*.ts',
   'cli/src/**/*.ts',
+  'storage/src/**/*.ts',
+  'recipes/src/**/*.ts',
   'adapters/*/src/**/*.ts',
   'backbone/*/src/**/*.ts',
   'web-inspector/src/**/*.ts',
@@ -17,6 +19,8 @@ const sources = [
 const tests = [
   'core/test/**/*.ts',
   'client/test/**/*.ts',
+  'storage/test/**/*.ts',
+  'recipes/test/**/*.ts',
   'bench/test/**/*.ts',
   'web-inspector/test/**/*.ts',
   'adapters/*/test/**/*.ts',

@@ -97,7 +97,7 @@ afterEach(async () => {
 })
 
 /** Opens the board in a fresh context (its own tab, no shared storage) against `urls`. */
-const openBoard = async (options: { urls: string[]; name: string }): Promise<Page> => {
+const openBoard = async (options: { urls: string[]; name: string; persist?: boolean }): Promise<Page> => {
   const context = await browser.newContext()
   const page = await context.newPage()
   page.on('pageerror', (error) => pageErrors.push(`${options.name}: ${error.message}`))
@@ -107,7 +107,11 @@ const openBoard = async (options: { urls: string[]; name: string }): Promise<Pag
       pageErrors.push(`${options.name}: ${message.text()}`)
     }
   })
-  const query = new URLSearchParams([...options.urls.map((u) => ['node', u]), ['name', options.name]])
+  const query = new URLSearchParams([
+    ...options.urls.map((u) => ['node', u]),
+    ['name', options.name],
+    ...(options.persist ? [['persist', '1']] : []),
+  ])
   await page.goto(`${board.url}/?${query}`)
   return page
 }
@@ -222,6 +226,53 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     await flag(bob, 'offline-two').waitFor()
     await expect.poll(() => storeOf(ada)).toEqual(b.node.data.toJSON())
     await expect.poll(() => storeOf(bob)).toEqual(a.node.data.toJSON())
+  })
+
+  it('with persist, an edit made offline survives a reload in IndexedDB and reaches a node on reconnect', async () => {
+    const a = await serveNode({ name: 'a' })
+    const ada = await openBoard({ urls: [a.url], name: 'Ada', persist: true })
+    await synced(ada)
+    await addFlag(ada, 'before')
+    await waitUntil('the online edit on the node', () => a.node.has('flag:before'), {
+      subscribe: nodeEvents(a.node),
+      timeoutMs: E2E_WAIT_MS,
+    })
+    // The node goes away: the tab edits offline, then reloads with no node to sync from.
+    const port = a.port
+    await a.close()
+    await ada.waitForSelector('#status:not([data-status="synced"])')
+    const stored = () =>
+      ada.evaluate(
+        () =>
+          new Promise<number>((resolve, reject) => {
+            const open = indexedDB.open('mesh:default')
+            open.onerror = () => reject(new Error('cannot open IndexedDB'))
+            open.onsuccess = () => {
+              const count = open.result.transaction('updates').objectStore('updates').count()
+              count.onsuccess = () => {
+                open.result.close()
+                resolve(count.result)
+              }
+            }
+          }),
+      )
+    const before = await stored()
+    await ada.evaluate(() => window.board?.client.put('note', 'written offline'))
+    await expect.poll(stored).toBeGreaterThan(before)
+    await ada.reload()
+    await ada.evaluate(() => window.board?.client.persisted)
+    expect(await ada.evaluate(() => window.board?.client.get('note'))).toBe('written offline')
+    await flag(ada, 'before').waitFor()
+    await shot(ada, 'persisted-offline-reload')
+
+    // A node comes back at the address the page knows; the edit reaches it.
+    const back = await serveNode({ name: 'a2', port })
+    await synced(ada)
+    await waitUntil('the offline edit on the node', () => back.node.get('note') === 'written offline', {
+      subscribe: nodeEvents(back.node),
+      timeoutMs: E2E_WAIT_MS,
+    })
+    expect(back.node.has('flag:before')).toBe(true)
   })
 
   it("the other page sees a page's presence appear and disappear, and every node lists it", async () => {

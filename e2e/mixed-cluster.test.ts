@@ -2,7 +2,8 @@
  * A mixed cluster of the three example apps as real processes: Hono, then Express joined to
  * it, then NestJS joined to Express. Writes on any app reach all of them; a SIGTERM'd app
  * exits 0, the others see it as `left` and lose its ephemeral keys, and the two left keep
- * converging. Needs `npx tsc -b` first (the examples run from dist/).
+ * converging. The recipe routes (`/limited`, `/work/:item`, `/flags`) act cluster-wide.
+ * Needs `npx tsc -b` first (the examples run from dist/).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -14,6 +15,8 @@ const FRAMEWORKS = ['hono', 'express', 'nestjs'] as const
 type Framework = (typeof FRAMEWORKS)[number]
 const READY = /^mesh: (.+) listening on (http:\/\/\S+)$/m
 const WAIT_MS = 15_000
+/** The demo apps' cluster-wide `GET /limited` limit, per second. */
+const DEMO_LIMIT = 20
 
 interface App {
   framework: Framework
@@ -29,6 +32,7 @@ interface Member {
   id: string
   name: string
   state: string
+  capabilities: string[]
 }
 
 const children = new Set<ChildProcess>()
@@ -38,7 +42,14 @@ const startExample = async (framework: Framework, join: readonly string[] = []):
   if (!existsSync(main)) throw new Error(`${main} is missing: run "npx tsc -b" before the e2e tests`)
   const name = `mixed-${framework}`
   const child = spawn(process.execPath, [main], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', MESH_NAME: name, MESH_JOIN: join.join(',') },
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      MESH_NAME: name,
+      MESH_JOIN: join.join(','),
+      MESH_DEMO_LIMIT: String(DEMO_LIMIT),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   children.add(child)
@@ -151,6 +162,61 @@ describe('mixed cluster of the Hono, Express and NestJS example apps', () => {
       const root = await restCall(`${app.url}/`)
       expect(root.body).toMatchObject({ name: app.name, data: { pushedA: 'a', pushedB: 2 } })
     }
+  })
+
+  it('the recipe routes: a cluster-wide limiter, one claimer per work item, shared typed flags', async () => {
+    // Claims are leases: every app declares the capability at startup; wait until all see it.
+    for (const app of apps) {
+      await waitUntil(
+        `${app.name} to see every app with mesh.lease`,
+        async () =>
+          (await members(app)).filter((m) => m.state === 'alive' && m.capabilities.includes('mesh.lease')).length === 3,
+        { timeoutMs: WAIT_MS },
+      )
+    }
+
+    const claims = await Promise.all(apps.map((app) => restCall(`${app.url}/work/item-1`, { method: 'POST' })))
+    expect(claims.map((c) => c.status).sort()).toEqual([200, 409, 409])
+    const winner = claims.find((c) => c.status === 200)!.body as { claimed: boolean; token: number }
+    expect(winner).toEqual({ claimed: true, token: expect.any(Number) })
+    for (const c of claims.filter((c) => c.status === 409)) expect(c.body).toMatchObject({ claimed: false })
+
+    const flag = await restCall(`${apps[0]!.url}/flags/dark-mode`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: 'true',
+    })
+    expect(flag.status, JSON.stringify(flag.body)).toBe(200)
+    const limitFlag = await restCall(`${apps[2]!.url}/flags/max-items`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: '25',
+    })
+    expect(limitFlag.status, JSON.stringify(limitFlag.body)).toBe(200)
+    for (const app of apps) {
+      await waitUntil(
+        `${app.name} to serve both flags`,
+        async () => {
+          const reply = await restCall(`${app.url}/flags`)
+          expect(reply.body).toEqual({ 'dark-mode': true, 'max-items': 25 })
+          return true
+        },
+        { timeoutMs: WAIT_MS },
+      )
+    }
+
+    // 90 requests over the three apps, one after the other: some pass, the rest get a JSON 429.
+    const statuses: number[] = []
+    for (let i = 0; i < 90; i++) {
+      const reply = await restCall(`${apps[i % 3]!.url}/limited`)
+      statuses.push(reply.status)
+      if (reply.status === 429) expect(reply.body).toMatchObject({ error: 'rate limited', limit: DEMO_LIMIT })
+      else expect(reply.status).toBe(200)
+    }
+    const allowed = statuses.filter((s) => s === 200).length
+    // The requests span one or a few 1 s windows: at least the limit passes, and far from all.
+    expect(allowed).toBeGreaterThanOrEqual(DEMO_LIMIT)
+    expect(statuses).toContain(429)
   })
 
   it('SIGTERM on one app: it exits 0, the others see it leave and drop its ephemeral keys, and keep converging', async () => {

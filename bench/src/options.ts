@@ -41,6 +41,9 @@ export interface Sizes {
   rpcCalls: number
   activations: number
   pubsubMessages: number
+  /** Recipes: lease acquires per measured run, rate limiter takes per run. */
+  leaseAcquires: number
+  rateTakes: number
 }
 
 const SIZES: Record<Mode, Sizes> = {
@@ -65,6 +68,8 @@ const SIZES: Record<Mode, Sizes> = {
     rpcCalls: 200_000,
     activations: 100_000,
     pubsubMessages: 200_000,
+    leaseAcquires: 5_000,
+    rateTakes: 10_000_000,
   },
   quick: {
     runs: 3,
@@ -87,6 +92,8 @@ const SIZES: Record<Mode, Sizes> = {
     rpcCalls: 60_000,
     activations: 40_000,
     pubsubMessages: 60_000,
+    leaseAcquires: 2_000,
+    rateTakes: 3_000_000,
   },
   smoke: {
     runs: 1,
@@ -109,6 +116,8 @@ const SIZES: Record<Mode, Sizes> = {
     rpcCalls: 1_000,
     activations: 1_000,
     pubsubMessages: 1_000,
+    leaseAcquires: 200,
+    rateTakes: 100_000,
   },
 }
 

@@ -45,6 +45,9 @@ export const RATIOS: ReadonlyArray<readonly [string, string]> = [
   ['replicated_puts_batched', 'redis_set'],
   ['replicated_puts_1w', 'naive_yjs_mesh_1w'],
   ['rpc_calls_per_s', 'ws_rpc_calls_per_s'],
+  ['persist_puts_per_s_always', 'persist_puts_per_s_memory'],
+  ['persist_puts_per_s_batch50', 'persist_puts_per_s_memory'],
+  ['persist_puts_per_s_never', 'persist_puts_per_s_memory'],
 ]
 
 interface TargetSpec {
@@ -75,6 +78,11 @@ export const TARGETS: readonly TargetSpec[] = [
   { name: 'rpc_calls_per_s', op: '>=', bound: 30_000 },
   { name: 'rpc_p99_ms', op: '<=', bound: 2 },
   { name: 'actor_activations_per_s', op: '>=', bound: 16_000 },
+  // Issue 17: persistence.
+  { name: 'persist_puts_per_s_batch50 / persist_puts_per_s_memory', op: '>=', bound: 0.5 },
+  { name: 'restart_1m_ms', op: '<=', bound: 3_000, missing: 'not in smoke mode' },
+  // Issue 16: the rate limiter decides locally.
+  { name: 'rate_limit_take_per_s', op: '>=', bound: 1_000_000 },
 ]
 
 /** Suffixes of the bare-layout baselines of a metric (issue 14), and their column titles. */

@@ -15,7 +15,9 @@ import { measureColdJoin } from './metrics/cold-join.js'
 import { measureConvergence } from './metrics/convergence.js'
 import { measureDistinct } from './metrics/distinct.js'
 import { measureFanout } from './metrics/fanout.js'
+import { measureRecipes } from './metrics/recipes.js'
 import { measureRouting } from './metrics/routing.js'
+import { measurePersistence } from './metrics/persistence.js'
 import { measureThroughput } from './metrics/throughput.js'
 import { parseOptions, USAGE } from './options.js'
 import { installCleanup, killAll } from './processes.js'
@@ -40,6 +42,12 @@ export const METRIC_ORDER = [
   'rpc_p99_ms',
   'actor_activations_per_s',
   'pubsub_msgs_per_s',
+  'persist_puts_per_s_always',
+  'persist_puts_per_s_batch50',
+  'persist_puts_per_s_never',
+  'restart_1m_ms',
+  'rate_limit_take_per_s',
+  'lease_acquire_p99_ms',
 ]
 
 /** Baseline names in report order: issue 3's, then the bare layouts of issue 14. */
@@ -58,6 +66,7 @@ export const BASELINE_ORDER = [
   'churn_heap_mb_yarray',
   'put_object_distinct_ops_ymap',
   'put_object_distinct_ops_yarray',
+  'persist_puts_per_s_memory',
 ]
 
 const main = async (): Promise<number> => {
@@ -90,6 +99,8 @@ const main = async (): Promise<number> => {
   await measureFanout(ctx)
   await measureWsRpc(ctx)
   await measureRouting(ctx)
+  await measurePersistence(ctx)
+  await measureRecipes(ctx)
   if (options.mode !== 'full' && ctx.wants('cold_join_1m_ms')) ctx.skip('cold_join_1m_ms', 'full mode only')
 
   machine.loadAverage.end = loadAverage()

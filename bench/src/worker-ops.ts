@@ -118,7 +118,8 @@ export type NodeOps = {
   /** Writes distinct keys with `await node.put(object)` of `batch` keys, one per event-loop turn. */
   distinct: { args: DistinctArgs; result: DistinctResult }
   close: { args: null; result: null }
-} & RoutingOps
+} & RoutingOps &
+  RecipeOps
 
 /** Operations of `worker.js` for routed calls and pub/sub (routing-ops.ts). */
 export type RoutingOps = {
@@ -140,6 +141,16 @@ export type RoutingOps = {
   'sub-wait': { args: { timeoutMs: number }; result: { doneAt: number } }
   /** Publishes `count` messages, `perTurn` per event-loop turn. */
   'publish-loop': { args: { topic: string; count: number; perTurn: number }; result: PutLoopResult }
+}
+
+/** Operations of `worker.js` for the recipes (recipe-ops.ts). */
+export type RecipeOps = {
+  /** Declares `mesh.lease` (enableLeases), then waits until `members` alive nodes declare it. */
+  'enable-leases': { args: { members: number }; result: null }
+  /** Acquires and releases a lease another node owns, `count` times in a row; each acquire's latency in ms. */
+  'lease-loop': { args: { count: number }; result: PutLoopResult & { latencies: number[] } }
+  /** `count` takes of a local rate limiter (one key, a limit never reached), in a tight loop. */
+  'take-loop': { args: { count: number }; result: PutLoopResult }
 }
 
 /**

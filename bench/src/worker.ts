@@ -11,6 +11,7 @@ import { attachToServer, createRestHandler, MeshNode, type ChangeEvent } from '@
 import * as Y from 'yjs'
 import { cpuMicros, nextTurn, now } from './clock.js'
 import { serveIpc } from './ipc.js'
+import { recipeOps } from './recipe-ops.js'
 import { routingOps } from './routing-ops.js'
 import { collectGarbage, parseServeArgs, sleep } from './serve-args.js'
 import type {
@@ -291,6 +292,7 @@ serveIpc<NodeOps>({
   churn,
   distinct,
   ...routingOps(node),
+  ...recipeOps(node),
   write: async ({ key, value }) => {
     const at = now()
     await node.put(key, value)

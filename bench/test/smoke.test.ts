@@ -65,6 +65,8 @@ describe('npm run bench', () => {
       'rpc_p99_ms',
       'actor_activations_per_s',
       'pubsub_msgs_per_s',
+      'rate_limit_take_per_s',
+      'lease_acquire_p99_ms',
     ]) {
       const figure = result.metrics[name]
       expect(figure, `metric ${name}`).toBeDefined()

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { CONFLICT_POLICIES, parseDiscovery, type ConflictPolicy, type Discovery } from '@mesh/core'
+import { parseFsyncPolicy } from '@mesh/storage'
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logger.js'
 import { checkPeerUrl, type ServeOptions } from './serve.js'
 
@@ -26,6 +27,10 @@ const SERVE_OPTIONS = `Options of mesh serve:
   --actors FILE         module whose default export maps capabilities to actor
                         factories: export default { counter: (id) => ({ call(p) {...} }) };
                         calls: POST /mesh/api/call/:capability/:id
+  --data-dir DIR        keep every room in DIR (LevelDB) across restarts; the node
+                        loads it before it serves (default: in memory only)
+  --fsync POLICY        with --data-dir: always | batch:MS | never (default: batch:50);
+                        docs/persistence.md has the loss window of each
   --read-only-light-peers  refuse writes from browser tabs and y-websocket clients
   --secret SECRET       shared mesh secret every peer must know (8+ characters; use
                         32 random ones, e.g. openssl rand -base64 32); repeat
@@ -135,6 +140,23 @@ const joinNegativeValues = (args: readonly string[], valued: ReadonlySet<string>
   return out
 }
 
+/** `--data-dir` and `--fsync`, checked. */
+const persistenceFlags = (
+  dataDir: string | undefined,
+  fsync: string | undefined,
+): Pick<ServeOptions, 'dataDir' | 'fsync'> => {
+  if (dataDir === undefined) {
+    if (fsync !== undefined) throw new UsageError('--fsync needs --data-dir')
+    return {}
+  }
+  if (dataDir.trim() === '') throw new UsageError('--data-dir must not be empty')
+  try {
+    return { dataDir, fsync: fsync === undefined ? undefined : parseFsyncPolicy(fsync) }
+  } catch (error) {
+    throw new UsageError(`--fsync: ${(error as Error).message}`)
+  }
+}
+
 /** The flags of `mesh serve`, as `parseArgs` reads them. */
 const SERVE_FLAGS = {
   port: { type: 'string' },
@@ -152,6 +174,8 @@ const SERVE_FLAGS = {
   capabilities: { type: 'string' },
   actors: { type: 'string' },
   'read-only-light-peers': { type: 'boolean' },
+  'data-dir': { type: 'string' },
+  fsync: { type: 'string' },
   'control-token': { type: 'string' },
   secret: { type: 'string', multiple: true },
   'allowed-origin': { type: 'string', multiple: true },
@@ -263,6 +287,7 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
       peerUrl: values.url === undefined ? undefined : peerUrl('--url', values.url),
       onConflict: oneOf<ConflictPolicy>('--on-conflict', CONFLICT_POLICIES, values['on-conflict'], 'merge'),
       controlToken,
+      ...persistenceFlags(values['data-dir'], values.fsync),
     },
     log: {
       level: oneOf('--log-level', LOG_LEVELS, values['log-level'], 'info'),

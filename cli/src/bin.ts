@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
+import { StorageOpenError } from '@mesh/storage'
 import { loadActors } from './actors.js'
 import { parseCommand, UsageError, type Command } from './args.js'
 import { createLogger } from './logger.js'
@@ -36,7 +37,8 @@ const main = async (): Promise<void> => {
     const actors = command.actorsFile === undefined ? undefined : await loadActors(command.actorsFile)
     server = await serve({ ...command.options, actors, logger })
   } catch (error) {
-    fail(error instanceof Error ? error.message : String(error), 1)
+    // A data directory that cannot be used is bad input, like a bad flag: exit code 2.
+    fail(error instanceof Error ? error.message : String(error), error instanceof StorageOpenError ? 2 : 1)
     return
   }
   process.stdout.write(`mesh: ${server.node.name} listening on ${server.url}\n`)

@@ -13,6 +13,7 @@ import {
   type MeshNodeOptions,
 } from '@mesh/core'
 import { mountMesh } from '@mesh/hono'
+import { LevelStorage, type FsyncPolicy } from '@mesh/storage'
 import { Hono } from 'hono'
 import { WebSocketServer } from 'ws'
 import { meshNodesCors } from './demo-cors.js'
@@ -57,6 +58,13 @@ export interface ServeOptions {
    * `node.capabilities` says otherwise.
    */
   actors?: Record<string, ActorFactory>
+  /**
+   * Keeps every room in this directory (`--data-dir`), loaded before the server listens. A
+   * foreign or corrupt directory rejects with a `StorageOpenError` naming the file.
+   */
+  dataDir?: string
+  /** When writes are forced to disk (`--fsync`). Default `batch:50`. */
+  fsync?: FsyncPolicy
   /** Further node options: membership timing, capabilities, discovery, max peers, light peers, backbone. */
   node?: Pick<
     MeshNodeOptions,
@@ -114,7 +122,10 @@ export const serve = async (options: ServeOptions = {}): Promise<MeshServer> => 
   const backbone =
     options.node?.backbone ??
     (options.backboneUrl === undefined ? undefined : (await import('@mesh/redis')).redisBackbone(options.backboneUrl))
+  const persistence =
+    options.dataDir === undefined ? undefined : await LevelStorage.open({ dir: options.dataDir, fsync: options.fsync })
   const node = new MeshNode({
+    persistence,
     ...options.node,
     backbone,
     capabilities: options.node?.capabilities ?? actors.map(([capability]) => capability),
@@ -146,6 +157,7 @@ export const serve = async (options: ServeOptions = {}): Promise<MeshServer> => 
   const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: wss } })
   let address: AddressInfo
   try {
+    await node.ready()
     address = await listen(server, options.port ?? 4000, host)
   } catch (error) {
     await node.close()

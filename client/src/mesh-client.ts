@@ -8,6 +8,7 @@ import { clientSettings, type MeshClientOptions } from './options.js'
 import type { MeshPresence } from './presence.js'
 import { RoomSync } from './room-sync.js'
 import { ClientTopics, type ClientTopicHandler } from './topics.js'
+import { TabPersistence } from './tab-persistence.js'
 
 /**
  * A light peer: a full replica of one room, kept in sync with any node of the mesh over its
@@ -36,6 +37,12 @@ export class MeshClient {
    * refuses it for good (a 4400–4499 close, e.g. 4401 unauthorized, 4403 forbidden).
    */
   readonly synced: Promise<void>
+  /**
+   * With `persist`, resolves once the replica stored in IndexedDB is loaded (edits made before
+   * the last reload are back); at once without it.
+   */
+  readonly persisted: Promise<void>
+  #tab: TabPersistence | undefined
   #emitter: Emitter<MeshClientEvents>
   #sync: RoomSync
   #topics: ClientTopics
@@ -76,7 +83,14 @@ export class MeshClient {
         this.#connection.markSynced()
         resolveSynced()
       },
+      replaced: (doc) => this.#tab?.replaced(doc),
     })
+    // Before connecting, so that what the tab stored reaches the node in the first sync.
+    this.#tab =
+      options.persist && options.persist !== ''
+        ? new TabPersistence(options.persist === true ? `mesh:${this.room}` : options.persist, this.#sync.doc)
+        : undefined
+    this.persisted = this.#tab?.loaded ?? Promise.resolve()
     this.#connection = new Connection({
       settings,
       handler: {
@@ -258,6 +272,7 @@ export class MeshClient {
     // Presence goes first, while the socket is still open to carry the null state.
     this.#sync.close()
     this.#connection.close()
+    this.#tab?.close()
     this.#rejectSynced(new MeshClientError('closed', 'client closed before it synced'))
     this.#emitter.clear()
   }

@@ -42,6 +42,12 @@ export interface MeshClientOptions {
   connect?: boolean
   /** Source of jitter, in [0, 1). Default `Math.random`. */
   random?: () => number
+  /**
+   * Keeps this tab's replica in IndexedDB (`y-indexeddb`): offline edits survive a reload and
+   * merge once the tab reconnects. `true` names the database `mesh:<room>`; a string names it.
+   * Default false. Browsers only (docs/persistence.md).
+   */
+  persist?: boolean | string
 }
 
 /** The options after validation, with defaults filled in. */

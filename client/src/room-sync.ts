@@ -27,6 +27,8 @@ export interface RoomSyncOptions {
   synced: () => void
   /** A pub/sub delivery or refusal arrived. */
   topic: (message: TopicFrameMessage) => void
+  /** A rollback replaced the replica with this doc. */
+  replaced?: (doc: Y.Doc) => void
 }
 
 /**
@@ -54,12 +56,14 @@ export class RoomSync {
   #expected: Array<'handshake' | 'rollback'> = []
   #synced: () => void
   #topic: (message: TopicFrameMessage) => void
+  #replaced: ((doc: Y.Doc) => void) | undefined
 
   constructor(options: RoomSyncOptions) {
     this.#emitter = options.emitter
     this.#send = options.send
     this.#synced = options.synced
     this.#topic = options.topic
+    this.#replaced = options.replaced
     this.#doc = new Y.Doc()
     this.#doc.on('update', this.#onDocUpdate)
     this.store = new ClientStore(this.#doc, { emitter: this.#emitter, remoteOrigin: this.#remote })
@@ -209,6 +213,7 @@ export class RoomSync {
     this.#doc = fresh
     fresh.on('update', this.#onDocUpdate)
     this.store.attach(fresh)
+    this.#replaced?.(fresh)
     old.destroy()
     this.#dirty = false
     const after = this.store.toJSON()

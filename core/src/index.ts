@@ -61,6 +61,16 @@ export type { Actor, ActorFactory, CallErrorCode, CallOptions } from './routing/
 export { MAX_TOPIC_LENGTH, topicProblem } from './routing/index.js'
 export type { PublishReceipt, TopicHandler, TopicMessage } from './routing/index.js'
 
+// Persistence: the storage contract and an in-memory adapter (docs/persistence.md).
+export { MemoryStorage } from './persistence/index.js'
+export type {
+  CompactionOptions,
+  PersistenceStatus,
+  StorageAdapter,
+  StorageStats,
+  StoredRoom,
+} from './persistence/index.js'
+
 // The adapter seam and security.
 export type { Connection, MeshSocket } from './common/index.js'
 export type { AuthDecision, AuthRequest, AuthResult, Authenticate, TopicAccess, TopicGrant } from './security/index.js'

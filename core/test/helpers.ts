@@ -36,6 +36,7 @@ export interface ServedNode {
 /** Starts a node on an HTTP server with core's attachToServer. */
 export const serveNode = async (options: MeshNodeOptions = {}): Promise<ServedNode> => {
   const node = new MeshNode(options)
+  await node.ready()
   const server = http.createServer((_req, res) => res.writeHead(404).end())
   const detach = attachToServer(server, { node })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

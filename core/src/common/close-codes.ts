@@ -14,6 +14,8 @@ export const CloseCode = {
    * with backoff and resync only what they lack.
    */
   sendBufferFull: 1013,
+  /** Try Again Later: the node is still loading its rooms from storage. */
+  tryAgainLater: 1013,
   /** Malformed, unknown or unexpected message. */
   badMessage: 4400,
   /** Missing or wrong credentials. */

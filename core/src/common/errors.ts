@@ -17,6 +17,7 @@ export type MeshErrorCode =
   | 'no_owner'
   | 'owner_lost'
   | 'actor_failed'
+  | 'storage_failed'
 
 /** The one error type Mesh throws and emits; switch on `code`, not on the message. */
 export class MeshError extends Error {

@@ -88,6 +88,7 @@ const STATUS_OF: Partial<Record<MeshError['code'], number>> = {
   forbidden: 403,
   closed: 503,
   timeout: 504,
+  storage_failed: 500,
 }
 
 /** The HTTP status of each typed call error (DESIGN §8). */

@@ -9,6 +9,7 @@ import { DEFAULT_ROOM, type MeshStore, type PutOptions } from '../store/index.js
 import type { MeshEvents } from './events.js'
 import { resolveIdentity, resolveLimits, type MeshLimits, type MeshNodeOptions } from './options.js'
 import { NodeParts } from './wiring.js'
+import { refuseWhileLoading } from '../persistence/index.js'
 
 /**
  * One Mesh node: a replica of every room, peer links to other nodes, light peers, and a
@@ -36,6 +37,7 @@ export class MeshNode {
   #p: NodeParts
   #closed = false
   #closing: Promise<void> | undefined
+  #ready: Promise<void>
 
   constructor(options: MeshNodeOptions = {}) {
     const identity = resolveIdentity(options)
@@ -47,7 +49,31 @@ export class MeshNode {
     this.logger = options.logger ?? silentLogger
     this.#p = new NodeParts(this, resolveLimits(options.limits), options)
     this.room(DEFAULT_ROOM)
-    this.#p.start(options.antiEntropyMs ?? 5000)
+    const start = (): void => this.#p.start(options.antiEntropyMs ?? 5000)
+    const persistence = this.#p.persistence
+    if (!persistence) {
+      start()
+      this.#ready = Promise.resolve()
+      return
+    }
+    this.#ready = persistence.load().then(() => {
+      if (!this.#closed) start()
+    })
+    this.#ready.catch((error: unknown) => this.logger.error('could not load from storage', { error: String(error) }))
+  }
+
+  /**
+   * Resolves once the node loaded its rooms from storage (the `persistence` option) and
+   * serves; at once without persistence. Until then peer links and light peers are turned
+   * away (1013) and `join` and `put` wait. Rejects if the storage cannot be read.
+   *
+   * @example
+   * const node = new MeshNode({ persistence: new LevelStorage({ dir: './data' }) })
+   * await node.ready()
+   * server.listen(3000)
+   */
+  ready(): Promise<void> {
+    return this.#ready
   }
 
   /** The key/value store of room `default`. */
@@ -74,16 +100,20 @@ export class MeshNode {
     options?: PutOptions,
   ): Promise<void> {
     const opts = typeof keyOrEntries === 'string' ? options : (value as PutOptions | undefined)
+    const persistence = this.#p.persistence
+    if (persistence && !persistence.loaded) await this.#ready
     await (typeof keyOrEntries === 'string'
       ? this.data.put(keyOrEntries, value as JsonValue, options)
       : this.data.put(keyOrEntries, opts))
+    if (persistence) await persistence.durable(DEFAULT_ROOM)
     if (opts?.replicas !== undefined) await this.flush({ replicas: opts.replicas, timeoutMs: opts.timeoutMs })
   }
 
   /**
-   * Waits until at least `replicas` directly linked peers hold every write this node has
-   * applied so far in `room` (default `default`). Rejects with a `timeout` MeshError naming
-   * how many did, so a caller can tell an acknowledged write from one only this node holds.
+   * Waits until every write this node has applied so far in `room` (default `default`) is
+   * stored (with the `persistence` option) and at least `replicas` directly linked peers hold
+   * it. Rejects with a `timeout` MeshError naming how many did, so a caller can tell an
+   * acknowledged write from one only this node holds.
    *
    * @example
    * await node.put('config:limit', 100)
@@ -140,6 +170,7 @@ export class MeshNode {
    * Feed frames to `receive` and call `close` when the socket closes.
    */
   accept(socket: MeshSocket, options: AcceptOptions = {}): Connection {
+    if (this.#p.persistence?.loaded === false) return refuseWhileLoading(socket)
     return this.#p.admission.accept(socket, options)
   }
 
@@ -164,6 +195,7 @@ export class MeshNode {
    * `ws:`/`wss:` or has no path is refused at once (`bad_request`, same check as `checkPeerUrl`).
    */
   join(urls: readonly string[], options: { timeoutMs?: number; wait?: boolean } = {}): Promise<void> {
+    if (this.#p.persistence?.loaded === false) return this.#ready.then(() => this.#p.links.join(urls, options))
     return this.#p.links.join(urls, options)
   }
 

@@ -1,6 +1,7 @@
 import { MeshError, type JsonValue, type Logger } from '../common/index.js'
 import type { Discovery, MembershipOptions } from '../membership/index.js'
 import { CONFLICT_POLICIES, type BackoffOptions, type ConflictPolicy } from '../replication/index.js'
+import type { CompactionOptions, StorageAdapter } from '../persistence/index.js'
 import type { Authenticate } from '../security/index.js'
 import type { Backbone } from './backbone.js'
 
@@ -124,6 +125,13 @@ export interface MeshNodeOptions {
    * defaults to 0).
    */
   backbone?: Backbone
+  /**
+   * Keeps every room in a storage adapter across restarts (docs/persistence.md): the node loads
+   * its rooms before it serves or syncs (await {@link MeshNode.ready}), then appends every
+   * update it applies. Off by default. `@mesh/storage` has the embedded default.
+   * @example persistence: new LevelStorage({ dir: './data', fsync: 'batch:50' })
+   */
+  persistence?: StorageAdapter | { storage: StorageAdapter; compaction?: CompactionOptions }
   /** Light peers (browser tabs, y-websocket clients). */
   lightPeers?: {
     /** Refuse their writes: `true` for all, or decide per connection. Default: they may write. */

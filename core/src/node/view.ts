@@ -4,6 +4,7 @@ import type { NodeView } from '../observability/index.js'
 import type { CommitLog, Conflicts, ConflictPolicy, PeerLinks, Rooms } from '../replication/index.js'
 import type { Member } from '../membership/index.js'
 import type { Router } from '../routing/index.js'
+import type { NodePersistence } from '../persistence/index.js'
 
 /** The parts of a node that status and metrics read. */
 export interface ViewParts {
@@ -22,6 +23,7 @@ export interface ViewParts {
   conflicts(): Conflicts
   lights(): LightPeers
   router(): Router
+  persistence(): NodePersistence | undefined
 }
 
 /** A read-only view of a node for observability (status, metrics). */
@@ -58,6 +60,7 @@ export const makeNodeView = (parts: ViewParts): NodeView => {
     get actors() {
       return [...parts.router().actors.counts().values()].reduce((a, b) => a + b, 0)
     },
+    persistence: () => parts.persistence()?.status(),
     routing: () => {
       const router = parts.router()
       const actors = router.actors.counts()

@@ -13,18 +13,38 @@ import {
   PeerLinks,
   PENDING_ROUNDS,
   Rooms,
+  type Room,
 } from '../replication/index.js'
 import type { ConflictPolicy } from '../replication/index.js'
+import { NodePersistence } from '../persistence/index.js'
 import { PubSub, Router } from '../routing/index.js'
 import { Admission } from '../security/index.js'
 import { DEFAULT_ROOM, EphemeralSweeper, MeshStore } from '../store/index.js'
 import { BackboneBridge } from './backbone-host.js'
+import { discoveryContext } from './discovery-context.js'
 import type { MeshEvents } from './events.js'
 import { makeLinkHost } from './link-host.js'
 import type { MeshLimits, MeshNodeOptions } from './options.js'
 import { resolveSecrets } from './options.js'
 import { CommitOrigins } from './origins.js'
 import { makeNodeView } from './view.js'
+
+/** The node's persistence, if the `persistence` option asks for it. */
+const makePersistence = (
+  option: MeshNodeOptions['persistence'],
+  logger: Logger,
+  room: (name: string) => Room,
+): NodePersistence | undefined => {
+  if (option === undefined) return undefined
+  const { storage, compaction } = 'storage' in option ? option : { storage: option, compaction: undefined }
+  if (typeof storage.append !== 'function' || typeof storage.load !== 'function') {
+    throw new MeshError(
+      'bad_option',
+      'persistence must be a StorageAdapter (e.g. new LevelStorage({ dir }) from @mesh/storage)',
+    )
+  }
+  return new NodePersistence({ adapter: storage, host: { logger, room }, compaction })
+}
 
 /** How long an empty idle room, or a departed client's awareness clock, is kept, in `deadAfterMs`. */
 const IDLE_DEAD_AFTERS = 12
@@ -65,6 +85,8 @@ export class NodeParts {
   /** The input limits in force. */
   readonly limits: Readonly<Required<MeshLimits>>
   readonly pubsub: PubSub
+  /** Set when the node keeps its rooms in storage. */
+  readonly persistence: NodePersistence | undefined
   /** The node's side of `options.backbone`, when one is set. */
   readonly backbone: BackboneBridge | undefined
   #core: NodeCore
@@ -93,10 +115,8 @@ export class NodeParts {
       progress: () => progress.notify(),
     })
     const concurrent = new ConcurrentWrites({
-      get policy() {
-        return core.onConflict
-      },
       conflicts: this.conflicts,
+      policy: () => core.onConflict,
       peerOf: (origin) => (origin instanceof PeerLink ? origin.peerId : undefined),
     })
     const shared = {
@@ -110,6 +130,7 @@ export class NodeParts {
       lights: () => parts.lights,
       router: () => parts.router,
       pubsub: () => parts.pubsub,
+      persistence: () => parts.persistence,
     }
     this.links = new PeerLinks({
       id: core.id,
@@ -129,21 +150,14 @@ export class NodeParts {
       peerUp: (event) => emitter.emit('peer:up', event),
       peerDown: (event) => emitter.emit('peer:down', event),
     })
+    this.persistence = makePersistence(options.persistence, logger, (name) => parts.rooms.room(name))
     this.rooms = new Rooms({
       clientId: core.clientId,
       log: parts.log,
       hooks: {
         ...origins.roomHooks(emitter, () => parts.rooms),
-        onConcurrent: (room, writes, origin) => {
-          try {
-            concurrent.handle(room, writes, origin)
-          } catch (error) {
-            logger.error('applying the conflict policy to concurrent writes failed', {
-              room: room.name,
-              error: String(error),
-            })
-          }
-        },
+        onConcurrent: (room, writes, origin) =>
+          parts.guard('concurrent-writes', () => concurrent.handle(room, writes, origin)),
       },
       maxRooms: limits.maxRooms,
       maxDocumentBytes: limits.maxDocumentBytes,
@@ -161,10 +175,12 @@ export class NodeParts {
           },
         }),
       created: (room) => {
+        parts.persistence?.attach(room)
         for (const link of parts.links.values()) link.startRoom(room)
         parts.backbone?.created(room)
       },
       unloaded: (name) => {
+        parts.persistence?.detach(name)
         for (const link of parts.links.values()) link.dropRoom(name)
       },
     })
@@ -278,17 +294,7 @@ export class NodeParts {
   start(antiEntropyMs: number): void {
     const core = this.#core
     this.membership.start()
-    const context = {
-      id: core.id,
-      url: () => core.url,
-      join: (urls: string[]) => {
-        if (core.closed) return
-        this.links.discovered(urls)
-        core.join(urls, { wait: false }).catch(() => {})
-      },
-      logger: core.logger,
-    }
-    for (const discovery of this.discovery) discovery.start(context)
+    for (const discovery of this.discovery) discovery.start(discoveryContext(core, this.links))
     this.#antiEntropy = setInterval(
       () =>
         this.guard('anti-entropy', () => {
@@ -328,6 +334,7 @@ export class NodeParts {
     await this.backbone?.close()
     this.links.leave('node is leaving')
     this.lights.close()
+    await this.persistence?.close()
     this.rooms.destroy()
     this.progress.notify()
     this.emitter.clear()
@@ -336,17 +343,13 @@ export class NodeParts {
   /** `node.flush`: waits until `replicas` linked peers hold every write of `room` (see MeshNode). */
   async flush(options: { replicas?: number; room?: string; timeoutMs?: number }): Promise<void> {
     this.assertOpen()
-    const replicas = options.replicas ?? 1
-    if (!Number.isInteger(replicas) || replicas < 0) {
-      throw new MeshError('bad_request', 'replicas must be a whole number of peers, 0 or more')
-    }
     const name = options.room ?? DEFAULT_ROOM
     const room = this.rooms.existing(name)
     if (!room) throw new MeshError('not_found', `no room "${name}"`)
     this.rooms.storeOf(name).flush()
     room.flush()
-    if (replicas === 0) return
-    await waitForReplicas(room, this.links, this.progress, replicas, options.timeoutMs ?? 5000)
+    await this.persistence?.durable(name)
+    await waitForReplicas(room, this.links, this.progress, options.replicas ?? 1, options.timeoutMs ?? 5000)
   }
 
   /** `node.syncUp`: every dialed peer connected and every link synced, or the first pending conflict. */

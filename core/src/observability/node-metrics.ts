@@ -1,6 +1,7 @@
 import { CALL_LATENCY_BUCKETS } from '../common/index.js'
 import type { Metric } from './prometheus.js'
 import type { NodeView } from './status.js'
+import { storageMetrics } from './storage-metrics.js'
 
 /** Assembles `node.metrics()`: counters and gauges for monitoring. */
 export const nodeMetrics = (node: NodeView): Metric[] => {
@@ -125,5 +126,6 @@ export const nodeMetrics = (node: NodeView): Metric[] => {
     gauge('mesh_heap_used_bytes', 'V8 heap in use.', memory.heapUsed),
     gauge('mesh_rss_bytes', 'Resident set size.', memory.rss),
     gauge('mesh_uptime_seconds', 'Seconds since the node started.', (now - node.startedAt) / 1000),
+    ...storageMetrics(node.persistence()),
   ]
 }

@@ -9,6 +9,7 @@ import type {
   PeerLink,
   Room,
 } from '../replication/index.js'
+import type { PersistenceStatus } from '../persistence/index.js'
 import { DEFAULT_ROOM } from '../store/index.js'
 
 /** One peer in `node.status()`. */
@@ -52,6 +53,8 @@ export interface NodeStatus {
    * absent from nodes that predate routing, which an inspector may still watch.
    */
   routing?: RoutingStatus[]
+  /** Storage figures, with the `persistence` option (docs/persistence.md). */
+  persistence?: PersistenceStatus
 }
 
 /** One capability in {@link NodeStatus.routing}. */
@@ -83,6 +86,8 @@ export interface NodeView {
   readonly actors: number
   /** Capability routing, per capability. */
   routing(): RoutingStatus[]
+  /** Storage figures, when the node persists. */
+  persistence(): PersistenceStatus | undefined
 }
 
 const svToJson = (doc: Y.Doc): Record<string, number> =>
@@ -142,5 +147,11 @@ export const nodeStatus = (node: NodeView): NodeStatus => {
     conflicts: node.conflicts().map((c) => ({ peer: c.peer, room: c.room, keys: c.keys.map((k) => k.key) })),
     commits: node.commits,
     routing: node.routing(),
+    ...persistenceOf(node),
   }
+}
+
+const persistenceOf = (node: NodeView): { persistence?: PersistenceStatus } => {
+  const persistence = node.persistence()
+  return persistence ? { persistence } : {}
 }

@@ -1,5 +1,5 @@
 import * as Y from 'yjs'
-import type { Progress } from '../common/index.js'
+import { MeshError, type Progress } from '../common/index.js'
 import type { PeerLinks } from './links.js'
 import type { PeerLink } from './peer-link.js'
 import type { Room } from './room.js'
@@ -44,6 +44,10 @@ export const waitForReplicas = (
   replicas: number,
   timeoutMs: number,
 ): Promise<void> => {
+  if (!Number.isInteger(replicas) || replicas < 0) {
+    return Promise.reject(new MeshError('bad_request', 'replicas must be a whole number of peers, 0 or more'))
+  }
+  if (replicas === 0) return Promise.resolve()
   const holding = replicaCounter(room, links)
   return progress.waitFor(
     () => holding() >= replicas,

@@ -6,7 +6,7 @@ import type { Room } from './room.js'
 
 /** What the policy for concurrent writes needs of the node. */
 export interface ConcurrentWritesHost {
-  readonly policy: ConflictPolicy
+  policy(): ConflictPolicy
   readonly conflicts: Conflicts
   /** The node id of the peer link a transaction came from; undefined for anything else. */
   peerOf(origin: unknown): string | undefined
@@ -35,7 +35,8 @@ export class ConcurrentWrites {
     const byKey = new Map<string, ConcurrentWrite>()
     for (const write of writes) if (!jsonEqual(write.own.entry.val, write.other.entry.val)) byKey.set(write.key, write)
     if (byKey.size === 0) return
-    const { policy, conflicts } = this.#host
+    const { conflicts } = this.#host
+    const policy = this.#host.policy()
     const keys: ConflictingKey[] = [...byKey.values()].map((w) => ({
       key: w.key,
       local: w.own.entry.val,

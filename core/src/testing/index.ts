@@ -7,3 +7,4 @@ export {
   type AdapterUnderTest,
 } from './run-adapter-tests.js'
 export { nodeEvents, waitUntil, withTimeout, type WaitOptions } from './wait.js'
+export { runStorageTests, type StorageSetup, type StorageUnderTest } from './run-storage-tests.js'

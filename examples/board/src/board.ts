@@ -53,7 +53,14 @@ const presenceList = $('#presence', HTMLUListElement)
 const nameInput = $('#my-name', HTMLInputElement)
 const footer = $('#node', HTMLElement)
 
-const client = new MeshClient({ urls, room: params.get('room') ?? 'default', name: myName, meta: { color } })
+const client = new MeshClient({
+  urls,
+  room: params.get('room') ?? 'default',
+  name: myName,
+  meta: { color },
+  // ?persist keeps the tab's replica in IndexedDB across reloads.
+  persist: params.has('persist'),
+})
 window.board = { client }
 
 const isFlag = (value: JsonValue | undefined): value is JsonValue & Flag =>

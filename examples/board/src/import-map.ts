@@ -9,6 +9,7 @@ export const BROWSER_PACKAGES = [
   'yjs',
   'y-protocols',
   'y-utility',
+  'y-indexeddb',
   'lib0',
   'isomorphic.js',
 ] as const

@@ -6,12 +6,15 @@
  *
  * `GET /` shows the node's name and data, `GET /join?url=ws://...` joins a peer,
  * `POST /push-data` merges a JSON object into the shared store; the Mesh endpoints and the
- * REST API live under `/mesh`.
+ * REST API live under `/mesh`. With the recipes (docs/recipes/): `GET /limited` (the
+ * cluster-wide limiter `demo`, MESH_DEMO_LIMIT requests per second, default 100),
+ * `POST /work/:item` (one node claims the item), `GET /flags` and `PUT /flags/:name`.
  */
 import { createServer } from 'node:http'
 import { hostname } from 'node:os'
 import { MeshError, MeshNode, type JsonValue, type Logger } from '@mesh/core'
 import { mountMesh } from '@mesh/express'
+import { claim, enableLeases, flags, rateLimiter } from '@mesh/recipes'
 import express, { type ErrorRequestHandler, type Response } from 'express'
 
 const stderr: Logger = {
@@ -32,8 +35,27 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(1)
 }
 
+const demoLimit = Number(process.env.MESH_DEMO_LIMIT ?? 100)
+if (!Number.isInteger(demoLimit) || demoLimit < 1) {
+  console.error(
+    `MESH_DEMO_LIMIT must be a whole number of requests per second; got "${process.env.MESH_DEMO_LIMIT ?? ''}"`,
+  )
+  process.exit(1)
+}
+
 const node = new MeshNode({ name: process.env.MESH_NAME || undefined, logger: stderr })
-const STATUS: Partial<Record<MeshError['code'], number>> = { bad_request: 400, conflict: 409, timeout: 504 }
+const limiter = rateLimiter(node, { name: 'demo', limit: demoLimit, windowMs: 1000 })
+const demoFlags = flags(node)
+// Every node takes its share of the claims' leases from the start.
+enableLeases(node)
+const STATUS: Partial<Record<MeshError['code'], number>> = {
+  bad_request: 400,
+  conflict: 409,
+  timeout: 504,
+  no_owner: 503,
+  owner_lost: 502,
+  actor_failed: 502,
+}
 const fail = (res: Response, error: unknown) => {
   if (!(error instanceof MeshError)) throw error
   res.status(STATUS[error.code] ?? 500).json({ error: error.message })
@@ -67,6 +89,38 @@ app.post('/push-data', express.json(), async (req, res) => {
     return
   }
   res.json({ name: node.name, data: node.data.toJSON() })
+})
+app.get('/limited', (_req, res) => {
+  const { allowed, remaining, resetMs } = limiter.take('all')
+  if (!allowed) {
+    res.set('retry-after', String(Math.ceil(resetMs / 1000)))
+    return void res.status(429).json({ error: 'rate limited', limit: demoLimit, resetMs })
+  }
+  res.json({ allowed, remaining, resetMs })
+})
+app.post('/work/:item', async (req, res) => {
+  try {
+    const result = await claim(node, 'demo', req.params.item)
+    if (result.claimed) return void res.json({ claimed: true, token: result.token })
+    res.status(409).json({ claimed: false, error: 'claimed by another node', holder: result.holder?.node ?? null })
+  } catch (error) {
+    fail(res, error)
+  }
+})
+app.get('/flags', (_req, res) => void res.json(demoFlags.all()))
+// `strict: false`: a flag may be any JSON value, `true` or `42` as well as an object.
+app.put('/flags/:name', express.json({ strict: false }), async (req, res) => {
+  const value: unknown = req.body
+  if (value === undefined || !req.is('application/json')) {
+    return void res.status(400).json({ error: 'send the flag value as a JSON body' })
+  }
+  try {
+    await demoFlags.set(req.params.name, value as JsonValue)
+  } catch (error) {
+    fail(res, error)
+    return
+  }
+  res.json({ name: req.params.name, value })
 })
 const detach = mountMesh(app, server, { node })
 // Body-parser errors (bad JSON) as JSON, like every other error here.

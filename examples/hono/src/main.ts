@@ -6,12 +6,15 @@
  *
  * `GET /` shows the node's name and data, `GET /join?url=ws://...` joins a peer,
  * `POST /push-data` merges a JSON object into the shared store; the Mesh endpoints and the
- * REST API live under `/mesh`.
+ * REST API live under `/mesh`. With the recipes (docs/recipes/): `GET /limited` (the
+ * cluster-wide limiter `demo`, MESH_DEMO_LIMIT requests per second, default 100),
+ * `POST /work/:item` (one node claims the item), `GET /flags` and `PUT /flags/:name`.
  */
 import { hostname } from 'node:os'
 import { createAdaptorServer, upgradeWebSocket } from '@hono/node-server'
 import { MeshError, MeshNode, type JsonValue, type Logger } from '@mesh/core'
 import { mountMesh } from '@mesh/hono'
+import { claim, enableLeases, flags, rateLimiter } from '@mesh/recipes'
 import { Hono, type Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { WebSocketServer } from 'ws'
@@ -34,11 +37,26 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(1)
 }
 
+const demoLimit = Number(process.env.MESH_DEMO_LIMIT ?? 100)
+if (!Number.isInteger(demoLimit) || demoLimit < 1) {
+  console.error(
+    `MESH_DEMO_LIMIT must be a whole number of requests per second; got "${process.env.MESH_DEMO_LIMIT ?? ''}"`,
+  )
+  process.exit(1)
+}
+
 const node = new MeshNode({ name: process.env.MESH_NAME || undefined, logger: stderr })
+const limiter = rateLimiter(node, { name: 'demo', limit: demoLimit, windowMs: 1000 })
+const demoFlags = flags(node)
+// Every node takes its share of the claims' leases from the start.
+enableLeases(node)
 const STATUS: Partial<Record<MeshError['code'], ContentfulStatusCode>> = {
   bad_request: 400,
   conflict: 409,
   timeout: 504,
+  no_owner: 503,
+  owner_lost: 502,
+  actor_failed: 502,
 }
 const fail = (c: Context, error: unknown) => {
   if (!(error instanceof MeshError)) throw error
@@ -70,6 +88,34 @@ app.post('/push-data', async (c) => {
     return fail(c, error)
   }
   return c.json({ name: node.name, data: node.data.toJSON() })
+})
+app.get('/limited', (c) => {
+  const { allowed, remaining, resetMs } = limiter.take('all')
+  if (!allowed) {
+    c.header('retry-after', String(Math.ceil(resetMs / 1000)))
+    return c.json({ error: 'rate limited', limit: demoLimit, resetMs }, 429)
+  }
+  return c.json({ allowed, remaining, resetMs })
+})
+app.post('/work/:item', async (c) => {
+  try {
+    const result = await claim(node, 'demo', c.req.param('item'))
+    if (result.claimed) return c.json({ claimed: true, token: result.token })
+    return c.json({ claimed: false, error: 'claimed by another node', holder: result.holder?.node ?? null }, 409)
+  } catch (error) {
+    return fail(c, error)
+  }
+})
+app.get('/flags', (c) => c.json(demoFlags.all()))
+app.put('/flags/:name', async (c) => {
+  const value: unknown = await c.req.json().catch(() => undefined)
+  if (value === undefined) return c.json({ error: 'send the flag value as a JSON body' }, 400)
+  try {
+    await demoFlags.set(c.req.param('name'), value as JsonValue)
+  } catch (error) {
+    return fail(c, error)
+  }
+  return c.json({ name: c.req.param('name'), value })
 })
 mountMesh(app, node, { upgradeWebSocket })
 

@@ -6,10 +6,11 @@
  *
  * `GET /` shows the node's name and data, `GET /join?url=ws://...` joins a peer,
  * `POST /push-data` merges a JSON object into the shared store; the Mesh endpoints and the
- * REST API live under `/mesh`.
+ * REST API live under `/mesh`. With the recipes (docs/recipes/): `GET /limited` (the
+ * cluster-wide limiter `demo`, MESH_DEMO_LIMIT requests per second, default 100),
+ * `POST /work/:item` (one node claims the item), `GET /flags` and `PUT /flags/:name`.
  */
 import 'reflect-metadata'
-import type { Server } from 'node:http'
 import {
   BadRequestException,
   Body,
@@ -18,14 +19,23 @@ import {
   GatewayTimeoutException,
   Get,
   HttpCode,
+  HttpException,
+  HttpStatus,
   Inject,
   Module,
+  Param,
   Post,
+  Put,
   Query,
+  Res,
+  ServiceUnavailableException,
 } from '@nestjs/common'
 import { NestFactory } from '@nestjs/core'
+import type { NestExpressApplication } from '@nestjs/platform-express'
 import { MeshError, type JsonValue, type Logger } from '@mesh/core'
 import { MeshModule, MeshService } from '@mesh/nestjs'
+import { claim, enableLeases, flags, rateLimiter, type Flags, type RateLimiter } from '@mesh/recipes'
+import type { Response } from 'express'
 
 const stderr: Logger = {
   debug: () => {},
@@ -40,21 +50,37 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`PORT must be an integer from 0 to 65535; got "${process.env.PORT ?? ''}"`)
   process.exit(1)
 }
+const demoLimit = Number(process.env.MESH_DEMO_LIMIT ?? 100)
+if (!Number.isInteger(demoLimit) || demoLimit < 1) {
+  console.error(
+    `MESH_DEMO_LIMIT must be a whole number of requests per second; got "${process.env.MESH_DEMO_LIMIT ?? ''}"`,
+  )
+  process.exit(1)
+}
 
 const toHttpError = (error: unknown): unknown => {
   if (!(error instanceof MeshError)) return error
   const body = { error: error.message }
   if (error.code === 'conflict') return new ConflictException(body)
   if (error.code === 'timeout') return new GatewayTimeoutException(body)
+  if (error.code === 'no_owner') return new ServiceUnavailableException(body)
+  if (error.code === 'owner_lost' || error.code === 'actor_failed')
+    return new HttpException(body, HttpStatus.BAD_GATEWAY)
   return new BadRequestException(body)
 }
 
 @Controller()
 class AppController {
   #mesh: MeshService
+  #limiter: RateLimiter
+  #flags: Flags
 
   constructor(@Inject(MeshService) mesh: MeshService) {
     this.#mesh = mesh
+    this.#limiter = rateLimiter(mesh.node, { name: 'demo', limit: demoLimit, windowMs: 1000 })
+    this.#flags = flags(mesh.node)
+    // Every node takes its share of the claims' leases from the start.
+    enableLeases(mesh.node)
   }
 
   @Get()
@@ -88,6 +114,48 @@ class AppController {
     }
     return this.root()
   }
+
+  @Get('limited')
+  limited(@Res({ passthrough: true }) res: Response): Record<string, JsonValue> {
+    const { allowed, remaining, resetMs } = this.#limiter.take('all')
+    if (!allowed) {
+      res.status(429).set('retry-after', String(Math.ceil(resetMs / 1000)))
+      return { error: 'rate limited', limit: demoLimit, resetMs }
+    }
+    return { allowed, remaining, resetMs }
+  }
+
+  @Post('work/:item')
+  @HttpCode(200)
+  async work(@Param('item') item: string): Promise<{ claimed: true; token: number }> {
+    try {
+      const result = await claim(this.#mesh.node, 'demo', item)
+      if (result.claimed) return { claimed: true, token: result.token }
+      throw new ConflictException({
+        claimed: false,
+        error: 'claimed by another node',
+        holder: result.holder?.node ?? null,
+      })
+    } catch (error) {
+      throw toHttpError(error)
+    }
+  }
+
+  @Get('flags')
+  allFlags(): Record<string, JsonValue> {
+    return this.#flags.all()
+  }
+
+  @Put('flags/:name')
+  async setFlag(@Param('name') name: string, @Body() value: unknown): Promise<{ name: string; value: JsonValue }> {
+    if (value === undefined) throw new BadRequestException({ error: 'send the flag value as a JSON body' })
+    try {
+      await this.#flags.set(name, value as JsonValue)
+    } catch (error) {
+      throw toHttpError(error)
+    }
+    return { name, value: value as JsonValue }
+  }
 }
 
 @Module({
@@ -107,8 +175,13 @@ class AppController {
 })
 class AppModule {}
 
+// `bodyParser: false` and a JSON parser with `strict: false`: a flag may be any JSON value (`true`, `42`).
 // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- Nest documents its options as literals
-const app = await NestFactory.create(AppModule, { logger: ['error', 'warn'] })
+const app = await NestFactory.create<NestExpressApplication>(AppModule, {
+  logger: ['error', 'warn'],
+  bodyParser: false,
+})
+app.useBodyParser('json', { strict: false })
 // SIGTERM/SIGINT run the shutdown hooks (the node leaves the mesh), then exit 0.
 app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true })
 try {
@@ -117,6 +190,6 @@ try {
   console.error(`cannot listen on ${host}:${port}: ${(error as Error).message}`)
   process.exit(1)
 }
-const address = (app.getHttpServer() as Server).address()
+const address = app.getHttpServer().address()
 const realPort = typeof address === 'object' && address ? address.port : port
 console.log(`mesh: ${app.get(MeshService).node.name} listening on http://${host}:${realPort}`)

@@ -56,8 +56,10 @@ start({ capabilities: ['chat'] }, (node) => {
       .then((body) => node.call({ capability: 'chat', id: room, payload: (body ?? null) as JsonValue }))
       .then(
         (line) => sendJson(res, 200, line),
-        (error: Error & { code?: string }) =>
-          sendJson(res, error.code === 'actor_failed' ? 400 : 502, { error: error.message, code: error.code }),
+        (error: unknown) => {
+          const { message, code } = error as Error & { code?: string }
+          sendJson(res, code === 'actor_failed' ? 400 : 502, { error: message, code })
+        },
       )
   }
 })

@@ -39,7 +39,10 @@ start({ capabilities: ['counter'] }, (node) => {
         )
         .then(
           (answer) => sendJson(res, 200, { ...(answer as object), askedAt: node.name }),
-          (error: Error & { code?: string }) => sendJson(res, 502, { error: error.message, code: error.code }),
+          (error: unknown) => {
+            const { message, code } = error as Error & { code?: string }
+            sendJson(res, 502, { error: message, code })
+          },
         )
       return
     }

@@ -44,7 +44,7 @@ export const start = (options: MeshNodeOptions, app: (node: MeshNode) => Request
     .map((url) => url.trim())
     .filter(Boolean)
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(`PORT must be an integer from 0 to 65535; got "${process.env.PORT}"`)
+    console.error(`PORT must be an integer from 0 to 65535; got "${process.env.PORT ?? ''}"`)
     process.exit(1)
   }
   const node = new MeshNode({ name: process.env.MESH_NAME || undefined, logger: stderr, ...options })

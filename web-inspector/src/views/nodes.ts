@@ -4,6 +4,28 @@ import { clockSum } from '../relation.js'
 
 const plural = (count: number, noun: string): string => `${count.toLocaleString()} ${noun}${count === 1 ? '' : 's'}`
 
+const bytes = (n: number): string =>
+  n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`
+
+const ago = (time: number): string => {
+  const seconds = Math.max(0, Math.round((Date.now() - time) / 1000))
+  return seconds < 120 ? `${seconds} s ago` : `${Math.round(seconds / 60)} min ago`
+}
+
+/** The storage line of a node that persists: bytes kept, last compaction, fsync latency. */
+const storageFacts = (p: NonNullable<NonNullable<NodeEntry['status']>['persistence']>) => {
+  const syncs = p.storage.syncs ?? 0
+  return h(
+    'div',
+    { class: 'facts storage', title: 'persistence: snapshot + log bytes, last compaction, mean fsync latency' },
+    h('span', {}, `stored ${bytes(p.snapshotBytes + p.logBytes)}`),
+    h('span', {}, p.lastCompactionAt > 0 ? `compacted ${ago(p.lastCompactionAt)}` : 'not compacted yet'),
+    syncs > 0 && h('span', {}, `fsync ${((p.storage.syncMsTotal ?? 0) / syncs).toFixed(1)} ms`),
+    (p.appendFailures > 0 || p.compactionFailures > 0) &&
+      h('span', { class: 'warn' }, `${p.appendFailures + p.compactionFailures} storage failures`),
+  )
+}
+
 /** State vector entries shown before the rest is summarised. */
 const SV_SHOWN = 4
 
@@ -100,6 +122,7 @@ export const createNodesView = (root: HTMLElement, model: ClusterModel) => {
               : h('span', { class: 'muted' }, entry.feed === 'connecting' ? 'connecting…' : 'no feed'),
           ),
           status && stateVector(entry),
+          status?.persistence && storageFacts(status.persistence),
           status &&
             (status.routing ?? []).length > 0 &&
             h(

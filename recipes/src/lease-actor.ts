@@ -1,0 +1,198 @@
+/**
+ * The owner side of a lease: the actor of capability {@link LEASE_CAPABILITY} for one lease
+ * name runs on the member that owns the name's shard, and is the only place that grants the
+ * lease and issues its fencing tokens. Its state lives in memory and in the store key
+ * `mesh.lease/<name>`, so that the next owner (after a move or a crash) continues from it;
+ * tokens come from blocks reserved on a peer before any of them is issued ({@link TOKEN_BLOCK}).
+ */
+import { MeshError, type Actor, type JsonValue, type MeshNode } from '@mesh/core'
+import { alivePeers, isGone } from './capability.js'
+
+/** The capability whose owners keep the leases. Every node that uses leases declares it. */
+export const LEASE_CAPABILITY = 'mesh.lease'
+
+/**
+ * How many tokens an owner reserves at a time. Before it issues a token it has the reservation
+ * (the high-water mark) on a peer, so a successor that starts from the stored mark never issues
+ * a token issued before; one replication wait buys this many grants. A peer answers replication
+ * checks about once a second per room, so the first grant of a fresh owner may wait that long.
+ */
+export const TOKEN_BLOCK = 1000
+
+/** How long a grant waits for the peers to hold a new token reservation. */
+const REPLICATE_TIMEOUT_MS = 2000
+
+/** The store key of a lease's state. */
+export const leaseKey = (name: string): string => `mesh.lease/${name}`
+
+/** A lease's state, as the owner keeps it and stores it. */
+export interface LeaseRecord {
+  /** The last fencing token issued (the current holder's, or a later one). */
+  token: number
+  /** The high-water mark: no owner issues a token above it before it is stored on a peer. */
+  reserved: number
+  /** The holder's id, or null when the lease is free. */
+  holder: string | null
+  /** The node the holder runs on: the lease is free once membership says it died or left. */
+  node: string | null
+  /** When the lease expires, in ms since the epoch by the owner's clock; null: never (until released). */
+  expiresAt: number | null
+}
+
+/** What a caller asks the owner. */
+type LeaseRequest =
+  | { op: 'acquire'; holder: string; node: string; ttlMs: number | null }
+  | { op: 'renew'; holder: string; token: number; ttlMs: number | null }
+  | { op: 'release'; holder: string; token: number }
+  | { op: 'holder' }
+
+/** The owner's answer: whether the operation succeeded, and the lease as it is now. */
+export interface LeaseAnswer {
+  ok: boolean
+  token: number
+  holder: string | null
+  node: string | null
+  expiresAt: number | null
+  [key: string]: JsonValue
+}
+
+const isText = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= 1024
+const isToken = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0
+const isTtl = (x: unknown): x is number | null =>
+  x === null || (Number.isInteger(x) && (x as number) > 0 && (x as number) <= 2 ** 31 - 1)
+
+/** Checks a request from the wire: a peer may send anything. */
+const parseRequest = (raw: JsonValue): LeaseRequest => {
+  const r = (typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>
+  if (r.op === 'holder') return { op: 'holder' }
+  if (r.op === 'acquire' && isText(r.holder) && isText(r.node) && isTtl(r.ttlMs)) {
+    return { op: 'acquire', holder: r.holder, node: r.node, ttlMs: r.ttlMs }
+  }
+  if (r.op === 'renew' && isText(r.holder) && isToken(r.token) && isTtl(r.ttlMs)) {
+    return { op: 'renew', holder: r.holder, token: r.token, ttlMs: r.ttlMs }
+  }
+  if (r.op === 'release' && isText(r.holder) && isToken(r.token))
+    return { op: 'release', holder: r.holder, token: r.token }
+  throw new MeshError('bad_request', 'not a lease request')
+}
+
+/** The record stored under a lease's key, if it is well formed. */
+const readRecord = (node: MeshNode, name: string): LeaseRecord | undefined => {
+  const raw = node.get(leaseKey(name))
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined
+  const r = raw as Record<string, unknown>
+  if (!isToken(r.token) || !isToken(r.reserved)) return undefined
+  const text = (x: unknown) => (isText(x) ? x : null)
+  const expiresAt = typeof r.expiresAt === 'number' && Number.isFinite(r.expiresAt) ? r.expiresAt : null
+  return {
+    token: r.token,
+    reserved: Math.max(r.token, r.reserved),
+    holder: text(r.holder),
+    node: text(r.node),
+    expiresAt,
+  }
+}
+
+/** Starts the owner-side actor of lease `name` on `node`. */
+export const leaseActor = (node: MeshNode, name: string): Actor => {
+  const stored = readRecord(node, name)
+  // A fresh actor may be the new owner after a crash: every token the old one issued is at or
+  // below the mark it stored before issuing them.
+  const state: LeaseRecord = stored
+    ? { ...stored }
+    : { token: 0, reserved: 0, holder: null, node: null, expiresAt: null }
+  /** The last token issued, or the stored mark (a token the old owner may have issued). */
+  let issued = state.reserved
+  /** The highest mark known to be on a peer (or here, when this node is alone). */
+  let confirmed = issued
+
+  const answer = (ok: boolean): LeaseAnswer => ({ ok, ...state })
+
+  /** Frees the lease when its holder expired or its node is gone. */
+  const expire = (now: number): void => {
+    if (state.holder === null) return
+    const expired = state.expiresAt !== null && state.expiresAt <= now
+    if (expired || (state.node !== null && isGone(node, state.node))) {
+      state.holder = null
+      state.node = null
+      state.expiresAt = null
+    }
+  }
+
+  const save = () => node.put(leaseKey(name), { ...state })
+
+  /**
+   * Waits until the alive peers hold the state (so that whichever becomes the next owner has
+   * it), or at least one does when some do not answer in time; throws when none does.
+   */
+  const replicate = async (): Promise<void> => {
+    const peers = alivePeers(node)
+    if (peers === 0) return
+    try {
+      await node.flush({ replicas: peers, timeoutMs: REPLICATE_TIMEOUT_MS })
+    } catch {
+      await node.flush({ replicas: 1, timeoutMs: 1 })
+    }
+  }
+
+  /** The next token, once a mark at or above it is on a peer (when there are peers). */
+  const nextToken = async (): Promise<number> => {
+    const token = issued + 1
+    if (token > confirmed) {
+      state.reserved = Math.max(state.reserved, issued) + TOKEN_BLOCK
+      await save()
+      await replicate()
+      confirmed = state.reserved
+    }
+    issued = token
+    return token
+  }
+
+  return {
+    async call(payload) {
+      const request = parseRequest(payload)
+      const now = Date.now()
+      // Another owner (during a move or a partition) may have issued tokens this one has not.
+      const seen = readRecord(node, name)
+      if (seen && seen.reserved > state.reserved) {
+        issued = confirmed = Math.max(issued, seen.reserved)
+        state.reserved = seen.reserved
+      }
+      if (seen && seen.token > state.token) Object.assign(state, { ...seen, reserved: state.reserved })
+      expire(now)
+      const expiry = (ttlMs: number | null) => (ttlMs === null ? null : now + ttlMs)
+      switch (request.op) {
+        case 'holder':
+          return answer(state.holder !== null)
+        case 'acquire': {
+          if (state.holder === request.holder) {
+            state.expiresAt = expiry(request.ttlMs)
+            await save()
+            return answer(true)
+          }
+          if (state.holder !== null) return answer(false)
+          state.token = await nextToken()
+          state.holder = request.holder
+          state.node = request.node
+          state.expiresAt = expiry(request.ttlMs)
+          await save()
+          return answer(true)
+        }
+        case 'renew': {
+          if (state.holder !== request.holder || state.token !== request.token) return answer(false)
+          state.expiresAt = expiry(request.ttlMs)
+          await save()
+          return answer(true)
+        }
+        case 'release': {
+          if (state.holder !== request.holder || state.token !== request.token) return answer(false)
+          state.holder = null
+          state.node = null
+          state.expiresAt = null
+          await save()
+          return answer(true)
+        }
+      }
+    },
+  }
+}

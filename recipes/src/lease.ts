@@ -1,0 +1,136 @@
+import { MeshError, type MeshNode } from '@mesh/core'
+import { declareCapability } from './capability.js'
+import { LEASE_CAPABILITY, leaseActor, type LeaseAnswer } from './lease-actor.js'
+
+/** Options of {@link lease}. */
+export interface LeaseOptions {
+  /**
+   * How long a grant lasts unless renewed, in ms. Omit it for a lease held until released or
+   * until its holder's node dies or leaves (what work claims use).
+   */
+  ttlMs?: number
+  /** Deadline of each call to the lease's owner, in ms. Default 5000. */
+  timeoutMs?: number
+  /**
+   * Who holds the lease: by default one id per `lease()` handle, so two handles on one node
+   * compete. Handles that pass the same holder id share the grant (acquire is idempotent).
+   */
+  holderId?: string
+}
+
+/** A granted lease. */
+export interface LeaseGrant {
+  /**
+   * The fencing token: larger than every token issued before for this lease. Send it with
+   * every write to the protected resource, which refuses a token lower than one it has seen.
+   */
+  token: number
+  /**
+   * Until when this holder may act, in ms since the epoch by this node's clock: the TTL
+   * counted from before the request was sent, so it never outlasts the owner's view. Infinity
+   * without a TTL.
+   */
+  validUntil: number
+}
+
+/** Who holds a lease, as its owner sees it. */
+export interface LeaseHolder {
+  holder: string
+  /** Node id of the holder. */
+  node: string
+  token: number
+  /** Expiry by the owner's clock (ms since the epoch), or null for none. */
+  expiresAt: number | null
+}
+
+/** A handle on a named lease: see {@link lease}. */
+export interface Lease {
+  /** The lease's name. */
+  readonly name: string
+  /** This handle's holder id. */
+  readonly holderId: string
+  /** Tries once to take the lease: the grant, or undefined while someone else holds it. */
+  acquire(): Promise<LeaseGrant | undefined>
+  /** Extends the grant by the TTL; false when it was lost (expired and taken, or never held). */
+  renew(): Promise<boolean>
+  /** Gives the lease up; a no-op when this handle does not hold it. */
+  release(): Promise<void>
+  /** Who holds the lease now, asked of its owner; undefined when it is free. */
+  holder(): Promise<LeaseHolder | undefined>
+  /** The current grant, if this handle holds one that has not run out by this node's clock. */
+  readonly grant: LeaseGrant | undefined
+}
+
+const randomId = (): string => globalThis.crypto.randomUUID()
+
+/**
+ * Declares capability `mesh.lease` on `node` now (the first {@link lease} or `claim` does it
+ * otherwise), so the node takes its share of leases before the first call. Call it at startup
+ * on every node: the owners of leases settle while nobody holds one yet.
+ */
+export const enableLeases = (node: MeshNode): void => {
+  declareCapability(node, LEASE_CAPABILITY, () => node.actor(LEASE_CAPABILITY, (id) => leaseActor(node, id)))
+}
+
+/**
+ * A named lease with fencing tokens (docs/recipes/lease.md). The lease's shard owner (capability
+ * `mesh.lease`, declared on this node by the first call) grants it to one holder at a time and
+ * issues a token that only grows; the grant ends when its TTL runs out without a renew, when it
+ * is released, or when membership declares the holder's node dead or gone.
+ *
+ * @example
+ * const l = lease(node, 'nightly-report', { ttlMs: 10_000 })
+ * const grant = await l.acquire()
+ * if (grant) await db.write(report, { fencingToken: grant.token })
+ */
+export const lease = (node: MeshNode, name: string, options: LeaseOptions = {}): Lease => {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 1000) {
+    throw new MeshError('bad_option', 'a lease name is a string of 1 to 1000 characters')
+  }
+  const { ttlMs, timeoutMs = 5000 } = options
+  if (ttlMs !== undefined && (!Number.isInteger(ttlMs) || ttlMs <= 0 || ttlMs > 2 ** 31 - 1)) {
+    throw new MeshError('bad_option', 'ttlMs must be a whole number of milliseconds from 1 to 2^31-1')
+  }
+  enableLeases(node)
+  const holderId = options.holderId ?? `${node.id}/${randomId()}`
+  let grant: LeaseGrant | undefined
+
+  const ask = (payload: Record<string, string | number | null>) =>
+    node.call<LeaseAnswer>({ capability: LEASE_CAPABILITY, id: name, payload, timeoutMs })
+
+  return {
+    name,
+    holderId,
+    async acquire() {
+      const sent = Date.now()
+      const reply = await ask({ op: 'acquire', holder: holderId, node: node.id, ttlMs: ttlMs ?? null })
+      grant = reply.ok ? { token: reply.token, validUntil: ttlMs === undefined ? Infinity : sent + ttlMs } : undefined
+      return grant
+    },
+    async renew() {
+      const before = grant
+      if (!before) return false
+      const { token } = before
+      const sent = Date.now()
+      const reply = await ask({ op: 'renew', holder: holderId, token, ttlMs: ttlMs ?? null })
+      // A release or another acquire while the renew was on its way decides instead.
+      if (grant !== before) return false
+      grant = reply.ok ? { token, validUntil: ttlMs === undefined ? Infinity : sent + ttlMs } : undefined
+      return reply.ok
+    },
+    async release() {
+      if (!grant) return
+      const { token } = grant
+      grant = undefined
+      await ask({ op: 'release', holder: holderId, token })
+    },
+    async holder() {
+      const reply = await ask({ op: 'holder' })
+      if (!reply.ok || reply.holder === null || reply.node === null) return undefined
+      return { holder: reply.holder, node: reply.node, token: reply.token, expiresAt: reply.expiresAt }
+    },
+    get grant() {
+      return grant && Date.now() < grant.validUntil ? grant : undefined
+    },
+  }
+}

@@ -1,0 +1,90 @@
+import { waitUntil } from '@mesh/core/testing'
+import { describe, expect, it } from 'vitest'
+import { startProcess, type RecipeProcess } from './processes.js'
+
+interface Grant {
+  token: number
+  node: string
+}
+interface HolderReply {
+  holder: { node: string; token: number; expiresAt: number | null } | null
+  self: string
+}
+
+/** Starts 3 fixture processes joined to the first; resolves once each sees all three declare mesh.lease. */
+const cluster = async (env: Record<string, string>): Promise<RecipeProcess[]> => {
+  const a = await startProcess('a', env)
+  const rest = await Promise.all(['b', 'c'].map((n) => startProcess(n, { ...env, MESH_JOIN: a.peerUrl })))
+  const all = [a, ...rest]
+  for (const p of all) {
+    await waitUntil(
+      `${p.name} sees 3 alive members with mesh.lease`,
+      async () => {
+        const members = (await p.http<Array<{ state: string; capabilities: string[] }>>('/mesh/api/members')).body
+        return members.filter((m) => m.state === 'alive' && m.capabilities.includes('mesh.lease')).length === 3
+      },
+      { timeoutMs: 15_000 },
+    )
+  }
+  return all
+}
+
+/** Acquires through `p`, retrying while the lease's owner is not known yet (no_owner) everywhere. */
+const acquire = (p: RecipeProcess, path: string) =>
+  waitUntil(
+    `${p.name} answers ${path}`,
+    async () => {
+      const res = await p.http<Grant>(path, { method: 'POST' })
+      return res.status === 200 || res.status === 409 ? res : undefined
+    },
+    { timeoutMs: 15_000 },
+  )
+
+describe('lease across processes', () => {
+  it('SIGKILL of the holder: another process acquires once the TTL ran out, with a larger token', async () => {
+    // Death is declared only after a minute (suspicion after 500 ms moves the lease's owner):
+    // only the TTL can free the lease here.
+    const nodes = await cluster({ MESH_DEAD_AFTER_MS: '60000' })
+    const path = '/lease/kill/acquire?ttlMs=1500'
+    const first = await acquire(nodes[0]!, path)
+    expect(first.status).toBe(200)
+    const holderBefore = (await nodes[1]!.http<HolderReply>('/lease/kill/holder')).body.holder
+    expect(holderBefore).toMatchObject({ token: first.body.token })
+    expect((await acquire(nodes[1]!, path)).status).toBe(409)
+    await nodes[0]!.kill()
+    const next = await waitUntil(
+      'b or c acquires the lease',
+      async () => {
+        for (const p of nodes.slice(1)) {
+          const res = await p.http<Grant>(path, { method: 'POST' })
+          if (res.status === 200) return res.body
+        }
+        return undefined
+      },
+      { timeoutMs: 20_000, intervalMs: 100 },
+    )
+    expect(Date.now()).toBeGreaterThanOrEqual(holderBefore!.expiresAt!)
+    expect(next.token).toBeGreaterThan(first.body.token)
+  }, 60_000)
+
+  it('SIGKILL of the holder of a lease without TTL: another acquires once membership declares it dead', async () => {
+    const nodes = await cluster({ MESH_DEAD_AFTER_MS: '1500' })
+    const path = '/lease/forever/acquire'
+    const first = await acquire(nodes[2]!, path)
+    expect(first.status).toBe(200)
+    expect((await acquire(nodes[0]!, path)).status).toBe(409)
+    await nodes[2]!.kill()
+    const next = await waitUntil(
+      'a or b acquires the lease',
+      async () => {
+        for (const p of nodes.slice(0, 2)) {
+          const res = await p.http<Grant>(path, { method: 'POST' })
+          if (res.status === 200) return res.body
+        }
+        return undefined
+      },
+      { timeoutMs: 20_000, intervalMs: 100 },
+    )
+    expect(next.token).toBeGreaterThan(first.body.token)
+  }, 60_000)
+})
