@@ -67,6 +67,14 @@ module.exports = {
       to: { path: '^core/src/', pathNot: ['^core/src/security/', '^core/src/common/'] },
     },
     {
+      name: 'backbone-on-public-core',
+      severity: 'error',
+      comment:
+        'A backbone (backbone/*) uses @mesh/core through its package entries, never the files of another package.',
+      from: { path: '^backbone/' },
+      to: { path: '^(core|cli|client|adapters|web-inspector|bench|e2e|examples)/' },
+    },
+    {
       name: 'recipes-on-public-core',
       severity: 'error',
       comment:

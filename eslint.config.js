@@ -10,6 +10,7 @@ const sources = [
   'storage/src/**/*.ts',
   'recipes/src/**/*.ts',
   'adapters/*/src/**/*.ts',
+  'backbone/*/src/**/*.ts',
   'web-inspector/src/**/*.ts',
   'bench/src/**/*.ts',
   'examples/*/src/**/*.ts',
@@ -23,6 +24,7 @@ const tests = [
   'bench/test/**/*.ts',
   'web-inspector/test/**/*.ts',
   'adapters/*/test/**/*.ts',
+  'backbone/*/test/**/*.ts',
   'e2e/**/*.ts',
 ]
 

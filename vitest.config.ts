@@ -5,6 +5,7 @@ export default defineConfig({
     include: [
       '*/test/**/*.test.ts',
       'adapters/*/test/**/*.test.ts',
+      'backbone/*/test/**/*.test.ts',
       'examples/*/test/**/*.test.ts',
       'e2e/**/*.test.ts',
     ],

@@ -16,7 +16,10 @@ const SERVE_OPTIONS = `Options of mesh serve:
                         a diverged room until POST /mesh/api/conflicts/resolve
   --discover SPEC       find peers: dns:NAME:PORT or multicast[:GROUP:PORT]; repeatable
   --multicast-interface ADDR  interface for multicast discovery (e.g. 127.0.0.1)
-  --max-peers N         most peers dialed after learning of them by gossip (default: 8)
+  --backbone URL        share rooms and membership through Redis Streams,
+                        redis://HOST:PORT (default: $MESH_BACKBONE); see docs/backbone.md
+  --max-peers N         most peers dialed after learning of them by gossip
+                        (default: 8; 0 with --backbone)
   --heartbeat-ms N      heartbeat interval in ms (default: 1000)
   --dead-after-ms N     silence after which a member is dead, in ms (default: 5000)
   --capabilities LIST   comma-separated capabilities of this node, e.g. search,index
@@ -164,6 +167,7 @@ const SERVE_FLAGS = {
   'on-conflict': { type: 'string' },
   discover: { type: 'string', multiple: true },
   'multicast-interface': { type: 'string' },
+  backbone: { type: 'string' },
   'max-peers': { type: 'string' },
   'heartbeat-ms': { type: 'string' },
   'dead-after-ms': { type: 'string' },
@@ -255,6 +259,10 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
       `${secretSource} must be at least 8 characters${secretSource === 'MESH_SECRET' ? ' (each, when comma-separated)' : ''}; use 32 random ones, e.g. openssl rand -base64 32`,
     )
   }
+  const backboneUrl = values.backbone ?? (env.MESH_BACKBONE || undefined)
+  if (backboneUrl !== undefined && !/^rediss?:\/\/[^/\s]/.test(backboneUrl)) {
+    throw new UsageError(`--backbone must be a redis://HOST:PORT URL; got "${backboneUrl.slice(0, 100)}"`)
+  }
   const capabilities = values.capabilities
     ?.split(',')
     .map((c) => c.trim())
@@ -271,6 +279,7 @@ const parseServe = (args: string[], env: NodeJS.ProcessEnv): Command => {
         ...(secrets.length > 0 ? { secret: secrets } : {}),
         ...(values['allowed-origin'] ? { allowedOrigins: values['allowed-origin'] } : {}),
       },
+      backboneUrl,
       port,
       host: values.host,
       name,

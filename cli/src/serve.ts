@@ -49,6 +49,11 @@ export interface ServeOptions {
    */
   controlToken?: string
   /**
+   * `redis://HOST:PORT` of a Redis Streams backbone (`--backbone`, docs/backbone.md); `@mesh/redis`
+   * is loaded only then. A `node.backbone` wins over it.
+   */
+  backboneUrl?: string
+  /**
    * Actor factories by capability (`--actors`); the node declares these capabilities unless
    * `node.capabilities` says otherwise.
    */
@@ -60,10 +65,18 @@ export interface ServeOptions {
   dataDir?: string
   /** When writes are forced to disk (`--fsync`). Default `batch:50`. */
   fsync?: FsyncPolicy
-  /** Further node options: membership timing, capabilities, discovery, max peers, light peers. */
+  /** Further node options: membership timing, capabilities, discovery, max peers, light peers, backbone. */
   node?: Pick<
     MeshNodeOptions,
-    'membership' | 'capabilities' | 'discovery' | 'maxPeers' | 'lightPeers' | 'meta' | 'secret' | 'allowedOrigins'
+    | 'membership'
+    | 'capabilities'
+    | 'discovery'
+    | 'maxPeers'
+    | 'lightPeers'
+    | 'meta'
+    | 'secret'
+    | 'allowedOrigins'
+    | 'backbone'
   >
 }
 
@@ -106,11 +119,15 @@ export const serve = async (options: ServeOptions = {}): Promise<MeshServer> => 
   const join = (options.join ?? []).map(checkPeerUrl)
   if (options.peerUrl !== undefined) checkPeerUrl(options.peerUrl)
   const actors = Object.entries(options.actors ?? {})
+  const backbone =
+    options.node?.backbone ??
+    (options.backboneUrl === undefined ? undefined : (await import('@mesh/redis')).redisBackbone(options.backboneUrl))
   const persistence =
     options.dataDir === undefined ? undefined : await LevelStorage.open({ dir: options.dataDir, fsync: options.fsync })
   const node = new MeshNode({
     persistence,
     ...options.node,
+    backbone,
     capabilities: options.node?.capabilities ?? actors.map(([capability]) => capability),
     name: options.name,
     onConflict: options.onConflict,

@@ -7,6 +7,8 @@
 // The node and its options, events and status.
 export { MeshNode } from './node/index.js'
 export type {
+  Backbone,
+  BackboneHost,
   ChangeEvent,
   ConflictEvent,
   MemberEvent,
@@ -14,6 +16,7 @@ export type {
   MeshLimits,
   MeshNodeOptions,
   PeerEvent,
+  UpdateSource,
 } from './node/index.js'
 export type { NodeStatus, PeerStatus, RoutingStatus, Metric, FeedMessage } from './observability/index.js'
 
@@ -35,7 +38,9 @@ export type {
   HistoryRelation,
   LinkRoomState,
   MergeReport,
+  EncodedUpdate,
   RoomHandle,
+  UpdateFormat,
 } from './replication/index.js'
 
 // Membership and discovery.

@@ -3,6 +3,7 @@ import type { Discovery, MembershipOptions } from '../membership/index.js'
 import { CONFLICT_POLICIES, type BackoffOptions, type ConflictPolicy } from '../replication/index.js'
 import type { CompactionOptions, StorageAdapter } from '../persistence/index.js'
 import type { Authenticate } from '../security/index.js'
+import type { Backbone } from './backbone.js'
 
 /** Limits with defaults; each guards the node against one kind of oversized input. */
 export interface MeshLimits {
@@ -118,6 +119,12 @@ export interface MeshNodeOptions {
   allowedOrigins?: readonly string[]
   /** Ways to find peers beyond `join`: `dnsDiscovery`, `multicastDiscovery` (see docs/membership.md). */
   discovery?: Discovery[]
+  /**
+   * A shared transport to the other nodes beside peer links, e.g. `redisBackbone(url)` from
+   * `@mesh/redis` (docs/backbone.md). With one, members it reports are not dialed (`maxPeers`
+   * defaults to 0).
+   */
+  backbone?: Backbone
   /**
    * Keeps every room in a storage adapter across restarts (docs/persistence.md): the node loads
    * its rooms before it serves or syncs (await {@link MeshNode.ready}), then appends every

@@ -2,6 +2,7 @@ import type * as Y from 'yjs'
 import type { Emitter } from '../common/index.js'
 import { LightPeer } from '../light-peers/index.js'
 import { PeerLink, YieldOrigin, type RoomHooks, type Rooms } from '../replication/index.js'
+import { BackboneOrigin } from './backbone-host.js'
 import type { MeshEvents } from './events.js'
 
 /** Most Yjs client ids kept with the node id they belong to (for commit authors). */
@@ -50,6 +51,7 @@ export class CommitOrigins {
       const peer = origin.peerId ?? 'unknown'
       return { origin: this.#authors(transaction) ?? peer, via: `peer:${peer}` }
     }
+    if (origin instanceof BackboneOrigin) return { origin: this.#authors(transaction) ?? 'unknown', via: 'backbone' }
     if (origin instanceof LightPeer) return { origin: `light:${origin.id}`, via: `light:${origin.id}` }
     return { origin: this.#authors(transaction) ?? 'unknown', via: 'unknown' }
   }

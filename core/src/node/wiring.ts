@@ -20,6 +20,8 @@ import { NodePersistence } from '../persistence/index.js'
 import { PubSub, Router } from '../routing/index.js'
 import { Admission } from '../security/index.js'
 import { DEFAULT_ROOM, EphemeralSweeper, MeshStore } from '../store/index.js'
+import { BackboneBridge } from './backbone-host.js'
+import { discoveryContext } from './discovery-context.js'
 import type { MeshEvents } from './events.js'
 import { makeLinkHost } from './link-host.js'
 import type { MeshLimits, MeshNodeOptions } from './options.js'
@@ -85,6 +87,8 @@ export class NodeParts {
   readonly pubsub: PubSub
   /** Set when the node keeps its rooms in storage. */
   readonly persistence: NodePersistence | undefined
+  /** The node's side of `options.backbone`, when one is set. */
+  readonly backbone: BackboneBridge | undefined
   #core: NodeCore
   #antiEntropy: ReturnType<typeof setInterval> | undefined
 
@@ -173,6 +177,7 @@ export class NodeParts {
       created: (room) => {
         parts.persistence?.attach(room)
         for (const link of parts.links.values()) link.startRoom(room)
+        parts.backbone?.created(room)
       },
       unloaded: (name) => {
         parts.persistence?.detach(name)
@@ -217,7 +222,8 @@ export class NodeParts {
       get closed() {
         return core.closed
       },
-      maxPeers: options.maxPeers ?? 8,
+      // On a backbone, members learned from it are not dialed unless asked: the backbone links them.
+      maxPeers: options.maxPeers ?? (options.backbone ? 0 : 8),
       get membership() {
         return parts.membership
       },
@@ -281,23 +287,14 @@ export class NodeParts {
       options.membership,
     )
     this.discovery = options.discovery ?? []
+    this.backbone = options.backbone && new BackboneBridge(core, this, options.backbone)
   }
 
   /** Starts what runs on its own: heartbeats, discovery, anti-entropy rounds. */
   start(antiEntropyMs: number): void {
     const core = this.#core
     this.membership.start()
-    const context = {
-      id: core.id,
-      url: () => core.url,
-      join: (urls: string[]) => {
-        if (core.closed) return
-        this.links.discovered(urls)
-        core.join(urls, { wait: false }).catch(() => {})
-      },
-      logger: core.logger,
-    }
-    for (const discovery of this.discovery) discovery.start(context)
+    for (const discovery of this.discovery) discovery.start(discoveryContext(core, this.links))
     this.#antiEntropy = setInterval(
       () =>
         this.guard('anti-entropy', () => {
@@ -313,6 +310,7 @@ export class NodeParts {
       antiEntropyMs,
     )
     unrefTimer(this.#antiEntropy)
+    this.backbone?.start(this.rooms.values())
   }
 
   /**
@@ -332,6 +330,8 @@ export class NodeParts {
     this.stopTimers()
     for (const room of this.rooms.values()) room.flush()
     this.membership.leave()
+    // After the leave record, which the backbone hands over as its last heartbeat.
+    await this.backbone?.close()
     this.links.leave('node is leaving')
     this.lights.close()
     await this.persistence?.close()

@@ -1,0 +1,6 @@
+export {
+  redisBackbone,
+  type RedisBackbone,
+  type RedisBackboneOptions,
+  type RedisBackboneStats,
+} from './redis-backbone.js'

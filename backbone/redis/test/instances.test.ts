@@ -1,0 +1,94 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { waitUntil } from '@mesh/core/testing'
+import { startRedis, type RedisServer } from '@mesh/redis/testing'
+import { backboneNodes, holds, ready, type BackboneNode } from './nodes.js'
+
+let redis: RedisServer
+const nodes = backboneNodes()
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+afterEach(() => nodes.closeAll())
+afterAll(() => redis.stop())
+
+/**
+ * A node on the backbone that can be made to die as Redis sees it: it connects as its own ACL
+ * user, and `kill()` disables that user and drops its connections, so it can never renew its
+ * heartbeat (the process keeps running, as a partitioned one would).
+ */
+const mortal = async (
+  name: string,
+  options: { heartbeatMs?: number } = {},
+): Promise<BackboneNode & { kill(): Promise<void> }> => {
+  const admin = redis.client()
+  const user = `u${Math.random().toString(36).slice(2, 10)}`
+  await admin.call('ACL', 'SETUSER', user, 'on', '>secret-pass', '~*', '&*', '+@all')
+  const url = redis.url.replace('redis://', `redis://${user}:secret-pass@`)
+  const started = nodes.start(url, { name, membership: { heartbeatMs: options.heartbeatMs ?? 100, deadAfterMs: 1000 } })
+  return {
+    ...started,
+    async kill() {
+      await admin.call('ACL', 'SETUSER', user, 'off')
+      await admin.call('CLIENT', 'KILL', 'USER', user)
+    },
+  }
+}
+
+describe('the instance manager', () => {
+  it('keeps heartbeats as keys with a TTL, and lists members from redis with no peer link', async () => {
+    nodes.fresh()
+    const [a, b] = [nodes.start(redis.url, { name: 'a' }), nodes.start(redis.url, { name: 'b' })]
+    await Promise.all([ready(a), ready(b)])
+    const client = redis.client()
+    const ttl = await client.pttl(`${nodes.prefix}:{m}:hb:${a.node.id}`)
+    expect(ttl).toBeGreaterThan(0)
+    expect(ttl).toBeLessThanOrEqual(1000)
+    await waitUntil('a lists b alive', () => a.node.members().some((m) => m.id === b.node.id && m.state === 'alive'))
+    expect(a.node.status().peers).toHaveLength(0)
+  })
+
+  it('cleans a dead node up exactly once while the live ones race to do it', async () => {
+    nodes.fresh()
+    const [a, b] = [nodes.start(redis.url, { name: 'a' }), nodes.start(redis.url, { name: 'b' })]
+    const ghost = await mortal('ghost')
+    await Promise.all([ready(a), ready(b), ready(ghost)])
+    await ghost.node.put('session:ghost', 'open', { ephemeral: true })
+    await Promise.all([holds(a, 'session:ghost', 'open'), holds(b, 'session:ghost', 'open')])
+    const client = redis.client()
+    await client.set(`${nodes.prefix}:{m}:lights:${ghost.node.id}`, JSON.stringify([{ id: 'light:1' }]))
+    await ghost.kill()
+    await waitUntil(
+      'the ghost is unregistered',
+      async () => (await client.zscore(`${nodes.prefix}:{m}:all`, ghost.node.id)) === null,
+      { timeoutMs: 10_000 },
+    )
+    // Both ran their rounds against the same dead node; more calls race the same lock.
+    const late = await Promise.all([a.backbone.clean(ghost.node.id), b.backbone.clean(ghost.node.id)])
+    expect(late).toEqual([false, false])
+    expect(a.backbone.stats.cleanups + b.backbone.stats.cleanups).toBe(1)
+    await Promise.all([holds(a, 'session:ghost', undefined), holds(b, 'session:ghost', undefined)])
+    expect(await client.exists(`${nodes.prefix}:{m}:lights:${ghost.node.id}`)).toBe(0)
+    await waitUntil(
+      'a sees the ghost dead',
+      () => a.node.members().find((m) => m.id === ghost.node.id)?.state === 'dead',
+    )
+  })
+
+  it('lets exactly one of many concurrent cleaners clean a dead node', async () => {
+    nodes.fresh()
+    // Slow heartbeats: their rounds stay out of the race the test runs itself.
+    const slow = { membership: { heartbeatMs: 60_000, deadAfterMs: 120_000 } }
+    const [a, b] = [nodes.start(redis.url, { name: 'a', ...slow }), nodes.start(redis.url, { name: 'b', ...slow })]
+    const ghost = await mortal('ghost', { heartbeatMs: 60_000 })
+    await Promise.all([ready(a), ready(b), ready(ghost)])
+    await ghost.kill()
+    const client = redis.client()
+    await client.del(`${nodes.prefix}:{m}:hb:${ghost.node.id}`)
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).backbone.clean(ghost.node.id)),
+    )
+    expect(results.filter(Boolean)).toHaveLength(1)
+    expect(a.backbone.stats.cleanups + b.backbone.stats.cleanups).toBe(1)
+  })
+})

@@ -1,0 +1,151 @@
+import type { Logger, Metrics } from '../common/index.js'
+import { lightMembers, parseGossip, type Membership } from '../membership/index.js'
+import { applyBackboneUpdate, missingFrom, PeerLink, type Room, type Rooms } from '../replication/index.js'
+import type { Backbone, BackboneHost, UpdateSource } from './backbone.js'
+
+/** What the bridge reads of the node. */
+interface BridgeCore {
+  readonly id: string
+  readonly name: string
+  readonly logger: Logger
+  readonly closed: boolean
+}
+
+/** The node's parts the bridge uses. */
+interface BridgeParts {
+  readonly rooms: Rooms
+  readonly membership: Membership
+  readonly counters: Metrics
+  guard(where: string, work: () => void): void
+}
+
+/** Transaction origin of updates read from the backbone: they are never handed back to it. */
+export class BackboneOrigin {
+  readonly kind = 'backbone'
+}
+
+type UpdateListener = (room: string, update: Uint8Array, source: UpdateSource) => void
+
+const LOCAL: UpdateSource = { kind: 'local' }
+
+/**
+ * The node's side of a backbone: it watches every room's doc for updates to hand over,
+ * applies what the backbone reads with a {@link BackboneOrigin}, and exposes membership.
+ */
+export class BackboneBridge {
+  readonly origin = new BackboneOrigin()
+  readonly host: BackboneHost
+  #parts: BridgeParts
+  #transport: Backbone
+  #logger: Logger
+  #roomListeners = new Set<(room: string) => void>()
+  #updateListeners = new Set<UpdateListener>()
+  #watched = new WeakSet<Room>()
+
+  constructor(core: BridgeCore, parts: BridgeParts, transport: Backbone) {
+    this.#parts = parts
+    this.#transport = transport
+    this.#logger = core.logger
+    const room = (name: string): Room | undefined => (core.closed ? undefined : parts.rooms.existing(name))
+    this.host = {
+      id: core.id,
+      name: core.name,
+      logger: core.logger,
+      get heartbeatMs() {
+        return parts.membership.heartbeatMs
+      },
+      get deadAfterMs() {
+        return parts.membership.deadAfterMs
+      },
+      get closed() {
+        return core.closed
+      },
+      rooms: () => (core.closed ? [] : parts.rooms.names()),
+      openRoom: (name) => {
+        if (!core.closed) parts.rooms.room(name)
+      },
+      onRoom: (listener) => this.#subscribe(this.#roomListeners, listener),
+      onUpdate: (listener) => this.#subscribe(this.#updateListeners, listener),
+      apply: (name, update, format) => {
+        if (core.closed) return
+        applyBackboneUpdate(parts.rooms.room(name), { update, format }, this.origin)
+      },
+      encodeState: (name) => {
+        const r = room(name)
+        if (!r) return undefined
+        parts.rooms.existingStore(name)?.flush()
+        return missingFrom(r, [])
+      },
+      missingFrom: (name, view) => {
+        const r = room(name)
+        if (!r) return undefined
+        parts.rooms.existingStore(name)?.flush()
+        return missingFrom(r, view)
+      },
+      pending: (name) => room(name)?.pending ?? false,
+      self: () => ({ ...parts.membership.self }),
+      receiveMembers: (records) => {
+        if (core.closed) return
+        const valid = records.flatMap((record) => {
+          try {
+            return parseGossip(JSON.stringify([record]))
+          } catch {
+            parts.counters.failed('backbone-member-record')
+            return []
+          }
+        })
+        parts.membership.receive(valid, Date.now())
+      },
+      removeEphemeral: (owner) => {
+        if (core.closed) return 0
+        let removed = 0
+        for (const name of parts.rooms.names()) {
+          removed += parts.rooms.storeOf(name).sweep(Date.now(), (o) => o === owner).length
+        }
+        return removed
+      },
+      lightMembers: () => {
+        const rooms = [...parts.rooms.values()]
+        return lightMembers(rooms).filter((m) => {
+          const r = typeof m.meta.room === 'string' ? parts.rooms.existing(m.meta.room) : undefined
+          return r?.ownedByLight(Number(m.id.slice('light:'.length))) ?? false
+        })
+      },
+      count: (where) => parts.counters.failed(where),
+    }
+  }
+
+  /** Watches the rooms that exist already, then starts the backbone. */
+  start(rooms: Iterable<Room>): void {
+    for (const room of rooms) this.created(room)
+    this.#transport.start(this.host)
+  }
+
+  /** Closes the backbone (after the node's last writes and its leave record); a failure is logged. */
+  async close(): Promise<void> {
+    try {
+      await this.#transport.close()
+    } catch (error) {
+      this.#logger.warn('backbone failed to close', { error: String(error) })
+    }
+  }
+
+  #subscribe<T>(set: Set<T>, listener: T): () => void {
+    set.add(listener)
+    return () => set.delete(listener)
+  }
+
+  /** A room was created on this node: watch its updates and tell the backbone. */
+  created(room: Room): void {
+    if (this.#watched.has(room)) return
+    this.#watched.add(room)
+    room.doc.on('update', (update: Uint8Array, origin: unknown) => {
+      if (origin === this.origin || this.#updateListeners.size === 0) return
+      const source: UpdateSource = origin instanceof PeerLink ? { kind: 'peer', peer: origin.peerId ?? '' } : LOCAL
+      for (const listener of this.#updateListeners) {
+        this.#parts.guard('backbone-update', () => listener(room.name, update, source))
+      }
+    })
+    for (const listener of this.#roomListeners) this.#parts.guard('backbone-room', () => listener(room.name))
+  }
+}
