@@ -26,7 +26,15 @@ export { MAX_VALUE_DEPTH } from './common/index.js'
 export type { KeyChange, KeyMeta, KvEntry, MeshStore, PutOptions } from './store/index.js'
 
 // Errors, close codes, logging, JSON.
-export { checkPeerUrl, CloseCode, lineLogger, MeshConflictError, MeshError, silentLogger } from './common/index.js'
+export {
+  checkPeerUrl,
+  CloseCode,
+  errorText,
+  lineLogger,
+  MeshConflictError,
+  MeshError,
+  silentLogger,
+} from './common/index.js'
 export type { CloseCodeValue, ConflictingKey, JsonValue, LogFields, Logger, MeshErrorCode } from './common/index.js'
 
 // Replication: history, conflicts, the protocol version.

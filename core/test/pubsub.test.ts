@@ -138,6 +138,24 @@ describe('pub/sub across the mesh', () => {
     expect(sent(c.node, 'mesh_pubsub_delivered_total')).toBe(handlers[2]!.inbox.length + onC.inbox.length)
   })
 
+  it('a subscriber that throws a hostile value (its toString is no function) is logged; links and other subscribers go on', async () => {
+    const served = await chain()
+    const [a, b, c] = served as [ServedNode, ServedNode, ServedNode]
+    const got: JsonValue[] = []
+    b.node.subscribe('orders', (payload) => {
+      // A common validation style: throw a copy of the input, which a publisher controls.
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- what the test is about: apps throw plain objects
+      throw { ...(payload as object), reason: 'invalid order' }
+    })
+    b.node.subscribe('orders', (payload) => got.push(payload))
+    const onC: JsonValue[] = []
+    c.node.subscribe('orders', (payload) => onC.push(payload))
+    for (let i = 0; i < 3; i++) a.node.publish('orders', { toString: 0, n: i })
+    await waitUntil('c got every message', () => onC.length === 3, { subscribe: nodeEvents(c.node) })
+    expect(got).toHaveLength(3)
+    expect(b.node.status().peers.every((p) => p.link === 'open')).toBe(true)
+  })
+
   it('unsubscribe stops delivery, for a node handler and a light peer', async () => {
     const served = await chain()
     const [a, , c] = served as [ServedNode, ServedNode, ServedNode]

@@ -1,4 +1,4 @@
-import { MeshError, type JsonValue, type MeshNode } from '@mesh/core'
+import { MeshError, type JsonValue, type MeshNode, errorText } from '@mesh/core'
 import { CACHE_CAPABILITY, cacheActor, cacheKey, readCacheRecord, type BeginAnswer } from './cache-actor.js'
 import { declareCapability } from './capability.js'
 
@@ -104,7 +104,7 @@ export const cache = (node: MeshNode, options: CacheOptions): Cache => {
             node.cast({ capability: CACHE_CAPABILITY, id, payload: ended })
           } catch (error) {
             // The owner forgets the flight at its deadline anyway.
-            node.logger.debug('cache: could not end a flight', { id, error: String(error) })
+            node.logger.debug('cache: could not end a flight', { id, error: errorText(error) })
           }
         }
       }

@@ -1,4 +1,4 @@
-import { MeshError, type JsonValue, type MeshNode } from '@mesh/core'
+import { MeshError, type JsonValue, type MeshNode, errorText } from '@mesh/core'
 import { prefixView } from './prefix-view.js'
 
 const PREFIX = 'mesh.flag/'
@@ -121,7 +121,7 @@ export const flags = (node: MeshNode): Flags => {
         try {
           listener(change)
         } catch (error) {
-          node.logger.error('flag listener failed', { flag: name, error: String(error) })
+          node.logger.error('flag listener failed', { flag: name, error: errorText(error) })
         }
       }
     }

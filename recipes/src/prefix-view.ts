@@ -1,3 +1,4 @@
+import { errorText } from '@mesh/core'
 import type { JsonValue, KeyChange, MeshNode } from '@mesh/core'
 
 /** The keys of room `default` under one prefix, kept up to date from the node's change events. */
@@ -30,7 +31,7 @@ export const prefixView = (node: MeshNode, prefix: string): PrefixView => {
       try {
         listener(mine, event.origin)
       } catch (error) {
-        node.logger.error('recipe listener failed', { prefix, error: String(error) })
+        node.logger.error('recipe listener failed', { prefix, error: errorText(error) })
       }
     }
   })

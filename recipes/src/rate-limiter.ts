@@ -1,4 +1,4 @@
-import { MeshError, type JsonValue, type MeshNode } from '@mesh/core'
+import { MeshError, type JsonValue, type MeshNode, errorText } from '@mesh/core'
 
 /** How counters travel between nodes: `node` itself (pub/sub), or anything with the same two methods. */
 export interface MessageBus {
@@ -128,7 +128,7 @@ export const rateLimiter = (node: MeshNode, options: RateLimiterOptions): RateLi
         bus.publish(topic, { node: self, window, at: Date.now(), counts })
         stats.published++
       } catch (error) {
-        node.logger.warn('rate limiter: could not publish counters', { limiter: name, error: String(error) })
+        node.logger.warn('rate limiter: could not publish counters', { limiter: name, error: errorText(error) })
       }
     }
   }

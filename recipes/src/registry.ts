@@ -1,4 +1,4 @@
-import { MeshError, type JsonValue, type MeshNode, type MemberState } from '@mesh/core'
+import { MeshError, type JsonValue, type MeshNode, type MemberState, errorText } from '@mesh/core'
 import { prefixView, type PrefixView } from './prefix-view.js'
 
 const PREFIX = 'mesh.registry/'
@@ -105,7 +105,7 @@ export const registry = (node: MeshNode): Registry => {
       try {
         listener(instances)
       } catch (error) {
-        node.logger.error('registry watcher failed', { service, error: String(error) })
+        node.logger.error('registry watcher failed', { service, error: errorText(error) })
       }
     }
   }

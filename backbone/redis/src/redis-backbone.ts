@@ -1,3 +1,4 @@
+import { errorText } from '@mesh/core'
 import type { Backbone, BackboneHost } from '@mesh/core'
 import { Redis, type RedisOptions } from 'ioredis'
 import { readEntries } from './entries.js'
@@ -147,7 +148,7 @@ class RedisStreamsBackbone implements RedisBackbone {
       ['reader', reader],
     ] as const) {
       redis.on('error', (error: unknown) => {
-        if (!this.#closed) host.logger.debug('redis connection error', { connection: name, error: String(error) })
+        if (!this.#closed) host.logger.debug('redis connection error', { connection: name, error: errorText(error) })
       })
       redis.on('close', () => {
         if (this.#closed) return
@@ -218,7 +219,7 @@ class RedisStreamsBackbone implements RedisBackbone {
       await this.settled()
       if (this.connected) await this.#instances?.renew()
     } catch (error) {
-      host.logger.warn('backbone could not hand over its last writes', { error: String(error) })
+      host.logger.warn('backbone could not hand over its last writes', { error: errorText(error) })
     }
     this.#closed = true
     this.#wake()
@@ -256,7 +257,7 @@ class RedisStreamsBackbone implements RedisBackbone {
         failures = 0
       } catch (error) {
         if (this.#stopped()) break
-        host.logger.warn('backbone read failed; rooms resync once redis answers', { error: String(error) })
+        host.logger.warn('backbone read failed; rooms resync once redis answers', { error: errorText(error) })
         logs.lost()
         this.#registryStale = true
         await this.#sleep(backoff(failures++))
@@ -335,7 +336,7 @@ class RedisStreamsBackbone implements RedisBackbone {
       host.openRoom(name)
     } catch (error) {
       host.count('backbone-room-refused')
-      host.logger.warn('refused a room announced on the backbone', { room: name.slice(0, 40), error: String(error) })
+      host.logger.warn('refused a room announced on the backbone', { room: name.slice(0, 40), error: errorText(error) })
     }
   }
 
@@ -382,7 +383,7 @@ class RedisStreamsBackbone implements RedisBackbone {
   #guard(where: string, work: () => Promise<unknown>): void {
     work().catch((error: unknown) => {
       if (this.#closed) return
-      this.#host?.logger.warn(`backbone ${where} failed`, { error: String(error) })
+      this.#host?.logger.warn(`backbone ${where} failed`, { error: errorText(error) })
     })
   }
 }

@@ -1,3 +1,4 @@
+import { errorText } from '@mesh/core'
 import type { BackboneHost, EncodedUpdate } from '@mesh/core'
 import type { Redis } from 'ioredis'
 import {
@@ -165,7 +166,7 @@ export class RoomLogs {
             log.synced = false
             this.#host.logger.warn('backbone publish failed; the room resyncs on reconnect', {
               room,
-              error: String(error),
+              error: errorText(error),
             })
           }),
         )
@@ -298,7 +299,7 @@ export class RoomLogs {
     this.#host.logger.warn('skipped a backbone log entry that cannot be applied', {
       room,
       id,
-      error: error instanceof PoisonEntry ? error.message : String(error),
+      error: error instanceof PoisonEntry ? error.message : errorText(error),
     })
   }
 
@@ -336,7 +337,7 @@ export class RoomLogs {
     this.#track(
       work
         .catch((error: unknown) => {
-          this.#host.logger.warn('backbone snapshot failed', { room, error: String(error) })
+          this.#host.logger.warn('backbone snapshot failed', { room, error: errorText(error) })
         })
         .finally(() => {
           log.snapshotting = false

@@ -55,3 +55,17 @@ export class MeshConflictError extends MeshError {
     this.keys = options.keys
   }
 }
+
+/**
+ * Text of anything thrown, for a log line (with `stack`, an Error's stack). Never throws
+ * itself: a handler may throw any value, and one built from hostile input (`{ toString: 0 }`)
+ * makes `String(value)` throw.
+ */
+export const errorText = (error: unknown, options: { stack?: boolean } = {}): string => {
+  try {
+    const stack = options.stack ? (error as { stack?: unknown } | null | undefined)?.stack : undefined
+    return typeof stack === 'string' ? stack : String(error)
+  } catch {
+    return Object.prototype.toString.call(error)
+  }
+}

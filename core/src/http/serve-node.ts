@@ -1,7 +1,7 @@
 import type { RequestListener, Server } from 'node:http'
 import type { MeshNode } from '../node/index.js'
 import { attachToServer, type AttachOptions } from './attach-to-server.js'
-import { checkPeerUrl } from '../common/index.js'
+import { checkPeerUrl, errorText } from '../common/index.js'
 import { createNodeHandler, type MeshHttpOptions, type NodeHandler } from './node-handler.js'
 
 /** How long Mesh sockets get to finish their close handshake after the node left, before they are cut. */
@@ -75,7 +75,7 @@ export const serveNode = (node: MeshNode, server: Server | undefined, options: S
   const startJoin = (): void => {
     node.join(join, { timeoutMs: options.joinTimeoutMs ?? 5000 }).catch((error: unknown) => {
       // Unreachable peers must not stop the app: the node keeps retrying in the background.
-      if (!node.closed) node.logger.warn('peers unreachable, retrying in the background', { error: String(error) })
+      if (!node.closed) node.logger.warn('peers unreachable, retrying in the background', { error: errorText(error) })
     })
   }
   // Registered after attachToServer's advertiser, so the URL is set before the join announces it.

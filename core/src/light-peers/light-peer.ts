@@ -2,7 +2,7 @@ import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } fr
 import { readAwarenessEntries, writeAwarenessEntries, type AwarenessEntry } from '../replication/index.js'
 import * as Y from 'yjs'
 import { refuseLightUpdate } from './internal-writes.js'
-import { CloseCode } from '../common/index.js'
+import { CloseCode, errorText } from '../common/index.js'
 import type { Logger } from '../common/index.js'
 import { receiveFrame, type FrameRules } from '../security/index.js'
 import { checkUpdate } from '../replication/index.js'
@@ -133,7 +133,7 @@ export class LightPeer implements Connection, LightSink {
       this.#host.metrics.lightFramesOut++
       this.#host.metrics.lightBytesOut += frame.length
     } catch (error) {
-      this.#host.logger.debug('light peer send failed', { peer: this.id, error: String(error) })
+      this.#host.logger.debug('light peer send failed', { peer: this.id, error: errorText(error) })
       this.fail(CloseCode.goingAway, 'send failed')
     }
   }

@@ -1,6 +1,6 @@
 import dgram from 'node:dgram'
 import { lookup } from 'node:dns/promises'
-import { MeshError, unrefTimer } from '../common/index.js'
+import { MeshError, unrefTimer, errorText } from '../common/index.js'
 import type { Logger } from '../common/index.js'
 
 /** What a discovery mechanism gets from the node it runs for. */
@@ -43,7 +43,7 @@ export const dnsDiscovery = (options: {
         resolve(options.hostname).then(
           (addresses) => context.join(addresses.map((a) => peerUrl(a, options.port))),
           (error: unknown) =>
-            context.logger.warn('DNS discovery failed', { hostname: options.hostname, error: String(error) }),
+            context.logger.warn('DNS discovery failed', { hostname: options.hostname, error: errorText(error) }),
         )
       void run()
       timer = setInterval(() => void run(), options.intervalMs ?? 5000)
@@ -98,7 +98,7 @@ export const multicastDiscovery = (
           s.setMulticastTTL(1)
           s.setMulticastLoopback(true)
         } catch (error) {
-          context.logger.warn('multicast discovery unavailable', { group, error: String(error) })
+          context.logger.warn('multicast discovery unavailable', { group, error: errorText(error) })
           return
         }
         const announce = () => {

@@ -1,3 +1,4 @@
+import { errorText } from '../common/index.js'
 import type { Logger, Metrics } from '../common/index.js'
 import { lightMembers, parseGossip, type Membership } from '../membership/index.js'
 import { applyBackboneUpdate, missingFrom, PeerLink, type Room, type Rooms } from '../replication/index.js'
@@ -126,7 +127,7 @@ export class BackboneBridge {
     try {
       await this.#transport.close()
     } catch (error) {
-      this.#logger.warn('backbone failed to close', { error: String(error) })
+      this.#logger.warn('backbone failed to close', { error: errorText(error) })
     }
   }
 

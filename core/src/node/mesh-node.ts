@@ -1,4 +1,4 @@
-import { silentLogger, toJsonValue } from '../common/index.js'
+import { silentLogger, toJsonValue, errorText } from '../common/index.js'
 import type { Connection, JsonValue, Logger, MeshConflictError, MeshSocket } from '../common/index.js'
 import { capabilityList, lightMembers, type Member } from '../membership/index.js'
 import { nodeMetrics, nodeStatus, type Metric, type NodeStatus } from '../observability/index.js'
@@ -59,7 +59,7 @@ export class MeshNode {
     this.#ready = persistence.load().then(() => {
       if (!this.#closed) start()
     })
-    this.#ready.catch((error: unknown) => this.logger.error('could not load from storage', { error: String(error) }))
+    this.#ready.catch((error: unknown) => this.logger.error('could not load from storage', { error: errorText(error) }))
   }
 
   /**

@@ -1,4 +1,4 @@
-import { Emitter, MeshError, Metrics, Progress, type Logger, unrefTimer } from '../common/index.js'
+import { Emitter, MeshError, Metrics, Progress, type Logger, unrefTimer, errorText } from '../common/index.js'
 import { LightPeers } from '../light-peers/index.js'
 import { MemberReactions, Membership, type Discovery } from '../membership/index.js'
 import { InspectorFeed, INSPECT_ROOM, type FeedSource, type NodeView } from '../observability/index.js'
@@ -100,7 +100,7 @@ export class NodeParts {
     const logger = core.logger
     this.log = new CommitLog(options.historyLimit ?? 1000)
     const emitter = (this.emitter = new Emitter((error, event) =>
-      logger.error('event listener failed', { event, error: String(error) }),
+      logger.error('event listener failed', { event, error: errorText(error) }),
     ))
     const secrets = resolveSecrets(options.secret)
     const progress = this.progress
@@ -373,10 +373,7 @@ export class NodeParts {
       work()
     } catch (error) {
       this.counters.failed(where)
-      this.#core.logger.error('internal error caught', {
-        where,
-        error: String((error as { stack?: unknown } | null | undefined)?.stack ?? error),
-      })
+      this.#core.logger.error('internal error caught', { where, error: errorText(error, { stack: true }) })
     }
   }
 

@@ -1,5 +1,5 @@
 import type * as Y from 'yjs'
-import { CloseCode, type Connection, type Logger, type MeshSocket } from '../common/index.js'
+import { CloseCode, type Connection, type Logger, type MeshSocket, errorText } from '../common/index.js'
 import { RoomPersistence, type CompactionOptions, type PersistenceCounters } from './room-persistence.js'
 import type { StorageAdapter, StorageStats } from './storage-adapter.js'
 
@@ -128,7 +128,7 @@ export class NodePersistence {
       await Promise.all([...this.#rooms.values()].map((room) => room.close()))
       await this.#adapter.close()
     } catch (error) {
-      this.#host.logger.error('could not close storage', { error: String(error) })
+      this.#host.logger.error('could not close storage', { error: errorText(error) })
     }
   }
 }

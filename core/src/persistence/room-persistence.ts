@@ -1,5 +1,5 @@
 import * as Y from 'yjs'
-import { MeshError, unrefTimer, type Logger } from '../common/index.js'
+import { MeshError, unrefTimer, type Logger, errorText } from '../common/index.js'
 import type { StorageAdapter } from './storage-adapter.js'
 
 /** Counters every room's persistence adds to (one set per node). */
@@ -87,7 +87,7 @@ export class RoomPersistence {
     this.#last = appended
     appended.catch((error: unknown) => {
       counters.appendFailures++
-      this.#logger.error('could not store an update', { room: this.name, error: String(error) })
+      this.#logger.error('could not store an update', { room: this.name, error: errorText(error) })
     })
     this.#maybeCompact()
   }
@@ -173,7 +173,7 @@ export class RoomPersistence {
       this.#logger.warn('compaction failed; the log is kept and compaction retried', {
         room: this.name,
         retryInMs: delay,
-        error: String(error),
+        error: errorText(error),
       })
       if (!this.#closed) {
         this.#retry = setTimeout(() => {

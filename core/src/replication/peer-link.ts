@@ -8,6 +8,7 @@ import {
   SOCKET_OPEN,
   TickCork,
   unrefTimer,
+  errorText,
 } from '../common/index.js'
 import type { Connection, Logger, MeshConflictError, MeshSocket, Metrics } from '../common/index.js'
 import { receiveFrame, type FrameRules } from '../security/index.js'
@@ -171,7 +172,7 @@ export class PeerLink implements Connection, PeerSink {
       this.#host.metrics.peerFramesOut++
       this.#host.metrics.peerBytesOut += frame.length
     } catch (error) {
-      this.#host.logger.warn('peer send failed', { peer: this.peerId, error: String(error) })
+      this.#host.logger.warn('peer send failed', { peer: this.peerId, error: errorText(error) })
       this.fail(CloseCode.goingAway, 'send failed')
     }
   }

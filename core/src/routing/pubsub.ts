@@ -1,4 +1,4 @@
-import { MeshError, toJsonValue, type JsonValue, type Logger, type Metrics } from '../common/index.js'
+import { MeshError, toJsonValue, type JsonValue, type Logger, type Metrics, errorText } from '../common/index.js'
 import { encodeLight, encodePeer, type PublishMessage } from '../replication/index.js'
 import { SeenIds } from './seen-ids.js'
 import { topicProblem } from './topic-rules.js'
@@ -201,7 +201,7 @@ export class PubSub {
           handler(own, message)
         } catch (error) {
           this.#host.metrics.failed('subscriber')
-          this.#host.logger.error('subscriber failed', { topic, error: String(error) })
+          this.#host.logger.error('subscriber failed', { topic, error: errorText(error) })
         }
       }
     }

@@ -1,5 +1,5 @@
 import type { AuthDecision, TopicGrant } from './auth.js'
-import { CloseCode } from '../common/index.js'
+import { CloseCode, errorText } from '../common/index.js'
 import type { Logger } from '../common/index.js'
 import type { Metrics } from '../common/index.js'
 import type { Connection, MeshSocket } from '../common/index.js'
@@ -58,7 +58,7 @@ export class PendingConnection implements Connection {
         this.#heldBytes = 0
       },
       (error: unknown) => {
-        options.logger.error('authenticate hook failed', { error: String(error) })
+        options.logger.error('authenticate hook failed', { error: errorText(error) })
         this.#fail(CloseCode.unauthorized, 'authentication failed')
       },
     )

@@ -1,4 +1,4 @@
-import { unrefTimer } from '../common/index.js'
+import { unrefTimer, errorText } from '../common/index.js'
 import type { MeshNode } from '../node/index.js'
 
 /** Options of {@link waitUntil}. */
@@ -17,7 +17,7 @@ export interface WaitOptions {
 /** Values `waitUntil` keeps waiting through. */
 type Falsy = false | 0 | '' | null | undefined
 
-const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+const describeError = (error: unknown): string => (error instanceof Error ? error.message : errorText(error))
 
 /**
  * Resolves with the first truthy result of `check`, re-checking whenever `subscribe` wakes it
