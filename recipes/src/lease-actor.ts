@@ -20,6 +20,9 @@ export const LEASE_CAPABILITY = 'mesh.lease'
 export const TOKEN_BLOCK = 1000
 
 /** How long a grant waits for the peers to hold a new token reservation. */
+/** Longest a fresh lease owner waits for its links to sync before its first answer. */
+const SYNC_TIMEOUT_MS = 5_000
+
 const REPLICATE_TIMEOUT_MS = 2000
 
 /** The store key of a lease's state. */
@@ -107,6 +110,12 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
   let confirmed = issued
 
   const answer = (ok: boolean): LeaseAnswer => ({ ok, ...state })
+  /**
+   * A node that just joined, or just came back, may own the lease's shard before the store
+   * reached it: granting from that store would issue tokens again. The first call waits until
+   * every link synced (or SYNC_TIMEOUT_MS), then reads the stored mark like any call.
+   */
+  let synced: Promise<void> | undefined
 
   /** Frees the lease when its holder expired or its node is gone. */
   const expire = (now: number): void => {
@@ -151,6 +160,8 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
   return {
     async call(payload) {
       const request = parseRequest(payload)
+      synced ??= node.syncUp({ timeoutMs: SYNC_TIMEOUT_MS }).catch(() => undefined)
+      await synced
       const now = Date.now()
       // Another owner (during a move or a partition) may have issued tokens this one has not.
       const seen = readRecord(node, name)
