@@ -22,8 +22,9 @@ export interface ClaimOptions {
 
 /**
  * Claims `itemId` of `queue` for this node, so that one node does the work: a lease named
- * `claim:<queue>:<itemId>` whose holder is the node itself, so claiming again from the same
- * node is idempotent (same token) and the claim is freed when the node dies or leaves.
+ * `claim:<length of queue>:<queue>:<itemId>` (so no two queue/item pairs share a name) whose
+ * holder is the node itself, so claiming again from the same node is idempotent (same token)
+ * and the claim is freed when the node dies or leaves.
  *
  * @example
  * const c = await claim(node, 'emails', 'msg-42')
@@ -35,7 +36,10 @@ export const claim = async (
   itemId: string,
   options: ClaimOptions = {},
 ): Promise<ClaimResult> => {
-  const l = lease(node, `claim:${queue}:${itemId}`, { ...options, holderId: `claim/${node.id}` })
+  const l = lease(node, `claim:${String(queue.length)}:${queue}:${itemId}`, {
+    ...options,
+    holderId: `claim/${node.id}`,
+  })
   const grant = await l.acquire()
   if (grant) return { claimed: true, token: grant.token, release: () => l.release() }
   return { claimed: false, holder: await l.holder() }

@@ -94,6 +94,8 @@ export const lease = (node: MeshNode, name: string, options: LeaseOptions = {}):
   enableLeases(node)
   const holderId = options.holderId ?? `${node.id}/${randomId()}`
   let grant: LeaseGrant | undefined
+  /** The acquire on its way, if any. */
+  let acquiring: Promise<LeaseAnswer> | undefined
 
   const ask = (payload: Record<string, string | number | null>) =>
     node.call<LeaseAnswer>({ capability: LEASE_CAPABILITY, id: name, payload, timeoutMs })
@@ -103,9 +105,15 @@ export const lease = (node: MeshNode, name: string, options: LeaseOptions = {}):
     holderId,
     async acquire() {
       const sent = Date.now()
-      const reply = await ask({ op: 'acquire', holder: holderId, node: node.id, ttlMs: ttlMs ?? null })
-      grant = reply.ok ? { token: reply.token, validUntil: ttlMs === undefined ? Infinity : sent + ttlMs } : undefined
-      return grant
+      const asked = ask({ op: 'acquire', holder: holderId, node: node.id, ttlMs: ttlMs ?? null })
+      acquiring = asked
+      try {
+        const reply = await asked
+        grant = reply.ok ? { token: reply.token, validUntil: ttlMs === undefined ? Infinity : sent + ttlMs } : undefined
+        return grant
+      } finally {
+        if (acquiring === asked) acquiring = undefined
+      }
     },
     async renew() {
       const before = grant
@@ -119,6 +127,8 @@ export const lease = (node: MeshNode, name: string, options: LeaseOptions = {}):
       return reply.ok
     },
     async release() {
+      // An acquire on its way may still grant: release what it gets, not nothing.
+      if (acquiring) await acquiring.catch(() => undefined)
       if (!grant) return
       const { token } = grant
       grant = undefined

@@ -1,3 +1,4 @@
+import type { MeshNode } from '@mesh/core'
 import { LEASE_CAPABILITY, lease, TOKEN_BLOCK, claim } from '@mesh/recipes'
 import { waitUntil } from '@mesh/core/testing'
 import * as prng from 'lib0/prng'
@@ -106,6 +107,22 @@ describe('lease', () => {
     if (again.claimed) await again.release()
     const other = nodes[(winner + 1) % 3]!
     expect(await claim(other, 'emails', 'msg-1')).toMatchObject({ claimed: true })
+  })
+
+  it('a release while an acquire is on its way releases what the acquire gets; queue and item never share a name', async () => {
+    const nodes = await startCluster(2)
+    for (const node of nodes) lease(node, 'warm-up')
+    await allDeclare(nodes, LEASE_CAPABILITY)
+    const [a, b] = nodes as [MeshNode, MeshNode]
+    const mine = lease(a, 'raced')
+    const acquiring = mine.acquire()
+    await mine.release()
+    await acquiring
+    expect(await lease(b, 'raced').acquire()).toBeDefined()
+    expect(mine.grant).toBeUndefined()
+    // 'emails:eu' / '7' and 'emails' / 'eu:7' are two items.
+    expect(await claim(a, 'emails:eu', '7')).toMatchObject({ claimed: true })
+    expect(await claim(b, 'emails', 'eu:7')).toMatchObject({ claimed: true })
   })
 
   it('works on a single node without peers', async () => {
