@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { MeshError, type JsonValue, type MeshNode, errorText } from '@mesh/core'
 
 /** How counters travel between nodes: `node` itself (pub/sub), or anything with the same two methods. */
@@ -63,6 +64,8 @@ interface CounterMessage {
   window: number
   at: number
   counts: Record<string, number>
+  /** Set by a limiter that just started: every node answers with all the counts it knows. */
+  ask?: true
 }
 
 const parseMessage = (raw: JsonValue): CounterMessage | undefined => {
@@ -70,7 +73,9 @@ const parseMessage = (raw: JsonValue): CounterMessage | undefined => {
   const { node, window, at, counts } = raw
   if (typeof node !== 'string' || !Number.isSafeInteger(window) || typeof at !== 'number') return undefined
   if (typeof counts !== 'object' || counts === null || Array.isArray(counts)) return undefined
-  return { node, window: window as number, at, counts: counts as Record<string, number> }
+  const message: CounterMessage = { node, window: window as number, at, counts: counts as Record<string, number> }
+  if (raw.ask === true) message.ask = true
+  return message
 }
 
 /**
@@ -95,13 +100,17 @@ export const rateLimiter = (node: MeshNode, options: RateLimiterOptions): RateLi
     }
   }
   const topic = `mesh.ratelimit/${name}`
-  const self = node.id
+  // One counter per limiter instance, not per node id: a node restarted with the same id
+  // must add to what its previous life took, not hide behind it (counts merge by max).
+  const self = `${node.id}/${randomUUID()}`
   /** Counts by window: the current one and, from nodes whose clock runs ahead, the next. */
   const windows = new Map<number, WindowCounts>()
   /** Keys whose own count changed since the last publication, by window. */
   let dirty = new Map<number, Set<string>>()
   let timer: ReturnType<typeof setTimeout> | undefined
   let closed = false
+  /** A peer came up or a limiter started: send every count of the current window, once. */
+  let resendAll = false
   const stats: RateLimiterStats = { published: 0, received: 0, maxTransitMs: 0 }
 
   const countsOf = (window: number): WindowCounts => {
@@ -114,22 +123,44 @@ export const rateLimiter = (node: MeshNode, options: RateLimiterOptions): RateLi
     return counts
   }
 
+  const send = (message: CounterMessage): void => {
+    try {
+      bus.publish(topic, { ...message })
+      stats.published++
+    } catch (error) {
+      node.logger.warn('rate limiter: could not publish counters', { limiter: name, error: errorText(error) })
+    }
+  }
+
+  /** Every count this node knows of the current window, its own and the others', one message per counter. */
+  const sendAll = (window: number): void => {
+    const byNode = new Map<string, Record<string, number>>()
+    for (const [key, perNode] of windows.get(window) ?? []) {
+      for (const [id, value] of perNode) {
+        let counts = byNode.get(id)
+        if (!counts) byNode.set(id, (counts = {}))
+        counts[key] = value
+      }
+    }
+    for (const [id, counts] of byNode) send({ node: id, window, at: Date.now(), counts })
+  }
+
   const publish = (): void => {
     timer = undefined
     const batches = dirty
     dirty = new Map()
     const current = Math.floor(Date.now() / windowMs)
+    if (resendAll) {
+      resendAll = false
+      sendAll(current)
+      batches.delete(current)
+    }
     for (const [window, keys] of batches) {
       if (window < current) continue
       const counts: Record<string, number> = {}
       const perKey = windows.get(window)
       for (const key of keys) counts[key] = perKey?.get(key)?.get(self) ?? 0
-      try {
-        bus.publish(topic, { node: self, window, at: Date.now(), counts })
-        stats.published++
-      } catch (error) {
-        node.logger.warn('rate limiter: could not publish counters', { limiter: name, error: errorText(error) })
-      }
+      send({ node: self, window, at: Date.now(), counts })
     }
   }
 
@@ -139,26 +170,27 @@ export const rateLimiter = (node: MeshNode, options: RateLimiterOptions): RateLi
     timer.unref()
   }
 
-  // Counts published while a link was down never arrived: send this window's own counts again
-  // to a peer that comes (back) up. Merged by max, a repeat changes nothing.
-  const offPeer = node.on('peer:up', () => {
-    const window = Math.floor(Date.now() / windowMs)
-    const counts = windows.get(window)
-    if (!counts) return
-    let keys = dirty.get(window)
-    if (!keys) dirty.set(window, (keys = new Set()))
-    for (const [key, perNode] of counts) if (perNode.has(self)) keys.add(key)
+  // Counts published while a link was down never arrived, and a node that (re)started knows
+  // none: a peer that comes (back) up, or a limiter that asks, gets every count of the window
+  // this node knows, its own and the others' (a replaced node's too). Merged by max, a repeat
+  // changes nothing; asks are coalesced into one resend per `syncMs`.
+  const wantAll = (): void => {
+    resendAll = true
     schedule()
-  })
+  }
+  const offPeer = node.on('peer:up', wantAll)
 
   const off = bus.subscribe(topic, (payload) => {
     const message = parseMessage(payload)
     if (!message || message.node === self) return
+    if (message.ask) wantAll()
     const current = Math.floor(Date.now() / windowMs)
     // Old windows are over; a window beyond the next one is a bad clock or a hostile peer.
     if (message.window < current || message.window > current + 1) return
     stats.received++
-    stats.maxTransitMs = Math.max(stats.maxTransitMs, Date.now() - message.at)
+    // A sender's clock (or a hostile one) may say anything: only a plausible transit counts.
+    const transit = Date.now() - message.at
+    if (transit >= 0 && transit <= windowMs) stats.maxTransitMs = Math.max(stats.maxTransitMs, transit)
     const counts = countsOf(message.window)
     for (const [key, value] of Object.entries(message.counts)) {
       if (!Number.isSafeInteger(value) || value <= 0) continue
@@ -167,6 +199,8 @@ export const rateLimiter = (node: MeshNode, options: RateLimiterOptions): RateLi
       if (value > (perNode.get(message.node) ?? 0)) perNode.set(message.node, value)
     }
   })
+
+  send({ node: self, window: Math.floor(Date.now() / windowMs), at: Date.now(), counts: {}, ask: true })
 
   return {
     take(key, n = 1) {

@@ -83,6 +83,32 @@ describe('rateLimiter', () => {
     expect(lb!.take('k')).toMatchObject({ allowed: false, remaining: 0 })
   })
 
+  it('a node restarted with the same id, or replaced, mid-window buys no fresh limit', async () => {
+    // An hour-long window: the test never straddles two.
+    const options = { name: 'api', limit: 10, windowMs: 3_600_000 }
+    const [a] = await startCluster(1)
+    const first = await startNode({ name: 'b', id: 'node-b' })
+    await first.node.join([a!.url])
+    const ra = rateLimiter(a!, options)
+    const rb = rateLimiter(first.node, options)
+    let admitted = 0
+    for (let i = 0; i < 10; i++) if (rb.take('k').allowed) admitted++
+    await waitUntil("a heard of b's counts", () => ra.stats().received > 0)
+    rb.close()
+    await first.close()
+    for (const id of ['node-b', 'node-c']) {
+      const again = await startNode({ name: id, id })
+      await again.node.join([a!.url])
+      const r = rateLimiter(again.node, options)
+      await waitUntil(`${id} learned the window's counts`, () => r.stats().received > 0)
+      for (let i = 0; i < 10; i++) if (r.take('k').allowed) admitted++
+      r.close()
+      await again.close()
+    }
+    expect(admitted).toBe(10)
+    expect(ra.take('k').allowed).toBe(false)
+  })
+
   it('takes any bus with publish and subscribe (here an in-process fake), and ignores malformed counters', () => {
     const handlers = new Set<(payload: JsonValue) => void>()
     const bus: MessageBus = {
