@@ -1,16 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { waitUntil } from '@mesh/core/testing'
-import { startRedis, type RedisServer } from '@mesh/redis/testing'
-import { backboneNodes, holds, ready } from './nodes.js'
+import { withTestRedis, holds, ready } from './nodes.js'
 
-let redis: RedisServer
-const nodes = backboneNodes()
-
-beforeAll(async () => {
-  redis = await startRedis()
-})
-afterEach(() => nodes.closeAll())
-afterAll(() => redis.stop())
+const { nodes, redis } = withTestRedis()
 
 describe('bounded room logs', () => {
   it('keeps a room log bounded in bytes under constant writes, trimming only what a stored snapshot covers', async () => {

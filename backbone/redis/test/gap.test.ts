@@ -1,17 +1,9 @@
 import { createServer, connect, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { startRedis, type RedisServer } from '@mesh/redis/testing'
-import { backboneNodes, holds, ready } from './nodes.js'
+import { describe, expect, it } from 'vitest'
+import { withTestRedis, holds, ready } from './nodes.js'
 
-let redis: RedisServer
-const nodes = backboneNodes()
-
-beforeAll(async () => {
-  redis = await startRedis()
-})
-afterEach(() => nodes.closeAll())
-afterAll(() => redis.stop())
+const { nodes, redis } = withTestRedis()
 
 /**
  * A TCP proxy to Redis that can hold what Redis sends back (TCP stalls, nothing is lost):

@@ -1,16 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { waitUntil } from '@mesh/core/testing'
-import { startRedis, type RedisServer } from '@mesh/redis/testing'
-import { backboneNodes, holds, ready, type BackboneNode } from './nodes.js'
+import { withTestRedis, holds, ready, type BackboneNode } from './nodes.js'
 
-let redis: RedisServer
-const nodes = backboneNodes()
-
-beforeAll(async () => {
-  redis = await startRedis()
-})
-afterEach(() => nodes.closeAll())
-afterAll(() => redis.stop())
+const { nodes, redis } = withTestRedis()
 
 /**
  * A node on the backbone that can be made to die as Redis sees it: it connects as its own ACL

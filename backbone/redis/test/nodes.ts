@@ -2,6 +2,8 @@
 import { MeshNode, type MeshNodeOptions } from '@mesh/core'
 import { waitUntil } from '@mesh/core/testing'
 import { redisBackbone, type RedisBackbone, type RedisBackboneOptions } from '@mesh/redis'
+import { startRedis, type RedisServer } from '@mesh/redis/testing'
+import { afterAll, afterEach, beforeAll } from 'vitest'
 
 /** A node and its backbone. */
 export interface BackboneNode {
@@ -57,3 +59,36 @@ export const holds = (b: BackboneNode, key: string, value: unknown, timeoutMs = 
     () => JSON.stringify(b.node.get(key)) === JSON.stringify(value),
     { timeoutMs, subscribe: (wake) => b.node.on('change', wake) },
   )
+
+/**
+ * One test redis-server for the file (started before its tests, stopped after them) and the
+ * nodes on it, closed after each test. `redis` stands for the server once it runs.
+ */
+export const withTestRedis = (): { nodes: ReturnType<typeof backboneNodes>; redis: RedisServer } => {
+  const nodes = backboneNodes()
+  let server: RedisServer | undefined
+  const current = (): RedisServer => {
+    if (!server) throw new Error('the test redis-server has not started')
+    return server
+  }
+  beforeAll(async () => {
+    server = await startRedis()
+  })
+  afterEach(() => nodes.closeAll())
+  afterAll(() => server?.stop())
+  const redis: RedisServer = {
+    get url() {
+      return current().url
+    },
+    get port() {
+      return current().port
+    },
+    get running() {
+      return current().running
+    },
+    client: () => current().client(),
+    stop: (options) => current().stop(options),
+    start: () => current().start(),
+  }
+  return { nodes, redis }
+}

@@ -1,17 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { waitUntil } from '@mesh/core/testing'
 import { redisBackbone } from '@mesh/redis'
-import { backboneNodes, holds, ready } from './nodes.js'
-import { startRedis, type RedisServer } from '@mesh/redis/testing'
+import { withTestRedis, holds, ready } from './nodes.js'
 
-let redis: RedisServer
-const nodes = backboneNodes()
-
-beforeAll(async () => {
-  redis = await startRedis()
-})
-afterEach(() => nodes.closeAll())
-afterAll(() => redis.stop())
+const { nodes, redis } = withTestRedis()
 
 describe('the redis backbone carries rooms between nodes', () => {
   it('replicates a put to every node through one log entry', async () => {
