@@ -156,6 +156,9 @@ export class NodeParts {
       log: parts.log,
       hooks: {
         ...origins.roomHooks(emitter, () => parts.rooms),
+        duplicatesDropped: (count) => {
+          parts.counters.duplicatesDropped += count
+        },
         onConcurrent: (room, writes, origin) =>
           parts.guard('concurrent-writes', () => concurrent.handle(room, writes, origin)),
       },

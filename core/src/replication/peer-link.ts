@@ -13,15 +13,14 @@ import {
 import type { Connection, Logger, MeshConflictError, MeshSocket, Metrics } from '../common/index.js'
 import { receiveFrame, type FrameRules } from '../security/index.js'
 import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
-import type { HistoryRelation } from './compare.js'
 import { LinkHandshake, type HandshakeHost } from './link-handshake.js'
 import { decodePeer, encodePeer, type Hello, type PeerMessage } from './peer-messages.js'
 import { MessageType, type AnswerStatus, type CallMessage, type PublishMessage, type Resolution } from './protocol.js'
 import { FrameAssembler, PART_BYTES, pieceBytes, splitFrame } from './frame-parts.js'
 import type { PeerSink, Room } from './room.js'
-import { RoomSyncs, type LinkRoomState, type MergeReport } from './room-sync.js'
+import { RoomSyncs, type LinkRoomStatus, type MergeReport } from './room-sync.js'
 
-export type { LinkRoomState, MergeReport } from './room-sync.js'
+export type { LinkRoomState, LinkRoomStatus, MergeReport } from './room-sync.js'
 
 /** How long a peer may take to finish the handshake before its socket is closed. */
 const HANDSHAKE_TIMEOUT_MS = 10_000
@@ -286,6 +285,8 @@ export class PeerLink implements Connection, PeerSink {
         return this.#host.answer(message, this)
       case MessageType.publish:
         return this.#host.publish(message, this)
+      case MessageType.relays:
+        return this.#syncs.onRelays(message.room, message.peers, message.want)
     }
   }
   #onHello(hello: Hello): void {
@@ -323,7 +324,7 @@ export class PeerLink implements Connection, PeerSink {
   }
 
   /** Per-room sync state and history relation, for status reports. */
-  roomStates(): Record<string, { state: LinkRoomState; relation: HistoryRelation | null }> {
+  roomStates(): Record<string, LinkRoomStatus> {
     return this.#syncs.roomStates()
   }
 

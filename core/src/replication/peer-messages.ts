@@ -48,6 +48,7 @@ export type PeerMessage =
   | ({ type: typeof MessageType.call } & CallMessage)
   | { type: typeof MessageType.answer; callId: number; status: AnswerStatus; body: string }
   | ({ type: typeof MessageType.publish } & PublishMessage)
+  | { type: typeof MessageType.relays; room: string; peers: string[]; want: Uint8Array }
 
 /** Encoders for peer-link frames. */
 export const encodePeer = {
@@ -147,6 +148,15 @@ export const encodePeer = {
       encoding.writeVarUint(e, callId)
       encoding.writeVarUint(e, ANSWER_STATUSES.indexOf(status))
       encoding.writeVarString(e, body)
+    }),
+  /** `want`: the sender's state vector, when it lost a synced peer (relay-horizon.ts). */
+  relays: (room: string, peers: readonly string[], want: Uint8Array = new Uint8Array(0)) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.relays)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint(e, peers.length)
+      for (const peer of peers) encoding.writeVarString(e, peer)
+      encoding.writeVarUint8Array(e, want)
     }),
   publish: (m: PublishMessage) =>
     encodeFrame((e) => {
@@ -259,6 +269,16 @@ export const decodePeer = (bytes: Uint8Array): PeerMessage => {
         payload: decoding.readVarString(d),
       }
       break
+    case MessageType.relays: {
+      const room = decoding.readVarString(d)
+      const n = decoding.readVarUint(d)
+      // Each id takes at least one byte, so a count beyond the frame is a lie.
+      if (n > bytes.length) throw new Error('peer count exceeds frame size')
+      const peers: string[] = []
+      for (let i = 0; i < n; i++) peers.push(decoding.readVarString(d))
+      message = { type, room, peers, want: decoding.readVarUint8Array(d) }
+      break
+    }
     default:
       throw new Error(`unknown peer message type ${type}`)
   }

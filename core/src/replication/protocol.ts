@@ -49,8 +49,9 @@
  * | 30   | call      | `varUint(callId)`, `varString(capability)`, `varString(id)`, `varString(target node id)`, `varUint(flags)`: 1 cast (no answer), 2 relayed, `varUint(ms left)`, `varString(payload JSON)` |
  * | 31   | answer    | `varUint(callId)`, `varUint(status)`: 0 ok, 1 no_owner, 2 owner_lost, 3 timeout, 4 actor_failed, 5 moved, 6 unreachable, `varString(body)`: the answer's JSON, or the error message |
  * | 32   | publish   | `varString(origin node id)`, `varUint(seq)`, `varString(topic)`, `varString(payload JSON)`: a pub/sub message, flooded (see below) |
+ * | 33   | relays    | `varString(room)`, `varUint(n)`, n × `varString(node id)`, `varUint8Array(state vector)`: the peers the sender is synced with for the room (see below); the state vector is empty unless the sender just lost one of them |
  *
- * Conversation (version 2): the dialer sends `hello` with a fresh random nonce; the acceptor
+ * Conversation (since version 2): the dialer sends `hello` with a fresh random nonce; the acceptor
  * checks it and answers with its own `hello` and nonce, **without any proof**. The dialer
  * proves first: `prove` with `HMAC-SHA256(secret, "dialer" | dialer nonce | acceptor nonce |
  * dialer id | acceptor id)`, one per secret it holds, joined with `.` (rotation). The acceptor
@@ -73,6 +74,17 @@
  * one tick for a room travels in one frame and is applied in one transaction. A node relays
  * what it applies to every other link and light peer, except the one it came from; Yjs
  * drops updates it already has, so nothing that changes nothing is forwarded.
+ *
+ * Relays without duplicates (version 3, relay-horizon.ts): a side sends `relays` on a link when
+ * the room goes live on it, and on every live link whenever the set of peers it is synced with
+ * both ways changes. An update that came from link A is not relayed to link C when A's node
+ * said (on A's link, so in order with the update) it is synced with C's node and C's node said
+ * it is synced with A's: C gets it from A. A side that loses a synced peer sends `relays` with
+ * its state vector; each receiver whose room is live on that link answers with `repair` (what
+ * the state vector lacks) and relays that peer's updates again, so what the lost link dropped
+ * comes from a node that had skipped it. An update applied while the room held pending structs
+ * is relayed to every link but its origin. A received update the room already holds entirely
+ * is counted as a duplicate and not applied.
  *
  * A side that receives `state` before it sent its own in the current round answers with its
  * `state` first; this is how a round restarts (after a quarantine is resolved, or for a room
@@ -112,7 +124,7 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 
 /** Protocol version spoken on peer links; a peer with another version is refused. */
-export const PROTOCOL_VERSION = 2
+export const PROTOCOL_VERSION = 3
 
 /** Message types; see the file header. */
 export const MessageType = {
@@ -136,6 +148,7 @@ export const MessageType = {
   answer: 31,
   // Pub/sub (added with issue 15): peer `publish`, light `topic` / `message` / `refused`.
   publish: 32,
+  relays: 33,
   topic: 100,
   message: 101,
   refused: 102,

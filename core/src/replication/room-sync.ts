@@ -23,6 +23,14 @@ const noChanges = (): ChangedKeys => new Map()
 /** What one room looks like on one link: how far its (re)sync got. */
 export type LinkRoomState = 'syncing' | 'synced' | 'quarantined'
 
+/** One room on one link, for status reports. */
+export interface LinkRoomStatus {
+  state: LinkRoomState
+  relation: HistoryRelation | null
+  /** Node ids the peer said it is synced with for this room (it relays nothing of theirs to them). */
+  peers: string[]
+}
+
 /** What a merge on (re)sync found, reported through the node's `merge` event. */
 export interface MergeReport {
   peer: string
@@ -119,9 +127,9 @@ export class RoomSyncs {
     for (const room of this.#host.rooms()) room.dropLinkAwareness(this.#link)
   }
 
-  /** Per-room sync state and history relation, for status reports. */
-  roomStates(): Record<string, { state: LinkRoomState; relation: HistoryRelation | null }> {
-    const out: Record<string, { state: LinkRoomState; relation: HistoryRelation | null }> = {}
+  /** Per-room sync state, history relation and the peers the peer said it is synced with, for status reports. */
+  roomStates(): Record<string, LinkRoomStatus> {
+    const out: Record<string, LinkRoomStatus> = {}
     for (const [name, sync] of this.#rooms) {
       const state: LinkRoomState =
         sync.outgoing === 'held' || sync.incoming === 'held'
@@ -129,7 +137,11 @@ export class RoomSyncs {
           : sync.incoming === 'synced' && sync.outgoing === 'live'
             ? 'synced'
             : 'syncing'
-      out[name] = { state, relation: sync.relation ?? null }
+      out[name] = {
+        state,
+        relation: sync.relation ?? null,
+        peers: this.#host.existingRoom(name)?.announcedBy(this.#link) ?? [],
+      }
     }
     return out
   }
@@ -195,6 +207,11 @@ export class RoomSyncs {
   #goLive(sync: RoomSync, room: Room): void {
     sync.outgoing = 'live'
     room.addLink(this.#link)
+    this.#settle(sync, room)
+  }
+  /** Once synced both ways, the room tells its other links (relay-horizon.ts). */
+  #settle(sync: RoomSync, room: Room): void {
+    if (sync.outgoing === 'live' && sync.incoming === 'synced') room.linkSynced(this.#link)
   }
   onState(name: string, snapshotBytes: Uint8Array, resolution: Resolution): void {
     const remoteSnapshot = Y.decodeSnapshot(snapshotBytes)
@@ -249,7 +266,10 @@ export class RoomSyncs {
     if (relation === 'diverged' && policy === 'exception') return this.#hold(name, sync, changed)
     this.#link.sendFrame(encodePeer.diff(name, this.#diffFor(room, remoteSnapshot), changed))
     this.#goLive(sync, room)
-    if (relation === 'ahead') sync.incoming = 'synced'
+    if (relation === 'ahead') {
+      sync.incoming = 'synced'
+      this.#settle(sync, room)
+    }
     this.#host.progress()
   }
   #hold(name: string, sync: RoomSync, changed: string): void {
@@ -306,6 +326,7 @@ export class RoomSyncs {
     if (!room.admit(update.length)) return this.#tooBig(room)
     room.applyState(update, this.#link, sync.relation === 'diverged')
     sync.incoming = 'synced'
+    this.#settle(sync, room)
     if (sync.relation === 'diverged') {
       if (sync.policy === 'accept' && sync.remoteSnapshot) {
         yieldOwnWrites(room, {
@@ -326,11 +347,28 @@ export class RoomSyncs {
     if (!sync) return this.#revive(name)
     if (sync.outgoing === 'held') return
     const room = this.#host.room(name)
-    for (const update of updates) validateUpdate(room.doc, update, 'v1')
-    if (!room.admit(updates.reduce((n, u) => n + u.length, 0))) return this.#tooBig(room)
+    // An update the room holds entirely would change nothing: counted (a relay that could have
+    // been left out, see relay-horizon.ts) and not applied.
+    const fresh = updates.filter((update) => !validateUpdate(room.doc, update, 'v1'))
+    this.#host.metrics.duplicatesApplied += updates.length - fresh.length
+    if (fresh.length === 0) return
+    if (!room.admit(fresh.reduce((n, u) => n + u.length, 0))) return this.#tooBig(room)
     room.doc.transact(() => {
-      for (const update of updates) Y.applyUpdate(room.doc, update, this.#link)
+      for (const update of fresh) Y.applyUpdate(room.doc, update, this.#link)
     }, this.#link)
+  }
+  /**
+   * The peer says which peers it is synced with for a room; with a state vector, it just lost
+   * one and asks for what it lacks, which the updates this side skipped for it may be.
+   */
+  onRelays(name: string, peers: string[], want: Uint8Array): void {
+    const room = this.#host.existingRoom(name)
+    // Kept per link while the room syncs on it, forgotten when it stops (Room.removeLink).
+    if (!room || !this.#rooms.has(name)) return
+    room.heard(this.#link, peers)
+    if (want.length === 0 || !this.#live(name)) return
+    this.#host.metrics.repairsSent++
+    this.#link.sendFrame(encodePeer.repair(name, Y.encodeStateAsUpdateV2(room.doc, want)))
   }
   onHold(name: string, changed: string): void {
     const sync = this.#rooms.get(name)
