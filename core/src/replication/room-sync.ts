@@ -1,7 +1,8 @@
 import * as Y from 'yjs'
-import { MeshConflictError, MeshError, type ConflictingKey, type Logger, type Metrics } from '../common/index.js'
+import { MeshConflictError, MeshError, type Logger, type Metrics } from '../common/index.js'
 import { CheckAnswers } from './check-answers.js'
 import { compareSnapshots, type HistoryRelation } from './compare.js'
+import type { LinkRoomState, LinkRoomStatus, MergeReport } from './sync-reports.js'
 import {
   changedSince,
   conflictsBetween,
@@ -20,26 +21,7 @@ import { validateUpdate } from './update-validation.js'
 /** No changed keys (a side that sent none). */
 const noChanges = (): ChangedKeys => new Map()
 
-/** What one room looks like on one link: how far its (re)sync got. */
-export type LinkRoomState = 'syncing' | 'synced' | 'quarantined'
-
-/** One room on one link, for status reports. */
-export interface LinkRoomStatus {
-  state: LinkRoomState
-  relation: HistoryRelation | null
-  /** Node ids the peer said it is synced with for this room (it relays nothing of theirs to them). */
-  peers: string[]
-}
-
-/** What a merge on (re)sync found, reported through the node's `merge` event. */
-export interface MergeReport {
-  peer: string
-  room: string
-  relation: HistoryRelation
-  policy: ConflictPolicy
-  /** Keys both sides changed to different values; `winner` is the value after the merge. */
-  conflicts: Array<ConflictingKey & { winner: unknown }>
-}
+export type { LinkRoomState, LinkRoomStatus, MergeReport } from './sync-reports.js'
 
 /** What the room sync of a link needs of the node (a part of the link's host). */
 export interface SyncHost {
@@ -347,8 +329,7 @@ export class RoomSyncs {
     if (!sync) return this.#revive(name)
     if (sync.outgoing === 'held') return
     const room = this.#host.room(name)
-    // An update the room holds entirely would change nothing: counted (a relay that could have
-    // been left out, see relay-horizon.ts) and not applied.
+    // What the room holds entirely changes nothing: counted as a duplicate (relay-horizon.ts), not applied.
     const fresh = updates.filter((update) => !validateUpdate(room.doc, update, 'v1'))
     this.#host.metrics.duplicatesApplied += updates.length - fresh.length
     if (fresh.length === 0) return
@@ -357,10 +338,7 @@ export class RoomSyncs {
       for (const update of fresh) Y.applyUpdate(room.doc, update, this.#link)
     }, this.#link)
   }
-  /**
-   * The peer says which peers it is synced with for a room; with a state vector, it just lost
-   * one and asks for what it lacks, which the updates this side skipped for it may be.
-   */
+  /** The peers the peer is synced with for a room; a state vector asks for what it lacks (relay-horizon.ts). */
   onRelays(name: string, peers: string[], want: Uint8Array): void {
     const room = this.#host.existingRoom(name)
     // Kept per link while the room syncs on it, forgotten when it stops (Room.removeLink).
