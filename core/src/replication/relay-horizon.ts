@@ -15,8 +15,9 @@
  *    dying A–C link comes to C from a peer that skipped it, without waiting for anti-entropy.
  *
  * A link mid-handshake is not synced, so nothing is skipped for it until both sides said so.
- * An update applied while the room held pending structs is relayed to everyone: its
- * transaction may integrate structs that came from elsewhere than its origin.
+ * A transaction that begins while the room holds pending structs may integrate them, so its
+ * update came from where they came from too: it is left out only for a link that every one of
+ * those sources leaves out.
  */
 
 /** A peer link as the horizon sees it. */
@@ -30,6 +31,28 @@ export class RelayHorizon {
   #synced = new Set<RelayLink>()
   /** Per link: the peer ids its node last said it is synced with, for this room. */
   #theirs = new Map<RelayLink, ReadonlySet<string>>()
+  /** Origins of the transactions that left the room's pending structs, until none are left. */
+  #pendingSources = new Set<unknown>()
+
+  /** After every transaction of the room: remembers where pending structs came from. */
+  settled(origin: unknown, pending: boolean): void {
+    if (pending) this.#pendingSources.add(origin)
+    else this.#pendingSources.clear()
+  }
+
+  /** Where the room's pending structs came from (a transaction beginning now may integrate them). */
+  pendingSources(): unknown[] {
+    return [...this.#pendingSources]
+  }
+
+  /**
+   * True when `link` need not get an update from `origin` (that may carry pending structs from
+   * `sources`): each of them is `link` itself or gets it to `link` directly.
+   */
+  leaves(link: RelayLink, origin: unknown, sources?: readonly unknown[]): boolean {
+    const skips = (source: unknown): boolean => source === link || this.covers(source, link)
+    return skips(origin) && (sources === undefined || sources.every(skips))
+  }
 
   /** Records that the room is synced with `link` both ways; true when that is news. */
   sync(link: RelayLink): boolean {

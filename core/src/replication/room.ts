@@ -12,7 +12,7 @@ import { applyUnrelayed } from './unrelayed-apply.js'
 
 /** Marks a transaction whose commit `applyState` already recorded. */
 const RECORDED = Symbol('recorded')
-/** Marks a transaction that began while the doc held pending structs: it is relayed to every link. */
+/** Where the pending structs came from, on a transaction that began while the doc held some. */
 const GAP = Symbol('gap')
 
 /** Flush a room's pending outgoing updates synchronously once they pass this many bytes. */
@@ -79,8 +79,8 @@ export class Room implements RoomHandle {
   #lights = new Set<LightSink>()
   /** Every light sink this room ever served: awareness entries they own come only from them. */
   #lightOwners = new WeakSet<object>()
-  /** Live updates not flushed yet; `full`: relay to every link but the origin (see {@link GAP}). */
-  #pending: Array<{ update: Uint8Array; origin: unknown; full: boolean }> = []
+  /** Live updates not flushed yet; `sources`: where pending structs it may integrate came from. */
+  #pending: Array<{ update: Uint8Array; origin: unknown; sources: unknown[] | undefined }> = []
   #horizon = new RelayHorizon()
   #pendingBytes = 0
   #flushScheduled = false
@@ -118,17 +118,20 @@ export class Room implements RoomHandle {
     // whole-state transfers (diff, full) stay V2, where it is far more compact.
     this.doc.on('update', this.#onUpdate)
     this.doc.on('beforeTransaction', this.#onBegin)
+    this.doc.on('afterTransaction', this.#onEnd)
     this.checkpoint = new RoomCheckpoint(this.doc)
     this.awareness.on('update', this.#onAwareness)
   }
 
   #onBegin = (transaction: Y.Transaction): void => {
-    if (this.pending) transaction.meta.set(GAP, true)
+    if (this.pending) transaction.meta.set(GAP, this.#horizon.pendingSources())
   }
+
+  #onEnd = (transaction: Y.Transaction): void => this.#horizon.settled(transaction.origin, this.pending)
 
   #onUpdate = (update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction): void => {
     if (!transaction.meta.has(RECORDED)) this.#record(update, origin, transaction)
-    this.#fanOut(update, origin, transaction.meta.has(GAP))
+    this.#fanOut(update, origin, transaction.meta.get(GAP) as unknown[] | undefined)
   }
 
   #record(update: Uint8Array, origin: unknown, transaction: Y.Transaction): void {
@@ -144,13 +147,13 @@ export class Room implements RoomHandle {
     this.#hooks.committed(commit)
   }
 
-  #fanOut(update: Uint8Array, origin: unknown, full: boolean): void {
+  #fanOut(update: Uint8Array, origin: unknown, sources: unknown[] | undefined): void {
     if (this.#lights.size > 0) {
       const frame = encodeLight.sync(SyncType.update, update)
       for (const light of this.#lights) if (light !== origin) light.sendFrame(frame)
     }
     if (this.#links.size === 0) return
-    this.#pending.push({ update, origin, full })
+    this.#pending.push({ update, origin, sources })
     this.#pendingBytes += update.length
     if (this.#pendingBytes >= FLUSH_BYTES) this.flush()
     else if (!this.#flushScheduled) {
@@ -229,11 +232,11 @@ export class Room implements RoomHandle {
       let left = ''
       for (let i = 0; i < pending.length; i++) {
         const p = pending[i] as (typeof pending)[number]
-        if (p.origin === link) left += `${i},`
-        else if (!p.full && this.#horizon.covers(p.origin, link)) {
+        if (!this.#horizon.leaves(link, p.origin, p.sources)) updates.push(p.update)
+        else {
           left += `${i},`
-          dropped++
-        } else updates.push(p.update)
+          if (p.origin !== link) dropped++
+        }
       }
       if (updates.length === 0) continue
       let frame = frames.get(left)
