@@ -47,7 +47,7 @@ export interface NodeStatus {
   lightPeers: number
   conflicts: Array<{ peer: string; room: string; keys: string[] }>
   commits: number
-  /** Duplicate live updates: received with nothing new, and left out of relays (docs/replication.md). */
+  /** Duplicate live updates: received with nothing new, and left out of relays (docs/protocol.md, peer links step 5). */
   relays: { duplicatesApplied: number; duplicatesDropped: number }
   /**
    * Capability routing on this node (docs/routing.md): per capability it declares or runs

@@ -49,9 +49,10 @@
  * | 30   | call      | `varUint(callId)`, `varString(capability)`, `varString(id)`, `varString(target node id)`, `varUint(flags)`: 1 cast (no answer), 2 relayed, `varUint(ms left)`, `varString(payload JSON)` |
  * | 31   | answer    | `varUint(callId)`, `varUint(status)`: 0 ok, 1 no_owner, 2 owner_lost, 3 timeout, 4 actor_failed, 5 moved, 6 unreachable, `varString(body)`: the answer's JSON, or the error message |
  * | 32   | publish   | `varString(origin node id)`, `varUint(seq)`, `varString(topic)`, `varString(payload JSON)`: a pub/sub message, flooded (see below) |
- * | 33   | relays    | `varString(room)`, `varUint(n)`, n × `varString(node id)`, `varUint8Array(state vector)`: the peers the sender is synced with for the room (see below); the state vector is empty unless the sender just lost one of them |
+ * | 33   | relays    | `varString(room)`, `varUint(n)`, n × `varString(node id)`, `varUint8Array(state vector)`: the peers the sender is synced with for the room (see below); the state vector is empty unless the sender just lost one of them (version 4) |
+ * | 40   | batch     | `varUint(n)`, n × `varUint8Array(frame)`: the small frames (≤ 16 KiB) one tick sent, in order, at most 1,024; never `hello`, `prove`, `part` or another `batch` (version 3) |
  *
- * Conversation (since version 2): the dialer sends `hello` with a fresh random nonce; the acceptor
+ * Conversation (versions 2 to 4; 3 added `batch`, 4 `relays`): the dialer sends `hello` with a fresh random nonce; the acceptor
  * checks it and answers with its own `hello` and nonce, **without any proof**. The dialer
  * proves first: `prove` with `HMAC-SHA256(secret, "dialer" | dialer nonce | acceptor nonce |
  * dialer id | acceptor id)`, one per secret it holds, joined with `.` (rotation). The acceptor
@@ -75,7 +76,7 @@
  * what it applies to every other link and light peer, except the one it came from; Yjs
  * drops updates it already has, so nothing that changes nothing is forwarded.
  *
- * Relays without duplicates (version 3, relay-horizon.ts): a side sends `relays` on a link when
+ * Relays without duplicates (version 4, relay-horizon.ts): a side sends `relays` on a link when
  * the room goes live on it, and on every live link whenever the set of peers it is synced with
  * both ways changes. An update that came from link A is not relayed to link C when A's node
  * said (on A's link, so in order with the update) it is synced with C's node and C's node said
@@ -124,7 +125,7 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 
 /** Protocol version spoken on peer links; a peer with another version is refused. */
-export const PROTOCOL_VERSION = 3
+export const PROTOCOL_VERSION = 4
 
 /** Message types; see the file header. */
 export const MessageType = {
@@ -148,11 +149,17 @@ export const MessageType = {
   answer: 31,
   // Pub/sub (added with issue 15): peer `publish`, light `topic` / `message` / `refused`.
   publish: 32,
+  // Which peers a side is synced with, per room (protocol version 4, relay-horizon.ts).
   relays: 33,
+  // Several small frames of one tick in one message (protocol version 3).
+  batch: 40,
   topic: 100,
   message: 101,
   refused: 102,
 } as const
+
+/** Most frames one peer `batch` message may carry: a receiver refuses more. */
+export const BATCH_MAX_FRAMES = 1024
 
 /** Operations of a light `topic` message. */
 export const TopicOp = { subscribe: 0, unsubscribe: 1 } as const
