@@ -16,6 +16,7 @@ import {
 import { encodePeer, type Hello } from './peer-messages.js'
 import type { Resolution } from './protocol.js'
 import type { PeerSink, Room } from './room.js'
+import { applyLive, checkLive } from './live-apply.js'
 import { validateUpdate } from './update-validation.js'
 
 /** No changed keys (a side that sent none). */
@@ -329,14 +330,10 @@ export class RoomSyncs {
     if (!sync) return this.#revive(name)
     if (sync.outgoing === 'held') return
     const room = this.#host.room(name)
-    // What the room holds entirely changes nothing: counted as a duplicate (relay-horizon.ts), not applied.
-    const fresh = updates.filter((update) => !validateUpdate(room.doc, update, 'v1'))
-    this.#host.metrics.duplicatesApplied += updates.length - fresh.length
+    const { fresh, waits } = checkLive(room.doc, updates, this.#host.metrics)
     if (fresh.length === 0) return
     if (!room.admit(fresh.reduce((n, u) => n + u.length, 0))) return this.#tooBig(room)
-    room.doc.transact(() => {
-      for (const update of fresh) Y.applyUpdate(room.doc, update, this.#link)
-    }, this.#link)
+    applyLive({ room, updates: fresh, origin: this.#link, waits, host: this.#host })
   }
   /** The peers the peer is synced with for a room; a state vector asks for what it lacks (relay-horizon.ts). */
   onRelays(name: string, peers: string[], want: Uint8Array): void {

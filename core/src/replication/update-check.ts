@@ -34,6 +34,12 @@ export interface UpdateSummary {
    * without a doc.
    */
   known: boolean
+  /**
+   * True when, given the doc it is for, everything the update's structs and deletions refer to
+   * is in the doc or in the update itself, so Yjs integrates it at once instead of parking it
+   * as pending structs. True without a doc.
+   */
+  ready: boolean
 }
 
 /**
@@ -53,6 +59,15 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
   let depth = 0
   const shape = { plain: true, len: 0 }
   let known = doc !== undefined
+  const store = doc?.store
+  /** Per client of the update: client, first clock, end clock. */
+  const spans: number[] = []
+  /** Client and clock of every reference the doc cannot resolve (maybe the update itself does). */
+  const refs: number[] = []
+  const need = (client: number, clock: number): void => {
+    if (store && clock >= Y.getState(store, client)) refs.push(client, clock)
+  }
+  const needId = (id: Y.ID): void => need(id.client, id.clock)
   const clients = decoding.readVarUint(rest)
   spend(clients)
   for (let c = 0; c < clients; c++) {
@@ -60,6 +75,9 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
     spend(structs)
     const client = decoder.readClient()
     let clock = decoding.readVarUint(rest)
+    const first = clock
+    // A gap before the update's first struct of a client: the update starts after the doc's state.
+    if (clock > 0) need(client, clock - 1)
     for (let i = 0; i < structs; i++) {
       const info = decoder.readInfo()
       const kind = info & 0b11111
@@ -73,17 +91,18 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
       }
       const hasOrigin = (info & 0b1000_0000) !== 0
       const hasRightOrigin = (info & 0b0100_0000) !== 0
-      if (hasOrigin) decoder.readLeftID()
-      if (hasRightOrigin) decoder.readRightID()
+      if (hasOrigin) needId(decoder.readLeftID())
+      if (hasRightOrigin) needId(decoder.readRightID())
       if (!hasOrigin && !hasRightOrigin) {
         if (decoder.readParentInfo()) decoder.readString()
-        else decoder.readLeftID()
+        else needId(decoder.readLeftID())
         if ((info & 0b0010_0000) !== 0) decoder.readString()
       }
       depth = Math.max(depth, skipContent(decoder, kind, spend, shape))
       clock += shape.len
     }
     if (known && clock > Y.getState((doc as Y.Doc).store, client)) known = false
+    if (store) spans.push(client, first, clock)
   }
   const deleteClients = decoding.readVarUint(rest)
   spend(deleteClients)
@@ -96,9 +115,25 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
       const clock = decoder.readDsClock()
       const len = decoder.readDsLen()
       if (known) known = deletedAlready(doc as Y.Doc, client, clock, len)
+      if (len > 0) need(client, clock + len - 1)
     }
   }
-  return { depth, plain: shape.plain, known }
+  return { depth, plain: shape.plain, known, ready: resolvedWithin(refs, spans) }
+}
+
+/** True when every reference (client, clock pairs) lies in a span (client, first, end) of the update. */
+const resolvedWithin = (refs: readonly number[], spans: readonly number[]): boolean => {
+  for (let r = 0; r < refs.length; r += 2) {
+    let found = false
+    for (let s = 0; s < spans.length && !found; s += 3) {
+      found =
+        spans[s] === refs[r] &&
+        (spans[s + 1] as number) <= (refs[r + 1] as number) &&
+        (refs[r + 1] as number) < (spans[s + 2] as number)
+    }
+    if (!found) return false
+  }
+  return true
 }
 
 /** True when `doc` holds the `len` clocks of `client` from `clock`, all of them deleted. */
