@@ -272,7 +272,7 @@ serveIpc<NodeOps>({
     const { user, system } = process.cpuUsage()
     return user + system
   },
-  relays: () => node.status().relays,
+  relays: () => node.status().relays ?? { duplicatesApplied: 0, duplicatesDropped: 0 },
   watch: ({ on }) => {
     if (!on) return stopWatch()
     startWatch()

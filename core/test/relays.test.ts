@@ -57,7 +57,7 @@ const announced = (nodes: ServedNode[], pairs: ReadonlyArray<readonly [number, n
     }),
   )
 
-const relays = (node: MeshNode) => node.status().relays
+const relays = (node: MeshNode) => node.status().relays ?? { duplicatesApplied: -1, duplicatesDropped: -1 }
 
 const sortedJson = (node: MeshNode): string =>
   JSON.stringify(Object.entries(node.data.toJSON()).sort(([a], [b]) => a.localeCompare(b)))
@@ -125,7 +125,7 @@ describe(`no duplicate relays (MESH_SEED=${seed})`, () => {
     await wire(nodes, pairs)
     await Promise.all(
       nodes.map(async (s, i) => {
-        await writes(s.node, 150, prng.create(prng.uint32(gen) + i), 'w')
+        await writes(s.node, 150, prng.create(prng.uint32(gen, 0, 2 ** 30) + i), 'w')
         await s.node.put(`ping:${i}:${s.node.name}`, i)
       }),
     )

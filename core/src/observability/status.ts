@@ -47,8 +47,11 @@ export interface NodeStatus {
   lightPeers: number
   conflicts: Array<{ peer: string; room: string; keys: string[] }>
   commits: number
-  /** Duplicate live updates: received with nothing new, and left out of relays (docs/protocol.md, peer links step 5). */
-  relays: { duplicatesApplied: number; duplicatesDropped: number }
+  /**
+   * Duplicate live updates: received with nothing new, and left out of relays (docs/protocol.md,
+   * peer links step 5). Always set by this version; absent from nodes that predate it.
+   */
+  relays?: { duplicatesApplied: number; duplicatesDropped: number }
   /**
    * Capability routing on this node (docs/routing.md): per capability it declares or runs
    * actors of, the shards it owns (of 4096) and its live actors. Always set by this version;

@@ -9,8 +9,11 @@ export type LinkRoomState = 'syncing' | 'synced' | 'quarantined'
 export interface LinkRoomStatus {
   state: LinkRoomState
   relation: HistoryRelation | null
-  /** Node ids the peer said it is synced with for this room (it relays nothing of theirs to them). */
-  peers: string[]
+  /**
+   * Node ids the peer said it is synced with for this room (relay-horizon.ts). Always set by
+   * this version; absent from nodes before protocol version 4, which an inspector may watch.
+   */
+  peers?: string[]
 }
 
 /** What a merge on (re)sync found, reported through the node's `merge` event. */
