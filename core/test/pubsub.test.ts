@@ -201,6 +201,53 @@ describe('pub/sub across the mesh', () => {
     expect(listener.ws.readyState).toBe(WebSocket.OPEN)
   })
 
+  it("Mesh's own topics (mesh.*): a light peer or REST client publishes there only when its grant names them", async () => {
+    const s = await start({
+      name: 'solo',
+      ...quiet,
+      // `wide` may publish everywhere (true, or every topic by '*'); `counter` is granted the limiter's topics.
+      authenticate: ({ token }) =>
+        token === 'counter'
+          ? { allow: true, publish: ['mesh.ratelimit/*'] }
+          : token === 'wide'
+            ? { allow: true, publish: ['*'] }
+            : true,
+    })
+    const got: JsonValue[] = []
+    s.node.subscribe('mesh.ratelimit/api', (payload) => got.push(payload))
+    s.node.subscribe('chat', (payload) => got.push(payload))
+    const anyone = await lightPeer(s.url)
+    const wide = await lightPeer(s.url, 'wide')
+    for (const peer of [anyone, wide]) {
+      peer.publish('mesh.ratelimit/api', { forged: true })
+      await waitUntil('refused', () => peer.refused.length === 1, { subscribe: peer.wake })
+      expect(peer.refused[0]).toMatch(/publish on "mesh.ratelimit\/api" is not allowed/)
+      peer.publish('chat', 'hello') // other topics as before
+    }
+    const rest = createRestHandler(s.node)
+    const post = (topic: string, token?: string) =>
+      rest({
+        method: 'POST',
+        path: `/publish/${encodeURIComponent(topic)}`,
+        query: new URLSearchParams(),
+        contentLength: 1,
+        header: (name) =>
+          name === 'content-type'
+            ? 'application/json'
+            : name === 'authorization' && token
+              ? `Bearer ${token}`
+              : undefined,
+        body: () => Promise.resolve('1'),
+      })
+    expect(await post('mesh.ratelimit/api')).toMatchObject({ status: 403 })
+    const counter = await lightPeer(s.url, 'counter')
+    counter.publish('mesh.ratelimit/api', 'granted')
+    expect(await post('mesh.ratelimit/api', 'counter')).toMatchObject({ status: 202 })
+    await waitUntil('granted publishes delivered', () => got.length === 4)
+    expect(got.sort()).toEqual([1, 'granted', 'hello', 'hello'].sort())
+    expect(counter.refused).toEqual([])
+  })
+
   it('in a full mesh, copies arriving over other paths are dropped: still exactly once', async () => {
     const a = await start({ name: 'a', ...quiet })
     const b = await start({ name: 'b', ...quiet })
