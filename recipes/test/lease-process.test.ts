@@ -1,6 +1,6 @@
 import { waitUntil } from '@mesh/core/testing'
 import { describe, expect, it } from 'vitest'
-import { startProcess, type RecipeProcess } from './processes.js'
+import { startTrio, type RecipeProcess } from './processes.js'
 
 interface Grant {
   token: number
@@ -12,22 +12,7 @@ interface HolderReply {
 }
 
 /** Starts 3 fixture processes joined to the first; resolves once each sees all three declare mesh.lease. */
-const cluster = async (env: Record<string, string>): Promise<RecipeProcess[]> => {
-  const a = await startProcess('a', env)
-  const rest = await Promise.all(['b', 'c'].map((n) => startProcess(n, { ...env, MESH_JOIN: a.peerUrl })))
-  const all = [a, ...rest]
-  for (const p of all) {
-    await waitUntil(
-      `${p.name} sees 3 alive members with mesh.lease`,
-      async () => {
-        const members = (await p.http<Array<{ state: string; capabilities: string[] }>>('/mesh/api/members')).body
-        return members.filter((m) => m.state === 'alive' && m.capabilities.includes('mesh.lease')).length === 3
-      },
-      { timeoutMs: 15_000 },
-    )
-  }
-  return all
-}
+const cluster = (env: Record<string, string>): Promise<RecipeProcess[]> => startTrio(env, 'mesh.lease')
 
 /** Acquires through `p`, retrying while the lease's owner is not known yet (no_owner) everywhere. */
 const acquire = (p: RecipeProcess, path: string) =>
