@@ -144,17 +144,44 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
     }
   }
 
-  /** The next token, once a mark at or above it is on a peer (when there are peers). */
-  const nextToken = async (): Promise<number> => {
+  /** True while membership makes this node the lease's owner. */
+  const owns = (): boolean => node.ownerOf(LEASE_CAPABILITY, name)?.id === node.id
+
+  /**
+   * Grants the lease to `request`'s holder with the next token. When the token needs a new
+   * reservation, the grant itself (holder and token) goes into the store and to every alive
+   * peer before it counts, and then this node must still own the lease. That closes the race of
+   * nodes that declare `mesh.lease` at the same moment (each first sees only itself as a
+   * candidate): a peer whose declaration came before its answer to the flush is known here by
+   * now (one link carries both, in order), so a node that no longer owns the lease answers
+   * `moved`; a peer that declared after answering already holds this grant, and reads it from
+   * the store before it grants anything. Returns false for `moved`.
+   */
+  const grant = async (
+    request: Extract<LeaseRequest, { op: 'acquire' }>,
+    expiresAt: number | null,
+  ): Promise<boolean> => {
+    const before = { ...state }
     const token = issued + 1
-    if (token > confirmed) {
-      state.reserved = Math.max(state.reserved, issued) + TOKEN_BLOCK
-      await save()
-      await replicate()
-      confirmed = state.reserved
-    }
+    Object.assign(state, { token, holder: request.holder, node: request.node, expiresAt })
     issued = token
-    return token
+    if (token > confirmed) {
+      state.reserved = Math.max(state.reserved, token - 1) + TOKEN_BLOCK
+      try {
+        await save()
+        await replicate()
+      } catch (error) {
+        // Not granted: the token stays used, the lease stays with whoever had it.
+        Object.assign(state, { holder: before.holder, node: before.node, expiresAt: before.expiresAt })
+        await save().catch(() => undefined)
+        throw error
+      }
+      confirmed = state.reserved
+      // Moved: the grant stays in the store, for the owner to honour when the holder asks it.
+      if (!owns()) return false
+    }
+    await save()
+    return true
   }
 
   return {
@@ -170,6 +197,9 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
         state.reserved = seen.reserved
       }
       if (seen && seen.token > state.token) Object.assign(state, { ...seen, reserved: state.reserved })
+      // A node that answered `moved` may have left its grant of the same token in the store: this
+      // owner's own state is the lease, and the store says so again.
+      else if (seen && seen.token === state.token && seen.holder !== state.holder) await save()
       expire(now)
       const expiry = (ttlMs: number | null) => (ttlMs === null ? null : now + ttlMs)
       switch (request.op) {
@@ -182,12 +212,7 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
             return answer(true)
           }
           if (state.holder !== null) return answer(false)
-          state.token = await nextToken()
-          state.holder = request.holder
-          state.node = request.node
-          state.expiresAt = expiry(request.ttlMs)
-          await save()
-          return answer(true)
+          return (await grant(request, expiry(request.ttlMs))) ? answer(true) : { ...answer(false), moved: true }
         }
         case 'renew': {
           if (state.holder !== request.holder || state.token !== request.token) return answer(false)

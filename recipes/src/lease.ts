@@ -63,6 +63,9 @@ export interface Lease {
 
 const randomId = (): string => globalThis.crypto.randomUUID()
 
+/** How often a call is sent again when the owner asked answers that the lease moved. */
+const MOVED_RETRIES = 5
+
 /**
  * Declares capability `mesh.lease` on `node` now (the first {@link lease} or `claim` does it
  * otherwise), so the node takes its share of leases before the first call. Call it at startup
@@ -97,8 +100,13 @@ export const lease = (node: MeshNode, name: string, options: LeaseOptions = {}):
   /** The acquire on its way, if any. */
   let acquiring: Promise<LeaseAnswer> | undefined
 
-  const ask = (payload: Record<string, string | number | null>) =>
-    node.call<LeaseAnswer>({ capability: LEASE_CAPABILITY, id: name, payload, timeoutMs })
+  /** Asks the lease's owner; again (up to MOVED_RETRIES times) when the node asked no longer owns it. */
+  const ask = async (payload: Record<string, string | number | null>): Promise<LeaseAnswer> => {
+    for (let attempt = 0; ; attempt++) {
+      const reply = await node.call<LeaseAnswer>({ capability: LEASE_CAPABILITY, id: name, payload, timeoutMs })
+      if (reply.moved !== true || attempt >= MOVED_RETRIES) return reply
+    }
+  }
 
   return {
     name,
