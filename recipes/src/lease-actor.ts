@@ -6,7 +6,7 @@
  * tokens come from blocks reserved on a peer before any of them is issued ({@link TOKEN_BLOCK}).
  */
 import { MeshError, type Actor, type JsonValue, type MeshNode } from '@mesh/core'
-import { alivePeers, isGone } from './capability.js'
+import { alivePeers, holderLives } from './capability.js'
 
 /** The capability whose owners keep the leases. Every node that uses leases declares it. */
 export const LEASE_CAPABILITY = 'mesh.lease'
@@ -36,15 +36,20 @@ export interface LeaseRecord {
   reserved: number
   /** The holder's id, or null when the lease is free. */
   holder: string | null
-  /** The node the holder runs on: the lease is free once membership says it died or left. */
+  /** The node the holder runs on: the lease is free once membership says it died or left, or forgot it. */
   node: string | null
+  /**
+   * When that node started (its `startedAt`), as it said when it asked: a node that comes back
+   * under the same id is another life, whose previous holds are void.
+   */
+  started: number | null
   /** When the lease expires, in ms since the epoch by the owner's clock; null: never (until released). */
   expiresAt: number | null
 }
 
 /** What a caller asks the owner. */
 type LeaseRequest =
-  | { op: 'acquire'; holder: string; node: string; ttlMs: number | null }
+  | { op: 'acquire'; holder: string; node: string; started: number | null; ttlMs: number | null }
   | { op: 'renew'; holder: string; token: number; ttlMs: number | null }
   | { op: 'release'; holder: string; token: number }
   | { op: 'holder' }
@@ -61,6 +66,7 @@ export interface LeaseAnswer {
 
 const isText = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= 1024
 const isToken = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0
+const isTime = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x)
 const isTtl = (x: unknown): x is number | null =>
   x === null || (Number.isInteger(x) && (x as number) > 0 && (x as number) <= 2 ** 31 - 1)
 
@@ -69,7 +75,13 @@ const parseRequest = (raw: JsonValue): LeaseRequest => {
   const r = (typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>
   if (r.op === 'holder') return { op: 'holder' }
   if (r.op === 'acquire' && isText(r.holder) && isText(r.node) && isTtl(r.ttlMs)) {
-    return { op: 'acquire', holder: r.holder, node: r.node, ttlMs: r.ttlMs }
+    return {
+      op: 'acquire',
+      holder: r.holder,
+      node: r.node,
+      started: isTime(r.started) ? r.started : null,
+      ttlMs: r.ttlMs,
+    }
   }
   if (r.op === 'renew' && isText(r.holder) && isToken(r.token) && isTtl(r.ttlMs)) {
     return { op: 'renew', holder: r.holder, token: r.token, ttlMs: r.ttlMs }
@@ -86,13 +98,13 @@ const readRecord = (node: MeshNode, name: string): LeaseRecord | undefined => {
   const r = raw as Record<string, unknown>
   if (!isToken(r.token) || !isToken(r.reserved)) return undefined
   const text = (x: unknown) => (isText(x) ? x : null)
-  const expiresAt = typeof r.expiresAt === 'number' && Number.isFinite(r.expiresAt) ? r.expiresAt : null
   return {
     token: r.token,
     reserved: Math.max(r.token, r.reserved),
     holder: text(r.holder),
     node: text(r.node),
-    expiresAt,
+    started: isTime(r.started) ? r.started : null,
+    expiresAt: isTime(r.expiresAt) ? r.expiresAt : null,
   }
 }
 
@@ -103,7 +115,7 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
   // below the mark it stored before issuing them.
   const state: LeaseRecord = stored
     ? { ...stored }
-    : { token: 0, reserved: 0, holder: null, node: null, expiresAt: null }
+    : { token: 0, reserved: 0, holder: null, node: null, started: null, expiresAt: null }
   /** The last token issued, or the stored mark (a token the old owner may have issued). */
   let issued = state.reserved
   /** The highest mark known to be on a peer (or here, when this node is alone). */
@@ -117,14 +129,12 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
    */
   let synced: Promise<void> | undefined
 
-  /** Frees the lease when its holder expired or its node is gone. */
+  /** Frees the lease when its holder expired or its node's life is over. */
   const expire = (now: number): void => {
     if (state.holder === null) return
     const expired = state.expiresAt !== null && state.expiresAt <= now
-    if (expired || (state.node !== null && isGone(node, state.node))) {
-      state.holder = null
-      state.node = null
-      state.expiresAt = null
+    if (expired || (state.node !== null && !holderLives(node, state.node, state.started))) {
+      Object.assign(state, { holder: null, node: null, started: null, expiresAt: null })
     }
   }
 
@@ -163,7 +173,7 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
   ): Promise<boolean> => {
     const before = { ...state }
     const token = issued + 1
-    Object.assign(state, { token, holder: request.holder, node: request.node, expiresAt })
+    Object.assign(state, { token, holder: request.holder, node: request.node, started: request.started, expiresAt })
     issued = token
     if (token > confirmed) {
       state.reserved = Math.max(state.reserved, token - 1) + TOKEN_BLOCK
@@ -172,7 +182,12 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
         await replicate()
       } catch (error) {
         // Not granted: the token stays used, the lease stays with whoever had it.
-        Object.assign(state, { holder: before.holder, node: before.node, expiresAt: before.expiresAt })
+        Object.assign(state, {
+          holder: before.holder,
+          node: before.node,
+          started: before.started,
+          expiresAt: before.expiresAt,
+        })
         await save().catch(() => undefined)
         throw error
       }
@@ -208,6 +223,7 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
         case 'acquire': {
           if (state.holder === request.holder) {
             state.expiresAt = expiry(request.ttlMs)
+            state.started = request.started
             await save()
             return answer(true)
           }
@@ -222,9 +238,7 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
         }
         case 'release': {
           if (state.holder !== request.holder || state.token !== request.token) return answer(false)
-          state.holder = null
-          state.node = null
-          state.expiresAt = null
+          Object.assign(state, { holder: null, node: null, started: null, expiresAt: null })
           await save()
           return answer(true)
         }

@@ -6,7 +6,8 @@ import { LEASE_CAPABILITY, leaseActor, type LeaseAnswer } from './lease-actor.js
 export interface LeaseOptions {
   /**
    * How long a grant lasts unless renewed, in ms. Omit it for a lease held until released or
-   * until its holder's node dies or leaves (what work claims use).
+   * until its holder's node dies, leaves, is forgotten or restarts under the same id (what work
+   * claims use).
    */
   ttlMs?: number
   /** Deadline of each call to the lease's owner, in ms. Default 5000. */
@@ -79,7 +80,7 @@ export const enableLeases = (node: MeshNode): void => {
  * A named lease with fencing tokens (docs/recipes/lease.md). The lease's shard owner (capability
  * `mesh.lease`, declared on this node by the first call) grants it to one holder at a time and
  * issues a token that only grows; the grant ends when its TTL runs out without a renew, when it
- * is released, or when membership declares the holder's node dead or gone.
+ * is released, or when the life of the holder's node ends (dead, left, forgotten, or restarted under its id).
  *
  * @example
  * const l = lease(node, 'nightly-report', { ttlMs: 10_000 })
@@ -113,7 +114,13 @@ export const lease = (node: MeshNode, name: string, options: LeaseOptions = {}):
     holderId,
     async acquire() {
       const sent = Date.now()
-      const asked = ask({ op: 'acquire', holder: holderId, node: node.id, ttlMs: ttlMs ?? null })
+      const asked = ask({
+        op: 'acquire',
+        holder: holderId,
+        node: node.id,
+        started: node.startedAt,
+        ttlMs: ttlMs ?? null,
+      })
       acquiring = asked
       try {
         const reply = await asked
