@@ -19,10 +19,10 @@ export const LEASE_CAPABILITY = 'mesh.lease'
  */
 export const TOKEN_BLOCK = 1000
 
-/** How long a grant waits for the peers to hold a new token reservation. */
 /** Longest a fresh lease owner waits for its links to sync before its first answer. */
 const SYNC_TIMEOUT_MS = 5_000
 
+/** How long a grant waits for every alive peer to hold a new token reservation (then for one). */
 const REPLICATE_TIMEOUT_MS = 2000
 
 /** The store key of a lease's state. */
