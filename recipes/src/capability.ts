@@ -19,9 +19,9 @@ export const declareCapability = (node: MeshNode, capability: string, install: (
 }
 
 /**
- * True while the life of node `id` that started at `started` goes on: it is a member (one this
- * node forgot died long ago), neither dead nor left, and it did not start again since (a node
- * back under the same id is a new life). `started` null: any life of the node.
+ * True while the life of node `id` that started at `started` goes on: this node lists it (the
+ * dead are forgotten about a minute after their death), neither dead nor left, and it did not
+ * start again since (a node back under the same id is a new life). `started` null: any life.
  */
 export const holderLives = (node: MeshNode, id: string, started: number | null): boolean => {
   const member = node.members().find((m) => m.id === id)
