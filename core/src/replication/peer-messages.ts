@@ -7,6 +7,7 @@ import * as encoding from 'lib0/encoding'
 import {
   ANSWER_STATUSES,
   assertFrameEnd,
+  BATCH_MAX_FRAMES,
   encodeFrame,
   MessageType,
   PROTOCOL_VERSION,
@@ -48,6 +49,7 @@ export type PeerMessage =
   | ({ type: typeof MessageType.call } & CallMessage)
   | { type: typeof MessageType.answer; callId: number; status: AnswerStatus; body: string }
   | ({ type: typeof MessageType.publish } & PublishMessage)
+  | { type: typeof MessageType.batch; frames: Uint8Array[] }
 
 /** Encoders for peer-link frames. */
 export const encodePeer = {
@@ -156,6 +158,12 @@ export const encodePeer = {
       encoding.writeVarString(e, m.topic)
       encoding.writeVarString(e, m.payload)
     }),
+  batch: (frames: readonly Uint8Array[]) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.batch)
+      encoding.writeVarUint(e, frames.length)
+      for (const frame of frames) encoding.writeVarUint8Array(e, frame)
+    }),
 }
 
 /** Decodes one peer-link frame. Throws on anything malformed, unknown or with trailing bytes. */
@@ -259,6 +267,14 @@ export const decodePeer = (bytes: Uint8Array): PeerMessage => {
         payload: decoding.readVarString(d),
       }
       break
+    case MessageType.batch: {
+      const n = decoding.readVarUint(d)
+      if (n > BATCH_MAX_FRAMES) throw new Error(`a batch of ${n} frames (at most ${BATCH_MAX_FRAMES})`)
+      const frames: Uint8Array[] = []
+      for (let i = 0; i < n; i++) frames.push(decoding.readVarUint8Array(d))
+      message = { type, frames }
+      break
+    }
     default:
       throw new Error(`unknown peer message type ${type}`)
   }

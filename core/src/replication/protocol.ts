@@ -49,8 +49,9 @@
  * | 30   | call      | `varUint(callId)`, `varString(capability)`, `varString(id)`, `varString(target node id)`, `varUint(flags)`: 1 cast (no answer), 2 relayed, `varUint(ms left)`, `varString(payload JSON)` |
  * | 31   | answer    | `varUint(callId)`, `varUint(status)`: 0 ok, 1 no_owner, 2 owner_lost, 3 timeout, 4 actor_failed, 5 moved, 6 unreachable, `varString(body)`: the answer's JSON, or the error message |
  * | 32   | publish   | `varString(origin node id)`, `varUint(seq)`, `varString(topic)`, `varString(payload JSON)`: a pub/sub message, flooded (see below) |
+ * | 40   | batch     | `varUint(n)`, n × `varUint8Array(frame)`: the small frames (≤ 16 KiB) one tick sent, in order, at most 1,024; never `hello`, `prove`, `part` or another `batch` (version 3) |
  *
- * Conversation (version 2): the dialer sends `hello` with a fresh random nonce; the acceptor
+ * Conversation (version 2 and 3; 3 added `batch`): the dialer sends `hello` with a fresh random nonce; the acceptor
  * checks it and answers with its own `hello` and nonce, **without any proof**. The dialer
  * proves first: `prove` with `HMAC-SHA256(secret, "dialer" | dialer nonce | acceptor nonce |
  * dialer id | acceptor id)`, one per secret it holds, joined with `.` (rotation). The acceptor
@@ -113,7 +114,7 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 
 /** Protocol version spoken on peer links; a peer with another version is refused. */
-export const PROTOCOL_VERSION = 2
+export const PROTOCOL_VERSION = 3
 
 /** Message types; see the file header. */
 export const MessageType = {
@@ -137,10 +138,15 @@ export const MessageType = {
   answer: 31,
   // Pub/sub (added with issue 15): peer `publish`, light `topic` / `message` / `refused`.
   publish: 32,
+  // Several small frames of one tick in one message (protocol version 3).
+  batch: 40,
   topic: 100,
   message: 101,
   refused: 102,
 } as const
+
+/** Most frames one peer `batch` message may carry: a receiver refuses more. */
+export const BATCH_MAX_FRAMES = 1024
 
 /** Operations of a light `topic` message. */
 export const TopicOp = { subscribe: 0, unsubscribe: 1 } as const
