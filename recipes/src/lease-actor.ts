@@ -22,8 +22,13 @@ export const TOKEN_BLOCK = 1000
 /** Longest a fresh lease owner waits for its links to sync before its first answer. */
 const SYNC_TIMEOUT_MS = 5_000
 
-/** How long a grant waits for every alive peer to hold a new token reservation (then for one). */
-const REPLICATE_TIMEOUT_MS = 2000
+/**
+ * How long a grant waits for every alive peer to hold a new token reservation, then for at least
+ * one: a peer acknowledges about once a second, and both waits together stay within a caller's
+ * default 5 s deadline.
+ */
+const REPLICATE_TIMEOUT_MS = 3000
+const REPLICATE_ONE_TIMEOUT_MS = 1500
 
 /** The store key of a lease's state. */
 export const leaseKey = (name: string): string => `mesh.lease/${name}`
@@ -150,7 +155,7 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
     try {
       await node.flush({ replicas: peers, timeoutMs: REPLICATE_TIMEOUT_MS })
     } catch {
-      await node.flush({ replicas: 1, timeoutMs: 1 })
+      await node.flush({ replicas: 1, timeoutMs: REPLICATE_ONE_TIMEOUT_MS })
     }
   }
 

@@ -39,7 +39,7 @@ export const startProcess = async (name: string, env: Record<string, string> = {
   let err = ''
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name}: no ready line in 10 s\n${err}`)), 10_000)
+    const timer = setTimeout(() => reject(new Error(`${name}: no ready line in 30 s\n${err}`)), 30_000)
     child.once('exit', (code) => reject(new Error(`${name} exited (${String(code)}) before serving:\n${err}`)))
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       out += chunk
