@@ -8,6 +8,8 @@ import { decodePresence, encodePresence, PoisonPresence, type PresenceMessage } 
 const MAX_SENDERS = 10_000
 /** Most rooms one query names; past it, a node asks for every room. */
 const MAX_QUERY_ROOMS = 1000
+/** Shortest time between two rounds of queries and answers: a flood of queries costs one answer per round. */
+const ROUND_MS = 100
 
 /** Counters of the presence channel. */
 export interface PresenceStats {
@@ -50,6 +52,7 @@ export class Presence {
   #ask: Set<string> | 'all' = new Set()
   #answer: Set<string> | 'all' = new Set()
   #flushScheduled = false
+  #lastFlush = 0
   #closed = false
 
   constructor(host: BackboneHost, options: PresenceOptions) {
@@ -140,13 +143,23 @@ export class Presence {
   #schedule(): void {
     if (this.#flushScheduled) return
     this.#flushScheduled = true
-    setImmediate(() => {
-      this.#flushScheduled = false
-      this.#flush()
-    })
+    const timer = setTimeout(
+      () => {
+        this.#flushScheduled = false
+        this.#lastFlush = Date.now()
+        try {
+          this.#flush()
+        } catch (error) {
+          this.#host.count('backbone-presence-flush')
+          this.#host.logger.warn('presence round failed', { error: errorText(error) })
+        }
+      },
+      Math.max(0, this.#lastFlush + ROUND_MS - Date.now()),
+    )
+    timer.unref()
   }
 
-  /** Sends the query and the answers gathered during one tick. */
+  /** Sends the query and the answers gathered since the last round. */
   #flush(): void {
     const host = this.#host
     const ask = this.#ask

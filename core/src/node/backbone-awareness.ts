@@ -72,7 +72,7 @@ export class BackboneAwareness {
     for (const id of ids) dirty.add(id)
     if (this.#flushScheduled) return
     this.#flushScheduled = true
-    setImmediate(() => this.#flush())
+    setImmediate(() => this.#guard('backbone-awareness', () => this.#flush()))
   }
 
   #flush(): void {
