@@ -164,6 +164,31 @@ describe('presence over the redis backbone', () => {
     }
   })
 
+  it('carries presence again after redis restarts empty', async () => {
+    nodes.fresh()
+    try {
+      const [a, b] = await Promise.all([served('a'), served('b')])
+      const ada = tab(a.url)
+      const bob = tab(b.url)
+      await Promise.all([connected(ada), connected(bob)])
+      ada.awareness.setLocalStateField('user', { name: 'ada' })
+      await sees(bob, ada, 'user', { name: 'ada' })
+      await redis.stop()
+      await waitUntil('both backbones saw redis go', () => !a.backbone.connected && !b.backbone.connected)
+      await redis.start()
+      await waitUntil('both reconnected', () => a.backbone.stats.connects >= 2 && b.backbone.stats.connects >= 2)
+      ada.awareness.setLocalStateField('cursor', { x: 5 })
+      await sees(bob, ada, 'cursor', { x: 5 })
+      // A node that starts now, against the emptied Redis, is told of ada at once.
+      const late = await served('late')
+      const lou = tab(late.url)
+      await sees(lou, ada, 'cursor', { x: 5 }, 5000)
+    } finally {
+      closeTabs()
+      if (!redis.running) await redis.start()
+    }
+  })
+
   it('skips, counts and logs hostile presence messages, and keeps its own tabs', async () => {
     nodes.fresh()
     const log = recordingLogger()
