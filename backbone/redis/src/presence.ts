@@ -134,7 +134,8 @@ export class Presence {
   #announce(): void {
     if (this.#announced || !this.#beating || !this.#subscribed || this.#closed) return
     this.#announced = true
-    // Others may have dropped this node's states while it was away, and it may have missed theirs.
+    // Changes made while Redis was away reach those who missed them (a newer clock counts). A
+    // state another node dropped comes back only with its tab's next renewal (a new clock).
     this.#ask = 'all'
     this.#answer = 'all'
     this.#schedule()
