@@ -12,8 +12,8 @@ export interface PresenceSenders {
   renewed(): void
   /** Nodes this node holds presence from. */
   senders(): string[]
-  /** `id` was found dead by a round that began at `since`. */
-  dead(id: string, since: number): void
+  /** `id` was found dead by a round that began at `since`; `registered`: its registration was stale (otherwise none). */
+  dead(id: string, since: number, registered: boolean): void
 }
 
 /** What the instance manager needs from the backbone around it. */
@@ -86,7 +86,7 @@ export class InstanceManager {
       const score = scores[i] ?? null
       // A heartbeat key that expired just now may still be in flight being renewed: wait out a TTL.
       if (score !== null && Date.now() - Number(score) <= ttl) continue
-      this.#o.presence.dead(id, started)
+      this.#o.presence.dead(id, started, score !== null)
       if (score !== null) await this.clean(id)
     }
   }

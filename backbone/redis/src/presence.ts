@@ -47,6 +47,8 @@ export class Presence {
   #heard = new Map<string, number>()
   /** True once this node's heartbeat was written since the writer last connected. */
   #beating = false
+  /** When that first heartbeat after a (re)connect was written. */
+  #beatingSince = 0
   #subscribed = false
   #announced = false
   #ask: Set<string> | 'all' = new Set()
@@ -92,6 +94,7 @@ export class Presence {
 
   /** This node's heartbeat is in Redis: it may publish, and announces itself if it has not since it connected. */
   renewed(): void {
+    if (!this.#beating) this.#beatingSince = Date.now()
     this.#beating = true
     this.#announce()
   }
@@ -114,10 +117,15 @@ export class Presence {
     return [...this.#heard.keys()]
   }
 
-  /** Drops the states of `id`, found dead by a heartbeat round that began at `since`, unless it was heard from since then. */
-  dead(id: string, since: number): void {
+  /**
+   * Drops the states of `id`, found dead by a heartbeat round that began at `since` (`registered`:
+   * its registration was stale; otherwise there was none), unless it was heard from since then.
+   */
+  dead(id: string, since: number, registered: boolean): void {
     const heard = this.#heard.get(id)
     if (heard !== undefined && heard >= since) return
+    // No registration at all may mean Redis restarted empty: the others get a heartbeat's grace to come back.
+    if (!registered && Date.now() - this.#beatingSince <= this.#host.deadAfterMs) return
     this.#drop(id, 'dead')
   }
 

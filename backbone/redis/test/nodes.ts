@@ -118,23 +118,28 @@ export const mortal = async (
   redis: RedisServer,
   nodes: ReturnType<typeof backboneNodes>,
   name: string,
-  options: { heartbeatMs?: number } & MeshNodeOptions = {},
-): Promise<BackboneNode & { kill(): Promise<void> }> => {
-  const admin = redis.client()
+  options: { heartbeatMs?: number; deadAfterMs?: number } & MeshNodeOptions = {},
+): Promise<BackboneNode & { kill(): Promise<void>; revive(): Promise<void> }> => {
   const user = `u${Math.random().toString(36).slice(2, 10)}`
-  await admin.call('ACL', 'SETUSER', user, 'on', '>secret-pass', '~*', '&*', '+@all')
+  const revive = async (): Promise<void> => {
+    await redis.client().call('ACL', 'SETUSER', user, 'on', '>secret-pass', '~*', '&*', '+@all')
+  }
+  await revive()
   const url = redis.url.replace('redis://', `redis://${user}:secret-pass@`)
-  const { heartbeatMs, ...rest } = options
+  const { heartbeatMs, deadAfterMs, ...rest } = options
   const started = nodes.start(url, {
     ...rest,
     name,
-    membership: { heartbeatMs: heartbeatMs ?? 100, deadAfterMs: 1000 },
+    membership: { heartbeatMs: heartbeatMs ?? 100, deadAfterMs: deadAfterMs ?? 1000 },
   })
   return {
     ...started,
     async kill() {
+      const admin = redis.client()
       await admin.call('ACL', 'SETUSER', user, 'off')
       await admin.call('CLIENT', 'KILL', 'USER', user)
     },
+    /** Lets it in again (also after Redis restarted empty and forgot the user). */
+    revive,
   }
 }

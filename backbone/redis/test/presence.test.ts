@@ -177,12 +177,47 @@ describe('presence over the redis backbone', () => {
       await waitUntil('both backbones saw redis go', () => !a.backbone.connected && !b.backbone.connected)
       await redis.start()
       await waitUntil('both reconnected', () => a.backbone.stats.connects >= 2 && b.backbone.stats.connects >= 2)
-      ada.awareness.setLocalStateField('cursor', { x: 5 })
-      await sees(bob, ada, 'cursor', { x: 5 })
       // A node that starts now, against the emptied Redis, is told of ada at once.
       const late = await served('late')
       const lou = tab(late.url)
-      await sees(lou, ada, 'cursor', { x: 5 }, 5000)
+      await sees(lou, ada, 'user', { name: 'ada' }, 5000)
+      // b ran heartbeat rounds meanwhile against a Redis that forgot every node: it dropped nobody.
+      expect(b.backbone.stats.presenceDropped).toBe(0)
+      expect(bob.awareness.getStates().has(ada.id)).toBe(true)
+      ada.awareness.setLocalStateField('cursor', { x: 5 })
+      await sees(bob, ada, 'cursor', { x: 5 })
+    } finally {
+      closeTabs()
+      if (!redis.running) await redis.start()
+    }
+  })
+
+  it("keeps a node's tabs when redis restarts empty and the node comes back after the others", async () => {
+    nodes.fresh()
+    // deadAfterMs 5 s: the late node's reconnect (backoff up to 2 s) stays inside it.
+    const slowDeath = { membership: { heartbeatMs: 100, deadAfterMs: 5000 } }
+    try {
+      const b = await served('b', slowDeath)
+      const late = await mortal(redis, nodes, 'late', { deadAfterMs: 5000 })
+      const lateUrl = await nodes.serve(late.node)
+      await ready(late)
+      const lia = tab(lateUrl)
+      const bob = tab(b.url)
+      await Promise.all([connected(lia), connected(bob)])
+      lia.awareness.setLocalStateField('user', { name: 'lia' })
+      await sees(bob, lia, 'user', { name: 'lia' })
+      await redis.stop()
+      await redis.start()
+      // b is back and runs its rounds against a Redis that knows no other node; the late one
+      // cannot log in until its user exists again.
+      await waitUntil('b reconnected', () => b.backbone.stats.connects >= 2)
+      await late.revive()
+      await waitUntil('the late node reconnected', () => late.backbone.stats.connects >= 2)
+      await waitUntil('b lists the late node alive again', () =>
+        b.node.members().some((m) => m.id === late.node.id && m.state === 'alive'),
+      )
+      expect(b.backbone.stats.presenceDropped).toBe(0)
+      expect(bob.awareness.getStates().get(lia.id)).toEqual({ user: { name: 'lia' } })
     } finally {
       closeTabs()
       if (!redis.running) await redis.start()
