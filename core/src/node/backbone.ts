@@ -61,9 +61,9 @@ export interface BackboneHost {
   /**
    * Applies an awareness update that node `fromNode` published, owned by that node until it
    * removes the states or {@link dropAwareness} drops them. Leaves out entries for client ids
-   * this node's light peers own, removals of states another node owns, and new ids past the
-   * room's awareness cap; returns how many it left out (0 for a room this node does not host).
-   * Throws, nothing applied, on malformed bytes.
+   * this node's light peers own and new ids past the room's awareness cap, and returns how many
+   * (0 for a room this node does not host); skips removals of states it does not hold from
+   * that node. Throws, nothing applied, on malformed bytes.
    */
   applyAwareness(room: string, update: Uint8Array, fromNode: string): number
   /** Removes, in every room, the awareness states applied from `fromNode` (it died or left); returns how many. */
