@@ -224,6 +224,29 @@ describe('presence over the redis backbone', () => {
     }
   })
 
+  it('reaches a mesh-only node through a bridge, and leaves it when the publishing node dies', async () => {
+    nodes.fresh()
+    try {
+      const bridge = await served('bridge')
+      const ghost = await mortal(redis, nodes, 'ghost')
+      const ghostUrl = await nodes.serve(ghost.node)
+      await ready(ghost)
+      const meshOnly = nodes.plain({ name: 'mesh-only' })
+      const meshOnlyUrl = await nodes.serve(meshOnly)
+      await meshOnly.join([bridge.url])
+      const gil = tab(ghostUrl)
+      const max = tab(meshOnlyUrl)
+      await Promise.all([connected(gil), connected(max)])
+      gil.awareness.setLocalStateField('user', { name: 'gil' })
+      await sees(max, gil, 'user', { name: 'gil' })
+      await ghost.kill()
+      // The bridge drops the dead node's states and tells its peer links.
+      await sees(max, gil, 'user', undefined, 10_000)
+    } finally {
+      closeTabs()
+    }
+  })
+
   it('skips, counts and logs hostile presence messages, and keeps its own tabs', async () => {
     nodes.fresh()
     const log = recordingLogger()
