@@ -56,9 +56,8 @@ export class MeshNode {
   }
 
   /**
-   * Resolves once the rooms are loaded from storage (the `persistence` option), at once
-   * without it. Until then sockets get 1013 and `join` and `put` wait. Rejects if the storage
-   * cannot be read. @example await node.ready(); server.listen(3000)
+   * Resolves once the rooms are loaded from `persistence` (at once without); until then sockets
+   * get 1013 and `join` and `put` wait. Rejects if the storage cannot be read.
    */
   ready(): Promise<void> {
     return this.#ready
@@ -149,10 +148,7 @@ export class MeshNode {
     return this.#p.admission.accept(socket, options)
   }
 
-  /**
-   * Applies the origin allow-list and the `authenticate` hook to a light peer or REST call.
-   * Adapters need not call it: `accept` and the REST handler do.
-   */
+  /** Applies the origin allow-list and `authenticate` to a light peer or REST call (`accept` and REST do). */
   authorize(input: AuthorizeInput): Promise<AuthDecision> {
     return this.#p.admission.authorize(input)
   }
@@ -163,10 +159,9 @@ export class MeshNode {
   }
 
   /**
-   * Connects to peers at `ws://host:port/mesh` URLs and keeps the links up (with backoff).
-   * Resolves once each URL completed a handshake (at once with `wait: false`); rejects with a
-   * `timeout` MeshError naming the unreachable URLs, still retrying, or at once with
-   * `bad_request` for a URL `checkPeerUrl` refuses.
+   * Connects to `ws://host:port/mesh` URLs and keeps the links up. Resolves once each URL did a
+   * handshake (at once with `wait: false`); rejects with `timeout` naming the unreachable
+   * URLs, still retrying, or at once with `bad_request` for a URL `checkPeerUrl` refuses.
    */
   join(urls: readonly string[], options: { timeoutMs?: number; wait?: boolean } = {}): Promise<void> {
     if (this.#p.persistence?.loaded === false) return this.#ready.then(() => this.#p.links.join(urls, options))
@@ -174,9 +169,8 @@ export class MeshNode {
   }
 
   /**
-   * Waits until every peer this node dials is connected and every link finished its initial
-   * sync. Rejects with the pending {@link MeshConflictError} if a room is quarantined by
-   * `onConflict: 'exception'`, and with a `timeout` MeshError if peers stay unreachable.
+   * Waits until every dialed peer is connected and every link did its initial sync. Rejects
+   * with a pending {@link MeshConflictError} (`exception`), or `timeout` if peers stay away.
    */
   syncUp(options: { timeoutMs?: number } = {}): Promise<void> {
     return this.#p.syncUp(options.timeoutMs ?? 10_000)
@@ -187,10 +181,7 @@ export class MeshNode {
     return this.#p.conflicts.list()
   }
 
-  /**
-   * Releases a room quarantined by `onConflict: 'exception'`: `merge` merges both histories,
-   * `accept` adopts the peer's state. Applies now if the link is up, else on reconnect.
-   */
+  /** Releases a room quarantined by `exception`: `merge` both histories or `accept` the peer's (docs/conflicts.md). */
   resolveConflict(options: { peer: string; room?: string; strategy: 'merge' | 'accept' }): void {
     this.#p.conflicts.resolve(options.peer, options.room ?? DEFAULT_ROOM, options.strategy)
   }
@@ -221,10 +212,8 @@ export class MeshNode {
   }
 
   /**
-   * Runs a call on the actor of `id` on the member that owns its shard of `capability`
-   * (docs/routing.md), and resolves with the actor's JSON answer. Rejects with a
-   * `MeshCallError`: `no_owner`, `owner_lost`, `timeout` or `actor_failed`.
-   *
+   * Runs a call on the actor of `id` on the owner of its shard of `capability` (docs/routing.md);
+   * resolves with the JSON answer or rejects with a `MeshCallError`.
    * @example const total = await node.call({ capability: 'counter', id: 'user-42', payload: { add: 1 } })
    */
   call<T extends JsonValue = JsonValue>(options: CallOptions): Promise<T> {
@@ -305,10 +294,7 @@ export class MeshNode {
     return this.#closed
   }
 
-  /**
-   * Leaves the mesh gracefully: stops this node's actors, tells every peer it is leaving,
-   * closes every socket, stops reconnecting and frees every room. Idempotent.
-   */
+  /** Leaves gracefully: stops the actors, tells every peer, closes every socket, frees every room. Idempotent. */
   close(): Promise<void> {
     return (this.#closing ??= this.#p.shutdown(() => (this.#closed = true)))
   }
