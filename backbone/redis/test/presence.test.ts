@@ -231,7 +231,8 @@ describe('presence over the redis backbone', () => {
       const ghost = await mortal(redis, nodes, 'ghost')
       const ghostUrl = await nodes.serve(ghost.node)
       await ready(ghost)
-      const meshOnly = nodes.plain({ name: 'mesh-only' })
+      // maxPeers 0: linked to the bridge only, never to the ghost (whose links outlive its Redis).
+      const meshOnly = nodes.plain({ name: 'mesh-only', maxPeers: 0 })
       const meshOnlyUrl = await nodes.serve(meshOnly)
       await meshOnly.join([bridge.url])
       const gil = tab(ghostUrl)
