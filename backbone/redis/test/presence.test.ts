@@ -17,7 +17,7 @@ const { nodes, redis } = withTestRedis()
 
 const providers: WebsocketProvider[] = []
 
-/** A stock y-websocket client of `node`'s room `default`, destroyed with the test's nodes. */
+/** A stock y-websocket client of room `default` on the node at `url`; `closeTabs` destroys it. */
 const tab = (url: string) => {
   const doc = new Y.Doc()
   // disableBc: otherwise providers in one process meet over BroadcastChannel and skip the nodes.
