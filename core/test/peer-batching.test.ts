@@ -3,7 +3,7 @@ import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { encodePeer } from '../src/replication/index.js'
-import { servedPerTest, type ServedNode } from './helpers.js'
+import { servedPerTest, serveNode, type ServedNode } from './helpers.js'
 
 const { start, cleanups } = servedPerTest()
 
@@ -109,6 +109,7 @@ describe('hostile batch frames from a peer', () => {
         encodePeer.hello({ nodeId: 'x', name: 'x', url: '', clientId: 1, onConflict: 'merge', nonce: 'n', proof: '' }),
       ]),
       encodePeer.batch([publish(1), publish(2, '{nope')]),
+      encodePeer.batch([publish(1, JSON.stringify('x'.repeat(20_000)))]),
     ]) {
       const peer = await rawPeer(s.url)
       peer.ws.send(frame)
@@ -121,5 +122,20 @@ describe('hostile batch frames from a peer', () => {
     expect(got.slice(-3)).toEqual([101, 102, 103])
     expect(s.node.status().peers.length).toBe(1)
     expect(s.node.closed).toBe(false)
+  })
+})
+
+describe('closing', () => {
+  it("a node's last frames and its leave reach its peers even when its sockets are destroyed right after close()", async () => {
+    const [a, b] = [await serveNode({ name: 'a' }), await start({ name: 'b' })] as const
+    await b.node.join([a.url])
+    const got: JsonValue[] = []
+    b.node.subscribe('t', (payload) => got.push(payload))
+    const down = new Promise<boolean>((resolve) => b.node.on('peer:down', (e) => resolve(e.graceful)))
+    for (let i = 0; i < 100; i++) a.node.publish('t', i)
+    // What an app's shutdown does: close the node, then the HTTP server's connections at once.
+    await a.close()
+    expect(await down).toBe(true)
+    expect(got).toHaveLength(100)
   })
 })

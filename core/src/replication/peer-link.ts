@@ -17,7 +17,7 @@ import { LinkHandshake, type HandshakeHost } from './link-handshake.js'
 import { decodePeer, encodePeer, type Hello, type PeerMessage } from './peer-messages.js'
 import { MessageType, type AnswerStatus, type CallMessage, type PublishMessage, type Resolution } from './protocol.js'
 import { FrameAssembler, PART_BYTES, pieceBytes, splitFrame } from './frame-parts.js'
-import { FrameBatch } from './frame-batch.js'
+import { BATCH_FRAME_BYTES, FrameBatch } from './frame-batch.js'
 import type { PeerSink, Room } from './room.js'
 import { RoomSyncs, type LinkRoomStatus, type MergeReport } from './room-sync.js'
 
@@ -256,6 +256,7 @@ export class PeerLink implements Connection, PeerSink {
           if (!this.#batched.take()) {
             return this.fail(CloseCode.rateLimited, `more than ${this.#batched.perSecond} batched messages per second`)
           }
+          if (frame.length > BATCH_FRAME_BYTES) throw new Error(`a frame of ${frame.length} bytes in a batch`)
           const inner = decodePeer(frame)
           if (inner.type === MessageType.batch || inner.type === MessageType.part)
             throw new Error('a batch or part inside a batch')

@@ -115,7 +115,8 @@
  * that receives it delivers it to its subscribers and forwards it on every other link (split
  * horizon), unless it saw the message id (origin, seq) before: each node keeps a bounded window
  * of the ids it saw per origin, so in a mesh with cycles every node handles each message once.
- * `seq` starts at a random number per process, so a restarted node's ids are new.
+ * `seq` starts from the clock (ms × 2048) per process, so a restarted node's ids are new and
+ * higher; a seq more than the window below the highest seen is a late copy and is dropped.
  *
  * `changed keys` is sent only on divergence: JSON `[[key, 1, value] | [key, 0], ...]`, the
  * keys whose latest write or removal the other side lacks, so both sides can name the
