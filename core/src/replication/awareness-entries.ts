@@ -48,21 +48,29 @@ export const writeAwarenessEntries = (entries: readonly AwarenessEntry[]): Uint8
 }
 
 /**
- * Keeps the entries an awareness update may apply to a room holding `states`: updates and
- * removals always, states for new client ids only below {@link MAX_AWARENESS_CLIENTS}.
+ * Keeps the entries an awareness update may apply to a room holding `states`: updates always,
+ * states for new client ids only below {@link MAX_AWARENESS_CLIENTS}, and removals of ids the
+ * room knows (`known`: its awareness meta). Yjs records a clock for every id a removal names,
+ * so removals of made-up ids would grow the room without bound; such removals change nothing
+ * and are left out silently.
  */
 export const capEntries = (
   states: ReadonlyMap<number, unknown>,
   entries: AwarenessEntry[],
+  known: ReadonlyMap<number, unknown> = states,
 ): { kept: AwarenessEntry[]; dropped: number } => {
   let room = MAX_AWARENESS_CLIENTS - states.size
   const kept: AwarenessEntry[] = []
+  let unknownRemovals = 0
   for (const entry of entries) {
-    if (entry.state === 'null' || states.has(entry.clientId)) kept.push(entry)
+    if (entry.state === 'null') {
+      if (states.has(entry.clientId) || known.has(entry.clientId)) kept.push(entry)
+      else unknownRemovals++
+    } else if (states.has(entry.clientId)) kept.push(entry)
     else if (room > 0) {
       room--
       kept.push(entry)
     }
   }
-  return { kept, dropped: entries.length - kept.length }
+  return { kept, dropped: entries.length - kept.length - unknownRemovals }
 }

@@ -168,7 +168,7 @@ export class Room implements RoomHandle {
    * how many it left out.
    */
   capAwareness(entries: AwarenessEntry[]): { kept: AwarenessEntry[]; dropped: number } {
-    return capEntries(this.awareness.getStates(), entries)
+    return capEntries(this.awareness.getStates(), entries, this.awareness.meta)
   }
 
   /** True while removing a closed link's states: the removal is this node's news alone. */
