@@ -118,18 +118,18 @@ export class Room implements RoomHandle {
   }
 
   #onUpdate = (update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction): void => {
-    if (!transaction.meta.has(RECORDED)) this.#record(update, origin, transaction)
+    if (!transaction.meta.has(RECORDED)) this.#record(update.length, origin, transaction)
     this.#fanOut(update, origin)
   }
 
-  #record(update: Uint8Array, origin: unknown, transaction: Y.Transaction): void {
+  #record(bytes: number, origin: unknown, transaction: Y.Transaction): void {
     const who = this.#hooks.describe(origin, transaction)
     const commit = this.#log.add({
       room: this.name,
       origin: who.origin,
       via: who.via,
       time: Date.now(),
-      bytes: update.length,
+      bytes,
       keys: (transaction.meta.get(KV_ARRAY) as string[] | undefined) ?? [],
     })
     this.#hooks.committed(commit)
@@ -269,16 +269,25 @@ export class Room implements RoomHandle {
   applyState(update: Uint8Array, origin: object, diverged = false): void {
     this.#applyingDivergence = diverged
     try {
-      this.#applyState(update, origin)
+      this.#applyState(() => Y.applyUpdateV2(this.doc, update, origin), update.length, origin)
     } finally {
       this.#applyingDivergence = false
     }
   }
 
-  #applyState(update: Uint8Array, origin: object): void {
+  /** Applies updates this node stored (V1, in order) in one transaction, sparing their re-encoding like applyState. */
+  applyStored(updates: readonly Uint8Array[], origin: object): void {
+    const bytes = updates.reduce((sum, u) => sum + u.length, 0)
+    const apply = (): void =>
+      Y.transact(this.doc, () => updates.forEach((u) => Y.applyUpdate(this.doc, u, origin)), origin)
+    if (updates.length > 0) this.#applyState(apply, bytes, origin)
+  }
+
+  /** Runs `apply`, one transaction of `bytes` received or stored bytes. */
+  #applyState(apply: () => void, bytes: number, origin: object): void {
     const relayed = this.#lights.size > 0 || [...this.#links].some((link) => link !== origin)
     if (relayed) {
-      Y.applyUpdateV2(this.doc, update, origin)
+      apply()
       return
     }
     let applying: Y.Transaction | undefined
@@ -303,13 +312,13 @@ export class Room implements RoomHandle {
         [...transaction.afterState].some(([client, clock]) => clock !== transaction.beforeState.get(client))
       if (!changed) return
       // Recorded with the received size: the state was not re-encoded.
-      this.#record(update, origin, transaction)
+      this.#record(bytes, origin, transaction)
     }
     this.doc.off('update', this.#onUpdate)
     this.doc.on('beforeTransaction', begin)
     this.doc.on('afterTransaction', record)
     try {
-      Y.applyUpdateV2(this.doc, update, origin)
+      apply()
     } finally {
       this.doc.off('beforeTransaction', begin)
       this.doc.off('afterTransaction', record)
