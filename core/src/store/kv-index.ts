@@ -217,8 +217,10 @@ export class KvIndex {
     // the array holds: a peer may send a garbage-collected run billions of clocks long).
     let added = 0
     for (const [client, after] of transaction.afterState) added += after - (before.get(client) ?? 0)
-    table.reserve(Math.min(added, this.array.length))
-    this.#slots.reserve(Math.min(added, this.array.length))
+    added = Math.min(added, this.array.length)
+    table.reserve(added)
+    this.#slots.reserve(added)
+    changed.reserve(added)
     for (const [client, after] of transaction.afterState) {
       eachElement(this.array, client, before.get(client) ?? 0, after, (item, i) => {
         if (item.deleted) {
