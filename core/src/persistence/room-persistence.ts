@@ -16,7 +16,7 @@ export interface PersistenceCounters {
   skippedRecords: number
 }
 
-/** A room as persistence needs it: its doc and the paths that apply a whole state (V2) and stored updates (V1) without re-encoding them. */
+/** A room as persistence needs it: its doc, and paths that apply a state (V2) and stored updates (V1) unencoded. */
 export interface PersistedRoom {
   readonly name: string
   readonly doc: Y.Doc
@@ -142,7 +142,8 @@ export class RoomPersistence {
    */
   #quietly(load: () => void): void {
     const doc = this.#doc
-    let listening = true
+    doc.off('update', this.#onUpdate)
+    let listening = false
     const listen = (): void => {
       if (listening || this.#closed) return
       listening = true
@@ -151,8 +152,6 @@ export class RoomPersistence {
     const begin = (transaction: Y.Transaction): void => {
       if (transaction.origin !== this) listen()
     }
-    doc.off('update', this.#onUpdate)
-    listening = false
     doc.on('beforeTransaction', begin)
     try {
       load()

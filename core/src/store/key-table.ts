@@ -3,7 +3,7 @@ const MAX_PROBES = 32
 
 const EMPTY = -1
 
-/** 32-bit FNV-1a over UTF-16 code units from a per-table seed, then a final mix (murmur3's) to spread sequential keys. */
+/** 32-bit FNV-1a over UTF-16 code units from a per-table seed, then murmur3's final mix to spread sequential keys. */
 export const hashOf = (key: string, seed: number): number => {
   let h = seed
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
@@ -19,19 +19,19 @@ export const hashOf = (key: string, seed: number): number => {
  * numbers in an `Int32Array`: the keys themselves stay in the entries, read back through
  * `keyOf`. A `Map` of a million keys cost a cold join more than half a second of rehashing as
  * it doubled, its garbage collections, and about 30 bytes of heap per key; the table costs 8 to
- * 16 bytes per key outside the heap (a slot number and a hash per position), sized once from the number of elements a transaction adds.
- * The hash is seeded per table, and a key whose probe sequence would pass MAX_PROBES (keys
- * crafted to collide) is kept in an overflow `Map` instead, so no operation costs more than
- * MAX_PROBES steps and a map look-up.
+ * 16 bytes per key outside the heap (a slot number and a hash per position), sized once from
+ * the number of elements a transaction adds. The hash is seeded per table, and a key whose
+ * probe sequence would pass MAX_PROBES (keys crafted to collide) is kept in an overflow `Map`
+ * instead, so no operation costs more than MAX_PROBES steps and a map look-up.
  */
 export class KeyTable {
   #keyOf: (slot: number) => string
   #seed: number
   #positions = new Int32Array(16).fill(EMPTY)
-  /** The hash of each position's key: most probes that meet another key end here, without reading its entry. */
+  /** The hash of each position's key: a probe that meets another key rarely reads its entry. */
   #hashes = new Int32Array(16)
   #mask = 15
-  /** The last key hashed and its hash: a look-up is usually followed by an add or a delete of the same key. */
+  /** The last key hashed and its hash: a look-up is usually followed by an add of the same key. */
   #lastKey: string | undefined
   #lastHash = 0
   /** Keys in `#positions`. */
@@ -115,7 +115,7 @@ export class KeyTable {
     return this.#overflow.delete(key)
   }
 
-  /** Puts the key of `slot`, of hash `hash`, within MAX_PROBES of its home position; false when it does not fit there. */
+  /** Puts `slot`, whose key hashes to `hash`, within MAX_PROBES of its home position; false if it does not fit. */
   #place(hash: number, slot: number): boolean {
     const positions = this.#positions
     const mask = this.#mask
