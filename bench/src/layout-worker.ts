@@ -112,6 +112,7 @@ const distinct = async ({ prefix, count, batch }: DistinctArgs): Promise<Distinc
 
 const coldJoin = async ({ url, keys, timeoutMs }: { url: string; keys: number; timeoutMs: number }) => {
   const before = heap()
+  const cpu0 = cpuMicros()
   const t0 = now()
   await new Promise<void>((resolve, reject) => {
     const ws = new WebSocket(url, { maxPayload: 2 ** 30 })
@@ -131,8 +132,9 @@ const coldJoin = async ({ url, keys, timeoutMs }: { url: string; keys: number; t
     })
   })
   const ms = now() - t0
+  const cpuUs = cpuMicros() - cpu0
   if (size() < keys) throw new Error(`${name}: holds ${size()} of ${keys} keys after the join`)
-  return { ms, before, after: heap(), keys: size() }
+  return { ms, cpuUs, before, after: heap(), keys: size() }
 }
 
 const server = createServer((_req, res) => res.writeHead(404).end())

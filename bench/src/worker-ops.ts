@@ -120,7 +120,8 @@ export type NodeOps = {
   /** Joins `url`, waits until synced and holding `keys` keys; heap before and after. */
   'cold-join': {
     args: { url: string; keys: number; timeoutMs: number }
-    result: { ms: number; before: HeapFigures; after: HeapFigures; keys: number }
+    /** `cpuUs`: the joining process's CPU time (user + system) during the join. */
+    result: { ms: number; cpuUs: number; before: HeapFigures; after: HeapFigures; keys: number }
   }
   /** One put; returns when it was made. */
   write: { args: { key: string; value: number }; result: { at: number } }
@@ -177,7 +178,8 @@ export type LayoutOps = {
   /** Opens a WebSocket to `url`, applies the state it sends, and reports heap and time. */
   'cold-join': {
     args: { url: string; keys: number; timeoutMs: number }
-    result: { ms: number; before: HeapFigures; after: HeapFigures; keys: number }
+    /** `cpuUs`: the joining process's CPU time (user + system) during the join. */
+    result: { ms: number; cpuUs: number; before: HeapFigures; after: HeapFigures; keys: number }
   }
   close: { args: null; result: null }
 }

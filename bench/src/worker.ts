@@ -205,6 +205,7 @@ const heap = (): HeapFigures => {
 
 const coldJoin = async ({ url, keys, timeoutMs }: { url: string; keys: number; timeoutMs: number }) => {
   const before = heap()
+  const cpu0 = cpuMicros()
   const t0 = now()
   await node.join([url], { timeoutMs })
   await node.syncUp({ timeoutMs })
@@ -213,7 +214,8 @@ const coldJoin = async ({ url, keys, timeoutMs }: { url: string; keys: number; t
     await wait({ timeoutMs })
   }
   const ms = now() - t0
-  return { ms, before, after: heap(), keys: node.data.size }
+  const cpuUs = cpuMicros() - cpu0
+  return { ms, cpuUs, before, after: heap(), keys: node.data.size }
 }
 
 // Hot keys are `h<i>`, distinct keys `<prefix><i>`: small integer values, like the other figures.

@@ -141,6 +141,29 @@ describe('persistence on a node', () => {
     expect(third.room('other').doc.getMap('m').get('x')).toBe(1)
   })
 
+  it('loads snapshot and log without storing them again, and stores what a change listener writes meanwhile', async () => {
+    const storage = new MemoryStorage()
+    const first = await node({ storage, compaction: { minBytes: 1 } })
+    await first.put({ a: 1, b: 2 })
+    await waitUntil('no compaction ran', () => (first.status().persistence?.compactions ?? 0) > 0)
+    await first.put('c', 3)
+    await first.close()
+    const second = new MeshNode({ persistence: storage.reopen() })
+    nodes.push(second)
+    const doc = second.room('default').doc
+    // A write made synchronously inside the load's own transactions (from an observer).
+    doc.getArray('kv').observe(() => {
+      if (!doc.getMap('side').has('echo')) doc.getMap('side').set('echo', true)
+    })
+    await second.ready()
+    expect(second.data.toJSON()).toEqual({ a: 1, b: 2, c: 3 })
+    expect(second.status().persistence?.appends).toBe(1)
+    await second.close()
+    const third = await node(storage.reopen())
+    expect(third.data.toJSON()).toEqual({ a: 1, b: 2, c: 3 })
+    expect(third.room('default').doc.getMap('side').get('echo')).toBe(true)
+  })
+
   it('a node that cannot read its storage rejects ready, and close still works', async () => {
     const storage = new MemoryStorage()
     storage.rooms = () => Promise.reject(new Error('unreadable (test)'))

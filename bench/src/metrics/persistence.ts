@@ -72,6 +72,7 @@ export const measurePersistence = async (ctx: Context): Promise<void> => {
   const name = restartName(keys)
   await ctx.guard([name], async () => {
     const baseline: number[] = []
+    const cpu: number[] = []
     const runs = await ctx.repeat(
       name,
       'ms',
@@ -80,6 +81,7 @@ export const measurePersistence = async (ctx: Context): Promise<void> => {
           await runJob({ kind: 'fill', dir, keys }, `persist-fill-${i}`)
           const r = await runJob({ kind: 'restart', dir, keys }, `persist-restart-${i}`)
           if (r.baselineMs !== undefined) baseline.push(r.baselineMs)
+          cpu.push(r.cpuUs / 1000)
           return r.ms
         }),
       sizes.heavyRuns,
@@ -90,7 +92,7 @@ export const measurePersistence = async (ctx: Context): Promise<void> => {
       'ms',
       runs,
       `${keys.toLocaleString('en-US')} keys in a data directory: new MeshNode to ready()`,
-      { in_memory_apply_ms: summarize(baseline).value },
+      { in_memory_apply_ms: summarize(baseline).value, cpu_ms: Math.round(summarize(cpu).value) },
     )
   })
 }

@@ -1,14 +1,11 @@
-import type * as Y from 'yjs'
 import { CloseCode, type Connection, type Logger, type MeshSocket, errorText } from '../common/index.js'
-import { RoomPersistence, type CompactionOptions, type PersistenceCounters } from './room-persistence.js'
+import {
+  RoomPersistence,
+  type CompactionOptions,
+  type PersistedRoom,
+  type PersistenceCounters,
+} from './room-persistence.js'
 import type { StorageAdapter, StorageStats } from './storage-adapter.js'
-
-/** A room as persistence needs it: its doc and the V2 path that applies a whole state. */
-export interface PersistedRoom {
-  readonly name: string
-  readonly doc: Y.Doc
-  applyState(update: Uint8Array, origin: object): void
-}
 
 /** What persistence reads of the node around it. */
 export interface PersistenceHost {
@@ -88,7 +85,7 @@ export class NodePersistence {
     const started = Date.now()
     for (const name of await this.#adapter.rooms()) {
       const room = this.#host.room(name)
-      await this.#rooms.get(name)?.load((update, origin) => room.applyState(update, origin))
+      await this.#rooms.get(name)?.load(room)
     }
     this.#loadMs = Date.now() - started
     this.#loaded = true

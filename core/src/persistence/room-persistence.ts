@@ -16,6 +16,14 @@ export interface PersistenceCounters {
   skippedRecords: number
 }
 
+/** A room as persistence needs it: its doc, and paths that apply a state (V2) and stored updates (V1) unencoded. */
+export interface PersistedRoom {
+  readonly name: string
+  readonly doc: Y.Doc
+  applyState(update: Uint8Array, origin: object): void
+  applyStored(updates: readonly Uint8Array[], origin: object): void
+}
+
 /** When the log is worth folding into the snapshot. */
 export interface CompactionOptions {
   /** Compact once the log holds more than this many bytes and more than the snapshot. Default 1 MiB. */
@@ -105,24 +113,17 @@ export class RoomPersistence {
   }
 
   /**
-   * Applies what storage holds for this room: the snapshot through `applyState` (the room's
-   * V2 path, which spares re-encoding a whole state nobody else receives), then the log in
-   * one transaction. Writes made before (the node was not ready yet) were appended as they
-   * happened: this listener is attached from the room's creation.
+   * Applies what storage holds for this room: the snapshot, then the log in one transaction,
+   * through the room's paths that spare re-encoding what nobody else receives. Writes made
+   * before (the node was not ready yet) were appended as they happened: this listener is
+   * attached from the room's creation.
    */
-  async load(applyState: (update: Uint8Array, origin: object) => void): Promise<void> {
+  async load(room: Pick<PersistedRoom, 'applyState' | 'applyStored'>): Promise<void> {
     const stored = await this.#adapter.load(this.name)
-    const doc = this.#doc
-    if (stored.snapshot) applyState(stored.snapshot, this)
-    if (stored.updates.length > 0) {
-      Y.transact(
-        doc,
-        () => {
-          for (const update of stored.updates) Y.applyUpdate(doc, update, this)
-        },
-        this,
-      )
-    }
+    this.#quietly(() => {
+      if (stored.snapshot) room.applyState(stored.snapshot, this)
+      room.applyStored(stored.updates, this)
+    })
     this.#snapshotBytes = stored.snapshot?.length ?? 0
     // The loaded log includes what was appended before the load (adapters keep call order).
     this.#logBytes = stored.updates.reduce((sum, u) => sum + u.length, 0)
@@ -131,6 +132,33 @@ export class RoomPersistence {
       this.#logger.warn('skipped torn or corrupt records while loading', { room: this.name, records: stored.skipped })
     }
     this.#maybeCompact()
+  }
+
+  /**
+   * Runs `load` without this listener: its mere presence makes Yjs encode every loaded
+   * transaction once more (seconds at a million keys), only for it to ignore them. A
+   * transaction of anything else (an app writing from a change listener, the index deleting
+   * duplicates) brings it back before its update is emitted, so nothing escapes the log.
+   */
+  #quietly(load: () => void): void {
+    const doc = this.#doc
+    doc.off('update', this.#onUpdate)
+    let listening = false
+    const listen = (): void => {
+      if (listening || this.#closed) return
+      listening = true
+      doc.on('update', this.#onUpdate)
+    }
+    const begin = (transaction: Y.Transaction): void => {
+      if (transaction.origin !== this) listen()
+    }
+    doc.on('beforeTransaction', begin)
+    try {
+      load()
+    } finally {
+      doc.off('beforeTransaction', begin)
+      listen()
+    }
   }
 
   #maybeCompact(): void {

@@ -130,18 +130,18 @@ export class Room implements RoomHandle {
   #onEnd = (transaction: Y.Transaction): void => this.#horizon.settled(transaction.origin, this.pending)
 
   #onUpdate = (update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction): void => {
-    if (!transaction.meta.has(RECORDED)) this.#record(update, origin, transaction)
+    if (!transaction.meta.has(RECORDED)) this.#record(update.length, origin, transaction)
     this.#fanOut(update, origin, transaction.meta.get(GAP) as unknown[] | undefined)
   }
 
-  #record(update: Uint8Array, origin: unknown, transaction: Y.Transaction): void {
+  #record(bytes: number, origin: unknown, transaction: Y.Transaction): void {
     const who = this.#hooks.describe(origin, transaction)
     const commit = this.#log.add({
       room: this.name,
       origin: who.origin,
       via: who.via,
       time: Date.now(),
-      bytes: update.length,
+      bytes,
       keys: (transaction.meta.get(KV_ARRAY) as string[] | undefined) ?? [],
     })
     this.#hooks.committed(commit)
@@ -298,32 +298,32 @@ export class Room implements RoomHandle {
   }
 
   /**
-   * Applies a whole-state transfer (V2) from a peer. When nobody else would receive it
-   * (the usual cold join: no other link, no light peer), Yjs is spared re-encoding the whole
-   * state for the update event, which costs seconds at a million keys; the commit is
-   * recorded with the received size instead (unrelayed-apply.ts).
+   * Applies a whole-state transfer (V2) from a peer; when nobody else would receive it (a cold
+   * join), Yjs is spared re-encoding it for the update event (unrelayed-apply.ts).
    */
   applyState(update: Uint8Array, origin: object, diverged = false): void {
     this.#applyingDivergence = diverged
     try {
-      this.#applyState(update, origin)
+      this.#applyState(() => Y.applyUpdateV2(this.doc, update, origin), update.length, origin)
     } finally {
       this.#applyingDivergence = false
     }
   }
 
-  #applyState(update: Uint8Array, origin: object): void {
+  /** Applies updates this node stored (V1, in order) in one transaction, sparing their re-encoding like applyState. */
+  applyStored(updates: readonly Uint8Array[], origin: object): void {
+    const bytes = updates.reduce((sum, u) => sum + u.length, 0)
+    const apply = (): void =>
+      Y.transact(this.doc, () => updates.forEach((u) => Y.applyUpdate(this.doc, u, origin)), origin)
+    if (updates.length > 0) this.#applyState(apply, bytes, origin)
+  }
+
+  /** Runs `apply`, one transaction of `bytes` received or stored bytes. */
+  #applyState(apply: () => void, bytes: number, origin: object): void {
     const relayed = this.#lights.size > 0 || [...this.#links].some((link) => link !== origin)
-    if (relayed) Y.applyUpdateV2(this.doc, update, origin)
-    else
-      applyUnrelayed({
-        doc: this.doc,
-        update,
-        origin,
-        listener: this.#onUpdate,
-        marker: RECORDED,
-        record: (transaction) => this.#record(update, origin, transaction),
-      })
+    const record = (transaction: Y.Transaction): void => this.#record(bytes, origin, transaction)
+    if (relayed) apply()
+    else applyUnrelayed({ doc: this.doc, apply, listener: this.#onUpdate, marker: RECORDED, record })
   }
 
   /** Starts relaying to a light peer. */

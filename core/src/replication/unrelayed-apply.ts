@@ -1,11 +1,10 @@
-import * as Y from 'yjs'
+import type * as Y from 'yjs'
 
 /** What {@link applyUnrelayed} needs of the room. */
 export interface UnrelayedApply {
   doc: Y.Doc
-  /** A whole-state transfer (V2). */
-  update: Uint8Array
-  origin: object
+  /** Applies the whole-state transfer (V2) or the stored updates, in one transaction. */
+  apply(): void
   /** The room's `update` listener, detached while the received state is the only transaction. */
   listener: (update: Uint8Array, origin: unknown, doc: Y.Doc, transaction: Y.Transaction) => void
   /** Set in the meta of a transaction recorded here, so the listener does not record it twice. */
@@ -52,7 +51,7 @@ export const applyUnrelayed = (options: UnrelayedApply): void => {
   doc.on('beforeTransaction', begin)
   doc.on('afterTransaction', record)
   try {
-    Y.applyUpdateV2(doc, options.update, options.origin)
+    options.apply()
   } finally {
     doc.off('beforeTransaction', begin)
     doc.off('afterTransaction', record)

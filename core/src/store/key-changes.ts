@@ -25,7 +25,9 @@ export interface KeyChanges {
  * one, so a transaction that only adds keys (a cold join) keeps nothing per key but the key.
  */
 export class KeyChangeSet implements KeyChanges {
-  readonly keys: string[] = []
+  /** The noted keys in its first `#length` places: {@link reserve} may have grown it ahead. */
+  #keys: string[] = []
+  #length = 0
   /** Earlier values of the keys noted with one (absent: the key was absent before). */
   #previous = new Map<string, JsonValue | undefined>()
   #valueOf: (key: string) => JsonValue | undefined
@@ -40,12 +42,27 @@ export class KeyChangeSet implements KeyChanges {
   noteChanged(key: string, previous: JsonValue | undefined): void {
     if (this.#previous.has(key)) return
     this.#previous.set(key, previous)
-    this.keys.push(key)
+    this.noteAdded(key)
   }
 
   /** Notes `key`, absent before the transaction, as added. The caller knows it was not noted yet. */
   noteAdded(key: string): void {
-    this.keys.push(key)
+    if (this.#length < this.#keys.length) this.#keys[this.#length++] = key
+    else this.#length = this.#keys.push(key)
+  }
+
+  /**
+   * Makes room for `n` more keys at once: a cold join notes a million, and an array grown push
+   * by push leaves a trail of ever larger copies for the collector.
+   */
+  reserve(n: number): void {
+    if (n > 1024) this.#keys.length = this.#length + n
+  }
+
+  /** The changed keys, each once, in the order they first changed. */
+  get keys(): string[] {
+    if (this.#keys.length !== this.#length) this.#keys.length = this.#length
+    return this.#keys
   }
 
   /** True when `key` was noted through {@link noteChanged}. */

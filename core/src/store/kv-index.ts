@@ -3,6 +3,7 @@ import { appended, eachElement, entryAt, isRightOf, unseenBy } from './array-ord
 import { capMerges } from './cap-merges.js'
 import { asKvEntry, KV_ARRAY, type KvEntry } from './kv-entry.js'
 import { KeyChangeSet, type KeyChanges } from './key-changes.js'
+import { KeyTable } from './key-table.js'
 import { SlotTable } from './slot-table.js'
 
 /** An entry and the id of its element in the array. */
@@ -48,9 +49,9 @@ export const slotRef = (slot: { client: number; clock: number }): string => `${s
 export class KvIndex {
   readonly array: Y.Array<unknown>
   #doc: Y.Doc
-  /** Key → slot of its live entry in `#table`. */
-  #slots = new Map<string, number>()
   #table = new SlotTable()
+  /** Key → slot of its live entry in `#table`. */
+  #slots = new KeyTable({ keyOf: (slot) => this.#table.entry(slot).key })
   /** Slots of entries with an owner or an expiry: what a sweep looks at. */
   #special = new Map<string, number>()
   /** Recently removed entries (`client:clock` → key), oldest first. */
@@ -93,23 +94,19 @@ export class KvIndex {
   }
 
   /** Every live entry. */
-  entries(): IterableIterator<KvEntry> {
-    return this.#entriesOf(this.#slots)
+  *entries(): IterableIterator<KvEntry> {
+    for (const slot of this.#table.live()) yield this.#table.entry(slot)
   }
 
   /** Live entries with an owner or an expiry. */
-  special(): IterableIterator<KvEntry> {
-    return this.#entriesOf(this.#special)
-  }
-
-  *#entriesOf(slots: Map<string, number>): IterableIterator<KvEntry> {
-    for (const slot of slots.values()) yield this.#table.entry(slot)
+  *special(): IterableIterator<KvEntry> {
+    for (const slot of this.#special.values()) yield this.#table.entry(slot)
   }
 
   /** Live slots whose entry the holder of state vector `sv` does not have yet. */
   *unknownTo(sv: Map<number, number>): IterableIterator<KvEntry> {
     const table = this.#table
-    for (const slot of this.#slots.values()) {
+    for (const slot of table.live()) {
       if (table.clock(slot) >= (sv.get(table.client(slot)) ?? 0)) yield table.entry(slot)
     }
   }
@@ -159,7 +156,7 @@ export class KvIndex {
     const key = entry.key
     if (slot === undefined) {
       slot = this.#table.add(entry, client, clock)
-      this.#slots.set(key, slot)
+      this.#slots.add(key, slot)
     } else this.#table.put(slot, entry, client, clock)
     if (entry.owner !== undefined || entry.exp !== undefined) this.#special.set(key, slot)
     else if (this.#special.size > 0) this.#special.delete(key)
@@ -220,7 +217,10 @@ export class KvIndex {
     // the array holds: a peer may send a garbage-collected run billions of clocks long).
     let added = 0
     for (const [client, after] of transaction.afterState) added += after - (before.get(client) ?? 0)
-    table.reserve(Math.min(added, this.array.length))
+    added = Math.min(added, this.array.length)
+    table.reserve(added)
+    this.#slots.reserve(added)
+    changed.reserve(added)
     for (const [client, after] of transaction.afterState) {
       eachElement(this.array, client, before.get(client) ?? 0, after, (item, i) => {
         if (item.deleted) {

@@ -38,6 +38,9 @@ export class SlotTable {
     const ids = new Float64Array(Math.max(need, Math.ceil(this.#ids.length * 1.5)))
     ids.set(this.#ids)
     this.#ids = ids
+    // Grown once here rather than push by push: each copy of a million-element array is
+    // garbage the collector has to trace.
+    this.#entries.length = ids.length
   }
 
   /** A slot for `entry`, element `clock` of `client`. */
@@ -62,8 +65,7 @@ export class SlotTable {
     }
     this.#lastClient = client
     this.#lastNumber = number
-    if (slot === this.#entries.length) this.#entries.push(entry)
-    else this.#entries[slot] = entry
+    this.#entries[slot] = entry
     if (this.#wide.size > 0) this.#wide.delete(slot)
     if (clock < CLOCKS && number < MAX_PACKED_CLIENTS) this.#ids[slot] = number * CLOCKS + clock
     else {
@@ -78,6 +80,11 @@ export class SlotTable {
     if (this.#wide.size > 0) this.#wide.delete(slot)
     this.#ids[slot] = this.#free
     this.#free = slot
+  }
+
+  /** Every slot in use, in slot order. */
+  *live(): IterableIterator<number> {
+    for (let slot = 0; slot < this.#used; slot++) if (this.#entries[slot] !== undefined) yield slot
   }
 
   // The readers below are only called with slots the index holds: live ones.
