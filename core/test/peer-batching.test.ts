@@ -2,7 +2,8 @@ import type { JsonValue, MeshNode, MeshNodeOptions } from '@mesh/core'
 import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { encodePeer } from '../src/replication/index.js'
+import { encodePeer, writeAwarenessEntries } from '../src/replication/index.js'
+import { internalRoom } from './helpers.js'
 import { servedPerTest, serveNode, type ServedNode } from './helpers.js'
 
 const { start, cleanups } = servedPerTest()
@@ -122,6 +123,43 @@ describe('hostile batch frames from a peer', () => {
     expect(got.slice(-3)).toEqual([101, 102, 103])
     expect(s.node.status().peers.length).toBe(1)
     expect(s.node.closed).toBe(false)
+  })
+})
+
+describe('hostile awareness from a peer', () => {
+  it('removals of 20,000 client ids the room never had leave no trace; a real removal still applies', async () => {
+    const s = await start({ name: 'solo' })
+    const ws = new WebSocket(s.url)
+    const frames: Buffer[] = []
+    ws.on('message', (data: Buffer) => frames.push(data))
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+    cleanups.push(() => ws.close())
+    ws.send(
+      encodePeer.hello({
+        nodeId: 'raw',
+        name: 'raw',
+        url: '',
+        clientId: 7,
+        onConflict: 'merge',
+        nonce: 'n',
+        proof: '',
+      }),
+    )
+    await waitUntil('hello answered', () => frames.length >= 1)
+    ws.send(encodePeer.prove(''))
+    const room = internalRoom(s.node)
+    const state = (clientId: number, value: string) => ({ clientId, clock: 1, state: JSON.stringify({ user: value }) })
+    ws.send(encodePeer.roomAwareness('default', writeAwarenessEntries([state(1, 'ada')])))
+    await waitUntil('state applied', () => room.awareness.getStates().has(1))
+    const removals = Array.from({ length: 20_000 }, (_, i) => ({ clientId: 1000 + i, clock: 5, state: 'null' }))
+    ws.send(
+      encodePeer.roomAwareness(
+        'default',
+        writeAwarenessEntries([...removals, { clientId: 1, clock: 2, state: 'null' }]),
+      ),
+    )
+    await waitUntil('real removal applied', () => !room.awareness.getStates().has(1))
+    expect(room.awareness.meta.size).toBeLessThan(10)
   })
 })
 
