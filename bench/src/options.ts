@@ -132,6 +132,8 @@ export interface BenchOptions {
   mode: Mode
   sizes: Sizes
   json: string | undefined
+  /** Also write a self-contained HTML report (charts and tables) to this file. */
+  html: string | undefined
   nodes: NodeKind
   /** Run only these metrics and baselines (by name); everything when undefined. */
   only: Set<string> | undefined
@@ -139,7 +141,7 @@ export interface BenchOptions {
 }
 
 /** `npm run bench -- --help` */
-export const USAGE = `usage: npm run bench -- [--quick | --full | --smoke] [--json FILE] [--runs N]
+export const USAGE = `usage: npm run bench -- [--quick | --full | --smoke] [--json FILE] [--html FILE] [--runs N]
                         [--only NAME,NAME...] [--nodes worker|cli] [--no-redis]
 
   --quick        smaller workloads, 3 runs each: about 2 minutes on 2 cores
@@ -147,6 +149,8 @@ export const USAGE = `usage: npm run bench -- [--quick | --full | --smoke] [--js
                  distinct-key runs), cold join of 1M keys
   --smoke        tiny workloads, 1 run, no redis: checks that everything still runs
   --json FILE    also write the results as JSON
+  --html FILE    also write a self-contained HTML report: a bar chart per figure with
+                 its baselines and target, and the tables
   --runs N       runs per figure (the median is reported, with min and max)
   --only LIST    only these metrics / baselines, e.g. --only replicated_puts_1w,redis_set
   --nodes KIND   worker (default): bench workers on @mesh/core over IPC;
@@ -159,6 +163,7 @@ Set MESH_BENCH_CPU_PROF=DIR to write a CPU profile of every child process into D
 export const parseOptions = (argv: readonly string[]): BenchOptions | 'help' => {
   let mode: Mode = 'full'
   let json: string | undefined
+  let html: string | undefined
   let runs: number | undefined
   let only: Set<string> | undefined
   let nodes: NodeKind = 'worker'
@@ -178,6 +183,9 @@ export const parseOptions = (argv: readonly string[]): BenchOptions | 'help' => 
         break
       case '--json':
         json = value()
+        break
+      case '--html':
+        html = value()
         break
       case '--runs':
         runs = Number(value())
@@ -208,5 +216,5 @@ export const parseOptions = (argv: readonly string[]): BenchOptions | 'help' => 
     }
   }
   const sizes = { ...SIZES[mode], ...(runs === undefined ? {} : { runs }) }
-  return { mode, sizes, json, nodes, only, redis: redis && mode !== 'smoke' }
+  return { mode, sizes, json, html, nodes, only, redis: redis && mode !== 'smoke' }
 }

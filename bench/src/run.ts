@@ -9,6 +9,7 @@ import { measureRedis } from './baselines/redis.js'
 import { measureWsLoopback } from './baselines/ws-loopback.js'
 import { measureWsRpc } from './baselines/ws-rpc.js'
 import { Context } from './context.js'
+import { renderHtml } from './html-report.js'
 import { describeMachine, loadAverage } from './machine.js'
 import { measureChurn } from './metrics/churn.js'
 import { measureColdJoin } from './metrics/cold-join.js'
@@ -118,10 +119,15 @@ const main = async (): Promise<number> => {
       sizes: options.sizes,
     },
   })
-  process.stdout.write(`\n${renderTable(result, { metrics: METRIC_ORDER, baselines: BASELINE_ORDER })}\n`)
+  const order = { metrics: METRIC_ORDER, baselines: BASELINE_ORDER }
+  process.stdout.write(`\n${renderTable(result, order)}\n`)
   if (options.json) {
     writeFileSync(options.json, `${JSON.stringify(result, null, 2)}\n`)
     ctx.log(`wrote ${options.json}`)
+  }
+  if (options.html) {
+    writeFileSync(options.html, renderHtml(result, order))
+    ctx.log(`wrote ${options.html}`)
   }
   ctx.log(`done in ${(result.config.durationMs / 1000).toFixed(1)} s`)
   if (ctx.failed.length > 0) {
