@@ -34,6 +34,8 @@ export interface Sizes {
    */
   heavyRuns: number
   lightSockets: number
+  /** Sockets of the `_5k_` fan-out pair (issue 19); 0 leaves it out. */
+  lightSocketsLarge: number
   lightWrites: number
   /** `redis-benchmark -n`. */
   redisRequests: number
@@ -63,6 +65,7 @@ const SIZES: Record<Mode, Sizes> = {
     distinct: 1_000_000,
     heavyRuns: 3,
     lightSockets: 1000,
+    lightSocketsLarge: 5000,
     lightWrites: 200,
     redisRequests: 200_000,
     rpcCalls: 200_000,
@@ -87,6 +90,7 @@ const SIZES: Record<Mode, Sizes> = {
     distinct: 200_000,
     heavyRuns: 1,
     lightSockets: 500,
+    lightSocketsLarge: 5000,
     lightWrites: 50,
     redisRequests: 200_000,
     rpcCalls: 60_000,
@@ -111,6 +115,7 @@ const SIZES: Record<Mode, Sizes> = {
     distinct: 2_000,
     heavyRuns: 1,
     lightSockets: 10,
+    lightSocketsLarge: 0,
     lightWrites: 5,
     redisRequests: 0,
     rpcCalls: 1_000,

@@ -90,7 +90,7 @@ export const TARGETS: readonly TargetSpec[] = [
     op: '<=',
     bound: 0.8,
     issue: 19,
-    missing: 'full mode or --only',
+    missing: 'full mode, or --only NAME',
   },
   // Issue 15: the Elixir mesh's claims.
   { name: 'rpc_calls_per_s', op: '>=', bound: 30_000, issue: 15 },

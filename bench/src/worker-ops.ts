@@ -203,3 +203,13 @@ export type LightEvents = {
   /** Every socket of this process received update number `index` (0-based); the last one at `lastAt`. */
   fanout: { index: number; lastAt: number }
 }
+
+/** Operations of `ywebsocket-worker.js`, the Yjs reference server (`@y/websocket-server`). */
+export type YWebsocketOps = {
+  now: { args: null; result: number }
+  /** Sets `key` in room `room`'s shared doc on the server; returns when. */
+  write: { args: { room: string; key: string; value: number }; result: { at: number } }
+  /** Versions of `@y/websocket-server` and of the `ws` it runs on. */
+  version: { args: null; result: { server: string; ws: string } }
+  close: { args: null; result: null }
+}

@@ -98,6 +98,7 @@ describe('npm run bench', () => {
       'ws_loopback_msgs',
       'ws_rpc_calls_per_s',
       'naive_yjs_mesh_1w',
+      'ywebsocket_server_fanout_p99_ms',
       'heap_bytes_per_key_ymap',
       'heap_bytes_per_key_yarray',
       'put_object_distinct_ops_ymap',
