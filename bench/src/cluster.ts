@@ -204,9 +204,13 @@ class CliNode implements BenchNode {
   }
 }
 
-/** Starts one node process of the given kind and waits until it serves. */
-export const startNode = async (kind: NodeKind, name: string): Promise<BenchNode> => {
-  const common = ['--port', '0', '--host', '127.0.0.1', '--name', name]
+/** Starts one node process of the given kind and waits until it serves; `extraArgs` go to the worker or `mesh serve`. */
+export const startNode = async (
+  kind: NodeKind,
+  name: string,
+  extraArgs: readonly string[] = [],
+): Promise<BenchNode> => {
+  const common = ['--port', '0', '--host', '127.0.0.1', '--name', name, ...extraArgs]
   if (kind === 'cli') {
     const script = cliPath()
     if (!existsSync(script)) throw new Error(`${script} not found: build the CLI first (npx tsc -b cli)`)

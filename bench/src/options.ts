@@ -36,6 +36,13 @@ export interface Sizes {
   lightSockets: number
   /** Sockets of the `_5k_` fan-out pair (issue 19); 0 leaves it out. */
   lightSocketsLarge: number
+  /**
+   * Scale figures (issues 18 and 19): the idle window in which CPU is read, keys one writer puts
+   * to all nodes, and keys of the paced convergence phase.
+   */
+  scaleIdleMs: number
+  scalePuts: number
+  scalePaced: number
   lightWrites: number
   /** `redis-benchmark -n`. */
   redisRequests: number
@@ -67,6 +74,9 @@ const SIZES: Record<Mode, Sizes> = {
     lightSockets: 1000,
     lightSocketsLarge: 5000,
     lightWrites: 200,
+    scaleIdleMs: 30_000,
+    scalePuts: 20_000,
+    scalePaced: 2_500,
     redisRequests: 200_000,
     rpcCalls: 200_000,
     activations: 100_000,
@@ -92,6 +102,9 @@ const SIZES: Record<Mode, Sizes> = {
     lightSockets: 500,
     lightSocketsLarge: 5000,
     lightWrites: 50,
+    scaleIdleMs: 10_000,
+    scalePuts: 5_000,
+    scalePaced: 1_000,
     redisRequests: 200_000,
     rpcCalls: 60_000,
     activations: 40_000,
@@ -117,6 +130,9 @@ const SIZES: Record<Mode, Sizes> = {
     lightSockets: 10,
     lightSocketsLarge: 0,
     lightWrites: 5,
+    scaleIdleMs: 0,
+    scalePuts: 0,
+    scalePaced: 0,
     redisRequests: 0,
     rpcCalls: 1_000,
     activations: 1_000,

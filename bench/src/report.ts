@@ -133,6 +133,12 @@ export const COMPARISONS: Readonly<Record<string, readonly string[]>> = {
   persist_puts_per_s_always: ['persist_puts_per_s_memory'],
   persist_puts_per_s_batch50: ['persist_puts_per_s_memory'],
   persist_puts_per_s_never: ['persist_puts_per_s_memory'],
+  backbone_idle_cpu_pct_10: ['membership_idle_cpu_pct_10'],
+  backbone_idle_cpu_pct_30: ['membership_idle_cpu_pct_30'],
+  backbone_replicated_puts_10: ['mesh_replicated_puts_10'],
+  backbone_replicated_puts_30: ['mesh_replicated_puts_30'],
+  backbone_convergence_p99_ms_10: ['mesh_convergence_p99_ms_10'],
+  backbone_convergence_p99_ms_30: ['mesh_convergence_p99_ms_30'],
 }
 
 /** The figures drawn beside a metric that this run measured: its {@link COMPARISONS} and its bare layouts. */

@@ -18,6 +18,7 @@ import { measureDistinct } from './metrics/distinct.js'
 import { measureFanout } from './metrics/fanout.js'
 import { measureRecipes } from './metrics/recipes.js'
 import { measureRouting } from './metrics/routing.js'
+import { measureScale } from './metrics/scale.js'
 import { measurePersistence } from './metrics/persistence.js'
 import { measureThroughput } from './metrics/throughput.js'
 import { parseOptions, USAGE } from './options.js'
@@ -50,6 +51,19 @@ export const METRIC_ORDER = [
   'restart_1m_ms',
   'rate_limit_take_per_s',
   'lease_acquire_p99_ms',
+  'membership_idle_cpu_pct_10',
+  'membership_idle_cpu_pct_30',
+  'membership_idle_cpu_pct_40',
+  'backbone_idle_cpu_pct_10',
+  'backbone_idle_cpu_pct_30',
+  'mesh_replicated_puts_10',
+  'backbone_replicated_puts_10',
+  'mesh_replicated_puts_30',
+  'backbone_replicated_puts_30',
+  'mesh_convergence_p99_ms_10',
+  'backbone_convergence_p99_ms_10',
+  'mesh_convergence_p99_ms_30',
+  'backbone_convergence_p99_ms_30',
 ]
 
 /** Baseline names in report order: issue 3's, then the bare layouts of issue 14. */
@@ -105,6 +119,7 @@ const main = async (): Promise<number> => {
   await measureRouting(ctx)
   await measurePersistence(ctx)
   await measureRecipes(ctx)
+  await measureScale(ctx)
   if (options.mode !== 'full' && ctx.wants('cold_join_1m_ms')) ctx.skip('cold_join_1m_ms', 'full mode only')
 
   machine.loadAverage.end = loadAverage()

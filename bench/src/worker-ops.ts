@@ -98,6 +98,10 @@ export type NodeOps = {
   /** Waits until every link of this node finished its initial sync. */
   settle: { args: null; result: null }
   links: { args: null; result: LinkInfo[] }
+  /** Alive node members this node knows, itself included. */
+  members: { args: null; result: number }
+  /** Keys in room `default`. */
+  size: { args: null; result: number }
   arm: { args: ArmArgs; result: null }
   wait: { args: { timeoutMs: number }; result: WaitResult }
   'put-loop': { args: PutLoopArgs; result: PutLoopResult }

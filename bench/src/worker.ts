@@ -8,6 +8,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { attachToServer, createRestHandler, MeshNode, type ChangeEvent } from '@mesh/core'
+import { redisBackbone } from '@mesh/redis'
 import * as Y from 'yjs'
 import { cpuMicros, nextTurn, now } from './clock.js'
 import { serveIpc } from './ipc.js'
@@ -28,7 +29,11 @@ import type {
 
 const args = parseServeArgs(process.argv.slice(2))
 // Gossip discovery stays off unless asked for: the bench decides the topology (a chain must stay a chain).
-const node = new MeshNode({ name: args.name, maxPeers: args.maxPeers ?? 0 })
+const node = new MeshNode({
+  name: args.name,
+  ...(args.maxPeers === 'default' ? {} : { maxPeers: args.maxPeers ?? 0 }),
+  ...(args.backbone === undefined ? {} : { backbone: redisBackbone(args.backbone) }),
+})
 const rest = createRestHandler(node)
 const API = '/mesh/api'
 
@@ -276,6 +281,8 @@ serveIpc<NodeOps>({
     await node.syncUp()
     return null
   },
+  members: () => node.members().filter((m) => m.role === 'node' && m.state === 'alive').length,
+  size: () => node.data.size,
   links: () =>
     node.status().peers.map((p) => ({
       id: p.id,
