@@ -10,7 +10,9 @@ import { startRedis, which } from '../baselines/redis.js'
 type Kind = 'mesh' | 'backbone'
 
 /** Node processes started at once: more would only queue on 2 cores and time out their start. */
-const START_BATCH = 8
+const START_BATCH = 4
+/** How long a node may take to start on a machine that other work keeps busy. */
+const LISTEN_TIMEOUT_MS = 90_000
 /** A cluster counts as settled once members and links stayed the same over this many polls. */
 const STABLE_POLLS = 3
 const POLL_MS = 1_000
@@ -34,12 +36,12 @@ const startCluster = async (kind: Kind, n: number, redisUrl: string | undefined)
   const nodes: BenchNode[] = []
   try {
     const common = ['--max-peers', 'default', ...(redisUrl ? ['--backbone', redisUrl] : [])]
-    const seed = await startNode('worker', `${kind}0`, common)
+    const seed = await startNode('worker', `${kind}0`, { args: common, listenTimeoutMs: LISTEN_TIMEOUT_MS })
     nodes.push(seed)
     const join = kind === 'mesh' ? ['--join', seed.peerUrl] : []
     for (let i = 1; i < n; i += START_BATCH) {
       const batch = Array.from({ length: Math.min(START_BATCH, n - i) }, (_, j) =>
-        startNode('worker', `${kind}${i + j}`, [...common, ...join]),
+        startNode('worker', `${kind}${i + j}`, { args: [...common, ...join], listenTimeoutMs: LISTEN_TIMEOUT_MS }),
       )
       const started = await Promise.allSettled(batch)
       for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value)
