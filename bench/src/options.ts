@@ -178,7 +178,8 @@ export const USAGE = `usage: npm run bench -- [--quick | --full | --smoke] [--js
                  cli: \`mesh serve\` processes driven over REST (fewer metrics)
   --no-redis     skip the redis_set baseline
 
-Set MESH_BENCH_CPU_PROF=DIR to write a CPU profile of every child process into DIR.`
+Set MESH_BENCH_CPU_PROF=DIR to write a CPU profile of every child process into DIR, and
+MESH_BENCH_IDLE_PROF=DIR for a profile of one node's idle window in the scale figures.`
 
 /** Parses the bench's arguments; throws a one-line error on anything it does not know. */
 export const parseOptions = (argv: readonly string[]): BenchOptions | 'help' => {

@@ -102,6 +102,8 @@ export type NodeOps = {
   members: { args: null; result: number }
   /** Keys in room `default`. */
   size: { args: null; result: number }
+  /** Records a CPU profile of this process for `ms` and writes it to `file` (`.cpuprofile`). */
+  profile: { args: { ms: number; file: string }; result: null }
   arm: { args: ArmArgs; result: null }
   wait: { args: { timeoutMs: number }; result: WaitResult }
   'put-loop': { args: PutLoopArgs; result: PutLoopResult }

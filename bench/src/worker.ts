@@ -6,7 +6,9 @@
  *
  * Usage (the bench does this): node worker.js --port 0 --host 127.0.0.1 --name a [--join URL]...
  */
+import { writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { Session } from 'node:inspector/promises'
 import { attachToServer, createRestHandler, MeshNode, type ChangeEvent } from '@mesh/core'
 import { redisBackbone } from '@mesh/redis'
 import * as Y from 'yjs'
@@ -283,6 +285,21 @@ serveIpc<NodeOps>({
   },
   members: () => node.members().filter((m) => m.role === 'node' && m.state === 'alive').length,
   size: () => node.data.size,
+  profile: async ({ ms, file }) => {
+    // A window of this process only (e.g. while idle), unlike --cpu-prof, which covers its whole life.
+    const session = new Session()
+    session.connect()
+    try {
+      await session.post('Profiler.enable')
+      await session.post('Profiler.start')
+      await sleep(ms)
+      const { profile } = await session.post('Profiler.stop')
+      writeFileSync(file, JSON.stringify(profile))
+    } finally {
+      session.disconnect()
+    }
+    return null
+  },
   links: () =>
     node.status().peers.map((p) => ({
       id: p.id,

@@ -1,4 +1,5 @@
 import { loadavg } from 'node:os'
+import { join } from 'node:path'
 import { startNode, stopNodes, type BenchNode } from '../cluster.js'
 import { now } from '../clock.js'
 import type { Context } from '../context.js'
@@ -159,7 +160,14 @@ const measureCluster = async (
         `  ${kind} of ${n}: ${settled.settled ? 'settled' : 'NOT settled'} after ${(settled.ms / 1000).toFixed(1)} s, ` +
           `${settled.links.toFixed(1)} links per node, members ≥ ${settled.minMembers}; load ${(loadavg()[0] ?? 0).toFixed(2)}`,
       )
-      const idle = await idleCpu(nodes, ctx.options.sizes.scaleIdleMs)
+      const idleMs = ctx.options.sizes.scaleIdleMs
+      const profileDir = process.env.MESH_BENCH_IDLE_PROF
+      // The profile spans the idle window of one node (not the seed); it costs that node a little CPU.
+      const profiling = profileDir
+        ? ipcOf(writerOf(nodes)).call('profile', { ms: idleMs, file: join(profileDir, `${kind}-${n}-idle.cpuprofile`) })
+        : undefined
+      const idle = await idleCpu(nodes, idleMs)
+      await profiling
       const figures: ClusterFigures = { idle, settled }
       if (!options.load) return figures
       const { scalePuts, scalePaced } = ctx.options.sizes
