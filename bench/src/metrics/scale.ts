@@ -13,7 +13,7 @@ type Kind = 'mesh' | 'backbone'
 /** Node processes started at once: more would only queue on 2 cores and time out their start. */
 const START_BATCH = 4
 /** How long a node may take to start on a machine that other work keeps busy. */
-const LISTEN_TIMEOUT_MS = 90_000
+const LISTEN_TIMEOUT_MS = 180_000
 /** A cluster counts as settled once members and links stayed the same over this many polls. */
 const STABLE_POLLS = 3
 const POLL_MS = 1_000
@@ -29,26 +29,26 @@ const ipcOf = (node: BenchNode) => {
 }
 
 /**
- * Starts `n` bench workers. `mesh`: a seed, and every other node joining it with core's
- * default `maxPeers`, so gossip dials the rest as in `mesh serve --join SEED`. `backbone`:
- * every node on `redisUrl` (`redisBackbone(url)`), no peer links.
+ * Starts `n` bench workers. `mesh`: every node but the seed then joins the seed with core's
+ * default `maxPeers`, so gossip dials the rest as in `mesh serve --join SEED`. All processes
+ * start before any joins: a busy mesh would slow the start of the last ones. `backbone`: every
+ * node on `redisUrl` (`redisBackbone(url)`), no peer links.
  */
 const startCluster = async (kind: Kind, n: number, redisUrl: string | undefined): Promise<BenchNode[]> => {
   const nodes: BenchNode[] = []
   try {
-    const common = ['--max-peers', 'default', ...(redisUrl ? ['--backbone', redisUrl] : [])]
-    const seed = await startNode('worker', `${kind}0`, { args: common, listenTimeoutMs: LISTEN_TIMEOUT_MS })
-    nodes.push(seed)
-    const join = kind === 'mesh' ? ['--join', seed.peerUrl] : []
-    for (let i = 1; i < n; i += START_BATCH) {
+    const args = ['--max-peers', 'default', ...(redisUrl ? ['--backbone', redisUrl] : [])]
+    for (let i = 0; i < n; i += START_BATCH) {
       const batch = Array.from({ length: Math.min(START_BATCH, n - i) }, (_, j) =>
-        startNode('worker', `${kind}${i + j}`, { args: [...common, ...join], listenTimeoutMs: LISTEN_TIMEOUT_MS }),
+        startNode('worker', `${kind}${i + j}`, { args, listenTimeoutMs: LISTEN_TIMEOUT_MS }),
       )
       const started = await Promise.allSettled(batch)
       for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value)
       const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected')
       if (failed) throw failed.reason
     }
+    const [seed, ...others] = nodes
+    if (kind === 'mesh' && seed) await Promise.all(others.map((node) => node.join([seed.peerUrl])))
     return nodes
   } catch (error) {
     await stopNodes(nodes)
@@ -166,8 +166,10 @@ const measureCluster = async (
       const profiling = profileDir
         ? ipcOf(writerOf(nodes)).call('profile', { ms: idleMs, file: join(profileDir, `${kind}-${n}-idle.cpuprofile`) })
         : undefined
-      const idle = await idleCpu(nodes, idleMs)
+      const measured = await idleCpu(nodes, idleMs)
       await profiling
+      // The profiled node pays for its profiler: it is left out of the figure.
+      const idle = profiling ? measured.filter((_, i) => nodes[i] !== writerOf(nodes)) : measured
       const figures: ClusterFigures = { idle, settled }
       if (!options.load) return figures
       const { scalePuts, scalePaced } = ctx.options.sizes
@@ -239,7 +241,7 @@ export const measureScale = async (ctx: Context): Promise<void> => {
     try {
       const loadStart = loadavg()[0] ?? 0
       const f = await measureCluster(ctx, kind, n, { load })
-      const total = sum(f.idle)
+      const total = (sum(f.idle) / f.idle.length) * n
       const note =
         `${n} node processes, ${kind === 'mesh' ? 'peer mesh (join one seed, gossip dialing)' : 'Redis backbone'}; ` +
         `CPU % of a core per node over ${ctx.options.sizes.scaleIdleMs / 1000} s idle after ` +
