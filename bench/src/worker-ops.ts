@@ -94,7 +94,7 @@ export type NodeOps = {
   now: { args: null; result: number }
   /** CPU time this process used so far (user + system), in microseconds. */
   cpu: { args: null; result: number }
-  join: { args: { urls: string[] }; result: null }
+  join: { args: { urls: string[]; timeoutMs?: number }; result: null }
   /** Waits until every link of this node finished its initial sync. */
   settle: { args: null; result: null }
   links: { args: null; result: LinkInfo[] }

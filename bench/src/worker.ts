@@ -274,8 +274,8 @@ serveIpc<NodeOps>({
     const { user, system } = process.cpuUsage()
     return user + system
   },
-  join: async ({ urls }) => {
-    await node.join(urls)
+  join: async ({ urls, timeoutMs }) => {
+    await node.join(urls, timeoutMs === undefined ? {} : { timeoutMs })
     await node.syncUp()
     return null
   },

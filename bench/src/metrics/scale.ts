@@ -14,6 +14,8 @@ type Kind = 'mesh' | 'backbone'
 const START_BATCH = 4
 /** How long a node may take to start on a machine that other work keeps busy. */
 const LISTEN_TIMEOUT_MS = 180_000
+/** How long a join may take: the seed of a busy mesh answers slowly (its links and gossip grow with the mesh). */
+const JOIN_TIMEOUT_MS = 60_000
 /** A cluster counts as settled once members and links stayed the same over this many polls. */
 const STABLE_POLLS = 3
 const POLL_MS = 1_000
@@ -50,7 +52,13 @@ const startCluster = async (kind: Kind, n: number, redisUrl: string | undefined)
     const [seed, ...others] = nodes
     // A few at a time, as in a rolling start: 39 joins at once left the seed unreachable for 10 s at load 30.
     for (let i = 0; kind === 'mesh' && seed && i < others.length; i += START_BATCH) {
-      await Promise.all(others.slice(i, i + START_BATCH).map((node) => node.join([seed.peerUrl])))
+      await Promise.all(
+        others
+          .slice(i, i + START_BATCH)
+          .map((node) =>
+            ipcOf(node).call('join', { urls: [seed.peerUrl], timeoutMs: JOIN_TIMEOUT_MS }, JOIN_TIMEOUT_MS * 2),
+          ),
+      )
     }
     return nodes
   } catch (error) {
