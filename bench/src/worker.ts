@@ -275,8 +275,9 @@ serveIpc<NodeOps>({
     return user + system
   },
   join: async ({ urls, timeoutMs }) => {
-    await node.join(urls, timeoutMs === undefined ? {} : { timeoutMs })
-    await node.syncUp()
+    const timeout = timeoutMs === undefined ? {} : { timeoutMs }
+    await node.join(urls, timeout)
+    await node.syncUp(timeout)
     return null
   },
   settle: async () => {
