@@ -212,19 +212,26 @@ class CliNode implements BenchNode {
   }
 }
 
-/** Starts one node process of the given kind and waits until it serves. */
-export const startNode = async (kind: NodeKind, name: string): Promise<BenchNode> => {
-  const common = ['--port', '0', '--host', '127.0.0.1', '--name', name]
+/**
+ * Starts one node process of the given kind and waits until it serves. `args` go to the worker
+ * or `mesh serve`; `listenTimeoutMs` (default 20 s) is how long it may take to print its line.
+ */
+export const startNode = async (
+  kind: NodeKind,
+  name: string,
+  options: { args?: readonly string[]; listenTimeoutMs?: number } = {},
+): Promise<BenchNode> => {
+  const common = ['--port', '0', '--host', '127.0.0.1', '--name', name, ...(options.args ?? [])]
   if (kind === 'cli') {
     const script = cliPath()
     if (!existsSync(script)) throw new Error(`${script} not found: build the CLI first (npx tsc -b cli)`)
     const child = spawnChild({ script, args: ['serve', ...common], label: `cli-${name}` })
-    return new CliNode(name, await waitListening(child), child)
+    return new CliNode(name, await waitListening(child, options.listenTimeoutMs), child)
   }
   const child = spawnChild({ script: benchScript('worker.js'), args: common, label: `worker-${name}`, ipc: true })
   const ipc = new IpcClient<NodeOps>(child.process, `worker ${name}`)
   try {
-    const node = new WorkerNode(name, await waitListening(child), child, ipc)
+    const node = new WorkerNode(name, await waitListening(child, options.listenTimeoutMs), child, ipc)
     node.offset = await clockOffset(() => ipc.call('now', null))
     return node
   } catch (error) {

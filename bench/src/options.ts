@@ -34,6 +34,15 @@ export interface Sizes {
    */
   heavyRuns: number
   lightSockets: number
+  /** Sockets of the `_5k_` fan-out pair (issue 19); 0 leaves it out. */
+  lightSocketsLarge: number
+  /**
+   * Scale figures (issues 18 and 19): the idle window in which CPU is read, keys one writer puts
+   * to all nodes, and keys of the paced convergence phase.
+   */
+  scaleIdleMs: number
+  scalePuts: number
+  scalePaced: number
   lightWrites: number
   /** `redis-benchmark -n`. */
   redisRequests: number
@@ -63,7 +72,11 @@ const SIZES: Record<Mode, Sizes> = {
     distinct: 1_000_000,
     heavyRuns: 3,
     lightSockets: 1000,
+    lightSocketsLarge: 5000,
     lightWrites: 200,
+    scaleIdleMs: 30_000,
+    scalePuts: 10_000,
+    scalePaced: 2_500,
     redisRequests: 200_000,
     rpcCalls: 200_000,
     activations: 100_000,
@@ -87,7 +100,11 @@ const SIZES: Record<Mode, Sizes> = {
     distinct: 200_000,
     heavyRuns: 1,
     lightSockets: 500,
+    lightSocketsLarge: 5000,
     lightWrites: 50,
+    scaleIdleMs: 10_000,
+    scalePuts: 2_000,
+    scalePaced: 500,
     redisRequests: 200_000,
     rpcCalls: 60_000,
     activations: 40_000,
@@ -111,7 +128,11 @@ const SIZES: Record<Mode, Sizes> = {
     distinct: 2_000,
     heavyRuns: 1,
     lightSockets: 10,
+    lightSocketsLarge: 0,
     lightWrites: 5,
+    scaleIdleMs: 0,
+    scalePuts: 0,
+    scalePaced: 0,
     redisRequests: 0,
     rpcCalls: 1_000,
     activations: 1_000,
@@ -132,6 +153,8 @@ export interface BenchOptions {
   mode: Mode
   sizes: Sizes
   json: string | undefined
+  /** Also write a self-contained HTML report (charts and tables) to this file. */
+  html: string | undefined
   nodes: NodeKind
   /** Run only these metrics and baselines (by name); everything when undefined. */
   only: Set<string> | undefined
@@ -139,7 +162,7 @@ export interface BenchOptions {
 }
 
 /** `npm run bench -- --help` */
-export const USAGE = `usage: npm run bench -- [--quick | --full | --smoke] [--json FILE] [--runs N]
+export const USAGE = `usage: npm run bench -- [--quick | --full | --smoke] [--json FILE] [--html FILE] [--runs N]
                         [--only NAME,NAME...] [--nodes worker|cli] [--no-redis]
 
   --quick        smaller workloads, 3 runs each: about 2 minutes on 2 cores
@@ -147,18 +170,22 @@ export const USAGE = `usage: npm run bench -- [--quick | --full | --smoke] [--js
                  distinct-key runs), cold join of 1M keys
   --smoke        tiny workloads, 1 run, no redis: checks that everything still runs
   --json FILE    also write the results as JSON
+  --html FILE    also write a self-contained HTML report: a bar chart per figure with
+                 its baselines and target, and the tables
   --runs N       runs per figure (the median is reported, with min and max)
   --only LIST    only these metrics / baselines, e.g. --only replicated_puts_1w,redis_set
   --nodes KIND   worker (default): bench workers on @mesh/core over IPC;
                  cli: \`mesh serve\` processes driven over REST (fewer metrics)
   --no-redis     skip the redis_set baseline
 
-Set MESH_BENCH_CPU_PROF=DIR to write a CPU profile of every child process into DIR.`
+Set MESH_BENCH_CPU_PROF=DIR to write a CPU profile of every child process into DIR, and
+MESH_BENCH_IDLE_PROF=DIR for a profile of one node's idle window in the scale figures.`
 
 /** Parses the bench's arguments; throws a one-line error on anything it does not know. */
 export const parseOptions = (argv: readonly string[]): BenchOptions | 'help' => {
   let mode: Mode = 'full'
   let json: string | undefined
+  let html: string | undefined
   let runs: number | undefined
   let only: Set<string> | undefined
   let nodes: NodeKind = 'worker'
@@ -178,6 +205,9 @@ export const parseOptions = (argv: readonly string[]): BenchOptions | 'help' => 
         break
       case '--json':
         json = value()
+        break
+      case '--html':
+        html = value()
         break
       case '--runs':
         runs = Number(value())
@@ -208,5 +238,5 @@ export const parseOptions = (argv: readonly string[]): BenchOptions | 'help' => 
     }
   }
   const sizes = { ...SIZES[mode], ...(runs === undefined ? {} : { runs }) }
-  return { mode, sizes, json, nodes, only, redis: redis && mode !== 'smoke' }
+  return { mode, sizes, json, html, nodes, only, redis: redis && mode !== 'smoke' }
 }

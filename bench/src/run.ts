@@ -9,6 +9,7 @@ import { measureRedis } from './baselines/redis.js'
 import { measureWsLoopback } from './baselines/ws-loopback.js'
 import { measureWsRpc } from './baselines/ws-rpc.js'
 import { Context } from './context.js'
+import { renderHtml } from './html-report.js'
 import { describeMachine, loadAverage } from './machine.js'
 import { measureChurn } from './metrics/churn.js'
 import { measureColdJoin } from './metrics/cold-join.js'
@@ -17,6 +18,7 @@ import { measureDistinct } from './metrics/distinct.js'
 import { measureFanout } from './metrics/fanout.js'
 import { measureRecipes } from './metrics/recipes.js'
 import { measureRouting } from './metrics/routing.js'
+import { measureScale } from './metrics/scale.js'
 import { measurePersistence } from './metrics/persistence.js'
 import { measureThroughput } from './metrics/throughput.js'
 import { parseOptions, USAGE } from './options.js'
@@ -38,6 +40,7 @@ export const METRIC_ORDER = [
   'churn_put_ops',
   'put_object_distinct_ops',
   'light_peers_fanout_p99_ms',
+  'light_peers_fanout_5k_p99_ms',
   'rpc_calls_per_s',
   'rpc_p99_ms',
   'actor_activations_per_s',
@@ -48,6 +51,19 @@ export const METRIC_ORDER = [
   'restart_1m_ms',
   'rate_limit_take_per_s',
   'lease_acquire_p99_ms',
+  'membership_idle_cpu_pct_10',
+  'membership_idle_cpu_pct_30',
+  'membership_idle_cpu_pct_40',
+  'backbone_idle_cpu_pct_10',
+  'backbone_idle_cpu_pct_30',
+  'mesh_replicated_puts_10',
+  'backbone_replicated_puts_10',
+  'mesh_replicated_puts_30',
+  'backbone_replicated_puts_30',
+  'mesh_convergence_p99_ms_10',
+  'backbone_convergence_p99_ms_10',
+  'mesh_convergence_p99_ms_30',
+  'backbone_convergence_p99_ms_30',
 ]
 
 /** Baseline names in report order: issue 3's, then the bare layouts of issue 14. */
@@ -56,6 +72,8 @@ export const BASELINE_ORDER = [
   'ws_rpc_calls_per_s',
   'naive_yjs_mesh_1w',
   'redis_set',
+  'ywebsocket_server_fanout_p99_ms',
+  'ywebsocket_server_fanout_5k_p99_ms',
   'cold_join_100k_ms_ymap',
   'cold_join_100k_ms_yarray',
   'cold_join_1m_ms_ymap',
@@ -101,6 +119,7 @@ const main = async (): Promise<number> => {
   await measureRouting(ctx)
   await measurePersistence(ctx)
   await measureRecipes(ctx)
+  await measureScale(ctx)
   if (options.mode !== 'full' && ctx.wants('cold_join_1m_ms')) ctx.skip('cold_join_1m_ms', 'full mode only')
 
   machine.loadAverage.end = loadAverage()
@@ -118,10 +137,15 @@ const main = async (): Promise<number> => {
       sizes: options.sizes,
     },
   })
-  process.stdout.write(`\n${renderTable(result, { metrics: METRIC_ORDER, baselines: BASELINE_ORDER })}\n`)
+  const order = { metrics: METRIC_ORDER, baselines: BASELINE_ORDER }
+  process.stdout.write(`\n${renderTable(result, order)}\n`)
   if (options.json) {
     writeFileSync(options.json, `${JSON.stringify(result, null, 2)}\n`)
     ctx.log(`wrote ${options.json}`)
+  }
+  if (options.html) {
+    writeFileSync(options.html, renderHtml(result, order))
+    ctx.log(`wrote ${options.html}`)
   }
   ctx.log(`done in ${(result.config.durationMs / 1000).toFixed(1)} s`)
   if (ctx.failed.length > 0) {

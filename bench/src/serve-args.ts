@@ -6,13 +6,26 @@ export interface ServeArgs {
   join: string[]
   /** Baseline worker only: `naive` or `ws`. */
   role: string
-  /** Bench worker only: `maxPeers` of the node (0: dial only what the bench says). */
-  maxPeers: number | undefined
+  /**
+   * Bench worker only: `maxPeers` of the node (0: dial only what the bench says; `default`:
+   * core's default, gossip dialing as in `mesh serve`).
+   */
+  maxPeers: number | 'default' | undefined
+  /** Bench worker only: `redis://HOST:PORT` of a Redis backbone (`@mesh/redis`). */
+  backbone: string | undefined
 }
 
 /** Parses `--port --host --name --join (repeatable) --role`; throws a one-line error on anything else. */
 export const parseServeArgs = (argv: readonly string[]): ServeArgs => {
-  const out: ServeArgs = { port: 0, host: '127.0.0.1', name: 'bench', join: [], role: 'naive', maxPeers: undefined }
+  const out: ServeArgs = {
+    port: 0,
+    host: '127.0.0.1',
+    name: 'bench',
+    join: [],
+    role: 'naive',
+    maxPeers: undefined,
+    backbone: undefined,
+  }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i] ?? ''
     const value = argv[i + 1]
@@ -36,7 +49,10 @@ export const parseServeArgs = (argv: readonly string[]): ServeArgs => {
         out.role = value
         break
       case '--max-peers':
-        out.maxPeers = Number(value)
+        out.maxPeers = value === 'default' ? 'default' : Number(value)
+        break
+      case '--backbone':
+        out.backbone = value
         break
       default:
         throw new Error(`unknown flag ${flag}`)

@@ -103,10 +103,16 @@ export type NodeOps = {
   cpu: { args: null; result: number }
   /** The node's duplicate counters so far (issue 19): live updates received with nothing new, relays left out. */
   relays: { args: null; result: RelayCounts }
-  join: { args: { urls: string[] }; result: null }
+  join: { args: { urls: string[]; timeoutMs?: number }; result: null }
   /** Waits until every link of this node finished its initial sync. */
   settle: { args: null; result: null }
   links: { args: null; result: LinkInfo[] }
+  /** Alive node members this node knows, itself included. */
+  members: { args: null; result: number }
+  /** Keys in room `default`. */
+  size: { args: null; result: number }
+  /** Records a CPU profile of this process for `ms` and writes it to `file` (`.cpuprofile`). */
+  profile: { args: { ms: number; file: string }; result: null }
   arm: { args: ArmArgs; result: null }
   wait: { args: { timeoutMs: number }; result: WaitResult }
   'put-loop': { args: PutLoopArgs; result: PutLoopResult }
@@ -215,4 +221,14 @@ export type LightOps = {
 export type LightEvents = {
   /** Every socket of this process received update number `index` (0-based); the last one at `lastAt`. */
   fanout: { index: number; lastAt: number }
+}
+
+/** Operations of `ywebsocket-worker.js`, the Yjs reference server (`@y/websocket-server`). */
+export type YWebsocketOps = {
+  now: { args: null; result: number }
+  /** Sets `key` in room `room`'s shared doc on the server; returns when. */
+  write: { args: { room: string; key: string; value: number }; result: { at: number } }
+  /** Versions of `@y/websocket-server` and of the `ws` it runs on. */
+  version: { args: null; result: { server: string; ws: string } }
+  close: { args: null; result: null }
 }

@@ -6,8 +6,11 @@
  *
  * Usage (the bench does this): node worker.js --port 0 --host 127.0.0.1 --name a [--join URL]...
  */
+import { writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { Session } from 'node:inspector/promises'
 import { attachToServer, createRestHandler, MeshNode, type ChangeEvent } from '@mesh/core'
+import { redisBackbone } from '@mesh/redis'
 import * as Y from 'yjs'
 import { cpuMicros, nextTurn, now } from './clock.js'
 import { serveIpc } from './ipc.js'
@@ -29,7 +32,11 @@ import type {
 
 const args = parseServeArgs(process.argv.slice(2))
 // Gossip discovery stays off unless asked for: the bench decides the topology (a chain must stay a chain).
-const node = new MeshNode({ name: args.name, maxPeers: args.maxPeers ?? 0 })
+const node = new MeshNode({
+  name: args.name,
+  ...(args.maxPeers === 'default' ? {} : { maxPeers: args.maxPeers ?? 0 }),
+  ...(args.backbone === undefined ? {} : { backbone: redisBackbone(args.backbone) }),
+})
 const rest = createRestHandler(node)
 const API = '/mesh/api'
 
@@ -280,13 +287,31 @@ serveIpc<NodeOps>({
     startWatch()
     return null
   },
-  join: async ({ urls }) => {
-    await node.join(urls)
-    await node.syncUp()
+  join: async ({ urls, timeoutMs }) => {
+    const timeout = timeoutMs === undefined ? {} : { timeoutMs }
+    await node.join(urls, timeout)
+    await node.syncUp(timeout)
     return null
   },
   settle: async () => {
     await node.syncUp()
+    return null
+  },
+  members: () => node.members().filter((m) => m.role === 'node' && m.state === 'alive').length,
+  size: () => node.data.size,
+  profile: async ({ ms, file }) => {
+    // A window of this process only (e.g. while idle), unlike --cpu-prof, which covers its whole life.
+    const session = new Session()
+    session.connect()
+    try {
+      await session.post('Profiler.enable')
+      await session.post('Profiler.start')
+      await sleep(ms)
+      const { profile } = await session.post('Profiler.stop')
+      writeFileSync(file, JSON.stringify(profile))
+    } finally {
+      session.disconnect()
+    }
     return null
   },
   links: () =>

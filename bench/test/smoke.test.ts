@@ -16,6 +16,21 @@ interface FigureJson {
   runs: number[]
 }
 
+const VOID_ELEMENTS = new Set(['meta', 'br', 'hr', 'img', 'link', 'input'])
+
+/** Tags left open or closed out of order in `html` (empty when every element is balanced). */
+const unbalancedTags = (html: string): string[] => {
+  const open: string[] = []
+  const wrong: string[] = []
+  for (const [tag, closing, name, selfClosing] of html.matchAll(/<(\/?)([a-zA-Z][\w-]*)[^>]*?(\/?)>/g)) {
+    const element = (name ?? '').toLowerCase()
+    if (selfClosing || VOID_ELEMENTS.has(element)) continue
+    if (!closing) open.push(element)
+    else if (open.pop() !== element) wrong.push(tag)
+  }
+  return [...wrong, ...open]
+}
+
 const runBench = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(root, 'bench', 'dist', 'run.js'), ...args], { cwd: root })
@@ -39,7 +54,8 @@ describe('npm run bench', () => {
       cwd: root,
     })
     const file = join(dir, 'out.json')
-    const { code, stdout, stderr } = await runBench(['--smoke', '--json', file])
+    const htmlFile = join(dir, 'out.html')
+    const { code, stdout, stderr } = await runBench(['--smoke', '--json', file, '--html', htmlFile])
     expect(code, `bench failed:\n${stderr}`).toBe(0)
     expect(stdout).toContain('replicated_puts_1w')
 
@@ -82,6 +98,7 @@ describe('npm run bench', () => {
       'ws_loopback_msgs',
       'ws_rpc_calls_per_s',
       'naive_yjs_mesh_1w',
+      'ywebsocket_server_fanout_p99_ms',
       'heap_bytes_per_key_ymap',
       'heap_bytes_per_key_yarray',
       'put_object_distinct_ops_ymap',
@@ -97,5 +114,18 @@ describe('npm run bench', () => {
     expect(result.ratios['replicated_puts_1w / naive_yjs_mesh_1w']?.value).toBeGreaterThan(0)
     expect(result.machine.nproc).toBeGreaterThan(0)
     expect(result.machine.node).toBe(process.version)
+
+    // The HTML report: self-contained, well nested, one chart per measured metric.
+    const html = readFileSync(htmlFile, 'utf8')
+    expect(html.startsWith('<!doctype html>')).toBe(true)
+    expect(unbalancedTags(html.replace(/<!doctype[^>]*>/i, ''))).toEqual([])
+    expect(html).not.toMatch(/<script|<link|<img|\bsrc=|\bhref=|url\(|@import/i)
+    const charts = [...html.matchAll(/<figure class="chart" id="([^"]+)">[\s\S]*?<svg[\s\S]*?<\/svg>/g)].map(
+      (m) => m[1],
+    )
+    expect(charts.sort()).toEqual(Object.keys(result.metrics).sort())
+    expect(html).toContain('<rect') // bars
+    expect(html).toMatch(/class="target/) // at least one target line (e.g. convergence_p99_ms)
+    expect(html).toContain('<table>')
   }, 100_000)
 })

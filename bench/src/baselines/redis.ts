@@ -4,7 +4,7 @@ import type { Context } from '../context.js'
 import { freePort, spawnChild, stopChild, type Child } from '../processes.js'
 
 /** Finds a program on PATH, like `command -v`. */
-const which = (program: string): string | undefined => {
+export const which = (program: string): string | undefined => {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     if (!dir) continue
     const candidate = join(dir, program)
@@ -19,7 +19,7 @@ const which = (program: string): string | undefined => {
 }
 
 /** Starts a throwaway redis-server on a free loopback port: no persistence, no config file. */
-const startRedis = async (server: string): Promise<{ child: Child; port: number }> => {
+export const startRedis = async (server: string): Promise<{ child: Child; port: number }> => {
   let lastError: Error | undefined
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort()

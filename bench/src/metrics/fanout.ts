@@ -2,14 +2,15 @@ import { startNode, stopNodes } from '../cluster.js'
 import { clockOffset } from '../clock.js'
 import type { Context } from '../context.js'
 import { IpcClient } from '../ipc.js'
-import { benchScript, spawnChild, stopChild, type Child } from '../processes.js'
+import { benchScript, spawnChild, stopChild, waitListening, type Child } from '../processes.js'
 import { quantile } from '../stats.js'
-import type { LightEvents, LightOps } from '../worker-ops.js'
+import type { LightEvents, LightOps, YWebsocketOps } from '../worker-ops.js'
 
 /** Light-peer sockets per client process; the load is spread over at most {@link MAX_CLIENT_PROCESSES}. */
 const SOCKETS_PER_PROCESS = 250
-const MAX_CLIENT_PROCESSES = 2
+const MAX_CLIENT_PROCESSES = 4
 const WARMUP_WRITES = 5
+const ROOM = 'default'
 
 interface Client {
   child: Child
@@ -17,6 +18,14 @@ interface Client {
   offset: number
   arrivals: Map<number, number>
   waiters: Map<number, () => void>
+}
+
+/** A server under test: where its room is, and a server-side write timed in the bench's clock. */
+interface FanoutServer {
+  roomUrl: string
+  /** Writes one key on the server; resolves with when the write began, in the bench's clock. */
+  write(key: string, value: number): Promise<number>
+  stop(): Promise<void>
 }
 
 const startClient = async (label: string): Promise<Client> => {
@@ -47,55 +56,137 @@ const arrived = (client: Client, index: number, timeoutMs: number): Promise<numb
   })
 }
 
+const clientProcesses = (sockets: number): number =>
+  Math.min(MAX_CLIENT_PROCESSES, Math.ceil(sockets / SOCKETS_PER_PROCESS))
+
+/** A Mesh bench worker: light peers on `/mesh/default`, the write is `node.put`. */
+const startMesh = async (): Promise<FanoutServer> => {
+  const node = await startNode('worker', 'fan')
+  const ipc = node.ipc
+  if (!ipc) throw new Error('needs a bench worker')
+  return {
+    roomUrl: `${node.httpUrl.replace(/^http/, 'ws')}/mesh/${ROOM}`,
+    write: async (key, value) => (await ipc.call('write', { key, value })).at - node.offset,
+    stop: () => stopNodes([node]),
+  }
+}
+
+/** Versions of the reference server and its `ws`, read from the first one started (for the figure's note). */
+let referenceVersions = { server: '?', ws: '?' }
+
+/** The Yjs reference server (`@y/websocket-server`) in its own process: the room is the URL path. */
+const startReference = async (): Promise<FanoutServer> => {
+  const child = spawnChild({
+    script: benchScript('ywebsocket-worker.js'),
+    args: ['--port', '0', '--host', '127.0.0.1', '--name', 'ywebsocket'],
+    label: 'ywebsocket-server',
+    ipc: true,
+  })
+  const ipc = new IpcClient<YWebsocketOps>(child.process, 'ywebsocket-server')
+  try {
+    const httpUrl = await waitListening(child)
+    const offset = await clockOffset(() => ipc.call('now', null))
+    referenceVersions = await ipc.call('version', null)
+    return {
+      roomUrl: `${httpUrl.replace(/^http/, 'ws')}/${ROOM}`,
+      write: async (key, value) => (await ipc.call('write', { room: ROOM, key, value })).at - offset,
+      stop: () => stopChild(child, { request: () => void ipc.call('close', null).catch(() => {}) }),
+    }
+  } catch (error) {
+    await stopChild(child)
+    throw error
+  }
+}
+
 /**
- * `light_peers_fanout_p99_ms`: N y-websocket-protocol sockets on room `default` of one node
- * (spread over client processes); the node writes one key, and the time until the last
- * socket has the update is one sample. Writes are sequential: the next starts once every
- * socket has the previous one.
+ * One run: `sockets` y-websocket-protocol sockets on one room of a fresh server (spread over
+ * client processes); the server writes one key, and the time until the last socket has the
+ * update is one sample. Writes are sequential: the next starts once every socket has the
+ * previous one. Returns the p99 of `writes` samples, after a warm-up.
+ */
+const fanoutRun = async (start: () => Promise<FanoutServer>, sockets: number, writes: number): Promise<number> => {
+  const processes = clientProcesses(sockets)
+  const perProcess = Math.ceil(sockets / processes)
+  const clients: Client[] = []
+  const starting = Array.from({ length: processes }, (_, i) =>
+    startClient(`light-${i}`).then((c) => void clients.push(c)),
+  )
+  const [started] = await Promise.allSettled([start(), ...starting])
+  const server = started.status === 'fulfilled' ? started.value : undefined
+  try {
+    await Promise.all(starting)
+    if (!server) throw started.status === 'rejected' ? started.reason : new Error('server did not start')
+    await Promise.all(clients.map((c) => c.ipc.call('open', { url: server.roomUrl, sockets: perProcess })))
+    const latencies: number[] = []
+    for (let k = 0; k < WARMUP_WRITES + writes; k++) {
+      const at = await server.write(`fan:${k}`, k)
+      const last = await Promise.all(clients.map(async (c) => (await arrived(c, k, 10_000)) - c.offset))
+      if (k >= WARMUP_WRITES) latencies.push(Math.max(...last) - at)
+    }
+    return quantile(latencies, 0.99)
+  } finally {
+    await Promise.all(
+      clients.map((c) => stopChild(c.child, { request: () => void c.ipc.call('close', null).catch(() => {}) })),
+    )
+    if (server) await server.stop()
+  }
+}
+
+/**
+ * `light_peers_fanout_p99_ms` and, in the same run, the Yjs reference server's
+ * `ywebsocket_server_fanout_p99_ms` (issue 19) with the same sockets, clients and writes; the
+ * `_5k_` pair does the same with 5,000 sockets. Mesh and the reference take turns run by run,
+ * so both see the same machine.
  */
 export const measureFanout = async (ctx: Context): Promise<void> => {
-  const name = 'light_peers_fanout_p99_ms'
-  await ctx.guard([name], async () => {
-    if (ctx.options.nodes === 'cli') {
-      ctx.skip(name, 'needs a bench worker to time the write (--nodes worker)')
-      return
+  const { lightSockets, lightSocketsLarge, lightWrites } = ctx.options.sizes
+  const { mode, only } = ctx.options
+  // About 30 s a run for the pair: in full mode, or when --only names it.
+  const large = lightSocketsLarge > 0 && (mode === 'full' || only !== undefined)
+  if (!large && mode === 'quick') {
+    for (const name of ['light_peers_fanout_5k_p99_ms', 'ywebsocket_server_fanout_5k_p99_ms']) {
+      ctx.skip(name, 'full mode, or --only NAME')
     }
-    const { lightSockets, lightWrites } = ctx.options.sizes
-    const processes = Math.min(MAX_CLIENT_PROCESSES, Math.ceil(lightSockets / SOCKETS_PER_PROCESS))
-    const perProcess = Math.ceil(lightSockets / processes)
-    const runs = await ctx.repeat(name, 'ms', async () => {
-      const clients: Client[] = []
-      const starting = Array.from({ length: processes }, (_, i) =>
-        startClient(`light-${i}`).then((c) => void clients.push(c)),
-      )
-      const [started] = await Promise.allSettled([startNode('worker', 'fan'), ...starting])
-      const node = started.status === 'fulfilled' ? started.value : undefined
-      try {
-        await Promise.all(starting)
-        const ipc = node?.ipc
-        if (!node || !ipc) throw started.status === 'rejected' ? started.reason : new Error('needs a bench worker')
-        const url = `${node.httpUrl.replace(/^http/, 'ws')}/mesh/default`
-        await Promise.all(clients.map((c) => c.ipc.call('open', { url, sockets: perProcess })))
-        const latencies: number[] = []
-        for (let k = 0; k < WARMUP_WRITES + lightWrites; k++) {
-          const { at } = await ipc.call('write', { key: `fan:${k}`, value: k })
-          const last = await Promise.all(clients.map(async (c) => (await arrived(c, k, 10_000)) - c.offset))
-          if (k >= WARMUP_WRITES) latencies.push(Math.max(...last) - (at - node.offset))
+  }
+  const sizes = [
+    { sockets: lightSockets, mesh: 'light_peers_fanout_p99_ms', reference: 'ywebsocket_server_fanout_p99_ms' },
+    ...(large
+      ? [
+          {
+            sockets: lightSocketsLarge,
+            mesh: 'light_peers_fanout_5k_p99_ms',
+            reference: 'ywebsocket_server_fanout_5k_p99_ms',
+          },
+        ]
+      : []),
+  ]
+  for (const { sockets, mesh, reference } of sizes) {
+    await ctx.guard([mesh, reference], async () => {
+      const sides = [
+        { name: mesh, start: startMesh, section: 'metrics' as const },
+        { name: reference, start: startReference, section: 'baselines' as const },
+      ].filter((s) => ctx.wants(s.name))
+      if (ctx.options.nodes === 'cli' && sides.some((s) => s.name === mesh)) {
+        ctx.skip(mesh, 'needs a bench worker to time the write (--nodes worker)')
+        sides.splice(0, 1)
+      }
+      const runs = new Map<string, number[]>(sides.map((s) => [s.name, []]))
+      for (let i = 0; i < ctx.options.sizes.runs; i++) {
+        for (const side of sides) {
+          const p99 = await fanoutRun(side.start, sockets, lightWrites)
+          runs.get(side.name)?.push(p99)
+          ctx.log(`  ${side.name} run ${i + 1}/${ctx.options.sizes.runs}: ${p99.toFixed(2)} ms`)
         }
-        return quantile(latencies, 0.99)
-      } finally {
-        await Promise.all(
-          clients.map((c) => stopChild(c.child, { request: () => void c.ipc.call('close', null).catch(() => {}) })),
-        )
-        if (node) await stopNodes([node])
+      }
+      const processes = clientProcesses(sockets)
+      const how = `${sockets} sockets in ${processes} client process(es), p99 of ${lightWrites} sequential writes`
+      for (const side of sides) {
+        const note =
+          side.name === reference
+            ? `@y/websocket-server ${referenceVersions.server} on ws ${referenceVersions.ws}: ${how}`
+            : how
+        ctx.record(side.section, side.name, 'ms', runs.get(side.name) ?? [], note)
       }
     })
-    ctx.record(
-      'metrics',
-      name,
-      'ms',
-      runs,
-      `${processes * perProcess} sockets in ${processes} process(es), p99 of ${lightWrites} writes`,
-    )
-  })
+  }
 }
