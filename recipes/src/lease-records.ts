@@ -32,9 +32,12 @@ export interface LeaseRecord {
   expiresAt: number | null
 }
 
-/** Checks a value from the store: a record written by a buggy or hostile writer may be anything. */
+// Checks of values from the store or the wire: a buggy or hostile writer may send anything.
+/** A non-empty id of at most 1024 characters. */
 export const isText = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= 1024
+/** A fencing token or mark: a safe whole number, 0 or more. */
 export const isToken = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0
+/** A finite time in ms. */
 export const isTime = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x)
 
 const parseRecord = (raw: JsonValue | undefined): LeaseRecord | undefined => {
