@@ -248,6 +248,50 @@ describe('pub/sub across the mesh', () => {
     expect(counter.refused).toEqual([])
   })
 
+  it("Mesh's own topics (mesh.*): a light peer subscribes there only when its grant names them", async () => {
+    const s = await start({
+      name: 'solo',
+      ...quiet,
+      authenticate: ({ token }) =>
+        token === 'counter'
+          ? { allow: true, subscribe: ['mesh.ratelimit/*'] }
+          : token === 'wide'
+            ? { allow: true, subscribe: ['*'] }
+            : token === 'all'
+              ? { allow: true, subscribe: true }
+              : true,
+    })
+    const anyone = await lightPeer(s.url)
+    const wide = await lightPeer(s.url, 'wide')
+    const all = await lightPeer(s.url, 'all')
+    const counter = await lightPeer(s.url, 'counter')
+    for (const peer of [anyone, wide, all]) {
+      peer.ws.send(encodeLight.topic(true, 'mesh.ratelimit/api'))
+      await waitUntil('refused', () => peer.refused.length === 1, { subscribe: peer.wake })
+      expect(peer.refused[0]).toBe('subscribe on "mesh.ratelimit/api" is not allowed')
+      await peer.subscribe('chat') // other topics as before
+    }
+    await counter.subscribe('mesh.ratelimit/api')
+    s.node.publish('mesh.ratelimit/api', 'counts')
+    s.node.publish('chat', 'hello')
+    const everyone = [anyone, wide, all, counter]
+    await waitUntil(
+      'chat delivered',
+      () => [anyone, wide, all].every((p) => p.inbox.includes(entry('chat', 'hello'))),
+      {
+        subscribe: (fn) => {
+          const offs = everyone.map((p) => p.wake(fn))
+          return () => offs.forEach((off) => off())
+        },
+      },
+    )
+    await waitUntil('counts delivered', () => counter.inbox.includes(entry('mesh.ratelimit/api', 'counts')), {
+      subscribe: counter.wake,
+    })
+    // The node sent the counts before the chat message on every socket: the others never get them.
+    for (const peer of [anyone, wide, all]) expect(peer.inbox.filter((e) => e.startsWith('mesh.'))).toEqual([])
+  })
+
   it('in a full mesh, copies arriving over other paths are dropped: still exactly once', async () => {
     const a = await start({ name: 'a', ...quiet })
     const b = await start({ name: 'b', ...quiet })

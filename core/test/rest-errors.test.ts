@@ -2,7 +2,14 @@
  * The REST API's refusals, as a client reads them: status and `{ "error": "..." }` text of
  * every one (docs/api.md, "REST API answers"). Each leaves the store as it was.
  */
-import { createRestHandler, MeshNode, type MeshNodeOptions, type RestOptions, type RestResponse } from '@mesh/core'
+import {
+  createRestHandler,
+  MeshNode,
+  type AuthResult,
+  type MeshNodeOptions,
+  type RestOptions,
+  type RestResponse,
+} from '@mesh/core'
 import { afterEach, describe, expect, it } from 'vitest'
 
 const nodes: MeshNode[] = []
@@ -94,6 +101,32 @@ describe('REST API refusals', () => {
       status: 503,
       body: { error: 'no live member declares the capability "counter"', code: 'no_owner' },
     })
+  })
+
+  it("calls to Mesh's own capabilities (mesh.*) need a grant that names them", async () => {
+    // `wide` may call every capability ('*'); `leases` is granted the lease actor by name.
+    const grants: Record<string, AuthResult> = {
+      wide: { allow: true, call: ['*'] },
+      all: { allow: true, call: true },
+      leases: { allow: true, call: ['mesh.lease'] },
+      counter: { allow: true, call: ['counter'] },
+    }
+    const { node, call } = api({ authenticate: ({ token }) => (token ? (grants[token] ?? false) : true) })
+    for (const capability of ['mesh.lease', 'counter']) node.actor(capability, () => ({ call: () => 'answered' }))
+    node.setCapabilities(['mesh.lease', 'counter'])
+    const as = (token?: string) => ({ body: '{}', headers: token ? { authorization: `Bearer ${token}` } : {} })
+    const refused = refusal(403, 'calling "mesh.lease" is not allowed')
+    for (const token of [undefined, 'wide', 'all', 'counter']) {
+      expect(await call('POST', '/call/mesh.lease/job', as(token))).toEqual(refused)
+      expect(await call('POST', '/call/mesh%2Elease/job', as(token))).toEqual(refused)
+    }
+    expect(await call('POST', '/call/mesh.lease/job', as('leases'))).toEqual({ status: 200, body: 'answered' })
+    // Other capabilities as before, unless the grant's list leaves them out.
+    expect(await call('POST', '/call/counter/x', as())).toEqual({ status: 200, body: 'answered' })
+    expect(await call('POST', '/call/counter/x', as('counter'))).toEqual({ status: 200, body: 'answered' })
+    expect(await call('POST', '/call/counter/x', as('leases'))).toEqual(
+      refusal(403, 'calling "counter" is not allowed'),
+    )
   })
 
   it('the control API: off without a token, then the token, the routes and the body', async () => {

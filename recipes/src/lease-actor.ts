@@ -1,12 +1,14 @@
 /**
  * The owner side of a lease: the actor of capability {@link LEASE_CAPABILITY} for one lease
  * name runs on the member that owns the name's shard, and is the only place that grants the
- * lease and issues its fencing tokens. Its state lives in memory and in the store key
- * `mesh.lease/<name>`, so that the next owner (after a move or a crash) continues from it;
- * tokens come from blocks reserved on a peer before any of them is issued ({@link TOKEN_BLOCK}).
+ * lease and issues its fencing tokens. Its state lives in memory and in the store, as this
+ * node's record of the lease (lease-records.ts), so that the next owner (after a move, a crash,
+ * a partition or a pause) continues from the merge of every node's record; tokens come from
+ * blocks reserved on a peer before any of them is issued ({@link TOKEN_BLOCK}).
  */
 import { MeshError, type Actor, type JsonValue, type MeshNode } from '@mesh/core'
 import { alivePeers, holderLives } from './capability.js'
+import { isText, isTime, isToken, leaseKey, leaseRecords, type LeaseRecord } from './lease-records.js'
 
 /** The capability whose owners keep the leases. Every node that uses leases declares it. */
 export const LEASE_CAPABILITY = 'mesh.lease'
@@ -30,27 +32,7 @@ const SYNC_TIMEOUT_MS = 5_000
 const REPLICATE_TIMEOUT_MS = 3000
 const REPLICATE_ONE_TIMEOUT_MS = 1500
 
-/** The store key of a lease's state. */
-export const leaseKey = (name: string): string => `mesh.lease/${name}`
-
-/** A lease's state, as the owner keeps it and stores it. */
-export interface LeaseRecord {
-  /** The last fencing token issued (the current holder's, or a later one). */
-  token: number
-  /** The high-water mark: no owner issues a token above it before it is stored on a peer. */
-  reserved: number
-  /** The holder's id, or null when the lease is free. */
-  holder: string | null
-  /** The node the holder runs on: the lease is free once membership says it died or left, or forgot it. */
-  node: string | null
-  /**
-   * When that node started (its `startedAt`), as it said when it asked: a node that comes back
-   * under the same id is another life, whose previous holds are void.
-   */
-  started: number | null
-  /** When the lease expires, in ms since the epoch by the owner's clock; null: never (until released). */
-  expiresAt: number | null
-}
+export type { LeaseRecord }
 
 /** What a caller asks the owner. */
 type LeaseRequest =
@@ -69,9 +51,6 @@ export interface LeaseAnswer {
   [key: string]: JsonValue
 }
 
-const isText = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= 1024
-const isToken = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0
-const isTime = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x)
 const isTtl = (x: unknown): x is number | null =>
   x === null || (Number.isInteger(x) && (x as number) > 0 && (x as number) <= 2 ** 31 - 1)
 
@@ -96,26 +75,10 @@ const parseRequest = (raw: JsonValue): LeaseRequest => {
   throw new MeshError('bad_request', 'not a lease request')
 }
 
-/** The record stored under a lease's key, if it is well formed. */
-const readRecord = (node: MeshNode, name: string): LeaseRecord | undefined => {
-  const raw = node.get(leaseKey(name))
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined
-  const r = raw as Record<string, unknown>
-  if (!isToken(r.token) || !isToken(r.reserved)) return undefined
-  const text = (x: unknown) => (isText(x) ? x : null)
-  return {
-    token: r.token,
-    reserved: Math.max(r.token, r.reserved),
-    holder: text(r.holder),
-    node: text(r.node),
-    started: isTime(r.started) ? r.started : null,
-    expiresAt: isTime(r.expiresAt) ? r.expiresAt : null,
-  }
-}
-
 /** Starts the owner-side actor of lease `name` on `node`. */
 export const leaseActor = (node: MeshNode, name: string): Actor => {
-  const stored = readRecord(node, name)
+  const records = leaseRecords(node)
+  const stored = records.read(name)?.record
   // A fresh actor may be the new owner after a crash: every token the old one issued is at or
   // below the mark it stored before issuing them.
   const state: LeaseRecord = stored
@@ -133,6 +96,8 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
    * every link synced (or SYNC_TIMEOUT_MS), then reads the stored mark like any call.
    */
   let synced: Promise<void> | undefined
+  /** The sync epoch `synced` was for: a later one (a link up, a member back, a pause) syncs again. */
+  let syncedEpoch = -1
 
   /** Frees the lease when its holder expired or its node's life is over. */
   const expire = (now: number): void => {
@@ -143,7 +108,7 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
     }
   }
 
-  const save = () => node.put(leaseKey(name), { ...state })
+  const save = () => node.put(leaseKey(node.id, name), { ...state })
 
   /**
    * Waits until the alive peers hold the state (so that whichever becomes the next owner has
@@ -207,11 +172,18 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
   return {
     async call(payload) {
       const request = parseRequest(payload)
-      synced ??= node.syncUp({ timeoutMs: SYNC_TIMEOUT_MS }).catch(() => undefined)
+      // After a partition or a pause this node's view may be stale: sync with the peers before
+      // granting or renewing from it, so their grants (in their records) are read first.
+      const epoch = records.epoch()
+      if (epoch !== syncedEpoch) {
+        syncedEpoch = epoch
+        synced = node.syncUp({ timeoutMs: SYNC_TIMEOUT_MS }).catch(() => undefined)
+      }
       await synced
       const now = Date.now()
-      // Another owner (during a move or a partition) may have issued tokens this one has not.
-      const seen = readRecord(node, name)
+      // Another owner (during a move, a partition or a pause) may have issued tokens this one
+      // has not: the merged records carry the highest mark, and the grant with the highest token.
+      const seen = records.read(name)?.record
       if (seen && seen.reserved > state.reserved) {
         issued = confirmed = Math.max(issued, seen.reserved)
         state.reserved = seen.reserved

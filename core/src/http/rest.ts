@@ -3,7 +3,7 @@ import { MeshError, toJsonSafe, type JsonValue } from '../common/index.js'
 import { renderPrometheus } from '../observability/index.js'
 import type { MeshNode } from '../node/index.js'
 import { MeshCallError, type CallErrorCode } from '../routing/index.js'
-import { mayUseTopic, type AuthDecision } from '../security/index.js'
+import { mayCall, mayUseTopic, type AuthDecision } from '../security/index.js'
 import { assertKey, DEFAULT_ROOM } from '../store/index.js'
 
 /** A framework-neutral HTTP request for the REST API. */
@@ -90,6 +90,9 @@ const STATUS_OF: Partial<Record<MeshError['code'], number>> = {
   timeout: 504,
   storage_failed: 500,
 }
+
+/** The decision for the health probe, which asks no credentials: it reads, and calls nothing. */
+const HEALTH_ONLY: Extract<AuthDecision, { allow: true }> = { allow: true, readOnly: true, topics: { call: false } }
 
 /** The HTTP status of each typed call error (DESIGN §8). */
 const CALL_STATUS: Record<CallErrorCode, number> = { no_owner: 503, owner_lost: 502, timeout: 504, actor_failed: 502 }
@@ -187,7 +190,12 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}): Re
   }
 
   /** `POST /call/:capability/:id`: the JSON body (or null without one) is the payload; `?timeoutMs=` the deadline. */
-  const call = async (req: RestRequest, rawCapability: string, rawId: string): Promise<RestResponse> => {
+  const call = async (
+    req: RestRequest,
+    rawCapability: string,
+    rawId: string,
+    decision: Extract<AuthDecision, { allow: true }>,
+  ): Promise<RestResponse> => {
     let capability: string
     let id: string
     try {
@@ -196,6 +204,7 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}): Re
     } catch {
       return error(400, 'capability and id must be valid percent-encoding')
     }
+    if (!mayCall(decision.topics, capability)) return error(403, `calling "${capability}" is not allowed`)
     const timeoutText = req.query.get('timeoutMs')
     const timeoutMs = timeoutText === null ? undefined : Number(timeoutText)
     let payload: unknown = null
@@ -265,14 +274,14 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}): Re
     return json(200, { cuts: node.cuts() })
   }
 
-  const route = async (req: RestRequest): Promise<RestResponse> => {
+  const route = async (req: RestRequest, decision: Extract<AuthDecision, { allow: true }>): Promise<RestResponse> => {
     const path = req.path.replace(/\/+$/, '') || '/'
     if (path.startsWith('/kv/')) return kvKey(req, path.slice(4))
     if (path === '/control' || path.startsWith('/control/')) return control(req, path.slice(9))
     const callRoute = /^\/call\/([^/]+)\/([^/]+)$/.exec(path)
     if (callRoute) {
       if (req.method !== 'POST') return error(405, `${req.method} is not allowed on /call/:capability/:id; use POST`)
-      return call(req, callRoute[1] as string, callRoute[2] as string)
+      return call(req, callRoute[1] as string, callRoute[2] as string, decision)
     }
     const only = (method: string, run: () => RestResponse | Promise<RestResponse>) =>
       req.method === method ? run() : error(405, `${req.method} is not allowed on ${path}; use ${method}`)
@@ -322,7 +331,7 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}): Re
 
   const gate = async (req: RestRequest): Promise<RestResponse> => {
     // Load balancers probe health without credentials.
-    if (req.path.replace(/\/+$/, '') === '/health') return route(req)
+    if (req.path.replace(/\/+$/, '') === '/health') return route(req, HEALTH_ONLY)
     const url = new URL(`http://localhost${req.path}?${req.query.toString()}`)
     const decision = await node.authorize({ kind: 'rest', url, header: (name) => req.header?.(name) })
     if (!decision.allow) return error(decision.status, decision.reason)
@@ -338,7 +347,7 @@ export const createRestHandler = (node: MeshNode, options: RestOptions = {}): Re
       if (!isJsonBody(req)) return error(415, NEEDS_JSON)
     }
     if (publishRoute) return publish(req, publishRoute[1] as string, decision)
-    return route(req)
+    return route(req, decision)
   }
 
   return async (req: RestRequest): Promise<RestResponse> => {

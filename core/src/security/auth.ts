@@ -24,16 +24,23 @@ export interface AuthRequest {
  */
 export type TopicAccess = boolean | readonly string[]
 
-/** What a client may do with pub/sub; a field left out takes its default (see {@link AuthResult}). */
+/**
+ * What a client may do with pub/sub, and which capabilities a REST client may `call` (same
+ * form: `true`, `false` or names, `*` as a trailing wildcard); a field left out takes its
+ * default (see {@link AuthResult}).
+ */
 export interface TopicGrant {
   publish?: TopicAccess
   subscribe?: TopicAccess
+  call?: TopicAccess
 }
 
 /**
  * An `authenticate` hook's answer: `true`/`false`, or an object with details. `publish` and
  * `subscribe` say which pub/sub topics the client may use (docs/routing.md); by default it
- * may subscribe to every topic, and publish on every topic unless it is read-only.
+ * may subscribe to every topic, and publish on every topic unless it is read-only. `call`
+ * says which capabilities a REST client may call; by default every one (unless read-only).
+ * Mesh's own topics and capabilities (`mesh.*`) need an entry that names them, whatever the rest.
  */
 export type AuthResult =
   | boolean
@@ -55,33 +62,43 @@ export const topicAllowed = (access: TopicAccess, topic: string): boolean => {
 }
 
 /**
- * Topics that start with this are Mesh's own (e.g. the recipes' rate-limiter counters, which a
- * forged message could skew): a client publishes there only when its grant names them.
+ * Topics and capabilities that start with this are Mesh's own (e.g. the recipes' rate-limiter
+ * counters, which a forged message could skew and which carry customers' keys, or the lease
+ * actor, which a forged call could take a lease from): a client uses them only when its grant
+ * names them.
  */
 export const RESERVED_TOPIC_PREFIX = 'mesh.'
 
 /**
- * The grant's answer for publishing or subscribing on `topic`, with the defaults applied. A
- * publish on a reserved topic ({@link RESERVED_TOPIC_PREFIX}) needs an entry of the grant's list
- * that starts with the prefix itself (`'mesh.ratelimit/*'`): neither the default, nor `true`,
- * nor `'*'` covers it.
+ * True when `access` lets a client use `name`; a reserved name ({@link RESERVED_TOPIC_PREFIX})
+ * needs an entry of the list that starts with the prefix itself (`'mesh.ratelimit/*'`):
+ * neither `true` nor `'*'` covers it.
+ */
+const grants = (access: TopicAccess, name: string): boolean => {
+  if (!name.startsWith(RESERVED_TOPIC_PREFIX)) return topicAllowed(access, name)
+  if (typeof access === 'boolean') return false
+  return topicAllowed(
+    access.filter((entry) => entry.startsWith(RESERVED_TOPIC_PREFIX)),
+    name,
+  )
+}
+
+/**
+ * The grant's answer for publishing or subscribing on `topic`, with the defaults applied; a
+ * reserved topic ({@link RESERVED_TOPIC_PREFIX}) only when the grant's list names it.
  */
 export const mayUseTopic = (
   grant: TopicGrant,
   readOnly: boolean,
   action: 'publish' | 'subscribe',
   topic: string,
-): boolean => {
-  const access = grant[action] ?? (action === 'subscribe' || !readOnly)
-  if (action === 'publish' && topic.startsWith(RESERVED_TOPIC_PREFIX)) {
-    if (typeof access === 'boolean') return false
-    return topicAllowed(
-      access.filter((name) => name.startsWith(RESERVED_TOPIC_PREFIX)),
-      topic,
-    )
-  }
-  return topicAllowed(access, topic)
-}
+): boolean => grants(grant[action] ?? (action === 'subscribe' || !readOnly), topic)
+
+/**
+ * The grant's answer for a REST client calling `capability` (read-only clients call nothing);
+ * a reserved capability ({@link RESERVED_TOPIC_PREFIX}) only when the grant's list names it.
+ */
+export const mayCall = (grant: TopicGrant, capability: string): boolean => grants(grant.call ?? true, capability)
 
 type HeaderBag = { get(name: string): string | null } | Record<string, string | string[] | undefined>
 
@@ -133,5 +150,6 @@ export const decide = (result: AuthResult, room: string | undefined): AuthDecisi
   const topics: TopicGrant = {}
   if (result.publish !== undefined) topics.publish = result.publish
   if (result.subscribe !== undefined) topics.subscribe = result.subscribe
+  if (result.call !== undefined) topics.call = result.call
   return { allow: true, readOnly: result.readOnly ?? false, topics }
 }
