@@ -134,6 +134,13 @@ export const leaseRecords = (node: MeshNode): LeaseRecords => {
         const better = !best || record.token > best.record.token || (record.token === best.record.token && key === own)
         if (better) best = { record, writer: key.slice(PREFIX.length, key.length - name.length - 1) }
       }
+      // A record stored before per-node records (one shared key, `mesh.lease/<name>`): its
+      // tokens were issued, so its mark still bounds the next block; its holder is not trusted.
+      const legacy = parseRecord(view.values.get(`${PREFIX}${name}`))
+      if (legacy) {
+        mark = Math.max(mark, legacy.reserved)
+        best ??= { record: { ...legacy, holder: null, node: null, started: null, expiresAt: null }, writer: '' }
+      }
       if (best) best.record = { ...best.record, reserved: mark }
       return best
     },

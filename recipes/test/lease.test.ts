@@ -146,6 +146,20 @@ describe('lease', () => {
     }
   })
 
+  it('a record stored under the shared key of earlier releases still bounds the tokens; its holder is not trusted', async () => {
+    const { node } = await startNode()
+    await node.put('mesh.lease/legacy', {
+      token: 7,
+      reserved: 1000,
+      holder: 'gone',
+      node: 'gone',
+      started: 1,
+      expiresAt: null,
+    })
+    const l = lease(node, 'legacy', { ttlMs: 1000 })
+    expect((await l.acquire())?.token).toBeGreaterThan(1000)
+  })
+
   it('works on a single node without peers', async () => {
     const { node } = await startNode()
     const l = lease(node, 'solo', { ttlMs: 1000 })
