@@ -169,7 +169,7 @@ describe('closing', () => {
     await b.node.join([a.url])
     const got: JsonValue[] = []
     b.node.subscribe('t', (payload) => got.push(payload))
-    const down = new Promise<boolean>((resolve) => b.node.on('peer:down', (e) => resolve(e.graceful)))
+    const down = new Promise<boolean | undefined>((resolve) => b.node.on('peer:down', (e) => resolve(e.graceful)))
     for (let i = 0; i < 100; i++) a.node.publish('t', i)
     // What an app's shutdown does: close the node, then the HTTP server's connections at once.
     await a.close()

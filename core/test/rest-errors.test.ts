@@ -114,7 +114,10 @@ describe('REST API refusals', () => {
     const { node, call } = api({ authenticate: ({ token }) => (token ? (grants[token] ?? false) : true) })
     for (const capability of ['mesh.lease', 'counter']) node.actor(capability, () => ({ call: () => 'answered' }))
     node.setCapabilities(['mesh.lease', 'counter'])
-    const as = (token?: string) => ({ body: '{}', headers: token ? { authorization: `Bearer ${token}` } : {} })
+    const as = (token?: string) => ({
+      body: '{}',
+      headers: token ? { authorization: `Bearer ${token}` } : ({} as Record<string, string>),
+    })
     const refused = refusal(403, 'calling "mesh.lease" is not allowed')
     for (const token of [undefined, 'wide', 'all', 'counter']) {
       expect(await call('POST', '/call/mesh.lease/job', as(token))).toEqual(refused)
