@@ -21,6 +21,9 @@ export class Metrics {
   peerFramesOut = 0
   peerBytesIn = 0
   peerBytesOut = 0
+  /** Membership payload (member tables and SWIM messages, JSON) sent and received on peer links: part of the peer bytes. */
+  membershipBytesOut = 0
+  membershipBytesIn = 0
   lightFramesIn = 0
   lightFramesOut = 0
   lightBytesIn = 0

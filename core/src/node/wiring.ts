@@ -145,10 +145,15 @@ export class NodeParts {
       linked: (link, remote) => {
         origins.name(remote.clientId, remote.nodeId)
         parts.membership.linked({ id: remote.nodeId, name: remote.name, url: remote.url }, Date.now())
-        link.sendFrame(encodePeer.gossip(JSON.stringify(parts.membership.digest())))
+        const table = JSON.stringify(parts.membership.table())
+        parts.counters.membershipBytesOut += table.length
+        link.sendFrame(encodePeer.gossip(table))
       },
       peerUp: (event) => emitter.emit('peer:up', event),
-      peerDown: (event) => emitter.emit('peer:down', event),
+      peerDown: (event) => {
+        parts.membership.unlinked(event.id, event.graceful === true)
+        emitter.emit('peer:down', event)
+      },
     })
     this.persistence = makePersistence(options.persistence, logger, (name) => parts.rooms.room(name))
     this.rooms = new Rooms({
@@ -275,10 +280,20 @@ export class NodeParts {
         startedAt: core.startedAt,
       },
       {
-        broadcast: (records) =>
-          parts.guard('gossip', () => {
-            if (parts.links.size > 0) parts.links.broadcast(encodePeer.gossip(JSON.stringify(records)))
-          }),
+        send: (peer, json) => {
+          const link = parts.links.get(peer)
+          if (!link) return
+          parts.counters.membershipBytesOut += json.length
+          link.sendFrame(encodePeer.swim(json))
+        },
+        sendTable: (peer, json) => {
+          const link = parts.links.get(peer)
+          if (!link) return
+          parts.counters.membershipBytesOut += json.length
+          link.sendFrame(encodePeer.gossip(json))
+        },
+        peers: () => [...parts.links.values()].flatMap((link) => (link.peerId === undefined ? [] : [link.peerId])),
+        linked: (id) => parts.links.has(id),
         changed: (member, previous) => parts.guard('membership', () => parts.reactions.changed(member, previous)),
         tick: (now) => parts.guard('heartbeat', () => parts.tick(now)),
         placementChanged: () => parts.guard('placement', () => parts.router.placementChanged()),
