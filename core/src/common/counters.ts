@@ -24,6 +24,8 @@ export class Metrics {
   /** Membership payload (member tables and SWIM messages, JSON) sent and received on peer links: part of the peer bytes. */
   membershipBytesOut = 0
   membershipBytesIn = 0
+  /** SWIM probe rounds run: membership bytes per round do not grow with the cluster. */
+  membershipRounds = 0
   lightFramesIn = 0
   lightFramesOut = 0
   lightBytesIn = 0

@@ -1,5 +1,5 @@
 import { unrefTimer } from '../common/index.js'
-import { Dissemination } from './dissemination.js'
+import { Dissemination, MAX_NEWS_PER_MESSAGE } from './dissemination.js'
 import { swimJson, newsJson, type SwimMessage } from './gossip.js'
 import type { Member, MemberNews, MemberRecord, MemberState } from './member-record.js'
 import { Prober } from './probes.js'
@@ -333,6 +333,11 @@ export class Membership {
 
   #send(peer: string, message: Pick<SwimMessage, 'kind' | 'seq' | 'target'>): void {
     const news = this.#news.take(this.#entries.size + 1)
+    // A suspect is told itself, however often the news went round: it is the one that can refute.
+    const entry = this.#entries.get(peer)
+    if (entry?.state === 'suspect' && !news.some((n) => n.record.id === peer)) {
+      news.splice(MAX_NEWS_PER_MESSAGE - 1, 1, { record: entry.record, state: 'suspect' })
+    }
     this.#hooks.send(peer, swimJson({ ...message, sum: this.#digest(), news }))
   }
 

@@ -295,7 +295,11 @@ export class NodeParts {
         peers: () => [...parts.links.values()].flatMap((link) => (link.peerId === undefined ? [] : [link.peerId])),
         linked: (id) => parts.links.has(id),
         changed: (member, previous) => parts.guard('membership', () => parts.reactions.changed(member, previous)),
-        tick: (now) => parts.guard('heartbeat', () => parts.tick(now)),
+        tick: (now) =>
+          parts.guard('heartbeat', () => {
+            parts.counters.membershipRounds++
+            parts.tick(now)
+          }),
         placementChanged: () => parts.guard('placement', () => parts.router.placementChanged()),
         random: Math.random,
       },
@@ -309,7 +313,7 @@ export class NodeParts {
   start(antiEntropyMs: number): void {
     const core = this.#core
     this.membership.start()
-    for (const discovery of this.discovery) discovery.start(discoveryContext(core, this.links))
+    for (const discovery of this.discovery) discovery.start(discoveryContext(core, this.links, this.reactions.maxPeers))
     this.#antiEntropy = setInterval(
       () =>
         this.guard('anti-entropy', () => {
