@@ -64,7 +64,7 @@ const simulate = (options: { heartbeatMs?: number; deadAfterMs?: number } = {}) 
       const other = nodes.get(to)?.membership
       if (!m || !other) continue
       m.linked({ id: to, name: to, url: `ws://${to}` }, now)
-      const table = JSON.stringify(m.table())
+      const table = JSON.stringify(m.table(to))
       queue.push(() => other.merge(parseNews(table), now))
     }
     flush()
@@ -156,6 +156,29 @@ describe('SWIM failure detector (simulated time)', () => {
     // Without timers there is no indirect phase: a suspects c, and c refutes through b.
     expect(sim.stateOf('a', 'c')).toBe('alive')
     expect(sim.stateOf('b', 'c')).toBe('alive')
+  })
+
+  it('a partition: each side declares the other dead; once it heals, the links bring everyone back', () => {
+    const sim = simulate()
+    const ids = ['a', 'b', 'c', 'd']
+    for (const id of ids) sim.add(id)
+    for (let i = 0; i < 4; i++) for (let j = i + 1; j < 4; j++) sim.link(ids[i]!, ids[j]!)
+    for (let i = 0; i < 5; i++) sim.round()
+    const across = [
+      ['a', 'c'],
+      ['a', 'd'],
+      ['b', 'c'],
+      ['b', 'd'],
+    ] as const
+    for (const [x, y] of across) sim.unlink(x, y)
+    // Long enough that the deaths are older than what a table carries of departed members.
+    for (let i = 0; i < 20; i++) sim.round()
+    expect(sim.stateOf('a', 'c')).toBe('dead')
+    expect(sim.stateOf('d', 'b')).toBe('dead')
+    expect(sim.stateOf('a', 'b')).toBe('alive')
+    for (const [x, y] of across) sim.link(x, y)
+    for (let i = 0; i < 10; i++) sim.round()
+    for (const x of ids) for (const y of ids) if (x !== y) expect(sim.stateOf(x, y), `${x} sees ${y}`).toBe('alive')
   })
 
   it('idle membership traffic per round does not grow with the cluster', () => {

@@ -88,7 +88,7 @@ export class Membership {
   #announced = 0
   #sum: { at: number; value: string } | undefined
   #changes = 0
-  #tableSentAt = new Map<string, number>()
+  #tableSentAt = -Infinity
   #now = Date.now()
 
   constructor(
@@ -141,15 +141,25 @@ export class Membership {
   /** Starts probing. */
   start(): void {
     if (this.#timer) return
+    let due = Date.now() + this.heartbeatMs * this.#hooks.random()
     const round = () => {
-      this.tick(Date.now())
-      const ms = this.heartbeatMs * (0.8 + 0.4 * this.#hooks.random())
-      this.#timer = setTimeout(round, ms)
-      this.#half = setTimeout(() => this.#prober.midRound(), ms / 2)
-      unrefTimer(this.#timer)
-      unrefTimer(this.#half)
+      // One more turn of the event loop: acks already received are read before the round judges.
+      setTimeout(() => {
+        if (this.#timer === undefined) return
+        const now = Date.now()
+        // A node whose own event loop stalled cannot tell a dead peer from its own delay: it does
+        // not judge that round, and gives every suspect the time it lost (local health, as in Lifeguard).
+        const late = now - due
+        this.tick(now, late > this.heartbeatMs ? late : 0)
+        const ms = this.heartbeatMs * (0.8 + 0.4 * this.#hooks.random())
+        due = now + ms
+        this.#timer = setTimeout(round, ms)
+        this.#half = setTimeout(() => this.#prober.midRound(), ms / 2)
+        unrefTimer(this.#timer)
+        unrefTimer(this.#half)
+      }, 0)
     }
-    this.#timer = setTimeout(round, this.heartbeatMs * this.#hooks.random())
+    this.#timer = setTimeout(round, due - Date.now())
     unrefTimer(this.#timer)
   }
 
@@ -161,17 +171,24 @@ export class Membership {
     this.#timer = this.#half = this.#burst = undefined
   }
 
-  /** One round: judge the last probe and start the next, time out suspects, forget the long gone. */
-  tick(now: number): void {
+  /**
+   * One round: judge the last probe and start the next, time out suspects, forget the long
+   * gone. `stalledMs` is how late this round came because this node's own event loop was
+   * held up: its last probe is not judged and suspects get that time on top.
+   */
+  tick(now: number, stalledMs = 0): void {
     this.#now = now
-    this.#prober.round(now)
+    this.#prober.round(now, stalledMs === 0)
     for (const entry of this.#entries.values()) {
+      if (stalledMs > 0 && entry.deadline !== undefined) entry.deadline += stalledMs
+      if (stalledMs > 0 && entry.heardAt !== undefined) entry.heardAt += stalledMs
       if (entry.state === 'alive' && entry.heardAt !== undefined && now - entry.heardAt > this.suspectAfterMs) {
         entry.deadline = entry.heardAt + this.deadAfterMs
         this.#set(entry, 'suspect')
       }
       if (entry.state === 'suspect' && now >= (entry.deadline ?? 0)) {
         entry.departedAt = now
+        this.#tell(entry, 'dead')
         this.#set(entry, 'dead')
         // A death judged from a backbone's silence is each node's own call; one judged by probes is news.
         if (entry.heardAt === undefined) this.#news.add({ record: entry.record, state: 'dead' })
@@ -186,7 +203,6 @@ export class Membership {
       }
     }
     this.#tombstones.expire(now)
-    for (const peer of this.#tableSentAt.keys()) if (!this.#hooks.linked(peer)) this.#tableSentAt.delete(peer)
     this.#spread()
     this.#hooks.tick(now)
   }
@@ -208,12 +224,12 @@ export class Membership {
       case 'news':
         break
     }
-    // Tables that still differ once no news is on its way: send ours, at most every few rounds.
+    // Tables that still differ once no news is on its way: send ours, at most one table every
+    // ten rounds per node, so a burst of changes cannot turn into a storm of whole tables.
     if (message.sum === undefined || message.news.length > 0 || this.#news.size > 0) return
-    if (message.sum === this.#digest() || now - (this.#tableSentAt.get(from) ?? -Infinity) < 5 * this.heartbeatMs)
-      return
-    this.#tableSentAt.set(from, now)
-    this.#hooks.sendTable(from, JSON.stringify(this.table()))
+    if (message.sum === this.#digest() || now - this.#tableSentAt < TABLE_ROUNDS * this.heartbeatMs) return
+    this.#tableSentAt = now
+    this.#hooks.sendTable(from, JSON.stringify(this.table(from)))
   }
 
   /** Merges news: a table a peer sent, or news piggybacked on a SWIM message. */
@@ -230,25 +246,31 @@ export class Membership {
     this.#spread()
   }
 
-  /** This node's whole table, for a peer that just linked: everyone live, and the recently departed. */
-  table(): Array<ReturnType<typeof newsJson>> {
+  /**
+   * This node's whole table: everyone live, and the recently departed. For a peer (`to`), also
+   * what this node holds about it however long ago: a member declared dead learns it when it
+   * links again, and refutes.
+   */
+  table(to?: string): Array<ReturnType<typeof newsJson>> {
     const rows = [newsJson({ record: this.#self, state: this.#self.leaving ? 'left' : 'alive' })]
     for (const entry of this.#entries.values()) {
       const departed = entry.state === 'dead' || entry.state === 'left'
-      if (departed && this.#now - (entry.departedAt ?? entry.seenAt) > this.#departedMs) continue
+      const old = this.#now - (entry.departedAt ?? entry.seenAt) > this.#departedMs
+      if (departed && old && entry.record.id !== to) continue
       rows.push(newsJson({ record: entry.record, state: entry.state }))
     }
     return rows
   }
 
-  /** A direct link to this member is up: it is alive right now. */
+  /**
+   * A direct link to this member is up. A member this node holds suspect or dead stays so:
+   * the table sent next tells it, and only its refutation (or a new life, after a restart
+   * with the same id) brings it back, so that every node agrees.
+   */
   linked(record: Pick<MemberRecord, 'id' | 'name' | 'url'>, now: number): void {
     const entry = this.#entries.get(record.id)
     if (entry) {
       entry.seenAt = now
-      // A member that left and links again is a restart with the same id.
-      entry.departedAt = entry.deadline = undefined
-      if (entry.state !== 'alive') this.#set(entry, 'alive')
       return
     }
     this.#tombstones.delete(record.id)
@@ -331,13 +353,12 @@ export class Membership {
     return [me, ...[...this.#entries.values()].map((e) => this.#member(e))]
   }
 
-  #send(peer: string, message: Pick<SwimMessage, 'kind' | 'seq' | 'target'>): void {
+  #send(peer: string, message: Pick<SwimMessage, 'kind' | 'seq' | 'target'>, about?: MemberNews): void {
     const news = this.#news.take(this.#entries.size + 1)
     // A suspect is told itself, however often the news went round: it is the one that can refute.
     const entry = this.#entries.get(peer)
-    if (entry?.state === 'suspect' && !news.some((n) => n.record.id === peer)) {
-      news.splice(MAX_NEWS_PER_MESSAGE - 1, 1, { record: entry.record, state: 'suspect' })
-    }
+    const own = about ?? (entry?.state === 'suspect' ? { record: entry.record, state: entry.state } : undefined)
+    if (own && !news.some((n) => n.record.id === peer)) news.splice(MAX_NEWS_PER_MESSAGE - 1, 1, own)
     this.#hooks.send(peer, swimJson({ ...message, sum: this.#digest(), news }))
   }
 
@@ -385,7 +406,14 @@ export class Membership {
     entry.deadline = this.#now + this.suspicionMs
     this.#set(entry, 'suspect')
     this.#news.add({ record: entry.record, state: 'suspect' })
+    this.#tell(entry, 'suspect')
     this.#spread()
+  }
+
+  /** Tells a linked member at once that it is suspect or dead: it is the one that can refute it. */
+  #tell(entry: Entry, state: 'suspect' | 'dead'): void {
+    const id = entry.record.id
+    if (this.#hooks.linked(id)) this.#send(id, { kind: 'news', seq: 0 }, { record: entry.record, state })
   }
 
   /** SWIM's rules: news of a higher version wins; at an equal one suspect beats alive and dead beats both. */
@@ -447,9 +475,12 @@ export class Membership {
     if (next === 'suspect') entry.deadline = now + this.suspicionMs
     if (next === 'alive') entry.deadline = undefined
     if (next === 'dead' || next === 'left') this.#prober.forget(record.id)
+    // Said before the reactions close the link to it.
+    if (next === 'dead' && entry.state !== 'dead') this.#tell(entry, 'dead')
     if (entry.state !== next) this.#set(entry, next)
     else if (moved) this.#placementChanged()
     if (!fromBackbone) this.#news.add(news)
+    if (next === 'suspect') this.#tell(entry, 'suspect')
   }
 
   #placementChanged(): void {
@@ -481,6 +512,9 @@ export class Membership {
     this.#placementChanged()
   }
 }
+
+/** A node sends a whole table for differing digests at most once per this many rounds. */
+const TABLE_ROUNDS = 10
 
 /** Linked members each burst of news goes to. */
 const GOSSIP_FANOUT = 3

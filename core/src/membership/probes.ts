@@ -52,11 +52,11 @@ export class Prober {
     this.#seq = Math.floor(host.random() * 1_000_000)
   }
 
-  /** Ends the previous round (judging its probe) and starts the next: picks a target and pings it. */
-  round(now: number): void {
+  /** Ends the previous round (judging its probe, unless `judge` is false) and starts the next: picks a target and pings it. */
+  round(now: number, judge = true): void {
     const previous = this.#probe
     this.#probe = undefined
-    if (previous && !previous.acked) this.#host.failed(previous.target)
+    if (judge && previous && !previous.acked) this.#host.failed(previous.target)
     for (const [seq, relay] of this.#relays) if (relay.until < now) this.#relays.delete(seq)
     const target = this.#next()
     if (target === undefined) return
@@ -109,7 +109,7 @@ export class Prober {
     probe.indirect = true
     const helpers = shuffle(
       this.#host.peers().filter((id) => id !== probe.target),
-      this.#host.random,
+      () => this.#host.random(),
     ).slice(0, this.#k)
     for (const helper of helpers) this.#host.send(helper, { kind: 'req', seq: probe.seq, target: probe.target })
   }
@@ -122,7 +122,7 @@ export class Prober {
         const id = this.#order.pop()
         if (id !== undefined && this.#host.linked(id)) return id
       }
-      this.#order = shuffle(this.#host.peers(), this.#host.random)
+      this.#order = shuffle(this.#host.peers(), () => this.#host.random())
     }
     return undefined
   }

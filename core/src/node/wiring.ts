@@ -145,7 +145,7 @@ export class NodeParts {
       linked: (link, remote) => {
         origins.name(remote.clientId, remote.nodeId)
         parts.membership.linked({ id: remote.nodeId, name: remote.name, url: remote.url }, Date.now())
-        const table = JSON.stringify(parts.membership.table())
+        const table = JSON.stringify(parts.membership.table(remote.nodeId))
         parts.counters.membershipBytesOut += table.length
         link.sendFrame(encodePeer.gossip(table))
       },
