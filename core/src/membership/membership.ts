@@ -256,7 +256,7 @@ export class Membership {
     for (const entry of this.#entries.values()) {
       const departed = entry.state === 'dead' || entry.state === 'left'
       const old = this.#now - (entry.departedAt ?? entry.seenAt) > this.#departedMs
-      if (departed && old && entry.record.id !== to) continue
+      if ((departed && old && entry.record.id !== to) || entry.record.incarnation === '') continue
       rows.push(newsJson({ record: entry.record, state: entry.state }))
     }
     return rows
@@ -276,7 +276,7 @@ export class Membership {
     this.#tombstones.delete(record.id)
     // A placeholder until its table arrives: any incarnation the member then names replaces it.
     const placeholder = { ...record, capabilities: [], meta: {}, startedAt: 0, incarnation: '', heartbeat: 0 }
-    this.#apply({ record: { ...placeholder, leaving: false }, state: 'alive' }, now, false)
+    this.#apply({ record: { ...placeholder, leaving: false }, state: 'alive' }, now, false, true)
   }
 
   /** A link to this member closed; without a goodbye it is probed (through others) first. */
@@ -402,7 +402,8 @@ export class Membership {
   /** No ack for a probe of `target`, directly or through others: suspect it, and say so. */
   #failed(target: string): void {
     const entry = this.#entries.get(target)
-    if (entry?.state !== 'alive') return
+    // A placeholder is judged once its table came: it has nothing to refute with yet.
+    if (entry?.state !== 'alive' || entry.record.incarnation === '') return
     entry.deadline = this.#now + this.suspicionMs
     this.#set(entry, 'suspect')
     this.#news.add({ record: entry.record, state: 'suspect' })
@@ -417,7 +418,7 @@ export class Membership {
   }
 
   /** SWIM's rules: news of a higher version wins; at an equal one suspect beats alive and dead beats both. */
-  #apply(news: MemberNews, now: number, fromBackbone: boolean): void {
+  #apply(news: MemberNews, now: number, fromBackbone: boolean, placeholder = false): void {
     const { record, state } = news
     if (record.id === this.#self.id) {
       // News that we are suspect or dead: refute it with a version above anything said of us.
@@ -427,6 +428,8 @@ export class Membership {
       this.announce()
       return
     }
+    // A placeholder (a link up before the member's table came) is never news from the network.
+    if (record.incarnation === '' && !placeholder) return
     const entry = this.#entries.get(record.id)
     if (!entry) {
       // Stale news of a member we already forgot: it must not come back as a fresh one.
@@ -448,7 +451,9 @@ export class Membership {
     const cur = entry.record.heartbeat
     let next: MemberState | undefined
     if (record.incarnation !== entry.record.incarnation) {
-      // The same id started again: a new life, whatever the old one's state and clock.
+      // The same id started again: a new life, whatever the old one's state and clock. Only the
+      // member itself speaks first of a new life; suspicion of a life we never saw is not news.
+      if ((state === 'suspect' || state === 'dead') && entry.record.incarnation !== '') return
       if (entry.record.incarnation !== '') entry.retired = [...entry.retired, entry.record.incarnation].slice(-MAX_RETIRED)
       next = state
     } else if (entry.state === 'left') {
