@@ -26,7 +26,8 @@ interface MemberJson {
   state: string
 }
 
-const members = async (node: MeshProcess) => (await node.api<MemberJson[]>('/members')).body.filter((m) => m.role === 'node')
+const members = async (node: MeshProcess) =>
+  (await node.api<MemberJson[]>('/members')).body.filter((m) => m.role === 'node')
 const idOf = async (node: MeshProcess) => (await request<{ id: string }>(`${node.url}/mesh/api/health`)).body.id
 const stateOf = async (observer: MeshProcess, id: string) => (await members(observer)).find((m) => m.id === id)?.state
 
@@ -72,10 +73,14 @@ describe('SWIM membership across processes', () => {
     await victim.kill()
     const times = await Promise.all(
       others.map(async (node) => {
-        await waitUntil(`${node.name} declares the killed node dead`, async () => (await stateOf(node, victimId)) === 'dead', {
-          timeoutMs: 10 * CRASH_BOUND_MS,
-          intervalMs: 50,
-        })
+        await waitUntil(
+          `${node.name} declares the killed node dead`,
+          async () => (await stateOf(node, victimId)) === 'dead',
+          {
+            timeoutMs: 10 * CRASH_BOUND_MS,
+            intervalMs: 50,
+          },
+        )
         return Date.now() - killedAt
       }),
     )
@@ -89,20 +94,28 @@ describe('SWIM membership across processes', () => {
     sleeper.pause()
     await Promise.all(
       awake.map((node) =>
-        waitUntil(`${node.name} declares the paused node dead`, async () => (await stateOf(node, sleeperId)) === 'dead', {
-          timeoutMs: 30_000,
-          intervalMs: 100,
-        }),
+        waitUntil(
+          `${node.name} declares the paused node dead`,
+          async () => (await stateOf(node, sleeperId)) === 'dead',
+          {
+            timeoutMs: 30_000,
+            intervalMs: 100,
+          },
+        ),
       ),
     )
     sleeper.resume()
     // The same process, the same id: alive again everywhere because it refuted its death.
     await Promise.all(
       awake.map((node) =>
-        waitUntil(`${node.name} sees the resumed node alive`, async () => (await stateOf(node, sleeperId)) === 'alive', {
-          timeoutMs: 30_000,
-          intervalMs: 100,
-        }),
+        waitUntil(
+          `${node.name} sees the resumed node alive`,
+          async () => (await stateOf(node, sleeperId)) === 'alive',
+          {
+            timeoutMs: 30_000,
+            intervalMs: 100,
+          },
+        ),
       ),
     )
     expect(await idOf(sleeper.current)).toBe(sleeperId)

@@ -1,61 +1,12 @@
-import { unrefTimer } from '../common/index.js'
 import { Dissemination, MAX_NEWS_PER_MESSAGE } from './dissemination.js'
 import { swimJson, newsJson, type SwimMessage } from './gossip.js'
+import { nextState, tableDigest, toMember, type Entry } from './member-entry.js'
 import type { Member, MemberNews, MemberRecord, MemberState } from './member-record.js'
+import type { MembershipHooks, MembershipOptions } from './membership-options.js'
+import { NewsBurst } from './news-burst.js'
 import { Prober } from './probes.js'
+import { Rounds } from './rounds.js'
 import { MAX_RETIRED, Tombstones } from './tombstones.js'
-
-/** Failure-detection timing. */
-export interface MembershipOptions {
-  /** Interval between probe rounds, jittered by ±20%. Default 1000 ms. */
-  heartbeatMs?: number
-  /**
-   * For members heard through a backbone's heartbeats: silence after which one is `suspect`.
-   * Default 3 heartbeats (at least half of `deadAfterMs`).
-   */
-  suspectAfterMs?: number
-  /**
-   * Bound on declaring a failed member dead: a suspect is `dead` `deadAfterMs − heartbeatMs`
-   * after it was suspected (unless it refutes), and a backbone member after this much silence.
-   * Default 5000 ms.
-   */
-  deadAfterMs?: number
-  /** Members asked to probe a target that did not answer directly (SWIM's k). Default 3. */
-  indirectProbes?: number
-}
-
-/** What the registry needs of the node. */
-export interface MembershipHooks {
-  /** Sends a `swim` message (JSON) over the link to `peer`. */
-  send(peer: string, json: string): void
-  /** Sends this node's whole member table (`gossip`, JSON) over the link to `peer`. */
-  sendTable(peer: string, json: string): void
-  /** Ids of the members this node has an open link to. */
-  peers(): string[]
-  /** True while this node has an open link to `id`. */
-  linked(id: string): boolean
-  /** A member changed state (first sighting is `alive`). */
-  changed(member: Member, previous: MemberState | undefined): void
-  /** Runs after every probe round, for periodic work such as sweeping expired keys. */
-  tick(now: number): void
-  /** Who is alive or what someone offers changed ({@link Membership.version} moved): placement must be recomputed. */
-  placementChanged?(): void
-  random(): number
-}
-
-interface Entry {
-  record: MemberRecord
-  state: MemberState
-  seenAt: number
-  /** When this node learned the member left or died; its record is synced only for a while after. */
-  departedAt?: number
-  /** A suspect is dead at this time unless it refutes. */
-  deadline?: number
-  /** Last rise of its heartbeat read from a backbone: such members are also judged by silence. */
-  heardAt?: number
-  /** Incarnations of earlier lives of this id: their news is stale. */
-  retired: string[]
-}
 
 /**
  * Membership and failure detection in the style of SWIM: every round a node probes one
@@ -75,9 +26,8 @@ export class Membership {
   #self: MemberRecord
   #entries = new Map<string, Entry>()
   #hooks: MembershipHooks
-  #timer: ReturnType<typeof setTimeout> | undefined
-  #half: ReturnType<typeof setTimeout> | undefined
-  #burst: ReturnType<typeof setInterval> | undefined
+  #rounds: Rounds
+  #burst: NewsBurst
   #retainMs: number
   #departedMs: number
   #tombstones: Tombstones
@@ -118,6 +68,19 @@ export class Membership {
       },
       { indirect: options.indirectProbes },
     )
+    this.#rounds = new Rounds({
+      periodMs: this.heartbeatMs,
+      random: () => hooks.random(),
+      round: (now, stalledMs) => this.tick(now, stalledMs),
+      half: () => this.#prober.midRound(),
+    })
+    this.#burst = new NewsBurst({
+      everyMs: Math.max(10, this.heartbeatMs / 5),
+      peers: () => hooks.peers(),
+      pending: () => this.#news.size > 0,
+      send: (peer) => this.#send(peer, { kind: 'news', seq: 0 }),
+      random: () => hooks.random(),
+    })
   }
 
   /**
@@ -140,35 +103,13 @@ export class Membership {
 
   /** Starts probing. */
   start(): void {
-    if (this.#timer) return
-    let due = Date.now() + this.heartbeatMs * this.#hooks.random()
-    const round = () => {
-      // One more turn of the event loop: acks already received are read before the round judges.
-      setTimeout(() => {
-        if (this.#timer === undefined) return
-        const now = Date.now()
-        // A node whose own event loop stalled cannot tell a dead peer from its own delay: it does
-        // not judge that round, and gives every suspect the time it lost (local health, as in Lifeguard).
-        const late = now - due
-        this.tick(now, late > this.heartbeatMs ? late : 0)
-        const ms = this.heartbeatMs * (0.8 + 0.4 * this.#hooks.random())
-        due = now + ms
-        this.#timer = setTimeout(round, ms)
-        this.#half = setTimeout(() => this.#prober.midRound(), ms / 2)
-        unrefTimer(this.#timer)
-        unrefTimer(this.#half)
-      }, 0)
-    }
-    this.#timer = setTimeout(round, due - Date.now())
-    unrefTimer(this.#timer)
+    this.#rounds.start()
   }
 
   /** Stops probing and spreading news. */
   stop(): void {
-    clearTimeout(this.#timer)
-    clearTimeout(this.#half)
-    clearInterval(this.#burst)
-    this.#timer = this.#half = this.#burst = undefined
+    this.#rounds.stop()
+    this.#burst.stop()
   }
 
   /**
@@ -196,11 +137,9 @@ export class Membership {
       }
     }
     for (const [id, entry] of this.#entries) {
-      if ((entry.state === 'dead' || entry.state === 'left') && now - entry.seenAt > this.#retainMs) {
-        this.#entries.delete(id)
-        this.#tombstones.bury(id, entry, now)
-        this.#changes++
-      }
+      if ((entry.state !== 'dead' && entry.state !== 'left') || now - entry.seenAt <= this.#retainMs) continue
+      this.#entries.delete(id)
+      this.#tombstones.bury(id, entry, now)
     }
     this.#tombstones.expire(now)
     this.#spread()
@@ -211,21 +150,11 @@ export class Membership {
   onSwim(from: string, message: SwimMessage, now: number): void {
     this.#now = now
     this.merge(message.news, now)
-    switch (message.kind) {
-      case 'ping':
-        this.#send(from, { kind: 'ack', seq: message.seq })
-        break
-      case 'ack':
-        this.#prober.acked(from, message)
-        break
-      case 'req':
-        this.#prober.requested(from, message, now, this.heartbeatMs)
-        break
-      case 'news':
-        break
-    }
+    if (message.kind === 'ping') this.#send(from, { kind: 'ack', seq: message.seq })
+    else if (message.kind === 'ack') this.#prober.acked(from, message)
+    else if (message.kind === 'req') this.#prober.requested(from, message, now, this.heartbeatMs)
     // Tables that still differ once no news is on its way: send ours, at most one table every
-    // ten rounds per node, so a burst of changes cannot turn into a storm of whole tables.
+    // 30 rounds per node, so a burst of changes cannot turn into a storm of whole tables.
     if (message.sum === undefined || message.news.length > 0 || this.#news.size > 0) return
     if (message.sum === this.#digest() || now - this.#tableSentAt < TABLE_ROUNDS * this.heartbeatMs) return
     this.#tableSentAt = now
@@ -339,18 +268,8 @@ export class Membership {
   /** Every node member, this one first. */
   list(): Member[] {
     const self = this.#self
-    const me: Member = {
-      id: self.id,
-      name: self.name,
-      url: self.url,
-      role: 'node',
-      capabilities: self.capabilities,
-      state: self.leaving ? 'left' : 'alive',
-      startedAt: self.startedAt,
-      lastSeen: Date.now(),
-      meta: self.meta,
-    }
-    return [me, ...[...this.#entries.values()].map((e) => this.#member(e))]
+    const me = toMember({ record: self, state: self.leaving ? 'left' : 'alive', seenAt: Date.now(), retired: [] })
+    return [me, ...[...this.#entries.values()].map((e) => toMember(e))]
   }
 
   #send(peer: string, message: Pick<SwimMessage, 'kind' | 'seq' | 'target'>, about?: MemberNews): void {
@@ -362,40 +281,16 @@ export class Membership {
     this.#hooks.send(peer, swimJson({ ...message, sum: this.#digest(), news }))
   }
 
-  /**
-   * While news waits, a burst of `news` messages to a few random linked members every fifth of
-   * a round spreads it in a few rounds; the burst stops when every item was sent its share.
-   */
+  /** Starts a burst of `news` messages (see {@link NewsBurst}) while news waits. */
   #spread(): void {
-    if (this.#burst || this.#news.size === 0 || this.#timer === undefined) return
-    const send = () => {
-      const peers = this.#hooks.peers()
-      for (let i = 0; i < GOSSIP_FANOUT && peers.length > 0 && this.#news.size > 0; i++) {
-        const [peer] = peers.splice(Math.floor(this.#hooks.random() * peers.length), 1)
-        if (peer !== undefined) this.#send(peer, { kind: 'news', seq: 0 })
-      }
-      if (this.#news.size === 0 || this.#hooks.peers().length === 0) {
-        clearInterval(this.#burst)
-        this.#burst = undefined
-      }
-    }
-    this.#burst = setInterval(send, Math.max(10, this.heartbeatMs / 5))
-    unrefTimer(this.#burst)
-    send()
+    if (this.#rounds.running && this.#news.size > 0) this.#burst.kick()
   }
 
   /** A digest of the live members and their versions; equal digests mean the same live table. */
   #digest(): string {
     if (this.#sum?.at === this.#changes) return this.#sum.value
-    const parts = [`${this.#self.id}:${this.#self.incarnation}:${this.#announced}`]
-    for (const entry of this.#entries.values()) {
-      if (entry.state !== 'alive' && entry.state !== 'suspect') continue
-      const r = entry.record
-      parts.push(`${r.id}:${r.incarnation}:${entry.heardAt === undefined ? r.heartbeat : 0}`)
-    }
-    let hash = 0x811c9dc5
-    for (const ch of parts.sort().join('|')) hash = Math.imul(hash ^ ch.charCodeAt(0), 0x01000193)
-    this.#sum = { at: this.#changes, value: (hash >>> 0).toString(36) }
+    const self = { ...this.#self, heartbeat: this.#announced }
+    this.#sum = { at: this.#changes, value: tableDigest(self, this.#entries.values()) }
     return this.#sum.value
   }
 
@@ -441,34 +336,23 @@ export class Membership {
       if (fromBackbone) fresh.heardAt = now
       this.#entries.set(record.id, fresh)
       this.#changes++
-      this.#hooks.changed(this.#member(fresh), undefined)
+      this.#hooks.changed(toMember(fresh), undefined)
       this.#placementChanged()
       if (!fromBackbone && record.incarnation !== '') this.#news.add(news)
       return
     }
     if (entry.retired.includes(record.incarnation)) return
-    const h = record.heartbeat
-    const cur = entry.record.heartbeat
     let next: MemberState | undefined
     if (record.incarnation !== entry.record.incarnation) {
       // The same id started again: a new life, whatever the old one's state and clock. Only the
       // member itself speaks first of a new life; suspicion of a life we never saw is not news.
       if ((state === 'suspect' || state === 'dead') && entry.record.incarnation !== '') return
-      if (entry.record.incarnation !== '') entry.retired = [...entry.retired, entry.record.incarnation].slice(-MAX_RETIRED)
+      if (entry.record.incarnation !== '')
+        entry.retired = [...entry.retired, entry.record.incarnation].slice(-MAX_RETIRED)
       next = state
-    } else if (entry.state === 'left') {
-      return
-    } else if (state === 'left') {
-      next = 'left'
-    } else if (state === 'alive') {
-      if (h <= cur) return
-      next = 'alive'
-    } else if (state === 'suspect') {
-      if (h < cur || (h === cur && entry.state !== 'alive')) return
-      next = 'suspect'
     } else {
-      if (h < cur || (h === cur && entry.state === 'dead')) return
-      next = 'dead'
+      next = nextState(entry, news)
+      if (next === undefined) return
     }
     const moved = !sameList(entry.record.capabilities, record.capabilities)
     entry.record = record
@@ -493,36 +377,18 @@ export class Membership {
     this.#hooks.placementChanged?.()
   }
 
-  #member(entry: Entry): Member {
-    const r = entry.record
-    return {
-      id: r.id,
-      name: r.name,
-      url: r.url,
-      role: 'node',
-      capabilities: r.capabilities,
-      state: entry.state,
-      startedAt: r.startedAt,
-      lastSeen: entry.seenAt,
-      meta: r.meta,
-    }
-  }
-
   #set(entry: Entry, state: MemberState): void {
     const previous = entry.state
     if (previous === state) return
     entry.state = state
     this.#changes++
-    this.#hooks.changed(this.#member(entry), previous)
+    this.#hooks.changed(toMember(entry), previous)
     this.#placementChanged()
   }
 }
 
 /** A node sends a whole table for differing digests at most once per this many rounds. */
-const TABLE_ROUNDS = 10
-
-/** Linked members each burst of news goes to. */
-const GOSSIP_FANOUT = 3
+const TABLE_ROUNDS = 30
 
 const sameList = (a: readonly string[], b: readonly string[]): boolean =>
   a.length === b.length && a.every((x, i) => x === b[i])

@@ -24,6 +24,7 @@ import { BackboneBridge } from './backbone-host.js'
 import { discoveryContext } from './discovery-context.js'
 import type { MeshEvents } from './events.js'
 import { makeLinkHost } from './link-host.js'
+import { membershipHooks } from './membership-hooks.js'
 import type { MeshLimits, MeshNodeOptions } from './options.js'
 import { resolveSecrets } from './options.js'
 import { CommitOrigins } from './origins.js'
@@ -279,30 +280,7 @@ export class NodeParts {
         meta: options.meta ?? {},
         startedAt: core.startedAt,
       },
-      {
-        send: (peer, json) => {
-          const link = parts.links.get(peer)
-          if (!link) return
-          parts.counters.membershipBytesOut += json.length
-          link.sendFrame(encodePeer.swim(json))
-        },
-        sendTable: (peer, json) => {
-          const link = parts.links.get(peer)
-          if (!link) return
-          parts.counters.membershipBytesOut += json.length
-          link.sendFrame(encodePeer.gossip(json))
-        },
-        peers: () => [...parts.links.values()].flatMap((link) => (link.peerId === undefined ? [] : [link.peerId])),
-        linked: (id) => parts.links.has(id),
-        changed: (member, previous) => parts.guard('membership', () => parts.reactions.changed(member, previous)),
-        tick: (now) =>
-          parts.guard('heartbeat', () => {
-            parts.counters.membershipRounds++
-            parts.tick(now)
-          }),
-        placementChanged: () => parts.guard('placement', () => parts.router.placementChanged()),
-        random: Math.random,
-      },
+      membershipHooks(this),
       options.membership,
     )
     this.discovery = options.discovery ?? []
