@@ -150,6 +150,9 @@ export class Membership {
   onSwim(from: string, message: SwimMessage, now: number): void {
     this.#now = now
     this.merge(message.news, now)
+    // Heard from directly: `lastSeen` moves with every probe and ack, as it did with heartbeats.
+    const sender = this.#entries.get(from)
+    if (sender) sender.seenAt = now
     if (message.kind === 'ping') this.#send(from, { kind: 'ack', seq: message.seq })
     else if (message.kind === 'ack') this.#prober.acked(from, message)
     else if (message.kind === 'req') this.#prober.requested(from, message, now, this.heartbeatMs)
