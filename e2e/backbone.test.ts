@@ -3,6 +3,9 @@
  * redis-server (started by the test on a free port), with no peer links between them.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { WebsocketProvider } from 'y-websocket'
+import * as Y from 'yjs'
 import { waitUntil } from '@mesh/core/testing'
 import { startRedis, type RedisServer } from '@mesh/redis/testing'
 import { E2E_WAIT_MS, put, startNode, stopAll, waitForValue, type MeshProcess } from './harness.js'
@@ -62,6 +65,38 @@ describe('mesh serve --backbone', () => {
         },
         { timeoutMs: E2E_WAIT_MS * 2 },
       )
+    }
+  })
+
+  it("drops a SIGKILLed node's tabs from the others' presence once redis finds it dead", async () => {
+    const [a, b] = (await Promise.all(['a', 'b'].map((name) => onBackbone(name, 3)))) as [MeshProcess, MeshProcess]
+    const tab = (node: MeshProcess) => {
+      const doc = new Y.Doc()
+      const provider = new WebsocketProvider(`ws://127.0.0.1:${node.port}/mesh`, 'default', doc, {
+        WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+        disableBc: true,
+      })
+      return { id: doc.clientID, provider, awareness: provider.awareness }
+    }
+    const ada = tab(a)
+    const bob = tab(b)
+    const hasAda = () => bob.awareness.getStates().has(ada.id)
+    const onChange = (wake: () => void) => {
+      bob.awareness.on('change', wake)
+      return () => bob.awareness.off('change', wake)
+    }
+    try {
+      ada.awareness.setLocalStateField('user', { name: 'ada' })
+      await waitUntil("bob sees ada's tab through redis", hasAda, { subscribe: onChange, timeoutMs: E2E_WAIT_MS })
+      const killed = Date.now()
+      await a.stop('SIGKILL')
+      // Under the 15 s renewal and 30 s awareness timeout: the drop comes from the dead heartbeat.
+      await waitUntil("bob's tab drops ada's", () => !hasAda(), { subscribe: onChange, timeoutMs: E2E_WAIT_MS })
+      console.info(`presence of a SIGKILLed node dropped after ${Date.now() - killed} ms (--dead-after-ms 2000)`)
+      expect(b.stderr).not.toMatch(/ERROR/)
+    } finally {
+      ada.provider.destroy()
+      bob.provider.destroy()
     }
   })
 })

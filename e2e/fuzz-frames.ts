@@ -29,13 +29,15 @@ export const PeerType = {
   prove: 26,
   check: 27,
   repair: 28,
+  /** Several small frames in one message (protocol version 3). */
+  batch: 40,
 } as const
 
 /** Light-peer (y-protocols) message types. */
 export const LightType = { sync: 0, awareness: 1, auth: 2, queryAwareness: 3 } as const
 
 /** The protocol version of peer links this fuzzer speaks. */
-export const PROTOCOL_VERSION = 2
+export const PROTOCOL_VERSION = 5
 
 /** One WebSocket frame: binary, or a text frame (which the protocol forbids). */
 export type Frame = Uint8Array | { text: string }
@@ -230,6 +232,13 @@ export const peerFrame = {
       encoding.writeVarUint(e, PeerType.repair)
       encoding.writeVarString(e, room)
       encoding.writeVarUint8Array(e, update)
+    }),
+  /** `count` may lie about how many frames follow. */
+  batch: (frames: readonly Uint8Array[], count = frames.length) =>
+    bytesOf((e) => {
+      encoding.writeVarUint(e, PeerType.batch)
+      encoding.writeVarUint(e, count)
+      for (const frame of frames) encoding.writeVarUint8Array(e, frame)
     }),
 }
 
@@ -1031,6 +1040,25 @@ export const FAMILIES: readonly Family[] = [
         ? peerFrame.updates('default', [mutate(gen, prng.oneOf(gen, seeds.updatesV1))])
         : peerFrame.diff('default', mutate(gen, prng.oneOf(gen, seeds.updatesV2)), '')
       return socket('peer-open', 'peer-open:mutated-update', [frame])
+    },
+  },
+  {
+    name: 'peer-open:batch',
+    target: 'peer-open',
+    weight: 4,
+    make: (gen, seeds) => {
+      const room = randomRoom(gen)
+      const inner = () =>
+        prng.oneOf(gen, [
+          () => peerFrame.updates('default', [mutate(gen, prng.oneOf(gen, seeds.updatesV1))]),
+          () => peerFrame.state(room, prng.uint8Array(gen, prng.int31(gen, 0, 64)), 0),
+          () => peerFrame.gossip(garbageJson(gen)),
+          () => peerFrame.batch([peerFrame.gossip('[]')]),
+          () => prng.uint8Array(gen, prng.int31(gen, 0, 16)),
+        ])()
+      const frames = Array.from({ length: prng.int31(gen, 0, 8) }, inner)
+      const count = prng.oneOf(gen, [frames.length, frames.length + 1, 1025, 2 ** 31])
+      return socket('peer-open', 'peer-open:batch', [peerFrame.batch(frames, count)])
     },
   },
   {

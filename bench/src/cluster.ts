@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { clockOffset, now } from './clock.js'
 import { IpcClient } from './ipc.js'
 import { benchScript, spawnChild, stopChild, waitListening, type Child } from './processes.js'
-import type { ArmArgs, LinkInfo, NodeOps, PutLoopArgs, PutLoopResult, WaitResult } from './worker-ops.js'
+import type { ArmArgs, LinkInfo, NodeOps, PutLoopArgs, PutLoopResult, RelayCounts, WaitResult } from './worker-ops.js'
 
 /**
  * How bench nodes are started: `worker` = the bench's own worker script on `@mesh/core`,
@@ -37,6 +37,8 @@ export interface BenchNode {
   putLoop(args: PutLoopArgs): Promise<PutLoopResult>
   /** CPU time the process used so far (µs), when it can be read (workers only). */
   cpu(): Promise<number | undefined>
+  /** The node's duplicate counters so far (workers only). */
+  relays(): Promise<RelayCounts | undefined>
   stop(): Promise<void>
 }
 
@@ -72,6 +74,9 @@ class WorkerNode implements BenchNode {
   }
   cpu(): Promise<number | undefined> {
     return this.ipc.call('cpu', null)
+  }
+  relays(): Promise<RelayCounts | undefined> {
+    return this.ipc.call('relays', null)
   }
   stop(): Promise<void> {
     return stopChild(this.child, { request: () => void this.ipc.call('close', null).catch(() => {}) })
@@ -196,6 +201,9 @@ class CliNode implements BenchNode {
     return { startAt, endAt: now() }
   }
   cpu(): Promise<number | undefined> {
+    return Promise.resolve(undefined)
+  }
+  relays(): Promise<RelayCounts | undefined> {
     return Promise.resolve(undefined)
   }
   stop(): Promise<void> {

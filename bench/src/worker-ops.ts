@@ -3,6 +3,7 @@
  * {@link import('./clock.js').now} values of the child's clock; the parent corrects them
  * with the measured clock offset.
  */
+import type { PauseStats } from './pause-watch.js'
 
 /** Memory figures after two full garbage collections. */
 export interface HeapFigures {
@@ -82,6 +83,12 @@ export interface WaitResult {
   times?: number[]
 }
 
+/** A node's duplicate counters (`status().relays`). */
+export interface RelayCounts {
+  duplicatesApplied: number
+  duplicatesDropped: number
+}
+
 /** One peer link, as a worker sees it. */
 export interface LinkInfo {
   id: string | null
@@ -94,6 +101,8 @@ export type NodeOps = {
   now: { args: null; result: number }
   /** CPU time this process used so far (user + system), in microseconds. */
   cpu: { args: null; result: number }
+  /** The node's duplicate counters so far (issue 19): live updates received with nothing new, relays left out. */
+  relays: { args: null; result: RelayCounts }
   join: { args: { urls: string[] }; result: null }
   /** Waits until every link of this node finished its initial sync. */
   settle: { args: null; result: null }
@@ -101,6 +110,8 @@ export type NodeOps = {
   arm: { args: ArmArgs; result: null }
   wait: { args: { timeoutMs: number }; result: WaitResult }
   'put-loop': { args: PutLoopArgs; result: PutLoopResult }
+  /** Starts watching GC and event-loop delay (`watch: true`), or stops and returns what it saw. */
+  watch: { args: { on: boolean }; result: PauseStats | null }
   /** Writes `${prefix}${i}` at a fixed rate; returns when each write was made. */
   paced: { args: { prefix: string; count: number; rate: number }; result: { sent: number[] } }
   /** Writes `count` keys as fast as possible, `batch` per put(object) (to build a big room). */

@@ -12,6 +12,7 @@ import * as Y from 'yjs'
 import { cpuMicros, nextTurn, now } from './clock.js'
 import { serveIpc } from './ipc.js'
 import { recipeOps } from './recipe-ops.js'
+import { startWatch, stopWatch } from './pause-watch.js'
 import { routingOps } from './routing-ops.js'
 import { collectGarbage, parseServeArgs, sleep } from './serve-args.js'
 import type {
@@ -145,9 +146,13 @@ const putLoop = async ({ prefix, count, batch, perTurn }: PutLoopArgs) => {
   const startAt = now()
   let i = 0
   if (batch <= 1) {
+    // `perTurn` puts in flight per turn: a put resolves once applied (at the end of its turn),
+    // so awaiting each before the next would make every put a turn, and a transaction, of its own.
+    const turn: Array<Promise<void>> = []
     while (i < count) {
       const end = Math.min(count, i + perTurn)
-      for (; i < end; i++) await node.put(prefix + i, i)
+      for (; i < end; i++) turn.push(node.put(prefix + i, i))
+      await Promise.all(turn.splice(0))
       await nextTurn()
     }
   } else {
@@ -266,6 +271,12 @@ serveIpc<NodeOps>({
   cpu: () => {
     const { user, system } = process.cpuUsage()
     return user + system
+  },
+  relays: () => node.status().relays ?? { duplicatesApplied: 0, duplicatesDropped: 0 },
+  watch: ({ on }) => {
+    if (!on) return stopWatch()
+    startWatch()
+    return null
   },
   join: async ({ urls }) => {
     await node.join(urls)

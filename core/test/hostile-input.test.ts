@@ -101,6 +101,27 @@ describe('values that cannot replicate faithfully are refused', () => {
 })
 
 describe('inspectUpdate', () => {
+  it('given a doc, tells a duplicate (known) and an update that would wait for what the doc lacks (not ready)', () => {
+    const writer = new Y.Doc()
+    const updates: Uint8Array[] = []
+    writer.on('update', (u: Uint8Array) => updates.push(u))
+    const kv = writer.getArray('kv')
+    kv.push([{ key: 'a', val: 1 }])
+    kv.push([{ key: 'b', val: 2 }])
+    kv.delete(0, 1)
+    const [first, second, removal] = updates as [Uint8Array, Uint8Array, Uint8Array]
+    const reader = new Y.Doc()
+    expect(inspectUpdate(second, 'v1', reader)).toMatchObject({ known: false, ready: false })
+    expect(inspectUpdate(removal, 'v1', reader)).toMatchObject({ known: false, ready: false })
+    Y.applyUpdate(reader, first)
+    expect(inspectUpdate(first, 'v1', reader)).toMatchObject({ known: true, ready: true })
+    expect(inspectUpdate(second, 'v1', reader)).toMatchObject({ known: false, ready: true })
+    expect(inspectUpdate(removal, 'v1', reader)).toMatchObject({ known: false, ready: true })
+    Y.applyUpdate(reader, removal)
+    expect(inspectUpdate(removal, 'v1', reader)).toMatchObject({ known: true, ready: true })
+    expect(inspectUpdate(first, 'v1')).toMatchObject({ known: false, ready: true })
+  })
+
   const summary = (fill: (doc: Y.Doc) => void) => {
     const doc = new Y.Doc()
     fill(doc)
@@ -116,7 +137,7 @@ describe('inspectUpdate', () => {
       kv.push([{ key: 'gone', val: 1 }])
       kv.delete(2, 1)
     }))
-      expect(s).toEqual({ depth: 4, plain: true })
+      expect(s).toEqual({ depth: 4, plain: true, known: false, ready: true })
     const bad: unknown[] = [
       null,
       { val: 1 },

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as encoding from 'lib0/encoding'
 import { encodeLight, encodePeer } from '../src/replication/index.js'
-import { SeenIds } from '../src/routing/index.js'
+import { firstSeq, SEEN_MESSAGES, SeenIds } from '../src/routing/index.js'
 import { memoryLogger, openSocket, servedPerTest, type ServedNode } from './helpers.js'
 
 const { start, cleanups } = servedPerTest()
@@ -201,6 +201,53 @@ describe('pub/sub across the mesh', () => {
     expect(listener.ws.readyState).toBe(WebSocket.OPEN)
   })
 
+  it("Mesh's own topics (mesh.*): a light peer or REST client publishes there only when its grant names them", async () => {
+    const s = await start({
+      name: 'solo',
+      ...quiet,
+      // `wide` may publish everywhere (true, or every topic by '*'); `counter` is granted the limiter's topics.
+      authenticate: ({ token }) =>
+        token === 'counter'
+          ? { allow: true, publish: ['mesh.ratelimit/*'] }
+          : token === 'wide'
+            ? { allow: true, publish: ['*'] }
+            : true,
+    })
+    const got: JsonValue[] = []
+    s.node.subscribe('mesh.ratelimit/api', (payload) => got.push(payload))
+    s.node.subscribe('chat', (payload) => got.push(payload))
+    const anyone = await lightPeer(s.url)
+    const wide = await lightPeer(s.url, 'wide')
+    for (const peer of [anyone, wide]) {
+      peer.publish('mesh.ratelimit/api', { forged: true })
+      await waitUntil('refused', () => peer.refused.length === 1, { subscribe: peer.wake })
+      expect(peer.refused[0]).toMatch(/publish on "mesh.ratelimit\/api" is not allowed/)
+      peer.publish('chat', 'hello') // other topics as before
+    }
+    const rest = createRestHandler(s.node)
+    const post = (topic: string, token?: string) =>
+      rest({
+        method: 'POST',
+        path: `/publish/${encodeURIComponent(topic)}`,
+        query: new URLSearchParams(),
+        contentLength: 1,
+        header: (name) =>
+          name === 'content-type'
+            ? 'application/json'
+            : name === 'authorization' && token
+              ? `Bearer ${token}`
+              : undefined,
+        body: () => Promise.resolve('1'),
+      })
+    expect(await post('mesh.ratelimit/api')).toMatchObject({ status: 403 })
+    const counter = await lightPeer(s.url, 'counter')
+    counter.publish('mesh.ratelimit/api', 'granted')
+    expect(await post('mesh.ratelimit/api', 'counter')).toMatchObject({ status: 202 })
+    await waitUntil('granted publishes delivered', () => got.length === 4)
+    expect(got.sort()).toEqual([1, 'granted', 'hello', 'hello'].sort())
+    expect(counter.refused).toEqual([])
+  })
+
   it('in a full mesh, copies arriving over other paths are dropped: still exactly once', async () => {
     const a = await start({ name: 'a', ...quiet })
     const b = await start({ name: 'b', ...quiet })
@@ -357,10 +404,49 @@ describe('hostile publish frames from a peer', () => {
     expect(got).toEqual(['hi', 'again'])
     expect(sent(s.node, 'mesh_pubsub_duplicates_total')).toBe(1)
   })
+
+  it('a copy arriving more than SEEN_MESSAGES behind the origin is dropped, and the window it would reset keeps its copies', async () => {
+    const s = await start({ name: 'solo' })
+    const got: JsonValue[] = []
+    s.node.subscribe('t', (payload) => got.push(payload))
+    const peer = await rawPeer(s.url)
+    const first = { origin: 'busy', seq: 1_000_000, topic: 't', payload: '"first"' }
+    const later = { ...first, seq: first.seq + SEEN_MESSAGES + 10, payload: '"later"' }
+    peer.ws.send(encodePeer.publish(first))
+    peer.ws.send(encodePeer.publish(later))
+    // Late copies, e.g. over a slow path of the mesh: the far-behind one used to reset the
+    // origin's window, so both were delivered a second time.
+    peer.ws.send(encodePeer.publish(first))
+    peer.ws.send(encodePeer.publish(later))
+    const marker = { ...later, seq: later.seq + 1, payload: '"marker"' }
+    peer.ws.send(encodePeer.publish(marker))
+    await waitUntil('marker delivered', () => got.includes('marker'))
+    expect(got).toEqual(['first', 'later', 'marker'])
+    expect(sent(s.node, 'mesh_pubsub_duplicates_total')).toBe(2)
+  })
+
+  it('a node restarted with the same id publishes seqs above its previous life, so its messages are new, not copies', async () => {
+    const a = await start({ name: 'a', id: 'same-id', ...quiet })
+    const b = await start({ name: 'b', ...quiet })
+    const got: JsonValue[] = []
+    b.node.subscribe('t', (payload) => got.push(payload))
+    await b.node.join([a.url])
+    await waitUntil('a linked', () => a.node.members().some((m) => m.id === b.node.id && m.state === 'alive'))
+    const seqOf = (id: string) => Number(id.split('/')[0])
+    let last = 0
+    for (let i = 0; i < 5; i++) last = seqOf(a.node.publish('t', `old-${i}`).id)
+    await waitUntil('old messages delivered', () => got.length === 5)
+    await a.close()
+    const again = await start({ name: 'a2', id: 'same-id', ...quiet })
+    await again.node.join([b.url])
+    await waitUntil('a2 linked', () => again.node.members().some((m) => m.id === b.node.id && m.state === 'alive'))
+    expect(seqOf(again.node.publish('t', 'new').id)).toBeGreaterThan(last)
+    await waitUntil('new message delivered', () => got.includes('new'))
+  })
 })
 
 describe('SeenIds: the ids of messages a node handled', () => {
-  it('finds copies in and out of order, forgets what is a window behind, starts over when an origin restarts lower', () => {
+  it('finds copies in and out of order, counts what is a window behind as seen, follows an origin that restarts higher', () => {
     const seen = new SeenIds({ window: 64, maxOrigins: 2 })
     for (const seq of [1000, 1002, 1001, 1063]) {
       expect(seen.has('a', seq)).toBe(false)
@@ -368,14 +454,17 @@ describe('SeenIds: the ids of messages a node handled', () => {
       expect(seen.has('a', seq)).toBe(true)
     }
     expect([1000, 1001, 1002, 1003].map((s) => seen.has('a', s))).toEqual([true, true, true, false])
-    seen.add('a', 1064) // 1000 leaves the window
-    expect(seen.has('a', 1000)).toBe(false)
+    seen.add('a', 1064) // 1000 leaves the window: only a very late copy can still bring it
+    expect([seen.has('a', 1000), seen.has('a', 5), seen.has('a', 1003)]).toEqual([true, true, false])
     expect(seen.has('b', 1001)).toBe(false)
-    // A restarted origin starts at another random seq, lower too: new ids, not copies.
-    seen.add('a', 5)
-    expect([seen.has('a', 5), seen.has('a', 1064)]).toEqual([true, false])
+    seen.add('a', 5) // changes nothing: the window stays where it is
+    expect([seen.has('a', 1064), seen.has('a', 1063), seen.has('a', 1062)]).toEqual([true, true, false])
+    // A restarted origin starts higher (its seqs follow its clock): new ids, not copies.
+    expect(firstSeq(2_000) - firstSeq(1_999)).toBeGreaterThan(1000)
+    seen.add('a', 1_000_000)
+    expect([seen.has('a', 1_000_000), seen.has('a', 999_999)]).toEqual([true, false])
     seen.add('b', 1)
     seen.add('c', 1) // a third origin evicts the first one heard of
-    expect([seen.has('a', 5), seen.has('b', 1), seen.has('c', 1), seen.size]).toEqual([false, true, true, 2])
+    expect([seen.has('a', 1_000_000), seen.has('b', 1), seen.has('c', 1), seen.size]).toEqual([false, true, true, 2])
   })
 })

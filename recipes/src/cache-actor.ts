@@ -4,7 +4,7 @@
  * missing value, so that one caller in the cluster computes it while the others wait.
  */
 import { MeshError, type Actor, type JsonValue, type MeshNode } from '@mesh/core'
-import { isGone } from './capability.js'
+import { holderLives } from './capability.js'
 
 /** The capability whose owners arbitrate cache computations. */
 export const CACHE_CAPABILITY = 'mesh.cache'
@@ -61,7 +61,7 @@ export const cacheActor = (node: MeshNode, id: string): Actor => {
       if (stored && stored.freshUntil > now) return { state: 'ready', ...stored }
       if (last && last.freshUntil > now) return { state: 'ready', ...last }
       last = undefined
-      if (flight && (flight.deadline <= now || isGone(node, flight.node))) flight = undefined
+      if (flight && (flight.deadline <= now || !holderLives(node, flight.node, null))) flight = undefined
       if (flight) return { state: 'wait' }
       flight = { node: p.node, flight: p.flight, deadline: now + Math.min(Math.max(p.computeTimeoutMs, 1), 600_000) }
       return { state: 'compute' }

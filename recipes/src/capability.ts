@@ -18,10 +18,16 @@ export const declareCapability = (node: MeshNode, capability: string, install: (
   if (!current.includes(capability)) node.setCapabilities([...current, capability])
 }
 
-/** True when the member `id` is known to have died or left (an unknown member counts as alive). */
-export const isGone = (node: MeshNode, id: string): boolean => {
-  const state = node.members().find((m) => m.id === id)?.state
-  return state === 'dead' || state === 'left'
+/**
+ * True while the life of node `id` that started at `started` goes on: this node lists it (the
+ * dead are forgotten about a minute after their death), neither dead nor left, and it did not
+ * start again since (a node back under the same id is a new life). `started` null: any life.
+ */
+export const holderLives = (node: MeshNode, id: string, started: number | null): boolean => {
+  const member = node.members().find((m) => m.id === id)
+  if (!member || member.state === 'dead' || member.state === 'left') return false
+  // 0: a member linked but not heard from yet, whose life is not known.
+  return started === null || member.startedAt === 0 || member.startedAt === started
 }
 
 /** Node members other than `node` that are alive now. */

@@ -14,7 +14,7 @@ export type ClaimResult =
 
 /** Options of {@link claim}. */
 export interface ClaimOptions {
-  /** The claim ends this long after it was made; by default it lasts until released or until this node dies or leaves. */
+  /** The claim ends this long after it was made; by default it lasts until released or until this node dies, leaves or restarts. */
   ttlMs?: number
   /** Deadline of the call to the claim's owner, in ms. Default 5000. */
   timeoutMs?: number
@@ -24,7 +24,7 @@ export interface ClaimOptions {
  * Claims `itemId` of `queue` for this node, so that one node does the work: a lease named
  * `claim:<length of queue>:<queue>:<itemId>` (so no two queue/item pairs share a name) whose
  * holder is the node itself, so claiming again from the same node is idempotent (same token)
- * and the claim is freed when the node dies or leaves.
+ * and the claim is freed when the node dies, leaves or restarts.
  *
  * @example
  * const c = await claim(node, 'emails', 'msg-42')

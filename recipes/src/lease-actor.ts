@@ -6,7 +6,7 @@
  * tokens come from blocks reserved on a peer before any of them is issued ({@link TOKEN_BLOCK}).
  */
 import { MeshError, type Actor, type JsonValue, type MeshNode } from '@mesh/core'
-import { alivePeers, isGone } from './capability.js'
+import { alivePeers, holderLives } from './capability.js'
 
 /** The capability whose owners keep the leases. Every node that uses leases declares it. */
 export const LEASE_CAPABILITY = 'mesh.lease'
@@ -19,11 +19,16 @@ export const LEASE_CAPABILITY = 'mesh.lease'
  */
 export const TOKEN_BLOCK = 1000
 
-/** How long a grant waits for the peers to hold a new token reservation. */
 /** Longest a fresh lease owner waits for its links to sync before its first answer. */
 const SYNC_TIMEOUT_MS = 5_000
 
-const REPLICATE_TIMEOUT_MS = 2000
+/**
+ * How long a grant waits for every alive peer to hold a new token reservation, then for at least
+ * one: a peer acknowledges about once a second, and both waits together stay within a caller's
+ * default 5 s deadline.
+ */
+const REPLICATE_TIMEOUT_MS = 3000
+const REPLICATE_ONE_TIMEOUT_MS = 1500
 
 /** The store key of a lease's state. */
 export const leaseKey = (name: string): string => `mesh.lease/${name}`
@@ -36,15 +41,20 @@ export interface LeaseRecord {
   reserved: number
   /** The holder's id, or null when the lease is free. */
   holder: string | null
-  /** The node the holder runs on: the lease is free once membership says it died or left. */
+  /** The node the holder runs on: the lease is free once membership says it died or left, or forgot it. */
   node: string | null
+  /**
+   * When that node started (its `startedAt`), as it said when it asked: a node that comes back
+   * under the same id is another life, whose previous holds are void.
+   */
+  started: number | null
   /** When the lease expires, in ms since the epoch by the owner's clock; null: never (until released). */
   expiresAt: number | null
 }
 
 /** What a caller asks the owner. */
 type LeaseRequest =
-  | { op: 'acquire'; holder: string; node: string; ttlMs: number | null }
+  | { op: 'acquire'; holder: string; node: string; started: number | null; ttlMs: number | null }
   | { op: 'renew'; holder: string; token: number; ttlMs: number | null }
   | { op: 'release'; holder: string; token: number }
   | { op: 'holder' }
@@ -61,6 +71,7 @@ export interface LeaseAnswer {
 
 const isText = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= 1024
 const isToken = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0
+const isTime = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x)
 const isTtl = (x: unknown): x is number | null =>
   x === null || (Number.isInteger(x) && (x as number) > 0 && (x as number) <= 2 ** 31 - 1)
 
@@ -69,7 +80,13 @@ const parseRequest = (raw: JsonValue): LeaseRequest => {
   const r = (typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>
   if (r.op === 'holder') return { op: 'holder' }
   if (r.op === 'acquire' && isText(r.holder) && isText(r.node) && isTtl(r.ttlMs)) {
-    return { op: 'acquire', holder: r.holder, node: r.node, ttlMs: r.ttlMs }
+    return {
+      op: 'acquire',
+      holder: r.holder,
+      node: r.node,
+      started: isTime(r.started) ? r.started : null,
+      ttlMs: r.ttlMs,
+    }
   }
   if (r.op === 'renew' && isText(r.holder) && isToken(r.token) && isTtl(r.ttlMs)) {
     return { op: 'renew', holder: r.holder, token: r.token, ttlMs: r.ttlMs }
@@ -86,13 +103,13 @@ const readRecord = (node: MeshNode, name: string): LeaseRecord | undefined => {
   const r = raw as Record<string, unknown>
   if (!isToken(r.token) || !isToken(r.reserved)) return undefined
   const text = (x: unknown) => (isText(x) ? x : null)
-  const expiresAt = typeof r.expiresAt === 'number' && Number.isFinite(r.expiresAt) ? r.expiresAt : null
   return {
     token: r.token,
     reserved: Math.max(r.token, r.reserved),
     holder: text(r.holder),
     node: text(r.node),
-    expiresAt,
+    started: isTime(r.started) ? r.started : null,
+    expiresAt: isTime(r.expiresAt) ? r.expiresAt : null,
   }
 }
 
@@ -103,7 +120,7 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
   // below the mark it stored before issuing them.
   const state: LeaseRecord = stored
     ? { ...stored }
-    : { token: 0, reserved: 0, holder: null, node: null, expiresAt: null }
+    : { token: 0, reserved: 0, holder: null, node: null, started: null, expiresAt: null }
   /** The last token issued, or the stored mark (a token the old owner may have issued). */
   let issued = state.reserved
   /** The highest mark known to be on a peer (or here, when this node is alone). */
@@ -117,14 +134,12 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
    */
   let synced: Promise<void> | undefined
 
-  /** Frees the lease when its holder expired or its node is gone. */
+  /** Frees the lease when its holder expired or its node's life is over. */
   const expire = (now: number): void => {
     if (state.holder === null) return
     const expired = state.expiresAt !== null && state.expiresAt <= now
-    if (expired || (state.node !== null && isGone(node, state.node))) {
-      state.holder = null
-      state.node = null
-      state.expiresAt = null
+    if (expired || (state.node !== null && !holderLives(node, state.node, state.started))) {
+      Object.assign(state, { holder: null, node: null, started: null, expiresAt: null })
     }
   }
 
@@ -140,21 +155,53 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
     try {
       await node.flush({ replicas: peers, timeoutMs: REPLICATE_TIMEOUT_MS })
     } catch {
-      await node.flush({ replicas: 1, timeoutMs: 1 })
+      await node.flush({ replicas: 1, timeoutMs: REPLICATE_ONE_TIMEOUT_MS })
     }
   }
 
-  /** The next token, once a mark at or above it is on a peer (when there are peers). */
-  const nextToken = async (): Promise<number> => {
+  /** True while membership makes this node the lease's owner. */
+  const owns = (): boolean => node.ownerOf(LEASE_CAPABILITY, name)?.id === node.id
+
+  /**
+   * Grants the lease to `request`'s holder with the next token. When the token needs a new
+   * reservation, the grant itself (holder and token) goes into the store and to every alive
+   * peer before it counts, and then this node must still own the lease. That closes the race of
+   * nodes that declare `mesh.lease` at the same moment (each first sees only itself as a
+   * candidate): a peer whose declaration came before its answer to the flush is known here by
+   * now (one link carries both, in order), so a node that no longer owns the lease answers
+   * `moved`; a peer that declared after answering already holds this grant, and reads it from
+   * the store before it grants anything. Returns false for `moved`.
+   */
+  const grant = async (
+    request: Extract<LeaseRequest, { op: 'acquire' }>,
+    expiresAt: number | null,
+  ): Promise<boolean> => {
+    const before = { ...state }
     const token = issued + 1
-    if (token > confirmed) {
-      state.reserved = Math.max(state.reserved, issued) + TOKEN_BLOCK
-      await save()
-      await replicate()
-      confirmed = state.reserved
-    }
+    Object.assign(state, { token, holder: request.holder, node: request.node, started: request.started, expiresAt })
     issued = token
-    return token
+    if (token > confirmed) {
+      state.reserved = Math.max(state.reserved, token - 1) + TOKEN_BLOCK
+      try {
+        await save()
+        await replicate()
+      } catch (error) {
+        // Not granted: the token stays used, the lease stays with whoever had it.
+        Object.assign(state, {
+          holder: before.holder,
+          node: before.node,
+          started: before.started,
+          expiresAt: before.expiresAt,
+        })
+        await save().catch(() => undefined)
+        throw error
+      }
+      confirmed = state.reserved
+      // Moved: the grant stays in the store, for the owner to honour when the holder asks it.
+      if (!owns()) return false
+    }
+    await save()
+    return true
   }
 
   return {
@@ -170,6 +217,9 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
         state.reserved = seen.reserved
       }
       if (seen && seen.token > state.token) Object.assign(state, { ...seen, reserved: state.reserved })
+      // A node that answered `moved` may have left its grant of the same token in the store: this
+      // owner's own state is the lease, and the store says so again.
+      else if (seen && seen.token === state.token && seen.holder !== state.holder) await save()
       expire(now)
       const expiry = (ttlMs: number | null) => (ttlMs === null ? null : now + ttlMs)
       switch (request.op) {
@@ -178,16 +228,12 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
         case 'acquire': {
           if (state.holder === request.holder) {
             state.expiresAt = expiry(request.ttlMs)
+            state.started = request.started
             await save()
             return answer(true)
           }
           if (state.holder !== null) return answer(false)
-          state.token = await nextToken()
-          state.holder = request.holder
-          state.node = request.node
-          state.expiresAt = expiry(request.ttlMs)
-          await save()
-          return answer(true)
+          return (await grant(request, expiry(request.ttlMs))) ? answer(true) : { ...answer(false), moved: true }
         }
         case 'renew': {
           if (state.holder !== request.holder || state.token !== request.token) return answer(false)
@@ -197,9 +243,7 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
         }
         case 'release': {
           if (state.holder !== request.holder || state.token !== request.token) return answer(false)
-          state.holder = null
-          state.node = null
-          state.expiresAt = null
+          Object.assign(state, { holder: null, node: null, started: null, expiresAt: null })
           await save()
           return answer(true)
         }

@@ -6,7 +6,8 @@ import { LEASE_CAPABILITY, leaseActor, type LeaseAnswer } from './lease-actor.js
 export interface LeaseOptions {
   /**
    * How long a grant lasts unless renewed, in ms. Omit it for a lease held until released or
-   * until its holder's node dies or leaves (what work claims use).
+   * until its holder's node dies, leaves, is forgotten or restarts under the same id (what work
+   * claims use).
    */
   ttlMs?: number
   /** Deadline of each call to the lease's owner, in ms. Default 5000. */
@@ -63,6 +64,9 @@ export interface Lease {
 
 const randomId = (): string => globalThis.crypto.randomUUID()
 
+/** How often a call is sent again when the owner asked answers that the lease moved. */
+const MOVED_RETRIES = 5
+
 /**
  * Declares capability `mesh.lease` on `node` now (the first {@link lease} or `claim` does it
  * otherwise), so the node takes its share of leases before the first call. Call it at startup
@@ -76,7 +80,7 @@ export const enableLeases = (node: MeshNode): void => {
  * A named lease with fencing tokens (docs/recipes/lease.md). The lease's shard owner (capability
  * `mesh.lease`, declared on this node by the first call) grants it to one holder at a time and
  * issues a token that only grows; the grant ends when its TTL runs out without a renew, when it
- * is released, or when membership declares the holder's node dead or gone.
+ * is released, or when the life of the holder's node ends (dead, left, forgotten, or restarted under its id).
  *
  * @example
  * const l = lease(node, 'nightly-report', { ttlMs: 10_000 })
@@ -97,15 +101,26 @@ export const lease = (node: MeshNode, name: string, options: LeaseOptions = {}):
   /** The acquire on its way, if any. */
   let acquiring: Promise<LeaseAnswer> | undefined
 
-  const ask = (payload: Record<string, string | number | null>) =>
-    node.call<LeaseAnswer>({ capability: LEASE_CAPABILITY, id: name, payload, timeoutMs })
+  /** Asks the lease's owner; again (up to MOVED_RETRIES times) when the node asked no longer owns it. */
+  const ask = async (payload: Record<string, string | number | null>): Promise<LeaseAnswer> => {
+    for (let attempt = 0; ; attempt++) {
+      const reply = await node.call<LeaseAnswer>({ capability: LEASE_CAPABILITY, id: name, payload, timeoutMs })
+      if (reply.moved !== true || attempt >= MOVED_RETRIES) return reply
+    }
+  }
 
   return {
     name,
     holderId,
     async acquire() {
       const sent = Date.now()
-      const asked = ask({ op: 'acquire', holder: holderId, node: node.id, ttlMs: ttlMs ?? null })
+      const asked = ask({
+        op: 'acquire',
+        holder: holderId,
+        node: node.id,
+        started: node.startedAt,
+        ttlMs: ttlMs ?? null,
+      })
       acquiring = asked
       try {
         const reply = await asked

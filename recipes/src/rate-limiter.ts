@@ -22,6 +22,12 @@ export interface RateLimiterOptions {
   syncMs?: number
   /** The message bus; default `node` (its `publish`/`subscribe`). */
   bus?: MessageBus
+  /**
+   * How far another node's clock may run ahead, in ms. Default 1000 (at most `windowMs`).
+   * Counts for the next window are taken only this close to its start: earlier ones can only
+   * come from a bad clock or a forger, who would block a key for the next window in advance.
+   */
+  maxClockSkewMs?: number
 }
 
 /** The answer of {@link RateLimiter.take}. */
@@ -90,15 +96,20 @@ const parseMessage = (raw: JsonValue): CounterMessage | undefined => {
  * if (!allowed) return res.status(429).set('retry-after', String(Math.ceil(resetMs / 1000))).end()
  */
 export const rateLimiter = (node: MeshNode, options: RateLimiterOptions): RateLimiter => {
-  const { name, limit, windowMs, syncMs = 10, bus = node } = options
+  const { name, limit, windowMs, syncMs = 10, bus = node, maxClockSkewMs = 1000 } = options
   if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
     throw new MeshError('bad_option', 'name must be a string of 1 to 200 characters')
   }
-  for (const [option, value] of Object.entries({ limit, windowMs, syncMs })) {
-    if (!Number.isSafeInteger(value) || value < (option === 'syncMs' ? 0 : 1)) {
-      throw new MeshError('bad_option', `${option} must be a whole number (at least 1, syncMs at least 0)`)
+  for (const [option, value] of Object.entries({ limit, windowMs, syncMs, maxClockSkewMs })) {
+    const least = option === 'syncMs' || option === 'maxClockSkewMs' ? 0 : 1
+    if (!Number.isSafeInteger(value) || value < least) {
+      throw new MeshError(
+        'bad_option',
+        `${option} must be a whole number (at least 1; syncMs, maxClockSkewMs at least 0)`,
+      )
     }
   }
+  const skewMs = Math.min(maxClockSkewMs, windowMs)
   const topic = `mesh.ratelimit/${name}`
   // One counter per limiter instance, not per node id: a node restarted with the same id
   // must add to what its previous life took, not hide behind it (counts merge by max).
@@ -184,16 +195,20 @@ export const rateLimiter = (node: MeshNode, options: RateLimiterOptions): RateLi
     const message = parseMessage(payload)
     if (!message || message.node === self) return
     if (message.ask) wantAll()
-    const current = Math.floor(Date.now() / windowMs)
-    // Old windows are over; a window beyond the next one is a bad clock or a hostile peer.
+    const now = Date.now()
+    const current = Math.floor(now / windowMs)
+    // Old windows are over. A window beyond the next one, or the next one long before it
+    // starts, is a bad clock or a forger blocking a key in advance.
     if (message.window < current || message.window > current + 1) return
+    if (message.window > current && (current + 1) * windowMs - now > skewMs) return
     stats.received++
     // A sender's clock (or a hostile one) may say anything: only a plausible transit counts.
-    const transit = Date.now() - message.at
+    const transit = now - message.at
     if (transit >= 0 && transit <= windowMs) stats.maxTransitMs = Math.max(stats.maxTransitMs, transit)
     const counts = countsOf(message.window)
     for (const [key, value] of Object.entries(message.counts)) {
-      if (!Number.isSafeInteger(value) || value <= 0) continue
+      // One instance never takes more than the limit in a window: a larger count is forged.
+      if (!Number.isSafeInteger(value) || value <= 0 || value > limit) continue
       let perNode = counts.get(key)
       if (!perNode) counts.set(key, (perNode = new Map<string, number>()))
       if (value > (perNode.get(message.node) ?? 0)) perNode.set(message.node, value)

@@ -2,7 +2,7 @@ import { CACHE_CAPABILITY, cache } from '@mesh/recipes'
 import { waitUntil } from '@mesh/core/testing'
 import { describe, expect, it } from 'vitest'
 import { allDeclare, startCluster } from './helpers.js'
-import { startProcess } from './processes.js'
+import { startTrio } from './processes.js'
 
 describe('cache', () => {
   it('30 concurrent callers on 3 nodes: one computation in the cluster, everyone gets its value', async () => {
@@ -72,20 +72,8 @@ describe('cache', () => {
 
 describe('cache across processes', () => {
   it('3 processes, 30 concurrent requests: one computation in the cluster, the same value everywhere', async () => {
-    const a = await startProcess('a')
-    const others = await Promise.all(['b', 'c'].map((n) => startProcess(n, { MESH_JOIN: a.peerUrl })))
-    const all = [a, ...others]
     // Every process declares mesh.cache at startup; wait until each sees all three do.
-    for (const p of all) {
-      await waitUntil(
-        `${p.name} sees 3 alive members with mesh.cache`,
-        async () => {
-          const members = (await p.http<Array<{ state: string; capabilities: string[] }>>('/mesh/api/members')).body
-          return members.filter((m) => m.state === 'alive' && m.capabilities.includes(CACHE_CAPABILITY)).length === 3
-        },
-        { timeoutMs: 15_000 },
-      )
-    }
+    const all = await startTrio({}, CACHE_CAPABILITY)
     const replies = await Promise.all(
       Array.from({ length: 30 }, (_, i) =>
         all[i % 3]!.http<{ value: { by: string; at: number }; computations: number }>('/cache/report'),

@@ -1,6 +1,6 @@
 import { waitUntil } from '@mesh/core/testing'
 import { describe, expect, it } from 'vitest'
-import { startProcess, type RecipeProcess } from './processes.js'
+import { startProcess, startTrio, waitForMembers, type RecipeProcess } from './processes.js'
 
 interface Grant {
   token: number
@@ -12,22 +12,7 @@ interface HolderReply {
 }
 
 /** Starts 3 fixture processes joined to the first; resolves once each sees all three declare mesh.lease. */
-const cluster = async (env: Record<string, string>): Promise<RecipeProcess[]> => {
-  const a = await startProcess('a', env)
-  const rest = await Promise.all(['b', 'c'].map((n) => startProcess(n, { ...env, MESH_JOIN: a.peerUrl })))
-  const all = [a, ...rest]
-  for (const p of all) {
-    await waitUntil(
-      `${p.name} sees 3 alive members with mesh.lease`,
-      async () => {
-        const members = (await p.http<Array<{ state: string; capabilities: string[] }>>('/mesh/api/members')).body
-        return members.filter((m) => m.state === 'alive' && m.capabilities.includes('mesh.lease')).length === 3
-      },
-      { timeoutMs: 15_000 },
-    )
-  }
-  return all
-}
+const cluster = (env: Record<string, string>): Promise<RecipeProcess[]> => startTrio(env, 'mesh.lease')
 
 /** Acquires through `p`, retrying while the lease's owner is not known yet (no_owner) everywhere. */
 const acquire = (p: RecipeProcess, path: string) =>
@@ -87,4 +72,47 @@ describe('lease across processes', () => {
     )
     expect(next.token).toBeGreaterThan(first.body.token)
   }, 60_000)
+  it('a lease without TTL whose holder restarted under the same id is void: another acquires, with a larger token', async () => {
+    // Death is declared only after a minute: the restart, not a death, must end the old hold.
+    const env = { MESH_DEAD_AFTER_MS: '60000' }
+    const [a, b, c] = (await cluster(env)) as [RecipeProcess, RecipeProcess, RecipeProcess]
+    const path = '/lease/restart/acquire'
+    const first = await acquire(c, path)
+    expect(first.status).toBe(200)
+    expect((await acquire(a, path)).status).toBe(409)
+    const before = (await waitForMembers(a, 3)).find((m) => m.name === 'c')!
+    await c.kill()
+    await startProcess('c', { ...env, MESH_ID: before.id, MESH_JOIN: `${a.peerUrl},${b.peerUrl}` })
+    for (const p of [a, b]) {
+      await waitUntil(
+        `${p.name} sees c's new life`,
+        async () =>
+          (await waitForMembers(p, 3, 'mesh.lease')).find((m) => m.id === before.id)!.startedAt !== before.startedAt,
+        { timeoutMs: 15_000 },
+      )
+    }
+    const next = await acquire(a, path)
+    expect(next.status).toBe(200)
+    expect(next.body.token).toBeGreaterThan(first.body.token)
+  }, 60_000)
+
+  it('a lease without TTL whose dead holder membership forgot (a minute later) is free', async () => {
+    const [a, b, c] = (await cluster({ MESH_DEAD_AFTER_MS: '1500' })) as [RecipeProcess, RecipeProcess, RecipeProcess]
+    const path = '/lease/forgotten/acquire'
+    const first = await acquire(c, path)
+    expect(first.status).toBe(200)
+    const cId = (await waitForMembers(a, 3)).find((m) => m.name === 'c')!.id
+    await c.kill()
+    // No call for the lease until c is forgotten everywhere (60 s after its death at the least).
+    for (const p of [a, b]) {
+      await waitUntil(
+        `${p.name} forgets c`,
+        async () => !(await p.http<Array<{ id: string }>>('/mesh/api/members')).body.some((m) => m.id === cId),
+        { timeoutMs: 90_000, intervalMs: 1000 },
+      )
+    }
+    const next = await acquire(a, path)
+    expect(next.status).toBe(200)
+    expect(next.body.token).toBeGreaterThan(first.body.token)
+  }, 120_000)
 })

@@ -125,6 +125,27 @@ describe('lease', () => {
     expect(await claim(b, 'emails', 'eu:7')).toMatchObject({ claimed: true })
   })
 
+  it(`nodes that never declared mesh.lease claim the same items at once: each item claimed once, 3 fresh clusters (seed ${seed})`, async () => {
+    const gen = prng.create(seed)
+    for (let round = 0; round < 3; round++) {
+      const nodes = await startCluster(3)
+      const items = Array.from({ length: 8 }, (_, i) => `item-${String(i)}`)
+      const results = await Promise.all(
+        nodes.flatMap((node) =>
+          items
+            .map((item) => ({ item, order: prng.real53(gen) }))
+            .sort((x, y) => x.order - y.order)
+            .map(async ({ item }) => ({ item, result: await claim(node, 'jobs', item) })),
+        ),
+      )
+      const winners = new Map<string, number>()
+      for (const { item, result } of results) if (result.claimed) winners.set(item, (winners.get(item) ?? 0) + 1)
+      expect(Object.fromEntries(winners), `round ${String(round)}, MESH_SEED=${String(seed)}`).toEqual(
+        Object.fromEntries(items.map((item) => [item, 1])),
+      )
+    }
+  })
+
   it('works on a single node without peers', async () => {
     const { node } = await startNode()
     const l = lease(node, 'solo', { ttlMs: 1000 })

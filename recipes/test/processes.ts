@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { waitUntil } from '@mesh/core/testing'
 import { afterEach } from 'vitest'
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/recipe-node.mjs', import.meta.url))
@@ -38,7 +39,7 @@ export const startProcess = async (name: string, env: Record<string, string> = {
   let err = ''
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name}: no ready line in 10 s\n${err}`)), 10_000)
+    const timer = setTimeout(() => reject(new Error(`${name}: no ready line in 30 s\n${err}`)), 30_000)
     child.once('exit', (code) => reject(new Error(`${name} exited (${String(code)}) before serving:\n${err}`)))
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       out += chunk
@@ -65,4 +66,34 @@ export const startProcess = async (name: string, env: Record<string, string> = {
       running.delete(child)
     },
   }
+}
+
+/** A member as `GET /mesh/api/members` lists it. */
+export interface ProcessMember {
+  id: string
+  name: string
+  state: string
+  capabilities: string[]
+  startedAt: number
+}
+
+/** Waits until `p` sees `count` alive node members (with `capability`, when given). */
+export const waitForMembers = (p: RecipeProcess, count: number, capability?: string): Promise<ProcessMember[]> =>
+  waitUntil(
+    `${p.name} sees ${String(count)} alive members${capability ? ` with ${capability}` : ''}`,
+    async () => {
+      const members = (await p.http<ProcessMember[]>('/mesh/api/members')).body
+      const alive = members.filter((m) => m.state === 'alive' && (!capability || m.capabilities.includes(capability)))
+      return alive.length === count ? members : undefined
+    },
+    { timeoutMs: 15_000 },
+  )
+
+/** Starts processes a, b and c (b and c join a) with `env`; resolves once each sees all three alive (with `capability`). */
+export const startTrio = async (env: Record<string, string> = {}, capability?: string): Promise<RecipeProcess[]> => {
+  const a = await startProcess('a', env)
+  const rest = await Promise.all(['b', 'c'].map((n) => startProcess(n, { ...env, MESH_JOIN: a.peerUrl })))
+  const all = [a, ...rest]
+  for (const p of all) await waitForMembers(p, 3, capability)
+  return all
 }

@@ -1,10 +1,30 @@
 import { rateLimiter, type MessageBus } from '@mesh/recipes'
 import type { JsonValue } from '@mesh/core'
 import { waitUntil } from '@mesh/core/testing'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { startCluster, startNode } from './helpers.js'
 
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** An in-process bus: what one limiter publishes, every subscriber (itself included) gets at once. */
+const fakeBus = () => {
+  const handlers = new Set<(payload: JsonValue) => void>()
+  const bus: MessageBus = {
+    publish: (_topic, payload) => {
+      for (const h of handlers) h(payload)
+    },
+    subscribe: (_topic, handler) => {
+      handlers.add(handler)
+      return () => handlers.delete(handler)
+    },
+  }
+  return { bus, publish: (payload: JsonValue) => bus.publish('t', payload) }
+}
+const fakeNode = { id: 'self', logger: { debug() {}, info() {}, warn() {}, error() {} }, on: () => () => {} }
+
+afterEach(() => {
+  vi.useRealTimers()
+})
 
 describe('rateLimiter', () => {
   it('decides locally: a single node allows exactly the limit per window', async () => {
@@ -109,18 +129,30 @@ describe('rateLimiter', () => {
     expect(ra.take('k').allowed).toBe(false)
   })
 
+  it('bounds a forged counter: no count above the limit, nothing for a window beyond the next, the next only near its start', () => {
+    const windowMs = 3_600_000
+    const start = 500_000 * windowMs
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(start + 10 * 60_000) // ten minutes into a window
+    const { bus, publish } = fakeBus()
+    const limiter = rateLimiter(fakeNode as never, { name: 'forged', limit: 10, windowMs, bus })
+    const window = start / windowMs
+    const forged = (w: number, counts: Record<string, number>) =>
+      publish({ node: `forger-${Math.random()}`, window: w, at: Date.now(), counts })
+    forged(window, { a: 1_000_000 }) // more than the limit: no honest instance takes that
+    forged(window + 1, { b: 10 }) // the next window, fifty minutes ahead: no clock is that far off
+    forged(window + 2, { c: 10 })
+    expect(['a', 'b', 'c'].map((k) => limiter.take(k).remaining)).toEqual([9, 9, 9])
+    // An honest node whose clock runs ahead publishes for the next window just before it starts.
+    vi.setSystemTime(start + windowMs - 200)
+    publish({ node: 'ahead', window: window + 1, at: Date.now(), counts: { d: 4 } })
+    vi.setSystemTime(start + windowMs)
+    expect(['a', 'b', 'c', 'd'].map((k) => limiter.take(k).remaining)).toEqual([9, 9, 9, 5])
+    limiter.close()
+  })
+
   it('takes any bus with publish and subscribe (here an in-process fake), and ignores malformed counters', () => {
-    const handlers = new Set<(payload: JsonValue) => void>()
-    const bus: MessageBus = {
-      publish: (_topic, payload) => {
-        for (const h of handlers) h(payload)
-      },
-      subscribe: (_topic, handler) => {
-        handlers.add(handler)
-        return () => handlers.delete(handler)
-      },
-    }
-    const fakeNode = { id: 'self', logger: { debug() {}, info() {}, warn() {}, error() {} }, on: () => () => {} }
+    const { bus } = fakeBus()
     const limiter = rateLimiter(fakeNode as never, { name: 'fake', limit: 10, windowMs: 60_000, bus })
     const window = Math.floor(Date.now() / 60_000)
     for (const payload of [null, 'x', { node: 'other', window, at: 0, counts: { k: 'lots' } }, { node: 'other' }]) {

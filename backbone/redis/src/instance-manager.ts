@@ -6,12 +6,23 @@ import { withLock } from './lock.js'
 /** Most member records read per round; a fleet past it is read in part (the oldest heartbeats first). */
 const MAX_MEMBERS = 10_000
 
+/** The presence channel as the instance manager sees it (see Presence). */
+export interface PresenceSenders {
+  /** This node's heartbeat was written. */
+  renewed(): void
+  /** Nodes this node holds presence from. */
+  senders(): string[]
+  /** `id` was found dead by a round that began at `since`; `registered`: its registration was stale (otherwise none). */
+  dead(id: string, since: number, registered: boolean): void
+}
+
 /** What the instance manager needs from the backbone around it. */
 export interface InstanceManagerOptions {
   keys: Keys
   redis: Redis
   /** Counters of the backbone. */
   stats: { cleanups: number }
+  presence: PresenceSenders
 }
 
 /**
@@ -19,7 +30,9 @@ export interface InstanceManagerOptions {
  * of `deadAfterMs`) and its light peers' presence; every round it reads the others' records
  * into failure detection, as gossip would. A node whose heartbeat expired is cleaned up
  * exactly once, by whichever node takes its Redis lock first: its ephemeral keys are removed
- * in every room, its presence deleted and its registration dropped.
+ * in every room, its presence deleted and its registration dropped. Presence applied from a
+ * node is per-node state: every node drops a dead node's presence itself, at the first round
+ * that finds it dead.
  */
 export class InstanceManager {
   #host: BackboneHost
@@ -37,25 +50,21 @@ export class InstanceManager {
     return this.#live.has(id)
   }
 
-  /** One round: renew this node's keys, read the others', clean up the dead. */
+  /** One round: renew this node's keys, read the others', drop the presence of the dead and clean them up. */
   async round(): Promise<void> {
     const { keys, redis } = this.#o
     const host = this.#host
-    const ttl = Math.max(1, Math.round(host.deadAfterMs))
+    const started = Date.now()
     await this.renew()
     const ids = (await redis.zrange(keys.members, '0', String(MAX_MEMBERS - 1))).filter((id) => id !== host.id)
-    if (ids.length === 0) {
-      this.#live = new Set()
-      return
-    }
-    const texts = await redis.mget(ids.map((id) => keys.heartbeat(id)))
+    const texts = ids.length > 0 ? await redis.mget(ids.map((id) => keys.heartbeat(id))) : []
     const records: unknown[] = []
     const live = new Set<string>()
-    const expired: string[] = []
+    const silent = new Set<string>()
     ids.forEach((id, i) => {
       const text = texts[i]
       if (text === null || text === undefined) {
-        expired.push(id)
+        silent.add(id)
         return
       }
       try {
@@ -66,11 +75,19 @@ export class InstanceManager {
       }
     })
     this.#live = live
-    host.receiveMembers(records)
-    for (const id of expired) {
+    if (records.length > 0) host.receiveMembers(records)
+    // Senders with no heartbeat: dead, cleaned up by someone already, or never on this backbone.
+    for (const id of this.#o.presence.senders()) if (!live.has(id) && id !== host.id) silent.add(id)
+    if (silent.size === 0) return
+    const silentIds = [...silent]
+    const scores = await redis.zmscore(keys.members, ...silentIds)
+    const ttl = Math.max(1, Math.round(host.deadAfterMs))
+    for (const [i, id] of silentIds.entries()) {
+      const score = scores[i] ?? null
       // A heartbeat key that expired just now may still be in flight being renewed: wait out a TTL.
-      const score = await redis.zscore(keys.members, id)
-      if (score !== null && Date.now() - Number(score) > ttl) await this.clean(id)
+      if (score !== null && Date.now() - Number(score) <= ttl) continue
+      this.#o.presence.dead(id, started, score !== null)
+      if (score !== null) await this.clean(id)
     }
   }
 
@@ -87,6 +104,7 @@ export class InstanceManager {
     if (lights.length > 0) multi.set(keys.lights(host.id), JSON.stringify(lights), 'PX', ttl)
     else multi.del(keys.lights(host.id))
     await multi.exec()
+    this.#o.presence.renewed()
   }
 
   /**

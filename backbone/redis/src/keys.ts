@@ -56,6 +56,11 @@ export class Keys {
     return `${this.prefix}:{m}:lights:${id}`
   }
 
+  /** The Pub/Sub channel of light peers' presence (a channel, not a key: nothing is stored). */
+  get presence(): string {
+    return `${this.prefix}:{p}:presence`
+  }
+
   /** The lock of the one cleaner of a dead node. */
   cleanLock(id: string): string {
     return `${this.prefix}:{m}:clean:${id}`

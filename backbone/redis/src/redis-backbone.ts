@@ -4,6 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { readEntries } from './entries.js'
 import { InstanceManager } from './instance-manager.js'
 import { Keys } from './keys.js'
+import { Presence, type PresenceStats } from './presence.js'
 import { RoomLogs } from './room-logs.js'
 
 /** Options of {@link redisBackbone}. */
@@ -27,8 +28,12 @@ export interface RedisBackboneOptions {
   redis?: RedisOptions
 }
 
-/** What a backbone counts, for tests and monitoring. */
-export interface RedisBackboneStats {
+/**
+ * What a backbone counts, for tests and monitoring. Presence: messages published and received,
+ * poison messages skipped, entries left out (ids of this node's own tabs, past a room's cap),
+ * states dropped because their node died or left.
+ */
+export interface RedisBackboneStats extends PresenceStats {
   /** Log entries this node added. */
   published: number
   /** Log entries (or parts of replies) skipped because they could not be read or applied. */
@@ -81,6 +86,11 @@ class RedisStreamsBackbone implements RedisBackbone {
     gaps: 0,
     cleanups: 0,
     connects: 0,
+    presencePublished: 0,
+    presenceReceived: 0,
+    presencePoison: 0,
+    presenceRefused: 0,
+    presenceDropped: 0,
   }
   #options: RedisBackboneOptions
   #keys: Keys
@@ -89,6 +99,7 @@ class RedisStreamsBackbone implements RedisBackbone {
   #reader: Redis | undefined
   #logs: RoomLogs | undefined
   #instances: InstanceManager | undefined
+  #presence: Presence | undefined
   #closed = false
   #loop: Promise<void> | undefined
   #heartbeat: ReturnType<typeof setInterval> | undefined
@@ -138,10 +149,18 @@ class RedisStreamsBackbone implements RedisBackbone {
       connected: () => this.connected,
       stats: this.stats,
     }))
+    const presence = (this.#presence = new Presence(host, {
+      keys: this.#keys,
+      url: this.#options.url,
+      connection,
+      writer,
+      stats: this.stats,
+    }))
     const instances = (this.#instances = new InstanceManager(host, {
       keys: this.#keys,
       redis: writer,
       stats: this.stats,
+      presence,
     }))
     for (const [name, redis] of [
       ['writer', writer],
@@ -152,6 +171,7 @@ class RedisStreamsBackbone implements RedisBackbone {
       })
       redis.on('close', () => {
         if (this.#closed) return
+        if (name === 'writer') presence.lost()
         logs.lost()
         this.#registryStale = true
         this.#wake()
@@ -174,6 +194,7 @@ class RedisStreamsBackbone implements RedisBackbone {
     for (const name of host.rooms()) logs.add(name)
     this.#unsubscribe.push(
       host.onRoom((name) => {
+        presence.opened(name)
         if (!logs.add(name)) return
         if (this.connected) this.#guard('room registry', () => this.#announce(name))
         this.#wake()
@@ -183,7 +204,9 @@ class RedisStreamsBackbone implements RedisBackbone {
         if (source.kind === 'peer' && instances.onBackbone(source.peer)) return
         logs.publish(room, update)
       }),
+      host.onAwareness((room, update) => presence.publish(room, update)),
     )
+    presence.start()
     this.#heartbeat = setInterval(() => this.#beat(), host.heartbeatMs)
     this.#heartbeat.unref()
     this.#loop = this.#run()
@@ -214,6 +237,7 @@ class RedisStreamsBackbone implements RedisBackbone {
     const host = this.#host
     clearInterval(this.#heartbeat)
     for (const off of this.#unsubscribe) off()
+    await this.#presence?.close()
     try {
       // The node's last writes (its ephemeral keys removed) and its leave record.
       await this.settled()

@@ -1,31 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { waitUntil } from '@mesh/core/testing'
-import { withTestRedis, holds, ready, type BackboneNode } from './nodes.js'
+import { withTestRedis, holds, mortal, ready } from './nodes.js'
 
 const { nodes, redis } = withTestRedis()
-
-/**
- * A node on the backbone that can be made to die as Redis sees it: it connects as its own ACL
- * user, and `kill()` disables that user and drops its connections, so it can never renew its
- * heartbeat (the process keeps running, as a partitioned one would).
- */
-const mortal = async (
-  name: string,
-  options: { heartbeatMs?: number } = {},
-): Promise<BackboneNode & { kill(): Promise<void> }> => {
-  const admin = redis.client()
-  const user = `u${Math.random().toString(36).slice(2, 10)}`
-  await admin.call('ACL', 'SETUSER', user, 'on', '>secret-pass', '~*', '&*', '+@all')
-  const url = redis.url.replace('redis://', `redis://${user}:secret-pass@`)
-  const started = nodes.start(url, { name, membership: { heartbeatMs: options.heartbeatMs ?? 100, deadAfterMs: 1000 } })
-  return {
-    ...started,
-    async kill() {
-      await admin.call('ACL', 'SETUSER', user, 'off')
-      await admin.call('CLIENT', 'KILL', 'USER', user)
-    },
-  }
-}
 
 describe('the instance manager', () => {
   it('keeps heartbeats as keys with a TTL, and lists members from redis with no peer link', async () => {
@@ -43,7 +20,7 @@ describe('the instance manager', () => {
   it('cleans a dead node up exactly once while the live ones race to do it', async () => {
     nodes.fresh()
     const [a, b] = [nodes.start(redis.url, { name: 'a' }), nodes.start(redis.url, { name: 'b' })]
-    const ghost = await mortal('ghost')
+    const ghost = await mortal(redis, nodes, 'ghost')
     await Promise.all([ready(a), ready(b), ready(ghost)])
     await ghost.node.put('session:ghost', 'open', { ephemeral: true })
     await Promise.all([holds(a, 'session:ghost', 'open'), holds(b, 'session:ghost', 'open')])
@@ -72,7 +49,7 @@ describe('the instance manager', () => {
     // Slow heartbeats: their rounds stay out of the race the test runs itself.
     const slow = { membership: { heartbeatMs: 60_000, deadAfterMs: 120_000 } }
     const [a, b] = [nodes.start(redis.url, { name: 'a', ...slow }), nodes.start(redis.url, { name: 'b', ...slow })]
-    const ghost = await mortal('ghost', { heartbeatMs: 60_000 })
+    const ghost = await mortal(redis, nodes, 'ghost', { heartbeatMs: 60_000 })
     await Promise.all([ready(a), ready(b), ready(ghost)])
     await ghost.kill()
     const client = redis.client()

@@ -1,36 +1,17 @@
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { attachToServer, type MeshNode } from '@mesh/core'
+import type { MeshNode } from '@mesh/core'
 import { waitUntil } from '@mesh/core/testing'
 import { startRedis, type RedisServer } from '@mesh/redis/testing'
 import { backboneNodes, ready } from './nodes.js'
 
 let redis: RedisServer
 const nodes = backboneNodes()
-const servers: http.Server[] = []
 
 beforeAll(async () => {
   redis = await startRedis()
 })
-afterEach(async () => {
-  await nodes.closeAll()
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
-  }
-})
+afterEach(() => nodes.closeAll())
 afterAll(() => redis.stop())
-
-/** Serves a node's peer endpoint on a real socket (port 0) and returns its URL. */
-const serve = async (node: MeshNode): Promise<string> => {
-  const server = http.createServer((_req, res) => res.writeHead(404).end())
-  attachToServer(server, { node })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  servers.push(server)
-  node.url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/mesh`
-  return node.url
-}
 
 describe('peer links and the backbone together', () => {
   it('converge without duplicate log entries or loops', async () => {
@@ -42,7 +23,7 @@ describe('peer links and the backbone together', () => {
     const [r1, r2] = [nodes.start(redis.url, { name: 'r1' }), nodes.start(redis.url, { name: 'r2' })]
     const onRedis = [bridge, linked, r1, r2]
     const meshOnly = nodes.plain({ name: 'mesh-only' })
-    const bridgeUrl = await serve(bridge.node)
+    const bridgeUrl = await nodes.serve(bridge.node)
     await Promise.all(onRedis.map((n) => ready(n)))
     // Every node on Redis knows the others are: what decides who publishes a relayed update.
     await waitUntil('every backbone node lists the other three', () =>

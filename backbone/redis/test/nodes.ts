@@ -1,5 +1,7 @@
 /** In-process nodes on one test Redis, closed together after each test. */
-import { MeshNode, type MeshNodeOptions } from '@mesh/core'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { attachToServer, MeshNode, type MeshNodeOptions } from '@mesh/core'
 import { waitUntil } from '@mesh/core/testing'
 import { redisBackbone, type RedisBackbone, type RedisBackboneOptions } from '@mesh/redis'
 import { startRedis, type RedisServer } from '@mesh/redis/testing'
@@ -14,6 +16,7 @@ export interface BackboneNode {
 /** Makes nodes on `url` with a per-test key prefix, and closes every one of them in `closeAll`. */
 export const backboneNodes = () => {
   const nodes: MeshNode[] = []
+  const servers: http.Server[] = []
   let prefix = `t${Date.now().toString(36)}`
   return {
     /** A new key prefix: the next nodes form a new mesh on the same Redis. */
@@ -40,8 +43,21 @@ export const backboneNodes = () => {
       nodes.push(node)
       return node
     },
+    /** Serves a node's endpoint (peers and light peers) on a real socket (port 0); returns its URL. */
+    async serve(node: MeshNode): Promise<string> {
+      const server = http.createServer((_req, res) => res.writeHead(404).end())
+      attachToServer(server, { node })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      servers.push(server)
+      node.url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/mesh`
+      return node.url
+    },
     async closeAll(): Promise<void> {
       await Promise.all(nodes.splice(0).map((node) => node.close()))
+      for (const server of servers.splice(0)) {
+        server.closeAllConnections()
+        await new Promise((resolve) => server.close(resolve))
+      }
     },
   }
 }
@@ -91,4 +107,39 @@ export const withTestRedis = (): { nodes: ReturnType<typeof backboneNodes>; redi
     start: () => current().start(),
   }
   return { nodes, redis }
+}
+
+/**
+ * A node on the backbone that can be made to die as Redis sees it: it connects as its own ACL
+ * user, and `kill()` disables that user and drops its connections, so it can never renew its
+ * heartbeat (the process keeps running, as a partitioned one would).
+ */
+export const mortal = async (
+  redis: RedisServer,
+  nodes: ReturnType<typeof backboneNodes>,
+  name: string,
+  options: { heartbeatMs?: number; deadAfterMs?: number } & MeshNodeOptions = {},
+): Promise<BackboneNode & { kill(): Promise<void>; revive(): Promise<void> }> => {
+  const user = `u${Math.random().toString(36).slice(2, 10)}`
+  const revive = async (): Promise<void> => {
+    await redis.client().call('ACL', 'SETUSER', user, 'on', '>secret-pass', '~*', '&*', '+@all')
+  }
+  await revive()
+  const url = redis.url.replace('redis://', `redis://${user}:secret-pass@`)
+  const { heartbeatMs, deadAfterMs, ...rest } = options
+  const started = nodes.start(url, {
+    ...rest,
+    name,
+    membership: { heartbeatMs: heartbeatMs ?? 100, deadAfterMs: deadAfterMs ?? 1000 },
+  })
+  return {
+    ...started,
+    async kill() {
+      const admin = redis.client()
+      await admin.call('ACL', 'SETUSER', user, 'off')
+      await admin.call('CLIENT', 'KILL', 'USER', user)
+    },
+    /** Lets it in again (also after Redis restarted empty and forgot the user). */
+    revive,
+  }
 }

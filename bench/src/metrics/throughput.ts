@@ -2,6 +2,7 @@ import { connect, fullMesh, startNodes, stopNodes, withNodes, type BenchNode } f
 import type { Context } from '../context.js'
 import { measuredKeys } from '../options.js'
 import { summarize } from '../stats.js'
+import type { RelayCounts } from '../worker-ops.js'
 
 /** Keys the writer offers per event-loop turn: 100 put calls, or one put(object) of 100 keys. */
 export const KEYS_PER_TURN = 100
@@ -14,6 +15,18 @@ export interface PhaseResult {
   rate: number
   /** CPU time all node processes together spent per key (µs), when readable: robust to a busy machine. */
   cpuUsPerKey: number | undefined
+  /** Duplicates of the phase on all nodes together (issue 19), when readable. */
+  duplicates?: RelayCounts
+}
+
+/** Sums the duplicate counters of nodes; undefined when one cannot tell. */
+const totalRelays = async (nodes: readonly BenchNode[]): Promise<RelayCounts | undefined> => {
+  const counts = await Promise.all(nodes.map((n) => n.relays()))
+  if (!counts.every((c): c is RelayCounts => c !== undefined)) return undefined
+  return {
+    duplicatesApplied: counts.reduce((n, c) => n + c.duplicatesApplied, 0),
+    duplicatesDropped: counts.reduce((n, c) => n + c.duplicatesDropped, 0),
+  }
 }
 
 /** Sums the CPU time of processes; undefined when one cannot tell. */
@@ -35,6 +48,7 @@ export const writePhase = async (
   const total = per * options.writers
   await Promise.all(nodes.map((n) => n.arm({ count: total })))
   const cpuBefore = await totalCpu(nodes.map((n) => () => n.cpu()))
+  const relaysBefore = await totalRelays(nodes)
   const loops = nodes
     .slice(0, options.writers)
     .map((n, w) =>
@@ -43,13 +57,21 @@ export const writePhase = async (
   const waits = nodes.map((n) => n.wait(TIMEOUT_MS))
   const [ran, applied] = await Promise.all([Promise.all(loops), Promise.all(waits)])
   const cpuAfter = await totalCpu(nodes.map((n) => () => n.cpu()))
+  const relaysAfter = await totalRelays(nodes)
+  const duplicates =
+    relaysBefore && relaysAfter
+      ? {
+          duplicatesApplied: relaysAfter.duplicatesApplied - relaysBefore.duplicatesApplied,
+          duplicatesDropped: relaysAfter.duplicatesDropped - relaysBefore.duplicatesDropped,
+        }
+      : undefined
   const cpuUsPerKey = cpuBefore === undefined || cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) / total
   const start = Math.min(...ran.map((r, i) => r.startAt - (nodes[i]?.offset ?? 0)))
   const end = Math.max(
     ...applied.map((a, i) => a.doneAt - (nodes[i]?.offset ?? 0)),
     ...ran.map((r, i) => r.endAt - (nodes[i]?.offset ?? 0)),
   )
-  return { rate: total / ((end - start) / 1000), cpuUsPerKey }
+  return { rate: total / ((end - start) / 1000), cpuUsPerKey, duplicates }
 }
 
 const NAMES = ['a', 'b', 'c']
@@ -111,15 +133,26 @@ const figure = async (
 ): Promise<void> => {
   const cpu: number[] = []
   const keys: number[] = []
+  const applied: number[] = []
+  const dropped: number[] = []
   const runs = await ctx.repeat(figureOf.name, figureOf.unit, async () => {
     const result = await run(ctx, shared, options)
     if (result.cpuUsPerKey !== undefined) cpu.push(result.cpuUsPerKey)
+    if (result.duplicates) {
+      applied.push(result.duplicates.duplicatesApplied)
+      dropped.push(result.duplicates.duplicatesDropped)
+    }
     keys.push(result.keys)
     return result.rate
   })
+  // Issue 19: live updates a replica received with nothing new, and relays left out, in the
+  // measured phase on all nodes together (a full mesh should apply none twice).
   const detail = {
     keys: summarize(keys).value,
     ...(cpu.length > 0 ? { cpu_us_per_key: summarize(cpu).value } : {}),
+    ...(options.nodes === 3 && applied.length > 0
+      ? { duplicates_applied: summarize(applied).value, relays_dropped: summarize(dropped).value }
+      : {}),
   }
   ctx.record('metrics', figureOf.name, figureOf.unit, runs, figureOf.note, detail)
 }

@@ -34,6 +34,13 @@ export class Metrics {
   /** Anti-entropy repairs sent to peers that lacked updates, and received from peers. */
   repairsSent = 0
   repairsReceived = 0
+  /**
+   * Live updates from peers that held nothing new (a relay the sender could have left out);
+   * counted, not applied.
+   */
+  duplicatesApplied = 0
+  /** Relays left out because the peer gets the update from the node it came from (issue 19). */
+  duplicatesDropped = 0
   /** Times a room dropped updates that stayed pending through anti-entropy rounds. */
   pendingDropped = 0
   /** Routed calls this node made (`call`) and sent without waiting (`cast`). */

@@ -3,6 +3,7 @@ import type { Logger, Metrics } from '../common/index.js'
 import { lightMembers, parseGossip, type Membership } from '../membership/index.js'
 import { applyBackboneUpdate, missingFrom, PeerLink, type Room, type Rooms } from '../replication/index.js'
 import type { Backbone, BackboneHost, UpdateSource } from './backbone.js'
+import { BackboneAwareness } from './backbone-awareness.js'
 
 /** What the bridge reads of the node. */
 interface BridgeCore {
@@ -42,11 +43,13 @@ export class BackboneBridge {
   #roomListeners = new Set<(room: string) => void>()
   #updateListeners = new Set<UpdateListener>()
   #watched = new WeakSet<Room>()
+  #awareness: BackboneAwareness
 
   constructor(core: BridgeCore, parts: BridgeParts, transport: Backbone) {
     this.#parts = parts
     this.#transport = transport
     this.#logger = core.logger
+    const awareness = (this.#awareness = new BackboneAwareness(parts.rooms, (where, work) => parts.guard(where, work)))
     const room = (name: string): Room | undefined => (core.closed ? undefined : parts.rooms.existing(name))
     this.host = {
       id: core.id,
@@ -112,6 +115,10 @@ export class BackboneBridge {
           return r?.ownedByLight(Number(m.id.slice('light:'.length))) ?? false
         })
       },
+      onAwareness: (listener) => awareness.subscribe(listener),
+      lightAwareness: (name) => (core.closed ? undefined : awareness.lightStates(name)),
+      applyAwareness: (name, update, fromNode) => (core.closed ? 0 : awareness.apply(name, update, fromNode)),
+      dropAwareness: (fromNode) => (core.closed ? 0 : awareness.drop(fromNode)),
       count: (where) => parts.counters.failed(where),
     }
   }
@@ -140,6 +147,7 @@ export class BackboneBridge {
   created(room: Room): void {
     if (this.#watched.has(room)) return
     this.#watched.add(room)
+    this.#awareness.watch(room)
     room.doc.on('update', (update: Uint8Array, origin: unknown) => {
       if (origin === this.origin || this.#updateListeners.size === 0) return
       const source: UpdateSource = origin instanceof PeerLink ? { kind: 'peer', peer: origin.peerId ?? '' } : LOCAL

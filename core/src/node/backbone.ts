@@ -50,6 +50,24 @@ export interface BackboneHost {
   removeEphemeral(owner: string): number
   /** The light peers (tabs) connected to this node, as members. */
   lightMembers(): Member[]
+  /**
+   * Calls `listener` with every change to the awareness states this node's light peers own
+   * (added, renewed, updated, removed), coalesced per room and tick into one y-protocols
+   * awareness update. States applied from the backbone are never reported.
+   */
+  onAwareness(listener: (room: string, update: Uint8Array) => void): () => void
+  /** The awareness states this node's light peers own in a room, as one update; undefined when none. */
+  lightAwareness(room: string): Uint8Array | undefined
+  /**
+   * Applies an awareness update that node `fromNode` published, owned by that node until it
+   * removes the states or {@link dropAwareness} drops them. Leaves out entries for client ids
+   * this node's light peers own and new ids past the room's awareness cap, and returns how many
+   * (0 for a room this node does not host); skips removals of states it does not hold from
+   * that node. Throws, nothing applied, on malformed bytes.
+   */
+  applyAwareness(room: string, update: Uint8Array, fromNode: string): number
+  /** Removes, in every room, the awareness states applied from `fromNode` (it died or left); returns how many. */
+  dropAwareness(fromNode: string): number
   /** Adds one to the node's counter of caught errors at `where` (`mesh_internal_errors_total`); logs nothing. */
   count(where: string): void
 }

@@ -1,4 +1,4 @@
-import { silentLogger, toJsonValue, errorText } from '../common/index.js'
+import { silentLogger, toJsonValue } from '../common/index.js'
 import type { Connection, JsonValue, Logger, MeshConflictError, MeshSocket } from '../common/index.js'
 import { capabilityList, lightMembers, type Member } from '../membership/index.js'
 import { nodeMetrics, nodeStatus, type Metric, type NodeStatus } from '../observability/index.js'
@@ -9,6 +9,8 @@ import { DEFAULT_ROOM, type MeshStore, type PutOptions } from '../store/index.js
 import type { MeshEvents } from './events.js'
 import { resolveIdentity, resolveLimits, type MeshLimits, type MeshNodeOptions } from './options.js'
 import { NodeParts } from './wiring.js'
+import { startParts } from './startup.js'
+import { acknowledgedPut } from './acknowledged-put.js'
 import { refuseWhileLoading } from '../persistence/index.js'
 
 /**
@@ -49,28 +51,13 @@ export class MeshNode {
     this.logger = options.logger ?? silentLogger
     this.#p = new NodeParts(this, resolveLimits(options.limits), options)
     this.room(DEFAULT_ROOM)
-    const start = (): void => this.#p.start(options.antiEntropyMs ?? 5000)
-    const persistence = this.#p.persistence
-    if (!persistence) {
-      start()
-      this.#ready = Promise.resolve()
-      return
-    }
-    this.#ready = persistence.load().then(() => {
-      if (!this.#closed) start()
-    })
-    this.#ready.catch((error: unknown) => this.logger.error('could not load from storage', { error: errorText(error) }))
+    const antiEntropyMs = options.antiEntropyMs ?? 5000
+    this.#ready = startParts(this.#p, { antiEntropyMs, closed: () => this.#closed, logger: this.logger })
   }
 
   /**
-   * Resolves once the node loaded its rooms from storage (the `persistence` option) and
-   * serves; at once without persistence. Until then peer links and light peers are turned
-   * away (1013) and `join` and `put` wait. Rejects if the storage cannot be read.
-   *
-   * @example
-   * const node = new MeshNode({ persistence: new LevelStorage({ dir: './data' }) })
-   * await node.ready()
-   * server.listen(3000)
+   * Resolves once the rooms are loaded from `persistence` (at once without); until then sockets
+   * get 1013 and `join` and `put` wait. Rejects if the storage cannot be read.
    */
   ready(): Promise<void> {
     return this.#ready
@@ -87,37 +74,25 @@ export class MeshNode {
   }
 
   /**
-   * Writes one key, or many keys in one commit, in room `default`, and resolves once the
-   * write is applied on this node. `{ ephemeral: true }` ties the keys to this node's
-   * membership; `{ ttl }` makes them expire; `{ replicas: k }` resolves only once k directly
-   * linked peers hold the write (see {@link flush}).
+   * Writes one key, or many in one commit, in room `default`; resolves once applied here.
+   * `ephemeral` ties the keys to this node's membership, `ttl` makes them expire, `replicas: k`
+   * resolves once k linked peers hold the write (see {@link flush}).
    */
   put(key: string, value: JsonValue, options?: PutOptions): Promise<void>
   put(entries: Record<string, JsonValue>, options?: PutOptions): Promise<void>
-  async put(
-    keyOrEntries: string | Record<string, JsonValue>,
-    value?: JsonValue | PutOptions,
-    options?: PutOptions,
-  ): Promise<void> {
+  put(keyOrEntries: string | Record<string, JsonValue>, value?: JsonValue | PutOptions, options?: PutOptions) {
     const opts = typeof keyOrEntries === 'string' ? options : (value as PutOptions | undefined)
-    const persistence = this.#p.persistence
-    if (persistence && !persistence.loaded) await this.#ready
-    await (typeof keyOrEntries === 'string'
-      ? this.data.put(keyOrEntries, value as JsonValue, options)
-      : this.data.put(keyOrEntries, opts))
-    if (persistence) await persistence.durable(DEFAULT_ROOM)
-    if (opts?.replicas !== undefined) await this.flush({ replicas: opts.replicas, timeoutMs: opts.timeoutMs })
+    return acknowledgedPut(this.#p, this.#ready, opts, (store) =>
+      typeof keyOrEntries === 'string'
+        ? store.put(keyOrEntries, value as JsonValue, opts)
+        : store.put(keyOrEntries, opts),
+    )
   }
 
   /**
-   * Waits until every write this node has applied so far in `room` (default `default`) is
-   * stored (with the `persistence` option) and at least `replicas` directly linked peers hold
-   * it. Rejects with a `timeout` MeshError naming how many did, so a caller can tell an
-   * acknowledged write from one only this node holds.
-   *
-   * @example
-   * await node.put('config:limit', 100)
-   * await node.flush({ replicas: 2, timeoutMs: 2000 })
+   * Waits until every write applied here so far in `room` (default `default`) is stored (with
+   * `persistence`) and at least `replicas` linked peers hold it; else rejects with a `timeout`
+   * MeshError naming how many did. @example await node.flush({ replicas: 2, timeoutMs: 2000 })
    */
   flush(options: { replicas?: number; room?: string; timeoutMs?: number } = {}): Promise<void> {
     return this.#p.flush(options)
@@ -165,19 +140,15 @@ export class MeshNode {
   }
 
   /**
-   * Takes over an accepted WebSocket. Without `room` it is a peer link from another node
-   * (`/mesh`); with `room` it is a light peer (`/mesh/:room`, y-websocket compatible).
-   * Feed frames to `receive` and call `close` when the socket closes.
+   * Takes over an accepted WebSocket: a peer link without `room` (`/mesh`), a light peer with
+   * it (`/mesh/:room`). Feed frames to `receive`; call `close` when the socket closes.
    */
   accept(socket: MeshSocket, options: AcceptOptions = {}): Connection {
     if (this.#p.persistence?.loaded === false) return refuseWhileLoading(socket)
     return this.#p.admission.accept(socket, options)
   }
 
-  /**
-   * Applies the origin allow-list and the `authenticate` hook to a light peer or REST call.
-   * Adapters need not call it: `accept` and the REST handler do.
-   */
+  /** Applies the origin allow-list and `authenticate` to a light peer or REST call (`accept` and REST do). */
   authorize(input: AuthorizeInput): Promise<AuthDecision> {
     return this.#p.admission.authorize(input)
   }
@@ -188,11 +159,9 @@ export class MeshNode {
   }
 
   /**
-   * Connects to peers at `ws://host:port/mesh` URLs and keeps those links up (reconnecting
-   * with backoff). Resolves once every URL completed a handshake; rejects with a `timeout`
-   * MeshError naming the unreachable URLs, while retrying in the background. With
-   * `wait: false` it resolves as soon as the dialers are started. A URL that is not
-   * `ws:`/`wss:` or has no path is refused at once (`bad_request`, same check as `checkPeerUrl`).
+   * Connects to `ws://host:port/mesh` URLs and keeps the links up. Resolves once each URL did a
+   * handshake (at once with `wait: false`); rejects with `timeout` naming the unreachable
+   * URLs, still retrying, or at once with `bad_request` for a URL `checkPeerUrl` refuses.
    */
   join(urls: readonly string[], options: { timeoutMs?: number; wait?: boolean } = {}): Promise<void> {
     if (this.#p.persistence?.loaded === false) return this.#ready.then(() => this.#p.links.join(urls, options))
@@ -200,9 +169,8 @@ export class MeshNode {
   }
 
   /**
-   * Waits until every peer this node dials is connected and every link finished its initial
-   * sync. Rejects with the pending {@link MeshConflictError} if a room is quarantined by
-   * `onConflict: 'exception'`, and with a `timeout` MeshError if peers stay unreachable.
+   * Waits until every dialed peer is connected and every link did its initial sync. Rejects
+   * with a pending {@link MeshConflictError} (`exception`), or `timeout` if peers stay away.
    */
   syncUp(options: { timeoutMs?: number } = {}): Promise<void> {
     return this.#p.syncUp(options.timeoutMs ?? 10_000)
@@ -213,18 +181,12 @@ export class MeshNode {
     return this.#p.conflicts.list()
   }
 
-  /**
-   * Releases a room quarantined by `onConflict: 'exception'`: `merge` merges both histories,
-   * `accept` adopts the peer's state. Applies now if the link is up, else on reconnect.
-   */
+  /** Releases a room quarantined by `exception`: `merge` both histories or `accept` the peer's (docs/conflicts.md). */
   resolveConflict(options: { peer: string; room?: string; strategy: 'merge' | 'accept' }): void {
     this.#p.conflicts.resolve(options.peer, options.room ?? DEFAULT_ROOM, options.strategy)
   }
 
-  /**
-   * Cuts the link to a peer and refuses it (both directions) until {@link heal}: a partition
-   * on demand, for demos and tests. Data written meanwhile merges on heal by `onConflict`.
-   */
+  /** Cuts and refuses the link to a peer until {@link heal}: a partition on demand, for demos and tests. */
   cut(peer: string): void {
     this.#p.links.cut(peer)
   }
@@ -250,10 +212,8 @@ export class MeshNode {
   }
 
   /**
-   * Runs a call on the actor of `id` on the member that owns its shard of `capability`
-   * (docs/routing.md), and resolves with the actor's JSON answer. Rejects with a
-   * `MeshCallError`: `no_owner`, `owner_lost`, `timeout` or `actor_failed`.
-   *
+   * Runs a call on the actor of `id` on the owner of its shard of `capability` (docs/routing.md);
+   * resolves with the JSON answer or rejects with a `MeshCallError`.
    * @example const total = await node.call({ capability: 'counter', id: 'user-42', payload: { add: 1 } })
    */
   call<T extends JsonValue = JsonValue>(options: CallOptions): Promise<T> {
@@ -272,33 +232,22 @@ export class MeshNode {
   }
 
   /**
-   * Registers how this node starts the actors of `capability`: `factory(id)` runs on the
-   * first call for `id` once this node owns its shard. Declare the capability too
-   * ({@link setCapabilities}) for calls to come here.
-   *
-   * @example node.actor('counter', () => { let n = 0; return { call: (m: { add: number }) => (n += m.add) } })
+   * Registers how this node starts the actors of `capability`: `factory(id)` runs on the first
+   * call for `id` this node owns. Declare the capability too ({@link setCapabilities}).
    */
   actor(capability: string, factory: ActorFactory): void {
     this.#p.router.register(capability, factory)
   }
 
   /**
-   * Publishes `payload` (JSON, within the peer message limit) on `topic` to every subscriber
-   * in the mesh, nodes and light peers, this node's own included (docs/routing.md). A message
-   * is not state: it is never stored, and a subscriber that is not connected misses it.
-   *
-   * @example node.publish('chat:lobby', { from: 'ada', text: 'hi' })
+   * Publishes `payload` (JSON) on `topic` to every subscriber in the mesh, this node's own
+   * included (docs/routing.md). Never stored: a subscriber not connected misses it.
    */
   publish(topic: string, payload: JsonValue): PublishReceipt {
     return this.#p.pubsub.publish(topic, payload)
   }
 
-  /**
-   * Calls `handler(payload, { topic, origin, id })` once for every message published on
-   * `topic` anywhere in the mesh from now on; returns the unsubscribe.
-   *
-   * @example const off = node.subscribe('chat:lobby', (message) => console.log(message))
-   */
+  /** Calls `handler(payload, { topic, origin, id })` once per message on `topic` from now on; returns the unsubscribe. */
   subscribe(topic: string, handler: TopicHandler): () => void {
     return this.#p.pubsub.subscribe(topic, handler)
   }
@@ -345,10 +294,7 @@ export class MeshNode {
     return this.#closed
   }
 
-  /**
-   * Leaves the mesh gracefully: stops this node's actors, tells every peer it is leaving,
-   * closes every socket, stops reconnecting and frees every room. Idempotent.
-   */
+  /** Leaves gracefully: stops the actors, tells every peer, closes every socket, frees every room. Idempotent. */
   close(): Promise<void> {
     return (this.#closing ??= this.#p.shutdown(() => (this.#closed = true)))
   }

@@ -25,7 +25,11 @@ export interface MeshLimits {
   maxDocumentBytes?: number
   /** Frames per second one light peer may send, bursts of twice that (4429 beyond). Default 500. */
   lightMessagesPerSecond?: number
-  /** Frames per second one peer link may send, bursts of twice that (4429 beyond). Default 20000. */
+  /**
+   * WebSocket messages per second one peer link may send, bursts of twice that (4429 beyond).
+   * A node sends one tick's small frames as one `batch` message; the frames inside batches
+   * may come at 16 times this rate. Default 20000.
+   */
   peerMessagesPerSecond?: number
   /**
    * Most sockets served at once (4429 beyond): peer links, light peers, inspector feeds, and

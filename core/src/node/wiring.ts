@@ -162,6 +162,9 @@ export class NodeParts {
       log: parts.log,
       hooks: {
         ...origins.roomHooks(emitter, () => parts.rooms),
+        duplicatesDropped: (count) => {
+          parts.counters.duplicatesDropped += count
+        },
         onConcurrent: (room, writes, origin) =>
           parts.guard('concurrent-writes', () => concurrent.handle(room, writes, origin)),
       },
@@ -331,6 +334,9 @@ export class NodeParts {
     await this.backbone?.close()
     this.links.leave('node is leaving')
     this.lights.close()
+    // The leave frames wait in corked sockets until the tick ends: let them reach the kernel
+    // before `close()` resolves, or a caller that then destroys the sockets loses them.
+    await new Promise((resolve) => setImmediate(resolve))
     await this.persistence?.close()
     this.rooms.destroy()
     this.progress.notify()

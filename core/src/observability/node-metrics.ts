@@ -84,6 +84,16 @@ export const nodeMetrics = (node: NodeView): Metric[] => {
     counter('mesh_anti_entropy_repairs_sent_total', 'Repairs sent to peers that lacked updates.', m.repairsSent),
     counter('mesh_anti_entropy_repairs_received_total', 'Repairs received from peers.', m.repairsReceived),
     counter(
+      'mesh_duplicate_updates_applied_total',
+      'Live updates from peers that held nothing new (duplicates; not applied again).',
+      m.duplicatesApplied,
+    ),
+    counter(
+      'mesh_duplicate_relays_dropped_total',
+      'Relays not sent because the peer gets the update from the node it came from.',
+      m.duplicatesDropped,
+    ),
+    counter(
       'mesh_pending_dropped_total',
       'Times a room dropped updates that stayed pending: what they depend on never arrived.',
       m.pendingDropped,

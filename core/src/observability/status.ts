@@ -4,7 +4,7 @@ import type { Member } from '../membership/index.js'
 import type {
   ConflictPolicy,
   HistoryRelation,
-  LinkRoomState,
+  LinkRoomStatus,
   PeerDialer,
   PeerLink,
   Room,
@@ -21,7 +21,7 @@ export interface PeerStatus {
   link: 'connecting' | 'handshake' | 'proving' | 'open' | 'waiting' | 'dormant' | 'self' | 'stopped' | 'closed'
   /** History relation of room `default` found at the last (re)sync. */
   relation: HistoryRelation | null
-  rooms: Record<string, { state: LinkRoomState; relation: HistoryRelation | null }>
+  rooms: Record<string, LinkRoomStatus>
   error?: string
 }
 
@@ -47,6 +47,11 @@ export interface NodeStatus {
   lightPeers: number
   conflicts: Array<{ peer: string; room: string; keys: string[] }>
   commits: number
+  /**
+   * Duplicate live updates: received with nothing new, and left out of relays (docs/protocol.md,
+   * peer links step 5). Always set by this version; absent from nodes that predate it.
+   */
+  relays?: { duplicatesApplied: number; duplicatesDropped: number }
   /**
    * Capability routing on this node (docs/routing.md): per capability it declares or runs
    * actors of, the shards it owns (of 4096) and its live actors. Always set by this version;
@@ -146,6 +151,10 @@ export const nodeStatus = (node: NodeView): NodeStatus => {
     lightPeers: node.lightPeers,
     conflicts: node.conflicts().map((c) => ({ peer: c.peer, room: c.room, keys: c.keys.map((k) => k.key) })),
     commits: node.commits,
+    relays: {
+      duplicatesApplied: node.counters.duplicatesApplied,
+      duplicatesDropped: node.counters.duplicatesDropped,
+    },
     routing: node.routing(),
     ...persistenceOf(node),
   }

@@ -1,6 +1,12 @@
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 
+/**
+ * Most awareness client ids one room holds (each tab has one): a peer that relays more new ids
+ * has them dropped, so an unauthenticated client cannot fill a node with presence.
+ */
+export const MAX_AWARENESS_CLIENTS = 10_000
+
 /** One client's entry in a y-protocols awareness update. */
 export interface AwarenessEntry {
   clientId: number
@@ -39,4 +45,24 @@ export const writeAwarenessEntries = (entries: readonly AwarenessEntry[]): Uint8
     encoding.writeVarString(e, entry.state)
   }
   return encoding.toUint8Array(e)
+}
+
+/**
+ * Keeps the entries an awareness update may apply to a room holding `states`: updates and
+ * removals always, states for new client ids only below {@link MAX_AWARENESS_CLIENTS}.
+ */
+export const capEntries = (
+  states: ReadonlyMap<number, unknown>,
+  entries: AwarenessEntry[],
+): { kept: AwarenessEntry[]; dropped: number } => {
+  let room = MAX_AWARENESS_CLIENTS - states.size
+  const kept: AwarenessEntry[] = []
+  for (const entry of entries) {
+    if (entry.state === 'null' || states.has(entry.clientId)) kept.push(entry)
+    else if (room > 0) {
+      room--
+      kept.push(entry)
+    }
+  }
+  return { kept, dropped: entries.length - kept.length }
 }

@@ -13,18 +13,20 @@ import {
 import type { Connection, Logger, MeshConflictError, MeshSocket, Metrics } from '../common/index.js'
 import { receiveFrame, type FrameRules } from '../security/index.js'
 import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
-import type { HistoryRelation } from './compare.js'
 import { LinkHandshake, type HandshakeHost } from './link-handshake.js'
 import { decodePeer, encodePeer, type Hello, type PeerMessage } from './peer-messages.js'
 import { MessageType, type AnswerStatus, type CallMessage, type PublishMessage, type Resolution } from './protocol.js'
 import { FrameAssembler, PART_BYTES, pieceBytes, splitFrame } from './frame-parts.js'
+import { BATCH_FRAME_BYTES, FrameBatch } from './frame-batch.js'
 import type { PeerSink, Room } from './room.js'
-import { RoomSyncs, type LinkRoomState, type MergeReport } from './room-sync.js'
+import { RoomSyncs, type LinkRoomStatus, type MergeReport } from './room-sync.js'
 
-export type { LinkRoomState, MergeReport } from './room-sync.js'
+export type { LinkRoomState, LinkRoomStatus, MergeReport } from './room-sync.js'
 
 /** How long a peer may take to finish the handshake before its socket is closed. */
 const HANDSHAKE_TIMEOUT_MS = 10_000
+/** Frames inside `batch` messages a peer may send per second, in multiples of its message rate. */
+const BATCHED_RATE_FACTOR = 16
 /** WebSocket close reasons are limited to 123 bytes. */
 const MAX_REASON = 120
 
@@ -96,11 +98,18 @@ export class PeerLink implements Connection, PeerSink {
   #sendBuffer: SendBuffer
   #parts: FrameAssembler
   #cork: TickCork
+  #batch: FrameBatch
+  #batched: RateLimiter
   constructor(options: { host: LinkHost; socket: MeshSocket; role: 'dialer' | 'acceptor' }) {
     this.#host = options.host
     this.#socket = options.socket
     this.#sendBuffer = new SendBuffer({ limit: options.host.sendBufferBytes })
     this.#cork = new TickCork(options.socket)
+    this.#batch = new FrameBatch({
+      send: (frame) => this.#sendPiece(frame),
+      maxBytes: Math.min(PART_BYTES, options.host.maxMessageBytes),
+    })
+    this.#batched = new RateLimiter(options.host.messagesPerSecond * BATCHED_RATE_FACTOR)
     this.#parts = new FrameAssembler({
       maxBytes: options.host.maxAssembledBytes,
       // Every node of a mesh cuts with the same limits; allow for a peer whose limit is half ours.
@@ -150,10 +159,13 @@ export class PeerLink implements Connection, PeerSink {
     return this.#state === 'open' && this.#syncs.settled
   }
   /**
-   * Sends a frame if the socket is open, in pieces when it is larger than `PART_BYTES` (or
-   * the frame limit); a failing send closes the link.
+   * Sends a frame if the socket is open: a small one at the end of the tick with the tick's
+   * other small frames (`batch`), a large one in pieces when it is larger than `PART_BYTES`
+   * (or the frame limit). A failing send closes the link.
    */
   sendFrame(frame: Uint8Array<ArrayBuffer>): void {
+    if (this.#state === 'open' && this.#batch.fits(frame)) return this.#batch.add(frame)
+    this.#batch.flush()
     for (const piece of splitFrame(frame, Math.min(PART_BYTES, this.#host.maxMessageBytes))) this.#sendPiece(piece)
   }
   #sendPiece(frame: Uint8Array<ArrayBuffer>): void {
@@ -186,6 +198,9 @@ export class PeerLink implements Connection, PeerSink {
   /** Closes the socket with a code and reason, and cleans up. */
   fail(code: number, reason: string): void {
     if (this.#state === 'closed') return
+    // What this tick already sent goes first (a `leave` among it); a send that fails closes the link itself.
+    this.#batch.flush()
+    if (this.isClosed) return
     this.#closeReason = { code, reason: truncate(reason) }
     this.#host.metrics.closed(code)
     // A dialer's failed handshake is reported by its PeerDialer, which backs off and throttles the lines;
@@ -213,6 +228,7 @@ export class PeerLink implements Connection, PeerSink {
     if (this.#state === 'closed') return
     this.#state = 'closed'
     clearTimeout(this.#timer)
+    this.#batch.clear()
     this.#syncs.clear()
     // Always: a socket that never finished its handshake must stop counting as a connection.
     this.#host.linkDown(this)
@@ -236,6 +252,19 @@ export class PeerLink implements Connection, PeerSink {
         return this.#syncs.onState(message.room, message.snapshot, message.resolution)
       case MessageType.diff:
         return this.#syncs.onDiff(message.room, message.update, message.changed)
+      case MessageType.batch:
+        for (const frame of message.frames) {
+          if (this.#state !== 'open') return
+          if (!this.#batched.take()) {
+            return this.fail(CloseCode.rateLimited, `more than ${this.#batched.perSecond} batched messages per second`)
+          }
+          if (frame.length > BATCH_FRAME_BYTES) throw new Error(`a frame of ${frame.length} bytes in a batch`)
+          const inner = decodePeer(frame)
+          if (inner.type === MessageType.batch || inner.type === MessageType.part)
+            throw new Error('a batch or part inside a batch')
+          this.#handle(inner)
+        }
+        return
       case MessageType.part: {
         const whole = this.#parts.add(message.total, message.piece)
         if (!whole) return
@@ -290,6 +319,8 @@ export class PeerLink implements Connection, PeerSink {
         return this.#host.answer(message, this)
       case MessageType.publish:
         return this.#host.publish(message, this)
+      case MessageType.relays:
+        return this.#syncs.onRelays(message.room, message.peers, message.want)
     }
   }
   #onHello(hello: Hello): void {
@@ -321,13 +352,17 @@ export class PeerLink implements Connection, PeerSink {
   get unsentBytes(): number {
     return bufferedBytes(this.#socket) ?? 0
   }
+  /** True once the link closed (a getter, so a check after a call that may close it is not narrowed away). */
+  get isClosed(): boolean {
+    return this.#state === 'closed'
+  }
   /** True once the handshake is done and until the link closes. */
   get isOpen(): boolean {
     return this.#state === 'open'
   }
 
   /** Per-room sync state and history relation, for status reports. */
-  roomStates(): Record<string, { state: LinkRoomState; relation: HistoryRelation | null }> {
+  roomStates(): Record<string, LinkRoomStatus> {
     return this.#syncs.roomStates()
   }
 

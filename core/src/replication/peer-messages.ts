@@ -7,6 +7,7 @@ import * as encoding from 'lib0/encoding'
 import {
   ANSWER_STATUSES,
   assertFrameEnd,
+  BATCH_MAX_FRAMES,
   encodeFrame,
   MessageType,
   PROTOCOL_VERSION,
@@ -49,6 +50,8 @@ export type PeerMessage =
   | ({ type: typeof MessageType.call } & CallMessage)
   | { type: typeof MessageType.answer; callId: number; status: AnswerStatus; body: string }
   | ({ type: typeof MessageType.publish } & PublishMessage)
+  | { type: typeof MessageType.relays; room: string; peers: string[]; want: Uint8Array }
+  | { type: typeof MessageType.batch; frames: Uint8Array[] }
 
 /** Encoders for peer-link frames. */
 export const encodePeer = {
@@ -154,6 +157,15 @@ export const encodePeer = {
       encoding.writeVarUint(e, ANSWER_STATUSES.indexOf(status))
       encoding.writeVarString(e, body)
     }),
+  /** `want`: the sender's state vector, when it lost a synced peer (relay-horizon.ts). */
+  relays: (room: string, peers: readonly string[], want: Uint8Array = new Uint8Array(0)) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.relays)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint(e, peers.length)
+      for (const peer of peers) encoding.writeVarString(e, peer)
+      encoding.writeVarUint8Array(e, want)
+    }),
   publish: (m: PublishMessage) =>
     encodeFrame((e) => {
       encoding.writeVarUint(e, MessageType.publish)
@@ -161,6 +173,12 @@ export const encodePeer = {
       encoding.writeVarUint(e, m.seq)
       encoding.writeVarString(e, m.topic)
       encoding.writeVarString(e, m.payload)
+    }),
+  batch: (frames: readonly Uint8Array[]) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.batch)
+      encoding.writeVarUint(e, frames.length)
+      for (const frame of frames) encoding.writeVarUint8Array(e, frame)
     }),
 }
 
@@ -266,6 +284,24 @@ export const decodePeer = (bytes: Uint8Array): PeerMessage => {
         payload: decoding.readVarString(d),
       }
       break
+    case MessageType.relays: {
+      const room = decoding.readVarString(d)
+      const n = decoding.readVarUint(d)
+      // Each id takes at least one byte, so a count beyond the frame is a lie.
+      if (n > bytes.length) throw new Error('peer count exceeds frame size')
+      const peers: string[] = []
+      for (let i = 0; i < n; i++) peers.push(decoding.readVarString(d))
+      message = { type, room, peers, want: decoding.readVarUint8Array(d) }
+      break
+    }
+    case MessageType.batch: {
+      const n = decoding.readVarUint(d)
+      if (n > BATCH_MAX_FRAMES) throw new Error(`a batch of ${n} frames (at most ${BATCH_MAX_FRAMES})`)
+      const frames: Uint8Array[] = []
+      for (let i = 0; i < n; i++) frames.push(decoding.readVarUint8Array(d))
+      message = { type, frames }
+      break
+    }
     default:
       throw new Error(`unknown peer message type ${type}`)
   }

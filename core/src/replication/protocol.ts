@@ -49,9 +49,11 @@
  * | 30   | call      | `varUint(callId)`, `varString(capability)`, `varString(id)`, `varString(target node id)`, `varUint(flags)`: 1 cast (no answer), 2 relayed, `varUint(ms left)`, `varString(payload JSON)` |
  * | 31   | answer    | `varUint(callId)`, `varUint(status)`: 0 ok, 1 no_owner, 2 owner_lost, 3 timeout, 4 actor_failed, 5 moved, 6 unreachable, `varString(body)`: the answer's JSON, or the error message |
  * | 32   | publish   | `varString(origin node id)`, `varUint(seq)`, `varString(topic)`, `varString(payload JSON)`: a pub/sub message, flooded (see below) |
- * | 33   | swim      | `varString(JSON {k, s, t?, d?, n?})`: SWIM failure detection (see below)         |
+ * | 33   | relays    | `varString(room)`, `varUint(n)`, n × `varString(node id)`, `varUint8Array(state vector)`: the peers the sender is synced with for the room (see below); the state vector is empty unless the sender just lost one of them (version 4) |
+ * | 34   | swim      | `varString(JSON {k, s, t?, d?, n?})`: SWIM failure detection (see below) (version 5) |
+ * | 40   | batch     | `varUint(n)`, n × `varUint8Array(frame)`: the small frames (≤ 16 KiB) one tick sent, in order, at most 1,024; never `hello`, `prove`, `part` or another `batch` (version 3) |
  *
- * Conversation (version 2): the dialer sends `hello` with a fresh random nonce; the acceptor
+ * Conversation (versions 2 to 5; 3 added `batch`, 4 `relays`, 5 `swim`): the dialer sends `hello` with a fresh random nonce; the acceptor
  * checks it and answers with its own `hello` and nonce, **without any proof**. The dialer
  * proves first: `prove` with `HMAC-SHA256(secret, "dialer" | dialer nonce | acceptor nonce |
  * dialer id | acceptor id)`, one per secret it holds, joined with `.` (rotation). The acceptor
@@ -74,6 +76,17 @@
  * one tick for a room travels in one frame and is applied in one transaction. A node relays
  * what it applies to every other link and light peer, except the one it came from; Yjs
  * drops updates it already has, so nothing that changes nothing is forwarded.
+ *
+ * Relays without duplicates (version 4, relay-horizon.ts): a side sends `relays` on a link when
+ * the room goes live on it, and on every live link whenever the set of peers it is synced with
+ * both ways changes. An update that came from link A is not relayed to link C when A's node
+ * said (on A's link, so in order with the update) it is synced with C's node and C's node said
+ * it is synced with A's: C gets it from A. A side that loses a synced peer sends `relays` with
+ * its state vector; each receiver whose room is live on that link answers with `repair` (what
+ * the state vector lacks) and relays that peer's updates again, so what the lost link dropped
+ * comes from a node that had skipped it. An update applied while the room held pending structs
+ * is relayed to every link but its origin. A received update the room already holds entirely
+ * is counted as a duplicate and not applied.
  *
  * A side that receives `state` before it sent its own in the current round answers with its
  * `state` first; this is how a round restarts (after a quarantine is resolved, or for a room
@@ -103,7 +116,8 @@
  * that receives it delivers it to its subscribers and forwards it on every other link (split
  * horizon), unless it saw the message id (origin, seq) before: each node keeps a bounded window
  * of the ids it saw per origin, so in a mesh with cycles every node handles each message once.
- * `seq` starts at a random number per process, so a restarted node's ids are new.
+ * `seq` starts from the clock (ms × 2048) per process, so a restarted node's ids are new and
+ * higher; a seq more than the window below the highest seen is a late copy and is dropped.
  *
  * Membership (docs/membership.md): `swim` carries SWIM's messages as JSON: `k` the kind (0 ping,
  * 1 ack, 2 req: probe `t` for me, 3 news only), `s` the sender's probe number (an ack repeats
@@ -112,7 +126,7 @@
  * records with their `state` (alive, suspect, dead, left): recent changes, piggybacked. Each
  * round a node pings one linked peer and answers the pings it gets, so an idle link carries a
  * few small frames per round whatever the cluster's size. Digests that still differ once no
- * news is in flight make the sides send each other `gossip` (at most every 5 rounds).
+ * news is in flight make a node send its `gossip` (at most one every 30 rounds).
  *
  * `changed keys` is sent only on divergence: JSON `[[key, 1, value] | [key, 0], ...]`, the
  * keys whose latest write or removal the other side lacks, so both sides can name the
@@ -122,7 +136,7 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 
 /** Protocol version spoken on peer links; a peer with another version is refused. */
-export const PROTOCOL_VERSION = 2
+export const PROTOCOL_VERSION = 5
 
 /** Message types; see the file header. */
 export const MessageType = {
@@ -146,12 +160,19 @@ export const MessageType = {
   answer: 31,
   // Pub/sub (added with issue 15): peer `publish`, light `topic` / `message` / `refused`.
   publish: 32,
-  // Membership (issue 19): SWIM probes, acks and piggybacked news.
-  swim: 33,
+  // Which peers a side is synced with, per room (protocol version 4, relay-horizon.ts).
+  relays: 33,
+  // Several small frames of one tick in one message (protocol version 3).
+  batch: 40,
+  // Membership (protocol version 5, issue 19): SWIM probes, acks and piggybacked news.
+  swim: 34,
   topic: 100,
   message: 101,
   refused: 102,
 } as const
+
+/** Most frames one peer `batch` message may carry: a receiver refuses more. */
+export const BATCH_MAX_FRAMES = 1024
 
 /** Operations of a light `topic` message. */
 export const TopicOp = { subscribe: 0, unsubscribe: 1 } as const

@@ -1,7 +1,8 @@
 import * as Y from 'yjs'
-import { MeshConflictError, MeshError, type ConflictingKey, type Logger, type Metrics } from '../common/index.js'
+import { MeshConflictError, MeshError, type Logger, type Metrics } from '../common/index.js'
 import { CheckAnswers } from './check-answers.js'
 import { compareSnapshots, type HistoryRelation } from './compare.js'
+import type { LinkRoomState, LinkRoomStatus, MergeReport } from './sync-reports.js'
 import {
   changedSince,
   conflictsBetween,
@@ -15,23 +16,13 @@ import {
 import { encodePeer, type Hello } from './peer-messages.js'
 import type { Resolution } from './protocol.js'
 import type { PeerSink, Room } from './room.js'
+import { applyLive, checkLive } from './live-apply.js'
 import { validateUpdate } from './update-validation.js'
 
 /** No changed keys (a side that sent none). */
 const noChanges = (): ChangedKeys => new Map()
 
-/** What one room looks like on one link: how far its (re)sync got. */
-export type LinkRoomState = 'syncing' | 'synced' | 'quarantined'
-
-/** What a merge on (re)sync found, reported through the node's `merge` event. */
-export interface MergeReport {
-  peer: string
-  room: string
-  relation: HistoryRelation
-  policy: ConflictPolicy
-  /** Keys both sides changed to different values; `winner` is the value after the merge. */
-  conflicts: Array<ConflictingKey & { winner: unknown }>
-}
+export type { LinkRoomState, LinkRoomStatus, MergeReport } from './sync-reports.js'
 
 /** What the room sync of a link needs of the node (a part of the link's host). */
 export interface SyncHost {
@@ -119,9 +110,9 @@ export class RoomSyncs {
     for (const room of this.#host.rooms()) room.dropLinkAwareness(this.#link)
   }
 
-  /** Per-room sync state and history relation, for status reports. */
-  roomStates(): Record<string, { state: LinkRoomState; relation: HistoryRelation | null }> {
-    const out: Record<string, { state: LinkRoomState; relation: HistoryRelation | null }> = {}
+  /** Per-room sync state, history relation and the peers the peer said it is synced with, for status reports. */
+  roomStates(): Record<string, LinkRoomStatus> {
+    const out: Record<string, LinkRoomStatus> = {}
     for (const [name, sync] of this.#rooms) {
       const state: LinkRoomState =
         sync.outgoing === 'held' || sync.incoming === 'held'
@@ -129,7 +120,11 @@ export class RoomSyncs {
           : sync.incoming === 'synced' && sync.outgoing === 'live'
             ? 'synced'
             : 'syncing'
-      out[name] = { state, relation: sync.relation ?? null }
+      out[name] = {
+        state,
+        relation: sync.relation ?? null,
+        peers: this.#host.existingRoom(name)?.announcedBy(this.#link) ?? [],
+      }
     }
     return out
   }
@@ -195,6 +190,11 @@ export class RoomSyncs {
   #goLive(sync: RoomSync, room: Room): void {
     sync.outgoing = 'live'
     room.addLink(this.#link)
+    this.#settle(sync, room)
+  }
+  /** Once synced both ways, the room tells its other links (relay-horizon.ts). */
+  #settle(sync: RoomSync, room: Room): void {
+    if (sync.outgoing === 'live' && sync.incoming === 'synced') room.linkSynced(this.#link)
   }
   onState(name: string, snapshotBytes: Uint8Array, resolution: Resolution): void {
     const remoteSnapshot = Y.decodeSnapshot(snapshotBytes)
@@ -249,7 +249,10 @@ export class RoomSyncs {
     if (relation === 'diverged' && policy === 'exception') return this.#hold(name, sync, changed)
     this.#link.sendFrame(encodePeer.diff(name, this.#diffFor(room, remoteSnapshot), changed))
     this.#goLive(sync, room)
-    if (relation === 'ahead') sync.incoming = 'synced'
+    if (relation === 'ahead') {
+      sync.incoming = 'synced'
+      this.#settle(sync, room)
+    }
     this.#host.progress()
   }
   #hold(name: string, sync: RoomSync, changed: string): void {
@@ -306,6 +309,7 @@ export class RoomSyncs {
     if (!room.admit(update.length)) return this.#tooBig(room)
     room.applyState(update, this.#link, sync.relation === 'diverged')
     sync.incoming = 'synced'
+    this.#settle(sync, room)
     if (sync.relation === 'diverged') {
       if (sync.policy === 'accept' && sync.remoteSnapshot) {
         yieldOwnWrites(room, {
@@ -326,11 +330,20 @@ export class RoomSyncs {
     if (!sync) return this.#revive(name)
     if (sync.outgoing === 'held') return
     const room = this.#host.room(name)
-    for (const update of updates) validateUpdate(room.doc, update, 'v1')
-    if (!room.admit(updates.reduce((n, u) => n + u.length, 0))) return this.#tooBig(room)
-    room.doc.transact(() => {
-      for (const update of updates) Y.applyUpdate(room.doc, update, this.#link)
-    }, this.#link)
+    const { fresh, waits } = checkLive(room.doc, updates, this.#host.metrics)
+    if (fresh.length === 0) return
+    if (!room.admit(fresh.reduce((n, u) => n + u.length, 0))) return this.#tooBig(room)
+    applyLive({ room, updates: fresh, origin: this.#link, waits, host: this.#host })
+  }
+  /** The peers the peer is synced with for a room; a state vector asks for what it lacks (relay-horizon.ts). */
+  onRelays(name: string, peers: string[], want: Uint8Array): void {
+    const room = this.#host.existingRoom(name)
+    // Kept per link while the room syncs on it, forgotten when it stops (Room.removeLink).
+    if (!room || !this.#rooms.has(name)) return
+    room.heard(this.#link, peers)
+    if (want.length === 0 || !this.#live(name)) return
+    this.#host.metrics.repairsSent++
+    this.#link.sendFrame(encodePeer.repair(name, Y.encodeStateAsUpdateV2(room.doc, want)))
   }
   onHold(name: string, changed: string): void {
     const sync = this.#rooms.get(name)

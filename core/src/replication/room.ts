@@ -1,21 +1,27 @@
 import { Awareness, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
 import * as Y from 'yjs'
 import type { Commit, CommitLog } from './history.js'
-import type { AwarenessEntry } from './awareness-entries.js'
+import { capEntries, type AwarenessEntry } from './awareness-entries.js'
 import { KV_ARRAY, KvIndex, type ConcurrentWrite, type KeyChanges } from '../store/index.js'
 import { encodeLight } from './light-messages.js'
 import { RoomCheckpoint } from './room-checkpoint.js'
 import { encodePeer } from './peer-messages.js'
 import { SyncType } from './protocol.js'
+import { RelayHorizon } from './relay-horizon.js'
+import { applyUnrelayed } from './unrelayed-apply.js'
 
 /** Marks a transaction whose commit `applyState` already recorded. */
 const RECORDED = Symbol('recorded')
+/** Where the pending structs came from, on a transaction that began while the doc held some. */
+const GAP = Symbol('gap')
 
 /** Flush a room's pending outgoing updates synchronously once they pass this many bytes. */
 const FLUSH_BYTES = 1 << 20
 
 /** Somewhere a room sends peer-link frames (a live peer link). */
 export interface PeerSink {
+  /** The node at the other end, once its handshake named it. */
+  readonly peerId: string | undefined
   sendFrame(frame: Uint8Array<ArrayBuffer>): void
 }
 
@@ -32,18 +38,14 @@ export interface RoomHooks {
   onKeys(room: Room, changed: KeyChanges, origin: unknown, transaction: Y.Transaction): void
   /** Called for every commit added to the history. */
   committed(commit: Commit): void
+  /** Counts relays left out because the peer gets the update from where it came (relay-horizon.ts). */
+  duplicatesDropped?(count: number): void
   /**
    * Called after a remote transaction left concurrent writes of keys, except while a diverged
    * (re)sync applies the peer's state: the link's conflict policy decides those.
    */
   onConcurrent?(room: Room, writes: ConcurrentWrite[], origin: unknown): void
 }
-
-/**
- * Most awareness client ids one room holds (each tab has one): a peer that relays more new ids
- * has them dropped, so an unauthenticated client cannot fill a node with presence.
- */
-export const MAX_AWARENESS_CLIENTS = 10_000
 
 /**
  * A room as the application holds it: its name, its `Y.Doc` and its `Awareness`. Edit the
@@ -77,7 +79,9 @@ export class Room implements RoomHandle {
   #lights = new Set<LightSink>()
   /** Every light sink this room ever served: awareness entries they own come only from them. */
   #lightOwners = new WeakSet<object>()
-  #pending: Array<{ update: Uint8Array; origin: unknown }> = []
+  /** Live updates not flushed yet; `sources`: where pending structs it may integrate came from. */
+  #pending: Array<{ update: Uint8Array; origin: unknown; sources: unknown[] | undefined }> = []
+  #horizon = new RelayHorizon()
   #pendingBytes = 0
   #flushScheduled = false
   #log: CommitLog
@@ -113,13 +117,21 @@ export class Room implements RoomHandle {
     // produce for the small updates of live traffic (V2 allocates a dozen column buffers);
     // whole-state transfers (diff, full) stay V2, where it is far more compact.
     this.doc.on('update', this.#onUpdate)
+    this.doc.on('beforeTransaction', this.#onBegin)
+    this.doc.on('afterTransaction', this.#onEnd)
     this.checkpoint = new RoomCheckpoint(this.doc)
     this.awareness.on('update', this.#onAwareness)
   }
 
+  #onBegin = (transaction: Y.Transaction): void => {
+    if (this.pending) transaction.meta.set(GAP, this.#horizon.pendingSources())
+  }
+
+  #onEnd = (transaction: Y.Transaction): void => this.#horizon.settled(transaction.origin, this.pending)
+
   #onUpdate = (update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction): void => {
     if (!transaction.meta.has(RECORDED)) this.#record(update, origin, transaction)
-    this.#fanOut(update, origin)
+    this.#fanOut(update, origin, transaction.meta.get(GAP) as unknown[] | undefined)
   }
 
   #record(update: Uint8Array, origin: unknown, transaction: Y.Transaction): void {
@@ -135,13 +147,13 @@ export class Room implements RoomHandle {
     this.#hooks.committed(commit)
   }
 
-  #fanOut(update: Uint8Array, origin: unknown): void {
+  #fanOut(update: Uint8Array, origin: unknown, sources: unknown[] | undefined): void {
     if (this.#lights.size > 0) {
       const frame = encodeLight.sync(SyncType.update, update)
       for (const light of this.#lights) if (light !== origin) light.sendFrame(frame)
     }
     if (this.#links.size === 0) return
-    this.#pending.push({ update, origin })
+    this.#pending.push({ update, origin, sources })
     this.#pendingBytes += update.length
     if (this.#pendingBytes >= FLUSH_BYTES) this.flush()
     else if (!this.#flushScheduled) {
@@ -152,21 +164,11 @@ export class Room implements RoomHandle {
 
   /**
    * Keeps the entries an awareness update may apply: updates and removals always, states for
-   * new client ids only while the room holds fewer than {@link MAX_AWARENESS_CLIENTS}. Returns
+   * new client ids only while the room holds fewer than `MAX_AWARENESS_CLIENTS`. Returns
    * how many it left out.
    */
   capAwareness(entries: AwarenessEntry[]): { kept: AwarenessEntry[]; dropped: number } {
-    const states = this.awareness.getStates()
-    let room = MAX_AWARENESS_CLIENTS - states.size
-    const kept: AwarenessEntry[] = []
-    for (const entry of entries) {
-      if (entry.state === 'null' || states.has(entry.clientId)) kept.push(entry)
-      else if (room > 0) {
-        room--
-        kept.push(entry)
-      }
-    }
-    return { kept, dropped: entries.length - kept.length }
+    return capEntries(this.awareness.getStates(), entries)
   }
 
   /** True while removing a closed link's states: the removal is this node's news alone. */
@@ -212,27 +214,60 @@ export class Room implements RoomHandle {
     }
   }
 
-  /** Sends every pending update to the live links, one frame per link, encoded once when possible. */
+  /**
+   * Sends every pending update to the live links, one frame per link, each frame encoded once
+   * for every link that gets the same updates. A link gets neither what came from it nor what
+   * its node gets straight from the node it came from (relay-horizon.ts).
+   */
   flush = (): void => {
     this.#flushScheduled = false
     const pending = this.#pending
     if (pending.length === 0) return
     this.#pending = []
     this.#pendingBytes = 0
-    const origins = new Set(pending.map((p) => p.origin))
-    let shared: Uint8Array<ArrayBuffer> | undefined
+    const frames = new Map<string, Uint8Array<ArrayBuffer>>()
+    let dropped = 0
     for (const link of this.#links) {
-      if (origins.has(link)) {
-        const updates = pending.filter((p) => p.origin !== link).map((p) => p.update)
-        if (updates.length > 0) link.sendFrame(encodePeer.updates(this.name, updates))
-      } else {
-        shared ??= encodePeer.updates(
-          this.name,
-          pending.map((p) => p.update),
-        )
-        link.sendFrame(shared)
+      const updates: Uint8Array[] = []
+      let left = ''
+      for (let i = 0; i < pending.length; i++) {
+        const p = pending[i] as (typeof pending)[number]
+        if (!this.#horizon.leaves(link, p.origin, p.sources)) updates.push(p.update)
+        else {
+          left += `${i},`
+          if (p.origin !== link) dropped++
+        }
       }
+      if (updates.length === 0) continue
+      let frame = frames.get(left)
+      if (frame === undefined) {
+        frame = encodePeer.updates(this.name, updates)
+        frames.set(left, frame)
+      }
+      link.sendFrame(frame)
     }
+    if (dropped > 0) this.#hooks.duplicatesDropped?.(dropped)
+  }
+
+  /** Tells every live link which peers this room is synced with; `want`: this node's state vector, to be repaired. */
+  #announce(want?: Uint8Array): void {
+    const frame = encodePeer.relays(this.name, this.#horizon.ids(), want)
+    for (const link of this.#links) link.sendFrame(frame)
+  }
+
+  /** The room is synced with `link` both ways now: every other peer may skip relaying it what comes from there. */
+  linkSynced(link: PeerSink): void {
+    if (this.#links.has(link) && this.#horizon.sync(link)) this.#announce()
+  }
+
+  /** `link`'s node says which peers it is synced with for this room. */
+  heard(link: PeerSink, ids: readonly string[]): void {
+    this.#horizon.heard(link, ids)
+  }
+
+  /** The peers `link`'s node last said it is synced with, for status. */
+  announcedBy(link: PeerSink): string[] {
+    return this.#horizon.announcedBy(link)
   }
 
   /**
@@ -242,29 +277,31 @@ export class Room implements RoomHandle {
    */
   addLink(link: PeerSink): void {
     this.#links.add(link)
+    link.sendFrame(encodePeer.relays(this.name, this.#horizon.ids()))
     const clients = [...this.awareness.getStates().keys()]
     if (clients.length > 0) {
       link.sendFrame(encodePeer.roomAwareness(this.name, encodeAwarenessUpdate(this.awareness, clients)))
     }
   }
 
-  /** Stops relaying to a peer link, flushing first so nothing queued for it is lost to others. */
+  /**
+   * Stops relaying to a peer link, flushing first so nothing queued for it is lost to others.
+   * When the room was synced with it, the other links hear so, with this room's state vector:
+   * they may have skipped updates that were on their way over this link (relay-horizon.ts).
+   */
   removeLink(link: PeerSink): void {
+    this.#horizon.forget(link)
     if (!this.#links.has(link)) return
     this.flush()
     this.#links.delete(link)
+    if (this.#horizon.unsync(link)) this.#announce(Y.encodeStateVector(this.doc))
   }
 
   /**
    * Applies a whole-state transfer (V2) from a peer. When nobody else would receive it
    * (the usual cold join: no other link, no light peer), Yjs is spared re-encoding the whole
    * state for the update event, which costs seconds at a million keys; the commit is
-   * recorded with the received size instead.
-   *
-   * The update listener is detached only while the received state is the only transaction:
-   * an application that writes from a change listener (or reads, flushing queued puts)
-   * starts a nested transaction, and the listener comes back before that one is emitted,
-   * so no local write can escape replication.
+   * recorded with the received size instead (unrelayed-apply.ts).
    */
   applyState(update: Uint8Array, origin: object, diverged = false): void {
     this.#applyingDivergence = diverged
@@ -277,44 +314,16 @@ export class Room implements RoomHandle {
 
   #applyState(update: Uint8Array, origin: object): void {
     const relayed = this.#lights.size > 0 || [...this.#links].some((link) => link !== origin)
-    if (relayed) {
-      Y.applyUpdateV2(this.doc, update, origin)
-      return
-    }
-    let applying: Y.Transaction | undefined
-    let listening = false
-    const listen = (): void => {
-      if (listening) return
-      listening = true
-      this.doc.on('update', this.#onUpdate)
-    }
-    const begin = (transaction: Y.Transaction): void => {
-      if (applying === undefined) applying = transaction
-      else listen()
-    }
-    const record = (transaction: Y.Transaction): void => {
-      // Once listening, #onUpdate records every commit itself.
-      if (transaction !== applying || listening) return
-      // A listener of the commit below may start a transaction, and with it the update
-      // listener, before this one's update is emitted: it must not be recorded twice.
-      transaction.meta.set(RECORDED, true)
-      const changed =
-        transaction.deleteSet.clients.size > 0 ||
-        [...transaction.afterState].some(([client, clock]) => clock !== transaction.beforeState.get(client))
-      if (!changed) return
-      // Recorded with the received size: the state was not re-encoded.
-      this.#record(update, origin, transaction)
-    }
-    this.doc.off('update', this.#onUpdate)
-    this.doc.on('beforeTransaction', begin)
-    this.doc.on('afterTransaction', record)
-    try {
-      Y.applyUpdateV2(this.doc, update, origin)
-    } finally {
-      this.doc.off('beforeTransaction', begin)
-      this.doc.off('afterTransaction', record)
-      listen()
-    }
+    if (relayed) Y.applyUpdateV2(this.doc, update, origin)
+    else
+      applyUnrelayed({
+        doc: this.doc,
+        update,
+        origin,
+        listener: this.#onUpdate,
+        marker: RECORDED,
+        record: (transaction) => this.#record(update, origin, transaction),
+      })
   }
 
   /** Starts relaying to a light peer. */

@@ -28,10 +28,25 @@ export interface UpdateSummary {
    * need not decode to judge.
    */
   plain: boolean
+  /**
+   * True when the `doc` passed in already holds every struct of the update and has already
+   * deleted everything it deletes: applying it would change nothing (a duplicate). False
+   * without a doc.
+   */
+  known: boolean
+  /**
+   * True when, given the doc it is for, everything the update's structs and deletions refer to
+   * is in the doc or in the update itself, so Yjs integrates it at once instead of parking it
+   * as pending structs. True without a doc.
+   */
+  ready: boolean
 }
 
-/** {@link checkUpdate}, also telling whether the update is plain store traffic. */
-export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2'): UpdateSummary => {
+/**
+ * {@link checkUpdate}, also telling whether the update is plain store traffic and, given the doc
+ * it is for, whether that doc holds all of it already.
+ */
+export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.Doc): UpdateSummary => {
   const budget = 4 * update.length + 1024
   let spent = 0
   const spend = (n: number): void => {
@@ -42,50 +57,96 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2'): UpdateSu
   const decoder = format === 'v2' ? new Y.UpdateDecoderV2(bytes) : new Y.UpdateDecoderV1(bytes)
   const rest = decoder.restDecoder
   let depth = 0
-  const shape = { plain: true }
+  const shape = { plain: true, len: 0 }
+  let known = doc !== undefined
+  const store = doc?.store
+  /** Per client of the update: client, first clock, end clock. */
+  const spans: number[] = []
+  /** Client and clock of every reference the doc cannot resolve (maybe the update itself does). */
+  const refs: number[] = []
+  const need = (client: number, clock: number): void => {
+    if (store && clock >= Y.getState(store, client)) refs.push(client, clock)
+  }
+  const needId = (id: Y.ID): void => need(id.client, id.clock)
   const clients = decoding.readVarUint(rest)
   spend(clients)
   for (let c = 0; c < clients; c++) {
     const structs = decoding.readVarUint(rest)
     spend(structs)
-    decoder.readClient()
-    decoding.readVarUint(rest)
+    const client = decoder.readClient()
+    let clock = decoding.readVarUint(rest)
+    const first = clock
+    // A gap before the update's first struct of a client: the update starts after the doc's state.
+    if (clock > 0) need(client, clock - 1)
     for (let i = 0; i < structs; i++) {
       const info = decoder.readInfo()
       const kind = info & 0b11111
       if (kind === 0) {
-        decoder.readLen()
+        clock += decoder.readLen()
         continue
       }
       if (kind === 10) {
-        decoding.readVarUint(rest)
+        clock += decoding.readVarUint(rest)
         continue
       }
       const hasOrigin = (info & 0b1000_0000) !== 0
       const hasRightOrigin = (info & 0b0100_0000) !== 0
-      if (hasOrigin) decoder.readLeftID()
-      if (hasRightOrigin) decoder.readRightID()
+      if (hasOrigin) needId(decoder.readLeftID())
+      if (hasRightOrigin) needId(decoder.readRightID())
       if (!hasOrigin && !hasRightOrigin) {
         if (decoder.readParentInfo()) decoder.readString()
-        else decoder.readLeftID()
+        else needId(decoder.readLeftID())
         if ((info & 0b0010_0000) !== 0) decoder.readString()
       }
       depth = Math.max(depth, skipContent(decoder, kind, spend, shape))
+      clock += shape.len
     }
+    if (known && clock > Y.getState((doc as Y.Doc).store, client)) known = false
+    if (store) spans.push(client, first, clock)
   }
   const deleteClients = decoding.readVarUint(rest)
   spend(deleteClients)
   for (let c = 0; c < deleteClients; c++) {
     decoder.resetDsCurVal()
-    decoding.readVarUint(rest)
+    const client = decoding.readVarUint(rest)
     const ranges = decoding.readVarUint(rest)
     spend(ranges)
     for (let i = 0; i < ranges; i++) {
-      decoder.readDsClock()
-      decoder.readDsLen()
+      const clock = decoder.readDsClock()
+      const len = decoder.readDsLen()
+      if (known) known = deletedAlready(doc as Y.Doc, client, clock, len)
+      if (len > 0) need(client, clock + len - 1)
     }
   }
-  return { depth, plain: shape.plain }
+  return { depth, plain: shape.plain, known, ready: resolvedWithin(refs, spans) }
+}
+
+/** True when every reference (client, clock pairs) lies in a span (client, first, end) of the update. */
+const resolvedWithin = (refs: readonly number[], spans: readonly number[]): boolean => {
+  for (let r = 0; r < refs.length; r += 2) {
+    let found = false
+    for (let s = 0; s < spans.length && !found; s += 3) {
+      found =
+        spans[s] === refs[r] &&
+        (spans[s + 1] as number) <= (refs[r + 1] as number) &&
+        (refs[r + 1] as number) < (spans[s + 2] as number)
+    }
+    if (!found) return false
+  }
+  return true
+}
+
+/** True when `doc` holds the `len` clocks of `client` from `clock`, all of them deleted. */
+const deletedAlready = (doc: Y.Doc, client: number, clock: number, len: number): boolean => {
+  const structs = doc.store.clients.get(client)
+  const end = clock + len
+  if (!structs || end > Y.getState(doc.store, client)) return false
+  for (let i = Y.findIndexSS(structs, clock); clock < end; i++) {
+    const struct = structs[i]
+    if (!struct?.deleted) return false
+    clock = struct.id.clock + struct.length
+  }
+  return true
 }
 
 /**
@@ -262,16 +323,19 @@ const skipContent = (
   decoder: Y.UpdateDecoderV1 | Y.UpdateDecoderV2,
   kind: number,
   spend: (n: number) => void,
-  shape: { plain: boolean },
+  shape: { plain: boolean; len: number },
 ): number => {
   if (kind !== 1 && kind !== 8) shape.plain = false
+  // Clocks the struct takes: one unless its content says otherwise.
+  shape.len = 1
   switch (kind) {
     case 1: // deleted
-      decoder.readLen()
+      shape.len = decoder.readLen()
       return 0
     case 2: {
       // JSON (legacy)
       const len = decoder.readLen()
+      shape.len = len
       spend(len)
       for (let i = 0; i < len; i++) {
         const text = decoder.readString()
@@ -283,7 +347,7 @@ const skipContent = (
       decoder.readBuf()
       return 0
     case 4: // string
-      decoder.readString()
+      shape.len = decoder.readString().length
       return 0
     case 5: // embed
       decoder.readJSON()
@@ -302,6 +366,7 @@ const skipContent = (
     case 8: {
       // any
       const len = decoder.readLen()
+      shape.len = len
       spend(len)
       let depth = 0
       const judge = { ...FRESH_JUDGE }

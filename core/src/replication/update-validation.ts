@@ -1,22 +1,29 @@
 import * as Y from 'yjs'
 import { MAX_VALUE_DEPTH } from '../common/index.js'
 import { dependencies, MAX_ELEMENT_DEPTH, refuseContent } from '../store/index.js'
-import { inspectUpdate } from './update-check.js'
+import { inspectUpdate, type UpdateSummary } from './update-check.js'
 
 /**
  * Checks an update from a peer fully before applying it: Yjs may integrate part of a malformed
  * update and then throw, and a peer may be anybody when no secret is set. Honest nodes write
  * only plain store traffic (see `inspectUpdate`), which needs no decoding; anything else is
- * decoded and held to the content rules every replica follows. Throws what it refuses.
+ * decoded and held to the content rules every replica follows. Throws what it refuses; tells
+ * whether `doc` holds all of the update already (a duplicate, which changes nothing) and
+ * whether Yjs can integrate it at once.
  */
-export const validateUpdate = (doc: Y.Doc, update: Uint8Array, format: 'v1' | 'v2' = 'v2'): void => {
-  const { depth, plain } = inspectUpdate(update, format)
-  if (depth > MAX_ELEMENT_DEPTH) throw new Error(`refused: values nested deeper than ${MAX_VALUE_DEPTH} levels`)
-  if (plain) return
+export const validateUpdate = (
+  doc: Y.Doc,
+  update: Uint8Array,
+  format: 'v1' | 'v2' = 'v2',
+): Pick<UpdateSummary, 'known' | 'ready'> => {
+  const summary = inspectUpdate(update, format, doc)
+  if (summary.depth > MAX_ELEMENT_DEPTH) throw new Error(`refused: values nested deeper than ${MAX_VALUE_DEPTH} levels`)
+  if (summary.plain) return summary
   const { structs } = format === 'v2' ? Y.decodeUpdateV2(update) : Y.decodeUpdate(update)
   // Content that cannot be integrated now would be integrated later, when a plain update
   // brings what it waits for, past this check; an honest gap closes this link and the resync
   // sends the whole difference.
   const refusal = dependencies(doc, structs).missing ?? refuseContent(doc, structs, { nodeFields: true })
   if (refusal) throw new Error(`refused: ${refusal}`)
+  return summary
 }

@@ -1,6 +1,6 @@
 import { MeshError, toJsonValue, type JsonValue, type Logger, type Metrics, errorText } from '../common/index.js'
 import { encodeLight, encodePeer, type PublishMessage } from '../replication/index.js'
-import { SeenIds } from './seen-ids.js'
+import { firstSeq, SeenIds } from './seen-ids.js'
 import { topicProblem } from './topic-rules.js'
 
 /** What a subscriber learns besides the payload. */
@@ -67,8 +67,8 @@ export class PubSub {
   #handlers = new Map<string, Set<TopicHandler>>()
   #sinks = new Map<string, Set<TopicSink>>()
   #seen = new SeenIds({ window: SEEN_MESSAGES, maxOrigins: SEEN_ORIGINS })
-  // Random per process, so the ids of a restarted node with the same id are new ones.
-  #seq = Math.floor(Math.random() * 2 ** 40)
+  // From the clock, so a node restarted with the same id publishes above its previous life.
+  #seq = firstSeq()
   #closed = false
 
   constructor(host: PubSubHost) {

@@ -9,8 +9,10 @@ interface Window {
  * reaches it again over another path of the mesh is dropped. Per origin it keeps the highest
  * seq and a bitmap of the `window` seqs below it: no allocation per message, and bounded. A
  * flooded copy arrives within a few link latencies of the first, long before `window` newer
- * messages of the same origin. A seq further below the highest than that is taken for a
- * restart of the origin (its seqs start at a random number) and begins a new window.
+ * messages of the same origin. A seq further below the highest than that counts as seen: it
+ * can only be a copy that was very late (delivering it, or starting a new window from it,
+ * would deliver it and the copies still in flight a second time). A restarted origin is not
+ * confused with one: its seqs start from its clock ({@link firstSeq}), above its previous life's.
  */
 export class SeenIds {
   readonly window: number
@@ -28,10 +30,11 @@ export class SeenIds {
     return this.#origins.size
   }
 
-  /** True when (`origin`, `seq`) was recorded and is still in its window. */
+  /** True when (`origin`, `seq`) was recorded and is still in its window, or is further behind than the window. */
   has(origin: string, seq: number): boolean {
     const w = this.#origins.get(origin)
-    if (!w || seq > w.max || seq <= w.max - this.window) return false
+    if (!w || seq > w.max) return false
+    if (seq <= w.max - this.window) return true
     const slot = seq % this.window
     return ((w.bits[slot >> 3] ?? 0) & (1 << (slot & 7))) !== 0
   }
@@ -47,8 +50,10 @@ export class SeenIds {
       }
       w = { max: seq, bits: new Uint8Array(this.window / 8) }
       this.#origins.set(origin, w)
-    } else if (seq > w.max || seq <= w.max - this.window) {
+    } else if (seq > w.max) {
       this.#advance(w, seq)
+    } else if (seq <= w.max - this.window) {
+      return
     }
     const slot = seq % this.window
     w.bits[slot >> 3] = (w.bits[slot >> 3] ?? 0) | (1 << (slot & 7))
@@ -58,9 +63,9 @@ export class SeenIds {
     this.#origins.clear()
   }
 
-  /** Moves the window up to `seq` (or starts a new one), forgetting the slots it reuses. */
+  /** Moves the window up to `seq`, forgetting the slots it reuses. */
   #advance(w: Window, seq: number): void {
-    if (seq <= w.max || seq - w.max >= this.window) {
+    if (seq - w.max >= this.window) {
       w.bits.fill(0)
     } else {
       for (let s = w.max + 1; s <= seq; s++) {
@@ -71,3 +76,16 @@ export class SeenIds {
     w.max = seq
   }
 }
+
+/**
+ * How many seqs a publisher may use per millisecond of its life before a restart could start
+ * below where it stopped (2048 a ms is 2 million messages a second, sustained).
+ */
+const SEQS_PER_MS = 2048
+
+/**
+ * Where a publisher's seqs start: from its clock, so a node restarted with the same id starts
+ * above every seq of its previous life ({@link SeenIds} drops seqs far below the highest).
+ * Safe integers last until the year 2109.
+ */
+export const firstSeq = (now: number = Date.now()): number => Math.floor(now) * SEQS_PER_MS

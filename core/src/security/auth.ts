@@ -54,13 +54,34 @@ export const topicAllowed = (access: TopicAccess, topic: string): boolean => {
   return access.some((name) => (name.endsWith('*') ? topic.startsWith(name.slice(0, -1)) : name === topic))
 }
 
-/** The grant's answer for publishing or subscribing on `topic`, with the defaults applied. */
+/**
+ * Topics that start with this are Mesh's own (e.g. the recipes' rate-limiter counters, which a
+ * forged message could skew): a client publishes there only when its grant names them.
+ */
+export const RESERVED_TOPIC_PREFIX = 'mesh.'
+
+/**
+ * The grant's answer for publishing or subscribing on `topic`, with the defaults applied. A
+ * publish on a reserved topic ({@link RESERVED_TOPIC_PREFIX}) needs an entry of the grant's list
+ * that starts with the prefix itself (`'mesh.ratelimit/*'`): neither the default, nor `true`,
+ * nor `'*'` covers it.
+ */
 export const mayUseTopic = (
   grant: TopicGrant,
   readOnly: boolean,
   action: 'publish' | 'subscribe',
   topic: string,
-): boolean => topicAllowed(grant[action] ?? (action === 'subscribe' || !readOnly), topic)
+): boolean => {
+  const access = grant[action] ?? (action === 'subscribe' || !readOnly)
+  if (action === 'publish' && topic.startsWith(RESERVED_TOPIC_PREFIX)) {
+    if (typeof access === 'boolean') return false
+    return topicAllowed(
+      access.filter((name) => name.startsWith(RESERVED_TOPIC_PREFIX)),
+      topic,
+    )
+  }
+  return topicAllowed(access, topic)
+}
 
 type HeaderBag = { get(name: string): string | null } | Record<string, string | string[] | undefined>
 

@@ -1,0 +1,27 @@
+import type { ConflictingKey } from '../common/index.js'
+import type { HistoryRelation } from './compare.js'
+import type { ConflictPolicy } from './conflict.js'
+
+/** What one room looks like on one link: how far its (re)sync got. */
+export type LinkRoomState = 'syncing' | 'synced' | 'quarantined'
+
+/** One room on one link, for status reports. */
+export interface LinkRoomStatus {
+  state: LinkRoomState
+  relation: HistoryRelation | null
+  /**
+   * Node ids the peer said it is synced with for this room (relay-horizon.ts). Always set by
+   * this version; absent from nodes before protocol version 4, which an inspector may watch.
+   */
+  peers?: string[]
+}
+
+/** What a merge on (re)sync found, reported through the node's `merge` event. */
+export interface MergeReport {
+  peer: string
+  room: string
+  relation: HistoryRelation
+  policy: ConflictPolicy
+  /** Keys both sides changed to different values; `winner` is the value after the merge. */
+  conflicts: Array<ConflictingKey & { winner: unknown }>
+}

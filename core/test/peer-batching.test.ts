@@ -1,0 +1,141 @@
+import type { JsonValue, MeshNode, MeshNodeOptions } from '@mesh/core'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
+import { describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { encodePeer } from '../src/replication/index.js'
+import { servedPerTest, serveNode, type ServedNode } from './helpers.js'
+
+const { start, cleanups } = servedPerTest()
+
+/** A low message rate, so an honest burst crosses it many times over. */
+const limited = {
+  limits: { peerMessagesPerSecond: 200 },
+  membership: { heartbeatMs: 100, deadAfterMs: 5000 },
+} satisfies MeshNodeOptions
+
+const metric = (node: MeshNode, name: string) =>
+  node
+    .metrics()
+    .find((m) => m.name === name)
+    ?.values.reduce((sum, v) => sum + v.value, 0) ?? 0
+
+const fullMesh = async (options: MeshNodeOptions): Promise<ServedNode[]> => {
+  const served = [await start({ name: 'a', ...options }), await start({ name: 'b', ...options })]
+  served.push(await start({ name: 'c', ...options }))
+  const [a, b, c] = served as [ServedNode, ServedNode, ServedNode]
+  await b.node.join([a.url])
+  await c.node.join([a.url, b.url])
+  const nodes = served.map((s) => s.node)
+  await waitUntil('full mesh', () => nodes.every((n) => n.status().peers.length === 2), {
+    subscribe: nodeEvents(...nodes),
+  })
+  return served
+}
+
+describe('an honest burst above the peer message rate', () => {
+  it('publishes 5,000 messages (25 s of the limit) in 50 turns: every subscriber gets each once, no link closes', async () => {
+    const served = await fullMesh(limited)
+    const nodes = served.map((s) => s.node)
+    const downs: string[] = []
+    for (const n of nodes) n.on('peer:down', (e) => downs.push(`${n.name}: ${e.id}`))
+    const inboxes = nodes.map((n) => {
+      const inbox: JsonValue[] = []
+      n.subscribe('burst', (payload) => inbox.push(payload))
+      return inbox
+    })
+    for (let turn = 0; turn < 50; turn++) {
+      for (let i = 0; i < 100; i++) nodes[0]!.publish('burst', turn * 100 + i)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await waitUntil('5,000 messages everywhere', () => inboxes.every((inbox) => inbox.length >= 5000), {
+      subscribe: nodeEvents(...nodes),
+      intervalMs: 20,
+    })
+    for (const inbox of inboxes) expect(inbox).toEqual(Array.from({ length: 5000 }, (_, i) => i))
+    expect(downs).toEqual([])
+    for (const n of nodes) expect(metric(n, 'mesh_rejected_total')).toBe(0)
+  })
+
+  it('2,000 routed calls in flight at once all answer, and the links stay up', async () => {
+    const served = await fullMesh(limited)
+    const nodes = served.map((s) => s.node)
+    for (const n of nodes) {
+      n.actor('echo', () => ({ call: (payload: JsonValue) => payload }))
+      n.setCapabilities(['echo'])
+    }
+    await waitUntil(
+      'echo declared everywhere',
+      () => nodes.every((n) => n.members().filter((m) => m.capabilities.includes('echo')).length === 3),
+      { subscribe: nodeEvents(...nodes) },
+    )
+    const answers = await Promise.all(
+      Array.from({ length: 2000 }, (_, i) => nodes[0]!.call<number>({ capability: 'echo', id: `id-${i}`, payload: i })),
+    )
+    expect(answers).toEqual(Array.from({ length: 2000 }, (_, i) => i))
+    for (const n of nodes) expect(n.status().peers.length).toBe(2)
+  })
+})
+
+describe('hostile batch frames from a peer', () => {
+  /** A raw peer that completes the handshake (no secret); resolves with its socket and close code. */
+  const rawPeer = async (url: string) => {
+    const ws = new WebSocket(url)
+    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)))
+    const frames: Buffer[] = []
+    ws.on('message', (data: Buffer) => frames.push(data))
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+    const nodeId = `raw-${Math.random()}`
+    ws.send(encodePeer.hello({ nodeId, name: 'raw', url: '', clientId: 7, onConflict: 'merge', nonce: 'n', proof: '' }))
+    await waitUntil('hello answered', () => frames.length >= 1)
+    ws.send(encodePeer.prove(''))
+    await waitUntil('proof answered', () => frames.length >= 2)
+    cleanups.push(() => ws.close())
+    return { ws, closed }
+  }
+
+  it('close only the link that sent them; a good batch is handled in order', async () => {
+    const s = await start({ name: 'solo' })
+    const got: JsonValue[] = []
+    s.node.subscribe('t', (payload) => got.push(payload))
+    const publish = (seq: number, payload = JSON.stringify(seq)) =>
+      encodePeer.publish({ origin: 'raw', seq, topic: 't', payload })
+    const tooMany = Array.from({ length: 1025 }, (_, i) => publish(i + 1))
+    for (const frame of [
+      encodePeer.batch([publish(1), encodePeer.batch([publish(2)])]),
+      encodePeer.batch([publish(1), encodePeer.part(10, new Uint8Array(10))]),
+      encodePeer.batch([publish(1), new Uint8Array([250, 1, 2])]),
+      encodePeer.batch(tooMany),
+      encodePeer.batch([
+        encodePeer.hello({ nodeId: 'x', name: 'x', url: '', clientId: 1, onConflict: 'merge', nonce: 'n', proof: '' }),
+      ]),
+      encodePeer.batch([publish(1), publish(2, '{nope')]),
+      encodePeer.batch([publish(1, JSON.stringify('x'.repeat(20_000)))]),
+    ]) {
+      const peer = await rawPeer(s.url)
+      peer.ws.send(frame)
+      expect(await peer.closed).toBe(4400)
+    }
+    const peer = await rawPeer(s.url)
+    peer.ws.send(encodePeer.batch([publish(101), publish(102), publish(101), publish(103)]))
+    await waitUntil('delivered', () => got.length >= 3)
+    // Hostile batches closed their links part way: a message handled before the bad frame was delivered.
+    expect(got.slice(-3)).toEqual([101, 102, 103])
+    expect(s.node.status().peers.length).toBe(1)
+    expect(s.node.closed).toBe(false)
+  })
+})
+
+describe('closing', () => {
+  it("a node's last frames and its leave reach its peers even when its sockets are destroyed right after close()", async () => {
+    const [a, b] = [await serveNode({ name: 'a' }), await start({ name: 'b' })] as const
+    await b.node.join([a.url])
+    const got: JsonValue[] = []
+    b.node.subscribe('t', (payload) => got.push(payload))
+    const down = new Promise<boolean>((resolve) => b.node.on('peer:down', (e) => resolve(e.graceful)))
+    for (let i = 0; i < 100; i++) a.node.publish('t', i)
+    // What an app's shutdown does: close the node, then the HTTP server's connections at once.
+    await a.close()
+    expect(await down).toBe(true)
+    expect(got).toHaveLength(100)
+  })
+})
