@@ -20,8 +20,8 @@ const SERVE_OPTIONS = `Options of mesh serve:
                         redis://HOST:PORT (default: $MESH_BACKBONE); see docs/backbone.md
   --max-peers N         most peers dialed after learning of them by gossip
                         (default: 8; 0 with --backbone)
-  --heartbeat-ms N      failure-detection round (one probe) in ms (default: 1000)
-  --dead-after-ms N     bound on declaring a failed member dead, in ms (default: 5000)
+  --heartbeat-ms N      heartbeat interval in ms (default: 1000)
+  --dead-after-ms N     silence after which a member is dead, in ms (default: 5000)
   --capabilities LIST   comma-separated capabilities of this node, e.g. search,index
                         (default: the capabilities of --actors)
   --actors FILE         module whose default export maps capabilities to actor

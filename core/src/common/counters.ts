@@ -21,11 +21,6 @@ export class Metrics {
   peerFramesOut = 0
   peerBytesIn = 0
   peerBytesOut = 0
-  /** Membership payload (member tables and SWIM messages, JSON) sent and received on peer links: part of the peer bytes. */
-  membershipBytesOut = 0
-  membershipBytesIn = 0
-  /** SWIM probe rounds run: membership bytes per round do not grow with the cluster. */
-  membershipRounds = 0
   lightFramesIn = 0
   lightFramesOut = 0
   lightBytesIn = 0

@@ -8,10 +8,7 @@ export interface DiscoveryContext {
   readonly id: string
   /** The node's advertised peer URL (may be empty until the server listens). */
   url(): string
-  /**
-   * Dials peer URLs in the background (no waiting, duplicates ignored): random ones of them,
-   * while the node has fewer than its `maxPeers` links.
-   */
+  /** Dials these peer URLs in the background (no waiting, duplicates ignored). */
   join(urls: string[]): void
   readonly logger: Logger
 }
@@ -26,10 +23,9 @@ export interface Discovery {
 const peerUrl = (host: string, port: number): string => `ws://${host.includes(':') ? `[${host}]` : host}:${port}/mesh`
 
 /**
- * DNS discovery: resolves `hostname` every `intervalMs` and joins addresses it returns at
- * `port`, up to the node's `maxPeers` links (random ones; gossip makes the rest known). A
- * Kubernetes headless service resolves to one address per pod, so new pods are found as they
- * appear.
+ * DNS discovery: resolves `hostname` every `intervalMs` and joins every address it returns
+ * at `port`. A Kubernetes headless service resolves to one address per pod, so new pods
+ * are found as they appear.
  */
 export const dnsDiscovery = (options: {
   hostname: string

@@ -17,20 +17,10 @@ export interface MemberRecord {
    * says, and news of an earlier life is recognised as stale.
    */
   incarnation: string
-  /**
-   * The member's version within one life (SWIM's incarnation number): raised only by the node
-   * itself, when it changes its record, refutes a suspicion or leaves, and on every beat it
-   * writes to a backbone. News with a higher value wins; only the member can make it.
-   */
+  /** Incremented by the node itself every heartbeat; only a higher value proves it is alive. */
   heartbeat: number
   /** `left` once the node announced a graceful leave. */
   leaving: boolean
-}
-
-/** What one node tells another about a member: its record and the state it judges it in. */
-export interface MemberNews {
-  record: MemberRecord
-  state: MemberState
 }
 
 /** One entry of `node.members()`. */

@@ -38,11 +38,6 @@ export class MemberReactions {
     this.#host = host
   }
 
-  /** Most links this node opens on its own (to members gossip or a discovery named). */
-  get maxPeers(): number {
-    return this.#host.maxPeers
-  }
-
   changed(member: Member, previous: MemberState | undefined): void {
     const host = this.#host
     const event = { member, previous }

@@ -87,7 +87,7 @@ export class BackboneBridge {
         return missingFrom(r, view)
       },
       pending: (name) => room(name)?.pending ?? false,
-      self: () => parts.membership.beat(),
+      self: () => ({ ...parts.membership.self }),
       receiveMembers: (records) => {
         if (core.closed) return
         const valid = records.flatMap((record) => {

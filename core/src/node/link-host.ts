@@ -1,5 +1,5 @@
 import type { Logger, Metrics, Progress } from '../common/index.js'
-import { parseNews, parseSwim, type Membership } from '../membership/index.js'
+import { parseGossip, type Membership } from '../membership/index.js'
 import type { ConflictPolicy, Conflicts, LinkHost, PeerLinks, Rooms } from '../replication/index.js'
 import type { PubSub, Router } from '../routing/index.js'
 import type { MeshLimits } from './options.js'
@@ -73,14 +73,7 @@ export const makeLinkHost = (parts: LinkHostParts): LinkHost => {
     merged: (report) => parts.conflicts().merged(report),
     conflict: (error) => parts.conflicts().raise(error),
     progress: () => parts.progress.notify(),
-    gossip: (json) => {
-      parts.counters.membershipBytesIn += json.length
-      parts.membership().merge(parseNews(json), Date.now())
-    },
-    swim: (json, link) => {
-      parts.counters.membershipBytesIn += json.length
-      if (link.peerId) parts.membership().onSwim(link.peerId, parseSwim(json), Date.now())
-    },
+    gossip: (json) => parts.membership().receive(parseGossip(json), Date.now()),
     leaving: (link) => {
       if (link.peerId) parts.membership().left(link.peerId, Date.now())
     },

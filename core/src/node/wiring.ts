@@ -24,7 +24,6 @@ import { BackboneBridge } from './backbone-host.js'
 import { discoveryContext } from './discovery-context.js'
 import type { MeshEvents } from './events.js'
 import { makeLinkHost } from './link-host.js'
-import { membershipHooks } from './membership-hooks.js'
 import type { MeshLimits, MeshNodeOptions } from './options.js'
 import { resolveSecrets } from './options.js'
 import { CommitOrigins } from './origins.js'
@@ -146,15 +145,10 @@ export class NodeParts {
       linked: (link, remote) => {
         origins.name(remote.clientId, remote.nodeId)
         parts.membership.linked({ id: remote.nodeId, name: remote.name, url: remote.url }, Date.now())
-        const table = JSON.stringify(parts.membership.table(remote.nodeId))
-        parts.counters.membershipBytesOut += table.length
-        link.sendFrame(encodePeer.gossip(table))
+        link.sendFrame(encodePeer.gossip(JSON.stringify(parts.membership.digest())))
       },
       peerUp: (event) => emitter.emit('peer:up', event),
-      peerDown: (event) => {
-        parts.membership.unlinked(event.id, event.graceful === true)
-        emitter.emit('peer:down', event)
-      },
+      peerDown: (event) => emitter.emit('peer:down', event),
     })
     this.persistence = makePersistence(options.persistence, logger, (name) => parts.rooms.room(name))
     this.rooms = new Rooms({
@@ -283,7 +277,16 @@ export class NodeParts {
         meta: options.meta ?? {},
         startedAt: core.startedAt,
       },
-      membershipHooks(this),
+      {
+        broadcast: (records) =>
+          parts.guard('gossip', () => {
+            if (parts.links.size > 0) parts.links.broadcast(encodePeer.gossip(JSON.stringify(records)))
+          }),
+        changed: (member, previous) => parts.guard('membership', () => parts.reactions.changed(member, previous)),
+        tick: (now) => parts.guard('heartbeat', () => parts.tick(now)),
+        placementChanged: () => parts.guard('placement', () => parts.router.placementChanged()),
+        random: Math.random,
+      },
       options.membership,
     )
     this.discovery = options.discovery ?? []
@@ -294,7 +297,7 @@ export class NodeParts {
   start(antiEntropyMs: number): void {
     const core = this.#core
     this.membership.start()
-    for (const discovery of this.discovery) discovery.start(discoveryContext(core, this.links, this.reactions.maxPeers))
+    for (const discovery of this.discovery) discovery.start(discoveryContext(core, this.links))
     this.#antiEntropy = setInterval(
       () =>
         this.guard('anti-entropy', () => {

@@ -49,13 +49,6 @@ export const nodeMetrics = (node: NodeView): Metric[] => {
     counter('mesh_peer_frames_out_total', 'Frames sent on peer links.', m.peerFramesOut),
     counter('mesh_peer_bytes_in_total', 'Bytes received on peer links.', m.peerBytesIn),
     counter('mesh_peer_bytes_out_total', 'Bytes sent on peer links.', m.peerBytesOut),
-    counter(
-      'mesh_membership_bytes_out_total',
-      'Membership payload bytes sent on peer links (probes, acks, news, tables).',
-      m.membershipBytesOut,
-    ),
-    counter('mesh_membership_bytes_in_total', 'Membership payload bytes received on peer links.', m.membershipBytesIn),
-    counter('mesh_membership_rounds_total', 'Failure-detection rounds run (one probe each).', m.membershipRounds),
     counter('mesh_light_frames_in_total', 'Frames received from light peers.', m.lightFramesIn),
     counter('mesh_light_frames_out_total', 'Frames sent to light peers.', m.lightFramesOut),
     counter('mesh_light_bytes_in_total', 'Bytes received from light peers.', m.lightBytesIn),

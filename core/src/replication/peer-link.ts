@@ -58,10 +58,8 @@ export interface LinkHost extends HandshakeHost {
   conflict(error: MeshConflictError): void
   /** Something about this link's sync progress changed. */
   progress(): void
-  /** A peer's member table, as JSON: the host validates it (a throw closes the link). */
+  /** Member records a peer gossiped, as JSON: the host validates them (a throw closes the link). */
   gossip(json: string, link: PeerLink): void
-  /** A SWIM message (probe, ack, news), as JSON: the host validates it (a throw closes the link). */
-  swim(json: string, link: PeerLink): void
   /** The peer announced a graceful leave. */
   leaving(link: PeerLink): void
   /** A routed call arrived (docs/routing.md): the host checks it (a throw closes the link). */
@@ -307,8 +305,6 @@ export class PeerLink implements Connection, PeerSink {
         return
       case MessageType.gossip:
         return this.#host.gossip(message.json, this)
-      case MessageType.swim:
-        return this.#host.swim(message.json, this)
       case MessageType.check:
         return this.#syncs.onCheck(message.room, message.snapshot, message.reply)
       case MessageType.repair:

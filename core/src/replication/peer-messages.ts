@@ -42,7 +42,6 @@ export type PeerMessage =
   | { type: typeof MessageType.hold; room: string; changed: string }
   | { type: typeof MessageType.leave; reason: string }
   | { type: typeof MessageType.gossip; json: string }
-  | { type: typeof MessageType.swim; json: string }
   | { type: typeof MessageType.prove; proof: string }
   | { type: typeof MessageType.check; room: string; snapshot: Uint8Array; reply: boolean }
   | { type: typeof MessageType.repair; room: string; update: Uint8Array }
@@ -113,11 +112,6 @@ export const encodePeer = {
   gossip: (json: string) =>
     encodeFrame((e) => {
       encoding.writeVarUint(e, MessageType.gossip)
-      encoding.writeVarString(e, json)
-    }),
-  swim: (json: string) =>
-    encodeFrame((e) => {
-      encoding.writeVarUint(e, MessageType.swim)
       encoding.writeVarString(e, json)
     }),
   check: (room: string, snapshot: Uint8Array, reply = false) =>
@@ -239,7 +233,6 @@ export const decodePeer = (bytes: Uint8Array): PeerMessage => {
       message = { type, reason: decoding.readVarString(d) }
       break
     case MessageType.gossip:
-    case MessageType.swim:
       message = { type, json: decoding.readVarString(d) }
       break
     case MessageType.check:

@@ -41,7 +41,7 @@
  * | 21   | hold      | `varString(room)`, `varString(changed keys JSON)`: refuse the merge (quarantine) |
  * | 22, 23    | (retired) | were `fetch` and `full` of the first `accept`; refused as unknown               |
  * | 24   | leave     | `varString(reason)`: graceful leave; close follows                              |
- * | 25   | gossip    | `varString(JSON member records)`: the sender's whole member table, each record with its `state`; sent when a link opens and when SWIM digests stay different |
+ * | 25   | gossip    | `varString(JSON member records)`: membership and heartbeats, every heartbeat     |
  * | 26   | prove     | `varString(proof)`: proof of the mesh secret over both nonces (dialer first)    |
  * | 27   | check     | `varString(room)`, `varUint8Array(snapshot)`, `varUint(reply)`: anti-entropy, state vector + delete set; reply 1 asks for the receiver's snapshot back |
  * | 28   | repair    | `varString(room)`, `varUint8Array(update V2)`: what a `check` showed the peer lacks |
@@ -50,10 +50,9 @@
  * | 31   | answer    | `varUint(callId)`, `varUint(status)`: 0 ok, 1 no_owner, 2 owner_lost, 3 timeout, 4 actor_failed, 5 moved, 6 unreachable, `varString(body)`: the answer's JSON, or the error message |
  * | 32   | publish   | `varString(origin node id)`, `varUint(seq)`, `varString(topic)`, `varString(payload JSON)`: a pub/sub message, flooded (see below) |
  * | 33   | relays    | `varString(room)`, `varUint(n)`, n × `varString(node id)`, `varUint8Array(state vector)`: the peers the sender is synced with for the room (see below); the state vector is empty unless the sender just lost one of them (version 4) |
- * | 34   | swim      | `varString(JSON {k, s, t?, d?, n?})`: SWIM failure detection (see below) (version 5) |
  * | 40   | batch     | `varUint(n)`, n × `varUint8Array(frame)`: the small frames (≤ 16 KiB) one tick sent, in order, at most 1,024; never `hello`, `prove`, `part` or another `batch` (version 3) |
  *
- * Conversation (versions 2 to 5; 3 added `batch`, 4 `relays`, 5 `swim`): the dialer sends `hello` with a fresh random nonce; the acceptor
+ * Conversation (versions 2 to 4; 3 added `batch`, 4 `relays`): the dialer sends `hello` with a fresh random nonce; the acceptor
  * checks it and answers with its own `hello` and nonce, **without any proof**. The dialer
  * proves first: `prove` with `HMAC-SHA256(secret, "dialer" | dialer nonce | acceptor nonce |
  * dialer id | acceptor id)`, one per secret it holds, joined with `.` (rotation). The acceptor
@@ -71,7 +70,7 @@
  * `merge` and then writes back the keys its own writes must yield. A room side is synced
  * once it has applied the peer's `diff`. A `state` whose resolution is not 0 also clears, on
  * the receiver, the conflict the sender's application just resolved.
- * Each side also sends `gossip` once: its member table; after that membership travels as `swim`.
+ * Every heartbeat each side also sends `gossip`: its member table with heartbeat counters.
  * After that, live changes flow as `updates`, coalesced per tick: every update produced in
  * one tick for a room travels in one frame and is applied in one transaction. A node relays
  * what it applies to every other link and light peer, except the one it came from; Yjs
@@ -119,15 +118,6 @@
  * `seq` starts from the clock (ms × 2048) per process, so a restarted node's ids are new and
  * higher; a seq more than the window below the highest seen is a late copy and is dropped.
  *
- * Membership (docs/membership.md): `swim` carries SWIM's messages as JSON: `k` the kind (0 ping,
- * 1 ack, 2 req: probe `t` for me, 3 news only), `s` the sender's probe number (an ack repeats
- * its ping's; a helper that answers a `req` pings `t` with its own number and relays the ack
- * back with `t` set), `d` a digest of the sender's live member table, and `n` at most 8 member
- * records with their `state` (alive, suspect, dead, left): recent changes, piggybacked. Each
- * round a node pings one linked peer and answers the pings it gets, so an idle link carries a
- * few small frames per round whatever the cluster's size. Digests that still differ once no
- * news is in flight make a node send its `gossip` (at most one every 30 rounds).
- *
  * `changed keys` is sent only on divergence: JSON `[[key, 1, value] | [key, 0], ...]`, the
  * keys whose latest write or removal the other side lacks, so both sides can name the
  * conflicting keys without shipping their whole state.
@@ -136,7 +126,7 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 
 /** Protocol version spoken on peer links; a peer with another version is refused. */
-export const PROTOCOL_VERSION = 5
+export const PROTOCOL_VERSION = 4
 
 /** Message types; see the file header. */
 export const MessageType = {
@@ -164,8 +154,6 @@ export const MessageType = {
   relays: 33,
   // Several small frames of one tick in one message (protocol version 3).
   batch: 40,
-  // Membership (protocol version 5, issue 19): SWIM probes, acks and piggybacked news.
-  swim: 34,
   topic: 100,
   message: 101,
   refused: 102,
