@@ -15,12 +15,17 @@ const put = async (p: RecipeProcess, name: string, value: unknown): Promise<stri
   return res.body.node
 }
 
+/** An object as JSON with its keys sorted. */
+const sorted = (value: unknown): string =>
+  JSON.stringify(Object.entries(value as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : 1)))
+
 /** Waits until every process serves `flags` as its whole set of flags. */
 const allServe = async (processes: RecipeProcess[], flags: Record<string, unknown>) => {
   for (const p of processes) {
     await waitUntil(
       `${p.name} serves ${JSON.stringify(flags)}`,
-      async () => JSON.stringify((await p.http('/flags')).body) === JSON.stringify(flags),
+      // Key order is each replica's own, not part of the state.
+      async () => sorted((await p.http('/flags')).body) === sorted(flags),
       { timeoutMs: 15_000 },
     )
   }
