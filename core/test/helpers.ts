@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net'
 import { attachToServer, type Logger, MeshNode, type MeshNodeOptions } from '@mesh/core'
 import WebSocket from 'ws'
 import { afterEach } from 'vitest'
-import type { Room } from '../src/replication/index.js'
+import { encodePeer, type Room } from '../src/replication/index.js'
+import { waitUntil } from '@mesh/core/testing'
 
 /** A logger that keeps every entry, so tests can assert what was logged. */
 export const memoryLogger = () => {
@@ -91,4 +92,24 @@ export const servedPerTest = (): {
     return s
   }
   return { start, cleanups }
+}
+
+/**
+ * A raw peer link that completes the handshake (no secret): its socket, the frames it got and
+ * its close code. With `cleanups`, the socket is closed after the test.
+ */
+export const rawPeer = async (url: string, cleanups?: Array<() => void>) => {
+  const ws = new WebSocket(url)
+  ws.binaryType = 'nodebuffer'
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)))
+  const frames: Buffer[] = []
+  ws.on('message', (data: Buffer) => frames.push(data))
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+  const nodeId = `raw-${Math.random()}`
+  ws.send(encodePeer.hello({ nodeId, name: 'raw', url: '', clientId: 7, onConflict: 'merge', nonce: 'n', proof: '' }))
+  await waitUntil('hello answered', () => frames.length >= 1)
+  ws.send(encodePeer.prove(''))
+  await waitUntil('proof answered', () => frames.length >= 2)
+  cleanups?.push(() => ws.close())
+  return { ws, closed, frames }
 }

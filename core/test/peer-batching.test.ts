@@ -1,10 +1,8 @@
 import type { JsonValue, MeshNode, MeshNodeOptions } from '@mesh/core'
 import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import { encodePeer, writeAwarenessEntries } from '../src/replication/index.js'
-import { internalRoom } from './helpers.js'
-import { servedPerTest, serveNode, type ServedNode } from './helpers.js'
+import { internalRoom, rawPeer, servedPerTest, serveNode, type ServedNode } from './helpers.js'
 
 const { start, cleanups } = servedPerTest()
 
@@ -78,22 +76,6 @@ describe('an honest burst above the peer message rate', () => {
 })
 
 describe('hostile batch frames from a peer', () => {
-  /** A raw peer that completes the handshake (no secret); resolves with its socket and close code. */
-  const rawPeer = async (url: string) => {
-    const ws = new WebSocket(url)
-    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)))
-    const frames: Buffer[] = []
-    ws.on('message', (data: Buffer) => frames.push(data))
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
-    const nodeId = `raw-${Math.random()}`
-    ws.send(encodePeer.hello({ nodeId, name: 'raw', url: '', clientId: 7, onConflict: 'merge', nonce: 'n', proof: '' }))
-    await waitUntil('hello answered', () => frames.length >= 1)
-    ws.send(encodePeer.prove(''))
-    await waitUntil('proof answered', () => frames.length >= 2)
-    cleanups.push(() => ws.close())
-    return { ws, closed }
-  }
-
   it('close only the link that sent them; a good batch is handled in order', async () => {
     const s = await start({ name: 'solo' })
     const got: JsonValue[] = []
@@ -112,11 +94,11 @@ describe('hostile batch frames from a peer', () => {
       encodePeer.batch([publish(1), publish(2, '{nope')]),
       encodePeer.batch([publish(1, JSON.stringify('x'.repeat(20_000)))]),
     ]) {
-      const peer = await rawPeer(s.url)
+      const peer = await rawPeer(s.url, cleanups)
       peer.ws.send(frame)
       expect(await peer.closed).toBe(4400)
     }
-    const peer = await rawPeer(s.url)
+    const peer = await rawPeer(s.url, cleanups)
     peer.ws.send(encodePeer.batch([publish(101), publish(102), publish(101), publish(103)]))
     await waitUntil('delivered', () => got.length >= 3)
     // Hostile batches closed their links part way: a message handled before the bad frame was delivered.
@@ -129,24 +111,7 @@ describe('hostile batch frames from a peer', () => {
 describe('hostile awareness from a peer', () => {
   it('removals of 20,000 client ids the room never had leave no trace; a real removal still applies', async () => {
     const s = await start({ name: 'solo' })
-    const ws = new WebSocket(s.url)
-    const frames: Buffer[] = []
-    ws.on('message', (data: Buffer) => frames.push(data))
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
-    cleanups.push(() => ws.close())
-    ws.send(
-      encodePeer.hello({
-        nodeId: 'raw',
-        name: 'raw',
-        url: '',
-        clientId: 7,
-        onConflict: 'merge',
-        nonce: 'n',
-        proof: '',
-      }),
-    )
-    await waitUntil('hello answered', () => frames.length >= 1)
-    ws.send(encodePeer.prove(''))
+    const { ws } = await rawPeer(s.url, cleanups)
     const room = internalRoom(s.node)
     const state = (clientId: number, value: string) => ({ clientId, clock: 1, state: JSON.stringify({ user: value }) })
     ws.send(encodePeer.roomAwareness('default', writeAwarenessEntries([state(1, 'ada')])))

@@ -6,7 +6,7 @@ import WebSocket from 'ws'
 import * as encoding from 'lib0/encoding'
 import { encodeLight, encodePeer } from '../src/replication/index.js'
 import { firstSeq, SEEN_MESSAGES, SeenIds } from '../src/routing/index.js'
-import { memoryLogger, openSocket, servedPerTest, type ServedNode } from './helpers.js'
+import { memoryLogger, openSocket, rawPeer, servedPerTest, type ServedNode } from './helpers.js'
 
 const { start, cleanups } = servedPerTest()
 
@@ -409,22 +409,6 @@ describe('pub/sub across the mesh', () => {
 })
 
 describe('hostile publish frames from a peer', () => {
-  /** A raw peer that completes the handshake (no secret) and returns its socket. */
-  const rawPeer = async (url: string) => {
-    const ws = new WebSocket(url)
-    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)))
-    const frames: Buffer[] = []
-    ws.on('message', (data: Buffer) => frames.push(data))
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
-    const nodeId = `raw-${Math.random()}`
-    ws.send(encodePeer.hello({ nodeId, name: 'raw', url: '', clientId: 7, onConflict: 'merge', nonce: 'n', proof: '' }))
-    await waitUntil('hello answered', () => frames.length >= 1)
-    ws.send(encodePeer.prove(''))
-    await waitUntil('proof answered', () => frames.length >= 2)
-    cleanups.push(() => ws.close())
-    return { ws, closed, frames }
-  }
-
   it('close only the link that sent them; a good one is delivered once, its replay dropped', async () => {
     const s = await start({ name: 'solo' })
     const got: JsonValue[] = []
@@ -436,11 +420,11 @@ describe('hostile publish frames from a peer', () => {
       encodePeer.publish({ ...good, topic: '' }),
       encodePeer.publish({ ...good, origin: '' }),
     ]) {
-      const peer = await rawPeer(s.url)
+      const peer = await rawPeer(s.url, cleanups)
       peer.ws.send(frame)
       expect(await peer.closed).toBe(4400)
     }
-    const peer = await rawPeer(s.url)
+    const peer = await rawPeer(s.url, cleanups)
     peer.ws.send(encodePeer.publish(good))
     peer.ws.send(encodePeer.publish(good))
     peer.ws.send(encodePeer.publish({ ...good, seq: 2, payload: '"again"' }))
@@ -453,7 +437,7 @@ describe('hostile publish frames from a peer', () => {
     const s = await start({ name: 'solo' })
     const got: JsonValue[] = []
     s.node.subscribe('t', (payload) => got.push(payload))
-    const peer = await rawPeer(s.url)
+    const peer = await rawPeer(s.url, cleanups)
     const first = { origin: 'busy', seq: 1_000_000, topic: 't', payload: '"first"' }
     const later = { ...first, seq: first.seq + SEEN_MESSAGES + 10, payload: '"later"' }
     peer.ws.send(encodePeer.publish(first))

@@ -1,9 +1,8 @@
 import { createRestHandler, MeshCallError, type ActorFactory, type MeshNode, type MeshNodeOptions } from '@mesh/core'
 import { afterEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import { CallFlag, encodePeer } from '../src/replication/index.js'
 import { nodeEvents, waitUntil } from '@mesh/core/testing'
-import { serveNode, type ServedNode } from './helpers.js'
+import { rawPeer, serveNode, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
 afterEach(async () => {
@@ -276,22 +275,6 @@ describe('calls', () => {
 })
 
 describe('hostile call frames', () => {
-  /** A raw peer that completes the handshake (no secret) and returns its socket. */
-  const rawPeer = async (url: string) => {
-    const ws = new WebSocket(url)
-    ws.binaryType = 'nodebuffer'
-    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)))
-    const frames: Buffer[] = []
-    ws.on('message', (data: Buffer) => frames.push(data))
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
-    const nodeId = `raw-${Math.random()}`
-    ws.send(encodePeer.hello({ nodeId, name: 'raw', url: '', clientId: 7, onConflict: 'merge', nonce: 'n', proof: '' }))
-    await waitUntil('hello answered', () => frames.length >= 1)
-    ws.send(encodePeer.prove(''))
-    await waitUntil('proof answered', () => frames.length >= 2)
-    return { ws, closed, frames }
-  }
-
   it('close only the link that sent them; the node keeps routing for everyone else', async () => {
     const nodes = await mesh(2)
     for (const n of nodes) n.actor('counter', () => ({ call: () => 'fine' }))
