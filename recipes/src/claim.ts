@@ -7,6 +7,8 @@ export type ClaimResult =
       claimed: true
       /** The fencing token of the claim: pass it along with the work's results. */
       token: number
+      /** The claim's holder id (`claim/<node id>`): pass it along with the token (see LeaseGrant.holderId). */
+      holderId: string
       /** Gives the item back (e.g. when the work failed), so another node may claim it. */
       release(): Promise<void>
     }
@@ -41,6 +43,6 @@ export const claim = async (
     holderId: `claim/${node.id}`,
   })
   const grant = await l.acquire()
-  if (grant) return { claimed: true, token: grant.token, release: () => l.release() }
+  if (grant) return { claimed: true, token: grant.token, holderId: grant.holderId, release: () => l.release() }
   return { claimed: false, holder: await l.holder() }
 }

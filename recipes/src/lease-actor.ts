@@ -8,6 +8,7 @@
  */
 import { MeshError, type Actor, type JsonValue, type MeshNode } from '@mesh/core'
 import { alivePeers, holderLives } from './capability.js'
+import { pauseWatch } from './pause-watch.js'
 import { isText, isTime, isToken, leaseKey, leaseRecords, type LeaseRecord } from './lease-records.js'
 
 /** The capability whose owners keep the leases. Every node that uses leases declares it. */
@@ -40,6 +41,7 @@ type LeaseRequest =
   | { op: 'renew'; holder: string; token: number; ttlMs: number | null }
   | { op: 'release'; holder: string; token: number }
   | { op: 'holder' }
+  | { op: 'fold' }
 
 /** The owner's answer: whether the operation succeeded, and the lease as it is now. */
 export interface LeaseAnswer {
@@ -57,7 +59,7 @@ const isTtl = (x: unknown): x is number | null =>
 /** Checks a request from the wire: a peer may send anything. */
 const parseRequest = (raw: JsonValue): LeaseRequest => {
   const r = (typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>
-  if (r.op === 'holder') return { op: 'holder' }
+  if (r.op === 'holder' || r.op === 'fold') return { op: r.op }
   if (r.op === 'acquire' && isText(r.holder) && isText(r.node) && isTtl(r.ttlMs)) {
     return {
       op: 'acquire',
@@ -78,6 +80,7 @@ const parseRequest = (raw: JsonValue): LeaseRequest => {
 /** Starts the owner-side actor of lease `name` on `node`. */
 export const leaseActor = (node: MeshNode, name: string): Actor => {
   const records = leaseRecords(node)
+  const pauses = pauseWatch(node)
   const stored = records.read(name)?.record
   // A fresh actor may be the new owner after a crash: every token the old one issued is at or
   // below the mark it stored before issuing them.
@@ -108,7 +111,7 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
     }
   }
 
-  const save = () => node.put(leaseKey(node.id, name), { ...state })
+  const save = () => node.put(leaseKey(node.id, name), { ...state, writer: node.id })
 
   /**
    * Waits until the alive peers hold the state (so that whichever becomes the next owner has
@@ -122,6 +125,30 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
     } catch {
       await node.flush({ replicas: 1, timeoutMs: REPLICATE_ONE_TIMEOUT_MS })
     }
+  }
+
+  /**
+   * Removes the records of this lease that nodes now gone wrote (and the shared key of earlier
+   * releases), once this owner's own record covers each: a mark and a token at least theirs,
+   * so no node's merge goes down when they disappear and no token can be issued twice. The own
+   * record reaches every alive peer before any removal, so no peer holds a removal without it.
+   * True when it removed one.
+   */
+  const fold = async (): Promise<boolean> => {
+    const covered = (r: LeaseRecord) => r.reserved <= state.reserved && r.token <= state.token
+    const lives = (id: string) => holderLives(node, id, null)
+    if (!records.orphans(name, lives).some((s) => covered(s.record))) return false
+    await save()
+    const peers = alivePeers(node)
+    if (peers > 0) await node.flush({ replicas: peers, timeoutMs: REPLICATE_TIMEOUT_MS })
+    let removed = false
+    // Read again: a record written meanwhile (its node came back) must be covered too.
+    for (const s of records.orphans(name, lives)) {
+      if (!covered(s.record)) continue
+      await node.pop(s.key)
+      removed = true
+    }
+    return removed
   }
 
   /** True while membership makes this node the lease's owner. */
@@ -172,6 +199,10 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
   return {
     async call(payload) {
       const request = parseRequest(payload)
+      // Right after a pause this node sees its peers dead, owns every lease, and has none of
+      // the grants they made meanwhile: hear from them again (or let the failure bound pass)
+      // first. The lease may have moved back to one of them by then.
+      if ((await pauses.settled()) && !owns()) return { ...answer(false), moved: true }
       // After a partition or a pause this node's view may be stale: sync with the peers before
       // granting or renewing from it, so their grants (in their records) are read first.
       const epoch = records.epoch()
@@ -197,6 +228,8 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
       switch (request.op) {
         case 'holder':
           return answer(state.holder !== null)
+        case 'fold':
+          return answer(await fold())
         case 'acquire': {
           if (state.holder === request.holder) {
             state.expiresAt = expiry(request.ttlMs)

@@ -6,6 +6,7 @@
  * survives the heal, where one shared key would keep whichever write the store ordered last.
  */
 import type { JsonValue, MeshNode } from '@mesh/core'
+import { pauseWatch } from './pause-watch.js'
 import { prefixView } from './prefix-view.js'
 
 const PREFIX = 'mesh.lease/'
@@ -63,18 +64,37 @@ export interface MergedRecord {
   writer: string
 }
 
-/** How long the event loop may stall before a node counts as having been paused. */
-const PAUSE_MS = 1000
-const TICK_MS = 250
+/** One node's stored record of a lease. */
+export interface StoredRecord {
+  /** Its store key. */
+  key: string
+  /** The node that wrote it, from the key; '' for the one shared key of earlier releases. */
+  writer: string
+  /**
+   * True when the record names that writer too (records from this release on do): a key of
+   * the shared layout whose lease name holds a slash reads like a node's record.
+   */
+  signed: boolean
+  record: LeaseRecord
+}
 
 /** The records of every lease on one node, by lease name, and the node's sync epoch. */
 export interface LeaseRecords {
   /** The merged records of lease `name`, if any node stored one. */
   read(name: string): MergedRecord | undefined
+  /** Every readable record of lease `name`, one per writer. */
+  entries(name: string): StoredRecord[]
+  /** The names of the leases with a record. */
+  names(): IterableIterator<string>
+  /**
+   * The records of lease `name` that nobody needs as their own any more: those of nodes for
+   * which `lives` is false (signed ones only), and the shared key of earlier releases.
+   */
+  orphans(name: string, lives: (nodeId: string) => boolean): StoredRecord[]
   /**
    * Grows when this node may have missed writes: a peer link came up, a member joined or came
-   * back, or this process was paused (its event loop stalled past PAUSE_MS). An owner syncs
-   * again before it answers from its view.
+   * back, or this process was paused (pause-watch.ts). An owner syncs again before it answers
+   * from its view.
    */
   epoch(): number
 }
@@ -111,17 +131,11 @@ export const leaseRecords = (node: MeshNode): LeaseRecords => {
   })
 
   let epoch = 0
-  let lastTick = Date.now()
   const bump = () => epoch++
   node.on('peer:up', bump)
   node.on('member:join', bump)
-  const timer = setInterval(() => {
-    if (node.closed) clearInterval(timer)
-    const now = Date.now()
-    if (now - lastTick > PAUSE_MS) epoch++
-    lastTick = now
-  }, TICK_MS)
-  timer.unref()
+  const pauses = pauseWatch(node)
+  const writerOf = (key: string, name: string) => key.slice(PREFIX.length, key.length - name.length - 1)
   const records: LeaseRecords = {
     read(name) {
       const own = leaseKey(node.id, name)
@@ -132,7 +146,7 @@ export const leaseRecords = (node: MeshNode): LeaseRecords => {
         if (!record) continue
         mark = Math.max(mark, record.reserved)
         const better = !best || record.token > best.record.token || (record.token === best.record.token && key === own)
-        if (better) best = { record, writer: key.slice(PREFIX.length, key.length - name.length - 1) }
+        if (better) best = { record, writer: writerOf(key, name) }
       }
       // A record stored before per-node records (one shared key, `mesh.lease/<name>`): its
       // tokens were issued, so its mark still bounds the next block; its holder is not trusted.
@@ -144,13 +158,28 @@ export const leaseRecords = (node: MeshNode): LeaseRecords => {
       if (best) best.record = { ...best.record, reserved: mark }
       return best
     },
-    epoch() {
-      // A stall the timer has not seen yet: this call runs first after the pause.
-      if (Date.now() - lastTick > PAUSE_MS) {
-        epoch++
-        lastTick = Date.now()
+    entries(name) {
+      const out: StoredRecord[] = []
+      for (const key of [...(keys.get(name) ?? []), `${PREFIX}${name}`]) {
+        const raw = view.values.get(key)
+        const record = parseRecord(raw)
+        if (!record) continue
+        const writer = key === `${PREFIX}${name}` ? '' : writerOf(key, name)
+        const signed = writer !== '' && (raw as Record<string, JsonValue>).writer === writer
+        out.push({ key, writer, signed, record })
       }
-      return epoch
+      return out
+    },
+    names() {
+      return keys.keys()
+    },
+    orphans(name, lives) {
+      return records
+        .entries(name)
+        .filter((s) => (s.writer === '' ? !name.includes('/') : s.signed && s.writer !== node.id && !lives(s.writer)))
+    },
+    epoch() {
+      return epoch + pauses.pauses()
     },
   }
   byNode.set(node, records)

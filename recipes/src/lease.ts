@@ -1,6 +1,7 @@
 import { MeshError, type MeshNode } from '@mesh/core'
 import { declareCapability } from './capability.js'
 import { LEASE_CAPABILITY, leaseActor, type LeaseAnswer } from './lease-actor.js'
+import { sweepLeaseRecords } from './lease-sweeper.js'
 
 /** Options of {@link lease}. */
 export interface LeaseOptions {
@@ -26,6 +27,13 @@ export interface LeaseGrant {
    * every write to the protected resource, which refuses a token lower than one it has seen.
    */
   token: number
+  /**
+   * This grant's holder id ({@link Lease.holderId}). During a partition both sides may issue
+   * the same token, never to the same holder: a resource that stores the holder with the
+   * token and, on an equal token, refuses another holder keeps one holder at a time
+   * (docs/recipes/lease.md).
+   */
+  holderId: string
   /**
    * Until when this holder may act, in ms since the epoch by this node's clock: the TTL
    * counted from before the request was sent, so it never outlasts the owner's view. Infinity
@@ -73,7 +81,10 @@ const MOVED_RETRIES = 5
  * on every node: the owners of leases settle while nobody holds one yet.
  */
 export const enableLeases = (node: MeshNode): void => {
-  declareCapability(node, LEASE_CAPABILITY, () => node.actor(LEASE_CAPABILITY, (id) => leaseActor(node, id)))
+  declareCapability(node, LEASE_CAPABILITY, () => {
+    node.actor(LEASE_CAPABILITY, (id) => leaseActor(node, id))
+    sweepLeaseRecords(node)
+  })
 }
 
 /**
@@ -124,7 +135,9 @@ export const lease = (node: MeshNode, name: string, options: LeaseOptions = {}):
       acquiring = asked
       try {
         const reply = await asked
-        grant = reply.ok ? { token: reply.token, validUntil: ttlMs === undefined ? Infinity : sent + ttlMs } : undefined
+        grant = reply.ok
+          ? { token: reply.token, holderId, validUntil: ttlMs === undefined ? Infinity : sent + ttlMs }
+          : undefined
         return grant
       } finally {
         if (acquiring === asked) acquiring = undefined
@@ -138,7 +151,7 @@ export const lease = (node: MeshNode, name: string, options: LeaseOptions = {}):
       const reply = await ask({ op: 'renew', holder: holderId, token, ttlMs: ttlMs ?? null })
       // A release or another acquire while the renew was on its way decides instead.
       if (grant !== before) return false
-      grant = reply.ok ? { token, validUntil: ttlMs === undefined ? Infinity : sent + ttlMs } : undefined
+      grant = reply.ok ? { token, holderId, validUntil: ttlMs === undefined ? Infinity : sent + ttlMs } : undefined
       return reply.ok
     },
     async release() {

@@ -16,6 +16,8 @@ export interface RecipeProcess {
   http<T>(path: string, init?: RequestInit): Promise<{ status: number; body: T }>
   /** SIGKILL; resolves once the process is gone. */
   kill(): Promise<void>
+  /** Sends `signal` (e.g. SIGSTOP, SIGCONT) to the process. */
+  signal(signal: NodeJS.Signals): void
 }
 
 const running = new Set<ChildProcess>()
@@ -64,6 +66,9 @@ export const startProcess = async (name: string, env: Record<string, string> = {
       child.kill('SIGKILL')
       await exited
       running.delete(child)
+    },
+    signal: (signal) => {
+      child.kill(signal)
     },
   }
 }

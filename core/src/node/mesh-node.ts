@@ -289,6 +289,15 @@ export class MeshNode {
     return this.#p.limits
   }
 
+  /**
+   * The failure bound: silence after which this node declares a member dead (the membership
+   * option `deadAfterMs`). A recipe that must tell a real death from its own process having
+   * been paused waits this long after a pause before trusting the verdicts.
+   */
+  get deadAfterMs(): number {
+    return this.#p.membership.deadAfterMs
+  }
+
   /** True once `close` was called. */
   get closed(): boolean {
     return this.#closed
