@@ -22,17 +22,17 @@ export const sweepLeaseRecords = (node: MeshNode): void => {
   const records = leaseRecords(node)
   const lives = (id: string) => holderLives(node, id, null)
   let running = false
-  let again = false
+  /** Sweeps asked for: one asked while a sweep runs makes it go round again. */
+  let asked = 0
 
   const sweep = async (): Promise<void> => {
-    if (running) {
-      again = true
-      return
-    }
+    asked++
+    if (running) return
     running = true
     try {
+      let done: number
       do {
-        again = false
+        done = asked
         for (const name of [...records.names()]) {
           if (node.closed) return
           if (node.ownerOf(LEASE_CAPABILITY, name)?.id !== node.id) continue
@@ -41,7 +41,7 @@ export const sweepLeaseRecords = (node: MeshNode): void => {
             .call({ capability: LEASE_CAPABILITY, id: name, payload: { op: 'fold' }, timeoutMs: FOLD_TIMEOUT_MS })
             .catch((error: unknown) => node.logger.warn('lease records not folded', { name, error: errorText(error) }))
         }
-      } while (again && !node.closed)
+      } while (done !== asked && !node.closed)
     } finally {
       running = false
     }

@@ -8,7 +8,7 @@ import { waitUntil } from '@mesh/core/testing'
 import { enableLeases, LEASE_CAPABILITY, lease } from '@mesh/recipes'
 import * as prng from 'lib0/prng'
 import { describe, expect, it } from 'vitest'
-import { allDeclare, startCluster } from './helpers.js'
+import { allDeclare, startCluster, startNode } from './helpers.js'
 
 /** The highest mark any record of lease `name` holds on `node`. */
 const storedMark = (node: MeshNode, name: string): number => {
@@ -37,7 +37,8 @@ describe('lease records of gone nodes', () => {
       const [a, b] = nodes.filter((n) => n !== gone) as [MeshNode, MeshNode]
       // Leases whose owner is the node that goes, so that it wrote their records.
       const names: string[] = []
-      for (let i = 0; names.length < prng.uint32(random, 3, 8); i++) {
+      const count = prng.uint32(random, 3, 7)
+      for (let i = 0; names.length < count; i++) {
         const name = `job-${String(seed)}-${String(i)}`
         if (a.ownerOf(LEASE_CAPABILITY, name)?.id === gone.id) names.push(name)
       }
@@ -95,4 +96,22 @@ describe('lease records of gone nodes', () => {
       expect(drops).toEqual([])
     }, 60_000)
   }
+
+  it('the shared key of earlier releases goes once the owner folded its mark in; tokens keep growing', async () => {
+    const { node } = await startNode()
+    await node.put('mesh.lease/legacy', {
+      token: 7,
+      reserved: 1000,
+      holder: null,
+      node: null,
+      started: null,
+      expiresAt: null,
+    })
+    const l = lease(node, 'legacy')
+    const grant = await l.acquire()
+    expect(grant?.token).toBeGreaterThan(1000)
+    await waitUntil('the shared key is removed', () => !node.has('mesh.lease/legacy'), { timeoutMs: 10_000 })
+    await l.release()
+    expect((await l.acquire())?.token).toBeGreaterThan(grant!.token)
+  })
 })

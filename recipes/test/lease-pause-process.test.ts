@@ -41,8 +41,8 @@ describe('lease owner paused past the failure bound', () => {
     const pausedId = (await waitForMembers(others[0]!, 3)).find((m) => m.name === paused.name)!.id
     // Items the paused node claimed before its pause (its claims end with its life, as the
     // others see it), and items nobody claimed before.
-    const early = Array.from({ length: prng.uint32(random, 0, 4) }, (_, i) => `early-${String(seed)}-${String(i)}`)
-    const fresh = Array.from({ length: prng.uint32(random, 6, 10) }, (_, i) => `fresh-${String(seed)}-${String(i)}`)
+    const early = Array.from({ length: prng.uint32(random, 0, 3) }, (_, i) => `early-${String(seed)}-${String(i)}`)
+    const fresh = Array.from({ length: prng.uint32(random, 6, 9) }, (_, i) => `fresh-${String(seed)}-${String(i)}`)
     for (const item of early) expect((await claimOn(paused, item)).status, item).toBe(200)
 
     paused.signal('SIGSTOP')
