@@ -35,7 +35,10 @@ describe('lease across processes', () => {
     expect(first.status).toBe(200)
     const holderBefore = (await nodes[1]!.http<HolderReply>('/lease/kill/holder')).body.holder
     expect(holderBefore).toMatchObject({ token: first.body.token })
-    expect((await acquire(nodes[1]!, path)).status).toBe(409)
+    // Held, unless the TTL already ran out (a loaded machine may take that long for two calls).
+    const second = await acquire(nodes[1]!, path)
+    if (second.status === 200) expect(Date.now()).toBeGreaterThanOrEqual(holderBefore!.expiresAt!)
+    else expect(second.status).toBe(409)
     await nodes[0]!.kill()
     const next = await waitUntil(
       'b or c acquires the lease',
