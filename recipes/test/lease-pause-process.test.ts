@@ -43,7 +43,12 @@ describe('lease owner paused past the failure bound', () => {
     // others see it), and items nobody claimed before.
     const early = Array.from({ length: prng.uint32(random, 0, 3) }, (_, i) => `early-${String(seed)}-${String(i)}`)
     const fresh = Array.from({ length: prng.uint32(random, 6, 9) }, (_, i) => `fresh-${String(seed)}-${String(i)}`)
-    for (const item of early) expect((await claimOn(paused, item)).status, item).toBe(200)
+    // A first claim may miss its deadline on a loaded machine: asked again (claims are idempotent).
+    for (const item of early) {
+      await waitUntil(`${paused.name} claims ${item}`, async () => (await claimOn(paused, item)).status === 200, {
+        timeoutMs: 15_000,
+      })
+    }
 
     paused.signal('SIGSTOP')
     for (const p of others) await seesDead(p, pausedId)
