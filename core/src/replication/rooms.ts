@@ -121,17 +121,14 @@ export class Rooms {
   }
 
   /**
-   * A light peer left `room`: when it was the last one and the room never held anything (no
-   * content, no presence), it is unloaded now rather than after the idle time. Anyone may open
+   * A light peer left `room`: when it was the last one and the room holds nothing (no content,
+   * nobody's presence), it is unloaded now rather than after the idle time. Anyone may open
    * a room with a 160-byte upgrade; rooms opened and left empty would otherwise count toward
    * `maxRooms`, refusing new rooms to everyone, for a minute each.
    */
   left(room: Room): void {
     if (this.#rooms.get(room.name) !== room || !this.#unused(room.name, room)) return
-    // Clocks of clients that came and went stay until pruning: a stale state cannot come back.
-    const { meta } = room.awareness
-    if (meta.size > (meta.has(room.doc.clientID) ? 1 : 0)) return
-    this.#unload(room.name, room)
+    if (room.awareness.getStates().size === 0) this.#unload(room.name, room)
   }
 
   /** True when nothing needs `room`: not `default`, not held, no light peer, no content. */
