@@ -25,7 +25,11 @@
  * that node's REST API shows; no stock client threw on what the nodes relayed; no room stays
  * `pending` past a few anti-entropy rounds; the honest writer's awareness state survives; and
  * A's memory (VmRSS) grew by at most AMPLIFICATION times the bytes the attackers sent plus
- * RUNTIME_ALLOWANCE, over the run and in every phase.
+ * RUNTIME_ALLOWANCE, over the run and in every phase. Peak VmRSS counts garbage not collected
+ * yet and pages V8 keeps once it grew (a phase after one that grew the heap shows little), so the
+ * report also gives, per phase, A's live memory (heap and external memory after a full garbage
+ * collection, e2e/live-memory.ts) at its start and while its attackers were still connected:
+ * what the attack made A keep.
  */
 import * as prng from 'lib0/prng'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -38,6 +42,7 @@ import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { metric, readMetrics } from './fault/metrics.js'
 import { startNode, type MeshProcess } from './harness.js'
+import { LIVE_MEMORY_OPTIONS, liveMemory } from './live-memory.js'
 import {
   EMPTY_SNAPSHOT,
   FORBIDDEN_KEYS,
@@ -90,6 +95,13 @@ export interface PhaseFigures {
   /** A's VmRSS when the phase began and its peak during the phase (VmHWM, reset at the start). */
   rssStart: number
   rssPeak: number
+  /**
+   * A's live memory (V8 heap and external memory after a full garbage collection, see
+   * e2e/live-memory.ts) when the phase began, and the most it held while the phase's
+   * attackers were still connected: what the attack made A keep, without its garbage.
+   */
+  liveStart?: number
+  liveHeld?: number
   ms: number
   /** CPU time A spent in the phase, ms. */
   cpuMs: number
@@ -560,7 +572,12 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
   const violate = (text: string): void => {
     if (violations.length < 60) violations.push(text)
   }
-  const a: MeshProcess = await startNode({ name: 'fuzz-a', args: ['--log-level', 'error'], timeoutMs: 30_000 })
+  const a: MeshProcess = await startNode({
+    name: 'fuzz-a',
+    args: ['--log-level', 'error'],
+    env: { NODE_OPTIONS: LIVE_MEMORY_OPTIONS },
+    timeoutMs: 30_000,
+  })
   const b: MeshProcess = await startNode({
     name: 'fuzz-b',
     join: [a.peerUrl],
@@ -724,25 +741,47 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
     const m = procMemory(pid)
     if (m) sampledPeak = Math.max(sampledPeak, m.rss)
   }, 50)
-  let phase: { name: string; sent: number; start: number; rssStart: number; hwm: boolean; cpu: number } | undefined
-  const startPhase = (name: string): void => {
+  const live = () => (aExit === undefined ? liveMemory(a.child) : Promise.resolve(undefined))
+  let phase:
+    | {
+        name: string
+        sent: number
+        start: number
+        rssStart: number
+        hwm: boolean
+        cpu: number
+        liveStart?: number
+        liveHeld?: number
+      }
+    | undefined
+  /** Records A's live memory while the phase's attackers are connected. */
+  const liveHeld = async (): Promise<void> => {
+    const now = await live()
+    if (phase && now !== undefined) phase.liveHeld = Math.max(phase.liveHeld ?? 0, now)
+  }
+  const startPhase = async (name: string): Promise<void> => {
+    const liveStart = await live()
     const rss = procMemory(pid)?.rss ?? 0
     // Where VmHWM cannot be reset, it holds an earlier peak: only the samples count then.
     const hwm = resetPeak(pid)
     sampledPeak = rss
-    phase = { name, sent: 0, start: Date.now(), rssStart: rss, hwm, cpu: procCpuMs(pid) ?? 0 }
+    phase = { name, sent: 0, start: Date.now(), rssStart: rss, hwm, cpu: procCpuMs(pid) ?? 0, liveStart }
   }
   const sent = (bytes: number): void => {
     if (phase) phase.sent += bytes
   }
-  const endPhase = (note: string): void => {
+  const endPhase = async (note: string): Promise<void> => {
     if (!phase) return
+    // Campaigns that hold no sockets are measured once they are done.
+    if (phase.liveHeld === undefined) await liveHeld()
     const m = procMemory(pid)
     const figures: PhaseFigures = {
       name: phase.name,
       sent: phase.sent,
       rssStart: phase.rssStart,
       rssPeak: Math.max(sampledPeak, (phase.hwm ? m?.hwm : 0) ?? 0, m?.rss ?? 0),
+      liveStart: phase.liveStart,
+      liveHeld: phase.liveHeld,
       ms: Date.now() - phase.start,
       cpuMs: (procCpuMs(pid) ?? phase.cpu) - phase.cpu,
       note,
@@ -773,6 +812,7 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
   }
   const heldSent = (list: readonly Held[]) => list.reduce((n, h) => n + h.sent(), 0)
   const releaseAll = async (list: readonly Held[]): Promise<void> => {
+    await liveHeld()
     for (const h of list) h.release()
     // Let the node see the closes before the next phase measures anything.
     await sleep(100)
@@ -1257,7 +1297,7 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
     // ---- phase 1: campaigns
     for (const name of CAMPAIGNS) {
       if (skip.includes(name) || stop !== undefined) continue
-      startPhase(name)
+      await startPhase(name)
       let note: string
       try {
         note = await campaigns[name]()
@@ -1265,7 +1305,7 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
         note = `failed: ${(error as Error).message}`
         violate(`${name} failed: ${(error as Error).stack ?? String(error)}`)
       }
-      endPhase(note)
+      await endPhase(note)
       recent.push(`${name}: ${note}`)
       // A node still busy with a campaign is a finding, not the end of the run: wait (up to 2 min).
       const waited = Date.now()
@@ -1332,7 +1372,7 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
       if (!fine)
         unmet(`${c.family}: socket ended ${label} (not a 44xx close)`, `${detailOf(outcome).trim()} ${describeCase(c)}`)
     }
-    startPhase('cases')
+    await startPhase('cases')
     // Most handshakes reuse the worker's fake node id (one socket per worker at a time): every
     // fresh id is a member the node keeps for a minute and sends to every new link.
     const worker = async (_: unknown, w: number): Promise<void> => {
@@ -1374,7 +1414,7 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
     for (const [what, { count, examples }] of unmetCases)
       violate(`${what}, ${count} times (seed ${options.seed}), e.g.\n      ${examples.join('\n      ')}`)
     await checking
-    endPhase(`${report.cases} cases, ${report.frames} frames`)
+    await endPhase(`${report.cases} cases, ${report.frames} frames`)
     report.durationMs = Date.now() - attackStarted
     report.slowest = Object.entries(timeByFamily)
       .map(([family, ms]) => [family, Math.round(ms / (report.byFamily[family] ?? 1))] as const)
@@ -1453,7 +1493,7 @@ export const formatFuzzReport = (r: FuzzReport): string => {
     `  memory of A (VmRSS): ${mb(r.memory.baseline)} after warm-up, peak ${mb(r.memory.peak)}, end ${mb(r.memory.end)}; attackers sent ${kb(r.memory.sent)}: growth/sent ${ratio(r.memory.peak - r.memory.baseline, r.memory.sent)} (limit ${AMPLIFICATION}× + ${RUNTIME_ALLOWANCE / MiB} MiB)${worst ? `; worst phase ${worst.name} ${ratio(worst.rssPeak - worst.rssStart, worst.sent)}` : ''}`,
     ...r.phases.map(
       (p) =>
-        `    ${p.name}: ${(p.ms / 1000).toFixed(1)} s (A's CPU ${(p.cpuMs / 1000).toFixed(1)} s), sent ${kb(p.sent)}, VmRSS ${mb(p.rssStart)} → peak ${mb(p.rssPeak)} (+${mb(p.rssPeak - p.rssStart)}, ${ratio(p.rssPeak - p.rssStart, p.sent)}); ${p.note}`,
+        `    ${p.name}: ${(p.ms / 1000).toFixed(1)} s (A's CPU ${(p.cpuMs / 1000).toFixed(1)} s), sent ${kb(p.sent)}, VmRSS ${mb(p.rssStart)} → peak ${mb(p.rssPeak)} (+${mb(p.rssPeak - p.rssStart)}, ${ratio(p.rssPeak - p.rssStart, p.sent)})${p.liveStart === undefined || p.liveHeld === undefined ? '' : `, live ${mb(p.liveStart)} → ${mb(p.liveHeld)} (+${mb(p.liveHeld - p.liveStart)}, ${ratio(p.liveHeld - p.liveStart, p.sent)})`}; ${p.note}`,
     ),
     `  violations: ${r.violations.length === 0 ? 'none' : `\n    ${r.violations.slice(0, 30).join('\n    ')}`}`,
   ].join('\n')

@@ -1,9 +1,11 @@
 import { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
-import { createAdaptorServer, upgradeWebSocket, type ServerType } from '@hono/node-server'
+import { createAdaptorServer, type ServerType } from '@hono/node-server'
 import {
+  attachToServer,
   checkPeerUrl,
+  createFetchHandler,
   MeshNode,
   silentLogger,
   type ActorFactory,
@@ -12,10 +14,8 @@ import {
   type MeshLimits,
   type MeshNodeOptions,
 } from '@mesh/core'
-import { mountMesh } from '@mesh/hono'
 import { LevelStorage, type FsyncPolicy } from '@mesh/storage'
-import { Hono } from 'hono'
-import { WebSocketServer } from 'ws'
+import { Hono, type Context, type Next } from 'hono'
 import { meshNodesCors } from './demo-cors.js'
 
 export { checkPeerUrl } from '@mesh/core'
@@ -108,8 +108,9 @@ const listen = (server: ServerType, port: number, host: string): Promise<Address
   })
 
 /**
- * Runs a standalone Mesh node: peer and light-peer endpoints, the REST API and the inspector
- * page, on Hono and `@hono/node-server`. Resolves once the server listens.
+ * Runs a standalone Mesh node: peer and light-peer endpoints (core's `attachToServer`), the
+ * REST API and the inspector page (on Hono and `@hono/node-server`). Resolves once the server
+ * listens.
  * @example const { url, close } = await serve({ port: 0, join: ['ws://127.0.0.1:4000/mesh'] })
  */
 export const serve = async (options: ServeOptions = {}): Promise<MeshServer> => {
@@ -138,12 +139,13 @@ export const serve = async (options: ServeOptions = {}): Promise<MeshServer> => 
 
   const app = new Hono()
   if (options.controlToken) app.use(`${base}/api/*`, meshNodesCors(node))
-  mountMesh(app, node, {
-    upgradeWebSocket,
+  const mesh = createFetchHandler(node, {
     basePath: base,
     rest: { controlToken: options.controlToken },
     inspector: true,
   })
+  const meshRoutes = async (c: Context, next: Next) => (await mesh(c.req.raw)) ?? next()
+  app.all(base, meshRoutes).all(`${base}/*`, meshRoutes)
   app.get('/', (c) => c.json({ name: node.name, id: node.id, peerUrl: node.url, api: `${base}/api` }))
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404))
   app.onError((error, c) => {
@@ -151,10 +153,13 @@ export const serve = async (options: ServeOptions = {}): Promise<MeshServer> => 
     return c.json({ error: 'internal error' }, 500)
   })
 
-  // One byte over the larger limit, so core sees oversized frames and closes them with 4413.
-  const maxPayload = Math.max(node.limits.peerMessageBytes, node.limits.lightMessageBytes) + 1
-  const wss = new WebSocketServer({ noServer: true, maxPayload })
-  const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: wss } })
+  const server = createAdaptorServer({ fetch: app.fetch })
+  // WebSockets go to core's attachToServer, not through Hono: a socket upgraded through
+  // @hono/node-server keeps its request, Hono context and their closures for its whole life
+  // (about 6.5 KiB of heap per idle socket, more than plain ws needs in all), which every held
+  // socket costs the node whoever opened it; attachToServer also caps frames per endpoint.
+  if (!(server instanceof Server)) throw new Error('mesh serve expects a node:http server')
+  const detachSockets = attachToServer(server, { node, path: base })
   let address: AddressInfo
   try {
     await node.ready()
@@ -187,7 +192,7 @@ export const serve = async (options: ServeOptions = {}): Promise<MeshServer> => 
         server.close(() => resolve())
         if (server instanceof Server) server.closeIdleConnections()
         setTimeout(() => {
-          for (const client of wss.clients) client.terminate()
+          detachSockets()
           if (server instanceof Server) server.closeAllConnections()
         }, CLOSE_GRACE_MS).unref()
       })

@@ -36,6 +36,29 @@ describe('state that would only grow is bounded', () => {
     again.ws.close()
   })
 
+  it('a room a light peer opened and left empty is released at once: such rooms never fill maxRooms', async () => {
+    // Default timings: an idle room is unloaded a minute after its last light peer left.
+    const a = await serveNode({ name: 'a', limits: { maxRooms: 3 } })
+    // Linked to a peer, as any node of a mesh: each room is started on the link too.
+    const b = await serveNode({ name: 'b' })
+    served.push(a, b)
+    await b.node.join([a.url])
+    const writer = await openSocket(`${a.url}/kept`)
+    // Ten rooms in turn, each opened and left: with maxRooms 3 (default, kept, one more) the
+    // third would be refused (4429) if the earlier ones waited for the idle time.
+    for (let i = 0; i < 10; i++) {
+      const visitor = await openSocket(`${a.url}/visit-${i}`)
+      // The node speaks first (SyncStep1): the room was opened, not refused.
+      await waitUntil(`visit-${i} served`, () => visitor.messages.length > 0)
+      visitor.ws.close()
+      await visitor.closed
+      await waitUntil(`visit-${i} released`, () => !a.node.rooms().includes(`visit-${i}`))
+    }
+    // A room with a light peer still in it, and the default room, stay.
+    expect(a.node.rooms().sort()).toEqual(['default', 'kept'])
+    writer.ws.close()
+  })
+
   it('syncUp does not wait for a seed whose node is gone', async () => {
     const a = await serveNode({ name: 'a', ...fast })
     const b = await serveNode({ name: 'b', ...fast })

@@ -87,7 +87,9 @@ export class LightPeer implements Connection, LightSink {
       doc,
       perMinute: host.syncAnswersPerMinute,
       budget: host.sendBudget,
-      answer: (stateVector) => this.sendFrame(stateAnswer(doc, stateVector)),
+      answer: (stateVector) => {
+        for (const frame of stateAnswer(doc, stateVector)) this.sendFrame(frame)
+      },
     })
     this.#rules = {
       maxBytes: host.maxMessageBytes,

@@ -30,6 +30,8 @@ export interface LightPeersOptions {
   readonly readOnly: LightReadOnly | undefined
   /** The node's pub/sub. */
   readonly topics: TopicBus
+  /** A light peer of `room` closed (the room may now be unused). */
+  readonly left?: (room: Room) => void
 }
 
 /** The light peers (browser tabs, y-websocket clients) of a node, and their keepalive. */
@@ -53,6 +55,7 @@ export class LightPeers {
       topics: options.topics,
       lightDown: (light: LightPeer) => {
         this.#lights.delete(light)
+        options.left?.(light.room)
       },
     }
   }

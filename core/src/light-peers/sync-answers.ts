@@ -14,34 +14,60 @@ const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
   return true
 }
 
-/** Per document: a change counter, and the last answer encoded (against one state vector). */
+/**
+ * A base answer stops being reused once what changed since it passes this share of its size:
+ * past that, a fresh base costs less than the changes sent on top of it.
+ */
+const REBASE_SHARE = 8
+
+/** Per document: a change counter, the last whole answer encoded, and what changed since. */
 interface DocAnswers {
   version: number
-  last?: { stateVector: Uint8Array; version: number; frame: Uint8Array<ArrayBuffer> }
+  base?: {
+    /** The client state vector the base answers. */
+    stateVector: Uint8Array
+    /** The document's state vector when the base was encoded. */
+    docState: Uint8Array
+    version: number
+    frame: Uint8Array<ArrayBuffer>
+  }
+  /** Everything written since the base, as a live update, at `version`. */
+  since?: { version: number; frame: Uint8Array<ArrayBuffer> }
 }
 const answersOf = new WeakMap<Y.Doc, DocAnswers>()
 
 /**
- * The SyncStep2 frame answering `stateVector`, shared by every light peer of the room that asks
- * with the same state vector before the room changes: a crowd of cold joins (or a crowd of
- * clients that ask and never read) holds one copy of the room in the send queues, not one each.
+ * The frames answering `stateVector`: the SyncStep2 of the last answer encoded against the same
+ * state vector, shared by every light peer of the room that asks that way (a crowd of cold
+ * joins, or a crowd of clients that ask and never read, holds one copy of the room in the send
+ * queues, not one each), followed, when the room changed since, by an update frame with what
+ * was written since then (encoded once per change, and shared too). A client cannot tell the
+ * two from an answer followed by live traffic. The base is encoded again once the changes pass
+ * an eighth of it.
  */
-export const stateAnswer = (doc: Y.Doc, stateVector: Uint8Array): Uint8Array<ArrayBuffer> => {
+export const stateAnswer = (doc: Y.Doc, stateVector: Uint8Array): Array<Uint8Array<ArrayBuffer>> => {
   let answers = answersOf.get(doc)
   if (!answers) {
     const fresh: DocAnswers = { version: 0 }
     doc.on('update', () => {
       fresh.version++
-      fresh.last = undefined
     })
     answersOf.set(doc, fresh)
     answers = fresh
   }
-  const last = answers.last
-  if (last && last.version === answers.version && sameBytes(last.stateVector, stateVector)) return last.frame
+  const { base, version } = answers
+  if (base && sameBytes(base.stateVector, stateVector)) {
+    if (base.version === version) return [base.frame]
+    if (answers.since?.version !== version) {
+      const update = Y.encodeStateAsUpdate(doc, base.docState)
+      answers.since = { version, frame: encodeLight.sync(SyncType.update, update) }
+    }
+    if (answers.since.frame.length * REBASE_SHARE <= base.frame.length) return [base.frame, answers.since.frame]
+  }
   const frame = encodeLight.sync(SyncType.step2, Y.encodeStateAsUpdate(doc, stateVector))
-  answers.last = { stateVector: stateVector.slice(), version: answers.version, frame }
-  return frame
+  answers.base = { stateVector: stateVector.slice(), docState: Y.encodeStateVector(doc), version, frame }
+  answers.since = undefined
+  return [frame]
 }
 
 /** True when the room holds structs the client's state vector does not cover. */

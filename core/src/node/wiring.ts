@@ -102,7 +102,6 @@ export class NodeParts {
     const emitter = (this.emitter = new Emitter((error, event) =>
       logger.error('event listener failed', { event, error: errorText(error) }),
     ))
-    const secrets = resolveSecrets(options.secret)
     const progress = this.progress
     const origins = (this.origins = new CommitOrigins(core.id, core.clientId))
     this.conflicts = new Conflicts({
@@ -141,7 +140,7 @@ export class NodeParts {
       maxMessageBytes: limits.peerMessageBytes,
       backoff: options.reconnect,
       progress,
-      linkHost: makeLinkHost({ ...shared, node: core, limits, secrets }),
+      linkHost: makeLinkHost({ ...shared, node: core, limits, secrets: resolveSecrets(options.secret) }),
       linked: (link, remote) => {
         origins.name(remote.clientId, remote.nodeId)
         parts.membership.linked({ id: remote.nodeId, name: remote.name, url: remote.url }, Date.now())
@@ -197,6 +196,7 @@ export class NodeParts {
       sendBudgetBytes: limits.lightSendBudgetBytes,
       keepaliveMs: options.lightKeepaliveMs ?? 15_000,
       readOnly: options.lightPeers?.readOnly,
+      left: (room) => parts.guard('room-unload', () => parts.rooms.left(room)),
       topics: {
         addSink: (topic, sink) => parts.pubsub.addSink(topic, sink),
         removeSink: (topic, sink) => parts.pubsub.removeSink(topic, sink),

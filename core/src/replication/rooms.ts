@@ -116,16 +116,32 @@ export class Rooms {
       for (const [clientId, meta] of awareness.meta) {
         if (!awareness.states.has(clientId) && now - meta.lastUpdated > idleMs) awareness.meta.delete(clientId)
       }
-      if (name === DEFAULT_ROOM || this.#held.has(name) || room.lightCount > 0 || room.doc.store.clients.size > 0) {
-        continue
-      }
-      if (now - room.lastActive < idleMs) continue
-      this.#rooms.delete(name)
-      this.#stores.delete(name)
-      this.#host.unloaded(name)
-      room.destroy()
-      this.#host.logger.debug('unloaded an empty idle room', { room: name })
+      if (this.#unused(name, room) && now - room.lastActive >= idleMs) this.#unload(name, room)
     }
+  }
+
+  /**
+   * A light peer left `room`: when it was the last one and the room holds nothing (no content,
+   * nobody's presence), it is unloaded now rather than after the idle time. Anyone may open
+   * a room with a 160-byte upgrade; rooms opened and left empty would otherwise count toward
+   * `maxRooms`, refusing new rooms to everyone, for a minute each.
+   */
+  left(room: Room): void {
+    if (this.#rooms.get(room.name) !== room || !this.#unused(room.name, room)) return
+    if (room.awareness.getStates().size === 0) this.#unload(room.name, room)
+  }
+
+  /** True when nothing needs `room`: not `default`, not held, no light peer, no content. */
+  #unused(name: string, room: Room): boolean {
+    return !(name === DEFAULT_ROOM || this.#held.has(name) || room.lightCount > 0 || room.doc.store.clients.size > 0)
+  }
+
+  #unload(name: string, room: Room): void {
+    this.#rooms.delete(name)
+    this.#stores.delete(name)
+    this.#host.unloaded(name)
+    room.destroy()
+    this.#host.logger.debug('unloaded an empty idle room', { room: name })
   }
 
   /** Frees every room (the node is closing). */
