@@ -13,7 +13,7 @@ import {
   type ChangedKeys,
   type ConflictPolicy,
 } from './conflict.js'
-import { encodePeer, type Hello } from './peer-messages.js'
+import { encodePeer, type FrameSegments, type Hello } from './peer-messages.js'
 import type { Resolution } from './protocol.js'
 import type { PeerSink, Room } from './room.js'
 import { applyLive, checkLive } from './live-apply.js'
@@ -54,6 +54,8 @@ export interface SyncLink extends PeerSink {
   readonly isOpen: boolean
   /** Bytes its socket still holds unsent. */
   readonly unsentBytes: number
+  /** Sends a frame, or one given as segments (a whole state: see `encodePeer.diffSegments`). */
+  sendFrame(frame: Uint8Array<ArrayBuffer> | FrameSegments): void
 }
 
 interface RoomSync {
@@ -247,7 +249,7 @@ export class RoomSyncs {
       changed = encodeChanged(sync.localChanged)
     }
     if (relation === 'diverged' && policy === 'exception') return this.#hold(name, sync, changed)
-    this.#link.sendFrame(encodePeer.diff(name, this.#diffFor(room, remoteSnapshot), changed))
+    this.#link.sendFrame(encodePeer.diffSegments(name, this.#diffFor(room, remoteSnapshot), changed))
     this.#goLive(sync, room)
     if (relation === 'ahead') {
       sync.incoming = 'synced'
@@ -343,7 +345,7 @@ export class RoomSyncs {
     room.heard(this.#link, peers)
     if (want.length === 0 || !this.#live(name)) return
     this.#host.metrics.repairsSent++
-    this.#link.sendFrame(encodePeer.repair(name, Y.encodeStateAsUpdateV2(room.doc, want)))
+    this.#link.sendFrame(encodePeer.repairSegments(name, Y.encodeStateAsUpdateV2(room.doc, want)))
   }
   onHold(name: string, changed: string): void {
     const sync = this.#rooms.get(name)
