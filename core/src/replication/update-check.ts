@@ -302,7 +302,11 @@ export const skipAny = (d: decoding.Decoder): number => {
  * val, owner?, exp? }` (see {@link EntryJudge}); returns how deep it nests (see {@link skipAny}).
  */
 const skipEntry = (d: decoding.Decoder, entry: EntryJudge): number => {
-  Object.assign(entry, FRESH_JUDGE)
+  // Field by field: Object.assign per entry was about a third of the walk of a million entries.
+  entry.shaped = true
+  entry.key = false
+  entry.val = false
+  entry.rest = true
   if (d.arr[d.pos] !== 118) {
     entry.shaped = false
     return skipAny(d)
