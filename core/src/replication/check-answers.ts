@@ -1,6 +1,7 @@
 import * as Y from 'yjs'
 import { type Logger, type Metrics, unrefTimer } from '../common/index.js'
 import { snapshotContains } from './compare.js'
+import { encodeStateV2 } from './state-encoding.js'
 import { encodePeer, type FrameSegments } from './peer-messages.js'
 import type { Room } from './room.js'
 
@@ -116,8 +117,6 @@ export class CheckAnswers {
     if (this.#link.unsentBytes > 0) return
     this.#host.metrics.repairsSent++
     this.#host.logger.info('anti-entropy: peer lacks updates, repairing', { peer: this.#link.peerId, room: name })
-    this.#link.sendFrame(
-      encodePeer.repairSegments(name, Y.encodeStateAsUpdateV2(room.doc, Y.encodeStateVector(theirs.sv))),
-    )
+    this.#link.sendFrame(encodePeer.repairSegments(name, encodeStateV2(room.doc, Y.encodeStateVector(theirs.sv))))
   }
 }

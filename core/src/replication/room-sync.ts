@@ -18,6 +18,7 @@ import type { Resolution } from './protocol.js'
 import type { PeerSink, Room } from './room.js'
 import { applyLive, checkLive } from './live-apply.js'
 import { validateUpdate } from './update-validation.js'
+import { encodeStateV2 } from './state-encoding.js'
 
 /** No changed keys (a side that sent none). */
 const noChanges = (): ChangedKeys => new Map()
@@ -295,7 +296,7 @@ export class RoomSyncs {
     this.#hold(name, sync, '')
   }
   #diffFor(room: Room, remote: Y.Snapshot): Uint8Array {
-    return Y.encodeStateAsUpdateV2(room.doc, Y.encodeStateVector(remote.sv))
+    return encodeStateV2(room.doc, Y.encodeStateVector(remote.sv))
   }
   onDiff(name: string, update: Uint8Array, changed: string): void {
     const sync = this.#rooms.get(name)
@@ -345,7 +346,7 @@ export class RoomSyncs {
     room.heard(this.#link, peers)
     if (want.length === 0 || !this.#live(name)) return
     this.#host.metrics.repairsSent++
-    this.#link.sendFrame(encodePeer.repairSegments(name, Y.encodeStateAsUpdateV2(room.doc, want)))
+    this.#link.sendFrame(encodePeer.repairSegments(name, encodeStateV2(room.doc, want)))
   }
   onHold(name: string, changed: string): void {
     const sync = this.#rooms.get(name)
