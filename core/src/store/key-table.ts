@@ -33,7 +33,7 @@ export class KeyTable {
    * The hash spares a probe that meets another key reading that key from its entry.
    */
   #cells = new Int32Array(32).fill(EMPTY)
-  /** Positions - 1. */
+  /** The number of positions minus one (a power of two minus one). */
   #mask = 15
   /** The last key hashed and its hash: a look-up is usually followed by an add of the same key. */
   #lastKey: string | undefined
