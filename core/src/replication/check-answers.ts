@@ -1,7 +1,8 @@
 import * as Y from 'yjs'
 import { type Logger, type Metrics, unrefTimer } from '../common/index.js'
 import { snapshotContains } from './compare.js'
-import { encodePeer } from './peer-messages.js'
+import { encodeStateV2 } from './state-encoding.js'
+import { encodePeer, type FrameSegments } from './peer-messages.js'
 import type { Room } from './room.js'
 
 /**
@@ -16,7 +17,7 @@ export interface CheckLink {
   readonly peerId: string | undefined
   /** Bytes its socket still holds unsent. */
   readonly unsentBytes: number
-  sendFrame(frame: Uint8Array<ArrayBuffer>): void
+  sendFrame(frame: Uint8Array<ArrayBuffer> | FrameSegments): void
 }
 
 /** What answering checks needs of the node. */
@@ -116,6 +117,6 @@ export class CheckAnswers {
     if (this.#link.unsentBytes > 0) return
     this.#host.metrics.repairsSent++
     this.#host.logger.info('anti-entropy: peer lacks updates, repairing', { peer: this.#link.peerId, room: name })
-    this.#link.sendFrame(encodePeer.repair(name, Y.encodeStateAsUpdateV2(room.doc, Y.encodeStateVector(theirs.sv))))
+    this.#link.sendFrame(encodePeer.repairSegments(name, encodeStateV2(room.doc, Y.encodeStateVector(theirs.sv))))
   }
 }

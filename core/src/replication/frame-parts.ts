@@ -1,5 +1,7 @@
 import type { asSendable } from './protocol.js'
-import { encodePeer } from './peer-messages.js'
+import { encodePeer, type FrameSegments } from './peer-messages.js'
+
+type Frame = ReturnType<typeof asSendable>
 
 /**
  * Largest piece of a frame on a peer link. A room's state crosses a link as one message (a
@@ -14,20 +16,52 @@ const PART_OVERHEAD = 32
 /** Size of the pieces `splitFrame` cuts a frame into, under a frame limit of `maxBytes`. */
 export const pieceBytes = (maxBytes: number): number => Math.min(PART_BYTES, maxBytes) - PART_OVERHEAD
 
+/** Bytes in a frame given as segments. */
+export const frameLength = (segments: FrameSegments): number => segments.reduce((n, s) => n + s.length, 0)
+
+/** Copies `length` bytes of the frame `segments`, from byte `from` of the frame, into `target` at `at`. */
+const copyRange = (segments: FrameSegments, from: number, length: number, target: Uint8Array, at: number): void => {
+  let start = 0
+  for (const segment of segments) {
+    const end = start + segment.length
+    if (length > 0 && from < end) {
+      const n = Math.min(end - from, length)
+      target.set(segment.subarray(from - start, from - start + n), at)
+      at += n
+      from += n
+      length -= n
+    }
+    start = end
+  }
+}
+
+/** The frame `segments` in one buffer. */
+export const joinSegments = (segments: FrameSegments): Frame => {
+  const frame = new Uint8Array(frameLength(segments))
+  copyRange(segments, 0, frame.length, frame, 0)
+  return frame
+}
+
 /**
  * Cuts a frame larger than `maxBytes` into `part` messages of at most `maxBytes` each, to be
- * sent in order with nothing between them; a frame that fits goes whole.
+ * sent in order with nothing between them; a frame that fits goes whole. A frame given as
+ * segments is never joined when it needs pieces: each piece is copied from the segments once.
  */
-export const splitFrame = (
-  frame: ReturnType<typeof asSendable>,
-  maxBytes: number,
-): Array<ReturnType<typeof asSendable>> => {
-  if (frame.length <= maxBytes) return [frame]
+export const splitFrame = (frame: Frame | FrameSegments, maxBytes: number): Frame[] => {
+  const segments = frame instanceof Uint8Array ? [frame] : frame
+  const total = frameLength(segments)
+  if (total <= maxBytes) return [frame instanceof Uint8Array ? frame : joinSegments(segments)]
   const size = pieceBytes(maxBytes)
   if (size < 1) throw new Error(`a frame limit of ${maxBytes} bytes leaves no room for pieces`)
   const parts = []
-  for (let at = 0; at < frame.length; at += size)
-    parts.push(encodePeer.part(frame.length, frame.subarray(at, at + size)))
+  for (let at = 0; at < total; at += size) {
+    const length = Math.min(size, total - at)
+    const head = encodePeer.partHead(total, length)
+    const part = new Uint8Array(head.length + length)
+    part.set(head)
+    copyRange(segments, at, length, part, head.length)
+    parts.push(part)
+  }
   return parts
 }
 

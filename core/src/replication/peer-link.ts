@@ -14,9 +14,9 @@ import type { Connection, Logger, MeshConflictError, MeshSocket, Metrics } from 
 import { receiveFrame, type FrameRules } from '../security/index.js'
 import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
 import { LinkHandshake, type HandshakeHost } from './link-handshake.js'
-import { decodePeer, encodePeer, type Hello, type PeerMessage } from './peer-messages.js'
+import { decodePeer, encodePeer, type FrameSegments, type Hello, type PeerMessage } from './peer-messages.js'
 import { MessageType, type AnswerStatus, type CallMessage, type PublishMessage, type Resolution } from './protocol.js'
-import { FrameAssembler, PART_BYTES, pieceBytes, splitFrame } from './frame-parts.js'
+import { FrameAssembler, frameLength, joinSegments, PART_BYTES, pieceBytes, splitFrame } from './frame-parts.js'
 import { BATCH_FRAME_BYTES, FrameBatch } from './frame-batch.js'
 import type { PeerSink, Room } from './room.js'
 import { RoomSyncs, type LinkRoomStatus, type MergeReport } from './room-sync.js'
@@ -159,10 +159,12 @@ export class PeerLink implements Connection, PeerSink {
   /**
    * Sends a frame if the socket is open: a small one at the end of the tick with the tick's
    * other small frames (`batch`), a large one in pieces when it is larger than `PART_BYTES`
-   * (or the frame limit). A failing send closes the link.
+   * (or the frame limit), each piece copied straight from the segments of a frame given as
+   * such. A failing send closes the link.
    */
-  sendFrame(frame: Uint8Array<ArrayBuffer>): void {
-    if (this.#state === 'open' && this.#batch.fits(frame)) return this.#batch.add(frame)
+  sendFrame(frame: Uint8Array<ArrayBuffer> | FrameSegments): void {
+    if (!(frame instanceof Uint8Array) && frameLength(frame) <= BATCH_FRAME_BYTES) frame = joinSegments(frame)
+    if (this.#state === 'open' && frame instanceof Uint8Array && this.#batch.fits(frame)) return this.#batch.add(frame)
     this.#batch.flush()
     for (const piece of splitFrame(frame, Math.min(PART_BYTES, this.#host.maxMessageBytes))) this.#sendPiece(piece)
   }

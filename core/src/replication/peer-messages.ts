@@ -18,6 +18,9 @@ import {
   type Resolution,
 } from './protocol.js'
 
+/** One frame as consecutive byte ranges, joined only when it is sent (see `splitFrame`). */
+export type FrameSegments = readonly Uint8Array[]
+
 /** Handshake contents exchanged on a peer link. */
 export interface Hello {
   version: number
@@ -85,6 +88,20 @@ export const encodePeer = {
       encoding.writeVarUint8Array(e, update)
       encoding.writeVarString(e, changed)
     }),
+  /**
+   * The `diff` frame as its byte ranges, the update itself untouched: a room's whole state (tens
+   * of MB at a million keys) is then copied once, into the pieces it is sent in, rather than
+   * into the frame and again into each piece.
+   */
+  diffSegments: (room: string, update: Uint8Array, changed: string): FrameSegments => [
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.diff)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint(e, update.length)
+    }),
+    update,
+    encodeFrame((e) => encoding.writeVarString(e, changed)),
+  ],
   updates: (room: string, updates: readonly Uint8Array[]) =>
     encodeFrame((e) => {
       encoding.writeVarUint(e, MessageType.updates)
@@ -127,11 +144,27 @@ export const encodePeer = {
       encoding.writeVarString(e, room)
       encoding.writeVarUint8Array(e, update)
     }),
+  /** The `repair` frame as its byte ranges (see `diffSegments`). */
+  repairSegments: (room: string, update: Uint8Array): FrameSegments => [
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.repair)
+      encoding.writeVarString(e, room)
+      encoding.writeVarUint(e, update.length)
+    }),
+    update,
+  ],
   part: (total: number, piece: Uint8Array) =>
     encodeFrame((e) => {
       encoding.writeVarUint(e, MessageType.part)
       encoding.writeVarUint(e, total)
       encoding.writeVarUint8Array(e, piece)
+    }),
+  /** What a `part` frame holds before its piece's bytes. */
+  partHead: (total: number, length: number) =>
+    encodeFrame((e) => {
+      encoding.writeVarUint(e, MessageType.part)
+      encoding.writeVarUint(e, total)
+      encoding.writeVarUint(e, length)
     }),
   call: (c: CallMessage) =>
     encodeFrame((e) => {

@@ -13,11 +13,12 @@ import {
   type ChangedKeys,
   type ConflictPolicy,
 } from './conflict.js'
-import { encodePeer, type Hello } from './peer-messages.js'
+import { encodePeer, type FrameSegments, type Hello } from './peer-messages.js'
 import type { Resolution } from './protocol.js'
 import type { PeerSink, Room } from './room.js'
 import { applyLive, checkLive } from './live-apply.js'
 import { validateUpdate } from './update-validation.js'
+import { encodeStateV2 } from './state-encoding.js'
 
 /** No changed keys (a side that sent none). */
 const noChanges = (): ChangedKeys => new Map()
@@ -54,6 +55,8 @@ export interface SyncLink extends PeerSink {
   readonly isOpen: boolean
   /** Bytes its socket still holds unsent. */
   readonly unsentBytes: number
+  /** Sends a frame, or one given as segments (a whole state: see `encodePeer.diffSegments`). */
+  sendFrame(frame: Uint8Array<ArrayBuffer> | FrameSegments): void
 }
 
 interface RoomSync {
@@ -247,7 +250,7 @@ export class RoomSyncs {
       changed = encodeChanged(sync.localChanged)
     }
     if (relation === 'diverged' && policy === 'exception') return this.#hold(name, sync, changed)
-    this.#link.sendFrame(encodePeer.diff(name, this.#diffFor(room, remoteSnapshot), changed))
+    this.#link.sendFrame(encodePeer.diffSegments(name, this.#diffFor(room, remoteSnapshot), changed))
     this.#goLive(sync, room)
     if (relation === 'ahead') {
       sync.incoming = 'synced'
@@ -293,7 +296,7 @@ export class RoomSyncs {
     this.#hold(name, sync, '')
   }
   #diffFor(room: Room, remote: Y.Snapshot): Uint8Array {
-    return Y.encodeStateAsUpdateV2(room.doc, Y.encodeStateVector(remote.sv))
+    return encodeStateV2(room.doc, Y.encodeStateVector(remote.sv))
   }
   onDiff(name: string, update: Uint8Array, changed: string): void {
     const sync = this.#rooms.get(name)
@@ -343,7 +346,7 @@ export class RoomSyncs {
     room.heard(this.#link, peers)
     if (want.length === 0 || !this.#live(name)) return
     this.#host.metrics.repairsSent++
-    this.#link.sendFrame(encodePeer.repair(name, Y.encodeStateAsUpdateV2(room.doc, want)))
+    this.#link.sendFrame(encodePeer.repairSegments(name, encodeStateV2(room.doc, want)))
   }
   onHold(name: string, changed: string): void {
     const sync = this.#rooms.get(name)

@@ -164,6 +164,14 @@ interface EntryJudge {
 /** What is known of an entry before any of it is read. */
 const FRESH_JUDGE: Readonly<EntryJudge> = { shaped: true, key: false, val: false, rest: true }
 
+/** Resets `entry` to {@link FRESH_JUDGE} field by field: `Object.assign` per entry was a third of the walk of a million entries. */
+const freshJudge = (entry: EntryJudge): void => {
+  entry.shaped = true
+  entry.key = false
+  entry.val = false
+  entry.rest = true
+}
+
 /** True when the `len` bytes of `arr` from `start` are all ASCII: UTF-8 that decodes to itself, one code unit a byte. */
 const isAscii = (arr: Uint8Array, start: number, len: number): boolean => {
   for (let i = start; i < start + len; i++) if ((arr[i] as number) >= 0x80) return false
@@ -302,7 +310,7 @@ export const skipAny = (d: decoding.Decoder): number => {
  * val, owner?, exp? }` (see {@link EntryJudge}); returns how deep it nests (see {@link skipAny}).
  */
 const skipEntry = (d: decoding.Decoder, entry: EntryJudge): number => {
-  Object.assign(entry, FRESH_JUDGE)
+  freshJudge(entry)
   if (d.arr[d.pos] !== 118) {
     entry.shaped = false
     return skipAny(d)

@@ -1,0 +1,46 @@
+import * as encoding from 'lib0/encoding'
+import * as Y from 'yjs'
+
+/**
+ * Yjs's V2 encoder, ending in one copy of the bytes. Yjs's own `toUint8Array` copies the
+ * content (the `rest` column, nearly all of a store's state) three times, each into a new
+ * buffer of its full size: 66 MB allocated and copied for the 22 MB state of a million keys,
+ * about half of what encoding that state costs. The bytes are the same, column for column.
+ */
+class OneCopyEncoderV2 extends Y.UpdateEncoderV2 {
+  override toUint8Array(): Uint8Array {
+    const head = encoding.createEncoder()
+    encoding.writeVarUint(head, 0) // feature flag, as Yjs writes it
+    encoding.writeVarUint8Array(head, this.keyClockEncoder.toUint8Array())
+    encoding.writeVarUint8Array(head, this.clientEncoder.toUint8Array())
+    encoding.writeVarUint8Array(head, this.leftClockEncoder.toUint8Array())
+    encoding.writeVarUint8Array(head, this.rightClockEncoder.toUint8Array())
+    encoding.writeVarUint8Array(head, encoding.toUint8Array(this.infoEncoder))
+    encoding.writeVarUint8Array(head, this.stringEncoder.toUint8Array())
+    encoding.writeVarUint8Array(head, encoding.toUint8Array(this.parentInfoEncoder))
+    encoding.writeVarUint8Array(head, this.typeRefEncoder.toUint8Array())
+    encoding.writeVarUint8Array(head, this.lenEncoder.toUint8Array())
+    const columns = encoding.toUint8Array(head)
+    const rest = this.restEncoder
+    const out = new Uint8Array(columns.length + encoding.length(rest))
+    out.set(columns)
+    let at = columns.length
+    for (const buf of rest.bufs) {
+      out.set(buf, at)
+      at += buf.length
+    }
+    out.set(rest.cbuf.subarray(0, rest.cpos), at)
+    return out
+  }
+}
+
+/**
+ * `Y.encodeStateAsUpdateV2(doc, stateVector)`, byte for byte, with a third of its copying: a
+ * cold join waits for the holder to encode its whole state. A doc holding pending updates goes
+ * through Yjs itself, which then merges them in (only for its own encoder class).
+ */
+export const encodeStateV2 = (doc: Y.Doc, stateVector?: Uint8Array): Uint8Array => {
+  const { pendingDs, pendingStructs } = doc.store
+  if (pendingDs !== null || pendingStructs !== null) return Y.encodeStateAsUpdateV2(doc, stateVector)
+  return Y.encodeStateAsUpdateV2(doc, stateVector, new OneCopyEncoderV2())
+}
