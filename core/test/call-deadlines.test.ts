@@ -93,14 +93,16 @@ describe('call deadlines (one timer for all calls)', () => {
     const local = ids.filter((id) => a.ownerOf('counter', id)?.id === a.id).slice(0, 20)
     const settled: string[] = []
     const calls = [...remote, ...local].map((id, i) =>
-      a.call({ capability: 'counter', id, payload: 'hang', timeoutMs: 50 + (i % 7) * 30 }).then(
+      a.call({ capability: 'counter', id, payload: 'hang', timeoutMs: 1500 + (i % 7) * 100 }).then(
         () => settled.push(`answered ${id}`),
         (error: unknown) => settled.push(`${(error as MeshCallError).code} ${id}`),
       ),
     )
+    // Answered long before the hanging calls time out: their deadlines (1 s) pass meanwhile
+    // and must not fire.
     const answered = await Promise.all(
       [...remote, ...local].map((id, i) =>
-        a.call({ capability: 'counter', id: `${id}-ok`, payload: i, timeoutMs: 60 }),
+        a.call({ capability: 'counter', id: `${id}-ok`, payload: i, timeoutMs: 1000 }),
       ),
     )
     await Promise.all(calls)
