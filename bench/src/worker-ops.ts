@@ -226,6 +226,8 @@ export type LightEvents = {
 /** Operations of `ywebsocket-worker.js`, the Yjs reference server (`@y/websocket-server`). */
 export type YWebsocketOps = {
   now: { args: null; result: number }
+  /** CPU time this process used so far (user + system), in microseconds. */
+  cpu: { args: null; result: number }
   /** Sets `key` in room `room`'s shared doc on the server; returns when. */
   write: { args: { room: string; key: string; value: number }; result: { at: number } }
   /** Versions of `@y/websocket-server` and of the `ws` it runs on. */

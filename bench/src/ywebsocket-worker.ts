@@ -56,6 +56,10 @@ process.on('SIGINT', shutdown)
 
 serveIpc<YWebsocketOps>({
   now: () => now(),
+  cpu: () => {
+    const { user, system } = process.cpuUsage()
+    return user + system
+  },
   write: ({ room, key, value }) => {
     const at = now()
     getYDoc(room).getMap('kv').set(key, value)

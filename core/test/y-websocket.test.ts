@@ -85,4 +85,29 @@ describe('light peers with the real y-websocket client', () => {
     await waitUntil('a keepalive awareness message', () => messages.some((m) => m[0] === 1))
     ws.close()
   })
+
+  it('sends keepalives only to sockets it sent nothing else: a busy room gets none', async () => {
+    const a = await serveNode({ name: 'a', lightKeepaliveMs: 60 })
+    served.push(a)
+    const busy = await openSocket(`${a.url}/busy`)
+    const idle = await openSocket(`${a.url}/idle`)
+    const keepalives = (messages: Buffer[], from = 0) => messages.slice(from).filter((m) => m[0] === 1).length
+    // A write in every loop turn: the busy socket is sent an update between any two keepalive rounds.
+    const state = { writing: true, writes: 0 }
+    const writer = (async () => {
+      while (state.writing) {
+        a.node.store('busy').set('k', state.writes++)
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    })()
+    await waitUntil('the writer is under way', () => state.writes >= 5)
+    const from = { busy: busy.messages.length, idle: idle.messages.length }
+    await waitUntil('three keepalives on the idle socket', () => keepalives(idle.messages, from.idle) >= 3)
+    state.writing = false
+    await writer
+    expect(keepalives(busy.messages, from.busy)).toBe(0)
+    expect(busy.messages.length - from.busy).toBeGreaterThan(3)
+    busy.ws.close()
+    idle.ws.close()
+  })
 })

@@ -1,5 +1,7 @@
 import type { Context } from '../context.js'
 import { startBaselines, stopBaselines } from './baseline-nodes.js'
+import { totalCpu } from '../metrics/throughput.js'
+import { quantile } from '../stats.js'
 
 /** About the size of a routed call's frame for a small payload. */
 const MESSAGE_BYTES = 64
@@ -19,17 +21,26 @@ export const measureWsRpc = async (ctx: Context): Promise<void> => {
       await sink.ipc.call('echo', null)
       await source.ipc.call('connect', { urls: [sink.wsUrl] })
       const count = ctx.options.sizes.rpcCalls
+      // CPU time per round trip of both processes, to set beside a routed call's.
+      const cpuPerCall: number[] = []
+      const cpu = () => totalCpu(nodes.map((n) => () => n.ipc.call('cpu', null)))
       const loop = async (n: number) => {
+        const cpuBefore = await cpu()
         const { startAt, endAt } = await source.ipc.call(
           'rpc',
           { count: n, size: MESSAGE_BYTES, inflight: IN_FLIGHT },
           180_000,
         )
+        const cpuAfter = await cpu()
+        if (cpuBefore !== undefined && cpuAfter !== undefined) cpuPerCall.push((cpuAfter - cpuBefore) / n)
         return n / ((endAt - startAt) / 1000)
       }
       await loop(Math.ceil(count / 10))
+      cpuPerCall.length = 0
       const runs = await ctx.repeat(name, 'calls/s', () => loop(count))
-      ctx.record('baselines', name, 'calls/s', runs, `${MESSAGE_BYTES}-byte binary echo, ${IN_FLIGHT} in flight`)
+      ctx.record('baselines', name, 'calls/s', runs, `${MESSAGE_BYTES}-byte binary echo, ${IN_FLIGHT} in flight`, {
+        cpu_us_per_call: quantile(cpuPerCall, 0.5),
+      })
     } finally {
       await stopBaselines(nodes)
     }

@@ -25,6 +25,8 @@ interface FanoutServer {
   roomUrl: string
   /** Writes one key on the server; resolves with when the write began, in the bench's clock. */
   write(key: string, value: number): Promise<number>
+  /** The server process's CPU time so far (user + system), in µs. */
+  cpu(): Promise<number>
   stop(): Promise<void>
 }
 
@@ -67,6 +69,7 @@ const startMesh = async (): Promise<FanoutServer> => {
   return {
     roomUrl: `${node.httpUrl.replace(/^http/, 'ws')}/mesh/${ROOM}`,
     write: async (key, value) => (await ipc.call('write', { key, value })).at - node.offset,
+    cpu: () => ipc.call('cpu', null),
     stop: () => stopNodes([node]),
   }
 }
@@ -90,6 +93,7 @@ const startReference = async (): Promise<FanoutServer> => {
     return {
       roomUrl: `${httpUrl.replace(/^http/, 'ws')}/${ROOM}`,
       write: async (key, value) => (await ipc.call('write', { room: ROOM, key, value })).at - offset,
+      cpu: () => ipc.call('cpu', null),
       stop: () => stopChild(child, { request: () => void ipc.call('close', null).catch(() => {}) }),
     }
   } catch (error) {
@@ -102,9 +106,14 @@ const startReference = async (): Promise<FanoutServer> => {
  * One run: `sockets` y-websocket-protocol sockets on one room of a fresh server (spread over
  * client processes); the server writes one key, and the time until the last socket has the
  * update is one sample. Writes are sequential: the next starts once every socket has the
- * previous one. Returns the p99 of `writes` samples, after a warm-up.
+ * previous one. Returns the p99 of `writes` samples, after a warm-up, and the server's CPU
+ * time per measured write.
  */
-const fanoutRun = async (start: () => Promise<FanoutServer>, sockets: number, writes: number): Promise<number> => {
+const fanoutRun = async (
+  start: () => Promise<FanoutServer>,
+  sockets: number,
+  writes: number,
+): Promise<{ p99: number; cpuUs: number }> => {
   const processes = clientProcesses(sockets)
   const perProcess = Math.ceil(sockets / processes)
   const clients: Client[] = []
@@ -118,12 +127,15 @@ const fanoutRun = async (start: () => Promise<FanoutServer>, sockets: number, wr
     if (!server) throw started.status === 'rejected' ? started.reason : new Error('server did not start')
     await Promise.all(clients.map((c) => c.ipc.call('open', { url: server.roomUrl, sockets: perProcess })))
     const latencies: number[] = []
+    let cpuBefore = 0
     for (let k = 0; k < WARMUP_WRITES + writes; k++) {
+      if (k === WARMUP_WRITES) cpuBefore = await server.cpu()
       const at = await server.write(`fan:${k}`, k)
       const last = await Promise.all(clients.map(async (c) => (await arrived(c, k, 10_000)) - c.offset))
       if (k >= WARMUP_WRITES) latencies.push(Math.max(...last) - at)
     }
-    return quantile(latencies, 0.99)
+    const cpuUs = (await server.cpu()) - cpuBefore
+    return { p99: quantile(latencies, 0.99), cpuUs: cpuUs / writes }
   } finally {
     await Promise.all(
       clients.map((c) => stopChild(c.child, { request: () => void c.ipc.call('close', null).catch(() => {}) })),
@@ -171,11 +183,15 @@ export const measureFanout = async (ctx: Context): Promise<void> => {
         sides.splice(0, 1)
       }
       const runs = new Map<string, number[]>(sides.map((s) => [s.name, []]))
+      const cpu = new Map<string, number[]>(sides.map((s) => [s.name, []]))
       for (let i = 0; i < ctx.options.sizes.runs; i++) {
         for (const side of sides) {
-          const p99 = await fanoutRun(side.start, sockets, lightWrites)
+          const { p99, cpuUs } = await fanoutRun(side.start, sockets, lightWrites)
           runs.get(side.name)?.push(p99)
-          ctx.log(`  ${side.name} run ${i + 1}/${ctx.options.sizes.runs}: ${p99.toFixed(2)} ms`)
+          cpu.get(side.name)?.push(cpuUs)
+          ctx.log(
+            `  ${side.name} run ${i + 1}/${ctx.options.sizes.runs}: ${p99.toFixed(2)} ms, server ${Math.round(cpuUs)} µs CPU per write`,
+          )
         }
       }
       const processes = clientProcesses(sockets)
@@ -185,7 +201,12 @@ export const measureFanout = async (ctx: Context): Promise<void> => {
           side.name === reference
             ? `@y/websocket-server ${referenceVersions.server} on ws ${referenceVersions.ws}: ${how}`
             : how
-        ctx.record(side.section, side.name, 'ms', runs.get(side.name) ?? [], note)
+        // The server's CPU time per write (the fan-out to every socket): a busy machine barely moves it.
+        const cpuUs = quantile(cpu.get(side.name) ?? [], 0.5)
+        ctx.record(side.section, side.name, 'ms', runs.get(side.name) ?? [], note, {
+          server_cpu_us_per_write: cpuUs,
+          server_cpu_us_per_socket: cpuUs / sockets,
+        })
       }
     })
   }

@@ -37,6 +37,9 @@ export const measureRouting = async (ctx: Context): Promise<void> => {
     const figures: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]))
     const p50s: number[] = []
     const halfRates: number[] = []
+    // CPU time per call (user + system): other work on the machine barely moves it.
+    const callerCpu: number[] = []
+    const allCpu: number[] = []
     await ctx.repeat('rpc_calls_per_s', 'calls/s', (run) =>
       withNodes('worker', ['a', 'b', 'c'], async (nodes) => {
         await connect(nodes, fullMesh(3))
@@ -46,10 +49,16 @@ export const measureRouting = async (ctx: Context): Promise<void> => {
         const a = ipcOf(nodes[0] as BenchNode)
         const ids = await a.call('remote-ids', { capability: 'echo', count: REMOTE_IDS })
         await a.call('call-loop', { ids, count: Math.min(rpcCalls, 10_000), inflight: IN_FLIGHT }, TIMEOUT_MS)
+        const cpu = () => Promise.all(nodes.map((n) => ipcOf(n).call('cpu', null)))
+        const cpuBefore = await cpu()
         const rate = perSecond(
           rpcCalls,
           await a.call('call-loop', { ids, count: rpcCalls, inflight: IN_FLIGHT }, TIMEOUT_MS),
         )
+        const cpuAfter = await cpu()
+        const used = cpuAfter.map((after, i) => (after - (cpuBefore[i] ?? 0)) / rpcCalls)
+        callerCpu.push(used[0] ?? 0)
+        allCpu.push(used.reduce((sum, us) => sum + us, 0))
         figures.rpc_calls_per_s?.push(rate)
 
         const half = Math.max(1, Math.round(rate / 2))
@@ -89,6 +98,7 @@ export const measureRouting = async (ctx: Context): Promise<void> => {
       'calls/s',
       figures.rpc_calls_per_s ?? [],
       `${where}; A calls echo actors of ${REMOTE_IDS} ids owned by B and C, ${IN_FLIGHT} in flight`,
+      { cpu_us_per_call: quantile(allCpu, 0.5), caller_cpu_us_per_call: quantile(callerCpu, 0.5) },
     )
     ctx.record(
       'metrics',

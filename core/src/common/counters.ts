@@ -68,8 +68,9 @@ export class Metrics {
     const latency = this.callLatency
     latency.count++
     latency.sum += seconds
-    const bucket = CALL_LATENCY_BUCKETS.findIndex((bound) => seconds <= bound)
-    if (bucket >= 0) latency.buckets[bucket] = (latency.buckets[bucket] ?? 0) + 1
+    let bucket = 0
+    while (bucket < CALL_LATENCY_BUCKETS.length && seconds > (CALL_LATENCY_BUCKETS[bucket] as number)) bucket++
+    if (bucket < CALL_LATENCY_BUCKETS.length) latency.buckets[bucket] = (latency.buckets[bucket] ?? 0) + 1
   }
 
   /** Errors caught in timers and handlers (logged), by where they happened. */

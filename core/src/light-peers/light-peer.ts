@@ -57,6 +57,8 @@ export class LightPeer implements Connection, LightSink {
   #sendBuffer: SendBuffer
   #syncAnswers: SyncAnswers
   #topics: LightTopics
+  /** True once something was sent since the last {@link keepalive} check. */
+  #sentSinceCheck = false
 
   constructor(options: {
     id: string
@@ -131,6 +133,7 @@ export class LightPeer implements Connection, LightSink {
     }
     try {
       this.#socket.send(frame)
+      this.#sentSinceCheck = true
       this.#host.sendBudget.sent(frame.length)
       this.#host.metrics.lightFramesOut++
       this.#host.metrics.lightBytesOut += frame.length
@@ -138,6 +141,16 @@ export class LightPeer implements Connection, LightSink {
       this.#host.logger.debug('light peer send failed', { peer: this.id, error: errorText(error) })
       this.fail(CloseCode.goingAway, 'send failed')
     }
+  }
+
+  /**
+   * Called every half keepalive interval: sends the keepalive frame only when nothing else was
+   * sent since the last call, so a socket is never silent for more than one interval, and a
+   * busy room's sockets are not sent a burst of keepalives on top of their traffic.
+   */
+  keepalive(frame: Uint8Array<ArrayBuffer>): void {
+    if (this.#sentSinceCheck) this.#sentSinceCheck = false
+    else this.sendFrame(frame)
   }
 
   /** Handles one frame. Anything malformed closes this socket only and changes nothing. */

@@ -121,9 +121,14 @@ export class LightPeers {
 
   #startKeepalive(): void {
     if (this.#keepalive) return
-    this.#keepalive = setInterval(() => {
-      for (const light of this.#lights) light.sendFrame(lightKeepalive)
-    }, this.#options.keepaliveMs)
+    // Every half interval, to the sockets that were sent nothing since the last round: an idle
+    // one hears from the node once per interval, a busy one (a fan-out every few ms) never.
+    this.#keepalive = setInterval(
+      () => {
+        for (const light of this.#lights) light.keepalive(lightKeepalive)
+      },
+      Math.max(1, Math.floor(this.#options.keepaliveMs / 2)),
+    )
     unrefTimer(this.#keepalive)
   }
 }

@@ -90,7 +90,10 @@ export interface MeshNodeOptions {
   historyLimit?: number
   /** Reconnect backoff of outgoing links. */
   reconnect?: BackoffOptions
-  /** Interval of keepalive messages to light peers (the y-websocket client gives up after 30 s of silence). Default 15 s. */
+  /**
+   * Longest silence towards a light peer: one that was sent nothing for this long gets a keepalive
+   * message (the y-websocket client gives up after 30 s of silence). Default 15 s.
+   */
   lightKeepaliveMs?: number
   /** Heartbeat and failure-detection timing. */
   membership?: MembershipOptions

@@ -34,17 +34,21 @@ export class FrameBatch {
     return frame.length <= Math.min(BATCH_FRAME_BYTES, this.#maxBytes)
   }
 
-  /** Queues a frame (see {@link fits}); it leaves at the end of this tick, or sooner when the batch is full. */
+  /** Queues a frame (see {@link fits}); it leaves once this loop turn's I/O is handled, or sooner when the batch is full. */
   add(frame: Frame): void {
     if (this.#bytes + frame.length > this.#maxBytes || this.#frames.length >= BATCH_MAX_FRAMES) this.flush()
     this.#frames.push(frame)
     this.#bytes += frame.length
     if (this.#scheduled) return
     this.#scheduled = true
-    process.nextTick(() => {
-      this.#scheduled = false
-      this.flush()
-    })
+    setImmediate(this.#flushScheduled)
+  }
+
+  // After the I/O callbacks of this loop turn, not after this tick: what the other sockets read
+  // in the same turn leaves in the same batch (a caller answered by two owners wrote twice).
+  #flushScheduled = (): void => {
+    this.#scheduled = false
+    this.flush()
   }
 
   /** Sends what is queued now: before a frame that must not overtake it, and before the link closes. */

@@ -214,11 +214,30 @@ export const RESOLUTIONS: readonly Resolution[] = ['none', 'merge', 'accept']
 /** Narrows what Yjs and lib0 return to the type WebSocket `send` accepts (always an ArrayBuffer here). */
 export const asSendable = (bytes: Uint8Array): Uint8Array<ArrayBuffer> => bytes as Uint8Array<ArrayBuffer>
 
-/** One frame: what `write` puts after the message type, as a sendable buffer. */
+/** The scratch buffer {@link encodeFrame} keeps between frames, at most this large. */
+const SCRATCH_MAX_BYTES = 64 * 1024
+const scratch = encoding.createEncoder()
+let scratchBusy = false
+
+/**
+ * One frame: what `write` puts after the message type, as a sendable buffer. Frames are
+ * written into one scratch encoder and copied out at their exact size: a fresh lib0 encoder
+ * starts with a 100-byte buffer, which V8 allocates off the heap, and that allocation was a
+ * good part of what a small frame (a call, an answer) cost.
+ */
 export const encodeFrame = (write: (encoder: encoding.Encoder) => void): Uint8Array<ArrayBuffer> => {
-  const encoder = encoding.createEncoder()
-  write(encoder)
-  return asSendable(encoding.toUint8Array(encoder))
+  // A frame encoded while another is (never today) gets an encoder of its own.
+  if (scratchBusy) return asSendable(encoding.encode(write))
+  scratchBusy = true
+  try {
+    write(scratch)
+    return asSendable(encoding.toUint8Array(scratch))
+  } finally {
+    scratch.cpos = 0
+    scratch.bufs.length = 0
+    if (scratch.cbuf.length > SCRATCH_MAX_BYTES) scratch.cbuf = new Uint8Array(SCRATCH_MAX_BYTES)
+    scratchBusy = false
+  }
 }
 
 /** Refuses a frame with bytes after its last field: every message is read to its end. */

@@ -41,6 +41,34 @@ const messageOf = (error: unknown): string => {
   return text.length > MAX_ERROR_MESSAGE ? `${text.slice(0, MAX_ERROR_MESSAGE - 1)}…` : text
 }
 
+/** Where an actor's answer goes: `failure` is undefined when `answer` is the answer. */
+export type ActorReply = (failure: MeshCallError | ShardMoved | undefined, answer?: JsonValue) => void
+
+/** True for a promise, or anything else `await` would wait for. */
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
+
+/** An actor's answer as JSON (`undefined` is `null`); anything else fails the call with `actor_failed`. */
+const answerOf = (answer: unknown, call: { capability: string; id: string }): JsonValue => {
+  if (answer === undefined) return null
+  try {
+    return toJsonValue(answer, 'the answer')
+  } catch (error) {
+    throw new MeshCallError('actor_failed', messageOf(error), call)
+  }
+}
+
+const newCell = (capability: string, id: string): Cell => ({
+  capability,
+  id,
+  actor: undefined,
+  tail: Promise.resolve(),
+  busy: 0,
+  stopping: false,
+  running: false,
+  release: undefined,
+})
+
 interface Cell {
   capability: string
   id: string
@@ -50,6 +78,10 @@ interface Cell {
   /** Calls queued or running. */
   busy: number
   stopping: boolean
+  /** True while the actor's `call` runs on the stack (called at once, see `#runNow`). */
+  running: boolean
+  /** Lets in the calls the actor made to itself while `running`, once its answer settled. */
+  release: (() => void) | undefined
 }
 
 /** What the actors of a node need of it. */
@@ -99,15 +131,17 @@ export class Actors {
   }
 
   /**
-   * Runs one call on the actor of `id`, starting it if needed. Rejects with a
-   * {@link MeshCallError} (`actor_failed`, `timeout` when it waited in the mailbox past
-   * `deadline`) or {@link ShardMoved}.
+   * Runs one call on the actor of `id`, starting it if needed, and hands the outcome to
+   * `reply` once: the answer, or a {@link MeshCallError} (`actor_failed`, `timeout` when it
+   * waited in the mailbox past `deadline`) or {@link ShardMoved}. An idle actor that answers
+   * at once is called right here and `reply` runs before `run` returns: no promise, no
+   * microtask, which is most of what a call cost its owner.
    */
-  run(capability: string, id: string, payload: JsonValue, deadline: number): Promise<JsonValue> {
+  run(capability: string, id: string, payload: JsonValue, deadline: number, reply: ActorReply): void {
     const call = { capability, id }
     const factory = this.#factories.get(capability)
     if (!factory) {
-      return Promise.reject(
+      return reply(
         new MeshCallError('actor_failed', `this node declares "${capability}" but has no actor for it`, call),
       )
     }
@@ -116,7 +150,7 @@ export class Actors {
     let cell = cells.get(id)
     if (!cell) {
       if (this.#recent.size >= this.#host.maxActors && !this.#evict()) {
-        return Promise.reject(
+        return reply(
           new MeshCallError(
             'actor_failed',
             `this node runs ${this.#host.maxActors} busy actors (limits.maxActors)`,
@@ -124,21 +158,26 @@ export class Actors {
           ),
         )
       }
-      cells.set(id, (cell = { capability, id, actor: undefined, tail: Promise.resolve(), busy: 0, stopping: false }))
+      cells.set(id, (cell = newCell(capability, id)))
     }
     const current = cell
     this.#recent.delete(current)
     this.#recent.add(current)
+    const actor = current.actor
+    // Nothing waits in the mailbox: this call goes first, so it may run now.
+    if (actor && current.busy === 0 && !current.stopping) return this.#runNow(current, actor, payload, reply)
+    // A call made from inside the actor's own `call` must wait until that call is answered.
+    if (current.running && !current.release) current.tail = new Promise<void>((open) => (current.release = open))
     current.busy++
     const result = current.tail.then(async () => {
       if (current.stopping) throw new ShardMoved()
       if (Date.now() > deadline) throw new MeshCallError('timeout', 'the call waited past its deadline', call)
-      let actor = current.actor
-      if (!actor) {
+      let started = current.actor
+      if (!started) {
         try {
-          actor = current.actor = await factory(id)
+          started = current.actor = await factory(id)
           // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- factories from `--actors` modules are plain JS and may return anything
-          if (!actor || typeof actor.call !== 'function') throw new Error('the factory returned no { call } object')
+          if (!started || typeof started.call !== 'function') throw new Error('the factory returned no { call } object')
         } catch (error) {
           // Not cached: the next call tries to start it again.
           current.actor = undefined
@@ -147,21 +186,77 @@ export class Actors {
       }
       let answer: unknown
       try {
-        answer = await actor.call(payload)
+        answer = await started.call(payload)
       } catch (error) {
         throw new MeshCallError('actor_failed', messageOf(error), call)
       }
-      try {
-        return answer === undefined ? null : toJsonValue(answer, 'the answer')
-      } catch (error) {
-        throw new MeshCallError('actor_failed', messageOf(error), call)
-      }
+      return answerOf(answer, call)
     })
-    const settled = (): void => {
-      current.busy--
+    current.tail = this.#settleOn(current, result, reply)
+  }
+
+  /**
+   * Calls an idle actor at once. An answer that is a promise holds the mailbox until it
+   * settles; so do calls the actor made to itself meanwhile (they wait behind `release`).
+   */
+  #runNow(cell: Cell, actor: Actor, payload: JsonValue, reply: ActorReply): void {
+    let answer: unknown
+    let failure: MeshCallError | undefined
+    cell.busy++
+    cell.running = true
+    try {
+      answer = actor.call(payload)
+    } catch (error) {
+      failure = new MeshCallError('actor_failed', messageOf(error), cell)
+    } finally {
+      cell.running = false
     }
-    current.tail = result.then(settled, settled)
-    return result
+    const release = cell.release
+    cell.release = undefined
+    if (failure || !isThenable(answer)) {
+      cell.busy--
+      release?.()
+      if (failure) return reply(failure)
+      let value: JsonValue
+      try {
+        value = answerOf(answer, cell)
+      } catch (error) {
+        return reply(error as MeshCallError)
+      }
+      return reply(undefined, value)
+    }
+    const result = Promise.resolve(answer).then(
+      (settled) => answerOf(settled, cell),
+      (error: unknown) => {
+        throw new MeshCallError('actor_failed', messageOf(error), cell)
+      },
+    )
+    const settled = this.#settleOn(cell, result, reply)
+    // Calls queued meanwhile already end the mailbox; they start once this one settled.
+    if (release) void settled.then(release)
+    else cell.tail = settled
+  }
+
+  /** Hands a call's outcome to `reply`; the promise (which never rejects) settles after that. */
+  #settleOn(cell: Cell, result: Promise<JsonValue>, reply: ActorReply): Promise<void> {
+    // It must never reject: the next call waits on it, and nobody else would catch it.
+    const handOn = (failure: MeshCallError | ShardMoved | undefined, answer?: JsonValue): void => {
+      cell.busy--
+      try {
+        reply(failure, answer)
+      } catch (error) {
+        this.#host.failed('actor reply')
+        this.#host.logger.warn('handing on an actor answer failed', {
+          capability: cell.capability,
+          id: cell.id,
+          error: messageOf(error),
+        })
+      }
+    }
+    return result.then(
+      (answer) => handOn(undefined, answer),
+      (error: unknown) => handOn(error as MeshCallError | ShardMoved),
+    )
   }
 
   /** Stops the least recently called idle actor; false when every actor is busy. */

@@ -49,7 +49,7 @@ export const checkCallOptions = (options: CallOptions | undefined, maxPayloadByt
   }
   const value = toJsonValue(options?.payload ?? null, 'payload')
   const payload = JSON.stringify(value)
-  if (byteLength(payload) > maxPayloadBytes) {
+  if (exceeds(payload, maxPayloadBytes)) {
     throw new MeshError('too_large', `the payload is larger than ${maxPayloadBytes} bytes`)
   }
   return { capability, id, timeoutMs, value, payload }
@@ -62,6 +62,9 @@ export const checkCallMessage = (message: CallMessage, maxPayloadBytes: number):
   if (id.length === 0 || id.length > MAX_ID_LENGTH) throw new Error('bad call id')
   if (target.length === 0 || target.length > 128) throw new Error('bad call target')
   if (message.flags > (CallFlag.cast | CallFlag.relayed)) throw new Error('unknown call flags')
-  if (byteLength(message.payload) > maxPayloadBytes) throw new Error('call payload too large')
+  if (exceeds(message.payload, maxPayloadBytes)) throw new Error('call payload too large')
   return toJsonValue(JSON.parse(message.payload), 'call payload')
 }
+
+/** True when `text` takes more than `max` UTF-8 bytes (counted only when it might). */
+export const exceeds = (text: string, max: number): boolean => text.length * 3 > max && byteLength(text) > max

@@ -1,6 +1,7 @@
 import type { JsonValue } from '../common/index.js'
 import { MeshCallError } from './call-error.js'
 import type { CallOptions } from './call-options.js'
+import type { Expiring } from './deadlines.js'
 
 /** A peer link as calls use it (`PeerLink` is one). */
 export interface CallLink {
@@ -9,21 +10,28 @@ export interface CallLink {
   sendFrame(frame: Uint8Array<ArrayBuffer>): void
 }
 
-/** A call the router waits on: where it went, and whether it was lost once already. */
-export interface Pending {
-  readonly call: { capability: string; id: string }
+/**
+ * A call the router waits on: where it went, and whether it was lost once already. Flat, so
+ * that a call is one object (the router makes tens of thousands a second).
+ */
+export interface Pending extends Expiring {
+  readonly capability: string
+  readonly id: string
   readonly value: JsonValue
   readonly payload: string
   readonly cast: boolean
+  readonly timeoutMs: number
   readonly deadline: number
   readonly startedAt: number
   readonly resolve: (answer: JsonValue) => void
   readonly reject: (error: Error) => void
-  timer: ReturnType<typeof setTimeout> | undefined
-  /** Where the current attempt went: its call id and link, or this node. */
-  attempt: { callId: number; via: CallLink; target: string } | 'local' | undefined
+  /** The call id of the attempt in flight over a link; 0 while none is. */
+  callId: number
+  /** The link that attempt went over, and the owner it went to. */
+  via: CallLink | undefined
+  target: string
   /** Relays that answered `unreachable` since the last routing change. */
-  tried: Set<CallLink>
+  tried: Set<CallLink> | undefined
   /** The owner the call was lost from, once (one retry). */
   lost: { from: string; via: CallLink | undefined; version: number } | undefined
   done: boolean
@@ -38,4 +46,4 @@ export const noOwner = (call: { capability: string; id: string }): MeshCallError
 
 /** Why a call failed `owner_lost`. */
 export const lostMessage = (pending: Pending): string =>
-  `the owner of ${pending.call.capability}/${pending.call.id} went away before answering`
+  `the owner of ${pending.capability}/${pending.id} went away before answering`

@@ -1,8 +1,6 @@
 /** How many shards the ids of a capability are cut into (DESIGN §8). */
 export const SHARDS = 4096
 
-const utf8 = new TextEncoder()
-
 /** murmur3's 32-bit finalizer: every input bit flips about half of the output bits. */
 const mix32 = (x: number): number => {
   let h = x
@@ -14,15 +12,39 @@ const mix32 = (x: number): number => {
   return h >>> 0
 }
 
+/** One FNV-1a step. */
+const fnv = (h: number, byte: number): number => Math.imul(h ^ byte, 0x01000193)
+
 /**
- * A stable 32-bit hash of a string: FNV-1a over its UTF-8 bytes, finished with murmur3's
- * mixer. Every node, of any version and platform, computes the same value.
+ * A stable 32-bit hash of a string: FNV-1a over its UTF-8 bytes (a lone surrogate counts as
+ * U+FFFD, as `TextEncoder` writes it), finished with murmur3's mixer. Every node, of any
+ * version and platform, computes the same value. The bytes are made on the fly: every call
+ * hashes its id on both ends, and a `TextEncoder` buffer per id was most of what that cost.
  */
 export const stableHash = (text: string): number => {
   let h = 0x811c9dc5
-  for (const byte of utf8.encode(text)) {
-    h ^= byte
-    h = Math.imul(h, 0x01000193)
+  for (let i = 0; i < text.length; i++) {
+    let c = text.charCodeAt(i)
+    if (c < 0x80) {
+      h = fnv(h, c)
+      continue
+    }
+    if (c < 0x800) {
+      h = fnv(fnv(h, 0xc0 | (c >> 6)), 0x80 | (c & 0x3f))
+      continue
+    }
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const next = i + 1 < text.length ? text.charCodeAt(i + 1) : 0
+      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+        const point = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00)
+        h = fnv(fnv(h, 0xf0 | (point >> 18)), 0x80 | ((point >> 12) & 0x3f))
+        h = fnv(fnv(h, 0x80 | ((point >> 6) & 0x3f)), 0x80 | (point & 0x3f))
+        i++
+        continue
+      }
+      c = 0xfffd
+    }
+    h = fnv(fnv(fnv(h, 0xe0 | (c >> 12)), 0x80 | ((c >> 6) & 0x3f)), 0x80 | (c & 0x3f))
   }
   return mix32(h)
 }

@@ -1,14 +1,9 @@
-import { MeshError, toJsonValue, unrefTimer, type JsonValue, type Logger, type Metrics } from '../common/index.js'
+import { MeshError, toJsonValue, type JsonValue, type Logger, type Metrics } from '../common/index.js'
 import { CallFlag, encodePeer, type AnswerStatus, type CallMessage } from '../replication/index.js'
-import { Actors, ShardMoved, type ActorFactory } from './actors.js'
+import { Actors, ShardMoved, type ActorFactory, type ActorReply } from './actors.js'
 import { MeshCallError, type CallErrorCode } from './call-error.js'
-import {
-  byteLength,
-  checkCallMessage,
-  checkCallOptions,
-  MAX_CALL_TIMEOUT_MS,
-  type CallOptions,
-} from './call-options.js'
+import { exceeds, checkCallMessage, checkCallOptions, MAX_CALL_TIMEOUT_MS, type CallOptions } from './call-options.js'
+import { Deadlines } from './deadlines.js'
 import { lostMessage, noOwner, pendingCall, type CallLink, type Pending } from './pending-call.js'
 import { Placement, type PlacementHost } from './placement.js'
 
@@ -37,10 +32,11 @@ export interface RouterHost {
 }
 
 interface Relay {
+  callId: number
   from: CallLink
   fromId: number
   to: CallLink
-  timer: ReturnType<typeof setTimeout>
+  slot: number | undefined
 }
 
 /**
@@ -57,6 +53,10 @@ export class Router {
   #inflight = new Map<number, Pending>()
   #parked = new Set<Pending>()
   #relays = new Map<number, Relay>()
+  /** When each waiting call times out: one timer for all of them. */
+  #deadlines = new Deadlines<Pending>({ expire: (pending) => this.#expired(pending) })
+  /** When the router forgets a relayed call whose answer never came. */
+  #relayDeadlines = new Deadlines<Relay>({ expire: (relay) => this.#relays.delete(relay.callId), unref: true })
   #waking = false
   #closing = false
 
@@ -94,9 +94,9 @@ export class Router {
     const log = (error: Error) =>
       this.#host.logger.debug('cast not delivered', { ...pendingCall(options), error: error.message })
     const pending = this.#pending(options, true, () => {}, log)
-    if (this.placement.ownerOf(pending.call.capability, pending.call.id) === undefined) {
+    if (this.placement.ownerOf(pending.capability, pending.id) === undefined) {
       this.#finish(pending)
-      throw noOwner(pending.call)
+      throw noOwner(pending)
     }
     this.#host.metrics.casts++
     this.#route(pending)
@@ -124,16 +124,16 @@ export class Router {
     for (const [callId, relay] of this.#relays) {
       if (relay.to !== link && relay.from !== link) continue
       this.#relays.delete(callId)
-      clearTimeout(relay.timer)
+      this.#relayDeadlines.delete(relay)
       if (relay.to === link)
         relay.from.sendFrame(encodePeer.answer(relay.fromId, 'owner_lost', 'the link to the owner closed'))
     }
     for (const [callId, pending] of this.#inflight) {
-      if (typeof pending.attempt !== 'object' || pending.attempt.via !== link) continue
+      if (pending.via !== link) continue
       this.#inflight.delete(callId)
-      this.#lose(pending, pending.attempt.target, link)
+      this.#lose(pending, pending.target, link)
     }
-    for (const pending of this.#parked) pending.tried.delete(link)
+    for (const pending of this.#parked) pending.tried?.delete(link)
   }
 
   /**
@@ -141,43 +141,48 @@ export class Router {
    * call always gets an answer (unless it is a cast) and never throws out of here later.
    */
   receiveCall(message: CallMessage, link: CallLink): void {
-    const { capability, id, target } = message
+    const { capability, id, target, callId } = message
     const value = checkCallMessage(message, this.maxPayloadBytes)
     const cast = (message.flags & CallFlag.cast) !== 0
     const timeoutMs = Math.min(message.timeoutMs, MAX_CALL_TIMEOUT_MS)
-    const answer = (status: AnswerStatus, body: string) => {
-      if (!cast) link.sendFrame(encodePeer.answer(message.callId, status, body))
+    if (target !== this.#host.id) return this.#relay(message, link, cast, timeoutMs)
+    if (this.#closing || this.placement.ownerOf(capability, id) !== this.#host.id) {
+      return cast ? undefined : link.sendFrame(encodePeer.answer(callId, 'moved', ''))
     }
-    if (target !== this.#host.id) {
-      if ((message.flags & CallFlag.relayed) !== 0) throw new Error('a relayed call for another node')
-      const to = this.#host.link(target)
-      if (!to?.isOpen) return answer('unreachable', '')
-      this.#host.metrics.callsRelayed++
-      const relayed = { ...message, flags: message.flags | CallFlag.relayed, timeoutMs }
-      if (cast) return to.sendFrame(encodePeer.call(relayed))
-      const callId = this.#nextId++
-      const timer = setTimeout(() => this.#relays.delete(callId), timeoutMs + 1000)
-      unrefTimer(timer)
-      this.#relays.set(callId, { from: link, fromId: message.callId, to, timer })
-      return to.sendFrame(encodePeer.call({ ...relayed, callId }))
-    }
-    if (this.#closing || this.placement.ownerOf(capability, id) !== this.#host.id) return answer('moved', '')
     this.#host.metrics.callsServed++
-    this.actors.run(capability, id, value, Date.now() + timeoutMs).then(
-      (result) => {
+    const reply: ActorReply = (failure, result) => {
+      if (failure === undefined) {
+        if (cast) return
         const text = JSON.stringify(result)
-        if (byteLength(text) > this.maxPayloadBytes) {
-          return answer('actor_failed', `the answer is larger than ${this.maxPayloadBytes} bytes`)
-        }
-        answer('ok', text)
-      },
-      (error: unknown) => {
-        if (error instanceof ShardMoved) return answer('moved', '')
-        const code = error instanceof MeshCallError ? error.code : 'actor_failed'
-        if (cast) this.#host.logger.debug('cast failed', { capability, id, error: (error as Error).message })
-        answer(code, (error as Error).message)
-      },
-    )
+        const tooLarge = exceeds(text, this.maxPayloadBytes)
+        const body = tooLarge ? `the answer is larger than ${this.maxPayloadBytes} bytes` : text
+        return link.sendFrame(encodePeer.answer(callId, tooLarge ? 'actor_failed' : 'ok', body))
+      }
+      if (failure instanceof ShardMoved)
+        return cast ? undefined : link.sendFrame(encodePeer.answer(callId, 'moved', ''))
+      if (cast) return this.#host.logger.debug('cast failed', { capability, id, error: failure.message })
+      const code = failure instanceof MeshCallError ? failure.code : 'actor_failed'
+      link.sendFrame(encodePeer.answer(callId, code, failure.message))
+    }
+    this.actors.run(capability, id, value, Date.now() + timeoutMs, reply)
+  }
+
+  /** A call for another node, from a peer without a direct link to it: sent on, once. */
+  #relay(message: CallMessage, link: CallLink, cast: boolean, timeoutMs: number): void {
+    if ((message.flags & CallFlag.relayed) !== 0) throw new Error('a relayed call for another node')
+    const to = this.#host.link(message.target)
+    if (!to?.isOpen) {
+      if (!cast) link.sendFrame(encodePeer.answer(message.callId, 'unreachable', ''))
+      return
+    }
+    this.#host.metrics.callsRelayed++
+    const relayed = { ...message, flags: message.flags | CallFlag.relayed, timeoutMs }
+    if (cast) return to.sendFrame(encodePeer.call(relayed))
+    const callId = this.#nextId++
+    const relay: Relay = { callId, from: link, fromId: message.callId, to, slot: undefined }
+    this.#relays.set(callId, relay)
+    this.#relayDeadlines.add(relay, Date.now() + timeoutMs + 1000)
+    to.sendFrame(encodePeer.call({ ...relayed, callId }))
   }
 
   /** An `answer` from a peer: to a call this node made, or one it relays back. */
@@ -186,15 +191,16 @@ export class Router {
     if (relay) {
       if (relay.to !== link) return
       this.#relays.delete(message.callId)
-      clearTimeout(relay.timer)
+      this.#relayDeadlines.delete(relay)
       return relay.from.sendFrame(encodePeer.answer(relay.fromId, message.status, message.body))
     }
     const pending = this.#inflight.get(message.callId)
     // A late answer (the call timed out, or went elsewhere since) is nobody's business.
-    if (!pending || typeof pending.attempt !== 'object' || pending.attempt.via !== link) return
+    if (!pending || pending.via !== link) return
     this.#inflight.delete(message.callId)
-    const { target } = pending.attempt
-    pending.attempt = undefined
+    const target = pending.target
+    pending.callId = 0
+    pending.via = undefined
     switch (message.status) {
       case 'ok': {
         let answer: JsonValue
@@ -210,7 +216,7 @@ export class Router {
       case 'owner_lost':
         return this.#lose(pending, target, link)
       case 'unreachable':
-        pending.tried.add(link)
+        ;(pending.tried ??= new Set()).add(link)
         return this.#route(pending)
       default:
         return this.#fail(pending, message.status, (message.body || message.status).slice(0, MAX_ERROR_TEXT))
@@ -225,7 +231,7 @@ export class Router {
     this.#closing = true
     const closed = new MeshError('closed', 'node is closed')
     for (const pending of [...this.#inflight.values(), ...this.#parked]) this.#finish(pending, closed)
-    for (const relay of this.#relays.values()) clearTimeout(relay.timer)
+    this.#relayDeadlines.clear()
     this.#relays.clear()
     return this.actors.counts().size === 0 ? undefined : this.actors.stopAll(STOP_TIMEOUT_MS)
   }
@@ -239,34 +245,41 @@ export class Router {
     if (this.#closing) throw new MeshError('closed', 'node is closed')
     const { capability, id, timeoutMs, value, payload } = checkCallOptions(options, this.maxPayloadBytes)
     const pending: Pending = {
-      call: { capability, id },
+      capability,
+      id,
       value,
       payload,
       cast,
+      timeoutMs,
       deadline: Date.now() + timeoutMs,
       startedAt: performance.now(),
       resolve,
       reject,
-      timer: undefined,
-      attempt: undefined,
-      tried: new Set(),
+      slot: undefined,
+      callId: 0,
+      via: undefined,
+      target: '',
+      tried: undefined,
       lost: undefined,
       done: false,
     }
-    pending.timer = setTimeout(() => {
-      if (pending.lost) this.#fail(pending, 'owner_lost', lostMessage(pending))
-      else this.#fail(pending, 'timeout', `no answer within ${timeoutMs} ms`)
-    }, timeoutMs)
+    this.#deadlines.add(pending, pending.deadline)
     return pending
+  }
+
+  /** A call's deadline passed: it fails, `owner_lost` when its owner went away meanwhile. */
+  #expired(pending: Pending): void {
+    if (pending.lost) this.#fail(pending, 'owner_lost', lostMessage(pending))
+    else this.#fail(pending, 'timeout', `no answer within ${pending.timeoutMs} ms`)
   }
 
   #route(pending: Pending): void {
     if (pending.done) return
     const host = this.#host
     if (this.#closing) return this.#finish(pending, new MeshError('closed', 'node is closed'))
-    const { capability, id } = pending.call
+    const { capability, id } = pending
     const owner = this.placement.ownerOf(capability, id)
-    if (owner === undefined) return this.#finish(pending, noOwner(pending.call))
+    if (owner === undefined) return this.#finish(pending, noOwner(pending))
     if (pending.lost && !this.#mayRetry(pending, owner)) return void this.#parked.add(pending)
     if (owner === host.id) return this.#runLocal(pending)
     const direct = host.link(owner)
@@ -286,40 +299,34 @@ export class Router {
       via.sendFrame(frame)
       return this.#finish(pending, null)
     }
-    pending.attempt = { callId, via, target: owner }
+    pending.callId = callId
+    pending.via = via
+    pending.target = owner
     this.#inflight.set(callId, pending)
     via.sendFrame(frame)
   }
 
   #runLocal(pending: Pending): void {
-    const { capability, id } = pending.call
-    pending.attempt = 'local'
+    const { capability, id } = pending
     this.#host.metrics.callsServed++
-    const run = this.actors.run(capability, id, pending.value, pending.deadline)
-    if (pending.cast) this.#finish(pending, null)
-    run.then(
-      (answer) => {
-        if (pending.cast) return
-        pending.attempt = undefined
-        this.#finish(pending, answer)
-      },
-      (error: unknown) => {
-        if (pending.cast) {
-          this.#host.logger.debug('cast failed', { capability, id, error: (error as Error).message })
-          return
-        }
-        pending.attempt = undefined
-        if (error instanceof ShardMoved) return this.#lose(pending, this.#host.id, undefined)
-        if (error instanceof MeshCallError) return this.#fail(pending, error.code, error.message)
-        this.#finish(pending, error as Error)
-      },
-    )
+    if (pending.cast) {
+      this.actors.run(capability, id, pending.value, pending.deadline, (failure) => {
+        if (failure) this.#host.logger.debug('cast failed', { capability, id, error: failure.message })
+      })
+      return this.#finish(pending, null)
+    }
+    this.actors.run(capability, id, pending.value, pending.deadline, (failure, answer) => {
+      if (failure === undefined) return this.#finish(pending, answer)
+      if (failure instanceof ShardMoved) return this.#lose(pending, this.#host.id, undefined)
+      if (failure instanceof MeshCallError) return this.#fail(pending, failure.code, failure.message)
+      this.#finish(pending, failure)
+    })
   }
 
   /** A linked peer to relay through, other than those that could not reach the owner. */
   #relayFor(pending: Pending, owner: string): CallLink | undefined {
     for (const link of this.#host.links()) {
-      if (link.isOpen && link.peerId !== owner && !pending.tried.has(link)) return link
+      if (link.isOpen && link.peerId !== owner && !pending.tried?.has(link)) return link
     }
     return undefined
   }
@@ -338,7 +345,7 @@ export class Router {
     if (pending.done) return
     if (pending.lost) return this.#fail(pending, 'owner_lost', lostMessage(pending))
     pending.lost = { from, via, version: this.#host.members.version }
-    pending.tried.clear()
+    pending.tried = undefined
     this.#route(pending)
   }
 
@@ -350,21 +357,21 @@ export class Router {
       const parked = [...this.#parked]
       this.#parked.clear()
       for (const pending of parked) {
-        pending.tried.clear()
+        pending.tried = undefined
         this.#route(pending)
       }
     })
   }
 
   #fail(pending: Pending, code: CallErrorCode, message: string): void {
-    this.#finish(pending, new MeshCallError(code, message, pending.call))
+    this.#finish(pending, new MeshCallError(code, message, pending))
   }
 
   #finish(pending: Pending, result?: JsonValue | Error): void {
     if (pending.done) return
     pending.done = true
-    clearTimeout(pending.timer)
-    if (typeof pending.attempt === 'object') this.#inflight.delete(pending.attempt.callId)
+    this.#deadlines.delete(pending)
+    if (pending.callId !== 0) this.#inflight.delete(pending.callId)
     this.#parked.delete(pending)
     if (!pending.cast) {
       const seconds = (performance.now() - pending.startedAt) / 1000

@@ -1,0 +1,227 @@
+import type { MeshCallError, MeshNode, MeshNodeOptions } from '@mesh/core'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
+import { afterEach, describe, expect, it } from 'vitest'
+import { DEADLINE_SLOT_MS, Deadlines } from '../src/routing/deadlines.js'
+import { serveNode, type ServedNode } from './helpers.js'
+
+const served: ServedNode[] = []
+afterEach(async () => {
+  await Promise.all(served.splice(0).map((s) => s.close()))
+})
+
+const fast = { membership: { heartbeatMs: 100, deadAfterMs: 1500 } } satisfies MeshNodeOptions
+
+/** Two linked nodes declaring `counter`; resolves once each sees the other alive with it. */
+const pair = async (options: MeshNodeOptions = fast): Promise<[MeshNode, MeshNode]> => {
+  const a = await serveNode({ name: 'a', capabilities: ['counter'], ...options })
+  const b = await serveNode({ name: 'b', capabilities: ['counter'], ...options })
+  served.push(a, b)
+  await b.node.join([a.url])
+  await waitUntil(
+    'both nodes see both alive with counter',
+    () =>
+      [a.node, b.node].every(
+        (n) => n.members().filter((m) => m.state === 'alive' && m.capabilities.includes('counter')).length === 2,
+      ),
+    { subscribe: nodeEvents(a.node, b.node), timeoutMs: 10_000 },
+  )
+  return [a.node, b.node]
+}
+
+const counter = (node: MeshNode, name: string): number | undefined =>
+  node
+    .metrics()
+    .find((m) => m.name === name)
+    ?.values.find((v) => v.suffix === undefined || v.suffix === '_count')?.value
+
+const errorsOf = (node: MeshNode, code: string): number =>
+  node
+    .metrics()
+    .find((m) => m.name === 'mesh_call_errors_total')
+    ?.values.find((v) => v.labels?.code === code)?.value ?? 0
+
+interface Item {
+  slot: number | undefined
+  deadline: number
+}
+const item = (deadline: number): Item => ({ slot: undefined, deadline })
+
+describe('call deadlines (one timer for all calls)', () => {
+  it('expire each item once, never before its deadline; a deleted item never expires', async () => {
+    const expired: Array<{ item: Item; at: number; deadline: number }> = []
+    const deadlines = new Deadlines<Item>({
+      expire: (it) => expired.push({ item: it, at: Date.now(), deadline: it.deadline }),
+    })
+    const start = Date.now()
+    const items = Array.from({ length: 50 }, (_, i) => item(start + 5 + ((i * 37) % 60)))
+    // Added out of order, as calls with different timeouts are.
+    for (const it of items) deadlines.add(it, it.deadline)
+    const kept = items.filter((_, i) => i % 5 !== 0)
+    for (const it of items.filter((_, i) => i % 5 === 0)) deadlines.delete(it)
+    expect(deadlines.size).toBe(kept.length)
+    await waitUntil('every kept item expired', () => expired.length >= kept.length)
+    expect(new Set(expired.map((e) => e.item)).size).toBe(expired.length)
+    expect(expired.map((e) => e.item).sort((x, y) => items.indexOf(x) - items.indexOf(y))).toEqual(kept)
+    for (const e of expired) expect(e.at).toBeGreaterThanOrEqual(e.deadline)
+    expect(deadlines.size).toBe(0)
+    // Moving an item replaces its deadline; expiring may add new items.
+    const again = item(Date.now() + 2 * DEADLINE_SLOT_MS)
+    const chained = new Deadlines<Item>({
+      expire: (it) => {
+        expired.push({ item: it, at: Date.now(), deadline: it.deadline })
+        if (it === again) chained.add(later, later.deadline)
+      },
+    })
+    const later = item(Date.now() + 4 * DEADLINE_SLOT_MS)
+    chained.add(again, Date.now() + 60_000)
+    chained.add(again, again.deadline)
+    await waitUntil('the chained item expired', () => expired.some((e) => e.item === later))
+    expect(expired.filter((e) => e.item === again)).toHaveLength(1)
+    expect(chained.size).toBe(0)
+  })
+
+  it('a call that gets no answer fails timeout exactly once; answered calls never time out', async () => {
+    const [a, b] = await pair()
+    let hanging = 0
+    for (const n of [a, b]) {
+      n.actor('counter', () => ({
+        call: (payload) => (payload === 'hang' ? (hanging++, new Promise(() => {})) : payload),
+      }))
+    }
+    const ids = Array.from({ length: 200 }, (_, i) => `t-${i}`)
+    const remote = ids.filter((id) => a.ownerOf('counter', id)?.id === b.id).slice(0, 20)
+    const local = ids.filter((id) => a.ownerOf('counter', id)?.id === a.id).slice(0, 20)
+    const settled: string[] = []
+    const calls = [...remote, ...local].map((id, i) =>
+      a.call({ capability: 'counter', id, payload: 'hang', timeoutMs: 1500 + (i % 7) * 100 }).then(
+        () => settled.push(`answered ${id}`),
+        (error: unknown) => settled.push(`${(error as MeshCallError).code} ${id}`),
+      ),
+    )
+    // Answered long before the hanging calls time out: their deadlines (1 s) pass meanwhile
+    // and must not fire.
+    const answered = await Promise.all(
+      [...remote, ...local].map((id, i) =>
+        a.call({ capability: 'counter', id: `${id}-ok`, payload: i, timeoutMs: 1000 }),
+      ),
+    )
+    await Promise.all(calls)
+    expect(answered).toEqual([...remote, ...local].map((_, i) => i))
+    expect(hanging).toBe(remote.length + local.length)
+    expect(settled.sort()).toEqual([...remote, ...local].map((id) => `timeout ${id}`).sort())
+    expect(errorsOf(a, 'timeout')).toBe(remote.length + local.length)
+    expect(counter(a, 'mesh_call_duration_seconds')).toBe(answered.length)
+  })
+
+  it('a closed link fails its calls in flight (owner_lost, once each); closing the node fails the waiting ones', async () => {
+    // Slow heartbeats: the owner stays alive in the table, so the lost calls have nowhere to go.
+    const [a, b] = await pair({ membership: { heartbeatMs: 60_000, deadAfterMs: 300_000 } })
+    let running = 0
+    b.actor('counter', () => ({ call: () => (running++, new Promise(() => {})) }))
+    a.actor('counter', () => ({ call: () => new Promise(() => {}) }))
+    const ids = Array.from({ length: 200 }, (_, i) => `c-${i}`)
+    const remote = ids.filter((id) => a.ownerOf('counter', id)?.id === b.id).slice(0, 10)
+    const lost = remote.map((id) =>
+      a.call({ capability: 'counter', id, timeoutMs: 1500 }).catch((e: unknown) => e as MeshCallError),
+    )
+    await waitUntil('the calls reached the actor', () => running === remote.length, { subscribe: nodeEvents(a, b) })
+    a.cut(b.id)
+    for (const error of await Promise.all(lost)) expect(error).toMatchObject({ code: 'owner_lost' })
+    expect(errorsOf(a, 'owner_lost')).toBe(remote.length)
+    expect(errorsOf(a, 'timeout')).toBe(0)
+    const localId = ids.find((id) => a.ownerOf('counter', id)?.id === a.id)!
+    const waiting = a.call({ capability: 'counter', id: localId, timeoutMs: 60_000 }).catch((e: unknown) => e)
+    const servedA = served.splice(
+      served.findIndex((x) => x.node === a),
+      1,
+    )[0]!
+    await servedA.close()
+    expect(await waiting).toMatchObject({ code: 'closed' })
+  })
+})
+
+describe('actor mailbox with actors that answer at once', () => {
+  it('runs one call at a time in arrival order, mixing answers and promises', async () => {
+    const s = await serveNode({ capabilities: ['counter'] })
+    served.push(s)
+    let running = 0
+    let most = 0
+    const order: number[] = []
+    s.node.actor('counter', () => ({
+      call: (payload) => {
+        const n = payload as number
+        running++
+        most = Math.max(most, running)
+        order.push(n)
+        if (n % 3 !== 0) {
+          running--
+          return n
+        }
+        return new Promise((resolve) =>
+          setImmediate(() => {
+            running--
+            resolve(n)
+          }),
+        )
+      },
+    }))
+    const call = (n: number) => s.node.call({ capability: 'counter', id: 'one', payload: n })
+    expect(await call(1)).toBe(1)
+    order.length = 0
+    // A burst (the first runs at once, the rest queue), then calls one after the other (each at once).
+    const answers = await Promise.all(Array.from({ length: 60 }, (_, n) => call(n)))
+    for (let n = 60; n < 90; n++) answers.push(await call(n))
+    expect(answers).toEqual(Array.from({ length: 90 }, (_, n) => n))
+    expect(order).toEqual(answers)
+    expect(most).toBe(1)
+  })
+
+  it('a call an actor makes to itself waits until its own call is answered', async () => {
+    const s = await serveNode({ capabilities: ['counter'] })
+    served.push(s)
+    const log: string[] = []
+    let finishOuter: (() => void) | undefined
+    s.node.actor('counter', () => ({
+      call: (payload) => {
+        log.push(`start ${JSON.stringify(payload)}`)
+        if (payload !== 'outer') return payload
+        s.node.cast({ capability: 'counter', id: 'self', payload: 'inner' })
+        return new Promise((resolve) => {
+          finishOuter = () => {
+            log.push('end outer')
+            resolve('outer')
+          }
+        })
+      },
+    }))
+    // Started and idle: the next call runs at once.
+    expect(await s.node.call({ capability: 'counter', id: 'self', payload: 'warm' })).toBe('warm')
+    log.length = 0
+    const outer = s.node.call({ capability: 'counter', id: 'self', payload: 'outer' })
+    await waitUntil('the outer call runs', () => finishOuter !== undefined)
+    // Everything already queued would have run by the next turn.
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(log).toEqual(['start "outer"'])
+    finishOuter?.()
+    expect(await outer).toBe('outer')
+    await waitUntil('the inner call ran', () => log.length === 3)
+    expect(log).toEqual(['start "outer"', 'end outer', 'start "inner"'])
+  })
+
+  it('an actor that throws or answers what JSON cannot hold fails with actor_failed, and the next call runs', async () => {
+    const s = await serveNode({ capabilities: ['counter'] })
+    served.push(s)
+    s.node.actor('counter', () => ({
+      call: (payload) => {
+        if (payload === 'throw') throw new Error('nope')
+        if (payload === 'fn') return { fn: () => 1 }
+        return payload
+      },
+    }))
+    const call = (payload: string) =>
+      s.node.call({ capability: 'counter', id: 'x', payload }).catch((e: unknown) => e as MeshCallError)
+    expect(await call('throw')).toMatchObject({ code: 'actor_failed', message: 'nope' })
+    expect(await call('fn')).toMatchObject({ code: 'actor_failed' })
+    expect(await call('fine')).toBe('fine')
+  })
+})
