@@ -4,11 +4,13 @@
  * lease and issues its fencing tokens. Its state lives in memory and in the store, as this
  * node's record of the lease (lease-records.ts), so that the next owner (after a move, a crash,
  * a partition or a pause) continues from the merge of every node's record; tokens come from
- * blocks reserved on a peer before any of them is issued ({@link TOKEN_BLOCK}).
+ * blocks reserved on a majority of the voting members before any of them is issued
+ * ({@link TOKEN_BLOCK}, lease-quorum.ts), so a side of a partition without a majority grants nothing.
  */
 import { MeshError, type Actor, type JsonValue, type MeshNode } from '@mesh/core'
 import { alivePeers, holderLives } from './capability.js'
 import { pauseWatch } from './pause-watch.js'
+import { leaseQuorum } from './lease-quorum.js'
 import { isText, isTime, isToken, leaseKey, leaseRecords, type LeaseRecord } from './lease-records.js'
 
 /** The capability whose owners keep the leases. Every node that uses leases declares it. */
@@ -16,8 +18,10 @@ export const LEASE_CAPABILITY = 'mesh.lease'
 
 /**
  * How many tokens an owner reserves at a time. Before it issues a token it has the reservation
- * (the high-water mark) on a peer, so a successor that starts from the stored mark never issues
- * a token issued before; one replication wait buys this many grants. A peer answers replication
+ * (the high-water mark) on a majority of the voting members, and has read that no other node
+ * reserved above the block's start meanwhile, so a successor (which reaches a majority too, so
+ * one node holding this mark) never issues a token issued before; one replication wait buys
+ * this many grants. A peer answers replication
  * checks about once a second per room, so the first grant of a fresh owner may wait that long.
  */
 export const TOKEN_BLOCK = 1000
@@ -26,12 +30,16 @@ export const TOKEN_BLOCK = 1000
 const SYNC_TIMEOUT_MS = 5_000
 
 /**
- * How long a grant waits for every alive peer to hold a new token reservation, then for at least
- * one: a peer acknowledges about once a second, and both waits together stay within a caller's
+ * How long a grant waits for every alive peer to hold a new token reservation, then for a
+ * majority, then for a majority's answers about other nodes' marks: a peer acknowledges about
+ * once a second and answers a question at once, and the waits together stay within a caller's
  * default 5 s deadline.
  */
 const REPLICATE_TIMEOUT_MS = 3000
-const REPLICATE_ONE_TIMEOUT_MS = 1500
+const REPLICATE_MAJORITY_TIMEOUT_MS = 1000
+const READ_TIMEOUT_MS = 1000
+/** Reservations a grant tries when another owner reserved at the same time, before it gives up. */
+const RESERVE_ATTEMPTS = 3
 
 export type { LeaseRecord }
 
@@ -81,6 +89,7 @@ const parseRequest = (raw: JsonValue): LeaseRequest => {
 export const leaseActor = (node: MeshNode, name: string): Actor => {
   const records = leaseRecords(node)
   const pauses = pauseWatch(node)
+  const quorum = leaseQuorum(node)
   const stored = records.read(name)?.record
   // A fresh actor may be the new owner after a crash: every token the old one issued is at or
   // below the mark it stored before issuing them.
@@ -115,15 +124,43 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
 
   /**
    * Waits until the alive peers hold the state (so that whichever becomes the next owner has
-   * it), or at least one does when some do not answer in time; throws when none does.
+   * it), or at least a majority of the voting members does (this node counts as one) when some
+   * do not answer in time; throws when fewer do.
    */
   const replicate = async (): Promise<void> => {
     const peers = alivePeers(node)
-    if (peers === 0) return
+    const needed = quorum.majority() - 1
     try {
-      await node.flush({ replicas: peers, timeoutMs: REPLICATE_TIMEOUT_MS })
+      if (peers > 0) await node.flush({ replicas: peers, timeoutMs: REPLICATE_TIMEOUT_MS })
+      if (peers < needed) throw new MeshError('no_owner', 'fewer alive peers than a majority')
     } catch {
-      await node.flush({ replicas: 1, timeoutMs: REPLICATE_ONE_TIMEOUT_MS })
+      await node.flush({ replicas: needed, timeoutMs: REPLICATE_MAJORITY_TIMEOUT_MS }).catch((error: unknown) => {
+        throw new MeshError('no_owner', `no quorum: a majority did not hold the token reservation`, { cause: error })
+      })
+    }
+  }
+
+  /**
+   * Reserves the block above `base` (the last token issued): stores the mark, waits until a
+   * majority holds it, then reads the marks of the other nodes' records from a majority. Two
+   * majorities share a node, so of two owners reserving at once at least one reads the other's
+   * mark; an owner that reads a mark above `base` gives its block up and reserves above that
+   * mark. Returns the first token to issue.
+   */
+  const reserve = async (base: number): Promise<number> => {
+    for (let attempt = 1; ; attempt++) {
+      // The grant goes into the store with its reservation (see grant), under the token it gets.
+      Object.assign(state, { token: base + 1, reserved: Math.max(state.reserved, base) + TOKEN_BLOCK })
+      await save()
+      await replicate()
+      const others = await quorum.othersMark(name, READ_TIMEOUT_MS).catch((error: unknown) => {
+        throw new MeshError('no_owner', 'no quorum: a majority did not answer for the lease marks', { cause: error })
+      })
+      if (others <= base) return base + 1
+      // Another owner reserved meanwhile (or this node's view was stale): skip both blocks.
+      base = Math.max(state.reserved, others)
+      issued = confirmed = base
+      if (attempt >= RESERVE_ATTEMPTS) throw new MeshError('no_owner', 'lease reservations kept colliding')
     }
   }
 
@@ -173,10 +210,8 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
     Object.assign(state, { token, holder: request.holder, node: request.node, started: request.started, expiresAt })
     issued = token
     if (token > confirmed) {
-      state.reserved = Math.max(state.reserved, token - 1) + TOKEN_BLOCK
       try {
-        await save()
-        await replicate()
+        issued = await reserve(token - 1)
       } catch (error) {
         // Not granted: the token stays used, the lease stays with whoever had it.
         Object.assign(state, {
@@ -203,6 +238,10 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
       // the grants they made meanwhile: hear from them again (or let the failure bound pass)
       // first. The lease may have moved back to one of them by then.
       if ((await pauses.settled()) && !owns()) return { ...answer(false), moved: true }
+      // A side of a partition without a majority of the voting members grants nothing and
+      // renews nothing: the other side may be granting, and only one side can hold a majority.
+      const lacking = request.op === 'acquire' || request.op === 'renew' ? quorum.lacking() : undefined
+      if (lacking !== undefined) return { ...answer(false), unavailable: lacking }
       // After a partition or a pause this node's view may be stale: sync with the peers before
       // granting or renewing from it, so their grants (in their records) are read first.
       const epoch = records.epoch()
