@@ -31,13 +31,12 @@ const SYNC_TIMEOUT_MS = 5_000
 
 /**
  * How long a grant waits for every alive peer to hold a new token reservation, then for a
- * majority, then for a majority's answers about other nodes' marks: a peer acknowledges about
- * once a second and answers a question at once, and the waits together stay within a caller's
- * default 5 s deadline.
+ * majority of the voting members' answers that they hold it: a peer acknowledges a flush about
+ * once a second and answers a question at once, and both waits together stay within a
+ * caller's default 5 s deadline.
  */
 const REPLICATE_TIMEOUT_MS = 3000
-const REPLICATE_MAJORITY_TIMEOUT_MS = 1000
-const READ_TIMEOUT_MS = 1000
+const MAJORITY_TIMEOUT_MS = 1500
 /** Reservations a grant tries when another owner reserved at the same time, before it gives up. */
 const RESERVE_ATTEMPTS = 3
 
@@ -123,38 +122,21 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
   const save = () => node.put(leaseKey(node.id, name), { ...state, writer: node.id })
 
   /**
-   * Waits until the alive peers hold the state (so that whichever becomes the next owner has
-   * it), or at least a majority of the voting members does (this node counts as one) when some
-   * do not answer in time; throws when fewer do.
-   */
-  const replicate = async (): Promise<void> => {
-    const peers = alivePeers(node)
-    const needed = quorum.majority() - 1
-    try {
-      if (peers > 0) await node.flush({ replicas: peers, timeoutMs: REPLICATE_TIMEOUT_MS })
-      if (peers < needed) throw new MeshError('no_owner', 'fewer alive peers than a majority')
-    } catch {
-      await node.flush({ replicas: needed, timeoutMs: REPLICATE_MAJORITY_TIMEOUT_MS }).catch((error: unknown) => {
-        throw new MeshError('no_owner', `no quorum: a majority did not hold the token reservation`, { cause: error })
-      })
-    }
-  }
-
-  /**
-   * Reserves the block above `base` (the last token issued): stores the mark, waits until a
-   * majority holds it, then reads the marks of the other nodes' records from a majority. Two
-   * majorities share a node, so of two owners reserving at once at least one reads the other's
-   * mark; an owner that reads a mark above `base` gives its block up and reserves above that
-   * mark. Returns the first token to issue.
+   * Reserves the block above `base` (the last token issued): stores the mark and waits until
+   * every alive peer holds it (so that the grant stored with it reaches whichever node may own
+   * the lease too, see grant), or at least a majority of the voting members, which also report
+   * the marks of the other nodes' records (lease-quorum.ts). An owner that reads a mark above
+   * `base` gives its block up and reserves above that mark. Returns the first token to issue.
    */
   const reserve = async (base: number): Promise<number> => {
     for (let attempt = 1; ; attempt++) {
       // The grant goes into the store with its reservation (see grant), under the token it gets.
       Object.assign(state, { token: base + 1, reserved: Math.max(state.reserved, base) + TOKEN_BLOCK })
       await save()
-      await replicate()
-      const others = await quorum.othersMark(name, READ_TIMEOUT_MS).catch((error: unknown) => {
-        throw new MeshError('no_owner', 'no quorum: a majority did not answer for the lease marks', { cause: error })
+      const peers = alivePeers(node)
+      if (peers > 0) await node.flush({ replicas: peers, timeoutMs: REPLICATE_TIMEOUT_MS }).catch(() => undefined)
+      const others = await quorum.othersMark(name, state.reserved, MAJORITY_TIMEOUT_MS).catch((error: unknown) => {
+        throw new MeshError('no_owner', 'no quorum: a majority did not hold the token reservation', { cause: error })
       })
       if (others <= base) return base + 1
       // Another owner reserved meanwhile (or this node's view was stale): skip both blocks.

@@ -1,21 +1,26 @@
 /**
  * The majority a lease owner needs before it issues tokens (docs/recipes/lease.md, "Partitions").
- * The voting members are every node member this node has seen, minus those it saw leave
- * gracefully: a dead member still votes (a partition looks exactly like a death from each
- * side), and so does one that membership forgot. Two disjoint sides of a partition cannot both
- * hold a majority of the same voters, so at most one side reserves tokens.
+ * The voting members are every node member this node has seen declare `mesh.lease`, minus those
+ * it saw leave gracefully: a dead member still votes (a partition looks exactly like a death
+ * from each side), and so does one that membership forgot. Two disjoint sides of a partition
+ * cannot both hold a majority of the same voters, so at most one side reserves tokens.
  *
- * The read half: before it issues from a block it reserved, an owner asks the voters for the
- * highest mark they hold of the lease's records written by other nodes (mesh messages on
- * {@link MARKS_TOPIC}), and waits for a majority of answers. Its reservation was held by a
- * majority before it asked, so of two owners reserving at once, at least one reads the other's
- * mark and gives its block up.
+ * Before it issues from a block it reserved, an owner asks the voters (mesh messages on
+ * {@link MARKS_TOPIC}) for two things each answer reports from one moment of the voter's store:
+ * the mark of the owner's own record there, and the highest mark of the other nodes' records.
+ * The owner waits for a majority of voters holding its reservation. Two majorities share a
+ * voter, which answered one owner first: the later answer already holds the earlier owner's
+ * reservation, so of two owners reserving at once at least one reads the other's mark.
  */
 import { MeshError, type JsonValue, type MeshNode } from '@mesh/core'
 import { isText, isToken, leaseRecords } from './lease-records.js'
 
 /** The topic of mark questions and answers. */
 const MARKS_TOPIC = 'mesh.lease.marks'
+/** The capability whose declarers vote (lease-actor.ts's LEASE_CAPABILITY; imported from there it would make a cycle). */
+const VOTERS_CAPABILITY = 'mesh.lease'
+/** How often a question is asked again while too few voters hold the reservation yet. */
+const ASK_AGAIN_MS = 100
 
 /** A majority of the voting members, and who they are. */
 export interface LeaseQuorum {
@@ -26,11 +31,12 @@ export interface LeaseQuorum {
   /** The reason this node cannot reach a majority now (it sees too few voters alive), or undefined. */
   lacking(): string | undefined
   /**
-   * The highest mark of lease `name` among records not written by this node, as a majority of
-   * the voters holds it (this node's own store counts as one answer). Rejects with a `timeout`
-   * MeshError when too few answer within `timeoutMs`.
+   * Waits until a majority of the voters (this node counts as one) hold this node's record of
+   * lease `name` with a mark of at least `mark`, and returns the highest mark of the other
+   * nodes' records in their answers. Rejects with a `timeout` MeshError when too few hold it
+   * within `timeoutMs`.
    */
-  othersMark(name: string, timeoutMs: number): Promise<number>
+  othersMark(name: string, mark: number, timeoutMs: number): Promise<number>
 }
 
 const byNode = new WeakMap<MeshNode, LeaseQuorum>()
@@ -41,12 +47,12 @@ export const leaseQuorum = (node: MeshNode): LeaseQuorum => {
   if (known) return known
   const records = leaseRecords(node)
   const voting = new Set<string>([node.id])
-  /** Adds every node member seen and drops those that left (a member back from leaving votes again). */
+  /** Adds every lease node seen and drops those that left (a member back from leaving votes again). */
   const voters = (): Set<string> => {
     for (const m of node.members()) {
       if (m.role !== 'node' || m.id === node.id) continue
       if (m.state === 'left') voting.delete(m.id)
-      else voting.add(m.id)
+      else if (m.capabilities.includes(VOTERS_CAPABILITY)) voting.add(m.id)
     }
     return voting
   }
@@ -54,26 +60,36 @@ export const leaseQuorum = (node: MeshNode): LeaseQuorum => {
   node.on('member:leave', () => void voters())
   voters()
 
-  /** The highest mark of `name` among records that `asker` did not write. */
-  const markWithout = (name: string, asker: string): number =>
-    Math.max(0, ...records.entries(name).flatMap((s) => (s.writer === asker ? [] : [s.record.reserved])))
+  /** What this node's store holds of lease `name`: `asker`'s mark, and the highest mark of the others. */
+  const marks = (name: string, asker: string): { mine: number; others: number } => {
+    let mine = 0
+    let others = 0
+    for (const s of records.entries(name)) {
+      if (s.writer === asker) mine = Math.max(mine, s.record.reserved)
+      else others = Math.max(others, s.record.reserved)
+    }
+    return { mine, others }
+  }
 
   let asked = 0
-  /** Questions on their way: the answers so far, by question id. */
-  const pending = new Map<string, { from: Set<string>; mark: number; check: () => void }>()
+  /** Questions on their way: the voters holding the reservation so far, by question id. */
+  const pending = new Map<
+    string,
+    { name: string; from: Set<string>; mark: number; others: number; check: () => void }
+  >()
   node.subscribe(MARKS_TOPIC, (payload: JsonValue, message) => {
     if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return
     const p = payload as Record<string, unknown>
     if (message.origin === node.id) return
     if (isText(p.ask) && isText(p.name)) {
       if (node.closed) return
-      node.publish(MARKS_TOPIC, { answer: p.ask, to: message.origin, mark: markWithout(p.name, message.origin) })
-    } else if (isText(p.answer) && p.to === node.id && isToken(p.mark)) {
+      node.publish(MARKS_TOPIC, { answer: p.ask, to: message.origin, ...marks(p.name, message.origin) })
+    } else if (isText(p.answer) && p.to === node.id && isToken(p.mine) && isToken(p.others)) {
       const question = pending.get(p.answer)
       // Only voters' answers count: anything else on the topic may be hostile or stale.
       if (!question || !voters().has(message.origin)) return
-      question.from.add(message.origin)
-      question.mark = Math.max(question.mark, p.mark)
+      question.others = Math.max(question.others, p.others)
+      if (p.mine >= question.mark) question.from.add(message.origin)
       question.check()
     }
   })
@@ -90,30 +106,40 @@ export const leaseQuorum = (node: MeshNode): LeaseQuorum => {
       if (reach >= need) return undefined
       return `no quorum: this node reaches ${String(reach)} of ${String(all.size)} voting members, a majority is ${String(need)}`
     },
-    othersMark(name, timeoutMs) {
+    othersMark(name, mark, timeoutMs) {
       const id = `${node.id}/${String(++asked)}`
       return new Promise<number>((resolve, reject) => {
         const question = {
+          name,
           from: new Set<string>(),
-          mark: markWithout(name, node.id),
+          mark,
+          others: marks(name, node.id).others,
           check: () => {
             if (question.from.size + 1 < majority()) return
             done()
-            resolve(question.mark)
+            resolve(question.others)
           },
         }
+        const ask = () => {
+          if (!node.closed) node.publish(MARKS_TOPIC, { ask: id, name })
+        }
+        // A voter that answered before the reservation reached it is asked again.
+        const again = setInterval(ask, ASK_AGAIN_MS)
         const timer = setTimeout(() => {
           done()
           const got = String(question.from.size + 1)
-          reject(new MeshError('timeout', `no quorum: ${got} of ${String(majority())} voting members answered`))
+          reject(
+            new MeshError('timeout', `no quorum: ${got} of ${String(majority())} voting members hold the reservation`),
+          )
         }, timeoutMs)
         const done = () => {
           clearTimeout(timer)
+          clearInterval(again)
           pending.delete(id)
         }
         pending.set(id, question)
         question.check()
-        if (pending.has(id)) node.publish(MARKS_TOPIC, { ask: id, name })
+        if (pending.has(id)) ask()
       })
     },
   }
