@@ -38,7 +38,9 @@ const SYNC_TIMEOUT_MS = 5_000
 const REPLICATE_TIMEOUT_MS = 3000
 const MAJORITY_TIMEOUT_MS = 1500
 /** Reservations a grant tries when another owner reserved at the same time, before it gives up. */
-const RESERVE_ATTEMPTS = 3
+const RESERVE_ATTEMPTS = 5
+/** Least wait before a reservation is tried again after a collision (up to twice this, at random). */
+const COLLISION_WAIT_MS = 100
 
 export type { LeaseRecord }
 
@@ -126,12 +128,14 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
    * every alive peer holds it (so that the grant stored with it reaches whichever node may own
    * the lease too, see grant), or at least a majority of the voting members, which also report
    * the marks of the other nodes' records (lease-quorum.ts). An owner that reads a mark above
-   * `base` gives its block up and reserves above that mark. Returns the first token to issue.
+   * `base` gives its block up and reserves above that mark. Returns the first token to issue,
+   * or undefined when a collision showed that this node no longer owns the lease.
    */
-  const reserve = async (base: number): Promise<number> => {
+  const reserve = async (base: number): Promise<number | undefined> => {
     for (let attempt = 1; ; attempt++) {
       // The grant goes into the store with its reservation (see grant), under the token it gets.
       Object.assign(state, { token: base + 1, reserved: Math.max(state.reserved, base) + TOKEN_BLOCK })
+      issued = state.token
       await save()
       const peers = alivePeers(node)
       if (peers > 0) await node.flush({ replicas: peers, timeoutMs: REPLICATE_TIMEOUT_MS }).catch(() => undefined)
@@ -142,7 +146,11 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
       // Another owner reserved meanwhile (or this node's view was stale): skip both blocks.
       base = Math.max(state.reserved, others)
       issued = confirmed = base
+      // Owners that declared at the same moment collide until placement settles: the ones that
+      // learnt they do not own the lease send the caller on, the owner tries again after them.
+      if (!owns()) return undefined
       if (attempt >= RESERVE_ATTEMPTS) throw new MeshError('no_owner', 'lease reservations kept colliding')
+      await new Promise((resolve) => setTimeout(resolve, COLLISION_WAIT_MS * (1 + Math.random())))
     }
   }
 
@@ -192,8 +200,9 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
     Object.assign(state, { token, holder: request.holder, node: request.node, started: request.started, expiresAt })
     issued = token
     if (token > confirmed) {
+      let first: number | undefined
       try {
-        issued = await reserve(token - 1)
+        first = await reserve(token - 1)
       } catch (error) {
         // Not granted: the token stays used, the lease stays with whoever had it.
         Object.assign(state, {
@@ -205,8 +214,10 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
         await save().catch(() => undefined)
         throw error
       }
-      confirmed = state.reserved
       // Moved: the grant stays in the store, for the owner to honour when the holder asks it.
+      if (first === undefined) return false
+      issued = first
+      confirmed = state.reserved
       if (!owns()) return false
     }
     await save()
@@ -240,7 +251,12 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
         issued = confirmed = Math.max(issued, seen.reserved)
         state.reserved = seen.reserved
       }
-      if (seen && seen.token > state.token) Object.assign(state, { ...seen, reserved: state.reserved })
+      if (seen && seen.token > state.token) {
+        // The grant of another owner (before a move, or one that answered `moved`): its token is
+        // that holder's, so this owner never issues it again.
+        Object.assign(state, { ...seen, reserved: state.reserved })
+        issued = Math.max(issued, seen.token)
+      }
       // A node that answered `moved` may have left its grant of the same token in the store: this
       // owner's own state is the lease, and the store says so again.
       else if (seen && seen.token === state.token && seen.holder !== state.holder) await save()
