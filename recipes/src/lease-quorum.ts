@@ -28,7 +28,7 @@ export interface LeaseQuorum {
   voters(): Set<string>
   /** How many voters make a majority (this node counts as one). */
   majority(): number
-  /** The reason this node cannot reach a majority now (it sees too few voters alive), or undefined. */
+  /** The reason this node cannot reach a majority now (it sees too few voters alive or suspect), or undefined. */
   lacking(): string | undefined
   /**
    * Waits until a majority of the voters (this node counts as one) hold this node's record of
@@ -100,7 +100,9 @@ export const leaseQuorum = (node: MeshNode): LeaseQuorum => {
     majority,
     lacking() {
       const all = voters()
-      const alive = node.members().filter((m) => m.role === 'node' && m.state === 'alive' && all.has(m.id))
+      // A suspect voter may still answer: the reservation round decides, this only refuses early.
+      const up = (state: string) => state === 'alive' || state === 'suspect'
+      const alive = node.members().filter((m) => m.role === 'node' && up(m.state) && all.has(m.id))
       const reach = 1 + alive.filter((m) => m.id !== node.id).length
       const need = majority()
       if (reach >= need) return undefined
