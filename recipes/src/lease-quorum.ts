@@ -1,5 +1,5 @@
 /**
- * The majority a lease owner needs before it issues tokens (docs/recipes/lease.md, "Partitions").
+ * The majority a lease owner needs before it issues tokens (docs/recipes/lease.md, "Quorum").
  * The voting members are every node member this node has seen declare `mesh.lease`, minus those
  * it saw leave gracefully: a dead member still votes (a partition looks exactly like a death
  * from each side), and so does one that membership forgot. Two disjoint sides of a partition

@@ -61,7 +61,7 @@ export interface Lease {
   /**
    * Tries once to take the lease: the grant, or undefined while someone else holds it. Rejects
    * with a `no_owner` MeshError ("no quorum: …") while the lease's owner reaches no majority of
-   * the voting members (docs/recipes/lease.md, "Partitions").
+   * the voting members (docs/recipes/lease.md, "Quorum").
    */
   acquire(): Promise<LeaseGrant | undefined>
   /**
