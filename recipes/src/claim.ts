@@ -26,7 +26,8 @@ export interface ClaimOptions {
  * Claims `itemId` of `queue` for this node, so that one node does the work: a lease named
  * `claim:<length of queue>:<queue>:<itemId>` (so no two queue/item pairs share a name) whose
  * holder is the node itself, so claiming again from the same node is idempotent (same token)
- * and the claim is freed when the node dies, leaves or restarts.
+ * and the claim is freed when the node dies, leaves or restarts. Rejects with a `no_owner`
+ * MeshError ("no quorum: …") while the claim's owner reaches no majority (docs/recipes/lease.md).
  *
  * @example
  * const c = await claim(node, 'emails', 'msg-42')

@@ -4,11 +4,13 @@
  * lease and issues its fencing tokens. Its state lives in memory and in the store, as this
  * node's record of the lease (lease-records.ts), so that the next owner (after a move, a crash,
  * a partition or a pause) continues from the merge of every node's record; tokens come from
- * blocks reserved on a peer before any of them is issued ({@link TOKEN_BLOCK}).
+ * blocks reserved on a majority of the voting members before any of them is issued
+ * ({@link TOKEN_BLOCK}, lease-quorum.ts), so a side of a partition without a majority grants nothing.
  */
 import { MeshError, type Actor, type JsonValue, type MeshNode } from '@mesh/core'
 import { alivePeers, holderLives } from './capability.js'
 import { pauseWatch } from './pause-watch.js'
+import { leaseQuorum } from './lease-quorum.js'
 import { isText, isTime, isToken, leaseKey, leaseRecords, type LeaseRecord } from './lease-records.js'
 
 /** The capability whose owners keep the leases. Every node that uses leases declares it. */
@@ -16,8 +18,10 @@ export const LEASE_CAPABILITY = 'mesh.lease'
 
 /**
  * How many tokens an owner reserves at a time. Before it issues a token it has the reservation
- * (the high-water mark) on a peer, so a successor that starts from the stored mark never issues
- * a token issued before; one replication wait buys this many grants. A peer answers replication
+ * (the high-water mark) on a majority of the voting members, and has read that no other node
+ * reserved above the block's start meanwhile, so a successor (which reaches a majority too, so
+ * one node holding this mark) never issues a token issued before; one replication wait buys
+ * this many grants. A peer answers replication
  * checks about once a second per room, so the first grant of a fresh owner may wait that long.
  */
 export const TOKEN_BLOCK = 1000
@@ -26,12 +30,17 @@ export const TOKEN_BLOCK = 1000
 const SYNC_TIMEOUT_MS = 5_000
 
 /**
- * How long a grant waits for every alive peer to hold a new token reservation, then for at least
- * one: a peer acknowledges about once a second, and both waits together stay within a caller's
- * default 5 s deadline.
+ * How long a grant waits for every alive peer to hold a new token reservation, then for a
+ * majority of the voting members' answers that they hold it: a peer acknowledges a flush about
+ * once a second and answers a question at once, and both waits together stay within a
+ * caller's default 5 s deadline.
  */
 const REPLICATE_TIMEOUT_MS = 3000
-const REPLICATE_ONE_TIMEOUT_MS = 1500
+const MAJORITY_TIMEOUT_MS = 1500
+/** Reservations a grant tries when another owner reserved at the same time, before it gives up. */
+const RESERVE_ATTEMPTS = 5
+/** Least wait before a reservation is tried again after a collision (up to twice this, at random). */
+const COLLISION_WAIT_MS = 100
 
 export type { LeaseRecord }
 
@@ -81,6 +90,7 @@ const parseRequest = (raw: JsonValue): LeaseRequest => {
 export const leaseActor = (node: MeshNode, name: string): Actor => {
   const records = leaseRecords(node)
   const pauses = pauseWatch(node)
+  const quorum = leaseQuorum(node)
   const stored = records.read(name)?.record
   // A fresh actor may be the new owner after a crash: every token the old one issued is at or
   // below the mark it stored before issuing them.
@@ -114,16 +124,33 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
   const save = () => node.put(leaseKey(node.id, name), { ...state, writer: node.id })
 
   /**
-   * Waits until the alive peers hold the state (so that whichever becomes the next owner has
-   * it), or at least one does when some do not answer in time; throws when none does.
+   * Reserves the block above `base` (the last token issued): stores the mark and waits until
+   * every alive peer holds it (so that the grant stored with it reaches whichever node may own
+   * the lease too, see grant), or at least a majority of the voting members, which also report
+   * the marks of the other nodes' records (lease-quorum.ts). An owner that reads a mark above
+   * `base` gives its block up and reserves above that mark. Returns the first token to issue,
+   * or undefined when a collision showed that this node no longer owns the lease.
    */
-  const replicate = async (): Promise<void> => {
-    const peers = alivePeers(node)
-    if (peers === 0) return
-    try {
-      await node.flush({ replicas: peers, timeoutMs: REPLICATE_TIMEOUT_MS })
-    } catch {
-      await node.flush({ replicas: 1, timeoutMs: REPLICATE_ONE_TIMEOUT_MS })
+  const reserve = async (base: number): Promise<number | undefined> => {
+    for (let attempt = 1; ; attempt++) {
+      // The grant goes into the store with its reservation (see grant), under the token it gets.
+      Object.assign(state, { token: base + 1, reserved: Math.max(state.reserved, base) + TOKEN_BLOCK })
+      issued = state.token
+      await save()
+      const peers = alivePeers(node)
+      if (peers > 0) await node.flush({ replicas: peers, timeoutMs: REPLICATE_TIMEOUT_MS }).catch(() => undefined)
+      const others = await quorum.othersMark(name, state.reserved, MAJORITY_TIMEOUT_MS).catch((error: unknown) => {
+        throw new MeshError('no_owner', 'no quorum: a majority did not hold the token reservation', { cause: error })
+      })
+      if (others <= base) return base + 1
+      // Another owner reserved meanwhile (or this node's view was stale): skip both blocks.
+      base = Math.max(state.reserved, others)
+      issued = confirmed = base
+      // Owners that declared at the same moment collide until placement settles: the ones that
+      // learnt they do not own the lease send the caller on, the owner tries again after them.
+      if (!owns()) return undefined
+      if (attempt >= RESERVE_ATTEMPTS) throw new MeshError('no_owner', 'lease reservations kept colliding')
+      await new Promise((resolve) => setTimeout(resolve, COLLISION_WAIT_MS * (1 + Math.random())))
     }
   }
 
@@ -173,10 +200,9 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
     Object.assign(state, { token, holder: request.holder, node: request.node, started: request.started, expiresAt })
     issued = token
     if (token > confirmed) {
-      state.reserved = Math.max(state.reserved, token - 1) + TOKEN_BLOCK
+      let first: number | undefined
       try {
-        await save()
-        await replicate()
+        first = await reserve(token - 1)
       } catch (error) {
         // Not granted: the token stays used, the lease stays with whoever had it.
         Object.assign(state, {
@@ -188,8 +214,10 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
         await save().catch(() => undefined)
         throw error
       }
-      confirmed = state.reserved
       // Moved: the grant stays in the store, for the owner to honour when the holder asks it.
+      if (first === undefined) return false
+      issued = first
+      confirmed = state.reserved
       if (!owns()) return false
     }
     await save()
@@ -203,6 +231,10 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
       // the grants they made meanwhile: hear from them again (or let the failure bound pass)
       // first. The lease may have moved back to one of them by then.
       if ((await pauses.settled()) && !owns()) return { ...answer(false), moved: true }
+      // A side of a partition without a majority of the voting members grants nothing and
+      // renews nothing: the other side may be granting, and only one side can hold a majority.
+      const lacking = request.op === 'acquire' || request.op === 'renew' ? quorum.lacking() : undefined
+      if (lacking !== undefined) return { ...answer(false), unavailable: lacking }
       // After a partition or a pause this node's view may be stale: sync with the peers before
       // granting or renewing from it, so their grants (in their records) are read first.
       const epoch = records.epoch()
@@ -219,7 +251,12 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
         issued = confirmed = Math.max(issued, seen.reserved)
         state.reserved = seen.reserved
       }
-      if (seen && seen.token > state.token) Object.assign(state, { ...seen, reserved: state.reserved })
+      if (seen && seen.token > state.token) {
+        // The grant of another owner (before a move, or one that answered `moved`): its token is
+        // that holder's, so this owner never issues it again.
+        Object.assign(state, { ...seen, reserved: state.reserved })
+        issued = Math.max(issued, seen.token)
+      }
       // A node that answered `moved` may have left its grant of the same token in the store: this
       // owner's own state is the lease, and the store says so again.
       else if (seen && seen.token === state.token && seen.holder !== state.holder) await save()

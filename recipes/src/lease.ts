@@ -1,6 +1,7 @@
 import { MeshError, type MeshNode } from '@mesh/core'
 import { declareCapability } from './capability.js'
 import { LEASE_CAPABILITY, leaseActor, type LeaseAnswer } from './lease-actor.js'
+import { leaseQuorum } from './lease-quorum.js'
 import { sweepLeaseRecords } from './lease-sweeper.js'
 
 /** Options of {@link lease}. */
@@ -28,10 +29,9 @@ export interface LeaseGrant {
    */
   token: number
   /**
-   * This grant's holder id ({@link Lease.holderId}). During a partition both sides may issue
-   * the same token, never to the same holder: a resource that stores the holder with the
-   * token and, on an equal token, refuses another holder keeps one holder at a time
-   * (docs/recipes/lease.md).
+   * This grant's holder id ({@link Lease.holderId}): no other holder is ever granted the same
+   * token, also across a partition (only a side with a majority grants). A resource that
+   * stores it with the token can tell a holder's retry from another holder (docs/recipes/lease.md).
    */
   holderId: string
   /**
@@ -58,9 +58,16 @@ export interface Lease {
   readonly name: string
   /** This handle's holder id. */
   readonly holderId: string
-  /** Tries once to take the lease: the grant, or undefined while someone else holds it. */
+  /**
+   * Tries once to take the lease: the grant, or undefined while someone else holds it. Rejects
+   * with a `no_owner` MeshError ("no quorum: …") while the lease's owner reaches no majority of
+   * the voting members (docs/recipes/lease.md, "Quorum").
+   */
   acquire(): Promise<LeaseGrant | undefined>
-  /** Extends the grant by the TTL; false when it was lost (expired and taken, or never held). */
+  /**
+   * Extends the grant by the TTL; false when it was lost (expired and taken, or never held).
+   * Rejects with `no_owner` like {@link acquire} when the owner reaches no majority.
+   */
   renew(): Promise<boolean>
   /** Gives the lease up; a no-op when this handle does not hold it. */
   release(): Promise<void>
@@ -83,6 +90,8 @@ const MOVED_RETRIES = 5
 export const enableLeases = (node: MeshNode): void => {
   declareCapability(node, LEASE_CAPABILITY, () => {
     node.actor(LEASE_CAPABILITY, (id) => leaseActor(node, id))
+    // Every node answers the owners' questions about the marks it holds (lease-quorum.ts).
+    leaseQuorum(node)
     sweepLeaseRecords(node)
   })
 }
@@ -116,6 +125,8 @@ export const lease = (node: MeshNode, name: string, options: LeaseOptions = {}):
   const ask = async (payload: Record<string, string | number | null>): Promise<LeaseAnswer> => {
     for (let attempt = 0; ; attempt++) {
       const reply = await node.call<LeaseAnswer>({ capability: LEASE_CAPABILITY, id: name, payload, timeoutMs })
+      // The owner sees no majority of the voting members (a minority side of a partition).
+      if (typeof reply.unavailable === 'string') throw new MeshError('no_owner', reply.unavailable)
       if (reply.moved !== true || attempt >= MOVED_RETRIES) return reply
     }
   }
