@@ -69,8 +69,10 @@ export class YieldOrigin {
 }
 
 /**
- * `accept`, applied after both histories merged: this node's own writes made during the
- * divergence lose every conflict. For each conflicting key whose live entry is such a write,
+ * An application's `resolveConflict({ strategy: 'accept' })`, applied after both histories
+ * merged: this node's own writes made during the divergence lose every conflict. (The
+ * `accept` policy itself needs no write-back: its writes carry the `yields` mark, and every
+ * replica resolves them against concurrent writes as they meet, see KvIndex.) For each conflicting key whose live entry is such a write,
  * the key takes the value of the rightmost entry the merge superseded that is not one of
  * them (the peer's write), or is removed when the peer removed it. The write-back is placed
  * right after the entry it yields to, so a later merge with a third side orders it exactly
