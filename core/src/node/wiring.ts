@@ -388,7 +388,7 @@ export class NodeParts {
   }
 
   tick(now: number): void {
-    this.reactions.dialMembers()
+    this.reactions.heartbeat()
     this.sweep(now)
     this.rooms.prune(now, IDLE_DEAD_AFTERS * this.membership.deadAfterMs)
     this.origins.prune()
