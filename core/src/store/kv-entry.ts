@@ -24,10 +24,10 @@ export interface KvEntry {
 /**
  * True when `raw` is a well-formed entry of the store's array: an object (not an array) with a
  * non-empty `key` of at most {@link MAX_KEY_LENGTH} well-formed UTF-16 code units, a `val`, an
- * `owner` that is absent or a string, an `exp` that is absent or a finite number, and a `yields`
- * that is absent or `true`. Replicas
- * ignore anything else in the array; light peers may not write it (stock y-utility clients
- * throw on some of it and delete real entries for others).
+ * `owner` that is absent or a string, an `exp` that is absent or a finite number, and a
+ * `yields` that is absent or `true`. Replicas ignore anything else in the array; light peers
+ * may not write it (stock y-utility clients throw on some of it and delete real entries for
+ * others).
  */
 export const isKvEntry = (raw: unknown): raw is KvEntry => {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return false
