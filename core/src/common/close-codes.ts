@@ -24,6 +24,11 @@ export const CloseCode = {
   forbidden: 4403,
   /** A second link to the same node, or a link to itself. */
   duplicate: 4409,
+  /**
+   * A peer link received nothing (no frame, not even a heartbeat) for longer than its silence
+   * bound: the peer stopped reading or answering while the connection stayed up.
+   */
+  silent: 4408,
   /** Incompatible protocol version. */
   protocolVersion: 4426,
   /** Message larger than the configured limit. */

@@ -10,6 +10,7 @@ const REASONS: Record<number, string> = {
   [CloseCode.protocolVersion]: 'protocol_version',
   [CloseCode.rateLimited]: 'rate_limited',
   [CloseCode.sendBufferFull]: 'send_buffer_full',
+  [CloseCode.silent]: 'silent',
 }
 
 /** Upper bounds, in seconds, of the call latency histogram. */

@@ -1,5 +1,5 @@
-import { CloseCode, type Logger } from '../common/index.js'
-import type { Conflicts, PeerLinks } from '../replication/index.js'
+import { CloseCode, errorText, type Logger } from '../common/index.js'
+import { silenceBoundMs, type Conflicts, type PeerLinks } from '../replication/index.js'
 import type { Member, MemberState } from './member-record.js'
 import type { Membership } from './membership.js'
 
@@ -67,6 +67,23 @@ export class MemberReactions {
         host.sweep(Date.now())
         return
     }
+  }
+
+  /**
+   * On every heartbeat: dials members it should, and closes links that received nothing for
+   * longer than the silence bound (links.ts), once this turn's I/O ran: frames that a node
+   * busy for a while has not read yet are no silence.
+   */
+  heartbeat(): void {
+    this.dialMembers()
+    setImmediate(() => {
+      const host = this.#host
+      try {
+        if (!host.closed) host.links.closeSilent(Date.now(), silenceBoundMs(host.membership.deadAfterMs))
+      } catch (error) {
+        host.logger.error('internal error caught', { where: 'silent-links', error: errorText(error) })
+      }
+    })
   }
 
   /** Dials members learned through gossip, in random order, until `maxPeers` links exist. */

@@ -1,7 +1,7 @@
 import { Emitter, MeshError, Metrics, Progress, type Logger, unrefTimer, errorText } from '../common/index.js'
 import { LightPeers } from '../light-peers/index.js'
 import { MemberReactions, Membership, type Discovery } from '../membership/index.js'
-import { InspectorFeed, INSPECT_ROOM, type FeedSource, type NodeView } from '../observability/index.js'
+import { InspectorFeed, INSPECT_ROOM, type FeedSource, type NodeStatus, type NodeView } from '../observability/index.js'
 import {
   antiEntropyRound,
   CommitLog,
@@ -15,7 +15,6 @@ import {
   Rooms,
   type Room,
 } from '../replication/index.js'
-import type { ConflictPolicy } from '../replication/index.js'
 import { NodePersistence } from '../persistence/index.js'
 import { PubSub, Router } from '../routing/index.js'
 import { Admission } from '../security/index.js'
@@ -56,7 +55,7 @@ export interface NodeCore extends FeedSource {
   readonly url: string
   readonly clientId: number
   readonly startedAt: number
-  readonly onConflict: ConflictPolicy
+  readonly onConflict: NodeStatus['onConflict']
   readonly logger: Logger
   join(urls: readonly string[], options: { wait?: boolean }): Promise<void>
 }
@@ -170,6 +169,7 @@ export class NodeParts {
           room,
           origin: origins.local,
           owner: core.id,
+          yields: core.onConflict === 'accept',
           reasserting: (keys) => {
             // Say we are alive before the keys arrive, so a sweeper that judged us dead stops.
             parts.membership.announce()
@@ -388,7 +388,7 @@ export class NodeParts {
   }
 
   tick(now: number): void {
-    this.reactions.dialMembers()
+    this.reactions.heartbeat()
     this.sweep(now)
     this.rooms.prune(now, IDLE_DEAD_AFTERS * this.membership.deadAfterMs)
     this.origins.prune()

@@ -16,10 +16,10 @@ export interface ConcurrentWritesHost {
  * Reports a divergence that arrives as ordinary traffic: a peer relays a write of a key made
  * by a node that had not seen this node's own write of it (typically a third node that healed
  * with the writer and merged it). A (re)sync with the writer itself is decided by the link
- * (room-sync). Here nothing is rewritten: the merge already happened, and a write-back placed
- * among entries that other nodes resolve concurrently can delete every entry of a key. So
- * `merge` and `accept` report a merge, `warn` a conflict, and `exception` quarantines the room
- * from then on. Only keys this node wrote count; light peers always merge.
+ * (room-sync). Here nothing is rewritten: the merge already happened, and under `accept` it
+ * already made this node's marked writes lose (KvIndex). So `merge` and `accept` report a
+ * merge, `warn` a conflict, and `exception` quarantines the room from then on. Only keys this
+ * node wrote count; light peers always merge.
  */
 export class ConcurrentWrites {
   #host: ConcurrentWritesHost

@@ -69,13 +69,15 @@ export class YieldOrigin {
 }
 
 /**
- * `accept`, applied after both histories merged: this node's own writes made during the
- * divergence lose every conflict. For each conflicting key whose live entry is such a write,
- * the key takes the value of the rightmost entry the merge superseded that is not one of
- * them (the peer's write), or is removed when the peer removed it. The write-back is placed
- * right after the entry it yields to, so a later merge with a third side orders it exactly
- * as it orders that entry: the outcome does not depend on heal order. Keys only this node
- * changed keep its change, and third nodes' writes merge as usual.
+ * An application's `resolveConflict({ strategy: 'accept' })`, applied after both histories
+ * merged: this node's own writes made during the divergence lose every conflict. (The
+ * `accept` policy itself needs no write-back: its writes carry the `yields` mark, and every
+ * replica resolves them against concurrent writes as they meet, see KvIndex.) For each
+ * conflicting key whose live entry is such a write, the key takes the value of the rightmost
+ * entry the merge superseded that is not one of them (the peer's write), or is removed when
+ * the peer removed it. The write-back is placed right after the entry it yields to. Such a
+ * write-back can race with entries other nodes resolve at the same moment and lose the key
+ * (docs/conflicts.md): the reason the policy no longer uses it.
  */
 export const yieldOwnWrites = (
   room: Room,

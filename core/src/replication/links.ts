@@ -3,6 +3,17 @@ import { PeerDialer, type BackoffOptions, type DialerHost } from './peer-dialer.
 import { PeerLink, type LinkHost } from './peer-link.js'
 import type { Hello } from './peer-messages.js'
 
+/** A peer link that received nothing for this many `deadAfterMs` is closed (CloseCode.silent). */
+const SILENT_LINK_DEAD_AFTERS = 2
+
+/**
+ * How long a peer link may receive nothing before it is closed. Live peers heartbeat on every
+ * link, so a link this quiet belongs to a peer that stopped reading or answering it; twice the
+ * silence after which membership judges a member dead leaves room for a peer busy applying a
+ * large state (a cold join).
+ */
+export const silenceBoundMs = (deadAfterMs: number): number => SILENT_LINK_DEAD_AFTERS * deadAfterMs
+
 /** A connected peer, as events report it. */
 export interface PeerEvent {
   id: string
@@ -98,6 +109,26 @@ export class PeerLinks {
   /** Sends one frame on every open link. */
   broadcast(frame: Uint8Array<ArrayBuffer>): void {
     for (const link of this.#links.values()) link.sendFrame(frame)
+  }
+
+  /**
+   * Closes every open link that received nothing (no frame; a live peer sends its heartbeat on
+   * every link) for longer than `boundMs` before `now`, with {@link CloseCode.silent}: its peer
+   * stopped reading or answering while the socket stayed up, and the room unsyncs on the other
+   * links so their peers repair and relay what it would have carried (relay-horizon.ts).
+   * Returns how many it closed. Call it after the turn's I/O (setImmediate): frames a node busy
+   * for a while has not read yet are not silence.
+   */
+  closeSilent(now: number, boundMs: number): number {
+    let closed = 0
+    for (const link of [...this.#links.values()]) {
+      const silence = now - link.lastReceivedAt
+      if (!link.isOpen || silence <= boundMs) continue
+      this.#host.logger.warn('closing peer link that stopped answering', { peer: link.peerId, silence, boundMs })
+      link.fail(CloseCode.silent, `nothing received for ${silence} ms (bound ${boundMs} ms)`)
+      closed++
+    }
+    return closed
   }
 
   /** A link over a socket the other node opened (`/mesh`). */

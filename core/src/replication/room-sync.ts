@@ -179,11 +179,7 @@ export class RoomSyncs {
     if (sync.override !== 'none') return sync.override
     // The remote's application chose: merge, or adopt our state; either way we merge.
     if (remoteResolution !== 'none') return 'merge'
-    const local = this.#host.policy
-    if (local === 'accept' && this.#link.remote?.onConflict === 'accept') {
-      return this.#link.role === 'dialer' ? 'accept' : 'merge'
-    }
-    return local
+    return this.#host.policy
   }
   #sync(name: string): RoomSync {
     const sync = this.#rooms.get(name)
@@ -314,7 +310,10 @@ export class RoomSyncs {
     sync.incoming = 'synced'
     this.#settle(sync, room)
     if (sync.relation === 'diverged') {
-      if (sync.policy === 'accept' && sync.remoteSnapshot) {
+      // The `accept` policy needs nothing here: its writes are marked to lose to concurrent ones
+      // wherever they meet (KvIndex). An application that resolves an `exception` quarantine
+      // with `accept` makes unmarked writes yield, so they are written back once, here.
+      if (sync.override === 'accept' && sync.remoteSnapshot) {
         yieldOwnWrites(room, {
           conflicts: conflictsBetween(sync.localChanged ?? noChanges(), sync.remoteChanged).map((c) => c.key),
           remote: sync.remoteChanged,

@@ -14,14 +14,20 @@ export interface KvEntry {
   owner?: string
   /** Expiry of a TTL key, in milliseconds since the epoch by the writer's clock. */
   exp?: number
+  /**
+   * Set by a node under `onConflict: 'accept'`: this write loses to any concurrent write of the
+   * key that is not so marked, on every replica (see KvIndex and docs/conflicts.md).
+   */
+  yields?: true
 }
 
 /**
  * True when `raw` is a well-formed entry of the store's array: an object (not an array) with a
  * non-empty `key` of at most {@link MAX_KEY_LENGTH} well-formed UTF-16 code units, a `val`, an
- * `owner` that is absent or a string, and an `exp` that is absent or a finite number. Replicas
- * ignore anything else in the array; light peers may not write it (stock y-utility clients
- * throw on some of it and delete real entries for others).
+ * `owner` that is absent or a string, an `exp` that is absent or a finite number, and a
+ * `yields` that is absent or `true`. Replicas ignore anything else in the array; light peers
+ * may not write it (stock y-utility clients throw on some of it and delete real entries for
+ * others).
  */
 export const isKvEntry = (raw: unknown): raw is KvEntry => {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return false
@@ -35,6 +41,7 @@ export const isKvEntry = (raw: unknown): raw is KvEntry => {
   if (e.val === undefined) return false
   if (e.owner !== undefined && typeof e.owner !== 'string') return false
   if (e.exp !== undefined && (typeof e.exp !== 'number' || !Number.isFinite(e.exp))) return false
+  if (e.yields !== undefined && e.yields !== true) return false
   return true
 }
 

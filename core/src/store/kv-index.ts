@@ -42,7 +42,7 @@ export const slotRef = (slot: { client: number; clock: number }): string => `${s
  * The key/value layout on a `Y.Array` of `{ key, val }` entries, with an index from key to its
  * live entry so no read or write scans the array. A write appends the new entry and deletes
  * the key's previous one by its id, in one transaction. Concurrent writes of one key leave two
- * live entries; every replica keeps the rightmost and deletes the others, so all agree. Deleted
+ * live entries; every replica keeps the same one (see #beats) and deletes the others. Deleted
  * entries merge into runs that Yjs garbage-collects: memory follows the live keys, whatever
  * the number of overwrites (a `Y.Map` keeps a struct for every overwrite, forever).
  */
@@ -263,7 +263,7 @@ export class KvIndex {
         const currentClient = table.client(current)
         const currentClock = table.clock(current)
         if (currentClient === item.id.client && currentClock === clock) return
-        if (!isRightOf(item, i, { client: currentClient, clock: currentClock })) {
+        if (!this.#beats(entry, item, i, current)) {
           losers.push({ client: item.id.client, clock })
           this.#supersede({ client: item.id.client, clock, entry })
           return
@@ -285,6 +285,16 @@ export class KvIndex {
     }
     if (changed.keys.length > 0) this.#hooks.onChange(changed, transaction)
     if (concurrent.length > 0) this.#hooks.onConcurrent?.(concurrent, transaction)
+  }
+
+  /**
+   * True when `entry` (element `offset` of `item`) beats the concurrent live entry in `slot`: one
+   * that yields loses to one that does not, else the rightmost wins; the same on every replica.
+   */
+  #beats(entry: KvEntry, item: Y.Item, offset: number, slot: number): boolean {
+    const other = this.#table.entry(slot)
+    if ((entry.yields === true) !== (other.yields === true)) return other.yields === true
+    return isRightOf(item, offset, { client: this.#table.client(slot), clock: this.#table.clock(slot) })
   }
 
   #slotOf(slot: number): Slot {

@@ -53,8 +53,13 @@ export const assertKey = (key: unknown): string => {
 }
 
 /** The owner and expiry fields of a write's entry. */
-const extrasFor = (owner: string, options: PutOptions | undefined, now: number): Pick<KvEntry, 'owner' | 'exp'> => {
-  const extras: Pick<KvEntry, 'owner' | 'exp'> = {}
+const extrasFor = (
+  owner: string,
+  options: PutOptions | undefined,
+  now: number,
+  yields: boolean,
+): Pick<KvEntry, 'owner' | 'exp' | 'yields'> => {
+  const extras: Pick<KvEntry, 'owner' | 'exp' | 'yields'> = yields ? { yields: true } : {}
   if (options?.ephemeral) extras.owner = owner
   if (options?.ttl !== undefined) {
     if (!Number.isInteger(options.ttl) || options.ttl <= 0 || options.ttl > MAX_TTL_MS) {
@@ -85,6 +90,8 @@ export interface MeshStoreOptions {
    * node lives (a sweep during a partition or a pause), e.g. to announce liveness first.
    */
   reasserting?: (keys: string[]) => void
+  /** Mark this node's writes to lose to concurrent writes of other nodes (`onConflict: 'accept'`). */
+  yields?: boolean
 }
 
 /**
@@ -100,6 +107,7 @@ export class MeshStore {
   #origin: unknown
   #owner: string
   #reasserting: ((keys: string[]) => void) | undefined
+  #yields: boolean
   #queue = new Map<string, KvEntry>()
   #scheduled = false
   #owned = new Map<string, Owned>()
@@ -115,6 +123,7 @@ export class MeshStore {
     this.#origin = options.origin
     this.#owner = options.owner
     this.#reasserting = options.reasserting
+    this.#yields = options.yields ?? false
   }
 
   /**
@@ -253,7 +262,7 @@ export class MeshStore {
     } else {
       throw new MeshError('bad_request', 'put takes a key and a value, or an object of keys and values')
     }
-    const extras = extrasFor(this.#owner, opts, Date.now())
+    const extras = extrasFor(this.#owner, opts, Date.now(), this.#yields)
     // Validate everything before queueing anything: a bad value writes nothing.
     const checked = entries.map(([rawKey, v]): KvEntry => {
       const key = assertKey(rawKey)

@@ -1,0 +1,125 @@
+import type { ConflictPolicy, MeshNode } from '@mesh/core'
+import { waitUntil } from '@mesh/core/testing'
+import { describe, expect, it } from 'vitest'
+import { servedPerTest, type ServedNode } from './helpers.js'
+import { serveRest } from './rest-server.js'
+
+const { start, cleanups } = servedPerTest()
+
+/** Three nodes on real sockets, each with its REST API, linked in a full mesh. */
+const trio = async (policies: [ConflictPolicy, ConflictPolicy, ConflictPolicy]) => {
+  const served: ServedNode[] = []
+  for (const [i, onConflict] of policies.entries()) served.push(await start({ name: `n${i}`, onConflict }))
+  const apis = await Promise.all(served.map((s) => serveRest(s.node, cleanups)))
+  const nodes = served.map((s) => s.node) as [MeshNode, MeshNode, MeshNode]
+  for (const [i, node] of nodes.entries()) await node.join(served.slice(i + 1).map((s) => s.url))
+  for (const node of nodes) await node.syncUp()
+  return { nodes, apis }
+}
+
+const listed = async (api: string): Promise<unknown[]> => (await (await fetch(`${api}/conflicts`)).json()) as unknown[]
+
+const isolate = async (nodes: MeshNode[]) => {
+  for (const a of nodes) for (const b of nodes) if (a !== b) a.cut(b.id)
+  await waitUntil('every node isolated', () => nodes.every((n) => n.status().peers.every((p) => p.link !== 'open')))
+}
+
+const heal = (nodes: MeshNode[], pairs: Array<[number, number]>) => {
+  for (const [i, j] of pairs) {
+    nodes[j]!.heal(nodes[i]!.id)
+    nodes[i]!.heal(nodes[j]!.id)
+  }
+}
+
+/**
+ * KNOWN GAP, skipped (issue 11 point 4, not closed): in a 3-node full mesh healed link by link,
+ * a conflict resolved over REST is raised again afterwards: a node lists a conflict with a peer
+ * it just resolved with (e.g. before [["n0->n2"],[],[]], still listed after resolving
+ * [["n0->n1","n0->n2"],[],[]]), and with two `exception` nodes the other pair's conflict
+ * outlives its own resolution too. Measured on commit 056d742: 2 of 3 (exception/merge/merge)
+ * and 3 to 6 of 9 (all combinations) fail per run. Unskip once a resolution covers the writes
+ * that reach the node again over its other links.
+ */
+describe.skip('a conflict resolved on one side is cleared on every side, with three nodes', () => {
+  for (const policies of [
+    ['exception', 'merge', 'merge'],
+    ['exception', 'exception', 'merge'],
+    ['exception', 'exception', 'exception'],
+  ] as Array<[ConflictPolicy, ConflictPolicy, ConflictPolicy]>) {
+    for (const order of [
+      [
+        [0, 1],
+        [1, 2],
+        [0, 2],
+      ],
+      [
+        [1, 2],
+        [0, 2],
+        [0, 1],
+      ],
+      [
+        [0, 2],
+        [1, 2],
+        [0, 1],
+      ],
+    ] as Array<Array<[number, number]>>) {
+      it(`${policies.join('/')}, heal order ${order.map(([i, j]) => 'abc'[i]! + 'abc'[j]!).join(' ')}: what a resolves is cleared on a and its peers; the others' pairs clear once one side resolves`, async () => {
+        const { nodes, apis } = await trio(policies)
+        const [a, b, c] = nodes
+        await isolate(nodes)
+        await a.put('k', 'from-a')
+        await b.put('k', 'from-b')
+        await c.put('other', 'from-c')
+        heal(nodes, order)
+        await waitUntil('a lists a conflict', () => a.conflicts().length > 0, { timeoutMs: 10_000 })
+        // Let every link finish its round (quarantined rooms count as settled).
+        await waitUntil('every link up', () =>
+          nodes.every((n) => n.status().peers.filter((p) => p.link === 'open').length === 2),
+        )
+        const nameOf = (id: string) => nodes.find((n) => n.id === id)?.name
+        const before = nodes.map((n) => n.conflicts().map((e) => `${n.name}->${nameOf(e.peer) ?? ''}`))
+        const listing = () => nodes.map((n) => n.conflicts().map((e) => `${n.name}->${nameOf(e.peer) ?? ''}`))
+        /** Resolves, over REST, what `node` lists, until it lists nothing. */
+        const resolveAll = async (node: MeshNode) => {
+          const api = apis[nodes.indexOf(node)]!
+          while (node.conflicts().length > 0) {
+            const conflict = node.conflicts()[0]!
+            const res = await fetch(`${api}/conflicts/resolve`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ peer: conflict.peer, room: conflict.room, strategy: 'merge' }),
+            })
+            // 404: it cleared meanwhile (its peer resolved it first).
+            expect([200, 404]).toContain(res.status)
+          }
+        }
+        /** True once no node lists a conflict `matching`, neither in conflicts() nor over REST. */
+        const noneListed = async (matching: (node: MeshNode, peer: string) => boolean) => {
+          for (const [i, node] of nodes.entries()) {
+            if (node.conflicts().some((e) => matching(node, e.peer))) return false
+            const rest = (await listed(apis[i]!)) as Array<{ peer: string }>
+            if (rest.some((e) => matching(node, e.peer))) return false
+          }
+          return true
+        }
+        const waitNone = (what: string, matching: (node: MeshNode, peer: string) => boolean) =>
+          waitUntil(`${what} (before: ${JSON.stringify(before)})`, () => noneListed(matching), {
+            timeoutMs: 10_000,
+          }).catch((error: unknown) => {
+            throw new Error(`${String(error)}; still listed: ${JSON.stringify(listing())}`)
+          })
+
+        // What a resolves is cleared on a and on each peer it resolved with.
+        await resolveAll(a)
+        await waitNone('no conflict of a, nor with a, listed anywhere', (node, peer) => node === a || peer === a.id)
+        // Conflicts between the two others are theirs: one side of each pair resolves it.
+        for (const node of [b, c]) await resolveAll(node)
+        await waitNone('no conflict listed anywhere', () => true)
+        for (const node of nodes) await node.syncUp()
+        const sorted = (n: MeshNode) =>
+          JSON.stringify(Object.entries(n.data.toJSON()).sort(([x], [y]) => (x < y ? -1 : 1)))
+        await waitUntil('all equal', () => [b, c].every((n) => sorted(n) === sorted(a)))
+      })
+    }
+  }
+})

@@ -1,0 +1,97 @@
+import type { Socket } from 'node:net'
+import { CloseCode, type MeshNode } from '@mesh/core'
+import { waitUntil } from '@mesh/core/testing'
+import { describe, expect, it } from 'vitest'
+import { memoryLogger, servedPerTest } from './helpers.js'
+
+const { start } = servedPerTest()
+
+/** Links a node closed for silence: `mesh_rejected_total{reason="silent"}`. */
+const silentCloses = (node: MeshNode): number =>
+  node
+    .metrics()
+    .find((m) => m.name === 'mesh_rejected_total')
+    ?.values.find((v) => v.labels?.reason === 'silent')?.value ?? 0
+
+describe('a peer link that stays open but stops answering', () => {
+  it('is closed with the named code past the silence bound, and the node behind it converges through the others', async () => {
+    // Anti-entropy far away: it would heal the gap on its own, much later.
+    const options = { membership: { heartbeatMs: 50, deadAfterMs: 300 }, antiEntropyMs: 600_000 }
+    const logs = memoryLogger()
+    const a = await start({ name: 'a', ...options })
+    const b = await start({ name: 'b', ...options })
+    const c = await start({ name: 'c', ...options, logger: logs.logger })
+    // Every connection a makes to c lands on c's server; c's link to b is its own dial.
+    const accepted: Socket[] = []
+    let stalled = false
+    c.server.on('connection', (socket: Socket) => {
+      accepted.push(socket)
+      if (stalled) socket.pause()
+    })
+    await c.node.join([b.url])
+    await a.node.join([b.url, c.url])
+    for (const s of [a, b, c]) await s.node.syncUp()
+    await a.node.put('before', 1)
+    await waitUntil('c has a write of a', () => c.node.get('before') === 1)
+
+    // c stops reading every connection a opened to it: a's frames wait in the kernel, the
+    // sockets stay up, and a's heartbeats still reach c through b (a is alive to c).
+    stalled = true
+    for (const socket of accepted) socket.pause()
+    for (let i = 0; i < 20; i++) await a.node.put(`during:${i}`, i)
+    await waitUntil('c closed the silent link with 4408', () => silentCloses(c.node) > 0)
+    expect(logs.entries).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        message: 'closing peer link that stopped answering',
+        fields: expect.objectContaining({ peer: a.node.id }),
+      }),
+    )
+    await waitUntil('c has every write a made while its link was stalled', () => c.node.get('during:19') === 19, {
+      subscribe: (wake) => c.node.on('change', wake),
+      timeoutMs: 15_000,
+    })
+    expect(c.node.data.toJSON()).toEqual(a.node.data.toJSON())
+
+    // Reading again, c links to a once more and stays equal.
+    stalled = false
+    for (const socket of accepted) socket.resume()
+    await a.node.put('after', true)
+    await waitUntil('c has a write made after the stall', () => c.node.get('after') === true, {
+      subscribe: (wake) => c.node.on('change', wake),
+    })
+    await waitUntil('all three equal', () =>
+      [b, c].every((s) => JSON.stringify(s.node.data.toJSON()) === JSON.stringify(a.node.data.toJSON())),
+    )
+  })
+
+  it('is not cut while the peer is busy applying a large cold join (200,000 keys)', async () => {
+    const holder = await start({ name: 'holder' })
+    for (let start = 0; start < 200_000; start += 20_000) {
+      await holder.node.put(
+        Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`key:${start + i}`, start + i])),
+      )
+    }
+    expect(holder.node.data.size).toBe(200_000)
+    const joiner = await start({ name: 'joiner' })
+    await joiner.node.join([holder.url])
+    await joiner.node.syncUp({ timeoutMs: 120_000 })
+    await waitUntil('the joiner holds every key', () => joiner.node.data.size === 200_000, { timeoutMs: 120_000 })
+    // Each hears the other's heartbeats from well past the join: their own silence checks ran meanwhile.
+    const past = Date.now() + 2500
+    const heard = (node: MeshNode, other: MeshNode) =>
+      (node.members().find((m) => m.id === other.id)?.lastSeen ?? 0) > past
+    await waitUntil(
+      'heartbeats from past the join',
+      () => heard(holder.node, joiner.node) && heard(joiner.node, holder.node),
+      {
+        timeoutMs: 10_000,
+      },
+    )
+    for (const s of [holder, joiner]) {
+      expect(silentCloses(s.node), `${s.node.name} cut a link for silence`).toBe(0)
+      expect(s.node.status().peers.filter((p) => p.link === 'open')).toHaveLength(1)
+    }
+    expect(CloseCode.silent).toBe(4408)
+  }, 180_000)
+})
