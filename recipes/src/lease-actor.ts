@@ -169,10 +169,12 @@ export const leaseActor = (node: MeshNode, name: string): Actor => {
     const peers = alivePeers(node)
     if (peers > 0) await node.flush({ replicas: peers, timeoutMs: REPLICATE_TIMEOUT_MS })
     let removed = false
-    // Read again: a record written meanwhile (its node came back) must be covered too.
-    for (const s of records.orphans(name, lives)) {
-      if (!covered(s.record)) continue
-      await node.pop(s.key)
+    // Read each record again right before its removal: one written meanwhile (its node came
+    // back, possibly while an earlier removal was awaited) must be covered too.
+    for (const { key } of records.orphans(name, lives)) {
+      const current = records.orphans(name, lives).find((s) => s.key === key)
+      if (!current || !covered(current.record)) continue
+      await node.pop(key)
       removed = true
     }
     return removed
