@@ -65,7 +65,9 @@ export class Presence {
   /** Opens the subscriber connection; subscribes (again) on every (re)connect and then announces itself. */
   start(): void {
     const host = this.#host
-    const subscriber = (this.#subscriber = new Redis(this.#o.url, this.#o.connection))
+    // Subscribed on 'ready' below; ioredis's own resubscribe on reconnect rejects unhandled
+    // when the stream is not writable yet (no offline queue), which a Redis restart can cause.
+    const subscriber = (this.#subscriber = new Redis(this.#o.url, { ...this.#o.connection, autoResubscribe: false }))
     subscriber.on('error', (error: unknown) => {
       if (!this.#closed)
         host.logger.debug('redis connection error', { connection: 'presence', error: errorText(error) })
