@@ -1,0 +1,43 @@
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { waitUntil } from '@mesh/core/testing'
+import { describe, expect, it } from 'vitest'
+import { servedPerTest } from './helpers.js'
+
+const { start } = servedPerTest()
+const timing = { membership: { heartbeatMs: 50, deadAfterMs: 1000 } }
+
+/** A URL nobody listens on: the port of a server that was closed. */
+const deadUrl = async (): Promise<string> => {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return `ws://127.0.0.1:${port}/mesh`
+}
+
+describe('dialers that cannot bring a distinct live member', () => {
+  it('a dialer gossip started for a member that then linked another way is dropped, and syncUp does not wait for it', async () => {
+    const seed = await start({ name: 'seed', ...timing })
+    // a advertises an address nobody can dial (a URL that changed, a wrong advertised host), and
+    // dials nobody by gossip itself.
+    const a = await start({ name: 'a', maxPeers: 1, ...timing })
+    const wrong = await deadUrl()
+    a.node.url = wrong
+    await a.node.join([seed.url])
+    const b = await start({ name: 'b', ...timing })
+    await b.node.join([seed.url])
+    await waitUntil('b dials the address gossip gave for a', () =>
+      b.node.status().peers.some((p) => p.url === wrong && p.link !== 'open'),
+    )
+    // a reaches b itself: b is linked to a, through a link that a dialed.
+    await a.node.join([b.url])
+    await waitUntil('b linked to a', () => b.node.status().peers.some((p) => p.id === a.node.id && p.link === 'open'))
+
+    await b.node.syncUp({ timeoutMs: 5000 })
+    await waitUntil('b dropped the dialer of the address that never answers', () =>
+      b.node.status().peers.every((p) => p.url !== wrong),
+    )
+    expect(b.node.status().peers.filter((p) => p.id === a.node.id)).toHaveLength(1)
+  })
+})
