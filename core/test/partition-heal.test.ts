@@ -98,9 +98,16 @@ describe(`a partition longer than the failure bound heals by itself (MESH_SEED=$
           others.every((o) => node.members().find((m) => m.id === o.id)?.state === 'alive'),
         )
       }
+      // Each side swept the other side's ephemeral keys; their owners, alive, write them back.
+      const complete = (n: MeshNode) =>
+        [...written].every(([key, value]) => n.get(key) === value) &&
+        nodes.every((owner) => n.get(`eph:${owner.name}`) === owner.name)
       await waitUntil(
-        `replicas equal (${trace})`,
-        () => nodes.every((n) => canonical(n) === canonical(nodes[0]!) && !n.status().rooms.default?.pending),
+        `replicas equal, with every write of the split and every ephemeral key (${trace})`,
+        () =>
+          nodes.every(
+            (n) => complete(n) && canonical(n) === canonical(nodes[0]!) && !n.status().rooms.default?.pending,
+          ),
         { timeoutMs: 15_000 },
       )
     } catch (error) {
@@ -110,5 +117,5 @@ describe(`a partition longer than the failure bound heals by itself (MESH_SEED=$
     for (const [key, value] of written) expect(data[key], `${key} written during the split (${trace})`).toBe(value)
     for (const node of nodes)
       expect(data[`eph:${node.name}`], `${node.name}'s ephemeral key (${trace})`).toBe(node.name)
-  })
+  }, 120_000)
 })

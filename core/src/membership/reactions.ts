@@ -28,8 +28,10 @@ export interface MemberReactionsHost {
 
 /**
  * What a node does when the member table changes: emit the event, dial members it learns
- * of (up to `maxPeers`), and when one is gone, stop redialing it, close a half-open link to
- * it, drop the conflicts nobody can resolve any more and sweep its ephemeral keys.
+ * of (up to `maxPeers`), and when one is gone, close a half-open link to it, drop the
+ * conflicts nobody can resolve any more and sweep its ephemeral keys. A member judged dead is
+ * still redialed (with backoff) until it is forgotten: from here a partition looks the same
+ * as a death, and only a dialer left running links the two sides again once it heals.
  */
 export class MemberReactions {
   #host: MemberReactionsHost
@@ -58,7 +60,7 @@ export class MemberReactions {
           name: member.name,
         })
         host.emit(member.state === 'left' ? 'member:leave' : 'member:dead', event)
-        host.links.stopGossipDialer(member.url)
+        if (member.state === 'left') host.links.stopGossipDialer(member.url)
         // A link to a member judged dead is a half-open socket or a paused process: close it, so
         // that a restart (or the same process, once it resumes) links again from scratch.
         if (member.state === 'dead') host.links.get(member.id)?.fail(CloseCode.goingAway, 'peer declared dead')
@@ -86,11 +88,16 @@ export class MemberReactions {
     })
   }
 
-  /** Dials members learned through gossip, in random order, until `maxPeers` links exist. */
+  /**
+   * Dials members learned through gossip, in random order, until `maxPeers` links exist, after
+   * dropping the dialers gossip started whose member turned out to be linked another way, or
+   * was forgotten (a member judged dead is redialed until then).
+   */
   dialMembers(): void {
     const host = this.#host
     if (host.closed) return
     const links = host.links
+    links.dropRedundant((id) => host.membership.stateOf(id) !== undefined)
     const candidates = host.membership
       .list()
       .filter((m) => m.id !== host.id && m.state === 'alive' && m.url !== '' && !links.has(m.id))
@@ -99,7 +106,7 @@ export class MemberReactions {
     while (budget > 0 && candidates.length > 0) {
       const [member] = candidates.splice(Math.floor(Math.random() * candidates.length), 1)
       if (!member) break
-      links.dial(member.url, { gossip: true })
+      links.dial(member.url, { gossip: member.id })
       budget--
     }
   }

@@ -283,6 +283,7 @@ export class NodeParts {
             if (parts.links.size > 0) parts.links.broadcast(encodePeer.gossip(JSON.stringify(records)))
           }),
         changed: (member, previous) => parts.guard('membership', () => parts.reactions.changed(member, previous)),
+        stalled: (ms) => logger.warn('this node did not run for a while: no peer is judged by that silence', { ms }),
         tick: (now) => parts.guard('heartbeat', () => parts.tick(now)),
         placementChanged: () => parts.guard('placement', () => parts.router.placementChanged()),
         random: Math.random,
@@ -337,8 +338,7 @@ export class NodeParts {
     await this.backbone?.close()
     this.links.leave('node is leaving')
     this.lights.close()
-    // The leave frames wait in corked sockets until the tick ends: let them reach the kernel
-    // before `close()` resolves, or a caller that then destroys the sockets loses them.
+    // Corked leave frames reach the kernel only after this tick: a caller destroying sockets after close() loses them.
     await new Promise((resolve) => setImmediate(resolve))
     await this.persistence?.close()
     this.rooms.destroy()

@@ -48,8 +48,11 @@ export class PeerLinks {
   #links = new Map<string, PeerLink>()
   #pending = new Set<PeerLink>()
   #dialers = new Map<string, PeerDialer>()
-  /** Dialers started because gossip named a member: stopped when that member goes. */
-  #gossipDialers = new Set<string>()
+  /**
+   * Dialers started because gossip named a member, by URL, with that member's id: stopped when
+   * the member leaves or is forgotten, and redialed while it is only judged dead (a partition).
+   */
+  #gossipDialers = new Map<string, string>()
   /** URLs dialed because a discovery found them: dropped once their node is gone. */
   #discovered = new Set<string>()
   #cut = new Set<string>()
@@ -101,9 +104,36 @@ export class PeerLinks {
     return this.#dialers.has(url)
   }
 
-  /** Dialers whose link is not up yet. */
+  /** Dialers whose link is not up yet and that may still bring a peer not linked yet. */
   dialing(): number {
-    return [...this.#dialers.values()].filter((d) => !d.link).length
+    return [...this.#dialers.values()].filter((d) => !d.link && this.#distinct(d)).length
+  }
+
+  /**
+   * False for a dialer that cannot bring a peer this node is not already linked to: its URL
+   * turned out to be this node, or its peer (learned from the handshake, or the member gossip
+   * named) is linked through another link (another URL, or a link the peer dialed).
+   */
+  #distinct(d: PeerDialer): boolean {
+    if (d.state === 'self' || d.state === 'stopped') return false
+    const member = d.peerId ?? this.#gossipDialers.get(d.url)
+    return member === undefined || d.link !== undefined || !this.#links.has(member)
+  }
+
+  /**
+   * Stops the dialers gossip started whose member this node forgot (`known` is false: retention
+   * is over) or that cannot bring a peer not linked yet (see {@link #distinct}): the link that
+   * reaches their member has a dialer of its own, on one side or the other, and gossip dials the
+   * member again if it is ever alive and unlinked.
+   */
+  dropRedundant(known: (peerId: string) => boolean): void {
+    for (const [url, named] of this.#gossipDialers) {
+      const d = this.#dialers.get(url)
+      if (d && this.#distinct(d) && known(d.peerId ?? named)) continue
+      d?.stop()
+      this.#dialers.delete(url)
+      this.#gossipDialers.delete(url)
+    }
   }
 
   /** Sends one frame on every open link. */
@@ -146,11 +176,17 @@ export class PeerLinks {
     return link
   }
 
-  /** Starts dialers for URLs not dialed yet; `gossip` ties one to the member gossip named. */
-  dial(url: string, options: { gossip?: boolean } = {}): void {
-    if (this.#dialers.has(url)) return
+  /**
+   * Starts dialers for URLs not dialed yet; `gossip` ties one to the member (id) gossip named.
+   * A URL the application dials itself is kept for good, even if gossip dialed it first.
+   */
+  dial(url: string, options: { gossip?: string } = {}): void {
+    if (this.#dialers.has(url)) {
+      if (options.gossip === undefined) this.#gossipDialers.delete(url)
+      return
+    }
     this.#dialers.set(url, new PeerDialer({ url, host: this.#dialerHost, backoff: this.#host.backoff }))
-    if (options.gossip) this.#gossipDialers.add(url)
+    if (options.gossip !== undefined) this.#gossipDialers.set(url, options.gossip)
   }
 
   /** URLs a discovery found: dialed, and dropped once their node is gone. */
@@ -184,7 +220,7 @@ export class PeerLinks {
     return d !== undefined && (d.link !== undefined || d.state === 'dormant' || d.state === 'self')
   }
 
-  /** Stops the dialer gossip started for a member's URL. */
+  /** Stops the dialer gossip started for a member's URL (the member left or was forgotten). */
   stopGossipDialer(url: string): void {
     if (!this.#gossipDialers.delete(url)) return
     this.#dialers.get(url)?.stop()
@@ -206,8 +242,10 @@ export class PeerLinks {
    */
   synced(isGone: (peerId: string) => boolean): boolean {
     for (const d of this.#dialers.values()) {
-      // A seed whose node left or died is still redialed, but nobody waits for it.
-      if (d.peerId !== undefined && isGone(d.peerId)) continue
+      // A seed whose node left or died is still redialed, and so is a member gossip named while it
+      // is judged dead (it may be behind a partition), but nobody waits for them.
+      const member = d.peerId ?? this.#gossipDialers.get(d.url)
+      if ((member !== undefined && isGone(member)) || !this.#distinct(d)) continue
       if (d.state === 'connecting' || d.state === 'waiting' || (d.state === 'open' && !d.link)) return false
     }
     for (const link of this.#links.values()) if (!link.settled) return false
@@ -227,7 +265,7 @@ export class PeerLinks {
   heal(peer: string, url: string | undefined): void {
     if (!this.#cut.delete(peer)) return
     for (const d of this.#dialers.values()) if (d.peerId === peer) d.wake(true)
-    if (url && !this.#dialers.has(url) && !this.#links.has(peer)) this.dial(url, { gossip: true })
+    if (url && !this.#dialers.has(url) && !this.#links.has(peer)) this.dial(url, { gossip: peer })
     this.#host.progress.notify()
   }
 
