@@ -79,6 +79,7 @@ describe(`a partition longer than the failure bound heals by itself (MESH_SEED=$
       )
     }
     network.heal()
+    const healedAt = Date.now()
 
     const detail = () =>
       nodes
@@ -98,6 +99,7 @@ describe(`a partition longer than the failure bound heals by itself (MESH_SEED=$
           others.every((o) => node.members().find((m) => m.id === o.id)?.state === 'alive'),
         )
       }
+      console.info(`every link open again ${Date.now() - healedAt} ms after the network healed (${trace})`)
       // Each side swept the other side's ephemeral keys; their owners, alive, write them back.
       const complete = (n: MeshNode) =>
         [...written].every(([key, value]) => n.get(key) === value) &&

@@ -220,7 +220,7 @@ export class PeerLinks {
     return d !== undefined && (d.link !== undefined || d.state === 'dormant' || d.state === 'self')
   }
 
-  /** Stops the dialer gossip started for a member's URL (the member left or was forgotten). */
+  /** Stops the dialer gossip started for a member's URL (the member left: it is not redialed). */
   stopGossipDialer(url: string): void {
     if (!this.#gossipDialers.delete(url)) return
     this.#dialers.get(url)?.stop()
