@@ -28,7 +28,7 @@ const aliveCount = async (node: MeshProcess) =>
 afterAll(stopAll)
 
 describe('a process paused past the failure bound, then resumed', () => {
-  it('does not declare its live peers dead for its own pause, and no live owner loses an ephemeral key', async () => {
+  it('does not declare its live peers dead for its own pause; no live owner loses an ephemeral key, no write is lost', async () => {
     const seed = Number(process.env.MESH_SEED ?? Math.floor(Math.random() * 2 ** 31))
     console.log(`pause-resume: MESH_SEED=${String(seed)}`)
     const random = prng.create(seed)
@@ -43,20 +43,23 @@ describe('a process paused past the failure bound, then resumed', () => {
         timeoutMs: E2E_WAIT_MS,
       })
     }
-    for (const node of nodes) {
-      const res = await node.api(`/kv/eph:${node.name}?ephemeral=true`, {
+    const put = async (node: MeshProcess, key: string, value: unknown, query = '') => {
+      const res = await node.api(`/kv/${key}${query}`, {
         method: 'PUT',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(node.name),
+        body: JSON.stringify(value),
       })
       expect(res.status).toBe(200)
     }
+    for (const node of nodes) await put(node, `eph:${node.name}`, node.name, '?ephemeral=true')
     for (const node of nodes) for (const owner of nodes) await waitForValue(node, `eph:${owner.name}`, owner.name)
 
     // Any of them: the lowest id is the one that sweeps, and any may be it.
     const paused = nodes[prng.uint32(random, 0, 2)]!
     const others = nodes.filter((n) => n !== paused)
     const pausedId = (await members(paused))[0]!.id
+    await put(paused, 'before-pause', seed)
+    for (const node of nodes) await waitForValue(node, 'before-pause', seed)
     paused.child.kill('SIGSTOP')
     for (const node of others) {
       await waitUntil(
@@ -68,6 +71,8 @@ describe('a process paused past the failure bound, then resumed', () => {
         { timeoutMs: 10 * DEAD_AFTER_MS },
       )
     }
+    // A durable write during the pause (the paused node made one before it).
+    await put(others[0]!, 'during-pause', seed)
     const logged = new Map(nodes.map((n) => [n, n.stderr.length]))
     paused.child.kill('SIGCONT')
 
@@ -76,7 +81,11 @@ describe('a process paused past the failure bound, then resumed', () => {
         timeoutMs: E2E_WAIT_MS,
       })
     }
-    for (const node of nodes) for (const owner of nodes) await waitForValue(node, `eph:${owner.name}`, owner.name)
+    for (const node of nodes) {
+      for (const owner of nodes) await waitForValue(node, `eph:${owner.name}`, owner.name)
+      await waitForValue(node, 'before-pause', seed)
+      await waitForValue(node, 'during-pause', seed)
+    }
     const since = (n: MeshProcess) => n.stderr.slice(logged.get(n))
     const detail = `(MESH_SEED=${String(seed)}, paused ${paused.name})\n${since(paused)}`
     expect(since(paused), `${paused.name} declared a live peer dead on resume ${detail}`).not.toMatch(/member dead/)
