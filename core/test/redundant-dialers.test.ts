@@ -42,4 +42,27 @@ describe('dialers that cannot bring a distinct live member', () => {
       { id: a.node.id, direction: 'incoming', link: 'open' },
     ])
   })
+
+  it('nodes that dialed each other at once by gossip keep one row per peer: the dialer that lost the duplicate is dropped', async () => {
+    const seed = await start({ name: 'seed', ...timing })
+    const nodes = await Promise.all(Array.from({ length: 6 }, (_, i) => start({ name: `n${i}`, ...timing })))
+    // All at once: each learns the others from the seed's gossip at about the same time, and
+    // pairs that dial each other both ways keep one link (docs/protocol.md, duplicates).
+    await Promise.all(nodes.map((s) => s.node.join([seed.url])))
+    const everyone = [seed, ...nodes].map((s) => s.node)
+    for (const node of everyone) {
+      const others = everyone.filter((o) => o !== node).map((o) => o.id)
+      const rows = () => node.status().peers
+      await waitUntil(`${node.name} has one open row per peer and no other row`, () => {
+        return (
+          rows().length === others.length && others.every((id) => rows().some((p) => p.id === id && p.link === 'open'))
+        )
+      }).catch((error: unknown) => {
+        throw new Error(
+          `${String(error)}: ${JSON.stringify(rows().map((p) => [p.id?.slice(0, 6), p.direction, p.link]))}`,
+        )
+      })
+    }
+    for (const node of everyone) await node.syncUp({ timeoutMs: 5000 })
+  })
 })
