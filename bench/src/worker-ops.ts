@@ -147,10 +147,13 @@ export type RoutingOps = {
   'remote-ids': { args: { capability: string; count: number }; result: string[] }
   /** `count` calls to the `echo` actor of `ids` (round robin), `inflight` at a time. */
   'call-loop': { args: { ids: string[]; count: number; inflight: number }; result: PutLoopResult }
-  /** The same at a fixed `rate` (calls/s); the latency of each call in ms, from when it was due. */
+  /**
+   * The same at a fixed `rate` (calls/s), paced without spinning; the latency of each call in ms
+   * from when it was due, and the p99 of how late calls went out.
+   */
   'call-paced': {
     args: { ids: string[]; count: number; rate: number; inflight: number }
-    result: PutLoopResult & { latencies: number[] }
+    result: PutLoopResult & { latencies: number[]; sendLateP99: number }
   }
   /** `count` calls to `fresh` actors of new ids, `inflight` at a time: each starts an actor. */
   activate: { args: { prefix: string; count: number; inflight: number }; result: PutLoopResult }
