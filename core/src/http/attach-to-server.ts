@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
+import type { Connection, Logger } from '../common/index.js'
 import { INSPECT_ROOM } from '../observability/index.js'
 import type { MeshNode } from '../node/index.js'
 import { advertiseWhenListening } from './advertise-url.js'
@@ -25,6 +26,27 @@ export interface AttachOptions {
 
 const reject = (socket: Duplex, status: number, text: string): void => {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+}
+
+/** An `error` listener that needs no closure of its own (`this` is the socket). */
+function destroyOnError(this: Duplex): void {
+  this.destroy()
+}
+
+/**
+ * Feeds an upgraded socket's frames to its connection. Its own scope, not the upgrade
+ * handler's: the listeners live as long as the socket, and would otherwise keep the upgrade
+ * request (headers, parser state) and the raw socket alive with them, about a kilobyte per
+ * idle socket.
+ */
+const serveSocket = (ws: WebSocket, connection: Connection, logger: Logger, room: string | undefined): void => {
+  ws.on('message', (data: Buffer, isBinary: boolean) => connection.receive(isBinary ? data : data.toString()))
+  ws.on('close', () => connection.close())
+  ws.on('error', (error: Error) => {
+    // ws closed the socket itself already (1009 for an oversized frame, 1002 for a protocol error).
+    logger.warn('closing socket after a WebSocket error', { room, error: error.message })
+    ws.terminate()
+  })
 }
 
 /**
@@ -61,19 +83,12 @@ export const attachToServer = (server: Server, options: AttachOptions): (() => v
       if (server.listenerCount('upgrade') === 1) reject(socket, 404, 'Not Found')
       return
     }
-    socket.on('error', () => socket.destroy())
+    socket.on('error', destroyOnError)
     const wss = room === undefined ? servers.peer : room === INSPECT_ROOM ? servers.feed : servers.light
     wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
       // Undefined, not false, without the option: the node's own `lightPeers.readOnly` then decides.
       const readOnly = room !== undefined ? options.readOnly?.(request, room) : undefined
-      const connection = node.accept(ws, { room, request, readOnly })
-      ws.on('message', (data: Buffer, isBinary: boolean) => connection.receive(isBinary ? data : data.toString()))
-      ws.on('close', () => connection.close())
-      ws.on('error', (error: Error) => {
-        // ws closed the socket itself already (1009 for an oversized frame, 1002 for a protocol error).
-        node.logger.warn('closing socket after a WebSocket error', { room, error: error.message })
-        ws.terminate()
-      })
+      serveSocket(ws, node.accept(ws, { room, request, readOnly }), node.logger, room)
     })
   }
   server.on('upgrade', onUpgrade)
