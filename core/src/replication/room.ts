@@ -23,6 +23,9 @@ const GAP = Symbol('gap')
 /** Flush a room's pending outgoing updates synchronously once they pass this many bytes. */
 const FLUSH_BYTES = 1 << 20
 
+/** The flush a room schedules: one function for every room, not a closure each. */
+const flushRoom = (room: Room): void => room.flush()
+
 /** How a room learns who made a change, for history and change events. */
 export interface RoomHooks {
   /** Names the author and the path of a transaction's changes. */
@@ -53,7 +56,6 @@ export class Room implements RoomHandle {
   readonly name: string
   #content: RoomContent | undefined
   #clientId: number
-  /** Called once the room loaded, before anything is applied to it. */
   #onLoad: ((room: Room) => void) | undefined
   #links = new Set<PeerSink>()
   #lights = new Set<LightSink>()
@@ -194,7 +196,7 @@ export class Room implements RoomHandle {
     if (this.#pendingBytes >= FLUSH_BYTES) this.flush()
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true
-      setImmediate(this.flush)
+      setImmediate(flushRoom, this)
     }
   }
 
@@ -213,7 +215,7 @@ export class Room implements RoomHandle {
    * for every link that gets the same updates. A link gets neither what came from it nor what
    * its node gets straight from the node it came from (relay-horizon.ts).
    */
-  flush = (): void => {
+  flush(): void {
     this.#flushScheduled = false
     const pending = this.#pending
     if (pending.length === 0) return

@@ -65,8 +65,7 @@ export class Rooms {
       log: host.log,
       hooks: host.hooks,
       maxBytes: host.maxDocumentBytes,
-      // Every loaded room gets its store at once: it must see the first sync (ownership of its keys).
-      onLoad: (loaded) => this.#loaded(loaded),
+      onLoad: this.#onLoad,
     })
     this.#rooms.set(name, room)
     host.created(room)
@@ -110,6 +109,9 @@ export class Rooms {
   stores(): IterableIterator<[string, MeshStore]> {
     return this.#stores.entries()
   }
+
+  /** Every loaded room gets its store at once: it must see the first sync (ownership of its keys). */
+  #onLoad = (room: Room): void => this.#loaded(room)
 
   #loaded(room: Room): void {
     if (this.#rooms.get(room.name) !== room || this.#stores.has(room.name)) return
