@@ -29,7 +29,9 @@
  * yet and pages V8 keeps once it grew (a phase after one that grew the heap shows little), so the
  * report also gives, per phase, A's live memory (heap and external memory after a full garbage
  * collection, e2e/live-memory.ts) at its start and while its attackers were still connected:
- * what the attack made A keep.
+ * what the attack made A keep. Beside each campaign that holds sockets it gives the floor: the
+ * same sockets held open on a bare `ws` server (e2e/bare-ws.ts), measured in the same run once
+ * the attack is over, so a reader sees how far above what any WebSocket server costs A is.
  */
 import * as prng from 'lib0/prng'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -854,10 +856,17 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
     return ok
   }
   const seedTag = options.seed.toString(36)
-  /** The sockets the campaign that just ran held, by path, for its floor (see PhaseFigures.floor). */
-  let heldPaths: { count: number; path: (i: number) => string; batch: number } | undefined
-  /** Holds the same sockets on a fresh bare ws server (after a warm-up), as the campaign held them on A. */
-  const floorOf = async (held: NonNullable<typeof heldPaths>): Promise<PhaseFigures['floor']> => {
+  /** The sockets each campaign that holds them held, by path, for its floor (see PhaseFigures.floor). */
+  const heldPaths = new Map<string, { count: number; path: (i: number) => string; batch: number }>()
+  /**
+   * Holds the same sockets on a fresh bare ws server (after a warm-up), as the campaign held them
+   * on A. Once the run is over: the sockets it opens would slow the honest client in this process.
+   */
+  const floorOf = async (held: {
+    count: number
+    path: (i: number) => string
+    batch: number
+  }): Promise<PhaseFigures['floor']> => {
     const bare = await startBareWs()
     try {
       const url = (i: number) => `ws://127.0.0.1:${bare.port}${held.path(i)}`
@@ -892,11 +901,11 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
       // In a room of their own, so the honest writes are not sent to all of them.
       const room = `${wsUrl(a)}/fuzz-sockets-${seedTag}`
       const list = await holdMany(sizes.sockets, (i) => (i % 5 === 4 ? hold(wsUrl(a)) : hold(room)))
-      heldPaths = {
+      heldPaths.set('campaign:sockets', {
         count: sizes.sockets,
         path: (i) => (i % 5 === 4 ? '/mesh' : `/mesh/fuzz-sockets-${seedTag}`),
         batch: 200,
-      }
+      })
       await sleep(200)
       const endings = tally(list)
       sent(heldSent(list))
@@ -916,7 +925,7 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
     },
     'campaign:rooms': async () => {
       const list = await holdMany(sizes.rooms, (i) => hold(`${wsUrl(a)}/fuzz-${seedTag}-${i}`), 100)
-      heldPaths = { count: sizes.rooms, path: (i) => `/mesh/fuzz-${seedTag}-${i}`, batch: 100 }
+      heldPaths.set('campaign:rooms', { count: sizes.rooms, path: (i) => `/mesh/fuzz-${seedTag}-${i}`, batch: 100 })
       await sleep(200)
       const endings = tally(list)
       sent(heldSent(list))
@@ -1351,15 +1360,6 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
       }
       await endPhase(note)
       recent.push(`${name}: ${note}`)
-      if (heldPaths) {
-        const figures = report.phases.at(-1)
-        try {
-          if (figures) figures.floor = await floorOf(heldPaths)
-        } catch (error) {
-          log(`  ${name}: no bare ws floor: ${(error as Error).message}`)
-        }
-        heldPaths = undefined
-      }
       // A node still busy with a campaign is a finding, not the end of the run: wait (up to 2 min).
       const waited = Date.now()
       while (aExit === undefined && Date.now() - waited < 120_000 && (await health()) !== undefined) await sleep(250)
@@ -1521,6 +1521,14 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
     readerDoc.destroy()
     console.error = consoleError
     for (const p of [b, a]) if (p.child.exitCode === null && p.child.signalCode === null) await p.stop('SIGKILL')
+  }
+  for (const [name, held] of heldPaths) {
+    const figures = report.phases.find((p) => p.name === name)
+    try {
+      if (figures) figures.floor = await floorOf(held)
+    } catch (error) {
+      log(`  ${name}: no bare ws floor: ${(error as Error).message}`)
+    }
   }
   return report
 }
