@@ -20,9 +20,9 @@ const PEER_SOCKETS = 60
 /** What `mesh serve` may keep per idle light peer beyond a bare ws server, bytes. */
 const LIGHT_OWN_COST = 1024
 /** The same for a light peer alone in a room of its own, the room included (a peer node hears of it). */
-const ROOM_OWN_COST = 3 * 1024
+const ROOM_OWN_COST = 4 * 1024
 /** The same for a peer socket that has not said hello. */
-const PEER_OWN_COST = 512
+const PEER_OWN_COST = 1024
 
 /** Live heap per socket of `count` idle sockets to `url(i)`, on the process `child`. */
 const perSocket = async (
