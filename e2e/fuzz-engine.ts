@@ -29,7 +29,9 @@
  * yet and pages V8 keeps once it grew (a phase after one that grew the heap shows little), so the
  * report also gives, per phase, A's live memory (heap and external memory after a full garbage
  * collection, e2e/live-memory.ts) at its start and while its attackers were still connected:
- * what the attack made A keep.
+ * what the attack made A keep. Beside each campaign that holds sockets it gives the floor: the
+ * same sockets held open on a bare `ws` server (e2e/bare-ws.ts), measured in the same run once
+ * the attack is over, so a reader sees how far above what any WebSocket server costs A is.
  */
 import * as prng from 'lib0/prng'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -43,6 +45,7 @@ import * as Y from 'yjs'
 import { metric, readMetrics } from './fault/metrics.js'
 import { startNode, type MeshProcess } from './harness.js'
 import { LIVE_MEMORY_OPTIONS, liveMemory } from './live-memory.js'
+import { startBareWs } from './bare-ws.js'
 import {
   EMPTY_SNAPSHOT,
   FORBIDDEN_KEYS,
@@ -107,6 +110,12 @@ export interface PhaseFigures {
   cpuMs: number
   /** What the phase did and how its sockets ended. */
   note: string
+  /**
+   * For campaigns that hold sockets: the same sockets (same paths, same batches) held open on a
+   * bare `ws` server in the same run (e2e/bare-ws.ts), the floor any WebSocket server shows for
+   * them. Shown beside A's figures; not part of the check.
+   */
+  floor?: { sockets: number; sent: number; rssGrowth: number; liveGrowth?: number }
 }
 
 /** Figures of a run. */
@@ -847,6 +856,44 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
     return ok
   }
   const seedTag = options.seed.toString(36)
+  /** The sockets each campaign that holds them held, by path, for its floor (see PhaseFigures.floor). */
+  const heldPaths = new Map<string, { count: number; path: (i: number) => string; batch: number }>()
+  /**
+   * Holds the same sockets on a fresh bare ws server (after a warm-up), as the campaign held them
+   * on A. Once the run is over: the sockets it opens would slow the honest client in this process.
+   */
+  const floorOf = async (held: {
+    count: number
+    path: (i: number) => string
+    batch: number
+  }): Promise<PhaseFigures['floor']> => {
+    const bare = await startBareWs()
+    try {
+      const url = (i: number) => `ws://127.0.0.1:${bare.port}${held.path(i)}`
+      // What the first sockets make the runtime compile and allocate once is no socket's cost.
+      for (const h of await holdMany(50, (i) => hold(url(i)))) h.release()
+      await sleep(100)
+      const pid = bare.child.pid
+      const liveStart = await liveMemory(bare.child)
+      const rssStart = procMemory(pid)?.rss ?? 0
+      const hwm = resetPeak(pid)
+      const list = await holdMany(held.count, (i) => hold(url(i)), held.batch)
+      await sleep(200)
+      const liveHeld = await liveMemory(bare.child)
+      const m = procMemory(pid)
+      const rssPeak = Math.max(m?.rss ?? 0, (hwm ? m?.hwm : 0) ?? 0)
+      const sent = heldSent(list)
+      for (const h of list) h.release()
+      return {
+        sockets: held.count,
+        sent,
+        rssGrowth: rssPeak - rssStart,
+        liveGrowth: liveStart === undefined || liveHeld === undefined ? undefined : liveHeld - liveStart,
+      }
+    } finally {
+      bare.stop()
+    }
+  }
 
   const campaigns: Record<(typeof CAMPAIGNS)[number], () => Promise<string>> = {
     'campaign:sockets': async () => {
@@ -854,6 +901,11 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
       // In a room of their own, so the honest writes are not sent to all of them.
       const room = `${wsUrl(a)}/fuzz-sockets-${seedTag}`
       const list = await holdMany(sizes.sockets, (i) => (i % 5 === 4 ? hold(wsUrl(a)) : hold(room)))
+      heldPaths.set('campaign:sockets', {
+        count: sizes.sockets,
+        path: (i) => (i % 5 === 4 ? '/mesh' : `/mesh/fuzz-sockets-${seedTag}`),
+        batch: 200,
+      })
       await sleep(200)
       const endings = tally(list)
       sent(heldSent(list))
@@ -873,6 +925,7 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
     },
     'campaign:rooms': async () => {
       const list = await holdMany(sizes.rooms, (i) => hold(`${wsUrl(a)}/fuzz-${seedTag}-${i}`), 100)
+      heldPaths.set('campaign:rooms', { count: sizes.rooms, path: (i) => `/mesh/fuzz-${seedTag}-${i}`, batch: 100 })
       await sleep(200)
       const endings = tally(list)
       sent(heldSent(list))
@@ -1469,6 +1522,14 @@ export const runFuzz = async (options: FuzzOptions): Promise<FuzzReport> => {
     console.error = consoleError
     for (const p of [b, a]) if (p.child.exitCode === null && p.child.signalCode === null) await p.stop('SIGKILL')
   }
+  for (const [name, held] of heldPaths) {
+    const figures = report.phases.find((p) => p.name === name)
+    try {
+      if (figures) figures.floor = await floorOf(held)
+    } catch (error) {
+      log(`  ${name}: no bare ws floor: ${(error as Error).message}`)
+    }
+  }
   return report
 }
 
@@ -1478,6 +1539,10 @@ export const formatFuzzReport = (r: FuzzReport): string => {
   const kb = (n: number) => (n >= MiB ? mb(n) : `${(n / 1024).toFixed(1)} KiB`)
   const ratio = (growth: number, sent: number) =>
     `${(Math.max(0, growth) / Math.max(1, sent)).toFixed(growth < sent ? 2 : 0)}×`
+  const floorText = (f: PhaseFigures['floor']) =>
+    f === undefined
+      ? ''
+      : `\n      floor, a bare ws server holding the same ${f.sockets} sockets: sent ${kb(f.sent)}, VmRSS +${mb(f.rssGrowth)} (${ratio(f.rssGrowth, f.sent)})${f.liveGrowth === undefined ? '' : `, live +${mb(f.liveGrowth)} (${ratio(f.liveGrowth, f.sent)})`}`
   const worst = [...r.phases].sort(
     (x, y) => (y.rssPeak - y.rssStart) / Math.max(1, y.sent) - (x.rssPeak - x.rssStart) / Math.max(1, x.sent),
   )[0]
@@ -1493,7 +1558,7 @@ export const formatFuzzReport = (r: FuzzReport): string => {
     `  memory of A (VmRSS): ${mb(r.memory.baseline)} after warm-up, peak ${mb(r.memory.peak)}, end ${mb(r.memory.end)}; attackers sent ${kb(r.memory.sent)}: growth/sent ${ratio(r.memory.peak - r.memory.baseline, r.memory.sent)} (limit ${AMPLIFICATION}× + ${RUNTIME_ALLOWANCE / MiB} MiB)${worst ? `; worst phase ${worst.name} ${ratio(worst.rssPeak - worst.rssStart, worst.sent)}` : ''}`,
     ...r.phases.map(
       (p) =>
-        `    ${p.name}: ${(p.ms / 1000).toFixed(1)} s (A's CPU ${(p.cpuMs / 1000).toFixed(1)} s), sent ${kb(p.sent)}, VmRSS ${mb(p.rssStart)} → peak ${mb(p.rssPeak)} (+${mb(p.rssPeak - p.rssStart)}, ${ratio(p.rssPeak - p.rssStart, p.sent)})${p.liveStart === undefined || p.liveHeld === undefined ? '' : `, live ${mb(p.liveStart)} → ${mb(p.liveHeld)} (+${mb(p.liveHeld - p.liveStart)}, ${ratio(p.liveHeld - p.liveStart, p.sent)})`}; ${p.note}`,
+        `    ${p.name}: ${(p.ms / 1000).toFixed(1)} s (A's CPU ${(p.cpuMs / 1000).toFixed(1)} s), sent ${kb(p.sent)}, VmRSS ${mb(p.rssStart)} → peak ${mb(p.rssPeak)} (+${mb(p.rssPeak - p.rssStart)}, ${ratio(p.rssPeak - p.rssStart, p.sent)})${p.liveStart === undefined || p.liveHeld === undefined ? '' : `, live ${mb(p.liveStart)} → ${mb(p.liveHeld)} (+${mb(p.liveHeld - p.liveStart)}, ${ratio(p.liveHeld - p.liveStart, p.sent)})`}; ${p.note}${floorText(p.floor)}`,
     ),
     `  violations: ${r.violations.length === 0 ? 'none' : `\n    ${r.violations.slice(0, 30).join('\n    ')}`}`,
   ].join('\n')

@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
+import type { Connection, Logger } from '../common/index.js'
 import { INSPECT_ROOM } from '../observability/index.js'
 import type { MeshNode } from '../node/index.js'
 import { advertiseWhenListening } from './advertise-url.js'
@@ -27,6 +28,45 @@ const reject = (socket: Duplex, status: number, text: string): void => {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
 }
 
+/** An `error` listener that needs no closure of its own (`this` is the socket), for the upgrade handshake. */
+function destroyOnError(this: Duplex): void {
+  this.destroy()
+}
+
+/**
+ * The upgraded sockets of one `attachToServer` and their connections. Every socket shares the
+ * same three listeners (`this` is the socket), which find its connection here: a socket held
+ * open costs an entry, not closures of its own, and keeps nothing of its upgrade (the request,
+ * its headers and parser state) alive. Anyone may hold sockets open with 160-byte upgrades.
+ */
+const socketFeeds = (logger: Logger) => {
+  const connections = new Map<WebSocket, Connection>()
+  function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+    connections.get(this)?.receive(isBinary ? data : data.toString())
+  }
+  function onClose(this: WebSocket): void {
+    const connection = connections.get(this)
+    connections.delete(this)
+    connection?.close()
+  }
+  function onError(this: WebSocket, error: Error): void {
+    // ws closed the socket itself already (1009 for an oversized frame, 1002 for a protocol error).
+    logger.warn('closing socket after a WebSocket error', { error: error.message })
+    this.terminate()
+  }
+  return {
+    serve: (ws: WebSocket, connection: Connection): void => {
+      connections.set(ws, connection)
+      ws.on('message', onMessage)
+      ws.on('close', onClose)
+      ws.on('error', onError)
+    },
+    terminateAll: (): void => {
+      for (const ws of connections.keys()) ws.terminate()
+    },
+  }
+}
+
 /**
  * Serves the peer endpoint (`<path>`) and light-peer endpoint (`<path>/:room`) on a Node
  * HTTP server, for frameworks without an upgrade pipeline (Express, NestJS). It claims only
@@ -42,11 +82,13 @@ export const attachToServer = (server: Server, options: AttachOptions): (() => v
   // Each endpoint refuses frames past its own limit before buffering them: one byte over it, so
   // core still sees a frame at the limit + 1 and closes with 4413; anything larger is cut off
   // by ws (1009) while it arrives. The feed is one-way: any frame from it is refused.
+  // The sockets are tracked in `feeds`, not by ws (a listener of its own on every socket).
   const servers = {
-    peer: new WebSocketServer({ noServer: true, maxPayload: peerMessageBytes + 1 }),
-    light: new WebSocketServer({ noServer: true, maxPayload: lightMessageBytes + 1 }),
-    feed: new WebSocketServer({ noServer: true, maxPayload: FEED_MAX_PAYLOAD }),
+    peer: new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: peerMessageBytes + 1 }),
+    light: new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: lightMessageBytes + 1 }),
+    feed: new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: FEED_MAX_PAYLOAD }),
   }
+  const feeds = socketFeeds(node.logger)
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const pathname = new URL(request.url ?? '/', 'http://localhost').pathname
     let room: string | undefined
@@ -61,19 +103,14 @@ export const attachToServer = (server: Server, options: AttachOptions): (() => v
       if (server.listenerCount('upgrade') === 1) reject(socket, 404, 'Not Found')
       return
     }
-    socket.on('error', () => socket.destroy())
+    socket.on('error', destroyOnError)
     const wss = room === undefined ? servers.peer : room === INSPECT_ROOM ? servers.feed : servers.light
     wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
+      // ws listens for errors itself from here on.
+      socket.off('error', destroyOnError)
       // Undefined, not false, without the option: the node's own `lightPeers.readOnly` then decides.
       const readOnly = room !== undefined ? options.readOnly?.(request, room) : undefined
-      const connection = node.accept(ws, { room, request, readOnly })
-      ws.on('message', (data: Buffer, isBinary: boolean) => connection.receive(isBinary ? data : data.toString()))
-      ws.on('close', () => connection.close())
-      ws.on('error', (error: Error) => {
-        // ws closed the socket itself already (1009 for an oversized frame, 1002 for a protocol error).
-        node.logger.warn('closing socket after a WebSocket error', { room, error: error.message })
-        ws.terminate()
-      })
+      feeds.serve(ws, node.accept(ws, { room, request, readOnly }))
     })
   }
   server.on('upgrade', onUpgrade)
@@ -81,9 +118,7 @@ export const attachToServer = (server: Server, options: AttachOptions): (() => v
   return () => {
     stopAdvertising?.()
     server.off('upgrade', onUpgrade)
-    for (const wss of Object.values(servers)) {
-      for (const client of wss.clients) client.terminate()
-      wss.close()
-    }
+    feeds.terminateAll()
+    for (const wss of Object.values(servers)) wss.close()
   }
 }

@@ -5,7 +5,7 @@ import { refuseLightUpdate } from './internal-writes.js'
 import { CloseCode, errorText } from '../common/index.js'
 import type { Logger } from '../common/index.js'
 import { receiveFrame, type FrameRules } from '../security/index.js'
-import { checkUpdate } from '../replication/index.js'
+import { checkUpdate, EMPTY_STATE_VECTOR, EMPTY_UPDATE, isEmptyUpdate, lightKeepalive } from '../replication/index.js'
 import { decodeLight, encodeLight, MessageType, SyncType, type LightMessage } from '../replication/index.js'
 import type { Metrics } from '../common/index.js'
 import { RateLimiter } from '../common/index.js'
@@ -17,6 +17,10 @@ import type { TopicGrant } from '../security/index.js'
 import { LightTopics, type TopicBus } from './light-topics.js'
 
 const MAX_REASON = 120
+
+/** The node's SyncStep1, and its answer to one, for a room that never loaded: the empty state, encoded once. */
+const EMPTY_STEP1 = encodeLight.sync(SyncType.step1, EMPTY_STATE_VECTOR)
+const EMPTY_STEP2 = encodeLight.sync(SyncType.step2, EMPTY_UPDATE)
 
 /** What a light peer needs from its node. */
 export interface LightHost {
@@ -50,13 +54,16 @@ export class LightPeer implements Connection, LightSink {
   readonly readOnly: boolean
   #host: LightHost
   #socket: MeshSocket
-  #clients = new Set<number>()
+  /** Awareness client ids this socket speaks for; made with its first awareness entry. */
+  #clients: Set<number> | undefined
   #closed = false
   #closeReason: { code: number; reason: string } | undefined
-  #rules: FrameRules<LightMessage>
+  #rules: FrameRules<LightMessage> | undefined
   #sendBuffer: SendBuffer
-  #syncAnswers: SyncAnswers
-  #topics: LightTopics
+  #syncAnswers: SyncAnswers | undefined
+  #topics: LightTopics | undefined
+  /** The pub/sub topics the `authenticate` hook granted. */
+  #grant: TopicGrant | undefined
   /** True once something was sent since the last {@link keepalive} check. */
   #sentSinceCheck = false
 
@@ -74,26 +81,23 @@ export class LightPeer implements Connection, LightSink {
     this.#socket = options.socket
     this.room = options.room
     this.readOnly = options.readOnly ?? false
-    const host = options.host
-    this.#topics = new LightTopics({
-      peer: this,
-      bus: host.topics,
-      grant: options.topics ?? {},
-      logger: host.logger,
-      metrics: host.metrics,
-    })
-    this.#sendBuffer = new SendBuffer({ limit: host.sendBufferBytes })
-    const doc = this.room.doc
-    host.sendBudget.add(this.#socket)
-    this.#syncAnswers = new SyncAnswers({
-      doc,
-      perMinute: host.syncAnswersPerMinute,
-      budget: host.sendBudget,
-      answer: (stateVector) => {
-        for (const frame of stateAnswer(doc, stateVector)) this.sendFrame(frame)
-      },
-    })
-    this.#rules = {
+    this.#grant = options.topics
+    // Everything else a socket needs is made when it is first used: an idle socket (anyone may
+    // hold one open with a 160-byte upgrade) costs the node little more than the socket itself.
+    this.#sendBuffer = new SendBuffer({ limit: options.host.sendBufferBytes })
+    options.host.sendBudget.add(this.#socket)
+    const room = this.room
+    room.addLight(this)
+    this.sendFrame(room.loaded ? encodeLight.sync(SyncType.step1, room.stateVector()) : EMPTY_STEP1)
+    if (room.awarenessCount > 0) {
+      const { awareness } = room
+      this.sendFrame(encodeLight.awareness(encodeAwarenessUpdate(awareness, [...awareness.getStates().keys()])))
+    }
+  }
+
+  #makeRules(): FrameRules<LightMessage> {
+    const host = this.#host
+    return {
       maxBytes: host.maxMessageBytes,
       limiter: new RateLimiter(host.messagesPerSecond),
       count: (bytes) => {
@@ -104,12 +108,27 @@ export class LightPeer implements Connection, LightSink {
       handle: (message) => this.#handle(message),
       fail: (code, reason) => this.fail(code, reason),
     }
-    this.room.addLight(this)
-    this.sendFrame(encodeLight.sync(SyncType.step1, Y.encodeStateVector(this.room.doc)))
-    const states = this.room.awareness.getStates()
-    if (states.size > 0) {
-      this.sendFrame(encodeLight.awareness(encodeAwarenessUpdate(this.room.awareness, [...states.keys()])))
+  }
+
+  /** Answers a SyncStep1: an empty room that never loaded answers with the empty state, made once. */
+  #syncStep1(stateVector: Uint8Array): void {
+    if (!this.room.loaded) {
+      // Malformed state vectors are refused as a loaded room refuses them.
+      Y.decodeStateVector(stateVector)
+      return this.sendFrame(EMPTY_STEP2)
     }
+    if (!this.#syncAnswers) {
+      const doc = this.room.doc
+      this.#syncAnswers = new SyncAnswers({
+        doc,
+        perMinute: this.#host.syncAnswersPerMinute,
+        budget: this.#host.sendBudget,
+        answer: (sv) => {
+          for (const frame of stateAnswer(doc, sv)) this.sendFrame(frame)
+        },
+      })
+    }
+    this.#syncAnswers.request(stateVector)
   }
 
   /** The code and reason this peer was closed with, if it closed itself. */
@@ -156,16 +175,18 @@ export class LightPeer implements Connection, LightSink {
   /** Handles one frame. Anything malformed closes this socket only and changes nothing. */
   receive(data: Uint8Array | ArrayBuffer | string): void {
     if (this.#closed) return
-    receiveFrame(data, this.#rules)
+    receiveFrame(data, (this.#rules ??= this.#makeRules()))
   }
 
   #handle(message: LightMessage): void {
-    const { doc, awareness } = this.room
+    const room = this.room
     switch (message.type) {
       case MessageType.sync:
-        if (message.sub === SyncType.step1) return this.#syncAnswers.request(message.payload)
+        if (message.sub === SyncType.step1) return this.#syncStep1(message.payload)
         // Check fully first: Yjs may integrate part of a malformed update before throwing.
         const depth = checkUpdate(message.payload, 'v1')
+        // A client's handshake answer with nothing in it leaves an empty room unloaded.
+        if (!room.loaded && isEmptyUpdate(message.payload)) return
         if (this.readOnly) {
           // A client's handshake answer with nothing new is not a write; refusing it would only
           // make stock y-websocket clients warn on every connect.
@@ -174,24 +195,33 @@ export class LightPeer implements Connection, LightSink {
           this.sendFrame(encodeLight.permissionDenied('this connection is read-only'))
           return
         }
-        const refusal = refuseLightUpdate(doc, message.payload, depth)
+        const refusal = refuseLightUpdate(room.doc, message.payload, depth)
         if (refusal) return this.fail(CloseCode.forbidden, `light peers may not send ${refusal}`)
-        if (!this.room.admit(message.payload.length)) {
-          return this.fail(CloseCode.tooLarge, `room "${this.room.name}" would exceed ${this.room.maxBytes} bytes`)
+        if (!room.admit(message.payload.length)) {
+          return this.fail(CloseCode.tooLarge, `room "${room.name}" would exceed ${room.maxBytes} bytes`)
         }
-        Y.applyUpdate(doc, message.payload, this)
+        Y.applyUpdate(room.doc, message.payload, this)
         return
       case MessageType.awareness:
         return this.#onAwareness(message.update)
       case MessageType.queryAwareness: {
-        const ids = [...awareness.getStates().keys()]
-        this.sendFrame(encodeLight.awareness(encodeAwarenessUpdate(awareness, ids)))
+        // The empty awareness update is the keepalive frame.
+        if (room.awarenessCount === 0) return this.sendFrame(lightKeepalive)
+        const { awareness } = room
+        this.sendFrame(encodeLight.awareness(encodeAwarenessUpdate(awareness, [...awareness.getStates().keys()])))
         return
       }
       case MessageType.auth:
         return
       case MessageType.topic:
       case MessageType.message:
+        this.#topics ??= new LightTopics({
+          peer: this,
+          bus: this.#host.topics,
+          grant: this.#grant ?? {},
+          logger: this.#host.logger,
+          metrics: this.#host.metrics,
+        })
         return this.#topics.handle(message)
     }
   }
@@ -234,12 +264,13 @@ export class LightPeer implements Connection, LightSink {
       // taken over only once its state is gone there (its tab left, or moved to this node).
       const claimable =
         owner === undefined || (!(owner instanceof LightPeer) && !awareness.getStates().has(entry.clientId))
-      if (!claimable || this.#clients.size >= MAX_CLIENTS_PER_SOCKET) {
+      const clients = (this.#clients ??= new Set())
+      if (!claimable || clients.size >= MAX_CLIENTS_PER_SOCKET) {
         refused++
         continue
       }
       owners.set(entry.clientId, this)
-      this.#clients.add(entry.clientId)
+      clients.add(entry.clientId)
       allowed.push(entry)
     }
     if (refused > 0) {
@@ -262,7 +293,7 @@ export class LightPeer implements Connection, LightSink {
 
   /** Gives up an id: it is no longer this socket's, and another tab may introduce it. */
   #release(clientId: number): void {
-    this.#clients.delete(clientId)
+    this.#clients?.delete(clientId)
     if (this.room.awarenessOwners.get(clientId) === this) this.room.awarenessOwners.delete(clientId)
   }
 
@@ -286,11 +317,11 @@ export class LightPeer implements Connection, LightSink {
   close(): void {
     if (this.#closed) return
     this.#closed = true
-    this.#syncAnswers.stop()
-    this.#topics.close()
+    this.#syncAnswers?.stop()
+    this.#topics?.close()
     this.#host.sendBudget.delete(this.#socket)
     this.room.removeLight(this)
-    const clients = [...this.#clients]
+    const clients = [...(this.#clients ?? [])]
     if (clients.length > 0) removeAwarenessStates(this.room.awareness, clients, this)
     // Ids whose state had already gone (timed out) raised no removal; release them too.
     for (const clientId of clients) this.#release(clientId)

@@ -9,6 +9,8 @@ import type { Member } from './member-record.js'
 export const lightMembers = (rooms: Iterable<Room>): Member[] => {
   const lights: Member[] = []
   for (const room of rooms) {
+    // A room not loaded holds nobody's presence.
+    if (!room.loaded) continue
     const meta = room.awareness.meta
     for (const [clientId, state] of room.awareness.getStates()) {
       const s = state as { name?: unknown; user?: { name?: unknown } }

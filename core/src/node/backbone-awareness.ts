@@ -133,7 +133,7 @@ export class BackboneAwareness {
     this.#origins.delete(fromNode)
     let dropped = 0
     for (const room of this.#rooms.values()) {
-      if (room.destroyed) continue
+      if (room.destroyed || !room.loaded) continue
       const ids = [...room.awarenessOwners].filter(([, owner]) => owner === origin).map(([id]) => id)
       if (ids.length === 0) continue
       removeAwarenessStates(room.awareness, ids, origin)

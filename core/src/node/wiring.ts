@@ -176,8 +176,8 @@ export class NodeParts {
             logger.info('writing back ephemeral keys another node removed', { room: room.name, keys: keys.length })
           },
         }),
+      loaded: (room) => parts.persistence?.attach(room),
       created: (room) => {
-        parts.persistence?.attach(room)
         for (const link of parts.links.values()) link.startRoom(room)
         parts.backbone?.created(room)
       },
@@ -243,7 +243,7 @@ export class NodeParts {
       get deadAfterMs() {
         return parts.membership.deadAfterMs
       },
-      stores: () => parts.rooms.names().map((name) => [name, parts.rooms.storeOf(name)] as [string, MeshStore]),
+      stores: () => [...parts.rooms.stores()],
     })
     this.router = new Router({
       id: core.id,
@@ -328,7 +328,7 @@ export class NodeParts {
     if (stopping) await stopping
     this.pubsub.close()
     this.rooms.flushStores()
-    for (const name of this.rooms.names()) this.rooms.storeOf(name).sweep(Date.now(), (owner) => owner === core.id)
+    for (const [, store] of this.rooms.stores()) store.sweep(Date.now(), (owner) => owner === core.id)
     markClosed()
     this.progress.close()
     this.stopTimers()
@@ -352,7 +352,7 @@ export class NodeParts {
     const name = options.room ?? DEFAULT_ROOM
     const room = this.rooms.existing(name)
     if (!room) throw new MeshError('not_found', `no room "${name}"`)
-    this.rooms.storeOf(name).flush()
+    this.rooms.existingStore(name)?.flush()
     room.flush()
     await this.persistence?.durable(name)
     await waitForReplicas(room, this.links, this.progress, options.replicas ?? 1, options.timeoutMs ?? 5000)

@@ -41,6 +41,11 @@ export interface NodeStatus {
       lightPeers: number
       /** True while updates wait for something they depend on (pending structs): a gap anti-entropy is filling. */
       pending: boolean
+      /**
+       * False while the room has held nothing and nobody's presence since it was opened: its
+       * document is not created yet (rooms load on first content, presence or use).
+       */
+      loaded: boolean
     }
   >
   peers: PeerStatus[]
@@ -134,10 +139,12 @@ export const nodeStatus = (node: NodeView): NodeStatus => {
   const rooms: NodeStatus['rooms'] = {}
   for (const room of node.rooms()) {
     rooms[room.name] = {
-      stateVector: svToJson(room.doc),
-      keys: room.kv.size,
+      // A room not loaded (opened, never written or shared presence in) is empty.
+      stateVector: room.loaded ? svToJson(room.doc) : {},
+      keys: room.loaded ? room.kv.size : 0,
       lightPeers: room.lightCount,
       pending: room.pending,
+      loaded: room.loaded,
     }
   }
   return {

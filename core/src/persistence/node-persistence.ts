@@ -58,14 +58,16 @@ export class NodePersistence {
     return this.#loaded
   }
 
-  /** Starts storing a room's updates (every room, from its creation). */
+  /** Starts storing a room's updates (every room, from when it loads: before anything is applied to it). */
   attach(room: PersistedRoom): void {
+    // First: reading the doc loads the room, and the node attaches each room as it loads.
+    const doc = room.doc
     if (this.#rooms.has(room.name)) return
     this.#rooms.set(
       room.name,
       new RoomPersistence({
         name: room.name,
-        doc: room.doc,
+        doc,
         adapter: this.#adapter,
         logger: this.#host.logger,
         counters: this.counters,
@@ -85,6 +87,7 @@ export class NodePersistence {
     const started = Date.now()
     for (const name of await this.#adapter.rooms()) {
       const room = this.#host.room(name)
+      this.attach(room)
       await this.#rooms.get(name)?.load(room)
     }
     this.#loadMs = Date.now() - started

@@ -3,6 +3,7 @@ import { MeshError, type Progress } from '../common/index.js'
 import type { PeerLinks } from './links.js'
 import type { PeerLink } from './peer-link.js'
 import type { Room } from './room.js'
+import { EMPTY_SNAPSHOT_BYTES } from './empty-state.js'
 
 /**
  * One anti-entropy round: a snapshot per room, sent on every link where the room is live.
@@ -10,9 +11,11 @@ import type { Room } from './room.js'
  */
 export const antiEntropyRound = (rooms: Iterable<Room>, links: PeerLinks, dropped: (room: Room) => void): void => {
   for (const room of rooms) {
-    if (room.checkpoint.dropStalePending()) dropped(room)
+    // A room not loaded holds nothing: its check is the empty snapshot, and a peer that holds
+    // more repairs it (which loads it).
+    if (room.loaded && room.checkpoint.dropStalePending()) dropped(room)
     if (links.size === 0) continue
-    const snapshot = room.checkpoint.take()
+    const snapshot = room.loaded ? room.checkpoint.take() : EMPTY_SNAPSHOT_BYTES
     for (const link of links.values()) link.sendCheck(room.name, snapshot)
   }
 }
@@ -23,7 +26,7 @@ export const antiEntropyRound = (rooms: Iterable<Room>, links: PeerLinks, droppe
  * still (re)syncing is asked as soon as it goes live).
  */
 export const replicaCounter = (room: Room, links: PeerLinks): (() => number) => {
-  const target = Y.snapshot(room.doc)
+  const target = room.snapshot()
   const encoded = Y.encodeSnapshot(target)
   const asked = new WeakSet<PeerLink>()
   return () => {

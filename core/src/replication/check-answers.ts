@@ -106,7 +106,8 @@ export class CheckAnswers {
   /** Answers a check: our snapshot when asked, and a repair when the peer lacks what we had. */
   #answer(name: string, room: Room, theirs: Y.Snapshot, reply: boolean): void {
     if (reply) this.#link.sendFrame(encodePeer.check(name, room.encodeSnapshot()))
-    const mine = room.checkpoint.snapshot
+    // A room not loaded holds nothing to repair with.
+    const mine = room.loaded ? room.checkpoint.snapshot : undefined
     if (!mine) return
     // Judged against our previous round, not our current state: what we gained since may
     // still be on its way, and resending it would be waste, not repair.

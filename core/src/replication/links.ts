@@ -1,4 +1,13 @@
-import { CloseCode, MeshError, peerUrlProblem, type Logger, type MeshSocket, type Progress } from '../common/index.js'
+import {
+  CloseCode,
+  MeshError,
+  peerUrlProblem,
+  type Connection,
+  type Logger,
+  type MeshSocket,
+  type Progress,
+} from '../common/index.js'
+import { PendingHellos } from '../security/index.js'
 import { PeerDialer, type BackoffOptions, type DialerHost } from './peer-dialer.js'
 import { PeerLink, type LinkHost } from './peer-link.js'
 import type { Hello } from './peer-messages.js'
@@ -47,6 +56,8 @@ export class PeerLinks {
   #host: PeerLinksHost
   #links = new Map<string, PeerLink>()
   #pending = new Set<PeerLink>()
+  /** Accepted sockets that have not said anything yet: no link is built for them until they do. */
+  #hellos: PendingHellos
   #dialers = new Map<string, PeerDialer>()
   /**
    * Dialers started because gossip named a member, by URL, with that member's id: stopped when
@@ -72,6 +83,12 @@ export class PeerLinks {
       isCut: (peerId: string) => this.#cut.has(peerId),
       random: Math.random,
     }
+    this.#hellos = new PendingHellos({
+      logger: host.logger,
+      metrics: host.linkHost.metrics,
+      open: (socket) => this.#accepted(socket),
+      handshakes: () => this.#pending.size,
+    })
   }
 
   /** Open links. */
@@ -79,9 +96,9 @@ export class PeerLinks {
     return this.#links.size
   }
 
-  /** Links open or still in their handshake: they count as connections. */
+  /** Links open or still in their handshake, and sockets before their hello: they count as connections. */
   get connections(): number {
-    return this.#links.size + this.#pending.size
+    return this.#links.size + this.#pending.size + this.#hellos.size
   }
 
   get(peerId: string): PeerLink | undefined {
@@ -161,8 +178,15 @@ export class PeerLinks {
     return closed
   }
 
-  /** A link over a socket the other node opened (`/mesh`). */
-  accept(socket: MeshSocket): PeerLink {
+  /**
+   * A socket the other node opened (`/mesh`): it becomes a link with its first frame (the
+   * dialer speaks first), within the bounds of `PendingHellos`.
+   */
+  accept(socket: MeshSocket): Connection {
+    return this.#hellos.accept(socket)
+  }
+
+  #accepted(socket: MeshSocket): PeerLink {
     const link = new PeerLink({ host: this.#host.linkHost, socket, role: 'acceptor' })
     this.#pending.add(link)
     return link
@@ -325,6 +349,7 @@ export class PeerLinks {
   /** Says goodbye on every link, then stops every dialer (the node is leaving). */
   leave(reason: string): void {
     for (const link of [...this.#links.values(), ...this.#pending]) link.leave(reason)
+    this.#hellos.close()
     // Only after the goodbye: stopping a dialer closes its socket, and a closing socket drops sends.
     for (const d of this.#dialers.values()) d.stop()
   }

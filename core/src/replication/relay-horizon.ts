@@ -25,24 +25,31 @@ export interface RelayLink {
   readonly peerId: string | undefined
 }
 
-/** What a room knows about who gets its updates from whom; see the file header. */
+/** What a node announced when it is synced with nobody else: shared, never changed. */
+const NOBODY: ReadonlySet<string> = new Set()
+
+/**
+ * What a room knows about who gets its updates from whom; see the file header. Its sets are
+ * made on first use: most rooms never hold pending structs, and a room nobody writes to (one a
+ * light peer opened and left empty) costs a few bytes per link.
+ */
 export class RelayHorizon {
   /** Links this room is synced with both ways: their peers' ids go to every other link. */
-  #synced = new Set<RelayLink>()
+  #synced: Set<RelayLink> | undefined
   /** Per link: the peer ids its node last said it is synced with, for this room. */
-  #theirs = new Map<RelayLink, ReadonlySet<string>>()
+  #theirs: Map<RelayLink, ReadonlySet<string>> | undefined
   /** Origins of the transactions that left the room's pending structs, until none are left. */
-  #pendingSources = new Set<unknown>()
+  #pendingSources: Set<unknown> | undefined
 
   /** After every transaction of the room: remembers where pending structs came from. */
   settled(origin: unknown, pending: boolean): void {
-    if (pending) this.#pendingSources.add(origin)
-    else this.#pendingSources.clear()
+    if (pending) (this.#pendingSources ??= new Set()).add(origin)
+    else this.#pendingSources = undefined
   }
 
   /** Where the room's pending structs came from (a transaction beginning now may integrate them). */
   pendingSources(): unknown[] {
-    return [...this.#pendingSources]
+    return [...(this.#pendingSources ?? [])]
   }
 
   /**
@@ -56,44 +63,45 @@ export class RelayHorizon {
 
   /** Records that the room is synced with `link` both ways; true when that is news. */
   sync(link: RelayLink): boolean {
-    if (this.#synced.has(link)) return false
-    this.#synced.add(link)
+    const synced = (this.#synced ??= new Set())
+    if (synced.has(link)) return false
+    synced.add(link)
     return true
   }
 
   /** Records that `link` is no longer synced (it dropped or resyncs); true when it was. */
   unsync(link: RelayLink): boolean {
-    return this.#synced.delete(link)
+    return this.#synced?.delete(link) ?? false
   }
 
   /** The peer ids this room is synced with, as this node announces them. */
   ids(): string[] {
     const ids: string[] = []
-    for (const link of this.#synced) if (link.peerId !== undefined) ids.push(link.peerId)
+    for (const link of this.#synced ?? []) if (link.peerId !== undefined) ids.push(link.peerId)
     return ids
   }
 
   /** What `link`'s node announced it is synced with. */
   heard(link: RelayLink, ids: readonly string[]): void {
-    this.#theirs.set(link, new Set(ids))
+    ;(this.#theirs ??= new Map()).set(link, ids.length === 0 ? NOBODY : new Set(ids))
   }
 
   /** Forgets what `link`'s node announced (its room resyncs or the link closed). */
   forget(link: RelayLink): void {
-    this.#theirs.delete(link)
+    this.#theirs?.delete(link)
   }
 
   /** The peer ids `link`'s node last announced, for status. */
   announcedBy(link: RelayLink): string[] {
-    return [...(this.#theirs.get(link) ?? [])]
+    return [...(this.#theirs?.get(link) ?? [])]
   }
 
   /** True when `target` gets what came from `origin` (a link) from `origin`'s node itself. */
   covers(origin: unknown, target: RelayLink): boolean {
     // Only links are keys: any other origin (a local write, a light peer) is relayed to all.
-    const theirs = this.#theirs.get(origin as RelayLink)
+    const theirs = this.#theirs?.get(origin as RelayLink)
     if (theirs === undefined || target.peerId === undefined || !theirs.has(target.peerId)) return false
     const source = (origin as RelayLink).peerId
-    return source !== undefined && (this.#theirs.get(target)?.has(source) ?? false)
+    return source !== undefined && (this.#theirs?.get(target)?.has(source) ?? false)
   }
 }

@@ -19,6 +19,7 @@ import type { PeerSink, Room } from './room.js'
 import { applyLive, checkLive } from './live-apply.js'
 import { validateUpdate } from './update-validation.js'
 import { encodeStateV2 } from './state-encoding.js'
+import { decodeSnapshot } from './empty-state.js'
 
 /** No changed keys (a side that sent none). */
 const noChanges = (): ChangedKeys => new Map()
@@ -160,7 +161,7 @@ export class RoomSyncs {
   }
   onCheck(name: string, snapshotBytes: Uint8Array, reply: boolean): void {
     const room = this.#host.existingRoom(name)
-    const theirs = Y.decodeSnapshot(snapshotBytes)
+    const theirs = decodeSnapshot(snapshotBytes)
     // An unloaded room comes back once the peer's copy holds something.
     if (!this.#rooms.has(name) && theirs.sv.size > 0) return this.#revive(name)
     if (!room || !this.#live(name)) return
@@ -196,7 +197,7 @@ export class RoomSyncs {
     if (sync.outgoing === 'live' && sync.incoming === 'synced') room.linkSynced(this.#link)
   }
   onState(name: string, snapshotBytes: Uint8Array, resolution: Resolution): void {
-    const remoteSnapshot = Y.decodeSnapshot(snapshotBytes)
+    const remoteSnapshot = decodeSnapshot(snapshotBytes)
     let room: Room
     try {
       room = this.#host.room(name)
@@ -226,7 +227,7 @@ export class RoomSyncs {
     }
     sync.gotState = true
     sync.remoteSnapshot = remoteSnapshot
-    const relation = compareSnapshots(Y.snapshot(room.doc), remoteSnapshot)
+    const relation = compareSnapshots(room.snapshot(), remoteSnapshot)
     sync.relation = relation
     // A room quarantined on this node takes nothing from any link and gives nothing, so no
     // third node can carry the diverged writes around the quarantine.

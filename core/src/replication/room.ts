@@ -1,14 +1,19 @@
-import { Awareness, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
+import { encodeAwarenessUpdate, type Awareness } from 'y-protocols/awareness'
 import * as Y from 'yjs'
 import type { Commit, CommitLog } from './history.js'
-import { capEntries, type AwarenessEntry } from './awareness-entries.js'
-import { KV_ARRAY, KvIndex, type ConcurrentWrite, type KeyChanges } from '../store/index.js'
+import type { AwarenessEntry } from './awareness-entries.js'
+import { KV_ARRAY, type ConcurrentWrite, type KeyChanges, type KvIndex } from '../store/index.js'
 import { encodeLight } from './light-messages.js'
-import { RoomCheckpoint } from './room-checkpoint.js'
+import type { RoomCheckpoint } from './room-checkpoint.js'
+import { createRoomContent, type RoomContent } from './room-content.js'
 import { encodePeer } from './peer-messages.js'
 import { SyncType } from './protocol.js'
 import { RelayHorizon } from './relay-horizon.js'
 import { applyUnrelayed } from './unrelayed-apply.js'
+import { EMPTY_SNAPSHOT, EMPTY_SNAPSHOT_BYTES, EMPTY_STATE_VECTOR } from './empty-state.js'
+import type { LightSink, PeerSink, RoomHandle } from './room-types.js'
+
+export type { LightSink, PeerSink, RoomHandle } from './room-types.js'
 
 /** Marks a transaction whose commit `applyState` already recorded. */
 const RECORDED = Symbol('recorded')
@@ -18,17 +23,8 @@ const GAP = Symbol('gap')
 /** Flush a room's pending outgoing updates synchronously once they pass this many bytes. */
 const FLUSH_BYTES = 1 << 20
 
-/** Somewhere a room sends peer-link frames (a live peer link). */
-export interface PeerSink {
-  /** The node at the other end, once its handshake named it. */
-  readonly peerId: string | undefined
-  sendFrame(frame: Uint8Array<ArrayBuffer>): void
-}
-
-/** Somewhere a room sends light-peer frames (a light-peer socket). */
-export interface LightSink {
-  sendFrame(frame: Uint8Array<ArrayBuffer>): void
-}
+/** The flush a room schedules: one function for every room, not a closure each. */
+const flushRoom = (room: Room): void => room.flush()
 
 /** How a room learns who made a change, for history and change events. */
 export interface RoomHooks {
@@ -48,37 +44,21 @@ export interface RoomHooks {
 }
 
 /**
- * A room as the application holds it: its name, its `Y.Doc` and its `Awareness`. Edit the
- * doc like any Yjs document; Mesh replicates it to every peer.
- *
- * @example
- * const board = node.room('board')
- * board.doc.getText('notes').insert(0, 'hello')
- */
-export interface RoomHandle {
-  readonly name: string
-  readonly doc: Y.Doc
-  readonly awareness: Awareness
-}
-
-/**
  * One replicated document: a `Y.Doc`, its `Awareness`, and the fan-out of its changes to
  * peer links (batched per tick, V2 encoding) and light peers (one V1 message per frame).
+ *
+ * The document, its presence and their bookkeeping are created on first use (content,
+ * presence, a write, or the application reading `doc`): anyone may open a room with a
+ * 160-byte upgrade, and a room that never holds anything must cost the node next to nothing.
+ * Until then the room answers as the empty document it is (`snapshot`, `stateVector`).
  */
 export class Room implements RoomHandle {
   readonly name: string
-  readonly doc: Y.Doc
-  readonly awareness: Awareness
-  /** The key/value store's array and its index. */
-  readonly kv: KvIndex
-  /** What anti-entropy keeps of this room from round to round. */
-  readonly checkpoint: RoomCheckpoint
-  /** Which connection (light peer or peer link) speaks for each awareness client id. */
-  readonly awarenessOwners = new Map<number, object>()
+  #content: RoomContent | undefined
+  #clientId: number
+  #onLoad: ((room: Room) => void) | undefined
   #links = new Set<PeerSink>()
   #lights = new Set<LightSink>()
-  /** Every light sink this room ever served: awareness entries they own come only from them. */
-  #lightOwners = new WeakSet<object>()
   /** Live updates not flushed yet; `sources`: where pending structs it may integrate came from. */
   #pending: Array<{ update: Uint8Array; origin: unknown; sources: unknown[] | undefined }> = []
   #horizon = new RelayHorizon()
@@ -94,44 +74,102 @@ export class Room implements RoomHandle {
   readonly maxBytes: number
   #approxBytes = 0
 
-  constructor(options: { name: string; clientId: number; log: CommitLog; hooks: RoomHooks; maxBytes?: number }) {
+  constructor(options: {
+    name: string
+    clientId: number
+    log: CommitLog
+    hooks: RoomHooks
+    maxBytes?: number
+    /** Called once the room loaded (its doc exists), before anything is applied to it. */
+    onLoad?: (room: Room) => void
+  }) {
     this.name = options.name
     this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY
+    this.#clientId = options.clientId
     this.#log = options.log
     this.#hooks = options.hooks
-    this.doc = new Y.Doc({ gc: true })
-    this.doc.clientID = options.clientId
-    this.kv = new KvIndex(this.doc, {
-      onChange: (changed, transaction) => {
-        transaction.meta.set(KV_ARRAY, changed.keys)
-        this.#hooks.onKeys(this, changed, transaction.origin, transaction)
-      },
-      onConcurrent: (writes, transaction) => {
-        if (!this.#applyingDivergence) this.#hooks.onConcurrent?.(this, writes, transaction.origin)
-      },
-    })
-    this.awareness = new Awareness(this.doc)
-    // A node is not an editor: it holds no awareness state of its own.
-    this.awareness.setLocalState(null)
-    // One V1 encoding per transaction serves both peer links and light peers. V1 is cheaper to
-    // produce for the small updates of live traffic (V2 allocates a dozen column buffers);
-    // whole-state transfers (diff, full) stay V2, where it is far more compact.
-    this.doc.on('update', this.#onUpdate)
-    this.doc.on('beforeTransaction', this.#onBegin)
-    this.doc.on('afterTransaction', this.#onEnd)
-    this.checkpoint = new RoomCheckpoint(this.doc)
-    this.awareness.on('update', this.#onAwareness)
+    this.#onLoad = options.onLoad
   }
 
-  #onBegin = (transaction: Y.Transaction): void => {
-    if (this.pending) transaction.meta.set(GAP, this.#horizon.pendingSources())
+  /** The room's document; reading it loads the room. */
+  get doc(): Y.Doc {
+    return this.#load().doc
   }
 
-  #onEnd = (transaction: Y.Transaction): void => this.#horizon.settled(transaction.origin, this.pending)
+  /** The room's presence; reading it loads the room. */
+  get awareness(): Awareness {
+    return this.#load().awareness
+  }
 
-  #onUpdate = (update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction): void => {
-    if (!transaction.meta.has(RECORDED)) this.#record(update.length, origin, transaction)
-    this.#fanOut(update, origin, transaction.meta.get(GAP) as unknown[] | undefined)
+  /** The key/value store's array and its index; reading it loads the room. */
+  get kv(): KvIndex {
+    return this.#load().kv
+  }
+
+  /** What anti-entropy keeps of this room from round to round; reading it loads the room. */
+  get checkpoint(): RoomCheckpoint {
+    return this.#load().checkpoint
+  }
+
+  /** Which connection (light peer or peer link) speaks for each awareness client id. */
+  get awarenessOwners(): Map<number, object> {
+    return this.#load().presence.owners
+  }
+
+  /** True once the room created its document: until then it holds nothing and nobody's presence. */
+  get loaded(): boolean {
+    return this.#content !== undefined
+  }
+
+  /** Awareness states held now, without loading the room. */
+  get awarenessCount(): number {
+    return this.#content?.awareness.getStates().size ?? 0
+  }
+
+  /** The room's snapshot (state vector and delete set), without loading an empty room. */
+  snapshot(): Y.Snapshot {
+    return this.#content ? Y.snapshot(this.#content.doc) : EMPTY_SNAPSHOT
+  }
+
+  /** The room's state vector, encoded, without loading an empty room. */
+  stateVector(): Uint8Array {
+    return this.#content ? Y.encodeStateVector(this.#content.doc) : EMPTY_STATE_VECTOR
+  }
+
+  /** Creates the room's document now, if it has none yet (rooms load on first use). */
+  load(): void {
+    this.#load()
+  }
+
+  #load(): RoomContent {
+    if (this.#content) return this.#content
+    const content = (this.#content = createRoomContent({
+      clientId: this.#clientId,
+      kv: {
+        onChange: (changed, transaction) => {
+          transaction.meta.set(KV_ARRAY, changed.keys)
+          this.#hooks.onKeys(this, changed, transaction.origin, transaction)
+        },
+        onConcurrent: (writes, transaction) => {
+          if (!this.#applyingDivergence) this.#hooks.onConcurrent?.(this, writes, transaction.origin)
+        },
+      },
+      onUpdate: (update, origin, _doc, transaction) => {
+        if (!transaction.meta.has(RECORDED)) this.#record(update.length, origin, transaction)
+        this.#fanOut(update, origin, transaction.meta.get(GAP) as unknown[] | undefined)
+      },
+      beforeTransaction: (transaction) => {
+        if (this.pending) transaction.meta.set(GAP, this.#horizon.pendingSources())
+      },
+      afterTransaction: (transaction) => this.#horizon.settled(transaction.origin, this.pending),
+      presence: { name: this.name, lights: this.#lights, links: this.#links, destroyed: () => this.#destroyed },
+    }))
+    if (this.#destroyed) {
+      // Read after the room was unloaded or its node closed: a dead document, and no timer left running.
+      content.awareness.destroy()
+      content.doc.destroy()
+    } else this.#onLoad?.(this)
+    return content
   }
 
   #record(bytes: number, origin: unknown, transaction: Y.Transaction): void {
@@ -158,60 +196,18 @@ export class Room implements RoomHandle {
     if (this.#pendingBytes >= FLUSH_BYTES) this.flush()
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true
-      setImmediate(this.flush)
+      setImmediate(flushRoom, this)
     }
   }
 
-  /**
-   * Keeps the entries an awareness update may apply: updates and removals always, states for
-   * new client ids only while the room holds fewer than `MAX_AWARENESS_CLIENTS`. Returns
-   * how many it left out.
-   */
+  /** See `RoomPresence.cap`; loads the room. */
   capAwareness(entries: AwarenessEntry[]): { kept: AwarenessEntry[]; dropped: number } {
-    return capEntries(this.awareness.getStates(), entries, this.awareness.meta)
+    return this.#load().presence.cap(entries)
   }
 
-  /** True while removing a closed link's states: the removal is this node's news alone. */
-  #droppingLink = false
-
-  /**
-   * Removes the awareness states a peer link relayed, once it closed: they would otherwise
-   * stay until they time out (30 s) and go to every newcomer meanwhile. Light peers hear of
-   * the removal; other links do not (each node's own link to that peer, or a relay, speaks for
-   * those clients there), and the clients come back with their next renewal if they are still
-   * reachable another way.
-   */
+  /** Removes the awareness states a peer link relayed, once it closed (see `RoomPresence.dropLink`). */
   dropLinkAwareness(link: PeerSink): void {
-    const ids: number[] = []
-    for (const [id, owner] of this.awarenessOwners) if (owner === link) ids.push(id)
-    if (ids.length === 0 || this.#destroyed) return
-    this.#droppingLink = true
-    try {
-      removeAwarenessStates(this.awareness, ids, link)
-    } finally {
-      this.#droppingLink = false
-    }
-    for (const id of ids) if (this.awarenessOwners.get(id) === link) this.awarenessOwners.delete(id)
-  }
-
-  #onAwareness = (changes: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
-    for (const id of changes.removed) {
-      // A tab's ids stay its own until it removes them or closes, whoever else reports a removal
-      // (an awareness timeout, a relay); ids relayed from another node go with their state.
-      const owner = this.awarenessOwners.get(id)
-      if (owner === origin || !this.#lights.has(owner as LightSink)) this.awarenessOwners.delete(id)
-    }
-    const clients = [...changes.added, ...changes.updated, ...changes.removed]
-    if (clients.length === 0 || this.#destroyed) return
-    const update = encodeAwarenessUpdate(this.awareness, clients)
-    if (this.#lights.size > 0) {
-      const frame = encodeLight.awareness(update)
-      for (const light of this.#lights) if (light !== origin) light.sendFrame(frame)
-    }
-    if (this.#links.size > 0 && !this.#droppingLink) {
-      const frame = encodePeer.roomAwareness(this.name, update)
-      for (const link of this.#links) if (link !== origin) link.sendFrame(frame)
-    }
+    this.#content?.presence.dropLink(link)
   }
 
   /**
@@ -219,7 +215,7 @@ export class Room implements RoomHandle {
    * for every link that gets the same updates. A link gets neither what came from it nor what
    * its node gets straight from the node it came from (relay-horizon.ts).
    */
-  flush = (): void => {
+  flush(): void {
     this.#flushScheduled = false
     const pending = this.#pending
     if (pending.length === 0) return
@@ -278,9 +274,10 @@ export class Room implements RoomHandle {
   addLink(link: PeerSink): void {
     this.#links.add(link)
     link.sendFrame(encodePeer.relays(this.name, this.#horizon.ids()))
-    const clients = [...this.awareness.getStates().keys()]
-    if (clients.length > 0) {
-      link.sendFrame(encodePeer.roomAwareness(this.name, encodeAwarenessUpdate(this.awareness, clients)))
+    const awareness = this.#content?.awareness
+    const clients = awareness ? [...awareness.getStates().keys()] : []
+    if (awareness && clients.length > 0) {
+      link.sendFrame(encodePeer.roomAwareness(this.name, encodeAwarenessUpdate(awareness, clients)))
     }
   }
 
@@ -294,7 +291,7 @@ export class Room implements RoomHandle {
     if (!this.#links.has(link)) return
     this.flush()
     this.#links.delete(link)
-    if (this.#horizon.unsync(link)) this.#announce(Y.encodeStateVector(this.doc))
+    if (this.#horizon.unsync(link)) this.#announce(this.stateVector())
   }
 
   /**
@@ -323,20 +320,22 @@ export class Room implements RoomHandle {
     const relayed = this.#lights.size > 0 || [...this.#links].some((link) => link !== origin)
     const record = (transaction: Y.Transaction): void => this.#record(bytes, origin, transaction)
     if (relayed) apply()
-    else applyUnrelayed({ doc: this.doc, apply, listener: this.#onUpdate, marker: RECORDED, record })
+    else {
+      const { doc, onUpdate } = this.#load()
+      applyUnrelayed({ doc, apply, listener: onUpdate, marker: RECORDED, record })
+    }
   }
 
   /** Starts relaying to a light peer. */
   addLight(light: LightSink): void {
     this.#lights.add(light)
-    this.#lightOwners.add(light)
+    this.#content?.presence.addLight(light)
     this.lastActive = Date.now()
   }
 
   /** True when the awareness client `clientId` belongs to a light peer of this node. */
   ownedByLight(clientId: number): boolean {
-    const owner = this.awarenessOwners.get(clientId)
-    return owner !== undefined && this.#lightOwners.has(owner)
+    return this.#content?.presence.ownedByLight(clientId) ?? false
   }
 
   /** Stops relaying to a light peer. */
@@ -376,7 +375,7 @@ export class Room implements RoomHandle {
 
   /** This room's state vector and delete set, encoded (`Y.encodeSnapshot`). */
   encodeSnapshot(): Uint8Array {
-    return Y.encodeSnapshot(Y.snapshot(this.doc))
+    return this.#content ? Y.encodeSnapshot(Y.snapshot(this.#content.doc)) : EMPTY_SNAPSHOT_BYTES
   }
 
   /**
@@ -384,7 +383,8 @@ export class Room implements RoomHandle {
    * something they depend on never arrived. Anti-entropy fills the gap.
    */
   get pending(): boolean {
-    return this.doc.store.pendingStructs !== null || this.doc.store.pendingDs !== null
+    const store = this.#content?.doc.store
+    return store !== undefined && (store.pendingStructs !== null || store.pendingDs !== null)
   }
 
   /** Frees the document and stops the awareness timer (which would keep the process alive). */
@@ -394,7 +394,7 @@ export class Room implements RoomHandle {
     this.#destroyed = true
     this.#links.clear()
     this.#lights.clear()
-    this.awareness.destroy()
-    this.doc.destroy()
+    this.#content?.awareness.destroy()
+    this.#content?.doc.destroy()
   }
 }

@@ -22,6 +22,11 @@ export interface RoomsHost {
   makeStore(room: Room): MeshStore
   /** A room was created: start it on every link. */
   created(room: Room): void
+  /**
+   * A room loaded (its doc was created), before anything was applied to it. A room that never
+   * loads (opened by a light peer and left empty) holds nothing to store.
+   */
+  loaded?(room: Room): void
   /** An idle room was unloaded: drop it on every link. */
   unloaded(name: string): void
 }
@@ -60,10 +65,9 @@ export class Rooms {
       log: host.log,
       hooks: host.hooks,
       maxBytes: host.maxDocumentBytes,
+      onLoad: this.#onLoad,
     })
     this.#rooms.set(name, room)
-    // Every room gets its store at once: it must see the first sync (ownership of its keys).
-    this.storeOf(name)
     host.created(room)
     return room
   }
@@ -86,14 +90,33 @@ export class Rooms {
     return this.storeOf(name)
   }
 
-  /** The store of a room (created with the room if needed). */
+  /** The store of a room (created, and the room loaded, if needed). */
   storeOf(name: string): MeshStore {
+    const existing = this.#stores.get(name)
+    if (existing) return existing
+    const room = this.room(name)
+    // Loading the room makes its store (#loaded).
+    room.load()
     let store = this.#stores.get(name)
     if (!store) {
-      store = this.#host.makeStore(this.room(name))
+      store = this.#host.makeStore(room)
       this.#stores.set(name, store)
     }
     return store
+  }
+
+  /** The stores of the loaded rooms: a room not loaded holds no key. */
+  stores(): IterableIterator<[string, MeshStore]> {
+    return this.#stores.entries()
+  }
+
+  /** Every loaded room gets its store at once: it must see the first sync (ownership of its keys). */
+  #onLoad = (room: Room): void => this.#loaded(room)
+
+  #loaded(room: Room): void {
+    if (this.#rooms.get(room.name) !== room || this.#stores.has(room.name)) return
+    this.#stores.set(room.name, this.#host.makeStore(room))
+    this.#host.loaded?.(room)
   }
 
   /** The store of an existing room, without creating anything. */
@@ -112,9 +135,11 @@ export class Rooms {
    */
   prune(now: number, idleMs: number): void {
     for (const [name, room] of this.#rooms) {
-      const { awareness } = room
-      for (const [clientId, meta] of awareness.meta) {
-        if (!awareness.states.has(clientId) && now - meta.lastUpdated > idleMs) awareness.meta.delete(clientId)
+      if (room.loaded) {
+        const { awareness } = room
+        for (const [clientId, meta] of awareness.meta) {
+          if (!awareness.states.has(clientId) && now - meta.lastUpdated > idleMs) awareness.meta.delete(clientId)
+        }
       }
       if (this.#unused(name, room) && now - room.lastActive >= idleMs) this.#unload(name, room)
     }
@@ -128,12 +153,17 @@ export class Rooms {
    */
   left(room: Room): void {
     if (this.#rooms.get(room.name) !== room || !this.#unused(room.name, room)) return
-    if (room.awareness.getStates().size === 0) this.#unload(room.name, room)
+    if (room.awarenessCount === 0) this.#unload(room.name, room)
   }
 
   /** True when nothing needs `room`: not `default`, not held, no light peer, no content. */
   #unused(name: string, room: Room): boolean {
-    return !(name === DEFAULT_ROOM || this.#held.has(name) || room.lightCount > 0 || room.doc.store.clients.size > 0)
+    return !(
+      name === DEFAULT_ROOM ||
+      this.#held.has(name) ||
+      room.lightCount > 0 ||
+      (room.loaded && room.doc.store.clients.size > 0)
+    )
   }
 
   #unload(name: string, room: Room): void {

@@ -49,6 +49,9 @@ export interface AcceptOptions {
 
 const refused: Connection = { receive: () => {}, close: () => {} }
 
+/** The default grant (see {@link TopicGrant}), shared by every socket that gets it: never changed. */
+const DEFAULT_GRANT: TopicGrant = Object.freeze({})
+
 /**
  * The door of a node: every socket an adapter hands over passes the origin check, the
  * connection limit and the `authenticate` hook here before it becomes a peer link, a light
@@ -112,7 +115,7 @@ export class Admission {
             readOnly: options.readOnly,
             request: options.request,
           })
-    if (!host.authenticate && !host.allowedOrigins) return openConnection(false, {})
+    if (!host.authenticate && !host.allowedOrigins) return openConnection(false, DEFAULT_GRANT)
     const { url, header } = describeRequest(options.request)
     const pending: Connection = new PendingConnection({
       socket,
@@ -145,7 +148,7 @@ export class Admission {
         reason: `origin ${origin.slice(0, 80)} is not allowed`,
       }
     }
-    if (!host.authenticate) return { allow: true, readOnly: false, topics: {} }
+    if (!host.authenticate) return { allow: true, readOnly: false, topics: DEFAULT_GRANT }
     const result = await host.authenticate({
       kind: input.kind,
       room: input.room,

@@ -1,0 +1,28 @@
+import type { Awareness } from 'y-protocols/awareness'
+import type * as Y from 'yjs'
+
+/** Somewhere a room sends peer-link frames (a live peer link). */
+export interface PeerSink {
+  /** The node at the other end, once its handshake named it. */
+  readonly peerId: string | undefined
+  sendFrame(frame: Uint8Array<ArrayBuffer>): void
+}
+
+/** Somewhere a room sends light-peer frames (a light-peer socket). */
+export interface LightSink {
+  sendFrame(frame: Uint8Array<ArrayBuffer>): void
+}
+
+/**
+ * A room as the application holds it: its name, its `Y.Doc` and its `Awareness`. Edit the
+ * doc like any Yjs document; Mesh replicates it to every peer.
+ *
+ * @example
+ * const board = node.room('board')
+ * board.doc.getText('notes').insert(0, 'hello')
+ */
+export interface RoomHandle {
+  readonly name: string
+  readonly doc: Y.Doc
+  readonly awareness: Awareness
+}
