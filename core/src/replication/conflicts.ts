@@ -1,7 +1,10 @@
+import * as Y from 'yjs'
 import { MeshConflictError, MeshError, type Logger } from '../common/index.js'
+import type { ConcurrentWrite } from '../store/index.js'
 import type { MergeReport, PeerLink } from './peer-link.js'
 import type { Resolution } from './protocol.js'
 import type { Room } from './room.js'
+import { Settlements } from './settlements.js'
 
 /** Emitted when a (re)sync found diverged histories and the policy reports it (`warn`, `exception`). */
 export interface ConflictEvent {
@@ -23,13 +26,17 @@ export interface ConflictsHost {
 const keyOf = (peer: string, room: string): string => `${peer}\u0000${room}`
 
 /**
- * Conflicts that `onConflict: 'exception'` quarantined, and the resolutions the application
- * chose for them while the peer's link was down.
+ * Conflicts that `onConflict: 'exception'` quarantined, the resolutions the application
+ * chose for them while the peer's link was down, and what resolutions settled (a resolved
+ * conflict is not raised again by the same writes, see Settlements).
  */
 export class Conflicts {
   #host: ConflictsHost
   #conflicts = new Map<string, MeshConflictError>()
   #resolutions = new Map<string, Resolution>()
+  /** The peer's snapshot the conflict was raised on, when a (re)sync raised it. */
+  #remotes = new Map<string, Y.Snapshot>()
+  #settled = new Settlements()
 
   constructor(host: ConflictsHost) {
     this.#host = host
@@ -63,12 +70,19 @@ export class Conflicts {
   /**
    * Clears a conflict and resyncs: the peer's link with the strategy (the resolution binds the
    * peer too, and clears its side of the conflict), and, once no conflict quarantines the room
-   * any more, every other link.
+   * any more, every other link. A resolution (not a drop) settles what both sides held.
    */
-  clear(peer: string, room: string, strategy: Resolution): void {
+  clear(peer: string, room: string, strategy: Resolution, remote?: Y.Snapshot): void {
     const key = keyOf(peer, room)
     if (!this.#conflicts.delete(key)) return
     const target = this.#host.existingRoom(room)
+    const raisedOn = this.#remotes.get(key)
+    this.#remotes.delete(key)
+    if (strategy !== 'none') {
+      for (const snapshot of [target && Y.snapshot(target.doc), raisedOn, remote]) {
+        if (snapshot) this.#settled.add(room, snapshot)
+      }
+    }
     const link = this.#host.link(peer)
     if (link && target) link.startRoom(target, strategy)
     else this.#resolutions.set(key, strategy)
@@ -82,8 +96,9 @@ export class Conflicts {
    * A link found diverged histories under `exception`, or a peer relayed a write concurrent
    * with this node's own: quarantine the room on every link.
    */
-  raise(raised: MeshConflictError): void {
+  raise(raised: MeshConflictError, remote?: Y.Snapshot): void {
     const key = keyOf(raised.peer, raised.room)
+    if (remote) this.#remotes.set(key, remote)
     const known = this.#conflicts.get(key)
     // A conflict raised again (a reconnect, a duplicate link that lost the race) keeps the
     // keys it named before: a later round may see the room already held and name none.
@@ -103,11 +118,37 @@ export class Conflicts {
     this.#host.progress()
   }
 
-  /** The peer's application resolved the conflict: clear it here too. */
-  resolvedByPeer(peer: string, room: string): void {
+  /** The peer's application resolved the conflict (`remote`: its snapshot then): clear it here too. */
+  resolvedByPeer(peer: string, room: string, remote: Y.Snapshot): void {
     if (!this.#conflicts.has(keyOf(peer, room))) return
     this.#host.logger.info('conflict resolved by the peer', { peer, room })
-    this.clear(peer, room, 'merge')
+    this.clear(peer, room, 'merge', remote)
+  }
+
+  /** A resync round a resolution started applied the peer's state: what it brought is settled too. */
+  settle(room: string): void {
+    const target = this.#host.existingRoom(room)
+    if (target) this.#settled.add(room, Y.snapshot(target.doc))
+  }
+
+  /**
+   * True when a resolution settled both writes of a concurrent pair, or while a round that a
+   * resolution started has not applied the peer's state yet (what the third node relays
+   * meanwhile is what that state brings): the pair is merged, not raised again.
+   */
+  covers(room: string, write: ConcurrentWrite): boolean {
+    if (this.#settled.covers(room, write)) return true
+    for (const link of this.#host.links()) if (link.resolving(room)) return true
+    return false
+  }
+
+  /**
+   * True when every operation of the peer's `remote` snapshot is in `local` (this node's) or
+   * was settled by a resolution: a divergence made only of settled writes is merged, not
+   * quarantined again.
+   */
+  settled(room: string, local: Y.Snapshot, remote: Y.Snapshot): boolean {
+    return this.#settled.holds(room, local, remote)
   }
 
   /** The resolution chosen while the link was down, once. */
