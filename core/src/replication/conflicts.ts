@@ -137,18 +137,22 @@ export class Conflicts {
    * meanwhile is what that state brings): the pair is merged, not raised again.
    */
   covers(room: string, write: ConcurrentWrite): boolean {
-    if (this.#settled.covers(room, write)) return true
-    for (const link of this.#host.links()) if (link.resolving(room)) return true
-    return false
+    return this.#settled.covers(room, write) || this.#resolving(room)
   }
 
   /**
    * True when every operation of the peer's `remote` snapshot is in `local` (this node's) or
-   * was settled by a resolution: a divergence made only of settled writes is merged, not
-   * quarantined again.
+   * was settled by a resolution, or while a round that a resolution started is under way (a
+   * link that drops and comes back meanwhile brings what that round settles): a divergence
+   * made only of settled writes is merged, not quarantined again.
    */
   settled(room: string, local: Y.Snapshot, remote: Y.Snapshot): boolean {
-    return this.#settled.holds(room, local, remote)
+    return this.#resolving(room) || this.#settled.holds(room, local, remote)
+  }
+
+  #resolving(room: string): boolean {
+    for (const link of this.#host.links()) if (link.resolving(room)) return true
+    return false
   }
 
   /** The resolution chosen while the link was down, once. */
