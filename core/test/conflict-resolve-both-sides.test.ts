@@ -64,6 +64,7 @@ describe('a conflict resolved on one side is cleared on every side, with three n
     ] as Array<Array<[number, number]>>) {
       it(`${policies.join('/')}, heal order ${order.map(([i, j]) => 'abc'[i]! + 'abc'[j]!).join(' ')}: what a resolves is cleared on a and its peers; the others' pairs clear once one side resolves`, async () => {
         const { nodes, apis } = await trio(policies)
+        if (process.env.DBG) console.log('IDS', nodes.map((n) => `${n.name}:${n.id.slice(0, 6)}:${n.clientId}`).join(' '))
         const [a, b, c] = nodes
         await isolate(nodes)
         await a.put('k', 'from-a')

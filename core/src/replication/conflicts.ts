@@ -84,8 +84,10 @@ export class Conflicts {
       }
     }
     const link = this.#host.link(peer)
+    // Kept until a round with the peer carries it through (settle): the link may be replaced
+    // (a reconnect, a duplicate that won) before its round ran, and the peer must still hear it.
+    if (strategy !== 'none') this.#resolutions.set(key, strategy)
     if (link && target) link.startRoom(target, strategy)
-    else this.#resolutions.set(key, strategy)
     if (target && !this.quarantined(room)) {
       for (const other of this.#host.links()) if (other !== link) other.startRoom(target, strategy)
     }
@@ -125,10 +127,14 @@ export class Conflicts {
     this.clear(peer, room, 'merge', remote)
   }
 
-  /** A resync round a resolution started applied the peer's state: what it brought is settled too. */
-  settle(room: string): void {
+  /**
+   * A resync round a resolution started applied `peer`'s state: what it brought is settled
+   * too, and the resolution reached that peer (it is not sent again on its next link).
+   */
+  settle(room: string, peer: string | undefined): void {
     const target = this.#host.existingRoom(room)
     if (target) this.#settled.add(room, Y.snapshot(target.doc))
+    if (peer !== undefined) this.#resolutions.delete(keyOf(peer, room))
   }
 
   /**
@@ -155,16 +161,14 @@ export class Conflicts {
     return false
   }
 
-  /** The resolution chosen while the link was down, once. */
-  takeResolution(peer: string, room: string): Resolution {
-    const key = keyOf(peer, room)
-    const resolution = this.#resolutions.get(key) ?? 'none'
-    this.#resolutions.delete(key)
-    return resolution
+  /** The resolution a new link with `peer` carries: one no round with the peer carried through yet. */
+  pendingResolution(peer: string, room: string): Resolution {
+    return this.#resolutions.get(keyOf(peer, room)) ?? 'none'
   }
 
   /** Nobody is left to resolve a conflict with a member that is gone. */
   dropPeer(peer: string): void {
+    for (const key of [...this.#resolutions.keys()]) if (key.startsWith(keyOf(peer, ''))) this.#resolutions.delete(key)
     for (const conflict of [...this.#conflicts.values()]) {
       if (conflict.peer !== peer) continue
       this.#host.logger.info('conflict dropped: the peer is gone', { peer, room: conflict.room })

@@ -48,8 +48,8 @@ export interface LinkHost extends HandshakeHost, SyncHost {
   /** Registers an open link; false means a link to that node exists already and this one must go. */
   linkUp(link: PeerLink): boolean
   linkDown(link: PeerLink): void
-  /** A resolution the application chose for a quarantined room while the link was down. */
-  takeResolution(peer: string, room: string): Resolution
+  /** A resolution of a quarantined room that no round with the peer carried through yet (conflicts.ts). */
+  pendingResolution(peer: string, room: string): Resolution
   /** Something about this link's sync progress changed. */
   progress(): void
   /** Member records a peer gossiped, as JSON: the host validates them (a throw closes the link). */
@@ -336,7 +336,7 @@ export class PeerLink implements Connection, PeerSink {
     this.#state = 'open'
     if (!this.#host.linkUp(this)) return this.fail(CloseCode.duplicate, 'duplicate link')
     for (const room of [...this.#host.rooms()]) {
-      this.startRoom(room, this.#host.takeResolution(remote.nodeId, room.name))
+      this.startRoom(room, this.#host.pendingResolution(remote.nodeId, room.name))
     }
   }
 

@@ -43,8 +43,8 @@ export interface SyncHost {
   resolvedByPeer(peer: string, room: string, remote: Y.Snapshot): void
   /** True when all of `remote` is in `local` or settled by a resolution (conflicts.ts): nothing to hold. */
   settled(room: string, local: Y.Snapshot, remote: Y.Snapshot): boolean
-  /** A round a resolution started applied the peer's state: what it brought is settled. */
-  settle(room: string): void
+  /** A round a resolution started with `peer` applied its state: what it brought is settled. */
+  settle(room: string, peer: string | undefined): void
   merged(report: MergeReport): void
   conflict(error: MeshConflictError, remote?: Y.Snapshot): void
   /** Something about this link's sync progress changed. */
@@ -226,6 +226,7 @@ export class RoomSyncs {
       return this.#hold(name, sync, '')
     }
     if (relation === 'equal') {
+      if (sync.resolving) this.#host.settle(name, this.#link.peerId)
       sync.incoming = 'synced'
       this.#goLive(sync, room)
       return this.#host.progress()
@@ -299,7 +300,7 @@ export class RoomSyncs {
     validateUpdate(room.doc, update)
     if (!room.admit(update.length)) return this.#tooBig(room)
     room.applyState(update, this.#link, sync.relation === 'diverged')
-    if (sync.resolving) this.#host.settle(name)
+    if (sync.resolving) this.#host.settle(name, this.#link.peerId)
     sync.incoming = 'synced'
     this.#settle(sync, room)
     if (sync.relation === 'diverged') {
