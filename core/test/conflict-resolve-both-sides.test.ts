@@ -64,7 +64,6 @@ describe('a conflict resolved on one side is cleared on every side, with three n
     ] as Array<Array<[number, number]>>) {
       it(`${policies.join('/')}, heal order ${order.map(([i, j]) => 'abc'[i]! + 'abc'[j]!).join(' ')}: what a resolves is cleared on a and its peers; the others' pairs clear once one side resolves`, async () => {
         const { nodes, apis } = await trio(policies)
-        if (process.env.DBG) console.log('IDS', nodes.map((n) => `${n.name}:${n.id.slice(0, 6)}:${n.clientId}`).join(' '))
         const [a, b, c] = nodes
         await isolate(nodes)
         await a.put('k', 'from-a')
@@ -179,6 +178,8 @@ describe('a conflict with a peer that goes away is dropped, so syncUp resolves a
       timeoutMs: 10_000,
     })
     await a.syncUp({ timeoutMs: 5000 })
+    await c.syncUp({ timeoutMs: 5000 })
+    expect(c.data.toJSON()).toEqual(a.data.toJSON())
     expect(a.get('k')).toBe('from-a')
   })
 })
