@@ -68,10 +68,12 @@ export const makeLinkHost = (parts: LinkHostParts): LinkHost => {
       parts.router().linkDown(link)
     },
     quarantined: (room) => parts.conflicts().quarantined(room),
-    resolvedByPeer: (peer, room) => parts.conflicts().resolvedByPeer(peer, room),
-    takeResolution: (peer, room) => parts.conflicts().takeResolution(peer, room),
+    resolvedByPeer: (peer, room, remote) => parts.conflicts().resolvedByPeer(peer, room, remote),
+    settled: (room, local, remote) => parts.conflicts().settled(room, local, remote),
+    settle: (room, peer) => parts.conflicts().settle(room, peer),
+    pendingResolution: (peer, room) => parts.conflicts().pendingResolution(peer, room),
     merged: (report) => parts.conflicts().merged(report),
-    conflict: (error) => parts.conflicts().raise(error),
+    conflict: (error, remote) => parts.conflicts().raise(error, remote),
     progress: () => parts.progress.notify(),
     gossip: (json) => parts.membership().receive(parseGossip(json), Date.now()),
     leaving: (link) => {

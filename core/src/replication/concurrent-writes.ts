@@ -33,9 +33,13 @@ export class ConcurrentWrites {
     if (peer === undefined) return
     // One report per key: the latest of the other side's writes the transaction brought.
     const byKey = new Map<string, ConcurrentWrite>()
-    for (const write of writes) if (!jsonEqual(write.own.entry.val, write.other.entry.val)) byKey.set(write.key, write)
-    if (byKey.size === 0) return
     const { conflicts } = this.#host
+    for (const write of writes) {
+      // Writes a resolution settled are merged, wherever they arrive from later (conflicts.ts).
+      if (!jsonEqual(write.own.entry.val, write.other.entry.val) && !conflicts.covers(room.name, write))
+        byKey.set(write.key, write)
+    }
+    if (byKey.size === 0) return
     const policy = this.#host.policy()
     const keys: ConflictingKey[] = [...byKey.values()].map((w) => ({
       key: w.key,

@@ -1,7 +1,10 @@
+import * as Y from 'yjs'
 import { MeshConflictError, MeshError, type Logger } from '../common/index.js'
+import type { ConcurrentWrite } from '../store/index.js'
 import type { MergeReport, PeerLink } from './peer-link.js'
 import type { Resolution } from './protocol.js'
 import type { Room } from './room.js'
+import { Settlements } from './settlements.js'
 
 /** Emitted when a (re)sync found diverged histories and the policy reports it (`warn`, `exception`). */
 export interface ConflictEvent {
@@ -23,13 +26,17 @@ export interface ConflictsHost {
 const keyOf = (peer: string, room: string): string => `${peer}\u0000${room}`
 
 /**
- * Conflicts that `onConflict: 'exception'` quarantined, and the resolutions the application
- * chose for them while the peer's link was down.
+ * Conflicts that `onConflict: 'exception'` quarantined, the resolutions the application
+ * chose for them while the peer's link was down, and what resolutions settled (a resolved
+ * conflict is not raised again by the same writes, see Settlements).
  */
 export class Conflicts {
   #host: ConflictsHost
   #conflicts = new Map<string, MeshConflictError>()
   #resolutions = new Map<string, Resolution>()
+  /** The peer's snapshot the conflict was raised on, when a (re)sync raised it. */
+  #remotes = new Map<string, Y.Snapshot>()
+  #settled = new Settlements()
 
   constructor(host: ConflictsHost) {
     this.#host = host
@@ -63,15 +70,24 @@ export class Conflicts {
   /**
    * Clears a conflict and resyncs: the peer's link with the strategy (the resolution binds the
    * peer too, and clears its side of the conflict), and, once no conflict quarantines the room
-   * any more, every other link.
+   * any more, every other link. A resolution (not a drop) settles what both sides held.
    */
-  clear(peer: string, room: string, strategy: Resolution): void {
+  clear(peer: string, room: string, strategy: Resolution, remote?: Y.Snapshot): void {
     const key = keyOf(peer, room)
     if (!this.#conflicts.delete(key)) return
     const target = this.#host.existingRoom(room)
+    const raisedOn = this.#remotes.get(key)
+    this.#remotes.delete(key)
+    if (strategy !== 'none') {
+      for (const snapshot of [target && Y.snapshot(target.doc), raisedOn, remote]) {
+        if (snapshot) this.#settled.add(room, snapshot)
+      }
+    }
     const link = this.#host.link(peer)
+    // Kept until a round with the peer carries it through (settle): the link may be replaced
+    // (a reconnect, a duplicate that won) before its round ran, and the peer must still hear it.
+    if (strategy !== 'none') this.#resolutions.set(key, strategy)
     if (link && target) link.startRoom(target, strategy)
-    else this.#resolutions.set(key, strategy)
     if (target && !this.quarantined(room)) {
       for (const other of this.#host.links()) if (other !== link) other.startRoom(target, strategy)
     }
@@ -82,8 +98,9 @@ export class Conflicts {
    * A link found diverged histories under `exception`, or a peer relayed a write concurrent
    * with this node's own: quarantine the room on every link.
    */
-  raise(raised: MeshConflictError): void {
+  raise(raised: MeshConflictError, remote?: Y.Snapshot): void {
     const key = keyOf(raised.peer, raised.room)
+    if (remote) this.#remotes.set(key, remote)
     const known = this.#conflicts.get(key)
     // A conflict raised again (a reconnect, a duplicate link that lost the race) keeps the
     // keys it named before: a later round may see the room already held and name none.
@@ -103,23 +120,55 @@ export class Conflicts {
     this.#host.progress()
   }
 
-  /** The peer's application resolved the conflict: clear it here too. */
-  resolvedByPeer(peer: string, room: string): void {
+  /** The peer's application resolved the conflict (`remote`: its snapshot then): clear it here too. */
+  resolvedByPeer(peer: string, room: string, remote: Y.Snapshot): void {
     if (!this.#conflicts.has(keyOf(peer, room))) return
     this.#host.logger.info('conflict resolved by the peer', { peer, room })
-    this.clear(peer, room, 'merge')
+    this.clear(peer, room, 'merge', remote)
   }
 
-  /** The resolution chosen while the link was down, once. */
-  takeResolution(peer: string, room: string): Resolution {
-    const key = keyOf(peer, room)
-    const resolution = this.#resolutions.get(key) ?? 'none'
-    this.#resolutions.delete(key)
-    return resolution
+  /**
+   * A resync round a resolution started applied `peer`'s state: what it brought is settled
+   * too, and the resolution reached that peer (it is not sent again on its next link).
+   */
+  settle(room: string, peer: string | undefined): void {
+    const target = this.#host.existingRoom(room)
+    if (target) this.#settled.add(room, Y.snapshot(target.doc))
+    if (peer !== undefined) this.#resolutions.delete(keyOf(peer, room))
+  }
+
+  /**
+   * True when a resolution settled both writes of a concurrent pair, or while a round that a
+   * resolution started has not applied the peer's state yet (what the third node relays
+   * meanwhile is what that state brings): the pair is merged, not raised again.
+   */
+  covers(room: string, write: ConcurrentWrite): boolean {
+    return this.#settled.covers(room, write) || this.#resolving(room)
+  }
+
+  /**
+   * True when every operation of the peer's `remote` snapshot is in `local` (this node's) or
+   * was settled by a resolution, or while a round that a resolution started is under way (a
+   * link that drops and comes back meanwhile brings what that round settles): a divergence
+   * made only of settled writes is merged, not quarantined again.
+   */
+  settled(room: string, local: Y.Snapshot, remote: Y.Snapshot): boolean {
+    return this.#resolving(room) || this.#settled.holds(room, local, remote)
+  }
+
+  #resolving(room: string): boolean {
+    for (const link of this.#host.links()) if (link.resolving(room)) return true
+    return false
+  }
+
+  /** The resolution a new link with `peer` carries: one no round with the peer carried through yet. */
+  pendingResolution(peer: string, room: string): Resolution {
+    return this.#resolutions.get(keyOf(peer, room)) ?? 'none'
   }
 
   /** Nobody is left to resolve a conflict with a member that is gone. */
   dropPeer(peer: string): void {
+    for (const key of [...this.#resolutions.keys()]) if (key.startsWith(keyOf(peer, ''))) this.#resolutions.delete(key)
     for (const conflict of [...this.#conflicts.values()]) {
       if (conflict.peer !== peer) continue
       this.#host.logger.info('conflict dropped: the peer is gone', { peer, room: conflict.room })

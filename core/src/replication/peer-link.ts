@@ -10,7 +10,7 @@ import {
   unrefTimer,
   errorText,
 } from '../common/index.js'
-import type { Connection, Logger, MeshConflictError, MeshSocket, Metrics } from '../common/index.js'
+import type { Connection, Logger, MeshSocket, Metrics } from '../common/index.js'
 import { receiveFrame, type FrameRules } from '../security/index.js'
 import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
 import { LinkHandshake, type HandshakeHost } from './link-handshake.js'
@@ -19,7 +19,7 @@ import { MessageType, type AnswerStatus, type CallMessage, type PublishMessage, 
 import { FrameAssembler, frameLength, joinSegments, PART_BYTES, pieceBytes, splitFrame } from './frame-parts.js'
 import { BATCH_FRAME_BYTES, FrameBatch } from './frame-batch.js'
 import type { PeerSink, Room } from './room.js'
-import { RoomSyncs, type LinkRoomStatus, type MergeReport } from './room-sync.js'
+import { RoomSyncs, type LinkRoomStatus, type SyncHost } from './room-sync.js'
 
 export type { LinkRoomState, LinkRoomStatus, MergeReport } from './room-sync.js'
 
@@ -30,8 +30,8 @@ const BATCHED_RATE_FACTOR = 16
 /** WebSocket close reasons are limited to 123 bytes. */
 const MAX_REASON = 120
 
-/** What a link needs from the node that owns it. */
-export interface LinkHost extends HandshakeHost {
+/** What a link needs from the node that owns it (its rooms' syncs with the conflict policy: SyncHost). */
+export interface LinkHost extends HandshakeHost, SyncHost {
   readonly logger: Logger
   readonly maxMessageBytes: number
   /** Largest frame a peer may send in pieces (`part` messages). */
@@ -48,14 +48,8 @@ export interface LinkHost extends HandshakeHost {
   /** Registers an open link; false means a link to that node exists already and this one must go. */
   linkUp(link: PeerLink): boolean
   linkDown(link: PeerLink): void
-  /** A resolution the application chose for a quarantined room while the link was down. */
-  takeResolution(peer: string, room: string): Resolution
-  /** True while the room is quarantined on this node (`exception`): nothing crosses any link. */
-  quarantined(room: string): boolean
-  /** The peer's application resolved a conflict with this node: clear it here too. */
-  resolvedByPeer(peer: string, room: string): void
-  merged(report: MergeReport): void
-  conflict(error: MeshConflictError): void
+  /** A resolution of a quarantined room that no round with the peer carried through yet (conflicts.ts). */
+  pendingResolution(peer: string, room: string): Resolution
   /** Something about this link's sync progress changed. */
   progress(): void
   /** Member records a peer gossiped, as JSON: the host validates them (a throw closes the link). */
@@ -342,7 +336,7 @@ export class PeerLink implements Connection, PeerSink {
     this.#state = 'open'
     if (!this.#host.linkUp(this)) return this.fail(CloseCode.duplicate, 'duplicate link')
     for (const room of [...this.#host.rooms()]) {
-      this.startRoom(room, this.#host.takeResolution(remote.nodeId, room.name))
+      this.startRoom(room, this.#host.pendingResolution(remote.nodeId, room.name))
     }
   }
 
@@ -380,6 +374,11 @@ export class PeerLink implements Connection, PeerSink {
   /** True when the peer's last reported snapshot of `room` holds everything in `target`. */
   holds(room: string, target: Y.Snapshot): boolean {
     return this.#syncs.holds(room, target)
+  }
+
+  /** True while a round that a resolution started for `room` has not applied the peer's state yet. */
+  resolving(room: string): boolean {
+    return this.#syncs.resolving(room)
   }
 
   /** Forgets a room this node unloaded; the peer holds it on this link until the room comes back. */

@@ -1,7 +1,7 @@
 import * as Y from 'yjs'
 import { MeshConflictError, MeshError, type Logger, type Metrics } from '../common/index.js'
 import { CheckAnswers } from './check-answers.js'
-import { compareSnapshots, type HistoryRelation } from './compare.js'
+import { compareSnapshots } from './compare.js'
 import type { LinkRoomState, LinkRoomStatus, MergeReport } from './sync-reports.js'
 import {
   changedSince,
@@ -20,6 +20,7 @@ import { applyLive, checkLive } from './live-apply.js'
 import { validateUpdate } from './update-validation.js'
 import { encodeStateV2 } from './state-encoding.js'
 import { decodeSnapshot } from './empty-state.js'
+import { freshSync, type RoomSync } from './sync-round.js'
 
 /** No changed keys (a side that sent none). */
 const noChanges = (): ChangedKeys => new Map()
@@ -39,10 +40,14 @@ export interface SyncHost {
   rooms(): Iterable<Room>
   /** True while the room is quarantined on this node (`exception`): nothing crosses any link. */
   quarantined(room: string): boolean
-  /** The peer's application resolved a conflict with this node: clear it here too. */
-  resolvedByPeer(peer: string, room: string): void
+  /** The peer's application resolved a conflict with this node (`remote`: its snapshot): clear it here too. */
+  resolvedByPeer(peer: string, room: string, remote: Y.Snapshot): void
+  /** True when all of `remote` is in `local` or settled by a resolution (conflicts.ts): nothing to hold. */
+  settled(room: string, local: Y.Snapshot, remote: Y.Snapshot): boolean
+  /** A round a resolution started with `peer` applied its state: what it brought is settled. */
+  settle(room: string, peer: string | undefined): void
   merged(report: MergeReport): void
-  conflict(error: MeshConflictError): void
+  conflict(error: MeshConflictError, remote?: Y.Snapshot): void
   /** Something about this link's sync progress changed. */
   progress(): void
 }
@@ -59,28 +64,6 @@ export interface SyncLink extends PeerSink {
   /** Sends a frame, or one given as segments (a whole state: see `encodePeer.diffSegments`). */
   sendFrame(frame: Uint8Array<ArrayBuffer> | FrameSegments): void
 }
-
-interface RoomSync {
-  sentState: boolean
-  gotState: boolean
-  outgoing: 'pending' | 'live' | 'held'
-  incoming: 'pending' | 'synced' | 'held'
-  override: Resolution
-  relation?: HistoryRelation
-  policy?: ConflictPolicy
-  remoteSnapshot?: Y.Snapshot
-  localChanged?: ChangedKeys
-  remoteChanged?: ChangedKeys
-  conflictRaised?: boolean
-}
-
-const freshSync = (override: Resolution = 'none'): RoomSync => ({
-  sentState: false,
-  gotState: false,
-  outgoing: 'pending',
-  incoming: 'pending',
-  override,
-})
 
 /**
  * The rooms of one peer link: each room's (re)sync with the conflict policy (state, diff,
@@ -155,6 +138,11 @@ export class RoomSyncs {
   holds(room: string, target: Y.Snapshot): boolean {
     return this.#checks.holds(room, target)
   }
+  /** True while a round that a resolution started for `room` has not applied the peer's state yet. */
+  resolving(room: string): boolean {
+    const sync = this.#rooms.get(room)
+    return sync !== undefined && (sync.override !== 'none' || sync.resolving === true) && sync.incoming === 'pending'
+  }
   #live(room: string): boolean {
     const sync = this.#rooms.get(room)
     return this.#link.isOpen && sync?.outgoing === 'live' && sync.incoming === 'synced'
@@ -176,10 +164,12 @@ export class RoomSyncs {
     this.#host.metrics.repairsReceived++
     Y.applyUpdateV2(room.doc, update, this.#link)
   }
-  #policy(sync: RoomSync, remoteResolution: Resolution): ConflictPolicy {
+  #policy(sync: RoomSync, remoteResolution: Resolution, settled: () => boolean): ConflictPolicy {
     if (sync.override !== 'none') return sync.override
     // The remote's application chose: merge, or adopt our state; either way we merge.
     if (remoteResolution !== 'none') return 'merge'
+    // What the peer has beyond this node a resolution already settled: no new conflict.
+    if (this.#host.policy === 'exception' && settled()) return 'merge'
     return this.#host.policy
   }
   #sync(name: string): RoomSync {
@@ -214,7 +204,7 @@ export class RoomSyncs {
       this.#link.sendFrame(encodePeer.hold(name, ''))
       return
     }
-    if (resolution !== 'none' && this.#link.peerId) this.#host.resolvedByPeer(this.#link.peerId, name)
+    if (resolution !== 'none' && this.#link.peerId) this.#host.resolvedByPeer(this.#link.peerId, name, remoteSnapshot)
     let sync = this.#rooms.get(name)
     if (!sync || sync.gotState) {
       room.removeLink(this.#link)
@@ -227,7 +217,9 @@ export class RoomSyncs {
     }
     sync.gotState = true
     sync.remoteSnapshot = remoteSnapshot
-    const relation = compareSnapshots(room.snapshot(), remoteSnapshot)
+    sync.resolving = sync.override !== 'none' || resolution !== 'none'
+    const local = room.snapshot()
+    const relation = compareSnapshots(local, remoteSnapshot)
     sync.relation = relation
     // A room quarantined on this node takes nothing from any link and gives nothing, so no
     // third node can carry the diverged writes around the quarantine.
@@ -235,11 +227,12 @@ export class RoomSyncs {
       return this.#hold(name, sync, '')
     }
     if (relation === 'equal') {
+      if (sync.resolving) this.#host.settle(name, this.#link.peerId)
       sync.incoming = 'synced'
       this.#goLive(sync, room)
       return this.#host.progress()
     }
-    const policy = this.#policy(sync, resolution)
+    const policy = this.#policy(sync, resolution, () => this.#host.settled(name, local, remoteSnapshot))
     sync.policy = policy
     let changed = ''
     if (relation === 'diverged') {
@@ -308,6 +301,7 @@ export class RoomSyncs {
     validateUpdate(room.doc, update)
     if (!room.admit(update.length)) return this.#tooBig(room)
     room.applyState(update, this.#link, sync.relation === 'diverged')
+    if (sync.resolving) this.#host.settle(name, this.#link.peerId)
     sync.incoming = 'synced'
     this.#settle(sync, room)
     if (sync.relation === 'diverged') {
@@ -395,6 +389,6 @@ export class RoomSyncs {
     if (sync.conflictRaised) return
     sync.conflictRaised = true
     const keys = conflictsBetween(sync.localChanged ?? noChanges(), sync.remoteChanged ?? noChanges())
-    this.#host.conflict(new MeshConflictError({ peer: this.#link.peerId ?? '', room: name, keys }))
+    this.#host.conflict(new MeshConflictError({ peer: this.#link.peerId ?? '', room: name, keys }), sync.remoteSnapshot)
   }
 }
