@@ -84,7 +84,7 @@ describe('gossip failure detector (simulated time)', () => {
     b.membership.receive(a.out.digest, 0)
     // b did not run from 100 to 5100 (SIGSTOP): its next heartbeat comes 5 s late.
     b.membership.tick(100)
-    b.membership.resumed(5000)
+    b.membership.resumed(5000, 5100)
     b.membership.tick(5100)
     expect(b.membership.stateOf('a')).toBe('alive')
     expect(b.events).toEqual(['a:alive'])

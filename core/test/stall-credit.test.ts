@@ -35,7 +35,7 @@ describe('stall exemption (simulated time)', () => {
     // b stopped at 50 for 4000 ms; k sent one more heartbeat, then died. On resume (4050) the
     // buffered frame is read first, then the heartbeat timer fires 4000 ms late.
     membership.receive([record(2)], 4050)
-    membership.resumed(4000)
+    membership.resumed(4000, 4050)
     membership.tick(4051)
     // k silent for 1200 ms of running time since it was last heard: past deadAfterMs.
     membership.tick(4050 + 700)

@@ -114,7 +114,7 @@ export class Membership {
       const due = Date.now() + delay
       this.#timer = setTimeout(() => {
         const now = Date.now()
-        if (now - due > this.suspectAfterMs / 2) this.resumed(now - due)
+        if (now - due > this.suspectAfterMs / 2) this.resumed(now - due, now)
         this.tick(now)
         schedule(this.heartbeatMs * (0.8 + 0.4 * this.#hooks.random()))
       }, delay)
@@ -125,10 +125,15 @@ export class Membership {
 
   /**
    * This node runs again after a stall of `stalledMs`: it heard nobody meanwhile, and what
-   * members sent may still sit unread in its sockets, so the stall is nobody's silence.
+   * members sent may still sit unread in its sockets, so the stall is nobody's silence. Only
+   * the part of the stall after a member was last heard is credited: a frame read on resume,
+   * before the late timer fired, may be the last a member sent before it died.
    */
-  resumed(stalledMs: number): void {
-    for (const entry of this.#entries.values()) entry.stalledMs = (entry.stalledMs ?? 0) + stalledMs
+  resumed(stalledMs: number, now = Date.now()): void {
+    for (const entry of this.#entries.values()) {
+      const credit = Math.min(stalledMs, Math.max(0, now - entry.seenAt))
+      entry.stalledMs = (entry.stalledMs ?? 0) + credit
+    }
     this.#hooks.stalled?.(stalledMs)
   }
 

@@ -358,9 +358,9 @@ export class NodeParts {
     await waitForReplicas(room, this.links, this.progress, options.replicas ?? 1, options.timeoutMs ?? 5000)
   }
 
-  /** `node.syncUp`: every dialed peer connected and every link synced, or the first pending conflict. */
+  /** `node.syncUp`: every dialed peer connected (but the dead, left or forgotten) and every link synced, or a conflict. */
   async syncUp(timeoutMs: number): Promise<void> {
-    const gone = (peer: string) => ['dead', 'left'].includes(this.membership.stateOf(peer) ?? '')
+    const gone = (peer: string) => ['dead', 'left', undefined].includes(this.membership.stateOf(peer))
     const done = () => this.conflicts.size > 0 || this.links.synced(gone)
     await this.progress.waitFor(done, timeoutMs, () => 'peers did not finish syncing')
     const conflict = this.conflicts.list()[0]

@@ -108,7 +108,11 @@ export class PeerDialer {
     socket.on('message', (data: Buffer, isBinary: boolean) => {
       link?.receive(isBinary ? data : data.toString('utf8'))
       // The handshake's last message opens the link; only a link that opened resets the backoff.
-      if (openedAt === undefined && link?.state === 'open') openedAt = Date.now()
+      if (openedAt === undefined && link?.state === 'open') {
+        openedAt = Date.now()
+        // The URL may now serve another member than last time (a restart under a new id).
+        if (link.peerId) this.peerId = link.peerId
+      }
     })
     socket.on('open', () => {
       this.state = 'open'
