@@ -63,7 +63,7 @@ export class BackboneAwareness {
    * check for outdated states from its own timer (see {@link checkOutdated}).
    */
   watch(room: Room): void {
-    clearInterval(room.awareness._checkInterval)
+    clearInterval(room.awareness._checkInterval as ReturnType<typeof setInterval>)
     room.awareness.on('update', (changes: AwarenessChanges, origin: unknown) => {
       if (origin instanceof BackboneAwarenessOrigin) return
       let reported = this.#reported.get(room.name)
