@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import * as Y from 'yjs'
+import { Awareness, encodeAwarenessUpdate } from 'y-protocols/awareness'
 import { MeshNode, type Backbone, type BackboneHost, type UpdateSource } from '@mesh/core'
 import { waitUntil } from '@mesh/core/testing'
 import { MemoryNet } from './memory-net.js'
@@ -99,6 +101,38 @@ describe('the backbone seam', () => {
       expect(onLog.sources).toContainEqual({ kind: 'peer', peer: meshOnly.id })
     } finally {
       await Promise.all([bridge.close(), meshOnly.close()])
+    }
+  })
+
+  it("runs the backbone's periodic work on the node's heartbeat, the rooms' awareness check included", async () => {
+    let host: BackboneHost | undefined
+    const beats: number[] = []
+    const backbone: Backbone = {
+      start(h) {
+        host = h
+        h.onHeartbeat((now) => beats.push(now))
+      },
+      close: () => Promise.resolve(),
+    }
+    const node = new MeshNode({ name: 'a', backbone, membership: { heartbeatMs: 10, deadAfterMs: 100 } })
+    try {
+      await waitUntil('three heartbeats reached the backbone', () => beats.length >= 3)
+      expect(beats).toEqual([...beats].sort((x, y) => x - y))
+      // A state another node published, never renewed: y-protocols drops it after 30 s.
+      const doc = new Y.Doc()
+      const other = new Awareness(doc)
+      other.setLocalState({ user: 'ada' })
+      host?.applyAwareness('default', encodeAwarenessUpdate(other, [other.clientID]), 'node-b')
+      other.destroy()
+      const states = node.room('default').awareness.getStates()
+      expect(states.has(other.clientID)).toBe(true)
+      // 31 s later by the clock: the next heartbeat's check finds it outdated (the rooms' own 3 s timer is off).
+      const later = Date.now() + 31_000
+      vi.spyOn(Date, 'now').mockImplementation(() => later)
+      await waitUntil('the outdated state is gone', () => !states.has(other.clientID))
+    } finally {
+      vi.restoreAllMocks()
+      await node.close()
     }
   })
 })

@@ -1,5 +1,5 @@
 import type { BackboneHost } from '@mesh/core'
-import type { Redis } from 'ioredis'
+import type { ChainableCommander, Redis } from 'ioredis'
 import type { Keys } from './keys.js'
 import { withLock } from './lock.js'
 
@@ -39,6 +39,8 @@ export class InstanceManager {
   #o: InstanceManagerOptions
   /** Ids whose heartbeat key was present at the last round: nodes on this backbone. */
   #live = new Set<string>()
+  /** Nodes registered at the last round (this one aside): their records are read with the renewal. */
+  #known: string[] = []
 
   constructor(host: BackboneHost, options: InstanceManagerOptions) {
     this.#host = host
@@ -50,22 +52,41 @@ export class InstanceManager {
     return this.#live.has(id)
   }
 
-  /** One round: renew this node's keys, read the others', drop the presence of the dead and clean them up. */
+  /**
+   * One round: renew this node's keys, read the others', drop the presence of the dead and clean
+   * them up. The renewal, the registry and the records of the nodes registered at the last round
+   * go in one pipeline: an idle round is one write and one read (a second read only for nodes new since).
+   */
   async round(): Promise<void> {
     const { keys, redis } = this.#o
     const host = this.#host
     const started = Date.now()
-    await this.renew()
-    const ids = (await redis.zrange(keys.members, '0', String(MAX_MEMBERS - 1))).filter((id) => id !== host.id)
-    const texts = ids.length > 0 ? await redis.mget(ids.map((id) => keys.heartbeat(id))) : []
+    const known = this.#known
+    const pipeline = this.#renewal(redis.pipeline()).zrange(keys.members, '0', String(MAX_MEMBERS - 1))
+    if (known.length > 0) pipeline.mget(known.map((id) => keys.heartbeat(id)))
+    const replies = await pipeline.exec()
+    const failed = replies?.find(([error]) => error)?.[0]
+    if (!replies || failed) throw failed ?? new Error('the heartbeat pipeline was not run')
+    this.#o.presence.renewed()
+    const registered = replies[replies.length - (known.length > 0 ? 2 : 1)]?.[1]
+    const ids = (Array.isArray(registered) ? (registered as string[]) : []).filter((id) => id !== host.id)
+    const texts = new Map<string, unknown>()
+    const knownTexts = known.length > 0 ? replies[replies.length - 1]?.[1] : undefined
+    if (Array.isArray(knownTexts)) known.forEach((id, i) => texts.set(id, knownTexts[i]))
+    const unread = ids.filter((id) => !texts.has(id))
+    if (unread.length > 0) {
+      const more = await redis.mget(unread.map((id) => keys.heartbeat(id)))
+      unread.forEach((id, i) => texts.set(id, more[i]))
+    }
+    this.#known = ids
     const records: unknown[] = []
     const live = new Set<string>()
     const silent = new Set<string>()
-    ids.forEach((id, i) => {
-      const text = texts[i]
-      if (text === null || text === undefined) {
+    for (const id of ids) {
+      const text = texts.get(id)
+      if (typeof text !== 'string') {
         silent.add(id)
-        return
+        continue
       }
       try {
         records.push(JSON.parse(text))
@@ -73,7 +94,7 @@ export class InstanceManager {
       } catch {
         host.count('backbone-bad-member')
       }
-    })
+    }
     this.#live = live
     if (records.length > 0) host.receiveMembers(records)
     // Senders with no heartbeat: dead, cleaned up by someone already, or never on this backbone.
@@ -93,18 +114,20 @@ export class InstanceManager {
 
   /** Renews this node's heartbeat, registration and light peers' presence. */
   async renew(): Promise<void> {
-    const { keys, redis } = this.#o
+    await this.#renewal(this.#o.redis.multi()).exec()
+    this.#o.presence.renewed()
+  }
+
+  /** Adds the renewal of this node's heartbeat, registration and light peers' presence to `batch`. */
+  #renewal<T extends ChainableCommander>(batch: T): T {
+    const { keys } = this.#o
     const host = this.#host
     const ttl = Math.max(1, Math.round(host.deadAfterMs))
     const lights = host.lightMembers()
-    const multi = redis
-      .multi()
-      .set(keys.heartbeat(host.id), JSON.stringify(host.self()), 'PX', ttl)
-      .zadd(keys.members, Date.now(), host.id)
-    if (lights.length > 0) multi.set(keys.lights(host.id), JSON.stringify(lights), 'PX', ttl)
-    else multi.del(keys.lights(host.id))
-    await multi.exec()
-    this.#o.presence.renewed()
+    batch.set(keys.heartbeat(host.id), JSON.stringify(host.self()), 'PX', ttl).zadd(keys.members, Date.now(), host.id)
+    if (lights.length > 0) batch.set(keys.lights(host.id), JSON.stringify(lights), 'PX', ttl)
+    else batch.del(keys.lights(host.id))
+    return batch
   }
 
   /**

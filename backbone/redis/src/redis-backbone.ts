@@ -5,7 +5,7 @@ import { readEntries } from './entries.js'
 import { InstanceManager } from './instance-manager.js'
 import { Keys } from './keys.js'
 import { Presence, type PresenceStats } from './presence.js'
-import { RoomLogs } from './room-logs.js'
+import { PENDING_RESYNC_MS, RoomLogs } from './room-logs.js'
 
 /** Options of {@link redisBackbone}. */
 export interface RedisBackboneOptions {
@@ -15,7 +15,11 @@ export interface RedisBackboneOptions {
   prefix?: string
   /** Log entries of a room after which a node snapshots it and trims its log. Default 1000. */
   snapshotEvery?: number
-  /** How long one blocking read waits for news, ms. Default 5000. */
+  /**
+   * How long one blocking read waits for news, ms. News, a new room and a reconnect end it early,
+   * so this only bounds how often an idle node wakes to read again. Default 30000 (5000 at most
+   * while a room waits for updates its entries depend on: it is read anew every 5 s).
+   */
   blockMs?: number
   /** Most entries read per room and read. Default 1000. */
   batch?: number
@@ -102,7 +106,6 @@ class RedisStreamsBackbone implements RedisBackbone {
   #presence: Presence | undefined
   #closed = false
   #loop: Promise<void> | undefined
-  #heartbeat: ReturnType<typeof setInterval> | undefined
   #beating = false
   #unsubscribe: Array<() => void> = []
   /** Set on every (re)connect: the room registry is read before the rooms. */
@@ -205,10 +208,10 @@ class RedisStreamsBackbone implements RedisBackbone {
         logs.publish(room, update)
       }),
       host.onAwareness((room, update) => presence.publish(room, update)),
+      // On the node's own heartbeat rather than a timer: an idle node wakes once per heartbeat.
+      host.onHeartbeat(() => this.#beat()),
     )
     presence.start()
-    this.#heartbeat = setInterval(() => this.#beat(), host.heartbeatMs)
-    this.#heartbeat.unref()
     this.#loop = this.#run()
   }
 
@@ -235,7 +238,6 @@ class RedisStreamsBackbone implements RedisBackbone {
   async close(): Promise<void> {
     if (this.#closed || !this.#host) return
     const host = this.#host
-    clearInterval(this.#heartbeat)
     for (const off of this.#unsubscribe) off()
     await this.#presence?.close()
     try {
@@ -292,6 +294,7 @@ class RedisStreamsBackbone implements RedisBackbone {
   async #read(reader: Redis, logs: RoomLogs): Promise<void> {
     const host = this.#host
     if (!host) return
+    const blockMs = this.#options.blockMs ?? 30_000
     const positions = logs.positions()
     const keys = positions.map(([room]) => this.#keys.log(room))
     const rooms = new Map(keys.map((key, i) => [key, positions[i]?.[0] ?? '']))
@@ -303,7 +306,7 @@ class RedisStreamsBackbone implements RedisBackbone {
         'COUNT',
         this.#options.batch ?? 1000,
         'BLOCK',
-        this.#options.blockMs ?? 5000,
+        logs.pending() ? Math.min(blockMs, PENDING_RESYNC_MS) : blockMs,
         'STREAMS',
         this.#keys.roomLog,
         ...keys,

@@ -61,7 +61,7 @@ interface RoomLog {
 }
 
 /** Least time between two resyncs of a room that stays pending. */
-const PENDING_RESYNC_MS = 5000
+export const PENDING_RESYNC_MS = 5000
 
 /** What the room logs need from the backbone around them. */
 export interface RoomLogsOptions {
@@ -129,6 +129,12 @@ export class RoomLogs {
       }
       return []
     })
+  }
+
+  /** True while a room holds updates whose dependencies never arrived: reads must not block for long. */
+  pending(): boolean {
+    for (const name of this.#rooms.keys()) if (this.#host.pending(name)) return true
+    return false
   }
 
   /** Connection lost: every room resyncs once it is back. */

@@ -17,6 +17,26 @@ describe('the instance manager', () => {
     expect(a.node.status().peers).toHaveLength(0)
   })
 
+  it('lists a node that registers after its rounds began, and finds it dead once it stops renewing', async () => {
+    nodes.fresh()
+    const a = nodes.start(redis.url, { name: 'a' })
+    await ready(a)
+    const client = redis.client()
+    await waitUntil('a is registered', async () => (await client.zscore(`${nodes.prefix}:{m}:all`, a.node.id)) !== null)
+    // Its rounds read the records of the nodes registered at the round before; b is not among them yet.
+    const late = await mortal(redis, nodes, 'late')
+    await ready(late)
+    await waitUntil('a lists the late node alive', () =>
+      a.node.members().some((m) => m.id === late.node.id && m.state === 'alive'),
+    )
+    await late.kill()
+    await waitUntil(
+      'a sees the late node dead',
+      () => a.node.members().find((m) => m.id === late.node.id)?.state === 'dead',
+      { timeoutMs: 10_000 },
+    )
+  })
+
   it('cleans a dead node up exactly once while the live ones race to do it', async () => {
     nodes.fresh()
     const [a, b] = [nodes.start(redis.url, { name: 'a' }), nodes.start(redis.url, { name: 'b' })]

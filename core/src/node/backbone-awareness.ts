@@ -1,4 +1,9 @@
-import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
+import {
+  applyAwarenessUpdate,
+  encodeAwarenessUpdate,
+  outdatedTimeout,
+  removeAwarenessStates,
+} from 'y-protocols/awareness'
 import { readAwarenessEntries, writeAwarenessEntries, type Room, type Rooms } from '../replication/index.js'
 
 /**
@@ -15,6 +20,9 @@ export class BackboneAwarenessOrigin {
 }
 
 type AwarenessListener = (room: string, update: Uint8Array) => void
+
+/** How often y-protocols checks a room's awareness for outdated states (its own timer's interval). */
+const CHECK_MS = Math.floor(outdatedTimeout / 10)
 
 interface AwarenessChanges {
   added: number[]
@@ -37,6 +45,7 @@ export class BackboneAwareness {
   #reported = new Map<string, Set<number>>()
   #dirty = new Map<Room, Set<number>>()
   #flushScheduled = false
+  #checkedAt = 0
 
   constructor(rooms: Rooms, guard: (where: string, work: () => void) => void) {
     this.#rooms = rooms
@@ -49,8 +58,12 @@ export class BackboneAwareness {
     return () => this.#listeners.delete(listener)
   }
 
-  /** Starts reporting a room's light peers' awareness changes (once per room). */
+  /**
+   * Starts reporting a room's light peers' awareness changes (once per room), and takes over its
+   * check for outdated states from its own timer (see {@link checkOutdated}).
+   */
   watch(room: Room): void {
+    clearInterval(room.awareness._checkInterval as ReturnType<typeof setInterval>)
     room.awareness.on('update', (changes: AwarenessChanges, origin: unknown) => {
       if (origin instanceof BackboneAwarenessOrigin) return
       let reported = this.#reported.get(room.name)
@@ -64,6 +77,30 @@ export class BackboneAwareness {
       for (const id of changes.removed) if (reported.delete(id)) ids.push(id)
       if (ids.length > 0) this.#mark(room, ids)
     })
+  }
+
+  /**
+   * y-protocols' check for outdated awareness states (none renewed for 30 s go; this node's own,
+   * if any, is renewed), run from the node's heartbeat every 3 s instead of on a 3 s timer per
+   * room: an idle node on a backbone wakes once per heartbeat.
+   */
+  checkOutdated(now: number): void {
+    if (now - this.#checkedAt < CHECK_MS) return
+    this.#checkedAt = now
+    for (const room of this.#rooms.values()) {
+      if (room.destroyed) continue
+      const awareness = room.awareness
+      const local = awareness.getLocalState()
+      const renewed = awareness.meta.get(awareness.clientID)?.lastUpdated ?? now
+      if (local !== null && outdatedTimeout / 2 <= now - renewed) awareness.setLocalState(local)
+      const outdated: number[] = []
+      awareness.meta.forEach((meta, id) => {
+        if (id !== awareness.clientID && outdatedTimeout <= now - meta.lastUpdated && awareness.states.has(id)) {
+          outdated.push(id)
+        }
+      })
+      if (outdated.length > 0) removeAwarenessStates(awareness, outdated, 'timeout')
+    }
   }
 
   #mark(room: Room, ids: number[]): void {

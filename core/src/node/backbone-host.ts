@@ -1,6 +1,12 @@
 import { errorText } from '../common/index.js'
 import type { Logger, Metrics } from '../common/index.js'
-import { lightMembers, parseGossip, type Membership } from '../membership/index.js'
+import {
+  lightMembers,
+  MAX_GOSSIP_RECORDS,
+  parseGossip,
+  type MemberRecord,
+  type Membership,
+} from '../membership/index.js'
 import { applyBackboneUpdate, missingFrom, PeerLink, type Room, type Rooms } from '../replication/index.js'
 import type { Backbone, BackboneHost, UpdateSource } from './backbone.js'
 import { BackboneAwareness } from './backbone-awareness.js'
@@ -28,6 +34,14 @@ export class BackboneOrigin {
 
 type UpdateListener = (room: string, update: Uint8Array, source: UpdateSource) => void
 
+/** Periodic work the node hands the bridge to run on its heartbeat rather than on a timer of its own. */
+export interface HeartbeatWork {
+  /** One anti-entropy round over the node's peer links. */
+  antiEntropy(): void
+  /** Least time between two anti-entropy rounds, ms. */
+  antiEntropyMs: number
+}
+
 const LOCAL: UpdateSource = { kind: 'local' }
 
 /**
@@ -42,6 +56,9 @@ export class BackboneBridge {
   #logger: Logger
   #roomListeners = new Set<(room: string) => void>()
   #updateListeners = new Set<UpdateListener>()
+  #heartbeatListeners = new Set<(now: number) => void>()
+  #work: HeartbeatWork | undefined
+  #lastAntiEntropy = 0
   #watched = new WeakSet<Room>()
   #awareness: BackboneAwareness
 
@@ -70,6 +87,7 @@ export class BackboneBridge {
       },
       onRoom: (listener) => this.#subscribe(this.#roomListeners, listener),
       onUpdate: (listener) => this.#subscribe(this.#updateListeners, listener),
+      onHeartbeat: (listener) => this.#subscribe(this.#heartbeatListeners, listener),
       apply: (name, update, format) => {
         if (core.closed) return
         applyBackboneUpdate(parts.rooms.room(name), { update, format }, this.origin)
@@ -90,14 +108,21 @@ export class BackboneBridge {
       self: () => ({ ...parts.membership.self }),
       receiveMembers: (records) => {
         if (core.closed) return
-        const valid = records.flatMap((record) => {
+        const one = (record: unknown) => {
           try {
             return parseGossip(JSON.stringify([record]))
           } catch {
             parts.counters.failed('backbone-member-record')
             return []
           }
-        })
+        }
+        // All in one parse, as they usually are all valid; one by one to leave out the malformed.
+        let valid: MemberRecord[]
+        try {
+          valid = records.length <= MAX_GOSSIP_RECORDS ? parseGossip(JSON.stringify(records)) : records.flatMap(one)
+        } catch {
+          valid = records.flatMap(one)
+        }
         parts.membership.receive(valid, Date.now())
       },
       removeEphemeral: (owner) => {
@@ -123,10 +148,26 @@ export class BackboneBridge {
     }
   }
 
-  /** Watches the rooms that exist already, then starts the backbone. */
-  start(rooms: Iterable<Room>): void {
+  /**
+   * Watches the rooms that exist already, then starts the backbone. `work` runs from
+   * {@link heartbeat}: with the backbone's own heartbeat there, an idle node wakes once per heartbeat.
+   */
+  start(rooms: Iterable<Room>, work: HeartbeatWork): void {
+    this.#work = work
+    this.#lastAntiEntropy = Date.now()
     for (const room of rooms) this.created(room)
     this.#transport.start(this.host)
+  }
+
+  /** The node's heartbeat: the anti-entropy round and the awareness check when due, then the backbone's listeners. */
+  heartbeat(now: number): void {
+    const work = this.#work
+    if (work && now - this.#lastAntiEntropy >= work.antiEntropyMs) {
+      this.#lastAntiEntropy = now
+      work.antiEntropy()
+    }
+    this.#parts.guard('awareness-check', () => this.#awareness.checkOutdated(now))
+    for (const listener of this.#heartbeatListeners) this.#parts.guard('backbone-heartbeat', () => listener(now))
   }
 
   /** Closes the backbone (after the node's last writes and its leave record); a failure is logged. */

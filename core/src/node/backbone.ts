@@ -29,6 +29,12 @@ export interface BackboneHost {
   openRoom(name: string): void
   /** Calls `listener` for every room created on this node from now on; returns the unsubscribe function. */
   onRoom(listener: (room: string) => void): () => void
+  /**
+   * Calls `listener` on every heartbeat of the node (every `heartbeatMs`, jittered by ±20%), in
+   * the same turn as the node's own heartbeat work: a backbone that renews its membership then
+   * wakes an idle node once per heartbeat instead of on a timer of its own. Returns the unsubscribe function.
+   */
+  onHeartbeat(listener: (now: number) => void): () => void
   /** Calls `listener` with every V1 update a room applies that did not come from the backbone. */
   onUpdate(listener: (room: string, update: Uint8Array, source: UpdateSource) => void): () => void
   /** Applies an update read from the backbone (creating the room if needed); throws, nothing applied, if it is refused. */
