@@ -15,7 +15,7 @@ import { LIVE_MEMORY_OPTIONS, liveMemory } from './live-memory.js'
 afterAll(stopAll)
 
 const SOCKETS = 300
-/** Peer sockets before their hello: fewer than the node lets wait at once (MAX_PEER_HANDSHAKES, 64). */
+/** Peer sockets before their hello. */
 const PEER_SOCKETS = 60
 /** What `mesh serve` may keep per idle light peer beyond a bare ws server, bytes. */
 const LIGHT_OWN_COST = 1024

@@ -82,7 +82,7 @@ export type {
 // The adapter seam and security.
 export type { Connection, MeshSocket } from './common/index.js'
 export type { AuthDecision, AuthRequest, AuthResult, Authenticate, TopicAccess, TopicGrant } from './security/index.js'
-export { HELLO_TIMEOUT_MS, MAX_PEER_HANDSHAKES, RESERVED_TOPIC_PREFIX } from './security/index.js'
+export { HELLO_TIMEOUT_MS, RESERVED_TOPIC_PREFIX } from './security/index.js'
 
 // HTTP glue shared by every adapter: Node servers, the Fetch API, WebSocket frames.
 export {

@@ -87,7 +87,6 @@ export class PeerLinks {
       logger: host.logger,
       metrics: host.linkHost.metrics,
       open: (socket) => this.#accepted(socket),
-      handshakes: () => this.#pending.size,
     })
   }
 

@@ -1,13 +1,5 @@
 import { CloseCode, unrefTimer, type Connection, type Logger, type MeshSocket, type Metrics } from '../common/index.js'
 
-/**
- * Peer sockets (`/mesh`) that may be in their handshake at once: waiting for their first
- * frame, or past it and not linked yet. Honest dialers send their hello as soon as the socket
- * opens and finish within a round trip, so a node needs a few per peer starting at once; a
- * socket refused past this is closed with 4429 and its dialer retries with backoff.
- */
-export const MAX_PEER_HANDSHAKES = 64
-
 /** How long a peer socket may stay silent before its first frame (its hello), ms. */
 export const HELLO_TIMEOUT_MS = 10_000
 
@@ -17,10 +9,6 @@ export interface PendingHellosOptions {
   metrics: Metrics
   /** Makes the real connection of a socket, once its first frame arrives. */
   open: (socket: MeshSocket) => Connection
-  /** Peer sockets past their first frame and still in their handshake. */
-  handshakes: () => number
-  /** See {@link MAX_PEER_HANDSHAKES}. */
-  max?: number
   /** See {@link HELLO_TIMEOUT_MS}. */
   timeoutMs?: number
 }
@@ -66,13 +54,14 @@ class PendingHello implements Connection {
 /**
  * The peer sockets a node accepted that have not said anything yet. The dialer speaks first,
  * so nothing is built for such a socket (no link, no buffers, no timer of its own) until its
- * first frame arrives: anyone may open one with a 160-byte upgrade. At most
- * {@link MAX_PEER_HANDSHAKES} peer sockets are in their handshake at once (4429 past that), and
- * one silent for {@link HELLO_TIMEOUT_MS} is closed (4400), by one timer for all of them.
+ * first frame arrives: anyone may open one with a 160-byte upgrade. One silent for
+ * {@link HELLO_TIMEOUT_MS} is closed (4400), by one timer for all of them. There is no cap of
+ * their own beyond `maxConnections`, which counts them: a global cap on handshakes let one
+ * client that keeps reopening silent sockets (or a node's own dials to silent URLs) hold every
+ * slot and keep honest peers out, while a waiting socket costs next to nothing.
  */
 export class PendingHellos {
   #options: PendingHellosOptions
-  #max: number
   #timeoutMs: number
   /** In arrival order, so in deadline order. */
   #waiting = new Set<PendingHello>()
@@ -80,7 +69,6 @@ export class PendingHellos {
 
   constructor(options: PendingHellosOptions) {
     this.#options = options
-    this.#max = options.max ?? MAX_PEER_HANDSHAKES
     this.#timeoutMs = options.timeoutMs ?? HELLO_TIMEOUT_MS
   }
 
@@ -89,15 +77,8 @@ export class PendingHellos {
     return this.#waiting.size
   }
 
-  /** Takes a new peer socket: the connection that waits for its first frame, or a refusal (the socket is closed). */
+  /** Takes a new peer socket: the connection that waits for its first frame. */
   accept(socket: MeshSocket): Connection {
-    const max = this.#max
-    if (this.#waiting.size + this.#options.handshakes() >= max) {
-      this.#options.metrics.closed(CloseCode.rateLimited)
-      this.#options.logger.warn('refusing peer socket: too many handshakes at once', { limit: max })
-      socket.close(CloseCode.rateLimited, 'too many peer handshakes at once')
-      return { receive: () => {}, close: () => {} }
-    }
     const pending = new PendingHello(this, socket, Date.now() + this.#timeoutMs)
     this.#waiting.add(pending)
     this.#schedule()
