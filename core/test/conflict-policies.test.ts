@@ -268,16 +268,21 @@ describe('conflict policies with three nodes: the outcome depends neither on hea
   })
 })
 
+/** `a` (under `exception`) and `b` write `k` apart, then link again: the link and the pair. */
+const divergedPair = async (policyOfB: ConflictPolicy) => {
+  const net = new MemoryNet()
+  const a = new MeshNode({ name: 'a', onConflict: 'exception' })
+  const b = new MeshNode({ name: 'b', onConflict: policyOfB })
+  nodes.push(a, b)
+  net.connect(a, b).dialer.close(1000, 'partition')
+  await a.put('k', 'from-a')
+  await b.put('k', 'from-b')
+  return { net, a, b, link: net.connect(a, b) }
+}
+
 describe('a resolved conflict is not raised again', () => {
   it('when the link drops before the resolution round completes and comes back', async () => {
-    const net = new MemoryNet()
-    const a = new MeshNode({ name: 'a', onConflict: 'exception' })
-    const b = new MeshNode({ name: 'b', onConflict: 'exception' })
-    nodes.push(a, b)
-    net.connect(a, b).dialer.close(1000, 'partition')
-    await a.put('k', 'from-a')
-    await b.put('k', 'from-b')
-    const link = net.connect(a, b)
+    const { net, a, b, link } = await divergedPair('exception')
     await net.drain()
     expect([a.conflicts().length, b.conflicts().length]).toEqual([1, 1])
     const raised: ConflictEvent[] = []
@@ -299,14 +304,7 @@ describe('a resolved conflict is not raised again', () => {
   })
 
   it('but a new concurrent write after the resolution is a new conflict', async () => {
-    const net = new MemoryNet()
-    const a = new MeshNode({ name: 'a', onConflict: 'exception' })
-    const b = new MeshNode({ name: 'b', onConflict: 'merge' })
-    nodes.push(a, b)
-    net.connect(a, b).dialer.close(1000, 'partition')
-    await a.put('k', 'from-a')
-    await b.put('k', 'from-b')
-    net.connect(a, b)
+    const { net, a, b } = await divergedPair('merge')
     await net.drain()
     a.resolveConflict({ peer: b.id, strategy: 'merge' })
     await net.drain()
