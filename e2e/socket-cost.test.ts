@@ -17,10 +17,17 @@ afterAll(stopAll)
 const SOCKETS = 300
 /** Peer sockets before their hello. */
 const PEER_SOCKETS = 60
-/** What `mesh serve` may keep per idle light peer beyond a bare ws server, bytes. */
-const LIGHT_OWN_COST = 1024
-/** The same for a light peer alone in a room of its own, the room included (a peer node hears of it). */
-const ROOM_OWN_COST = 4 * 1024
+/**
+ * What `mesh serve` may keep per idle light peer beyond a bare ws server, bytes: about 0.25 KiB
+ * by heap snapshot, up to 1.2 KiB by these live-heap deltas in a clean-clone CI run (4.1 KiB
+ * before the sockets were made lazy).
+ */
+const LIGHT_OWN_COST = 2048
+/**
+ * The same for a light peer alone in a room of its own, the room included (a peer node hears of
+ * it): about 3.3 KiB by these deltas on a quiet machine, 16.6 KiB before rooms loaded lazily.
+ */
+const ROOM_OWN_COST = 6 * 1024
 /** The same for a peer socket that has not said hello. */
 const PEER_OWN_COST = 1024
 

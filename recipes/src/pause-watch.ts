@@ -1,11 +1,9 @@
 /**
  * Pauses of this process (SIGSTOP, a frozen VM, a long GC or a stalled event loop) and what
- * they do to its view of the cluster. On resume the view is the one from before the pause: the
- * membership does not count the pause as anyone's silence (core's stall handling, so it no
- * longer declares every peer dead on resume), a member that died meanwhile still counts as
- * alive for up to a failure bound, and the store still holds what it had before the pause while
- * the others went on without this node. A recipe that answers from that view must wait until
- * the view is current again.
+ * they do to its view of the cluster. On resume the membership measures every peer's silence
+ * across the pause: past the failure bound it declares them all dead, and this node owns every
+ * shard until their heartbeats reach it again, while the store still holds what it had before
+ * the pause. A recipe that answers from that view must wait until the view is current again.
  */
 import type { MeshNode } from '@mesh/core'
 

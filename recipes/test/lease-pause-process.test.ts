@@ -1,8 +1,8 @@
 /**
  * A lease owner's process paused (SIGSTOP) past the failure bound, then resumed (SIGCONT): on
- * resume its view of members and leases is the one from before the pause, while the others
- * judged it dead and granted its leases meanwhile. The resumed node must not answer from its
- * stale view until the others' heartbeats and grants reach it again.
+ * resume it sees every other node silent for the whole pause, so it declares them dead and owns
+ * every lease until their heartbeats reach it again. Meanwhile the others granted those leases.
+ * The resumed node must not answer from its stale view in that gap.
  */
 import { waitUntil } from '@mesh/core/testing'
 import * as prng from 'lib0/prng'
@@ -35,7 +35,7 @@ describe('lease owner paused past the failure bound', () => {
     const random = prng.create(seed)
     const nodes = await startTrio({}, 'mesh.lease')
     // One that joined the first: the others close their links to it when they declare it dead,
-    // so on resume it has to link and sync again before its view is current.
+    // and on resume it declares them dead too, so nothing it waits for on a resync is left.
     const paused = nodes[prng.uint32(random, 1, 2)]!
     const others = nodes.filter((p) => p !== paused)
     const pausedId = (await waitForMembers(others[0]!, 3)).find((m) => m.name === paused.name)!.id

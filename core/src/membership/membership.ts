@@ -18,11 +18,6 @@ export interface MembershipHooks {
   broadcast(records: MemberRecord[]): void
   /** A member changed state (first sighting is `alive`). */
   changed(member: Member, previous: MemberState | undefined): void
-  /**
-   * This process did not run for `ms` (SIGSTOP, a frozen VM, an event loop blocked): the
-   * silence of every member during that time is not held against it.
-   */
-  stalled?(ms: number): void
   /** Runs after every heartbeat, for periodic work such as sweeping expired keys. */
   tick(now: number): void
   /** Who is alive or what someone offers changed ({@link Membership.version} moved): placement must be recomputed. */
@@ -34,8 +29,6 @@ interface Entry {
   record: MemberRecord
   state: MemberState
   seenAt: number
-  /** Time since `seenAt` this node did not run (stalls): not the member's silence. */
-  stalledMs?: number
   /** When this node learned the member left or died; its record is gossiped only for a while after. */
   departedAt?: number
   /** Incarnations of earlier lives of this id: their news is stale. */
@@ -104,43 +97,16 @@ export class Membership {
     return this.#self
   }
 
-  /**
-   * Starts heartbeating. A heartbeat that fires much later than scheduled means this process
-   * was not running meanwhile: it heard nobody, so that time counts as nobody's silence.
-   */
+  /** Starts heartbeating. */
   start(): void {
     if (this.#timer) return
-    const schedule = (delay: number) => {
-      const due = Date.now() + delay
-      this.#timer = setTimeout(() => {
-        const now = Date.now()
-        if (now - due > this.suspectAfterMs / 2) this.resumed(now - due, now)
-        this.tick(now)
-        schedule(this.heartbeatMs * (0.8 + 0.4 * this.#hooks.random()))
-      }, delay)
+    const tick = () => {
+      this.tick(Date.now())
+      this.#timer = setTimeout(tick, this.heartbeatMs * (0.8 + 0.4 * this.#hooks.random()))
       unrefTimer(this.#timer)
     }
-    schedule(this.heartbeatMs * this.#hooks.random())
-  }
-
-  /**
-   * This node runs again after a stall of `stalledMs`: it heard nobody meanwhile, and what
-   * members sent may still sit unread in its sockets, so the stall is nobody's silence. Only
-   * the part of the stall after a member was last heard is credited: a frame read on resume,
-   * before the late timer fired, may be the last a member sent before it died.
-   */
-  resumed(stalledMs: number, now = Date.now()): void {
-    for (const entry of this.#entries.values()) {
-      const credit = Math.min(stalledMs, Math.max(0, now - entry.seenAt))
-      entry.stalledMs = (entry.stalledMs ?? 0) + credit
-    }
-    this.#hooks.stalled?.(stalledMs)
-  }
-
-  /** The member was heard from now. */
-  #heard(entry: Entry, now: number): void {
-    entry.seenAt = now
-    entry.stalledMs = 0
+    this.#timer = setTimeout(tick, this.heartbeatMs * this.#hooks.random())
+    unrefTimer(this.#timer)
   }
 
   /** Stops heartbeating. */
@@ -154,7 +120,7 @@ export class Membership {
     this.#self.heartbeat++
     this.#hooks.broadcast(this.digest())
     for (const entry of this.#entries.values()) {
-      const silence = now - entry.seenAt - (entry.stalledMs ?? 0)
+      const silence = now - entry.seenAt
       if (entry.state === 'alive' && silence > this.suspectAfterMs) this.#set(entry, 'suspect')
       if (entry.state === 'suspect' && silence > this.deadAfterMs) {
         entry.departedAt = now
@@ -217,19 +183,19 @@ export class Membership {
         // The same id started again: a new life, whatever the old one's state and clock.
         entry.retired = [...entry.retired, entry.record.incarnation].slice(-MAX_RETIRED)
         const moved = this.#adopt(entry, record)
-        this.#heard(entry, now)
+        entry.seenAt = now
         entry.departedAt = record.leaving ? now : undefined
         const state = record.leaving ? 'left' : 'alive'
         if (entry.state !== state) this.#set(entry, state)
         else if (moved) this.#placementChanged()
       } else if (record.leaving && entry.state !== 'left' && record.heartbeat >= entry.record.heartbeat) {
         this.#adopt(entry, record)
-        this.#heard(entry, now)
+        entry.seenAt = now
         entry.departedAt = now
         this.#set(entry, 'left')
       } else if (record.heartbeat > entry.record.heartbeat && entry.state !== 'left') {
         const moved = this.#adopt(entry, record)
-        this.#heard(entry, now)
+        entry.seenAt = now
         if (entry.state !== 'alive') this.#set(entry, 'alive')
         else if (moved) this.#placementChanged()
       }
@@ -240,7 +206,7 @@ export class Membership {
   linked(record: Pick<MemberRecord, 'id' | 'name' | 'url'>, now: number): void {
     const entry = this.#entries.get(record.id)
     if (entry) {
-      this.#heard(entry, now)
+      entry.seenAt = now
       // A member that left and links again is a restart with the same id.
       entry.departedAt = undefined
       if (entry.state !== 'alive') this.#set(entry, 'alive')
@@ -258,7 +224,7 @@ export class Membership {
   left(id: string, now: number): void {
     const entry = this.#entries.get(id)
     if (!entry || entry.state === 'left') return
-    this.#heard(entry, now)
+    entry.seenAt = now
     entry.departedAt = now
     this.#set(entry, 'left')
   }

@@ -283,7 +283,6 @@ export class NodeParts {
             if (parts.links.size > 0) parts.links.broadcast(encodePeer.gossip(JSON.stringify(records)))
           }),
         changed: (member, previous) => parts.guard('membership', () => parts.reactions.changed(member, previous)),
-        stalled: (ms) => logger.warn('this node did not run for a while: no peer is judged by that silence', { ms }),
         tick: (now) => parts.guard('heartbeat', () => parts.tick(now)),
         placementChanged: () => parts.guard('placement', () => parts.router.placementChanged()),
         random: Math.random,
