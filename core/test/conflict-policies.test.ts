@@ -303,6 +303,38 @@ describe('a resolved conflict is not raised again', () => {
     await b.syncUp({ timeoutMs: 1000 })
   })
 
+  it('while the resolution round waits for a peer that does not answer, a new divergence with another node is still raised', async () => {
+    // Reviewer's break: the round with b in flight made every resync of the room "settled" and
+    // every live race "covered", so a's new divergence with c merged silently until b answered.
+    const { net, a, b, c } = await trio(['exception', 'merge', 'merge'])
+    let ac = net.connect(a, c)
+    await a.put('k', 'from-a')
+    await b.put('k', 'from-b')
+    await net.drain()
+    const ab = net.connect(a, b)
+    await net.drain()
+    expect(a.conflicts().map((e) => e.peer)).toEqual([b.id])
+    a.resolveConflict({ peer: b.id, strategy: 'merge' })
+    net.hold(ab)
+    await net.drain()
+    expect(a.conflicts()).toEqual([])
+    // A live race on the open link with c.
+    await Promise.all([a.put('live', 'a'), c.put('live', 'c')])
+    await net.drain()
+    expect(a.conflicts().map((e) => [e.peer, e.keys.map((k) => k.key)])).toEqual([[c.id, ['live']]])
+    a.resolveConflict({ peer: c.id, strategy: 'merge' })
+    await net.drain()
+    expect(a.conflicts()).toEqual([])
+    // A divergence while a and c are apart, met at the resync.
+    ac = [...net.links].find((l) => l.from === a && l.to === c) ?? ac
+    ac.dialer.close(1000, 'partition')
+    await a.put('apart', 'a')
+    await c.put('apart', 'c')
+    net.connect(a, c)
+    await net.drain()
+    expect(a.conflicts().map((e) => [e.peer, e.keys.map((k) => k.key)])).toEqual([[c.id, ['apart']]])
+  })
+
   it('but a new concurrent write after the resolution is a new conflict', async () => {
     const { net, a, b } = await divergedPair('merge')
     await net.drain()

@@ -122,6 +122,28 @@ describe('inspectUpdate', () => {
     expect(inspectUpdate(first, 'v1')).toMatchObject({ known: false, ready: true })
   })
 
+  it("tells an update that deletes entries of a client it writes nothing for (another writer's, or a pure removal)", () => {
+    const a = new Y.Doc()
+    const b = new Y.Doc()
+    const updates: Uint8Array[] = []
+    b.on('update', (u: Uint8Array) => updates.push(u))
+    a.getArray('kv').push([{ key: 'k', val: 'a' }])
+    Y.applyUpdate(b, Y.encodeStateAsUpdate(a))
+    updates.length = 0
+    const kv = b.getArray('kv')
+    b.transact(() => kv.push([{ key: 'own', val: 1 }]))
+    b.transact(() => {
+      kv.delete(1, 1)
+      kv.push([{ key: 'own', val: 2 }])
+    })
+    b.transact(() => {
+      kv.delete(0, 1)
+      kv.push([{ key: 'k', val: 'b' }])
+    })
+    b.transact(() => kv.delete(1, 1))
+    expect(updates.map((u) => inspectUpdate(u, 'v1').deletesOthers)).toEqual([false, false, true, true])
+  })
+
   const summary = (fill: (doc: Y.Doc) => void) => {
     const doc = new Y.Doc()
     fill(doc)
@@ -137,7 +159,7 @@ describe('inspectUpdate', () => {
       kv.push([{ key: 'gone', val: 1 }])
       kv.delete(2, 1)
     }))
-      expect(s).toEqual({ depth: 4, plain: true, known: false, ready: true })
+      expect(s).toMatchObject({ depth: 4, plain: true, known: false, ready: true })
     const bad: unknown[] = [
       null,
       { val: 1 },

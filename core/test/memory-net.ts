@@ -70,14 +70,23 @@ export class MemoryNet {
     }
   }
 
+  /** Links whose messages wait undelivered, as to and from a frozen process (see {@link hold}). */
+  #held = new Set<MemoryLink>()
+
   /** Sockets with something to deliver. */
   busy(): MemorySocket[] {
     const out: MemorySocket[] = []
     for (const link of this.links) {
+      if (this.#held.has(link)) continue
       if (link.dialer.inbox.length > 0) out.push(link.dialer)
       if (link.acceptor.inbox.length > 0) out.push(link.acceptor)
     }
     return out
+  }
+
+  /** Stops delivering on `link` (it stays open): a peer that does not answer. */
+  hold(link: MemoryLink): void {
+    this.#held.add(link)
   }
 
   /** Loses the oldest message of one socket, as a faulty network would. */

@@ -138,22 +138,27 @@ export class Conflicts {
   }
 
   /**
-   * True when a resolution settled both writes of a concurrent pair, or while a round that a
-   * resolution started has not applied the peer's state yet (what the third node relays
-   * meanwhile is what that state brings): the pair is merged, not raised again.
+   * True when a resolution settled both writes of a concurrent pair, or, while a round that a
+   * resolution started has not applied the peer's state yet, this node's write of the pair:
+   * what a third node relays meanwhile may be what that state brings, and the pair is merged,
+   * not raised again. A write this node made after the resolution is never covered so.
    */
   covers(room: string, write: ConcurrentWrite): boolean {
-    return this.#settled.covers(room, write) || this.#resolving(room)
+    return this.#settled.covers(room, write) || (this.#resolving(room) && this.#settled.has(room, write.own))
   }
 
   /**
    * True when every operation of the peer's `remote` snapshot is in `local` (this node's) or
-   * was settled by a resolution, or while a round that a resolution started is under way (a
-   * link that drops and comes back meanwhile brings what that round settles): a divergence
-   * made only of settled writes is merged, not quarantined again.
+   * was settled by a resolution: a divergence made only of settled writes is merged, not
+   * quarantined again. While a round that a resolution started is under way, also when every
+   * operation of `local` is in `remote` or settled: the other side may hold what that round
+   * settles (a link that dropped and came back meanwhile), and this node wrote nothing since
+   * the resolution that the other side lacks.
    */
   settled(room: string, local: Y.Snapshot, remote: Y.Snapshot): boolean {
-    return this.#resolving(room) || this.#settled.holds(room, local, remote)
+    return (
+      this.#settled.holds(room, local, remote) || (this.#resolving(room) && this.#settled.holds(room, remote, local))
+    )
   }
 
   #resolving(room: string): boolean {

@@ -327,9 +327,9 @@ export class RoomSyncs {
     if (!sync) return this.#revive(name)
     if (sync.outgoing === 'held') return
     const room = this.#host.room(name)
-    const { fresh, waits } = checkLive(room.doc, updates, this.#host.metrics)
+    const { fresh, bytes, waits } = checkLive(room.doc, updates, this.#host.metrics)
     if (fresh.length === 0) return
-    if (!room.admit(fresh.reduce((n, u) => n + u.length, 0))) return this.#tooBig(room)
+    if (!room.admit(bytes)) return this.#tooBig(room)
     applyLive({ room, updates: fresh, origin: this.#link, waits, host: this.#host })
   }
   /** The peers the peer is synced with for a room; a state vector asks for what it lacks (relay-horizon.ts). */

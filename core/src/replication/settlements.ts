@@ -28,9 +28,13 @@ export class Settlements {
 
   /** True when a resolution settled both writes of a concurrent pair. */
   covers(room: string, write: ConcurrentWrite): boolean {
+    return this.has(room, write.own) && this.has(room, write.other)
+  }
+
+  /** True when a resolution settled the write `id` (a client and clock) in `room`. */
+  has(room: string, id: { client: number; clock: number }): boolean {
     const sv = this.#rooms.get(room)?.sv
-    if (!sv) return false
-    return write.own.clock < (sv.get(write.own.client) ?? 0) && write.other.clock < (sv.get(write.other.client) ?? 0)
+    return sv !== undefined && id.clock < (sv.get(id.client) ?? 0)
   }
 
   /** True when every operation of `remote` is held in `local` or was settled by a resolution in `room`. */

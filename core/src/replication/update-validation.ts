@@ -15,7 +15,7 @@ export const validateUpdate = (
   doc: Y.Doc,
   update: Uint8Array,
   format: 'v1' | 'v2' = 'v2',
-): Pick<UpdateSummary, 'known' | 'ready'> => {
+): Pick<UpdateSummary, 'known' | 'ready' | 'deletesOthers'> => {
   const summary = inspectUpdate(update, format, doc)
   if (summary.depth > MAX_ELEMENT_DEPTH) throw new Error(`refused: values nested deeper than ${MAX_VALUE_DEPTH} levels`)
   if (summary.plain) return summary

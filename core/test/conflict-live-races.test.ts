@@ -1,0 +1,92 @@
+import type { ConflictEvent, ConflictPolicy, MeshNode } from '@mesh/core'
+import { waitUntil } from '@mesh/core/testing'
+import * as prng from 'lib0/prng'
+import { describe, expect, it } from 'vitest'
+import { servedPerTest } from './helpers.js'
+
+const seed = Number(process.env.MESH_SEED ?? Math.floor(Math.random() * 2 ** 31))
+const ROUNDS = 16
+
+const { start } = servedPerTest()
+
+/** a and b, linked only through c: a – c – b. */
+const chain = async (writers: ConflictPolicy) => {
+  const [a, b, c] = await Promise.all([
+    start({ name: 'a', onConflict: writers }),
+    start({ name: 'b', onConflict: writers }),
+    start({ name: 'c', onConflict: 'merge' }),
+  ])
+  a.node.cut(b.node.id)
+  b.node.cut(a.node.id)
+  await a.node.join([c.url])
+  await b.node.join([c.url])
+  return { a: a.node, b: b.node, c: c.node }
+}
+
+/** Each writer writes 0 to 2 keys first: its own, or keys the other writes too. */
+const earlierWrites = async (gen: prng.PRNG, writers: MeshNode[], tag: string) => {
+  for (const writer of writers) {
+    const earlier = prng.int32(gen, 0, 2)
+    for (let i = 0; i < earlier; i++) {
+      await writer.put(prng.bool(gen) ? `own-${writer.name}-${i}` : `shared-${i}`, `${writer.name}-${tag}-${i}`)
+    }
+  }
+}
+
+const canonical = (node: MeshNode): string =>
+  JSON.stringify(Object.entries(node.data.toJSON()).sort(([x], [y]) => (x < y ? -1 : 1)))
+
+/**
+ * Issue 11 point 4: `a` and `b` write one key in the same turn, linked only through `c`, which
+ * merges the race and relays the winner. Under `warn` (and `exception`, the same detection)
+ * each writer must hear of the other's write. Before the fix, when b's write won and b had
+ * written any key before, a missed it in 9 of 16 runs: c sent b's write and its own deletion of
+ * a's losing entry in one batch, a applied them as one transaction, and the only trace left of
+ * whether b had seen a's entry was the origin of b's item, which b's previous write hides.
+ */
+describe(`a live race relayed by a third node is reported to both writers (MESH_SEED=${seed})`, () => {
+  it('warn on the writers, merge on the relay; earlier writes by either writer, in random order', async () => {
+    const gen = prng.create(seed)
+    const { a, b, c } = await chain('warn')
+    const nodes = [a, b, c]
+    const events = new Map<MeshNode, ConflictEvent[]>([
+      [a, []],
+      [b, []],
+    ])
+    for (const [node, list] of events) node.on('conflict', (e) => list.push(e))
+    const converged = () => waitUntil('replicas equal', () => nodes.every((n) => canonical(n) === canonical(c)))
+    const missed: string[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      await earlierWrites(gen, [a, b], String(round))
+      await converged()
+      const key = `race-${round}`
+      const first = prng.bool(gen) ? a : b
+      const second = first === a ? b : a
+      // Same turn, no I/O between: neither can have seen the other's write.
+      const writes = [first.put(key, first.name), second.put(key, second.name)]
+      await Promise.all(writes)
+      await converged()
+      for (const [node, list] of events) {
+        if (!list.some((e) => e.error.keys.some((k) => k.key === key))) {
+          missed.push(`round ${round}: ${node.name} (winner ${String(c.get(key))})`)
+        }
+      }
+    }
+    if (missed.length > 0) console.error(`live races missed (MESH_SEED=${seed}):`, missed)
+    expect(missed).toEqual([])
+  })
+
+  it('exception on the writers: both quarantine the room, whichever write won', async () => {
+    const gen = prng.create(seed + 1)
+    for (let run = 0; run < 4; run++) {
+      const { a, b, c } = await chain('exception')
+      await earlierWrites(gen, [a, b], String(run))
+      await waitUntil('replicas equal', () => [a, b].every((n) => canonical(n) === canonical(c)))
+      await Promise.all([a.put('race', 'a'), b.put('race', 'b')])
+      await waitUntil('both writers raised the race', () =>
+        [a, b].every((n) => n.conflicts().some((e) => e.keys.some((k) => k.key === 'race'))),
+      )
+      for (const n of [a, b]) expect(n.conflicts().map((e) => e.peer)).toEqual([c.id])
+    }
+  })
+})
