@@ -1,6 +1,7 @@
 import type { Logger, Metrics, Progress } from '../common/index.js'
 import { parseGossip, type Membership } from '../membership/index.js'
-import type { ConflictPolicy, Conflicts, LinkHost, PeerLinks, Rooms } from '../replication/index.js'
+import type { ConflictPolicy, Conflicts, LinkHost, PeerLinks, Room, Rooms } from '../replication/index.js'
+import type { ConcurrentWrite } from '../store/index.js'
 import type { PubSub, Router } from '../routing/index.js'
 import type { MeshLimits } from './options.js'
 
@@ -21,6 +22,8 @@ export interface LinkHostParts {
   rooms(): Rooms
   links(): PeerLinks
   conflicts(): Conflicts
+  /** Reports writes concurrent with this node's own (ConcurrentWrites). */
+  concurrent(room: Room, writes: ConcurrentWrite[], origin: object): void
   membership(): Membership
   router(): Router
   pubsub(): PubSub
@@ -71,6 +74,7 @@ export const makeLinkHost = (parts: LinkHostParts): LinkHost => {
     resolvedByPeer: (peer, room, remote) => parts.conflicts().resolvedByPeer(peer, room, remote),
     settled: (room, local, remote) => parts.conflicts().settled(room, local, remote),
     settle: (room, peer) => parts.conflicts().settle(room, peer),
+    concurrent: (room, writes, origin) => parts.concurrent(room, writes, origin),
     pendingResolution: (peer, room) => parts.conflicts().pendingResolution(peer, room),
     merged: (report) => parts.conflicts().merged(report),
     conflict: (error, remote) => parts.conflicts().raise(error, remote),

@@ -18,7 +18,7 @@ import {
 import { NodePersistence } from '../persistence/index.js'
 import { PubSub, Router } from '../routing/index.js'
 import { Admission } from '../security/index.js'
-import { DEFAULT_ROOM, EphemeralSweeper, MeshStore } from '../store/index.js'
+import { DEFAULT_ROOM, EphemeralSweeper, MeshStore, type ConcurrentWrite } from '../store/index.js'
 import { BackboneBridge } from './backbone-host.js'
 import { discoveryContext } from './discovery-context.js'
 import type { MeshEvents } from './events.js'
@@ -124,6 +124,8 @@ export class NodeParts {
       rooms: () => parts.rooms,
       links: () => parts.links,
       conflicts: () => parts.conflicts,
+      concurrent: (room: Room, writes: ConcurrentWrite[], origin: unknown) =>
+        parts.guard('concurrent-writes', () => concurrent.handle(room, writes, origin)),
       membership: () => parts.membership,
       lights: () => parts.lights,
       router: () => parts.router,
@@ -157,8 +159,7 @@ export class NodeParts {
         duplicatesDropped: (count) => {
           parts.counters.duplicatesDropped += count
         },
-        onConcurrent: (room, writes, origin) =>
-          parts.guard('concurrent-writes', () => concurrent.handle(room, writes, origin)),
+        onConcurrent: shared.concurrent,
       },
       maxRooms: limits.maxRooms,
       maxDocumentBytes: limits.maxDocumentBytes,

@@ -1,6 +1,7 @@
 import * as Y from 'yjs'
 import type { ConflictingKey } from '../common/index.js'
 import { jsonEqual, toJsonSafe, type JsonValue } from '../common/index.js'
+import type { LostRace } from '../store/index.js'
 import type { Room } from './room.js'
 
 /**
@@ -17,6 +18,8 @@ export type ChangedKeys = Map<string, JsonValue | undefined>
 
 const ABSENT = 0
 const PRESENT = 1
+/** A race the sender resolved that the receiver has not seen (version 6): `[key, 2, loser client, loser clock, winner client, winner clock]`. */
+const LOST = 2
 
 /**
  * The keys of `room`'s store whose latest write or removal the remote, described by its
@@ -31,25 +34,35 @@ export const changedSince = (room: Room, remote: Y.Snapshot): ChangedKeys => {
   return changed
 }
 
-/** Encodes changed keys for the wire: JSON `[[key, 0|1, value?], ...]`. */
-export const encodeChanged = (changed: ChangedKeys): string =>
-  changed.size === 0
+/** Encodes changed keys and lost races for the wire: JSON `[[key, 0|1, value?] | [key, 2, ...ids], ...]`. */
+export const encodeChanged = (changed: ChangedKeys, lost: readonly LostRace[] = []): string =>
+  changed.size === 0 && lost.length === 0
     ? ''
-    : JSON.stringify([...changed].map(([k, v]) => (v === undefined ? [k, ABSENT] : [k, PRESENT, toJsonSafe(v)])))
+    : JSON.stringify([
+        ...[...changed].map(([k, v]) => (v === undefined ? [k, ABSENT] : [k, PRESENT, toJsonSafe(v)])),
+        ...lost.map((r) => [r.key, LOST, r.loser.client, r.loser.clock, r.winner.client, r.winner.clock]),
+      ])
+
+const isClock = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
 
 /** Decodes what {@link encodeChanged} produced; throws on anything else. */
-export const decodeChanged = (text: string): ChangedKeys => {
+export const decodeChanged = (text: string): { changed: ChangedKeys; lost: LostRace[] } => {
   const changed: ChangedKeys = new Map()
-  if (text === '') return changed
+  const lost: LostRace[] = []
+  if (text === '') return { changed, lost }
   const parsed: unknown = JSON.parse(text)
   if (!Array.isArray(parsed)) throw new Error('changed keys must be an array')
   for (const entry of parsed) {
-    if (!Array.isArray(entry) || typeof entry[0] !== 'string' || (entry[1] !== ABSENT && entry[1] !== PRESENT)) {
-      throw new Error('malformed changed-key entry')
-    }
-    changed.set(entry[0], entry[1] === PRESENT ? (entry[2] as JsonValue) : undefined)
+    if (!Array.isArray(entry) || typeof entry[0] !== 'string') throw new Error('malformed changed-key entry')
+    if (entry[1] === LOST) {
+      const [, , lc, lk, wc, wk] = entry as unknown[]
+      if (!isClock(lc) || !isClock(lk) || !isClock(wc) || !isClock(wk)) throw new Error('malformed lost race')
+      lost.push({ key: entry[0], loser: { client: lc, clock: lk }, winner: { client: wc, clock: wk } })
+    } else if (entry[1] === ABSENT || entry[1] === PRESENT) {
+      changed.set(entry[0], entry[1] === PRESENT ? (entry[2] as JsonValue) : undefined)
+    } else throw new Error('malformed changed-key entry')
   }
-  return changed
+  return { changed, lost }
 }
 
 /** Keys both sides changed to different values since they diverged. */

@@ -60,7 +60,6 @@ export const applyLive = (options: LiveApply): void => {
   const { room, updates, origin } = options
   if (room.destroyed) return
   for (const group of updates) {
-    if (room.destroyed) return
     room.doc.transact(() => {
       for (const update of group) Y.applyUpdate(room.doc, update, origin)
     }, origin)

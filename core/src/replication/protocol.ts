@@ -118,15 +118,18 @@
  * `seq` starts from the clock (ms × 2048) per process, so a restarted node's ids are new and
  * higher; a seq more than the window below the highest seen is a late copy and is dropped.
  *
- * `changed keys` is sent only on divergence: JSON `[[key, 1, value] | [key, 0], ...]`, the
- * keys whose latest write or removal the other side lacks, so both sides can name the
- * conflicting keys without shipping their whole state.
+ * `changed keys` is JSON `[[key, 1, value] | [key, 0] | [key, 2, lc, lk, wc, wk], ...]`. On
+ * divergence it lists the keys whose latest write or removal the other side lacks, so both
+ * sides can name the conflicting keys without shipping their whole state. With any `diff`
+ * (version 6) it also lists, as `[key, 2, ...]`, the races the sender's index resolved that the
+ * receiver has not seen: the loser's id (client, clock), which the receiver holds undeleted,
+ * and the winner's, which it lacks (lost-races.ts).
  */
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 
 /** Protocol version spoken on peer links; a peer with another version is refused. */
-export const PROTOCOL_VERSION = 5
+export const PROTOCOL_VERSION = 6
 
 /** Message types; see the file header. */
 export const MessageType = {

@@ -2,6 +2,7 @@ import * as Y from 'yjs'
 import { MeshConflictError, MeshError, type Logger, type Metrics } from '../common/index.js'
 import { CheckAnswers } from './check-answers.js'
 import { compareSnapshots } from './compare.js'
+import type { ConcurrentWrite } from '../store/index.js'
 import type { LinkRoomState, LinkRoomStatus, MergeReport } from './sync-reports.js'
 import {
   changedSince,
@@ -17,6 +18,7 @@ import { encodePeer, type FrameSegments, type Hello } from './peer-messages.js'
 import type { Resolution } from './protocol.js'
 import type { PeerSink, Room } from './room.js'
 import { applyLive, checkLive } from './live-apply.js'
+import { ownLosers, racesLost } from './lost-races.js'
 import { validateUpdate } from './update-validation.js'
 import { encodeStateV2 } from './state-encoding.js'
 import { decodeSnapshot } from './empty-state.js'
@@ -46,6 +48,8 @@ export interface SyncHost {
   settled(room: string, local: Y.Snapshot, remote: Y.Snapshot): boolean
   /** A round a resolution started with `peer` applied its state: what it brought is settled. */
   settle(room: string, peer: string | undefined): void
+  /** Reports writes concurrent with this node's own: the races a resync brought that it lost (lost-races.ts). */
+  concurrent(room: Room, writes: ConcurrentWrite[], origin: object): void
   merged(report: MergeReport): void
   conflict(error: MeshConflictError, remote?: Y.Snapshot): void
   /** Something about this link's sync progress changed. */
@@ -234,11 +238,9 @@ export class RoomSyncs {
     }
     const policy = this.#policy(sync, resolution, () => this.#host.settled(name, local, remoteSnapshot))
     sync.policy = policy
-    let changed = ''
-    if (relation === 'diverged') {
-      sync.localChanged = changedSince(room, remoteSnapshot)
-      changed = encodeChanged(sync.localChanged)
-    }
+    if (relation === 'diverged') sync.localChanged = changedSince(room, remoteSnapshot)
+    // With any diff, the races this node resolved that the peer has not seen (lost-races.ts).
+    const changed = encodeChanged(sync.localChanged ?? noChanges(), room.kv.lostRacesUnseenBy(remoteSnapshot))
     if (relation === 'diverged' && policy === 'exception') return this.#hold(name, sync, changed)
     this.#link.sendFrame(encodePeer.diffSegments(name, this.#diffFor(room, remoteSnapshot), changed))
     this.#goLive(sync, room)
@@ -292,7 +294,8 @@ export class RoomSyncs {
     const sync = this.#rooms.get(name)
     // A diff for a room this node unloaded meanwhile: sync it anew.
     if (!sync) return this.#revive(name)
-    sync.remoteChanged = decodeChanged(changed)
+    const { changed: remoteChanged, lost } = decodeChanged(changed)
+    sync.remoteChanged = remoteChanged
     if (sync.outgoing === 'held') {
       if (sync.relation === 'diverged' && sync.policy === 'exception') this.#raiseConflict(name, sync)
       return
@@ -300,7 +303,10 @@ export class RoomSyncs {
     const room = this.#host.room(name)
     validateUpdate(room.doc, update)
     if (!room.admit(update.length)) return this.#tooBig(room)
+    const losers = sync.relation === 'diverged' ? [] : ownLosers(room.kv, lost, this.#host.clientId)
     room.applyState(update, this.#link, sync.relation === 'diverged')
+    const races = racesLost(room.kv, losers)
+    if (races.length > 0) this.#host.concurrent(room, races, this.#link)
     if (sync.resolving) this.#host.settle(name, this.#link.peerId)
     sync.incoming = 'synced'
     this.#settle(sync, room)
@@ -345,7 +351,7 @@ export class RoomSyncs {
   onHold(name: string, changed: string): void {
     const sync = this.#rooms.get(name)
     if (!sync) return
-    sync.remoteChanged = decodeChanged(changed)
+    sync.remoteChanged = decodeChanged(changed).changed
     const wasHeld = sync.outgoing === 'held'
     sync.outgoing = 'held'
     sync.incoming = 'held'

@@ -34,13 +34,16 @@ export const isRightOf = (item: Y.Item, offset: number, slot: ElementId): boolea
 
 /**
  * True when the writer of element `offset` of `item` had not seen the entry `mine`. Writers
- * append at the end of the array, so an appended element left of `mine`, or one whose left
- * origin (the end when it was written) stands left of `mine`, was written without it.
+ * append after the last item of their list, deleted ones included, and Yjs never reorders two
+ * integrated items, so an appended element left of `mine`, or one whose left origin (the end
+ * when it was written) stands left of `mine`, was written without it: had its writer held
+ * `mine`, `mine` would have stood left of that end. This holds when the origin is the writer's
+ * own previous element too (a second append whose writer had not received `mine` since).
  * Anything it cannot tell for sure counts as seen (no report rather than a false one): an
- * element placed before others (a conflict policy's write-back, or an app's insert), an item
- * whose left origin is its own writer's previous element (a run Yjs split, or a second append:
- * the origin that tells is further left), an element past the first of an item (merged
- * appends: its origin is its left neighbour), and a walk too long to finish.
+ * element placed before others (a conflict policy's write-back, or an app's insert), an origin
+ * right of `mine` (the writer may have received `mine` after writing the origin, placed left
+ * of it), an element past the first of an item (merged appends: its origin is its left
+ * neighbour), and a walk too long to finish.
  */
 export const unseenBy = (item: Y.Item, offset: number, mine: ElementId): boolean => {
   if (item.rightOrigin !== null) return false
@@ -48,7 +51,7 @@ export const unseenBy = (item: Y.Item, offset: number, mine: ElementId): boolean
   const origin = item.origin
   if (origin === null) return true
   // Element `offset` > 0 of an item has its own left neighbour as origin, not the item's.
-  if (offset > 0 || (origin.client === item.id.client && origin.clock === item.id.clock - 1)) return false
+  if (offset > 0) return false
   let steps = 0
   for (let s: Y.Item | null = item.left; s !== null && steps < MAX_CONCURRENCY_WALK; s = s.left, steps++) {
     if (holds(s, origin)) return false

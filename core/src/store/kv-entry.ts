@@ -47,3 +47,10 @@ export const isKvEntry = (raw: unknown): raw is KvEntry => {
 
 /** The entry, when `raw` is a well-formed one (see {@link isKvEntry}). */
 export const asKvEntry = (raw: unknown): KvEntry | undefined => (isKvEntry(raw) ? raw : undefined)
+
+/** An entry and the id of its element in the array. */
+export interface Slot {
+  client: number
+  clock: number
+  entry: KvEntry
+}

@@ -1,17 +1,11 @@
 import * as Y from 'yjs'
 import { appended, eachElement, entryAt, isRightOf, unseenBy } from './array-order.js'
 import { capMerges } from './cap-merges.js'
-import { asKvEntry, KV_ARRAY, type KvEntry } from './kv-entry.js'
+import { asKvEntry, KV_ARRAY, type KvEntry, type Slot } from './kv-entry.js'
 import { KeyChangeSet, type KeyChanges } from './key-changes.js'
 import { KeyTable } from './key-table.js'
 import { SlotTable } from './slot-table.js'
-
-/** An entry and the id of its element in the array. */
-export interface Slot {
-  client: number
-  clock: number
-  entry: KvEntry
-}
+import { Superseded, type LostRace } from './superseded.js'
 
 /**
  * A write of a key by another node that had not seen this node's own write of it (`own`),
@@ -57,7 +51,7 @@ export class KvIndex {
   /** Recently removed entries (`client:clock` → key), oldest first. */
   #removed = new Map<string, string>()
   /** Per key, entries that lost to a concurrent one when histories merged (recent ones only). */
-  #superseded = new Map<string, Slot[]>()
+  #superseded = new Superseded()
   /** Id of the last element the latest local write appended: where the search for the end starts. */
   #tail: Y.ID | null = null
   #hooks: KvIndexHooks
@@ -265,12 +259,17 @@ export class KvIndex {
         if (currentClient === item.id.client && currentClock === clock) return
         if (!this.#beats(entry, item, i, current)) {
           losers.push({ client: item.id.client, clock })
-          this.#supersede({ client: item.id.client, clock, entry })
+          this.#superseded.add({
+            client: item.id.client,
+            clock,
+            entry,
+            by: { client: currentClient, clock: currentClock },
+          })
           return
         }
         losers.push({ client: currentClient, clock: currentClock })
         const old = table.entry(current)
-        this.#supersede({ client: currentClient, clock: currentClock, entry: old })
+        this.#superseded.add({ client: currentClient, clock: currentClock, entry: old, by: { client, clock } })
         // An entry from before the transaction means the key was not noted yet; a newer one was.
         if (currentClock < (before.get(currentClient) ?? 0)) changed.noteChanged(key, old.val)
         this.#unset(key, current, true)
@@ -307,32 +306,17 @@ export class KvIndex {
     return slot !== undefined && this.#table.client(slot) === this.#doc.clientID ? this.#slotOf(slot) : undefined
   }
 
-  #supersede(slot: Slot): void {
-    const list = this.#superseded.get(slot.entry.key) ?? []
-    list.push(slot)
-    this.#superseded.delete(slot.entry.key)
-    this.#superseded.set(slot.entry.key, list.slice(-4))
-    if (this.#superseded.size > MAX_REMOVALS) {
-      const oldest = this.#superseded.keys().next().value
-      if (oldest !== undefined) this.#superseded.delete(oldest)
-    }
-  }
-
   /**
    * Of the entries of `key` that lost a merge and pass `eligible`, the rightmost, if any: the
    * entry whose value the key would hold without the entries that do not pass.
    */
   rightmostSuperseded(key: string, eligible: (slot: { client: number; clock: number }) => boolean): Slot | undefined {
-    let best: Slot | undefined
-    for (const slot of this.#superseded.get(key) ?? []) {
-      if (!eligible(slot)) continue
-      if (!best) best = slot
-      else {
-        const item = Y.getItem(this.#doc.store, Y.createID(slot.client, slot.clock))
-        if (item instanceof Y.Item && isRightOf(item, slot.clock - item.id.clock, best)) best = slot
-      }
-    }
-    return best
+    return this.#superseded.rightmost(this.#doc, key, eligible)
+  }
+
+  /** Races this index resolved that `remote` has not seen (see Superseded.unseenBy). */
+  lostRacesUnseenBy(remote: Y.Snapshot): LostRace[] {
+    return this.#superseded.unseenBy(remote)
   }
 
   /**
