@@ -157,7 +157,9 @@ describe(`a live race relayed by a third node is reported to both writers (MESH_
       const loser = winner === 'a' ? b : a
       const winnerWroteFirst = aside.has(loser === a ? b : a)
       if (!raised.get(loser)!.has(key))
-        missed.push(`round ${round}: ${loser.name} lost without a report (winner wrote first: ${winnerWroteFirst})`)
+        missed.push(
+          `round ${round}: ${loser.name} lost without a report (winner wrote first: ${String(winnerWroteFirst)})`,
+        )
     }
     console.info(`resync races: winners ${[...winners].join(',')}`)
     if (missed.length > 0) console.error(`races met at a resync missed (MESH_SEED=${seed}):`, missed)
