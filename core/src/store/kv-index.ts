@@ -5,6 +5,7 @@ import { asKvEntry, KV_ARRAY, type KvEntry, type Slot } from './kv-entry.js'
 import { KeyChangeSet, type KeyChanges } from './key-changes.js'
 import { KeyTable } from './key-table.js'
 import { SlotTable } from './slot-table.js'
+import { RemovedOwn } from './removed-own.js'
 import { Superseded, type LostRace } from './superseded.js'
 
 /**
@@ -52,6 +53,8 @@ export class KvIndex {
   #removed = new Map<string, string>()
   /** Per key, entries that lost to a concurrent one when histories merged (recent ones only). */
   #superseded = new Superseded()
+  /** This node's entries a remote transaction removed, for the writes that arrive after (see RemovedOwn). */
+  #lostEarlier = new RemovedOwn()
   /** Id of the last element the latest local write appended: where the search for the end starts. */
   #tail: Y.ID | null = null
   #hooks: KvIndexHooks
@@ -220,7 +223,8 @@ export class KvIndex {
         if (item.deleted) {
           // A write the relaying node already resolved against ours: no duplicate is left here.
           const entry = remote && client !== own ? asKvEntry(entryAt(item, i)) : undefined
-          const mine = entry && (ownRemoved.get(entry.key) ?? this.#ownSlot(entry.key))
+          const mine =
+            entry && (ownRemoved.get(entry.key) ?? this.#ownSlot(entry.key) ?? this.#lostEarlier.get(entry.key))
           if (entry && mine && appended(this.#doc, mine) && unseenBy(item, i, mine)) {
             concurrent.push({ key: entry.key, own: mine, other: { client, clock: item.id.clock + i, entry } })
           }
@@ -244,7 +248,7 @@ export class KvIndex {
           // rightOrigin set, is a policy's resolution, not a write); ours removed by the
           // relaying node, when this write had not seen it.
           const live = current !== undefined && table.client(current) === own ? this.#slotOf(current) : undefined
-          const mine = live ?? ownRemoved.get(key)
+          const mine = live ?? ownRemoved.get(key) ?? this.#lostEarlier.get(key)
           const unseen = live ? item.rightOrigin === null : mine !== undefined && unseenBy(item, i, mine)
           if (mine && unseen && appended(this.#doc, mine))
             concurrent.push({ key, own: mine, other: { client, clock, entry } })
@@ -276,6 +280,7 @@ export class KvIndex {
         this.#set(entry, item.id.client, clock, current)
       })
     }
+    this.#lostEarlier.note(ownRemoved, changed.keys, (key) => this.#slots.get(key) !== undefined)
     if (losers.length > 0) {
       // Every replica resolves the duplicates of a merge the same way: the rightmost stays.
       this.#doc.transact((tr) => {
