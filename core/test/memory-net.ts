@@ -89,6 +89,11 @@ export class MemoryNet {
     this.#held.add(link)
   }
 
+  /** Delivers on `link` again, what waited first (see {@link hold}). */
+  release(link: MemoryLink): void {
+    this.#held.delete(link)
+  }
+
   /** Loses the oldest message of one socket, as a faulty network would. */
   drop(socket: MemorySocket): void {
     socket.inbox.shift()

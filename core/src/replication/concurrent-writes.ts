@@ -36,8 +36,8 @@ export class ConcurrentWrites {
     const { conflicts } = this.#host
     for (const write of writes) {
       // Writes a resolution settled are merged, wherever they arrive from later (conflicts.ts).
-      if (!jsonEqual(write.own.entry.val, write.other.entry.val) && !conflicts.covers(room.name, write))
-        byKey.set(write.key, write)
+      if (jsonEqual(write.own.entry.val, write.other.entry.val)) continue
+      if (!conflicts.covers(room.name, write, () => this.handle(room, [write], origin))) byKey.set(write.key, write)
     }
     if (byKey.size === 0) return
     const policy = this.#host.policy()

@@ -16,6 +16,9 @@ export const CONFLICT_POLICIES: readonly ConflictPolicy[] = ['merge', 'accept', 
 /** Keys one side changed that the other side lacks, with the value this side holds (`undefined`: removed). */
 export type ChangedKeys = Map<string, JsonValue | undefined>
 
+/** No changed keys. */
+export const noChanges = (): ChangedKeys => new Map()
+
 const ABSENT = 0
 const PRESENT = 1
 /** A race the sender resolved that the receiver has not seen (version 6): `[key, 2, loser client, loser clock, winner client, winner clock]`. */

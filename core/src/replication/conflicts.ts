@@ -1,5 +1,5 @@
 import * as Y from 'yjs'
-import { MeshConflictError, MeshError, type Logger } from '../common/index.js'
+import { errorText, MeshConflictError, MeshError, unrefTimer, type Logger } from '../common/index.js'
 import type { ConcurrentWrite } from '../store/index.js'
 import type { MergeReport, PeerLink } from './peer-link.js'
 import type { Resolution } from './protocol.js'
@@ -25,6 +25,9 @@ export interface ConflictsHost {
 
 const keyOf = (peer: string, room: string): string => `${peer}\u0000${room}`
 
+/** How often what waits for a resolution round looks whether the round is over. */
+const RESUME_EVERY_MS = 250
+
 /**
  * Conflicts that `onConflict: 'exception'` quarantined, the resolutions the application
  * chose for them while the peer's link was down, and what resolutions settled (a resolved
@@ -37,6 +40,9 @@ export class Conflicts {
   /** The peer's snapshot the conflict was raised on, when a (re)sync raised it. */
   #remotes = new Map<string, Y.Snapshot>()
   #settled = new Settlements()
+  /** Per room, what waits for the resolution rounds under way (see {@link resume}). */
+  #waiting = new Map<string, Array<() => void>>()
+  #timer: ReturnType<typeof setInterval> | undefined
 
   constructor(host: ConflictsHost) {
     this.#host = host
@@ -128,37 +134,82 @@ export class Conflicts {
   }
 
   /**
-   * A resync round a resolution started applied `peer`'s state: what it brought is settled
-   * too, and the resolution reached that peer (it is not sent again on its next link).
+   * A resync round a resolution started applied `peer`'s state (`remote`, its snapshot): what
+   * it brought is settled too, and the resolution reached that peer (it is not sent again on
+   * its next link). Only the peer's state: what other links brought meanwhile is judged anew.
    */
-  settle(room: string, peer: string | undefined): void {
-    const target = this.#host.existingRoom(room)
-    if (target) this.#settled.add(room, Y.snapshot(target.doc))
+  settle(room: string, peer: string | undefined, remote: Y.Snapshot): void {
+    this.#settled.add(room, remote)
     if (peer !== undefined) this.#resolutions.delete(keyOf(peer, room))
+    // The round is over once its link marks the state applied, right after this returns.
+    if (this.#waiting.has(room)) queueMicrotask(() => this.resume())
   }
 
   /**
-   * True when a resolution settled both writes of a concurrent pair, or, while a round that a
-   * resolution started has not applied the peer's state yet, this node's write of the pair:
-   * what a third node relays meanwhile may be what that state brings, and the pair is merged,
-   * not raised again. A write this node made after the resolution is never covered so.
+   * True when a resolution settled both writes of a concurrent pair: the pair is merged, not
+   * raised again. While a round that a resolution started has not applied the peer's state
+   * yet, a pair whose write on this node's side is settled may be one of the writes that state
+   * brings (a third node relays them meanwhile): it is judged again once no such round is
+   * under way (`later`, see {@link resume}), and is not reported now.
    */
-  covers(room: string, write: ConcurrentWrite): boolean {
-    return this.#settled.covers(room, write) || (this.#resolving(room) && this.#settled.has(room, write.own))
+  covers(room: string, write: ConcurrentWrite, later: () => void): boolean {
+    if (this.#settled.covers(room, write)) return true
+    if (!this.#resolving(room) || !this.#settled.has(room, write.own)) return false
+    this.#wait(room, later)
+    return true
   }
 
   /**
-   * True when every operation of the peer's `remote` snapshot is in `local` (this node's) or
-   * was settled by a resolution: a divergence made only of settled writes is merged, not
-   * quarantined again. While a round that a resolution started is under way, also when every
-   * operation of `local` is in `remote` or settled: the other side may hold what that round
-   * settles (a link that dropped and came back meanwhile), and this node wrote nothing since
-   * the resolution that the other side lacks.
+   * How a (re)sync with a peer whose snapshot is `remote` stands against what resolutions
+   * settled: `settled` when every operation of `remote` is in `local` (this node's) or settled
+   * (a divergence made only of settled writes is merged, not quarantined again); `wait` while a
+   * round that a resolution started is under way and this node holds nothing that `remote`
+   * lacks but settled writes (the other side may hold what that round settles: the link holds
+   * the room and starts it again once the round is over, see {@link resume}); else `new`.
    */
-  settled(room: string, local: Y.Snapshot, remote: Y.Snapshot): boolean {
-    return (
-      this.#settled.holds(room, local, remote) || (this.#resolving(room) && this.#settled.holds(room, remote, local))
-    )
+  settled(room: string, local: Y.Snapshot, remote: Y.Snapshot): 'settled' | 'wait' | 'new' {
+    if (this.#settled.holds(room, local, remote)) return 'settled'
+    return this.#resolving(room) && this.#settled.holds(room, remote, local) ? 'wait' : 'new'
+  }
+
+  /** Runs `resume` once no round that a resolution started for `room` is under way (see {@link resume}). */
+  waitFor(room: string, resume: () => void): void {
+    this.#wait(room, resume)
+  }
+
+  #wait(room: string, resume: () => void): void {
+    const waiting = this.#waiting.get(room) ?? []
+    waiting.push(resume)
+    this.#waiting.set(room, waiting)
+    // A round also ends when its link closes, which nothing here hears of: look again shortly.
+    if (this.#timer !== undefined) return
+    this.#timer = setInterval(() => this.resume(), RESUME_EVERY_MS)
+    unrefTimer(this.#timer)
+  }
+
+  /**
+   * Judges again what waited for resolution rounds that are over now (each round applied its
+   * peer's state, or its link closed): after a round settles, and every RESUME_EVERY_MS meanwhile.
+   */
+  resume(): void {
+    for (const [room, waiting] of [...this.#waiting]) {
+      if (this.#resolving(room)) continue
+      this.#waiting.delete(room)
+      for (const resume of waiting) {
+        try {
+          resume()
+        } catch (error) {
+          this.#host.logger.error('judging a write that waited for a resolution failed', {
+            room,
+            error: errorText(error),
+          })
+        }
+      }
+    }
+    if (this.#waiting.size === 0 && this.#timer !== undefined) {
+      clearInterval(this.#timer)
+      this.#timer = undefined
+    }
   }
 
   #resolving(room: string): boolean {

@@ -3,7 +3,7 @@ import { MeshConflictError, MeshError, type Logger, type Metrics } from '../comm
 import { CheckAnswers } from './check-answers.js'
 import { compareSnapshots } from './compare.js'
 import type { ConcurrentWrite } from '../store/index.js'
-import type { LinkRoomState, LinkRoomStatus, MergeReport } from './sync-reports.js'
+import { mergeReport, type LinkRoomState, type LinkRoomStatus, type MergeReport } from './sync-reports.js'
 import {
   changedSince,
   conflictsBetween,
@@ -11,7 +11,7 @@ import {
   encodeChanged,
   yieldOwnWrites,
   YieldOrigin,
-  type ChangedKeys,
+  noChanges,
   type ConflictPolicy,
 } from './conflict.js'
 import { encodePeer, type FrameSegments, type Hello } from './peer-messages.js'
@@ -25,7 +25,6 @@ import { decodeSnapshot } from './empty-state.js'
 import { freshSync, type RoomSync } from './sync-round.js'
 
 /** No changed keys (a side that sent none). */
-const noChanges = (): ChangedKeys => new Map()
 
 export type { LinkRoomState, LinkRoomStatus, MergeReport } from './sync-reports.js'
 
@@ -44,10 +43,12 @@ export interface SyncHost {
   quarantined(room: string): boolean
   /** The peer's application resolved a conflict with this node (`remote`: its snapshot): clear it here too. */
   resolvedByPeer(peer: string, room: string, remote: Y.Snapshot): void
-  /** True when all of `remote` is in `local` or settled by a resolution (conflicts.ts): nothing to hold. */
-  settled(room: string, local: Y.Snapshot, remote: Y.Snapshot): boolean
+  /** How `remote` stands against `local` and what resolutions settled (conflicts.ts `settled`). */
+  settled(room: string, local: Y.Snapshot, remote: Y.Snapshot): 'settled' | 'wait' | 'new'
+  /** Runs `resume` once no resolution round for `room` is under way. */
+  waitFor(room: string, resume: () => void): void
   /** A round a resolution started with `peer` applied its state: what it brought is settled. */
-  settle(room: string, peer: string | undefined): void
+  settle(room: string, peer: string | undefined, remote: Y.Snapshot): void
   /** Reports writes concurrent with this node's own: the races a resync brought that it lost (lost-races.ts). */
   concurrent(room: Room, writes: ConcurrentWrite[], origin: object): void
   merged(report: MergeReport): void
@@ -168,13 +169,14 @@ export class RoomSyncs {
     this.#host.metrics.repairsReceived++
     Y.applyUpdateV2(room.doc, update, this.#link)
   }
-  #policy(sync: RoomSync, remoteResolution: Resolution, settled: () => boolean): ConflictPolicy {
+  #policy(sync: RoomSync, remoteResolution: Resolution, settled: () => string): ConflictPolicy | 'wait' {
     if (sync.override !== 'none') return sync.override
     // The remote's application chose: merge, or adopt our state; either way we merge.
     if (remoteResolution !== 'none') return 'merge'
+    if (this.#host.policy !== 'exception') return this.#host.policy
     // What the peer has beyond this node a resolution already settled: no new conflict.
-    if (this.#host.policy === 'exception' && settled()) return 'merge'
-    return this.#host.policy
+    const judged = settled()
+    return judged === 'settled' ? 'merge' : judged === 'wait' ? 'wait' : 'exception'
   }
   #sync(name: string): RoomSync {
     const sync = this.#rooms.get(name)
@@ -231,12 +233,16 @@ export class RoomSyncs {
       return this.#hold(name, sync, '')
     }
     if (relation === 'equal') {
-      if (sync.resolving) this.#host.settle(name, this.#link.peerId)
+      if (sync.resolving) this.#host.settle(name, this.#link.peerId, remoteSnapshot)
       sync.incoming = 'synced'
       this.#goLive(sync, room)
       return this.#host.progress()
     }
     const policy = this.#policy(sync, resolution, () => this.#host.settled(name, local, remoteSnapshot))
+    if (policy === 'wait') {
+      this.#host.waitFor(name, () => this.startRoom(room))
+      return this.#hold(name, sync, '')
+    }
     sync.policy = policy
     if (relation === 'diverged') sync.localChanged = changedSince(room, remoteSnapshot)
     // With any diff, the races this node resolved that the peer has not seen (lost-races.ts).
@@ -307,7 +313,7 @@ export class RoomSyncs {
     room.applyState(update, this.#link, sync.relation === 'diverged')
     const races = racesLost(room.kv, losers)
     if (races.length > 0) this.#host.concurrent(room, races, this.#link)
-    if (sync.resolving) this.#host.settle(name, this.#link.peerId)
+    if (sync.resolving && sync.remoteSnapshot) this.#host.settle(name, this.#link.peerId, sync.remoteSnapshot)
     sync.incoming = 'synced'
     this.#settle(sync, room)
     if (sync.relation === 'diverged') {
@@ -377,19 +383,7 @@ export class RoomSyncs {
     if (sync) this.#hold(room.name, sync, '')
   }
   #report(name: string, room: Room, sync: RoomSync): void {
-    const conflicts = conflictsBetween(sync.localChanged ?? noChanges(), sync.remoteChanged ?? noChanges()).map(
-      (c) => ({
-        ...c,
-        winner: room.kv.entry(c.key)?.val,
-      }),
-    )
-    this.#host.merged({
-      peer: this.#link.peerId ?? '',
-      room: name,
-      relation: sync.relation ?? 'diverged',
-      policy: sync.policy ?? this.#host.policy,
-      conflicts,
-    })
+    this.#host.merged(mergeReport({ peer: this.#link.peerId ?? '', room, sync, policy: this.#host.policy }))
   }
   #raiseConflict(name: string, sync: RoomSync): void {
     if (sync.conflictRaised) return

@@ -1,6 +1,8 @@
 import type { ConflictingKey } from '../common/index.js'
 import type { HistoryRelation } from './compare.js'
-import type { ConflictPolicy } from './conflict.js'
+import { conflictsBetween, noChanges, type ConflictPolicy } from './conflict.js'
+import type { Room } from './room.js'
+import type { RoomSync } from './sync-round.js'
 
 /** What one room looks like on one link: how far its (re)sync got. */
 export type LinkRoomState = 'syncing' | 'synced' | 'quarantined'
@@ -24,4 +26,24 @@ export interface MergeReport {
   policy: ConflictPolicy
   /** Keys both sides changed to different values; `winner` is the value after the merge. */
   conflicts: Array<ConflictingKey & { winner: unknown }>
+}
+
+/** The merge report of a (re)sync round that merged a divergence: the keys both sides changed, and what won. */
+export const mergeReport = (options: {
+  peer: string
+  room: Room
+  sync: RoomSync
+  policy: ConflictPolicy
+}): MergeReport => {
+  const { room, sync } = options
+  return {
+    peer: options.peer,
+    room: room.name,
+    relation: sync.relation ?? 'diverged',
+    policy: sync.policy ?? options.policy,
+    conflicts: conflictsBetween(sync.localChanged ?? noChanges(), sync.remoteChanged ?? noChanges()).map((c) => ({
+      ...c,
+      winner: room.kv.entry(c.key)?.val,
+    })),
+  }
 }
