@@ -1,3 +1,4 @@
+import type { Encoder } from 'lib0/encoding'
 import { applyAwarenessUpdate } from 'y-protocols/awareness'
 import type * as Y from 'yjs'
 import {
@@ -17,7 +18,7 @@ import { LinkHandshake, type HandshakeHost } from './link-handshake.js'
 import { decodePeer, encodePeer, type FrameSegments, type Hello, type PeerMessage } from './peer-messages.js'
 import { MessageType, type AnswerStatus, type CallMessage, type PublishMessage, type Resolution } from './protocol.js'
 import { FrameAssembler, frameLength, joinSegments, PART_BYTES, pieceBytes, splitFrame } from './frame-parts.js'
-import { BATCH_FRAME_BYTES, FrameBatch } from './frame-batch.js'
+import { BATCH_FRAME_BYTES, FrameBatch, frameOf } from './frame-batch.js'
 import type { PeerSink, Room } from './room.js'
 import { RoomSyncs, type LinkRoomStatus, type SyncHost } from './room-sync.js'
 
@@ -161,6 +162,10 @@ export class PeerLink implements Connection, PeerSink {
     if (this.#state === 'open' && frame instanceof Uint8Array && this.#batch.fits(frame)) return this.#batch.add(frame)
     this.#batch.flush()
     for (const piece of splitFrame(frame, Math.min(PART_BYTES, this.#host.maxMessageBytes))) this.#sendPiece(piece)
+  }
+  /** Sends the frame in `encoder` (`writePeer`): copied into the tick's batch when it fits there, no frame of its own. */
+  sendEncoded(encoder: Encoder): void {
+    if (this.#state !== 'open' || !this.#batch.addEncoded(encoder)) this.sendFrame(frameOf(encoder))
   }
   #sendPiece(frame: Uint8Array<ArrayBuffer>): void {
     if (this.#state === 'closed' || this.#socket.readyState !== SOCKET_OPEN) return
@@ -363,10 +368,7 @@ export class PeerLink implements Connection, PeerSink {
     this.#syncs.startRoom(room, resolution)
   }
 
-  /**
-   * Sends an anti-entropy check for a room, if the room is live on this link; with `reply`
-   * the peer answers with its snapshot at once (see {@link holds}). False when not live.
-   */
+  /** Sends an anti-entropy check for `room` if live here (else false); `reply` asks for the peer's snapshot ({@link holds}). */
   sendCheck(room: string, snapshot: Uint8Array, reply = false): boolean {
     return this.#syncs.sendCheck(room, snapshot, reply)
   }

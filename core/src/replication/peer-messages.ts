@@ -17,6 +17,7 @@ import {
   type PublishMessage,
   type Resolution,
 } from './protocol.js'
+import { varUintBytes, writeVarUintAt } from './frame-batch.js'
 
 /** One frame as consecutive byte ranges, joined only when it is sent (see `splitFrame`). */
 export type FrameSegments = readonly Uint8Array[]
@@ -54,6 +55,32 @@ export type PeerMessage =
   | ({ type: typeof MessageType.publish } & PublishMessage)
   | { type: typeof MessageType.relays; room: string; peers: string[]; want: Uint8Array }
   | { type: typeof MessageType.batch; frames: Uint8Array[] }
+
+/**
+ * Writers of the frames calls send, into a given encoder: a peer link copies them from a
+ * scratch encoder straight into its batch (`PeerLink.sendEncoded`), so a call or an answer
+ * makes no frame of its own. Each returns the encoder.
+ */
+export const writePeer = {
+  call: (e: encoding.Encoder, c: CallMessage): encoding.Encoder => {
+    encoding.writeVarUint(e, MessageType.call)
+    encoding.writeVarUint(e, c.callId)
+    encoding.writeVarString(e, c.capability)
+    encoding.writeVarString(e, c.id)
+    encoding.writeVarString(e, c.target)
+    encoding.writeVarUint(e, c.flags)
+    encoding.writeVarUint(e, c.timeoutMs)
+    encoding.writeVarString(e, c.payload)
+    return e
+  },
+  answer: (e: encoding.Encoder, callId: number, status: AnswerStatus, body: string): encoding.Encoder => {
+    encoding.writeVarUint(e, MessageType.answer)
+    encoding.writeVarUint(e, callId)
+    encoding.writeVarUint(e, ANSWER_STATUSES.indexOf(status))
+    encoding.writeVarString(e, body)
+    return e
+  },
+}
 
 /** Encoders for peer-link frames. */
 export const encodePeer = {
@@ -166,24 +193,9 @@ export const encodePeer = {
       encoding.writeVarUint(e, total)
       encoding.writeVarUint(e, length)
     }),
-  call: (c: CallMessage) =>
-    encodeFrame((e) => {
-      encoding.writeVarUint(e, MessageType.call)
-      encoding.writeVarUint(e, c.callId)
-      encoding.writeVarString(e, c.capability)
-      encoding.writeVarString(e, c.id)
-      encoding.writeVarString(e, c.target)
-      encoding.writeVarUint(e, c.flags)
-      encoding.writeVarUint(e, c.timeoutMs)
-      encoding.writeVarString(e, c.payload)
-    }),
+  call: (c: CallMessage) => encodeFrame((e) => writePeer.call(e, c)),
   answer: (callId: number, status: AnswerStatus, body: string) =>
-    encodeFrame((e) => {
-      encoding.writeVarUint(e, MessageType.answer)
-      encoding.writeVarUint(e, callId)
-      encoding.writeVarUint(e, ANSWER_STATUSES.indexOf(status))
-      encoding.writeVarString(e, body)
-    }),
+    encodeFrame((e) => writePeer.answer(e, callId, status, body)),
   /** `want`: the sender's state vector, when it lost a synced peer (relay-horizon.ts). */
   relays: (room: string, peers: readonly string[], want: Uint8Array = new Uint8Array(0)) =>
     encodeFrame((e) => {
@@ -215,25 +227,6 @@ export const encodePeer = {
     }
     return out
   },
-}
-
-/** Bytes lib0's `writeVarUint` takes for `n`. */
-const varUintBytes = (n: number): number => {
-  let bytes = 1
-  for (let rest = n; rest > 0x7f; rest = Math.floor(rest / 128)) bytes++
-  return bytes
-}
-
-/** Writes `n` as lib0's `writeVarUint` does, at `at`; returns the position after it. */
-const writeVarUintAt = (out: Uint8Array, at: number, n: number): number => {
-  let rest = n
-  let i = at
-  while (rest > 0x7f) {
-    out[i++] = 0x80 | (rest & 0x7f)
-    rest = Math.floor(rest / 128)
-  }
-  out[i++] = rest
-  return i
 }
 
 /** Decodes one peer-link frame. Throws on anything malformed, unknown or with trailing bytes. */

@@ -240,6 +240,19 @@ export const encodeFrame = (write: (encoder: encoding.Encoder) => void): Uint8Ar
   }
 }
 
+const direct = encoding.createEncoder()
+
+/**
+ * An empty scratch encoder for a frame that is copied out of it at once (a call or an answer,
+ * into a link's batch: see `writePeer`). Whatever it holds is gone at the next call.
+ */
+export const directEncoder = (): encoding.Encoder => {
+  direct.cpos = 0
+  direct.bufs.length = 0
+  if (direct.cbuf.length > SCRATCH_MAX_BYTES) direct.cbuf = new Uint8Array(SCRATCH_MAX_BYTES)
+  return direct
+}
+
 /** Refuses a frame with bytes after its last field: every message is read to its end. */
 export const assertFrameEnd = (d: decoding.Decoder): void => {
   if (decoding.hasContent(d)) throw new Error('trailing bytes after message')
