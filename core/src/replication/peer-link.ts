@@ -15,7 +15,14 @@ import type { Connection, Logger, MeshSocket, Metrics } from '../common/index.js
 import { receiveFrame, type FrameRules } from '../security/index.js'
 import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
 import { LinkHandshake, type HandshakeHost } from './link-handshake.js'
-import { decodePeer, encodePeer, type FrameSegments, type Hello, type PeerMessage } from './peer-messages.js'
+import {
+  decodeBatched,
+  decodePeer,
+  encodePeer,
+  type FrameSegments,
+  type Hello,
+  type PeerMessage,
+} from './peer-messages.js'
 import { MessageType, type AnswerStatus, type CallMessage, type PublishMessage, type Resolution } from './protocol.js'
 import { FrameAssembler, frameLength, joinSegments, PART_BYTES, pieceBytes, splitFrame } from './frame-parts.js'
 import { BATCH_FRAME_BYTES, FrameBatch, frameOf } from './frame-batch.js'
@@ -252,16 +259,12 @@ export class PeerLink implements Connection, PeerSink {
       case MessageType.diff:
         return this.#syncs.onDiff(message.room, message.update, message.changed)
       case MessageType.batch:
-        for (const frame of message.frames) {
+        for (let i = 0; i < message.count; i++) {
           if (this.#state !== 'open') return
           if (!this.#batched.take()) {
             return this.fail(CloseCode.rateLimited, `more than ${this.#batched.perSecond} batched messages per second`)
           }
-          if (frame.length > BATCH_FRAME_BYTES) throw new Error(`a frame of ${frame.length} bytes in a batch`)
-          const inner = decodePeer(frame)
-          if (inner.type === MessageType.batch || inner.type === MessageType.part)
-            throw new Error('a batch or part inside a batch')
-          this.#handle(inner)
+          this.#handle(decodeBatched(message.frames))
         }
         return
       case MessageType.part: {

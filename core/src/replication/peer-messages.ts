@@ -6,7 +6,6 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import {
   ANSWER_STATUSES,
-  assertFrameEnd,
   BATCH_MAX_FRAMES,
   encodeFrame,
   MessageType,
@@ -17,7 +16,7 @@ import {
   type PublishMessage,
   type Resolution,
 } from './protocol.js'
-import { varUintBytes, writeVarUintAt } from './frame-batch.js'
+import { BATCH_FRAME_BYTES, varUintBytes, writeVarUintAt } from './frame-batch.js'
 
 /** One frame as consecutive byte ranges, joined only when it is sent (see `splitFrame`). */
 export type FrameSegments = readonly Uint8Array[]
@@ -54,7 +53,20 @@ export type PeerMessage =
   | { type: typeof MessageType.answer; callId: number; status: AnswerStatus; body: string }
   | ({ type: typeof MessageType.publish } & PublishMessage)
   | { type: typeof MessageType.relays; room: string; peers: string[]; want: Uint8Array }
-  | { type: typeof MessageType.batch; frames: Uint8Array[] }
+  /** `count` frames, each `varUint(length)` and the frame, where `frames` is: see `decodeBatched`. */
+  | { type: typeof MessageType.batch; frames: decoding.Decoder; count: number }
+
+/**
+ * `encoding.writeVarString`, without the object `TextEncoder.encodeInto` returns for each
+ * string when the string is short ASCII (ids, capability names, small JSON): the same bytes.
+ */
+const writeString = (e: encoding.Encoder, text: string): void => {
+  const length = text.length
+  if (length > 127) return encoding.writeVarString(e, text)
+  for (let i = 0; i < length; i++) if (text.charCodeAt(i) > 0x7f) return encoding.writeVarString(e, text)
+  encoding.write(e, length)
+  for (let i = 0; i < length; i++) encoding.write(e, text.charCodeAt(i))
+}
 
 /**
  * Writers of the frames calls send, into a given encoder: a peer link copies them from a
@@ -65,19 +77,19 @@ export const writePeer = {
   call: (e: encoding.Encoder, c: CallMessage): encoding.Encoder => {
     encoding.writeVarUint(e, MessageType.call)
     encoding.writeVarUint(e, c.callId)
-    encoding.writeVarString(e, c.capability)
-    encoding.writeVarString(e, c.id)
-    encoding.writeVarString(e, c.target)
+    writeString(e, c.capability)
+    writeString(e, c.id)
+    writeString(e, c.target)
     encoding.writeVarUint(e, c.flags)
     encoding.writeVarUint(e, c.timeoutMs)
-    encoding.writeVarString(e, c.payload)
+    writeString(e, c.payload)
     return e
   },
   answer: (e: encoding.Encoder, callId: number, status: AnswerStatus, body: string): encoding.Encoder => {
     encoding.writeVarUint(e, MessageType.answer)
     encoding.writeVarUint(e, callId)
     encoding.writeVarUint(e, ANSWER_STATUSES.indexOf(status))
-    encoding.writeVarString(e, body)
+    writeString(e, body)
     return e
   },
 }
@@ -230,8 +242,24 @@ export const encodePeer = {
 }
 
 /** Decodes one peer-link frame. Throws on anything malformed, unknown or with trailing bytes. */
-export const decodePeer = (bytes: Uint8Array): PeerMessage => {
-  const d = decoding.createDecoder(bytes)
+export const decodePeer = (bytes: Uint8Array): PeerMessage => decodeUntil(decoding.createDecoder(bytes), bytes.length)
+
+/**
+ * Decodes the next frame of a `batch` (see `PeerMessage`), in place: `d` reads the batch and
+ * stops after the frame. Throws on a frame that is malformed, too large, or a `batch` or `part`.
+ */
+export const decodeBatched = (d: decoding.Decoder): PeerMessage => {
+  const length = decoding.readVarUint(d)
+  if (length > BATCH_FRAME_BYTES) throw new Error(`a frame of ${length} bytes in a batch`)
+  const inner = decodeUntil(d, d.pos + length)
+  if (inner.type === MessageType.batch || inner.type === MessageType.part)
+    throw new Error('a batch or part inside a batch')
+  return inner
+}
+
+/** Decodes the message `d` is at, which must end exactly at `end`. */
+const decodeUntil = (d: decoding.Decoder, end: number): PeerMessage => {
+  const bytes = d.arr
   const type = decoding.readVarUint(d)
   let message: PeerMessage
   switch (type) {
@@ -341,16 +369,24 @@ export const decodePeer = (bytes: Uint8Array): PeerMessage => {
       break
     }
     case MessageType.batch: {
-      const n = decoding.readVarUint(d)
-      if (n > BATCH_MAX_FRAMES) throw new Error(`a batch of ${n} frames (at most ${BATCH_MAX_FRAMES})`)
-      const frames: Uint8Array[] = []
-      for (let i = 0; i < n; i++) frames.push(decoding.readVarUint8Array(d))
-      message = { type, frames }
+      const count = decoding.readVarUint(d)
+      if (count > BATCH_MAX_FRAMES) throw new Error(`a batch of ${count} frames (at most ${BATCH_MAX_FRAMES})`)
+      // Only checked here; the frames are decoded in place as they are handled (`decodeBatched`).
+      const at = d.pos
+      for (let i = 0; i < count; i++) {
+        const length = decoding.readVarUint(d)
+        if (length > end - d.pos) throw new Error('a batch frame runs past the end')
+        d.pos += length
+      }
+      const frames = decoding.createDecoder(bytes)
+      frames.pos = at
+      message = { type, frames, count }
       break
     }
     default:
       throw new Error(`unknown peer message type ${type}`)
   }
-  assertFrameEnd(d)
+  if (d.pos !== end)
+    throw new Error(d.pos > end ? 'a field runs past the end of the message' : 'trailing bytes after message')
   return message
 }

@@ -214,6 +214,8 @@ export const RESOLUTIONS: readonly Resolution[] = ['none', 'merge', 'accept']
 /** Narrows what Yjs and lib0 return to the type WebSocket `send` accepts (always an ArrayBuffer here). */
 export const asSendable = (bytes: Uint8Array): Uint8Array<ArrayBuffer> => bytes as Uint8Array<ArrayBuffer>
 
+/** The first buffer of the scratch encoder of {@link directEncoder}. */
+const BATCHED_FRAME_ROOM = 4096
 /** The scratch buffer {@link encodeFrame} keeps between frames, at most this large. */
 const SCRATCH_MAX_BYTES = 64 * 1024
 const scratch = encoding.createEncoder()
@@ -241,6 +243,8 @@ export const encodeFrame = (write: (encoder: encoding.Encoder) => void): Uint8Ar
 }
 
 const direct = encoding.createEncoder()
+// Room for any frame a batch takes whole, so that one never spills into a second buffer.
+direct.cbuf = new Uint8Array(BATCHED_FRAME_ROOM)
 
 /**
  * An empty scratch encoder for a frame that is copied out of it at once (a call or an answer,
@@ -249,7 +253,7 @@ const direct = encoding.createEncoder()
 export const directEncoder = (): encoding.Encoder => {
   direct.cpos = 0
   direct.bufs.length = 0
-  if (direct.cbuf.length > SCRATCH_MAX_BYTES) direct.cbuf = new Uint8Array(SCRATCH_MAX_BYTES)
+  if (direct.cbuf.length > SCRATCH_MAX_BYTES) direct.cbuf = new Uint8Array(BATCHED_FRAME_ROOM)
   return direct
 }
 
