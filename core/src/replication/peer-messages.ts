@@ -17,6 +17,7 @@ import {
   type Resolution,
 } from './protocol.js'
 import { BATCH_FRAME_BYTES, varUintBytes, writeVarUintAt } from './frame-batch.js'
+import { lastCapability, lastTarget, readRepeated, writeString } from './short-strings.js'
 
 /** One frame as consecutive byte ranges, joined only when it is sent (see `splitFrame`). */
 export type FrameSegments = readonly Uint8Array[]
@@ -55,18 +56,6 @@ export type PeerMessage =
   | { type: typeof MessageType.relays; room: string; peers: string[]; want: Uint8Array }
   /** `count` frames, each `varUint(length)` and the frame, where `frames` is: see `decodeBatched`. */
   | { type: typeof MessageType.batch; frames: decoding.Decoder; count: number }
-
-/**
- * `encoding.writeVarString`, without the object `TextEncoder.encodeInto` returns for each
- * string when the string is short ASCII (ids, capability names, small JSON): the same bytes.
- */
-const writeString = (e: encoding.Encoder, text: string): void => {
-  const length = text.length
-  if (length > 127) return encoding.writeVarString(e, text)
-  for (let i = 0; i < length; i++) if (text.charCodeAt(i) > 0x7f) return encoding.writeVarString(e, text)
-  encoding.write(e, length)
-  for (let i = 0; i < length; i++) encoding.write(e, text.charCodeAt(i))
-}
 
 /**
  * Writers of the frames calls send, into a given encoder: a peer link copies them from a
@@ -334,9 +323,9 @@ const decodeUntil = (d: decoding.Decoder, end: number): PeerMessage => {
       message = {
         type,
         callId: decoding.readVarUint(d),
-        capability: decoding.readVarString(d),
+        capability: readRepeated(d, lastCapability),
         id: decoding.readVarString(d),
-        target: decoding.readVarString(d),
+        target: readRepeated(d, lastTarget),
         flags: decoding.readVarUint(d),
         timeoutMs: decoding.readVarUint(d),
         payload: decoding.readVarString(d),
