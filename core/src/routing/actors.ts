@@ -1,5 +1,6 @@
 import { MeshError, toJsonValue, type JsonValue, type Logger } from '../common/index.js'
 import { MeshCallError } from './call-error.js'
+import { RecentList, type Recent } from './recent-list.js'
 
 /**
  * One actor: the state of one id of a capability, on the node that owns its shard. Calls
@@ -67,9 +68,12 @@ const newCell = (capability: string, id: string): Cell => ({
   stopping: false,
   running: false,
   release: undefined,
+  older: undefined,
+  newer: undefined,
+  listed: false,
 })
 
-interface Cell {
+interface Cell extends Recent<Cell> {
   capability: string
   id: string
   actor: Actor | undefined
@@ -102,7 +106,7 @@ export class Actors {
   #factories = new Map<string, ActorFactory>()
   #live = new Map<string, Map<string, Cell>>()
   /** Every live actor, least recently called first. */
-  #recent = new Set<Cell>()
+  #recent = new RecentList<Cell>()
   #stopping = new Set<Promise<void>>()
 
   constructor(host: ActorsHost) {
@@ -154,8 +158,7 @@ export class Actors {
       cells.set(id, (cell = newCell(capability, id)))
     }
     const current = cell
-    this.#recent.delete(current)
-    this.#recent.add(current)
+    this.#recent.touch(current)
     const actor = current.actor
     // Nothing waits in the mailbox: this call goes first, so it may run now.
     if (actor && current.busy === 0 && !current.stopping) return this.#runNow(current, actor, payload, reply)
