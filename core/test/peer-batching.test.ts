@@ -145,6 +145,9 @@ describe('frames written straight into a batch', () => {
     await new Promise((resolve) => setImmediate(resolve))
     expect(sent[1]).toEqual(frames[1])
     expect(decodePeer(sent[1]!)).toEqual({ type: 30, ...calls[1] })
+    batch.add(frames[0]!)
+    batch.flush()
+    expect(sent[2]).toBe(frames[0])
   })
 
   it('a batched frame whose last field runs into the next frame is refused', () => {

@@ -45,13 +45,16 @@ export const frameOf = (encoder: encoding.Encoder): Frame => asSendable(encoding
  * Frames are copied into one buffer as they come, already framed as the `batch` carries them
  * (`varUint(length)` and the bytes), so a frame encoded in a scratch encoder needs no
  * `Uint8Array` of its own ({@link addEncoded}): at tens of thousands of calls a second, that
- * array was the largest thing a call allocated.
+ * array was the largest thing a call allocated. A whole frame that goes alone (a tick's updates
+ * of one room, most often) is sent as it is, copied only once another joins it.
  */
 export class FrameBatch {
   #send: (frame: Frame) => void
   #maxBytes: number
   #frameLimit: number
   #buf = new Uint8Array(0)
+  /** A frame queued alone, not copied yet: sent as it is when nothing joins it. */
+  #alone: Frame | undefined
   /** Bytes written to `#buf`: lengths and frames. */
   #pos = 0
   /** Bytes of the frames alone (what `#maxBytes` bounds). */
@@ -74,7 +77,9 @@ export class FrameBatch {
   /** Queues a frame (see {@link fits}); it leaves once this loop turn's I/O is handled, or sooner when the batch is full. */
   add(frame: Frame): void {
     if (this.#bytes + frame.length > this.#maxBytes || this.#count >= BATCH_MAX_FRAMES) this.flush()
-    this.#append(frame, frame.length)
+    if (this.#count > 0) return this.#append(frame, frame.length)
+    this.#alone = frame
+    this.#queued(frame.length)
   }
 
   /**
@@ -91,6 +96,16 @@ export class FrameBatch {
   }
 
   #append(bytes: Uint8Array, length: number): void {
+    const alone = this.#alone
+    if (alone) {
+      this.#alone = undefined
+      this.#copy(alone, alone.length)
+    }
+    this.#copy(bytes, length)
+    this.#queued(length)
+  }
+
+  #copy(bytes: Uint8Array, length: number): void {
     const need = this.#pos + 3 + length
     if (need > this.#buf.length) {
       const grown = new Uint8Array(Math.max(INITIAL_BYTES, need, 2 * this.#buf.length))
@@ -105,6 +120,9 @@ export class FrameBatch {
       at += length
     }
     this.#pos = at
+  }
+
+  #queued(length: number): void {
     this.#bytes += length
     this.#count++
     if (this.#scheduled) return
@@ -126,7 +144,8 @@ export class FrameBatch {
     const buf = this.#buf
     const body = this.#pos
     let out: Frame
-    if (count === 1) out = buf.slice(varUintBytes(this.#bytes), body)
+    if (this.#alone) out = this.#alone
+    else if (count === 1) out = buf.slice(varUintBytes(this.#bytes), body)
     else {
       const head = varUintBytes(MessageType.batch) + varUintBytes(count)
       out = new Uint8Array(head + body)
@@ -145,6 +164,7 @@ export class FrameBatch {
   }
 
   #reset(): void {
+    this.#alone = undefined
     this.#pos = 0
     this.#bytes = 0
     this.#count = 0
