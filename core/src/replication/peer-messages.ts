@@ -54,7 +54,7 @@ export type PeerMessage =
   | { type: typeof MessageType.answer; callId: number; status: AnswerStatus; body: string }
   | ({ type: typeof MessageType.publish } & PublishMessage)
   | { type: typeof MessageType.relays; room: string; peers: string[]; want: Uint8Array }
-  /** `count` frames, each `varUint(length)` and the frame, where `frames` is: see `decodeBatched`. */
+  /** `count` frames (each `varUint(length)` and the frame) that `frames` is positioned at: see `decodeBatched`. */
   | { type: typeof MessageType.batch; frames: decoding.Decoder; count: number }
 
 /**
