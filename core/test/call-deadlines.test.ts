@@ -42,9 +42,11 @@ const errorsOf = (node: MeshNode, code: string): number =>
 
 interface Item {
   slot: number | undefined
+  prevDue: Item | undefined
+  nextDue: Item | undefined
   deadline: number
 }
-const item = (deadline: number): Item => ({ slot: undefined, deadline })
+const item = (deadline: number): Item => ({ slot: undefined, prevDue: undefined, nextDue: undefined, deadline })
 
 describe('call deadlines (one timer for all calls)', () => {
   it('expire each item once, never before its deadline; a deleted item never expires', async () => {

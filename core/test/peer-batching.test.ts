@@ -1,7 +1,17 @@
 import type { JsonValue, MeshNode, MeshNodeOptions } from '@mesh/core'
 import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { describe, expect, it } from 'vitest'
-import { encodePeer, writeAwarenessEntries } from '../src/replication/index.js'
+import * as encoding from 'lib0/encoding'
+import {
+  decodeBatched,
+  decodePeer,
+  directEncoder,
+  encodePeer,
+  writeAwarenessEntries,
+  writePeer,
+  type CallMessage,
+} from '../src/replication/index.js'
+import { FrameBatch } from '../src/replication/frame-batch.js'
 import { internalRoom, rawPeer, servedPerTest, serveNode, type ServedNode } from './helpers.js'
 
 const { start, cleanups } = servedPerTest()
@@ -105,6 +115,52 @@ describe('hostile batch frames from a peer', () => {
     expect(got.slice(-3)).toEqual([101, 102, 103])
     expect(s.node.status().peers.length).toBe(1)
     expect(s.node.closed).toBe(false)
+  })
+})
+
+describe('frames written straight into a batch', () => {
+  it('are the bytes encodePeer makes: calls and answers with ASCII and other text, alone and batched', async () => {
+    const calls: CallMessage[] = ['user-42', 'ü-ñ-😀', 'x'.repeat(200)].map((id, i) => ({
+      callId: 1 + i * 1000,
+      capability: 'counter',
+      id,
+      target: 'node-b',
+      flags: i,
+      timeoutMs: 5000,
+      payload: JSON.stringify({ add: i, note: id }),
+    }))
+    const frames = [
+      ...calls.map((c) => encodePeer.call(c)),
+      encodePeer.answer(7, 'ok', '{"n":1}'),
+      encodePeer.answer(8, 'actor_failed', 'näh'),
+    ]
+    const sent: Uint8Array[] = []
+    const batch = new FrameBatch({ send: (frame) => sent.push(frame), maxBytes: 1 << 20 })
+    for (const c of calls) expect(batch.addEncoded(writePeer.call(directEncoder(), c))).toBe(true)
+    batch.add(frames[3]!)
+    expect(batch.addEncoded(writePeer.answer(directEncoder(), 8, 'actor_failed', 'näh'))).toBe(true)
+    batch.flush()
+    expect(sent).toEqual([encodePeer.batch(frames)])
+    batch.addEncoded(writePeer.call(directEncoder(), calls[1]!))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(sent[1]).toEqual(frames[1])
+    expect(decodePeer(sent[1]!)).toEqual({ type: 30, ...calls[1] })
+    batch.add(frames[0]!)
+    batch.flush()
+    expect(sent[2]).toBe(frames[0])
+  })
+
+  it('a batched frame whose last field runs into the next frame is refused', () => {
+    const e = encoding.createEncoder()
+    encoding.writeVarUint(e, 31)
+    encoding.writeVarUint(e, 1)
+    encoding.writeVarUint(e, 0)
+    encoding.writeVarUint(e, 4)
+    encoding.writeUint8Array(e, new Uint8Array([0x7b, 0x7d]))
+    const short = encoding.toUint8Array(e)
+    const batch = decodePeer(encodePeer.batch([short, encodePeer.answer(2, 'ok', 'null')]))
+    if (batch.type !== 40) throw new Error('not a batch')
+    expect(() => decodeBatched(batch.frames)).toThrow(/past the end/)
   })
 })
 

@@ -45,6 +45,9 @@ export const measureRouting = async (ctx: Context): Promise<void> => {
       caller_gcs: [],
       caller_gc_ms: [],
       caller_gc_max_ms: [],
+      owner_gcs: [],
+      owner_gc_ms: [],
+      owner_gc_max_ms: [],
     }
     const note = (key: string, value: number) => tail[key]?.push(value)
     const halfRates: number[] = []
@@ -74,13 +77,14 @@ export const measureRouting = async (ctx: Context): Promise<void> => {
 
         const half = Math.max(1, Math.round(rate / 2))
         halfRates.push(half)
-        await a.call('watch', { on: true })
+        const owners = nodes.slice(1).map(ipcOf)
+        await Promise.all([a, ...owners].map((n) => n.call('watch', { on: true })))
         const paced = await a.call(
           'call-paced',
           { ids, count: Math.max(100, Math.round(half * measureSeconds)), rate: half, inflight: 10 * IN_FLIGHT },
           TIMEOUT_MS,
         )
-        const pauses = await a.call('watch', { on: false })
+        const [pauses, ...ownerPauses] = await Promise.all([a, ...owners].map((n) => n.call('watch', { on: false })))
         figures.rpc_p99_ms?.push(quantile(paced.latencies, 0.99))
         note('p50_ms', quantile(paced.latencies, 0.5))
         note('p90_ms', quantile(paced.latencies, 0.9))
@@ -90,6 +94,16 @@ export const measureRouting = async (ctx: Context): Promise<void> => {
         note('caller_gcs', pauses?.gcCount ?? 0)
         note('caller_gc_ms', pauses?.gcTotalMs ?? 0)
         note('caller_gc_max_ms', pauses?.gcMaxMs ?? 0)
+        // B's and C's together: a pause of either holds up the calls it owns.
+        note(
+          'owner_gcs',
+          ownerPauses.reduce((sum, p) => sum + (p?.gcCount ?? 0), 0),
+        )
+        note(
+          'owner_gc_ms',
+          ownerPauses.reduce((sum, p) => sum + (p?.gcTotalMs ?? 0), 0),
+        )
+        note('owner_gc_max_ms', Math.max(0, ...ownerPauses.map((p) => p?.gcMaxMs ?? 0)))
 
         const span = await a.call(
           'activate',
@@ -126,7 +140,7 @@ export const measureRouting = async (ctx: Context): Promise<void> => {
       'ms',
       figures.rpc_p99_ms ?? [],
       `the same at half that rate (${halfRates.map(Math.round).join(', ')} calls/s offered), from when each call was due`,
-      // Medians over the runs; caller_gc_* are A's garbage collections during the paced calls.
+      // Medians over the runs; caller_gc_* are A's garbage collections during the paced calls, owner_gc_* B's and C's.
       Object.fromEntries(Object.entries(tail).map(([key, values]) => [key, quantile(values, 0.5)])),
     )
     ctx.record(

@@ -1,3 +1,4 @@
+import type { Encoder } from 'lib0/encoding'
 import { applyAwarenessUpdate } from 'y-protocols/awareness'
 import type * as Y from 'yjs'
 import {
@@ -14,10 +15,17 @@ import type { Connection, Logger, MeshSocket, Metrics } from '../common/index.js
 import { receiveFrame, type FrameRules } from '../security/index.js'
 import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
 import { LinkHandshake, type HandshakeHost } from './link-handshake.js'
-import { decodePeer, encodePeer, type FrameSegments, type Hello, type PeerMessage } from './peer-messages.js'
+import {
+  decodeBatched,
+  decodePeer,
+  encodePeer,
+  type FrameSegments,
+  type Hello,
+  type PeerMessage,
+} from './peer-messages.js'
 import { MessageType, type AnswerStatus, type CallMessage, type PublishMessage, type Resolution } from './protocol.js'
 import { FrameAssembler, frameLength, joinSegments, PART_BYTES, pieceBytes, splitFrame } from './frame-parts.js'
-import { BATCH_FRAME_BYTES, FrameBatch } from './frame-batch.js'
+import { BATCH_FRAME_BYTES, FrameBatch, frameOf } from './frame-batch.js'
 import type { PeerSink, Room } from './room.js'
 import { RoomSyncs, type LinkRoomStatus, type SyncHost } from './room-sync.js'
 
@@ -162,6 +170,10 @@ export class PeerLink implements Connection, PeerSink {
     this.#batch.flush()
     for (const piece of splitFrame(frame, Math.min(PART_BYTES, this.#host.maxMessageBytes))) this.#sendPiece(piece)
   }
+  /** Sends the frame in `encoder` (`writePeer`): copied into the tick's batch when it fits there, no frame of its own. */
+  sendEncoded(encoder: Encoder): void {
+    if (this.#state !== 'open' || !this.#batch.addEncoded(encoder)) this.sendFrame(frameOf(encoder))
+  }
   #sendPiece(frame: Uint8Array<ArrayBuffer>): void {
     if (this.#state === 'closed' || this.#socket.readyState !== SOCKET_OPEN) return
     const held = this.#sendBuffer.overflow(this.#socket, frame.length)
@@ -247,16 +259,12 @@ export class PeerLink implements Connection, PeerSink {
       case MessageType.diff:
         return this.#syncs.onDiff(message.room, message.update, message.changed)
       case MessageType.batch:
-        for (const frame of message.frames) {
+        for (let i = 0; i < message.count; i++) {
           if (this.#state !== 'open') return
           if (!this.#batched.take()) {
             return this.fail(CloseCode.rateLimited, `more than ${this.#batched.perSecond} batched messages per second`)
           }
-          if (frame.length > BATCH_FRAME_BYTES) throw new Error(`a frame of ${frame.length} bytes in a batch`)
-          const inner = decodePeer(frame)
-          if (inner.type === MessageType.batch || inner.type === MessageType.part)
-            throw new Error('a batch or part inside a batch')
-          this.#handle(inner)
+          this.#handle(decodeBatched(message.frames))
         }
         return
       case MessageType.part: {
@@ -363,10 +371,7 @@ export class PeerLink implements Connection, PeerSink {
     this.#syncs.startRoom(room, resolution)
   }
 
-  /**
-   * Sends an anti-entropy check for a room, if the room is live on this link; with `reply`
-   * the peer answers with its snapshot at once (see {@link holds}). False when not live.
-   */
+  /** Sends an anti-entropy check for `room` if live here (else false); `reply` asks for the peer's snapshot ({@link holds}). */
   sendCheck(room: string, snapshot: Uint8Array, reply = false): boolean {
     return this.#syncs.sendCheck(room, snapshot, reply)
   }

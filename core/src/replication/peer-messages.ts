@@ -6,7 +6,6 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import {
   ANSWER_STATUSES,
-  assertFrameEnd,
   BATCH_MAX_FRAMES,
   encodeFrame,
   MessageType,
@@ -17,6 +16,8 @@ import {
   type PublishMessage,
   type Resolution,
 } from './protocol.js'
+import { BATCH_FRAME_BYTES, varUintBytes, writeVarUintAt } from './frame-batch.js'
+import { lastCapability, lastTarget, readRepeated, writeString } from './short-strings.js'
 
 /** One frame as consecutive byte ranges, joined only when it is sent (see `splitFrame`). */
 export type FrameSegments = readonly Uint8Array[]
@@ -53,7 +54,34 @@ export type PeerMessage =
   | { type: typeof MessageType.answer; callId: number; status: AnswerStatus; body: string }
   | ({ type: typeof MessageType.publish } & PublishMessage)
   | { type: typeof MessageType.relays; room: string; peers: string[]; want: Uint8Array }
-  | { type: typeof MessageType.batch; frames: Uint8Array[] }
+  /** `count` frames (each `varUint(length)` and the frame) that `frames` is positioned at: see `decodeBatched`. */
+  | { type: typeof MessageType.batch; frames: decoding.Decoder; count: number }
+
+/**
+ * Writers of the frames calls send, into a given encoder: a peer link copies them from a
+ * scratch encoder straight into its batch (`PeerLink.sendEncoded`), so a call or an answer
+ * makes no frame of its own. Each returns the encoder.
+ */
+export const writePeer = {
+  call: (e: encoding.Encoder, c: CallMessage): encoding.Encoder => {
+    encoding.writeVarUint(e, MessageType.call)
+    encoding.writeVarUint(e, c.callId)
+    writeString(e, c.capability)
+    writeString(e, c.id)
+    writeString(e, c.target)
+    encoding.writeVarUint(e, c.flags)
+    encoding.writeVarUint(e, c.timeoutMs)
+    writeString(e, c.payload)
+    return e
+  },
+  answer: (e: encoding.Encoder, callId: number, status: AnswerStatus, body: string): encoding.Encoder => {
+    encoding.writeVarUint(e, MessageType.answer)
+    encoding.writeVarUint(e, callId)
+    encoding.writeVarUint(e, ANSWER_STATUSES.indexOf(status))
+    writeString(e, body)
+    return e
+  },
+}
 
 /** Encoders for peer-link frames. */
 export const encodePeer = {
@@ -166,24 +194,9 @@ export const encodePeer = {
       encoding.writeVarUint(e, total)
       encoding.writeVarUint(e, length)
     }),
-  call: (c: CallMessage) =>
-    encodeFrame((e) => {
-      encoding.writeVarUint(e, MessageType.call)
-      encoding.writeVarUint(e, c.callId)
-      encoding.writeVarString(e, c.capability)
-      encoding.writeVarString(e, c.id)
-      encoding.writeVarString(e, c.target)
-      encoding.writeVarUint(e, c.flags)
-      encoding.writeVarUint(e, c.timeoutMs)
-      encoding.writeVarString(e, c.payload)
-    }),
+  call: (c: CallMessage) => encodeFrame((e) => writePeer.call(e, c)),
   answer: (callId: number, status: AnswerStatus, body: string) =>
-    encodeFrame((e) => {
-      encoding.writeVarUint(e, MessageType.answer)
-      encoding.writeVarUint(e, callId)
-      encoding.writeVarUint(e, ANSWER_STATUSES.indexOf(status))
-      encoding.writeVarString(e, body)
-    }),
+    encodeFrame((e) => writePeer.answer(e, callId, status, body)),
   /** `want`: the sender's state vector, when it lost a synced peer (relay-horizon.ts). */
   relays: (room: string, peers: readonly string[], want: Uint8Array = new Uint8Array(0)) =>
     encodeFrame((e) => {
@@ -217,28 +230,25 @@ export const encodePeer = {
   },
 }
 
-/** Bytes lib0's `writeVarUint` takes for `n`. */
-const varUintBytes = (n: number): number => {
-  let bytes = 1
-  for (let rest = n; rest > 0x7f; rest = Math.floor(rest / 128)) bytes++
-  return bytes
-}
-
-/** Writes `n` as lib0's `writeVarUint` does, at `at`; returns the position after it. */
-const writeVarUintAt = (out: Uint8Array, at: number, n: number): number => {
-  let rest = n
-  let i = at
-  while (rest > 0x7f) {
-    out[i++] = 0x80 | (rest & 0x7f)
-    rest = Math.floor(rest / 128)
-  }
-  out[i++] = rest
-  return i
-}
-
 /** Decodes one peer-link frame. Throws on anything malformed, unknown or with trailing bytes. */
-export const decodePeer = (bytes: Uint8Array): PeerMessage => {
-  const d = decoding.createDecoder(bytes)
+export const decodePeer = (bytes: Uint8Array): PeerMessage => decodeUntil(decoding.createDecoder(bytes), bytes.length)
+
+/**
+ * Decodes the next frame of a `batch` (see `PeerMessage`), in place: `d` reads the batch and
+ * stops after the frame. Throws on a frame that is malformed, too large, or a `batch` or `part`.
+ */
+export const decodeBatched = (d: decoding.Decoder): PeerMessage => {
+  const length = decoding.readVarUint(d)
+  if (length > BATCH_FRAME_BYTES) throw new Error(`a frame of ${length} bytes in a batch`)
+  const inner = decodeUntil(d, d.pos + length)
+  if (inner.type === MessageType.batch || inner.type === MessageType.part)
+    throw new Error('a batch or part inside a batch')
+  return inner
+}
+
+/** Decodes the message `d` is at, which must end exactly at `end`. */
+const decodeUntil = (d: decoding.Decoder, end: number): PeerMessage => {
+  const bytes = d.arr
   const type = decoding.readVarUint(d)
   let message: PeerMessage
   switch (type) {
@@ -313,9 +323,9 @@ export const decodePeer = (bytes: Uint8Array): PeerMessage => {
       message = {
         type,
         callId: decoding.readVarUint(d),
-        capability: decoding.readVarString(d),
+        capability: readRepeated(d, lastCapability),
         id: decoding.readVarString(d),
-        target: decoding.readVarString(d),
+        target: readRepeated(d, lastTarget),
         flags: decoding.readVarUint(d),
         timeoutMs: decoding.readVarUint(d),
         payload: decoding.readVarString(d),
@@ -348,16 +358,24 @@ export const decodePeer = (bytes: Uint8Array): PeerMessage => {
       break
     }
     case MessageType.batch: {
-      const n = decoding.readVarUint(d)
-      if (n > BATCH_MAX_FRAMES) throw new Error(`a batch of ${n} frames (at most ${BATCH_MAX_FRAMES})`)
-      const frames: Uint8Array[] = []
-      for (let i = 0; i < n; i++) frames.push(decoding.readVarUint8Array(d))
-      message = { type, frames }
+      const count = decoding.readVarUint(d)
+      if (count > BATCH_MAX_FRAMES) throw new Error(`a batch of ${count} frames (at most ${BATCH_MAX_FRAMES})`)
+      // Only checked here; the frames are decoded in place as they are handled (`decodeBatched`).
+      const at = d.pos
+      for (let i = 0; i < count; i++) {
+        const length = decoding.readVarUint(d)
+        if (length > end - d.pos) throw new Error('a batch frame runs past the end')
+        d.pos += length
+      }
+      const frames = decoding.createDecoder(bytes)
+      frames.pos = at
+      message = { type, frames, count }
       break
     }
     default:
       throw new Error(`unknown peer message type ${type}`)
   }
-  assertFrameEnd(d)
+  if (d.pos !== end)
+    throw new Error(d.pos > end ? 'a field runs past the end of the message' : 'trailing bytes after message')
   return message
 }

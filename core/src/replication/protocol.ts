@@ -217,6 +217,8 @@ export const RESOLUTIONS: readonly Resolution[] = ['none', 'merge', 'accept']
 /** Narrows what Yjs and lib0 return to the type WebSocket `send` accepts (always an ArrayBuffer here). */
 export const asSendable = (bytes: Uint8Array): Uint8Array<ArrayBuffer> => bytes as Uint8Array<ArrayBuffer>
 
+/** The first buffer of the scratch encoder of {@link directEncoder}. */
+const BATCHED_FRAME_ROOM = 4096
 /** The scratch buffer {@link encodeFrame} keeps between frames, at most this large. */
 const SCRATCH_MAX_BYTES = 64 * 1024
 const scratch = encoding.createEncoder()
@@ -241,6 +243,21 @@ export const encodeFrame = (write: (encoder: encoding.Encoder) => void): Uint8Ar
     if (scratch.cbuf.length > SCRATCH_MAX_BYTES) scratch.cbuf = new Uint8Array(SCRATCH_MAX_BYTES)
     scratchBusy = false
   }
+}
+
+const direct = encoding.createEncoder()
+// Room for any frame a batch takes whole, so that one never spills into a second buffer.
+direct.cbuf = new Uint8Array(BATCHED_FRAME_ROOM)
+
+/**
+ * An empty scratch encoder for a frame that is copied out of it at once (a call or an answer,
+ * into a link's batch: see `writePeer`). Whatever it holds is gone at the next call.
+ */
+export const directEncoder = (): encoding.Encoder => {
+  direct.cpos = 0
+  direct.bufs.length = 0
+  if (direct.cbuf.length > SCRATCH_MAX_BYTES) direct.cbuf = new Uint8Array(BATCHED_FRAME_ROOM)
+  return direct
 }
 
 /** Refuses a frame with bytes after its last field: every message is read to its end. */

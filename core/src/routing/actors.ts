@@ -1,5 +1,6 @@
 import { MeshError, toJsonValue, type JsonValue, type Logger } from '../common/index.js'
 import { MeshCallError } from './call-error.js'
+import { RecentList, type Recent } from './recent-list.js'
 
 /**
  * One actor: the state of one id of a capability, on the node that owns its shard. Calls
@@ -67,9 +68,12 @@ const newCell = (capability: string, id: string): Cell => ({
   stopping: false,
   running: false,
   release: undefined,
+  older: undefined,
+  newer: undefined,
+  listed: false,
 })
 
-interface Cell {
+interface Cell extends Recent<Cell> {
   capability: string
   id: string
   actor: Actor | undefined
@@ -102,7 +106,7 @@ export class Actors {
   #factories = new Map<string, ActorFactory>()
   #live = new Map<string, Map<string, Cell>>()
   /** Every live actor, least recently called first. */
-  #recent = new Set<Cell>()
+  #recent = new RecentList<Cell>()
   #stopping = new Set<Promise<void>>()
 
   constructor(host: ActorsHost) {
@@ -138,31 +142,23 @@ export class Actors {
    * microtask, which is most of what a call cost its owner.
    */
   run(capability: string, id: string, payload: JsonValue, deadline: number, reply: ActorReply): void {
-    const call = { capability, id }
     const factory = this.#factories.get(capability)
     if (!factory) {
-      return reply(
-        new MeshCallError('actor_failed', `this node declares "${capability}" but has no actor for it`, call),
-      )
+      const problem = `this node declares "${capability}" but has no actor for it`
+      return reply(new MeshCallError('actor_failed', problem, { capability, id }))
     }
     let cells = this.#live.get(capability)
     if (!cells) this.#live.set(capability, (cells = new Map<string, Cell>()))
     let cell = cells.get(id)
     if (!cell) {
       if (this.#recent.size >= this.#host.maxActors && !this.#evict()) {
-        return reply(
-          new MeshCallError(
-            'actor_failed',
-            `this node runs ${this.#host.maxActors} busy actors (limits.maxActors)`,
-            call,
-          ),
-        )
+        const problem = `this node runs ${this.#host.maxActors} busy actors (limits.maxActors)`
+        return reply(new MeshCallError('actor_failed', problem, { capability, id }))
       }
       cells.set(id, (cell = newCell(capability, id)))
     }
     const current = cell
-    this.#recent.delete(current)
-    this.#recent.add(current)
+    this.#recent.touch(current)
     const actor = current.actor
     // Nothing waits in the mailbox: this call goes first, so it may run now.
     if (actor && current.busy === 0 && !current.stopping) return this.#runNow(current, actor, payload, reply)
@@ -171,7 +167,7 @@ export class Actors {
     current.busy++
     const result = current.tail.then(async () => {
       if (current.stopping) throw new ShardMoved()
-      if (Date.now() > deadline) throw new MeshCallError('timeout', 'the call waited past its deadline', call)
+      if (Date.now() > deadline) throw new MeshCallError('timeout', 'the call waited past its deadline', current)
       let started = current.actor
       if (!started) {
         try {
@@ -181,16 +177,16 @@ export class Actors {
         } catch (error) {
           // Not cached: the next call tries to start it again.
           current.actor = undefined
-          throw new MeshCallError('actor_failed', messageOf(error), call)
+          throw new MeshCallError('actor_failed', messageOf(error), current)
         }
       }
       let answer: unknown
       try {
         answer = await started.call(payload)
       } catch (error) {
-        throw new MeshCallError('actor_failed', messageOf(error), call)
+        throw new MeshCallError('actor_failed', messageOf(error), current)
       }
-      return answerOf(answer, call)
+      return answerOf(answer, current)
     })
     current.tail = this.#settleOn(current, result, reply)
   }

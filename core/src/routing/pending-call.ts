@@ -1,4 +1,6 @@
+import type { Encoder } from 'lib0/encoding'
 import type { JsonValue } from '../common/index.js'
+import type { CallMessage } from '../replication/index.js'
 import { MeshCallError } from './call-error.js'
 import type { CallOptions } from './call-options.js'
 import type { Expiring } from './deadlines.js'
@@ -8,19 +10,23 @@ export interface CallLink {
   readonly peerId: string | undefined
   readonly isOpen: boolean
   sendFrame(frame: Uint8Array<ArrayBuffer>): void
+  /** Sends the frame an encoder holds (`writePeer`), copied out of it at once. */
+  sendEncoded(encoder: Encoder): void
 }
 
 /**
  * A call the router waits on: where it went, and whether it was lost once already. Flat, so
- * that a call is one object (the router makes tens of thousands a second).
+ * that a call is one object (the router makes tens of thousands a second); it is also the
+ * `call` message its attempts send (`callId`, `target`, `flags`, `timeoutMs` of the attempt).
  */
-export interface Pending extends Expiring {
+export interface Pending extends Expiring, CallMessage {
   readonly capability: string
   readonly id: string
   readonly value: JsonValue
   readonly payload: string
   readonly cast: boolean
-  readonly timeoutMs: number
+  /** The call's own timeout; `timeoutMs` is what was left of it when the last attempt went out. */
+  readonly requestedMs: number
   readonly deadline: number
   readonly startedAt: number
   readonly resolve: (answer: JsonValue) => void

@@ -1,9 +1,11 @@
 import { MeshError, toJsonValue, type JsonValue, type Logger, type Metrics } from '../common/index.js'
-import { CallFlag, encodePeer, type AnswerStatus, type CallMessage } from '../replication/index.js'
+import { CallFlag, directEncoder, writePeer, type AnswerStatus, type CallMessage } from '../replication/index.js'
 import { Actors, ShardMoved, type ActorFactory, type ActorReply } from './actors.js'
 import { MeshCallError, type CallErrorCode } from './call-error.js'
 import { exceeds, checkCallMessage, checkCallOptions, MAX_CALL_TIMEOUT_MS, type CallOptions } from './call-options.js'
+import { CallRelays } from './call-relays.js'
 import { Deadlines } from './deadlines.js'
+import { InflightCalls } from './inflight.js'
 import { lostMessage, noOwner, pendingCall, type CallLink, type Pending } from './pending-call.js'
 import { Placement, type PlacementHost } from './placement.js'
 
@@ -31,14 +33,6 @@ export interface RouterHost {
   readonly metrics: Metrics
 }
 
-interface Relay {
-  callId: number
-  from: CallLink
-  fromId: number
-  to: CallLink
-  slot: number | undefined
-}
-
 /**
  * Capability routing (DESIGN §8, docs/routing.md): `call` and `cast` go to the owner of the
  * id's shard, over a direct peer link or relayed once by a linked peer; the owner runs them
@@ -50,15 +44,20 @@ export class Router {
   readonly actors: Actors
   #host: RouterHost
   #nextId = 1
-  #inflight = new Map<number, Pending>()
+  #inflight = new InflightCalls<Pending>()
   #parked = new Set<Pending>()
-  #relays = new Map<number, Relay>()
+  #relays = new CallRelays()
   /** When each waiting call times out: one timer for all of them. */
   #deadlines = new Deadlines<Pending>({ expire: (pending) => this.#expired(pending) })
-  /** When the router forgets a relayed call whose answer never came. */
-  #relayDeadlines = new Deadlines<Relay>({ expire: (relay) => this.#relays.delete(relay.callId), unref: true })
   #waking = false
   #closing = false
+  /** What the last `new Promise(this.#capture)` was given: no executor closure per call. */
+  #resolve: (answer: JsonValue) => void = () => {}
+  #reject: (error: Error) => void = () => {}
+  #capture = (resolve: (answer: JsonValue) => void, reject: (error: Error) => void): void => {
+    this.#resolve = resolve
+    this.#reject = reject
+  }
 
   constructor(host: RouterHost) {
     this.#host = host
@@ -82,11 +81,16 @@ export class Router {
 
   /** Runs a call on the owner's actor and resolves with its answer. */
   call(options: CallOptions): Promise<JsonValue> {
-    return new Promise((resolve, reject) => {
-      const pending = this.#pending(options, false, resolve, reject)
+    const answer = new Promise<JsonValue>(this.#capture)
+    const reject = this.#reject
+    try {
+      const pending = this.#pending(options, false, this.#resolve, reject)
       this.#host.metrics.calls++
       this.#route(pending)
-    })
+    } catch (error) {
+      reject(error as Error)
+    }
+    return answer
   }
 
   /** Sends a call whose answer nobody waits for; throws at once when nobody owns it. */
@@ -121,16 +125,11 @@ export class Router {
 
   /** A link closed: what went over it is lost, what it relayed is answered `owner_lost`. */
   linkDown(link: CallLink): void {
-    for (const [callId, relay] of this.#relays) {
-      if (relay.to !== link && relay.from !== link) continue
-      this.#relays.delete(callId)
-      this.#relayDeadlines.delete(relay)
-      if (relay.to === link)
-        relay.from.sendFrame(encodePeer.answer(relay.fromId, 'owner_lost', 'the link to the owner closed'))
-    }
-    for (const [callId, pending] of this.#inflight) {
+    this.#relays.linkDown(link)
+    for (const pending of this.#inflight.values()) {
       if (pending.via !== link) continue
-      this.#inflight.delete(callId)
+      this.#inflight.delete(pending.callId)
+      pending.callId = 0
       this.#lose(pending, pending.target, link)
     }
     for (const pending of this.#parked) pending.tried?.delete(link)
@@ -147,7 +146,7 @@ export class Router {
     const timeoutMs = Math.min(message.timeoutMs, MAX_CALL_TIMEOUT_MS)
     if (target !== this.#host.id) return this.#relay(message, link, cast, timeoutMs)
     if (this.#closing || this.placement.ownerOf(capability, id) !== this.#host.id) {
-      return cast ? undefined : link.sendFrame(encodePeer.answer(callId, 'moved', ''))
+      return cast ? undefined : link.sendEncoded(writePeer.answer(directEncoder(), callId, 'moved', ''))
     }
     this.#host.metrics.callsServed++
     const reply: ActorReply = (failure, result) => {
@@ -156,13 +155,13 @@ export class Router {
         const text = JSON.stringify(result)
         const tooLarge = exceeds(text, this.maxPayloadBytes)
         const body = tooLarge ? `the answer is larger than ${this.maxPayloadBytes} bytes` : text
-        return link.sendFrame(encodePeer.answer(callId, tooLarge ? 'actor_failed' : 'ok', body))
+        return link.sendEncoded(writePeer.answer(directEncoder(), callId, tooLarge ? 'actor_failed' : 'ok', body))
       }
       if (failure instanceof ShardMoved)
-        return cast ? undefined : link.sendFrame(encodePeer.answer(callId, 'moved', ''))
+        return cast ? undefined : link.sendEncoded(writePeer.answer(directEncoder(), callId, 'moved', ''))
       if (cast) return this.#host.logger.debug('cast failed', { capability, id, error: failure.message })
       const code = failure instanceof MeshCallError ? failure.code : 'actor_failed'
-      link.sendFrame(encodePeer.answer(callId, code, failure.message))
+      link.sendEncoded(writePeer.answer(directEncoder(), callId, code, failure.message))
     }
     this.actors.run(capability, id, value, Date.now() + timeoutMs, reply)
   }
@@ -172,28 +171,16 @@ export class Router {
     if ((message.flags & CallFlag.relayed) !== 0) throw new Error('a relayed call for another node')
     const to = this.#host.link(message.target)
     if (!to?.isOpen) {
-      if (!cast) link.sendFrame(encodePeer.answer(message.callId, 'unreachable', ''))
+      if (!cast) link.sendEncoded(writePeer.answer(directEncoder(), message.callId, 'unreachable', ''))
       return
     }
     this.#host.metrics.callsRelayed++
-    const relayed = { ...message, flags: message.flags | CallFlag.relayed, timeoutMs }
-    if (cast) return to.sendFrame(encodePeer.call(relayed))
-    const callId = this.#nextId++
-    const relay: Relay = { callId, from: link, fromId: message.callId, to, slot: undefined }
-    this.#relays.set(callId, relay)
-    this.#relayDeadlines.add(relay, Date.now() + timeoutMs + 1000)
-    to.sendFrame(encodePeer.call({ ...relayed, callId }))
+    this.#relays.forward(message, link, to, this.#nextId++, timeoutMs)
   }
 
   /** An `answer` from a peer: to a call this node made, or one it relays back. */
   receiveAnswer(message: { callId: number; status: AnswerStatus; body: string }, link: CallLink): void {
-    const relay = this.#relays.get(message.callId)
-    if (relay) {
-      if (relay.to !== link) return
-      this.#relays.delete(message.callId)
-      this.#relayDeadlines.delete(relay)
-      return relay.from.sendFrame(encodePeer.answer(relay.fromId, message.status, message.body))
-    }
+    if (this.#relays.answer(message, link)) return
     const pending = this.#inflight.get(message.callId)
     // A late answer (the call timed out, or went elsewhere since) is nobody's business.
     if (!pending || pending.via !== link) return
@@ -231,7 +218,6 @@ export class Router {
     this.#closing = true
     const closed = new MeshError('closed', 'node is closed')
     for (const pending of [...this.#inflight.values(), ...this.#parked]) this.#finish(pending, closed)
-    this.#relayDeadlines.clear()
     this.#relays.clear()
     return this.actors.counts().size === 0 ? undefined : this.actors.stopAll(STOP_TIMEOUT_MS)
   }
@@ -250,12 +236,16 @@ export class Router {
       value,
       payload,
       cast,
+      flags: cast ? CallFlag.cast : 0,
+      requestedMs: timeoutMs,
       timeoutMs,
       deadline: Date.now() + timeoutMs,
       startedAt: performance.now(),
       resolve,
       reject,
       slot: undefined,
+      prevDue: undefined,
+      nextDue: undefined,
       callId: 0,
       via: undefined,
       target: '',
@@ -270,7 +260,7 @@ export class Router {
   /** A call's deadline passed: it fails, `owner_lost` when its owner went away meanwhile. */
   #expired(pending: Pending): void {
     if (pending.lost) this.#fail(pending, 'owner_lost', lostMessage(pending))
-    else this.#fail(pending, 'timeout', `no answer within ${pending.timeoutMs} ms`)
+    else this.#fail(pending, 'timeout', `no answer within ${pending.requestedMs} ms`)
   }
 
   #route(pending: Pending): void {
@@ -285,25 +275,18 @@ export class Router {
     const direct = host.link(owner)
     const via = direct?.isOpen ? direct : this.#relayFor(pending, owner)
     if (!via) return void this.#parked.add(pending)
-    const callId = this.#nextId++
-    const frame = encodePeer.call({
-      callId,
-      capability,
-      id,
-      target: owner,
-      flags: pending.cast ? CallFlag.cast : 0,
-      timeoutMs: Math.max(1, pending.deadline - Date.now()),
-      payload: pending.payload,
-    })
+    // The pending call is the `call` message: no object, no frame of its own (see `writePeer`).
+    pending.callId = this.#nextId++
+    pending.target = owner
+    pending.timeoutMs = Math.max(1, pending.deadline - Date.now())
     if (pending.cast) {
-      via.sendFrame(frame)
+      via.sendEncoded(writePeer.call(directEncoder(), pending))
+      pending.callId = 0
       return this.#finish(pending, null)
     }
-    pending.callId = callId
     pending.via = via
-    pending.target = owner
-    this.#inflight.set(callId, pending)
-    via.sendFrame(frame)
+    this.#inflight.add(pending)
+    via.sendEncoded(writePeer.call(directEncoder(), pending))
   }
 
   #runLocal(pending: Pending): void {
