@@ -20,6 +20,8 @@
  * those sources leaves out.
  */
 
+import { appended, without } from '../common/index.js'
+
 /** A peer link as the horizon sees it. */
 export interface RelayLink {
   readonly peerId: string | undefined
@@ -28,16 +30,45 @@ export interface RelayLink {
 /** What a node announced when it is synced with nobody else: shared, never changed. */
 const NOBODY: ReadonlySet<string> = new Set()
 
+/** Most distinct announcements kept for sharing (see {@link announced}); past it, the table starts over. */
+const SHARED_ANNOUNCEMENTS = 256
+
 /**
- * What a room knows about who gets its updates from whom; see the file header. Its sets are
- * made on first use: most rooms never hold pending structs, and a room nobody writes to (one a
- * light peer opened and left empty) costs a few bytes per link.
+ * The id sets peers announced, shared between rooms: a peer announces the same few sets for
+ * every room it holds (most often just this node's id), and a set of its own per room and link
+ * would cost about 200 bytes each. Never changed once made.
+ */
+const shared = new Map<string, ReadonlySet<string>>()
+
+const announced = (ids: readonly string[]): ReadonlySet<string> => {
+  if (ids.length === 0) return NOBODY
+  const key = ids.join('\n')
+  let set = shared.get(key)
+  if (set === undefined) {
+    if (shared.size >= SHARED_ANNOUNCEMENTS) shared.clear()
+    set = new Set(ids)
+    shared.set(key, set)
+  }
+  return set
+}
+
+/** What one link's node announced for a room. */
+interface Heard {
+  readonly link: RelayLink
+  readonly ids: ReadonlySet<string>
+}
+
+/**
+ * What a room knows about who gets its updates from whom; see the file header. It keeps per
+ * link in arrays replaced on change (a node has few links, and a room that anyone may open must
+ * cost little: e2e/socket-cost.test.ts), and makes its sets on first use: most rooms never hold
+ * pending structs.
  */
 export class RelayHorizon {
   /** Links this room is synced with both ways: their peers' ids go to every other link. */
-  #synced: Set<RelayLink> | undefined
+  #synced: readonly RelayLink[] | undefined
   /** Per link: the peer ids its node last said it is synced with, for this room. */
-  #theirs: Map<RelayLink, ReadonlySet<string>> | undefined
+  #theirs: readonly Heard[] | undefined
   /** Origins of the transactions that left the room's pending structs, until none are left. */
   #pendingSources: Set<unknown> | undefined
 
@@ -63,15 +94,18 @@ export class RelayHorizon {
 
   /** Records that the room is synced with `link` both ways; true when that is news. */
   sync(link: RelayLink): boolean {
-    const synced = (this.#synced ??= new Set())
-    if (synced.has(link)) return false
-    synced.add(link)
+    const synced = this.#synced ?? []
+    if (synced.includes(link)) return false
+    this.#synced = appended(synced, link)
     return true
   }
 
   /** Records that `link` is no longer synced (it dropped or resyncs); true when it was. */
   unsync(link: RelayLink): boolean {
-    return this.#synced?.delete(link) ?? false
+    const synced = this.#synced
+    if (synced === undefined || !synced.includes(link)) return false
+    this.#synced = synced.length === 1 ? undefined : without(synced, link)
+    return true
   }
 
   /** The peer ids this room is synced with, as this node announces them. */
@@ -83,25 +117,38 @@ export class RelayHorizon {
 
   /** What `link`'s node announced it is synced with. */
   heard(link: RelayLink, ids: readonly string[]): void {
-    ;(this.#theirs ??= new Map()).set(link, ids.length === 0 ? NOBODY : new Set(ids))
+    const theirs = this.#theirs ?? []
+    const heard = { link, ids: announced(ids) }
+    const at = theirs.findIndex((h) => h.link === link)
+    this.#theirs = at < 0 ? appended(theirs, heard) : theirs.map((h, i) => (i === at ? heard : h))
   }
 
   /** Forgets what `link`'s node announced (its room resyncs or the link closed). */
   forget(link: RelayLink): void {
-    this.#theirs?.delete(link)
+    const theirs = this.#theirs
+    const at = theirs?.findIndex((h) => h.link === link) ?? -1
+    if (theirs === undefined || at < 0) return
+    this.#theirs = theirs.length === 1 ? undefined : without(theirs, theirs[at] as Heard)
   }
 
   /** The peer ids `link`'s node last announced, for status. */
   announcedBy(link: RelayLink): string[] {
-    return [...(this.#theirs?.get(link) ?? [])]
+    return [...(this.#heardFrom(link) ?? [])]
   }
 
   /** True when `target` gets what came from `origin` (a link) from `origin`'s node itself. */
   covers(origin: unknown, target: RelayLink): boolean {
-    // Only links are keys: any other origin (a local write, a light peer) is relayed to all.
-    const theirs = this.#theirs?.get(origin as RelayLink)
+    // Only links are heard from: any other origin (a local write, a light peer) is relayed to all.
+    const theirs = this.#heardFrom(origin)
     if (theirs === undefined || target.peerId === undefined || !theirs.has(target.peerId)) return false
     const source = (origin as RelayLink).peerId
-    return source !== undefined && (this.#theirs?.get(target)?.has(source) ?? false)
+    return source !== undefined && (this.#heardFrom(target)?.has(source) ?? false)
+  }
+
+  #heardFrom(link: unknown): ReadonlySet<string> | undefined {
+    const theirs = this.#theirs
+    if (theirs === undefined) return undefined
+    for (const h of theirs) if (h.link === link) return h.ids
+    return undefined
   }
 }
