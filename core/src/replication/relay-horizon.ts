@@ -52,23 +52,25 @@ const announced = (ids: readonly string[]): ReadonlySet<string> => {
   return set
 }
 
-/** What one link's node announced for a room. */
-interface Heard {
+/** What a room knows of one link: whether it is synced with it, and what its node announced. */
+interface LinkView {
   readonly link: RelayLink
-  readonly ids: ReadonlySet<string>
+  /** Synced both ways: the link's peer id goes to every other link. */
+  synced: boolean
+  /** The peer ids the link's node last said it is synced with, for this room. */
+  ids: ReadonlySet<string> | undefined
 }
 
+const NO_VIEWS: readonly LinkView[] = Object.freeze([])
+
 /**
- * What a room knows about who gets its updates from whom; see the file header. It keeps per
- * link in arrays replaced on change (a node has few links, and a room that anyone may open must
- * cost little: e2e/socket-cost.test.ts), and makes its sets on first use: most rooms never hold
- * pending structs.
+ * What a room knows about who gets its updates from whom; see the file header. One record per
+ * link, in an array replaced when a link comes or goes (a node has few links, and a room that
+ * anyone may open must cost little: e2e/socket-cost.test.ts); the set of pending sources is
+ * made on first use: most rooms never hold pending structs.
  */
 export class RelayHorizon {
-  /** Links this room is synced with both ways: their peers' ids go to every other link. */
-  #synced: readonly RelayLink[] | undefined
-  /** Per link: the peer ids its node last said it is synced with, for this room. */
-  #theirs: readonly Heard[] | undefined
+  #views: readonly LinkView[] = NO_VIEWS
   /** Origins of the transactions that left the room's pending structs, until none are left. */
   #pendingSources: Set<unknown> | undefined
 
@@ -94,61 +96,69 @@ export class RelayHorizon {
 
   /** Records that the room is synced with `link` both ways; true when that is news. */
   sync(link: RelayLink): boolean {
-    const synced = this.#synced ?? []
-    if (synced.includes(link)) return false
-    this.#synced = appended(synced, link)
+    const view = this.#viewOf(link) ?? this.#add(link)
+    if (view.synced) return false
+    view.synced = true
     return true
   }
 
   /** Records that `link` is no longer synced (it dropped or resyncs); true when it was. */
   unsync(link: RelayLink): boolean {
-    const synced = this.#synced
-    if (synced === undefined || !synced.includes(link)) return false
-    this.#synced = synced.length === 1 ? undefined : without(synced, link)
+    const view = this.#viewOf(link)
+    if (!view?.synced) return false
+    view.synced = false
+    this.#drop(view)
     return true
   }
 
   /** The peer ids this room is synced with, as this node announces them. */
   ids(): string[] {
     const ids: string[] = []
-    for (const link of this.#synced ?? []) if (link.peerId !== undefined) ids.push(link.peerId)
+    for (const view of this.#views) if (view.synced && view.link.peerId !== undefined) ids.push(view.link.peerId)
     return ids
   }
 
   /** What `link`'s node announced it is synced with. */
   heard(link: RelayLink, ids: readonly string[]): void {
-    const theirs = this.#theirs ?? []
-    const heard = { link, ids: announced(ids) }
-    const at = theirs.findIndex((h) => h.link === link)
-    this.#theirs = at < 0 ? appended(theirs, heard) : theirs.map((h, i) => (i === at ? heard : h))
+    ;(this.#viewOf(link) ?? this.#add(link)).ids = announced(ids)
   }
 
   /** Forgets what `link`'s node announced (its room resyncs or the link closed). */
   forget(link: RelayLink): void {
-    const theirs = this.#theirs
-    const at = theirs?.findIndex((h) => h.link === link) ?? -1
-    if (theirs === undefined || at < 0) return
-    this.#theirs = theirs.length === 1 ? undefined : without(theirs, theirs[at] as Heard)
+    const view = this.#viewOf(link)
+    if (!view) return
+    view.ids = undefined
+    this.#drop(view)
   }
 
   /** The peer ids `link`'s node last announced, for status. */
   announcedBy(link: RelayLink): string[] {
-    return [...(this.#heardFrom(link) ?? [])]
+    return [...(this.#viewOf(link)?.ids ?? [])]
   }
 
   /** True when `target` gets what came from `origin` (a link) from `origin`'s node itself. */
   covers(origin: unknown, target: RelayLink): boolean {
-    // Only links are heard from: any other origin (a local write, a light peer) is relayed to all.
-    const theirs = this.#heardFrom(origin)
+    // Only links have views: any other origin (a local write, a light peer) is relayed to all.
+    const theirs = this.#viewOf(origin)?.ids
     if (theirs === undefined || target.peerId === undefined || !theirs.has(target.peerId)) return false
     const source = (origin as RelayLink).peerId
-    return source !== undefined && (this.#heardFrom(target)?.has(source) ?? false)
+    return source !== undefined && (this.#viewOf(target)?.ids?.has(source) ?? false)
   }
 
-  #heardFrom(link: unknown): ReadonlySet<string> | undefined {
-    const theirs = this.#theirs
-    if (theirs === undefined) return undefined
-    for (const h of theirs) if (h.link === link) return h.ids
+  #viewOf(link: unknown): LinkView | undefined {
+    for (const view of this.#views) if (view.link === link) return view
     return undefined
+  }
+
+  #add(link: RelayLink): LinkView {
+    const view: LinkView = { link, synced: false, ids: undefined }
+    this.#views = appended(this.#views, view)
+    return view
+  }
+
+  /** Drops a view that holds nothing any more. */
+  #drop(view: LinkView): void {
+    if (!view.synced && view.ids === undefined)
+      this.#views = this.#views.length === 1 ? NO_VIEWS : without(this.#views, view)
   }
 }
