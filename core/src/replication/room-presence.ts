@@ -16,7 +16,8 @@ export interface AwarenessChanges {
 export interface PresenceRoom {
   readonly name: string
   readonly lights: ReadonlyMembers<LightSink>
-  readonly links: readonly PeerSink[]
+  /** The room's live peer links now (the room replaces its list when a link comes or goes). */
+  links(): readonly PeerSink[]
   destroyed(): boolean
 }
 
@@ -82,7 +83,8 @@ export class RoomPresence {
   }
 
   #changed(changes: AwarenessChanges, origin: unknown): void {
-    const { lights, links } = this.#room
+    const lights = this.#room.lights
+    const links = this.#room.links()
     for (const id of changes.removed) {
       // A tab's ids stay its own until it removes them or closes, whoever else reports a removal
       // (an awareness timeout, a relay); ids relayed from another node go with their state.

@@ -12,7 +12,7 @@ import { SyncType } from './protocol.js'
 import { RelayHorizon } from './relay-horizon.js'
 import { applyUnrelayed } from './unrelayed-apply.js'
 import { EMPTY_SNAPSHOT, EMPTY_SNAPSHOT_BYTES, EMPTY_STATE_VECTOR } from './empty-state.js'
-import type { LightSink, PeerSink, RoomHandle } from './room-types.js'
+import type { LightSink, PeerSink, PendingUpdate, RoomHandle } from './room-types.js'
 
 export type { LightSink, PeerSink, RoomHandle } from './room-types.js'
 
@@ -23,7 +23,6 @@ const GAP = Symbol('gap')
 
 /** Flush a room's pending outgoing updates synchronously once they pass this many bytes. */
 const FLUSH_BYTES = 1 << 20
-
 /** The flush a room schedules: one function for every room, not a closure each. */
 const flushRoom = (room: Room): void => room.flush()
 
@@ -55,13 +54,6 @@ export interface RoomEnv {
   readonly onLoad?: (room: Room) => void
 }
 
-/** An update waiting for the next flush; `sources`: where pending structs it may integrate came from. */
-interface PendingUpdate {
-  update: Uint8Array
-  origin: unknown
-  sources: unknown[] | undefined
-}
-
 const NO_LINKS: readonly PeerSink[] = Object.freeze([])
 
 /**
@@ -69,11 +61,10 @@ const NO_LINKS: readonly PeerSink[] = Object.freeze([])
  * peer links (batched per tick, V2 encoding) and light peers (one V1 message per frame).
  *
  * The document, its presence and their bookkeeping are created on first use (content,
- * presence, a write, or the application reading `doc`): anyone may open a room with a
- * 160-byte upgrade, and a room that never holds anything must cost the node next to nothing
- * (e2e/socket-cost.test.ts). Until then the room answers as the empty document it is
- * (`snapshot`, `stateVector`), and what it keeps is small: settings shared by the node's rooms,
- * its links in an array replaced on change (a node has few), its light peers in a `SmallSet`.
+ * presence, a write, or the application reading `doc`): anyone may open a room with a 160-byte
+ * upgrade, so a room that holds nothing answers as the empty document it is (`snapshot`,
+ * `stateVector`) and keeps little (e2e/socket-cost.test.ts): its links in an array replaced on
+ * change (a node has few), its light peers in a `SmallSet`, settings shared by the node's rooms.
  */
 export class Room implements RoomHandle {
   readonly name: string
@@ -81,10 +72,10 @@ export class Room implements RoomHandle {
   #env: RoomEnv
   #links: readonly PeerSink[] = NO_LINKS
   #lights = new SmallSet<LightSink>()
+  /** Updates for the next flush, scheduled when the first of them came. */
   #pending: PendingUpdate[] | undefined
   #horizon = new RelayHorizon()
   #pendingBytes = 0
-  #flushScheduled = false
   #destroyed = false
   /** True while applyState applies the state of a peer whose history diverged from ours. */
   #applyingDivergence = false
@@ -153,7 +144,6 @@ export class Room implements RoomHandle {
   #load(): RoomContent {
     if (this.#content) return this.#content
     const hooks = this.#env.hooks
-    const links = (): readonly PeerSink[] => this.#links
     const content = (this.#content = createRoomContent({
       clientId: this.#env.clientId,
       kv: {
@@ -173,14 +163,7 @@ export class Room implements RoomHandle {
         if (this.pending) transaction.meta.set(GAP, this.#horizon.pendingSources())
       },
       afterTransaction: (transaction) => this.#horizon.settled(transaction.origin, this.pending),
-      presence: {
-        name: this.name,
-        lights: this.#lights,
-        get links() {
-          return links()
-        },
-        destroyed: () => this.#destroyed,
-      },
+      presence: { name: this.name, lights: this.#lights, links: () => this.#links, destroyed: () => this.#destroyed },
     }))
     if (this.#destroyed) {
       // Read after the room was unloaded or its node closed: a dead document, and no timer left running.
@@ -191,9 +174,8 @@ export class Room implements RoomHandle {
   }
 
   #record(bytes: number, origin: unknown, transaction: Y.Transaction): void {
-    const { hooks, log } = this.#env
-    const who = hooks.describe(origin, transaction)
-    const commit = log.add({
+    const who = this.#env.hooks.describe(origin, transaction)
+    const commit = this.#env.log.add({
       room: this.name,
       origin: who.origin,
       via: who.via,
@@ -201,7 +183,7 @@ export class Room implements RoomHandle {
       bytes,
       keys: (transaction.meta.get(KV_ARRAY) as string[] | undefined) ?? [],
     })
-    hooks.committed(commit)
+    this.#env.hooks.committed(commit)
   }
 
   #fanOut(update: Uint8Array, origin: unknown, sources: unknown[] | undefined): void {
@@ -210,13 +192,13 @@ export class Room implements RoomHandle {
       for (const light of this.#lights) if (light !== origin) light.sendFrame(frame)
     }
     if (this.#links.length === 0) return
-    ;(this.#pending ??= []).push({ update, origin, sources })
-    this.#pendingBytes += update.length
-    if (this.#pendingBytes >= FLUSH_BYTES) this.flush()
-    else if (!this.#flushScheduled) {
-      this.#flushScheduled = true
+    if (this.#pending === undefined) {
+      this.#pending = []
       setImmediate(flushRoom, this)
     }
+    this.#pending.push({ update, origin, sources })
+    this.#pendingBytes += update.length
+    if (this.#pendingBytes >= FLUSH_BYTES) this.flush()
   }
 
   /** See `RoomPresence.cap`; loads the room. */
@@ -235,7 +217,6 @@ export class Room implements RoomHandle {
    * its node gets straight from the node it came from (relay-horizon.ts).
    */
   flush(): void {
-    this.#flushScheduled = false
     const pending = this.#pending
     if (pending === undefined) return
     this.#pending = undefined
