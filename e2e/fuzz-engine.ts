@@ -31,7 +31,12 @@
  * collection, e2e/live-memory.ts) at its start and while its attackers were still connected:
  * what the attack made A keep. Beside each campaign that holds sockets it gives the floor: the
  * same sockets held open on a bare `ws` server (e2e/bare-ws.ts), measured in the same run once
- * the attack is over, so a reader sees how far above what any WebSocket server costs A is.
+ * the attack is over. Even the bare server keeps more than 10 times the upgrade request of a
+ * socket it holds, so for these campaigns the report prints Mesh's own amplification: A's live
+ * and VmRSS growth above the floor, per byte the attackers sent ({@link ownAmplification});
+ * e2e/fuzz.test.ts requires the live figure to be at most AMPLIFICATION. It includes what the
+ * honest traffic grew A's store and history by meanwhile; the report shows that growth, measured
+ * over as long right after the campaign, beside it.
  */
 import * as prng from 'lib0/prng'
 import { readFileSync, writeFileSync } from 'node:fs'
