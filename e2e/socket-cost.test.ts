@@ -26,10 +26,10 @@ const PEER_SOCKETS = 60
 const LIGHT_OWN_COST = 2048
 /**
  * The same for a light peer alone in a room of its own, the room included (a peer node hears of
- * it), once the room synced with the peer: about 0.9 KiB by heap snapshot, 1.0 to 1.8 KiB by
- * these deltas on a loaded machine; 1.7 KiB by heap snapshot and 2.1 to 2.9 KiB by these deltas
- * before the per-link records of an empty room were cut (sets, maps and check answers), 16.6 KiB
- * before rooms loaded lazily.
+ * it), once the room synced with the peer: about 0.9 KiB by heap snapshot (1.7 KiB before the
+ * per-link records of an empty room were cut: sets, maps, check answers), 1.1 to 2.3 KiB by these
+ * deltas on a loaded machine, where the bare floor alone moves by up to 0.9 KiB between runs;
+ * 16.6 KiB before rooms loaded lazily.
  */
 const ROOM_OWN_COST = 4 * 1024
 /** The same for a peer socket that has not said hello. */
