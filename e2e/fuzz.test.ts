@@ -5,10 +5,12 @@
  * 100k frames (MESH_FUZZ=long; MESH_FUZZ_FRAMES overrides), printing its figures and A's memory
  * against the bytes sent. MESH_SEED=<seed> replays a run; MESH_FUZZ_SKIP=name,name leaves
  * families (e2e/fuzz-frames.ts) or campaigns (CAMPAIGNS in e2e/fuzz-engine.ts) out;
- * MESH_FUZZ_LOG=1 prints progress in `npm test` too.
+ * MESH_FUZZ_LOG=1 prints progress in `npm test` too. Besides the engine's checks, the campaigns
+ * that hold sockets must keep at most AMPLIFICATION times the bytes sent above the bare ws floor
+ * (`ownAmplification`).
  */
 import { afterAll, expect, it } from 'vitest'
-import { formatFuzzReport, runFuzz } from './fuzz-engine.js'
+import { AMPLIFICATION, formatFuzzReport, ownAmplification, runFuzz } from './fuzz-engine.js'
 import { stopAll } from './harness.js'
 
 const long = process.env.MESH_FUZZ === 'long'
@@ -38,6 +40,13 @@ it(
     const summary = formatFuzzReport(report)
     console.log(summary)
     expect(report.violations, summary).toEqual([])
+    // Campaigns that hold sockets: what Mesh keeps above a bare ws server holding the same
+    // sockets (issue 12: no amplification above 10× from unauthenticated input).
+    for (const phase of report.phases.filter((p) => p.floor !== undefined)) {
+      const own = ownAmplification(phase)
+      expect(own?.live, `${phase.name}: no live own amplification measured\n${summary}`).toBeDefined()
+      expect(own?.live, `${phase.name}: Mesh's own live amplification\n${summary}`).toBeLessThanOrEqual(AMPLIFICATION)
+    }
   },
   // Generous: a machine that runs other suites at the same time can make a run several times slower.
   240_000 + frames * (long ? 60 : 20),

@@ -6,11 +6,13 @@
  * say nothing are capped and timed out without a link being built for them.
  */
 import { nodeEvents, waitUntil } from '@mesh/core/testing'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { CloseCode, Metrics, type MeshSocket } from '../src/common/index.js'
+import { CheckAnswers } from '../src/replication/check-answers.js'
+import { CommitLog, EMPTY_SNAPSHOT, Room, encodePeer } from '../src/replication/index.js'
 import { PendingHellos } from '../src/security/index.js'
 import { memoryLogger, openSocket, servedPerTest, type ServedNode } from './helpers.js'
 
@@ -142,5 +144,50 @@ describe('peer sockets before their hello', () => {
     ])
     expect(opened).toBe(1)
     expect(hellos.size).toBe(0)
+  })
+})
+
+describe("a peer's checks of rooms that are not loaded", () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  /** One link's check answers, over a room that was never loaded. */
+  const answersOf = () => {
+    const { logger } = memoryLogger()
+    const room = new Room('quiet', {
+      clientId: 1,
+      log: new CommitLog(),
+      hooks: { describe: () => ({ origin: 'test', via: 'test' }), onKeys: () => {}, committed: () => {} },
+    })
+    const sent: Uint8Array[] = []
+    const checks = new CheckAnswers({
+      link: { peerId: 'b', unsentBytes: 0, sendFrame: (frame) => void sent.push(frame as Uint8Array) },
+      host: { logger, metrics: new Metrics(), existingRoom: () => room, progress: () => {} },
+      live: () => true,
+    })
+    return { room, sent, checks }
+  }
+
+  it('keep nothing waiting when they ask no reply: every room is checked every round', () => {
+    vi.useFakeTimers()
+    const { room, sent, checks } = answersOf()
+    for (let i = 0; i < 3; i++) checks.onCheck(room, EMPTY_SNAPSHOT, false)
+    expect(vi.getTimerCount()).toBe(0)
+    expect(sent).toEqual([])
+    expect(room.loaded).toBe(false)
+  })
+
+  it('lose their waiting answer when the room unloads', () => {
+    vi.useFakeTimers()
+    const { room, sent, checks } = answersOf()
+    checks.onCheck(room, EMPTY_SNAPSHOT, true)
+    // Within the interval: one answer waits for it.
+    checks.onCheck(room, EMPTY_SNAPSHOT, true)
+    expect(vi.getTimerCount()).toBe(1)
+    checks.dropRoom('quiet')
+    expect(vi.getTimerCount()).toBe(0)
+    vi.runAllTimers()
+    expect(sent).toEqual([encodePeer.check('quiet', room.encodeSnapshot())])
   })
 })

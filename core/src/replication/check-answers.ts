@@ -66,6 +66,9 @@ export class CheckAnswers {
     const name = room.name
     this.#peerSnapshots.set(name, theirs)
     this.#host.progress()
+    // A room not loaded holds nothing to repair with, so a check that asks no reply needs no
+    // answer, and no entry per room and link (every room is checked every round).
+    if (!reply && !room.loaded && !this.#pending.has(name)) return
     const now = Date.now()
     const answers = this.#pending.get(name) ?? { at: -Infinity, reply: false }
     this.#pending.set(name, answers)
@@ -92,9 +95,11 @@ export class CheckAnswers {
     unrefTimer(answers.timer)
   }
 
-  /** Forgets what the peer reported of a room this node unloaded. */
+  /** Forgets what the peer reported of a room this node unloaded, and any answer waiting for it. */
   dropRoom(name: string): void {
     this.#peerSnapshots.delete(name)
+    clearTimeout(this.#pending.get(name)?.timer)
+    this.#pending.delete(name)
   }
 
   /** Cancels every waiting answer (the link closed). */

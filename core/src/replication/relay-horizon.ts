@@ -20,6 +20,8 @@
  * those sources leaves out.
  */
 
+import { appended, without } from '../common/index.js'
+
 /** A peer link as the horizon sees it. */
 export interface RelayLink {
   readonly peerId: string | undefined
@@ -28,16 +30,47 @@ export interface RelayLink {
 /** What a node announced when it is synced with nobody else: shared, never changed. */
 const NOBODY: ReadonlySet<string> = new Set()
 
+/** Most distinct announcements kept for sharing (see {@link announced}); past it, the table starts over. */
+const SHARED_ANNOUNCEMENTS = 256
+
 /**
- * What a room knows about who gets its updates from whom; see the file header. Its sets are
- * made on first use: most rooms never hold pending structs, and a room nobody writes to (one a
- * light peer opened and left empty) costs a few bytes per link.
+ * The id sets peers announced, shared between rooms: a peer announces the same few sets for
+ * every room it holds (most often just this node's id), and a set of its own per room and link
+ * would cost about 200 bytes each. Never changed once made.
+ */
+const shared = new Map<string, ReadonlySet<string>>()
+
+const announced = (ids: readonly string[]): ReadonlySet<string> => {
+  if (ids.length === 0) return NOBODY
+  const key = ids.join('\n')
+  let set = shared.get(key)
+  if (set === undefined) {
+    if (shared.size >= SHARED_ANNOUNCEMENTS) shared.clear()
+    set = new Set(ids)
+    shared.set(key, set)
+  }
+  return set
+}
+
+/** What a room knows of one link: whether it is synced with it, and what its node announced. */
+interface LinkView {
+  readonly link: RelayLink
+  /** Synced both ways: the link's peer id goes to every other link. */
+  synced: boolean
+  /** The peer ids the link's node last said it is synced with, for this room. */
+  ids: ReadonlySet<string> | undefined
+}
+
+const NO_VIEWS: readonly LinkView[] = Object.freeze([])
+
+/**
+ * What a room knows about who gets its updates from whom; see the file header. One record per
+ * link, in an array replaced when a link comes or goes (a node has few links, and a room that
+ * anyone may open must cost little: e2e/socket-cost.test.ts); the set of pending sources is
+ * made on first use: most rooms never hold pending structs.
  */
 export class RelayHorizon {
-  /** Links this room is synced with both ways: their peers' ids go to every other link. */
-  #synced: Set<RelayLink> | undefined
-  /** Per link: the peer ids its node last said it is synced with, for this room. */
-  #theirs: Map<RelayLink, ReadonlySet<string>> | undefined
+  #views: readonly LinkView[] = NO_VIEWS
   /** Origins of the transactions that left the room's pending structs, until none are left. */
   #pendingSources: Set<unknown> | undefined
 
@@ -63,45 +96,69 @@ export class RelayHorizon {
 
   /** Records that the room is synced with `link` both ways; true when that is news. */
   sync(link: RelayLink): boolean {
-    const synced = (this.#synced ??= new Set())
-    if (synced.has(link)) return false
-    synced.add(link)
+    const view = this.#viewOf(link) ?? this.#add(link)
+    if (view.synced) return false
+    view.synced = true
     return true
   }
 
   /** Records that `link` is no longer synced (it dropped or resyncs); true when it was. */
   unsync(link: RelayLink): boolean {
-    return this.#synced?.delete(link) ?? false
+    const view = this.#viewOf(link)
+    if (!view?.synced) return false
+    view.synced = false
+    this.#drop(view)
+    return true
   }
 
   /** The peer ids this room is synced with, as this node announces them. */
   ids(): string[] {
     const ids: string[] = []
-    for (const link of this.#synced ?? []) if (link.peerId !== undefined) ids.push(link.peerId)
+    for (const view of this.#views) if (view.synced && view.link.peerId !== undefined) ids.push(view.link.peerId)
     return ids
   }
 
   /** What `link`'s node announced it is synced with. */
   heard(link: RelayLink, ids: readonly string[]): void {
-    ;(this.#theirs ??= new Map()).set(link, ids.length === 0 ? NOBODY : new Set(ids))
+    ;(this.#viewOf(link) ?? this.#add(link)).ids = announced(ids)
   }
 
   /** Forgets what `link`'s node announced (its room resyncs or the link closed). */
   forget(link: RelayLink): void {
-    this.#theirs?.delete(link)
+    const view = this.#viewOf(link)
+    if (!view) return
+    view.ids = undefined
+    this.#drop(view)
   }
 
   /** The peer ids `link`'s node last announced, for status. */
   announcedBy(link: RelayLink): string[] {
-    return [...(this.#theirs?.get(link) ?? [])]
+    return [...(this.#viewOf(link)?.ids ?? [])]
   }
 
   /** True when `target` gets what came from `origin` (a link) from `origin`'s node itself. */
   covers(origin: unknown, target: RelayLink): boolean {
-    // Only links are keys: any other origin (a local write, a light peer) is relayed to all.
-    const theirs = this.#theirs?.get(origin as RelayLink)
+    // Only links have views: any other origin (a local write, a light peer) is relayed to all.
+    const theirs = this.#viewOf(origin)?.ids
     if (theirs === undefined || target.peerId === undefined || !theirs.has(target.peerId)) return false
     const source = (origin as RelayLink).peerId
-    return source !== undefined && (this.#theirs?.get(target)?.has(source) ?? false)
+    return source !== undefined && (this.#viewOf(target)?.ids?.has(source) ?? false)
+  }
+
+  #viewOf(link: unknown): LinkView | undefined {
+    for (const view of this.#views) if (view.link === link) return view
+    return undefined
+  }
+
+  #add(link: RelayLink): LinkView {
+    const view: LinkView = { link, synced: false, ids: undefined }
+    this.#views = appended(this.#views, view)
+    return view
+  }
+
+  /** Drops a view that holds nothing any more. */
+  #drop(view: LinkView): void {
+    if (!view.synced && view.ids === undefined)
+      this.#views = this.#views.length === 1 ? NO_VIEWS : without(this.#views, view)
   }
 }

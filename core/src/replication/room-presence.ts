@@ -1,4 +1,5 @@
 import { encodeAwarenessUpdate, removeAwarenessStates, type Awareness } from 'y-protocols/awareness'
+import type { ReadonlyMembers } from '../common/index.js'
 import { capEntries, type AwarenessEntry } from './awareness-entries.js'
 import { encodeLight } from './light-messages.js'
 import { encodePeer } from './peer-messages.js'
@@ -14,8 +15,9 @@ export interface AwarenessChanges {
 /** The room around a {@link RoomPresence}: where its changes go. */
 export interface PresenceRoom {
   readonly name: string
-  readonly lights: ReadonlySet<LightSink>
-  readonly links: ReadonlySet<PeerSink>
+  readonly lights: ReadonlyMembers<LightSink>
+  /** The room's live peer links now (the room replaces its list when a link comes or goes). */
+  links(): readonly PeerSink[]
   destroyed(): boolean
 }
 
@@ -81,7 +83,8 @@ export class RoomPresence {
   }
 
   #changed(changes: AwarenessChanges, origin: unknown): void {
-    const { lights, links } = this.#room
+    const lights = this.#room.lights
+    const links = this.#room.links()
     for (const id of changes.removed) {
       // A tab's ids stay its own until it removes them or closes, whoever else reports a removal
       // (an awareness timeout, a relay); ids relayed from another node go with their state.
@@ -95,7 +98,7 @@ export class RoomPresence {
       const frame = encodeLight.awareness(update)
       for (const light of lights) if (light !== origin) light.sendFrame(frame)
     }
-    if (links.size > 0 && !this.#droppingLink) {
+    if (links.length > 0 && !this.#droppingLink) {
       const frame = encodePeer.roomAwareness(this.#room.name, update)
       for (const link of links) if (link !== origin) link.sendFrame(frame)
     }

@@ -8,6 +8,13 @@ export interface PeerSink {
   sendFrame(frame: Uint8Array<ArrayBuffer>): void
 }
 
+/** An update a room holds for its next flush; `sources`: where pending structs it may integrate came from. */
+export interface PendingUpdate {
+  update: Uint8Array
+  origin: unknown
+  sources: unknown[] | undefined
+}
+
 /** Somewhere a room sends light-peer frames (a light-peer socket). */
 export interface LightSink {
   sendFrame(frame: Uint8Array<ArrayBuffer>): void

@@ -1,5 +1,6 @@
 import { encodeAwarenessUpdate, type Awareness } from 'y-protocols/awareness'
 import * as Y from 'yjs'
+import { appended, SmallSet, without } from '../common/index.js'
 import type { Commit, CommitLog } from './history.js'
 import type { AwarenessEntry } from './awareness-entries.js'
 import { KV_ARRAY, type ConcurrentWrite, type KeyChanges, type KvIndex } from '../store/index.js'
@@ -11,7 +12,7 @@ import { SyncType } from './protocol.js'
 import { RelayHorizon } from './relay-horizon.js'
 import { applyUnrelayed } from './unrelayed-apply.js'
 import { EMPTY_SNAPSHOT, EMPTY_SNAPSHOT_BYTES, EMPTY_STATE_VECTOR } from './empty-state.js'
-import type { LightSink, PeerSink, RoomHandle } from './room-types.js'
+import type { LightSink, PeerSink, PendingUpdate, RoomHandle } from './room-types.js'
 
 export type { LightSink, PeerSink, RoomHandle } from './room-types.js'
 
@@ -22,7 +23,6 @@ const GAP = Symbol('gap')
 
 /** Flush a room's pending outgoing updates synchronously once they pass this many bytes. */
 const FLUSH_BYTES = 1 << 20
-
 /** The flush a room schedules: one function for every room, not a closure each. */
 const flushRoom = (room: Room): void => room.flush()
 
@@ -43,52 +43,52 @@ export interface RoomHooks {
   onConcurrent?(room: Room, writes: ConcurrentWrite[], origin: unknown): void
 }
 
+/** What every room of a node shares: one object per node, not a copy per room. */
+export interface RoomEnv {
+  readonly clientId: number
+  readonly log: CommitLog
+  readonly hooks: RoomHooks
+  /** Largest encoded size (V2) a room may reach through remote updates. Default: no limit. */
+  readonly maxBytes?: number
+  /** Called once a room loaded (its doc exists), before anything is applied to it. */
+  readonly onLoad?: (room: Room) => void
+}
+
+const NO_LINKS: readonly PeerSink[] = Object.freeze([])
+
 /**
  * One replicated document: a `Y.Doc`, its `Awareness`, and the fan-out of its changes to
  * peer links (batched per tick, V2 encoding) and light peers (one V1 message per frame).
  *
  * The document, its presence and their bookkeeping are created on first use (content,
- * presence, a write, or the application reading `doc`): anyone may open a room with a
- * 160-byte upgrade, and a room that never holds anything must cost the node next to nothing.
- * Until then the room answers as the empty document it is (`snapshot`, `stateVector`).
+ * presence, a write, or the application reading `doc`): anyone may open a room with a 160-byte
+ * upgrade, so a room that holds nothing answers as the empty document it is (`snapshot`,
+ * `stateVector`) and keeps little (e2e/socket-cost.test.ts): its links in an array replaced on
+ * change (a node has few), its light peers in a `SmallSet`, settings shared by the node's rooms.
  */
 export class Room implements RoomHandle {
   readonly name: string
   #content: RoomContent | undefined
-  #clientId: number
-  #onLoad: ((room: Room) => void) | undefined
-  #links = new Set<PeerSink>()
-  #lights = new Set<LightSink>()
-  /** Live updates not flushed yet; `sources`: where pending structs it may integrate came from. */
-  #pending: Array<{ update: Uint8Array; origin: unknown; sources: unknown[] | undefined }> = []
+  #env: RoomEnv
+  #links: readonly PeerSink[] = NO_LINKS
+  #lights = new SmallSet<LightSink>()
+  /** Updates for the next flush, scheduled when the first of them came. */
+  #pending: PendingUpdate[] | undefined
   #horizon = new RelayHorizon()
   #pendingBytes = 0
-  #flushScheduled = false
-  #log: CommitLog
-  #hooks: RoomHooks
   #destroyed = false
   /** True while applyState applies the state of a peer whose history diverged from ours. */
   #applyingDivergence = false
-
-  /** Largest encoded size (V2) this room may reach through remote updates. */
-  readonly maxBytes: number
   #approxBytes = 0
 
-  constructor(options: {
-    name: string
-    clientId: number
-    log: CommitLog
-    hooks: RoomHooks
-    maxBytes?: number
-    /** Called once the room loaded (its doc exists), before anything is applied to it. */
-    onLoad?: (room: Room) => void
-  }) {
-    this.name = options.name
-    this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY
-    this.#clientId = options.clientId
-    this.#log = options.log
-    this.#hooks = options.hooks
-    this.#onLoad = options.onLoad
+  constructor(name: string, env: RoomEnv) {
+    this.name = name
+    this.#env = env
+  }
+
+  /** Largest encoded size (V2) this room may reach through remote updates. */
+  get maxBytes(): number {
+    return this.#env.maxBytes ?? Number.POSITIVE_INFINITY
   }
 
   /** The room's document; reading it loads the room. */
@@ -143,15 +143,16 @@ export class Room implements RoomHandle {
 
   #load(): RoomContent {
     if (this.#content) return this.#content
+    const hooks = this.#env.hooks
     const content = (this.#content = createRoomContent({
-      clientId: this.#clientId,
+      clientId: this.#env.clientId,
       kv: {
         onChange: (changed, transaction) => {
           transaction.meta.set(KV_ARRAY, changed.keys)
-          this.#hooks.onKeys(this, changed, transaction.origin, transaction)
+          hooks.onKeys(this, changed, transaction.origin, transaction)
         },
         onConcurrent: (writes, transaction) => {
-          if (!this.#applyingDivergence) this.#hooks.onConcurrent?.(this, writes, transaction.origin)
+          if (!this.#applyingDivergence) hooks.onConcurrent?.(this, writes, transaction.origin)
         },
       },
       onUpdate: (update, origin, _doc, transaction) => {
@@ -162,19 +163,19 @@ export class Room implements RoomHandle {
         if (this.pending) transaction.meta.set(GAP, this.#horizon.pendingSources())
       },
       afterTransaction: (transaction) => this.#horizon.settled(transaction.origin, this.pending),
-      presence: { name: this.name, lights: this.#lights, links: this.#links, destroyed: () => this.#destroyed },
+      presence: { name: this.name, lights: this.#lights, links: () => this.#links, destroyed: () => this.#destroyed },
     }))
     if (this.#destroyed) {
       // Read after the room was unloaded or its node closed: a dead document, and no timer left running.
       content.awareness.destroy()
       content.doc.destroy()
-    } else this.#onLoad?.(this)
+    } else this.#env.onLoad?.(this)
     return content
   }
 
   #record(bytes: number, origin: unknown, transaction: Y.Transaction): void {
-    const who = this.#hooks.describe(origin, transaction)
-    const commit = this.#log.add({
+    const who = this.#env.hooks.describe(origin, transaction)
+    const commit = this.#env.log.add({
       room: this.name,
       origin: who.origin,
       via: who.via,
@@ -182,7 +183,7 @@ export class Room implements RoomHandle {
       bytes,
       keys: (transaction.meta.get(KV_ARRAY) as string[] | undefined) ?? [],
     })
-    this.#hooks.committed(commit)
+    this.#env.hooks.committed(commit)
   }
 
   #fanOut(update: Uint8Array, origin: unknown, sources: unknown[] | undefined): void {
@@ -190,14 +191,14 @@ export class Room implements RoomHandle {
       const frame = encodeLight.sync(SyncType.update, update)
       for (const light of this.#lights) if (light !== origin) light.sendFrame(frame)
     }
-    if (this.#links.size === 0) return
+    if (this.#links.length === 0) return
+    if (this.#pending === undefined) {
+      this.#pending = []
+      setImmediate(flushRoom, this)
+    }
     this.#pending.push({ update, origin, sources })
     this.#pendingBytes += update.length
     if (this.#pendingBytes >= FLUSH_BYTES) this.flush()
-    else if (!this.#flushScheduled) {
-      this.#flushScheduled = true
-      setImmediate(flushRoom, this)
-    }
   }
 
   /** See `RoomPresence.cap`; loads the room. */
@@ -216,10 +217,9 @@ export class Room implements RoomHandle {
    * its node gets straight from the node it came from (relay-horizon.ts).
    */
   flush(): void {
-    this.#flushScheduled = false
     const pending = this.#pending
-    if (pending.length === 0) return
-    this.#pending = []
+    if (pending === undefined) return
+    this.#pending = undefined
     this.#pendingBytes = 0
     const frames = new Map<string, Uint8Array<ArrayBuffer>>()
     let dropped = 0
@@ -227,7 +227,7 @@ export class Room implements RoomHandle {
       const updates: Uint8Array[] = []
       let left = ''
       for (let i = 0; i < pending.length; i++) {
-        const p = pending[i] as (typeof pending)[number]
+        const p = pending[i] as PendingUpdate
         if (!this.#horizon.leaves(link, p.origin, p.sources)) updates.push(p.update)
         else {
           left += `${i},`
@@ -242,7 +242,7 @@ export class Room implements RoomHandle {
       }
       link.sendFrame(frame)
     }
-    if (dropped > 0) this.#hooks.duplicatesDropped?.(dropped)
+    if (dropped > 0) this.#env.hooks.duplicatesDropped?.(dropped)
   }
 
   /** Tells every live link which peers this room is synced with; `want`: this node's state vector, to be repaired. */
@@ -253,7 +253,7 @@ export class Room implements RoomHandle {
 
   /** The room is synced with `link` both ways now: every other peer may skip relaying it what comes from there. */
   linkSynced(link: PeerSink): void {
-    if (this.#links.has(link) && this.#horizon.sync(link)) this.#announce()
+    if (this.#links.includes(link) && this.#horizon.sync(link)) this.#announce()
   }
 
   /** `link`'s node says which peers it is synced with for this room. */
@@ -272,7 +272,7 @@ export class Room implements RoomHandle {
    * only when each client renews its state (every 15 s).
    */
   addLink(link: PeerSink): void {
-    this.#links.add(link)
+    if (!this.#links.includes(link)) this.#links = appended(this.#links, link)
     link.sendFrame(encodePeer.relays(this.name, this.#horizon.ids()))
     const awareness = this.#content?.awareness
     const clients = awareness ? [...awareness.getStates().keys()] : []
@@ -288,9 +288,9 @@ export class Room implements RoomHandle {
    */
   removeLink(link: PeerSink): void {
     this.#horizon.forget(link)
-    if (!this.#links.has(link)) return
+    if (!this.#links.includes(link)) return
     this.flush()
-    this.#links.delete(link)
+    this.#links = this.#links.length === 1 ? NO_LINKS : without(this.#links, link)
     if (this.#horizon.unsync(link)) this.#announce(this.stateVector())
   }
 
@@ -317,7 +317,7 @@ export class Room implements RoomHandle {
 
   /** Runs `apply`, one transaction of `bytes` received or stored bytes. */
   #applyState(apply: () => void, bytes: number, origin: object): void {
-    const relayed = this.#lights.size > 0 || [...this.#links].some((link) => link !== origin)
+    const relayed = this.#lights.size > 0 || this.#links.some((link) => link !== origin)
     const record = (transaction: Y.Transaction): void => this.#record(bytes, origin, transaction)
     if (relayed) apply()
     else {
@@ -392,7 +392,7 @@ export class Room implements RoomHandle {
     if (this.#destroyed) return
     this.flush()
     this.#destroyed = true
-    this.#links.clear()
+    this.#links = NO_LINKS
     this.#lights.clear()
     this.#content?.awareness.destroy()
     this.#content?.doc.destroy()

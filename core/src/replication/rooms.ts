@@ -1,7 +1,7 @@
 import { MeshError, type Logger } from '../common/index.js'
 import { DEFAULT_ROOM, MeshStore } from '../store/index.js'
 import type { CommitLog } from './history.js'
-import { Room, type RoomHooks } from './room.js'
+import { Room, type RoomEnv, type RoomHooks } from './room.js'
 
 /** Room names that would collide with the endpoints under the base path; `_` starts system feeds. */
 const RESERVED_ROOMS = new Set(['api', 'inspector'])
@@ -34,6 +34,8 @@ export interface RoomsHost {
 /** The rooms a node hosts, each with its key/value store, and the unloading of idle ones. */
 export class Rooms {
   #host: RoomsHost
+  /** What every room shares (room.ts). */
+  #env: RoomEnv
   #rooms = new Map<string, Room>()
   #stores = new Map<string, MeshStore>()
   /** Rooms whose store the application asked for. */
@@ -41,6 +43,13 @@ export class Rooms {
 
   constructor(host: RoomsHost) {
     this.#host = host
+    this.#env = {
+      clientId: host.clientId,
+      log: host.log,
+      hooks: host.hooks,
+      maxBytes: host.maxDocumentBytes,
+      onLoad: (room) => this.#loaded(room),
+    }
   }
 
   get size(): number {
@@ -59,14 +68,7 @@ export class Rooms {
     if (this.#rooms.size >= host.maxRooms) {
       throw new MeshError('too_large', `room limit of ${host.maxRooms} reached`)
     }
-    const room = new Room({
-      name,
-      clientId: host.clientId,
-      log: host.log,
-      hooks: host.hooks,
-      maxBytes: host.maxDocumentBytes,
-      onLoad: this.#onLoad,
-    })
+    const room = new Room(name, this.#env)
     this.#rooms.set(name, room)
     host.created(room)
     return room
@@ -111,8 +113,6 @@ export class Rooms {
   }
 
   /** Every loaded room gets its store at once: it must see the first sync (ownership of its keys). */
-  #onLoad = (room: Room): void => this.#loaded(room)
-
   #loaded(room: Room): void {
     if (this.#rooms.get(room.name) !== room || this.#stores.has(room.name)) return
     this.#stores.set(room.name, this.#host.makeStore(room))
