@@ -1,7 +1,7 @@
 import * as Y from 'yjs'
 import type { ConflictingKey } from '../common/index.js'
 import { jsonEqual, toJsonSafe, type JsonValue } from '../common/index.js'
-import type { LostRace } from '../store/index.js'
+import { MAX_LOST_RACES, type LostRace } from '../store/index.js'
 import type { Room } from './room.js'
 
 /**
@@ -60,6 +60,8 @@ export const decodeChanged = (text: string): { changed: ChangedKeys; lost: LostR
     if (entry[1] === LOST) {
       const [, , lc, lk, wc, wk] = entry as unknown[]
       if (!isClock(lc) || !isClock(lk) || !isClock(wc) || !isClock(wk)) throw new Error('malformed lost race')
+      // More than an honest peer remembers: refused before it costs seconds to judge.
+      if (lost.length >= MAX_LOST_RACES) throw new Error('too many lost races')
       lost.push({ key: entry[0], loser: { client: lc, clock: lk }, winner: { client: wc, clock: wk } })
     } else if (entry[1] === ABSENT || entry[1] === PRESENT) {
       changed.set(entry[0], entry[1] === PRESENT ? (entry[2] as JsonValue) : undefined)

@@ -18,7 +18,7 @@ import { encodePeer, type FrameSegments, type Hello } from './peer-messages.js'
 import type { Resolution } from './protocol.js'
 import type { PeerSink, Room } from './room.js'
 import { applyLive, checkLive } from './live-apply.js'
-import { ownLosers, racesLost } from './lost-races.js'
+import { heldLosers, racesLost } from './lost-races.js'
 import { validateUpdate } from './update-validation.js'
 import { encodeStateV2 } from './state-encoding.js'
 import { decodeSnapshot } from './empty-state.js'
@@ -309,9 +309,9 @@ export class RoomSyncs {
     const room = this.#host.room(name)
     validateUpdate(room.doc, update)
     if (!room.admit(update.length)) return this.#tooBig(room)
-    const losers = sync.relation === 'diverged' ? [] : ownLosers(room.kv, lost, this.#host.clientId)
+    const losers = sync.relation === 'diverged' ? [] : heldLosers(room.kv, lost)
     room.applyState(update, this.#link, sync.relation === 'diverged')
-    const races = racesLost(room.kv, losers)
+    const races = racesLost(room.kv, losers, this.#host.clientId)
     if (races.length > 0) this.#host.concurrent(room, races, this.#link)
     if (sync.resolving && sync.remoteSnapshot) this.#host.settle(name, this.#link.peerId, sync.remoteSnapshot)
     sync.incoming = 'synced'

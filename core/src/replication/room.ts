@@ -36,10 +36,7 @@ export interface RoomHooks {
   committed(commit: Commit): void
   /** Counts relays left out because the peer gets the update from where it came (relay-horizon.ts). */
   duplicatesDropped?(count: number): void
-  /**
-   * Called after a remote transaction left concurrent writes of keys, except while a diverged
-   * (re)sync applies the peer's state: the link's conflict policy decides those.
-   */
+  /** After a remote transaction left concurrent writes of keys; not while a diverged resync applies (the link's policy decides). */
   onConcurrent?(room: Room, writes: ConcurrentWrite[], origin: unknown): void
 }
 
@@ -154,6 +151,7 @@ export class Room implements RoomHandle {
         onConcurrent: (writes, transaction) => {
           if (!this.#applyingDivergence) hooks.onConcurrent?.(this, writes, transaction.origin)
         },
+        races: (transaction) => !this.#lights.has(transaction.origin as LightSink),
       },
       onUpdate: (update, origin, _doc, transaction) => {
         if (!transaction.meta.has(RECORDED)) this.#record(update.length, origin, transaction)
@@ -196,7 +194,11 @@ export class Room implements RoomHandle {
       this.#pending = []
       setImmediate(flushRoom, this)
     }
-    this.#pending.push({ update, origin, sources })
+    const last = this.#pending.at(-1)
+    // A light peer's append and this node's removal of the entry it replaced leave as one overwrite, not a race.
+    if (last && origin === this.#content?.kv && this.#lights.has(last.origin as LightSink))
+      last.update = Y.mergeUpdates([last.update, update])
+    else this.#pending.push({ update, origin, sources })
     this.#pendingBytes += update.length
     if (this.#pendingBytes >= FLUSH_BYTES) this.flush()
   }
@@ -294,10 +296,7 @@ export class Room implements RoomHandle {
     if (this.#horizon.unsync(link)) this.#announce(this.stateVector())
   }
 
-  /**
-   * Applies a whole-state transfer (V2) from a peer; when nobody else would receive it (a cold
-   * join), Yjs is spared re-encoding it for the update event (unrelayed-apply.ts).
-   */
+  /** Applies a whole-state transfer (V2) from a peer; a cold join spares Yjs re-encoding it (unrelayed-apply.ts). */
   applyState(update: Uint8Array, origin: object, diverged = false): void {
     this.#applyingDivergence = diverged
     try {
@@ -378,10 +377,7 @@ export class Room implements RoomHandle {
     return this.#content ? Y.encodeSnapshot(Y.snapshot(this.#content.doc)) : EMPTY_SNAPSHOT_BYTES
   }
 
-  /**
-   * True while the doc holds updates it cannot integrate yet (pending structs or deletes):
-   * something they depend on never arrived. Anti-entropy fills the gap.
-   */
+  /** True while the doc holds updates it cannot integrate yet (what they need never came; anti-entropy fills the gap). */
   get pending(): boolean {
     const store = this.#content?.doc.store
     return store !== undefined && (store.pendingStructs !== null || store.pendingDs !== null)

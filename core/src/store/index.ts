@@ -1,5 +1,5 @@
 export * from './kv-index.js'
-export type { LostRace } from './superseded.js'
+export { MAX_LOST_RACES, type LostRace } from './superseded.js'
 export * from './store.js'
 export * from './sweeper.js'
 export * from './kv-entry.js'

@@ -25,6 +25,11 @@ export interface KvIndexHooks {
   onChange(changed: KeyChanges, transaction: Y.Transaction): void
   /** After a remote transaction that brought writes concurrent with this node's own, once the losers are deleted. */
   onConcurrent?(writes: ConcurrentWrite[], transaction: Y.Transaction): void
+  /**
+   * False for a transaction whose duplicates are no race: a light peer that appended an entry
+   * without removing the one it replaced. Its losers are not remembered as lost races.
+   */
+  races?(transaction: Y.Transaction): boolean
 }
 
 /** Most recent removals remembered, to name removed keys when histories diverge. */
@@ -209,6 +214,7 @@ export class KvIndex {
     }
     const losers: Array<{ client: number; clock: number }> = []
     const concurrent: ConcurrentWrite[] = []
+    const race = this.#hooks.races?.(transaction) ?? true
     // Added entries: elements integrated by this transaction and still there. A cold join adds a
     // million, so nothing is allocated per entry but its slot, reserved at once (no more than
     // the array holds: a peer may send a garbage-collected run billions of clocks long).
@@ -263,17 +269,15 @@ export class KvIndex {
         if (currentClient === item.id.client && currentClock === clock) return
         if (!this.#beats(entry, item, i, current)) {
           losers.push({ client: item.id.client, clock })
-          this.#superseded.add({
-            client: item.id.client,
-            clock,
-            entry,
-            by: { client: currentClient, clock: currentClock },
-          })
+          this.#superseded.add(
+            { client: item.id.client, clock, entry, by: { client: currentClient, clock: currentClock } },
+            race,
+          )
           return
         }
         losers.push({ client: currentClient, clock: currentClock })
         const old = table.entry(current)
-        this.#superseded.add({ client: currentClient, clock: currentClock, entry: old, by: { client, clock } })
+        this.#superseded.add({ client: currentClient, clock: currentClock, entry: old, by: { client, clock } }, race)
         // An entry from before the transaction means the key was not noted yet; a newer one was.
         if (currentClock < (before.get(currentClient) ?? 0)) changed.noteChanged(key, old.val)
         this.#unset(key, current, true)
@@ -317,6 +321,11 @@ export class KvIndex {
    */
   rightmostSuperseded(key: string, eligible: (slot: { client: number; clock: number }) => boolean): Slot | undefined {
     return this.#superseded.rightmost(this.#doc, key, eligible)
+  }
+
+  /** Remembers that `slot` lost a race to `winner`, as a peer's state said (lost-races.ts), to tell other peers. */
+  rememberLostRace(slot: Slot, winner: { client: number; clock: number }): void {
+    this.#superseded.add({ ...slot, by: winner })
   }
 
   /** Races this index resolved that `remote` has not seen (see Superseded.unseenBy). */

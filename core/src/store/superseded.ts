@@ -6,10 +6,14 @@ import type { Slot } from './kv-entry.js'
 const MAX_KEYS = 10_000
 /** Most superseded entries remembered per key. */
 const PER_KEY = 4
+/** Most lost races an honest peer names in one state: what its index remembers at most. */
+export const MAX_LOST_RACES = MAX_KEYS * PER_KEY
 
 /** An entry that lost to a concurrent one when histories merged here, and the entry it lost to. */
 export interface SupersededSlot extends Slot {
   by: { client: number; clock: number }
+  /** False when the duplicate was no race (a light peer's append): never named as a lost race. */
+  race?: boolean
 }
 
 /** A race this node resolved that a peer has not seen: the peer holds the loser live and lacks the winner. */
@@ -28,7 +32,8 @@ export interface LostRace {
 export class Superseded {
   #keys = new Map<string, SupersededSlot[]>()
 
-  add(slot: SupersededSlot): void {
+  add(slot: SupersededSlot, race = true): void {
+    if (!race) slot.race = false
     const key = slot.entry.key
     const list = this.#keys.get(key) ?? []
     list.push(slot)
@@ -62,7 +67,8 @@ export class Superseded {
     const held = (id: { client: number; clock: number }) => id.clock < (remote.sv.get(id.client) ?? 0)
     const races: LostRace[] = []
     for (const [key, list] of this.#keys) {
-      for (const { client, clock, by } of list) {
+      for (const { client, clock, by, race } of list) {
+        if (race === false) continue
         const loser = { client, clock }
         if (held(loser) && !held(by) && !Y.isDeleted(remote.ds, Y.createID(client, clock)))
           races.push({ key, loser, winner: by })
