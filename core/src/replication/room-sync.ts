@@ -309,7 +309,7 @@ export class RoomSyncs {
     const room = this.#host.room(name)
     validateUpdate(room.doc, update)
     if (!room.admit(update.length)) return this.#tooBig(room)
-    const losers = sync.relation === 'diverged' ? [] : heldLosers(room.kv, lost)
+    const losers = heldLosers(room.kv, lost)
     room.applyState(update, this.#link, sync.relation === 'diverged')
     const races = racesLost(room.kv, losers, this.#host.clientId)
     if (races.length > 0) this.#host.concurrent(room, races, this.#link)
