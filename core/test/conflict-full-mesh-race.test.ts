@@ -1,4 +1,4 @@
-import { MeshNode, type ConflictEvent } from '@mesh/core'
+import { MeshNode, type ConflictEvent, type ConflictPolicy } from '@mesh/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MemoryNet, type MemoryLink } from './memory-net.js'
 
@@ -6,6 +6,21 @@ const nodes: MeshNode[] = []
 afterEach(async () => {
   for (const node of nodes.splice(0)) await node.close()
 })
+
+/** a, b and c all linked, sharing a first write; `ab` is the writers' direct link. */
+const triangle = async (policy: ConflictPolicy) => {
+  const net = new MemoryNet()
+  const a = new MeshNode({ name: 'a', onConflict: policy })
+  const b = new MeshNode({ name: 'b', onConflict: policy })
+  const c = new MeshNode({ name: 'c', onConflict: 'merge' })
+  nodes.push(a, b, c)
+  const ab = net.connect(a, b)
+  net.connect(a, c)
+  net.connect(b, c)
+  await a.put('before', 1)
+  await net.drain()
+  return { net, a, b, c, ab }
+}
 
 /** Delivers everything but what travels on `slow`, until nothing else is in flight (50 rounds at most). */
 const drainExcept = async (net: MemoryNet, slow: MemoryLink): Promise<void> => {
@@ -37,16 +52,7 @@ const drainExcept = async (net: MemoryNet, slow: MemoryLink): Promise<void> => {
 describe('a live race between two directly linked writers, with a third node faster than their link', () => {
   for (const policy of ['warn', 'exception'] as const) {
     it(`is reported to both writers (${policy})`, async () => {
-      const net = new MemoryNet()
-      const a = new MeshNode({ name: 'a', onConflict: policy })
-      const b = new MeshNode({ name: 'b', onConflict: policy })
-      const c = new MeshNode({ name: 'c', onConflict: 'merge' })
-      nodes.push(a, b, c)
-      const ab = net.connect(a, b)
-      net.connect(a, c)
-      net.connect(b, c)
-      await a.put('before', 1)
-      await net.drain()
+      const { net, a, b, c, ab } = await triangle(policy)
       const raised = new Map<MeshNode, string[]>([
         [a, []],
         [b, []],
@@ -76,16 +82,7 @@ describe('a live race between two directly linked writers, with a third node fas
  */
 describe('an ephemeral write racing a plain one', () => {
   it("ends with the same winner whether or not the writers' direct link is slower than the third node", async () => {
-    const net = new MemoryNet()
-    const a = new MeshNode({ name: 'a', onConflict: 'merge' })
-    const b = new MeshNode({ name: 'b', onConflict: 'merge' })
-    const c = new MeshNode({ name: 'c', onConflict: 'merge' })
-    nodes.push(a, b, c)
-    const ab = net.connect(a, b)
-    net.connect(a, c)
-    net.connect(b, c)
-    await a.put('before', 1)
-    await net.drain()
+    const { net, a, b, c, ab } = await triangle('merge')
     // Which of the two wins a race is fixed by their positions: probe it once.
     await Promise.all([a.put('probe', 'a'), b.put('probe', 'b')])
     await net.drain()

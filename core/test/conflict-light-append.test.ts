@@ -9,22 +9,13 @@
  * removal it caused as one overwrite, and does not remember it as a lost race (room.ts, kv-index.ts).
  */
 import { waitUntil } from '@mesh/core/testing'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
-import { serveNode, type ServedNode } from './helpers.js'
+import { servedPerTest } from './helpers.js'
 
-const cleanups: Array<() => Promise<void> | void> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-
-const start = async (options: Parameters<typeof serveNode>[0]): Promise<ServedNode> => {
-  const served = await serveNode(options)
-  cleanups.push(() => served.close())
-  return served
-}
+const { start, cleanups } = servedPerTest()
 
 describe('a light peer overwrites a key with a plain push after syncing its entry', () => {
   for (const apart of [false, true]) {
