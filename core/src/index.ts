@@ -21,7 +21,7 @@ export type {
 export type { NodeStatus, PeerStatus, RoutingStatus, Metric, FeedMessage } from './observability/index.js'
 
 // The key/value store.
-export { DEFAULT_ROOM, KV_ARRAY, MAX_KEY_LENGTH, REMOVAL_GRACE_MS } from './store/index.js'
+export { DEFAULT_ROOM, KV_ARRAY, MAX_KEY_LENGTH } from './store/index.js'
 export { MAX_VALUE_DEPTH } from './common/index.js'
 export type { KeyChange, KeyMeta, KvEntry, MeshStore, PutOptions } from './store/index.js'
 

@@ -1,5 +1,5 @@
 import type * as Y from 'yjs'
-import { MeshError, unrefTimer } from '../common/index.js'
+import { MeshError } from '../common/index.js'
 import { defineJsonProperty, isWellFormed, toJsonValue, type JsonValue } from '../common/index.js'
 import { MAX_KEY_LENGTH, type KvEntry } from './kv-entry.js'
 import type { KvIndex } from './kv-index.js'
@@ -94,16 +94,13 @@ export interface MeshStoreOptions {
   yields?: boolean
 }
 
-/** How long an owned key another node removed waits to be written back: a race's winner may follow its removal. */
-export const REMOVAL_GRACE_MS = 1000
-
 /**
  * A typed key/value facade over a room's key/value array (see KvIndex): reads are index
  * look-ups, and the puts of one turn are one transaction. Ephemeral and TTL keys carry their
  * owner and expiry inside their entry; expired keys are invisible to reads here before a
  * sweeper removes them. While this node lives, an ephemeral key it owns that another node
- * removes (a sweeper that judged it dead during a partition or a pause) is written again,
- * {@link REMOVAL_GRACE_MS} later; a write of the key by another node ends ownership.
+ * removes (a sweeper that judged it dead during a partition or a pause) is written again; a
+ * write of the key by another node ends ownership.
  */
 export class MeshStore {
   #room: StoreRoom
@@ -115,9 +112,6 @@ export class MeshStore {
   #scheduled = false
   #owned = new Map<string, Owned>()
   #lost = new Set<string>()
-  /** Owned keys another node removed, waiting {@link REMOVAL_GRACE_MS} before they join `#lost`. */
-  #removed = new Set<string>()
-  #grace: ReturnType<typeof setTimeout> | undefined
   /** Keys a previous process with this node's id owned: removed on the next flush. */
   #stale = new Set<string>()
   #removals = new Set<string>()
@@ -159,22 +153,9 @@ export class MeshStore {
         continue
       }
       // Gone, or this node's id wrote it in a previous life.
-      this.#removed.add(key)
-      this.#graceLater()
-    }
-  }
-
-  // A relay removes a race's loser before the winner may arrive over a slower link: written back at once, it would win.
-  #graceLater(): void {
-    if (this.#grace !== undefined) return
-    this.#grace = setTimeout(() => {
-      this.#grace = undefined
-      if (this.#room.destroyed) return
-      for (const key of this.#removed) this.#lost.add(key)
-      this.#removed.clear()
+      this.#lost.add(key)
       this.#schedule()
-    }, REMOVAL_GRACE_MS)
-    unrefTimer(this.#grace)
+    }
   }
 
   #schedule(): void {
