@@ -3,7 +3,8 @@ import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import { afterEach, describe, expect, it } from 'vitest'
-import { checkUpdate, inspectUpdate } from '../src/replication/index.js'
+import { checkUpdate, decodeChanged, encodeChanged, inspectUpdate } from '../src/replication/index.js'
+import { MAX_LOST_RACES } from '../src/store/index.js'
 import { internalRoom } from './helpers.js'
 
 const checkUpdateV2 = (update: Uint8Array) => checkUpdate(update, 'v2')
@@ -142,6 +143,22 @@ describe('inspectUpdate', () => {
     })
     b.transact(() => kv.delete(1, 1))
     expect(updates.map((u) => inspectUpdate(u, 'v1').deletesOthers)).toEqual([false, false, true, true])
+  })
+
+  it('reads the lost races a diff names, refuses malformed ones and more than an honest peer remembers', () => {
+    const race = { key: 'k', loser: { client: 1, clock: 2 }, winner: { client: 3, clock: 4 } }
+    const text = encodeChanged(new Map([['x', 1]]), [race])
+    expect(decodeChanged(text)).toEqual({ changed: new Map([['x', 1]]), lost: [race] })
+    for (const bad of [
+      [['k', 2, -1, 0, 3, 4]],
+      [['k', 2, 1.5, 0, 3, 4]],
+      [['k', 2, 1, 0, 3]],
+      [[7, 2, 1, 0, 3, 4]],
+      [['k', 3]],
+    ])
+      expect(() => decodeChanged(JSON.stringify(bad))).toThrow()
+    const flood = Array.from({ length: MAX_LOST_RACES + 1 }, (_, i) => [`k${i}`, 2, 1, i, 3, 4])
+    expect(() => decodeChanged(JSON.stringify(flood))).toThrow('too many lost races')
   })
 
   const summary = (fill: (doc: Y.Doc) => void) => {

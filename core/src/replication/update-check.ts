@@ -68,8 +68,6 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
   const store = doc?.store
   /** Per client of the update: client, first clock, end clock. */
   const spans: number[] = []
-  /** The clients the update inserts structs for. */
-  const writers: number[] = []
   let deletesOthers = false
   /** Client and clock of every reference the doc cannot resolve (maybe the update itself does). */
   const refs: number[] = []
@@ -111,11 +109,10 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
       clock += shape.len
     }
     if (known && clock > Y.getState((doc as Y.Doc).store, client)) known = false
-    if (store) spans.push(client, first, clock)
-    writers.push(client)
+    spans.push(client, first, clock)
   }
   // A whole state names many clients: look them up in a set, not by scanning.
-  const writerSet = writers.length > 16 ? new Set(writers) : undefined
+  const writerSet = spans.length > 48 ? new Set(spans.filter((_, i) => i % 3 === 0)) : undefined
   const deleteClients = decoding.readVarUint(rest)
   spend(deleteClients)
   for (let c = 0; c < deleteClients; c++) {
@@ -123,7 +120,7 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
     const client = decoding.readVarUint(rest)
     const ranges = decoding.readVarUint(rest)
     spend(ranges)
-    if (ranges > 0 && !deletesOthers) deletesOthers = !(writerSet ? writerSet.has(client) : writers.includes(client))
+    if (ranges > 0 && !deletesOthers) deletesOthers = !(writerSet ? writerSet.has(client) : writes(spans, client))
     for (let i = 0; i < ranges; i++) {
       const clock = decoder.readDsClock()
       const len = decoder.readDsLen()
@@ -132,6 +129,12 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
     }
   }
   return { depth, plain: shape.plain, known, ready: resolvedWithin(refs, spans), deletesOthers }
+}
+
+/** True when a span (client, first, end) of the update is `client`'s: the update inserts structs for it. */
+const writes = (spans: readonly number[], client: number): boolean => {
+  for (let s = 0; s < spans.length; s += 3) if (spans[s] === client) return true
+  return false
 }
 
 /** True when every reference (client, clock pairs) lies in a span (client, first, end) of the update. */
