@@ -1,4 +1,4 @@
-import { MeshError, type MeshNode } from '@mesh/core'
+import { MeshCallError, MeshError, type MeshNode } from '@mesh/core'
 import { declareCapability } from './capability.js'
 import { LEASE_CAPABILITY, leaseActor, type LeaseAnswer } from './lease-actor.js'
 import { leaseQuorum } from './lease-quorum.js'
@@ -79,7 +79,12 @@ export interface Lease {
 
 const randomId = (): string => globalThis.crypto.randomUUID()
 
-/** How often a call is sent again when the owner asked answers that the lease moved. */
+/**
+ * How often a call is sent again when the owner asked answers that the lease moved, or when the
+ * call failed `owner_lost` (its owner changed twice on its way: every node of a fresh cluster
+ * declaring `mesh.lease` at its first call moves the owners of leases more than once). A grant's
+ * holder id makes every operation safe to repeat.
+ */
 const MOVED_RETRIES = 5
 
 /**
@@ -121,10 +126,19 @@ export const lease = (node: MeshNode, name: string, options: LeaseOptions = {}):
   /** The acquire on its way, if any. */
   let acquiring: Promise<LeaseAnswer> | undefined
 
-  /** Asks the lease's owner; again (up to MOVED_RETRIES times) when the node asked no longer owns it. */
+  /**
+   * Asks the lease's owner; again (up to MOVED_RETRIES times) when the node asked no longer owns
+   * it or the owner changed twice while the call was on its way.
+   */
   const ask = async (payload: Record<string, string | number | null>): Promise<LeaseAnswer> => {
     for (let attempt = 0; ; attempt++) {
-      const reply = await node.call<LeaseAnswer>({ capability: LEASE_CAPABILITY, id: name, payload, timeoutMs })
+      let reply: LeaseAnswer
+      try {
+        reply = await node.call<LeaseAnswer>({ capability: LEASE_CAPABILITY, id: name, payload, timeoutMs })
+      } catch (error) {
+        if (!(error instanceof MeshCallError && error.code === 'owner_lost') || attempt >= MOVED_RETRIES) throw error
+        continue
+      }
       // The owner sees no majority of the voting members (a minority side of a partition).
       if (typeof reply.unavailable === 'string') throw new MeshError('no_owner', reply.unavailable)
       if (reply.moved !== true || attempt >= MOVED_RETRIES) return reply
