@@ -77,6 +77,35 @@ describe('gossip failure detector (simulated time)', () => {
     b.membership.receive([{ ...record, heartbeat: 6 }], 800)
     expect(b.membership.stateOf('x')).toBe('alive')
   })
+
+  it("a linked node's placeholder for a member is not gossiped, and one heard does not retire the member's life", () => {
+    // MESH_SEED=931229980 of convergence.test.ts: c accepted a link from x before x's first
+    // gossip, and gossiped its placeholder (incarnation ''); b took it for a restart of x and
+    // retired x's real life, so x stayed dead on b for good while every other node saw it alive.
+    const [b, c] = [make('b'), make('c')]
+    const record: MemberRecord = {
+      id: 'x',
+      name: 'x',
+      url: 'ws://x',
+      capabilities: [],
+      meta: {},
+      startedAt: 0,
+      incarnation: 'life-1',
+      heartbeat: 5,
+      leaving: false,
+    }
+    b.membership.receive([record], 0)
+    c.membership.linked({ id: 'x', name: 'x', url: 'ws://x' }, 0)
+    c.membership.tick(0)
+    expect(c.out.digest.map((r) => r.id)).toEqual(['c'])
+    // A placeholder heard anyway (an older node gossips them) says nothing about x's life.
+    b.membership.receive([{ ...record, incarnation: '', heartbeat: 0 }], 50)
+    b.membership.tick(400)
+    b.membership.tick(600)
+    expect(b.membership.stateOf('x')).toBe('dead')
+    b.membership.receive([{ ...record, heartbeat: 9 }], 700)
+    expect(b.membership.stateOf('x')).toBe('alive')
+  })
 })
 
 describe('retention of departed members (simulated time, long enough to see it expire)', () => {

@@ -2,6 +2,9 @@ import { unrefTimer } from '../common/index.js'
 import type { Member, MemberRecord, MemberState } from './member-record.js'
 import { MAX_RETIRED, Tombstones } from './tombstones.js'
 
+/** The incarnation of a member linked before its first gossip: no life of its own yet. */
+const PLACEHOLDER = ''
+
 /** Failure-detection timing. */
 export interface MembershipOptions {
   /** Interval between heartbeats, jittered by ±20%. Default 1000 ms. */
@@ -148,7 +151,8 @@ export class Membership {
   digest(): MemberRecord[] {
     const records = [this.#self]
     for (const entry of this.#entries.values()) {
-      if (entry.state === 'dead') continue
+      // A placeholder is no news: gossiped, it read as a new life of the member and retired its real one.
+      if (entry.state === 'dead' || entry.record.incarnation === PLACEHOLDER) continue
       if (entry.state === 'left' && this.#now - (entry.departedAt ?? entry.seenAt) > this.#gossipDepartedMs) continue
       records.push(entry.record)
     }
@@ -178,7 +182,8 @@ export class Membership {
         this.#placementChanged()
         continue
       }
-      if (entry.retired.includes(record.incarnation)) continue
+      // A placeholder (from an older node) says nothing of a member we know.
+      if (record.incarnation === PLACEHOLDER || entry.retired.includes(record.incarnation)) continue
       if (record.incarnation !== entry.record.incarnation) {
         // The same id started again: a new life, whatever the old one's state and clock.
         entry.retired = [...entry.retired, entry.record.incarnation].slice(-MAX_RETIRED)
@@ -215,7 +220,7 @@ export class Membership {
     this.#tombstones.delete(record.id)
     // A placeholder until its first gossip: any incarnation the member then names replaces it.
     this.receive(
-      [{ ...record, capabilities: [], meta: {}, startedAt: 0, incarnation: '', heartbeat: 0, leaving: false }],
+      [{ ...record, capabilities: [], meta: {}, startedAt: 0, incarnation: PLACEHOLDER, heartbeat: 0, leaving: false }],
       now,
     )
   }
