@@ -13,6 +13,7 @@ import { createServer } from 'node:http'
 import { WebSocket, WebSocketServer } from 'ws'
 import * as Y from 'yjs'
 import { nextTurn, now } from './clock.js'
+import { pacedLoop } from './paced-loop.js'
 import { serveIpc } from './ipc.js'
 import { parseServeArgs } from './serve-args.js'
 import type { ArmArgs, BaselineOps, PutLoopArgs, WaitResult } from './worker-ops.js'
@@ -164,6 +165,41 @@ const rpc = async ({ count: n, size, inflight }: { count: number; size: number; 
   return { startAt, endAt: now() }
 }
 
+/**
+ * The same round trips offered at a fixed `rate` by the routed calls' pacer: each request's
+ * answer comes back in order, so the answer resolves the oldest request waiting.
+ */
+const rpcPaced = ({
+  count: n,
+  size,
+  rate,
+  inflight,
+}: {
+  count: number
+  size: number
+  rate: number
+  inflight: number
+}) => {
+  const ws = [...sockets][0]
+  if (!ws) throw new Error('rpc-paced before connect')
+  const payload = Buffer.alloc(size, 7)
+  const waiting: Array<() => void> = []
+  let head = 0
+  onAnswer = () => waiting[head++]?.()
+  return pacedLoop(
+    n,
+    rate,
+    inflight,
+    (i) =>
+      new Promise<number>((resolve) => {
+        waiting.push(() => resolve(i))
+        ws.send(payload, { binary: true })
+      }),
+  ).finally(() => {
+    onAnswer = undefined
+  })
+}
+
 const shutdown = (): void => {
   for (const ws of sockets) ws.terminate()
   wss.close()
@@ -190,6 +226,7 @@ serveIpc<BaselineOps>({
     return null
   },
   rpc,
+  'rpc-paced': rpcPaced,
   close: () => {
     shutdown()
     return null

@@ -43,6 +43,7 @@ export const METRIC_ORDER = [
   'light_peers_fanout_5k_p99_ms',
   'rpc_calls_per_s',
   'rpc_p99_ms',
+  'rpc_p99_half_measured_ms',
   'actor_activations_per_s',
   'pubsub_msgs_per_s',
   'persist_puts_per_s_always',
@@ -70,6 +71,7 @@ export const METRIC_ORDER = [
 export const BASELINE_ORDER = [
   'ws_loopback_msgs',
   'ws_rpc_calls_per_s',
+  'ws_rpc_p99_ms',
   'naive_yjs_mesh_1w',
   'redis_set',
   'ywebsocket_server_fanout_p99_ms',

@@ -209,6 +209,11 @@ export type BaselineOps = {
   echo: { args: null; result: null }
   /** ws source: `count` request/response round trips of `size` bytes, `inflight` at a time. */
   rpc: { args: { count: number; size: number; inflight: number }; result: PutLoopResult }
+  /** ws source: the same at a fixed `rate` (requests/s), at most `inflight` at a time; each one's latency from when it was due. */
+  'rpc-paced': {
+    args: { count: number; size: number; rate: number; inflight: number }
+    result: PutLoopResult & { latencies: number[]; sendLateP99: number }
+  }
   close: { args: null; result: null }
 }
 
