@@ -37,7 +37,7 @@ export class Metrics {
   duplicatesApplied = 0
   /** Relays left out because the peer gets the update from the node it came from (issue 19). */
   duplicatesDropped = 0
-  /** Times a room dropped updates that stayed pending through anti-entropy rounds. */
+  /** Times a room dropped updates that stayed pending through anti-entropy rounds, or past `MAX_PENDING_BYTES` after a live apply. */
   pendingDropped = 0
   /** Routed calls this node made (`call`) and sent without waiting (`cast`). */
   calls = 0

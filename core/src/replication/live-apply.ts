@@ -38,6 +38,24 @@ export const checkLive = (
   return { fresh, bytes, waits }
 }
 
+/**
+ * Most bytes of parked content a room keeps after a live apply: Yjs's pending deletions (of
+ * content the doc lacks) and pending structs (after a gap in their writer's clocks). Yjs re-reads
+ * the pending deletions on every later update and re-merges the pending structs with every one
+ * that parks more, so a peer that sends updates referring to content nobody has made each
+ * transaction of the room slower, for good, and one frame of them quadratic (16,000 such
+ * deletions in a 160 KB frame held a node's loop for about 50 s; at 32 KiB pending, each later
+ * update cost about 10 ms). Past a bound both are dropped: an honest gap is filled by the next
+ * anti-entropy round's repair, since this node's state vector and delete set never included what
+ * was dropped (room-checkpoint.ts drops what stays pending for rounds the same way).
+ */
+export const MAX_PENDING_BYTES = { deletions: 4 * 1024, structs: 64 * 1024 } as const
+
+/** True when `doc` holds more parked content than {@link MAX_PENDING_BYTES}. */
+const overPending = (doc: Y.Doc): boolean =>
+  (doc.store.pendingDs?.length ?? 0) > MAX_PENDING_BYTES.deletions ||
+  (doc.store.pendingStructs?.update.length ?? 0) > MAX_PENDING_BYTES.structs
+
 /** A frame of live updates from a peer link, checked and split by {@link checkLive}. */
 export interface LiveApply {
   room: Room
@@ -57,11 +75,26 @@ export interface LiveApply {
  * overtake it; what it saved on 3 writers was not measurable on the shared machine.)
  */
 export const applyLive = (options: LiveApply): void => {
-  const { room, updates, origin } = options
+  const { room, updates, origin, waits, host } = options
   if (room.destroyed) return
+  const { doc } = room
   for (const group of updates) {
-    room.doc.transact(() => {
-      for (const update of group) Y.applyUpdate(room.doc, update, origin)
+    // One update for Yjs when some of them wait: applied one by one, each would retry all that
+    // the ones before it parked.
+    const merged = waits && group.length > 1 ? Y.mergeUpdates(group) : undefined
+    doc.transact(() => {
+      if (merged) Y.applyUpdate(doc, merged, origin)
+      else for (const update of group) Y.applyUpdate(doc, update, origin)
     }, origin)
+    if (!waits || !overPending(doc)) continue
+    host.logger.warn('dropped live updates parked past the bound: what they refer to is missing', {
+      peer: origin.peerId,
+      room: room.name,
+      deletions: doc.store.pendingDs?.length ?? 0,
+      structs: doc.store.pendingStructs?.update.length ?? 0,
+    })
+    doc.store.pendingStructs = null
+    doc.store.pendingDs = null
+    host.metrics.pendingDropped++
   }
 }
