@@ -234,6 +234,7 @@ export class RoomSyncs {
     }
     if (relation === 'equal') {
       if (sync.resolving) this.#host.settle(name, this.#link.peerId, remoteSnapshot)
+      sync.remoteSnapshot = undefined
       sync.incoming = 'synced'
       this.#goLive(sync, room)
       return this.#host.progress()
@@ -332,6 +333,9 @@ export class RoomSyncs {
       }
       this.#report(name, room, sync)
     }
+    // The round is over: a decoded snapshot holds every client that ever wrote (a few hundred
+    // bytes each), per room and link, and nothing reads it until the next round brings its own.
+    sync.remoteSnapshot = undefined
     this.#host.progress()
   }
   onUpdates(name: string, updates: Uint8Array[]): void {
