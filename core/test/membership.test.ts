@@ -106,6 +106,39 @@ describe('gossip failure detector (simulated time)', () => {
     b.membership.receive([{ ...record, heartbeat: 9 }], 700)
     expect(b.membership.stateOf('x')).toBe('alive')
   })
+
+  it("a restarted member heard of through its new life first is not sent back to its old life by stale gossip", () => {
+    // x crashed and restarted with the same id within deadAfterMs. e never knew its first life:
+    // it hears the new one first (from x itself, or a node x linked to), then the first life's
+    // record from a node that has not heard of the restart yet. Taken for a newer life, the old
+    // record retired the new life on e, and x stayed dead on e for good while it ran.
+    const e = make('e')
+    const life = (incarnation: string, heartbeat: number): MemberRecord => ({
+      id: 'x',
+      name: 'x',
+      url: 'ws://x',
+      capabilities: [],
+      meta: {},
+      startedAt: 0,
+      incarnation,
+      heartbeat,
+      leaving: false,
+    })
+    e.membership.receive([life('life-2', 3)], 0)
+    e.membership.receive([life('life-1', 40)], 10)
+    // The first life is over: only the new one beats from now on.
+    for (let now = 100; now <= 1500; now += 100) {
+      e.membership.receive([life('life-2', 3 + now / 100)], now)
+      e.membership.tick(now)
+    }
+    expect(e.membership.stateOf('x')).toBe('alive')
+    expect(e.out.digest.find((r) => r.id === 'x')?.incarnation).toBe('life-2')
+    // The first life's last record, heard again, changes nothing now.
+    e.membership.receive([life('life-1', 40)], 1600)
+    e.membership.tick(1600)
+    expect(e.membership.stateOf('x')).toBe('alive')
+    expect(e.out.digest.find((r) => r.id === 'x')?.incarnation).toBe('life-2')
+  })
 })
 
 describe('retention of departed members (simulated time, long enough to see it expire)', () => {
