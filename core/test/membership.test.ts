@@ -107,7 +107,7 @@ describe('gossip failure detector (simulated time)', () => {
     expect(b.membership.stateOf('x')).toBe('alive')
   })
 
-  it("a restarted member heard of through its new life first is not sent back to its old life by stale gossip", () => {
+  it('a restarted member heard of through its new life first is not sent back to its old life by stale gossip', () => {
     // x crashed and restarted with the same id within deadAfterMs. e never knew its first life:
     // it hears the new one first (from x itself, or a node x linked to), then the first life's
     // record from a node that has not heard of the restart yet. Taken for a newer life, the old

@@ -34,8 +34,12 @@ interface Entry {
   seenAt: number
   /** When this node learned the member left or died; its record is gossiped only for a while after. */
   departedAt?: number
-  /** Incarnations of earlier lives of this id: their news is stale. */
-  retired: string[]
+  /**
+   * Earlier lives of this id, each with the highest heartbeat heard of it when it was replaced:
+   * its news up to that counter is stale. A higher one means that life still beats, and it was
+   * replaced by stale news of an older life (see {@link Membership.receive}).
+   */
+  retired: Map<string, number>
 }
 
 /**
@@ -134,7 +138,7 @@ export class Membership {
     for (const [id, entry] of this.#entries) {
       if ((entry.state === 'dead' || entry.state === 'left') && now - entry.seenAt > this.#retainMs) {
         this.#entries.delete(id)
-        this.#tombstones.bury(id, entry, now)
+        this.#tombstones.bury(id, { record: entry.record, retired: [...entry.retired.keys()] }, now)
       }
     }
     this.#tombstones.expire(now)
@@ -173,7 +177,8 @@ export class Membership {
       if (!entry) {
         // Stale news of a member we already forgot: it must not come back as a fresh one.
         if (this.#tombstones.stale(record)) continue
-        const retired = this.#tombstones.revive(record)
+        // Lives of a forgotten member are over for good, whatever counter they come with.
+        const retired = new Map(this.#tombstones.revive(record).map((life) => [life, Infinity]))
         const fresh: Entry = record.leaving
           ? { record, state: 'left', seenAt: now, departedAt: now, retired }
           : { record, state: 'alive', seenAt: now, retired }
@@ -183,10 +188,16 @@ export class Membership {
         continue
       }
       // A placeholder (from an older node) says nothing of a member we know.
-      if (record.incarnation === PLACEHOLDER || entry.retired.includes(record.incarnation)) continue
+      const retiredAt = entry.retired.get(record.incarnation)
+      if (record.incarnation === PLACEHOLDER || (retiredAt !== undefined && record.heartbeat <= retiredAt)) continue
       if (record.incarnation !== entry.record.incarnation) {
-        // The same id started again: a new life, whatever the old one's state and clock.
-        entry.retired = [...entry.retired, entry.record.incarnation].slice(-MAX_RETIRED)
+        // The same id started again: a new life, whatever the old one's state and clock. Lives are
+        // not ordered, so a node that heard of the new life first takes late news of the old one
+        // for a new life too; the new life's next heartbeat, above the counter it was retired at,
+        // brings it back, and the old life's frozen counter cannot flip it again.
+        entry.retired.delete(record.incarnation)
+        entry.retired.set(entry.record.incarnation, entry.record.heartbeat)
+        for (const life of entry.retired.keys()) if (entry.retired.size > MAX_RETIRED) entry.retired.delete(life)
         const moved = this.#adopt(entry, record)
         entry.seenAt = now
         entry.departedAt = record.leaving ? now : undefined
