@@ -1,5 +1,5 @@
 import dgram from 'node:dgram'
-import { dnsDiscovery, multicastDiscovery, parseDiscovery, type DiscoveryContext, type MeshNode } from '@mesh/core'
+import { dnsDiscovery, multicastDiscovery, parseDiscovery, type MeshNode } from '@mesh/core'
 import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { serveNode, type ServedNode } from './helpers.js'
@@ -65,71 +65,6 @@ describe('discovery', () => {
     await waitUntil('b joins the address DNS returned', () => linkedTo(b.node, a.node), {
       subscribe: nodeEvents(a.node, b.node),
     })
-  })
-
-  it('dials at most maxPeers of the addresses a discovery finds; the rest come through gossip', async () => {
-    // A fleet of 10 joined through p0 that dials nobody else (maxPeers 0), so every link of b
-    // is one b dialed.
-    const p0 = await serveNode({ name: 'p0', maxPeers: 0 })
-    const rest = await Promise.all(Array.from({ length: 9 }, (_, i) => serveNode({ name: `p${i + 1}`, maxPeers: 0 })))
-    const peers = [p0, ...rest]
-    served.push(...peers)
-    await Promise.all(rest.map((p) => p.node.join([p0.url])))
-    let found: DiscoveryContext | undefined
-    const b = await serveNode({
-      name: 'b',
-      maxPeers: 3,
-      discovery: [{ name: 'all-of-them', start: (context) => (found = context), stop: () => {} }],
-    })
-    served.push(b)
-    const urls = [...peers.map((p) => p.url), b.url]
-    const open = () => b.node.status().peers.filter((p) => p.link === 'open').length
-    found?.join(urls)
-    await waitUntil('b links to 3 and knows all 11 members', () => open() === 3 && b.node.members().length === 11, {
-      subscribe: nodeEvents(b.node),
-    })
-    // Rounds later (a DNS name is resolved again and again), still no more than maxPeers.
-    found?.join(urls)
-    found?.join(urls)
-    expect(b.node.status().peers.length, JSON.stringify(b.node.status().peers)).toBe(3)
-  })
-
-  it('past maxPeers, dials one more address a round while it finds more addresses than it knows members', async () => {
-    // Islands that know nothing of each other, as two sides of a long partition that forgot
-    // each other: the discovery is the only bridge.
-    const islands = await Promise.all(Array.from({ length: 4 }, (_, i) => serveNode({ name: `i${i}`, maxPeers: 0 })))
-    served.push(...islands)
-    let found: DiscoveryContext | undefined
-    const b = await serveNode({
-      name: 'b',
-      maxPeers: 1,
-      discovery: [{ name: 'islands', start: (context) => (found = context), stop: () => {} }],
-    })
-    served.push(b)
-    // As a DNS name of the fleet resolves, this node's own address among them.
-    const urls = [...islands.map((p) => p.url), b.url]
-    const open = () => b.node.status().peers.filter((p) => p.link === 'open').length
-    for (let round = 1; round <= 4; round++) {
-      found?.join(urls)
-      await waitUntil(`b links to ${round} after round ${round}`, () => open() === round, {
-        subscribe: nodeEvents(b.node),
-      })
-    }
-    // Every island known: no more bridges, whatever the rounds.
-    found?.join(urls)
-    expect(b.node.status().peers.length).toBe(4)
-  })
-
-  it('a node with maxPeers 0 and no link still dials one address a discovery finds', async () => {
-    const a = await serveNode({ name: 'a' })
-    served.push(a)
-    const lone = await serveNode({
-      name: 'lone',
-      maxPeers: 0,
-      discovery: [{ name: 'one', start: (context) => context.join([a.url]), stop: () => {} }],
-    })
-    served.push(lone)
-    await waitUntil('the lone node links', () => linkedTo(lone.node, a.node), { subscribe: nodeEvents(lone.node) })
   })
 
   it('DNS: resolves a real name (localhost)', async () => {

@@ -40,16 +40,6 @@ export class MemberReactions {
     this.#host = host
   }
 
-  /** Most peers this node dials on its own. */
-  get maxPeers(): number {
-    return this.#host.maxPeers
-  }
-
-  /** How many members this node holds alive or suspect, itself included (what a discovery weighs). */
-  members(): number {
-    return this.#host.membership.list().filter((m) => m.state === 'alive' || m.state === 'suspect').length
-  }
-
   changed(member: Member, previous: MemberState | undefined): void {
     const host = this.#host
     const event = { member, previous }

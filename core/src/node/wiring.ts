@@ -298,7 +298,7 @@ export class NodeParts {
   start(antiEntropyMs: number): void {
     const core = this.#core
     this.membership.start()
-    for (const discovery of this.discovery) discovery.start(discoveryContext(core, this.links, this.reactions))
+    for (const discovery of this.discovery) discovery.start(discoveryContext(core, this.links))
     const antiEntropy = () =>
       this.guard('anti-entropy', () => {
         if (core.closed) return
