@@ -142,6 +142,38 @@ describe('call deadlines (one timer for all calls)', () => {
   })
 })
 
+describe('an owner lost twice', () => {
+  it('a call whose owner is lost through one link, then another, waits for a third instead of failing owner_lost', async () => {
+    // As when the owner is killed: this node's link and a relay's close one after the other, and
+    // the owner is still alive in the table until the failure detector says otherwise.
+    const [a, b] = await pair({ membership: { heartbeatMs: 60_000, deadAfterMs: 300_000 } })
+    let calls = 0
+    // The first two calls answer only once their link was cut under them (too late: the answer
+    // has no link to go back on, and the actor's mailbox moves on); the third answers at once.
+    const release: Array<() => void> = []
+    b.actor('counter', () => ({
+      call: () => {
+        const n = ++calls
+        return n <= 2 ? new Promise((resolve) => release.push(() => resolve(n))) : n
+      },
+    }))
+    a.actor('counter', () => ({ call: () => 'a' }))
+    const id = Array.from({ length: 200 }, (_, i) => `c-${i}`).find((x) => a.ownerOf('counter', x)?.id === b.id)!
+    const answer = a.call({ capability: 'counter', id, timeoutMs: 30_000 })
+    const linked = () => a.status().peers.some((p) => p.id === b.id && p.link === 'open')
+    for (const round of [1, 2]) {
+      await waitUntil(`call ${round} reached the owner`, () => calls === round, { subscribe: nodeEvents(a, b) })
+      a.cut(b.id)
+      await waitUntil('the link is down', () => !linked(), { subscribe: nodeEvents(a, b) })
+      release.shift()?.()
+      a.heal(b.id)
+      await waitUntil('the link is back', linked, { subscribe: nodeEvents(a, b) })
+    }
+    expect(await answer).toBe(3)
+    expect(errorsOf(a, 'owner_lost')).toBe(0)
+  })
+})
+
 describe('actor mailbox with actors that answer at once', () => {
   it('runs one call at a time in arrival order, mixing answers and promises', async () => {
     const s = await serveNode({ capabilities: ['counter'] })

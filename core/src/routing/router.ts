@@ -130,7 +130,7 @@ export class Router {
       if (pending.via !== link) continue
       this.#inflight.delete(pending.callId)
       pending.callId = 0
-      this.#lose(pending, pending.target, link)
+      this.#lose(pending, pending.target, link, true)
     }
     for (const pending of this.#parked) pending.tried?.delete(link)
   }
@@ -201,7 +201,7 @@ export class Router {
       }
       case 'moved':
       case 'owner_lost':
-        return this.#lose(pending, target, link)
+        return this.#lose(pending, target, link, message.status === 'owner_lost')
       case 'unreachable':
         ;(pending.tried ??= new Set()).add(link)
         return this.#route(pending)
@@ -323,10 +323,18 @@ export class Router {
     return direct !== undefined && direct.isOpen && direct !== lost.via
   }
 
-  /** The owner went away (or the shard moved) before answering: retry once, when the route changes. */
-  #lose(pending: Pending, from: string, via: CallLink | undefined): void {
+  /**
+   * The owner went away (or the shard moved) before answering: retry once, when the route
+   * changes. A link to the owner that closed (`linkGone`: this node's, or a relay's) while the
+   * owner had already been lost once through another route (as when it is killed: both close,
+   * one after the other) is not a second owner: the call waits again, for the failure detector
+   * or another change, within its deadline. A second owner lost, or a second `moved`, fails it.
+   */
+  #lose(pending: Pending, from: string, via: CallLink | undefined, linkGone = false): void {
     if (pending.done) return
-    if (pending.lost) return this.#fail(pending, 'owner_lost', lostMessage(pending))
+    if (pending.lost && !(linkGone && pending.lost.from === from)) {
+      return this.#fail(pending, 'owner_lost', lostMessage(pending))
+    }
     pending.lost = { from, via, version: this.#host.members.version }
     pending.tried = undefined
     this.#route(pending)
