@@ -4,6 +4,19 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_GOSSIP_RECORDS, Membership, parseGossip, type MemberRecord } from '../src/membership/index.js'
 import { internalRoom, serveNode, type ServedNode } from './helpers.js'
 
+/** A member record of `x`, as gossip carries it. */
+const recordOf = (incarnation: string, heartbeat: number, url = 'ws://x'): MemberRecord => ({
+  id: 'x',
+  name: 'x',
+  url,
+  capabilities: [],
+  meta: {},
+  startedAt: 0,
+  incarnation,
+  heartbeat,
+  leaving: false,
+})
+
 describe('gossip failure detector (simulated time)', () => {
   const make = (id: string) => {
     const out: { digest: MemberRecord[] } = { digest: [] }
@@ -57,17 +70,7 @@ describe('gossip failure detector (simulated time)', () => {
 
   it('an old record cannot revive a dead member; a newer heartbeat can', () => {
     const b = make('b')
-    const record: MemberRecord = {
-      id: 'x',
-      name: 'x',
-      url: '',
-      capabilities: [],
-      meta: {},
-      startedAt: 0,
-      incarnation: 'life-1',
-      heartbeat: 5,
-      leaving: false,
-    }
+    const record = recordOf('life-1', 5, '')
     b.membership.receive([record], 0)
     b.membership.tick(400)
     b.membership.tick(600)
@@ -83,17 +86,7 @@ describe('gossip failure detector (simulated time)', () => {
     // gossip, and gossiped its placeholder (incarnation ''); b took it for a restart of x and
     // retired x's real life, so x stayed dead on b for good while every other node saw it alive.
     const [b, c] = [make('b'), make('c')]
-    const record: MemberRecord = {
-      id: 'x',
-      name: 'x',
-      url: 'ws://x',
-      capabilities: [],
-      meta: {},
-      startedAt: 0,
-      incarnation: 'life-1',
-      heartbeat: 5,
-      leaving: false,
-    }
+    const record = recordOf('life-1', 5)
     b.membership.receive([record], 0)
     c.membership.linked({ id: 'x', name: 'x', url: 'ws://x' }, 0)
     c.membership.tick(0)
@@ -113,17 +106,7 @@ describe('gossip failure detector (simulated time)', () => {
     // record from a node that has not heard of the restart yet. Taken for a newer life, the old
     // record retired the new life on e, and x stayed dead on e for good while it ran.
     const e = make('e')
-    const life = (incarnation: string, heartbeat: number): MemberRecord => ({
-      id: 'x',
-      name: 'x',
-      url: 'ws://x',
-      capabilities: [],
-      meta: {},
-      startedAt: 0,
-      incarnation,
-      heartbeat,
-      leaving: false,
-    })
+    const life = (incarnation: string, heartbeat: number) => recordOf(incarnation, heartbeat)
     e.membership.receive([life('life-2', 3)], 0)
     e.membership.receive([life('life-1', 40)], 10)
     // The first life is over: only the new one beats from now on.
