@@ -1,11 +1,12 @@
 import { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
-import { createAdaptorServer, type ServerType } from '@hono/node-server'
+import { getRequestListener } from '@hono/node-server'
 import {
   attachToServer,
   checkPeerUrl,
   createFetchHandler,
+  createNodeHandler,
   MeshNode,
   silentLogger,
   type ActorFactory,
@@ -98,7 +99,7 @@ const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]', ''])
 
 const urlHost = (host: string): string => (host.includes(':') && !host.startsWith('[') ? `[${host}]` : host)
 
-const listen = (server: ServerType, port: number, host: string): Promise<AddressInfo> =>
+const listen = (server: Server, port: number, host: string): Promise<AddressInfo> =>
   new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => {
@@ -153,12 +154,20 @@ export const serve = async (options: ServeOptions = {}): Promise<MeshServer> => 
     return c.json({ error: 'internal error' }, 500)
   })
 
-  const server = createAdaptorServer({ fetch: app.fetch })
+  const honoListener = getRequestListener(app.fetch)
+  // The REST API goes straight to core's Node handler: through Hono, `@hono/node-server` builds a
+  // Fetch Request, its headers, an AbortSignal and a web ReadableStream for every call, about
+  // 40 % of a node's CPU under a REST write load. With a control token the demo's CORS
+  // middleware needs Hono, so every path goes through it then.
+  const api = options.controlToken ? undefined : createNodeHandler(node, { basePath: base })
+  const server = new Server((req, res) => {
+    if (api) api(req, res, () => void honoListener(req, res))
+    else void honoListener(req, res)
+  })
   // WebSockets go to core's attachToServer, not through Hono: a socket upgraded through
   // @hono/node-server keeps its request, Hono context and their closures for its whole life
   // (about 6.5 KiB of heap per idle socket, more than plain ws needs in all), which every held
   // socket costs the node whoever opened it; attachToServer also caps frames per endpoint.
-  if (!(server instanceof Server)) throw new Error('mesh serve expects a node:http server')
   const detachSockets = attachToServer(server, { node, path: base })
   let address: AddressInfo
   try {
@@ -190,10 +199,10 @@ export const serve = async (options: ServeOptions = {}): Promise<MeshServer> => 
       await node.close()
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
-        if (server instanceof Server) server.closeIdleConnections()
+        server.closeIdleConnections()
         setTimeout(() => {
           detachSockets()
-          if (server instanceof Server) server.closeAllConnections()
+          server.closeAllConnections()
         }, CLOSE_GRACE_MS).unref()
       })
     })())
