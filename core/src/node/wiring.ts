@@ -156,10 +156,9 @@ export class NodeParts {
       log: parts.log,
       hooks: {
         ...origins.roomHooks(emitter, () => parts.rooms),
-        duplicatesDropped: (count) => {
-          parts.counters.duplicatesDropped += count
-        },
+        duplicatesDropped: (count) => void (parts.counters.duplicatesDropped += count),
         onConcurrent: shared.concurrent,
+        lanes: () => core.onConflict === 'merge',
       },
       maxRooms: limits.maxRooms,
       maxDocumentBytes: limits.maxDocumentBytes,

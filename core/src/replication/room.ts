@@ -38,6 +38,8 @@ export interface RoomHooks {
   duplicatesDropped?(count: number): void
   /** After a remote transaction left concurrent writes of keys; not while a diverged resync applies (the link's policy decides). */
   onConcurrent?(room: Room, writes: ConcurrentWrite[], origin: unknown): void
+  /** True while this node writes its entries in its lane (kv-placement.ts): under the `merge` policy. */
+  lanes?(): boolean
 }
 
 /** What every room of a node shares: one object per node, not a copy per room. */
@@ -152,6 +154,7 @@ export class Room implements RoomHandle {
           if (!this.#applyingDivergence) hooks.onConcurrent?.(this, writes, transaction.origin)
         },
         races: (transaction) => !this.#lights.has(transaction.origin as LightSink),
+        lane: () => hooks.lanes?.() ?? false,
       },
       onUpdate: (update, origin, _doc, transaction) => {
         if (!transaction.meta.has(RECORDED)) this.#record(update.length, origin, transaction)

@@ -4,6 +4,7 @@ import { capMerges } from './cap-merges.js'
 import { asKvEntry, KV_ARRAY, type KvEntry, type Slot } from './kv-entry.js'
 import { KeyChangeSet, type KeyChanges } from './key-changes.js'
 import { KeyTable } from './key-table.js'
+import { KvPlacement } from './kv-placement.js'
 import { SlotTable } from './slot-table.js'
 import { RemovedOwn } from './removed-own.js'
 import { Superseded, type LostRace } from './superseded.js'
@@ -30,6 +31,8 @@ export interface KvIndexHooks {
    * without removing the one it replaced. Its losers are not remembered as lost races.
    */
   races?(transaction: Y.Transaction): boolean
+  /** True to place this node's writes in its lane, right after its previous one, not at the end (kv-placement.ts). */
+  lane?(): boolean
 }
 
 /** Most recent removals remembered, to name removed keys when histories diverge. */
@@ -60,14 +63,14 @@ export class KvIndex {
   #superseded = new Superseded()
   /** This node's entries a remote transaction removed, for the writes that arrive after (see RemovedOwn). */
   #lostEarlier = new RemovedOwn()
-  /** Id of the last element the latest local write appended: where the search for the end starts. */
-  #tail: Y.ID | null = null
+  #placement: KvPlacement
   #hooks: KvIndexHooks
 
   constructor(doc: Y.Doc, hooks: KvIndexHooks) {
     capMerges()
     this.#doc = doc
     this.array = doc.getArray(KV_ARRAY)
+    this.#placement = new KvPlacement(this.array, doc)
     this.#hooks = hooks
     this.array.observe(this.#observe)
   }
@@ -139,7 +142,9 @@ export class KvIndex {
       if (entry) pushed.push(entry)
     }
     if (pushed.length > 0) {
-      const { client, clock } = this.#insertAfter(transaction, this.#last(), pushed)
+      const place = this.#placement
+      const left = this.#hooks.lane?.() ? place.lane(transaction) : place.end()
+      const { client, clock } = place.insertAfter(transaction, left, pushed)
       pushed.forEach((entry, i) => this.#set(entry, client, clock + i, this.#slots.get(entry.key)))
     }
   }
@@ -150,7 +155,7 @@ export class KvIndex {
     if (start.deleted) return
     const item = start.length > 1 ? Y.getItemCleanEnd(transaction, this.#doc.store, id) : start
     item.delete(transaction)
-    this.#forgetMarkers()
+    this.#placement.forgetMarkers()
   }
 
   /** Makes `entry`, element `clock` of `client`, the live entry of its key, in the key's `slot` if it has one. */
@@ -250,14 +255,14 @@ export class KvIndex {
         const key = entry.key
         const current = this.#slots.get(key)
         if (remote && client !== own) {
-          // Two live entries are concurrent for sure (a write-back placed before others, with
-          // rightOrigin set, is a policy's resolution, not a write); ours removed by the
-          // relaying node, when this write had not seen it.
+          // Two live entries are concurrent for sure, wherever either stands: a writer that held
+          // ours would have removed it. Ours removed by the relaying node counts when positions
+          // prove this write had not seen it (array-order.ts; not for lane writes, kv-placement.ts).
           const live = current !== undefined && table.client(current) === own ? this.#slotOf(current) : undefined
           const mine = live ?? ownRemoved.get(key) ?? this.#lostEarlier.get(key)
-          const unseen = live ? item.rightOrigin === null : mine !== undefined && unseenBy(item, i, mine)
-          if (mine && unseen && appended(this.#doc, mine))
-            concurrent.push({ key, own: mine, other: { client, clock, entry } })
+          const unseen =
+            live !== undefined || (mine !== undefined && appended(this.#doc, mine) && unseenBy(item, i, mine))
+          if (mine && unseen) concurrent.push({ key, own: mine, other: { client, clock, entry } })
         }
         if (current === undefined) {
           if (!changed.noted(key)) changed.noteAdded(key)
@@ -347,51 +352,7 @@ export class KvIndex {
       this.#unset(entry.key, old, true)
     } else changed.noteChanged(entry.key, undefined)
     const left = Y.getItemCleanEnd(transaction, this.#doc.store, Y.createID(after.client, after.clock))
-    const { client, clock } = this.#insertAfter(transaction, left, [entry])
+    const { client, clock } = this.#placement.insertAfter(transaction, left, [entry])
     this.#set(entry, client, clock, old)
-  }
-
-  /**
-   * The last element of the array, found from the end of the previous local write, since
-   * Y.Array's own ways to the end cost O(items): `push` walks from its rightmost search marker,
-   * which only indexed access moves, and indexed access walks back over every unmerged item of
-   * one client.
-   */
-  #last(): Y.Item | null {
-    const known = this.#tail && Y.getItem(this.#doc.store, this.#tail)
-    let item = known instanceof Y.Item && known.parent === this.array ? known : this.array._start
-    while (item?.right) item = item.right
-    return item
-  }
-
-  /**
-   * Index-based access to the array (an app's, or y-utility's: nothing in Mesh uses it) relies
-   * on search markers, which Yjs moves only when changes go through index-based calls or come
-   * from remote transactions; changes made here by item would leave them pointing wrong.
-   */
-  #forgetMarkers(): void {
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- Yjs types it non-null; AbstractType starts it as null
-    this.array._searchMarker?.splice(0)
-  }
-
-  /** Integrates `entries` as one new item right of `left` (null: at the start); returns its id. */
-  #insertAfter(transaction: Y.Transaction, left: Y.Item | null, entries: KvEntry[]): Y.ID {
-    const right = left ? left.right : this.array._start
-    const id = Y.createID(this.#doc.clientID, Y.getState(this.#doc.store, this.#doc.clientID))
-    const item = new Y.Item(
-      id,
-      left,
-      left && left.lastId,
-      right,
-      right && right.id,
-      this.array,
-      null,
-      // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- Yjs's content classes do not extend AbstractContent, which its types name
-      new Y.ContentAny(entries),
-    )
-    item.integrate(transaction, 0)
-    this.#forgetMarkers()
-    if (right === null) this.#tail = item.lastId
-    return id
   }
 }
