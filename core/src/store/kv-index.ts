@@ -5,6 +5,7 @@ import { asKvEntry, KV_ARRAY, type KvEntry, type Slot } from './kv-entry.js'
 import { KeyChangeSet, type KeyChanges } from './key-changes.js'
 import { KeyTable } from './key-table.js'
 import { KvPlacement } from './kv-placement.js'
+import { RecentRemovals } from './recent-removals.js'
 import { SlotTable } from './slot-table.js'
 import { RemovedOwn } from './removed-own.js'
 import { Superseded, type LostRace } from './superseded.js'
@@ -57,8 +58,8 @@ export class KvIndex {
   #slots = new KeyTable({ keyOf: (slot) => this.#table.entry(slot).key })
   /** Slots of entries with an owner or an expiry: what a sweep looks at. */
   #special = new Map<string, number>()
-  /** Recently removed entries (`client:clock` → key), oldest first. */
-  #removed = new Map<string, string>()
+  /** Recently removed entries, to name removed keys when histories diverge. */
+  #removed = new RecentRemovals(MAX_REMOVALS)
   /** Per key, entries that lost to a concurrent one when histories merged (recent ones only). */
   #superseded = new Superseded()
   /** This node's entries a remote transaction removed, for the writes that arrive after (see RemovedOwn). */
@@ -117,11 +118,12 @@ export class KvIndex {
   }
 
   /** Keys of recent removals of entries that the holder of `snapshot` has but has not seen removed. */
-  *removedUnknownTo(snapshot: Y.Snapshot): IterableIterator<string> {
-    for (const [ref, key] of this.#removed) {
-      const [client, clock] = ref.split(':').map(Number) as [number, number]
-      if (clock < (snapshot.sv.get(client) ?? 0) && !Y.isDeleted(snapshot.ds, Y.createID(client, clock))) yield key
-    }
+  removedUnknownTo(snapshot: Y.Snapshot): string[] {
+    const keys: string[] = []
+    this.#removed.forEach((client, clock, key) => {
+      if (clock < (snapshot.sv.get(client) ?? 0) && !Y.isDeleted(snapshot.ds, Y.createID(client, clock))) keys.push(key)
+    })
+    return keys
   }
 
   /**
@@ -171,11 +173,7 @@ export class KvIndex {
 
   /** Removes `key`, whose live entry is in `slot`; `keepSlot` when another entry of the key takes it at once. */
   #unset(key: string, slot: number, keepSlot = false): void {
-    this.#removed.set(slotRef({ client: this.#table.client(slot), clock: this.#table.clock(slot) }), key)
-    if (this.#removed.size > MAX_REMOVALS) {
-      const oldest = this.#removed.keys().next().value
-      if (oldest !== undefined) this.#removed.delete(oldest)
-    }
+    this.#removed.add(this.#table.client(slot), this.#table.clock(slot), key)
     if (keepSlot) return
     this.#slots.delete(key)
     this.#special.delete(key)
