@@ -29,7 +29,8 @@ interface Replica {
   faults: string[]
 }
 
-const replica = (name: string, clientID: number): Replica => {
+/** `lanes`: the replica writes in its lane, as a node under `merge` does (kv-placement.ts). */
+const replica = (name: string, clientID: number, lanes = false): Replica => {
   const doc = new Y.Doc({ gc: true })
   doc.clientID = clientID
   const origin = { name }
@@ -47,7 +48,7 @@ const replica = (name: string, clientID: number): Replica => {
     }
     store.review(changed.keys, transaction.origin !== origin)
   }
-  const kv = new KvIndex(doc, { onChange })
+  const kv = new KvIndex(doc, { onChange, lane: () => lanes })
   const room = { name: 'default', doc, kv, destroyed: false, maxBytes: Number.POSITIVE_INFINITY, admit: () => true }
   const store = new MeshStore({ room, origin, owner: name })
   return { name, doc, kv, store, origin, mirror, faults }
@@ -154,7 +155,7 @@ describe(`the key/value index against a scan of its array (MESH_SEED=${seed})`, 
     const now = Date.now()
     try {
       for (let run = 0; run < RUNS; run++) {
-        const replicas = ['a', 'b', 'c'].map((name) => replica(name, prng.uint32(gen, 1, 2 ** 32 - 2)))
+        const replicas = ['a', 'b', 'c'].map((name) => replica(name, prng.uint32(gen, 1, 2 ** 32 - 2), prng.bool(gen)))
         for (let i = 0; i < STEPS; i++) {
           const did = step(gen, replicas, now)
           // Each store applies its queued write-backs (reasserted ephemeral keys) at once.

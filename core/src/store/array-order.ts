@@ -13,23 +13,36 @@ const holds = (item: Y.Item, id: ElementId): boolean =>
 /** Most items walked back to tell whether a remote write had seen this node's entry. */
 const MAX_CONCURRENCY_WALK = 10_000
 
+/** The item that holds element `id` in the same array as `item`, when the doc holds it as an item. */
+const itemOf = (item: Y.Item, id: ElementId): Y.Item | undefined => {
+  const store = (item.parent as Y.AbstractType<unknown>).doc?.store
+  if (!store?.clients.has(id.client) || id.clock >= Y.getState(store, id.client)) return undefined
+  const found = Y.getItem(store, Y.createID(id.client, id.clock))
+  return found instanceof Y.Item && found.parent === item.parent ? found : undefined
+}
+
 /**
  * True when element `offset` of `item` stands right of `slot` in the array. Walks right from
- * the new element, which a merge places near the end, so the walk is short: it never scans
- * from the old entry, which may sit at the very start.
+ * both at once: the walk that meets the other, or the one that reaches the end first, tells.
+ * It costs the distance between the two or from the rightmost to the end, whichever is
+ * shorter: a new element sits near the end (appended, or in a lane that restarts at the end
+ * when it falls far behind, kv-placement.ts), while an old entry may sit at the very start.
  */
 export const isRightOf = (item: Y.Item, offset: number, slot: ElementId): boolean => {
-  if (
-    slot.client === item.id.client &&
-    slot.clock > item.id.clock + offset &&
-    slot.clock < item.id.clock + item.length
-  ) {
-    return false
+  if (holds(item, slot)) return slot.clock <= item.id.clock + offset
+  const other = itemOf(item, slot)
+  let mine: Y.Item | null = item.right
+  let theirs: Y.Item | null = other?.right ?? null
+  for (;;) {
+    if (mine === null) return true
+    if (holds(mine, slot)) return false
+    if (other) {
+      if (theirs === null) return false
+      if (theirs === item) return true
+      theirs = theirs.right
+    }
+    mine = mine.right
   }
-  for (let s: Y.Item | null = item.right; s !== null; s = s.right) {
-    if (holds(s, slot)) return false
-  }
-  return true
 }
 
 /**

@@ -224,6 +224,7 @@ export class KvIndex {
     let added = 0
     for (const [client, after] of transaction.afterState) added += after - (before.get(client) ?? 0)
     added = Math.min(added, this.array.length)
+    if (remote) this.#placement.noteForeign(added)
     table.reserve(added)
     this.#slots.reserve(added)
     changed.reserve(added)
@@ -231,10 +232,13 @@ export class KvIndex {
       eachElement(this.array, client, before.get(client) ?? 0, after, (item, i) => {
         if (item.deleted) {
           // A write the relaying node already resolved against ours: no duplicate is left here.
+          // Ours still live proves it unseen, as below; ours removed needs positions.
           const entry = remote && client !== own ? asKvEntry(entryAt(item, i)) : undefined
-          const mine =
-            entry && (ownRemoved.get(entry.key) ?? this.#ownSlot(entry.key) ?? this.#lostEarlier.get(entry.key))
-          if (entry && mine && appended(this.#doc, mine) && unseenBy(item, i, mine)) {
+          if (!entry) return
+          const removed = ownRemoved.get(entry.key)
+          const live = removed ? undefined : this.#ownSlot(entry.key)
+          const mine = removed ?? live ?? this.#lostEarlier.get(entry.key)
+          if (mine && (live !== undefined || (appended(this.#doc, mine) && unseenBy(item, i, mine)))) {
             concurrent.push({ key: entry.key, own: mine, other: { client, clock: item.id.clock + i, entry } })
           }
           return
