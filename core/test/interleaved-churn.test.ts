@@ -2,7 +2,8 @@ import { waitUntil } from '@mesh/core/testing'
 import * as prng from 'lib0/prng'
 import { isDeepStrictEqual } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
-import type * as Y from 'yjs'
+import * as Y from 'yjs'
+import { YKeyValue } from 'y-utility/y-keyvalue'
 import { serveNode, type ServedNode } from './helpers.js'
 
 const seed = Number(process.env.MESH_SEED ?? Math.floor(Math.random() * 2 ** 31))
@@ -41,6 +42,7 @@ describe(`overwrites of nodes writing at once (MESH_SEED=${seed})`, () => {
     }
     const KEYS = 60
     let writes = 0
+    let lightWrites = 0
     try {
       for (let round = 0; round < 400; round++) {
         for (const [i, { node }] of nodes.entries()) {
@@ -59,6 +61,18 @@ describe(`overwrites of nodes writing at once (MESH_SEED=${seed})`, () => {
             expect(node.get(key)).toEqual({ round, by: node.name })
           }
           writes++
+        }
+        if (round % 5 === 0) {
+          // A light writer: a Yjs client of its own that sets one key through y-utility's
+          // YKeyValue (a push at the end) and is gone; it leaves its item in every replica.
+          const { node } = nodes[round % 3] as ServedNode
+          const room = node.room('default').doc
+          const light = new Y.Doc()
+          Y.applyUpdate(light, Y.encodeStateAsUpdate(room))
+          light.on('update', (update: Uint8Array) => Y.applyUpdate(room, update, light))
+          new YKeyValue<unknown>(light.getArray('kv')).set(`light:${round % 7}`, round)
+          light.destroy()
+          lightWrites++
         }
         await turn()
       }
