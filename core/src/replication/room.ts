@@ -4,11 +4,10 @@ import { appended, SmallSet, without } from '../common/index.js'
 import type { Commit, CommitLog } from './history.js'
 import type { AwarenessEntry } from './awareness-entries.js'
 import { KV_ARRAY, type ConcurrentWrite, type KeyChanges, type KvIndex } from '../store/index.js'
-import { encodeLight } from './light-messages.js'
+import { LightFanOut } from './light-fan-out.js'
 import type { RoomCheckpoint } from './room-checkpoint.js'
 import { createRoomContent, type RoomContent } from './room-content.js'
 import { encodePeer } from './peer-messages.js'
-import { SyncType } from './protocol.js'
 import { RelayHorizon } from './relay-horizon.js'
 import { applyUnrelayed } from './unrelayed-apply.js'
 import { EMPTY_SNAPSHOT, EMPTY_SNAPSHOT_BYTES, EMPTY_STATE_VECTOR } from './empty-state.js'
@@ -71,6 +70,7 @@ export class Room implements RoomHandle {
   #env: RoomEnv
   #links: readonly PeerSink[] = NO_LINKS
   #lights = new SmallSet<LightSink>()
+  #lightOut = new LightFanOut(this.#lights)
   /** Updates for the next flush, scheduled when the first of them came. */
   #pending: PendingUpdate[] | undefined
   #horizon = new RelayHorizon()
@@ -188,10 +188,7 @@ export class Room implements RoomHandle {
   }
 
   #fanOut(update: Uint8Array, origin: unknown, sources: unknown[] | undefined): void {
-    if (this.#lights.size > 0) {
-      const frame = encodeLight.sync(SyncType.update, update)
-      for (const light of this.#lights) if (light !== origin) light.sendFrame(frame)
-    }
+    this.#lightOut.push(update, origin, origin === this.#content?.kv)
     if (this.#links.length === 0) return
     if (this.#pending === undefined) {
       this.#pending = []
