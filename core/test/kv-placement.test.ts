@@ -17,8 +17,9 @@ const last = (r: Replica): Y.Item | null => {
   return item
 }
 const holds = (item: Y.Item | null, r: Replica, key: string): boolean => {
-  const [client, clock] = (r.kv.ref(key) ?? '').split(':').map(Number)
-  return item?.id.client === client && item.id.clock <= (clock ?? -1) && (clock ?? -1) < item.id.clock + item.length
+  const [client = -1, clock = -1] = (r.kv.ref(key) ?? '').split(':').map(Number)
+  if (item === null) return false
+  return item.id.client === client && item.id.clock <= clock && clock < item.id.clock + item.length
 }
 
 describe('a node writing in its lane', () => {
