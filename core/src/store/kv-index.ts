@@ -232,13 +232,10 @@ export class KvIndex {
       eachElement(this.array, client, before.get(client) ?? 0, after, (item, i) => {
         if (item.deleted) {
           // A write the relaying node already resolved against ours: no duplicate is left here.
-          // Ours still live proves it unseen, as below; ours removed needs positions.
           const entry = remote && client !== own ? asKvEntry(entryAt(item, i)) : undefined
-          if (!entry) return
-          const removed = ownRemoved.get(entry.key)
-          const live = removed ? undefined : this.#ownSlot(entry.key)
-          const mine = removed ?? live ?? this.#lostEarlier.get(entry.key)
-          if (mine && (live !== undefined || (appended(this.#doc, mine) && unseenBy(item, i, mine)))) {
+          const mine =
+            entry && (ownRemoved.get(entry.key) ?? this.#ownSlot(entry.key) ?? this.#lostEarlier.get(entry.key))
+          if (entry && mine && appended(this.#doc, mine) && unseenBy(item, i, mine)) {
             concurrent.push({ key: entry.key, own: mine, other: { client, clock: item.id.clock + i, entry } })
           }
           return
@@ -257,14 +254,14 @@ export class KvIndex {
         const key = entry.key
         const current = this.#slots.get(key)
         if (remote && client !== own) {
-          // Two live entries are concurrent for sure, wherever either stands: a writer that held
-          // ours would have removed it. Ours removed by the relaying node counts when positions
-          // prove this write had not seen it (array-order.ts; not for lane writes, kv-placement.ts).
+          // Two live entries are concurrent for sure (a write placed before others, with
+          // rightOrigin set, is a policy's write-back or a lane write, kv-placement.ts: judged
+          // seen); ours removed by the relaying node, when this write had not seen it.
           const live = current !== undefined && table.client(current) === own ? this.#slotOf(current) : undefined
           const mine = live ?? ownRemoved.get(key) ?? this.#lostEarlier.get(key)
-          const unseen =
-            live !== undefined || (mine !== undefined && appended(this.#doc, mine) && unseenBy(item, i, mine))
-          if (mine && unseen) concurrent.push({ key, own: mine, other: { client, clock, entry } })
+          const unseen = live ? item.rightOrigin === null : mine !== undefined && unseenBy(item, i, mine)
+          if (mine && unseen && appended(this.#doc, mine))
+            concurrent.push({ key, own: mine, other: { client, clock, entry } })
         }
         if (current === undefined) {
           if (!changed.noted(key)) changed.noteAdded(key)
@@ -299,7 +296,9 @@ export class KvIndex {
       }, this)
     }
     if (changed.keys.length > 0) this.#hooks.onChange(changed, transaction)
-    if (concurrent.length > 0) this.#hooks.onConcurrent?.(concurrent, transaction)
+    // A writer that removed entries this node lacks (Yjs holds those removals back) may have
+    // seen ours removed by them, through a third writer: nothing here proves a race then.
+    if (concurrent.length > 0 && this.#doc.store.pendingDs === null) this.#hooks.onConcurrent?.(concurrent, transaction)
   }
 
   /**
