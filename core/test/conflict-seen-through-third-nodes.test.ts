@@ -26,7 +26,7 @@ const doc = (clientID: number, from: Y.Doc): Y.Doc => {
 const overwrite = (d: Y.Doc, key: string, val: string): Uint8Array => {
   // The transaction's own update, as a node relays it (a diff against a state vector would
   // carry the writer's whole delete set).
-  let update = new Uint8Array()
+  let update: Uint8Array = new Uint8Array()
   const keep = (u: Uint8Array): void => {
     update = u
   }
@@ -43,7 +43,7 @@ const overwrite = (d: Y.Doc, key: string, val: string): Uint8Array => {
 
 /** Removes `key` as a writer does; returns the transaction's own update. */
 const remove = (d: Y.Doc, key: string): Uint8Array => {
-  let update = new Uint8Array()
+  let update: Uint8Array = new Uint8Array()
   const keep = (u: Uint8Array): void => {
     update = u
   }
