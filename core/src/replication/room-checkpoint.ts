@@ -1,4 +1,5 @@
 import * as Y from 'yjs'
+import { CompactSnapshot } from './compact-snapshot.js'
 
 /** Anti-entropy rounds an update may stay pending, unchanged, before the room drops it. */
 export const PENDING_ROUNDS = 1
@@ -10,7 +11,7 @@ export const PENDING_ROUNDS = 1
  */
 export class RoomCheckpoint {
   #doc: Y.Doc
-  #last: { snapshot: Y.Snapshot; encoded: Uint8Array } | undefined
+  #last: { snapshot: CompactSnapshot; encoded: Uint8Array } | undefined
   #changed = true
   /** What was pending at the last anti-entropy round, and for how many rounds in a row. */
   #stuck: { waitsFor: string; rounds: number } | undefined
@@ -31,13 +32,14 @@ export class RoomCheckpoint {
     if (!this.#last || this.#changed) {
       this.#changed = false
       const snapshot = Y.snapshot(this.#doc)
-      this.#last = { snapshot, encoded: Y.encodeSnapshot(snapshot) }
+      // Kept compact: a Y.Snapshot costs hundreds of bytes per client ever seen (compact-snapshot.ts).
+      this.#last = { snapshot: CompactSnapshot.of(snapshot), encoded: Y.encodeSnapshot(snapshot) }
     }
     return this.#last.encoded
   }
 
   /** The snapshot of the room's last anti-entropy round, if one ran. */
-  get snapshot(): Y.Snapshot | undefined {
+  get snapshot(): CompactSnapshot | undefined {
     return this.#last?.snapshot
   }
 
