@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import { type Logger, type Metrics, unrefTimer } from '../common/index.js'
-import { CompactSnapshot } from './compact-snapshot.js'
+import { EncodedSnapshot } from './encoded-snapshot.js'
 import { encodeStateV2 } from './state-encoding.js'
 import { encodePeer, type FrameSegments } from './peer-messages.js'
 import type { Room } from './room.js'
@@ -46,8 +46,8 @@ export class CheckAnswers {
   #link: CheckLink
   #host: CheckHost
   #live: (room: string) => boolean
-  /** Per room, the peer's last reported snapshot, compact: one per room and link, for good. */
-  #peerSnapshots = new Map<string, CompactSnapshot>()
+  /** Per room, the peer's last reported snapshot, encoded (one per room and link, for good: keep it small). */
+  #peerSnapshots = new Map<string, EncodedSnapshot>()
   #pending = new Map<string, Pending>()
 
   constructor(options: { link: CheckLink; host: CheckHost; live: (room: string) => boolean }) {
@@ -65,7 +65,7 @@ export class CheckAnswers {
   /** The peer's check of a room that is live on the link. */
   onCheck(room: Room, theirs: Y.Snapshot, reply: boolean): void {
     const name = room.name
-    this.#peerSnapshots.set(name, CompactSnapshot.of(theirs))
+    this.#peerSnapshots.set(name, EncodedSnapshot.of(theirs))
     this.#host.progress()
     // A room not loaded holds nothing to repair with, so a check that asks no reply needs no
     // answer, and no entry per room and link (every room is checked every round).

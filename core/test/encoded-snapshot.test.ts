@@ -1,14 +1,14 @@
 /**
- * Anti-entropy keeps its snapshots (the room's last round, each peer's last check) compact.
- * `CompactSnapshot` must judge containment exactly as `snapshotContains` judges the
- * `Y.Snapshot` it was made from: random snapshots (client ids past 2^31, unsorted,
+ * Anti-entropy keeps its snapshots (the room's last round, each peer's last check) encoded.
+ * `EncodedSnapshot` must judge containment, reading its bytes, exactly as `snapshotContains`
+ * judges the `Y.Snapshot` it was made from: random snapshots (client ids past 2^31, unsorted,
  * overlapping and empty delete ranges, as a peer may send them) and real documents.
  * Seeded: `MESH_SEED` replays a run.
  */
 import * as prng from 'lib0/prng'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { CompactSnapshot, snapshotContains } from '../src/replication/index.js'
+import { EncodedSnapshot, snapshotContains } from '../src/replication/index.js'
 
 const seed = Number(process.env.MESH_SEED ?? Math.floor(Math.random() * 2 ** 31))
 
@@ -30,14 +30,14 @@ const randomSnapshot = (gen: prng.PRNG): Y.Snapshot => {
   return new Y.Snapshot(ds, sv)
 }
 
-/** Every way containment is asked, compact against plain, must agree with `snapshotContains`. */
+/** Every way containment is asked, encoded against decoded, must agree with `snapshotContains`. */
 const agree = (a: Y.Snapshot, b: Y.Snapshot): void => {
   const expected = snapshotContains(a, b)
-  expect(CompactSnapshot.of(a).contains(b)).toBe(expected)
-  expect(CompactSnapshot.of(b).within(a)).toBe(expected)
+  expect(EncodedSnapshot.of(a).contains(b)).toBe(expected)
+  expect(EncodedSnapshot.of(b).within(a)).toBe(expected)
 }
 
-describe(`CompactSnapshot (MESH_SEED=${seed})`, () => {
+describe(`EncodedSnapshot (MESH_SEED=${seed})`, () => {
   it('judges containment as snapshotContains does, on random snapshots', () => {
     const gen = prng.create(seed)
     let contained = 0
@@ -70,15 +70,20 @@ describe(`CompactSnapshot (MESH_SEED=${seed})`, () => {
     }
   })
 
-  it('reads the clock of a client, 0 for an unknown one', () => {
-    const snapshot = new Y.Snapshot(
-      Y.createDeleteSet(),
-      new Map([
-        [2 ** 32 - 1, 9],
-        [3, 4],
-      ]),
-    )
-    const compact = CompactSnapshot.of(snapshot)
-    expect([compact.clockOf(2 ** 32 - 1), compact.clockOf(3), compact.clockOf(5)]).toEqual([9, 4, 0])
+  it('keeps a copy: the snapshot it was made from may change afterwards', () => {
+    const doc = new Y.Doc()
+    doc.getArray<number>('kv').push([1, 2])
+    const before = Y.snapshot(doc)
+    const kept = EncodedSnapshot.of(before)
+    doc.getArray<number>('kv').delete(0, 1)
+    doc.getArray<number>('kv').push([3])
+    const after = Y.snapshot(doc)
+    expect([kept.contains(before), kept.within(before), kept.contains(after), kept.within(after)]).toEqual([
+      true,
+      true,
+      false,
+      true,
+    ])
+    expect(Y.equalSnapshots(Y.decodeSnapshot(kept.bytes), before)).toBe(true)
   })
 })
