@@ -255,4 +255,46 @@ describe('the slot table of the index', () => {
     expect([table.client(again), table.clock(again), table.entry(again).key]).toEqual([3, 2 ** 33, 'k9'])
     expect([table.client(slots[0] as number), table.clock(slots[0] as number)]).toEqual([2 ** 32 - 1, 7])
   })
+
+  it(`keeps every slot's id and entry through random adds, overwrites and releases over many clients (MESH_SEED=${seed})`, () => {
+    // The table stores each client id in the slot itself (no per-client number to reuse or
+    // leave stale): every live slot must read back exactly what was last put there.
+    const gen = prng.create(seed)
+    const table = new SlotTable()
+    const model = new Map<number, { client: number; clock: number; key: string }>()
+    const clientOf = (): number => {
+      const r = prng.uint32(gen, 0, 9)
+      if (r === 0) return 2 ** 32 - 1 - prng.uint32(gen, 0, 3)
+      if (r === 1) return 2 ** 40 + prng.uint32(gen, 0, 3) // no Yjs client makes one; it must still round-trip
+      return prng.uint32(gen, 0, 2 ** 32 - 1)
+    }
+    const clockOf = (): number =>
+      prng.uint32(gen, 0, 19) === 0 ? 2 ** 32 + prng.uint32(gen, 0, 9) : prng.uint32(gen, 0, 2 ** 32 - 1)
+    for (let step = 0; step < 10_000; step++) {
+      const live = [...model.keys()]
+      const op = prng.uint32(gen, 0, 9)
+      const [client, clock, key] = [clientOf(), clockOf(), `k${step}`]
+      if (op < 5 || live.length === 0) model.set(table.add({ key, val: step }, client, clock), { client, clock, key })
+      else if (op < 8) {
+        const slot = prng.oneOf(gen, live)
+        table.put(slot, { key, val: step }, client, clock)
+        model.set(slot, { client, clock, key })
+      } else {
+        const slot = prng.oneOf(gen, live)
+        table.release(slot)
+        model.delete(slot)
+      }
+      if (step % 1000 === 999 || step < 50) {
+        expect([...table.live()].sort((x, y) => x - y)).toEqual([...model.keys()].sort((x, y) => x - y))
+        for (const [slot, want] of model) {
+          expect([table.client(slot), table.clock(slot), table.entry(slot).key]).toEqual([
+            want.client,
+            want.clock,
+            want.key,
+          ])
+          expect(table.is(slot, want.client, want.clock)).toBe(true)
+        }
+      }
+    }
+  })
 })

@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import { type Logger, type Metrics, unrefTimer } from '../common/index.js'
-import { snapshotContains } from './compare.js'
+import { EncodedSnapshot } from './encoded-snapshot.js'
 import { encodeStateV2 } from './state-encoding.js'
 import { encodePeer, type FrameSegments } from './peer-messages.js'
 import type { Room } from './room.js'
@@ -46,7 +46,8 @@ export class CheckAnswers {
   #link: CheckLink
   #host: CheckHost
   #live: (room: string) => boolean
-  #peerSnapshots = new Map<string, Y.Snapshot>()
+  /** Per room, the peer's last reported snapshot, encoded (one per room and link, for good: keep it small). */
+  #peerSnapshots = new Map<string, EncodedSnapshot>()
   #pending = new Map<string, Pending>()
 
   constructor(options: { link: CheckLink; host: CheckHost; live: (room: string) => boolean }) {
@@ -58,13 +59,13 @@ export class CheckAnswers {
   /** True when the peer's last reported snapshot of `room` holds everything in `target`. */
   holds(room: string, target: Y.Snapshot): boolean {
     const theirs = this.#peerSnapshots.get(room)
-    return theirs !== undefined && snapshotContains(theirs, target)
+    return theirs !== undefined && theirs.contains(target)
   }
 
   /** The peer's check of a room that is live on the link. */
   onCheck(room: Room, theirs: Y.Snapshot, reply: boolean): void {
     const name = room.name
-    this.#peerSnapshots.set(name, theirs)
+    this.#peerSnapshots.set(name, EncodedSnapshot.of(theirs))
     this.#host.progress()
     // A room not loaded holds nothing to repair with, so a check that asks no reply needs no
     // answer, and no entry per room and link (every room is checked every round).
@@ -116,7 +117,7 @@ export class CheckAnswers {
     if (!mine) return
     // Judged against our previous round, not our current state: what we gained since may
     // still be on its way, and resending it would be waste, not repair.
-    if (snapshotContains(theirs, mine)) return
+    if (mine.within(theirs)) return
     // The peer has not even received what was sent before: a repair now would only queue up
     // another copy of what it lacks (a peer that checks and never reads would pin one each).
     // Its next check asks again.

@@ -10,7 +10,10 @@ type DeleteRanges = Map<number, Array<{ clock: number; len: number }>>
  * coalesced once, then each inner range is found by binary search: O((R + I) log R), so a peer
  * with a hundred thousand delete ranges costs milliseconds, not seconds, on every (re)sync.
  */
-const rangesCover = (outer: Array<{ clock: number; len: number }>, inner: Array<{ clock: number; len: number }>) => {
+export const rangesCover = (
+  outer: ReadonlyArray<{ clock: number; len: number }>,
+  inner: ReadonlyArray<{ clock: number; len: number }>,
+): boolean => {
   if (inner.length === 0) return true
   const sorted = [...outer].sort((a, b) => a.clock - b.clock)
   const starts: number[] = []

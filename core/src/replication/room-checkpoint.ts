@@ -1,4 +1,5 @@
 import * as Y from 'yjs'
+import { EncodedSnapshot } from './encoded-snapshot.js'
 
 /** Anti-entropy rounds an update may stay pending, unchanged, before the room drops it. */
 export const PENDING_ROUNDS = 1
@@ -10,7 +11,7 @@ export const PENDING_ROUNDS = 1
  */
 export class RoomCheckpoint {
   #doc: Y.Doc
-  #last: { snapshot: Y.Snapshot; encoded: Uint8Array } | undefined
+  #last: EncodedSnapshot | undefined
   #changed = true
   /** What was pending at the last anti-entropy round, and for how many rounds in a row. */
   #stuck: { waitsFor: string; rounds: number } | undefined
@@ -30,15 +31,15 @@ export class RoomCheckpoint {
   take(): Uint8Array {
     if (!this.#last || this.#changed) {
       this.#changed = false
-      const snapshot = Y.snapshot(this.#doc)
-      this.#last = { snapshot, encoded: Y.encodeSnapshot(snapshot) }
+      // Kept encoded only: a Y.Snapshot costs hundreds of bytes per client ever seen (encoded-snapshot.ts).
+      this.#last = EncodedSnapshot.of(Y.snapshot(this.#doc))
     }
-    return this.#last.encoded
+    return this.#last.bytes
   }
 
   /** The snapshot of the room's last anti-entropy round, if one ran. */
-  get snapshot(): Y.Snapshot | undefined {
-    return this.#last?.snapshot
+  get snapshot(): EncodedSnapshot | undefined {
+    return this.#last
   }
 
   /**
