@@ -67,8 +67,16 @@ const restOnNode = (node: MeshNode, options: RestOptions = {}) => {
       body: async () => parsedBody(req) ?? readRequestBody(req, limit),
       header: (name) => header(req, name),
     })
-    // The rest of a refused or ignored body is read and dropped (bounded), so the client reads the answer.
+    // The rest of a refused or ignored body is read and dropped (bounded) before the answer, as
+    // the Fetch handler does: answered while the client still sent it, the connection could be
+    // closed under the client's write (EPIPE before it read the 413; e2e/fuzz rest:big-body).
     drainRequestBody(req)
+    if (!req.readableEnded && !req.destroyed) {
+      await new Promise<void>((resolve) => {
+        req.once('end', resolve)
+        req.once('close', resolve)
+      })
+    }
     try {
       write(res, reply)
     } catch {
