@@ -114,6 +114,10 @@ export interface SoakReport {
   rawSlopes: Record<string, number | undefined>
   /** Live heap after each forced full collection, per node: [ms since the run started, bytes]. */
   live: Record<string, Array<[number, number]>>
+  /** Of that live heap, V8's compiled code, per node: [ms since the run started, bytes]. */
+  liveCode: Record<string, Array<[number, number]>>
+  /** Slope of the compiled code alone after warm-up, MiB/min, per node (part of {@link slopes}). */
+  codeSlopes: Record<string, number | undefined>
   /** What the slope was fitted on. */
   slopeBasis: string
   /** Samples before this (ms since the start) were left out of the slope. */
@@ -385,6 +389,8 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
     slopes: {},
     rawSlopes: {},
     live: {},
+    liveCode: {},
+    codeSlopes: {},
     slopeBasis: '',
     warmupMs: 0,
     final: {},
@@ -589,11 +595,15 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
     report.warmupMs = warmMs
     for (const n of nodes) {
       const points: Array<[number, number]> = []
-      for (const match of n.stdout.matchAll(/^mesh-soak: live (\d+) at (\d+)$/gm)) {
+      const code: Array<[number, number]> = []
+      for (const match of n.stdout.matchAll(/^mesh-soak: live (\d+) at (\d+)(?: code (\d+))?$/gm)) {
         const atMs = Number(match[2]) - started
-        if (atMs >= 0 && atMs <= durationMs) points.push([atMs, Number(match[1])])
+        if (atMs < 0 || atMs > durationMs) continue
+        points.push([atMs, Number(match[1])])
+        if (match[3] !== undefined) code.push([atMs, Number(match[3])])
       }
       report.live[n.name] = points
+      report.liveCode[n.name] = code
     }
     for (const [name, samples] of Object.entries(report.samples)) {
       const live = (report.live[name] ?? []).filter(([atMs]) => atMs >= warmMs)
@@ -601,6 +611,10 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
         const perMin = slope(live.map(([atMs, bytes]) => [atMs / 60_000, bytes / MiB] as const))
         report.slopes[name] = perMin
         report.slopeBasis = 'live heap after a forced full GC'
+        const code = (report.liveCode[name] ?? []).filter(([atMs]) => atMs >= warmMs)
+        if (code.length >= 3) {
+          report.codeSlopes[name] = slope(code.map(([atMs, bytes]) => [atMs / 60_000, bytes / MiB] as const))
+        }
         report.rawSlopes[name] = slope(
           samples
             .filter((s) => s.atMs >= warmMs && s.heapBytes !== undefined)
@@ -684,6 +698,12 @@ export const formatSoakReport = (r: SoakReport): string => {
         ? 'n/a'
         : `${r.slopes[name].toFixed(3)} MiB/min (${r.slopeBasis}; ${String(r.rawSlopes[name]?.toFixed(3))} over the sampled heapUsed)`
     lines.push(`  ${name}: heap slope after warm-up ${slopeText}`)
+    const codeSlope = r.codeSlopes[name]
+    if (codeSlope !== undefined && r.slopes[name] !== undefined) {
+      lines.push(
+        `    of it compiled code ${codeSlope.toFixed(3)} MiB/min, everything else ${(r.slopes[name] - codeSlope).toFixed(3)} MiB/min`,
+      )
+    }
     const first = samples[0]
     const last = samples.at(-1)
     if (first?.cpuSeconds !== undefined && last?.cpuSeconds !== undefined && last.atMs > first.atMs) {
