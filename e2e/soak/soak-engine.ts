@@ -72,6 +72,8 @@ export interface WriteTally {
   /** Answered 200 (or 404 for a delete of an absent key). */
   ok: number
   failed: number
+  /** Why writes failed: the status or error, without the key, and how often. */
+  failures: Record<string, number>
   /** Acknowledged writes per second over the run. */
   ackedPerSecond: number
   /** Owned keys whose last acknowledged write was checked on every node at the end. */
@@ -238,7 +240,7 @@ const restWriter = (nodes: readonly MeshProcess[], options: { hotKeys: number; s
   const agents = nodes.map(() => new Agent({ keepAlive: true, maxSockets: 64 }))
   const acked = new Map<string, Acked>()
   const busy = new Set<string>()
-  const tally = { ok: 0, failed: 0 }
+  const tally = { ok: 0, failed: 0, failures: {} as Record<string, number> }
   let inFlight = 0
   let seq = 0
   let ttlDeadline = 0
@@ -296,8 +298,10 @@ const restWriter = (nodes: readonly MeshProcess[], options: { hotKeys: number; s
         if (owned) acked.set(key, { n, gone: del || ttl })
         if (ttl) ttlDeadline = Date.now() + TTL_MS
       })
-      .catch(() => {
+      .catch((error: unknown) => {
         tally.failed++
+        const reason = (error instanceof Error ? error.message : String(error)).replace(key, 'KEY')
+        tally.failures[reason] = (tally.failures[reason] ?? 0) + 1
         if (owned) acked.delete(key)
       })
       .finally(() => {
@@ -381,7 +385,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
   const report: SoakReport = {
     seed: options.seed,
     minutes: options.minutes,
-    writes: { offered: 0, ok: 0, failed: 0, ackedPerSecond: 0, checked: 0, lost: 0, lostExamples: [] },
+    writes: { offered: 0, ok: 0, failed: 0, failures: {}, ackedPerSecond: 0, checked: 0, lost: 0, lostExamples: [] },
     lightSessions: 0,
     lightWrites: 0,
     driverCpuSeconds: 0,
@@ -654,7 +658,10 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
       const peersSeen = new Set(samples.map((s) => s.peers))
       if (peersSeen.size > 1) notes.push(`${name}: peer links varied during the run: ${[...peersSeen].join(', ')}`)
     }
-    if (report.writes.failed > 0) violations.push(`${report.writes.failed} REST writes failed`)
+    if (report.writes.failed > 0) {
+      const why = Object.entries(report.writes.failures).map(([reason, n]) => `${n}× ${reason}`)
+      violations.push(`${report.writes.failed} REST writes failed (${why.join('; ')})`)
+    }
     for (const n of nodes) {
       const errors = n.stderr.split('\n').filter((l) => / ERROR /.test(l))
       if (errors.length > 0) violations.push(`${n.name} logged ${errors.length} errors, first: ${String(errors[0])}`)
