@@ -74,6 +74,8 @@ export interface WriteTally {
   failed: number
   /** Why writes failed: the status or error, without the key, and how often. */
   failures: Record<string, number>
+  /** Writes sent again because the node closed the idle keep-alive socket they went out on. */
+  resent: number
   /** Acknowledged writes per second over the run. */
   ackedPerSecond: number
   /** Owned keys whose last acknowledged write was checked on every node at the end. */
@@ -240,12 +242,19 @@ const restWriter = (nodes: readonly MeshProcess[], options: { hotKeys: number; s
   const agents = nodes.map(() => new Agent({ keepAlive: true, maxSockets: 64 }))
   const acked = new Map<string, Acked>()
   const busy = new Set<string>()
-  const tally = { ok: 0, failed: 0, failures: {} as Record<string, number> }
+  const tally = { ok: 0, failed: 0, resent: 0, failures: {} as Record<string, number> }
   let inFlight = 0
   let seq = 0
   let ttlDeadline = 0
 
-  const send = (node: number, method: string, key: string, query: string, body?: string): Promise<number> =>
+  const send = (
+    node: number,
+    method: string,
+    key: string,
+    query: string,
+    body?: string,
+    resent = false,
+  ): Promise<number> =>
     new Promise((resolve, reject) => {
       const port = nodes[node]?.port
       const req = httpRequest(
@@ -265,7 +274,16 @@ const restWriter = (nodes: readonly MeshProcess[], options: { hotKeys: number; s
         },
       )
       req.setTimeout(15_000, () => req.destroy(new Error(`${method} ${key}: no answer within 15 s`)))
-      req.on('error', reject)
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        // The server closed an idle keep-alive socket as this request went out on it, so the
+        // request most likely never reached the node; HTTP clients resend it (Node's docs,
+        // `request.reusedSocket`). PUT and DELETE are idempotent: resent once, and counted.
+        if (req.reusedSocket && error.code === 'ECONNRESET' && !resent) {
+          tally.resent++
+          return resolve(send(node, method, key, query, body, true))
+        }
+        reject(error)
+      })
       req.end(body)
     })
 
@@ -385,7 +403,17 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
   const report: SoakReport = {
     seed: options.seed,
     minutes: options.minutes,
-    writes: { offered: 0, ok: 0, failed: 0, failures: {}, ackedPerSecond: 0, checked: 0, lost: 0, lostExamples: [] },
+    writes: {
+      offered: 0,
+      ok: 0,
+      failed: 0,
+      failures: {},
+      resent: 0,
+      ackedPerSecond: 0,
+      checked: 0,
+      lost: 0,
+      lostExamples: [],
+    },
     lightSessions: 0,
     lightWrites: 0,
     driverCpuSeconds: 0,
@@ -688,7 +716,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
 export const formatSoakReport = (r: SoakReport): string => {
   const lines = [
     `soak seed=${r.seed}: ${r.minutes} min, ${r.lightSessions} light-peer sessions (${r.lightWrites} light writes); this process (writer and light peers) used ${r.driverCpuSeconds.toFixed(1)} s of CPU`,
-    `  REST writes: ${r.writes.offered} offered, ${r.writes.ok} acknowledged (${Math.round(r.writes.ackedPerSecond)}/s), ${r.writes.failed} failed; last acknowledged write of ${r.writes.checked} keys checked on every node: ${r.writes.lost} lost`,
+    `  REST writes: ${r.writes.offered} offered, ${r.writes.ok} acknowledged (${Math.round(r.writes.ackedPerSecond)}/s), ${r.writes.failed} failed (${r.writes.resent} resent after a closed keep-alive socket); last acknowledged write of ${r.writes.checked} keys checked on every node: ${r.writes.lost} lost`,
   ]
   for (const [name, samples] of Object.entries(r.samples)) {
     const live = r.live[name] ?? []
