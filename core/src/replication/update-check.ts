@@ -40,6 +40,12 @@ export interface UpdateSummary {
    */
   ready: boolean
   /**
+   * True when one of its structs starts before the end of its writer's content in the doc and
+   * ends after it: Yjs integrates the rest of it right after the part the doc holds, which a
+   * forged copy may contradict (see `dependencies`). False without a doc.
+   */
+  overlaps: boolean
+  /**
    * True when it deletes something of a client it inserts nothing for: another writer's entry
    * (an overwrite of someone else's key, or a relaying node removing the loser of a race).
    * Applied in one transaction with other updates, such a deletion would hide which writer
@@ -69,6 +75,7 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
   /** Per client of the update: client, first clock, end clock. */
   const spans: number[] = []
   let deletesOthers = false
+  let overlaps = false
   /** Client and clock of every reference the doc cannot resolve (maybe the update itself does). */
   const refs: number[] = []
   const need = (client: number, clock: number): void => {
@@ -82,7 +89,8 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
     spend(structs)
     const client = decoder.readClient()
     let clock = decoding.readVarUint(rest)
-    const first = clock
+    let first = clock
+    const held = store ? Y.getState(store, client) : 0
     // A gap before the update's first struct of a client: the update starts after the doc's state.
     if (clock > 0) need(client, clock - 1)
     for (let i = 0; i < structs; i++) {
@@ -93,7 +101,12 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
         continue
       }
       if (kind === 10) {
+        // A Skip (what Y.mergeUpdates writes for a gap) holds no content: what follows it
+        // waits for the skipped clocks, which the update does not hold.
+        spans.push(client, first, clock)
         clock += decoding.readVarUint(rest)
+        first = clock
+        if (i < structs - 1) need(client, clock - 1)
         continue
       }
       const hasOrigin = (info & 0b1000_0000) !== 0
@@ -106,9 +119,10 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
         if ((info & 0b0010_0000) !== 0) decoder.readString()
       }
       depth = Math.max(depth, skipContent(decoder, kind, spend, shape))
+      if (clock < held && clock + shape.len > held) overlaps = true
       clock += shape.len
     }
-    if (known && clock > Y.getState((doc as Y.Doc).store, client)) known = false
+    if (known && clock > held) known = false
     spans.push(client, first, clock)
   }
   // A whole state names many clients: look them up in a set, not by scanning.
@@ -128,7 +142,7 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
       if (len > 0) need(client, clock + len - 1)
     }
   }
-  return { depth, plain: shape.plain, known, ready: resolvedWithin(refs, spans), deletesOthers }
+  return { depth, plain: shape.plain, known, ready: resolvedWithin(refs, spans), overlaps, deletesOthers }
 }
 
 /** True when a span (client, first, end) of the update is `client`'s: the update inserts structs for it. */

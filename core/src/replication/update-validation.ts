@@ -1,15 +1,16 @@
 import * as Y from 'yjs'
 import { MAX_VALUE_DEPTH } from '../common/index.js'
-import { dependencies, MAX_ELEMENT_DEPTH, refuseContent } from '../store/index.js'
+import { contradictsHeld, dependencies, MAX_ELEMENT_DEPTH, refuseContent } from '../store/index.js'
 import { inspectUpdate, type UpdateSummary } from './update-check.js'
 
 /**
  * Checks an update from a peer fully before applying it: Yjs may integrate part of a malformed
  * update and then throw, and a peer may be anybody when no secret is set. Honest nodes write
- * only plain store traffic (see `inspectUpdate`), which needs no decoding; anything else is
- * decoded and held to the content rules every replica follows. Throws what it refuses; tells
- * whether `doc` holds all of the update already (a duplicate, which changes nothing) and
- * whether Yjs can integrate it at once.
+ * only plain store traffic (see `inspectUpdate`), which needs no decoding unless it overlaps
+ * what the doc holds (a forged copy of held ids may contradict it); anything else is decoded
+ * and held to the content rules every replica follows. Throws what it refuses; tells whether
+ * `doc` holds all of the update already (a duplicate, which changes nothing) and whether Yjs
+ * can integrate it at once.
  */
 export const validateUpdate = (
   doc: Y.Doc,
@@ -18,8 +19,14 @@ export const validateUpdate = (
 ): Pick<UpdateSummary, 'known' | 'ready' | 'deletesOthers'> => {
   const summary = inspectUpdate(update, format, doc)
   if (summary.depth > MAX_ELEMENT_DEPTH) throw new Error(`refused: values nested deeper than ${MAX_VALUE_DEPTH} levels`)
-  if (summary.plain) return summary
+  if (summary.plain && !summary.overlaps) return summary
   const { structs } = format === 'v2' ? Y.decodeUpdateV2(update) : Y.decodeUpdate(update)
+  if (summary.plain) {
+    // Store traffic that overlaps what the doc holds: a forged copy of held ids may contradict it.
+    const contradiction = contradictsHeld(doc, structs)
+    if (contradiction) throw new Error(`refused: ${contradiction}`)
+    return summary
+  }
   // Content that cannot be integrated now would be integrated later, when a plain update
   // brings what it waits for, past this check; an honest gap closes this link and the resync
   // sends the whole difference.

@@ -140,30 +140,3 @@ export const refuseContent = (
   }
   return undefined
 }
-
-/**
- * Where each client's content ends once `structs` are applied to `doc`, and why they cannot
- * all be applied now, if so: a gap in a client's clocks, or a reference to content neither the
- * doc nor the update holds. Yjs would park such structs as pending until that content comes,
- * if it ever does, and integrate them then, past every check made when they arrived.
- */
-export const dependencies = (
-  doc: Y.Doc,
-  structs: readonly Struct[],
-): { end: (client: number) => number; missing?: string } => {
-  const ends = new Map<number, number>()
-  const end = (client: number): number => Math.max(ends.get(client) ?? 0, Y.getState(doc.store, client))
-  for (const struct of structs) {
-    const start = ends.get(struct.id.client) ?? Y.getState(doc.store, struct.id.client)
-    if (struct.id.clock > start)
-      return { end, missing: 'an update with a gap in its clocks, which can never be applied' }
-    ends.set(struct.id.client, Math.max(start, struct.id.clock + struct.length))
-  }
-  for (const struct of structs) {
-    if (!(struct instanceof Y.Item)) continue
-    for (const ref of [struct.origin, struct.rightOrigin, struct.parent instanceof Y.ID ? struct.parent : null]) {
-      if (ref && ref.clock >= end(ref.client)) return { end, missing: 'an update that refers to content nobody sent' }
-    }
-  }
-  return { end }
-}
