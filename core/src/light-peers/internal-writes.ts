@@ -10,9 +10,11 @@ import { dependencies, MAX_ELEMENT_DEPTH, refuseContent } from '../store/index.j
  *   and encodes values recursively, so a deep one overflows the stack of whoever reads it;
  * - `refuseContent` refuses it (subdocuments, anything but well-formed entries in the store,
  *   entries with an owner or an expiry);
- * - it depends on structs that neither the doc nor the update holds (a gap in a client's
- *   clocks, or a reference to an unknown item): Yjs would park it as pending for good, since
- *   a tab writes its own structs in order and nobody else has the missing ones;
+ * - `dependencies` refuses it: it depends on structs that neither the doc nor the update holds
+ *   (a gap in a client's clocks, a Skip included, or a reference to an unknown item) or that
+ *   wait for each other in a circle, which Yjs would park as pending for good, since a tab
+ *   writes its own structs in order and nobody else has the missing ones; or it is a copy of
+ *   ids the doc holds that puts them in another type;
  * - it deletes ids the doc does not hold yet: Yjs would keep the deletion and apply it to
  *   whatever a node writes under those ids later (a node's own future writes).
  *

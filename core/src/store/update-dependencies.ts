@@ -10,9 +10,10 @@ const CONTRADICTS = 'content that puts ids this node holds in another type than 
 /**
  * Where each client's content ends once `structs` are applied to `doc`, and why they cannot
  * all be applied now, if so: a gap in a client's clocks, a reference to content neither the
- * doc nor the update holds, or references that go round in a circle. Yjs would park such
+ * doc nor the update holds, or references that go round in a circle (Yjs would park such
  * structs as pending until what they wait for comes, if it ever does, and integrate them then,
- * past every check made when they arrived, in the transaction of whatever update came last.
+ * past every check made when they arrived, in the transaction of whatever update came last);
+ * or a copy of ids the doc holds that contradicts them (see `contradicts`).
  */
 export const dependencies = (
   doc: Y.Doc,
