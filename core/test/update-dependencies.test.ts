@@ -10,6 +10,7 @@ import * as prng from 'lib0/prng'
 import { describe, expect, it } from 'vitest'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import * as Y from 'yjs'
+import { checkBackboneUpdate } from '../src/replication/index.js'
 import { dependencies } from '../src/store/index.js'
 
 const seed = Number(process.env.MESH_SEED ?? Math.floor(Math.random() * 2 ** 31))
@@ -94,5 +95,41 @@ describe(`dependencies (seed ${seed}; MESH_SEED=${seed} replays)`, () => {
     const item = own[0] as Y.Item
     item.origin = Y.createID(7, item.length - 1)
     expect(dependencies(fresh, own).missing).toMatch(/after it/)
+  })
+})
+
+describe('a copy of held ids that names another type', () => {
+  /** A doc holding writer 9's first entry in root type "ov", and a copy of clocks 0-4 in "kv" with an entry after it. */
+  const forged = () => {
+    const held = new Y.Doc()
+    const first = new Y.Doc()
+    first.clientID = 9
+    first.getArray('ov').push([{ key: 'a', val: 1 }])
+    Y.applyUpdate(held, Y.encodeStateAsUpdate(first))
+    const copy = new Y.Doc()
+    copy.clientID = 9
+    copy.getArray('kv').push([1, 2, 3, 4, 5].map((n) => ({ key: `k${n}`, val: n })))
+    copy.getArray('kv').delete(0, 5)
+    copy.getArray('kv').push([{ key: 'b', val: 2 }])
+    return { held, update: Y.encodeStateAsUpdate(copy) }
+  }
+
+  it('is refused by dependencies and by the backbone check', () => {
+    const { held, update } = forged()
+    expect(dependencies(held, Y.decodeUpdate(update).structs).missing).toMatch(/another type/)
+    expect(() => checkBackboneUpdate(held, { update, format: 'v1' })).toThrow(/another type/)
+  })
+
+  it('a copy of held ids in the same type passes', () => {
+    const writer = new Y.Doc()
+    writer.clientID = 9
+    writer.getArray('kv').push([{ key: 'a', val: 1 }])
+    const held = new Y.Doc()
+    Y.applyUpdate(held, Y.encodeStateAsUpdate(writer))
+    writer.getArray('kv').push([{ key: 'b', val: 2 }])
+    // The whole state again: it repeats clock 0 and adds clock 1.
+    const update = Y.encodeStateAsUpdate(writer)
+    expect(dependencies(held, Y.decodeUpdate(update).structs).missing).toBeUndefined()
+    expect(() => checkBackboneUpdate(held, { update, format: 'v1' })).not.toThrow()
   })
 })

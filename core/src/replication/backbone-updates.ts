@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import { MAX_VALUE_DEPTH, MeshError } from '../common/index.js'
-import { MAX_ELEMENT_DEPTH, refuseContent } from '../store/index.js'
+import { contradictsHeld, MAX_ELEMENT_DEPTH, refuseContent } from '../store/index.js'
 import { compareSnapshots } from './compare.js'
 import type { Room } from './room.js'
 import { inspectUpdate } from './update-check.js'
@@ -21,11 +21,13 @@ export interface EncodedUpdate {
  * builds on, and Yjs keeps it pending until the backbone's resync brings the rest.
  */
 export const checkBackboneUpdate = (doc: Y.Doc, { update, format }: EncodedUpdate): void => {
-  const { depth, plain } = inspectUpdate(update, format)
+  const { depth, plain, overlaps } = inspectUpdate(update, format, doc)
   if (depth > MAX_ELEMENT_DEPTH) throw new Error(`refused: values nested deeper than ${MAX_VALUE_DEPTH} levels`)
-  if (plain) return
+  if (plain && !overlaps) return
   const { structs } = format === 'v2' ? Y.decodeUpdateV2(update) : Y.decodeUpdate(update)
-  const refusal = refuseContent(doc, structs, { nodeFields: true })
+  // A copy of ids the doc holds that puts them in another type (see contradictsHeld).
+  const refusal =
+    contradictsHeld(doc, structs) ?? (plain ? undefined : refuseContent(doc, structs, { nodeFields: true }))
   if (refusal) throw new Error(`refused: ${refusal}`)
 }
 
