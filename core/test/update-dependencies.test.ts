@@ -10,7 +10,7 @@ import * as prng from 'lib0/prng'
 import { describe, expect, it } from 'vitest'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import * as Y from 'yjs'
-import { checkBackboneUpdate } from '../src/replication/index.js'
+import { checkBackboneUpdate, inspectUpdate } from '../src/replication/index.js'
 import { dependencies } from '../src/store/index.js'
 
 const seed = Number(process.env.MESH_SEED ?? Math.floor(Math.random() * 2 ** 31))
@@ -131,5 +131,24 @@ describe('a copy of held ids that names another type', () => {
     const update = Y.encodeStateAsUpdate(writer)
     expect(dependencies(held, Y.decodeUpdate(update).structs).missing).toBeUndefined()
     expect(() => checkBackboneUpdate(held, { update, format: 'v1' })).not.toThrow()
+  })
+})
+
+describe('an update that lists a writer twice', () => {
+  // Yjs integrates only the last run of a client listed twice, while every check reads all of
+  // them: one unauthenticated light peer got text into `kv` this way and made every peer of its
+  // node refuse that node's traffic for good.
+  it('is refused before anything reads it', () => {
+    const writer = new Y.Doc()
+    writer.clientID = 5
+    const runs: Uint8Array[] = []
+    writer.on('update', (u: Uint8Array) => runs.push(u))
+    writer.getArray('ov').push([{ key: 'a', val: 1 }])
+    writer.getArray('kv').push([{ key: 'b', val: 2 }])
+    // Each V1 update here is [1 client][its run][0 deletions]: join the two runs under one header.
+    const [first, second] = runs as [Uint8Array, Uint8Array]
+    const twice = Uint8Array.from([2, ...first.subarray(1, -1), ...second.subarray(1, -1), 0])
+    expect(Y.decodeUpdate(twice).structs.map((s) => s.id.client)).toEqual([5, 5])
+    expect(() => inspectUpdate(twice, 'v1')).toThrow(/twice/)
   })
 })

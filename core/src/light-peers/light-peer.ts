@@ -1,7 +1,7 @@
 import { applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness'
 import { readAwarenessEntries, writeAwarenessEntries, type AwarenessEntry } from '../replication/index.js'
 import * as Y from 'yjs'
-import { refuseLightUpdate } from './internal-writes.js'
+import { applyLightUpdate, judgeLightUpdate } from './internal-writes.js'
 import { CloseCode, errorText } from '../common/index.js'
 import type { Logger } from '../common/index.js'
 import { receiveFrame, type FrameRules } from '../security/index.js'
@@ -195,12 +195,12 @@ export class LightPeer implements Connection, LightSink {
           this.sendFrame(encodeLight.permissionDenied('this connection is read-only'))
           return
         }
-        const refusal = refuseLightUpdate(room.doc, message.payload, depth)
-        if (refusal) return this.fail(CloseCode.forbidden, `light peers may not send ${refusal}`)
+        const judgement = judgeLightUpdate(room.doc, message.payload, depth)
+        if (judgement.refusal) return this.fail(CloseCode.forbidden, `light peers may not send ${judgement.refusal}`)
         if (!room.admit(message.payload.length)) {
           return this.fail(CloseCode.tooLarge, `room "${room.name}" would exceed ${room.maxBytes} bytes`)
         }
-        Y.applyUpdate(room.doc, message.payload, this)
+        applyLightUpdate(room.doc, message.payload, this, judgement)
         return
       case MessageType.awareness:
         return this.#onAwareness(message.update)

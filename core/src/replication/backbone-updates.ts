@@ -3,6 +3,7 @@ import { MAX_VALUE_DEPTH, MeshError } from '../common/index.js'
 import { contradictsHeld, MAX_ELEMENT_DEPTH, refuseContent } from '../store/index.js'
 import { compareSnapshots } from './compare.js'
 import type { Room } from './room.js'
+import { dropPendingOverlapping } from './update-validation.js'
 import { inspectUpdate } from './update-check.js'
 
 /** Encoding of an update carried by a backbone: V1 (live updates) or V2 (whole-state transfers). */
@@ -37,6 +38,7 @@ export const applyBackboneUpdate = (room: Room, encoded: EncodedUpdate, origin: 
   if (!room.admit(encoded.update.length)) {
     throw new MeshError('too_large', `room "${room.name}" would exceed ${room.maxBytes} bytes`)
   }
+  dropPendingOverlapping(room.doc, encoded.update, encoded.format)
   if (encoded.format === 'v2') Y.applyUpdateV2(room.doc, encoded.update, origin)
   else Y.applyUpdate(room.doc, encoded.update, origin)
 }

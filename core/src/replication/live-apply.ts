@@ -1,7 +1,7 @@
 import * as Y from 'yjs'
 import type { Logger, Metrics } from '../common/index.js'
 import type { Room } from './room.js'
-import { validateUpdate } from './update-validation.js'
+import { dropPendingOverlapping, validateUpdate } from './update-validation.js'
 
 /**
  * Checks every update of a frame (throws what it refuses) and splits the rest into the
@@ -21,9 +21,18 @@ export const checkLive = (
   let group: Uint8Array[] | undefined
   let bytes = 0
   let waits = false
+  /** Per client, the clocks the frame's updates before this one insert (first, end pairs). */
+  const inserted = new Map<number, number[]>()
   for (const update of updates) {
-    const { known, ready, deletesOthers } = validateUpdate(doc, update, 'v1')
-    if (known) {
+    const { known, ready, deletesOthers, spans } = validateUpdate(doc, update, 'v1')
+    // Each was checked against the doc alone: one that repeats ids an update before it brings
+    // would be integrated after it, unchecked against it (a forged copy, see contradictsHeld).
+    // Honest updates of one frame are distinct transactions and never overlap.
+    const repeats = overlapsEarlier(inserted, spans)
+    if (repeats && !updates.some((earlier) => earlier !== update && sameBytes(earlier, update))) {
+      throw new Error('refused: updates of one frame that repeat ids with other content')
+    }
+    if (known || repeats) {
       metrics.duplicatesApplied++
       continue
     }
@@ -36,6 +45,26 @@ export const checkLive = (
     else fresh.push((group = [update]))
   }
   return { fresh, bytes, waits }
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
+  a.length === b.length && a.every((byte, i) => byte === b[i])
+
+/** True when a span (client, first, end) of `spans` overlaps one in `inserted`; adds them to it. */
+const overlapsEarlier = (inserted: Map<number, number[]>, spans: readonly number[]): boolean => {
+  for (let s = 0; s < spans.length; s += 3) {
+    const [client, first, end] = [spans[s] as number, spans[s + 1] as number, spans[s + 2] as number]
+    if (first === end) continue
+    const runs = inserted.get(client)
+    if (!runs) {
+      inserted.set(client, [first, end])
+      continue
+    }
+    for (let r = 0; r < runs.length; r += 2)
+      if (first < (runs[r + 1] as number) && (runs[r] as number) < end) return true
+    runs.push(first, end)
+  }
+  return false
 }
 
 /**
@@ -82,6 +111,12 @@ export const applyLive = (options: LiveApply): void => {
     // One update for Yjs when some of them wait: applied one by one, each would retry all that
     // the ones before it parked.
     const merged = waits && group.length > 1 ? Y.mergeUpdates(group) : undefined
+    if (group.some((update) => dropPendingOverlapping(doc, update, 'v1'))) {
+      host.logger.warn('dropped parked updates that a new update repeats ids of', {
+        peer: origin.peerId,
+        room: room.name,
+      })
+    }
     doc.transact(() => {
       if (merged) Y.applyUpdate(doc, merged, origin)
       else for (const update of group) Y.applyUpdate(doc, update, origin)

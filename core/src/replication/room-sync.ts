@@ -19,7 +19,7 @@ import type { Resolution } from './protocol.js'
 import type { PeerSink, Room } from './room.js'
 import { applyLive, checkLive } from './live-apply.js'
 import { heldLosers, racesLost } from './lost-races.js'
-import { validateUpdate } from './update-validation.js'
+import { dropPendingOverlapping, validateUpdate } from './update-validation.js'
 import { encodeStateV2 } from './state-encoding.js'
 import { decodeSnapshot } from './empty-state.js'
 import { freshSync, type RoomSync } from './sync-round.js'
@@ -167,6 +167,7 @@ export class RoomSyncs {
     validateUpdate(room.doc, update)
     if (!room.admit(update.length)) return this.#tooBig(room)
     this.#host.metrics.repairsReceived++
+    dropPendingOverlapping(room.doc, update, 'v2')
     Y.applyUpdateV2(room.doc, update, this.#link)
   }
   #policy(sync: RoomSync, remoteResolution: Resolution, settled: () => string): ConflictPolicy | 'wait' {
@@ -311,6 +312,7 @@ export class RoomSyncs {
     validateUpdate(room.doc, update)
     if (!room.admit(update.length)) return this.#tooBig(room)
     const losers = heldLosers(room.kv, lost)
+    dropPendingOverlapping(room.doc, update, 'v2')
     room.applyState(update, this.#link, sync.relation === 'diverged')
     const races = racesLost(room.kv, losers, this.#host.clientId)
     if (races.length > 0) this.#host.concurrent(room, races, this.#link)

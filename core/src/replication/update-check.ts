@@ -52,6 +52,11 @@ export interface UpdateSummary {
    * had seen the entry it removes (see `applyLive`).
    */
   deletesOthers: boolean
+  /**
+   * The clocks it inserts, as (client, first, end) triples: one per run of a client's structs,
+   * Skips left out.
+   */
+  spans: readonly number[]
 }
 
 /**
@@ -84,10 +89,15 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
   const needId = (id: Y.ID): void => need(id.client, id.clock)
   const clients = decoding.readVarUint(rest)
   spend(clients)
+  const listed = clients > 1 ? new Set<number>() : undefined
   for (let c = 0; c < clients; c++) {
     const structs = decoding.readVarUint(rest)
     spend(structs)
     const client = decoder.readClient()
+    // Yjs reads only the last run of a client listed twice, while every check reads all of
+    // them: what it integrates would be what nobody checked. Honest encoders list each once.
+    if (listed?.has(client)) throw new Error('refused: an update that lists a writer twice')
+    listed?.add(client)
     let clock = decoding.readVarUint(rest)
     let first = clock
     const held = store ? Y.getState(store, client) : 0
@@ -142,7 +152,7 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
       if (len > 0) need(client, clock + len - 1)
     }
   }
-  return { depth, plain: shape.plain, known, ready: resolvedWithin(refs, spans), overlaps, deletesOthers }
+  return { depth, plain: shape.plain, known, ready: resolvedWithin(refs, spans), overlaps, deletesOthers, spans }
 }
 
 /** True when a span (client, first, end) of the update is `client`'s: the update inserts structs for it. */

@@ -16,7 +16,7 @@ export const validateUpdate = (
   doc: Y.Doc,
   update: Uint8Array,
   format: 'v1' | 'v2' = 'v2',
-): Pick<UpdateSummary, 'known' | 'ready' | 'deletesOthers'> => {
+): Pick<UpdateSummary, 'known' | 'ready' | 'deletesOthers' | 'spans'> => {
   const summary = inspectUpdate(update, format, doc)
   if (summary.depth > MAX_ELEMENT_DEPTH) throw new Error(`refused: values nested deeper than ${MAX_VALUE_DEPTH} levels`)
   if (summary.plain && !summary.overlaps) return summary
@@ -33,4 +33,28 @@ export const validateUpdate = (
   const refusal = dependencies(doc, structs).missing ?? refuseContent(doc, structs, { nodeFields: true })
   if (refusal) throw new Error(`refused: ${refusal}`)
   return summary
+}
+
+/**
+ * Drops the structs Yjs holds pending (waiting for content the doc lacks) when `update` inserts
+ * ids among theirs, before it is applied. Yjs integrates pending structs once what they wait
+ * for arrives, with no check then: a forged copy parked there would be integrated after the
+ * copy `update` brings, unchecked against it, and put its ids in another type (see
+ * `contradictsHeld`). An honest gap is repaired by the next anti-entropy round: the doc's state
+ * vector never included what was dropped. Returns true when it dropped them.
+ */
+export const dropPendingOverlapping = (doc: Y.Doc, update: Uint8Array, format: 'v1' | 'v2'): boolean => {
+  const pending = doc.store.pendingStructs
+  if (pending === null) return false
+  const parked = Y.parseUpdateMetaV2(pending.update)
+  const incoming = format === 'v2' ? Y.parseUpdateMetaV2(update) : Y.parseUpdateMeta(update)
+  for (const [client, from] of incoming.from) {
+    const to = incoming.to.get(client) ?? from
+    const parkedFrom = parked.from.get(client)
+    const parkedTo = parked.to.get(client)
+    if (parkedFrom === undefined || parkedTo === undefined || from >= parkedTo || parkedFrom >= to) continue
+    doc.store.pendingStructs = null
+    return true
+  }
+  return false
 }

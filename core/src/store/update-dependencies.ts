@@ -8,8 +8,8 @@ const CIRCULAR = 'an update whose content refers to content of its own that come
 const CONTRADICTS = 'content that puts ids this node holds in another type than it holds them'
 
 /**
- * Where each client's content ends once `structs` are applied to `doc`, and why they cannot
- * all be applied now, if so: a gap in a client's clocks, a reference to content neither the
+ * Where each client's content ends once `structs` are applied to `doc` (`now`: the structs
+ * Yjs integrates at once), and why they cannot all be applied now, if so: a gap in a client's clocks, a reference to content neither the
  * doc nor the update holds, or references that go round in a circle (Yjs would park such
  * structs as pending until what they wait for comes, if it ever does, and integrate them then,
  * past every check made when they arrived, in the transaction of whatever update came last);
@@ -18,23 +18,47 @@ const CONTRADICTS = 'content that puts ids this node holds in another type than 
 export const dependencies = (
   doc: Y.Doc,
   structs: readonly Struct[],
-): { end: (client: number) => number; missing?: string } => {
+  { gaps = 'refuse' }: DependencyOptions = {},
+): { end: (client: number) => number; missing?: string; now: readonly Struct[] } => {
   const ends = new Map<number, number>()
   const end = (client: number): number => Math.max(ends.get(client) ?? 0, Y.getState(doc.store, client))
+  /** Clients whose structs from some clock on wait for clocks nobody sent (with gaps 'leave'). */
+  const waiting = new Set<number>()
+  let now = structs
   for (const struct of structs) {
-    const start = ends.get(struct.id.client) ?? Y.getState(doc.store, struct.id.client)
-    if (struct.id.clock > start) return { end, missing: GAP }
+    const client = struct.id.client
+    if (waiting.has(client)) continue
+    const start = ends.get(client) ?? Y.getState(doc.store, client)
+    if (struct.id.clock > start) {
+      if (gaps === 'refuse') return { end, missing: GAP, now }
+      waiting.add(client)
+      continue
+    }
     // A Skip (what Y.mergeUpdates writes for a gap) holds no content: a struct after it waits
     // for the skipped clocks, so it must not count as their content.
-    if (!(struct instanceof Y.Skip)) ends.set(struct.id.client, Math.max(start, struct.id.clock + struct.length))
+    if (!(struct instanceof Y.Skip)) ends.set(client, Math.max(start, struct.id.clock + struct.length))
   }
-  for (const struct of structs) {
+  if (waiting.size > 0) {
+    const kept = new Map<number, number>([...waiting].map((client) => [client, end(client)]))
+    now = structs.filter((s) => !kept.has(s.id.client) || s.id.clock < (kept.get(s.id.client) as number))
+  }
+  for (const struct of now) {
     if (!(struct instanceof Y.Item)) continue
-    for (const ref of refsOf(struct)) if (ref.clock >= end(ref.client)) return { end, missing: UNSENT }
+    for (const ref of refsOf(struct)) if (ref.clock >= end(ref.client)) return { end, missing: UNSENT, now }
   }
-  if (circular(doc, structs)) return { end, missing: CIRCULAR }
-  const contradiction = contradictsHeld(doc, structs)
-  return contradiction ? { end, missing: contradiction } : { end }
+  if (circular(doc, now)) return { end, missing: CIRCULAR, now }
+  const contradiction = contradictsHeld(doc, now)
+  return contradiction ? { end, missing: contradiction, now } : { end, now }
+}
+
+/** How {@link dependencies} treats a gap in a client's clocks. */
+export interface DependencyOptions {
+  /**
+   * 'refuse' (the default): the update is refused. 'leave': the structs from the gap on are
+   * left out of `now`, the structs Yjs integrates at once, for a caller that drops what Yjs
+   * parks (a client that holds pending structs sends them after its own content, past a gap).
+   */
+  gaps?: 'refuse' | 'leave'
 }
 
 /** Why `structs` contradict content `doc` holds under the same ids (see `contradicts`), or undefined. */
@@ -53,7 +77,8 @@ const contradicts = (doc: Y.Doc, struct: Struct): boolean => {
   const held = Y.getState(doc.store, struct.id.client)
   if (struct.id.clock >= held || struct.id.clock + struct.length <= held) return false
   const before = Y.getItem(doc.store, Y.createID(struct.id.client, held - 1))
-  if (!(before instanceof Y.Item)) return true
+  // Collected content (its type was deleted): Yjs collects the rest of the copy too.
+  if (!(before instanceof Y.Item)) return false
   // An honest copy's first part is held, so what it refers to is held too.
   const holds = (id: Y.ID): boolean => id.clock < Y.getState(doc.store, id.client)
   const named = struct.origin ?? struct.rightOrigin
