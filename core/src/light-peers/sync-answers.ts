@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import { RateLimiter, type SendBudget, unrefTimer } from '../common/index.js'
-import { encodeLight, SyncType } from '../replication/index.js'
+import { encodeLight, encodeStateV1, SyncType } from '../replication/index.js'
 
 /** Whole-state answers a light peer may get at once before the per-minute budget applies. */
 const BURST = 4
@@ -59,12 +59,12 @@ export const stateAnswer = (doc: Y.Doc, stateVector: Uint8Array): Array<Uint8Arr
   if (base && sameBytes(base.stateVector, stateVector)) {
     if (base.version === version) return [base.frame]
     if (answers.since?.version !== version) {
-      const update = Y.encodeStateAsUpdate(doc, base.docState)
+      const update = encodeStateV1(doc, base.docState)
       answers.since = { version, frame: encodeLight.sync(SyncType.update, update) }
     }
     if (answers.since.frame.length * REBASE_SHARE <= base.frame.length) return [base.frame, answers.since.frame]
   }
-  const frame = encodeLight.sync(SyncType.step2, Y.encodeStateAsUpdate(doc, stateVector))
+  const frame = encodeLight.sync(SyncType.step2, encodeStateV1(doc, stateVector))
   answers.base = { stateVector: stateVector.slice(), docState: Y.encodeStateVector(doc), version, frame }
   answers.since = undefined
   return [frame]

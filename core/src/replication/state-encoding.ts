@@ -35,12 +35,18 @@ class OneCopyEncoderV2 extends Y.UpdateEncoderV2 {
 }
 
 /**
- * `Y.encodeStateAsUpdateV2(doc, stateVector)`, byte for byte, with a third of its copying: a
- * cold join waits for the holder to encode its whole state. A doc holding pending updates goes
- * through Yjs itself, which then merges them in (only for its own encoder class).
+ * `Y.encodeStateAsUpdateV2(doc, stateVector)`, byte for byte for a doc that holds nothing
+ * pending, with a third of its copying: a cold join waits for the holder to encode its whole
+ * state. What the doc holds pending is left out (Yjs merges it in only for its own encoder
+ * classes): a peer could only park it too, and it was never checked against what it will be
+ * integrated after. Whoever holds what it waits for sends it.
  */
-export const encodeStateV2 = (doc: Y.Doc, stateVector?: Uint8Array): Uint8Array => {
-  const { pendingDs, pendingStructs } = doc.store
-  if (pendingDs !== null || pendingStructs !== null) return Y.encodeStateAsUpdateV2(doc, stateVector)
-  return Y.encodeStateAsUpdateV2(doc, stateVector, new OneCopyEncoderV2())
-}
+export const encodeStateV2 = (doc: Y.Doc, stateVector?: Uint8Array): Uint8Array =>
+  Y.encodeStateAsUpdateV2(doc, stateVector, new OneCopyEncoderV2())
+
+/** Yjs's V1 encoder under a class of its own, so `encodeStateAsUpdate` leaves pending content out. */
+class IntegratedEncoderV1 extends Y.UpdateEncoderV1 {}
+
+/** `Y.encodeStateAsUpdate(doc, stateVector)` without what the doc holds pending (see {@link encodeStateV2}). */
+export const encodeStateV1 = (doc: Y.Doc, stateVector?: Uint8Array): Uint8Array =>
+  Y.encodeStateAsUpdateV2(doc, stateVector, new IntegratedEncoderV1())

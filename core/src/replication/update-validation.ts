@@ -36,23 +36,25 @@ export const validateUpdate = (
 }
 
 /**
- * Drops the structs Yjs holds pending (waiting for content the doc lacks) when `update` inserts
- * ids among theirs, before it is applied. Yjs integrates pending structs once what they wait
- * for arrives, with no check then: a forged copy parked there would be integrated after the
- * copy `update` brings, unchecked against it, and put its ids in another type (see
- * `contradictsHeld`). An honest gap is repaired by the next anti-entropy round: the doc's state
- * vector never included what was dropped. Returns true when it dropped them.
+ * Drops the structs Yjs holds pending (waiting for content the doc lacks) when `update`, applied
+ * next, could make Yjs integrate them with an offset: it brings clocks a pending struct waits
+ * for while another pending struct starts below what the doc will then hold of its writer. Yjs
+ * integrates pending structs with no check, and one whose first clocks the doc holds by then
+ * (a forged copy, parked before what it copies arrived) would continue them in another type
+ * (see `contradictsHeld`). An honest gap parks structs past what the doc holds, and is not
+ * touched; what is dropped is repaired by the next anti-entropy round, since the doc's state
+ * vector never included it. Returns true when it dropped them.
  */
 export const dropPendingOverlapping = (doc: Y.Doc, update: Uint8Array, format: 'v1' | 'v2'): boolean => {
   const pending = doc.store.pendingStructs
   if (pending === null) return false
-  const parked = Y.parseUpdateMetaV2(pending.update)
   const incoming = format === 'v2' ? Y.parseUpdateMetaV2(update) : Y.parseUpdateMeta(update)
-  for (const [client, from] of incoming.from) {
-    const to = incoming.to.get(client) ?? from
-    const parkedFrom = parked.from.get(client)
-    const parkedTo = parked.to.get(client)
-    if (parkedFrom === undefined || parkedTo === undefined || from >= parkedTo || parkedFrom >= to) continue
+  // Yjs retries what is pending only once the state of a client it waits for moved.
+  if (![...pending.missing.keys()].some((client) => incoming.to.has(client))) return false
+  const held = (client: number): number => Math.max(Y.getState(doc.store, client), incoming.to.get(client) ?? 0)
+  const parked = Y.parseUpdateMetaV2(pending.update)
+  for (const [client, from] of parked.from) {
+    if (from >= held(client)) continue
     doc.store.pendingStructs = null
     return true
   }
