@@ -88,7 +88,7 @@ describe('hostile content in the shared types the store uses', () => {
     expect(log.entries.filter((e) => e.level === 'error')).toEqual([])
   })
 
-  it('a light peer that sends a gap in its clocks or deletes content that does not exist yet is refused', async () => {
+  it('a light peer that sends a gap in its clocks parks nothing; one that deletes content that does not exist yet is refused', async () => {
     const a = await serveNode({ name: 'a', ...fast })
     served.push(a)
     await a.node.put('kept', 1)
@@ -110,11 +110,24 @@ describe('hostile content in the shared types the store uses', () => {
     for (let i = 0; i < 10; i++) forger.getArray('other').push([i])
     forger.getArray('other').delete(0, 10)
     const future = Y.encodeStateAsUpdate(forger, Y.encodeStateVector(forger))
-    for (const update of [gap, future]) {
-      const { ws, closed } = await openSocket(`${a.url}/default`)
-      ws.send(frame(update))
-      expect((await closed).code).toBe(4403)
-    }
+    // What comes after a gap is not applied (a client holding pending structs sends them so):
+    // the socket stays, nothing of it is applied, nothing stays parked.
+    const gapped = await openSocket(`${a.url}/default`)
+    gapped.ws.send(frame(gap))
+    // A sync step 1 after it: its answer (a step 2) means the node has read the gap.
+    const step1 = encoding.createEncoder()
+    encoding.writeVarUint(step1, 0)
+    encoding.writeVarUint(step1, 0)
+    encoding.writeVarUint8Array(step1, Y.encodeStateVector(new Y.Doc()))
+    gapped.ws.send(encoding.toUint8Array(step1))
+    await waitUntil('the answer to the step 1 sent after the gap', () =>
+      gapped.messages.some((m) => m[0] === 0 && m[1] === 1),
+    )
+    const { ws, closed } = await openSocket(`${a.url}/default`)
+    ws.send(frame(future))
+    expect((await closed).code).toBe(4403)
+    expect(gapped.ws.readyState).toBe(gapped.ws.OPEN)
+    expect(a.node.get('g3')).toBeUndefined()
     for (let i = 0; i < 20; i++) await a.node.put(`after-${i}`, i)
     expect(a.node.status().rooms.default?.pending).toBe(false)
     expect(a.node.data.size).toBe(21)
