@@ -30,12 +30,12 @@ it(`a client holding pending structs stays connected, its write arrives, the nod
   writer.clientID = 1_000_000 + (seed % 1_000_000)
   const updates: Uint8Array[] = []
   writer.on('update', (u: Uint8Array) => updates.push(u))
-  for (let i = 0; i < 6; i++) new YKeyValue(writer.getArray('kv')).set(`x${i}`, i)
+  for (let i = 0; i < 6; i++) new YKeyValue<unknown>(writer.getArray('kv')).set(`x${i}`, i)
   // The tab got X's first, second and last update; the others are on their way.
   const tab = new Y.Doc()
   for (const i of [0, 1, 5]) Y.applyUpdate(tab, updates[i] as Uint8Array)
   expect(tab.store.pendingStructs).not.toBeNull()
-  new YKeyValue(tab.getArray('kv')).set('own', 'the tab')
+  new YKeyValue<unknown>(tab.getArray('kv')).set('own', 'the tab')
   const provider = new WebsocketProvider(node.url, 'default', tab, {
     WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
     disableBc: true,
