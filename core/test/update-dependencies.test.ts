@@ -10,7 +10,8 @@ import * as prng from 'lib0/prng'
 import { describe, expect, it } from 'vitest'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import * as Y from 'yjs'
-import { checkBackboneUpdate, inspectUpdate } from '../src/replication/index.js'
+import { checkBackboneUpdate, encodePeer, inspectUpdate } from '../src/replication/index.js'
+import { internalRoom, openSocket, rawPeer, serveNode } from './helpers.js'
 import { dependencies } from '../src/store/index.js'
 
 const seed = Number(process.env.MESH_SEED ?? Math.floor(Math.random() * 2 ** 31))
@@ -152,3 +153,56 @@ describe('an update that lists a writer twice', () => {
     expect(() => inspectUpdate(twice, 'v1')).toThrow(/twice/)
   })
 })
+
+describe("content under the node's own client id", () => {
+  // Only the node writes under its client id (a new one every process). A forged struct of it
+  // would wait for the node's next writes and be integrated among them unchecked; a forged
+  // deletion would remove each of them as it is written.
+  it('is refused from peers and light peers, and the node keeps every write it makes after', async () => {
+    const cleanups: Array<() => void> = []
+    const a = await serveNode({ name: 'own-id' })
+    try {
+      const own = a.node.clientId
+      const forger = new Y.Doc()
+      forger.clientID = own
+      forger.getArray('ov').push([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => ({ key: `forged:${n}`, val: n })))
+      const future = Y.encodeStateAsUpdate(forger, Y.encodeStateVector(new Map([[own, 3]]) as never))
+      const deleter = new Y.Doc()
+      deleter.getArray('kv').push([{ key: 'x', val: 1 }])
+      const deletions = Y.mergeUpdates([
+        Y.encodeStateAsUpdate(deleter),
+        // Deletes clocks 0-9 of the node's id, which it has not written yet.
+        Uint8Array.from([0, 1, ...varUint(own), 1, 0, 10]),
+      ])
+      for (const update of [future, deletions]) {
+        const peer = await rawPeer(a.url, cleanups)
+        peer.ws.send(encodePeer.updates('default', [update]))
+        expect(await peer.closed).toBeGreaterThanOrEqual(4400)
+        const light = await openSocket(`${a.url}/default`)
+        light.ws.send(Uint8Array.from([0, 2, ...varUint(update.length), ...update]))
+        expect((await light.closed).code).toBe(4403)
+      }
+      for (let i = 0; i < 12; i++) await a.node.put(`mine-${i}`, i)
+      expect(Array.from({ length: 12 }, (_, i) => a.node.get(`mine-${i}`))).toEqual(
+        Array.from({ length: 12 }, (_, i) => i),
+      )
+      expect(a.node.get('forged:5')).toBeUndefined()
+      expect(internalRoom(a.node).doc.store.pendingStructs).toBeNull()
+      expect(internalRoom(a.node).doc.store.pendingDs).toBeNull()
+    } finally {
+      for (const c of cleanups) c()
+      await a.close()
+    }
+  })
+})
+
+/** lib0's variable-length unsigned integer. */
+const varUint = (n: number): number[] => {
+  const bytes: number[] = []
+  while (n > 127) {
+    bytes.push(128 | (n & 127))
+    n = Math.floor(n / 128)
+  }
+  bytes.push(n)
+  return bytes
+}

@@ -1,5 +1,6 @@
 import * as Y from 'yjs'
 import { MeshError, unrefTimer, type Logger, errorText } from '../common/index.js'
+import { encodeStateV2 } from '../replication/index.js'
 import type { StorageAdapter } from './storage-adapter.js'
 
 /** Counters every room's persistence adds to (one set per node). */
@@ -186,7 +187,8 @@ export class RoomPersistence {
     try {
       if (this.#closed) return
       // Encoded and handed over in the same turn: every update emitted so far was appended before.
-      const snapshot = Y.encodeStateAsUpdateV2(this.#doc)
+      // What the doc holds pending stays out: a restart would integrate it unchecked.
+      const snapshot = encodeStateV2(this.#doc)
       const covered = this.#logBytes
       await this.#adapter.compact(this.name, snapshot)
       this.#snapshotBytes = snapshot.length

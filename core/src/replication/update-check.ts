@@ -133,6 +133,11 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
       clock += shape.len
     }
     if (known && clock > held) known = false
+    // Only this node writes under its client id (a new one every process): anything of it the
+    // doc lacks is forged, and would wait for, or collide with, the node's own next writes.
+    if (doc !== undefined && client === doc.clientID && clock > held) {
+      throw new Error("refused: content under this node's own Yjs client id")
+    }
     spans.push(client, first, clock)
   }
   // A whole state names many clients: look them up in a set, not by scanning.
@@ -150,6 +155,10 @@ export const inspectUpdate = (update: Uint8Array, format: 'v1' | 'v2', doc?: Y.D
       const len = decoder.readDsLen()
       if (known) known = deletedAlready(doc as Y.Doc, client, clock, len)
       if (len > 0) need(client, clock + len - 1)
+      // A deletion of the node's future writes would wait for them and remove each as written.
+      if (doc !== undefined && client === doc.clientID && clock + len > Y.getState(doc.store, client)) {
+        throw new Error("refused: deletions of this node's own future writes")
+      }
     }
   }
   return { depth, plain: shape.plain, known, ready: resolvedWithin(refs, spans), overlaps, deletesOthers, spans }

@@ -6,6 +6,7 @@ const GAP = 'an update with a gap in its clocks, which can never be applied'
 const UNSENT = 'an update that refers to content nobody sent'
 const CIRCULAR = 'an update whose content refers to content of its own that comes after it'
 const CONTRADICTS = 'content that puts ids this node holds in another type than it holds them'
+const OWN_ID = "content under this node's own Yjs client id"
 
 /**
  * Where each client's content ends once `structs` are applied to `doc` (`now`: the structs
@@ -29,6 +30,9 @@ export const dependencies = (
     const client = struct.id.client
     if (waiting.has(client)) continue
     const start = ends.get(client) ?? Y.getState(doc.store, client)
+    // Only this node writes under its client id (a new one every process): anything of it the
+    // doc lacks is forged, and would wait for, or collide with, the node's own next writes.
+    if (client === doc.clientID && struct.id.clock + struct.length > start) return { end, missing: OWN_ID, now }
     if (struct.id.clock > start) {
       if (gaps === 'refuse') return { end, missing: GAP, now }
       waiting.add(client)
