@@ -25,6 +25,35 @@ afterEach(async () => {
   await stopAll()
 })
 
+/** Two `mesh serve` processes, linked. */
+const linkedPair = async (prefix: string): Promise<[MeshProcess, MeshProcess]> => {
+  cluster = await startCluster({ size: 2, prefix })
+  await cluster.waitLinked()
+  const [a, b] = cluster.nodes.map((n) => n.current)
+  if (!a || !b) throw new Error('two nodes expected')
+  return [a, b]
+}
+
+/** A y-websocket client of `node`'s room `default`, synced; `destroy` closes it. */
+const syncedClient = async (node: MeshProcess) => {
+  const doc = new Y.Doc()
+  const provider = new WebsocketProvider(`ws://127.0.0.1:${node.port}/mesh`, 'default', doc, {
+    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+    disableBc: true,
+  })
+  const destroy = () => {
+    provider.destroy()
+    doc.destroy()
+  }
+  try {
+    await waitUntil('light peer never synced', () => provider.synced, { timeoutMs: E2E_WAIT_MS })
+  } catch (error) {
+    destroy()
+    throw error
+  }
+  return { doc, destroy }
+}
+
 interface MemberJson {
   id: string
   state: string
@@ -186,13 +215,8 @@ describe('regression: values Yjs cannot replicate faithfully', () => {
     const [a, b] = cluster.nodes.map((n) => n.current)
     if (!a || !b) throw new Error('two nodes expected')
     cluster.partition([[0], [1]])
-    const doc = new Y.Doc()
-    const provider = new WebsocketProvider(`ws://127.0.0.1:${a.port}/mesh`, 'default', doc, {
-      WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
-      disableBc: true,
-    })
+    const { doc, destroy } = await syncedClient(a)
     try {
-      await waitUntil('light peer never synced', () => provider.synced, { timeoutMs: E2E_WAIT_MS })
       new YKeyValue<unknown>(doc.getArray('kv')).set('big', 10n)
       await put(a, 'on-a', 1)
       await put(b, 'on-b', 2)
@@ -202,8 +226,7 @@ describe('regression: values Yjs cannot replicate faithfully', () => {
       expect((await a.api('/kv')).status).toBe(200)
       expect((await b.api('/kv')).status).toBe(200)
     } finally {
-      provider.destroy()
-      doc.destroy()
+      destroy()
     }
   })
 })
@@ -334,10 +357,7 @@ describe('regression: a Skip struct from a light peer hides a gap', () => {
   }
 
   it('leaves nothing parked: what follows the gap is dropped, and both nodes end with the same keys', async () => {
-    cluster = await startCluster({ size: 2, prefix: 'k' })
-    await cluster.waitLinked()
-    const [a, b] = cluster.nodes.map((n) => n.current)
-    if (!a || !b) throw new Error('two nodes expected')
+    const [a, b] = await linkedPair('k')
     const [first, second, third] = writes() as [Uint8Array, Uint8Array, Uint8Array]
     const gapped = Y.mergeUpdates([first, third])
     expect(Y.decodeUpdate(gapped).structs.map((s) => s.constructor.name)).toEqual(['Item', 'Skip', 'Item'])
@@ -354,10 +374,7 @@ describe('regression: a Skip struct from a light peer hides a gap', () => {
   })
 
   it('a gap a peer left pending, filled by another node, reaches that node too', async () => {
-    cluster = await startCluster({ size: 2, prefix: 'g' })
-    await cluster.waitLinked()
-    const [a, b] = cluster.nodes.map((n) => n.current)
-    if (!a || !b) throw new Error('two nodes expected')
+    const [a, b] = await linkedPair('g')
     const [first, second, third] = writes() as [Uint8Array, Uint8Array, Uint8Array]
     // A peer (anybody, with no secret set) sends the third write alone: A parks it.
     const peer = await fakePeer(a, validHello(prng.create(7), '', 'gap-peer'))
@@ -399,29 +416,20 @@ describe('regression: a forged copy of held ids that names another type', () => 
     ])
   /** GET /kv of `node`, and what a fresh y-websocket YKeyValue client of it reads. */
   const views = async (node: MeshProcess) => {
-    const doc = new Y.Doc()
-    const provider = new WebsocketProvider(`ws://127.0.0.1:${node.port}/mesh`, 'default', doc, {
-      WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
-      disableBc: true,
-    })
+    const { doc, destroy } = await syncedClient(node)
     try {
-      await waitUntil('light peer never synced', () => provider.synced, { timeoutMs: E2E_WAIT_MS })
       const entries = new YKeyValue<unknown>(doc.getArray('kv')).yarray.toArray() as Array<{
         key: string
         val: unknown
       }>
       return { rest: (await node.api('/kv')).body, client: Object.fromEntries(entries.map((e) => [e.key, e.val])) }
     } finally {
-      provider.destroy()
-      doc.destroy()
+      destroy()
     }
   }
   /** Runs `attack` from a fake peer of A, then checks that A, its clients and B read the same keys. */
   const attacked = async (prefix: string, attack: (send: (updates: Uint8Array[]) => void) => void) => {
-    cluster = await startCluster({ size: 2, prefix })
-    await cluster.waitLinked()
-    const [a, b] = cluster.nodes.map((n) => n.current)
-    if (!a || !b) throw new Error('two nodes expected')
+    const [a, b] = await linkedPair(prefix)
     const peer = await fakePeer(a, validHello(prng.create(11), '', 'forging-peer'))
     attack((updates) => peer.ws.send(peerFrame.updates('default', updates)))
     await put(a, 'fence', 1)
