@@ -1448,10 +1448,11 @@ export const FAMILIES: readonly Family[] = [
     name: 'light:unknown-ids',
     target: 'light',
     weight: 4,
-    // Deletions of ids nobody wrote yet and references to unknown items: refused (4403), since
-    // Yjs would park them for good. Entries after a clock gap: taken, and dropped (a client that
-    // holds pending structs sends them so); their forbidden keys must never show. Valid deletions
-    // of existing entries are taken.
+    // References to unknown items: refused (4403), since Yjs would park them for good. Entries
+    // after a clock gap and deletions of ids nobody wrote yet: taken, and what cannot be applied
+    // yet dropped (a client that holds pending structs, or deletes before its answer to the
+    // node's step 1, sends them so); their forbidden keys must never show. Valid deletions of
+    // existing entries are taken.
     make: (gen, _seeds, ctx) => {
       const m = ctx.mirror
       const fresh = attackerClient(gen)
@@ -1492,7 +1493,7 @@ export const FAMILIES: readonly Family[] = [
       }
       switch (prng.int31(gen, 0, 8)) {
         case 0:
-          return refused(
+          return dropped(
             encodeUpdateV1(
               [],
               [{ client: fresh, clock: prng.oneOf(gen, [0, 5, 2 ** 40]), len: prng.oneOf(gen, [1, 1000, 2 ** 31]) }],
@@ -1500,7 +1501,7 @@ export const FAMILIES: readonly Family[] = [
             'deletes ids of a client nobody knows',
           )
         case 1:
-          return refused(
+          return dropped(
             encodeUpdateV1(
               [],
               [
@@ -1514,9 +1515,15 @@ export const FAMILIES: readonly Family[] = [
             "deletes the honest writer's future ids",
           )
         case 2:
-          return refused(
+          return dropped(
             encodeUpdateV1(
-              [{ id: { client: fresh, clock: 0 }, ...place(gen, m), content: entry }],
+              [
+                {
+                  id: { client: fresh, clock: 0 },
+                  ...place(gen, m),
+                  content: { any: [{ key: `fuzz:unknown-ids:${tag}`, val: 1 }] },
+                },
+              ],
               [{ client: fresh, clock: 1, len: 10 }],
             ),
             'a well-formed entry and the deletion of its successors',

@@ -7,6 +7,7 @@
  * `MESH_SEED` replays a run.
  */
 import * as prng from 'lib0/prng'
+import { waitUntil } from '@mesh/core/testing'
 import { describe, expect, it } from 'vitest'
 import { YKeyValue } from 'y-utility/y-keyvalue'
 import * as Y from 'yjs'
@@ -178,10 +179,17 @@ describe("content under the node's own client id", () => {
         const peer = await rawPeer(a.url, cleanups)
         peer.ws.send(encodePeer.updates('default', [update]))
         expect(await peer.closed).toBeGreaterThanOrEqual(4400)
-        const light = await openSocket(`${a.url}/default`)
-        light.ws.send(Uint8Array.from([0, 2, ...varUint(update.length), ...update]))
-        expect((await light.closed).code).toBe(4403)
       }
+      // From a light peer: the struct is refused; the deletions wait for content the node lacks,
+      // so they are dropped (and the client asked to sync again), not kept.
+      const light = await openSocket(`${a.url}/default`)
+      light.ws.send(Uint8Array.from([0, 2, ...varUint(future.length), ...future]))
+      expect((await light.closed).code).toBe(4403)
+      const other = await openSocket(`${a.url}/default`)
+      await waitUntil('the node speaks first', () => other.messages.length > 0)
+      other.ws.send(Uint8Array.from([0, 2, ...varUint(deletions.length), ...deletions]))
+      await waitUntil('asked to sync again', () => other.messages.slice(1).some((m) => m[0] === 0 && m[1] === 0))
+      other.ws.close()
       for (let i = 0; i < 12; i++) await a.node.put(`mine-${i}`, i)
       expect(Array.from({ length: 12 }, (_, i) => a.node.get(`mine-${i}`))).toEqual(
         Array.from({ length: 12 }, (_, i) => i),

@@ -20,6 +20,13 @@ const MAX_REASON = 120
 
 /** The node's SyncStep1, and its answer to one, for a room that never loaded: the empty state, encoded once. */
 const EMPTY_STEP1 = encodeLight.sync(SyncType.step1, EMPTY_STATE_VECTOR)
+
+/**
+ * Least time between two requests to one light peer to sync again after part of its update was
+ * dropped (see `LightUpdateJudgement.partial`): a client that holds the missing part pending
+ * itself would answer with the same partial update each time.
+ */
+export const PARTIAL_RESYNC_MS = 1000
 const EMPTY_STEP2 = encodeLight.sync(SyncType.step2, EMPTY_UPDATE)
 
 /** What a light peer needs from its node. */
@@ -66,6 +73,8 @@ export class LightPeer implements Connection, LightSink {
   #grant: TopicGrant | undefined
   /** True once something was sent since the last {@link keepalive} check. */
   #sentSinceCheck = false
+  /** When this socket was last asked to sync again (see {@link PARTIAL_RESYNC_MS}). */
+  #resyncAskedAt = -Infinity
 
   constructor(options: {
     id: string
@@ -201,6 +210,12 @@ export class LightPeer implements Connection, LightSink {
           return this.fail(CloseCode.tooLarge, `room "${room.name}" would exceed ${room.maxBytes} bytes`)
         }
         applyLightUpdate(room.doc, message.payload, this, judgement)
+        // Part of it waits for content this node lacks, and was dropped: an honest client sends
+        // it again, with that content, in its answer to a step 1.
+        if (judgement.partial && Date.now() - this.#resyncAskedAt >= PARTIAL_RESYNC_MS) {
+          this.#resyncAskedAt = Date.now()
+          this.sendFrame(encodeLight.sync(SyncType.step1, room.stateVector()))
+        }
         return
       case MessageType.awareness:
         return this.#onAwareness(message.update)

@@ -111,7 +111,7 @@ export const applyLive = (options: LiveApply): void => {
     // One update for Yjs when some of them wait: applied one by one, each would retry all that
     // the ones before it parked.
     const merged = waits && group.length > 1 ? Y.mergeUpdates(group) : undefined
-    if (group.some((update) => dropPendingOverlapping(doc, update, 'v1'))) {
+    if (dropPendingOverlapping(doc, group, 'v1')) {
       host.logger.warn('dropped parked updates that a new update repeats ids of', {
         peer: origin.peerId,
         room: room.name,

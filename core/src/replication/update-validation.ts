@@ -36,8 +36,8 @@ export const validateUpdate = (
 }
 
 /**
- * Drops the structs Yjs holds pending (waiting for content the doc lacks) when `update`, applied
- * next, could make Yjs integrate them with an offset: it brings clocks a pending struct waits
+ * Drops the structs Yjs holds pending (waiting for content the doc lacks) when `updates`, applied
+ * next in one transaction, could make Yjs integrate them with an offset: it brings clocks a pending struct waits
  * for while another pending struct starts below what the doc will then hold of its writer. Yjs
  * integrates pending structs with no check, and one whose first clocks the doc holds by then
  * (a forged copy, parked before what it copies arrived) would continue them in another type
@@ -45,13 +45,22 @@ export const validateUpdate = (
  * touched; what is dropped is repaired by the next anti-entropy round, since the doc's state
  * vector never included it. Returns true when it dropped them.
  */
-export const dropPendingOverlapping = (doc: Y.Doc, update: Uint8Array, format: 'v1' | 'v2'): boolean => {
+export const dropPendingOverlapping = (
+  doc: Y.Doc,
+  updates: Uint8Array | readonly Uint8Array[],
+  format: 'v1' | 'v2',
+): boolean => {
   const pending = doc.store.pendingStructs
   if (pending === null) return false
-  const incoming = format === 'v2' ? Y.parseUpdateMetaV2(update) : Y.parseUpdateMeta(update)
+  // Updates applied in one transaction count as one: what the first brings, the next may fill.
+  const reach = new Map<number, number>()
+  for (const update of updates instanceof Uint8Array ? [updates] : updates) {
+    const { to } = format === 'v2' ? Y.parseUpdateMetaV2(update) : Y.parseUpdateMeta(update)
+    for (const [client, end] of to) reach.set(client, Math.max(end, reach.get(client) ?? 0))
+  }
   // Yjs retries what is pending only once the state of a client it waits for moved.
-  if (![...pending.missing.keys()].some((client) => incoming.to.has(client))) return false
-  const held = (client: number): number => Math.max(Y.getState(doc.store, client), incoming.to.get(client) ?? 0)
+  if (![...pending.missing.keys()].some((client) => reach.has(client))) return false
+  const held = (client: number): number => Math.max(Y.getState(doc.store, client), reach.get(client) ?? 0)
   const parked = Y.parseUpdateMetaV2(pending.update)
   for (const [client, from] of parked.from) {
     if (from >= held(client)) continue

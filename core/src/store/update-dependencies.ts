@@ -81,11 +81,16 @@ const contradicts = (doc: Y.Doc, struct: Struct): boolean => {
   const held = Y.getState(doc.store, struct.id.client)
   if (struct.id.clock >= held || struct.id.clock + struct.length <= held) return false
   const before = Y.getItem(doc.store, Y.createID(struct.id.client, held - 1))
-  // Collected content (its type was deleted): Yjs collects the rest of the copy too.
-  if (!(before instanceof Y.Item)) return false
   // An honest copy's first part is held, so what it refers to is held too.
   const holds = (id: Y.ID): boolean => id.clock < Y.getState(doc.store, id.client)
   const named = struct.origin ?? struct.rightOrigin
+  if (!(before instanceof Y.Item)) {
+    // Collected content (its nested type was deleted): Yjs collects the rest of an honest copy
+    // too, whose neighbour or parent went with it. A copy that names a live neighbour or a
+    // root type (never deleted, so never collected) makes Yjs throw.
+    if (named) return !holds(named) || Y.getItem(doc.store, named) instanceof Y.Item
+    return !(struct.parent instanceof Y.ID)
+  }
   if (named) {
     if (!holds(named)) return true
     const neighbour = Y.getItem(doc.store, named)
