@@ -23,11 +23,23 @@ describe('state that would only grow is bounded', () => {
     tab.awareness.setLocalState({ name: 'tab' })
     await waitUntil('rooms exist', () => a.node.rooms().length === 4)
     await waitUntil('tab present', () => a.node.room('default').awareness.meta.has(doc.clientID))
+    // The node's own presence, set and removed: its clock must outlive the idle time.
+    const own = a.node.room('default').awareness
+    own.setLocalState({ node: 'a', round: 1 })
+    own.setLocalState(null)
     for (const s of sockets) s.ws.close()
     tab.destroy()
     await waitUntil('empty rooms unloaded on a', () => a.node.rooms().join() === 'default', { timeoutMs: 5000 })
     await waitUntil('awareness clock dropped', () => !a.node.room('default').awareness.meta.has(doc.clientID), {
       timeoutMs: 5000,
+    })
+    // Without its clock the node's next state would go out as clock 0, which no peer takes
+    // from a client it knew at a higher clock.
+    expect(own.meta.has(own.clientID)).toBe(true)
+    own.setLocalState({ node: 'a', round: 2 })
+    await waitUntil("b sees a's presence again", () => {
+      const state = b.node.room('default').awareness.getStates().get(own.clientID) as { round?: number } | undefined
+      return state?.round === 2
     })
     // A room that comes back syncs again.
     const again = await openSocket(`${a.url}/r1`)

@@ -3,13 +3,12 @@
  * change they receive, other users' removals included; those echoes must never make the echoing
  * socket the owner of someone else's client id (issue 12).
  */
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { waitUntil } from '@mesh/core/testing'
-import { DEPARTED_CLOCK_MS } from '../src/replication/index.js'
-import { internalRoom, memoryLogger, serveNode, type ServedNode } from './helpers.js'
+import { memoryLogger, serveNode, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
 const providers: WebsocketProvider[] = []
@@ -136,41 +135,5 @@ describe('presence that predates a link', () => {
         'ada',
       { timeoutMs: 1000, subscribe: onAwareness(bob) },
     )
-  })
-})
-
-describe('the clocks of tabs that left', () => {
-  // y-protocols keeps the last clock of every awareness client it ever saw, so a room that
-  // served tabs for a day kept ~100 B per tab session on every node, for good (issue 14's soak).
-  it('are forgotten a minute after their states went, all but the node own clock', async () => {
-    const node = await serveNode({ name: 'presence-clocks' })
-    served.push(node)
-    const { awareness } = internalRoom(node.node)
-    const tabs = 30
-    for (let i = 0; i < tabs; i++) {
-      const tab = client(node)
-      tab.awareness.setLocalState({ tab: i })
-      await synced(tab, `tab ${i}`)
-      await waitUntil(`tab ${i} present`, () => awareness.getStates().has(tab.doc.clientID))
-      tab.provider.destroy()
-      await waitUntil(`tab ${i} gone`, () => !awareness.getStates().has(tab.doc.clientID))
-    }
-    expect(awareness.meta.size).toBeGreaterThanOrEqual(tabs)
-    // A minute later (only Date moves), the next tab that leaves triggers the sweep.
-    const start = Date.now()
-    vi.useFakeTimers({ toFake: ['Date'], now: start + DEPARTED_CLOCK_MS })
-    try {
-      const last = client(node)
-      last.awareness.setLocalState({ tab: 'last' })
-      await synced(last, 'the last tab')
-      await waitUntil('the last tab present', () => awareness.getStates().has(last.doc.clientID))
-      last.provider.destroy()
-      await waitUntil('the last tab gone', () => !awareness.getStates().has(last.doc.clientID))
-      // Only the tab that just left keeps its clock, besides the node's own.
-      const kept = [...awareness.meta.keys()].filter((id) => !awareness.getStates().has(id))
-      expect(kept.filter((id) => id !== awareness.clientID)).toEqual([last.doc.clientID])
-    } finally {
-      vi.useRealTimers()
-    }
   })
 })

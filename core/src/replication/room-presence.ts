@@ -12,15 +12,6 @@ export interface AwarenessChanges {
   removed: number[]
 }
 
-/**
- * How long the awareness keeps the last clock of a client whose state is gone, ms. It refuses
- * an older state for that client meanwhile (a late or echoed one); past it, a client that left
- * for good costs nothing (y-protocols keeps that clock for every client ever seen: about 100 B
- * per light peer session on every node, for as long as the room lives). Twice y-protocols'
- * 30-second timeout, after which a state that came back anyway times out again.
- */
-export const DEPARTED_CLOCK_MS = 60_000
-
 /** The room around a {@link RoomPresence}: where its changes go. */
 export interface PresenceRoom {
   readonly name: string
@@ -43,8 +34,6 @@ export class RoomPresence {
   #room: PresenceRoom
   /** True while removing a closed link's states: the removal is this node's news alone. */
   #droppingLink = false
-  /** When the clocks of departed clients were last forgotten (see DEPARTED_CLOCK_MS). */
-  #forgotAt = Date.now()
 
   constructor(awareness: Awareness, room: PresenceRoom) {
     this.awareness = awareness
@@ -102,7 +91,6 @@ export class RoomPresence {
       const owner = this.owners.get(id)
       if (owner === origin || !lights.has(owner as LightSink)) this.owners.delete(id)
     }
-    if (changes.removed.length > 0) this.#forgetDeparted()
     const clients = [...changes.added, ...changes.updated, ...changes.removed]
     if (clients.length === 0 || this.#room.destroyed()) return
     const update = encodeAwarenessUpdate(this.awareness, clients)
@@ -113,18 +101,6 @@ export class RoomPresence {
     if (links.length > 0 && !this.#droppingLink) {
       const frame = encodePeer.roomAwareness(this.#room.name, update)
       for (const link of links) if (link !== origin) link.sendFrame(frame)
-    }
-  }
-
-  /** Forgets the clocks of clients gone for DEPARTED_CLOCK_MS, at most once per tenth of it: one pass over the clients. */
-  #forgetDeparted(): void {
-    const now = Date.now()
-    if (now - this.#forgotAt < DEPARTED_CLOCK_MS / 10) return
-    this.#forgotAt = now
-    const { meta, states, clientID } = this.awareness
-    for (const [id, { lastUpdated }] of meta) {
-      // This node's own clock stays: its next state must count as newer everywhere.
-      if (id !== clientID && !states.has(id) && now - lastUpdated >= DEPARTED_CLOCK_MS) meta.delete(id)
     }
   }
 }

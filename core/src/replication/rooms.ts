@@ -138,7 +138,9 @@ export class Rooms {
       if (room.loaded) {
         const { awareness } = room
         for (const [clientId, meta] of awareness.meta) {
-          if (!awareness.states.has(clientId) && now - meta.lastUpdated > idleMs) awareness.meta.delete(clientId)
+          // This node's own clock stays: its next state must count as newer everywhere.
+          if (clientId === awareness.clientID || awareness.states.has(clientId)) continue
+          if (now - meta.lastUpdated > idleMs) awareness.meta.delete(clientId)
         }
       }
       if (this.#unused(name, room) && now - room.lastActive >= idleMs) this.#unload(name, room)
