@@ -53,9 +53,9 @@ export const judgeLightUpdate = (
 
 /**
  * Applies an update {@link judgeLightUpdate} let through, with `origin` as the transaction's
- * origin. What the doc holds pending and the update repeats ids of goes first (see
- * `dropPendingOverlapping`), all of it when the update is partial; what the update itself
- * parks goes after (see `partial`).
+ * origin. Pending content it could make Yjs integrate over what the doc holds goes first (see
+ * `dropPendingOverlapping`), all pending content when the update is partial; what the update
+ * itself parks goes after (see `partial`).
  */
 export const applyLightUpdate = (
   doc: Y.Doc,

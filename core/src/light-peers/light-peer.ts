@@ -20,6 +20,7 @@ const MAX_REASON = 120
 
 /** The node's SyncStep1, and its answer to one, for a room that never loaded: the empty state, encoded once. */
 const EMPTY_STEP1 = encodeLight.sync(SyncType.step1, EMPTY_STATE_VECTOR)
+const EMPTY_STEP2 = encodeLight.sync(SyncType.step2, EMPTY_UPDATE)
 
 /**
  * Least time between two requests to one light peer to sync again after part of its update was
@@ -27,7 +28,6 @@ const EMPTY_STEP1 = encodeLight.sync(SyncType.step1, EMPTY_STATE_VECTOR)
  * itself would answer with the same partial update each time.
  */
 export const PARTIAL_RESYNC_MS = 1000
-const EMPTY_STEP2 = encodeLight.sync(SyncType.step2, EMPTY_UPDATE)
 
 /** What a light peer needs from its node. */
 export interface LightHost {

@@ -47,6 +47,7 @@ export const checkLive = (
   return { fresh, bytes, waits }
 }
 
+/** True when `a` and `b` hold the same bytes. */
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
   a.length === b.length && a.every((byte, i) => byte === b[i])
 
@@ -112,7 +113,7 @@ export const applyLive = (options: LiveApply): void => {
     // the ones before it parked.
     const merged = waits && group.length > 1 ? Y.mergeUpdates(group) : undefined
     if (dropPendingOverlapping(doc, group, 'v1')) {
-      host.logger.warn('dropped parked updates that a new update repeats ids of', {
+      host.logger.warn('dropped parked updates that would be integrated over content the room holds', {
         peer: origin.peerId,
         room: room.name,
       })

@@ -36,14 +36,14 @@ export const validateUpdate = (
 }
 
 /**
- * Drops the structs Yjs holds pending (waiting for content the doc lacks) when `updates`, applied
- * next in one transaction, could make Yjs integrate them with an offset: it brings clocks a pending struct waits
- * for while another pending struct starts below what the doc will then hold of its writer. Yjs
- * integrates pending structs with no check, and one whose first clocks the doc holds by then
- * (a forged copy, parked before what it copies arrived) would continue them in another type
- * (see `contradictsHeld`). An honest gap parks structs past what the doc holds, and is not
- * touched; what is dropped is repaired by the next anti-entropy round, since the doc's state
- * vector never included it. Returns true when it dropped them.
+ * Drops the structs Yjs holds pending (waiting for content the doc lacks) when `updates`,
+ * applied next in one transaction, could make Yjs integrate them with an offset: they bring
+ * clocks a pending struct waits for while another pending struct starts below what the doc
+ * will then hold of its writer. Yjs integrates pending structs with no check, and one whose
+ * first clocks the doc holds by then (a forged copy, parked before what it copies arrived)
+ * would continue them in another type (see `contradictsHeld`). An honest gap parks structs past
+ * what the doc holds, and is not touched; what is dropped is repaired by the next anti-entropy
+ * round, since the doc's state vector never included it. Returns true when it dropped them.
  */
 export const dropPendingOverlapping = (
   doc: Y.Doc,
