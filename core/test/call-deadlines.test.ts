@@ -174,6 +174,51 @@ describe('an owner lost twice', () => {
   })
 })
 
+describe('a link replaced by a duplicate', () => {
+  it('a call in flight on a link the peer replaced by its own dial runs once and is answered on the new link', async () => {
+    // Ids fixed so that the link the caller dials loses to the one the owner dials later (the
+    // smaller dialer id keeps its link, docs/protocol.md): the peers stay linked throughout, as
+    // after a heal where both sides redial at once (the CI failure of "an owner lost twice").
+    const slow = { membership: { heartbeatMs: 60_000, deadAfterMs: 300_000 } }
+    const caller = await serveNode({ id: 'z-caller', name: 'caller', capabilities: ['counter'], ...slow })
+    const owner = await serveNode({ id: 'a-owner', name: 'owner', capabilities: ['counter'], ...slow })
+    served.push(caller, owner)
+    const [a, b] = [caller.node, owner.node]
+    await a.join([owner.url])
+    await waitUntil('both see both alive with counter', () =>
+      [a, b].every((n) => n.members().filter((m) => m.state === 'alive' && m.capabilities.includes('counter')).length === 2),
+      { subscribe: nodeEvents(a, b) },
+    )
+    const runs: string[] = []
+    let release: (() => void) | undefined
+    b.actor('counter', () => ({
+      call: (payload) => {
+        const run = `${String(payload)} #${runs.push(String(payload))}`
+        return payload === 'first' && runs.length === 1 ? new Promise((resolve) => (release = () => resolve(run))) : run
+      },
+    }))
+    a.actor('counter', () => ({ call: () => 'a' }))
+    const id = Array.from({ length: 200 }, (_, i) => `d-${i}`).find((x) => a.ownerOf('counter', x)?.id === b.id)!
+    const first = a.call({ capability: 'counter', id, payload: 'first', timeoutMs: 30_000 })
+    await waitUntil('the call runs on the owner', () => release !== undefined, { subscribe: nodeEvents(a, b) })
+    const linkTo = (n: MeshNode, peer: string) => n.status().peers.find((p) => p.id === peer && p.link === 'open')
+    expect(linkTo(a, b.id)?.direction).toBe('outgoing')
+    await b.join([caller.url])
+    await waitUntil("the owner's link replaced the caller's", () => linkTo(a, b.id)?.direction === 'incoming', {
+      subscribe: nodeEvents(a, b),
+    })
+    // The caller cannot tell whether the closed link delivered the call, so it sends it again;
+    // wait until that copy reached the owner (run, or joined to the run in progress).
+    const reached = () => (counter(b, 'mesh_calls_served_total') ?? 0) + (counter(b, 'mesh_calls_joined_total') ?? 0)
+    await waitUntil('the copy sent again reached the owner', () => reached() === 2, { subscribe: nodeEvents(a, b) })
+    release?.()
+    expect(await first).toBe('first #1')
+    expect(await a.call({ capability: 'counter', id, payload: 'next' })).toBe('next #2')
+    expect(runs).toEqual(['first', 'next'])
+    expect(errorsOf(a, 'owner_lost')).toBe(0)
+  })
+})
+
 describe('actor mailbox with actors that answer at once', () => {
   it('runs one call at a time in arrival order, mixing answers and promises', async () => {
     const s = await serveNode({ capabilities: ['counter'] })
