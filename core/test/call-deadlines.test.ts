@@ -185,15 +185,20 @@ describe('a link replaced by a duplicate', () => {
     served.push(caller, owner)
     const [a, b] = [caller.node, owner.node]
     await a.join([owner.url])
-    await waitUntil('both see both alive with counter', () =>
-      [a, b].every((n) => n.members().filter((m) => m.state === 'alive' && m.capabilities.includes('counter')).length === 2),
+    await waitUntil(
+      'both see both alive with counter',
+      () =>
+        [a, b].every(
+          (n) => n.members().filter((m) => m.state === 'alive' && m.capabilities.includes('counter')).length === 2,
+        ),
       { subscribe: nodeEvents(a, b) },
     )
     const runs: string[] = []
     let release: (() => void) | undefined
     b.actor('counter', () => ({
       call: (payload) => {
-        const run = `${String(payload)} #${runs.push(String(payload))}`
+        const name = payload as string
+        const run = `${name} #${runs.push(name)}`
         return payload === 'first' && runs.length === 1 ? new Promise((resolve) => (release = () => resolve(run))) : run
       },
     }))

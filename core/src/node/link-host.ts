@@ -70,6 +70,10 @@ export const makeLinkHost = (parts: LinkHostParts): LinkHost => {
       parts.links().linkDown(link)
       parts.router().linkDown(link)
     },
+    drained: (link) => {
+      parts.links().drained(link)
+      parts.router().linkDrained(link)
+    },
     quarantined: (room) => parts.conflicts().quarantined(room),
     resolvedByPeer: (peer, room, remote) => parts.conflicts().resolvedByPeer(peer, room, remote),
     settled: (room, local, remote) => parts.conflicts().settled(room, local, remote),

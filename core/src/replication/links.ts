@@ -56,6 +56,8 @@ export class PeerLinks {
   #host: PeerLinksHost
   #links = new Map<string, PeerLink>()
   #pending = new Set<PeerLink>()
+  /** Links closed as duplicates that still take their peer's last answers (PeerLink.draining). */
+  #draining = new Set<PeerLink>()
   /** Accepted sockets that have not said anything yet: no link is built for them until they do. */
   #hellos: PendingHellos
   #dialers = new Map<string, PeerDialer>()
@@ -281,6 +283,7 @@ export class PeerLinks {
     if (peer === this.#host.id) throw new MeshError('bad_request', 'a node cannot cut its link to itself')
     this.#cut.add(peer)
     this.#links.get(peer)?.fail(CloseCode.forbidden, 'link cut')
+    for (const link of [...this.#draining]) if (link.peerId === peer) link.stopDraining()
     this.#host.progress.notify()
   }
 
@@ -332,6 +335,7 @@ export class PeerLinks {
 
   linkDown(link: PeerLink): void {
     this.#pending.delete(link)
+    if (link.draining) this.#draining.add(link)
     const remote = link.remote
     if (!remote || this.#links.get(remote.nodeId) !== link) return
     this.#links.delete(remote.nodeId)
@@ -343,6 +347,11 @@ export class PeerLinks {
       for (const d of this.#dialers.values()) if (d.peerId === remote.nodeId) d.wake()
     }
     this.#host.progress.notify()
+  }
+
+  /** A draining link's socket closed, or it was stopped. */
+  drained(link: PeerLink): void {
+    this.#draining.delete(link)
   }
 
   /** Says goodbye on every link, then stops every dialer (the node is leaving). */
