@@ -25,6 +25,8 @@ export interface LinkHost extends HandshakeHost, SyncHost {
   linkDown(link: PeerLink): void
   /** A link that closed as a duplicate ({@link PeerLink.draining}) took the peer's last answers: its socket closed. */
   drained?(link: PeerLink): void
+  /** A frame the link could not send: its socket was closing under it. */
+  unsent?(frame: Uint8Array, link: PeerLink): void
   /** A resolution of a quarantined room that no round with the peer carried through yet (conflicts.ts). */
   pendingResolution(peer: string, room: string): Resolution
   /** Something about this link's sync progress changed. */

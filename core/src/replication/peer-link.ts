@@ -144,7 +144,9 @@ export class PeerLink implements Connection, PeerSink {
     if (this.#state !== 'open' || !this.#batch.addEncoded(encoder)) this.sendFrame(frameOf(encoder))
   }
   #sendPiece(frame: Uint8Array<ArrayBuffer>): void {
-    if (this.#state === 'closed' || this.#socket.readyState !== SOCKET_OPEN) return
+    if (this.#state === 'closed') return
+    // The peer's close came first (the socket is closing): the answers here never leave.
+    if (this.#socket.readyState !== SOCKET_OPEN) return this.#host.unsent?.(frame, this)
     const held = this.#sendBuffer.overflow(this.#socket, frame.length)
     if (held !== undefined) {
       const limit = this.#sendBuffer.limit

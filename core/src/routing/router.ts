@@ -126,19 +126,15 @@ export class Router {
     this.#wake()
   }
 
-  /**
-   * A link closed: what went over it is lost, what it relayed is answered `owner_lost`. Calls
-   * in flight on a link closed as a duplicate (the peer stays linked through the other) wait
-   * for {@link linkDrained}: their answers may still come on it, and sent again at once they
-   * would run twice (the owner answered the first copy already).
-   */
+  /** A link closed: its calls are lost (on a duplicate, once {@link linkDrained}), its relayed calls answered `owner_lost`. */
   linkDown(link: CallLink): void {
     this.#relays.linkDown(link)
+    this.#served.linkDown(link)
     for (const pending of this.#parked) pending.tried?.delete(link)
     if (!link.draining) this.linkDrained(link)
   }
 
-  /** A link that closed as a duplicate can bring no more answers: its calls still waiting are lost. */
+  /** A duplicate link can bring no more answers: its calls still waiting are lost. */
   linkDrained(link: CallLink): void {
     for (const pending of this.#inflight.values()) {
       if (pending.via !== link) continue
@@ -186,6 +182,11 @@ export class Router {
       to.sendEncoded(writePeer.answer(directEncoder(), callId, code, failure.message))
     }
     this.actors.run(capability, id, value, Date.now() + timeoutMs, reply)
+  }
+
+  /** An answer `link` could not send (its socket was closing): the caller's next copy gets it. */
+  unsentAnswer(message: Parameters<Router['receiveAnswer']>[0], link: CallLink): void {
+    this.#served.unsent(message.callId, link, message)
   }
 
   /** A call for another node, from a peer without a direct link to it: sent on, once. */

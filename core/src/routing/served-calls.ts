@@ -1,3 +1,4 @@
+import { directEncoder, writePeer, type AnswerStatus } from '../replication/index.js'
 import { Deadlines } from './deadlines.js'
 import { sameProcess, type CallLink } from './pending-call.js'
 
@@ -9,6 +10,8 @@ export interface ServedCall {
   readonly clientId: number
   /** The link the newest copy of the call came on: its answer goes there. */
   link: CallLink
+  /** An answer written as the link closed under it (never sent), for the caller's next copy. */
+  answer: { status: AnswerStatus; body: string } | undefined
   /** The next call in progress with the same call id, from another caller. */
   sameId: ServedCall | undefined
   slot: number | undefined
@@ -16,7 +19,16 @@ export interface ServedCall {
   nextDue: ServedCall | undefined
 }
 
-const unlisted = { slot: undefined, prevDue: undefined, nextDue: undefined }
+/** An answer a link could not send, until that link is down. */
+interface Unsent {
+  callId: number
+  link: CallLink
+  answer: { status: AnswerStatus; body: string }
+}
+
+const unlisted = { answer: undefined, slot: undefined, prevDue: undefined, nextDue: undefined }
+/** How long an answer that could not be sent waits for the caller to send its call again. */
+const KEEP_UNSENT_MS = 60_000
 
 /**
  * The calls from peers this node's actors are running or have queued, by the caller's call id.
@@ -24,8 +36,9 @@ const unlisted = { slot: undefined, prevDue: undefined, nextDue: undefined }
  * again, under the same call id, once it is linked again: when two nodes dial each other at
  * once (after a heal) the link the call went on may be closed as a duplicate (4409) right after
  * the call arrived. A copy of a call still in progress here joins it (its answer goes on the
- * new link) instead of running twice. A call answered already runs again: calls are at least
- * once across a lost link (docs/routing.md).
+ * new link) instead of running twice, and one whose answer was written as its link closed
+ * (the caller's close came in the same tick) gets that answer. A call answered already runs
+ * again: calls are at least once across a lost link (docs/routing.md).
  */
 export class ServedCalls {
   /** Callers count call ids from 1, so an id may be in progress for several of them: chained by `sameId`. */
@@ -33,6 +46,8 @@ export class ServedCalls {
   /** An actor that never answers: the call is forgotten at its deadline (the caller gave up). */
   #deadlines = new Deadlines<ServedCall>({ expire: (call) => this.#forget(call), unref: true })
   #link: (peerId: string) => CallLink | undefined
+  /** Answers links could not send, until those links are down. */
+  #unsent: Unsent[] = []
 
   /** `link` gives the open link to a peer, if any (where answers go once their own link closed). */
   constructor(options: { link: (peerId: string) => CallLink | undefined }) {
@@ -55,8 +70,21 @@ export class ServedCalls {
     for (let call = first; call; call = call.sameId) {
       if (call.nodeId === caller.nodeId && call.clientId === caller.clientId) {
         call.link = link
+        const kept = call.answer
+        if (kept) {
+          this.finish(call)
+          link.sendEncoded(writePeer.answer(directEncoder(), callId, kept.status, kept.body))
+        }
         return undefined
       }
+    }
+    // Its answer could not go on a link that closed since, and the caller is linked again.
+    const unsent =
+      this.#unsent.length === 0 ? -1 : this.#unsent.findIndex((u) => u.callId === callId && sameProcess(u.link, link))
+    if (unsent >= 0) {
+      const { answer } = this.#unsent.splice(unsent, 1)[0] as Unsent
+      link.sendEncoded(writePeer.answer(directEncoder(), callId, answer.status, answer.body))
+      return undefined
     }
     const call: ServedCall = {
       callId,
@@ -83,8 +111,30 @@ export class ServedCalls {
     return now?.isOpen && sameProcess(now, link) ? now : link
   }
 
+  /** An answer to call `callId` that `link` could not send: kept if the link turns out replaced ({@link linkDown}). */
+  unsent(callId: number, link: CallLink, answer: { status: AnswerStatus; body: string }): void {
+    this.#unsent.push({ callId, link, answer: { status: answer.status, body: answer.body } })
+  }
+
+  /**
+   * A link closed. The answers it could not send wait (a while) for the caller's next copy when
+   * the caller is still linked through another link (the closed one was a duplicate); after a
+   * cut they are dropped, and the call runs again when it comes back (at least once).
+   */
+  linkDown(link: CallLink): void {
+    if (this.#unsent.length === 0) return
+    const now = link.peerId === undefined ? undefined : this.#link(link.peerId)
+    const replaced = now !== undefined && now !== link && now.isOpen && sameProcess(now, link)
+    for (const { callId, answer } of this.#unsent.filter((u) => u.link === link)) {
+      const call = replaced ? this.start(callId, link, Date.now() + KEEP_UNSENT_MS) : undefined
+      if (call && call.nodeId !== '') call.answer = answer
+    }
+    this.#unsent = this.#unsent.filter((u) => u.link !== link)
+  }
+
   /** Forgets every call. */
   clear(): void {
+    this.#unsent = []
     this.#deadlines.clear()
     this.#calls.clear()
   }
