@@ -122,14 +122,15 @@ export class ServedCalls {
    * cut they are dropped, and the call runs again when it comes back (at least once).
    */
   linkDown(link: CallLink): void {
-    if (this.#unsent.length === 0) return
+    const lost = this.#unsent.filter((u) => u.link === link)
+    if (lost.length === 0) return
+    this.#unsent = this.#unsent.filter((u) => u.link !== link)
     const now = link.peerId === undefined ? undefined : this.#link(link.peerId)
-    const replaced = now !== undefined && now !== link && now.isOpen && sameProcess(now, link)
-    for (const { callId, answer } of this.#unsent.filter((u) => u.link === link)) {
-      const call = replaced ? this.start(callId, link, Date.now() + KEEP_UNSENT_MS) : undefined
+    if (now === undefined || now === link || !now.isOpen || !sameProcess(now, link)) return
+    for (const { callId, answer } of lost) {
+      const call = this.start(callId, link, Date.now() + KEEP_UNSENT_MS)
       if (call && call.nodeId !== '') call.answer = answer
     }
-    this.#unsent = this.#unsent.filter((u) => u.link !== link)
   }
 
   /** Forgets every call. */
