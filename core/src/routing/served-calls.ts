@@ -118,15 +118,17 @@ export class ServedCalls {
 
   /**
    * A link closed. The answers it could not send wait (a while) for the caller's next copy when
-   * the caller is still linked through another link (the closed one was a duplicate); after a
-   * cut they are dropped, and the call runs again when it comes back (at least once).
+   * it closed as a duplicate (the caller stays linked through another link); after a cut they
+   * are dropped, and the call runs again when it comes back (at least once).
    */
   linkDown(link: CallLink): void {
     const lost = this.#unsent.filter((u) => u.link === link)
     if (lost.length === 0) return
     this.#unsent = this.#unsent.filter((u) => u.link !== link)
-    const now = link.peerId === undefined ? undefined : this.#link(link.peerId)
-    if (now === undefined || now === link || !now.isOpen || !sameProcess(now, link)) return
+    // This node closed it as a duplicate (the link that replaced it is not registered yet), or
+    // the caller did and the link that replaced it is up here already.
+    const now = link.draining || link.peerId === undefined ? undefined : this.#link(link.peerId)
+    if (!link.draining && (now === undefined || now === link || !now.isOpen || !sameProcess(now, link))) return
     for (const { callId, answer } of lost) {
       const call = this.start(callId, link, Date.now() + KEEP_UNSENT_MS)
       if (call && call.nodeId !== '') call.answer = answer
