@@ -78,9 +78,11 @@ export class ServedCalls {
         return undefined
       }
     }
-    // Its answer could not go on a link that closed since, and the caller is linked again.
+    // Its answer could not go on a link this node closed as a duplicate since.
     const unsent =
-      this.#unsent.length === 0 ? -1 : this.#unsent.findIndex((u) => u.callId === callId && sameProcess(u.link, link))
+      this.#unsent.length === 0
+        ? -1
+        : this.#unsent.findIndex((u) => u.callId === callId && u.link.draining && sameProcess(u.link, link))
     if (unsent >= 0) {
       const { answer } = this.#unsent.splice(unsent, 1)[0] as Unsent
       link.sendEncoded(writePeer.answer(directEncoder(), callId, answer.status, answer.body))
@@ -118,17 +120,16 @@ export class ServedCalls {
 
   /**
    * A link closed. The answers it could not send wait (a while) for the caller's next copy when
-   * it closed as a duplicate (the caller stays linked through another link); after a cut they
-   * are dropped, and the call runs again when it comes back (at least once).
+   * this node closed it as a duplicate (the caller stays linked through another link); else
+   * they are dropped, and the call runs again when it comes back (at least once).
    */
   linkDown(link: CallLink): void {
     const lost = this.#unsent.filter((u) => u.link === link)
     if (lost.length === 0) return
     this.#unsent = this.#unsent.filter((u) => u.link !== link)
-    // This node closed it as a duplicate (the link that replaced it is not registered yet), or
-    // the caller did and the link that replaced it is up here already.
-    const now = link.draining || link.peerId === undefined ? undefined : this.#link(link.peerId)
-    if (!link.draining && (now === undefined || now === link || !now.isOpen || !sameProcess(now, link))) return
+    // Only when this node closed it as a duplicate itself: closed by the caller, it may have
+    // been cut (the link that replaced it may be up already after a quick heal).
+    if (!link.draining) return
     for (const { callId, answer } of lost) {
       const call = this.start(callId, link, Date.now() + KEEP_UNSENT_MS)
       if (call && call.nodeId !== '') call.answer = answer
