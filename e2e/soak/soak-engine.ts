@@ -72,6 +72,10 @@ export interface WriteTally {
   /** Answered 200 (or 404 for a delete of an absent key). */
   ok: number
   failed: number
+  /** Why writes failed: the status or error, without the key, and how often. */
+  failures: Record<string, number>
+  /** Writes sent again because the node closed the idle keep-alive socket they went out on. */
+  resent: number
   /** Acknowledged writes per second over the run. */
   ackedPerSecond: number
   /** Owned keys whose last acknowledged write was checked on every node at the end. */
@@ -114,6 +118,10 @@ export interface SoakReport {
   rawSlopes: Record<string, number | undefined>
   /** Live heap after each forced full collection, per node: [ms since the run started, bytes]. */
   live: Record<string, Array<[number, number]>>
+  /** Of that live heap, V8's compiled code, per node: [ms since the run started, bytes]. */
+  liveCode: Record<string, Array<[number, number]>>
+  /** Slope of the compiled code alone after warm-up, MiB/min, per node (part of {@link slopes}). */
+  codeSlopes: Record<string, number | undefined>
   /** What the slope was fitted on. */
   slopeBasis: string
   /** Samples before this (ms since the start) were left out of the slope. */
@@ -234,12 +242,19 @@ const restWriter = (nodes: readonly MeshProcess[], options: { hotKeys: number; s
   const agents = nodes.map(() => new Agent({ keepAlive: true, maxSockets: 64 }))
   const acked = new Map<string, Acked>()
   const busy = new Set<string>()
-  const tally = { ok: 0, failed: 0 }
+  const tally = { ok: 0, failed: 0, resent: 0, failures: {} as Record<string, number> }
   let inFlight = 0
   let seq = 0
   let ttlDeadline = 0
 
-  const send = (node: number, method: string, key: string, query: string, body?: string): Promise<number> =>
+  const send = (
+    node: number,
+    method: string,
+    key: string,
+    query: string,
+    body?: string,
+    resent = false,
+  ): Promise<number> =>
     new Promise((resolve, reject) => {
       const port = nodes[node]?.port
       const req = httpRequest(
@@ -259,7 +274,16 @@ const restWriter = (nodes: readonly MeshProcess[], options: { hotKeys: number; s
         },
       )
       req.setTimeout(15_000, () => req.destroy(new Error(`${method} ${key}: no answer within 15 s`)))
-      req.on('error', reject)
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        // The server closed an idle keep-alive socket as this request went out on it, so the
+        // request most likely never reached the node; HTTP clients resend it (Node's docs,
+        // `request.reusedSocket`). PUT and DELETE are idempotent: resent once, and counted.
+        if (req.reusedSocket && error.code === 'ECONNRESET' && !resent) {
+          tally.resent++
+          return resolve(send(node, method, key, query, body, true))
+        }
+        reject(error)
+      })
       req.end(body)
     })
 
@@ -292,8 +316,10 @@ const restWriter = (nodes: readonly MeshProcess[], options: { hotKeys: number; s
         if (owned) acked.set(key, { n, gone: del || ttl })
         if (ttl) ttlDeadline = Date.now() + TTL_MS
       })
-      .catch(() => {
+      .catch((error: unknown) => {
         tally.failed++
+        const reason = (error instanceof Error ? error.message : String(error)).replace(key, 'KEY')
+        tally.failures[reason] = (tally.failures[reason] ?? 0) + 1
         if (owned) acked.delete(key)
       })
       .finally(() => {
@@ -377,7 +403,17 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
   const report: SoakReport = {
     seed: options.seed,
     minutes: options.minutes,
-    writes: { offered: 0, ok: 0, failed: 0, ackedPerSecond: 0, checked: 0, lost: 0, lostExamples: [] },
+    writes: {
+      offered: 0,
+      ok: 0,
+      failed: 0,
+      failures: {},
+      resent: 0,
+      ackedPerSecond: 0,
+      checked: 0,
+      lost: 0,
+      lostExamples: [],
+    },
     lightSessions: 0,
     lightWrites: 0,
     driverCpuSeconds: 0,
@@ -385,6 +421,8 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
     slopes: {},
     rawSlopes: {},
     live: {},
+    liveCode: {},
+    codeSlopes: {},
     slopeBasis: '',
     warmupMs: 0,
     final: {},
@@ -589,11 +627,15 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
     report.warmupMs = warmMs
     for (const n of nodes) {
       const points: Array<[number, number]> = []
-      for (const match of n.stdout.matchAll(/^mesh-soak: live (\d+) at (\d+)$/gm)) {
+      const code: Array<[number, number]> = []
+      for (const match of n.stdout.matchAll(/^mesh-soak: live (\d+) at (\d+)(?: code (\d+))?$/gm)) {
         const atMs = Number(match[2]) - started
-        if (atMs >= 0 && atMs <= durationMs) points.push([atMs, Number(match[1])])
+        if (atMs < 0 || atMs > durationMs) continue
+        points.push([atMs, Number(match[1])])
+        if (match[3] !== undefined) code.push([atMs, Number(match[3])])
       }
       report.live[n.name] = points
+      report.liveCode[n.name] = code
     }
     for (const [name, samples] of Object.entries(report.samples)) {
       const live = (report.live[name] ?? []).filter(([atMs]) => atMs >= warmMs)
@@ -601,6 +643,10 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
         const perMin = slope(live.map(([atMs, bytes]) => [atMs / 60_000, bytes / MiB] as const))
         report.slopes[name] = perMin
         report.slopeBasis = 'live heap after a forced full GC'
+        const code = (report.liveCode[name] ?? []).filter(([atMs]) => atMs >= warmMs)
+        if (code.length >= 3) {
+          report.codeSlopes[name] = slope(code.map(([atMs, bytes]) => [atMs / 60_000, bytes / MiB] as const))
+        }
         report.rawSlopes[name] = slope(
           samples
             .filter((s) => s.atMs >= warmMs && s.heapBytes !== undefined)
@@ -640,7 +686,10 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
       const peersSeen = new Set(samples.map((s) => s.peers))
       if (peersSeen.size > 1) notes.push(`${name}: peer links varied during the run: ${[...peersSeen].join(', ')}`)
     }
-    if (report.writes.failed > 0) violations.push(`${report.writes.failed} REST writes failed`)
+    if (report.writes.failed > 0) {
+      const why = Object.entries(report.writes.failures).map(([reason, n]) => `${n}× ${reason}`)
+      violations.push(`${report.writes.failed} REST writes failed (${why.join('; ')})`)
+    }
     for (const n of nodes) {
       const errors = n.stderr.split('\n').filter((l) => / ERROR /.test(l))
       if (errors.length > 0) violations.push(`${n.name} logged ${errors.length} errors, first: ${String(errors[0])}`)
@@ -667,7 +716,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
 export const formatSoakReport = (r: SoakReport): string => {
   const lines = [
     `soak seed=${r.seed}: ${r.minutes} min, ${r.lightSessions} light-peer sessions (${r.lightWrites} light writes); this process (writer and light peers) used ${r.driverCpuSeconds.toFixed(1)} s of CPU`,
-    `  REST writes: ${r.writes.offered} offered, ${r.writes.ok} acknowledged (${Math.round(r.writes.ackedPerSecond)}/s), ${r.writes.failed} failed; last acknowledged write of ${r.writes.checked} keys checked on every node: ${r.writes.lost} lost`,
+    `  REST writes: ${r.writes.offered} offered, ${r.writes.ok} acknowledged (${Math.round(r.writes.ackedPerSecond)}/s), ${r.writes.failed} failed (${r.writes.resent} resent after a closed keep-alive socket); last acknowledged write of ${r.writes.checked} keys checked on every node: ${r.writes.lost} lost`,
   ]
   for (const [name, samples] of Object.entries(r.samples)) {
     const live = r.live[name] ?? []
@@ -684,6 +733,12 @@ export const formatSoakReport = (r: SoakReport): string => {
         ? 'n/a'
         : `${r.slopes[name].toFixed(3)} MiB/min (${r.slopeBasis}; ${String(r.rawSlopes[name]?.toFixed(3))} over the sampled heapUsed)`
     lines.push(`  ${name}: heap slope after warm-up ${slopeText}`)
+    const codeSlope = r.codeSlopes[name]
+    if (codeSlope !== undefined && r.slopes[name] !== undefined) {
+      lines.push(
+        `    of it compiled code ${codeSlope.toFixed(3)} MiB/min, everything else ${(r.slopes[name] - codeSlope).toFixed(3)} MiB/min`,
+      )
+    }
     const first = samples[0]
     const last = samples.at(-1)
     if (first?.cpuSeconds !== undefined && last?.cpuSeconds !== undefined && last.atMs > first.atMs) {

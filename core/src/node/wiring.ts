@@ -365,10 +365,11 @@ export class NodeParts {
     if (conflict) throw conflict
   }
 
-  /** Stops discovery and anti-entropy (the node is closing). */
+  /** Stops discovery, anti-entropy and the conflicts' resume checks (the node is closing). */
   stopTimers(): void {
     for (const discovery of this.discovery) discovery.stop()
     clearInterval(this.#antiEntropy)
+    this.conflicts.close()
   }
 
   /** Runs `work` from a timer or handler: an error is logged and counted, never thrown out of the node. */

@@ -13,7 +13,10 @@ export const antiEntropyRound = (rooms: Iterable<Room>, links: PeerLinks, droppe
   for (const room of rooms) {
     // A room not loaded holds nothing: its check is the empty snapshot, and a peer that holds
     // more repairs it (which loads it).
-    if (room.loaded && room.checkpoint.dropStalePending()) dropped(room)
+    if (room.loaded) {
+      room.checkpoint.trimNewClients()
+      if (room.checkpoint.dropStalePending()) dropped(room)
+    }
     if (links.size === 0) continue
     const snapshot = room.loaded ? room.checkpoint.take() : EMPTY_SNAPSHOT_BYTES
     for (const link of links.values()) link.sendCheck(room.name, snapshot)

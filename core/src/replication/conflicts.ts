@@ -43,6 +43,7 @@ export class Conflicts {
   /** Per room, what waits for the resolution rounds under way (see {@link resume}). */
   #waiting = new Map<string, Array<() => void>>()
   #timer: ReturnType<typeof setInterval> | undefined
+  #closed = false
 
   constructor(host: ConflictsHost) {
     this.#host = host
@@ -178,6 +179,7 @@ export class Conflicts {
   }
 
   #wait(room: string, resume: () => void): void {
+    if (this.#closed) return
     const waiting = this.#waiting.get(room) ?? []
     waiting.push(resume)
     this.#waiting.set(room, waiting)
@@ -210,6 +212,14 @@ export class Conflicts {
       clearInterval(this.#timer)
       this.#timer = undefined
     }
+  }
+
+  /** Stops looking and drops what waited: the node is closing, and judges no write any more. */
+  close(): void {
+    this.#closed = true
+    clearInterval(this.#timer)
+    this.#timer = undefined
+    this.#waiting.clear()
   }
 
   #resolving(room: string): boolean {

@@ -1,4 +1,5 @@
 import * as Y from 'yjs'
+import { ClientArrays } from './client-arrays.js'
 import { EncodedSnapshot } from './encoded-snapshot.js'
 
 /** Anti-entropy rounds an update may stay pending, unchanged, before the room drops it. */
@@ -15,9 +16,11 @@ export class RoomCheckpoint {
   #changed = true
   /** What was pending at the last anti-entropy round, and for how many rounds in a row. */
   #stuck: { waitsFor: string; rounds: number } | undefined
+  #clients: ClientArrays
 
   constructor(doc: Y.Doc) {
     this.#doc = doc
+    this.#clients = new ClientArrays(doc)
     doc.on('afterTransaction', () => {
       this.#changed = true
     })
@@ -35,6 +38,11 @@ export class RoomCheckpoint {
       this.#last = EncodedSnapshot.of(Y.snapshot(this.#doc))
     }
     return this.#last.bytes
+  }
+
+  /** Trims the struct arrays of the clients new since the last round (see `ClientArrays`). */
+  trimNewClients(): void {
+    this.#clients.trim()
   }
 
   /** The snapshot of the room's last anti-entropy round, if one ran. */
