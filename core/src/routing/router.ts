@@ -170,16 +170,16 @@ export class Router {
           this.#host.logger.debug('cast failed', { capability, id, error: failure.message })
         return
       }
-      const to = served ? this.#served.finish(served) : link
+      if (!served) return
       if (failure === undefined) {
         const text = JSON.stringify(result)
         const tooLarge = exceeds(text, this.maxPayloadBytes)
         const body = tooLarge ? `the answer is larger than ${this.maxPayloadBytes} bytes` : text
-        return to.sendEncoded(writePeer.answer(directEncoder(), callId, tooLarge ? 'actor_failed' : 'ok', body))
+        return this.#served.answer(served, { status: tooLarge ? 'actor_failed' : 'ok', body })
       }
-      if (failure instanceof ShardMoved) return to.sendEncoded(writePeer.answer(directEncoder(), callId, 'moved', ''))
+      if (failure instanceof ShardMoved) return this.#served.answer(served, { status: 'moved', body: '' })
       const code = failure instanceof MeshCallError ? failure.code : 'actor_failed'
-      to.sendEncoded(writePeer.answer(directEncoder(), callId, code, failure.message))
+      this.#served.answer(served, { status: code, body: failure.message })
     }
     this.actors.run(capability, id, value, Date.now() + timeoutMs, reply)
   }

@@ -2,7 +2,13 @@ import { directEncoder, writePeer, type AnswerStatus } from '../replication/inde
 import { Deadlines } from './deadlines.js'
 import { sameProcess, type CallLink } from './pending-call.js'
 
-/** A call from a peer that this node's actor has not answered yet. */
+/** An answer, as the `answer` message carries it. */
+export interface ServedAnswer {
+  readonly status: AnswerStatus
+  readonly body: string
+}
+
+/** A call from a peer that this node's actor has not answered yet, or whose answer is kept for its copy. */
 export interface ServedCall {
   readonly callId: number
   /** The caller: its node id and the client id of its process (a restart is another caller). */
@@ -10,8 +16,8 @@ export interface ServedCall {
   readonly clientId: number
   /** The link the newest copy of the call came on: its answer goes there. */
   link: CallLink
-  /** An answer written as the link closed under it (never sent), for the caller's next copy. */
-  answer: { status: AnswerStatus; body: string } | undefined
+  /** Its answer, once kept for the caller's next copy (the caller may not have taken it). */
+  answer: ServedAnswer | undefined
   /** The next call in progress with the same call id, from another caller. */
   sameId: ServedCall | undefined
   slot: number | undefined
@@ -23,12 +29,19 @@ export interface ServedCall {
 interface Unsent {
   callId: number
   link: CallLink
-  answer: { status: AnswerStatus; body: string }
+  answer: ServedAnswer
 }
 
 const unlisted = { answer: undefined, slot: undefined, prevDue: undefined, nextDue: undefined }
-/** How long an answer that could not be sent waits for the caller to send its call again. */
-const KEEP_UNSENT_MS = 60_000
+/** How long an answer kept for a caller's copy of its call waits for that copy. */
+const KEEP_ANSWER_MS = 60_000
+/** Most answers kept for copies at once: past it the oldest goes (its copy, if one comes, runs again). */
+export const MAX_KEPT_ANSWERS = 1024
+/** Most characters of the kept answers' bodies together: past it the oldest go the same way. */
+export const MAX_KEPT_CHARS = 8 * 1024 * 1024
+
+const send = (link: CallLink, callId: number, answer: ServedAnswer): void =>
+  link.sendEncoded(writePeer.answer(directEncoder(), callId, answer.status, answer.body))
 
 /**
  * The calls from peers this node's actors are running or have queued, by the caller's call id.
@@ -36,32 +49,54 @@ const KEEP_UNSENT_MS = 60_000
  * again, under the same call id, once it is linked again: when two nodes dial each other at
  * once (after a heal) the link the call went on may be closed as a duplicate (4409) right after
  * the call arrived. A copy of a call still in progress here joins it (its answer goes on the
- * new link) instead of running twice, and one whose answer was written as its link closed
- * (the caller's close came in the same tick) gets that answer. A call answered already runs
- * again: calls are at least once across a lost link (docs/routing.md).
+ * new link) instead of running twice. A call answered after its link closed (its answer then
+ * goes on the link that replaced it, which the caller may read only after it sent its copy),
+ * and one whose answer was written as its link closed as a duplicate, keep their answer a
+ * while (at most {@link MAX_KEPT_ANSWERS}): the copy gets it. A call answered on its own open
+ * link, or lost with a link that was cut, runs again: calls are at least once across a lost
+ * link (docs/routing.md).
  */
 export class ServedCalls {
   /** Callers count call ids from 1, so an id may be in progress for several of them: chained by `sameId`. */
   #calls = new Map<number, ServedCall>()
-  /** An actor that never answers: the call is forgotten at its deadline (the caller gave up). */
+  /**
+   * An actor that never answers: the call is forgotten at its deadline (the caller gave up).
+   * A kept answer: forgotten when its copy did not come in time.
+   */
   #deadlines = new Deadlines<ServedCall>({ expire: (call) => this.#forget(call), unref: true })
   #link: (peerId: string) => CallLink | undefined
   /** Answers links could not send, until those links are down. */
   #unsent: Unsent[] = []
+  /** The calls whose answer is kept, oldest first, and their bodies' characters together. */
+  #kept = new Set<ServedCall>()
+  #keptChars = 0
+  #maxKept: number
+  #maxKeptChars: number
 
-  /** `link` gives the open link to a peer, if any (where answers go once their own link closed). */
-  constructor(options: { link: (peerId: string) => CallLink | undefined }) {
+  /**
+   * `link` gives the open link to a peer, if any (where answers go once their own link closed);
+   * `maxKept` and `maxKeptChars` bound the answers kept for copies ({@link MAX_KEPT_ANSWERS}).
+   */
+  constructor(options: { link: (peerId: string) => CallLink | undefined; maxKept?: number; maxKeptChars?: number }) {
     this.#link = options.link
+    this.#maxKept = options.maxKept ?? MAX_KEPT_ANSWERS
+    this.#maxKeptChars = options.maxKeptChars ?? MAX_KEPT_CHARS
   }
 
   /** Calls in progress. */
   get size(): number {
-    return this.#deadlines.size
+    return this.#deadlines.size - this.#kept.size
+  }
+
+  /** Answers kept for the callers' copies. */
+  get kept(): number {
+    return this.#kept.size
   }
 
   /**
    * Starts serving call `callId` that came on `link`, until `deadline`; undefined when that
-   * caller's call is in progress already (it then answers on `link`).
+   * caller's call is in progress already (it then answers on `link`) or was answered already
+   * and its answer kept (sent on `link` now).
    */
   start(callId: number, link: CallLink, deadline: number): ServedCall | undefined {
     const caller = link.remote
@@ -72,8 +107,9 @@ export class ServedCalls {
         call.link = link
         const kept = call.answer
         if (kept) {
-          this.finish(call)
-          link.sendEncoded(writePeer.answer(directEncoder(), callId, kept.status, kept.body))
+          this.#deadlines.delete(call)
+          this.#forget(call)
+          send(link, callId, kept)
         }
         return undefined
       }
@@ -85,7 +121,7 @@ export class ServedCalls {
         : this.#unsent.findIndex((u) => u.callId === callId && u.link.draining && sameProcess(u.link, link))
     if (unsent >= 0) {
       const { answer } = this.#unsent.splice(unsent, 1)[0] as Unsent
-      link.sendEncoded(writePeer.answer(directEncoder(), callId, answer.status, answer.body))
+      send(link, callId, answer)
       return undefined
     }
     const call: ServedCall = {
@@ -102,19 +138,25 @@ export class ServedCalls {
   }
 
   /**
-   * The call was answered (or failed): forgets it and returns the link its answer goes on, the
-   * one its newest copy came on or, once that closed, the link to the same caller that replaced it.
+   * The call was answered (or failed): sends `answer` on the link its newest copy came on or,
+   * once that closed, on the link to the same caller that replaced it, and forgets the call.
+   * In the second case the answer is also kept a while: the caller sends a copy as soon as it
+   * sees the old link close, which may be before it reads this answer on the new one.
    */
-  finish(call: ServedCall): CallLink {
-    this.#deadlines.delete(call)
-    this.#forget(call)
+  answer(call: ServedCall, answer: ServedAnswer): void {
     const link = call.link
     const now = link.isOpen || link.peerId === undefined ? undefined : this.#link(link.peerId)
-    return now?.isOpen && sameProcess(now, link) ? now : link
+    if (now?.isOpen && sameProcess(now, link)) {
+      send(now, call.callId, answer)
+      return this.#keep(call, answer)
+    }
+    this.#deadlines.delete(call)
+    this.#forget(call)
+    send(link, call.callId, answer)
   }
 
   /** An answer to call `callId` that `link` could not send: kept if the link turns out replaced ({@link linkDown}). */
-  unsent(callId: number, link: CallLink, answer: { status: AnswerStatus; body: string }): void {
+  unsent(callId: number, link: CallLink, answer: ServedAnswer): void {
     this.#unsent.push({ callId, link, answer: { status: answer.status, body: answer.body } })
   }
 
@@ -131,19 +173,39 @@ export class ServedCalls {
     // been cut (the link that replaced it may be up already after a quick heal).
     if (!link.draining) return
     for (const { callId, answer } of lost) {
-      const call = this.start(callId, link, Date.now() + KEEP_UNSENT_MS)
-      if (call && call.nodeId !== '') call.answer = answer
+      const call = this.start(callId, link, Date.now() + KEEP_ANSWER_MS)
+      if (call && call.nodeId !== '') this.#keep(call, answer)
     }
   }
 
-  /** Forgets every call. */
+  /** Forgets every call and kept answer. */
   clear(): void {
     this.#unsent = []
+    this.#kept.clear()
+    this.#keptChars = 0
     this.#deadlines.clear()
     this.#calls.clear()
   }
 
+  /** Keeps `answer` for a copy of `call` (listed already), within the bounds: the oldest go first. */
+  #keep(call: ServedCall, answer: ServedAnswer): void {
+    if (call.nodeId === '' || answer.body.length > this.#maxKeptChars) {
+      this.#deadlines.delete(call)
+      return this.#forget(call)
+    }
+    call.answer = answer
+    this.#kept.add(call)
+    this.#keptChars += answer.body.length
+    this.#deadlines.add(call, Date.now() + KEEP_ANSWER_MS)
+    for (const oldest of this.#kept) {
+      if (this.#kept.size <= this.#maxKept && this.#keptChars <= this.#maxKeptChars) break
+      this.#deadlines.delete(oldest)
+      this.#forget(oldest)
+    }
+  }
+
   #forget(call: ServedCall): void {
+    if (call.answer && this.#kept.delete(call)) this.#keptChars -= call.answer.body.length
     let first = this.#calls.get(call.callId)
     if (first === call) {
       first = call.sameId
