@@ -8,7 +8,7 @@ import { Deadlines } from './deadlines.js'
 import { InflightCalls } from './inflight.js'
 import { lostMessage, noOwner, pendingCall, sameProcess, type CallLink, type Pending } from './pending-call.js'
 import { Placement, type PlacementHost } from './placement.js'
-import { ServedCalls } from './served-calls.js'
+import { ServedCalls, type ServedAnswer } from './served-calls.js'
 
 /** The longest error message taken from a peer's answer. */
 const MAX_ERROR_TEXT = 1000
@@ -47,7 +47,7 @@ export class Router {
   #nextId = 1
   #inflight = new InflightCalls<Pending>()
   #parked = new Set<Pending>()
-  #relays = new CallRelays()
+  #relays: CallRelays
   #served: ServedCalls
   /** When each waiting call times out: one timer for all of them. */
   #deadlines = new Deadlines<Pending>({ expire: (pending) => this.#expired(pending) })
@@ -65,6 +65,7 @@ export class Router {
     this.#host = host
     this.placement = new Placement(host.members)
     this.#served = new ServedCalls({ link: (peerId) => host.link(peerId) })
+    this.#relays = new CallRelays({ link: (peerId) => host.link(peerId) })
     this.actors = new Actors({
       logger: host.logger,
       maxActors: host.maxActors,
@@ -126,7 +127,7 @@ export class Router {
     this.#wake()
   }
 
-  /** A link closed: its calls are lost (on a duplicate, once {@link linkDrained}), its relayed calls answered `owner_lost`. */
+  /** A link closed: its calls are lost (on a duplicate, once {@link linkDrained}), and so are the calls relayed on it (CallRelays). */
   linkDown(link: CallLink): void {
     this.#relays.linkDown(link)
     this.#served.linkDown(link)
@@ -134,8 +135,9 @@ export class Router {
     if (!link.draining) this.linkDrained(link)
   }
 
-  /** A duplicate link can bring no more answers: its calls still waiting are lost. */
+  /** A duplicate link can bring no more answers: its calls still waiting are lost (relayed ones go again). */
   linkDrained(link: CallLink): void {
+    this.#relays.linkDrained(link)
     for (const pending of this.#inflight.values()) {
       if (pending.via !== link) continue
       this.#inflight.delete(pending.callId)
@@ -165,12 +167,11 @@ export class Router {
     }
     this.#host.metrics.callsServed++
     const reply: ActorReply = (failure, result) => {
-      if (cast) {
+      if (!served) {
         if (failure && !(failure instanceof ShardMoved))
           this.#host.logger.debug('cast failed', { capability, id, error: failure.message })
         return
       }
-      if (!served) return
       if (failure === undefined) {
         const text = JSON.stringify(result)
         const tooLarge = exceeds(text, this.maxPayloadBytes)
@@ -185,9 +186,8 @@ export class Router {
   }
 
   /** An answer `link` could not send (its socket was closing): the caller's next copy gets it. */
-  unsentAnswer(message: Parameters<Router['receiveAnswer']>[0], link: CallLink): void {
+  unsentAnswer = (message: ServedAnswer & { callId: number }, link: CallLink): void =>
     this.#served.unsent(message.callId, link, message)
-  }
 
   /** A call for another node, from a peer without a direct link to it: sent on, once. */
   #relay(message: CallMessage, link: CallLink, cast: boolean, timeoutMs: number): void {
