@@ -1,6 +1,7 @@
-import { CallFlag, directEncoder, writePeer, type AnswerStatus, type CallMessage } from '../replication/index.js'
+import { CallFlag, directEncoder, writePeer, type CallMessage } from '../replication/index.js'
 import { Deadlines } from './deadlines.js'
 import { sameProcess, type CallLink } from './pending-call.js'
+import { KEEP_ANSWER_MS, MAX_KEPT_ANSWERS, MAX_KEPT_CHARS, type ServedAnswer } from './served-calls.js'
 
 /** How long past a relayed call's own deadline its relay waits for the answer. */
 const RELAY_GRACE_MS = 1000
@@ -13,26 +14,42 @@ interface Relay {
   message: CallMessage
   /** When the caller stops waiting (ms since the epoch). */
   deadline: number
+  /** Set once the link from the caller closed: the caller's process and call id, for its copy. */
+  key: string | undefined
+  /** The owner's answer, kept for the caller's copy once it could not go on the link the call came on. */
+  answer: ServedAnswer | undefined
   slot: number | undefined
   prevDue: Relay | undefined
   nextDue: Relay | undefined
 }
 
+const send = (link: CallLink, callId: number, answer: ServedAnswer): void =>
+  link.sendEncoded(writePeer.answer(directEncoder(), callId, answer.status, answer.body))
+const lost: ServedAnswer = { status: 'owner_lost', body: 'the link to the owner closed' }
+
 /**
  * The calls this node relays between two peers without a direct link (one hop, DESIGN §8):
  * each goes on under a call id of this node's, and its answer goes back under the caller's.
- * When the link to the owner is replaced by a duplicate (4409) under a call, the relay does
- * what a caller does (docs/routing.md): it takes the answers that still come on the old link
- * or on the one that replaced it, and once the old one drained sends the call again, under the
- * same call id, on the new one, where the owner joins it to its run or answers it.
+ * A relay does for the links on either side what callers and owners do (docs/routing.md):
+ * when the link to the owner is replaced by a duplicate (4409) under a call, it takes the
+ * answers that still come on the old link or on the one that replaced it, and once the old one
+ * drained sends the call again, under the same call id, on the new one, where the owner joins
+ * it to its run or answers it. When the link from the caller closes, the call stays: a copy
+ * the caller sends again (same call id, same process) joins it instead of going on as a new
+ * call, and its answer goes on the link to the caller that replaced the old one and is kept a
+ * while for that copy.
  */
 export class CallRelays {
+  /** Relayed calls waiting for their answer, by this node's call id. */
   #relays = new Map<number, Relay>()
-  /** When a relayed call whose answer never came is forgotten. */
-  #deadlines = new Deadlines<Relay>({ expire: (relay) => this.#relays.delete(relay.message.callId), unref: true })
+  /** Relayed calls whose link from the caller closed, by `key`, oldest first; and their kept answers' characters. */
+  #orphans = new Map<string, Relay>()
+  #keptChars = 0
+  /** When a relayed call whose answer never came, or a kept answer, is forgotten. */
+  #deadlines = new Deadlines<Relay>({ expire: (relay) => this.#forget(relay), unref: true })
   #link: (peerId: string) => CallLink | undefined
 
-  /** `link` gives the open link to a peer, if any (where a call goes again once its own link was replaced). */
+  /** `link` gives the open link to a peer, if any (where a call or an answer goes once its own link was replaced). */
   constructor(options: { link: (peerId: string) => CallLink | undefined }) {
     this.#link = options.link
   }
@@ -41,6 +58,7 @@ export class CallRelays {
   forward(message: CallMessage, from: CallLink, to: CallLink, callId: number, timeoutMs: number): void {
     const relayed = { ...message, flags: message.flags | CallFlag.relayed, timeoutMs }
     if ((message.flags & CallFlag.cast) !== 0) return to.sendEncoded(writePeer.call(directEncoder(), relayed))
+    if (this.#orphans.size > 0 && this.#copy(message.callId, from)) return
     relayed.callId = callId
     const deadline = Date.now() + timeoutMs
     const relay: Relay = {
@@ -49,6 +67,8 @@ export class CallRelays {
       to,
       message: relayed,
       deadline,
+      key: undefined,
+      answer: undefined,
       slot: undefined,
       prevDue: undefined,
       nextDue: undefined,
@@ -59,25 +79,36 @@ export class CallRelays {
   }
 
   /** Sends an answer back to the caller when it is one to a relayed call; false when it is not. */
-  answer(message: { callId: number; status: AnswerStatus; body: string }, link: CallLink): boolean {
+  answer(message: ServedAnswer & { callId: number }, link: CallLink): boolean {
     const relay = this.#relays.get(message.callId)
     if (!relay) return false
     // The owner's answer may come on the link that replaced the duplicate the call went on.
     const to = relay.to
     if (to !== link && !(to.draining && sameProcess(to, link))) return true
-    this.#forget(relay)
-    relay.from.sendEncoded(writePeer.answer(directEncoder(), relay.fromId, message.status, message.body))
+    const back = this.#back(relay)
+    if (back) send(back, relay.fromId, message)
+    if (back === relay.from || relay.key === undefined) {
+      this.#forget(relay)
+      return true
+    }
+    // The caller may send a copy before it reads this answer on its new link (or once linked again).
+    this.#relays.delete(message.callId)
+    relay.answer = { status: message.status, body: message.body }
+    this.#keptChars += message.body.length
+    this.#deadlines.add(relay, Date.now() + KEEP_ANSWER_MS)
+    this.#bound()
     return true
   }
 
   /**
-   * A link closed: calls relayed from it are forgotten; calls relayed to it wait for its last
-   * answers when it closed as a duplicate ({@link linkDrained}), else go again on the link to
-   * the same owner that replaced it, if one is up, else are answered `owner_lost`.
+   * A link closed: calls relayed from it wait for their answer, for a copy from the caller;
+   * calls relayed to it wait for its last answers when it closed as a duplicate
+   * ({@link linkDrained}), else go again on the link to the same owner that replaced it, if one
+   * is up, else are answered `owner_lost`.
    */
   linkDown(link: CallLink): void {
     for (const relay of [...this.#relays.values()]) {
-      if (relay.from === link) this.#forget(relay)
+      if (relay.from === link) this.#orphan(relay)
       else if (relay.to === link && !link.draining) this.#again(relay)
     }
   }
@@ -91,6 +122,39 @@ export class CallRelays {
   clear(): void {
     this.#deadlines.clear()
     this.#relays.clear()
+    this.#orphans.clear()
+    this.#keptChars = 0
+  }
+
+  /** A copy of a call relayed from a link that closed since: joined to it (true), or answered with its kept answer. */
+  #copy(fromId: number, from: CallLink): boolean {
+    const remote = from.remote
+    const relay = remote && this.#orphans.get(`${remote.nodeId} ${remote.clientId} ${fromId}`)
+    if (!relay) return false
+    relay.from = from
+    if (relay.answer === undefined) return true
+    send(from, fromId, relay.answer)
+    this.#forget(relay)
+    return true
+  }
+
+  #orphan(relay: Relay): void {
+    const remote = relay.from.remote
+    if (!remote) return this.#forget(relay)
+    const key = `${remote.nodeId} ${remote.clientId} ${relay.fromId}`
+    const older = this.#orphans.get(key)
+    if (older !== undefined && older !== relay) this.#forget(older)
+    relay.key = key
+    this.#orphans.set(key, relay)
+    this.#bound()
+  }
+
+  /** The link the caller's answer goes on: the one the call came on, or the open one that replaced it. */
+  #back(relay: Relay): CallLink | undefined {
+    const from = relay.from
+    if (from.isOpen) return from
+    const now = from.peerId === undefined ? undefined : this.#link(from.peerId)
+    return now?.isOpen && sameProcess(now, from) ? now : undefined
   }
 
   /** Sends a call whose link to the owner closed again, on the link to the same owner process, or answers it `owner_lost`. */
@@ -103,14 +167,24 @@ export class CallRelays {
       relay.message.timeoutMs = left
       return now.sendEncoded(writePeer.call(directEncoder(), relay.message))
     }
+    const back = this.#back(relay)
+    if (back) send(back, relay.fromId, lost)
     this.#forget(relay)
-    relay.from.sendEncoded(
-      writePeer.answer(directEncoder(), relay.fromId, 'owner_lost', 'the link to the owner closed'),
-    )
+  }
+
+  /** At most MAX_KEPT_ANSWERS calls whose caller's link closed, and MAX_KEPT_CHARS of kept answers: the oldest go. */
+  #bound(): void {
+    for (const oldest of this.#orphans.values()) {
+      if (this.#orphans.size <= MAX_KEPT_ANSWERS && this.#keptChars <= MAX_KEPT_CHARS) return
+      this.#forget(oldest)
+    }
   }
 
   #forget(relay: Relay): void {
-    this.#relays.delete(relay.message.callId)
+    if (this.#relays.get(relay.message.callId) === relay) this.#relays.delete(relay.message.callId)
+    if (relay.key !== undefined && this.#orphans.get(relay.key) === relay) this.#orphans.delete(relay.key)
+    if (relay.answer) this.#keptChars -= relay.answer.body.length
+    relay.answer = undefined
     this.#deadlines.delete(relay)
   }
 }

@@ -57,6 +57,30 @@ export interface Pending extends Expiring, CallMessage {
 export const sameProcess = (a: CallLink, b: CallLink): boolean =>
   a.remote !== undefined && a.remote.nodeId === b.remote?.nodeId && a.remote.clientId === b.remote.clientId
 
+/**
+ * After a loss, a call goes again only once something changed: the owner, the placement, or
+ * the link, to the owner or to the relay it went through (a relay's link replaced by a
+ * duplicate: the same relay process, through the link that stayed).
+ */
+export const mayRetry = (
+  pending: Pending,
+  owner: string,
+  host: {
+    readonly id: string
+    readonly members: { readonly version: number }
+    link(peerId: string): CallLink | undefined
+  },
+): boolean => {
+  const lost = pending.lost
+  if (!lost) return true
+  if (owner !== lost.from || host.members.version !== lost.version) return true
+  const direct = owner === host.id ? undefined : host.link(owner)
+  if (direct !== undefined && direct.isOpen && direct !== lost.via) return true
+  const via = lost.via
+  const relay = via?.peerId === undefined || via.peerId === owner ? undefined : host.link(via.peerId)
+  return via !== undefined && relay !== undefined && relay.isOpen && relay !== via && sameProcess(relay, via)
+}
+
 /** The capability and id of a call's options, for logs. */
 export const pendingCall = (options: CallOptions | undefined) => ({ capability: options?.capability, id: options?.id })
 

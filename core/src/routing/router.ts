@@ -6,7 +6,15 @@ import { exceeds, checkCallMessage, checkCallOptions, MAX_CALL_TIMEOUT_MS, type 
 import { CallRelays } from './call-relays.js'
 import { Deadlines } from './deadlines.js'
 import { InflightCalls } from './inflight.js'
-import { lostMessage, noOwner, pendingCall, sameProcess, type CallLink, type Pending } from './pending-call.js'
+import {
+  lostMessage,
+  mayRetry,
+  noOwner,
+  pendingCall,
+  sameProcess,
+  type CallLink,
+  type Pending,
+} from './pending-call.js'
 import { Placement, type PlacementHost } from './placement.js'
 import { ServedCalls, type ServedAnswer } from './served-calls.js'
 
@@ -295,7 +303,7 @@ export class Router {
     const { capability, id } = pending
     const owner = this.placement.ownerOf(capability, id)
     if (owner === undefined) return this.#finish(pending, noOwner(pending))
-    if (pending.lost && !this.#mayRetry(pending, owner)) return void this.#parked.add(pending)
+    if (!mayRetry(pending, owner, host)) return void this.#parked.add(pending)
     if (owner === host.id) return this.#runLocal(pending)
     const direct = host.link(owner)
     const via = direct?.isOpen ? direct : this.#relayFor(pending, owner)
@@ -337,15 +345,6 @@ export class Router {
       if (link.isOpen && link.peerId !== owner && !pending.tried?.has(link)) return link
     }
     return undefined
-  }
-
-  /** After a loss, a call goes again only once something changed: the owner, the placement, or the link. */
-  #mayRetry(pending: Pending, owner: string): boolean {
-    const lost = pending.lost
-    if (!lost) return true
-    if (owner !== lost.from || this.#host.members.version !== lost.version) return true
-    const direct = owner === this.#host.id ? undefined : this.#host.link(owner)
-    return direct !== undefined && direct.isOpen && direct !== lost.via
   }
 
   /**

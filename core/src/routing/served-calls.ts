@@ -34,7 +34,7 @@ interface Unsent {
 
 const unlisted = { answer: undefined, slot: undefined, prevDue: undefined, nextDue: undefined }
 /** How long an answer kept for a caller's copy of its call waits for that copy. */
-const KEEP_ANSWER_MS = 60_000
+export const KEEP_ANSWER_MS = 60_000
 /** Most answers kept for copies at once: past it the oldest goes (its copy, if one comes, runs again). */
 export const MAX_KEPT_ANSWERS = 1024
 /** Most characters of the kept answers' bodies together: past it the oldest go the same way. */
