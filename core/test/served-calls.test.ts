@@ -80,6 +80,17 @@ describe('ServedCalls: answers kept for the copies of calls whose link was repla
     expect(served.start(1, now.link, Date.now() + 10_000)).toBeDefined()
   })
 
+  it('keeps no `moved` answer: the call did not run, so its copy may run', () => {
+    const old = fakeLink()
+    const now = fakeLink()
+    const served = new ServedCalls({ link: () => now.link })
+    const call = served.start(1, old.link, Date.now() + 10_000)!
+    old.link.isOpen = false
+    served.answer(call, { status: 'moved', body: '' })
+    expect(now.answers).toEqual([{ callId: 1, body: '' }])
+    expect(served.kept).toBe(0)
+  })
+
   it('forgets an answer sent on the open link its call came on', () => {
     const link = fakeLink()
     const served = new ServedCalls({ link: () => link.link })

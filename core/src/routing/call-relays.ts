@@ -58,7 +58,7 @@ export class CallRelays {
   forward(message: CallMessage, from: CallLink, to: CallLink, callId: number, timeoutMs: number): void {
     const relayed = { ...message, flags: message.flags | CallFlag.relayed, timeoutMs }
     if ((message.flags & CallFlag.cast) !== 0) return to.sendEncoded(writePeer.call(directEncoder(), relayed))
-    if (this.#orphans.size > 0 && this.#copy(message.callId, from)) return
+    if (this.#orphans.size > 0 && this.#copy(message, from)) return
     relayed.callId = callId
     const deadline = Date.now() + timeoutMs
     const relay: Relay = {
@@ -87,7 +87,8 @@ export class CallRelays {
     if (to !== link && !(to.draining && sameProcess(to, link))) return true
     const back = this.#back(relay)
     if (back) send(back, relay.fromId, message)
-    if (back === relay.from || relay.key === undefined) {
+    // `moved`: the call did not run, so a copy may as well go on.
+    if (back === relay.from || relay.key === undefined || message.status === 'moved') {
       this.#forget(relay)
       return true
     }
@@ -127,10 +128,12 @@ export class CallRelays {
   }
 
   /** A copy of a call relayed from a link that closed since: joined to it (true), or answered with its kept answer. */
-  #copy(fromId: number, from: CallLink): boolean {
+  #copy(message: CallMessage, from: CallLink): boolean {
     const remote = from.remote
+    const fromId = message.callId
     const relay = remote && this.#orphans.get(`${remote.nodeId} ${remote.clientId} ${fromId}`)
-    if (!relay) return false
+    // A call sent again to another owner (after `moved`) is another attempt, not a copy.
+    if (!relay || relay.message.target !== message.target) return false
     relay.from = from
     if (relay.answer === undefined) return true
     send(from, fromId, relay.answer)

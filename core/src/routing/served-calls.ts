@@ -189,7 +189,8 @@ export class ServedCalls {
 
   /** Keeps `answer` for a copy of `call` (listed already), within the bounds: the oldest go first. */
   #keep(call: ServedCall, answer: ServedAnswer): void {
-    if (call.nodeId === '' || answer.body.length > this.#maxKeptChars) {
+    // `moved`: the call did not run, so a copy may as well run (or be refused again).
+    if (call.nodeId === '' || answer.status === 'moved' || answer.body.length > this.#maxKeptChars) {
       this.#deadlines.delete(call)
       return this.#forget(call)
     }
