@@ -91,6 +91,22 @@ describe('ServedCalls: answers kept for the copies of calls whose link was repla
     expect(served.kept).toBe(0)
   })
 
+  it('resends an answer its link could not send (closed as a duplicate) to a copy relayed through this node', () => {
+    const old = fakeLink()
+    const now = fakeLink()
+    const served = new ServedCalls({ link: () => now.link })
+    // A relay's answer to the caller's call 5, written as the caller's close came in.
+    served.unsent(5, old.link, { status: 'ok', body: '"five"' })
+    Object.assign(old.link, { isOpen: false, draining: true })
+    served.linkDown(old.link)
+    expect(served.kept).toBe(1)
+    expect(served.resend(6, now.link)).toBe(false)
+    expect(served.resend(5, now.link)).toBe(true)
+    expect(now.answers).toEqual([{ callId: 5, body: '"five"' }])
+    expect(served.resend(5, now.link)).toBe(false)
+    expect(served.kept).toBe(0)
+  })
+
   it('forgets an answer sent on the open link its call came on', () => {
     const link = fakeLink()
     const served = new ServedCalls({ link: () => link.link })

@@ -200,6 +200,7 @@ export class Router {
   /** A call for another node, from a peer without a direct link to it: sent on, once. */
   #relay(message: CallMessage, link: CallLink, cast: boolean, timeoutMs: number): void {
     if ((message.flags & CallFlag.relayed) !== 0) throw new Error('a relayed call for another node')
+    if (!cast && this.#served.resend(message.callId, link)) return // a copy: its answer could not go back
     const to = this.#host.link(message.target)
     if (!to?.isOpen) {
       if (!cast) link.sendEncoded(writePeer.answer(directEncoder(), message.callId, 'unreachable', ''))

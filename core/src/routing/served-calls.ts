@@ -114,16 +114,7 @@ export class ServedCalls {
         return undefined
       }
     }
-    // Its answer could not go on a link this node closed as a duplicate since.
-    const unsent =
-      this.#unsent.length === 0
-        ? -1
-        : this.#unsent.findIndex((u) => u.callId === callId && u.link.draining && sameProcess(u.link, link))
-    if (unsent >= 0) {
-      const { answer } = this.#unsent.splice(unsent, 1)[0] as Unsent
-      send(link, callId, answer)
-      return undefined
-    }
+    if (this.#sendUnsent(callId, link)) return undefined
     const call: ServedCall = {
       callId,
       nodeId: caller.nodeId,
@@ -135,6 +126,26 @@ export class ServedCalls {
     this.#calls.set(callId, call)
     this.#deadlines.add(call, deadline)
     return call
+  }
+
+  /**
+   * Sends the answer kept for call `callId` of `link`'s caller on `link` and forgets it, if
+   * there is one: true when it did. For a copy of a call this node relays (its answer, relayed
+   * back, is kept the same way when the link to the caller closed under it).
+   */
+  resend(callId: number, link: CallLink): boolean {
+    const caller = link.remote
+    if (!caller) return false
+    for (let call = this.#calls.get(callId); call; call = call.sameId) {
+      const kept = call.answer
+      if (kept && call.nodeId === caller.nodeId && call.clientId === caller.clientId) {
+        this.#deadlines.delete(call)
+        this.#forget(call)
+        send(link, callId, kept)
+        return true
+      }
+    }
+    return this.#sendUnsent(callId, link)
   }
 
   /**
@@ -185,6 +196,15 @@ export class ServedCalls {
     this.#keptChars = 0
     this.#deadlines.clear()
     this.#calls.clear()
+  }
+
+  /** Sends the answer to `callId` a link this node closed as a duplicate since could not send: true when it did. */
+  #sendUnsent(callId: number, link: CallLink): boolean {
+    if (this.#unsent.length === 0) return false
+    const i = this.#unsent.findIndex((u) => u.callId === callId && u.link.draining && sameProcess(u.link, link))
+    if (i < 0) return false
+    send(link, callId, (this.#unsent.splice(i, 1)[0] as Unsent).answer)
+    return true
   }
 
   /** Keeps `answer` for a copy of `call` (listed already), within the bounds: the oldest go first. */
