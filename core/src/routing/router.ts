@@ -135,7 +135,7 @@ export class Router {
     this.#wake()
   }
 
-  /** A link closed: its calls are lost (on a duplicate, once {@link linkDrained}), and so are the calls relayed on it (CallRelays). */
+  /** A link closed: its calls are lost (on a duplicate, once {@link linkDrained}); the calls relayed over it go again or fail (CallRelays). */
   linkDown(link: CallLink): void {
     this.#relays.linkDown(link)
     this.#served.linkDown(link)
