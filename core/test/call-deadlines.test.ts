@@ -1,3 +1,4 @@
+import net from 'node:net'
 import type { MeshCallError, MeshNode, MeshNodeOptions } from '@mesh/core'
 import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -249,6 +250,63 @@ describe('a link replaced by a duplicate', () => {
     expect(await a.call({ capability: 'counter', id, payload: 'next' })).toBe('next #2')
     expect(held.runs).toEqual(['hold', 'next'])
     expect(errorsOf(a, 'owner_lost')).toBe(0)
+  })
+})
+
+describe('a call on a link that went silent', () => {
+  /** A TCP proxy to `target` whose `silence()` drops everything both ways without closing. */
+  const silentProxy = async (target: string) => {
+    const { hostname, port, pathname } = new URL(target)
+    let silent = false
+    const sockets: net.Socket[] = []
+    const server = net.createServer((client) => {
+      const upstream = net.connect(Number(port), hostname)
+      sockets.push(client, upstream)
+      client.on('data', (d: Buffer) => {
+        if (!silent) upstream.write(d)
+      })
+      upstream.on('data', (d: Buffer) => {
+        if (!silent) client.write(d)
+      })
+      for (const socket of [client, upstream]) socket.on('error', () => {})
+      client.on('close', () => upstream.destroy())
+      upstream.on('close', () => client.destroy())
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const proxyPort = (server.address() as net.AddressInfo).port
+    const close = () => {
+      for (const socket of sockets) socket.destroy()
+      server.close()
+    }
+    return { url: `ws://127.0.0.1:${proxyPort}${pathname}`, silence: () => (silent = true), close }
+  }
+
+  // The link is replaced by the owner's own dial (4409), but the silent path never brings the
+  // peer's close frame: the drain must end on its own, not after ws's 30 s close timeout.
+  it('is sent again once the link that replaced it is up, not after the old one times out', async () => {
+    const membership = { heartbeatMs: 60_000, deadAfterMs: 300_000 }
+    const caller = await serveNode({ id: 'z-caller', name: 'caller', membership })
+    const owner = await serveNode({ id: 'a-owner', name: 'owner', capabilities: ['counter'], membership })
+    served.push(caller, owner)
+    const proxy = await silentProxy(owner.url)
+    try {
+      await caller.node.join([proxy.url])
+      await waitUntil(
+        'the caller sees the owner',
+        () => caller.node.members().some((m) => m.id === 'a-owner' && m.capabilities.includes('counter')),
+        { subscribe: nodeEvents(caller.node, owner.node) },
+      )
+      let runs = 0
+      owner.node.actor('counter', () => ({ call: (x) => (runs++, `ran ${x as string}`) }))
+      proxy.silence()
+      // Well under ws's 30 s close timeout: the call fails unless the drain ends sooner.
+      const answer = caller.node.call({ capability: 'counter', id: 'k', payload: 'x', timeoutMs: 10_000 })
+      await owner.node.join([caller.url])
+      expect(await answer).toBe('ran x')
+      expect(runs).toBe(1)
+    } finally {
+      proxy.close()
+    }
   })
 })
 

@@ -1,7 +1,7 @@
 import * as encoding from 'lib0/encoding'
 import { describe, expect, it } from 'vitest'
 import { decodePeer, MessageType, type CallMessage } from '../src/replication/index.js'
-import { CallRelays } from '../src/routing/call-relays.js'
+import { CallRelays, MAX_HELD_PAYLOAD_CHARS } from '../src/routing/call-relays.js'
 import type { CallLink } from '../src/routing/pending-call.js'
 import { MAX_KEPT_ANSWERS } from '../src/routing/served-calls.js'
 
@@ -65,5 +65,30 @@ describe('CallRelays: calls whose link from the caller closed', () => {
     // The copy of the call forgotten past the bound goes on as a new call (it runs again).
     relays.forward(call(1), now.link, owner.link, 5002, 10_000)
     expect(owner.calls.at(-1)).toBe(5002)
+  })
+})
+
+describe('CallRelays: payloads held to send calls again', () => {
+  it('are held up to MAX_HELD_PAYLOAD_CHARS; past it a call whose owner link is replaced is answered owner_lost', () => {
+    const links = new Map<string, CallLink>()
+    const relays = new CallRelays({ link: (peer) => links.get(peer) })
+    const caller = fakeLink('caller')
+    const old = fakeLink('owner')
+    const big = (callId: number): CallMessage => ({ ...call(callId), payload: 'x'.repeat(MAX_HELD_PAYLOAD_CHARS / 2) })
+    // Two fill the bound; the third goes on without its payload held.
+    for (const id of [1, 2, 3]) relays.forward(big(id), caller.link, old.link, 1000 + id, 10_000)
+    // The owner answers the first: its payload is let go, so a fourth fits.
+    expect(relays.answer({ callId: 1001, status: 'ok', body: '"a1"' }, old.link)).toBe(true)
+    relays.forward(big(4), caller.link, old.link, 1004, 10_000)
+    // The link to the owner is replaced: held calls go again on the new one, the other is lost.
+    const now = fakeLink('owner')
+    links.set('owner', now.link)
+    old.link.isOpen = false
+    relays.linkDown(old.link)
+    expect(now.calls.sort()).toEqual([1002, 1004])
+    expect(caller.answers).toEqual([
+      { callId: 1, body: '"a1"' },
+      { callId: 3, body: 'the link to the owner closed' },
+    ])
   })
 })

@@ -6,6 +6,7 @@ import {
   type Logger,
   type MeshSocket,
   type Progress,
+  unrefTimer,
 } from '../common/index.js'
 import { PendingHellos } from '../security/index.js'
 import { PeerDialer, type BackoffOptions, type DialerHost } from './peer-dialer.js'
@@ -22,6 +23,14 @@ const SILENT_LINK_DEAD_AFTERS = 2
  * large state (a cold join).
  */
 export const silenceBoundMs = (deadAfterMs: number): number => SILENT_LINK_DEAD_AFTERS * deadAfterMs
+
+/**
+ * Longest a link closed as a duplicate drains (PeerLink.draining), ms. Its peer's last answers
+ * come before the peer's close frame, within a round trip on a live path; a path that went
+ * silent never brings that frame, and ws would wait 30 s for it while the calls sent on the link
+ * wait to go again on the new one.
+ */
+export const MAX_DRAIN_MS = 2000
 
 /** A connected peer, as events report it. */
 export interface PeerEvent {
@@ -335,7 +344,10 @@ export class PeerLinks {
 
   linkDown(link: PeerLink): void {
     this.#pending.delete(link)
-    if (link.draining) this.#draining.add(link)
+    if (link.draining) {
+      this.#draining.add(link)
+      unrefTimer(setTimeout(() => link.stopDraining(), MAX_DRAIN_MS))
+    }
     const remote = link.remote
     if (!remote || this.#links.get(remote.nodeId) !== link) return
     this.#links.delete(remote.nodeId)

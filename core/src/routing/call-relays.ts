@@ -6,12 +6,21 @@ import { KEEP_ANSWER_MS, MAX_KEPT_ANSWERS, MAX_KEPT_CHARS, type ServedAnswer } f
 /** How long past a relayed call's own deadline its relay waits for the answer. */
 const RELAY_GRACE_MS = 1000
 
+/**
+ * Most characters of relayed calls' payloads a relay holds to send again (see `again`): past
+ * it, a call is relayed without, and answered `owner_lost` if its link to the owner is replaced
+ * under it, as before relays sent calls again. A deadline may be ten minutes away.
+ */
+export const MAX_HELD_PAYLOAD_CHARS = 8 * 1024 * 1024
+
 interface Relay {
   from: CallLink
   fromId: number
   to: CallLink
-  /** The call as this node sends it on (its own call id, marked relayed), to send again. */
+  /** The call as this node sends it on (its own call id, marked relayed); its payload is held to send again. */
   message: CallMessage
+  /** False when the payload was not held (over MAX_HELD_PAYLOAD_CHARS): the call cannot go again. */
+  held: boolean
   /** When the caller stops waiting (ms since the epoch). */
   deadline: number
   /** Set once the link from the caller closed: the caller's process and call id, for its copy. */
@@ -45,6 +54,8 @@ export class CallRelays {
   /** Relayed calls whose link from the caller closed, by `key`, oldest first; and their kept answers' characters. */
   #orphans = new Map<string, Relay>()
   #keptChars = 0
+  /** Characters of the payloads held to send calls again. */
+  #heldChars = 0
   /** When a relayed call whose answer never came, or a kept answer, is forgotten. */
   #deadlines = new Deadlines<Relay>({ expire: (relay) => this.#forget(relay), unref: true })
   #link: (peerId: string) => CallLink | undefined
@@ -61,11 +72,14 @@ export class CallRelays {
     if (this.#orphans.size > 0 && this.#copy(message, from)) return
     relayed.callId = callId
     const deadline = Date.now() + timeoutMs
+    const held = this.#heldChars + message.payload.length <= MAX_HELD_PAYLOAD_CHARS
+    if (held) this.#heldChars += message.payload.length
     const relay: Relay = {
       from,
       fromId: message.callId,
       to,
-      message: relayed,
+      message: held ? relayed : { ...relayed, payload: '' },
+      held,
       deadline,
       key: undefined,
       answer: undefined,
@@ -94,6 +108,7 @@ export class CallRelays {
     }
     // The caller may send a copy before it reads this answer on its new link (or once linked again).
     this.#relays.delete(message.callId)
+    this.#release(relay)
     relay.answer = { status: message.status, body: message.body }
     this.#keptChars += message.body.length
     this.#deadlines.add(relay, Date.now() + KEEP_ANSWER_MS)
@@ -125,6 +140,7 @@ export class CallRelays {
     this.#relays.clear()
     this.#orphans.clear()
     this.#keptChars = 0
+    this.#heldChars = 0
   }
 
   /** A copy of a call relayed from a link that closed since: joined to it (true), or answered with its kept answer. */
@@ -165,7 +181,7 @@ export class CallRelays {
     const old = relay.to
     const now = old.peerId === undefined ? undefined : this.#link(old.peerId)
     const left = relay.deadline - Date.now()
-    if (now?.isOpen && now !== old && sameProcess(now, old) && left > 0) {
+    if (relay.held && now?.isOpen && now !== old && sameProcess(now, old) && left > 0) {
       relay.to = now
       relay.message.timeoutMs = left
       return now.sendEncoded(writePeer.call(directEncoder(), relay.message))
@@ -183,11 +199,20 @@ export class CallRelays {
     }
   }
 
+  /** Lets go of a relayed call's payload: it goes no more. */
+  #release(relay: Relay): void {
+    if (!relay.held) return
+    this.#heldChars -= relay.message.payload.length
+    relay.held = false
+    relay.message = { ...relay.message, payload: '' }
+  }
+
   #forget(relay: Relay): void {
     if (this.#relays.get(relay.message.callId) === relay) this.#relays.delete(relay.message.callId)
     if (relay.key !== undefined && this.#orphans.get(relay.key) === relay) this.#orphans.delete(relay.key)
     if (relay.answer) this.#keptChars -= relay.answer.body.length
     relay.answer = undefined
+    this.#release(relay)
     this.#deadlines.delete(relay)
   }
 }
