@@ -1,3 +1,4 @@
+import net from 'node:net'
 import type { MeshCallError, MeshNode, MeshNodeOptions } from '@mesh/core'
 import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -171,6 +172,141 @@ describe('an owner lost twice', () => {
     }
     expect(await answer).toBe(3)
     expect(errorsOf(a, 'owner_lost')).toBe(0)
+  })
+})
+
+/**
+ * A caller and an owner linked by the caller's dial, with ids fixed so that the link the caller
+ * dials loses to the one the owner dials later (the smaller dialer id keeps its link,
+ * docs/protocol.md): the peers stay linked throughout, as after a heal where both sides redial
+ * at once (the CI failure of "an owner lost twice"). The owner's actor logs its runs; the call
+ * named `hold`, when it runs first, answers only when `release` is called, with `pad` after its name.
+ */
+const duplicatePair = async () => {
+  const slow = { membership: { heartbeatMs: 60_000, deadAfterMs: 300_000 } }
+  const caller = await serveNode({ id: 'z-caller', name: 'caller', capabilities: ['counter'], ...slow })
+  const owner = await serveNode({ id: 'a-owner', name: 'owner', capabilities: ['counter'], ...slow })
+  served.push(caller, owner)
+  const [a, b] = [caller.node, owner.node]
+  await a.join([owner.url])
+  await waitUntil(
+    'both see both alive with counter',
+    () =>
+      [a, b].every(
+        (n) => n.members().filter((m) => m.state === 'alive' && m.capabilities.includes('counter')).length === 2,
+      ),
+    { subscribe: nodeEvents(a, b) },
+  )
+  const held = { runs: [] as string[], release: undefined as (() => void) | undefined, pad: '' }
+  b.actor('counter', () => ({
+    call: (payload) => {
+      const run = `${payload as string} #${held.runs.push(payload as string)}`
+      if (payload !== 'hold' || held.runs.length > 1) return run
+      return new Promise((resolve) => (held.release = () => resolve(run + held.pad)))
+    },
+  }))
+  a.actor('counter', () => ({ call: () => 'a' }))
+  const id = Array.from({ length: 200 }, (_, i) => `d-${i}`).find((x) => a.ownerOf('counter', x)?.id === b.id)!
+  const linkTo = (n: MeshNode, peer: string) => n.status().peers.find((p) => p.id === peer && p.link === 'open')
+  expect(linkTo(a, b.id)?.direction).toBe('outgoing')
+  const redial = async () => {
+    await b.join([caller.url])
+    await waitUntil("the owner's link replaced the caller's", () => linkTo(a, b.id)?.direction === 'incoming', {
+      subscribe: nodeEvents(a, b),
+    })
+  }
+  return { a, b, id, held, redial }
+}
+
+describe('a link replaced by a duplicate', () => {
+  it('a call in flight on a link the peer replaced by its own dial runs once and is answered on the new link', async () => {
+    const { a, b, id, held, redial } = await duplicatePair()
+    const first = a.call({ capability: 'counter', id, payload: 'hold', timeoutMs: 30_000 })
+    await waitUntil('the call runs on the owner', () => held.release !== undefined, { subscribe: nodeEvents(a, b) })
+    await redial()
+    // The caller cannot tell whether the closed link delivered the call, so it sends it again;
+    // wait until that copy reached the owner (run, or joined to the run in progress).
+    const reached = () => (counter(b, 'mesh_calls_served_total') ?? 0) + (counter(b, 'mesh_calls_joined_total') ?? 0)
+    await waitUntil('the copy sent again reached the owner', () => reached() === 2, { subscribe: nodeEvents(a, b) })
+    held.release?.()
+    expect(await first).toBe('hold #1')
+    expect(await a.call({ capability: 'counter', id, payload: 'next' })).toBe('next #2')
+    expect(held.runs).toEqual(['hold', 'next'])
+    expect(errorsOf(a, 'owner_lost')).toBe(0)
+  })
+
+  it('a call answered on the link that replaced its own runs once, though the caller sent it again first', async () => {
+    // The owner answers the moment its link from the caller is replaced (closed by either side
+    // as a duplicate): on the new link, before any copy can arrive. The caller sees its old link
+    // close before it has read that answer (a large one, to make sure) and sends the call again.
+    const { a, b, id, held, redial } = await duplicatePair()
+    held.pad = '.'.repeat(4 * 1024 * 1024)
+    const first = a.call({ capability: 'counter', id, payload: 'hold', timeoutMs: 30_000 })
+    await waitUntil('the call runs on the owner', () => held.release !== undefined, { subscribe: nodeEvents(a, b) })
+    const off = b.on('peer:up', () => held.release?.())
+    await redial()
+    off()
+    expect(await first).toBe(`hold #1${held.pad}`)
+    expect(await a.call({ capability: 'counter', id, payload: 'next' })).toBe('next #2')
+    expect(held.runs).toEqual(['hold', 'next'])
+    expect(errorsOf(a, 'owner_lost')).toBe(0)
+  })
+})
+
+describe('a call on a link that went silent', () => {
+  /** A TCP proxy to `target` whose `silence()` drops everything both ways without closing. */
+  const silentProxy = async (target: string) => {
+    const { hostname, port, pathname } = new URL(target)
+    let silent = false
+    const sockets: net.Socket[] = []
+    const server = net.createServer((client) => {
+      const upstream = net.connect(Number(port), hostname)
+      sockets.push(client, upstream)
+      client.on('data', (d: Buffer) => {
+        if (!silent) upstream.write(d)
+      })
+      upstream.on('data', (d: Buffer) => {
+        if (!silent) client.write(d)
+      })
+      for (const socket of [client, upstream]) socket.on('error', () => {})
+      client.on('close', () => upstream.destroy())
+      upstream.on('close', () => client.destroy())
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const proxyPort = (server.address() as net.AddressInfo).port
+    const close = () => {
+      for (const socket of sockets) socket.destroy()
+      server.close()
+    }
+    return { url: `ws://127.0.0.1:${proxyPort}${pathname}`, silence: () => (silent = true), close }
+  }
+
+  // The link is replaced by the owner's own dial (4409), but the silent path never brings the
+  // peer's close frame: the drain must end on its own, not after ws's 30 s close timeout.
+  it('is sent again once the link that replaced it is up, not after the old one times out', async () => {
+    const membership = { heartbeatMs: 60_000, deadAfterMs: 300_000 }
+    const caller = await serveNode({ id: 'z-caller', name: 'caller', membership })
+    const owner = await serveNode({ id: 'a-owner', name: 'owner', capabilities: ['counter'], membership })
+    served.push(caller, owner)
+    const proxy = await silentProxy(owner.url)
+    try {
+      await caller.node.join([proxy.url])
+      await waitUntil(
+        'the caller sees the owner',
+        () => caller.node.members().some((m) => m.id === 'a-owner' && m.capabilities.includes('counter')),
+        { subscribe: nodeEvents(caller.node, owner.node) },
+      )
+      let runs = 0
+      owner.node.actor('counter', () => ({ call: (x) => (runs++, `ran ${x as string}`) }))
+      proxy.silence()
+      // Well under ws's 30 s close timeout: the call fails unless the drain ends sooner.
+      const answer = caller.node.call({ capability: 'counter', id: 'k', payload: 'x', timeoutMs: 10_000 })
+      await owner.node.join([caller.url])
+      expect(await answer).toBe('ran x')
+      expect(runs).toBe(1)
+    } finally {
+      proxy.close()
+    }
   })
 })
 

@@ -45,6 +45,8 @@ export class Metrics {
   /** Calls this node's actors ran, and calls it relayed for others. */
   callsServed = 0
   callsRelayed = 0
+  /** Copies of calls in progress on this node's actors (sent again after a link closed): answered with the run, not run again. */
+  callsJoined = 0
   /** Pub/sub messages published on this node (by itself, its light peers or REST). */
   pubsubPublished = 0
   /** Pub/sub deliveries to this node's subscribers (handlers and light peers). */

@@ -1,6 +1,14 @@
 import type { Logger, Metrics, Progress } from '../common/index.js'
 import { parseGossip, type Membership } from '../membership/index.js'
-import type { ConflictPolicy, Conflicts, LinkHost, PeerLinks, Room, Rooms } from '../replication/index.js'
+import {
+  answersIn,
+  type ConflictPolicy,
+  type Conflicts,
+  type LinkHost,
+  type PeerLinks,
+  type Room,
+  type Rooms,
+} from '../replication/index.js'
 import type { ConcurrentWrite } from '../store/index.js'
 import type { PubSub, Router } from '../routing/index.js'
 import type { MeshLimits } from './options.js'
@@ -69,6 +77,13 @@ export const makeLinkHost = (parts: LinkHostParts): LinkHost => {
     linkDown: (link) => {
       parts.links().linkDown(link)
       parts.router().linkDown(link)
+    },
+    unsent: (frame, link) => {
+      for (const answer of answersIn(frame)) parts.router().unsentAnswer(answer, link)
+    },
+    drained: (link) => {
+      parts.links().drained(link)
+      parts.router().linkDrained(link)
     },
     quarantined: (room) => parts.conflicts().quarantined(room),
     resolvedByPeer: (peer, room, remote) => parts.conflicts().resolvedByPeer(peer, room, remote),

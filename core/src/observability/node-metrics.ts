@@ -101,6 +101,11 @@ export const nodeMetrics = (node: NodeView): Metric[] => {
     counter('mesh_casts_total', 'Routed casts (calls without an answer) this node sent.', m.casts),
     counter('mesh_calls_served_total', "Calls and casts this node's actors ran.", m.callsServed),
     counter(
+      'mesh_calls_joined_total',
+      'Copies of calls in progress here, sent again after their link closed: answered once, not run again.',
+      m.callsJoined,
+    ),
+    counter(
       'mesh_calls_relayed_total',
       'Calls this node relayed to an owner its caller had no link to.',
       m.callsRelayed,

@@ -6,6 +6,7 @@ import {
   type Logger,
   type MeshSocket,
   type Progress,
+  unrefTimer,
 } from '../common/index.js'
 import { PendingHellos } from '../security/index.js'
 import { PeerDialer, type BackoffOptions, type DialerHost } from './peer-dialer.js'
@@ -22,6 +23,14 @@ const SILENT_LINK_DEAD_AFTERS = 2
  * large state (a cold join).
  */
 export const silenceBoundMs = (deadAfterMs: number): number => SILENT_LINK_DEAD_AFTERS * deadAfterMs
+
+/**
+ * Longest a link closed as a duplicate drains (PeerLink.draining), ms. Its peer's last answers
+ * come before the peer's close frame, within a round trip on a live path; a path that went
+ * silent never brings that frame, and ws would wait 30 s for it while the calls sent on the link
+ * wait to go again on the new one.
+ */
+export const MAX_DRAIN_MS = 2000
 
 /** A connected peer, as events report it. */
 export interface PeerEvent {
@@ -56,6 +65,8 @@ export class PeerLinks {
   #host: PeerLinksHost
   #links = new Map<string, PeerLink>()
   #pending = new Set<PeerLink>()
+  /** Links closed as duplicates that still take their peer's last answers (PeerLink.draining). */
+  #draining = new Set<PeerLink>()
   /** Accepted sockets that have not said anything yet: no link is built for them until they do. */
   #hellos: PendingHellos
   #dialers = new Map<string, PeerDialer>()
@@ -281,6 +292,7 @@ export class PeerLinks {
     if (peer === this.#host.id) throw new MeshError('bad_request', 'a node cannot cut its link to itself')
     this.#cut.add(peer)
     this.#links.get(peer)?.fail(CloseCode.forbidden, 'link cut')
+    for (const link of [...this.#draining]) if (link.peerId === peer) link.stopDraining()
     this.#host.progress.notify()
   }
 
@@ -332,6 +344,10 @@ export class PeerLinks {
 
   linkDown(link: PeerLink): void {
     this.#pending.delete(link)
+    if (link.draining) {
+      this.#draining.add(link)
+      unrefTimer(setTimeout(() => link.stopDraining(), MAX_DRAIN_MS))
+    }
     const remote = link.remote
     if (!remote || this.#links.get(remote.nodeId) !== link) return
     this.#links.delete(remote.nodeId)
@@ -343,6 +359,11 @@ export class PeerLinks {
       for (const d of this.#dialers.values()) if (d.peerId === remote.nodeId) d.wake()
     }
     this.#host.progress.notify()
+  }
+
+  /** A draining link's socket closed, or it was stopped. */
+  drained(link: PeerLink): void {
+    this.#draining.delete(link)
   }
 
   /** Says goodbye on every link, then stops every dialer (the node is leaving). */

@@ -11,10 +11,10 @@ import {
   unrefTimer,
   errorText,
 } from '../common/index.js'
-import type { Connection, Logger, MeshSocket, Metrics } from '../common/index.js'
+import type { Connection, MeshSocket } from '../common/index.js'
 import { receiveFrame, type FrameRules } from '../security/index.js'
 import { readAwarenessEntries, writeAwarenessEntries } from './awareness-entries.js'
-import { LinkHandshake, type HandshakeHost } from './link-handshake.js'
+import { LinkHandshake } from './link-handshake.js'
 import {
   decodeBatched,
   decodePeer,
@@ -23,13 +23,15 @@ import {
   type Hello,
   type PeerMessage,
 } from './peer-messages.js'
-import { MessageType, type AnswerStatus, type CallMessage, type PublishMessage, type Resolution } from './protocol.js'
+import { MessageType, type Resolution } from './protocol.js'
 import { FrameAssembler, frameLength, joinSegments, PART_BYTES, pieceBytes, splitFrame } from './frame-parts.js'
 import { BATCH_FRAME_BYTES, FrameBatch, frameOf } from './frame-batch.js'
 import type { PeerSink, Room } from './room.js'
-import { RoomSyncs, type LinkRoomStatus, type SyncHost } from './room-sync.js'
+import { RoomSyncs, type LinkRoomStatus } from './room-sync.js'
+import type { LinkHost } from './link-host.js'
 
 export type { LinkRoomState, LinkRoomStatus, MergeReport } from './room-sync.js'
+export type { LinkHost } from './link-host.js'
 
 /** How long a peer may take to finish the handshake before its socket is closed. */
 const HANDSHAKE_TIMEOUT_MS = 10_000
@@ -37,40 +39,6 @@ const HANDSHAKE_TIMEOUT_MS = 10_000
 const BATCHED_RATE_FACTOR = 16
 /** WebSocket close reasons are limited to 123 bytes. */
 const MAX_REASON = 120
-
-/** What a link needs from the node that owns it (its rooms' syncs with the conflict policy: SyncHost). */
-export interface LinkHost extends HandshakeHost, SyncHost {
-  readonly logger: Logger
-  readonly maxMessageBytes: number
-  /** Largest frame a peer may send in pieces (`part` messages). */
-  readonly maxAssembledBytes: number
-  readonly metrics: Metrics
-  /** Frames per second one peer may send (bursts of twice that). */
-  readonly messagesPerSecond: number
-  /** Unsent bytes a link may hold beyond the largest frame it was sent, before it is closed. */
-  readonly sendBufferBytes: number
-  /** Returns the room, creating it (and announcing it to every link) if needed. */
-  room(name: string): Room
-  rooms(): Iterable<Room>
-  existingRoom(name: string): Room | undefined
-  /** Registers an open link; false means a link to that node exists already and this one must go. */
-  linkUp(link: PeerLink): boolean
-  linkDown(link: PeerLink): void
-  /** A resolution of a quarantined room that no round with the peer carried through yet (conflicts.ts). */
-  pendingResolution(peer: string, room: string): Resolution
-  /** Something about this link's sync progress changed. */
-  progress(): void
-  /** Member records a peer gossiped, as JSON: the host validates them (a throw closes the link). */
-  gossip(json: string, link: PeerLink): void
-  /** The peer announced a graceful leave. */
-  leaving(link: PeerLink): void
-  /** A routed call arrived (docs/routing.md): the host checks it (a throw closes the link). */
-  call(message: CallMessage, link: PeerLink): void
-  /** The answer to a routed call this node sent or relayed. */
-  answer(message: { callId: number; status: AnswerStatus; body: string }, link: PeerLink): void
-  /** A pub/sub message (docs/routing.md): the host checks it (a throw closes the link). */
-  publish(message: PublishMessage, link: PeerLink): void
-}
 
 const truncate = (text: string): string => (text.length > MAX_REASON ? `${text.slice(0, MAX_REASON - 1)}…` : text)
 
@@ -88,6 +56,7 @@ export class PeerLink implements Connection, PeerSink {
   #host: LinkHost
   #socket: MeshSocket
   #state: 'handshake' | 'proving' | 'open' | 'closed' = 'handshake'
+  #draining = false
   #handshake: LinkHandshake
   #rules: FrameRules<PeerMessage>
   /** Milliseconds since the epoch the last frame arrived. */
@@ -175,7 +144,9 @@ export class PeerLink implements Connection, PeerSink {
     if (this.#state !== 'open' || !this.#batch.addEncoded(encoder)) this.sendFrame(frameOf(encoder))
   }
   #sendPiece(frame: Uint8Array<ArrayBuffer>): void {
-    if (this.#state === 'closed' || this.#socket.readyState !== SOCKET_OPEN) return
+    if (this.#state === 'closed') return
+    // The peer's close came first (the socket is closing): the answers here never leave.
+    if (this.#socket.readyState !== SOCKET_OPEN) return this.#host.unsent?.(frame, this)
     const held = this.#sendBuffer.overflow(this.#socket, frame.length)
     if (held !== undefined) {
       const limit = this.#sendBuffer.limit
@@ -198,8 +169,21 @@ export class PeerLink implements Connection, PeerSink {
   }
   /** Handles one frame from the socket. Anything malformed closes this link only. */
   receive(data: Uint8Array | ArrayBuffer | string): void {
-    if (this.#state === 'closed') return
+    if (this.#state === 'closed' && !this.#draining) return
     receiveFrame(data, this.#rules)
+  }
+  /**
+   * True from closing as a duplicate (4409) until the socket closed: the peer closes it too, and
+   * what it sent before that still arrives (the socket reads until the peer's close frame), so
+   * the answers among it are taken. A call this node sent on the link may or may not have
+   * arrived; the router sends it again only once the peer's answers can no longer come.
+   */
+  get draining(): boolean {
+    return this.#draining
+  }
+  /** Takes nothing more on a draining link (its peer was cut off); a no-op otherwise. */
+  stopDraining(): void {
+    this.#drained()
   }
   /** Closes the socket with a code and reason, and cleans up. */
   fail(code: number, reason: string): void {
@@ -217,10 +201,12 @@ export class PeerLink implements Connection, PeerSink {
       code,
       reason,
     })
+    this.#draining = code === CloseCode.duplicate && this.#state === 'open'
     try {
       this.#socket.close(code, truncate(reason))
     } catch {
       // The socket is already gone; cleanup below is all that matters.
+      this.#draining = false
     }
     this.close()
   }
@@ -231,7 +217,7 @@ export class PeerLink implements Connection, PeerSink {
   }
   /** Cleans up after the socket closed. Safe to call more than once. */
   close(): void {
-    if (this.#state === 'closed') return
+    if (this.#state === 'closed') return this.#drained()
     this.#state = 'closed'
     clearTimeout(this.#timer)
     this.#batch.clear()
@@ -240,7 +226,13 @@ export class PeerLink implements Connection, PeerSink {
     this.#host.linkDown(this)
     this.#host.progress()
   }
+  #drained(): void {
+    if (!this.#draining) return
+    this.#draining = false
+    this.#host.drained?.(this)
+  }
   #handle(message: PeerMessage): void {
+    if (this.#draining) return this.#drain(message)
     if (this.#state === 'handshake') {
       if (message.type !== MessageType.hello) throw new Error('expected hello first')
       return this.#onHello(message)
@@ -321,6 +313,16 @@ export class PeerLink implements Connection, PeerSink {
         return this.#host.publish(message, this)
       case MessageType.relays:
         return this.#syncs.onRelays(message.room, message.peers, message.want)
+    }
+  }
+  /** What a link closed as a duplicate still takes: answers, alone, in a batch or in parts. */
+  #drain(message: PeerMessage): void {
+    if (message.type === MessageType.answer) return this.#host.answer(message, this)
+    if (message.type === MessageType.batch) {
+      for (let i = 0; i < message.count && this.#draining; i++) this.#drain(decodeBatched(message.frames))
+    } else if (message.type === MessageType.part) {
+      const whole = this.#parts.add(message.total, message.piece)
+      if (whole) this.#drain(decodePeer(whole))
     }
   }
   #onHello(hello: Hello): void {

@@ -6,8 +6,17 @@ import { exceeds, checkCallMessage, checkCallOptions, MAX_CALL_TIMEOUT_MS, type 
 import { CallRelays } from './call-relays.js'
 import { Deadlines } from './deadlines.js'
 import { InflightCalls } from './inflight.js'
-import { lostMessage, noOwner, pendingCall, type CallLink, type Pending } from './pending-call.js'
+import {
+  lostMessage,
+  mayRetry,
+  noOwner,
+  pendingCall,
+  sameProcess,
+  type CallLink,
+  type Pending,
+} from './pending-call.js'
 import { Placement, type PlacementHost } from './placement.js'
+import { ServedCalls, type ServedAnswer } from './served-calls.js'
 
 /** The longest error message taken from a peer's answer. */
 const MAX_ERROR_TEXT = 1000
@@ -46,7 +55,8 @@ export class Router {
   #nextId = 1
   #inflight = new InflightCalls<Pending>()
   #parked = new Set<Pending>()
-  #relays = new CallRelays()
+  #relays: CallRelays
+  #served: ServedCalls
   /** When each waiting call times out: one timer for all of them. */
   #deadlines = new Deadlines<Pending>({ expire: (pending) => this.#expired(pending) })
   #waking = false
@@ -62,6 +72,8 @@ export class Router {
   constructor(host: RouterHost) {
     this.#host = host
     this.placement = new Placement(host.members)
+    this.#served = new ServedCalls({ link: (peerId) => host.link(peerId) })
+    this.#relays = new CallRelays({ link: (peerId) => host.link(peerId) })
     this.actors = new Actors({
       logger: host.logger,
       maxActors: host.maxActors,
@@ -123,16 +135,23 @@ export class Router {
     this.#wake()
   }
 
-  /** A link closed: what went over it is lost, what it relayed is answered `owner_lost`. */
+  /** A link closed: its calls are lost (on a duplicate, once {@link linkDrained}); the calls relayed over it go again or fail (CallRelays). */
   linkDown(link: CallLink): void {
     this.#relays.linkDown(link)
+    this.#served.linkDown(link)
+    for (const pending of this.#parked) pending.tried?.delete(link)
+    if (!link.draining) this.linkDrained(link)
+  }
+
+  /** A duplicate link can bring no more answers: its calls still waiting are lost (relayed ones go again). */
+  linkDrained(link: CallLink): void {
+    this.#relays.linkDrained(link)
     for (const pending of this.#inflight.values()) {
       if (pending.via !== link) continue
       this.#inflight.delete(pending.callId)
-      pending.callId = 0
+      pending.via = undefined
       this.#lose(pending, pending.target, link, true)
     }
-    for (const pending of this.#parked) pending.tried?.delete(link)
   }
 
   /**
@@ -148,27 +167,40 @@ export class Router {
     if (this.#closing || this.placement.ownerOf(capability, id) !== this.#host.id) {
       return cast ? undefined : link.sendEncoded(writePeer.answer(directEncoder(), callId, 'moved', ''))
     }
+    // A copy of a call in progress here (sent again after its link closed) is answered with it.
+    const served = cast ? undefined : this.#served.start(callId, link, Date.now() + timeoutMs)
+    if (!cast && !served) {
+      this.#host.metrics.callsJoined++
+      return
+    }
     this.#host.metrics.callsServed++
     const reply: ActorReply = (failure, result) => {
+      if (!served) {
+        if (failure && !(failure instanceof ShardMoved))
+          this.#host.logger.debug('cast failed', { capability, id, error: failure.message })
+        return
+      }
       if (failure === undefined) {
-        if (cast) return
         const text = JSON.stringify(result)
         const tooLarge = exceeds(text, this.maxPayloadBytes)
         const body = tooLarge ? `the answer is larger than ${this.maxPayloadBytes} bytes` : text
-        return link.sendEncoded(writePeer.answer(directEncoder(), callId, tooLarge ? 'actor_failed' : 'ok', body))
+        return this.#served.answer(served, { status: tooLarge ? 'actor_failed' : 'ok', body })
       }
-      if (failure instanceof ShardMoved)
-        return cast ? undefined : link.sendEncoded(writePeer.answer(directEncoder(), callId, 'moved', ''))
-      if (cast) return this.#host.logger.debug('cast failed', { capability, id, error: failure.message })
+      if (failure instanceof ShardMoved) return this.#served.answer(served, { status: 'moved', body: '' })
       const code = failure instanceof MeshCallError ? failure.code : 'actor_failed'
-      link.sendEncoded(writePeer.answer(directEncoder(), callId, code, failure.message))
+      this.#served.answer(served, { status: code, body: failure.message })
     }
     this.actors.run(capability, id, value, Date.now() + timeoutMs, reply)
   }
 
+  /** An answer `link` could not send (its socket was closing): the caller's next copy gets it. */
+  unsentAnswer = (message: ServedAnswer & { callId: number }, link: CallLink): void =>
+    this.#served.unsent(message.callId, link, message)
+
   /** A call for another node, from a peer without a direct link to it: sent on, once. */
   #relay(message: CallMessage, link: CallLink, cast: boolean, timeoutMs: number): void {
     if ((message.flags & CallFlag.relayed) !== 0) throw new Error('a relayed call for another node')
+    if (!cast && this.#served.resend(message.callId, link)) return // a copy: its answer could not go back
     const to = this.#host.link(message.target)
     if (!to?.isOpen) {
       if (!cast) link.sendEncoded(writePeer.answer(directEncoder(), message.callId, 'unreachable', ''))
@@ -182,11 +214,12 @@ export class Router {
   receiveAnswer(message: { callId: number; status: AnswerStatus; body: string }, link: CallLink): void {
     if (this.#relays.answer(message, link)) return
     const pending = this.#inflight.get(message.callId)
-    // A late answer (the call timed out, or went elsewhere since) is nobody's business.
-    if (!pending || pending.via !== link) return
+    // A late answer (the call timed out, or went elsewhere since) is nobody's business. One on
+    // the link that replaced a duplicate the call still waits on is the owner's answer to it.
+    const via = pending?.via
+    if (!pending || !via || (via !== link && !(via.draining && sameProcess(via, link)))) return
     this.#inflight.delete(message.callId)
     const target = pending.target
-    pending.callId = 0
     pending.via = undefined
     switch (message.status) {
       case 'ok': {
@@ -194,16 +227,16 @@ export class Router {
         try {
           answer = toJsonValue(JSON.parse(message.body), 'answer')
         } catch (error) {
-          this.#lose(pending, target, link)
+          this.#lose(pending, target, via)
           throw error
         }
         return this.#finish(pending, answer)
       }
       case 'moved':
       case 'owner_lost':
-        return this.#lose(pending, target, link, message.status === 'owner_lost')
+        return this.#lose(pending, target, via, message.status === 'owner_lost')
       case 'unreachable':
-        ;(pending.tried ??= new Set()).add(link)
+        ;(pending.tried ??= new Set()).add(via)
         return this.#route(pending)
       default:
         return this.#fail(pending, message.status, (message.body || message.status).slice(0, MAX_ERROR_TEXT))
@@ -219,6 +252,7 @@ export class Router {
     const closed = new MeshError('closed', 'node is closed')
     for (const pending of [...this.#inflight.values(), ...this.#parked]) this.#finish(pending, closed)
     this.#relays.clear()
+    this.#served.clear()
     return this.actors.counts().size === 0 ? undefined : this.actors.stopAll(STOP_TIMEOUT_MS)
   }
 
@@ -270,13 +304,13 @@ export class Router {
     const { capability, id } = pending
     const owner = this.placement.ownerOf(capability, id)
     if (owner === undefined) return this.#finish(pending, noOwner(pending))
-    if (pending.lost && !this.#mayRetry(pending, owner)) return void this.#parked.add(pending)
+    if (!mayRetry(pending, owner, host)) return void this.#parked.add(pending)
     if (owner === host.id) return this.#runLocal(pending)
     const direct = host.link(owner)
     const via = direct?.isOpen ? direct : this.#relayFor(pending, owner)
     if (!via) return void this.#parked.add(pending)
     // The pending call is the `call` message: no object, no frame of its own (see `writePeer`).
-    pending.callId = this.#nextId++
+    if (pending.callId === 0) pending.callId = this.#nextId++
     pending.target = owner
     pending.timeoutMs = Math.max(1, pending.deadline - Date.now())
     if (pending.cast) {
@@ -312,15 +346,6 @@ export class Router {
       if (link.isOpen && link.peerId !== owner && !pending.tried?.has(link)) return link
     }
     return undefined
-  }
-
-  /** After a loss, a call goes again only once something changed: the owner, the placement, or the link. */
-  #mayRetry(pending: Pending, owner: string): boolean {
-    const lost = pending.lost
-    if (!lost) return true
-    if (owner !== lost.from || this.#host.members.version !== lost.version) return true
-    const direct = owner === this.#host.id ? undefined : this.#host.link(owner)
-    return direct !== undefined && direct.isOpen && direct !== lost.via
   }
 
   /**
@@ -362,7 +387,7 @@ export class Router {
     if (pending.done) return
     pending.done = true
     this.#deadlines.delete(pending)
-    if (pending.callId !== 0) this.#inflight.delete(pending.callId)
+    if (pending.via !== undefined) this.#inflight.delete(pending.callId)
     this.#parked.delete(pending)
     if (!pending.cast) {
       const seconds = (performance.now() - pending.startedAt) / 1000
