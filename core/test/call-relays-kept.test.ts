@@ -34,10 +34,15 @@ const call = (callId: number): CallMessage => ({
   payload: '1',
 })
 
+/** Relays whose open link to each peer is the one set in `links`. */
+const relaysWithLinks = () => {
+  const links = new Map<string, CallLink>()
+  return { links, relays: new CallRelays({ link: (peer) => links.get(peer) }) }
+}
+
 describe('CallRelays: calls whose link from the caller closed', () => {
   it('join the copy the caller sends again, keep the answer they could not send on it, and stay bounded', () => {
-    const links = new Map<string, CallLink>()
-    const relays = new CallRelays({ link: (peer) => links.get(peer) })
+    const { links, relays } = relaysWithLinks()
     const old = fakeLink('caller')
     const owner = fakeLink('owner')
     const count = MAX_KEPT_ANSWERS + 1
@@ -70,8 +75,7 @@ describe('CallRelays: calls whose link from the caller closed', () => {
 
 describe('CallRelays: payloads held to send calls again', () => {
   it('are held up to MAX_HELD_PAYLOAD_CHARS; past it a call whose owner link is replaced is answered owner_lost', () => {
-    const links = new Map<string, CallLink>()
-    const relays = new CallRelays({ link: (peer) => links.get(peer) })
+    const { links, relays } = relaysWithLinks()
     const caller = fakeLink('caller')
     const old = fakeLink('owner')
     const big = (callId: number): CallMessage => ({ ...call(callId), payload: 'x'.repeat(MAX_HELD_PAYLOAD_CHARS / 2) })
