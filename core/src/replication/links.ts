@@ -10,7 +10,8 @@ import {
 } from '../common/index.js'
 import { PendingHellos } from '../security/index.js'
 import { PeerDialer, type BackoffOptions, type DialerHost } from './peer-dialer.js'
-import { PeerLink, type LinkHost } from './peer-link.js'
+import type { LinkHostOf } from './link-host.js'
+import { PeerLink } from './peer-link.js'
 import type { Hello } from './peer-messages.js'
 
 /** A peer link that received nothing for this many `deadAfterMs` is closed (CloseCode.silent). */
@@ -31,6 +32,9 @@ export const silenceBoundMs = (deadAfterMs: number): number => SILENT_LINK_DEAD_
  * wait to go again on the new one.
  */
 export const MAX_DRAIN_MS = 2000
+
+/** What a peer link needs from the node that owns it. */
+export type LinkHost = LinkHostOf<PeerLink>
 
 /** A connected peer, as events report it. */
 export interface PeerEvent {

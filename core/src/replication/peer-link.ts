@@ -28,10 +28,9 @@ import { FrameAssembler, frameLength, joinSegments, PART_BYTES, pieceBytes, spli
 import { BATCH_FRAME_BYTES, FrameBatch, frameOf } from './frame-batch.js'
 import type { PeerSink, Room } from './room.js'
 import { RoomSyncs, type LinkRoomStatus } from './room-sync.js'
-import type { LinkHost } from './link-host.js'
+import type { LinkHostOf } from './link-host.js'
 
 export type { LinkRoomState, LinkRoomStatus, MergeReport } from './room-sync.js'
-export type { LinkHost } from './link-host.js'
 
 /** How long a peer may take to finish the handshake before its socket is closed. */
 const HANDSHAKE_TIMEOUT_MS = 10_000
@@ -53,7 +52,7 @@ export class PeerLink implements Connection, PeerSink {
   remote: Hello | undefined
   /** True once the peer announced a graceful leave. */
   leaving = false
-  #host: LinkHost
+  #host: LinkHostOf<PeerLink>
   #socket: MeshSocket
   #state: 'handshake' | 'proving' | 'open' | 'closed' = 'handshake'
   #draining = false
@@ -69,7 +68,7 @@ export class PeerLink implements Connection, PeerSink {
   #cork: TickCork
   #batch: FrameBatch
   #batched: RateLimiter
-  constructor(options: { host: LinkHost; socket: MeshSocket; role: 'dialer' | 'acceptor' }) {
+  constructor(options: { host: LinkHostOf<PeerLink>; socket: MeshSocket; role: 'dialer' | 'acceptor' }) {
     this.#host = options.host
     this.#socket = options.socket
     this.#sendBuffer = new SendBuffer({ limit: options.host.sendBufferBytes })
