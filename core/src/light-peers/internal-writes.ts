@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import { MAX_VALUE_DEPTH } from '../common/index.js'
-import { checkUpdate, dropPendingOverlapping } from '../replication/index.js'
+import { checkUpdate, dropPendingOverlapping, EntryDecoderV1 } from '../replication/index.js'
 import { dependencies, MAX_ELEMENT_DEPTH, refuseContent } from '../store/index.js'
 
 /** What {@link judgeLightUpdate} says of an update from a light peer. */
@@ -67,7 +67,7 @@ export const applyLightUpdate = (
   // this apply, and Yjs would integrate what follows it, never checked (judged as waiting).
   if (partial) dropPending(doc)
   else dropPendingOverlapping(doc, update, 'v1')
-  Y.applyUpdate(doc, update, origin)
+  Y.applyUpdateV2(doc, update, origin, EntryDecoderV1)
   if (partial) dropPending(doc)
 }
 

@@ -5,6 +5,7 @@ import { compareSnapshots } from './compare.js'
 import type { Room } from './room.js'
 import { dropPendingOverlapping } from './update-validation.js'
 import { inspectUpdate } from './update-check.js'
+import { EntryDecoderV1, EntryDecoderV2 } from './entry-coding.js'
 
 /** Encoding of an update carried by a backbone: V1 (live updates) or V2 (whole-state transfers). */
 export type UpdateFormat = 'v1' | 'v2'
@@ -39,8 +40,8 @@ export const applyBackboneUpdate = (room: Room, encoded: EncodedUpdate, origin: 
     throw new MeshError('too_large', `room "${room.name}" would exceed ${room.maxBytes} bytes`)
   }
   dropPendingOverlapping(room.doc, encoded.update, encoded.format)
-  if (encoded.format === 'v2') Y.applyUpdateV2(room.doc, encoded.update, origin)
-  else Y.applyUpdate(room.doc, encoded.update, origin)
+  if (encoded.format === 'v2') Y.applyUpdateV2(room.doc, encoded.update, origin, EntryDecoderV2)
+  else Y.applyUpdateV2(room.doc, encoded.update, origin, EntryDecoderV1)
 }
 
 /**

@@ -2,6 +2,7 @@ import * as Y from 'yjs'
 import type { Logger, Metrics } from '../common/index.js'
 import type { Room } from './room.js'
 import { dropPendingOverlapping, validateUpdate } from './update-validation.js'
+import { EntryDecoderV1 } from './entry-coding.js'
 
 /**
  * Checks every update of a frame (throws what it refuses) and splits the rest into the
@@ -119,8 +120,8 @@ export const applyLive = (options: LiveApply): void => {
       })
     }
     doc.transact(() => {
-      if (merged) Y.applyUpdate(doc, merged, origin)
-      else for (const update of group) Y.applyUpdate(doc, update, origin)
+      if (merged) Y.applyUpdateV2(doc, merged, origin, EntryDecoderV1)
+      else for (const update of group) Y.applyUpdateV2(doc, update, origin, EntryDecoderV1)
     }, origin)
     if (!waits || !overPending(doc)) continue
     host.logger.warn('dropped live updates parked past the bound: what they refer to is missing', {

@@ -21,10 +21,9 @@ import { applyLive, checkLive } from './live-apply.js'
 import { heldLosers, racesLost } from './lost-races.js'
 import { dropPendingOverlapping, validateUpdate } from './update-validation.js'
 import { encodeStateV2 } from './state-encoding.js'
+import { EntryDecoderV2 } from './entry-coding.js'
 import { decodeSnapshot } from './empty-state.js'
 import { freshSync, type RoomSync } from './sync-round.js'
-
-/** No changed keys (a side that sent none). */
 
 export type { LinkRoomState, LinkRoomStatus, MergeReport } from './sync-reports.js'
 
@@ -168,7 +167,7 @@ export class RoomSyncs {
     if (!room.admit(update.length)) return this.#tooBig(room)
     this.#host.metrics.repairsReceived++
     dropPendingOverlapping(room.doc, update, 'v2')
-    Y.applyUpdateV2(room.doc, update, this.#link)
+    Y.applyUpdateV2(room.doc, update, this.#link, EntryDecoderV2)
   }
   #policy(sync: RoomSync, remoteResolution: Resolution, settled: () => string): ConflictPolicy | 'wait' {
     if (sync.override !== 'none') return sync.override

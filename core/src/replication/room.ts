@@ -4,6 +4,7 @@ import { appended, SmallSet, without } from '../common/index.js'
 import type { Commit, CommitLog } from './history.js'
 import type { AwarenessEntry } from './awareness-entries.js'
 import { KV_ARRAY, type ConcurrentWrite, type KeyChanges, type KvIndex } from '../store/index.js'
+import { EntryDecoderV1, EntryDecoderV2 } from './entry-coding.js'
 import { LightFanOut } from './light-fan-out.js'
 import type { RoomCheckpoint } from './room-checkpoint.js'
 import { createRoomContent, type RoomContent } from './room-content.js'
@@ -300,7 +301,7 @@ export class Room implements RoomHandle {
   applyState(update: Uint8Array, origin: object, diverged = false): void {
     this.#applyingDivergence = diverged
     try {
-      this.#applyState(() => Y.applyUpdateV2(this.doc, update, origin), update.length, origin)
+      this.#applyState(() => Y.applyUpdateV2(this.doc, update, origin, EntryDecoderV2), update.length, origin)
     } finally {
       this.#applyingDivergence = false
     }
@@ -310,7 +311,7 @@ export class Room implements RoomHandle {
   applyStored(updates: readonly Uint8Array[], origin: object): void {
     const bytes = updates.reduce((sum, u) => sum + u.length, 0)
     const apply = (): void =>
-      Y.transact(this.doc, () => updates.forEach((u) => Y.applyUpdate(this.doc, u, origin)), origin)
+      Y.transact(this.doc, () => updates.forEach((u) => Y.applyUpdateV2(this.doc, u, origin, EntryDecoderV1)), origin)
     if (updates.length > 0) this.#applyState(apply, bytes, origin)
   }
 

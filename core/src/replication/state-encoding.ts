@@ -1,5 +1,6 @@
 import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
+import { writeEntryOrAny } from './entry-coding.js'
 
 /**
  * Yjs's V2 encoder, ending in one copy of the bytes. Yjs's own `toUint8Array` copies the
@@ -8,6 +9,10 @@ import * as Y from 'yjs'
  * about half of what encoding that state costs. The bytes are the same, column for column.
  */
 class OneCopyEncoderV2 extends Y.UpdateEncoderV2 {
+  override writeAny(value: unknown): void {
+    writeEntryOrAny(this.restEncoder, value)
+  }
+
   override toUint8Array(): Uint8Array {
     const head = encoding.createEncoder()
     encoding.writeVarUint(head, 0) // feature flag, as Yjs writes it
@@ -45,7 +50,11 @@ export const encodeStateV2 = (doc: Y.Doc, stateVector?: Uint8Array): Uint8Array 
   Y.encodeStateAsUpdateV2(doc, stateVector, new OneCopyEncoderV2())
 
 /** Yjs's V1 encoder under a class of its own, so `encodeStateAsUpdate` leaves pending content out. */
-class IntegratedEncoderV1 extends Y.UpdateEncoderV1 {}
+class IntegratedEncoderV1 extends Y.UpdateEncoderV1 {
+  override writeAny(value: unknown): void {
+    writeEntryOrAny(this.restEncoder, value)
+  }
+}
 
 /** `Y.encodeStateAsUpdate(doc, stateVector)` without what the doc holds pending (see {@link encodeStateV2}). */
 export const encodeStateV1 = (doc: Y.Doc, stateVector?: Uint8Array): Uint8Array =>
