@@ -14,13 +14,29 @@ import { readEntryOrAny, writeEntryOrAny } from '../src/replication/entry-coding
 
 const seed = Number(process.env.MESH_SEED ?? Math.floor(Math.random() * 2 ** 31))
 
-const STRINGS = ['', 'k', 'key', 'val', 'é', 'ключ', '😀', '\u007f', '\u0080', 'a'.repeat(64), 'b'.repeat(65), 'c'.repeat(200)]
+const STRINGS = [
+  '',
+  'k',
+  'key',
+  'val',
+  'é',
+  'ключ',
+  '😀',
+  '\u007f',
+  '\u0080',
+  'a'.repeat(64),
+  'b'.repeat(65),
+  'c'.repeat(200),
+]
 
 const randomString = (gen: prng.PRNG): string => {
   if (prng.bool(gen)) return prng.oneOf(gen, STRINGS)
   const len = prng.int32(gen, 0, 80)
   let text = ''
-  for (let i = 0; i < len; i++) text += String.fromCharCode(prng.int32(gen, 0, 10) === 0 ? prng.int32(gen, 0x80, 0x7ff) : prng.int32(gen, 0x20, 0x7e))
+  for (let i = 0; i < len; i++)
+    text += String.fromCharCode(
+      prng.int32(gen, 0, 10) === 0 ? prng.int32(gen, 0x80, 0x7ff) : prng.int32(gen, 0x20, 0x7e),
+    )
   return text
 }
 
@@ -43,7 +59,9 @@ const randomValue = (gen: prng.PRNG, depth = 0): unknown => {
     case 7:
       return Array.from({ length: prng.int32(gen, 0, 3) }, () => randomValue(gen, depth + 1))
     default:
-      return Object.fromEntries(Array.from({ length: prng.int32(gen, 0, 3) }, () => [randomString(gen), randomValue(gen, depth + 1)]))
+      return Object.fromEntries(
+        Array.from({ length: prng.int32(gen, 0, 3) }, () => [randomString(gen), randomValue(gen, depth + 1)]),
+      )
   }
 }
 
@@ -143,11 +161,27 @@ describe(`Mesh's Yjs entry coding against lib0 (MESH_SEED=${seed})`, () => {
     }
   })
 
+  it('reads each field of an entry once: a getter that changes its answer cannot corrupt what follows', () => {
+    let reads = 0
+    const shifty = {
+      get key(): unknown {
+        return reads++ === 0 ? 'a' : 5
+      },
+      val: 1,
+    }
+    const bytes = ownBytes([shifty, { key: 'b', val: 2 }])
+    expect(reads).toBe(1)
+    const [first, second] = readAll(bytes, 2, decoding.readAny)
+    expect(first?.value).toEqual({ key: 'a', val: 1 })
+    expect(second?.value).toEqual({ key: 'b', val: 2 })
+  })
+
   it('encodes and applies a store state as Yjs does, V1 and V2', () => {
     const gen = prng.create(seed + 1)
     const doc = new Y.Doc()
     const array = doc.getArray<unknown>('kv')
-    for (let t = 0; t < 20; t++) doc.transact(() => array.push(Array.from({ length: 50 }, () => randomEntry(gen) ?? { key: 'k', val: 0 })))
+    for (let t = 0; t < 20; t++)
+      doc.transact(() => array.push(Array.from({ length: 50 }, () => randomEntry(gen) ?? { key: 'k', val: 0 })))
     doc.transact(() => array.delete(10, 300))
     expect(encodeStateV2(doc)).toEqual(Y.encodeStateAsUpdateV2(doc))
     expect(encodeStateV1(doc)).toEqual(Y.encodeStateAsUpdate(doc))

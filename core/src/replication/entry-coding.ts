@@ -23,16 +23,17 @@ const VAL_NAME = [3, 0x76, 0x61, 0x6c] as const
 /** Per length, an array of that many char codes, reused: `String.fromCharCode.apply` on it builds a flat string. */
 const CODES: number[][] = Array.from({ length: MAX_FAST_STRING + 1 }, (_, n) => new Array<number>(n).fill(0))
 
-/** True when `value` has exactly the own enumerable keys `key` (a string) and `val`, in that order. */
-const isPlainEntry = (value: object): value is { key: string; val: unknown } => {
+/**
+ * `value`'s key and val when it is a plain object with exactly the own enumerable keys `key` (a
+ * string) and `val`, in that order; each read once, as lib0 reads them (a getter may answer
+ * differently each time).
+ */
+const plainEntry = (value: unknown): { key: string; val: unknown } | undefined => {
+  if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) return undefined
   const keys = Object.keys(value)
-  return (
-    keys.length === 2 &&
-    keys[0] === 'key' &&
-    keys[1] === 'val' &&
-    typeof (value as { key: unknown }).key === 'string' &&
-    Object.getPrototypeOf(value) === Object.prototype
-  )
+  if (keys.length !== 2 || keys[0] !== 'key' || keys[1] !== 'val') return undefined
+  const { key, val } = value as { key: unknown; val: unknown }
+  return typeof key === 'string' ? { key, val } : undefined
 }
 
 /** Writes `text` as lib0's `writeVarString` would, when it is short ASCII and fits the current buffer; false otherwise. */
@@ -63,7 +64,8 @@ const writeBytes = (encoder: encoding.Encoder, bytes: readonly number[]): void =
 
 /** lib0's `encoding.writeAny`, byte for byte. */
 export const writeEntryOrAny = (encoder: encoding.Encoder, value: unknown): void => {
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || !isPlainEntry(value)) {
+  const entry = plainEntry(value)
+  if (entry === undefined) {
     // What Yjs hands its encoder as `any` content is what lib0 encodes.
     encoding.writeAny(encoder, value as encoding.AnyEncodable)
     return
@@ -71,10 +73,10 @@ export const writeEntryOrAny = (encoder: encoding.Encoder, value: unknown): void
   encoding.write(encoder, OBJECT)
   encoding.write(encoder, 2)
   writeBytes(encoder, KEY_NAME)
-  writeStringAny(encoder, value.key)
+  writeStringAny(encoder, entry.key)
   writeBytes(encoder, VAL_NAME)
-  if (typeof value.val === 'string') writeStringAny(encoder, value.val)
-  else encoding.writeAny(encoder, value.val as encoding.AnyEncodable)
+  if (typeof entry.val === 'string') writeStringAny(encoder, entry.val)
+  else encoding.writeAny(encoder, entry.val as encoding.AnyEncodable)
 }
 
 /** Reads a short ASCII `writeVarString` at the decoder's position; undefined (position unchanged) otherwise. */
