@@ -3,6 +3,8 @@
  * requests, a socket that never reads, frames held before authentication, frames larger than
  * their endpoint allows, and sockets that are not light peers yet.
  */
+import v8 from 'node:v8'
+import vm from 'node:vm'
 import { CloseCode, MeshNode } from '@mesh/core'
 import { openRawSocket, waitUntil, withTimeout, type RawClient } from '@mesh/core/testing'
 import * as decoding from 'lib0/decoding'
@@ -12,6 +14,7 @@ import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { YKeyValue } from 'y-utility/y-keyvalue'
+import { ANSWER_CACHE_MS } from '../src/light-peers/index.js'
 import { memoryLogger, servedPerTest, type ServedNode } from './helpers.js'
 
 const { start, cleanups } = servedPerTest()
@@ -104,6 +107,31 @@ describe('SyncStep1 floods', () => {
 
     const honest = await honestClient(a)
     expect([...honest.kv.map.keys()].sort()).toEqual(Array.from({ length: 8 }, (_, i) => `blob-${i}`))
+  })
+
+  it('the cached whole-room answer goes once unused: a room does not hold a copy of itself for good', async () => {
+    v8.setFlagsFromString('--expose-gc')
+    const gc = vm.runInNewContext('gc') as () => void
+    /** Bytes of ArrayBuffers after a full collection: the cached answer is one. */
+    const buffers = () => {
+      gc()
+      return process.memoryUsage().arrayBuffers
+    }
+    const a = await start({ name: 'a' })
+    await fillRoom(a.node)
+    const first = await honestClient(a)
+    first.provider.destroy()
+    first.doc.destroy()
+    const held = buffers()
+    // The answer (the whole room, 4 MiB) was kept for as long as the room lived, growing with
+    // every client the room ever had.
+    await waitUntil('the cached answer to go', () => buffers() < held - 3 * 1024 * 1024, {
+      timeoutMs: ANSWER_CACHE_MS + 5000,
+    })
+    a.node.store().set('k2', 'v2')
+    const second = await honestClient(a)
+    expect(second.kv.get('k2')).toBe('v2')
+    expect(second.kv.get('blob-7')).toBe('7'.repeat(512 * 1024))
   })
 
   it('that the client is already up to date cost little and are answered at once', async () => {

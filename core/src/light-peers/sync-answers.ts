@@ -20,6 +20,15 @@ const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
  */
 const REBASE_SHARE = 8
 
+/**
+ * How long a whole-state answer stays cached after it was last used, ms. The cache is for
+ * crowds (cold joins after a restart, clients that ask and never read), which come within
+ * moments of each other. Kept for good it was a copy of the whole room per room, growing with
+ * every client the room ever had (about 30 B per light peer that wrote), while a room whose
+ * joins are seconds apart gains nothing from it.
+ */
+export const ANSWER_CACHE_MS = 2000
+
 /** Per document: a change counter, the last whole answer encoded, and what changed since. */
 interface DocAnswers {
   version: number
@@ -33,6 +42,10 @@ interface DocAnswers {
   }
   /** Everything written since the base, as a live update, at `version`. */
   since?: { version: number; frame: Uint8Array<ArrayBuffer> }
+  /** When the cached answer was last used. */
+  usedAt: number
+  /** Drops the cached answer once unused for {@link ANSWER_CACHE_MS}. */
+  release?: ReturnType<typeof setTimeout>
 }
 const answersOf = new WeakMap<Y.Doc, DocAnswers>()
 
@@ -43,18 +56,19 @@ const answersOf = new WeakMap<Y.Doc, DocAnswers>()
  * queues, not one each), followed, when the room changed since, by an update frame with what
  * was written since then (encoded once per change, and shared too). A client cannot tell the
  * two from an answer followed by live traffic. The base is encoded again once the changes pass
- * an eighth of it.
+ * an eighth of it, and let go once unused for {@link ANSWER_CACHE_MS}.
  */
 export const stateAnswer = (doc: Y.Doc, stateVector: Uint8Array): Array<Uint8Array<ArrayBuffer>> => {
   let answers = answersOf.get(doc)
   if (!answers) {
-    const fresh: DocAnswers = { version: 0 }
+    const fresh: DocAnswers = { version: 0, usedAt: 0 }
     doc.on('update', () => {
       fresh.version++
     })
     answersOf.set(doc, fresh)
     answers = fresh
   }
+  keepFor(answers, ANSWER_CACHE_MS)
   const { base, version } = answers
   if (base && sameBytes(base.stateVector, stateVector)) {
     if (base.version === version) return [base.frame]
@@ -68,6 +82,25 @@ export const stateAnswer = (doc: Y.Doc, stateVector: Uint8Array): Array<Uint8Arr
   answers.base = { stateVector: stateVector.slice(), docState: Y.encodeStateVector(doc), version, frame }
   answers.since = undefined
   return [frame]
+}
+
+/** Keeps the cached answer until it was unused for `ms`, then lets it go. */
+const keepFor = (answers: DocAnswers, ms: number): void => {
+  answers.usedAt = Date.now()
+  if (answers.release !== undefined) return
+  const check = (): void => {
+    const idle = Date.now() - answers.usedAt
+    if (idle < ms) {
+      answers.release = setTimeout(check, ms - idle)
+      unrefTimer(answers.release)
+      return
+    }
+    answers.release = undefined
+    answers.base = undefined
+    answers.since = undefined
+  }
+  answers.release = setTimeout(check, ms)
+  unrefTimer(answers.release)
 }
 
 /** True when the room holds structs the client's state vector does not cover. */
