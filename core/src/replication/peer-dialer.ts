@@ -48,6 +48,10 @@ export class PeerDialer {
   state: 'connecting' | 'open' | 'waiting' | 'dormant' | 'self' | 'stopped' = 'connecting'
   /** Last connection error, for status reports. */
   lastError: string | undefined
+  /** Since when it tries without a link (started, or its link dropped); undefined while linked. */
+  #tryingSince: number | undefined = Date.now()
+  /** Attempts that ended without a link since {@link #tryingSince}. */
+  #failures = 0
 
   constructor(options: { url: string; host: DialerHost; backoff?: BackoffOptions }) {
     this.url = options.url
@@ -62,6 +66,22 @@ export class PeerDialer {
     return this.#link?.state === 'open' ? this.#link : undefined
   }
 
+  /**
+   * True while this dialer may still bring a link soon: it is trying, no attempt of this try
+   * failed yet, and it started less than `boundMs` before `now`. A dial to a member that is
+   * dead, unreachable or refusing stops holding a place in `maxPeers` once it failed or took
+   * longer than the bound (it still redials, with backoff).
+   */
+  pending(now: number, boundMs: number): boolean {
+    if (this.state !== 'connecting' && this.state !== 'open' && this.state !== 'waiting') return false
+    return this.#failures === 0 && this.#tryingSince !== undefined && now - this.#tryingSince < boundMs
+  }
+
+  /** True once an attempt of the current try ended without a link. */
+  get failed(): boolean {
+    return this.#failures > 0
+  }
+
   /** Wakes a dormant dialer (the link that made it redundant is gone); `now` skips the backoff. */
   wake(now = false): void {
     if (this.#stopped) return
@@ -72,6 +92,8 @@ export class PeerDialer {
     }
     if (this.state !== 'dormant') return
     this.state = 'waiting'
+    this.#tryingSince = Date.now()
+    this.#failures = 0
     if (now) {
       this.#attempt = 0
       this.#dial()
@@ -110,6 +132,8 @@ export class PeerDialer {
       // The handshake's last message opens the link; only a link that opened resets the backoff.
       if (openedAt === undefined && link?.state === 'open') {
         openedAt = Date.now()
+        this.#tryingSince = undefined
+        this.#failures = 0
         // The URL may now serve another member than last time (a restart under a new id).
         if (link.peerId) this.peerId = link.peerId
       }
@@ -129,6 +153,9 @@ export class PeerDialer {
       if (link?.peerId) this.peerId = link.peerId
       this.#link = undefined
       if (this.#stopped) return
+      // A link that served starts a new try; an attempt that never linked is a failure of this one.
+      if (openedAt !== undefined) this.#tryingSince = Date.now()
+      else this.#failures++
       if (this.peerId && this.#host.isCut(this.peerId)) {
         this.state = 'dormant'
         return

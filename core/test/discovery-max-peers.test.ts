@@ -1,0 +1,167 @@
+import http from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { attachToServer, dnsDiscovery, MeshNode, type MeshNodeOptions } from '@mesh/core'
+import { nodeEvents, waitUntil } from '@mesh/core/testing'
+import { afterEach, describe, expect, it } from 'vitest'
+import { serveNode, type ServedNode } from './helpers.js'
+
+const fast = { membership: { heartbeatMs: 50, deadAfterMs: 600 } }
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+const served = async (options: MeshNodeOptions): Promise<ServedNode> => {
+  const s = await serveNode({ ...fast, ...options })
+  cleanups.push(() => s.close())
+  return s
+}
+
+/** A node on `host:port` (port 0: any), for DNS answers that differ by address only. */
+const listenOn = async (host: string, port: number, options: MeshNodeOptions) => {
+  const node = new MeshNode({ ...fast, ...options })
+  await node.ready()
+  const server = http.createServer((_req, res) => res.writeHead(404).end())
+  const detach = attachToServer(server, { node })
+  try {
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve))
+  } catch (error) {
+    await node.close()
+    detach()
+    throw error
+  }
+  const bound = (server.address() as AddressInfo).port
+  node.url = `ws://${host}:${bound}/mesh`
+  const close = async () => {
+    await node.close()
+    detach()
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  }
+  return { node, port: bound, close }
+}
+
+/**
+ * `count` nodes on 127.0.0.2, 127.0.0.3, … sharing one port (as pods behind a headless
+ * service share theirs): the first picks a free port, the others take it on their address.
+ */
+const podsOnOnePort = async (count: number, options: MeshNodeOptions) => {
+  for (let attempt = 0; ; attempt++) {
+    const pods: Array<Awaited<ReturnType<typeof listenOn>>> = []
+    try {
+      pods.push(await listenOn('127.0.0.2', 0, options))
+      const port = pods[0]!.port
+      for (let i = 1; i < count; i++) pods.push(await listenOn(`127.0.0.${i + 2}`, port, options))
+      for (const pod of pods) cleanups.push(pod.close)
+      return { pods, port, addresses: pods.map((_, i) => `127.0.0.${i + 2}`) }
+    } catch (error) {
+      for (const pod of pods) await pod.close()
+      // Another process holds that port on one of the addresses: pick another.
+      if (attempt >= 5) throw error
+    }
+  }
+}
+
+const outgoing = (node: MeshNode) => node.status().peers.filter((p) => p.direction === 'outgoing')
+const openLinks = (node: MeshNode) => node.status().peers.filter((p) => p.link === 'open')
+const aliveCount = (node: MeshNode) => node.members().filter((m) => m.role === 'node' && m.state === 'alive').length
+
+describe('discovery and gossip within maxPeers', () => {
+  it('DNS returning 6 live nodes, maxPeers 2: the node dials at most 2 and converges with all 6 by gossip and relays', async () => {
+    // deadAfterMs sets how long a dial holds its place in maxPeers: long enough for a loaded machine.
+    const timing = { membership: { heartbeatMs: 50, deadAfterMs: 5000 } }
+    const { pods, port, addresses } = await podsOnOnePort(6, timing)
+    // The pods know each other (here: a chain of joins, then gossip), as pods that ran discovery before.
+    for (let i = 1; i < pods.length; i++) await pods[i]!.node.join([pods[i - 1]!.node.url])
+    const newcomer = await served({
+      name: 'newcomer',
+      maxPeers: 2,
+      ...timing,
+      discovery: [
+        dnsDiscovery({ hostname: 'mesh.internal', port, intervalMs: 20, resolve: () => Promise.resolve(addresses) }),
+      ],
+    })
+    const everyone = [newcomer.node, ...pods.map((p) => p.node)]
+    let mostDialed = 0
+    const dialed = () => {
+      mostDialed = Math.max(mostDialed, outgoing(newcomer.node).length)
+      return mostDialed
+    }
+    await Promise.all(everyone.map((node, i) => node.put(`from-${i}`, node.name)))
+    const keys = everyone.map((_, i) => `from-${i}`)
+    await waitUntil(
+      'every node holds every write and knows all 7 members alive',
+      () => dialed() >= 0 && everyone.every((node) => keys.every((k) => node.has(k)) && aliveCount(node) === 7),
+      { subscribe: nodeEvents(...everyone), timeoutMs: 15_000 },
+    )
+    expect(dialed()).toBeGreaterThanOrEqual(1)
+    expect(dialed()).toBeLessThanOrEqual(2)
+    expect(outgoing(newcomer.node).filter((p) => p.link === 'open').length).toBeLessThanOrEqual(2)
+    // Links the pods dialed to the newcomer are accepted as ever (maxPeers bounds its own dials).
+    expect(openLinks(newcomer.node).length).toBeGreaterThanOrEqual(1)
+  })
+
+  it('maxPeers 0: discovery still joins a node with no link to one address, and join() still dials all it is given', async () => {
+    const { pods, port, addresses } = await podsOnOnePort(3, { maxPeers: 0 })
+    const loner = await served({
+      name: 'loner',
+      maxPeers: 0,
+      discovery: [
+        dnsDiscovery({ hostname: 'mesh.internal', port, intervalMs: 20, resolve: () => Promise.resolve(addresses) }),
+      ],
+    })
+    await waitUntil('the loner links to one discovered node', () => openLinks(loner.node).length === 1, {
+      subscribe: nodeEvents(loner.node),
+    })
+    await loner.node.put('k', 1)
+    // Data gets through, and more discovery rounds add no dial.
+    await waitUntil('the linked pod has the write', () => pods.some((p) => p.node.has('k')))
+    expect(outgoing(loner.node)).toHaveLength(1)
+
+    const joiner = await served({ name: 'joiner', maxPeers: 0 })
+    await joiner.node.join(pods.map((p) => p.node.url))
+    expect(outgoing(joiner.node).filter((p) => p.link === 'open')).toHaveLength(3)
+  })
+
+  it('a node whose member table lists killed members still reaches maxPeers live links', async () => {
+    const seed = await served({ name: 'seed', maxPeers: 0 })
+    // Killed below: no goodbye, and their port refuses every dial from then on.
+    const victims = await Promise.all(['v1', 'v2'].map((name) => served({ name, maxPeers: 0 })))
+    const sockets = victims.map((v) => {
+      const set = new Set<Socket>()
+      v.server.on('upgrade', (_req, socket: Socket) => set.add(socket))
+      return set
+    })
+    // The seed dials them, so they dial nobody themselves.
+    await seed.node.join(victims.map((v) => v.url))
+    const node = await served({ name: 'node', maxPeers: 3 })
+    await node.node.join([seed.url])
+    await waitUntil('node linked to the seed and (by gossip) both victims', () => openLinks(node.node).length === 3, {
+      subscribe: nodeEvents(node.node),
+    })
+    // Live members it learns of now find it full: it does not dial them (they dial nobody).
+    const live = await Promise.all(['l1', 'l2'].map((name) => served({ name, maxPeers: 0 })))
+    await seed.node.join(live.map((l) => l.url))
+    await waitUntil('node knows all 6 members alive', () => aliveCount(node.node) === 6, {
+      subscribe: nodeEvents(node.node),
+    })
+    expect(openLinks(node.node)).toHaveLength(3)
+
+    for (const [i, v] of victims.entries()) {
+      for (const socket of sockets[i]!) socket.destroy()
+      v.server.close()
+    }
+    const dead = () =>
+      node.node.members().filter((m) => victims.some((v) => v.node.id === m.id) && m.state === 'dead').length
+    await waitUntil('node judges both victims dead', () => dead() === 2, { subscribe: nodeEvents(node.node) })
+    const liveIds = new Set([seed, ...live].map((s) => s.node.id))
+    await waitUntil(
+      'node holds 3 live links again (seed, l1, l2), while it still redials the dead',
+      () => openLinks(node.node).filter((p) => p.id !== null && liveIds.has(p.id)).length === 3,
+      { subscribe: nodeEvents(node.node), timeoutMs: 10_000 },
+    )
+    expect(dead()).toBe(2)
+    // The dead are still redialed (a partition looks the same), without holding places.
+    expect(outgoing(node.node).filter((p) => victims.some((v) => v.url === p.url))).toHaveLength(2)
+  })
+})
