@@ -1,6 +1,6 @@
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import { attachToServer, dnsDiscovery, MeshNode, type MeshNodeOptions } from '@mesh/core'
+import { attachToServer, dnsDiscovery, MeshNode, type Discovery, type MeshNodeOptions } from '@mesh/core'
 import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { serveNode, type ServedNode } from './helpers.js'
@@ -121,6 +121,42 @@ describe('discovery and gossip within maxPeers', () => {
     const joiner = await served({ name: 'joiner', maxPeers: 0 })
     await joiner.node.join(pods.map((p) => p.node.url))
     expect(outgoing(joiner.node).filter((p) => p.link === 'open')).toHaveLength(3)
+  })
+
+  it('DNS returning 4 stale addresses and 2 live ones, maxPeers 2: the node links both live ones and stops dialing the stale', async () => {
+    const { pods, port, addresses } = await podsOnOnePort(6, { maxPeers: 0 })
+    // Pods replaced since the DNS answer was cached: nobody listens at their address any more.
+    for (const pod of pods.slice(0, 4)) await pod.close()
+    const live = new Set(pods.slice(4).map((p) => p.node.id))
+    const newcomer = await served({
+      name: 'newcomer',
+      maxPeers: 2,
+      discovery: [
+        dnsDiscovery({ hostname: 'mesh.internal', port, intervalMs: 20, resolve: () => Promise.resolve(addresses) }),
+      ],
+    })
+    await waitUntil(
+      'linked to both live pods, and no dialer left for a stale address',
+      () =>
+        openLinks(newcomer.node).filter((p) => p.id !== null && live.has(p.id)).length === 2 &&
+        outgoing(newcomer.node).length === 2,
+      { subscribe: nodeEvents(newcomer.node), timeoutMs: 10_000 },
+    )
+  })
+
+  it('a Discovery written for the old context.join is held to maxPeers too', async () => {
+    const { pods } = await podsOnOnePort(3, { maxPeers: 0 })
+    const legacy: Discovery = {
+      name: 'static',
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- what user code written before `offer` calls
+      start: (context) => context.join(pods.map((p) => p.node.url)),
+      stop: () => {},
+    }
+    const node = await served({ name: 'node', maxPeers: 1, discovery: [legacy] })
+    await waitUntil('linked to one', () => openLinks(node.node).length === 1, { subscribe: nodeEvents(node.node) })
+    await node.node.put('k', 1)
+    await waitUntil('the write reached it', () => pods.some((p) => p.node.has('k')))
+    expect(outgoing(node.node)).toHaveLength(1)
   })
 
   it('a node whose member table lists killed members still reaches maxPeers live links', async () => {
