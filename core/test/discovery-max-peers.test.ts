@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { attachToServer, dnsDiscovery, MeshNode, type Discovery, type MeshNodeOptions } from '@mesh/core'
 import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
+import { Candidates, MAX_CANDIDATES } from '../src/membership/candidates.js'
 import { serveNode, type ServedNode } from './helpers.js'
 
 const fast = { membership: { heartbeatMs: 50, deadAfterMs: 600 } }
@@ -199,5 +200,25 @@ describe('discovery and gossip within maxPeers', () => {
     expect(dead()).toBe(2)
     // The dead are still redialed (a partition looks the same), without holding places.
     expect(outgoing(node.node).filter((p) => victims.some((v) => v.url === p.url))).toHaveLength(2)
+  })
+})
+
+describe('Candidates', () => {
+  it('keeps the newest offers up to the cap and picks only usable ones, at most as many as asked', () => {
+    const candidates = new Candidates()
+    const url = (i: number) => `ws://10.0.${Math.floor(i / 256)}.${i % 256}:3000/mesh`
+    candidates.add(Array.from({ length: MAX_CANDIDATES + 10 }, (_, i) => url(i)))
+    expect(candidates.size).toBe(MAX_CANDIDATES)
+    // The 10 offered first went; offering one again makes it the newest.
+    expect(candidates.pick(MAX_CANDIDATES, (u) => u === url(0), Math.random)).toEqual([])
+    candidates.add([url(10)])
+    candidates.add([url(0)])
+    expect(candidates.size).toBe(MAX_CANDIDATES)
+    expect(candidates.pick(5, (u) => u === url(0) || u === url(10), Math.random).sort()).toEqual(
+      [url(0), url(10)].sort(),
+    )
+    const picked = candidates.pick(3, () => true, Math.random)
+    expect(new Set(picked).size).toBe(3)
+    expect(candidates.pick(0, () => true, Math.random)).toEqual([])
   })
 })
