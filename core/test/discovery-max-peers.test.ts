@@ -204,21 +204,30 @@ describe('discovery and gossip within maxPeers', () => {
 })
 
 describe('Candidates', () => {
+  const any = { random: Math.random, failed: false }
   it('keeps the newest offers up to the cap and picks only usable ones, at most as many as asked', () => {
     const candidates = new Candidates()
     const url = (i: number) => `ws://10.0.${Math.floor(i / 256)}.${i % 256}:3000/mesh`
     candidates.add(Array.from({ length: MAX_CANDIDATES + 10 }, (_, i) => url(i)))
     expect(candidates.size).toBe(MAX_CANDIDATES)
     // The 10 offered first went; offering one again makes it the newest.
-    expect(candidates.pick(MAX_CANDIDATES, (u) => u === url(0), Math.random)).toEqual([])
+    expect(candidates.pick(MAX_CANDIDATES, (u) => u === url(0), any)).toEqual([])
     candidates.add([url(10)])
     candidates.add([url(0)])
     expect(candidates.size).toBe(MAX_CANDIDATES)
-    expect(candidates.pick(5, (u) => u === url(0) || u === url(10), Math.random).sort()).toEqual(
-      [url(0), url(10)].sort(),
-    )
-    const picked = candidates.pick(3, () => true, Math.random)
-    expect(new Set(picked).size).toBe(3)
-    expect(candidates.pick(0, () => true, Math.random)).toEqual([])
+    expect(candidates.pick(5, (u) => u === url(0) || u === url(10), any).sort()).toEqual([url(0), url(10)].sort())
+    expect(new Set(candidates.pick(3, () => true, any)).size).toBe(3)
+    expect(candidates.pick(0, () => true, any)).toEqual([])
+  })
+
+  it('a failed address is picked only when failed ones are asked for, until offered again', () => {
+    const candidates = new Candidates()
+    candidates.add(['ws://a/mesh', 'ws://b/mesh'])
+    candidates.failed(['ws://a/mesh', 'ws://unknown/mesh'])
+    expect(candidates.size).toBe(2)
+    expect(candidates.pick(2, () => true, any)).toEqual(['ws://b/mesh'])
+    expect(candidates.pick(2, () => true, { ...any, failed: true }).sort()).toEqual(['ws://a/mesh', 'ws://b/mesh'])
+    candidates.add(['ws://a/mesh'])
+    expect(candidates.pick(2, () => true, any).sort()).toEqual(['ws://a/mesh', 'ws://b/mesh'])
   })
 })

@@ -16,7 +16,9 @@ export interface DiscoveryContext {
    * Peer URLs (`ws://host:port/mesh`) found: the node remembers them and dials, in random order,
    * only as many as it needs to reach `maxPeers` links (one if it has no link at all, whatever
    * `maxPeers` says); gossip then links it to the rest. Returns at once; duplicates, this
-   * node's own URL and malformed URLs are ignored.
+   * node's own URL and malformed URLs are ignored. An address whose dial failed before it
+   * reached a node is tried again once offered again (or while the node has no link): offer
+   * what you find every time you find it.
    */
   offer(urls: readonly string[]): void
   /**

@@ -114,7 +114,8 @@ export class MemberReactions {
    * addresses discovery offered, each in random order, so nodes that learn the same list do not
    * all dial the same few. Before that, drops the dialers gossip started whose member turned out
    * to be linked another way or was forgotten (a member judged dead is redialed until then), and
-   * those of discovered addresses that never reached a node. Links other nodes dialed count too;
+   * those of discovered addresses that never reached a node (retried only when offered again,
+   * or by a node with no link). Links other nodes dialed count too;
    * a dial holds a place only while it may still link soon (PeerLinks.pendingDials: not failed,
    * younger than {@link dialHoldMs}), so dials to dead or unreachable members do not keep the node
    * below `maxPeers` live links. A node with no link and no dial under way dials one discovered
@@ -125,7 +126,7 @@ export class MemberReactions {
     if (host.closed) return
     const links = host.links
     links.dropRedundant((id) => host.membership.stateOf(id) !== undefined)
-    links.dropUnreached()
+    this.#candidates.failed(links.dropUnreached())
     const pending = links.pendingDials(Date.now(), dialHoldMs(host.membership.deadAfterMs))
     let alone = links.size === 0 && pending === 0
     const members = host.membership
@@ -143,8 +144,9 @@ export class MemberReactions {
     const count = alone ? Math.max(budget, 1) : budget
     if (count <= 0 || this.#candidates.size === 0) return
     const reached = new Set([host.membership.self.url, ...[...links.values()].map((l) => l.remote?.url)])
-    for (const url of this.#candidates.pick(count, (u) => !reached.has(u) && !links.hasDialer(u), Math.random)) {
-      links.dialDiscovered(url)
-    }
+    const usable = (url: string) => !reached.has(url) && !links.hasDialer(url)
+    // Addresses that failed are tried again only by a node that has nothing else, or once offered again.
+    const options = { random: Math.random, failed: alone }
+    for (const url of this.#candidates.pick(count, usable, options)) links.dialDiscovered(url)
   }
 }

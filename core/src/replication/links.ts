@@ -227,18 +227,21 @@ export class PeerLinks {
   }
 
   /**
-   * Stops the dialers of discovered addresses that never reached a node and whose try failed:
-   * a stale address (a replaced pod) is not redialed forever, and the address stays a candidate
-   * that discovery may dial again later (MemberReactions).
+   * Stops the dialers of discovered addresses that never reached a node and whose try failed,
+   * and returns their URLs: a stale address (a replaced pod) is not redialed forever, and
+   * discovery decides when to try it again (MemberReactions).
    */
-  dropUnreached(): void {
+  dropUnreached(): string[] {
+    const dropped: string[] = []
     for (const url of this.#discovered) {
       const d = this.#dialers.get(url)
-      if (d && (d.peerId !== undefined || !d.failed)) continue
+      if (d && (d.peerId !== undefined || !d.failed || d.state === 'self')) continue
+      if (d) dropped.push(url)
       d?.stop()
       this.#dialers.delete(url)
       this.#discovered.delete(url)
     }
+    return dropped
   }
 
   /**
