@@ -1,4 +1,5 @@
 import http from 'node:http'
+import net from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
 import { attachToServer, dnsDiscovery, MeshNode, type Discovery, type MeshNodeOptions } from '@mesh/core'
 import { nodeEvents, waitUntil } from '@mesh/core/testing'
@@ -67,7 +68,75 @@ const outgoing = (node: MeshNode) => node.status().peers.filter((p) => p.directi
 const openLinks = (node: MeshNode) => node.status().peers.filter((p) => p.link === 'open')
 const aliveCount = (node: MeshNode) => node.members().filter((m) => m.role === 'node' && m.state === 'alive').length
 
+/** A discovery that offers `list()` every 20 ms. */
+const listDiscovery = (list: () => string[]): Discovery => {
+  let timer: ReturnType<typeof setInterval> | undefined
+  return {
+    name: 'list',
+    start(context) {
+      timer = setInterval(() => context.offer(list()), 20)
+    },
+    stop() {
+      clearInterval(timer)
+    },
+  }
+}
+
 describe('discovery and gossip within maxPeers', () => {
+  it('two groups that filled maxPeers among themselves link once discovery lists both', async () => {
+    // Pods started in two batches (or the two sides of a partition that outlasted member
+    // retention): each side is full with its own, and knows nothing of the other.
+    const urls: string[] = []
+    let merged = false
+    const listed = (group: number) => () => (merged ? urls : urls.slice(3 * group, 3 * group + 3))
+    const nodes: MeshNode[] = []
+    for (let i = 0; i < 6; i++) {
+      const s = await served({
+        name: `g${Math.floor(i / 3)}-${i}`,
+        maxPeers: 2,
+        discovery: [listDiscovery(listed(Math.floor(i / 3)))],
+      })
+      nodes.push(s.node)
+      urls.push(s.node.url)
+    }
+    await waitUntil(
+      'each group is linked within itself, every node at maxPeers',
+      () => nodes.every((node) => aliveCount(node) === 3 && openLinks(node).length === 2),
+      { subscribe: nodeEvents(...nodes), timeoutMs: 15_000 },
+    )
+    merged = true
+    await Promise.all(nodes.map((node, i) => node.put(`from-${i}`, i)))
+    await waitUntil(
+      'every node holds every write and knows all 6 members alive',
+      () => nodes.every((node) => aliveCount(node) === 6 && nodes.every((_, i) => node.has(`from-${i}`))),
+      { subscribe: nodeEvents(...nodes), timeoutMs: 15_000 },
+    )
+  })
+
+  it('a node with no link dials stale addresses with a growing backoff, not on every heartbeat', async () => {
+    // Addresses of replaced pods where something accepts and resets the connection.
+    const dials = new Map<number, number[]>()
+    const servers = await Promise.all(
+      [0, 1, 2].map(async () => {
+        const server = net.createServer((socket) => {
+          const port = (server.address() as AddressInfo).port
+          dials.set(port, [...(dials.get(port) ?? []), performance.now()])
+          socket.destroy()
+        })
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+        cleanups.push(() => new Promise((resolve) => server.close(() => resolve())))
+        return server
+      }),
+    )
+    const stale = servers.map((server) => `ws://127.0.0.1:${(server.address() as AddressInfo).port}/mesh`)
+    await served({ name: 'alone', maxPeers: 8, discovery: [listDiscovery(() => stale)] })
+    const fourth = () => [...dials.values()].find((times) => times.length >= 4)
+    await waitUntil('one stale address was dialed 4 times', () => fourth() !== undefined, { timeoutMs: 15_000 })
+    const times = fourth() ?? []
+    // 250, 500 and 1000 ms of backoff between its first four dials at least (heartbeats: 50 ms).
+    expect(times[3]! - times[0]!).toBeGreaterThanOrEqual(1750)
+  })
+
   it('DNS returning 6 live nodes, maxPeers 2: the node dials at most 2 and converges with all 6 by gossip and relays', async () => {
     // deadAfterMs sets how long a dial holds its place in maxPeers: long enough for a loaded machine.
     const timing = { membership: { heartbeatMs: 50, deadAfterMs: 5000 } }
@@ -204,7 +273,7 @@ describe('discovery and gossip within maxPeers', () => {
 })
 
 describe('Candidates', () => {
-  const any = { random: Math.random, failed: false }
+  const any = { random: Math.random, failed: false, now: 0 }
   it('keeps the newest offers up to the cap and picks only usable ones, at most as many as asked', () => {
     const candidates = new Candidates()
     const url = (i: number) => `ws://10.0.${Math.floor(i / 256)}.${i % 256}:3000/mesh`
@@ -220,14 +289,27 @@ describe('Candidates', () => {
     expect(candidates.pick(0, () => true, any)).toEqual([])
   })
 
-  it('a failed address is picked only when failed ones are asked for, until offered again', () => {
+  it('a failed address is picked only when failed ones are asked for, until offered again, and after its backoff', () => {
     const candidates = new Candidates()
     candidates.add(['ws://a/mesh', 'ws://b/mesh'])
-    candidates.failed(['ws://a/mesh', 'ws://unknown/mesh'])
+    candidates.failed(['ws://a/mesh', 'ws://unknown/mesh'], 1000)
     expect(candidates.size).toBe(2)
-    expect(candidates.pick(2, () => true, any)).toEqual(['ws://b/mesh'])
-    expect(candidates.pick(2, () => true, { ...any, failed: true }).sort()).toEqual(['ws://a/mesh', 'ws://b/mesh'])
+    const at = (now: number, failed = false) => candidates.pick(2, () => true, { ...any, now, failed }).sort()
+    expect(at(1000)).toEqual(['ws://b/mesh'])
+    expect(at(1000, true)).toEqual(['ws://b/mesh'])
+    expect(at(1250, true)).toEqual(['ws://a/mesh', 'ws://b/mesh'])
+    // Offered again: no longer failed, but its backoff stays; each failure doubles it, up to 5 s.
     candidates.add(['ws://a/mesh'])
-    expect(candidates.pick(2, () => true, any).sort()).toEqual(['ws://a/mesh', 'ws://b/mesh'])
+    expect(at(1100)).toEqual(['ws://b/mesh'])
+    expect(at(1250)).toEqual(['ws://a/mesh', 'ws://b/mesh'])
+    candidates.failed(['ws://a/mesh'], 2000)
+    expect(at(2499, true)).toEqual(['ws://b/mesh'])
+    expect(at(2500, true)).toEqual(['ws://a/mesh', 'ws://b/mesh'])
+    for (let i = 0; i < 10; i++) candidates.failed(['ws://a/mesh'], 3000)
+    expect(at(7999, true)).toEqual(['ws://b/mesh'])
+    expect(at(8000, true)).toEqual(['ws://a/mesh', 'ws://b/mesh'])
+    // Reaching a node forgets the failures.
+    candidates.reached('ws://a/mesh')
+    expect(at(3000)).toEqual(['ws://a/mesh', 'ws://b/mesh'])
   })
 })

@@ -38,6 +38,8 @@ export interface MemberReactionsHost {
 export class MemberReactions {
   #host: MemberReactionsHost
   #candidates = new Candidates()
+  /** When {@link #probe} last dialed (the start counts as one). */
+  #probedAt = Date.now()
 
   constructor(host: MemberReactionsHost) {
     this.#host = host
@@ -107,6 +109,33 @@ export class MemberReactions {
     }
     this.#candidates.add(usable)
     this.dialMembers()
+    this.#probe()
+  }
+
+  /**
+   * Dials one offered address that belongs to no member this node knows when it already has
+   * `maxPeers` links: two groups that filled their links among themselves before discovery
+   * listed both (pods started in batches, a partition that outlasted member retention) would
+   * otherwise never link, each side not even knowing the other. At most one every `deadAfterMs`
+   * (a split heals about as fast as a death is noticed; a node that just started learns the
+   * members from its first links meanwhile), each address only after its backoff, never with
+   * `maxPeers` 0; once it reaches a node, its dialer stays (and with it the link, over
+   * `maxPeers`) until that member is gone.
+   */
+  #probe(): void {
+    const host = this.#host
+    const links = host.links
+    const now = Date.now()
+    const full = links.size + links.pendingDials(now, dialHoldMs(host.membership.deadAfterMs)) >= host.maxPeers
+    if (host.maxPeers === 0 || !full || now - this.#probedAt < host.membership.deadAfterMs) return
+    const known = new Set([host.membership.self.url])
+    for (const m of host.membership.list()) if (m.state === 'alive' || m.state === 'suspect') known.add(m.url)
+    for (const link of links.values()) if (link.remote?.url) known.add(link.remote.url)
+    const usable = (url: string) => !known.has(url) && !links.hasDialer(url)
+    const [url] = this.#candidates.pick(1, usable, { random: Math.random, failed: true, now })
+    if (url === undefined) return
+    this.#probedAt = now
+    links.dialDiscovered(url)
   }
 
   /**
@@ -126,8 +155,11 @@ export class MemberReactions {
     if (host.closed) return
     const links = host.links
     links.dropRedundant((id) => host.membership.stateOf(id) !== undefined)
-    this.#candidates.failed(links.dropUnreached())
-    const pending = links.pendingDials(Date.now(), dialHoldMs(host.membership.deadAfterMs))
+    const now = Date.now()
+    const tried = links.dropUnreached()
+    this.#candidates.failed(tried.failed, now)
+    for (const url of tried.reached) this.#candidates.reached(url)
+    const pending = links.pendingDials(now, dialHoldMs(host.membership.deadAfterMs))
     let alone = links.size === 0 && pending === 0
     const members = host.membership
       .list()
@@ -146,7 +178,7 @@ export class MemberReactions {
     const reached = new Set([host.membership.self.url, ...[...links.values()].map((l) => l.remote?.url)])
     const usable = (url: string) => !reached.has(url) && !links.hasDialer(url)
     // Addresses that failed are tried again only by a node that has nothing else, or once offered again.
-    const options = { random: Math.random, failed: alone }
+    const options = { random: Math.random, failed: alone, now }
     for (const url of this.#candidates.pick(count, usable, options)) links.dialDiscovered(url)
   }
 }

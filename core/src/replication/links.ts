@@ -56,10 +56,7 @@ export class PeerLinks {
   /** Accepted sockets that have not said anything yet: no link is built for them until they do. */
   #hellos: PendingHellos
   #dialers = new Map<string, PeerDialer>()
-  /**
-   * Dialers started because gossip named a member, by URL, with that member's id: stopped when
-   * the member leaves or is forgotten, and redialed while it is only judged dead (a partition).
-   */
+  /** Dialers gossip started (URL → member id): stopped once it leaves or is forgotten, redialed while judged dead. */
   #gossipDialers = new Map<string, string>()
   /** URLs dialed because a discovery found them: dropped once their node is gone. */
   #discovered = new Set<string>()
@@ -203,45 +200,51 @@ export class PeerLinks {
   }
 
   /**
-   * Starts dialers for URLs not dialed yet; `gossip` ties one to the member (id) gossip named.
-   * A URL the application dials itself is kept for good, even if gossip dialed it first.
+   * Starts dialers for URLs not dialed yet; `gossip` ties one to the member (id) gossip named,
+   * `once`: see PeerDialer. A URL the application dials itself is kept for good, even if gossip dialed it first.
    */
-  dial(url: string, options: { gossip?: string } = {}): void {
+  dial(url: string, options: { gossip?: string; once?: boolean } = {}): void {
     if (this.#dialers.has(url)) {
       if (options.gossip === undefined) this.#gossipDialers.delete(url)
       return
     }
-    this.#dialers.set(url, new PeerDialer({ url, host: this.#dialerHost, backoff: this.#host.backoff }))
+    this.#dialers.set(
+      url,
+      new PeerDialer({ url, host: this.#dialerHost, backoff: this.#host.backoff, once: options.once ?? false }),
+    )
     if (options.gossip !== undefined) this.#gossipDialers.set(url, options.gossip)
   }
 
   /**
-   * Dials an address a discovery found (a normalized peer URL): kept up like a joined URL until
-   * its node is gone ({@link forgetDiscovered}), or dropped after a failed try if it never
-   * reached a node ({@link dropUnreached}).
+   * Dials an address a discovery found (a normalized peer URL), once until it reaches a node:
+   * then kept up like a joined URL until its node is gone ({@link forgetDiscovered}); else
+   * dropped ({@link dropUnreached}).
    */
   dialDiscovered(url: string): void {
     if (this.#dialers.has(url)) return
     this.#discovered.add(url)
-    this.dial(url)
+    this.dial(url, { once: true })
   }
 
   /**
    * Stops the dialers of discovered addresses that never reached a node and whose try failed,
-   * and returns their URLs: a stale address (a replaced pod) is not redialed forever, and
-   * discovery decides when to try it again (MemberReactions).
+   * and returns their URLs (`failed`), with those of discovered addresses that reached a node
+   * (`reached`): a stale address (a replaced pod) is not redialed forever, and discovery
+   * decides when to try it again (MemberReactions).
    */
-  dropUnreached(): string[] {
-    const dropped: string[] = []
+  dropUnreached(): { failed: string[]; reached: string[] } {
+    const failed: string[] = []
+    const reached: string[] = []
     for (const url of this.#discovered) {
       const d = this.#dialers.get(url)
+      if (d && (d.peerId !== undefined || d.state === 'self')) reached.push(url)
       if (d && (d.peerId !== undefined || !d.failed || d.state === 'self')) continue
-      if (d) dropped.push(url)
+      if (d) failed.push(url)
       d?.stop()
       this.#dialers.delete(url)
       this.#discovered.delete(url)
     }
-    return dropped
+    return { failed, reached }
   }
 
   /**
@@ -258,6 +261,7 @@ export class PeerLinks {
     for (const url of targets) {
       // Joined on purpose: kept for good, even if a discovery found it first.
       this.#discovered.delete(url)
+      this.#dialers.get(url)?.persist()
       this.dial(url)
     }
     if (options.wait === false) return

@@ -52,9 +52,19 @@ export class PeerDialer {
   #tryingSince: number | undefined = Date.now()
   /** Attempts that ended without a link since {@link #tryingSince}. */
   #failures = 0
+  /** Dial once until a node is reached; see the constructor. */
+  #once: boolean
+  /** True while a once-dialer waits after a failed attempt, with no dial scheduled. */
+  #idle = false
 
-  constructor(options: { url: string; host: DialerHost; backoff?: BackoffOptions }) {
+  /**
+   * `once`: an address discovery offered, which may be stale (a replaced pod): after an attempt
+   * that reached no node it waits, with no redial, and discovery decides when to try it again
+   * with a backoff of its own (membership's Candidates), until {@link persist} is called.
+   */
+  constructor(options: { url: string; host: DialerHost; backoff?: BackoffOptions; once?: boolean }) {
     this.url = options.url
+    this.#once = options.once ?? false
     this.#host = options.host
     this.#min = options.backoff?.minDelayMs ?? 100
     this.#max = options.backoff?.maxDelayMs ?? 5000
@@ -98,6 +108,15 @@ export class PeerDialer {
       this.#attempt = 0
       this.#dial()
     } else this.#schedule()
+  }
+
+  /** Keeps redialing with backoff from now on, as for a URL the application joined. */
+  persist(): void {
+    this.#once = false
+    if (!this.#idle || this.#stopped) return
+    this.#idle = false
+    this.state = 'waiting'
+    this.#schedule()
   }
 
   /** Stops dialing and closes the socket, if open. */
@@ -156,6 +175,11 @@ export class PeerDialer {
       // A link that served starts a new try; an attempt that never linked is a failure of this one.
       if (openedAt !== undefined) this.#tryingSince = Date.now()
       else this.#failures++
+      if (this.#once && openedAt === undefined && this.peerId === undefined) {
+        this.state = 'waiting'
+        this.#idle = true
+        return
+      }
       if (this.peerId && this.#host.isCut(this.peerId)) {
         this.state = 'dormant'
         return
