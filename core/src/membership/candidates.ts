@@ -13,6 +13,8 @@ interface Candidate {
   failures: number
   /** Not dialed again before this time (ms since the epoch). */
   retryAt: number
+  /** The node it last reached, if it reached one. */
+  member?: string | undefined
 }
 
 /** How {@link Candidates.pick} picks. */
@@ -44,7 +46,12 @@ export class Candidates {
     for (const url of urls) {
       const known = this.#urls.get(url)
       this.#urls.delete(url)
-      this.#urls.set(url, { failed: false, failures: known?.failures ?? 0, retryAt: known?.retryAt ?? 0 })
+      this.#urls.set(url, {
+        failed: false,
+        failures: known?.failures ?? 0,
+        retryAt: known?.retryAt ?? 0,
+        member: known?.member,
+      })
     }
     for (const url of this.#urls.keys()) {
       if (this.#urls.size <= MAX_CANDIDATES) break
@@ -67,10 +74,15 @@ export class Candidates {
     }
   }
 
-  /** Forgets the failures of `url`: it reached a node. */
-  reached(url: string): void {
+  /** Forgets the failures of `url`: it reached a node, `member` (undefined: this node). */
+  reached(url: string, member: string | undefined): void {
     const candidate = this.#urls.get(url)
-    if (candidate) Object.assign(candidate, { failed: false, failures: 0, retryAt: 0 })
+    if (candidate) Object.assign(candidate, { failed: false, failures: 0, retryAt: 0, member })
+  }
+
+  /** The node `url` last reached, if it reached one. */
+  memberOf(url: string): string | undefined {
+    return this.#urls.get(url)?.member
   }
 
   /** Up to `count` remembered URLs that `usable` accepts and whose backoff ran out, in random order. */

@@ -40,6 +40,8 @@ export class MemberReactions {
   #candidates = new Candidates()
   /** When {@link #probe} last dialed (the start counts as one). */
   #probedAt = Date.now()
+  /** Probes under way: URL → the members this node knew alive when it dialed it. */
+  #probes = new Map<string, Set<string>>()
 
   constructor(host: MemberReactionsHost) {
     this.#host = host
@@ -129,12 +131,22 @@ export class MemberReactions {
     const full = links.size + links.pendingDials(now, dialHoldMs(host.membership.deadAfterMs)) >= host.maxPeers
     if (host.maxPeers === 0 || !full || now - this.#probedAt < host.membership.deadAfterMs) return
     const known = new Set([host.membership.self.url])
-    for (const m of host.membership.list()) if (m.state === 'alive' || m.state === 'suspect') known.add(m.url)
+    const members = new Set<string>()
+    for (const m of host.membership.list()) {
+      if (m.state !== 'alive' && m.state !== 'suspect') continue
+      known.add(m.url)
+      members.add(m.id)
+    }
     for (const link of links.values()) if (link.remote?.url) known.add(link.remote.url)
-    const usable = (url: string) => !known.has(url) && !links.hasDialer(url)
+    const reachedKnown = (url: string) => {
+      const member = this.#candidates.memberOf(url)
+      return member !== undefined && (member === host.id || members.has(member))
+    }
+    const usable = (url: string) => !known.has(url) && !links.hasDialer(url) && !reachedKnown(url)
     const [url] = this.#candidates.pick(1, usable, { random: Math.random, failed: true, now })
     if (url === undefined) return
     this.#probedAt = now
+    this.#probes.set(url, members)
     links.dialDiscovered(url)
   }
 
@@ -158,7 +170,14 @@ export class MemberReactions {
     const now = Date.now()
     const tried = links.dropUnreached()
     this.#candidates.failed(tried.failed, now)
-    for (const url of tried.reached) this.#candidates.reached(url)
+    for (const url of tried.failed) this.#probes.delete(url)
+    for (const { url, peerId } of tried.reached) {
+      this.#candidates.reached(url, peerId)
+      const knownThen = this.#probes.get(url)
+      this.#probes.delete(url)
+      // A probe that found a member this node knew (under another URL, e.g. a hostname) is no bridge.
+      if (peerId !== undefined && knownThen?.has(peerId)) links.forgetDiscovered(peerId, url)
+    }
     const pending = links.pendingDials(now, dialHoldMs(host.membership.deadAfterMs))
     let alone = links.size === 0 && pending === 0
     const members = host.membership

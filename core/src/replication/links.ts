@@ -232,12 +232,12 @@ export class PeerLinks {
    * (`reached`): a stale address (a replaced pod) is not redialed forever, and discovery
    * decides when to try it again (MemberReactions).
    */
-  dropUnreached(): { failed: string[]; reached: string[] } {
+  dropUnreached(): { failed: string[]; reached: Array<{ url: string; peerId: string | undefined }> } {
     const failed: string[] = []
-    const reached: string[] = []
+    const reached: Array<{ url: string; peerId: string | undefined }> = []
     for (const url of this.#discovered) {
       const d = this.#dialers.get(url)
-      if (d && (d.peerId !== undefined || d.state === 'self')) reached.push(url)
+      if (d && (d.peerId !== undefined || d.state === 'self')) reached.push({ url, peerId: d.peerId })
       if (d && (d.peerId !== undefined || !d.failed || d.state === 'self')) continue
       if (d) failed.push(url)
       d?.stop()
@@ -285,12 +285,12 @@ export class PeerLinks {
     this.#dialers.delete(url)
   }
 
-  /** A discovered address whose node is gone (a replaced pod) is not redialed forever. */
-  forgetDiscovered(peerId: string): void {
-    for (const [url, dialer] of this.#dialers) {
-      if (dialer.peerId !== peerId || !this.#discovered.delete(url)) continue
+  /** A discovered address whose node is gone (a replaced pod) is not redialed forever; `url`: only that one. */
+  forgetDiscovered(peerId: string, url?: string): void {
+    for (const [at, dialer] of this.#dialers) {
+      if (dialer.peerId !== peerId || (url !== undefined && at !== url) || !this.#discovered.delete(at)) continue
       dialer.stop()
-      this.#dialers.delete(url)
+      this.#dialers.delete(at)
     }
   }
 

@@ -175,11 +175,6 @@ export class PeerDialer {
       // A link that served starts a new try; an attempt that never linked is a failure of this one.
       if (openedAt !== undefined) this.#tryingSince = Date.now()
       else this.#failures++
-      if (this.#once && openedAt === undefined && this.peerId === undefined) {
-        this.state = 'waiting'
-        this.#idle = true
-        return
-      }
       if (this.peerId && this.#host.isCut(this.peerId)) {
         this.state = 'dormant'
         return
@@ -195,6 +190,11 @@ export class PeerDialer {
           this.state = 'dormant'
           return
         }
+      }
+      if (this.#once && openedAt === undefined && this.peerId === undefined) {
+        this.state = 'waiting'
+        this.#idle = true
+        return
       }
       // 44xx: refused (secret, cut, version, limits). Redialing at once would be refused again.
       const closeCode = link?.closeReason?.code ?? code
