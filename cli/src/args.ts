@@ -18,7 +18,7 @@ const SERVE_OPTIONS = `Options of mesh serve:
   --multicast-interface ADDR  interface for multicast discovery (e.g. 127.0.0.1)
   --backbone URL        share rooms and membership through Redis Streams,
                         redis://HOST:PORT (default: $MESH_BACKBONE); see docs/backbone.md
-  --max-peers N         most peers dialed after learning of them by gossip
+  --max-peers N         most peers dialed after learning of them by gossip or --discover
                         (default: 8; 0 with --backbone)
   --heartbeat-ms N      heartbeat interval in ms (default: 1000)
   --dead-after-ms N     silence after which a member is dead, in ms (default: 5000)

@@ -3,13 +3,30 @@ import { lookup } from 'node:dns/promises'
 import { MeshError, unrefTimer, errorText } from '../common/index.js'
 import type { Logger } from '../common/index.js'
 
-/** What a discovery mechanism gets from the node it runs for. */
+/**
+ * What a discovery mechanism gets from the node it runs for. Hand every address found to
+ * {@link offer}, as often as the mechanism finds them (each DNS answer, each announcement):
+ * the node decides which to dial.
+ */
 export interface DiscoveryContext {
   readonly id: string
   /** The node's advertised peer URL (may be empty until the server listens). */
   url(): string
-  /** Dials these peer URLs in the background (no waiting, duplicates ignored). */
-  join(urls: string[]): void
+  /**
+   * Peer URLs (`ws://host:port/mesh`) found: the node remembers them and dials, in random order,
+   * only as many as it needs to reach `maxPeers` links (one if it has no link at all, whatever
+   * `maxPeers` says); gossip then links it to the rest. Returns at once; duplicates, this
+   * node's own URL and malformed URLs are ignored. An address whose dial failed before it
+   * reached a node is tried again once offered again (or while the node has no link): offer
+   * what you find every time you find it.
+   */
+  offer(urls: readonly string[]): void
+  /**
+   * The same as {@link offer}, kept so discoveries written before it still work. It used to
+   * dial every URL; to do that on purpose, call `node.join(urls)` on the node itself.
+   * @deprecated Use `offer`.
+   */
+  join(urls: readonly string[]): void
   readonly logger: Logger
 }
 
@@ -23,9 +40,10 @@ export interface Discovery {
 const peerUrl = (host: string, port: number): string => `ws://${host.includes(':') ? `[${host}]` : host}:${port}/mesh`
 
 /**
- * DNS discovery: resolves `hostname` every `intervalMs` and joins every address it returns
- * at `port`. A Kubernetes headless service resolves to one address per pod, so new pods
- * are found as they appear.
+ * DNS discovery: resolves `hostname` every `intervalMs` (default 5 s) and offers every address
+ * it returns, at `port`, to the node, which dials enough of them to reach `maxPeers` links
+ * (DiscoveryContext.offer). A Kubernetes headless service resolves to one address per pod,
+ * so new pods are found as they appear.
  */
 export const dnsDiscovery = (options: {
   hostname: string
@@ -41,7 +59,7 @@ export const dnsDiscovery = (options: {
     start(context) {
       const run = () =>
         resolve(options.hostname).then(
-          (addresses) => context.join(addresses.map((a) => peerUrl(a, options.port))),
+          (addresses) => context.offer(addresses.map((a) => peerUrl(a, options.port))),
           (error: unknown) =>
             context.logger.warn('DNS discovery failed', { hostname: options.hostname, error: errorText(error) }),
         )
@@ -60,7 +78,8 @@ export const MULTICAST_DEFAULTS = { group: '239.255.77.77', port: 47777 } as con
 
 /**
  * UDP multicast discovery on a LAN (opt-in): every `intervalMs` the node announces its id
- * and peer URL to the group and joins the URLs others announce. `interfaceAddress` picks the
+ * and peer URL to the group and offers the URLs others announce to the node, which dials
+ * enough of them to reach `maxPeers` links (DiscoveryContext.offer). `interfaceAddress` picks the
  * network interface; tests use 127.0.0.1 so nothing leaves the machine. The TTL is 1, so
  * announcements never cross a router.
  */
@@ -86,7 +105,7 @@ export const multicastDiscovery = (
           }
           if (mesh !== 1 || typeof id !== 'string' || id === context.id || typeof url !== 'string') return
           if (!/^wss?:\/\//.test(url) || url.length > 2048) return
-          context.join([url])
+          context.offer([url])
         } catch {
           // Not ours: other software may share the group.
         }

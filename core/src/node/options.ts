@@ -106,7 +106,12 @@ export interface MeshNodeOptions {
   capabilities?: string[]
   /** Small user metadata gossiped with this node's member entry; changeable with `setMeta`. */
   meta?: Record<string, JsonValue>
-  /** Most peers this node dials on its own after learning of them through gossip. Default 8. */
+  /**
+   * Most links this node dials on its own, to members gossip names and addresses `discovery`
+   * finds (one address even at 0 while it has no link). Links other nodes dial to it are
+   * accepted and count toward it; `join` dials every URL it is given, whatever this says.
+   * Default 8 (0 with a `backbone`). See docs/membership.md, Discovery.
+   */
   maxPeers?: number
   /**
    * Shared secret of the mesh, checked with a challenge in every peer handshake; a node

@@ -57,7 +57,6 @@ export interface NodeCore extends FeedSource {
   readonly startedAt: number
   readonly onConflict: NodeStatus['onConflict']
   readonly logger: Logger
-  join(urls: readonly string[], options: { wait?: boolean }): Promise<void>
 }
 
 /**
@@ -297,7 +296,8 @@ export class NodeParts {
   start(antiEntropyMs: number): void {
     const core = this.#core
     this.membership.start()
-    for (const discovery of this.discovery) discovery.start(discoveryContext(core, this.links))
+    const offer = (urls: readonly string[]) => this.guard('discovery', () => this.reactions.offer(urls))
+    for (const discovery of this.discovery) discovery.start(discoveryContext(core, { offer }))
     const antiEntropy = () =>
       this.guard('anti-entropy', () => {
         if (core.closed) return

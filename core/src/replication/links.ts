@@ -9,29 +9,11 @@ import {
   unrefTimer,
 } from '../common/index.js'
 import { PendingHellos } from '../security/index.js'
+import { MAX_DRAIN_MS } from './link-bounds.js'
 import { PeerDialer, type BackoffOptions, type DialerHost } from './peer-dialer.js'
 import type { LinkHostOf } from './link-host.js'
 import { PeerLink } from './peer-link.js'
 import type { Hello } from './peer-messages.js'
-
-/** A peer link that received nothing for this many `deadAfterMs` is closed (CloseCode.silent). */
-const SILENT_LINK_DEAD_AFTERS = 2
-
-/**
- * How long a peer link may receive nothing before it is closed. Live peers heartbeat on every
- * link, so a link this quiet belongs to a peer that stopped reading or answering it; twice the
- * silence after which membership judges a member dead leaves room for a peer busy applying a
- * large state (a cold join).
- */
-export const silenceBoundMs = (deadAfterMs: number): number => SILENT_LINK_DEAD_AFTERS * deadAfterMs
-
-/**
- * Longest a link closed as a duplicate drains (PeerLink.draining), ms. Its peer's last answers
- * come before the peer's close frame, within a round trip on a live path; a path that went
- * silent never brings that frame, and ws would wait 30 s for it while the calls sent on the link
- * wait to go again on the new one.
- */
-export const MAX_DRAIN_MS = 2000
 
 /** What a peer link needs from the node that owns it. */
 export type LinkHost = LinkHostOf<PeerLink>
@@ -74,10 +56,7 @@ export class PeerLinks {
   /** Accepted sockets that have not said anything yet: no link is built for them until they do. */
   #hellos: PendingHellos
   #dialers = new Map<string, PeerDialer>()
-  /**
-   * Dialers started because gossip named a member, by URL, with that member's id: stopped when
-   * the member leaves or is forgotten, and redialed while it is only judged dead (a partition).
-   */
+  /** Dialers gossip started (URL → member id): stopped once it leaves or is forgotten, redialed while judged dead. */
   #gossipDialers = new Map<string, string>()
   /** URLs dialed because a discovery found them: dropped once their node is gone. */
   #discovered = new Set<string>()
@@ -135,9 +114,15 @@ export class PeerLinks {
     return this.#dialers.has(url)
   }
 
-  /** Dialers whose link is not up yet and that may still bring a peer not linked yet. */
-  dialing(): number {
-    return [...this.#dialers.values()].filter((d) => !d.link && this.#distinct(d)).length
+  /**
+   * Dialers whose link is not up yet and that may still bring a peer not linked yet, soon: those
+   * whose try has not failed and is younger than `boundMs` (PeerDialer.pending). They hold a
+   * place in `maxPeers`; a dial to a member that is dead or unreachable gives its place up.
+   */
+  pendingDials(now: number, boundMs: number): number {
+    let count = 0
+    for (const d of this.#dialers.values()) if (d.pending(now, boundMs) && !d.link && this.#distinct(d)) count++
+    return count
   }
 
   /**
@@ -215,21 +200,51 @@ export class PeerLinks {
   }
 
   /**
-   * Starts dialers for URLs not dialed yet; `gossip` ties one to the member (id) gossip named.
-   * A URL the application dials itself is kept for good, even if gossip dialed it first.
+   * Starts dialers for URLs not dialed yet; `gossip` ties one to the member (id) gossip named,
+   * `once`: see PeerDialer. A URL the application dials itself is kept for good, even if gossip dialed it first.
    */
-  dial(url: string, options: { gossip?: string } = {}): void {
+  dial(url: string, options: { gossip?: string; once?: boolean } = {}): void {
     if (this.#dialers.has(url)) {
       if (options.gossip === undefined) this.#gossipDialers.delete(url)
       return
     }
-    this.#dialers.set(url, new PeerDialer({ url, host: this.#dialerHost, backoff: this.#host.backoff }))
+    this.#dialers.set(
+      url,
+      new PeerDialer({ url, host: this.#dialerHost, backoff: this.#host.backoff, once: options.once ?? false }),
+    )
     if (options.gossip !== undefined) this.#gossipDialers.set(url, options.gossip)
   }
 
-  /** URLs a discovery found: dialed, and dropped once their node is gone. */
-  discovered(urls: readonly string[]): void {
-    for (const url of urls) if (!this.#dialers.has(url)) this.#discovered.add(url)
+  /**
+   * Dials an address a discovery found (a normalized peer URL), once until it reaches a node:
+   * then kept up like a joined URL until its node is gone ({@link forgetDiscovered}); else
+   * dropped ({@link dropUnreached}).
+   */
+  dialDiscovered(url: string): void {
+    if (this.#dialers.has(url)) return
+    this.#discovered.add(url)
+    this.dial(url, { once: true })
+  }
+
+  /**
+   * Stops the dialers of discovered addresses that never reached a node and whose try failed,
+   * and returns their URLs (`failed`), with those of discovered addresses that reached a node
+   * (`reached`): a stale address (a replaced pod) is not redialed forever, and discovery
+   * decides when to try it again (MemberReactions).
+   */
+  dropUnreached(): { failed: string[]; reached: Array<{ url: string; peerId: string | undefined }> } {
+    const failed: string[] = []
+    const reached: Array<{ url: string; peerId: string | undefined }> = []
+    for (const url of this.#discovered) {
+      const d = this.#dialers.get(url)
+      if (d && (d.peerId !== undefined || d.state === 'self')) reached.push({ url, peerId: d.peerId })
+      if (d && (d.peerId !== undefined || !d.failed || d.state === 'self')) continue
+      if (d) failed.push(url)
+      d?.stop()
+      this.#dialers.delete(url)
+      this.#discovered.delete(url)
+    }
+    return { failed, reached }
   }
 
   /**
@@ -243,7 +258,12 @@ export class PeerLinks {
       if (problem !== undefined) throw new MeshError('bad_request', problem)
       return new URL(raw).toString()
     })
-    for (const url of targets) this.dial(url)
+    for (const url of targets) {
+      // Joined on purpose: kept for good, even if a discovery found it first.
+      this.#discovered.delete(url)
+      this.#dialers.get(url)?.persist()
+      this.dial(url)
+    }
     if (options.wait === false) return
     await this.#host.progress.waitFor(
       () => targets.every((url) => this.reached(url)),
@@ -265,12 +285,12 @@ export class PeerLinks {
     this.#dialers.delete(url)
   }
 
-  /** A discovered address whose node is gone (a replaced pod) is not redialed forever. */
-  forgetDiscovered(peerId: string): void {
-    for (const [url, dialer] of this.#dialers) {
-      if (dialer.peerId !== peerId || !this.#discovered.delete(url)) continue
+  /** A discovered address whose node is gone (a replaced pod) is not redialed forever; `url`: only that one. */
+  forgetDiscovered(peerId: string, url?: string): void {
+    for (const [at, dialer] of this.#dialers) {
+      if (dialer.peerId !== peerId || (url !== undefined && at !== url) || !this.#discovered.delete(at)) continue
       dialer.stop()
-      this.#dialers.delete(url)
+      this.#dialers.delete(at)
     }
   }
 

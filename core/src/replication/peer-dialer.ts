@@ -48,9 +48,23 @@ export class PeerDialer {
   state: 'connecting' | 'open' | 'waiting' | 'dormant' | 'self' | 'stopped' = 'connecting'
   /** Last connection error, for status reports. */
   lastError: string | undefined
+  /** Since when it tries without a link (started, or its link dropped); undefined while linked. */
+  #tryingSince: number | undefined = Date.now()
+  /** Attempts that ended without a link since {@link #tryingSince}. */
+  #failures = 0
+  /** Dial once until a node is reached; see the constructor. */
+  #once: boolean
+  /** True while a once-dialer waits after a failed attempt, with no dial scheduled. */
+  #idle = false
 
-  constructor(options: { url: string; host: DialerHost; backoff?: BackoffOptions }) {
+  /**
+   * `once`: an address discovery offered, which may be stale (a replaced pod): after an attempt
+   * that reached no node it waits, with no redial, and discovery decides when to try it again
+   * with a backoff of its own (membership's Candidates), until {@link persist} is called.
+   */
+  constructor(options: { url: string; host: DialerHost; backoff?: BackoffOptions; once?: boolean }) {
     this.url = options.url
+    this.#once = options.once ?? false
     this.#host = options.host
     this.#min = options.backoff?.minDelayMs ?? 100
     this.#max = options.backoff?.maxDelayMs ?? 5000
@@ -60,6 +74,22 @@ export class PeerDialer {
   /** The open link, if any. */
   get link(): PeerLink | undefined {
     return this.#link?.state === 'open' ? this.#link : undefined
+  }
+
+  /**
+   * True while this dialer may still bring a link soon: it is trying, no attempt of this try
+   * failed yet, and it started less than `boundMs` before `now`. A dial to a member that is
+   * dead, unreachable or refusing stops holding a place in `maxPeers` once it failed or took
+   * longer than the bound (it still redials, with backoff).
+   */
+  pending(now: number, boundMs: number): boolean {
+    if (this.state !== 'connecting' && this.state !== 'open' && this.state !== 'waiting') return false
+    return this.#failures === 0 && this.#tryingSince !== undefined && now - this.#tryingSince < boundMs
+  }
+
+  /** True once an attempt of the current try ended without a link. */
+  get failed(): boolean {
+    return this.#failures > 0
   }
 
   /** Wakes a dormant dialer (the link that made it redundant is gone); `now` skips the backoff. */
@@ -72,10 +102,21 @@ export class PeerDialer {
     }
     if (this.state !== 'dormant') return
     this.state = 'waiting'
+    this.#tryingSince = Date.now()
+    this.#failures = 0
     if (now) {
       this.#attempt = 0
       this.#dial()
     } else this.#schedule()
+  }
+
+  /** Keeps redialing with backoff from now on, as for a URL the application joined. */
+  persist(): void {
+    this.#once = false
+    if (!this.#idle || this.#stopped) return
+    this.#idle = false
+    this.state = 'waiting'
+    this.#schedule()
   }
 
   /** Stops dialing and closes the socket, if open. */
@@ -110,6 +151,8 @@ export class PeerDialer {
       // The handshake's last message opens the link; only a link that opened resets the backoff.
       if (openedAt === undefined && link?.state === 'open') {
         openedAt = Date.now()
+        this.#tryingSince = undefined
+        this.#failures = 0
         // The URL may now serve another member than last time (a restart under a new id).
         if (link.peerId) this.peerId = link.peerId
       }
@@ -129,6 +172,9 @@ export class PeerDialer {
       if (link?.peerId) this.peerId = link.peerId
       this.#link = undefined
       if (this.#stopped) return
+      // A link that served starts a new try; an attempt that never linked is a failure of this one.
+      if (openedAt !== undefined) this.#tryingSince = Date.now()
+      else this.#failures++
       if (this.peerId && this.#host.isCut(this.peerId)) {
         this.state = 'dormant'
         return
@@ -144,6 +190,11 @@ export class PeerDialer {
           this.state = 'dormant'
           return
         }
+      }
+      if (this.#once && openedAt === undefined && this.peerId === undefined) {
+        this.state = 'waiting'
+        this.#idle = true
+        return
       }
       // 44xx: refused (secret, cut, version, limits). Redialing at once would be refused again.
       const closeCode = link?.closeReason?.code ?? code
