@@ -308,8 +308,11 @@ describe('Candidates', () => {
     for (let i = 0; i < 10; i++) candidates.failed(['ws://a/mesh'], 3000)
     expect(at(7999, true)).toEqual(['ws://b/mesh'])
     expect(at(8000, true)).toEqual(['ws://a/mesh', 'ws://b/mesh'])
-    // Reaching a node forgets the failures.
-    candidates.reached('ws://a/mesh')
+    // Reaching a node forgets the failures, and remembers which node the address is.
+    candidates.reached('ws://a/mesh', 'node-a')
     expect(at(3000)).toEqual(['ws://a/mesh', 'ws://b/mesh'])
+    expect(candidates.memberOf('ws://a/mesh')).toBe('node-a')
+    candidates.add(['ws://a/mesh'])
+    expect(candidates.memberOf('ws://a/mesh')).toBe('node-a')
   })
 })
