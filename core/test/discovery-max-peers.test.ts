@@ -113,6 +113,26 @@ describe('discovery and gossip within maxPeers', () => {
     )
   })
 
+  it('a node that advertises a hostname and discovers its own IP dials itself once and keeps that dialer as itself', async () => {
+    let listed: string[] = []
+    const s = await served({ name: 'self', maxPeers: 2, discovery: [listDiscovery(() => listed)] })
+    let upgrades = 0
+    s.server.on('upgrade', () => upgrades++)
+    const own = s.node.url
+    // Advertised under a name; discovery finds the address (a pod behind a headless service).
+    s.node.url = own.replace('127.0.0.1', 'localhost')
+    const other = await served({ name: 'other' })
+    listed = [own, other.node.url]
+    const selfDialer = () => s.node.status().peers.some((p) => p.url === own && p.link === 'self')
+    await waitUntil('the own address is known as this node', selfDialer, { subscribe: nodeEvents(s.node) })
+    // Time for many discovery rounds and backoffs (250 ms and up): 1.5 s of the other node's heartbeats.
+    const seen = () => s.node.members().find((m) => m.name === 'other')?.lastSeen ?? 0
+    const until = Date.now() + 1500
+    await waitUntil('1.5 s of heartbeats from the other node', () => seen() >= until, { timeoutMs: 15_000 })
+    expect(selfDialer()).toBe(true)
+    expect(upgrades).toBe(1)
+  })
+
   it('a node with no link dials stale addresses with a growing backoff, not on every heartbeat', async () => {
     // Addresses of replaced pods where something accepts and resets the connection.
     const dials = new Map<number, number[]>()
