@@ -28,12 +28,23 @@ const itemOf = (item: Y.Item, id: ElementId): Y.Item | undefined => {
  * shorter: a new element sits near the end (appended, or in a lane that restarts at the end
  * when it falls far behind, kv-placement.ts), while an old entry may sit at the very start.
  */
-export const isRightOf = (item: Y.Item, offset: number, slot: ElementId): boolean => {
+export const isRightOf = (item: Y.Item, offset: number, slot: ElementId): boolean =>
+  compareWithin(item, offset, slot, Number.POSITIVE_INFINITY) ?? true
+
+/**
+ * True when element `offset` of `item` is known to stand right of `slot` after at most
+ * `maxSteps` steps of each walk (see isRightOf); false when it stands left or the walks were
+ * too short to tell.
+ */
+export const isSurelyRightOf = (item: Y.Item, offset: number, slot: ElementId, maxSteps: number): boolean =>
+  compareWithin(item, offset, slot, maxSteps) === true
+
+const compareWithin = (item: Y.Item, offset: number, slot: ElementId, maxSteps: number): boolean | undefined => {
   if (holds(item, slot)) return slot.clock <= item.id.clock + offset
   const other = itemOf(item, slot)
   let mine: Y.Item | null = item.right
   let theirs: Y.Item | null = other?.right ?? null
-  for (;;) {
+  for (let steps = 0; steps < maxSteps; steps++) {
     if (mine === null) return true
     if (holds(mine, slot)) return false
     if (other) {
@@ -43,6 +54,7 @@ export const isRightOf = (item: Y.Item, offset: number, slot: ElementId): boolea
     }
     mine = mine.right
   }
+  return undefined
 }
 
 /**

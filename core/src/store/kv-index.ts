@@ -134,18 +134,23 @@ export class KvIndex {
   write(transaction: Y.Transaction, writes: ReadonlyArray<[string, KvEntry | undefined]>): void {
     const changed = this.#changesOf(transaction)
     const pushed: KvEntry[] = []
+    /** Entries the pushed ones replace: each must stand left of them (see KvPlacement). */
+    const replaced: Array<{ client: number; clock: number }> = []
     for (const [key, entry] of writes) {
       const old = this.#slots.get(key)
       if (old !== undefined) {
+        const client = this.#table.client(old)
+        const clock = this.#table.clock(old)
         changed.noteChanged(key, this.#table.entry(old).val)
-        this.#deleteElement(transaction, this.#table.client(old), this.#table.clock(old))
+        this.#deleteElement(transaction, client, clock)
         this.#unset(key, old, entry !== undefined)
+        if (entry) replaced.push({ client, clock })
       } else if (entry) changed.noteChanged(key, undefined)
       if (entry) pushed.push(entry)
     }
     if (pushed.length > 0) {
       const place = this.#placement
-      const left = this.#hooks.lane?.() ? place.lane(transaction) : place.end()
+      const left = this.#hooks.lane?.() ? place.lane(transaction, replaced) : place.end()
       const { client, clock } = place.insertAfter(transaction, left, pushed)
       pushed.forEach((entry, i) => this.#set(entry, client, clock + i, this.#slots.get(entry.key)))
     }
@@ -354,6 +359,7 @@ export class KvIndex {
     } else changed.noteChanged(entry.key, undefined)
     const left = Y.getItemCleanEnd(transaction, this.#doc.store, Y.createID(after.client, after.clock))
     const { client, clock } = this.#placement.insertAfter(transaction, left, [entry])
+    this.#placement.leaveLane()
     this.#set(entry, client, clock, old)
   }
 }
