@@ -113,6 +113,36 @@ describe('discovery and gossip within maxPeers', () => {
     )
   })
 
+  it('pods that advertise a hostname while discovery lists their IPs stay within maxPeers (probes of known members are dropped)', async () => {
+    const urls: string[] = []
+    const nodes: MeshNode[] = []
+    for (let i = 0; i < 6; i++) {
+      const s = await served({ name: `pod-${i}`, maxPeers: 2, discovery: [listDiscovery(() => urls)] })
+      urls.push(s.node.url)
+      // Advertised under a name, found by address: no discovered URL equals a member's URL.
+      s.node.url = s.node.url.replace('127.0.0.1', 'localhost')
+      nodes.push(s.node)
+    }
+    await waitUntil('all 6 pods know each other alive', () => nodes.every((node) => aliveCount(node) === 6), {
+      subscribe: nodeEvents(...nodes),
+      timeoutMs: 15_000,
+    })
+    // Probes run at most once every deadAfterMs (600 ms): 3 s of heartbeats is room for five each.
+    const seen = () => Math.min(...nodes.map((node) => Math.min(...node.members().map((m) => m.lastSeen))))
+    const until = Date.now() + 3000
+    let most = 0
+    await waitUntil(
+      '3 s of heartbeats everywhere',
+      () => {
+        for (const node of nodes) most = Math.max(most, outgoing(node).filter((p) => p.link === 'open').length)
+        return seen() >= until
+      },
+      { timeoutMs: 20_000 },
+    )
+    // maxPeers, plus at most one probe whose member turned out known, about to be dropped.
+    expect(most).toBeLessThanOrEqual(3)
+  })
+
   it('a node that advertises a hostname and discovers its own IP dials itself once and keeps that dialer as itself', async () => {
     let listed: string[] = []
     const s = await served({ name: 'self', maxPeers: 2, discovery: [listDiscovery(() => listed)] })
