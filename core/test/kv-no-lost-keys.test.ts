@@ -79,7 +79,7 @@ it(`a key that is only ever put survives any order of syncs, written in lanes or
         for (const writer of replicas) {
           const own = writer.wrote.get(key) ?? []
           if (own.indexOf(val as number) >= 0 && own.indexOf(val as number) < own.length - 1)
-            wrong.push(`${r.name}: ${key}=${String(val)}, which ${writer.name} overwrote later`)
+            wrong.push(`${r.name}: ${key}=${JSON.stringify(val)}, which ${writer.name} overwrote later`)
         }
       }
     }
