@@ -27,7 +27,8 @@ export const parseGossip = (text: string): MemberRecord[] => {
       typeof r.incarnation !== 'string' ||
       r.incarnation.length > 64 ||
       typeof r.heartbeat !== 'number' ||
-      typeof r.leaving !== 'boolean'
+      typeof r.leaving !== 'boolean' ||
+      (r.links !== undefined && (!Array.isArray(r.links) || !r.links.every((l) => typeof l === 'string')))
     ) {
       throw new Error('malformed member record')
     }
@@ -42,6 +43,7 @@ export const parseGossip = (text: string): MemberRecord[] => {
       incarnation: r.incarnation,
       heartbeat: r.heartbeat,
       leaving: r.leaving,
+      ...(r.links && { links: r.links.slice(0, MAX_GOSSIP_RECORDS) }),
     }
   })
 }

@@ -21,6 +21,11 @@ export interface MemberRecord {
   heartbeat: number
   /** `left` once the node announced a graceful leave. */
   leaving: boolean
+  /**
+   * Ids of the peers the node has a live link to, sorted: the link graph membership judges
+   * reachability on (see Membership). Absent from a node that gossips counters only.
+   */
+  links?: string[]
 }
 
 /** One entry of `node.members()`. */

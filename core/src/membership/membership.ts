@@ -15,10 +15,24 @@ export interface MembershipOptions {
   deadAfterMs?: number
 }
 
+/** A peer link as membership sees it: whose it is and when it last brought a frame. */
+export interface LinkLiveness {
+  peer: string
+  lastReceivedAt: number
+}
+
 /** What the registry reports to the node. */
 export interface MembershipHooks {
-  /** Sends the gossip digest to every peer link. */
-  broadcast(records: MemberRecord[]): void
+  /** Sends member records to every peer link but `except` (the one they came from); `[]` is a beat. */
+  broadcast(records: MemberRecord[], except?: string): void
+  /**
+   * The node's open peer links. With it, membership runs on the link graph (see
+   * {@link Membership}); without it (a backbone with no peer links, a test), every heartbeat
+   * sends the whole table to every link, as counter-only gossip.
+   */
+  links?(): Iterable<LinkLiveness>
+  /** Sends member records to one peer link picked at random (the periodic full exchange). */
+  sendOne?(records: MemberRecord[]): void
   /** A member changed state (first sighting is `alive`). */
   changed(member: Member, previous: MemberState | undefined): void
   /** Runs after every heartbeat, for periodic work such as sweeping expired keys. */
@@ -42,11 +56,23 @@ interface Entry {
   retired: Map<string, number>
 }
 
+/** Heartbeats between two full exchanges of the member table with one random peer. */
+const FULL_EXCHANGE_TICKS = 5
+
 /**
- * Gossip-style membership and failure detection. Each node bumps its own heartbeat counter
- * every interval and sends its whole table to its direct peers; a member whose counter stops
- * rising, through any path, becomes suspect and then dead. Heartbeats travel as peer
- * messages and never touch a Y.Doc, where every overwrite would be permanent history.
+ * Membership and failure detection whose idle cost per node does not grow with the cluster.
+ *
+ * Each member's record lists the peers it has a live link to (a link that brought a frame
+ * within two heartbeats). A record travels only when it changes (a link comes or goes,
+ * capabilities change, a leave), flooded once along the links, plus a full exchange with one
+ * random peer every few heartbeats to repair what a closing link lost. On every heartbeat a
+ * node sends each link an empty beat and refreshes every member it reaches through links that
+ * both ends list (a link-state graph, as routers keep): a killed member's peers see its sockets
+ * close and drop it at once, a paused one's after two heartbeats of silence, and it goes
+ * suspect and dead on the usual silence bounds. Each node still bumps its own heartbeat counter
+ * every interval, and a higher counter, through any path, is a sign of life too: that is all a
+ * backbone (no peer links) relies on. Heartbeats travel as peer messages and never touch a
+ * Y.Doc, where every overwrite would be permanent history.
  */
 export class Membership {
   readonly heartbeatMs: number
@@ -60,6 +86,9 @@ export class Membership {
   #gossipDepartedMs: number
   #tombstones: Tombstones
   #version = 0
+  #ticks = 0
+  /** A link that brought nothing for this long is not listed in this node's record. */
+  readonly #linkSilenceMs: number
 
   constructor(
     self: Omit<MemberRecord, 'heartbeat' | 'leaving' | 'incarnation'>,
@@ -75,7 +104,8 @@ export class Membership {
     // Long enough for a leave to reach every node through gossip, far shorter than retention:
     // after it no node gossips the record, and tombstones refuse it when it still circulates.
     this.#gossipDepartedMs = Math.max(10 * this.heartbeatMs, 2 * this.deadAfterMs)
-    this.#self = { ...self, incarnation: globalThis.crypto.randomUUID(), heartbeat: 0, leaving: false }
+    this.#linkSilenceMs = 2 * this.heartbeatMs
+    this.#self = { ...self, incarnation: globalThis.crypto.randomUUID(), heartbeat: 0, leaving: false, links: [] }
     this.#hooks = hooks
   }
 
@@ -122,10 +152,16 @@ export class Membership {
     this.#timer = undefined
   }
 
-  /** One heartbeat: bump our counter, gossip, and judge everyone's silence. */
+  /** One heartbeat: bump our counter, beat on every link, and judge everyone's silence. */
   tick(now: number): void {
     this.#self.heartbeat++
-    this.#hooks.broadcast(this.digest())
+    const hooks = this.#hooks
+    if (!hooks.links) hooks.broadcast(this.digest())
+    else {
+      hooks.broadcast([])
+      if (++this.#ticks % FULL_EXCHANGE_TICKS === 0) hooks.sendOne?.(this.digest())
+      this.#refreshReachable(now)
+    }
     for (const entry of this.#entries.values()) {
       const silence = now - entry.seenAt
       if (entry.state === 'alive' && silence > this.suspectAfterMs) this.#set(entry, 'suspect')
@@ -168,9 +204,15 @@ export class Membership {
     return { members: this.#entries.size, tombstones: this.#tombstones.size }
   }
 
-  /** Merges a peer's gossip. Only a higher heartbeat counter counts as a sign of life. */
-  receive(records: readonly MemberRecord[], now: number): void {
+  /**
+   * Merges a peer's gossip (`from`: the peer it came over; none for a backbone's). Records that
+   * are news here (a new member or life, a changed record) go on to every other link: a change
+   * crosses the mesh once. A higher heartbeat counter is a sign of life only without `from`
+   * or without links: over peer links, reaching the member through the link graph is.
+   */
+  receive(records: readonly MemberRecord[], now: number, from?: string): void {
     this.#now = now
+    const news: MemberRecord[] = []
     for (const record of records) {
       if (record.id === this.#self.id) continue
       const entry = this.#entries.get(record.id)
@@ -183,6 +225,7 @@ export class Membership {
           ? { record, state: 'left', seenAt: now, departedAt: now, retired }
           : { record, state: 'alive', seenAt: now, retired }
         this.#entries.set(record.id, fresh)
+        news.push(record)
         this.#hooks.changed(this.#member(fresh), undefined)
         this.#placementChanged()
         continue
@@ -199,6 +242,7 @@ export class Membership {
         entry.retired.set(entry.record.incarnation, entry.record.heartbeat)
         for (const life of entry.retired.keys()) if (entry.retired.size > MAX_RETIRED) entry.retired.delete(life)
         const moved = this.#adopt(entry, record)
+        news.push(record)
         entry.seenAt = now
         entry.departedAt = record.leaving ? now : undefined
         const state = record.leaving ? 'left' : 'alive'
@@ -206,14 +250,65 @@ export class Membership {
         else if (moved) this.#placementChanged()
       } else if (record.leaving && entry.state !== 'left' && record.heartbeat >= entry.record.heartbeat) {
         this.#adopt(entry, record)
+        news.push(record)
         entry.seenAt = now
         entry.departedAt = now
         this.#set(entry, 'left')
       } else if (record.heartbeat > entry.record.heartbeat && entry.state !== 'left') {
+        if (!sameNews(entry.record, record)) news.push(record)
         const moved = this.#adopt(entry, record)
+        // Over peer links a counter travels only with a change or the periodic exchange, so a
+        // higher one may be old news of a member dead since: life is judged on the link graph.
+        if (from !== undefined && this.#hooks.links) {
+          if (moved) this.#placementChanged()
+          continue
+        }
         entry.seenAt = now
         if (entry.state !== 'alive') this.#set(entry, 'alive')
         else if (moved) this.#placementChanged()
+      }
+    }
+    if (news.length > 0 && this.#hooks.links) this.#hooks.broadcast(news, from)
+  }
+
+  /**
+   * Lists the links that brought a frame within two heartbeats in this node's record, and
+   * spreads the record when that changed. Run it when a link comes or goes, and after each
+   * heartbeat's I/O (a node busy for a while has frames it has not read yet).
+   */
+  refreshLinks(now: number): void {
+    const links = this.#hooks.links?.()
+    if (!links || this.#self.leaving) return
+    const live: string[] = []
+    for (const link of links) if (now - link.lastReceivedAt <= this.#linkSilenceMs) live.push(link.peer)
+    live.sort()
+    if (sameList(live, this.#self.links ?? [])) return
+    this.#self.links = live
+    this.#self.heartbeat++
+    this.#hooks.broadcast([this.#self])
+  }
+
+  /**
+   * Refreshes every member reachable from this node through links both ends list: it is
+   * alive now, as surely as a heartbeat that came through them would say.
+   */
+  #refreshReachable(now: number): void {
+    const self = this.#self.id
+    const reached = new Set<string>([self])
+    const queue = [self]
+    for (let i = 0; i < queue.length; i++) {
+      const from = queue[i] as string
+      const links = from === self ? this.#self.links : this.#entries.get(from)?.record.links
+      for (const id of links ?? []) {
+        if (reached.has(id)) continue
+        const entry = this.#entries.get(id)
+        if (!entry || entry.state === 'left' || entry.record.leaving) continue
+        // A link counts when both ends list it; this node's own are live by its own check.
+        if (from !== self && !entry.record.links?.includes(from)) continue
+        reached.add(id)
+        queue.push(id)
+        entry.seenAt = now
+        if (entry.state !== 'alive') this.#set(entry, 'alive')
       }
     }
   }
@@ -250,7 +345,7 @@ export class Membership {
     const moved = changes.capabilities !== undefined && !sameList(changes.capabilities, this.#self.capabilities)
     Object.assign(this.#self, changes)
     this.#self.heartbeat++
-    this.#hooks.broadcast(this.digest())
+    this.#hooks.broadcast(this.#hooks.links ? [this.#self] : this.digest())
     if (moved) this.#placementChanged()
   }
 
@@ -258,14 +353,14 @@ export class Membership {
   announce(): void {
     if (this.#self.leaving) return
     this.#self.heartbeat++
-    this.#hooks.broadcast(this.digest())
+    this.#hooks.broadcast(this.#hooks.links ? [this.#self] : this.digest())
   }
 
   /** Announces our graceful leave to every peer. */
   leave(): void {
     this.#self.leaving = true
     this.#self.heartbeat++
-    this.#hooks.broadcast(this.digest())
+    this.#hooks.broadcast(this.#hooks.links ? [this.#self] : this.digest())
     this.stop()
     this.#placementChanged()
   }
@@ -318,3 +413,13 @@ export class Membership {
 
 const sameList = (a: readonly string[], b: readonly string[]): boolean =>
   a.length === b.length && a.every((x, i) => x === b[i])
+
+/** True when `b` says nothing `a` did not, but a higher counter: no need to pass it on. */
+const sameNews = (a: MemberRecord, b: MemberRecord): boolean =>
+  a.incarnation === b.incarnation &&
+  a.leaving === b.leaving &&
+  a.url === b.url &&
+  a.name === b.name &&
+  sameList(a.capabilities, b.capabilities) &&
+  sameList(a.links ?? [], b.links ?? []) &&
+  JSON.stringify(a.meta) === JSON.stringify(b.meta)

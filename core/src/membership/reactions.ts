@@ -79,16 +79,18 @@ export class MemberReactions {
   }
 
   /**
-   * On every heartbeat: dials members it should, and closes links that received nothing for
-   * longer than the silence bound (links.ts), once this turn's I/O ran: frames that a node
-   * busy for a while has not read yet are no silence.
+   * On every heartbeat: dials members it should, and once this turn's I/O ran (frames that a
+   * node busy for a while has not read yet are no silence), closes links that received nothing
+   * for longer than the silence bound (links.ts) and lists the live ones in this node's record.
    */
   heartbeat(): void {
     this.dialMembers()
     setImmediate(() => {
       const host = this.#host
       try {
-        if (!host.closed) host.links.closeSilent(Date.now(), silenceBoundMs(host.membership.deadAfterMs))
+        if (host.closed) return
+        host.links.closeSilent(Date.now(), silenceBoundMs(host.membership.deadAfterMs))
+        host.membership.refreshLinks(Date.now())
       } catch (error) {
         host.logger.error('internal error caught', { where: 'silent-links', error: errorText(error) })
       }

@@ -145,9 +145,13 @@ export class NodeParts {
         origins.name(remote.clientId, remote.nodeId)
         parts.membership.linked({ id: remote.nodeId, name: remote.name, url: remote.url }, Date.now())
         link.sendFrame(encodePeer.gossip(JSON.stringify(parts.membership.digest())))
+        parts.membership.refreshLinks(Date.now())
       },
       peerUp: (event) => emitter.emit('peer:up', event),
-      peerDown: (event) => emitter.emit('peer:down', event),
+      peerDown: (event) => {
+        parts.guard('membership', () => parts.membership.refreshLinks(Date.now()))
+        emitter.emit('peer:down', event)
+      },
     })
     this.persistence = makePersistence(options.persistence, logger, (name) => parts.rooms.room(name))
     this.rooms = new Rooms({
@@ -277,10 +281,17 @@ export class NodeParts {
         startedAt: core.startedAt,
       },
       {
-        broadcast: (records) =>
+        broadcast: (records, except) =>
           parts.guard('gossip', () => {
-            if (parts.links.size > 0) parts.links.broadcast(encodePeer.gossip(JSON.stringify(records)))
+            if (parts.links.size > 0) parts.links.broadcast(encodePeer.gossip(JSON.stringify(records)), except)
           }),
+        sendOne: (records) =>
+          parts.guard('gossip', () => {
+            const links = [...parts.links.values()]
+            const link = links[Math.floor(Math.random() * links.length)]
+            link?.sendFrame(encodePeer.gossip(JSON.stringify(records)))
+          }),
+        links: () => parts.links.liveness(),
         changed: (member, previous) => parts.guard('membership', () => parts.reactions.changed(member, previous)),
         tick: (now) => parts.guard('heartbeat', () => parts.tick(now)),
         placementChanged: () => parts.guard('placement', () => parts.router.placementChanged()),

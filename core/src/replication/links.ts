@@ -152,9 +152,14 @@ export class PeerLinks {
     }
   }
 
-  /** Sends one frame on every open link. */
-  broadcast(frame: Uint8Array<ArrayBuffer>): void {
-    for (const link of this.#links.values()) link.sendFrame(frame)
+  /** Sends one frame on every open link but the one to `except`. */
+  broadcast(frame: Uint8Array<ArrayBuffer>, except?: string): void {
+    for (const [peer, link] of this.#links) if (peer !== except) link.sendFrame(frame)
+  }
+
+  /** Each open link's peer and when it last brought a frame (what membership lists as its links). */
+  *liveness(): IterableIterator<{ peer: string; lastReceivedAt: number }> {
+    for (const [peer, link] of this.#links) if (link.isOpen) yield { peer, lastReceivedAt: link.lastReceivedAt }
   }
 
   /**
