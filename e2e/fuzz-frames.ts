@@ -37,7 +37,7 @@ export const PeerType = {
 export const LightType = { sync: 0, awareness: 1, auth: 2, queryAwareness: 3 } as const
 
 /** The protocol version of peer links this fuzzer speaks. */
-export const PROTOCOL_VERSION = 6
+export const PROTOCOL_VERSION = 7
 
 /** One WebSocket frame: binary, or a text frame (which the protocol forbids). */
 export type Frame = Uint8Array | { text: string }
@@ -1111,6 +1111,20 @@ export const FAMILIES: readonly Family[] = [
         () => JSON.stringify(records.map((r) => ({ ...r, meta: JSON.parse(pollutingJson(gen)) as unknown }))),
         () => JSON.stringify([{ ...records[0], id: '__proto__' }]),
         () => JSON.stringify(records.map((r) => ({ ...r, capabilities: Array.from({ length: 100 }, () => 'c') }))),
+        // The link graph (protocol 7): well-formed records whose links are hostile or absurd.
+        () =>
+          JSON.stringify(
+            records.map((r) => ({
+              ...r,
+              incarnation: 'fuzz',
+              links: prng.oneOf<unknown>(gen, [
+                'not a list',
+                [1, 2],
+                [r.id, '__proto__', '', 'x'.repeat(5000)],
+                Array.from({ length: 20_000 }, (_, i) => `m${i}`),
+              ]),
+            })),
+          ),
         () => garbageJson(gen),
       ])()
       return socket('peer-open', 'peer-open:gossip', [peerFrame.gossip(mangled)])

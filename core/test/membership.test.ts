@@ -233,6 +233,167 @@ describe('retention of departed members (simulated time, long enough to see it e
   })
 })
 
+describe('membership on the link graph (simulated time)', () => {
+  /** Nodes linked as `edges` say; a message is delivered at once, and a link's frames refresh its peer's clock. */
+  const mesh = (ids: string[], edges: Array<[string, string]>) => {
+    const down = new Set<string>()
+    const linked = (a: string, b: string) => edges.some(([x, y]) => (x === a && y === b) || (x === b && y === a))
+    const heard = new Map<string, number>()
+    const sent = { records: 0, frames: 0 }
+    const events: string[] = []
+    const nodes = new Map<string, Membership>()
+    let now = 0
+    const paused = new Set<string>()
+    const deliver = (from: string, to: string, records: MemberRecord[]) => {
+      // A paused process reads nothing (what it missed is left out here).
+      if (down.has(from) || down.has(to) || paused.has(to) || !linked(from, to)) return
+      sent.frames++
+      sent.records += records.length
+      heard.set(`${to}<${from}`, now)
+      nodes.get(to)?.receive(structuredClone(records), now, from)
+    }
+    for (const id of ids) {
+      const peersOf = () => ids.filter((p) => p !== id && linked(id, p) && !down.has(p))
+      const membership = new Membership(
+        { id, name: id, url: `ws://${id}`, capabilities: [], meta: {}, startedAt: 0 },
+        {
+          broadcast: (records, except) => {
+            for (const p of peersOf()) if (p !== except) deliver(id, p, records)
+          },
+          sendTo: (peer, records) => deliver(id, peer, records),
+          // A killed peer's socket closes: its link is gone at once; a paused one stays, silent.
+          links: () => peersOf().map((peer) => ({ peer, lastReceivedAt: heard.get(`${id}<${peer}`) ?? now })),
+          changed: (member) => events.push(`${id} sees ${member.id} ${member.state}`),
+          tick: () => {},
+          random: () => 0.5,
+        },
+        { heartbeatMs: 100, deadAfterMs: 500 },
+      )
+      nodes.set(id, membership)
+    }
+    const running = () => [...nodes].filter(([id]) => !down.has(id) && !paused.has(id))
+    const round = () => {
+      now += 100
+      for (const [, m] of running()) m.tick(now)
+      for (const [, m] of running()) m.refreshLinks(now)
+    }
+    // Link-up: each side sends its whole table, then lists the link.
+    for (const [a, b] of edges) {
+      const ma = nodes.get(a) as Membership
+      const mb = nodes.get(b) as Membership
+      ma.linked({ id: b, name: b, url: `ws://${b}` }, now)
+      mb.linked({ id: a, name: a, url: `ws://${a}` }, now)
+      deliver(a, b, ma.digest())
+      deliver(b, a, mb.digest())
+      ma.refreshLinks(now)
+      mb.refreshLinks(now)
+    }
+    return {
+      nodes,
+      sent,
+      events,
+      round,
+      get now() {
+        return now
+      },
+      kill: (id: string) => {
+        down.add(id)
+        for (const [, m] of running()) m.refreshLinks(now)
+      },
+      pause: (id: string) => paused.add(id),
+      resume: (id: string) => paused.delete(id),
+      state: (at: string, of: string) => nodes.get(at)?.stateOf(of),
+    }
+  }
+
+  it('keeps members two hops away alive with beats alone, and judges a killed one by the graph', () => {
+    // A line a - b - c - d: a and d never talk.
+    const m = mesh(
+      ['a', 'b', 'c', 'd'],
+      [
+        ['a', 'b'],
+        ['b', 'c'],
+        ['c', 'd'],
+      ],
+    )
+    m.round()
+    expect(m.state('a', 'd')).toBe('alive')
+    const before = { ...m.sent }
+    for (let i = 0; i < 50; i++) m.round()
+    // 5 s of idling: a beat per link per heartbeat each way, and a whole table to one peer
+    // every 5 heartbeats; no change, so no record travels otherwise.
+    expect(m.sent.frames - before.frames).toBe(50 * 6 + 10 * 4)
+    expect(m.state('a', 'd')).toBe('alive')
+    expect(m.events.filter((e) => !e.endsWith('alive'))).toEqual([])
+
+    // d is killed: c drops it at once, and a, which never heard d's counter after the start,
+    // judges it by the graph on the usual bounds.
+    m.kill('d')
+    const killedAt = m.now
+    for (let i = 0; i < 100 && m.state('a', 'd') === 'alive'; i++) m.round()
+    expect(m.state('a', 'd')).toBe('suspect')
+    expect(m.now - killedAt).toBeGreaterThan(300)
+    for (let i = 0; i < 100 && m.state('a', 'd') === 'suspect'; i++) m.round()
+    expect(m.state('a', 'd')).toBe('dead')
+    expect(m.now - killedAt).toBeGreaterThan(500)
+    expect(m.now - killedAt).toBeLessThanOrEqual(700)
+    expect(m.state('b', 'd')).toBe('dead')
+    expect(m.state('a', 'c')).toBe('alive')
+  })
+
+  it('a paused member is dropped after two heartbeats of silence and comes back when it resumes', () => {
+    const m = mesh(
+      ['a', 'b', 'c'],
+      [
+        ['a', 'b'],
+        ['b', 'c'],
+      ],
+    )
+    m.round()
+    m.pause('c')
+    const pausedAt = m.now
+    for (let i = 0; i < 100 && m.state('a', 'c') !== 'dead'; i++) m.round()
+    // The silence bound plus the two heartbeats before b drops its link to c.
+    expect(m.now - pausedAt).toBeGreaterThan(500)
+    expect(m.now - pausedAt).toBeLessThanOrEqual(900)
+    m.resume('c')
+    m.round()
+    m.round()
+    expect(m.state('a', 'c')).toBe('alive')
+    expect(m.state('c', 'a')).toBe('alive')
+  })
+
+  it('a higher counter over a link is no sign of life, so late news cannot keep a dead member', () => {
+    const m = mesh(['a', 'b'], [['a', 'b']])
+    const x = recordOf('life-1', 5)
+    const a = m.nodes.get('a') as Membership
+    a.receive([x], m.now, 'b')
+    for (let i = 0; i < 8; i++) m.round()
+    expect(a.stateOf('x')).toBe('dead')
+    a.receive([{ ...x, heartbeat: 40 }], m.now, 'b')
+    m.round()
+    expect(a.stateOf('x')).toBe('dead')
+    // Without a link (a backbone's records), the counter is the sign of life.
+    a.receive([{ ...x, heartbeat: 41 }], m.now)
+    expect(a.stateOf('x')).toBe('alive')
+  })
+
+  it('a link listed by one end only does not reach a member', () => {
+    const m = mesh(['a', 'b'], [['a', 'b']])
+    const a = m.nodes.get('a') as Membership
+    // x claims a link to b that b does not list.
+    a.receive([{ ...recordOf('life-1', 5), links: ['b'] }], m.now, 'b')
+    for (let i = 0; i < 8; i++) m.round()
+    expect(a.stateOf('x')).toBe('dead')
+  })
+
+  it('gossip with malformed links is refused', () => {
+    expect(() => parseGossip(JSON.stringify([{ ...recordOf('i', 1), links: 'b' }]))).toThrow()
+    expect(() => parseGossip(JSON.stringify([{ ...recordOf('i', 1), links: [1] }]))).toThrow()
+    expect(parseGossip(JSON.stringify([{ ...recordOf('i', 1), links: ['b'] }]))[0]?.links).toEqual(['b'])
+  })
+})
+
 describe('membership over real links', () => {
   const served: ServedNode[] = []
   afterEach(async () => {

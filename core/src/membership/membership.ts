@@ -23,7 +23,7 @@ export interface LinkLiveness {
 
 /** What the registry reports to the node. */
 export interface MembershipHooks {
-  /** Sends member records to every peer link but `except` (the one they came from); `[]` is a beat. */
+  /** Sends member records to every peer link but `except` (the one they came from). */
   broadcast(records: MemberRecord[], except?: string): void
   /**
    * The node's open peer links. With it, membership runs on the link graph (see
@@ -31,8 +31,8 @@ export interface MembershipHooks {
    * sends the whole table to every link, as counter-only gossip.
    */
   links?(): Iterable<LinkLiveness>
-  /** Sends member records to one peer link picked at random (the periodic full exchange). */
-  sendOne?(records: MemberRecord[]): void
+  /** Sends member records on the link to `peer` (`[]`: a beat). */
+  sendTo?(peer: string, records: MemberRecord[]): void
   /** A member changed state (first sighting is `alive`). */
   changed(member: Member, previous: MemberState | undefined): void
   /** Runs after every heartbeat, for periodic work such as sweeping expired keys. */
@@ -56,7 +56,7 @@ interface Entry {
   retired: Map<string, number>
 }
 
-/** Heartbeats between two full exchanges of the member table with one random peer. */
+/** Heartbeats between two sends of the whole member table to one random peer. */
 const FULL_EXCHANGE_TICKS = 5
 
 /**
@@ -65,8 +65,8 @@ const FULL_EXCHANGE_TICKS = 5
  * Each member's record lists the peers it has a live link to (a link that brought a frame
  * within two heartbeats). A record travels only when it changes (a link comes or goes,
  * capabilities change, a leave), flooded once along the links, plus a full exchange with one
- * random peer every few heartbeats to repair what a closing link lost. On every heartbeat a
- * node sends each link an empty beat and refreshes every member it reaches through links that
+ * random peer every few heartbeats to repair what a closing link lost. On every heartbeat each
+ * link carries an empty beat and its answer, and a node refreshes every member it reaches through links that
  * both ends list (a link-state graph, as routers keep): a killed member's peers see its sockets
  * close and drop it at once, a paused one's after two heartbeats of silence, and it goes
  * suspect and dead on the usual silence bounds. Each node still bumps its own heartbeat counter
@@ -158,8 +158,15 @@ export class Membership {
     const hooks = this.#hooks
     if (!hooks.links) hooks.broadcast(this.digest())
     else {
-      hooks.broadcast([])
-      if (++this.#ticks % FULL_EXCHANGE_TICKS === 0) hooks.sendOne?.(this.digest())
+      // Each link's end with the lower id beats; the other answers each beat in the same turn
+      // it wakes for it: two frames per link per heartbeat, and half the wake-ups.
+      const peers: string[] = []
+      for (const { peer } of hooks.links()) {
+        peers.push(peer)
+        if (peer > this.#self.id) hooks.sendTo?.(peer, [])
+      }
+      const peer = peers[Math.floor(hooks.random() * peers.length)]
+      if (++this.#ticks % FULL_EXCHANGE_TICKS === 0 && peer !== undefined) hooks.sendTo?.(peer, this.digest())
       this.#refreshReachable(now)
     }
     for (const entry of this.#entries.values()) {
@@ -212,6 +219,10 @@ export class Membership {
    */
   receive(records: readonly MemberRecord[], now: number, from?: string): void {
     this.#now = now
+    if (records.length === 0) {
+      if (from !== undefined && from < this.#self.id) this.#hooks.sendTo?.(from, [])
+      return
+    }
     const news: MemberRecord[] = []
     for (const record of records) {
       if (record.id === this.#self.id) continue
@@ -273,14 +284,18 @@ export class Membership {
 
   /**
    * Lists the links that brought a frame within two heartbeats in this node's record, and
-   * spreads the record when that changed. Run it when a link comes or goes, and after each
-   * heartbeat's I/O (a node busy for a while has frames it has not read yet).
+   * spreads the record when that changed. Run it after each heartbeat's I/O (a node busy for
+   * a while has frames it has not read yet), and with `silence: false` when a link comes or goes.
    */
-  refreshLinks(now: number): void {
+  refreshLinks(now: number, options: { silence?: boolean } = {}): void {
     const links = this.#hooks.links?.()
     if (!links || this.#self.leaving) return
+    // Without judging silence (from a link event, amid I/O not read yet), a listed link stays.
+    const listed = options.silence === false ? new Set(this.#self.links) : undefined
     const live: string[] = []
-    for (const link of links) if (now - link.lastReceivedAt <= this.#linkSilenceMs) live.push(link.peer)
+    for (const link of links) {
+      if (listed?.has(link.peer) || now - link.lastReceivedAt <= this.#linkSilenceMs) live.push(link.peer)
+    }
     live.sort()
     if (sameList(live, this.#self.links ?? [])) return
     this.#self.links = live

@@ -145,11 +145,11 @@ export class NodeParts {
         origins.name(remote.clientId, remote.nodeId)
         parts.membership.linked({ id: remote.nodeId, name: remote.name, url: remote.url }, Date.now())
         link.sendFrame(encodePeer.gossip(JSON.stringify(parts.membership.digest())))
-        parts.membership.refreshLinks(Date.now())
+        parts.membership.refreshLinks(Date.now(), { silence: false })
       },
       peerUp: (event) => emitter.emit('peer:up', event),
       peerDown: (event) => {
-        parts.guard('membership', () => parts.membership.refreshLinks(Date.now()))
+        parts.guard('membership', () => parts.membership.refreshLinks(Date.now(), { silence: false }))
         emitter.emit('peer:down', event)
       },
     })
@@ -285,12 +285,8 @@ export class NodeParts {
           parts.guard('gossip', () => {
             if (parts.links.size > 0) parts.links.broadcast(encodePeer.gossip(JSON.stringify(records)), except)
           }),
-        sendOne: (records) =>
-          parts.guard('gossip', () => {
-            const links = [...parts.links.values()]
-            const link = links[Math.floor(Math.random() * links.length)]
-            link?.sendFrame(encodePeer.gossip(JSON.stringify(records)))
-          }),
+        sendTo: (peer, records) =>
+          parts.guard('gossip', () => parts.links.get(peer)?.sendFrame(encodePeer.gossip(JSON.stringify(records)))),
         links: () => parts.links.liveness(),
         changed: (member, previous) => parts.guard('membership', () => parts.reactions.changed(member, previous)),
         tick: (now) => parts.guard('heartbeat', () => parts.tick(now)),
