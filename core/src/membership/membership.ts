@@ -57,7 +57,7 @@ interface Entry {
 }
 
 /** Heartbeats between two sends of the whole member table to one random peer. */
-const FULL_EXCHANGE_TICKS = 5
+const FULL_EXCHANGE_TICKS = 30
 
 /**
  * Membership and failure detection whose idle cost per node does not grow with the cluster.

@@ -41,7 +41,7 @@
  * | 21   | hold      | `varString(room)`, `varString(changed keys JSON)`: refuse the merge (quarantine) |
  * | 22, 23    | (retired) | were `fetch` and `full` of the first `accept`; refused as unknown               |
  * | 24   | leave     | `varString(reason)`: graceful leave; close follows                              |
- * | 25   | gossip    | `varString(JSON member records)`: records that changed, the whole table on link-up and every 5 heartbeats to one peer, `[]` as a beat every heartbeat from the side with the lower id, answered with `[]` (version 7) |
+ * | 25   | gossip    | `varString(JSON member records)`: records that changed, the whole table on link-up and every 30 heartbeats to one random peer, `[]` as a beat every heartbeat from the side with the lower id, answered with `[]` (version 7) |
  * | 26   | prove     | `varString(proof)`: proof of the mesh secret over both nonces (dialer first)    |
  * | 27   | check     | `varString(room)`, `varUint8Array(snapshot)`, `varUint(reply)`: anti-entropy, state vector + delete set; reply 1 asks for the receiver's snapshot back |
  * | 28   | repair    | `varString(room)`, `varUint8Array(update V2)`: what a `check` showed the peer lacks |
@@ -71,7 +71,7 @@
  * once it has applied the peer's `diff`. A `state` whose resolution is not 0 also clears, on
  * the receiver, the conflict the sender's application just resolved.
  * Every heartbeat the side with the lower node id also sends an empty `gossip`, a beat that
- * the other answers at once (membership.ts); records travel when they change, and every 5
+ * the other answers at once (membership.ts); records travel when they change, and every 30
  * heartbeats a node sends its whole table to one random peer.
  * After that, live changes flow as `updates`, coalesced per tick: every update produced in
  * one tick for a room travels in one frame and is applied in one transaction. A node relays
