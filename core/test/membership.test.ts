@@ -2,6 +2,7 @@ import type { MemberEvent, MeshNode } from '@mesh/core'
 import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_GOSSIP_RECORDS, Membership, parseGossip, type MemberRecord } from '../src/membership/index.js'
+import { reachable } from '../src/membership/link-graph.js'
 import { internalRoom, serveNode, type ServedNode } from './helpers.js'
 
 /** A member record of `x`, as gossip carries it. */
@@ -262,7 +263,12 @@ describe('membership on the link graph (simulated time)', () => {
           },
           sendTo: (peer, records) => deliver(id, peer, records),
           // A killed peer's socket closes: its link is gone at once; a paused one stays, silent.
-          links: () => peersOf().map((peer) => ({ peer, lastReceivedAt: heard.get(`${id}<${peer}`) ?? now })),
+          links: () =>
+            peersOf().map((peer) => ({
+              peerId: peer,
+              isOpen: true,
+              lastReceivedAt: heard.get(`${id}<${peer}`) ?? now,
+            })),
           changed: (member) => events.push(`${id} sees ${member.id} ${member.state}`),
           tick: () => {},
           random: () => 0.5,
@@ -385,6 +391,18 @@ describe('membership on the link graph (simulated time)', () => {
     a.receive([{ ...recordOf('life-1', 5), links: ['b'] }], m.now, 'b')
     for (let i = 0; i < 8; i++) m.round()
     expect(a.stateOf('x')).toBe('dead')
+  })
+
+  it('a walk over crafted records that list each other by the thousand stops at its budget', () => {
+    // A peer that passed the handshake could otherwise make every node walk millions of links
+    // on every change (a review found 11 s a walk before the budget).
+    const fakes = Array.from({ length: 1000 }, (_, i) => `f${i}`)
+    const lists = new Map(fakes.map((id) => [id, ['self', ...fakes]]))
+    expect(reachable('self', fakes, (id) => lists.get(id), 10_000).length).toBeLessThan(20)
+    expect(reachable('self', fakes, (id) => lists.get(id))).toHaveLength(1000)
+    expect(parseGossip(JSON.stringify([{ ...recordOf('i', 1), links: [...fakes, ...fakes] }]))[0]?.links).toHaveLength(
+      1024,
+    )
   })
 
   it('gossip with malformed links is refused', () => {

@@ -4,6 +4,9 @@ import type { MemberRecord } from './member-record.js'
 /** Most member records taken from one gossip message; the rest are ignored. */
 export const MAX_GOSSIP_RECORDS = 10_000
 
+/** Most links taken from one member record (ids longer than a member id are dropped). */
+export const MAX_RECORD_LINKS = 1024
+
 /** Validates gossip received from the network; throws on anything malformed. */
 export const parseGossip = (text: string): MemberRecord[] => {
   const parsed: unknown = JSON.parse(text)
@@ -43,7 +46,7 @@ export const parseGossip = (text: string): MemberRecord[] => {
       incarnation: r.incarnation,
       heartbeat: r.heartbeat,
       leaving: r.leaving,
-      ...(r.links && { links: r.links.slice(0, MAX_GOSSIP_RECORDS) }),
+      ...(r.links && { links: r.links.slice(0, MAX_RECORD_LINKS).filter((id) => id.length <= 128) }),
     }
   })
 }

@@ -1,6 +1,8 @@
 export * from './discovery.js'
 export * from './member-record.js'
 export * from './membership.js'
+export type * from './membership-options.js'
 export * from './gossip.js'
 export * from './reactions.js'
 export * from './light-members.js'
+export type { LinkLiveness } from './link-graph.js'

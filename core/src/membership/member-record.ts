@@ -49,3 +49,17 @@ export const capabilityList = (capabilities: unknown): string[] => {
   }
   return [...capabilities]
 }
+
+/** True when both lists hold the same strings in the same order. */
+export const sameList = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && a.every((x, i) => x === b[i])
+
+/** True when record `b` tells nothing that `a` did not, but perhaps a higher counter: no news to pass on. */
+export const sameNews = (a: MemberRecord, b: MemberRecord): boolean =>
+  a.incarnation === b.incarnation &&
+  a.leaving === b.leaving &&
+  a.url === b.url &&
+  a.name === b.name &&
+  sameList(a.capabilities, b.capabilities) &&
+  sameList(a.links ?? [], b.links ?? []) &&
+  JSON.stringify(a.meta) === JSON.stringify(b.meta)

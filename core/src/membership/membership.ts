@@ -1,46 +1,11 @@
 import { unrefTimer } from '../common/index.js'
-import type { Member, MemberRecord, MemberState } from './member-record.js'
+import { sameList, sameNews, type Member, type MemberRecord, type MemberState } from './member-record.js'
+import { liveLinks, reachable } from './link-graph.js'
+import type { MembershipHooks, MembershipOptions } from './membership-options.js'
 import { MAX_RETIRED, Tombstones } from './tombstones.js'
 
 /** The incarnation of a member linked before its first gossip: no life of its own yet. */
 const PLACEHOLDER = ''
-
-/** Failure-detection timing. */
-export interface MembershipOptions {
-  /** Interval between heartbeats, jittered by ±20%. Default 1000 ms. */
-  heartbeatMs?: number
-  /** Silence after which a member is `suspect`. Default 3 heartbeats (at least half of `deadAfterMs`). */
-  suspectAfterMs?: number
-  /** Silence after which a member is `dead` and its ephemeral keys are removed. Default 5000 ms. */
-  deadAfterMs?: number
-}
-
-/** A peer link as membership sees it: whose it is and when it last brought a frame. */
-export interface LinkLiveness {
-  peer: string
-  lastReceivedAt: number
-}
-
-/** What the registry reports to the node. */
-export interface MembershipHooks {
-  /** Sends member records to every peer link but `except` (the one they came from). */
-  broadcast(records: MemberRecord[], except?: string): void
-  /**
-   * The node's open peer links. With it, membership runs on the link graph (see
-   * {@link Membership}); without it (a backbone with no peer links, a test), every heartbeat
-   * sends the whole table to every link, as counter-only gossip.
-   */
-  links?(): Iterable<LinkLiveness>
-  /** Sends member records on the link to `peer` (`[]`: a beat). */
-  sendTo?(peer: string, records: MemberRecord[]): void
-  /** A member changed state (first sighting is `alive`). */
-  changed(member: Member, previous: MemberState | undefined): void
-  /** Runs after every heartbeat, for periodic work such as sweeping expired keys. */
-  tick(now: number): void
-  /** Who is alive or what someone offers changed ({@link Membership.version} moved): placement must be recomputed. */
-  placementChanged?(): void
-  random(): number
-}
 
 interface Entry {
   record: MemberRecord
@@ -62,17 +27,12 @@ const FULL_EXCHANGE_TICKS = 30
 /**
  * Membership and failure detection whose idle cost per node does not grow with the cluster.
  *
- * Each member's record lists the peers it has a live link to (a link that brought a frame
- * within two heartbeats). A record travels only when it changes (a link comes or goes,
- * capabilities change, a leave), flooded once along the links, plus a full exchange with one
- * random peer every few heartbeats to repair what a closing link lost. On every heartbeat each
- * link carries an empty beat and its answer, and a node refreshes every member it reaches through links that
- * both ends list (a link-state graph, as routers keep): a killed member's peers see its sockets
- * close and drop it at once, a paused one's after two heartbeats of silence, and it goes
- * suspect and dead on the usual silence bounds. Each node still bumps its own heartbeat counter
- * every interval, and a higher counter, through any path, is a sign of life too: that is all a
- * backbone (no peer links) relies on. Heartbeats travel as peer messages and never touch a
- * Y.Doc, where every overwrite would be permanent history.
+ * Each member's record lists its live links (a frame within two heartbeats); records travel
+ * only when they change, flooded once, plus the whole table to one random peer every 30
+ * heartbeats. Every heartbeat each link carries a beat and its answer, and a node refreshes
+ * every member it reaches over links both ends list (a link-state graph, as routers keep). Over
+ * peer links a higher heartbeat counter is no sign of life (it may be old news); on a backbone,
+ * with no links, it is. Nothing here touches a Y.Doc, where every overwrite would stay forever.
  */
 export class Membership {
   readonly heartbeatMs: number
@@ -87,6 +47,8 @@ export class Membership {
   #tombstones: Tombstones
   #version = 0
   #ticks = 0
+  /** Members reached on the link graph, until it changes. */
+  #reached: string[] | undefined
   /** A link that brought nothing for this long is not listed in this node's record. */
   readonly #linkSilenceMs: number
 
@@ -126,6 +88,7 @@ export class Membership {
   #adopt(entry: Entry, record: MemberRecord): boolean {
     const moved = !sameList(entry.record.capabilities, record.capabilities)
     entry.record = record
+    this.#reached = undefined
     return moved
   }
 
@@ -160,11 +123,8 @@ export class Membership {
     else {
       // Each link's end with the lower id beats; the other answers each beat in the same turn
       // it wakes for it: two frames per link per heartbeat, and half the wake-ups.
-      const peers: string[] = []
-      for (const { peer } of hooks.links()) {
-        peers.push(peer)
-        if (peer > this.#self.id) hooks.sendTo?.(peer, [])
-      }
+      const peers = liveLinks(hooks.links(), -Infinity)
+      for (const peer of peers) if (peer > this.#self.id) hooks.sendTo?.(peer, [])
       const peer = peers[Math.floor(hooks.random() * peers.length)]
       if (++this.#ticks % FULL_EXCHANGE_TICKS === 0 && peer !== undefined) hooks.sendTo?.(peer, this.digest())
       this.#refreshReachable(now)
@@ -181,6 +141,7 @@ export class Membership {
     for (const [id, entry] of this.#entries) {
       if ((entry.state === 'dead' || entry.state === 'left') && now - entry.seenAt > this.#retainMs) {
         this.#entries.delete(id)
+        this.#reached = undefined
         this.#tombstones.bury(id, { record: entry.record, retired: [...entry.retired.keys()] }, now)
       }
     }
@@ -236,6 +197,7 @@ export class Membership {
           ? { record, state: 'left', seenAt: now, departedAt: now, retired }
           : { record, state: 'alive', seenAt: now, retired }
         this.#entries.set(record.id, fresh)
+        this.#reached = undefined
         news.push(record)
         this.#hooks.changed(this.#member(fresh), undefined)
         this.#placementChanged()
@@ -291,40 +253,27 @@ export class Membership {
     const links = this.#hooks.links?.()
     if (!links || this.#self.leaving) return
     // Without judging silence (from a link event, amid I/O not read yet), a listed link stays.
-    const listed = options.silence === false ? new Set(this.#self.links) : undefined
-    const live: string[] = []
-    for (const link of links) {
-      if (listed?.has(link.peer) || now - link.lastReceivedAt <= this.#linkSilenceMs) live.push(link.peer)
-    }
-    live.sort()
+    const keep = options.silence === false ? (this.#self.links ?? []) : []
+    const live = liveLinks(links, now - this.#linkSilenceMs, keep)
     if (sameList(live, this.#self.links ?? [])) return
     this.#self.links = live
+    this.#reached = undefined
     this.#self.heartbeat++
     this.#hooks.broadcast([this.#self])
   }
 
-  /**
-   * Refreshes every member reachable from this node through links both ends list: it is
-   * alive now, as surely as a heartbeat that came through them would say.
-   */
+  /** Refreshes every member this node reaches on the link graph: it is alive now. */
   #refreshReachable(now: number): void {
-    const self = this.#self.id
-    const reached = new Set<string>([self])
-    const queue = [self]
-    for (let i = 0; i < queue.length; i++) {
-      const from = queue[i] as string
-      const links = from === self ? this.#self.links : this.#entries.get(from)?.record.links
-      for (const id of links ?? []) {
-        if (reached.has(id)) continue
-        const entry = this.#entries.get(id)
-        if (!entry || entry.state === 'left' || entry.record.leaving) continue
-        // A link counts when both ends list it; this node's own are live by its own check.
-        if (from !== self && !entry.record.links?.includes(from)) continue
-        reached.add(id)
-        queue.push(id)
-        entry.seenAt = now
-        if (entry.state !== 'alive') this.#set(entry, 'alive')
-      }
+    // The walk runs again only once a record, a member or this node's links changed.
+    this.#reached ??= reachable(this.#self.id, this.#self.links ?? [], (id) => {
+      const entry = this.#entries.get(id)
+      return entry && entry.state !== 'left' && !entry.record.leaving ? (entry.record.links ?? []) : undefined
+    })
+    for (const id of this.#reached) {
+      const entry = this.#entries.get(id)
+      if (!entry) continue
+      entry.seenAt = now
+      if (entry.state !== 'alive') this.#set(entry, 'alive')
     }
   }
 
@@ -420,21 +369,9 @@ export class Membership {
   #set(entry: Entry, state: MemberState): void {
     const previous = entry.state
     if (previous === state) return
+    if (previous === 'left' || state === 'left') this.#reached = undefined
     entry.state = state
     this.#hooks.changed(this.#member(entry), previous)
     this.#placementChanged()
   }
 }
-
-const sameList = (a: readonly string[], b: readonly string[]): boolean =>
-  a.length === b.length && a.every((x, i) => x === b[i])
-
-/** True when `b` says nothing `a` did not, but a higher counter: no need to pass it on. */
-const sameNews = (a: MemberRecord, b: MemberRecord): boolean =>
-  a.incarnation === b.incarnation &&
-  a.leaving === b.leaving &&
-  a.url === b.url &&
-  a.name === b.name &&
-  sameList(a.capabilities, b.capabilities) &&
-  sameList(a.links ?? [], b.links ?? []) &&
-  JSON.stringify(a.meta) === JSON.stringify(b.meta)

@@ -27,23 +27,7 @@ import type { MeshLimits, MeshNodeOptions } from './options.js'
 import { resolveSecrets } from './options.js'
 import { CommitOrigins } from './origins.js'
 import { makeNodeView } from './view.js'
-
-/** The node's persistence, if the `persistence` option asks for it. */
-const makePersistence = (
-  option: MeshNodeOptions['persistence'],
-  logger: Logger,
-  room: (name: string) => Room,
-): NodePersistence | undefined => {
-  if (option === undefined) return undefined
-  const { storage, compaction } = 'storage' in option ? option : { storage: option, compaction: undefined }
-  if (typeof storage.append !== 'function' || typeof storage.load !== 'function') {
-    throw new MeshError(
-      'bad_option',
-      'persistence must be a StorageAdapter (e.g. new LevelStorage({ dir }) from @mesh/storage)',
-    )
-  }
-  return new NodePersistence({ adapter: storage, host: { logger, room }, compaction })
-}
+import { makePersistence } from './persistence-option.js'
 
 /** How long an empty idle room, or a departed client's awareness clock, is kept, in `deadAfterMs`. */
 const IDLE_DEAD_AFTERS = 12
@@ -287,7 +271,7 @@ export class NodeParts {
           }),
         sendTo: (peer, records) =>
           parts.guard('gossip', () => parts.links.get(peer)?.sendFrame(encodePeer.gossip(JSON.stringify(records)))),
-        links: () => parts.links.liveness(),
+        links: () => parts.links.values(),
         changed: (member, previous) => parts.guard('membership', () => parts.reactions.changed(member, previous)),
         tick: (now) => parts.guard('heartbeat', () => parts.tick(now)),
         placementChanged: () => parts.guard('placement', () => parts.router.placementChanged()),

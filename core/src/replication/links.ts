@@ -157,11 +157,6 @@ export class PeerLinks {
     for (const [peer, link] of this.#links) if (peer !== except) link.sendFrame(frame)
   }
 
-  /** Each open link's peer and when it last brought a frame (what membership lists as its links). */
-  *liveness(): IterableIterator<{ peer: string; lastReceivedAt: number }> {
-    for (const [peer, link] of this.#links) if (link.isOpen) yield { peer, lastReceivedAt: link.lastReceivedAt }
-  }
-
   /**
    * Closes every open link that received nothing (no frame; a live peer sends its heartbeat on
    * every link) for longer than `boundMs` before `now`, with {@link CloseCode.silent}: its peer
