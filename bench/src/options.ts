@@ -41,8 +41,6 @@ export interface Sizes {
    * to all nodes, and keys of the paced convergence phase.
    */
   scaleIdleMs: number
-  /** Wait between the cluster settling and the idle window: a new process's heap settles for a minute (V8's memory reducer). */
-  scaleIdleWarmupMs: number
   scalePuts: number
   scalePaced: number
   lightWrites: number
@@ -77,7 +75,6 @@ const SIZES: Record<Mode, Sizes> = {
     lightSocketsLarge: 5000,
     lightWrites: 200,
     scaleIdleMs: 30_000,
-    scaleIdleWarmupMs: 60_000,
     scalePuts: 10_000,
     scalePaced: 2_500,
     redisRequests: 200_000,
@@ -106,7 +103,6 @@ const SIZES: Record<Mode, Sizes> = {
     lightSocketsLarge: 5000,
     lightWrites: 50,
     scaleIdleMs: 10_000,
-    scaleIdleWarmupMs: 30_000,
     scalePuts: 2_000,
     scalePaced: 500,
     redisRequests: 200_000,
@@ -135,7 +131,6 @@ const SIZES: Record<Mode, Sizes> = {
     lightSocketsLarge: 0,
     lightWrites: 5,
     scaleIdleMs: 0,
-    scaleIdleWarmupMs: 0,
     scalePuts: 0,
     scalePaced: 0,
     redisRequests: 0,

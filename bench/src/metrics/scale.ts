@@ -157,8 +157,6 @@ const convergence = async (nodes: readonly BenchNode[], count: number): Promise<
 /** What one cluster measured. */
 interface ClusterFigures {
   idle: number[]
-  /** The same right after settling, before the warm-up. */
-  settling: number[]
   settled: Settled
   puts?: number
   convergenceP99?: number
@@ -185,12 +183,7 @@ const measureCluster = async (
         `  ${kind} of ${n}: ${settled.settled ? 'settled' : 'NOT settled'} after ${(settled.ms / 1000).toFixed(1)} s, ` +
           `${settled.links.toFixed(1)} links per node, members ≥ ${settled.minMembers}; load ${(loadavg()[0] ?? 0).toFixed(2)}`,
       )
-      const { scaleIdleMs: idleMs, scaleIdleWarmupMs: warmupMs } = ctx.options.sizes
-      // Right after settling, then after the warm-up: the first window also pays for the
-      // processes' start-up (a lone node with no link idles at about 0.6 % of a core for its
-      // first half minute, 0.07 % after, nearly all of it V8's garbage-collector threads).
-      const settling = await idleCpu(nodes, idleMs)
-      await sleep(warmupMs)
+      const idleMs = ctx.options.sizes.scaleIdleMs
       const profileDir = process.env.MESH_BENCH_IDLE_PROF
       // The profile spans the idle window of one node (not the seed); it costs that node a little CPU.
       const profiling = profileDir
@@ -200,7 +193,7 @@ const measureCluster = async (
       await profiling
       // The profiled node pays for its profiler: it is left out of the figure.
       const idle = profiling ? measured.filter((_, i) => nodes[i] !== writerOf(nodes)) : measured
-      const figures: ClusterFigures = { idle, settling, settled }
+      const figures: ClusterFigures = { idle, settled }
       if (!options.load) return figures
       const { scalePuts, scalePaced } = ctx.options.sizes
       figures.puts = await putsToAll(nodes, scalePuts)
@@ -275,14 +268,12 @@ export const measureScale = async (ctx: Context): Promise<void> => {
       const note =
         `${n} node processes, ${kind === 'mesh' ? 'peer mesh (join one seed, gossip dialing)' : 'Redis backbone'}; ` +
         `CPU % of a core per node over ${ctx.options.sizes.scaleIdleMs / 1000} s idle after ` +
-        `${f.settled.settled ? 'settling' : 'NOT settling'} in ${(f.settled.ms / 1000).toFixed(0)} s ` +
-        `and a ${ctx.options.sizes.scaleIdleWarmupMs / 1000} s warm-up`
+        `${f.settled.settled ? 'settling' : 'NOT settling'} in ${(f.settled.ms / 1000).toFixed(0)} s`
       ctx.record('metrics', name, '% core/node', [total / n], note, {
         total_pct: total,
         max_node_pct: Math.max(...f.idle),
         median_node_pct: quantile(f.idle, 0.5),
         links_per_node: f.settled.links,
-        settling_pct: sum(f.settling) / f.settling.length,
         load_1m: loadStart,
       })
       if (f.puts !== undefined) {
