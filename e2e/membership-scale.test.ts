@@ -70,17 +70,21 @@ describe('membership of 10 processes linked in a partial mesh', () => {
           .map((id) => describeView(observer, id, states.get(id))),
       )
 
+    /** Waits until every node of `group` lists every node of `group` as alive. */
+    const allAlive = (what: string, group: readonly MeshProcess[], timeoutMs: number) =>
+      waitUntil(
+        what,
+        async () => {
+          const missing = falseSuspicions(await views(group), group)
+          if (missing.length > 0) throw new Error(missing.slice(0, 5).join('; '))
+          return true
+        },
+        { timeoutMs, intervalMs: POLL_MS },
+      )
+
     // 1. Everyone joined only the seed, with at most 2 dialed peers each; yet all see all.
     const startedAt = Date.now()
-    await waitUntil(
-      'every node lists all 10 as alive',
-      async () => {
-        const missing = falseSuspicions(await views(nodes), nodes)
-        if (missing.length > 0) throw new Error(missing.slice(0, 5).join('; '))
-        return true
-      },
-      { timeoutMs: 2 * E2E_WAIT_MS, intervalMs: POLL_MS },
-    )
+    await allAlive('every node lists all 10 as alive', nodes, 2 * E2E_WAIT_MS)
     console.info(
       `${NODES} nodes started in ${startedAt - launchedAt} ms; all see all alive ${Date.now() - startedAt} ms later`,
     )
@@ -188,15 +192,7 @@ describe('membership of 10 processes linked in a partial mesh', () => {
     )
 
     // The mesh heals: the 9 running nodes, the resumed one included, see the 9 alive.
-    await waitUntil(
-      'every running node lists the 9 running nodes as alive',
-      async () => {
-        const missing = falseSuspicions(await views(afterCrash), afterCrash)
-        if (missing.length > 0) throw new Error(missing.slice(0, 5).join('; '))
-        return true
-      },
-      { timeoutMs: E2E_WAIT_MS, intervalMs: POLL_MS },
-    )
+    await allAlive('every running node lists the 9 running nodes as alive', afterCrash, E2E_WAIT_MS)
     console.info(`whole test: ${Date.now() - launchedAt} ms`)
   }, 60_000)
 })
