@@ -159,8 +159,9 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
       () => a.node.has('shared') && sortedJson(a.node) === sortedJson(b.node),
       { subscribe: nodeEvents(a.node, b.node), timeoutMs: E2E_WAIT_MS },
     )
-    await expect.poll(() => storeOf(ada)).toEqual(a.node.data.toJSON())
-    await expect.poll(() => storeOf(bob)).toEqual(a.node.data.toJSON())
+    // A tab applies what its node sends after the node settles: wait as long as for the nodes.
+    await expect.poll(() => storeOf(ada), { timeout: E2E_WAIT_MS }).toEqual(a.node.data.toJSON())
+    await expect.poll(() => storeOf(bob), { timeout: E2E_WAIT_MS }).toEqual(a.node.data.toJSON())
     expect(['ada', 'bob']).toContain(a.node.get('shared'))
     await flag(ada, 'race').waitFor()
     await expect.poll(() => toggle(ada, 'race').isChecked()).toBe(await toggle(bob, 'race').isChecked())
@@ -230,7 +231,7 @@ describe('browser tabs as light peers', { timeout: 60_000 }, () => {
     await flag(ada, 'online-one').waitFor()
     await flag(bob, 'offline-two').waitFor()
     await expect.poll(() => storeOf(ada)).toEqual(b.node.data.toJSON())
-    await expect.poll(() => storeOf(bob)).toEqual(a.node.data.toJSON())
+    await expect.poll(() => storeOf(bob), { timeout: E2E_WAIT_MS }).toEqual(a.node.data.toJSON())
   })
 
   it('with persist, an edit made offline survives a reload in IndexedDB and reaches a node on reconnect', async () => {
