@@ -37,7 +37,7 @@ export const PeerType = {
 export const LightType = { sync: 0, awareness: 1, auth: 2, queryAwareness: 3 } as const
 
 /** The protocol version of peer links this fuzzer speaks. */
-export const PROTOCOL_VERSION = 7
+export const PROTOCOL_VERSION = 8
 
 /** One WebSocket frame: binary, or a text frame (which the protocol forbids). */
 export type Frame = Uint8Array | { text: string }

@@ -2,6 +2,7 @@ import * as Y from 'yjs'
 import { MeshNode } from '@mesh/core'
 import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
+import { QUIET_CHECK_ROUNDS } from '../src/replication/check-answers.js'
 import { serveNode, type ServedNode } from './helpers.js'
 
 const served: ServedNode[] = []
@@ -85,6 +86,32 @@ describe('anti-entropy', () => {
       await a.close()
       await b.close()
     }
+  })
+
+  it('an idle link leaves its round checks out, and checks again after a write or a quiet while', async () => {
+    const a = await start({ name: 'a', antiEntropyMs: 20 })
+    const b = await start({ name: 'b', antiEntropyMs: 20 })
+    await b.node.join([a.url])
+    await a.node.put('x', 1)
+    await waitUntil('b has x', () => b.node.get('x') === 1, { subscribe: nodeEvents(b.node) })
+    const counter = (name: string) => a.node.metrics().find((m) => m.name === name)?.values[0]?.value ?? 0
+    const sent = () => counter('mesh_anti_entropy_checks_sent_total')
+    const skipped = () => counter('mesh_anti_entropy_checks_skipped_total')
+    await waitUntil('a leaves a check out', () => skipped() > 0)
+    const quiet = { sent: sent(), skipped: skipped() }
+    await waitUntil('two quiet whiles pass', () => skipped() >= quiet.skipped + 2 * QUIET_CHECK_ROUNDS)
+    // Each room still checks once per quiet while, and no more.
+    const rooms = Object.keys(a.node.status().rooms).length
+    const skips = skipped() - quiet.skipped
+    expect(sent()).toBeGreaterThan(quiet.sent)
+    expect(sent() - quiet.sent).toBeLessThanOrEqual(Math.ceil(skips / (QUIET_CHECK_ROUNDS - 1)) + rooms)
+    // b's write changes a's replica too: a checks at its next round, not a quiet while later.
+    const before = sent()
+    await b.node.put('y', 2)
+    await waitUntil('a has y', () => a.node.get('y') === 2, { subscribe: nodeEvents(a.node) })
+    const skippedAtWrite = skipped()
+    await waitUntil('a checks after the write', () => sent() > before)
+    expect(skipped() - skippedAtWrite).toBeLessThan(QUIET_CHECK_ROUNDS - 1)
   })
 
   it('drops an update that stays pending because what it depends on exists nowhere', async () => {

@@ -30,6 +30,9 @@ export class Metrics {
   /** Anti-entropy repairs sent to peers that lacked updates, and received from peers. */
   repairsSent = 0
   repairsReceived = 0
+  /** Anti-entropy round checks sent, and left out because neither side had anything new (`CheckAnswers`). */
+  checksSent = 0
+  checksSkipped = 0
   /**
    * Live updates from peers that held nothing new (a relay the sender could have left out);
    * counted, not applied.

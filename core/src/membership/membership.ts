@@ -24,12 +24,21 @@ interface Entry {
 /** Heartbeats between two sends of the whole member table to one random peer. */
 const FULL_EXCHANGE_TICKS = 30
 
+/** Heartbeats between two beats on each link: every other one, so a link carries one frame per heartbeat. */
+const BEAT_TICKS = 2
+
+/**
+ * Heartbeats after which a link that brought no frame is silent: the gap between two beats of
+ * an honest peer is at most two of its heartbeats, each up to 1.2 of ours with jitter.
+ */
+const LINK_SILENCE_HEARTBEATS = 3
+
 /**
  * Membership and failure detection whose idle cost per node does not grow with the cluster.
  *
- * Each member's record lists its live links (a frame within two heartbeats); records travel
+ * Each member's record lists its live links (a frame within three heartbeats); records travel
  * only when they change, flooded once, plus the whole table to one random peer every 30
- * heartbeats. Every heartbeat each link carries a beat and its answer, and a node refreshes
+ * heartbeats. Every other heartbeat a node beats on each of its links, and every heartbeat it refreshes
  * every member it reaches over links both ends list (a link-state graph, as routers keep). Over
  * peer links a higher heartbeat counter is no sign of life (it may be old news); on a backbone,
  * with no links, it is. Nothing here touches a Y.Doc, where every overwrite would stay forever.
@@ -66,7 +75,7 @@ export class Membership {
     // Long enough for a leave to reach every node through gossip, far shorter than retention:
     // after it no node gossips the record, and tombstones refuse it when it still circulates.
     this.#gossipDepartedMs = Math.max(10 * this.heartbeatMs, 2 * this.deadAfterMs)
-    this.#linkSilenceMs = 2 * this.heartbeatMs
+    this.#linkSilenceMs = LINK_SILENCE_HEARTBEATS * this.heartbeatMs
     this.#self = { ...self, incarnation: globalThis.crypto.randomUUID(), heartbeat: 0, leaving: false, links: [] }
     this.#hooks = hooks
   }
@@ -121,12 +130,13 @@ export class Membership {
     const hooks = this.#hooks
     if (!hooks.links) hooks.broadcast(this.digest())
     else {
-      // Each link's end with the lower id beats; the other answers each beat in the same turn
-      // it wakes for it: two frames per link per heartbeat, and half the wake-ups.
+      // Each end beats every other heartbeat of its own, unanswered: a frame each way per two
+      // heartbeats, the least that keeps a paused peer's silence visible within the bound.
       const peers = liveLinks(hooks.links(), -Infinity)
-      for (const peer of peers) if (peer > this.#self.id) hooks.sendTo?.(peer, [])
+      const ticks = ++this.#ticks
+      if (ticks % BEAT_TICKS === 0) for (const peer of peers) hooks.sendTo?.(peer, [])
       const peer = peers[Math.floor(hooks.random() * peers.length)]
-      if (++this.#ticks % FULL_EXCHANGE_TICKS === 0 && peer !== undefined) hooks.sendTo?.(peer, this.digest())
+      if (ticks % FULL_EXCHANGE_TICKS === 0 && peer !== undefined) hooks.sendTo?.(peer, this.digest())
       this.#refreshReachable(now)
     }
     for (const entry of this.#entries.values()) {
@@ -180,10 +190,7 @@ export class Membership {
    */
   receive(records: readonly MemberRecord[], now: number, from?: string): void {
     this.#now = now
-    if (records.length === 0) {
-      if (from !== undefined && from < this.#self.id) this.#hooks.sendTo?.(from, [])
-      return
-    }
+    if (records.length === 0) return
     const news: MemberRecord[] = []
     for (const record of records) {
       if (record.id === this.#self.id) continue
@@ -245,7 +252,7 @@ export class Membership {
   }
 
   /**
-   * Lists the links that brought a frame within two heartbeats in this node's record, and
+   * Lists the links that brought a frame within three heartbeats in this node's record, and
    * spreads the record when that changed. Run it after each heartbeat's I/O (a node busy for
    * a while has frames it has not read yet), and with `silence: false` when a link comes or goes.
    */

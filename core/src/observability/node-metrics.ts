@@ -76,6 +76,12 @@ export const nodeMetrics = (node: NodeView): Metric[] => {
     ),
     counter('mesh_anti_entropy_repairs_sent_total', 'Repairs sent to peers that lacked updates.', m.repairsSent),
     counter('mesh_anti_entropy_repairs_received_total', 'Repairs received from peers.', m.repairsReceived),
+    counter('mesh_anti_entropy_checks_sent_total', 'Anti-entropy round checks sent to peers.', m.checksSent),
+    counter(
+      'mesh_anti_entropy_checks_skipped_total',
+      'Anti-entropy round checks left out: neither side had changed since the last.',
+      m.checksSkipped,
+    ),
     counter(
       'mesh_duplicate_updates_applied_total',
       'Live updates from peers that held nothing new (duplicates; not applied again).',

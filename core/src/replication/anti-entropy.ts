@@ -6,7 +6,8 @@ import type { Room } from './room.js'
 import { EMPTY_SNAPSHOT_BYTES } from './empty-state.js'
 
 /**
- * One anti-entropy round: a snapshot per room, sent on every link where the room is live.
+ * One anti-entropy round: a snapshot per room, sent on every link where the room is live and
+ * the check is due (`CheckAnswers`: something changed on either side, or a quiet while passed).
  * Calls `dropped` for each room that had to drop updates stuck pending (see `RoomCheckpoint.dropStalePending`).
  */
 export const antiEntropyRound = (rooms: Iterable<Room>, links: PeerLinks, dropped: (room: Room) => void): void => {
@@ -35,7 +36,7 @@ export const replicaCounter = (room: Room, links: PeerLinks): (() => number) => 
   return () => {
     let n = 0
     for (const link of links.values()) {
-      if (!asked.has(link) && link.sendCheck(room.name, encoded, true)) asked.add(link)
+      if (!asked.has(link) && link.sendCheck(room.name, encoded, 'ask')) asked.add(link)
       if (link.holds(room.name, target)) n++
     }
     return n

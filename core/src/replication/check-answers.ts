@@ -12,6 +12,15 @@ import type { Room } from './room.js'
  */
 export const CHECK_ANSWER_MS = 1000
 
+/**
+ * Rounds a room's check may skip on a link while this side holds nothing new and the peer
+ * reported nothing this side lacked: a quiet mesh still compares every minute or so.
+ */
+export const QUIET_CHECK_ROUNDS = 12
+
+/** A check a round sends (skipped while there is nothing to compare), or one that asks the peer's snapshot back. */
+export type CheckKind = 'round' | 'ask'
+
 /** The link whose peer sends the checks. */
 export interface CheckLink {
   readonly peerId: string | undefined
@@ -40,7 +49,15 @@ interface Pending {
 /**
  * The anti-entropy side of one peer link's rooms: the snapshots the peer reports in its
  * checks, and the answers to them (our snapshot when asked, a repair when the peer lacks what
- * we had at our last round), at most one per room every {@link CHECK_ANSWER_MS}.
+ * we had at our last round), at most one per room every {@link CHECK_ANSWER_MS}; and which of
+ * this side's round checks are due.
+ *
+ * A check only lets its receiver repair its sender. So a round's check is due when this side's
+ * snapshot changed since its last check here (the peer may lack what is new), or when the
+ * peer's last check reported something this side lacked (so the peer repairs it), and
+ * otherwise every {@link QUIET_CHECK_ROUNDS} rounds. An update the peer gained changes the
+ * peer's snapshot, so the peer checks, and this side learns it lacks it: an idle mesh sends
+ * almost no checks, and a gap still closes within two rounds.
  */
 export class CheckAnswers {
   #link: CheckLink
@@ -49,6 +66,10 @@ export class CheckAnswers {
   /** Per room, the peer's last reported snapshot, encoded (one per room and link, for good: keep it small). */
   #peerSnapshots = new Map<string, EncodedSnapshot>()
   #pending = new Map<string, Pending>()
+  /** Per room, the snapshot (by identity) of this side's last round check, and the rounds skipped since. */
+  #sent = new Map<string, { snapshot: Uint8Array; skipped: number }>()
+  /** Rooms whose peer reported, in its last check, something this side's last round did not hold. */
+  #behind = new Set<string>()
 
   constructor(options: { link: CheckLink; host: CheckHost; live: (room: string) => boolean }) {
     this.#link = options.link
@@ -62,10 +83,29 @@ export class CheckAnswers {
     return theirs !== undefined && theirs.contains(target)
   }
 
+  /**
+   * True when this side's round check of `room`, with the round's `snapshot` (the same bytes
+   * object while the room is unchanged), is due on this link; it counts as sent.
+   */
+  roundDue(room: string, snapshot: Uint8Array): boolean {
+    const last = this.#sent.get(room)
+    const metrics = this.#host.metrics
+    if (last?.snapshot === snapshot && !this.#behind.has(room) && ++last.skipped < QUIET_CHECK_ROUNDS) {
+      metrics.checksSkipped++
+      return false
+    }
+    this.#sent.set(room, { snapshot, skipped: 0 })
+    metrics.checksSent++
+    return true
+  }
+
   /** The peer's check of a room that is live on the link. */
   onCheck(room: Room, theirs: Y.Snapshot, reply: boolean): void {
     const name = room.name
     this.#peerSnapshots.set(name, EncodedSnapshot.of(theirs))
+    const mine = room.loaded ? room.checkpoint.snapshot : undefined
+    if (mine ? mine.contains(theirs) : theirs.sv.size === 0) this.#behind.delete(name)
+    else this.#behind.add(name)
     this.#host.progress()
     // A room not loaded holds nothing to repair with, so a check that asks no reply needs no
     // answer, and no entry per room and link (every room is checked every round).
@@ -99,6 +139,8 @@ export class CheckAnswers {
   /** Forgets what the peer reported of a room this node unloaded, and any answer waiting for it. */
   dropRoom(name: string): void {
     this.#peerSnapshots.delete(name)
+    this.#sent.delete(name)
+    this.#behind.delete(name)
     clearTimeout(this.#pending.get(name)?.timer)
     this.#pending.delete(name)
   }
@@ -107,6 +149,8 @@ export class CheckAnswers {
   clear(): void {
     for (const answers of this.#pending.values()) clearTimeout(answers.timer)
     this.#pending.clear()
+    this.#sent.clear()
+    this.#behind.clear()
   }
 
   /** Answers a check: our snapshot when asked, and a repair when the peer lacks what we had. */

@@ -28,6 +28,7 @@ import { FrameAssembler, frameLength, joinSegments, PART_BYTES, pieceBytes, spli
 import { BATCH_FRAME_BYTES, FrameBatch, frameOf } from './frame-batch.js'
 import type { PeerSink, Room } from './room.js'
 import { RoomSyncs, type LinkRoomStatus } from './room-sync.js'
+import type { CheckKind } from './check-answers.js'
 import type { LinkHostOf } from './link-host.js'
 
 export type { LinkRoomState, LinkRoomStatus, MergeReport } from './room-sync.js'
@@ -372,9 +373,9 @@ export class PeerLink implements Connection, PeerSink {
     this.#syncs.startRoom(room, resolution)
   }
 
-  /** Sends an anti-entropy check for `room` if live here (else false); `reply` asks for the peer's snapshot ({@link holds}). */
-  sendCheck(room: string, snapshot: Uint8Array, reply = false): boolean {
-    return this.#syncs.sendCheck(room, snapshot, reply)
+  /** Sends an anti-entropy check for `room` if live here and due (else false); an `ask` gets the peer's snapshot ({@link holds}). */
+  sendCheck(room: string, snapshot: Uint8Array, kind: CheckKind = 'round'): boolean {
+    return this.#syncs.sendCheck(room, snapshot, kind)
   }
 
   /** True when the peer's last reported snapshot of `room` holds everything in `target`. */

@@ -41,7 +41,7 @@
  * | 21   | hold      | `varString(room)`, `varString(changed keys JSON)`: refuse the merge (quarantine) |
  * | 22, 23    | (retired) | were `fetch` and `full` of the first `accept`; refused as unknown               |
  * | 24   | leave     | `varString(reason)`: graceful leave; close follows                              |
- * | 25   | gossip    | `varString(JSON member records)`: records that changed, the whole table on link-up and every 30 heartbeats to one random peer, `[]` as a beat every heartbeat from the side with the lower id, answered with `[]` (version 7) |
+ * | 25   | gossip    | `varString(JSON member records)`: records that changed, the whole table on link-up and every 30 heartbeats to one random peer, `[]` as a beat from each side every other heartbeat, unanswered (version 8) |
  * | 26   | prove     | `varString(proof)`: proof of the mesh secret over both nonces (dialer first)    |
  * | 27   | check     | `varString(room)`, `varUint8Array(snapshot)`, `varUint(reply)`: anti-entropy, state vector + delete set; reply 1 asks for the receiver's snapshot back |
  * | 28   | repair    | `varString(room)`, `varUint8Array(update V2)`: what a `check` showed the peer lacks |
@@ -70,9 +70,9 @@
  * `merge` and then writes back the keys its own writes must yield. A room side is synced
  * once it has applied the peer's `diff`. A `state` whose resolution is not 0 also clears, on
  * the receiver, the conflict the sender's application just resolved.
- * Every heartbeat the side with the lower node id also sends an empty `gossip`, a beat that
- * the other answers at once (membership.ts); records travel when they change, and every 30
- * heartbeats a node sends its whole table to one random peer.
+ * Every other heartbeat each side also sends an empty `gossip`, a beat (membership.ts);
+ * records travel when they change, and every 30 heartbeats a node sends its whole table to
+ * one random peer.
  * After that, live changes flow as `updates`, coalesced per tick: every update produced in
  * one tick for a room travels in one frame and is applied in one transaction. A node relays
  * what it applies to every other link and light peer, except the one it came from; Yjs
@@ -95,7 +95,9 @@
  * quarantined room: 0 none, 1 merge, 2 accept (the sender adopts the receiver's state).
  *
  * Anti-entropy: every `antiEntropyMs` each side sends `check` with its snapshot for every room
- * that is live on the link. The receiver compares it with its own snapshot of its previous
+ * that is live on the link, when its snapshot changed since its last check there, or the
+ * peer's last check held something it lacked, or 12 rounds passed (version 8; before, every
+ * round). The receiver compares it with its own snapshot of its previous
  * round; when the peer lacks something the receiver already had then (not merely something
  * still in flight), it answers `repair` with everything the peer's state vector lacks plus
  * its delete set. Yjs ignores what the peer already has, so a gap left by a lost update, or
@@ -131,7 +133,7 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 
 /** Protocol version spoken on peer links; a peer with another version is refused. */
-export const PROTOCOL_VERSION = 7
+export const PROTOCOL_VERSION = 8
 
 /** Message types; see the file header. */
 export const MessageType = {

@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import { MeshConflictError, MeshError, type Logger, type Metrics } from '../common/index.js'
-import { CheckAnswers } from './check-answers.js'
+import { CheckAnswers, type CheckKind } from './check-answers.js'
 import { compareSnapshots } from './compare.js'
 import type { ConcurrentWrite } from '../store/index.js'
 import { mergeReport, type LinkRoomState, type LinkRoomStatus, type MergeReport } from './sync-reports.js'
@@ -130,12 +130,13 @@ export class RoomSyncs {
     this.#host.progress()
   }
   /**
-   * Sends an anti-entropy check for a room, if the room is live on this link; with `reply`
-   * the peer answers with its snapshot at once (see {@link holds}). False when not live.
+   * Sends an anti-entropy check for a room if it is live on this link: a `round`'s only when
+   * due (see `CheckAnswers`); an `ask` always, and the peer answers with its snapshot at once
+   * (see {@link holds}). False when nothing went out.
    */
-  sendCheck(room: string, snapshot: Uint8Array, reply = false): boolean {
-    if (!this.#live(room)) return false
-    this.#link.sendFrame(encodePeer.check(room, snapshot, reply))
+  sendCheck(room: string, snapshot: Uint8Array, kind: CheckKind = 'round'): boolean {
+    if (!this.#live(room) || (kind === 'round' && !this.#checks.roundDue(room, snapshot))) return false
+    this.#link.sendFrame(encodePeer.check(room, snapshot, kind === 'ask'))
     return true
   }
   /** True when the peer's last reported snapshot of `room` holds everything in `target`. */
