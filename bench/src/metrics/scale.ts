@@ -184,6 +184,10 @@ const measureCluster = async (
           `${settled.links.toFixed(1)} links per node, members ≥ ${settled.minMembers}; load ${(loadavg()[0] ?? 0).toFixed(2)}`,
       )
       const idleMs = ctx.options.sizes.scaleIdleMs
+      // MESH_BENCH_IDLE_WARMUP_MS starts the window later: a process's first half minute also
+      // compiles and collects startup garbage (a lone node: 0.65 % of a core, then 0.07 %).
+      const warmupMs = Number(process.env.MESH_BENCH_IDLE_WARMUP_MS ?? 0)
+      if (warmupMs > 0) await sleep(warmupMs)
       const profileDir = process.env.MESH_BENCH_IDLE_PROF
       // The profile spans the idle window of one node (not the seed); it costs that node a little CPU.
       const profiling = profileDir
