@@ -14,6 +14,21 @@ const silentCloses = (node: MeshNode): number =>
     ?.values.find((v) => v.labels?.reason === 'silent')?.value ?? 0
 
 describe('a peer link that stays open but stops answering', () => {
+  it('is never closed between live idle peers, even with deadAfterMs barely above heartbeatMs', async () => {
+    // Beats come every other heartbeat (up to 2.4 apart with jitter): a bound of 2 × deadAfterMs
+    // alone would be 2.2 heartbeats here, shorter than an honest gap.
+    const options = { membership: { heartbeatMs: 40, deadAfterMs: 44 } }
+    const a = await start({ name: 'a', ...options })
+    const b = await start({ name: 'b', ...options })
+    await b.node.join([a.url])
+    await b.node.syncUp()
+    const framesIn = () => a.node.metrics().find((m) => m.name === 'mesh_peer_frames_in_total')?.values[0]?.value ?? 0
+    const start0 = framesIn()
+    // 40 of b's beats: about 80 heartbeats of an idle link.
+    await waitUntil('a received 40 more frames from b', () => framesIn() >= start0 + 40, { timeoutMs: 30_000 })
+    expect(silentCloses(a.node) + silentCloses(b.node)).toBe(0)
+  })
+
   it('is closed with the named code past the silence bound, and the node behind it converges through the others', async () => {
     // Anti-entropy far away: it would heal the gap on its own, much later.
     const options = { membership: { heartbeatMs: 50, deadAfterMs: 300 }, antiEntropyMs: 600_000 }

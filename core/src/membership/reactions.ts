@@ -89,7 +89,7 @@ export class MemberReactions {
       const host = this.#host
       try {
         if (host.closed) return
-        host.links.closeSilent(Date.now(), silenceBoundMs(host.membership.deadAfterMs))
+        host.links.closeSilent(Date.now(), silenceBoundMs(host.membership.deadAfterMs, host.membership.heartbeatMs))
         host.membership.refreshLinks(Date.now())
       } catch (error) {
         host.logger.error('internal error caught', { where: 'silent-links', error: errorText(error) })
