@@ -4,6 +4,7 @@ import { attachToServer, type Logger, MeshNode, type MeshNodeOptions } from '@me
 import WebSocket from 'ws'
 import { afterEach } from 'vitest'
 import { encodePeer, type Room } from '../src/replication/index.js'
+import type { MemberRecord, Membership } from '../src/membership/index.js'
 import { waitUntil } from '@mesh/core/testing'
 
 /** A logger that keeps every entry, so tests can assert what was logged. */
@@ -112,4 +113,22 @@ export const rawPeer = async (url: string, cleanups?: Array<() => void>) => {
   await waitUntil('proof answered', () => frames.length >= 2)
   cleanups?.push(() => ws.close())
   return { ws, closed, frames }
+}
+
+/**
+ * Simulated link-up between two memberships `a` and `b` (in `nodes`): each notes the link, then
+ * sends its whole table through `deliver`, as a real link-up does.
+ */
+export const linkMemberships = (
+  nodes: ReadonlyMap<string, Membership>,
+  [a, b]: readonly [string, string],
+  now: number,
+  deliver: (from: string, to: string, records: MemberRecord[]) => void,
+): void => {
+  const ma = nodes.get(a) as Membership
+  const mb = nodes.get(b) as Membership
+  ma.linked({ id: b, name: b, url: `ws://${b}` }, now)
+  mb.linked({ id: a, name: a, url: `ws://${a}` }, now)
+  deliver(a, b, ma.digest())
+  deliver(b, a, mb.digest())
 }

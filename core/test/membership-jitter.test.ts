@@ -1,6 +1,7 @@
 import * as prng from 'lib0/prng'
 import { describe, expect, it } from 'vitest'
 import { Membership, type MemberRecord } from '../src/membership/index.js'
+import { linkMemberships } from './helpers.js'
 
 const seed = Number(process.env.MESH_SEED ?? Math.floor(Math.random() * 2 ** 31))
 
@@ -53,15 +54,7 @@ const jitteredMesh = (gen: prng.PRNG, size: number) => {
     )
     next.set(id, prng.real53(gen) * HEARTBEAT_MS)
   }
-  for (const edge of edges) {
-    const [a, b] = edge.split('|') as [string, string]
-    const ma = nodes.get(a) as Membership
-    const mb = nodes.get(b) as Membership
-    ma.linked({ id: b, name: b, url: `ws://${b}` }, now)
-    mb.linked({ id: a, name: a, url: `ws://${a}` }, now)
-    deliver(a, b, ma.digest())
-    deliver(b, a, mb.digest())
-  }
+  for (const edge of edges) linkMemberships(nodes, edge.split('|') as [string, string], now, deliver)
   /** Ticks at which a node listed fewer links than it has, while nothing was paused. */
   let flaps = 0
   /** Runs every tick due until `until`. */

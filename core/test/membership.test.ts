@@ -3,7 +3,7 @@ import { nodeEvents, waitUntil } from '@mesh/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_GOSSIP_RECORDS, Membership, parseGossip, type MemberRecord } from '../src/membership/index.js'
 import { reachable } from '../src/membership/link-graph.js'
-import { internalRoom, serveNode, type ServedNode } from './helpers.js'
+import { internalRoom, linkMemberships, serveNode, type ServedNode } from './helpers.js'
 
 /** A member record of `x`, as gossip carries it. */
 const recordOf = (incarnation: string, heartbeat: number, url = 'ws://x'): MemberRecord => ({
@@ -285,14 +285,9 @@ describe('membership on the link graph (simulated time)', () => {
     }
     // Link-up: each side sends its whole table, then lists the link.
     for (const [a, b] of edges) {
-      const ma = nodes.get(a) as Membership
-      const mb = nodes.get(b) as Membership
-      ma.linked({ id: b, name: b, url: `ws://${b}` }, now)
-      mb.linked({ id: a, name: a, url: `ws://${a}` }, now)
-      deliver(a, b, ma.digest())
-      deliver(b, a, mb.digest())
-      ma.refreshLinks(now)
-      mb.refreshLinks(now)
+      linkMemberships(nodes, [a, b], now, deliver)
+      nodes.get(a)?.refreshLinks(now)
+      nodes.get(b)?.refreshLinks(now)
     }
     return {
       nodes,
