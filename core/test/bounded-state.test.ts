@@ -73,6 +73,20 @@ describe('state that would only grow is bounded', () => {
     writer.ws.close()
   })
 
+  it('syncUp waits for what a link that just came up brings, not only for the link', async () => {
+    // Several rounds: the link's rooms start right after it registers, and a check in between
+    // must not count a link with no room syncing yet as synced.
+    for (let round = 0; round < 5; round++) {
+      const a = await serveNode({ name: 'a', ...fast })
+      const b = await serveNode({ name: 'b', ...fast })
+      served.push(a, b)
+      await b.node.put({ [`round-${round}`]: round, other: 'x' })
+      void a.node.join([b.url], { wait: false })
+      await a.node.syncUp({ timeoutMs: 5000 })
+      expect(a.node.data.get(`round-${round}`), `round ${round}`).toBe(round)
+    }
+  })
+
   it('syncUp does not wait for a seed whose node is gone', async () => {
     const a = await serveNode({ name: 'a', ...fast })
     const b = await serveNode({ name: 'b', ...fast })

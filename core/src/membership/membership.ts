@@ -51,11 +51,14 @@ export class Membership {
   #entries = new Map<string, Entry>()
   #hooks: MembershipHooks
   #timer: ReturnType<typeof setTimeout> | undefined
+  #afterIo: ReturnType<typeof setImmediate> | undefined
   #retainMs: number
   #gossipDepartedMs: number
   #tombstones: Tombstones
   #version = 0
   #ticks = 0
+  /** When the last heartbeat ran: a gap past `deadAfterMs` is a stall of this process. */
+  #tickedAt: number | undefined
   /** Members reached on the link graph, until it changes. */
   #reached: string[] | undefined
   /** A link that brought nothing for this long is not listed in this node's record. */
@@ -110,7 +113,12 @@ export class Membership {
   start(): void {
     if (this.#timer) return
     const tick = () => {
-      this.tick(Date.now())
+      // Judged once this turn's I/O ran: after a stall (a long GC, a paused process) the timers
+      // run first, while the peers' frames and closes still wait in the sockets.
+      this.#afterIo = setImmediate(() => {
+        this.#afterIo = undefined
+        this.tick(Date.now())
+      })
       this.#timer = setTimeout(tick, this.heartbeatMs * (0.8 + 0.4 * this.#hooks.random()))
       unrefTimer(this.#timer)
     }
@@ -121,11 +129,15 @@ export class Membership {
   /** Stops heartbeating. */
   stop(): void {
     clearTimeout(this.#timer)
+    clearImmediate(this.#afterIo)
     this.#timer = undefined
+    this.#afterIo = undefined
   }
 
   /** One heartbeat: bump our counter, beat on every link, and judge everyone's silence. */
   tick(now: number): void {
+    const stalled = this.#tickedAt !== undefined && now - this.#tickedAt > this.deadAfterMs
+    this.#tickedAt = now
     this.#self.heartbeat++
     const hooks = this.#hooks
     if (!hooks.links) hooks.broadcast(this.digest())
@@ -137,7 +149,10 @@ export class Membership {
       if (ticks % BEAT_TICKS === 0) for (const peer of peers) hooks.sendTo?.(peer, [])
       const peer = peers[Math.floor(hooks.random() * peers.length)]
       if (ticks % FULL_EXCHANGE_TICKS === 0 && peer !== undefined) hooks.sendTo?.(peer, this.digest())
-      this.#refreshReachable(now)
+      // After a stall past the failure bound the links vouch for nobody (what they bring was sent
+      // during it, by peers that judged this node dead since): each member is judged on its
+      // silence, and those found dead link again from scratch (reactions.ts).
+      if (!stalled) this.#refreshReachable(now)
     }
     for (const entry of this.#entries.values()) {
       const silence = now - entry.seenAt
@@ -269,8 +284,9 @@ export class Membership {
     this.#hooks.broadcast([this.#self])
   }
 
-  /** Refreshes every member this node reaches on the link graph: it is alive now. */
+  /** Refreshes every member this node reaches on the link graph, over the links that brought a frame lately. */
   #refreshReachable(now: number): void {
+    this.refreshLinks(now)
     // The walk runs again only once a record, a member or this node's links changed.
     this.#reached ??= reachable(this.#self.id, this.#self.links ?? [], (id) => {
       const entry = this.#entries.get(id)

@@ -345,9 +345,7 @@ export class PeerLink implements Connection, PeerSink {
     clearTimeout(this.#timer)
     this.#state = 'open'
     if (!this.#host.linkUp(this)) return this.fail(CloseCode.duplicate, 'duplicate link')
-    for (const room of [...this.#host.rooms()]) {
-      this.startRoom(room, this.#host.pendingResolution(remote.nodeId, room.name))
-    }
+    this.#syncs.startAll([...this.#host.rooms()], (room) => this.#host.pendingResolution(remote.nodeId, room))
   }
 
   /** Bytes the socket holds that it has not written to the network yet (0 when it cannot tell). */

@@ -3,7 +3,7 @@ import { MeshConflictError, MeshError, type Logger, type Metrics } from '../comm
 import { CheckAnswers, type CheckKind } from './check-answers.js'
 import { compareSnapshots } from './compare.js'
 import type { ConcurrentWrite } from '../store/index.js'
-import { mergeReport, type LinkRoomState, type LinkRoomStatus, type MergeReport } from './sync-reports.js'
+import { linkRoomStates, mergeReport, type LinkRoomStatus, type MergeReport } from './sync-reports.js'
 import {
   changedSince,
   conflictsBetween,
@@ -79,6 +79,7 @@ export class RoomSyncs {
   #host: SyncHost
   #rooms = new Map<string, RoomSync>()
   #checks: CheckAnswers
+  #started = false
 
   constructor(link: SyncLink, host: SyncHost) {
     this.#link = link
@@ -86,8 +87,10 @@ export class RoomSyncs {
     this.#checks = new CheckAnswers({ link, host, live: (room) => this.#live(room) })
   }
 
-  /** True when every room finished its initial sync (or is quarantined). */
+  /** True once every room started syncing ({@link startAll}) finished its initial sync (or is quarantined). */
   get settled(): boolean {
+    // The link is announced (linkUp) before its rooms start: with none syncing yet it is not synced.
+    if (!this.#started) return false
     for (const sync of this.#rooms.values()) if (sync.incoming === 'pending') return false
     return true
   }
@@ -103,21 +106,13 @@ export class RoomSyncs {
 
   /** Per-room sync state, history relation and the peers the peer said it is synced with, for status reports. */
   roomStates(): Record<string, LinkRoomStatus> {
-    const out: Record<string, LinkRoomStatus> = {}
-    for (const [name, sync] of this.#rooms) {
-      const state: LinkRoomState =
-        sync.outgoing === 'held' || sync.incoming === 'held'
-          ? 'quarantined'
-          : sync.incoming === 'synced' && sync.outgoing === 'live'
-            ? 'synced'
-            : 'syncing'
-      out[name] = {
-        state,
-        relation: sync.relation ?? null,
-        peers: this.#host.existingRoom(name)?.announcedBy(this.#link) ?? [],
-      }
-    }
-    return out
+    return linkRoomStates(this.#rooms, (room) => this.#host.existingRoom(room)?.announcedBy(this.#link) ?? [])
+  }
+  /** Starts syncing every room of the node on the link that just opened. */
+  startAll(rooms: readonly Room[], resolution: (room: string) => Resolution): void {
+    for (const room of rooms) this.startRoom(room, resolution(room.name))
+    this.#started = true
+    this.#host.progress()
   }
   /** Starts a (re)sync round for a room: sends this side's state. */
   startRoom(room: Room, resolution: Resolution = 'none'): void {

@@ -47,3 +47,21 @@ export const mergeReport = (options: {
     })),
   }
 }
+
+/** Per-room sync state, history relation and the peers the peer said it is synced with (`announcedBy`), of one link. */
+export const linkRoomStates = (
+  rooms: ReadonlyMap<string, RoomSync>,
+  announcedBy: (room: string) => string[],
+): Record<string, LinkRoomStatus> => {
+  const out: Record<string, LinkRoomStatus> = {}
+  for (const [name, sync] of rooms) {
+    const state: LinkRoomState =
+      sync.outgoing === 'held' || sync.incoming === 'held'
+        ? 'quarantined'
+        : sync.incoming === 'synced' && sync.outgoing === 'live'
+          ? 'synced'
+          : 'syncing'
+    out[name] = { state, relation: sync.relation ?? null, peers: announcedBy(name) }
+  }
+  return out
+}
