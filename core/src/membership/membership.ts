@@ -1,4 +1,4 @@
-import { unrefTimer } from '../common/index.js'
+import { HeartbeatTimer } from './heartbeat-timer.js'
 import { sameList, sameNews, type Member, type MemberRecord, type MemberState } from './member-record.js'
 import { liveLinks, reachable } from './link-graph.js'
 import type { MembershipHooks, MembershipOptions } from './membership-options.js'
@@ -50,14 +50,17 @@ export class Membership {
   #self: MemberRecord
   #entries = new Map<string, Entry>()
   #hooks: MembershipHooks
-  #timer: ReturnType<typeof setTimeout> | undefined
-  #afterIo: ReturnType<typeof setImmediate> | undefined
+  #timer: HeartbeatTimer
   #retainMs: number
   #gossipDepartedMs: number
   #tombstones: Tombstones
   #version = 0
   #ticks = 0
-  /** When the last heartbeat ran: a gap past `deadAfterMs` is a stall of this process. */
+  /**
+   * When the last heartbeat ran. A gap past `deadAfterMs` is a stall after which a peer may have
+   * judged this node dead: its last beat was at most 1.2 heartbeats before, and a peer refreshes
+   * it for three heartbeats after that beat, then judges it dead `deadAfterMs` after.
+   */
   #tickedAt: number | undefined
   /** Members reached on the link graph, until it changes. */
   #reached: string[] | undefined
@@ -81,6 +84,11 @@ export class Membership {
     this.#linkSilenceMs = LINK_SILENCE_HEARTBEATS * this.heartbeatMs
     this.#self = { ...self, incarnation: globalThis.crypto.randomUUID(), heartbeat: 0, leaving: false, links: [] }
     this.#hooks = hooks
+    this.#timer = new HeartbeatTimer({
+      heartbeatMs: this.heartbeatMs,
+      random: () => this.#hooks.random(),
+      tick: (now) => this.tick(now),
+    })
   }
 
   /**
@@ -111,27 +119,12 @@ export class Membership {
 
   /** Starts heartbeating. */
   start(): void {
-    if (this.#timer) return
-    const tick = () => {
-      // Judged once this turn's I/O ran: after a stall (a long GC, a paused process) the timers
-      // run first, while the peers' frames and closes still wait in the sockets.
-      this.#afterIo = setImmediate(() => {
-        this.#afterIo = undefined
-        this.tick(Date.now())
-      })
-      this.#timer = setTimeout(tick, this.heartbeatMs * (0.8 + 0.4 * this.#hooks.random()))
-      unrefTimer(this.#timer)
-    }
-    this.#timer = setTimeout(tick, this.heartbeatMs * this.#hooks.random())
-    unrefTimer(this.#timer)
+    this.#timer.start()
   }
 
   /** Stops heartbeating. */
   stop(): void {
-    clearTimeout(this.#timer)
-    clearImmediate(this.#afterIo)
-    this.#timer = undefined
-    this.#afterIo = undefined
+    this.#timer.stop()
   }
 
   /** One heartbeat: bump our counter, beat on every link, and judge everyone's silence. */
@@ -149,9 +142,9 @@ export class Membership {
       if (ticks % BEAT_TICKS === 0) for (const peer of peers) hooks.sendTo?.(peer, [])
       const peer = peers[Math.floor(hooks.random() * peers.length)]
       if (ticks % FULL_EXCHANGE_TICKS === 0 && peer !== undefined) hooks.sendTo?.(peer, this.digest())
-      // After a stall past the failure bound the links vouch for nobody (what they bring was sent
-      // during it, by peers that judged this node dead since): each member is judged on its
-      // silence, and those found dead link again from scratch (reactions.ts).
+      // After a stall past the peers' failure bound the links vouch for nobody (what they bring
+      // was sent during it, by peers that judged this node dead since): each member is judged
+      // on its silence, and those found dead link again from scratch (reactions.ts).
       if (!stalled) this.#refreshReachable(now)
     }
     for (const entry of this.#entries.values()) {
