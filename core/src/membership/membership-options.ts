@@ -27,6 +27,8 @@ export interface MembershipHooks {
   changed(member: Member, previous: MemberState | undefined): void
   /** Runs after every heartbeat, for periodic work such as sweeping expired keys. */
   tick(now: number): void
+  /** This node's heartbeats were `gapMs` apart, past `deadAfterMs`: it stalled, and judges its peers on their silence. */
+  stalled?(gapMs: number): void
   /** Who is alive or what someone offers changed ({@link Membership.version} moved): placement must be recomputed. */
   placementChanged?(): void
   random(): number

@@ -119,6 +119,7 @@ export class Membership {
 
   /** Starts heartbeating. */
   start(): void {
+    this.#tickedAt ??= Date.now()
     this.#timer.start()
   }
 
@@ -129,7 +130,9 @@ export class Membership {
 
   /** One heartbeat: bump our counter, beat on every link, and judge everyone's silence. */
   tick(now: number): void {
-    const stalled = this.#tickedAt !== undefined && now - this.#tickedAt > this.deadAfterMs
+    const gap = now - (this.#tickedAt ?? now)
+    const stalled = gap > this.deadAfterMs
+    if (stalled) this.#hooks.stalled?.(gap)
     this.#tickedAt = now
     this.#self.heartbeat++
     const hooks = this.#hooks
