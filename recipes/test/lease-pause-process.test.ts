@@ -119,7 +119,7 @@ describe('lease owner frozen past the failure bound', () => {
     })
   }, 90_000)
 
-  it('after its event loop stalled, a process judges the others silent across the stall and grants none of their items', async () => {
+  it('after its event loop stalled, a process grants none of the items the others claimed meanwhile and judges none of them dead for its stall', async () => {
     // A stall ends inside a handler: the next turn runs its timers (the heartbeat) before it
     // reads the sockets, where the others' closes wait.
     const dir = await mkdtemp(join(tmpdir(), 'mesh-stall-'))
@@ -135,14 +135,11 @@ describe('lease owner frozen past the failure bound', () => {
           await stall
         },
       })
+      // Its own stall is no evidence against the others: alive all along, none is judged dead.
       const { from } = (await stall!).body
       const events = (await frozen.http<{ id: string; state: string; at: number }[]>('/member-events')).body
-      for (const id of otherIds) {
-        expect(
-          events.some((e) => e.id === id && e.state === 'dead' && e.at >= from),
-          `${frozen.name} declared ${id} dead after the stall, MESH_SEED=${String(seed)}`,
-        ).toBe(true)
-      }
+      const verdicts = events.filter((e) => otherIds.includes(e.id) && e.state === 'dead' && e.at >= from)
+      expect(verdicts, `MESH_SEED=${String(seed)}`).toEqual([])
     } finally {
       await rm(dir, { recursive: true, force: true })
     }

@@ -1,11 +1,13 @@
 import { unrefTimer } from '../common/index.js'
+import { MAX_TICK_HEARTBEATS } from './heartbeat-timing.js'
 
 /** What a {@link HeartbeatTimer} runs, and how often. */
 export interface HeartbeatTimerOptions {
   readonly heartbeatMs: number
   /** A number in [0, 1): the jitter. */
   readonly random: () => number
-  readonly tick: (now: number) => void
+  /** `now` is wall-clock time; `gapMs` the time since the previous tick, on a monotonic clock (a wall-clock step is no stall). */
+  readonly tick: (now: number, gapMs: number) => void
 }
 
 /**
@@ -26,6 +28,7 @@ export class HeartbeatTimer {
   start(): void {
     if (this.#timer) return
     const { heartbeatMs, random, tick } = this.#options
+    let last = performance.now()
     const schedule = (ms: number) => {
       this.#timer = setTimeout(due, ms)
       unrefTimer(this.#timer)
@@ -33,9 +36,11 @@ export class HeartbeatTimer {
     const due = () => {
       this.#afterIo = setImmediate(() => {
         this.#afterIo = undefined
-        tick(Date.now())
+        const at = performance.now()
+        tick(Date.now(), at - last)
+        last = at
       })
-      schedule(heartbeatMs * (0.8 + 0.4 * random()))
+      schedule(heartbeatMs * (2 - MAX_TICK_HEARTBEATS + 2 * (MAX_TICK_HEARTBEATS - 1) * random()))
     }
     schedule(heartbeatMs * random())
   }

@@ -1,4 +1,11 @@
 import { HeartbeatTimer } from './heartbeat-timer.js'
+import {
+  BEAT_TICKS,
+  FULL_EXCHANGE_TICKS,
+  LINK_SILENCE_HEARTBEATS,
+  MAX_TICK_HEARTBEATS,
+  STALL_SLACK_HEARTBEATS,
+} from './heartbeat-timing.js'
 import { sameList, sameNews, type Member, type MemberRecord, type MemberState } from './member-record.js'
 import { liveLinks, reachable } from './link-graph.js'
 import type { MembershipHooks, MembershipOptions } from './membership-options.js'
@@ -20,18 +27,6 @@ interface Entry {
    */
   retired: Map<string, number>
 }
-
-/** Heartbeats between two sends of the whole member table to one random peer. */
-const FULL_EXCHANGE_TICKS = 30
-
-/** Heartbeats between two beats on each link: every other one, so a link carries one frame per heartbeat. */
-const BEAT_TICKS = 2
-
-/**
- * Heartbeats after which a link that brought no frame is silent: the gap between two beats of
- * an honest peer is at most two of its heartbeats, each up to 1.2 of ours with jitter.
- */
-const LINK_SILENCE_HEARTBEATS = 3
 
 /**
  * Membership and failure detection whose idle cost per node does not grow with the cluster.
@@ -56,11 +51,7 @@ export class Membership {
   #tombstones: Tombstones
   #version = 0
   #ticks = 0
-  /**
-   * When the last heartbeat ran. A gap past `deadAfterMs` is a stall after which a peer may have
-   * judged this node dead: its last beat was at most 1.2 heartbeats before, and a peer refreshes
-   * it for three heartbeats after that beat, then judges it dead `deadAfterMs` after.
-   */
+  /** When the last heartbeat ran, by the clock `tick` is given. */
   #tickedAt: number | undefined
   /** Members reached on the link graph, until it changes. */
   #reached: string[] | undefined
@@ -87,7 +78,7 @@ export class Membership {
     this.#timer = new HeartbeatTimer({
       heartbeatMs: this.heartbeatMs,
       random: () => this.#hooks.random(),
-      tick: (now) => this.tick(now),
+      tick: (now, gapMs) => this.tick(now, gapMs),
     })
   }
 
@@ -119,7 +110,6 @@ export class Membership {
 
   /** Starts heartbeating. */
   start(): void {
-    this.#tickedAt ??= Date.now()
     this.#timer.start()
   }
 
@@ -128,12 +118,16 @@ export class Membership {
     this.#timer.stop()
   }
 
-  /** One heartbeat: bump our counter, beat on every link, and judge everyone's silence. */
-  tick(now: number): void {
-    const gap = now - (this.#tickedAt ?? now)
-    const stalled = gap > this.deadAfterMs
-    if (stalled) this.#hooks.stalled?.(gap)
+  /**
+   * One heartbeat: bump our counter, beat on every link, and judge everyone's silence.
+   * `gapMs` is the time since the previous heartbeat (a monotonic clock's, from the timer).
+   */
+  tick(now: number, gapMs = now - (this.#tickedAt ?? now)): void {
     this.#tickedAt = now
+    const lateMs = gapMs - MAX_TICK_HEARTBEATS * this.heartbeatMs
+    if (lateMs > 0) this.#late(now, lateMs)
+    const stalled = gapMs > this.deadAfterMs + STALL_SLACK_HEARTBEATS * this.heartbeatMs
+    if (stalled) this.#hooks.stalled?.(gapMs)
     this.#self.heartbeat++
     const hooks = this.#hooks
     if (!hooks.links) hooks.broadcast(this.digest())
@@ -145,9 +139,6 @@ export class Membership {
       if (ticks % BEAT_TICKS === 0) for (const peer of peers) hooks.sendTo?.(peer, [])
       const peer = peers[Math.floor(hooks.random() * peers.length)]
       if (ticks % FULL_EXCHANGE_TICKS === 0 && peer !== undefined) hooks.sendTo?.(peer, this.digest())
-      // After a stall past the peers' failure bound the links vouch for nobody (what they bring
-      // was sent during it, by peers that judged this node dead since): each member is judged
-      // on its silence, and those found dead link again from scratch (reactions.ts).
       if (!stalled) this.#refreshReachable(now)
     }
     for (const entry of this.#entries.values()) {
@@ -171,6 +162,19 @@ export class Membership {
   }
 
   #now = Date.now()
+
+  /**
+   * This heartbeat came `lateMs` late: the node stalled (a long GC, SIGSTOP), and its peers'
+   * silence meanwhile is no evidence against them (as Cassandra ignores a local pause). Past
+   * the peers' own bound (STALL_SLACK_HEARTBEATS) the links vouch for nobody either: what they
+   * bring was sent during the stall, by peers that may be closing them, so the tick refreshes
+   * nobody through them and the node links again (`hooks.stalled`).
+   */
+  #late(now: number, lateMs: number): void {
+    for (const entry of this.#entries.values()) {
+      if (entry.state === 'alive' || entry.state === 'suspect') entry.seenAt = Math.min(now, entry.seenAt + lateMs)
+    }
+  }
 
   /**
    * Our record plus the members worth telling about: the live ones, and a member that left
@@ -280,9 +284,8 @@ export class Membership {
     this.#hooks.broadcast([this.#self])
   }
 
-  /** Refreshes every member this node reaches on the link graph, over the links that brought a frame lately. */
+  /** Refreshes every member this node reaches on the link graph: it is alive now. */
   #refreshReachable(now: number): void {
-    this.refreshLinks(now)
     // The walk runs again only once a record, a member or this node's links changed.
     this.#reached ??= reachable(this.#self.id, this.#self.links ?? [], (id) => {
       const entry = this.#entries.get(id)

@@ -79,6 +79,19 @@ export class MemberReactions {
   }
 
   /**
+   * This node's heartbeats stalled past the failure bound (Membership's `stalled`): what its
+   * links bring was sent during the stall, by peers that may be closing them, so it links again.
+   */
+  stalled(gapMs: number): void {
+    const host = this.#host
+    host.logger.warn('heartbeats stalled past the failure bound: linking to every peer again', {
+      gapMs,
+      deadAfterMs: host.membership.deadAfterMs,
+    })
+    for (const link of [...host.links.values()]) link.fail(CloseCode.goingAway, 'stalled past the failure bound')
+  }
+
+  /**
    * On every heartbeat: dials members it should, and once this turn's I/O ran (frames that a
    * node busy for a while has not read yet are no silence), closes links that received nothing
    * for longer than the silence bound (links.ts) and lists the live ones in this node's record.

@@ -275,11 +275,7 @@ export class NodeParts {
         changed: (member, previous) => parts.guard('membership', () => parts.reactions.changed(member, previous)),
         tick: (now) => parts.guard('heartbeat', () => parts.tick(now)),
         placementChanged: () => parts.guard('placement', () => parts.router.placementChanged()),
-        stalled: (gapMs) =>
-          core.logger.warn('heartbeats stalled past the failure bound: judging peers on their silence', {
-            gapMs,
-            deadAfterMs: parts.membership.deadAfterMs,
-          }),
+        stalled: (gapMs) => parts.guard('stall', () => parts.reactions.stalled(gapMs)),
         random: Math.random,
       },
       options.membership,
