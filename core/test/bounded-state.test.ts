@@ -87,6 +87,18 @@ describe('state that would only grow is bounded', () => {
     }
   })
 
+  it('syncUp resolves once synced when two nodes join each other at once (one dial is a duplicate)', async () => {
+    for (let round = 0; round < 5; round++) {
+      const a = await serveNode({ name: 'a', ...fast })
+      const b = await serveNode({ name: 'b', ...fast })
+      served.push(a, b)
+      void a.node.join([b.url], { wait: false })
+      void b.node.join([a.url], { wait: false })
+      // Well under the anti-entropy round that would wake a missed wait (5 s by default).
+      await Promise.all([a.node.syncUp({ timeoutMs: 2000 }), b.node.syncUp({ timeoutMs: 2000 })])
+    }
+  })
+
   it('syncUp does not wait for a seed whose node is gone', async () => {
     const a = await serveNode({ name: 'a', ...fast })
     const b = await serveNode({ name: 'b', ...fast })

@@ -62,7 +62,6 @@ export class PeerLinks {
   #discovered = new Set<string>()
   #cut = new Set<string>()
   #dialerHost: DialerHost
-
   constructor(host: PeerLinksHost) {
     this.#host = host
     this.#dialerHost = {
@@ -76,6 +75,7 @@ export class PeerLinks {
       hasLink: (peerId: string) => this.#links.has(peerId),
       isCut: (peerId: string) => this.#cut.has(peerId),
       random: Math.random,
+      stateChanged: () => host.progress.notify(),
     }
     this.#hellos = new PendingHellos({
       logger: host.logger,

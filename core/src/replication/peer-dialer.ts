@@ -23,6 +23,8 @@ export interface DialerHost {
   /** True while the application cut the link to `peerId`. */
   isCut(peerId: string): boolean
   random(): number
+  /** A dialer's state changed after its socket closed: waits on the links' progress look again. */
+  stateChanged(): void
 }
 
 /**
@@ -166,7 +168,7 @@ export class PeerDialer {
       this.lastError = error.message
       this.#host.logger.debug('peer dial error', { url: this.url, error: error.message })
     })
-    socket.on('close', (code, reasonBuffer) => {
+    const closed = (code: number, reasonBuffer: Buffer): void => {
       const reason = reasonBuffer.toString()
       link?.close()
       if (link?.peerId) this.peerId = link.peerId
@@ -206,6 +208,11 @@ export class PeerDialer {
       this.state = 'waiting'
       const delay = this.#schedule()
       if (refused) this.#refused(closeCode, link?.closeReason?.reason ?? reason, delay)
+    }
+    socket.on('close', (code, reasonBuffer) => {
+      closed(code, reasonBuffer)
+      // The link's close told waits before this dialer's new state (dormant, waiting) was set.
+      this.#host.stateChanged()
     })
   }
 
