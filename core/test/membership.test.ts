@@ -35,6 +35,26 @@ describe('gossip failure detector (simulated time)', () => {
     return { membership, out, events }
   }
 
+  it('does not count its own pause against a peer, but a node late on every heartbeat still finds the dead', () => {
+    const [a, b] = [make('a'), make('b')]
+    const hear = (now: number) => {
+      b.membership.tick(now)
+      a.membership.receive(b.out.digest, now)
+    }
+    a.membership.tick(0)
+    hear(0)
+    // a pauses 450 ms (past suspectAfterMs, 300) while b beats on: b's silence meanwhile is a's own.
+    a.membership.tick(450, 450)
+    expect(a.events).toEqual(['b:alive'])
+    hear(450)
+    // b dies; a is late on every heartbeat (400 ms apart): slow, not paused, so b's silence counts.
+    let now = 450
+    while (a.membership.stateOf('b') !== 'dead' && now < 5000) a.membership.tick((now += 400), 400)
+    expect(a.events).toEqual(['b:alive', 'b:suspect', 'b:dead'])
+    // Within deadAfterMs plus two of its late heartbeats of b's last sign of life.
+    expect(now - 450).toBeLessThanOrEqual(500 + 2 * 400)
+  })
+
   it('learns members through relays, suspects then buries the silent one, and spreads a graceful leave', () => {
     const [a, b, c] = [make('a'), make('b'), make('c')]
     // Line topology a - b - c: a and c never talk directly.

@@ -51,8 +51,9 @@ export class Membership {
   #tombstones: Tombstones
   #version = 0
   #ticks = 0
-  /** When the last heartbeat ran, by the clock `tick` is given. */
+  /** When the last heartbeat ran, by the clock `tick` is given, and whether it came late. */
   #tickedAt: number | undefined
+  #wasLate = false
   /** Members reached on the link graph, until it changes. */
   #reached: string[] | undefined
   /** A link that brought nothing for this long is not listed in this node's record. */
@@ -125,7 +126,9 @@ export class Membership {
   tick(now: number, gapMs = now - (this.#tickedAt ?? now)): void {
     this.#tickedAt = now
     const lateMs = gapMs - MAX_TICK_HEARTBEATS * this.heartbeatMs
-    if (lateMs > 0) this.#late(now, lateMs)
+    const late = lateMs > 0 && gapMs > this.suspectAfterMs
+    if (late && !this.#wasLate) this.#late(now, lateMs)
+    this.#wasLate = late
     const stalled = gapMs > this.deadAfterMs + STALL_SLACK_HEARTBEATS * this.heartbeatMs
     if (stalled) this.#hooks.stalled?.(gapMs)
     this.#self.heartbeat++
@@ -164,11 +167,9 @@ export class Membership {
   #now = Date.now()
 
   /**
-   * This heartbeat came `lateMs` late: the node stalled (a long GC, SIGSTOP), and its peers'
-   * silence meanwhile is no evidence against them (as Cassandra ignores a local pause). Past
-   * the peers' own bound (STALL_SLACK_HEARTBEATS) the links vouch for nobody either: what they
-   * bring was sent during the stall, by peers that may be closing them, so the tick refreshes
-   * nobody through them and the node links again (`hooks.stalled`).
+   * The node paused (a long GC, SIGSTOP): its peers' silence meanwhile is no evidence against
+   * them, as Cassandra ignores a local pause; only once in a row, since a node late on every
+   * heartbeat is slow, not paused. Past the peers' bound the links vouch for nobody (`stalled`).
    */
   #late(now: number, lateMs: number): void {
     for (const entry of this.#entries.values()) {
