@@ -1,6 +1,9 @@
 import { unrefTimer } from '../common/index.js'
 import { MAX_TICK_HEARTBEATS } from './heartbeat-timing.js'
 
+/** Each gap is 1 ± this many heartbeats. */
+const JITTER = MAX_TICK_HEARTBEATS - 1
+
 /** What a {@link HeartbeatTimer} runs, and how often. */
 export interface HeartbeatTimerOptions {
   readonly heartbeatMs: number
@@ -40,7 +43,7 @@ export class HeartbeatTimer {
         tick(Date.now(), at - last)
         last = at
       })
-      schedule(heartbeatMs * (2 - MAX_TICK_HEARTBEATS + 2 * (MAX_TICK_HEARTBEATS - 1) * random()))
+      schedule(heartbeatMs * (1 + JITTER * (2 * random() - 1)))
     }
     schedule(heartbeatMs * random())
   }
