@@ -112,6 +112,27 @@ describe('state that would only grow is bounded', () => {
     await a.node.syncUp({ timeoutMs: 2000 })
     expect(a.node.status().peers.filter((p) => p.link === 'open')).toHaveLength(1)
   })
+
+  it('syncUp does not resolve while a seed refuses this node, and its error says why', async () => {
+    // A wrong secret: the seed answers the handshake (so its id is learned) and then refuses.
+    const b = await serveNode({ name: 'b', secret: 'the-right-secret', ...fast })
+    const a = await serveNode({ name: 'a', secret: 'a-wrong-secret', ...fast })
+    served.push(a, b)
+    await b.node.put({ k: 1 })
+    void a.node.join([b.url], { wait: false }).catch(() => {})
+    const error = await a.node.syncUp({ timeoutMs: 1500 }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    )
+    expect(error?.message).toMatch(/did not finish syncing/)
+    expect(error?.message).toContain(b.url)
+    expect(error?.message).toMatch(/refused with 44\d\d/)
+    // With a right seed beside it, the refusing one is still waited for.
+    const c = await serveNode({ name: 'c', secret: 'a-wrong-secret', ...fast })
+    served.push(c)
+    await a.node.join([c.url])
+    await expect(a.node.syncUp({ timeoutMs: 500 })).rejects.toThrow(/refused/)
+  })
 })
 
 describe('memory of removals', () => {

@@ -170,7 +170,8 @@ export class MeshNode {
 
   /**
    * Waits until every dialed peer is connected and every link did its initial sync. Rejects
-   * with a pending {@link MeshConflictError} (`exception`), or `timeout` if peers stay away.
+   * with a pending {@link MeshConflictError} (`exception`), or `timeout` naming what it still
+   * waited on if peers stay away or refuse this node (a peer that refuses is not gone).
    */
   syncUp(options: { timeoutMs?: number } = {}): Promise<void> {
     return this.#p.syncUp(options.timeoutMs ?? 10_000)

@@ -351,8 +351,12 @@ export class NodeParts {
   /** `node.syncUp`: every dialed peer connected (but the dead, left or forgotten) and every link synced, or a conflict. */
   async syncUp(timeoutMs: number): Promise<void> {
     const gone = (peer: string) => ['dead', 'left', undefined].includes(this.membership.stateOf(peer))
-    const done = () => this.conflicts.size > 0 || this.links.synced(gone)
-    await this.progress.waitFor(done, timeoutMs, () => 'peers did not finish syncing')
+    const done = () => this.conflicts.size > 0 || this.links.unsynced(gone) === undefined
+    await this.progress.waitFor(
+      done,
+      timeoutMs,
+      () => `peers did not finish syncing (waiting on ${this.links.unsynced(gone) ?? 'nothing now'})`,
+    )
     const conflict = this.conflicts.list()[0]
     if (conflict) throw conflict
   }

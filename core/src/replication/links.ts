@@ -294,21 +294,20 @@ export class PeerLinks {
     }
   }
 
-  /**
-   * True when every dialer is connected (or its peer is gone, by `isGone`) and every link
-   * finished its initial sync.
-   */
-  synced(isGone: (peerId: string) => boolean): boolean {
+  /** What a sync waits for, or undefined once every dialer is linked (or its peer gone, by `isGone`) and every link synced. */
+  unsynced(isGone: (peerId: string) => boolean): string | undefined {
     for (const d of this.#dialers.values()) {
+      if (!this.#distinct(d)) continue
       // A seed whose node left or died is still redialed, and so is a member gossip named while it
-      // is judged dead (it may be behind a partition), but nobody waits for them.
+      // is judged dead (it may be behind a partition), but nobody waits for them. A node that
+      // refuses this one answered, though, so it is not gone, whatever membership knows of it.
       const member = d.peerId ?? this.#gossipDialers.get(d.url)
-      if ((member !== undefined && isGone(member)) || !this.#distinct(d)) continue
-      if (d.state === 'connecting' || d.state === 'waiting' || (d.state === 'open' && !d.link)) return false
+      if (member !== undefined && isGone(member) && !d.refused) continue
+      if (d.state === 'connecting' || d.state === 'waiting' || (d.state === 'open' && !d.link)) return d.describe()
     }
-    for (const link of this.#links.values()) if (!link.settled) return false
-    for (const link of this.#pending) if (link.state === 'handshake' || link.state === 'proving') return false
-    return true
+    for (const [peer, link] of this.#links) if (!link.settled) return `${peer}: initial sync`
+    for (const link of this.#pending) if (link.state === 'handshake' || link.state === 'proving') return 'a handshake'
+    return undefined
   }
 
   /** Cuts the link to a peer and refuses it until {@link heal}; a `bad_request` MeshError for this node itself. */

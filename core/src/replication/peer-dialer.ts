@@ -89,9 +89,19 @@ export class PeerDialer {
     return this.#failures === 0 && this.#tryingSince !== undefined && now - this.#tryingSince < boundMs
   }
 
+  /** The URL, its state and its last error, for a message naming what a wait still waits on. */
+  describe(): string {
+    return `${this.url}: ${this.state}${this.lastError ? ` (${this.lastError})` : ''}`
+  }
+
   /** True once an attempt of the current try ended without a link. */
   get failed(): boolean {
     return this.#failures > 0
+  }
+
+  /** True while the node behind the URL refuses this one: its last attempts ended in 44xx closes, and no link is up since. */
+  get refused(): boolean {
+    return this.#refusals > 0 && !this.link && ['waiting', 'connecting', 'open'].includes(this.state)
   }
 
   /** Wakes a dormant dialer (the link that made it redundant is gone); `now` skips the backoff. */
