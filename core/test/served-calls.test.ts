@@ -48,9 +48,10 @@ describe('ServedCalls: answers kept for the copies of calls whose link was repla
     expect(served.kept).toBe(2)
     expect(served.start(2, now.link, Date.now() + 10_000)).toBeUndefined()
     expect(now.answers.at(-1)).toEqual({ callId: 2, body: '"two"' })
+    // Answered once more on an open link: remembered for a further copy (should this link close too).
     expect(served.kept).toBe(1)
-    // Answered once more already: a further copy is a new call.
-    expect(served.start(2, now.link, Date.now() + 10_000)).toBeDefined()
+    expect(served.start(2, now.link, Date.now() + 10_000)).toBeUndefined()
+    expect(now.answers.at(-1)).toEqual({ callId: 2, body: '"two"' })
   })
 
   it('keeps at most maxKept answers: the oldest go first, and their copies run again', () => {
@@ -103,16 +104,52 @@ describe('ServedCalls: answers kept for the copies of calls whose link was repla
     expect(served.resend(6, now.link)).toBe(false)
     expect(served.resend(5, now.link)).toBe(true)
     expect(now.answers).toEqual([{ callId: 5, body: '"five"' }])
-    expect(served.resend(5, now.link)).toBe(false)
     expect(served.kept).toBe(0)
   })
 
-  it('forgets an answer sent on the open link its call came on', () => {
+  it('keeps an answer its link could not send when the caller closed it (a cut), not only a duplicate', () => {
+    const old = fakeLink()
+    const now = fakeLink()
+    const served = new ServedCalls({ link: () => now.link })
+    served.unsent(5, old.link, { status: 'ok', body: '"five"' })
+    old.link.isOpen = false
+    served.linkDown(old.link)
+    expect(served.kept).toBe(1)
+    expect(served.resend(5, now.link)).toBe(true)
+    expect(now.answers).toEqual([{ callId: 5, body: '"five"' }])
+  })
+
+  it('keeps an answer for a copy when no link to the caller is up (the link was cut under the call)', () => {
+    const old = fakeLink()
+    const served = new ServedCalls({ link: () => undefined })
+    const call = served.start(1, old.link, Date.now() + 10_000)!
+    old.link.isOpen = false
+    served.answer(call, { status: 'ok', body: '1' })
+    expect(old.answers).toEqual([])
+    expect(served.kept).toBe(1)
+    const now = fakeLink()
+    expect(served.start(1, now.link, Date.now() + 10_000)).toBeUndefined()
+    expect(now.answers).toEqual([{ callId: 1, body: '1' }])
+  })
+
+  it('remembers the latest answers sent on open links: a link going down keeps those it carried for their copies', () => {
     const link = fakeLink()
-    const served = new ServedCalls({ link: () => link.link })
-    served.answer(served.start(1, link.link, Date.now() + 10_000)!, { status: 'ok', body: '1' })
-    expect(link.answers).toEqual([{ callId: 1, body: '1' }])
+    const other = fakeLink()
+    Object.assign(other.link, { remote: { nodeId: 'other', clientId: 1 }, peerId: 'other' })
+    const served = new ServedCalls({ link: () => undefined, maxRecent: 2 })
+    for (const callId of [1, 2, 3]) {
+      served.answer(served.start(callId, link.link, Date.now() + 10_000)!, { status: 'ok', body: `${callId}` })
+    }
+    served.answer(served.start(9, other.link, Date.now() + 10_000)!, { status: 'ok', body: '9' })
+    expect(link.answers.map((a) => a.callId)).toEqual([1, 2, 3])
     expect(served.kept).toBe(0)
-    expect(served.start(1, link.link, Date.now() + 10_000)).toBeDefined()
+    link.link.isOpen = false
+    served.linkDown(link.link)
+    // Of the two latest (3 and 9), only 3 went on the link that closed; 1 and 2 were forgotten.
+    expect(served.kept).toBe(1)
+    const copy = fakeLink()
+    expect(served.start(3, copy.link, Date.now() + 10_000)).toBeUndefined()
+    expect(copy.answers).toEqual([{ callId: 3, body: '3' }])
+    expect(served.start(2, copy.link, Date.now() + 10_000)).toBeDefined()
   })
 })

@@ -165,7 +165,7 @@ export class Router {
     const timeoutMs = Math.min(message.timeoutMs, MAX_CALL_TIMEOUT_MS)
     if (target !== this.#host.id) return this.#relay(message, link, cast, timeoutMs)
     if (this.#closing || this.placement.ownerOf(capability, id) !== this.#host.id) {
-      return cast ? undefined : link.sendEncoded(writePeer.answer(directEncoder(), callId, 'moved', ''))
+      return cast ? undefined : this.#served.moved(callId, link)
     }
     // A copy of a call in progress here (sent again after its link closed) is answered with it.
     const served = cast ? undefined : this.#served.start(callId, link, Date.now() + timeoutMs)

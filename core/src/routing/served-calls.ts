@@ -1,6 +1,7 @@
 import { directEncoder, writePeer, type AnswerStatus } from '../replication/index.js'
 import { Deadlines } from './deadlines.js'
 import { sameProcess, type CallLink } from './pending-call.js'
+import { RecentList, type Recent } from './recent-list.js'
 
 /** An answer, as the `answer` message carries it. */
 export interface ServedAnswer {
@@ -8,8 +9,11 @@ export interface ServedAnswer {
   readonly body: string
 }
 
-/** A call from a peer that this node's actor has not answered yet, or whose answer is kept for its copy. */
-export interface ServedCall {
+/**
+ * A call from a peer that this node's actor has not answered yet, or whose answer is kept for
+ * its copy, or was sent lately on an open link (the `Recent` fields list it among those).
+ */
+export interface ServedCall extends Recent<ServedCall> {
   readonly callId: number
   /** The caller: its node id and the client id of its process (a restart is another caller). */
   readonly nodeId: string
@@ -32,13 +36,25 @@ interface Unsent {
   answer: ServedAnswer
 }
 
-const unlisted = { answer: undefined, slot: undefined, prevDue: undefined, nextDue: undefined }
+const unlisted = {
+  answer: undefined,
+  slot: undefined,
+  prevDue: undefined,
+  nextDue: undefined,
+  older: undefined,
+  newer: undefined,
+  listed: false,
+}
 /** How long an answer kept for a caller's copy of its call waits for that copy. */
 export const KEEP_ANSWER_MS = 60_000
 /** Most answers kept for copies at once: past it the oldest goes (its copy, if one comes, runs again). */
 export const MAX_KEPT_ANSWERS = 1024
 /** Most characters of the kept answers' bodies together: past it the oldest go the same way. */
 export const MAX_KEPT_CHARS = 8 * 1024 * 1024
+/** Most answers sent on open links remembered at once, in case their link closes before the caller read them. */
+export const MAX_RECENT_ANSWERS = 1024
+/** Most characters of those answers' bodies together (a larger answer is not remembered). */
+export const MAX_RECENT_CHARS = 1024 * 1024
 
 const send = (link: CallLink, callId: number, answer: ServedAnswer): void =>
   link.sendEncoded(writePeer.answer(directEncoder(), callId, answer.status, answer.body))
@@ -49,12 +65,16 @@ const send = (link: CallLink, callId: number, answer: ServedAnswer): void =>
  * again, under the same call id, once it is linked again: when two nodes dial each other at
  * once (after a heal) the link the call went on may be closed as a duplicate (4409) right after
  * the call arrived. A copy of a call still in progress here joins it (its answer goes on the
- * new link) instead of running twice. A call answered after its link closed (its answer then
- * goes on the link that replaced it, which the caller may read only after it sent its copy),
- * and one whose answer was written as its link closed as a duplicate, keep their answer a
- * while (at most {@link MAX_KEPT_ANSWERS}): the copy gets it. A call answered on its own open
- * link, or lost with a link that was cut, runs again: calls are at least once across a lost
- * link (docs/routing.md).
+ * new link) instead of running twice. The answer of a call a copy may come for is kept a
+ * while (at most {@link MAX_KEPT_ANSWERS}), and the copy gets it instead of a second run: one
+ * answered after its link closed (sent on the link that replaced it, which the caller may read
+ * only after it sent its copy, or not sent at all while no link replaced it: the link was cut,
+ * or the caller's close of a duplicate came before the link that replaced it was up here), and
+ * one written on a link that then closed, whatever closed it: the caller may have closed it
+ * before reading the answer (a cut throws away what is still on the way), and it cannot tell
+ * that from an answer never sent. For that last case the answers sent on open links are
+ * remembered lately ({@link MAX_RECENT_ANSWERS}); a link going down keeps those it carried.
+ * Past the bounds, a copy runs again: calls are at least once across a lost link (docs/routing.md).
  */
 export class ServedCalls {
   /** Callers count call ids from 1, so an id may be in progress for several of them: chained by `sameId`. */
@@ -72,15 +92,29 @@ export class ServedCalls {
   #keptChars = 0
   #maxKept: number
   #maxKeptChars: number
+  /** The answers sent lately on open links, oldest first, and their bodies' characters together. */
+  #recent = new RecentList<ServedCall>()
+  #recentChars = 0
+  #maxRecent: number
+  #maxRecentChars: number
 
   /**
    * `link` gives the open link to a peer, if any (where answers go once their own link closed);
-   * `maxKept` and `maxKeptChars` bound the answers kept for copies ({@link MAX_KEPT_ANSWERS}).
+   * `maxKept` and `maxKeptChars` bound the answers kept for copies ({@link MAX_KEPT_ANSWERS}),
+   * `maxRecent` and `maxRecentChars` those remembered after they went on an open link.
    */
-  constructor(options: { link: (peerId: string) => CallLink | undefined; maxKept?: number; maxKeptChars?: number }) {
+  constructor(options: {
+    link: (peerId: string) => CallLink | undefined
+    maxKept?: number
+    maxKeptChars?: number
+    maxRecent?: number
+    maxRecentChars?: number
+  }) {
     this.#link = options.link
     this.#maxKept = options.maxKept ?? MAX_KEPT_ANSWERS
     this.#maxKeptChars = options.maxKeptChars ?? MAX_KEPT_CHARS
+    this.#maxRecent = options.maxRecent ?? MAX_RECENT_ANSWERS
+    this.#maxRecentChars = options.maxRecentChars ?? MAX_RECENT_CHARS
   }
 
   /** Calls in progress. */
@@ -104,13 +138,8 @@ export class ServedCalls {
     const first = this.#calls.get(callId)
     for (let call = first; call; call = call.sameId) {
       if (call.nodeId === caller.nodeId && call.clientId === caller.clientId) {
-        call.link = link
-        const kept = call.answer
-        if (kept) {
-          this.#deadlines.delete(call)
-          this.#forget(call)
-          send(link, callId, kept)
-        }
+        if (call.answer) this.#sendAgain(call, call.answer, link)
+        else call.link = link
         return undefined
       }
     }
@@ -139,9 +168,7 @@ export class ServedCalls {
     for (let call = this.#calls.get(callId); call; call = call.sameId) {
       const kept = call.answer
       if (kept && call.nodeId === caller.nodeId && call.clientId === caller.clientId) {
-        this.#deadlines.delete(call)
-        this.#forget(call)
-        send(link, callId, kept)
+        this.#sendAgain(call, kept, link)
         return true
       }
     }
@@ -149,21 +176,31 @@ export class ServedCalls {
   }
 
   /**
-   * The call was answered (or failed): sends `answer` on the link its newest copy came on or,
-   * once that closed, on the link to the same caller that replaced it, and forgets the call.
-   * In the second case the answer is also kept a while: the caller sends a copy as soon as it
-   * sees the old link close, which may be before it reads this answer on the new one.
+   * Answers call `callId` of `link`'s caller, for a shard not (or no longer) this node's,
+   * `moved`; a copy of a call this node ran before the shard moved gets that run's answer
+   * instead (kept for it), so that the call does not run a second time on the new owner.
+   */
+  moved(callId: number, link: CallLink): void {
+    if (!this.resend(callId, link)) send(link, callId, { status: 'moved', body: '' })
+  }
+
+  /**
+   * The call was answered (or failed): sends `answer` on the link its newest copy came on and
+   * remembers it lately (that link may close before the caller read it); once that link closed,
+   * sends it on the link to the same caller that replaced it, if one is up, and keeps it a while:
+   * the caller sends a copy as soon as it sees the old link close, which may be before it reads
+   * this answer on the new one, or before any link to it is back.
    */
   answer(call: ServedCall, answer: ServedAnswer): void {
     const link = call.link
-    const now = link.isOpen || link.peerId === undefined ? undefined : this.#link(link.peerId)
-    if (now?.isOpen && sameProcess(now, link)) {
-      send(now, call.callId, answer)
-      return this.#keep(call, answer)
-    }
     this.#deadlines.delete(call)
-    this.#forget(call)
-    send(link, call.callId, answer)
+    if (link.isOpen) {
+      send(link, call.callId, answer)
+      return this.#remember(call, answer)
+    }
+    const now = link.peerId === undefined ? undefined : this.#link(link.peerId)
+    if (now?.isOpen && sameProcess(now, link)) send(now, call.callId, answer)
+    this.#keep(call, answer)
   }
 
   /** An answer to call `callId` that `link` could not send: kept if the link turns out replaced ({@link linkDown}). */
@@ -172,20 +209,31 @@ export class ServedCalls {
   }
 
   /**
-   * A link closed. The answers it could not send wait (a while) for the caller's next copy when
-   * this node closed it as a duplicate (the caller stays linked through another link); else
-   * they are dropped, and the call runs again when it comes back (at least once).
+   * A link closed: the answers it carried lately, and those it could not send, wait (a while)
+   * for the caller's copy. Whatever closed it (a duplicate, a cut, the caller), the caller may
+   * not have read them, and it sends a copy of each call it still waits on once linked again.
    */
   linkDown(link: CallLink): void {
+    for (const call of this.#recent) if (call.link === link) this.#keep(call, call.answer as ServedAnswer)
     const lost = this.#unsent.filter((u) => u.link === link)
     if (lost.length === 0) return
     this.#unsent = this.#unsent.filter((u) => u.link !== link)
-    // Only when this node closed it as a duplicate itself: closed by the caller, it may have
-    // been cut (the link that replaced it may be up already after a quick heal).
-    if (!link.draining) return
+    const caller = link.remote
+    if (!caller) return
     for (const { callId, answer } of lost) {
-      const call = this.start(callId, link, Date.now() + KEEP_ANSWER_MS)
-      if (call && call.nodeId !== '') this.#keep(call, answer)
+      // An answer of this node's own actor is kept already (above); a relayed one is not.
+      if (this.#find(callId, caller)) continue
+      const call: ServedCall = {
+        callId,
+        nodeId: caller.nodeId,
+        clientId: caller.clientId,
+        link,
+        sameId: undefined,
+        ...unlisted,
+      }
+      call.sameId = this.#calls.get(callId)
+      this.#calls.set(callId, call)
+      this.#keep(call, answer)
     }
   }
 
@@ -194,6 +242,8 @@ export class ServedCalls {
     this.#unsent = []
     this.#kept.clear()
     this.#keptChars = 0
+    this.#recent = new RecentList<ServedCall>()
+    this.#recentChars = 0
     this.#deadlines.clear()
     this.#calls.clear()
   }
@@ -207,8 +257,35 @@ export class ServedCalls {
     return true
   }
 
+  /** The call of `caller` with `callId`, in progress or answered, if this node still knows it. */
+  #find(callId: number, caller: { nodeId: string; clientId: number }): ServedCall | undefined {
+    for (let call = this.#calls.get(callId); call; call = call.sameId) {
+      if (call.nodeId === caller.nodeId && call.clientId === caller.clientId) return call
+    }
+    return undefined
+  }
+
+  /**
+   * Remembers `answer`, just sent on the open link of `call` (listed already), among the latest
+   * ({@link MAX_RECENT_ANSWERS}): should that link close, it is kept for the copy. The oldest go first.
+   */
+  #remember(call: ServedCall, answer: ServedAnswer): void {
+    this.#unlist(call)
+    if (call.nodeId === '' || answer.status === 'moved' || answer.body.length > this.#maxRecentChars) {
+      return this.#forget(call)
+    }
+    call.answer = answer
+    this.#recent.touch(call)
+    this.#recentChars += answer.body.length
+    for (const oldest of this.#recent) {
+      if (this.#recent.size <= this.#maxRecent && this.#recentChars <= this.#maxRecentChars) break
+      this.#forget(oldest)
+    }
+  }
+
   /** Keeps `answer` for a copy of `call` (listed already), within the bounds: the oldest go first. */
   #keep(call: ServedCall, answer: ServedAnswer): void {
+    this.#unlist(call)
     // `moved`: the call did not run, so a copy may as well run (or be refused again).
     if (call.nodeId === '' || answer.status === 'moved' || answer.body.length > this.#maxKeptChars) {
       this.#deadlines.delete(call)
@@ -225,8 +302,31 @@ export class ServedCalls {
     }
   }
 
+  /**
+   * Sends the answer of `call` to its copy that came on `link`, and goes on remembering it for
+   * that link as for the first: should this link close too before the caller read it (a heal
+   * cut again, a duplicate settled), the next copy gets it again instead of a second run.
+   */
+  #sendAgain(call: ServedCall, answer: ServedAnswer, link: CallLink): void {
+    call.link = link
+    send(link, call.callId, answer)
+    if (!link.isOpen) return this.#keep(call, answer)
+    this.#deadlines.delete(call)
+    this.#remember(call, answer)
+  }
+
+  /** Takes `call` off the answers remembered and kept (it stays findable until {@link #forget}). */
+  #unlist(call: ServedCall): void {
+    const chars = call.answer?.body.length ?? 0
+    if (call.listed) {
+      this.#recent.delete(call)
+      this.#recentChars -= chars
+    }
+    if (this.#kept.delete(call)) this.#keptChars -= chars
+  }
+
   #forget(call: ServedCall): void {
-    if (call.answer && this.#kept.delete(call)) this.#keptChars -= call.answer.body.length
+    this.#unlist(call)
     let first = this.#calls.get(call.callId)
     if (first === call) {
       first = call.sameId
