@@ -255,10 +255,14 @@ describe('retention of departed members (simulated time, long enough to see it e
 })
 
 describe('membership on the link graph (simulated time)', () => {
-  /** Nodes linked as `edges` say; a message is delivered at once, and a link's frames refresh its peer's clock. */
+  /**
+   * Nodes linked as `edges` say, each edge's first node its dialer; a message is delivered at
+   * once, and a link's frames refresh its peer's clock.
+   */
   const mesh = (ids: string[], edges: Array<[string, string]>) => {
     const down = new Set<string>()
     const linked = (a: string, b: string) => edges.some(([x, y]) => (x === a && y === b) || (x === b && y === a))
+    const dialed = (a: string, b: string) => edges.some(([x, y]) => x === a && y === b)
     const heard = new Map<string, number>()
     const sent = { records: 0, frames: 0 }
     const events: string[] = []
@@ -271,7 +275,7 @@ describe('membership on the link graph (simulated time)', () => {
       sent.frames++
       sent.records += records.length
       heard.set(`${to}<${from}`, now)
-      nodes.get(to)?.receive(structuredClone(records), now, from)
+      nodes.get(to)?.receive(structuredClone(records), now, from, dialed(from, to))
     }
     for (const id of ids) {
       const peersOf = () => ids.filter((p) => p !== id && linked(id, p) && !down.has(p))
@@ -288,6 +292,7 @@ describe('membership on the link graph (simulated time)', () => {
               peerId: peer,
               isOpen: true,
               lastReceivedAt: heard.get(`${id}<${peer}`) ?? now,
+              role: dialed(id, peer) ? ('dialer' as const) : ('acceptor' as const),
             })),
           changed: (member) => events.push(`${id} sees ${member.id} ${member.state}`),
           tick: () => {},
@@ -341,8 +346,9 @@ describe('membership on the link graph (simulated time)', () => {
     expect(m.state('a', 'd')).toBe('alive')
     const before = { ...m.sent }
     for (let i = 0; i < 50; i++) m.round()
-    // 5 s of idling: a beat per link every other heartbeat each way, and a whole table to one
-    // peer every 30 heartbeats (once here); no change, so no record travels otherwise.
+    // 5 s of idling: a beat per link every other heartbeat from its dialer, each answered, and a
+    // whole table to one peer every 30 heartbeats (once here); no change, so no record travels
+    // otherwise.
     expect(m.sent.frames - before.frames).toBe(25 * 6 + 4)
     expect(m.state('a', 'd')).toBe('alive')
     expect(m.events.filter((e) => !e.endsWith('alive'))).toEqual([])

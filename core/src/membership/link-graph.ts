@@ -3,6 +3,8 @@ export interface LinkLiveness {
   readonly peerId: string | undefined
   readonly isOpen: boolean
   readonly lastReceivedAt: number
+  /** This end's part: `acceptor` when the peer dialed (it answers the peer's beats rather than beating). */
+  readonly role?: 'dialer' | 'acceptor'
 }
 
 /** Sorted ids of the open links that brought a frame since `since`, and of those in `keep` still open. */

@@ -63,3 +63,16 @@ export const sameNews = (a: MemberRecord, b: MemberRecord): boolean =>
   sameList(a.capabilities, b.capabilities) &&
   sameList(a.links ?? [], b.links ?? []) &&
   JSON.stringify(a.meta) === JSON.stringify(b.meta)
+
+/** A node member as `members()` lists it: its record, the state this node judges, when it was last reached. */
+export const toMember = (r: MemberRecord, state: MemberState, lastSeen: number): Member => ({
+  id: r.id,
+  name: r.name,
+  url: r.url,
+  role: 'node',
+  capabilities: r.capabilities,
+  state,
+  startedAt: r.startedAt,
+  lastSeen,
+  meta: r.meta,
+})

@@ -6,7 +6,7 @@ import {
   MAX_TICK_HEARTBEATS,
   STALL_SLACK_HEARTBEATS,
 } from './heartbeat-timing.js'
-import { sameList, sameNews, type Member, type MemberRecord, type MemberState } from './member-record.js'
+import { sameList, sameNews, toMember, type Member, type MemberRecord, type MemberState } from './member-record.js'
 import { liveLinks, reachable } from './link-graph.js'
 import type { MembershipHooks, MembershipOptions } from './membership-options.js'
 import { MAX_RETIRED, Tombstones } from './tombstones.js'
@@ -135,11 +135,21 @@ export class Membership {
     const hooks = this.#hooks
     if (!hooks.links) hooks.broadcast(this.digest())
     else {
-      // Each end beats every other heartbeat of its own, unanswered: a frame each way per two
-      // heartbeats, the least that keeps a paused peer's silence visible within the bound.
-      const peers = liveLinks(hooks.links(), -Infinity)
+      // A frame each way per two heartbeats, the least that keeps a paused peer's silence
+      // visible within the bound: the end that dialed beats every other heartbeat of its own,
+      // and the end that accepted answers each beat at once (receive). Both frames of a link
+      // then reach the dialer in one wake-up right after its heartbeat, where beats on their own
+      // schedules woke each end once per link. An acceptor whose dialer is quiet beats too (a
+      // node back from a pause is heard at once, as are nodes that do not beat for both).
+      const links = [...hooks.links()]
+      const peers = liveLinks(links, -Infinity)
       const ticks = ++this.#ticks
-      if (ticks % BEAT_TICKS === 0) for (const peer of peers) hooks.sendTo?.(peer, [])
+      const quietSince = now - BEAT_TICKS * MAX_TICK_HEARTBEATS * this.heartbeatMs
+      if (ticks % BEAT_TICKS === 0) {
+        for (const { peerId, isOpen, role, lastReceivedAt } of links) {
+          if (isOpen && peerId && (role !== 'acceptor' || lastReceivedAt < quietSince)) hooks.sendTo?.(peerId, [])
+        }
+      }
       const peer = peers[Math.floor(hooks.random() * peers.length)]
       if (ticks % FULL_EXCHANGE_TICKS === 0 && peer !== undefined) hooks.sendTo?.(peer, this.digest())
       if (!stalled) this.#refreshReachable(now)
@@ -203,10 +213,15 @@ export class Membership {
    * are news here (a new member or life, a changed record) go on to every other link: a change
    * crosses the mesh once. A higher heartbeat counter is a sign of life only without `from`
    * or without links: over peer links, reaching the member through the link graph is.
+   * `answerBeat`: this end accepted the link `from`, so a beat on it is answered.
    */
-  receive(records: readonly MemberRecord[], now: number, from?: string): void {
+  receive(records: readonly MemberRecord[], now: number, from?: string, answerBeat = false): void {
     this.#now = now
-    if (records.length === 0) return
+    if (records.length === 0) {
+      // A beat: `answerBeat` when this end accepted the link, whose dialer beats for both (tick).
+      if (answerBeat && from !== undefined) this.#hooks.sendTo?.(from, [])
+      return
+    }
     const news: MemberRecord[] = []
     for (const record of records) {
       if (record.id === this.#self.id) continue
@@ -359,34 +374,12 @@ export class Membership {
 
   /** Every node member, this one first. */
   list(): Member[] {
-    const self = this.#self
-    const me: Member = {
-      id: self.id,
-      name: self.name,
-      url: self.url,
-      role: 'node',
-      capabilities: self.capabilities,
-      state: self.leaving ? 'left' : 'alive',
-      startedAt: self.startedAt,
-      lastSeen: Date.now(),
-      meta: self.meta,
-    }
+    const me = toMember(this.#self, this.#self.leaving ? 'left' : 'alive', Date.now())
     return [me, ...[...this.#entries.values()].map((e) => this.#member(e))]
   }
 
   #member(entry: Entry): Member {
-    const r = entry.record
-    return {
-      id: r.id,
-      name: r.name,
-      url: r.url,
-      role: 'node',
-      capabilities: r.capabilities,
-      state: entry.state,
-      startedAt: r.startedAt,
-      lastSeen: entry.seenAt,
-      meta: r.meta,
-    }
+    return toMember(entry.record, entry.state, entry.seenAt)
   }
 
   #set(entry: Entry, state: MemberState): void {

@@ -95,7 +95,8 @@ export const makeLinkHost = (parts: LinkHostParts): LinkHost => {
     merged: (report) => parts.conflicts().merged(report),
     conflict: (error, remote) => parts.conflicts().raise(error, remote),
     progress: () => parts.progress.notify(),
-    gossip: (json, link) => parts.membership().receive(parseGossip(json), Date.now(), link.peerId),
+    gossip: (json, link) =>
+      parts.membership().receive(parseGossip(json), Date.now(), link.peerId, link.role === 'acceptor'),
     leaving: (link) => {
       if (link.peerId) parts.membership().left(link.peerId, Date.now())
     },

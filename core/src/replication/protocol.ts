@@ -41,7 +41,7 @@
  * | 21   | hold      | `varString(room)`, `varString(changed keys JSON)`: refuse the merge (quarantine) |
  * | 22, 23    | (retired) | were `fetch` and `full` of the first `accept`; refused as unknown               |
  * | 24   | leave     | `varString(reason)`: graceful leave; close follows                              |
- * | 25   | gossip    | `varString(JSON member records)`: records that changed, the whole table on link-up and every 30 heartbeats to one random peer, `[]` as a beat from each side every other heartbeat, unanswered (version 8) |
+ * | 25   | gossip    | `varString(JSON member records)`: records that changed, the whole table on link-up and every 30 heartbeats to one random peer, `[]` as a beat from the dialer every other heartbeat, answered by the acceptor (version 8) |
  * | 26   | prove     | `varString(proof)`: proof of the mesh secret over both nonces (dialer first)    |
  * | 27   | check     | `varString(room)`, `varUint8Array(snapshot)`, `varUint(reply)`: anti-entropy, state vector + delete set; reply 1 asks for the receiver's snapshot back |
  * | 28   | repair    | `varString(room)`, `varUint8Array(update V2)`: what a `check` showed the peer lacks |
